@@ -1,0 +1,1 @@
+"""Shared pytest configuration: every test runs on asyncio (pytest-asyncio auto mode)."""
