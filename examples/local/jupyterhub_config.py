@@ -22,8 +22,7 @@ c = get_config()  # noqa: F821  (defined by JupyterHub when it loads this file)
 
 # --- The hub ----------------------------------------------------------------------------
 c.JupyterHub.spawner_class = "async-kubernetes"
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = int(os.environ.get("DEMO_PORT", "8000"))
+c.JupyterHub.bind_url = f"http://127.0.0.1:{int(os.environ.get('DEMO_PORT', '8000'))}"
 # The "pods" are processes on this machine: they reach the hub's API on loopback.
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.allow_named_servers = True
