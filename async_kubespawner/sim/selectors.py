@@ -342,28 +342,48 @@ _NEW_EVENT_FIELDS = {
     "type": _path("type"),
 }
 
+
+def _pod_ips(obj: dict) -> str:
+    ips = (obj.get("status") or {}).get("podIPs") or []
+    return ",".join(str(ip.get("ip", "")) for ip in ips if isinstance(ip, dict))
+
+
+_POD_FIELDS["status.podIPs"] = _pod_ips
+_POD_FIELDS["spec.host"] = _POD_FIELDS["spec.nodeName"]  # old clients' name for spec.nodeName
+
+_NAME_ONLY = {"metadata.name": _METADATA_FIELDS["metadata.name"]}
+
+# Kinds with their own field label conversion in the real server (pkg/apis/core/v1):
+# exactly these labels, anything else is "field label not supported: <label>".
 _FIELDS_BY_KIND: dict[str, dict[str, Callable[[dict], str]]] = {
-    "Pod": _POD_FIELDS,
-    "Event": _CORE_EVENT_FIELDS,
-    "Secret": {"type": _path("type")},
-    "Namespace": {"status.phase": _path("status", "phase")},
+    "Pod": {**_METADATA_FIELDS, **_POD_FIELDS},
+    "Event": {**_METADATA_FIELDS, **_CORE_EVENT_FIELDS},
+    "Secret": {**_METADATA_FIELDS, "type": _path("type")},
+    "Service": {
+        **_METADATA_FIELDS,
+        "spec.clusterIP": _path("spec", "clusterIP"),
+        "spec.type": _path("spec", "type"),
+    },
+    "Namespace": {**_NAME_ONLY, "status.phase": _path("status", "phase")},
     "Node": {
+        **_NAME_ONLY,
         "spec.unschedulable": lambda obj: (
             "true" if obj.get("spec", {}).get("unschedulable") else "false"
-        )
+        ),
     },
-    "ReplicationController": {"status.replicas": _path("status", "replicas")},
+    "ReplicationController": {**_METADATA_FIELDS, "status.replicas": _path("status", "replicas")},
 }
 
 
 def _fields_for(kind: str, obj: dict | None = None) -> dict[str, Callable[[dict], str]]:
+    """The selectable fields of ``kind``; every other kind has metadata.name/namespace only."""
     if (
         kind == "Event"
         and obj is not None
         and str(obj.get("apiVersion", "")).startswith("events.k8s.io")
     ):
         return {**_METADATA_FIELDS, **_NEW_EVENT_FIELDS}
-    return {**_METADATA_FIELDS, **_FIELDS_BY_KIND.get(kind, {})}
+    return _FIELDS_BY_KIND.get(kind, _METADATA_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -456,6 +476,12 @@ def parse_field_selector(text: str | None, kind: str) -> FieldSelector:
         requirements.append(FieldRequirement(field, operator, _unescape(part[match.end() :])))
     known = {**_fields_for(kind), **(_NEW_EVENT_FIELDS if kind == "Event" else {})}
     for req in requirements:
-        if req.field not in known:
+        if req.field in known:
+            continue
+        if kind in _FIELDS_BY_KIND:
             raise SelectorError(f"field label not supported: {req.field}")
+        # Kinds without their own conversion fall back to the scheme's default one.
+        raise SelectorError(
+            f'"{req.field}" is not a known field selector: only "metadata.name", "metadata.namespace"'
+        )
     return FieldSelector(kind, tuple(requirements))

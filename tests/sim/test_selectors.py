@@ -217,7 +217,14 @@ def test_other_kinds_field_selectors() -> None:
     ("selector", "kind", "message"),
     [
         ("status.phse=Running", "Pod", "field label not supported: status.phse"),
-        ("status.phase=Active", "ConfigMap", "field label not supported: status.phase"),
+        (
+            "status.phase=Active",
+            "ConfigMap",
+            '"status.phase" is not a known field selector: only "metadata.name", "metadata.namespace"',
+        ),
+        ("metadata.namespace=x", "Node", "field label not supported: metadata.namespace"),
+        ("metadata.namespace=x", "Namespace", "field label not supported: metadata.namespace"),
+        ("spec.nodeName=x", "Service", "field label not supported: spec.nodeName"),
         ("type=Opaque", "Pod", "field label not supported: type"),
         ("a", "Pod", "invalid selector: 'a'; can't understand 'a'"),
         ("metadata.name=a=b", "Pod", "invalid field selector: unescaped character in value: ="),
@@ -228,6 +235,14 @@ def test_field_selector_errors(selector: str, kind: str, message: str) -> None:
     with pytest.raises(SelectorError) as info:
         parse_field_selector(selector, kind)
     assert str(info.value) == message
+
+
+def test_service_and_legacy_pod_fields() -> None:
+    svc = {"metadata": {"name": "s"}, "spec": {"clusterIP": "None", "type": "ClusterIP"}}
+    assert parse_field_selector("spec.clusterIP=None,spec.type=ClusterIP", "Service").matches(svc)
+    assert parse_field_selector("spec.host=node-1", "Pod").matches(POD)
+    pod = {"status": {"podIPs": [{"ip": "10.0.0.5"}]}}
+    assert parse_field_selector("status.podIPs=10.0.0.5", "Pod").matches(pod)
 
 
 def test_field_selector_escapes_and_empty_terms() -> None:
