@@ -34,11 +34,28 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def default_object(kind: str, obj: dict, *, allocate_cluster_ip: Callable[[], str]) -> None:
-    """Fill in what the real server fills in when ``obj`` (of ``kind``) is created."""
+def default_object(
+    kind: str,
+    obj: dict,
+    *,
+    allocate_cluster_ip: Callable[[], str],
+    old: dict | None = None,
+) -> None:
+    """Fill in what the real server fills in when ``obj`` (of ``kind``) is created or updated.
+
+    Type defaults apply on every write; admission defaults (the service-account token
+    volume, default tolerations, the PVC protection finalizer, the SchedulingGated
+    condition) only on create, or an update that drops the PVC finalizer would get it
+    back and the claim could never be deleted. An update is recognised by ``old`` or,
+    failing that, by ``obj`` already carrying the ``metadata.uid`` the store assigns
+    after defaulting a create.
+    """
     defaulter = _DEFAULTERS.get(kind)
-    if defaulter is not None:
-        defaulter(obj, allocate_cluster_ip)
+    if defaulter is None:
+        return
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    creating = old is None and not meta.get("uid")
+    defaulter(obj, allocate_cluster_ip, creating)
 
 
 # --------------------------------------------------------------------------- pods
@@ -168,7 +185,7 @@ _NOT_READY = "node.kubernetes.io/not-ready"
 _UNREACHABLE = "node.kubernetes.io/unreachable"
 
 
-def _default_pod(pod: dict, _allocate: Callable[[], str]) -> None:
+def _default_pod(pod: dict, _allocate: Callable[[], str], creating: bool) -> None:
     spec = pod.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
@@ -188,8 +205,37 @@ def _default_pod(pod: dict, _allocate: Callable[[], str]) -> None:
     spec["serviceAccount"] = account
     spec.setdefault("securityContext", {})
     spec.setdefault("schedulerName", "default-scheduler")
-    if spec.get("automountServiceAccountToken") is not False:
+    if creating and spec.get("automountServiceAccountToken") is not False:
         _mount_service_account_token(spec)
+    if creating:
+        _add_default_tolerations(spec)
+    spec.setdefault("priority", 0)
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    status = pod.setdefault("status", {})
+    if isinstance(status, dict):
+        status.setdefault("phase", "Pending")
+        if (
+            creating
+            and spec.get("schedulingGates")
+            and not any(c.get("type") == "PodScheduled" for c in status.get("conditions") or [])
+        ):
+            status.setdefault("conditions", []).append(
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": _now(),
+                    "reason": "SchedulingGated",
+                    "message": "Scheduling is blocked due to non-empty scheduling gates",
+                }
+            )
+        if creating or "qosClass" not in status:
+            status["qosClass"] = _qos_class(spec)
+
+
+def _add_default_tolerations(spec: dict) -> None:
+    """The DefaultTolerationSeconds admission plugin: ride out a node outage for 5 minutes."""
     tolerations = spec.setdefault("tolerations", [])
     for key in (_NOT_READY, _UNREACHABLE):
         tolerated = any(
@@ -202,26 +248,6 @@ def _default_pod(pod: dict, _allocate: Callable[[], str]) -> None:
             tolerations.append(
                 {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
             )
-    spec.setdefault("priority", 0)
-    spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    status = pod.setdefault("status", {})
-    if isinstance(status, dict):
-        status.setdefault("phase", "Pending")
-        if spec.get("schedulingGates") and not any(
-            c.get("type") == "PodScheduled" for c in status.get("conditions") or []
-        ):
-            status.setdefault("conditions", []).append(
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "lastProbeTime": None,
-                    "lastTransitionTime": _now(),
-                    "reason": "SchedulingGated",
-                    "message": "Scheduling is blocked due to non-empty scheduling gates",
-                }
-            )
-        status["qosClass"] = _qos_class(spec)
 
 
 def _mount_service_account_token(spec: dict) -> None:
@@ -257,7 +283,9 @@ def _mount_service_account_token(spec: dict) -> None:
 # --------------------------------------------------------------------------- services
 
 
-def _default_service(service: dict, allocate_cluster_ip: Callable[[], str]) -> None:
+def _default_service(
+    service: dict, allocate_cluster_ip: Callable[[], str], _creating: bool
+) -> None:
     spec = service.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
@@ -288,7 +316,7 @@ def _default_service(service: dict, allocate_cluster_ip: Callable[[], str]) -> N
 # --------------------------------------------------------------------------- the rest
 
 
-def _default_secret(secret: dict, _allocate: Callable[[], str]) -> None:
+def _default_secret(secret: dict, _allocate: Callable[[], str], _creating: bool) -> None:
     """stringData is write-only: folded into base64 ``data`` (it wins on conflicts), then dropped."""
     string_data = secret.pop("stringData", None)
     if isinstance(string_data, dict) and string_data:
@@ -298,17 +326,18 @@ def _default_secret(secret: dict, _allocate: Callable[[], str]) -> None:
     secret.setdefault("type", "Opaque")
 
 
-def _default_pvc(pvc: dict, _allocate: Callable[[], str]) -> None:
+def _default_pvc(pvc: dict, _allocate: Callable[[], str], creating: bool) -> None:
     spec = pvc.setdefault("spec", {})
     if isinstance(spec, dict):
         spec.setdefault("volumeMode", "Filesystem")
-    finalizers = pvc.setdefault("metadata", {}).setdefault("finalizers", [])
-    if "kubernetes.io/pvc-protection" not in finalizers:
-        finalizers.append("kubernetes.io/pvc-protection")
-    pvc.setdefault("status", {}).setdefault("phase", "Pending")
+    if creating:
+        finalizers = pvc.setdefault("metadata", {}).setdefault("finalizers", [])
+        if "kubernetes.io/pvc-protection" not in finalizers:
+            finalizers.append("kubernetes.io/pvc-protection")
+        pvc.setdefault("status", {}).setdefault("phase", "Pending")
 
 
-def _default_namespace(namespace: dict, _allocate: Callable[[], str]) -> None:
+def _default_namespace(namespace: dict, _allocate: Callable[[], str], _creating: bool) -> None:
     metadata = namespace.setdefault("metadata", {})
     if metadata.get("name"):
         metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
@@ -317,13 +346,13 @@ def _default_namespace(namespace: dict, _allocate: Callable[[], str]) -> None:
     namespace.setdefault("status", {}).setdefault("phase", "Active")
 
 
-def _default_event(event: dict, _allocate: Callable[[], str]) -> None:
+def _default_event(event: dict, _allocate: Callable[[], str], _creating: bool) -> None:
     if str(event.get("apiVersion", "v1")) == "v1":
         event.setdefault("reportingComponent", "")
         event.setdefault("reportingInstance", "")
 
 
-def _default_crd(crd: dict, _allocate: Callable[[], str]) -> None:
+def _default_crd(crd: dict, _allocate: Callable[[], str], _creating: bool) -> None:
     spec = crd.setdefault("spec", {})
     if isinstance(spec, dict):
         spec.setdefault("conversion", {"strategy": "None"})
@@ -333,7 +362,7 @@ def _default_crd(crd: dict, _allocate: Callable[[], str]) -> None:
             names.setdefault("listKind", names["kind"] + "List")
 
 
-_DEFAULTERS: dict[str, Callable[[dict, Callable[[], str]], None]] = {
+_DEFAULTERS: dict[str, Callable[[dict, Callable[[], str], bool], None]] = {
     "Pod": _default_pod,
     "Service": _default_service,
     "Secret": _default_secret,

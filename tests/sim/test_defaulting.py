@@ -225,3 +225,23 @@ def test_unknown_kinds_are_left_alone() -> None:
     cm = {"metadata": {"name": "c"}, "data": {"a": "b"}}
     default_object("ConfigMap", cm, allocate_cluster_ip=_allocate)
     assert cm == {"metadata": {"name": "c"}, "data": {"a": "b"}}
+
+
+def test_updates_get_type_defaults_but_not_admission_defaults() -> None:
+    pvc = {"metadata": {"name": "c", "uid": "u1", "finalizers": []}, "spec": {}}
+    default_object("PersistentVolumeClaim", pvc, allocate_cluster_ip=_allocate)
+    assert pvc["metadata"]["finalizers"] == []  # a controller removed it; it stays removed
+    assert pvc["spec"]["volumeMode"] == "Filesystem"
+    old_pod = _pod()
+    default_object("Pod", old_pod, allocate_cluster_ip=_allocate)
+    new_pod = _pod(containers=[{"name": "main", "image": "registry.example/nb:2.0"}])
+    default_object("Pod", new_pod, allocate_cluster_ip=_allocate, old=old_pod)
+    assert "volumes" not in new_pod["spec"]
+    assert "tolerations" not in new_pod["spec"]
+    assert new_pod["spec"]["containers"][0]["terminationMessagePolicy"] == "File"
+    secret = {"metadata": {"name": "s", "uid": "u2"}, "stringData": {"a": "b"}}
+    default_object("Secret", secret, allocate_cluster_ip=_allocate)
+    assert secret["data"] == {"a": "Yg=="}  # stringData is folded on update too
+    created = {"metadata": {"name": "c2"}, "spec": {}}
+    default_object("PersistentVolumeClaim", created, allocate_cluster_ip=_allocate)
+    assert created["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
