@@ -205,9 +205,9 @@ class SimulatorAPI:
         method = request.method
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
-        if parts and parts[0] in ("openapi", "healthz", "livez", "readyz"):
-            if parts[0] == "openapi":
-                raise PlainNotFound()
+        if parts and parts[0] == "openapi":
+            return self._openapi(parts), RequestInfo("discovery", "openapi")
+        if parts and parts[0] in ("healthz", "livez", "readyz"):
             return web.Response(text="ok"), RequestInfo("discovery", parts[0])
         if not parts or parts[0] not in ("api", "apis"):
             raise PlainNotFound()
@@ -889,6 +889,62 @@ class SimulatorAPI:
                 entry["subresources"] = subs
             resources.append(entry)
         return {"version": version, "resources": resources, "freshness": "Current"}
+
+    def _openapi(self, parts: list[str]) -> web.Response:
+        """Just enough OpenAPI v3 for kubectl to see that the server validates fields.
+
+        kubectl checks each PATCH operation for a ``fieldValidation`` query parameter
+        before it sends ``fieldValidation=Strict``; without it kubectl falls back to
+        downloading full schemas. No schemas are published (kubectl then computes
+        strategic merge patches from its compiled-in types, as it does for old servers).
+        """
+        if parts[1:2] != ["v3"]:
+            raise PlainNotFound()
+        groups = {"": ["v1"], **self.store.registry.group_versions()}
+        if len(parts) == 2:
+            paths = {}
+            for group, versions in groups.items():
+                for version in versions:
+                    rel = f"api/{version}" if not group else f"apis/{group}/{version}"
+                    paths[rel] = {"serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"}
+            return json_response({"paths": paths})
+        rest = parts[2:]
+        if rest[0] == "api" and len(rest) == 2:
+            group, version = "", rest[1]
+        elif rest[0] == "apis" and len(rest) == 3:
+            group, version = rest[1], rest[2]
+        else:
+            raise PlainNotFound()
+        if version not in groups.get(group, []):
+            raise PlainNotFound()
+        paths = {}
+        prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+        for rt in self.store.registry.in_group_version(group, version):
+            item = (
+                f"{prefix}/namespaces/{{namespace}}/{rt.plural}/{{name}}"
+                if rt.namespaced
+                else f"{prefix}/{rt.plural}/{{name}}"
+            )
+            paths[item] = {
+                "patch": {
+                    "operationId": f"patch{rt.kind}",
+                    "x-kubernetes-action": "patch",
+                    "x-kubernetes-group-version-kind": {
+                        "group": group, "version": version, "kind": rt.kind
+                    },
+                    "parameters": [
+                        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                        for name in ("dryRun", "fieldManager", "fieldValidation", "force")
+                    ],
+                    "responses": {"200": {"description": "OK"}},
+                }
+            }
+        return json_response({
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
+            "paths": paths,
+            "components": {"schemas": {}},
+        })
 
     # ------------------------------------------------------------------ admin
     async def _admin(self, request: web.Request) -> web.Response:
