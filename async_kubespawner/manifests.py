@@ -46,8 +46,7 @@ class ManifestError(ValueError):
 # ---------------------------------------------------------------------------
 
 _PRIMITIVES: dict[str, tuple[type, ...]] = {
-    # Quantities are typed str in the models but the API also takes JSON numbers.
-    "str": (str, int, float),
+    "str": (str,),
     "int": (int,),
     "float": (int, float),
     "bool": (bool,),
@@ -73,6 +72,10 @@ def _convert(type_name: str, value: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ManifestError(f"{where}: expected a mapping, got {type(value).__name__}")
         inner = type_name[5:-1].split(", ", 1)[1]
+        if inner == "str":
+            # Quantity maps (requests, limits, capacity) are typed dict(str, str) in the
+            # models, but the API also takes plain JSON numbers there.
+            inner = "quantity"
         return {str(k): _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
     if type_name in _PRIMITIVES:
         expected = _PRIMITIVES[type_name]
@@ -80,6 +83,10 @@ def _convert(type_name: str, value: Any, where: str) -> Any:
             raise ManifestError(f"{where}: expected {type_name}, got a boolean {value!r}")
         if not isinstance(value, expected):
             raise ManifestError(f"{where}: expected {type_name}, got {type(value).__name__}")
+        return value
+    if type_name == "quantity":
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ManifestError(f"{where}: expected a string, got {type(value).__name__}")
         return value
     if type_name in ("object", "datetime", "date"):
         return value
