@@ -16,60 +16,7 @@ from async_kubespawner.profiles import (
     substitute_unlisted_value,
 )
 
-from .profiles_support import ProfileTestSpawner
-
-PROFILES: list[dict[str, Any]] = [
-    {
-        "display_name": "Small CPU",
-        "description": "2 cores",
-        "kubespawner_override": {"cpu_limit": 2, "mem_limit": "2G"},
-        "profile_options": {
-            "image": {
-                "display_name": "Image",
-                "choices": {
-                    "base": {"display_name": "Base", "kubespawner_override": {"image": "base:1"}},
-                    "scipy": {
-                        "display_name": "SciPy",
-                        "default": True,
-                        "kubespawner_override": {"image": "scipy:1"},
-                    },
-                },
-                "unlisted_choice": {
-                    "enabled": True,
-                    "display_name": "Image name",
-                    "validation_regex": r"^pangeo/.+:[\w.-]+$",
-                    "validation_message": "Must be a pangeo image with a tag",
-                    "kubespawner_override": {
-                        "image": "{value}",
-                        "environment": {"CUSTOM_IMAGE": "{value}", "KEEP": "{username}"},
-                        "volumes": [{"name": "scratch", "emptyDir": {"medium": "{value}"}}],
-                    },
-                },
-            },
-        },
-    },
-    {
-        "display_name": "GPU",
-        "slug": "gpu",
-        "default": True,
-        "kubespawner_override": {
-            "image": "cuda:12",
-            "namespace": "gpu-users",
-            "node_selector": {"gpu": "true"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
-            "pod_name_template": "gpu-{user_server}",
-        },
-        "profile_options": {
-            "size": {
-                "display_name": "Size",
-                "choices": {
-                    "one": {"display_name": "1 GPU", "kubespawner_override": {"cpu_limit": 4}},
-                    "two": {"display_name": "2 GPUs", "kubespawner_override": {"cpu_limit": 8}},
-                },
-            }
-        },
-    },
-]
+from .profiles_support import PROFILES, ProfileTestSpawner
 
 
 def spawner_with(profile_list: Any, **traits: Any) -> ProfileTestSpawner:
