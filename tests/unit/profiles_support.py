@@ -24,6 +24,12 @@ class ProfileTestSpawner(ProfilesMixin, Spawner):
     extra_pod_config = Dict(config=True)
 
     started_with: dict[str, Any] | None = None
+    pod_name = ""
+
+    def _refresh_names(self) -> None:
+        """Stands in for the settings mixin's name computation (the real one expands slugs)."""
+        server = f"{self.user.name}--{self.name}" if self.name else self.user.name
+        self.pod_name = self.pod_name_template.replace("{user_server}", server)
 
     async def start(self) -> str:
         await self.load_user_options()
@@ -42,6 +48,7 @@ class ProfileTestSpawner(ProfilesMixin, Spawner):
             for name in (
                 "image",
                 "namespace",
+                "pod_name",
                 "pod_name_template",
                 "node_selector",
                 "tolerations",

@@ -213,6 +213,7 @@ async def test_valid_options_spawn_with_overrides_in_the_documented_order(
     assert started["cpu_limit"] == 4  # pre_spawn_hook has the last word
     assert started["environment"] == {"FROM_GROUP": "1", "TEAM": "physics"}
     assert started["pod_name_template"] == "gpu-{user_server}"
+    assert started["pod_name"] == "gpu-alice--work"  # names recomputed after the profile
     assert spawner.profile_selection == {"profile": "gpu", "size": "two"}
 
     # The selection is in the stored state, so a restarted hub knows it.
