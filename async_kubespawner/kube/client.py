@@ -154,6 +154,9 @@ class KubeApi:
         self.request_timeout = request_timeout
         self.retry_timeout = retry_timeout
         self._closed = False
+        # Seams for tests of the retry policy (a fake clock makes budgets exact).
+        self._sleep = asyncio.sleep
+        self._clock = time.monotonic
 
     # -- one round trip ---------------------------------------------------------------
 
@@ -254,11 +257,11 @@ class KubeApi:
         result instead of raising.
         """
         budget = self.retry_timeout if retry_timeout is None else retry_timeout
-        deadline = time.monotonic() + budget
+        deadline = self._clock() + budget
         attempt = 0
         ambiguous = False
         while True:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - self._clock()
             timeout = (
                 max(0.05, min(self.request_timeout, remaining))
                 if attempt
@@ -286,13 +289,13 @@ class KubeApi:
                     # The server may have applied it; later attempts must reconcile.
                     ambiguous = True
                 delay = e.retry_after if e.retry_after is not None else _backoff(attempt)
-                if time.monotonic() + delay >= deadline:
+                if self._clock() + delay >= deadline:
                     raise
                 log.info(
                     "Kubernetes API %s %s failed (%s); retrying in %.2fs", verb, kind, e, delay
                 )
                 attempt += 1
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
 
     # -- operations -----------------------------------------------------------------------
 
