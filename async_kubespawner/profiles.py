@@ -32,7 +32,11 @@ overrides the profile still applies exactly once and still before ``pre_spawn_ho
 
 Merging follows upstream: a dict override is merged recursively into a dict setting
 (``None`` deletes a key), anything else replaces the setting; a callable override is
-called with the spawner (it may be async) and its result used. ``{value}`` in an
+called with the spawner (it may be async) and its result used. A callable (or a
+``profile_list`` callable) that raises tornado's ``HTTPError`` answers the user with it
+(e.g. 403 "no GPU quota left"); any other exception is a configuration error
+(:class:`ProfileOverrideError` / :class:`ProfileListError`, a 500 whose details go to
+the hub log). ``{value}`` in an
 ``unlisted_choice.kubespawner_override`` is replaced by the user's free text, in
 strings nested at any depth of dicts and lists (other ``{...}`` fields are left for the
 settings' own template expansion). Free text must match ``validation_regex`` as a whole
@@ -559,6 +563,8 @@ class ProfilesMixin(LoggingConfigurable):
                 raw = raw(self)
                 if inspect.isawaitable(raw):
                     raw = await raw
+            except web.HTTPError:
+                raise  # a deliberate answer to the user
             except Exception as exc:
                 raise ProfileListError(
                     f"the profile_list callable {getattr(self.profile_list, '__name__', '')!r}"
@@ -725,6 +731,8 @@ class ProfilesMixin(LoggingConfigurable):
                     value = value(self)
                     if inspect.isawaitable(value):
                         value = await value
+                except web.HTTPError:
+                    raise  # a deliberate answer to the user (e.g. 403 "no quota left")
                 except Exception as exc:
                     raise ProfileOverrideError(
                         f"{where}: kubespawner_override[{key!r}] callable raised"

@@ -19,7 +19,7 @@ from jupyterhub.tests.mocking import MockHub
 from jupyterhub.utils import random_port
 from traitlets.config import Config
 
-from .profiles_support import PROFILES, FormParser, ProfileTestSpawner
+from .profiles_support import PROFILES, FormParser, ProfileTestSpawner, stop_mock_hub
 
 
 class InMemoryProxy(Proxy):
@@ -95,9 +95,7 @@ async def hub() -> AsyncIterator[MockHub]:
     try:
         yield app
     finally:
-        app.log.handlers = []
-        MockHub.clear_instance()
-        await app.stop()
+        await stop_mock_hub(app)
 
 
 class HubClient:
