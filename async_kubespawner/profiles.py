@@ -50,13 +50,14 @@ running server was started with.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, Template
 from slugify import slugify
 from tornado import web
 from traitlets import Callable as CallableTrait
@@ -513,6 +514,26 @@ def substitute_unlisted_value(template: Any, value: str) -> Any:
 
 
 # --------------------------------------------------------------------------- #
+# templates
+# --------------------------------------------------------------------------- #
+
+
+@functools.lru_cache(maxsize=16)
+def _form_environment(paths: tuple[str, ...]) -> Environment:
+    """One Jinja2 environment per search path list, so templates compile once per process
+    (Jinja2 still reloads a file template whose file changed)."""
+    loader = ChoiceLoader(
+        [FileSystemLoader(list(paths)), PackageLoader("async_kubespawner", "templates")]
+    )
+    return Environment(loader=loader, autoescape=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _literal_template(paths: tuple[str, ...], source: str) -> Template:
+    return _form_environment(paths).from_string(source)
+
+
+# --------------------------------------------------------------------------- #
 # the spawner mixin
 # --------------------------------------------------------------------------- #
 
@@ -591,15 +612,6 @@ class ProfilesMixin(LoggingConfigurable):
     async def _options_form_for(self, spawner: Any) -> str:
         return await self.render_options_form()
 
-    def _form_environment(self) -> Environment:
-        loader = ChoiceLoader(
-            [
-                FileSystemLoader(list(self.additional_profile_form_template_paths)),
-                PackageLoader("async_kubespawner", "templates"),
-            ]
-        )
-        return Environment(loader=loader, autoescape=True)
-
     def _previous_selection(self, profiles: list[dict[str, Any]]) -> ProfileSelection:
         """The selection to pre-fill: the options this server last used, where still valid."""
         previous = dict(self.user_options or {})
@@ -631,11 +643,11 @@ class ProfilesMixin(LoggingConfigurable):
                 if chosen.unlisted_value is not None:
                     option["unlisted_choice"]["selected"] = True
                     option["unlisted_choice"]["value"] = chosen.unlisted_value
-        env = self._form_environment()
+        paths = tuple(self.additional_profile_form_template_paths)
         if self.profile_form_template:
-            template = env.from_string(self.profile_form_template)
+            template = _literal_template(paths, self.profile_form_template)
         else:
-            template = env.get_template("form.html")
+            template = _form_environment(paths).get_template("form.html")
         return template.render(
             profile_list=shown,
             spawner=self,
