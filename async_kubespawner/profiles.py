@@ -166,6 +166,8 @@ def _normalize_unlisted(raw: Any, where: str) -> dict[str, Any]:
 
 
 def _normalize_option(option_slug: str, raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(option_slug, str):
+        raise ProfileListError(f"{where}: an option name must be a string, got {option_slug!r}")
     if option_slug.endswith(UNLISTED_SUFFIX) or option_slug == PROFILE_FIELD or not option_slug:
         raise ProfileListError(
             f"{where}: option name {option_slug!r} is reserved or empty; rename the option"
@@ -216,6 +218,11 @@ def normalize_profile_list(raw: Any) -> list[dict[str, Any]]:
     if isinstance(raw, Mapping):
         entries: list[tuple[str, Any]] = []
         for slug, profile in raw.items():
+            if not isinstance(slug, str) or not slug:
+                raise ProfileListError(
+                    f"profile_list key {slug!r}: in the dict form each key is a profile's slug,"
+                    " a non-empty string"
+                )
             profile = _require_mapping(profile, f"profile_list[{slug!r}]")
             if "slug" in profile and profile["slug"] != slug:
                 raise ProfileListError(

@@ -105,6 +105,11 @@ def test_dict_form_is_keyed_by_slug() -> None:
             ],
             "is reserved or empty",
         ),
+        (
+            [{"display_name": "A", "profile_options": {3: {"choices": {"x": {}}}}}],
+            "an option name must be a string, got 3",
+        ),
+        ({1: {"display_name": "A"}}, "each key is a profile's slug"),
     ],
 )
 def test_malformed_profile_list_is_a_clear_configuration_error(raw: Any, message: str) -> None:
