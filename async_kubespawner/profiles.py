@@ -444,6 +444,34 @@ def select_profile(
     return ProfileSelection(profile, options)
 
 
+def preselect(profiles: list[dict[str, Any]], options: Mapping[str, Any]) -> ProfileSelection:
+    """What the form shows as chosen for ``options``; lenient, never raises.
+
+    Unlike :func:`select_profile` this keeps whatever part of ``options`` still exists
+    (a removed profile or choice falls back to the default) and keeps free text that
+    fails its regex, so the user can correct it.
+    """
+    requested = options.get(PROFILE_FIELD)
+    profile = next((p for p in profiles if p["slug"] == requested), None)
+    if profile is None:
+        profile = default_profile(profiles)
+    chosen: dict[str, OptionSelection] = {}
+    for name, option in profile["profile_options"].items():
+        value = options.get(name)
+        text = options.get(name + UNLISTED_SUFFIX)
+        free_text_allowed = option["unlisted_choice"]["enabled"]
+        default_choice = next((s for s, c in option["choices"].items() if c["default"]), None)
+        if isinstance(value, str) and value in option["choices"]:
+            chosen[name] = OptionSelection(name, value)
+        elif free_text_allowed and value in (None, UNLISTED_CHOICE) and isinstance(text, str):
+            chosen[name] = OptionSelection(name, None, text)
+        elif free_text_allowed and (value == UNLISTED_CHOICE or default_choice is None):
+            chosen[name] = OptionSelection(name, None, "")
+        else:
+            chosen[name] = OptionSelection(name, default_choice)
+    return ProfileSelection(profile, chosen)
+
+
 def form_data_to_user_options(
     profiles: list[dict[str, Any]], form_data: Mapping[str, list[str]]
 ) -> dict[str, str]:
@@ -580,6 +608,7 @@ class ProfilesMixin(LoggingConfigurable):
 
     _profile_applied_options: dict[str, Any] | None = None
     _profile_selection: dict[str, str] | None = None
+    _rejected_form_options: dict[str, str] | None = None
 
     # -- profile_list -------------------------------------------------------- #
 
@@ -619,24 +648,20 @@ class ProfilesMixin(LoggingConfigurable):
     async def _options_form_for(self, spawner: Any) -> str:
         return await self.render_options_form()
 
-    def _previous_selection(self, profiles: list[dict[str, Any]]) -> ProfileSelection:
-        """The selection to pre-fill: the options this server last used, where still valid."""
-        previous = dict(self.user_options or {})
-        attempts = [previous, {PROFILE_FIELD: previous.get(PROFILE_FIELD)}, {}]
-        for attempt in attempts:
-            try:
-                return select_profile(profiles, attempt)
-            except UserOptionsError:
-                continue
-        # Every profile has a default or free text only; fall back to the bare profile.
-        return ProfileSelection(default_profile(profiles), {})
-
     async def render_options_form(self) -> str:
-        """Render the spawn form with the last-used options of this server pre-selected."""
+        """Render the spawn form with the last-used options of this server pre-selected.
+
+        Right after a refused submission, what the user submitted is shown instead, so a
+        mistyped free text can be corrected rather than typed again.
+        """
         profiles = await self.resolve_profile_list()
         if not profiles:
             return ""
-        selected = self._previous_selection(profiles)
+        shown_options = self._rejected_form_options
+        self._rejected_form_options = None
+        if shown_options is None:
+            shown_options = dict(self.user_options or {})
+        selected = preselect(profiles, shown_options)
         shown = copy.deepcopy(profiles)
         for profile in shown:
             is_selected = profile["slug"] == selected.slug
@@ -677,8 +702,13 @@ class ProfilesMixin(LoggingConfigurable):
             return form_data  # JupyterHub's passthrough behaviour when no profiles exist
         try:
             options = form_data_to_user_options(profiles, form_data)
+        except UserOptionsError as exc:
+            raise exc.as_http_error() from exc
+        try:
             return select_profile(profiles, options).as_user_options()
         except UserOptionsError as exc:
+            # JupyterHub answers with the form again: show it as the user filled it in.
+            self._rejected_form_options = options
             raise exc.as_http_error() from exc
 
     @default("apply_user_options")

@@ -241,6 +241,24 @@ async def test_spawn_form_refuses_invalid_choice_with_a_400_and_the_form(
     assert "start" not in client.spawner("alice", "formtest").events
 
 
+async def test_spawn_form_shows_refused_free_text_again(client: HubClient) -> None:
+    form = {
+        "profile": "small-cpu",
+        "profile-option-small-cpu--image": "unlisted_choice",
+        "profile-option-small-cpu--image--unlisted-choice": "docker.io/typo:1",
+    }
+    browser = await client.login("alice")
+    # The default server: JupyterHub 6.1 re-renders a refused form from user.spawner.
+    status, page = await client.post_form(browser, "spawn/alice", form)
+    assert status == 400
+    assert "Must be a pangeo image with a tag" in page
+    shown = FormParser()
+    shown.feed(page)
+    assert shown.checked_profile() == ["small-cpu"]
+    (text,) = shown.named("profile-option-small-cpu--image--unlisted-choice")
+    assert text["value"] == "docker.io/typo:1"
+
+
 async def test_spawn_form_valid_choice_starts_and_preselects_next_time(
     client: HubClient,
 ) -> None:
