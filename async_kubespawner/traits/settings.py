@@ -28,7 +28,8 @@ What the lifecycle (``spawner.py``) calls, and when:
     ``services_enabled``. A pod whose env reads the Secret waits in
     CreateContainerConfigError until it exists; the kubelet retries on its own.
     With ``internal_ssl``, ``move_certs`` should return ``internal_ssl_pod_paths()``.
-``await run_after_pod_created_hook(pod_dict)``, ``is_pod_running(pod_dict)``.
+``await run_after_pod_created_hook(pod_dict)``, ``is_pod_running(pod_dict)``,
+``_get_pod_url(pod_dict)`` (the URL ``start()`` returns).
 
 Manifests and env values are never logged here: they carry the API token.
 """
@@ -591,6 +592,23 @@ class KubeSpawnerSettings(
                 ),
             )
         )
+
+    def _get_pod_url(self, pod: Mapping[str, Any]) -> str:
+        """Where the hub and proxy reach the server: ``get_pod_url`` if set, else
+        ``pod_connect_ip``, else ``dns_name`` (internal SSL or Services), else the pod IP."""
+        if self.get_pod_url is not None:
+            return self.get_pod_url(self, pod)
+        internal_ssl = getattr(self, "internal_ssl", False)
+        scheme = "https" if internal_ssl else "http"
+        if self.pod_connect_ip:
+            host = self._expand_user_properties(self.pod_connect_ip, "pod_connect_ip")
+        elif internal_ssl or self.services_enabled:
+            host = self.dns_name
+        else:
+            host = (pod.get("status") or {}).get("podIP") or ""
+            if ":" in host:
+                host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
 
     def is_pod_running(self, pod: Mapping[str, Any] | None) -> bool:
         """Running, has an IP, not being deleted, and every container ready."""
