@@ -1,5 +1,6 @@
 """Which namespace a user's objects live in."""
 
+from functools import lru_cache
 from pathlib import Path
 
 from traitlets import Bool, Dict, Unicode, default, validate
@@ -16,8 +17,12 @@ from .validation import (
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
+@lru_cache(maxsize=1)
 def hub_namespace() -> str:
-    """The namespace the hub runs in: its service account says, else ``default``."""
+    """The namespace the hub runs in: its service account says, else ``default``.
+
+    Read once per process: every template expansion needs it and it cannot change.
+    """
     try:
         return SERVICE_ACCOUNT_NAMESPACE_FILE.read_text().strip() or "default"
     except OSError:
