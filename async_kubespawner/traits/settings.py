@@ -10,7 +10,8 @@ What the lifecycle (``spawner.py``) calls, and when:
     is kept across stops once the PVC is known to exist (``remember_pvc_name``).
 ``_refresh_names()``
     Call in ``start()`` after profile overrides were applied (they may change
-    templates, ``namespace`` or ``slug_scheme``); keeps a remembered ``pvc_name``.
+    templates, ``namespace`` or ``slug_scheme``); keeps a remembered ``pvc_name``
+    and a namespace loaded from state (a profile may still set ``namespace``).
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
     or label is invalid. ``get_*_manifest`` call it too.
@@ -145,6 +146,7 @@ class KubeSpawnerSettings(
     secret_name: str = ""
     _pvc_exists: bool = False
     _pvc_name_from_state: bool = False
+    _namespace_from_state: bool = False
     _state_kubespawner_version: str | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -205,7 +207,7 @@ class KubeSpawnerSettings(
 
     def _refresh_names(self) -> None:
         """(Re)compute the object names from the templates, in dependency order."""
-        if self.enable_user_namespaces:
+        if self.enable_user_namespaces and not self._namespace_from_state:
             self.namespace = self._expand_user_properties(
                 self.user_namespace_template, "user_namespace_template"
             )
@@ -641,8 +643,11 @@ class KubeSpawnerSettings(
         super().load_state(state)
         if "pod_name" in state:
             self.pod_name = state["pod_name"]
-        if "namespace" in state:
+        if state.get("namespace"):
+            # Persisted like upstream: the server's objects (its PVC above all) live
+            # there, so a later change of user_namespace_template does not move them.
             self.namespace = state["namespace"]
+            self._namespace_from_state = True
         if "dns_name" in state:
             self.dns_name = state["dns_name"]
         if state.get("pvc_name"):

@@ -140,3 +140,15 @@ def test_user_namespaces_in_state() -> None:
     assert spawner.namespace == "user-alice"  # hub namespace 'default' -> 'user'
     spawner.load_state({**UPSTREAM_STATE, "namespace": "old-alice"})
     assert spawner.namespace == "old-alice"
+    # a changed template does not move a server whose namespace is in its state
+    spawner.user_namespace_template = "new-{username}"
+    spawner._refresh_names()
+    assert spawner.namespace == "old-alice"
+    spawner.clear_state()
+    assert spawner.namespace == "old-alice"
+    assert spawner.dns_name == "jupyter-alice.old-alice.svc.cluster.local"
+    # a fresh user gets the template's namespace
+    fresh = make_spawner(
+        "bob", config={"enable_user_namespaces": True, "user_namespace_template": "new-{username}"}
+    )
+    assert fresh.namespace == "new-bob"
