@@ -248,17 +248,22 @@ class TemplateFields:
         return values
 
     def user_label_value(self) -> str:
-        scheme_value = (
-            safe_label_value(self.unescaped_username)
-            if self.slug_scheme == "safe"
-            else self.escaped_username
-        )
-        return scheme_value
+        """``hub.jupyter.org/username``: what upstream writes for the scheme.
+
+        The escape scheme's value is kept where it is a valid label (as pre-7 pods
+        carry it); where it is not (over 63 characters), upstream's pod would be
+        refused by the API, so the safe value is used instead of failing.
+        """
+        return self._label_value(self.unescaped_username, self.escaped_username)
 
     def server_label_value(self) -> str:
-        if self.slug_scheme == "safe":
-            return safe_label_value(self.unescaped_servername)
-        return self.escaped_servername
+        """``hub.jupyter.org/servername``, by the same rule as the user label."""
+        return self._label_value(self.unescaped_servername, self.escaped_servername)
+
+    def _label_value(self, raw: str, escaped: str) -> str:
+        if self.slug_scheme == "escape" and is_valid_label(escaped):
+            return escaped
+        return safe_label_value(raw)
 
 
 def template_field_names(template: str) -> set[str]:

@@ -249,11 +249,10 @@ class KubeSpawnerSettings(
             )
         elif not is_valid_dns_label(self.namespace):
             self._bad_name("namespace", self.namespace, self.namespace, "namespace", 63)
-        if not is_valid_dns_subdomain(self.pod_name) or (
-            self.services_enabled
-            and not (is_valid_dns_label(self.pod_name) and self.pod_name[0].isalpha())
-        ):
-            self._bad_name("pod_name_template", self.pod_name_template, self.pod_name, "pod", 63)
+        if not is_valid_dns_subdomain(self.pod_name):
+            self._bad_name("pod_name_template", self.pod_name_template, self.pod_name, "pod", 253)
+        if self.services_enabled:
+            self._check_service_name()
         if not is_valid_dns_subdomain(self.pvc_name):
             self._bad_name("pvc_name_template", self.pvc_name_template, self.pvc_name, "PVC", 253)
         if self.needs_secret and not is_valid_dns_subdomain(self.secret_name):
@@ -271,6 +270,14 @@ class KubeSpawnerSettings(
             ),
         )
 
+    def _check_service_name(self) -> None:
+        """The Service takes the pod's name, and Service names are stricter (RFC 1035
+        label: at most 63 characters, starting with a letter)."""
+        if not (is_valid_dns_label(self.pod_name) and self.pod_name[0].isalpha()):
+            self._bad_name(
+                "pod_name_template", self.pod_name_template, self.pod_name, "Service", 63
+            )
+
     def _bad_name(self, setting: str, template: str, name: str, kind: str, limit: int) -> None:
         raise SpawnerConfigError(
             setting,
@@ -278,7 +285,7 @@ class KubeSpawnerSettings(
             f"for user {self.user.name!r} it gives {name!r}, which is not a valid {kind} name",
             f"A {kind} name must be at most {limit} characters of [a-z0-9-] (and '.' except "
             "for namespaces and services), starting and ending with a letter or digit; build "
-            "it from {username}/{servername}/{user_server}, which are always safe.",
+            "it from {safe_username}, {safe_servername} or {safe_user_server}, which always fit.",
         )
 
     def _check_label_values(self, setting: str, labels: Mapping[str, str]) -> None:
@@ -290,7 +297,7 @@ class KubeSpawnerSettings(
                     f"for user {self.user.name!r} the label {key!r} gets the value {value!r}, "
                     "which is not a valid label value",
                     "Label values are at most 63 characters of [A-Za-z0-9._-] starting and ending "
-                    "with a letter or digit; use {username} or {servername} in templates.",
+                    "with a letter or digit; {safe_username} and {safe_servername} always are.",
                 )
 
     # -- labels and annotations ------------------------------------------------------
@@ -536,6 +543,7 @@ class KubeSpawnerSettings(
 
     def get_service_manifest(self, owner_reference: Any) -> k8s.V1Service:
         self.check_configuration()
+        self._check_service_name()
         extra_labels = self._expand_all(self.extra_labels, "extra_labels")
         return build_service_manifest(
             ServiceSettings(

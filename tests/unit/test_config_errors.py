@@ -208,7 +208,7 @@ def test_template_making_an_invalid_pod_name() -> None:
     message = str(info.value)
     assert "pod_name_template = 'jupyter-{unescaped_username}'" in message
     assert "'jupyter-Alice@Example', which is not a valid pod name" in message
-    assert "{username}" in message
+    assert "{safe_username}" in message
     with pytest.raises(SpawnerConfigError):
         asyncio.run(spawner.get_pod_manifest())
 
@@ -220,6 +220,7 @@ def test_template_making_an_invalid_label_value() -> None:
     message = str(info.value)
     assert "c.KubeSpawner.extra_labels" in message
     assert "label 'who' gets the value 'a b'" in message
+    assert "{safe_username}" in message
 
 
 def test_user_namespace_template_making_an_invalid_namespace() -> None:
@@ -233,7 +234,7 @@ def test_user_namespace_template_making_an_invalid_namespace() -> None:
 
 def test_service_name_must_be_a_dns_label() -> None:
     spawner = make_spawner(config={"services_enabled": True, "pod_name_template": "1-{username}"})
-    with pytest.raises(SpawnerConfigError, match="not a valid pod name"):
+    with pytest.raises(SpawnerConfigError, match="not a valid Service name"):
         spawner.check_configuration()
     # without a Service the same name is a fine pod name
     make_spawner(config={"pod_name_template": "1-{username}"}).check_configuration()

@@ -167,6 +167,10 @@ def test_label_values() -> None:
     assert labels["hub.jupyter.org/servername"] == "my-server---" + h("My Server")
     escaped = make_spawner("alice@example.com", config={"slug_scheme": "escape"})
     assert escaped._build_pod_labels({})["hub.jupyter.org/username"] == "alice-40example-2ecom"
+    # an escaped name too long for a label falls back to the safe value instead of a 422
+    long_escaped = make_spawner("é" * 20, config={"slug_scheme": "escape"})
+    assert len(escape_slug("é" * 20)) == 120
+    assert long_escaped._build_pod_labels({})["hub.jupyter.org/username"] == "x---" + h("é" * 20)
 
 
 def test_template_fields_for_both_schemes() -> None:
