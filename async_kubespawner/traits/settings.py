@@ -15,9 +15,11 @@ What the lifecycle (``spawner.py``) calls, and when:
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
     or label is invalid. ``get_*_manifest`` call it too.
-``needs_legacy_pvc_check`` / ``legacy_pvc_name()`` / ``use_pvc_name(name)``
-    With ``handle_legacy_names``, on the first start of a server saved by a pre-7
-    KubeSpawner: if a PVC named ``legacy_pvc_name()`` exists, ``use_pvc_name`` it.
+``await resolve_legacy_pvc_name(pvc_exists)``
+    Before ensuring the PVC: with ``handle_legacy_names``, on the first start of a
+    server saved by a pre-7 KubeSpawner, keeps the current name if that PVC exists,
+    else adopts the pre-7 name if that one exists (``needs_legacy_pvc_check``,
+    ``legacy_pvc_name()`` and ``use_pvc_name(name)`` are the pieces).
 ``mark_pvc_exists()``
     After the PVC was created or found, so ``get_state`` remembers its name.
 ``await get_pod_manifest()`` then ``await run_modify_pod_hook(pod)``
@@ -38,7 +40,7 @@ Manifests and env values are never logged here: they carry the API token.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,9 @@ from .storage import StorageTraits
 # mistake our state for pre-7 state. Our own version goes under STATE_VERSION_KEY.
 UPSTREAM_COMPATIBLE_VERSION = "7.1.0"
 STATE_VERSION_KEY = "async_kubespawner_version"
-LEGACY_STATE_VERSION = "legacy"
+# ``_state_kubespawner_version`` for state that exists but records no version: written
+# by a KubeSpawner older than 7.0 (the value upstream uses, for subclasses that look).
+LEGACY_STATE_VERSION = "unknown"
 
 USERNAME_KEY = "hub.jupyter.org/username"
 SERVERNAME_KEY = "hub.jupyter.org/servername"
@@ -323,6 +327,8 @@ class KubeSpawnerSettings(
         annotations = {USERNAME_KEY: self.user.name}
         if self.name:
             annotations[SERVERNAME_KEY] = self.name
+        annotations["hub.jupyter.org/kubespawner-version"] = __version__
+        annotations["hub.jupyter.org/jupyterhub-version"] = jupyterhub.__version__
         annotations.update(extra_annotations)
         return annotations
 
@@ -431,8 +437,6 @@ class KubeSpawnerSettings(
         annotations = self._build_common_annotations(
             self._expand_all(self.extra_annotations, "extra_annotations")
         )
-        annotations["hub.jupyter.org/kubespawner-version"] = __version__
-        annotations["hub.jupyter.org/jupyterhub-version"] = jupyterhub.__version__
         settings = PodSettings(
             name=self.pod_name,
             image=self.image,
@@ -525,8 +529,10 @@ class KubeSpawnerSettings(
         labels = self._build_common_labels(
             self._expand_all(self.storage_extra_labels, "storage_extra_labels")
         )
+        # As upstream: the old label names the storage, the modern one ties the claim
+        # to the user servers' component.
         labels["component"] = "singleuser-storage"
-        labels["app.kubernetes.io/component"] = "singleuser-storage"
+        labels["app.kubernetes.io/component"] = self.component_label
         return build_pvc_manifest(
             PVCSettings(
                 name=self.pvc_name,
@@ -611,7 +617,12 @@ class KubeSpawnerSettings(
         internal_ssl = getattr(self, "internal_ssl", False)
         scheme = "https" if internal_ssl else "http"
         if self.pod_connect_ip:
-            host = self._expand_user_properties(self.pod_connect_ip, "pod_connect_ip")
+            # A host name, not a slug: only the dot-separated parts with fields are
+            # expanded (so "{username}-x.example.org" keeps its literal parts intact).
+            host = ".".join(
+                self._expand_user_properties(part, "pod_connect_ip") if "{" in part else part
+                for part in self.pod_connect_ip.split(".")
+            )
         elif internal_ssl or self.services_enabled:
             host = self.dns_name
         else:
@@ -643,7 +654,9 @@ class KubeSpawnerSettings(
         state["dns_name"] = self.dns_name
         state["kubespawner_version"] = UPSTREAM_COMPATIBLE_VERSION
         state[STATE_VERSION_KEY] = __version__
-        if self.remember_pvc_name and self._pvc_exists:
+        # Saved whenever the PVC is known to exist, whatever remember_pvc_name says:
+        # load_state decides whether to use it, so turning the option on later works.
+        if self._pvc_exists:
             state["pvc_name"] = self.pvc_name
         return state
 
@@ -658,35 +671,56 @@ class KubeSpawnerSettings(
             self._namespace_from_state = True
         if "dns_name" in state:
             self.dns_name = state["dns_name"]
-        if state.get("pvc_name"):
+        if state.get("pvc_name") and self.remember_pvc_name:
             self.pvc_name = state["pvc_name"]
             self._pvc_name_from_state = True
             self._pvc_exists = True
         if "kubespawner_version" in state:
             self._state_kubespawner_version = str(state["kubespawner_version"])
-        elif "pod_name" in state:
+        elif state:
             # Written by a KubeSpawner older than 7.0, which recorded no version.
+            self.log.info(
+                "State of %s/%s has no kubespawner_version: written before KubeSpawner 7",
+                self.user.name,
+                self.name,
+            )
             self._state_kubespawner_version = LEGACY_STATE_VERSION
+        else:
+            self._state_kubespawner_version = None
 
     def clear_state(self) -> None:
         """Forget the stopped server's per-run names; a remembered PVC stays."""
         super().clear_state()
-        keep_pvc = self.remember_pvc_name and self._pvc_exists
-        if not keep_pvc:
-            self._pvc_name_from_state = False
-            self._pvc_exists = False
-        self._state_kubespawner_version = UPSTREAM_COMPATIBLE_VERSION
         if self._has_user():
             self._refresh_names()
 
     @property
     def needs_legacy_pvc_check(self) -> bool:
         """True on the first start of a server whose state a pre-7 KubeSpawner wrote."""
-        return (
+        return bool(
             self.handle_legacy_names
+            and self.remember_pvc_name
+            and not self._pvc_exists
             and self._state_kubespawner_version == LEGACY_STATE_VERSION
-            and not self._pvc_name_from_state
+            and self.legacy_pvc_name() != self.pvc_name
         )
+
+    async def resolve_legacy_pvc_name(self, pvc_exists: Callable[[str], Awaitable[bool]]) -> None:
+        """The legacy-name check, given a way to ask whether a PVC exists.
+
+        If the current name's PVC exists it is used; otherwise, if one with the
+        pre-7 name exists, that one is adopted (and remembered), so upgrading never
+        gives a user an empty volume. Does nothing unless ``needs_legacy_pvc_check``.
+        """
+        if not self.needs_legacy_pvc_check:
+            return
+        if await pvc_exists(self.pvc_name):
+            self.mark_pvc_exists()
+            return
+        legacy = self.legacy_pvc_name()
+        if await pvc_exists(legacy):
+            self.log.warning("Using the pre-KubeSpawner-7 PVC %s for %s", legacy, self.user.name)
+            self.use_pvc_name(legacy)
 
     def legacy_pvc_name(self) -> str:
         """The PVC name a pre-7 KubeSpawner gave this server ('escape' scheme)."""

@@ -112,9 +112,16 @@ def test_pvc_from_the_spawner() -> None:
         "app": "jupyterhub",
         "heritage": "jupyterhub",
         "component": "singleuser-storage",
-        "app.kubernetes.io/component": "singleuser-storage",
+        # as upstream: the modern label ties the claim to the user servers
+        "app.kubernetes.io/component": "singleuser-server",
     }
-    assert pvc["metadata"]["annotations"] == {
+    annotations = pvc["metadata"]["annotations"]
+    versions = {k: annotations.pop(k) for k in list(annotations) if k.endswith("-version")}
+    assert set(versions) == {
+        "hub.jupyter.org/kubespawner-version",
+        "hub.jupyter.org/jupyterhub-version",
+    }
+    assert annotations == {
         "hub.jupyter.org/username": "alice",
         "hub.jupyter.org/servername": "lab",
         "note": "lab",
@@ -142,7 +149,9 @@ def test_service_from_the_spawner() -> None:
     assert svc["metadata"]["ownerReferences"] == [OWNER]
     assert svc["metadata"]["labels"]["t"] == "x"
     assert "component" not in svc["metadata"]["labels"]
-    assert svc["metadata"]["annotations"] == {"hub.jupyter.org/username": "alice", "a": "alice"}
+    annotations = svc["metadata"]["annotations"]
+    assert annotations["hub.jupyter.org/username"] == "alice" and annotations["a"] == "alice"
+    assert "hub.jupyter.org/kubespawner-version" in annotations
     assert svc["spec"]["selector"]["component"] == "singleuser-server"
     assert svc["spec"]["selector"]["hub.jupyter.org/username"] == "alice"
     assert svc["spec"]["ports"] == [{"name": "http", "port": 8888, "targetPort": 8888}]

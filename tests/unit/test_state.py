@@ -27,9 +27,14 @@ def test_pvc_name_is_saved_only_once_the_pvc_exists() -> None:
     assert "pvc_name" not in spawner.get_state()
     spawner.mark_pvc_exists()
     assert spawner.get_state()["pvc_name"] == "claim-alice"
-    forgetful = make_spawner(config={"remember_pvc_name": False})
+    # saved even without remember_pvc_name (as upstream): load_state decides
+    forgetful = make_spawner(
+        config={"remember_pvc_name": False, "pvc_name_template": "home-{username}"}
+    )
     forgetful.mark_pvc_exists()
-    assert "pvc_name" not in forgetful.get_state()
+    assert forgetful.get_state()["pvc_name"] == "home-alice"
+    forgetful.load_state({**forgetful.get_state(), "pvc_name": "claim-old"})
+    assert forgetful.pvc_name == "home-alice"
 
 
 # Exactly what upstream KubeSpawner 7.1 writes for a running named server.
@@ -83,7 +88,7 @@ def test_clear_state_forgets_pvc_without_remember_pvc_name() -> None:
         "alice", "lab", config={"remember_pvc_name": False, "pvc_name_template": "home-{username}"}
     )
     spawner.load_state(UPSTREAM_STATE)
-    assert spawner.pvc_name == "claim-alice--lab"
+    assert spawner.pvc_name == "home-alice"  # the saved name is not used
     spawner.clear_state()
     assert spawner.pvc_name == "home-alice"
     assert "pvc_name" not in spawner.get_state()
@@ -152,3 +157,45 @@ def test_user_namespaces_in_state() -> None:
         "bob", config={"enable_user_namespaces": True, "user_namespace_template": "new-{username}"}
     )
     assert fresh.namespace == "new-bob"
+
+
+def test_legacy_check_needs_a_different_legacy_name() -> None:
+    plain = make_spawner("alice")  # same name in both schemes: nothing to look for
+    plain.load_state({"pod_name": "jupyter-alice"})
+    assert not plain.needs_legacy_pvc_check
+    forgetful = make_spawner("alice.smith", config={"remember_pvc_name": False})
+    forgetful.load_state(PRE7_STATE)
+    assert not forgetful.needs_legacy_pvc_check
+
+
+@pytest.mark.parametrize(
+    ("existing", "expected_name", "remembered"),
+    [
+        ({"claim-alice-smith---" + "*"}, "new", True),  # the current name exists: keep it
+        ({"claim-alice-2esmith"}, "claim-alice-2esmith", True),  # only the legacy one
+        (set(), "new", False),  # neither: the lifecycle creates the current one
+    ],
+)
+async def test_resolve_legacy_pvc_name(
+    existing: set[str], expected_name: str, remembered: bool
+) -> None:
+    spawner = make_spawner("alice.smith")
+    spawner.load_state(PRE7_STATE)
+    current = spawner.pvc_name
+    existing = {current if name.endswith("*") else name for name in existing}
+    asked: list[str] = []
+
+    async def pvc_exists(name: str) -> bool:
+        asked.append(name)
+        return name in existing
+
+    await spawner.resolve_legacy_pvc_name(pvc_exists)
+    assert spawner.pvc_name == (current if expected_name == "new" else expected_name)
+    assert asked[0] == current
+    assert ("pvc_name" in spawner.get_state()) is remembered
+    assert not spawner.needs_legacy_pvc_check or not remembered
+    # once resolved, the next start asks nothing
+    if remembered:
+        asked.clear()
+        await spawner.resolve_legacy_pvc_name(pvc_exists)
+        assert asked == []
