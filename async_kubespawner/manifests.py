@@ -181,41 +181,34 @@ def ordered_items(value: list | Mapping | None) -> list:
 # Environment ordering
 # ---------------------------------------------------------------------------
 
-_ENV_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+# Kubernetes expands "$(NAME)" in env values from variables listed *earlier*.
+_ENV_REFERENCE = re.compile(r"\$\(([^)]+)\)")
 
 
-def _env_references(value: Any) -> set[str]:
-    if isinstance(value, str):
-        # $$(VAR) is the escaped form and does not reference anything.
-        return {m.group(1) for m in _ENV_REFERENCE.finditer(value.replace("$$", ""))}
+def _env_references(name: str, value: Any) -> set[str]:
+    if isinstance(value, str) and value:
+        return set(_ENV_REFERENCE.findall(value)) - {name}
     return set()
 
 
 def order_env(env: Mapping[str, Any]) -> list[str]:
     """Names in an order where every ``$(VAR)`` refers to a variable defined earlier.
 
-    Kubernetes expands ``$(VAR)`` only from variables listed *before* the one using
-    it; otherwise the text stays literal. Variables keep their given order unless a
-    reference forces one earlier; cycles are left in their given order.
+    The order is upstream KubeSpawner's, so the same configuration gives the same
+    pod: in rounds, every variable whose references are all placed already is
+    placed, alphabetically within the round; what can never be satisfied (a cycle,
+    or a reference to a variable that is not set) comes last, alphabetically.
     """
-    names = list(env)
+    pending = {name: _env_references(name, value) for name, value in env.items()}
     placed: list[str] = []
-    done: set[str] = set()
-    visiting: set[str] = set()
-
-    def place(name: str) -> None:
-        if name in done or name in visiting:
-            return
-        visiting.add(name)
-        for dep in sorted(_env_references(env[name])):
-            if dep in env and dep != name:
-                place(dep)
-        visiting.discard(name)
-        done.add(name)
-        placed.append(name)
-
-    for name in names:
-        place(name)
+    while pending:
+        ready = sorted(name for name, refs in pending.items() if refs <= set(placed))
+        if not ready:
+            placed.extend(sorted(pending))
+            break
+        placed.extend(ready)
+        for name in ready:
+            del pending[name]
     return placed
 
 
@@ -292,6 +285,19 @@ class PodSettings:
     # Internal SSL: the Secret holding the certificates and where they are mounted.
     ssl_secret_name: str | None = None
     ssl_secret_mount_path: str = "/etc/jupyterhub/ssl/"
+
+
+INTERNAL_SSL_FILES = {
+    "JUPYTERHUB_SSL_KEYFILE": "ssl.key",
+    "JUPYTERHUB_SSL_CERTFILE": "ssl.crt",
+    "JUPYTERHUB_SSL_CLIENT_CA": "notebooks-ca_trust.crt",
+}
+
+
+def internal_ssl_env(mount_path: str) -> dict[str, str]:
+    """Where the single-user server finds its internal-SSL files in the pod."""
+    base = mount_path.rstrip("/") + "/"
+    return {name: base + file for name, file in INTERNAL_SSL_FILES.items()}
 
 
 def restricted_container_context() -> dict[str, Any]:
@@ -422,7 +428,9 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
     mounts = [
         to_model(k8s.V1VolumeMount, m, f"volume_mounts[{i}]") for i, m in enumerate(s.volume_mounts)
     ]
+    env = dict(s.env)
     if s.ssl_secret_name:
+        env.update(internal_ssl_env(s.ssl_secret_mount_path))
         volumes.append(
             k8s.V1Volume(
                 name=INTERNAL_CERTS_VOLUME,
@@ -439,7 +447,7 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
         working_dir=s.working_dir,
         ports=[k8s.V1ContainerPort(name=NOTEBOOK_PORT_NAME, container_port=s.port)],
         args=list(s.args) if s.args is not None else None,
-        env=build_env(s.env),
+        env=build_env(env),
         image_pull_policy=s.image_pull_policy,
         lifecycle=(
             to_model(k8s.V1Lifecycle, s.lifecycle_hooks, "lifecycle_hooks")
@@ -581,7 +589,7 @@ def build_service_manifest(s: ServiceSettings) -> k8s.V1Service:
         ),
         spec=k8s.V1ServiceSpec(
             type="ClusterIP",
-            ports=[k8s.V1ServicePort(name="http", port=s.port, target_port=s.port)],
+            ports=[k8s.V1ServicePort(port=s.port, target_port=s.port)],
             selector=dict(s.selector),
         ),
     )

@@ -59,11 +59,18 @@ def test_env_is_ordered_so_references_resolve() -> None:
         "NAME": "x",
         "LIT": "$$(URL)",
     }
-    # dependencies first; "$$(URL)" is an escaped literal, so LIT depends on nothing
-    assert order_env(env) == ["NAME", "HOST", "PORT", "URL", "LIT"]
-    assert order_env({"B": "2", "A": "1"}) == ["B", "A"]  # no references: given order
-    # a cycle cannot be satisfied; it is broken instead of failing
-    assert order_env({"A": "$(B)", "B": "$(A)"}) == ["B", "A"]
+    # upstream's order: rounds of "all references placed", alphabetical in a round
+    # (like upstream, "$$(URL)" also counts as a reference to URL)
+    assert order_env(env) == ["NAME", "PORT", "HOST", "URL", "LIT"]
+    assert order_env({"B": "2", "A": "1"}) == ["A", "B"]  # no references: alphabetical
+    assert order_env({"A": "$(A)"}) == ["A"]  # a self-reference is ignored
+    # what can never be satisfied comes last, alphabetically
+    assert order_env({"Z": "$(NOPE)", "B": "$(A)", "A": "$(B)", "C": "1"}) == ["C", "A", "B", "Z"]
+    # valueFrom entries reference nothing
+    assert order_env({"B": {"valueFrom": {"fieldRef": {"fieldPath": "x"}}}, "A": "$(B)"}) == [
+        "B",
+        "A",
+    ]
 
 
 def test_env_values() -> None:
@@ -219,6 +226,12 @@ def test_internal_ssl_volume() -> None:
     assert p["spec"]["containers"][0]["volumeMounts"] == [
         {"name": "jupyterhub-internal-certs", "mountPath": "/certs/"}
     ]
+    env = {e["name"]: e["value"] for e in p["spec"]["containers"][0]["env"]}
+    assert env == {
+        "JUPYTERHUB_SSL_KEYFILE": "/certs/ssl.key",
+        "JUPYTERHUB_SSL_CERTFILE": "/certs/ssl.crt",
+        "JUPYTERHUB_SSL_CLIENT_CA": "/certs/notebooks-ca_trust.crt",
+    }
 
 
 def test_ordered_items_and_to_model() -> None:
