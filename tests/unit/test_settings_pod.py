@@ -506,3 +506,28 @@ def test_pod_url() -> None:
 )
 def test_is_pod_running(pod, running: bool) -> None:
     assert make_spawner().is_pod_running(pod) is running
+
+
+async def test_image_pull_secrets_as_a_string_is_deprecated_but_works() -> None:
+    with pytest.warns(DeprecationWarning, match=r"image_pull_secrets = \['regcred'\]"):
+        spawner = make_spawner(config={"image_pull_secrets": "regcred"})
+    assert spawner.image_pull_secrets == ["regcred"]
+    pod = to_dict(await spawner.get_pod_manifest())
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+async def test_template_fields_in_pod_settings_follow_the_slug_scheme() -> None:
+    safe = await pod_of(
+        {"working_dir": "/home/{username}", "extra_labels": {"u": "{safe_username}"}}, user="Ann"
+    )
+    escape = await pod_of(
+        {
+            "working_dir": "/home/{username}",
+            "slug_scheme": "escape",
+            "extra_labels": {"u": "{safe_username}"},
+        },
+        user="Ann",
+    )
+    assert notebook(safe)["workingDir"].startswith("/home/ann---")
+    assert notebook(escape)["workingDir"] == "/home/-41nn"
+    assert safe["metadata"]["labels"]["u"] == escape["metadata"]["labels"]["u"]
