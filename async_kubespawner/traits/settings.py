@@ -30,7 +30,9 @@ What the lifecycle (``spawner.py``) calls, and when:
     After the pod exists (its uid is the owner), when ``needs_secret`` /
     ``services_enabled``. A pod whose env reads the Secret waits in
     CreateContainerConfigError until it exists; the kubelet retries on its own.
-    With ``internal_ssl``, ``move_certs`` should return ``internal_ssl_pod_paths()``.
+    With ``internal_ssl`` keep the base ``move_certs``: ``cert_paths`` stay the hub's
+    local files, which ``get_secret_manifest`` reads; the pod's JUPYTERHUB_SSL_* env
+    points at the mounted copies (``internal_ssl_pod_paths()``).
 ``await run_after_pod_created_hook(pod_dict)``, ``is_pod_running(pod_dict)``,
 ``_get_pod_url(pod_dict)`` (the URL ``start()`` returns).
 
@@ -593,7 +595,7 @@ class KubeSpawnerSettings(
         )
 
     def internal_ssl_pod_paths(self) -> dict[str, str]:
-        """Where the certificates are inside the pod: what ``move_certs`` returns."""
+        """Where the certificates are inside the pod (the Secret's mount)."""
         base = self.secret_mount_path.rstrip("/") + "/"
         return {key: base + name for key, name in SSL_FILES.items()}
 
