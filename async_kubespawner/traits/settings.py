@@ -28,7 +28,7 @@ What the lifecycle (``spawner.py``) calls, and when:
     Before the pod, when ``storage_pvc_ensure`` / ``enable_user_namespaces``.
 ``get_secret_manifest(owner_reference)``, ``get_service_manifest(owner_reference)``
     After the pod exists (its uid is the owner), when ``needs_secret`` /
-    ``services_enabled``. A pod whose env reads the Secret waits in
+    ``needs_service`` (``services_enabled`` or internal SSL, as upstream). A pod whose env reads the Secret waits in
     CreateContainerConfigError until it exists; the kubelet retries on its own.
     With ``internal_ssl`` keep the base ``move_certs``: ``cert_paths`` stay the hub's
     local files, which ``get_secret_manifest`` reads; the pod's JUPYTERHUB_SSL_* env
@@ -257,7 +257,7 @@ class KubeSpawnerSettings(
             self._bad_name("namespace", self.namespace, self.namespace, "namespace", 63)
         if not is_valid_dns_subdomain(self.pod_name):
             self._bad_name("pod_name_template", self.pod_name_template, self.pod_name, "pod", 253)
-        if self.services_enabled:
+        if self.needs_service:
             self._check_service_name()
         if not is_valid_dns_subdomain(self.pvc_name):
             self._bad_name("pvc_name_template", self.pvc_name_template, self.pvc_name, "PVC", 253)
@@ -395,6 +395,12 @@ class KubeSpawnerSettings(
     def needs_secret(self) -> bool:
         """Whether the pod gets a Secret (internal SSL files and/or the API token)."""
         return bool(getattr(self, "internal_ssl", False) or self.api_token_in_secret)
+
+    @property
+    def needs_service(self) -> bool:
+        """Whether the pod gets a Service: ``services_enabled``, or internal SSL (whose
+        URL and certificate use ``dns_name``, which only a Service resolves)."""
+        return bool(self.services_enabled or getattr(self, "internal_ssl", False))
 
     def _check_security_profile(self, uid: int | None) -> None:
         if self.security_profile != "restricted":

@@ -178,6 +178,9 @@ def test_secret_from_the_spawner_with_internal_ssl(tmp_path) -> None:
         "cafile": "/etc/jupyterhub/ssl/notebooks-ca_trust.crt",
     }
     assert spawner.needs_secret
+    assert spawner.needs_service  # upstream also fronts internal-SSL pods with a Service
+    assert not make_spawner().needs_service
+    assert make_spawner(config={"services_enabled": True}).needs_service
 
 
 def test_namespace_from_the_spawner() -> None:
