@@ -9,6 +9,7 @@ from traitlets.config import LoggingConfigurable
 from .validation import (
     USER_FIELDS,
     check_label_keys,
+    check_literal_label_values,
     check_string_map,
     check_template,
     check_templates_in,
@@ -74,4 +75,6 @@ class NamespaceTraits(LoggingConfigurable):
         check_string_map(name, proposal.value)
         check_label_keys(name, proposal.value)
         check_templates_in(name, proposal.value, USER_FIELDS)
+        if name == "user_namespace_labels":
+            check_literal_label_values(name, proposal.value)
         return proposal.value

@@ -8,6 +8,7 @@ from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
     check_label_keys,
+    check_literal_label_values,
     check_models,
     check_quantity,
     check_string_map,
@@ -120,6 +121,8 @@ class StorageTraits(LoggingConfigurable):
         check_string_map(name, proposal.value)
         check_label_keys(name, proposal.value)
         check_templates_in(name, proposal.value, CONTENT_FIELDS)
+        if name == "storage_extra_labels":
+            check_literal_label_values(name, proposal.value)
         return proposal.value
 
     @validate("pvc_name_template")

@@ -163,6 +163,22 @@ def check_label_keys(setting: str, value: Mapping) -> None:
             )
 
 
+def check_literal_label_values(setting: str, value: Mapping) -> None:
+    """Label values without template fields can be checked as soon as they are set
+    (templated ones are checked per user, by ``check_configuration``)."""
+    from ..naming import is_valid_label
+
+    for key, item in value.items():
+        if isinstance(item, str) and "{" not in item and not is_valid_label(item):
+            raise SpawnerConfigError(
+                setting,
+                value,
+                f"the value {item!r} of {key!r} is not a valid label value",
+                "Label values are at most 63 characters of [A-Za-z0-9._-] starting and "
+                "ending with a letter or digit (or empty).",
+            )
+
+
 def check_string_map(setting: str, value: Mapping) -> None:
     for key, item in value.items():
         if not isinstance(item, str):

@@ -61,6 +61,24 @@ LOAD_TIME_ERRORS = [
         "'bad key!' is not a valid label key",
         "DNS-subdomain prefix",
     ),
+    (
+        {"extra_labels": {"team": "data science"}},
+        "extra_labels",
+        "'data science' of 'team' is not a valid label value",
+        "63 characters",
+    ),
+    (
+        {"storage_extra_labels": {"tier": "-x"}},
+        "storage_extra_labels",
+        "'-x' of 'tier' is not a valid label value",
+        "63 characters",
+    ),
+    (
+        {"user_namespace_labels": {"a": "b" * 64}},
+        "user_namespace_labels",
+        "is not a valid label value",
+        "63 characters",
+    ),
     ({"extra_labels": {"n": 5}}, "extra_labels", "is a int, not a string", "Quote the value"),
     (
         {"common_labels": {"app": "jupyter hub"}},
