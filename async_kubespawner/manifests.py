@@ -326,8 +326,18 @@ def _container_security_context(s: PodSettings) -> dict[str, Any]:
         context["allowPrivilegeEscalation"] = s.allow_privilege_escalation
     context.update(s.container_security_context)
     if s.security_profile == "restricted":
-        context.update(restricted_container_context())
+        context = _with_restrictions(context)
     return context
+
+
+def _with_restrictions(context: Mapping[str, Any]) -> dict[str, Any]:
+    """``context`` with the restricted profile's fields forced, keeping the
+    capabilities it adds (the settings allow only NET_BIND_SERVICE there)."""
+    merged = {**context, **restricted_container_context()}
+    added = (context.get("capabilities") or {}).get("add")
+    if added:
+        merged["capabilities"] = {"add": list(added), "drop": ["ALL"]}
+    return merged
 
 
 def _pod_security_context(s: PodSettings) -> dict[str, Any]:
@@ -416,10 +426,12 @@ def _image_pull_secret(item: str | Mapping, where: str) -> k8s.V1LocalObjectRefe
 
 
 def _restrict_container(container: k8s.V1Container) -> None:
-    """Fill in what the restricted profile needs without overriding explicit values."""
+    """Force the restricted profile onto a sidecar or init container; its other
+    fields (runAsUser ...) are kept."""
     current = to_dict(container.security_context) or {}
-    merged = {**restricted_container_context(), **current}
-    container.security_context = to_model(k8s.V1SecurityContext, merged, "securityContext")
+    container.security_context = to_model(
+        k8s.V1SecurityContext, _with_restrictions(current), "securityContext"
+    )
 
 
 def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:

@@ -402,29 +402,53 @@ class KubeSpawnerSettings(
         URL and certificate use ``dns_name``, which only a Service resolves)."""
         return bool(self.services_enabled or getattr(self, "internal_ssl", False))
 
-    def _check_security_profile(self, uid: int | None) -> None:
+    def _check_security_profile(
+        self, uid: int | None, container_context: Mapping[str, Any], pod_context: Mapping[str, Any]
+    ) -> None:
+        """Refuse what the "restricted" profile would otherwise silently override, or
+        what would still make the pod fail the restricted Pod Security Standard."""
         if self.security_profile != "restricted":
             return
-        if self.privileged:
+
+        def refuse(setting: str, value: Any, problem: str, fix: str) -> None:
             raise SpawnerConfigError(
-                "privileged",
-                True,
-                "a privileged container cannot pass security_profile 'restricted'",
-                "Set privileged = False or security_profile = ''.",
+                setting,
+                value,
+                f"{problem}, which contradicts security_profile 'restricted'",
+                f"{fix}, or set security_profile = ''.",
             )
-        if self.allow_privilege_escalation:
-            raise SpawnerConfigError(
-                "allow_privilege_escalation",
-                True,
-                "privilege escalation contradicts security_profile 'restricted'",
-                "Set allow_privilege_escalation = False (or None), or security_profile = ''.",
+
+        if self.privileged or container_context.get("privileged"):
+            setting = "privileged" if self.privileged else "container_security_context"
+            refuse(setting, True, "a privileged container", "Do not run it privileged")
+        if self.allow_privilege_escalation or container_context.get("allowPrivilegeEscalation"):
+            setting = (
+                "allow_privilege_escalation"
+                if self.allow_privilege_escalation
+                else "container_security_context"
             )
-        if uid == 0:
-            raise SpawnerConfigError(
-                "uid",
-                0,
-                "root (uid 0) contradicts security_profile 'restricted' (runAsNonRoot)",
-                "Run as a non-zero uid, or set security_profile = ''.",
+            refuse(setting, True, "privilege escalation is allowed", "Set it to False")
+        run_as = [
+            ("uid", uid),
+            ("container_security_context", container_context.get("runAsUser")),
+            ("pod_security_context", pod_context.get("runAsUser")),
+        ]
+        for setting, value in run_as:
+            if value == 0:
+                refuse(setting, 0, "it runs as root (uid 0)", "Run as a non-zero uid")
+        for setting, context in (
+            ("container_security_context", container_context),
+            ("pod_security_context", pod_context),
+        ):
+            if context.get("runAsNonRoot") is False:
+                refuse(setting, dict(context), "runAsNonRoot is False", "Drop runAsNonRoot")
+        added = set((container_context.get("capabilities") or {}).get("add") or [])
+        if added - {"NET_BIND_SERVICE"}:
+            refuse(
+                "container_security_context",
+                dict(container_context),
+                f"it adds capabilities {sorted(added - {'NET_BIND_SERVICE'})}",
+                "Add at most NET_BIND_SERVICE",
             )
 
     async def get_pod_manifest(self) -> k8s.V1Pod:
@@ -437,7 +461,7 @@ class KubeSpawnerSettings(
         supplemental_gids = await self._resolve("supplemental_gids") or []
         container_context = await self._resolve("container_security_context") or {}
         pod_context = await self._resolve("pod_security_context") or {}
-        self._check_security_profile(uid if uid is not None else container_context.get("runAsUser"))
+        self._check_security_profile(uid, container_context, pod_context)
 
         env = self.get_env()
         if self.api_token_in_secret:

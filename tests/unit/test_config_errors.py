@@ -270,15 +270,47 @@ def test_callable_returning_a_non_integer_uid() -> None:
     ("config", "setting"),
     [
         ({"privileged": True}, "privileged"),
+        ({"container_security_context": {"privileged": True}}, "container_security_context"),
         ({"allow_privilege_escalation": True}, "allow_privilege_escalation"),
+        (
+            {
+                "allow_privilege_escalation": None,
+                "container_security_context": {"allowPrivilegeEscalation": True},
+            },
+            "container_security_context",
+        ),
         ({"uid": 0}, "uid"),
-        ({"container_security_context": {"runAsUser": 0}}, "uid"),
+        ({"container_security_context": {"runAsUser": 0}}, "container_security_context"),
+        ({"pod_security_context": {"runAsUser": 0}}, "pod_security_context"),
+        ({"uid": lambda spawner: 0}, "uid"),
+        ({"pod_security_context": {"runAsNonRoot": False}}, "pod_security_context"),
+        (
+            {"container_security_context": {"capabilities": {"add": ["SYS_ADMIN"]}}},
+            "container_security_context",
+        ),
     ],
 )
 def test_restricted_profile_refuses_contradictions(config: dict, setting: str) -> None:
     spawner = make_spawner(config={"security_profile": "restricted", **config})
-    with pytest.raises(SpawnerConfigError, match=f"c.KubeSpawner.{setting}.*restricted"):
+    with pytest.raises(SpawnerConfigError) as info:
         asyncio.run(spawner.get_pod_manifest())
+    message = str(info.value)
+    assert message.startswith(f"c.KubeSpawner.{setting}")
+    assert "contradicts security_profile 'restricted'" in message
+    assert "or set security_profile = ''" in message
+
+
+def test_restricted_profile_allows_net_bind_service() -> None:
+    spawner = make_spawner(
+        config={
+            "security_profile": "restricted",
+            "container_security_context": {"capabilities": {"add": ["NET_BIND_SERVICE"]}},
+        }
+    )
+    pod = asyncio.run(spawner.get_pod_manifest())
+    # the profile's drop ALL wins; the allowed add is kept
+    capabilities = pod.spec.containers[0].security_context.capabilities
+    assert (capabilities.add, capabilities.drop) == (["NET_BIND_SERVICE"], ["ALL"])
 
 
 def test_modify_pod_hook_returning_none() -> None:
