@@ -60,14 +60,16 @@ def _model_class(name: str) -> type:
         raise ManifestError(f"unknown Kubernetes model {name}") from exc
 
 
-def _convert(type_name: str, value: Any, where: str) -> Any:
+def convert_value(type_name: str, value: Any, where: str) -> Any:
+    """``value`` as the model field type ``type_name`` (an ``openapi_types`` entry)
+    expects it; ManifestError naming ``where`` if it cannot be."""
     if value is None:
         return None
     if type_name.startswith("list["):
         if not isinstance(value, list | tuple):
             raise ManifestError(f"{where}: expected a list, got {type(value).__name__}")
         inner = type_name[5:-1]
-        return [_convert(inner, item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [convert_value(inner, item, f"{where}[{i}]") for i, item in enumerate(value)]
     if type_name.startswith("dict("):
         if not isinstance(value, Mapping):
             raise ManifestError(f"{where}: expected a mapping, got {type(value).__name__}")
@@ -76,7 +78,7 @@ def _convert(type_name: str, value: Any, where: str) -> Any:
             # Quantity maps (requests, limits, capacity) are typed dict(str, str) in the
             # models, but the API also takes plain JSON numbers there.
             inner = "quantity"
-        return {str(k): _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): convert_value(inner, v, f"{where}.{k}") for k, v in value.items()}
     if type_name in _PRIMITIVES:
         expected = _PRIMITIVES[type_name]
         if type_name != "bool" and isinstance(value, bool):
@@ -93,7 +95,8 @@ def _convert(type_name: str, value: Any, where: str) -> Any:
     return to_model(_model_class(type_name), value, where)
 
 
-def _attribute_for_key(model: type, key: str) -> str | None:
+def attribute_for_key(model: type, key: str) -> str | None:
+    """The model attribute for a camelCase (API) or snake_case (Python) key."""
     if key in model.attribute_map:
         return key
     for attribute, json_key in model.attribute_map.items():
@@ -117,13 +120,13 @@ def to_model(model: type, value: Any, where: str = "value") -> Any:
         )
     kwargs: dict[str, Any] = {}
     for key, item in value.items():
-        attribute = _attribute_for_key(model, str(key))
+        attribute = attribute_for_key(model, str(key))
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise ManifestError(
                 f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
             )
-        kwargs[attribute] = _convert(model.openapi_types[attribute], item, f"{where}.{key}")
+        kwargs[attribute] = convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
     try:
         return model(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -135,13 +138,15 @@ def update_model(target: Any, changes: Mapping[str, Any], where: str) -> Any:
     how ``extra_container_config`` and ``extra_pod_config`` are merged."""
     model = type(target)
     for key, item in changes.items():
-        attribute = _attribute_for_key(model, str(key))
+        attribute = attribute_for_key(model, str(key))
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise ManifestError(
                 f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
             )
-        setattr(target, attribute, _convert(model.openapi_types[attribute], item, f"{where}.{key}"))
+        setattr(
+            target, attribute, convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
+        )
     return target
 
 

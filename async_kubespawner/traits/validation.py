@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..kube.quantity import QuantityError, parse_quantity
-from ..manifests import ManifestError, ordered_items, to_model
+from ..manifests import ManifestError, attribute_for_key, convert_value, ordered_items, to_model
 from ..naming import RESOLVED_NAME_FIELDS, USER_TEMPLATE_FIELDS, template_field_names
 from .errors import SpawnerConfigError
 
@@ -81,10 +81,8 @@ def check_models(setting: str, value: Any, model: type, what: str) -> None:
 
 def check_model_fields(setting: str, value: Mapping, model: type, what: str) -> None:
     """The keys of a partial object (extra_container_config ...) must be fields of it."""
-    from ..manifests import _attribute_for_key, _convert
-
     for key, item in value.items():
-        attribute = _attribute_for_key(model, str(key))
+        attribute = attribute_for_key(model, str(key))
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise SpawnerConfigError(
@@ -94,7 +92,7 @@ def check_model_fields(setting: str, value: Mapping, model: type, what: str) -> 
                 f"Use the field names of a Kubernetes {what}: {known}.",
             )
         try:
-            _convert(model.openapi_types[attribute], item, f"{setting}.{key}")
+            convert_value(model.openapi_types[attribute], item, f"{setting}.{key}")
         except ManifestError as exc:
             raise SpawnerConfigError(
                 setting, value, str(exc), f"Give {key!r} as a Kubernetes {what} expects it."
