@@ -4,6 +4,7 @@ import kubernetes_asyncio.client as k8s
 from traitlets import Bool, Dict, List, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
+from .errors import SpawnerConfigError
 from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
@@ -97,8 +98,6 @@ class StorageTraits(LoggingConfigurable):
 
     @validate("storage_access_modes")
     def _check_access_modes(self, proposal):
-        from .errors import SpawnerConfigError
-
         for mode in proposal.value:
             if mode not in ACCESS_MODES:
                 raise SpawnerConfigError(

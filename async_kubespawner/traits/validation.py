@@ -14,7 +14,12 @@ from typing import Any
 
 from ..kube.quantity import QuantityError, parse_quantity
 from ..manifests import ManifestError, attribute_for_key, convert_value, ordered_items, to_model
-from ..naming import RESOLVED_NAME_FIELDS, USER_TEMPLATE_FIELDS, template_field_names
+from ..naming import (
+    RESOLVED_NAME_FIELDS,
+    USER_TEMPLATE_FIELDS,
+    is_valid_label,
+    template_field_names,
+)
 from .errors import SpawnerConfigError
 
 USER_FIELDS = frozenset(USER_TEMPLATE_FIELDS)
@@ -164,8 +169,6 @@ def check_label_keys(setting: str, value: Mapping) -> None:
 def check_literal_label_values(setting: str, value: Mapping) -> None:
     """Label values without template fields can be checked as soon as they are set
     (templated ones are checked per user, by ``check_configuration``)."""
-    from ..naming import is_valid_label
-
     for key, item in value.items():
         if isinstance(item, str) and "{" not in item and not is_valid_label(item):
             raise SpawnerConfigError(
