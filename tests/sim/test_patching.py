@@ -146,30 +146,99 @@ def test_json_patch_test_failure_is_422_like_the_real_server() -> None:
     assert _fails({"a": 1}, [{"op": "test", "path": "/a", "value": True}]).code == 422
 
 
-def test_json_patch_failures() -> None:
-    assert _fails({}, [{"op": "remove", "path": "/nope"}]).causes[0]["message"] == (
-        'remove operation does not apply: doc is missing path: "/nope": missing value'
-    )
-    assert _fails({}, [{"op": "replace", "path": "/nope", "value": 1}]).causes[0]["message"] == (
-        "replace operation does not apply: doc is missing key: /nope: missing value"
-    )
-    assert _fails({}, [{"op": "add", "path": "/a/b", "value": 1}]).causes[0]["message"] == (
-        'add operation does not apply: doc is missing path: "/a/b": missing value'
-    )
-    assert _fails({}, [{"op": "move", "from": "/x", "path": "/y"}]).causes[0]["message"] == (
-        "move operation does not apply: doc is missing from path: /x: missing value"
-    )
-    assert (
-        "invalid index" in _fails({"a": [1]}, [{"op": "add", "path": "/a/5", "value": 1}]).message
-        or "invalid index"
-        in _fails({"a": [1]}, [{"op": "add", "path": "/a/5", "value": 1}]).causes[0]["message"]
-    )
-    assert _fails({"a": [1]}, [{"op": "remove", "path": "/a/01"}]).code == 422
+@pytest.mark.parametrize(
+    ("doc", "op", "message"),
+    [
+        (
+            {},
+            {"op": "remove", "path": "/nope"},
+            "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value",
+        ),
+        (
+            {},
+            {"op": "remove", "path": "/a/b"},
+            'remove operation does not apply: doc is missing path: "/a/b": missing value',
+        ),
+        (
+            {},
+            {"op": "add", "path": "/a/b", "value": 1},
+            'add operation does not apply: doc is missing path: "/a/b": missing value',
+        ),
+        (
+            {},
+            {"op": "replace", "path": "/a/b", "value": 1},
+            "replace operation does not apply: doc is missing path: /a/b: missing value",
+        ),
+        (
+            {"a": [1]},
+            {"op": "replace", "path": "/a/3", "value": 1},
+            "replace operation does not apply: doc is missing key: /a/3: missing value",
+        ),
+        (
+            {},
+            {"op": "move", "from": "/x/y", "path": "/y"},
+            "move operation does not apply: doc is missing from path: /x/y: missing value",
+        ),
+        (
+            {"x": 1},
+            {"op": "move", "from": "/y", "path": "/z"},
+            "error in move for path: 'y': Unable to remove nonexistent key: y: missing value",
+        ),
+        (
+            {"x": 1},
+            {"op": "copy", "from": "/x", "path": "/q/r"},
+            "copy operation does not apply: doc is missing destination path: /q/r: missing value",
+        ),
+        (
+            {"a": [1]},
+            {"op": "add", "path": "/a/5", "value": 1},
+            "error in add for path: '/a/5': Unable to access invalid index: 5: invalid index referenced",
+        ),
+        (
+            {"a": [1]},
+            {"op": "add", "path": "/a/x", "value": 1},
+            "error in add for path: '/a/x': value was not a proper array index: 'x': "
+            'strconv.Atoi: parsing "x": invalid syntax',
+        ),
+        (
+            {"a": [1]},
+            {"op": "remove", "path": "/a/1"},
+            "error in remove for path: '/a/1': Unable to access invalid index: 1: invalid index referenced",
+        ),
+        (
+            {},
+            {"op": "test", "path": "/a/b", "value": 1},
+            "test operation does not apply: is missing path: /a/b: missing value",
+        ),
+        ({}, {"op": "test", "path": "/a", "value": 1}, "testing value /a failed: test failed"),
+    ],
+)
+def test_json_patch_failures_worded_like_the_real_server(doc: dict, op: dict, message: str) -> None:
+    error = _fails(doc, [op])
+    assert (error.code, error.reason) == (422, "Invalid")
+    assert error.causes == [{"reason": "UnexpectedServerResponse", "message": message}]
+
+
+def test_json_patch_library_quirks_are_kept() -> None:
+    # replace of a missing object key adds it; test of a missing key against null passes
+    assert apply_json_patch({}, [{"op": "replace", "path": "/k", "value": 1}]) == {"k": 1}
+    assert apply_json_patch({}, [{"op": "test", "path": "/k", "value": None}]) == {}
+    # negative indices count from the end
+    assert apply_json_patch({"a": [1, 2, 3]}, [{"op": "remove", "path": "/a/-1"}]) == {"a": [1, 2]}
+    # replacing the whole document
+    assert apply_json_patch({"a": 1}, [{"op": "replace", "path": "", "value": {"b": 2}}]) == {
+        "b": 2
+    }
+
+
+def test_json_patch_undecodable_is_400() -> None:
     bad_op = _fails({}, [{"op": "frobnicate", "path": "/a"}])
-    assert (bad_op.code, bad_op.message) == (400, "Unexpected kind: frobnicate")
+    assert bad_op.causes[0]["message"] == "Unexpected kind: frobnicate"
     not_list = _fails({}, {"op": "add"})
     assert (not_list.code, not_list.reason) == (400, "BadRequest")
     assert not_list.message == "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+    not_object = _fails({}, ["add"])
+    assert not_object.code == 400
 
 
 def test_json_patch_failure_leaves_no_partial_change() -> None:
@@ -339,6 +408,21 @@ def test_set_element_order() -> None:
         }
     )
     assert fin["metadata"]["finalizers"] == ["b", "example.com/keep"]
+
+
+def test_set_element_order_interleaves_server_only_items() -> None:
+    target = {"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}}
+    result = _smp(
+        {
+            "spec": {
+                "$setElementOrder/containers": [{"name": "c"}, {"name": "a"}],
+                "containers": [{"name": "c", "image": "c:2"}],
+            }
+        },
+        target,
+    )
+    # b is known only to the server: it keeps its place before c, as in the real server
+    assert [c["name"] for c in result["spec"]["containers"]] == ["b", "c", "a"]
 
 
 def test_retain_keys() -> None:
