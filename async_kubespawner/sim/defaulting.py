@@ -209,6 +209,7 @@ def _default_pod(pod: dict, _allocate: Callable[[], str], creating: bool) -> Non
         _mount_service_account_token(spec)
     if creating:
         _add_default_tolerations(spec)
+        pod["status"] = {}  # a client cannot create a pod that claims to run already
     spec.setdefault("priority", 0)
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
@@ -283,9 +284,7 @@ def _mount_service_account_token(spec: dict) -> None:
 # --------------------------------------------------------------------------- services
 
 
-def _default_service(
-    service: dict, allocate_cluster_ip: Callable[[], str], _creating: bool
-) -> None:
+def _default_service(service: dict, allocate_cluster_ip: Callable[[], str], creating: bool) -> None:
     spec = service.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
@@ -310,7 +309,8 @@ def _default_service(
         spec.setdefault("externalTrafficPolicy", "Cluster")
     if service_type == "LoadBalancer":
         spec.setdefault("allocateLoadBalancerNodePorts", True)
-    service.setdefault("status", {"loadBalancer": {}})
+    if creating or not isinstance(service.get("status"), dict):
+        service["status"] = {"loadBalancer": {}}
 
 
 # --------------------------------------------------------------------------- the rest
@@ -334,7 +334,7 @@ def _default_pvc(pvc: dict, _allocate: Callable[[], str], creating: bool) -> Non
         finalizers = pvc.setdefault("metadata", {}).setdefault("finalizers", [])
         if "kubernetes.io/pvc-protection" not in finalizers:
             finalizers.append("kubernetes.io/pvc-protection")
-        pvc.setdefault("status", {}).setdefault("phase", "Pending")
+        pvc["status"] = {"phase": "Pending"}  # status is the binder's, never the creator's
 
 
 def _default_namespace(namespace: dict, _allocate: Callable[[], str], _creating: bool) -> None:
@@ -347,7 +347,12 @@ def _default_namespace(namespace: dict, _allocate: Callable[[], str], _creating:
 
 
 def _default_event(event: dict, _allocate: Callable[[], str], _creating: bool) -> None:
+    """core/v1 Events serialise their unset times as null and unset strings as ''."""
     if str(event.get("apiVersion", "v1")) == "v1":
+        event.setdefault("involvedObject", {})
+        event.setdefault("source", {})
+        for time_field in ("firstTimestamp", "lastTimestamp", "eventTime"):
+            event.setdefault(time_field, None)
         event.setdefault("reportingComponent", "")
         event.setdefault("reportingInstance", "")
 

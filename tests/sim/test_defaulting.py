@@ -245,3 +245,36 @@ def test_updates_get_type_defaults_but_not_admission_defaults() -> None:
     created = {"metadata": {"name": "c2"}, "spec": {}}
     default_object("PersistentVolumeClaim", created, allocate_cluster_ip=_allocate)
     assert created["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+
+
+def test_create_discards_client_status() -> None:
+    pod = _pod()
+    pod["status"] = {"phase": "Running", "podIP": "1.2.3.4"}
+    default_object("Pod", pod, allocate_cluster_ip=_allocate)
+    assert pod["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+    pvc = {"metadata": {"name": "c"}, "spec": {}, "status": {"phase": "Bound"}}
+    default_object("PersistentVolumeClaim", pvc, allocate_cluster_ip=_allocate)
+    assert pvc["status"] == {"phase": "Pending"}
+    svc = {
+        "spec": {"ports": [{"port": 80}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "1.1.1.1"}]}},
+    }
+    default_object("Service", svc, allocate_cluster_ip=_allocate)
+    assert svc["status"] == {"loadBalancer": {}}
+
+
+def test_core_event_defaults() -> None:
+    event = {"apiVersion": "v1", "metadata": {"name": "e"}, "reason": "Started"}
+    default_object("Event", event, allocate_cluster_ip=_allocate)
+    assert event == {
+        "apiVersion": "v1",
+        "metadata": {"name": "e"},
+        "reason": "Started",
+        "involvedObject": {},
+        "source": {},
+        "firstTimestamp": None,
+        "lastTimestamp": None,
+        "eventTime": None,
+        "reportingComponent": "",
+        "reportingInstance": "",
+    }
