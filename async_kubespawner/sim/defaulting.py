@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from async_kubespawner.kube.quantity import QuantityError, parse_quantity
+from async_kubespawner.kube.quantity import QuantityError
+from async_kubespawner.sim.validation import quantity_value
 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 # utilrand.String's alphabet: no vowels (no accidental words) and no look-alike characters.
@@ -176,7 +177,7 @@ def _quantity(value: Any) -> Decimal | None:
     if value is None:
         return None
     try:
-        return parse_quantity(value)
+        return quantity_value(value)
     except QuantityError:
         return None
 

@@ -9,7 +9,6 @@ inputs untouched, so a failed patch can never leave a half-applied object in the
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,16 +66,30 @@ def _unprocessable(detail: str) -> PatchError:
 # --------------------------------------------------------------------------- RFC 7386
 
 
+def clone_json(value: Any) -> Any:
+    """Deep copy of JSON data (dicts, lists, scalars), several times faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone_json(v) for v in value]
+    return value
+
+
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
+    return _merge_into(clone_json(target), patch)
+
+
+def _merge_into(target: Any, patch: Any) -> Any:
+    """Merge ``patch`` into ``target``, a private copy that may be modified."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone_json(patch)
+    result = target if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = apply_merge_patch(result.get(key), value)
+            result[key] = _merge_into(result.get(key), value)
     return result
 
 
@@ -180,7 +193,7 @@ def _apply_operation(doc: Any, operation: dict) -> Any:
     """Apply one operation to ``doc`` (a private copy) and return the new document."""
     op = operation.get("op")
     path = operation.get("path")
-    value = copy.deepcopy(operation.get("value"))
+    value = clone_json(operation.get("value"))
     if op not in ("add", "remove", "replace", "move", "copy", "test"):
         raise _OpFailed(f"Unexpected kind: {op if op is not None else 'unknown'}")
     if not isinstance(path, str):
@@ -217,7 +230,7 @@ def _apply_operation(doc: Any, operation: dict) -> Any:
                 f"{path}: {_ERR_MISSING}"
             )
         try:
-            _container_add(target[0], target[1], copy.deepcopy(moved))
+            _container_add(target[0], target[1], clone_json(moved))
         except _OpFailed as exc:
             where = (
                 f"error in move for path: '{path}'"
@@ -295,7 +308,7 @@ def apply_json_patch(target: Any, ops: Any) -> Any:
                 f"json: cannot unmarshal {_json_type(operation)} into Go value of type "
                 "jsonpatch.Operation"
             )
-    doc = copy.deepcopy(target)
+    doc = clone_json(target)
     for operation in ops:
         try:
             doc = _apply_operation(doc, operation)
@@ -403,7 +416,7 @@ def apply_strategic_merge_patch(target: dict, patch: Any, kind: str) -> dict:
             f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}"
         )
     schema = STRATEGIC_SCHEMAS.get(kind, {"metadata": _METADATA})
-    result = _merge_map(copy.deepcopy(target) if isinstance(target, dict) else {}, patch, schema)
+    result = _merge_map(clone_json(target) if isinstance(target, dict) else {}, patch, schema)
     return result if result is not None else {}
 
 
@@ -467,7 +480,7 @@ def _merge_map(original: dict, patch: dict, schema: dict[str, Any]) -> dict | No
         elif isinstance(value, list):
             original[key] = _strip_list(value)
         else:
-            original[key] = copy.deepcopy(value)
+            original[key] = clone_json(value)
     for key, order in patch.items():
         if key.startswith(_SET_ORDER):
             name = key[len(_SET_ORDER) :]
@@ -487,7 +500,7 @@ def _merge_list(original: list, patch: list, strategy: ListMerge) -> list:
         result = list(original)
         for item in patch:
             if item not in result:
-                result.append(copy.deepcopy(item))
+                result.append(clone_json(item))
         return result
     if any(isinstance(i, dict) and i.get(_DIRECTIVE_PATCH) == "replace" for i in patch):
         return [
@@ -495,7 +508,7 @@ def _merge_list(original: list, patch: list, strategy: ListMerge) -> list:
             for i in patch
             if not (isinstance(i, dict) and i.get(_DIRECTIVE_PATCH) == "replace")
         ]
-    result = [copy.deepcopy(i) for i in original]
+    result = list(original)  # the items are already the caller's private copies
     for item in patch:
         if not isinstance(item, dict):
             raise _bad_request(
@@ -579,7 +592,7 @@ def _strip_directives(value: Any, schema: dict[str, Any]) -> Any:
         return merged if merged is not None else {}
     if isinstance(value, list):
         return _strip_list(value)
-    return copy.deepcopy(value)
+    return clone_json(value)
 
 
 def _strip_list(value: list) -> list:

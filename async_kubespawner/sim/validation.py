@@ -9,6 +9,7 @@ plain dicts ``{"reason", "message", "field"}``; ``invalid_status`` wraps them in
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -24,8 +25,19 @@ from async_kubespawner.sim.names import (
     qualified_name_errors,
     regex_error,
 )
+from async_kubespawner.sim.patching import clone_json
 
 Cause = dict[str, str]
+
+_parse_cached = functools.lru_cache(maxsize=4096)(parse_quantity)
+
+
+def quantity_value(value: Any) -> Decimal:
+    """parse_quantity, memoised for strings: every pod repeats the same few ("1Gi", "500m")."""
+    if isinstance(value, str):
+        return _parse_cached(value)
+    return parse_quantity(value)
+
 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 SECRET_DATA_SIZE_LIMIT = 1024 * 1024
@@ -158,7 +170,7 @@ def decode_error(kind: str, obj: dict) -> str | None:
     """
     for _, quantity in _all_quantities(kind, obj):
         try:
-            parse_quantity(quantity)
+            quantity_value(quantity)
         except QuantityError:
             return f'{kind} in version "v1" cannot be handled as a {kind}: {QUANTITY_FORMAT_HINT}'
     return None
@@ -320,7 +332,7 @@ def _validate_resources(path: str, resources: Any) -> list[Cause]:
         for name, raw in (resources.get(section) or {}).items():
             field = f"{path}.{section}[{name}]"
             try:
-                value = parse_quantity(raw)
+                value = quantity_value(raw)
             except QuantityError:
                 causes.append(invalid(field, raw, QUANTITY_FORMAT_HINT))
                 continue
@@ -702,7 +714,7 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
         causes.append(required("spec.resources[storage]"))
     else:
         try:
-            if parse_quantity(requests["storage"]) <= 0:
+            if quantity_value(requests["storage"]) <= 0:
                 causes.append(
                     invalid(
                         "spec.resources.requests[storage]",
@@ -739,7 +751,7 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
         capacity = ((old.get("status") or {}).get("capacity") or {}).get("storage")
         if capacity is not None and "storage" in requests:
             try:
-                if parse_quantity(requests["storage"]) < parse_quantity(capacity):
+                if quantity_value(requests["storage"]) < quantity_value(capacity):
                     causes.append(
                         forbidden(
                             "spec.resources.requests.storage",
@@ -1026,11 +1038,11 @@ def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
     result: dict[str, Any] = {}
     for key, value in obj.items():
         if root and key in ("apiVersion", "kind", "metadata"):
-            result[key] = json.loads(json.dumps(value))
+            result[key] = clone_json(value)
         elif key in properties:
             result[key] = prune_unknown(properties[key], value, root=False)
         elif isinstance(additional, dict):
             result[key] = prune_unknown(additional, value, root=False)
         elif preserve or additional is True:
-            result[key] = json.loads(json.dumps(value))
+            result[key] = clone_json(value)
     return result
