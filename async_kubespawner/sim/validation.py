@@ -241,40 +241,53 @@ def validate_metadata(kind: str, meta: Any, old_meta: dict | None = None) -> lis
         total += len(key.encode()) + len(str(value).encode())
     if total > TOTAL_ANNOTATION_SIZE_LIMIT:
         causes.append(too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE_LIMIT))
-    controllers = []
-    for index, ref in enumerate(_dicts(meta.get("ownerReferences"))):
-        path = f"metadata.ownerReferences[{index}]"
+    # The real validator reports owner reference problems on the list's path, unindexed.
+    owners_path = "metadata.ownerReferences"
+    controller_name = ""
+    for ref in _dicts(meta.get("ownerReferences")):
         api_version = ref.get("apiVersion") or ""
         if not api_version or api_version.endswith("/"):
-            causes.append(invalid(f"{path}.apiVersion", api_version, "version must not be empty"))
+            causes.append(
+                invalid(f"{owners_path}.apiVersion", api_version, "version must not be empty")
+            )
         for field_name in ("kind", "name", "uid"):
             if not ref.get(field_name):
                 causes.append(
-                    invalid(f"{path}.{field_name}", ref.get(field_name) or "", "must not be empty")
+                    invalid(
+                        f"{owners_path}.{field_name}",
+                        ref.get(field_name) or "",
+                        f"{field_name} must not be empty",
+                    )
                 )
+        if ref.get("kind") == "Event" and api_version == "v1":
+            causes.append(
+                invalid(owners_path, ref, "/v1, Kind=Event is disallowed from being an owner")
+            )
         if ref.get("controller"):
-            controllers.append(f"{ref.get('kind')}/{ref.get('name')}")
-    if len(controllers) > 1:
+            if controller_name:
+                causes.append(
+                    invalid(
+                        owners_path,
+                        meta.get("ownerReferences"),
+                        'Only one reference can have Controller set to true. Found "true" '
+                        f"in references for {controller_name} and {ref.get('name')}",
+                    )
+                )
+            else:
+                controller_name = ref.get("name") or ""
+    finalizers = meta.get("finalizers") or []
+    for finalizer in finalizers:
+        # A bare name like "example" is only a warning on metadata.finalizers.
+        for msg in qualified_name_errors(finalizer):
+            causes.append(invalid("metadata.finalizers", finalizer, msg))
+    if "orphan" in finalizers and "foregroundDeletion" in finalizers:
         causes.append(
             invalid(
-                "metadata.ownerReferences",
-                meta.get("ownerReferences"),
-                'Only one reference can have Controller set to true. Found "true" '
-                f"in references for {controllers[0]} and {controllers[1]}",
+                "metadata.finalizers",
+                finalizers,
+                "finalizer orphan and foregroundDeletion cannot be both set",
             )
         )
-    for finalizer in meta.get("finalizers") or []:
-        errors = qualified_name_errors(finalizer)
-        for msg in errors:
-            causes.append(invalid("metadata.finalizers", finalizer, msg))
-        if not errors and "/" not in finalizer and finalizer not in _STANDARD_FINALIZERS:
-            causes.append(
-                invalid(
-                    "metadata.finalizers",
-                    finalizer,
-                    "name is neither a standard finalizer name nor is it fully qualified",
-                )
-            )
     if old_meta is not None:
         for field_name in ("name", "namespace", "uid", "creationTimestamp"):
             before, after = old_meta.get(field_name), meta.get(field_name)
@@ -783,6 +796,25 @@ def _validate_event(obj: dict) -> list[Cause]:
     return causes
 
 
+def _validate_namespace(obj: dict) -> list[Cause]:
+    causes: list[Cause] = []
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    for index, finalizer in enumerate(spec.get("finalizers") or []):
+        path = f"spec.finalizers[{index}]"
+        errors = qualified_name_errors(finalizer)
+        for msg in errors:
+            causes.append(invalid(path, finalizer, msg))
+        if not errors and "/" not in finalizer and finalizer not in _STANDARD_FINALIZERS:
+            causes.append(
+                invalid(
+                    path,
+                    finalizer,
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                )
+            )
+    return causes
+
+
 def _validate_lease(obj: dict) -> list[Cause]:
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
     duration = spec.get("leaseDurationSeconds")
@@ -855,6 +887,8 @@ def validate_object(kind: str, obj: dict, old: dict | None = None) -> list[Cause
         causes.extend(_validate_event(obj))
     elif kind == "Lease":
         causes.extend(_validate_lease(obj))
+    elif kind == "Namespace":
+        causes.extend(_validate_namespace(obj))
     elif kind == "CustomResourceDefinition":
         causes.extend(_validate_crd(obj))
     return causes

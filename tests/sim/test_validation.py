@@ -147,7 +147,7 @@ def test_labels_annotations_owner_references_finalizers() -> None:
             {"apiVersion": "v1", "kind": "Pod", "name": "a", "uid": "1", "controller": True},
             {"apiVersion": "v1", "kind": "Pod", "name": "b", "uid": "2", "controller": True},
         ],
-        "finalizers": ["example.com/ok", "bare"],
+        "finalizers": ["example.com/ok", "bare", "orphan", "foregroundDeletion", "bad name"],
     }
     causes = _fields(validate_object("ConfigMap", {"metadata": meta}))
     fields = [c[1] for c in causes]
@@ -162,15 +162,30 @@ def test_labels_annotations_owner_references_finalizers() -> None:
     ) in causes
     assert (
         "FieldValueInvalid",
-        "metadata.ownerReferences[0].uid",
-        'Invalid value: "": must not be empty',
+        "metadata.ownerReferences.uid",
+        'Invalid value: "": uid must not be empty',
     ) in causes
-    assert any("Only one reference can have Controller set to true" in c[2] for c in causes)
-    assert (
-        "FieldValueInvalid",
-        "metadata.finalizers",
-        'Invalid value: "bare": name is neither a standard finalizer name nor is it fully qualified',
-    ) in causes
+    assert any(
+        c[2].endswith(
+            'Only one reference can have Controller set to true. Found "true" in '
+            "references for a and b"
+        )
+        for c in causes
+    )
+    finalizer_causes = [c for c in causes if c[1] == "metadata.finalizers"]
+    assert len(finalizer_causes) == 2
+    assert finalizer_causes[0][2].startswith('Invalid value: "bad name": name part must consist of')
+    assert finalizer_causes[1][2].endswith(
+        "finalizer orphan and foregroundDeletion cannot be both set"
+    )
+    namespace = {"metadata": {"name": "ns"}, "spec": {"finalizers": ["kubernetes", "bare"]}}
+    assert _fields(validate_object("Namespace", namespace)) == [
+        (
+            "FieldValueInvalid",
+            "spec.finalizers[1]",
+            'Invalid value: "bare": name is neither a standard finalizer name nor is it fully qualified',
+        )
+    ]
 
 
 def test_pod_spec_rules() -> None:
