@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from async_kubespawner.kube.quantity import QuantityError
-from async_kubespawner.sim.validation import quantity_value
+from async_kubespawner.sim.quantities import QuantityError, canonical_quantity, quantity_value
 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 # utilrand.String's alphabet: no vowels (no accidental words) and no look-alike characters.
@@ -113,8 +112,22 @@ def _default_probe(probe: Any) -> None:
         http_get.setdefault("scheme", "HTTP")
 
 
+def _canonicalise(quantities: Any) -> None:
+    """Rewrite a name -> quantity map in the canonical form the real server stores."""
+    if not isinstance(quantities, dict):
+        return
+    for name, value in quantities.items():
+        try:
+            quantities[name] = canonical_quantity(value)
+        except QuantityError:
+            pass  # left as sent: decoding/validation refuses it with the real message
+
+
 def _default_container(container: dict, host_network: bool) -> None:
     resources = container.setdefault("resources", {})
+    if isinstance(resources, dict):
+        _canonicalise(resources.get("limits"))
+        _canonicalise(resources.get("requests"))
     if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
         # A limit without a request means "request the limit".
         requests = resources.setdefault("requests", {})
@@ -191,6 +204,7 @@ def _default_pod(pod: dict, _allocate: Callable[[], str], creating: bool) -> Non
     if not isinstance(spec, dict):
         return
     host_network = bool(spec.get("hostNetwork"))
+    _canonicalise(spec.get("overhead"))
     for volume in spec.get("volumes") or []:
         if isinstance(volume, dict):
             _default_volume(volume)
@@ -331,6 +345,9 @@ def _default_pvc(pvc: dict, _allocate: Callable[[], str], creating: bool) -> Non
     spec = pvc.setdefault("spec", {})
     if isinstance(spec, dict):
         spec.setdefault("volumeMode", "Filesystem")
+        if isinstance(spec.get("resources"), dict):
+            _canonicalise(spec["resources"].get("requests"))
+            _canonicalise(spec["resources"].get("limits"))
     if creating:
         finalizers = pvc.setdefault("metadata", {}).setdefault("finalizers", [])
         if "kubernetes.io/pvc-protection" not in finalizers:

@@ -9,14 +9,13 @@ plain dicts ``{"reason", "message", "field"}``; ``invalid_status`` wraps them in
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT, QuantityError, parse_quantity
+from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT, QuantityError
 from async_kubespawner.sim.names import (
     dns1035_label_errors,
     dns1123_label_errors,
@@ -26,17 +25,9 @@ from async_kubespawner.sim.names import (
     regex_error,
 )
 from async_kubespawner.sim.patching import clone_json
+from async_kubespawner.sim.quantities import canonical_quantity, quantity_value
 
 Cause = dict[str, str]
-
-_parse_cached = functools.lru_cache(maxsize=4096)(parse_quantity)
-
-
-def quantity_value(value: Any) -> Decimal:
-    """parse_quantity, memoised for strings: every pod repeats the same few ("1Gi", "500m")."""
-    if isinstance(value, str):
-        return _parse_cached(value)
-    return parse_quantity(value)
 
 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
@@ -362,8 +353,9 @@ def _validate_resources(path: str, resources: Any) -> list[Cause]:
             causes.append(
                 invalid(
                     f"{path}.requests",
-                    requests[name],
-                    f"must be less than or equal to {name} limit of {limits[name]}",
+                    canonical_quantity(requests[name]),
+                    f"must be less than or equal to {name} limit of "
+                    f"{canonical_quantity(limits[name])}",
                 )
             )
     return causes
