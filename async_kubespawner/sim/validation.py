@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT, QuantityError
+from async_kubespawner.sim.decoding import decode_error, drop_nulls
 from async_kubespawner.sim.names import (
     dns1035_label_errors,
     dns1123_label_errors,
@@ -150,37 +151,7 @@ def invalid_status(kind: str, name: str, causes: list[Cause], group: str = "") -
     }
 
 
-# --------------------------------------------------------------------------- decoding
-
-
-def decode_error(kind: str, obj: dict) -> str | None:
-    """The 400 message for values the real server cannot even decode, or None.
-
-    Resource quantities are parsed while the JSON is decoded, so ``memory: lots`` is a
-    400 BadRequest there, not a 422; the HTTP layer should ask this before validating.
-    """
-    for _, quantity in _all_quantities(kind, obj):
-        try:
-            quantity_value(quantity)
-        except QuantityError:
-            return f'{kind} in version "v1" cannot be handled as a {kind}: {QUANTITY_FORMAT_HINT}'
-    return None
-
-
-def _all_quantities(kind: str, obj: dict) -> Iterable[tuple[str, Any]]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    if kind == "Pod":
-        for list_name in ("initContainers", "containers"):
-            for index, container in enumerate(_dicts(spec.get(list_name))):
-                resources = container.get("resources") or {}
-                for section in ("limits", "requests"):
-                    for name, value in (resources.get(section) or {}).items():
-                        yield f"spec.{list_name}[{index}].resources.{section}[{name}]", value
-    elif kind == "PersistentVolumeClaim":
-        resources = spec.get("resources") or {}
-        for section in ("limits", "requests"):
-            for name, value in (resources.get(section) or {}).items():
-                yield f"spec.resources.{section}[{name}]", value
+# --------------------------------------------------------------------------- helpers
 
 
 def _dicts(value: Any) -> list[dict]:
@@ -860,6 +831,15 @@ def _validate_crd(obj: dict) -> list[Cause]:
 
 def validate_object(kind: str, obj: dict, old: dict | None = None) -> list[Cause]:
     """Every 422 cause the real server would report for creating (or, with ``old``, updating) ``obj``."""
+    undecodable = decode_error(kind, obj)
+    if undecodable is not None:
+        # The HTTP layer should have answered 400 with this message already (decode_error);
+        # reporting it here keeps a caller that skipped decoding from crashing.
+        return [{"reason": "FieldValueInvalid", "message": undecodable, "field": ""}]
+    obj = clone_json(obj)
+    drop_nulls(kind, obj)  # validation sees what decoding produces: no nulls
+    if old is not None and decode_error(kind, old) is not None:
+        old = None  # stored objects always decode; never let a bad one crash an update
     old_meta = (old.get("metadata") or {}) if isinstance(old, dict) else None
     causes = validate_metadata(kind, obj.get("metadata"), old_meta)
     if kind == "Pod":
