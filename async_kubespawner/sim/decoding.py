@@ -354,48 +354,75 @@ def _go_name(node: Any) -> str:
     return node.go
 
 
-def _mismatch(value: Any, struct: str, path: str, node: Any) -> DecodeError:
-    shown = _json_name(value)
-    if shown == "number":
-        shown = f"number {value}"
-    return DecodeError(
-        f"json: cannot unmarshal {shown} into Go struct field {struct}.{path} of type {_go_name(node)}"
-    )
+class _Mismatch(Exception):
+    """A JSON type that does not fit; the Go struct and path are filled in while unwinding."""
+
+    def __init__(self, value: Any, node: Any) -> None:
+        super().__init__()
+        self.value = value
+        self.node = node
+        self.struct: str | None = None
+        self.keys: list[str] = []
+
+    def decode_error(self) -> DecodeError:
+        shown = _json_name(self.value)
+        if shown == "number":
+            shown = f"number {self.value}"
+        path = ".".join(reversed(self.keys))
+        if self.struct is None:
+            return DecodeError(
+                f"json: cannot unmarshal {shown} into Go value of type {_go_name(self.node)}"
+            )
+        return DecodeError(
+            f"json: cannot unmarshal {shown} into Go struct field {self.struct}.{path} "
+            f"of type {_go_name(self.node)}"
+        )
 
 
-def _check(node: Any, value: Any, struct: str, path: str) -> None:
-    if value is None or node is ANY:
-        return  # null decodes to the zero value
+def _check(node: Any, value: Any) -> bool:
+    """Type-check ``value`` against ``node``; True when a null was seen (it decodes to zero)."""
+    if value is None:
+        return True
+    if node is ANY:
+        return False
+    saw_null = False
     if isinstance(node, Struct):
         if not isinstance(value, dict):
-            raise _mismatch(value, struct, path, node)
+            raise _Mismatch(value, node)
         for key, child in node.fields.items():
             if key in value:
-                _check(child, value[key], node.go, f"{path}.{key}" if path else key)
-        return
+                try:
+                    saw_null = _check(child, value[key]) or saw_null
+                except _Mismatch as exc:
+                    if exc.struct is None:
+                        exc.struct = node.go
+                    exc.keys.append(key)
+                    raise
+        return saw_null
     if isinstance(node, ListOf):
         if not isinstance(value, list):
-            raise _mismatch(value, struct, path, node)
+            raise _Mismatch(value, node)
         for item in value:
-            _check(node.item, item, struct, path)
-        return
+            saw_null = _check(node.item, item) or saw_null
+        return saw_null
     if isinstance(node, MapOf):
         if not isinstance(value, dict):
-            raise _mismatch(value, struct, path, node)
+            raise _Mismatch(value, node)
         for item in value.values():
-            _check(node.value, item, struct, path)
-        return
-    _check_scalar(node, value, struct, path)
+            saw_null = _check(node.value, item) or saw_null
+        return saw_null
+    _check_scalar(node, value)
+    return False
 
 
-def _check_scalar(node: Scalar, value: Any, struct: str, path: str) -> None:
+def _check_scalar(node: Scalar, value: Any) -> None:
     kind = node.go
     if kind == "string":
         if not isinstance(value, str):
-            raise _mismatch(value, struct, path, node)
+            raise _Mismatch(value, node)
     elif kind == "bool":
         if not isinstance(value, bool):
-            raise _mismatch(value, struct, path, node)
+            raise _Mismatch(value, node)
     elif kind in _INT_RANGES:
         low, high = _INT_RANGES[kind]
         if (
@@ -404,7 +431,7 @@ def _check_scalar(node: Scalar, value: Any, struct: str, path: str) -> None:
             or (isinstance(value, float) and not value.is_integer())
             or not low <= value <= high
         ):
-            raise _mismatch(value, struct, path, node)
+            raise _Mismatch(value, node)
     elif kind == "intstr":
         if isinstance(value, str):
             return
@@ -423,7 +450,7 @@ def _check_scalar(node: Scalar, value: Any, struct: str, path: str) -> None:
             raise DecodeError(QUANTITY_FORMAT_HINT) from None
     elif kind == "[]uint8":
         if not isinstance(value, str):
-            raise _mismatch(value, struct, path, node)
+            raise _Mismatch(value, node)
         _check_base64(value)
 
 
@@ -443,14 +470,21 @@ def _check_base64(text: str) -> None:
         raise DecodeError(f"illegal base64 data at input byte {max(len(text) - 1, 0)}") from None
 
 
-def check_types(kind: str, obj: Any) -> None:
-    """Raise DecodeError when ``obj`` could not be decoded into ``kind``'s Go type."""
+def check_types(kind: str, obj: Any) -> bool:
+    """Raise DecodeError when ``obj`` could not be decoded into ``kind``'s Go type.
+
+    Returns True when the checked fields hold JSON nulls (see ``drop_nulls``), so callers
+    can skip that pass in the common case.
+    """
     schema = KIND_SCHEMAS.get(kind, DEFAULT_SCHEMA)
     if not isinstance(obj, dict):
         raise DecodeError(
             f"json: cannot unmarshal {_json_name(obj)} into Go value of type v1.{kind}"
         )
-    _check(schema, obj, schema.go, "")
+    try:
+        return _check(schema, obj)
+    except _Mismatch as exc:
+        raise exc.decode_error() from None
 
 
 def decode_error(kind: str, obj: Any) -> str | None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from async_kubespawner.sim.decoding import decode_error, drop_nulls
+from async_kubespawner.sim.decoding import DecodeError, check_types, drop_nulls
 from async_kubespawner.sim.quantities import QuantityError, canonical_quantity, quantity_value
 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -52,9 +52,12 @@ def default_object(
     after defaulting a create.
     """
     defaulter = _DEFAULTERS.get(kind)
-    if decode_error(kind, obj) is not None:
+    try:
+        has_nulls = check_types(kind, obj)
+    except DecodeError:
         return  # an undecodable body is refused (400) before defaults matter
-    drop_nulls(kind, obj)
+    if has_nulls:
+        drop_nulls(kind, obj)
     if defaulter is None:
         return
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}

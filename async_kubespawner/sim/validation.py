@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT, QuantityError
-from async_kubespawner.sim.decoding import decode_error, drop_nulls
+from async_kubespawner.sim.decoding import DecodeError, check_types, decode_error, drop_nulls
 from async_kubespawner.sim.names import (
     dns1035_label_errors,
     dns1123_label_errors,
@@ -831,15 +831,28 @@ def _validate_crd(obj: dict) -> list[Cause]:
 
 def validate_object(kind: str, obj: dict, old: dict | None = None) -> list[Cause]:
     """Every 422 cause the real server would report for creating (or, with ``old``, updating) ``obj``."""
-    undecodable = decode_error(kind, obj)
-    if undecodable is not None:
+    try:
+        has_nulls = check_types(kind, obj)
+    except DecodeError:
         # The HTTP layer should have answered 400 with this message already (decode_error);
         # reporting it here keeps a caller that skipped decoding from crashing.
-        return [{"reason": "FieldValueInvalid", "message": undecodable, "field": ""}]
-    obj = clone_json(obj)
-    drop_nulls(kind, obj)  # validation sees what decoding produces: no nulls
-    if old is not None and decode_error(kind, old) is not None:
-        old = None  # stored objects always decode; never let a bad one crash an update
+        return [
+            {"reason": "FieldValueInvalid", "message": decode_error(kind, obj) or "", "field": ""}
+        ]
+    if has_nulls:
+        obj = clone_json(obj)
+        drop_nulls(kind, obj)  # validation sees what decoding produces: no nulls
+    try:
+        return _validate_decoded(kind, obj, old)
+    except (AttributeError, TypeError, ValueError):
+        # Stored objects always decode, but a caller-supplied ``old`` might not: judge the
+        # object alone then, rather than fail the request.
+        if old is None or decode_error(kind, old) is None:
+            raise
+        return _validate_decoded(kind, obj, None)
+
+
+def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
     old_meta = (old.get("metadata") or {}) if isinstance(old, dict) else None
     causes = validate_metadata(kind, obj.get("metadata"), old_meta)
     if kind == "Pod":
