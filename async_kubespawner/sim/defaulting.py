@@ -113,10 +113,31 @@ def _default_probe(probe: Any) -> None:
     probe.setdefault("periodSeconds", 10)
     probe.setdefault("successThreshold", 1)
     probe.setdefault("failureThreshold", 3)
-    http_get = probe.get("httpGet")
-    if isinstance(http_get, dict):
-        http_get.setdefault("path", "/")
-        http_get.setdefault("scheme", "HTTP")
+
+
+# Defaults of small types that appear in many places (probes, lifecycle hooks, env,
+# downward API volumes and projections): keyed by the field name that holds them.
+_NESTED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fieldRef": {"apiVersion": "v1"},
+    "httpGet": {"path": "/", "scheme": "HTTP"},
+    "resourceFieldRef": {"divisor": "0"},
+}
+
+
+def _default_nested(value: Any) -> None:
+    """Fill the nested small-type defaults wherever they occur below ``value``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            defaults = _NESTED_DEFAULTS.get(key)
+            if defaults is not None and isinstance(item, dict):
+                for name, default in defaults.items():
+                    item.setdefault(name, default)
+            elif isinstance(item, dict | list):
+                _default_nested(item)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                _default_nested(item)
 
 
 def _canonicalise(quantities: Any) -> None:
@@ -145,10 +166,8 @@ def _default_container(container: dict, host_network: bool) -> None:
             port.setdefault("protocol", "TCP")
             if host_network and "hostPort" not in port and "containerPort" in port:
                 port["hostPort"] = port["containerPort"]
-    for env in container.get("env") or []:
-        field_ref = (env.get("valueFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
-        if isinstance(field_ref, dict):
-            field_ref.setdefault("apiVersion", "v1")
+    for nested in ("env", "lifecycle", "livenessProbe", "readinessProbe", "startupProbe"):
+        _default_nested(container.get(nested))
     for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
         _default_probe(container.get(probe_name))
     container.setdefault("terminationMessagePath", "/dev/termination-log")
@@ -163,10 +182,8 @@ def _default_volume(volume: dict) -> None:
             volume[source].setdefault("defaultMode", _DEFAULT_MODE)
     if isinstance(volume.get("hostPath"), dict):
         volume["hostPath"].setdefault("type", "")
-    if isinstance(volume.get("downwardAPI"), dict):
-        for item in volume["downwardAPI"].get("items") or []:
-            if isinstance(item, dict) and isinstance(item.get("fieldRef"), dict):
-                item["fieldRef"].setdefault("apiVersion", "v1")
+    _default_nested(volume.get("downwardAPI"))
+    _default_nested(volume.get("projected"))
 
 
 def _qos_class(spec: dict) -> str:

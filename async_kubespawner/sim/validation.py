@@ -22,6 +22,7 @@ from async_kubespawner.sim.names import (
     dns1123_label_errors,
     dns1123_subdomain_errors,
     label_value_errors,
+    max_len_error,
     qualified_name_errors,
     regex_error,
 )
@@ -273,13 +274,13 @@ def _port_name_errors(name: str) -> list[str]:
     """IANA service names, as container port names and named targetPorts must be."""
     errors = []
     if len(name) > 15:
-        errors.append("must be no more than 15 characters")
+        errors.append(max_len_error(15))
     if not _IANA_CHARS.match(name):
         errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if "--" in name:
-        errors.append("must not contain consecutive hyphens")
     if not _IANA_LETTER.search(name):
         errors.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errors.append("must not contain consecutive hyphens")
     if name.startswith("-") or name.endswith("-"):
         errors.append("must not begin or end with a hyphen")
     return errors
@@ -347,8 +348,13 @@ def _validate_containers(
             if name in seen:
                 causes.append(duplicate(f"{path}.name", name))
             seen.add(name)
-        if not container.get("image"):
+        image = container.get("image") or ""
+        if not image:
             causes.append(required(f"{path}.image"))
+        elif image != image.strip():
+            causes.append(
+                invalid(f"{path}.image", image, "must not have leading or trailing whitespace")
+            )
         policy = container.get("imagePullPolicy")
         if policy is not None and policy not in _PULL_POLICIES:
             causes.append(not_supported(f"{path}.imagePullPolicy", policy, _PULL_POLICIES))

@@ -278,3 +278,56 @@ def test_core_event_defaults() -> None:
         "reportingComponent": "",
         "reportingInstance": "",
     }
+
+
+def test_nested_small_type_defaults_everywhere() -> None:
+    pod = _pod(
+        containers=[
+            {
+                "name": "main",
+                "image": "nb:1",
+                "env": [
+                    {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                    {
+                        "name": "MEM",
+                        "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}},
+                    },
+                ],
+                "lifecycle": {"preStop": {"httpGet": {"port": 8888}}},
+                "livenessProbe": {"httpGet": {"port": 8888, "path": "/api"}},
+            }
+        ],
+        volumes=[
+            {
+                "name": "info",
+                "projected": {
+                    "sources": [
+                        {
+                            "downwardAPI": {
+                                "items": [
+                                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}
+                                ]
+                            }
+                        }
+                    ]
+                },
+            },
+        ],
+    )
+    default_object("Pod", pod, allocate_cluster_ip=_allocate)
+    container = pod["spec"]["containers"][0]
+    assert container["env"][0]["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.namespace",
+        "apiVersion": "v1",
+    }
+    assert container["env"][1]["valueFrom"]["resourceFieldRef"]["divisor"] == "0"
+    assert container["lifecycle"]["preStop"]["httpGet"] == {
+        "port": 8888,
+        "path": "/",
+        "scheme": "HTTP",
+    }
+    assert container["livenessProbe"]["httpGet"] == {"port": 8888, "path": "/api", "scheme": "HTTP"}
+    assert container["livenessProbe"]["periodSeconds"] == 10
+    projected = pod["spec"]["volumes"][0]["projected"]
+    assert projected["defaultMode"] == 420
+    assert projected["sources"][0]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"] == "v1"
