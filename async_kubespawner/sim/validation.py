@@ -1016,13 +1016,15 @@ def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool 
         if isinstance(items, dict):
             for index, item in enumerate(value):
                 _check(items, item, f"{path}[{index}]", causes)
+        _check_list_type(schema, value, path, causes)
     if isinstance(value, dict):
         properties = schema.get("properties") or {}
         for name in schema.get("required") or []:
             if name not in value:
                 causes.append(required(_child(path, name)))
         for key, item in value.items():
-            if root and key in ("apiVersion", "kind", "metadata"):
+            embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+            if embedded and key in ("apiVersion", "kind", "metadata"):
                 continue
             if key in properties:
                 _check(properties[key], item, _child(path, key), causes)
@@ -1046,6 +1048,51 @@ def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool 
             )
 
 
+def _check_list_type(schema: dict, value: list, path: str, causes: list[Cause]) -> None:
+    """x-kubernetes-list-type set/map: items (or their map keys) must be unique."""
+    list_type = schema.get("x-kubernetes-list-type")
+    if list_type not in ("set", "map"):
+        return
+    keys = schema.get("x-kubernetes-list-map-keys") or []
+    seen: list[Any] = []
+    for index, item in enumerate(value):
+        if list_type == "map" and isinstance(item, dict):
+            identity: Any = {k: item.get(k) for k in keys}
+        else:
+            identity = item
+        if any(_same_json(identity, other) for other in seen):
+            causes.append(duplicate(f"{path}[{index}]", identity))
+        else:
+            seen.append(identity)
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def apply_schema_defaults(schema: dict, obj: Any) -> None:
+    """Fill ``default`` values of a structural schema into ``obj`` in place, as the real
+    server does for custom resources when it decodes a request (and when it reads).
+
+    A default applies where the field is absent; nested objects are defaulted after
+    their own default (if any) has been applied, so defaults compose.
+    """
+    if isinstance(obj, dict):
+        properties = schema.get("properties") or {}
+        for key, sub in properties.items():
+            if key not in obj and isinstance(sub, dict) and "default" in sub:
+                obj[key] = clone_json(sub["default"])
+        for key, value in obj.items():
+            sub = properties.get(key)
+            if sub is None and isinstance(schema.get("additionalProperties"), dict):
+                sub = schema["additionalProperties"]
+            if isinstance(sub, dict):
+                apply_schema_defaults(sub, value)
+    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for item in obj:
+            apply_schema_defaults(schema["items"], item)
+
+
 def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
     """Drop fields the structural schema does not declare, as the real server silently does.
 
@@ -1062,7 +1109,8 @@ def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
     preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
     result: dict[str, Any] = {}
     for key, value in obj.items():
-        if root and key in ("apiVersion", "kind", "metadata"):
+        embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+        if embedded and key in ("apiVersion", "kind", "metadata"):
             result[key] = clone_json(value)
         elif key in properties:
             result[key] = prune_unknown(properties[key], value, root=False)

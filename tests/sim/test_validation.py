@@ -11,6 +11,7 @@ import pytest
 
 from async_kubespawner.sim.defaulting import default_object
 from async_kubespawner.sim.validation import (
+    apply_schema_defaults,
     decode_error,
     invalid_status,
     prune_unknown,
@@ -480,3 +481,83 @@ def test_prune_unknown_fields() -> None:
         },
     }
     assert obj == before
+
+
+LIST_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "properties": {
+                "tags": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "x-kubernetes-list-type": "set",
+                },
+                "ports": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "port": {"type": "integer", "default": 80},
+                        },
+                    },
+                },
+                "replicas": {"type": "integer", "default": 1},
+                "template": {
+                    "type": "object",
+                    "x-kubernetes-embedded-resource": True,
+                    "properties": {
+                        "spec": {"type": "object", "properties": {"x": {"type": "string"}}}
+                    },
+                },
+                "mode": {
+                    "type": "object",
+                    "default": {},
+                    "properties": {"fast": {"type": "boolean", "default": False}},
+                },
+            },
+        }
+    },
+}
+
+
+def test_schema_list_types_and_embedded_resources() -> None:
+    obj = {
+        "spec": {
+            "tags": ["a", "b", "a"],
+            "ports": [{"name": "http"}, {"name": "http", "port": 81}],
+            "template": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "t"},
+                "spec": {"x": "y", "junk": 1},
+            },
+        }
+    }
+    causes = _fields(validate_against_schema(LIST_SCHEMA, obj))
+    assert ("FieldValueDuplicate", "spec.tags[2]", 'Duplicate value: "a"') in causes
+    assert any(c[0] == "FieldValueDuplicate" and c[1] == "spec.ports[1]" for c in causes)
+    assert len(causes) == 2
+    pruned = prune_unknown(LIST_SCHEMA, obj)
+    assert pruned["spec"]["template"] == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "t"},
+        "spec": {"x": "y"},
+    }
+
+
+def test_schema_defaults() -> None:
+    obj = {"spec": {"ports": [{"name": "http"}, {"name": "https", "port": 443}]}}
+    apply_schema_defaults(LIST_SCHEMA, obj)
+    assert obj == {
+        "spec": {
+            "ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}],
+            "replicas": 1,
+            "mode": {"fast": False},
+        }
+    }
