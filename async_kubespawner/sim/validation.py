@@ -49,9 +49,9 @@ def go_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if value is None:
         return '"null"'
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "[]string{" + ", ".join(json.dumps(v) for v in value) + "}"
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    # Lists and objects are shown as compact JSON (a real 1.36 server says
+    # 'Invalid value: ["None"]: may not change once set').
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def invalid(field: str, value: Any, detail: str) -> Cause:

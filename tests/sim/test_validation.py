@@ -300,7 +300,7 @@ def test_service_rules_and_cluster_ip_immutability() -> None:
         (
             "FieldValueInvalid",
             "spec.clusterIPs[0]",
-            'Invalid value: []string{"10.0.0.2"}: may not change once set',
+            'Invalid value: ["10.0.0.2"]: may not change once set',
         )
     ]
     assert validate_object("Service", old, old) == []
