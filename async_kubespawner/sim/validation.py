@@ -392,6 +392,11 @@ def _validate_containers(
                 causes.append(required(f"{m_path}.name"))
             elif mount_name not in volumes:
                 causes.append(not_found(f"{m_path}.name", mount_name))
+            sub_path = mount.get("subPath") or ""
+            if sub_path.startswith("/"):
+                causes.append(invalid(f"{m_path}.subPath", sub_path, "must be a relative path"))
+            elif ".." in sub_path.split("/"):
+                causes.append(invalid(f"{m_path}.subPath", sub_path, "must not contain '..'"))
             mount_path = mount.get("mountPath") or ""
             if not mount_path:
                 causes.append(required(f"{m_path}.mountPath"))
@@ -399,6 +404,7 @@ def _validate_containers(
                 causes.append(invalid(f"{m_path}.mountPath", mount_path, "must be unique"))
             mount_paths.add(mount_path)
         causes.extend(_validate_resources(f"{path}.resources", container.get("resources")))
+        causes.extend(_validate_ids(container.get("securityContext"), f"{path}.securityContext"))
     return causes
 
 
@@ -417,6 +423,7 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if name in volumes:
             causes.append(duplicate(f"spec.volumes[{index}].name", name))
         volumes.add(name)
+        causes.extend(_validate_volume_source(volume, f"spec.volumes[{index}]"))
     seen: set[str] = set()
     causes.extend(_validate_containers(spec, "initContainers", volumes, seen))
     if not _dicts(spec.get("containers")):
@@ -447,6 +454,21 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
     for index, secret in enumerate(spec.get("imagePullSecrets") or []):
         if isinstance(secret, dict) and not secret.get("name"):
             causes.append(required(f"spec.imagePullSecrets[{index}].name"))
+    causes.extend(_validate_tolerations(spec.get("tolerations")))
+    for key, value in (spec.get("nodeSelector") or {}).items():
+        for msg in qualified_name_errors(key):
+            causes.append(invalid("spec.nodeSelector", key, msg))
+        for msg in label_value_errors(value):
+            causes.append(invalid("spec.nodeSelector", value, msg))
+    for field_name in ("hostname", "subdomain"):
+        if spec.get(field_name):
+            for msg in dns1123_label_errors(spec[field_name]):
+                causes.append(invalid(f"spec.{field_name}", spec[field_name], msg))
+    account = spec.get("serviceAccountName")
+    if account:
+        for msg in dns1123_subdomain_errors(account):
+            causes.append(invalid("spec.serviceAccountName", account, msg))
+    causes.extend(_validate_ids(spec.get("securityContext"), "spec.securityContext"))
     gates: set[str] = set()
     for index, gate in enumerate(_dicts(spec.get("schedulingGates"))):
         gate_name = gate.get("name") or ""
@@ -455,6 +477,125 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if gate_name in gates:
             causes.append(duplicate(f"spec.schedulingGates[{index}].name", gate_name))
         gates.add(gate_name)
+    return causes
+
+
+# Every volume source the real API knows; a volume must name exactly one.
+_VOLUME_SOURCES = (
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
+)
+_SOURCE_REQUIRED_NAME = {
+    "persistentVolumeClaim": "claimName",
+    "secret": "secretName",
+    "configMap": "name",
+    "nfs": "server",
+    "hostPath": "path",
+}
+
+
+def _validate_volume_source(volume: dict, path: str) -> list[Cause]:
+    """One and only one source, and the name each common source needs."""
+    sources = [s for s in _VOLUME_SOURCES if volume.get(s) is not None]
+    if not sources:
+        return [required(path, "must specify a volume type")]
+    causes: list[Cause] = []
+    for extra in sources[1:]:
+        causes.append(forbidden(f"{path}.{extra}", "may not specify more than 1 volume type"))
+    source = sources[0]
+    needed = _SOURCE_REQUIRED_NAME.get(source)
+    body = volume[source]
+    if needed and isinstance(body, dict) and not body.get(needed):
+        causes.append(required(f"{path}.{source}.{needed}"))
+    return causes
+
+
+_TOLERATION_OPERATORS = ("Equal", "Exists")
+_TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+
+
+def _validate_tolerations(tolerations: Any) -> list[Cause]:
+    causes: list[Cause] = []
+    for index, toleration in enumerate(_dicts(tolerations)):
+        path = f"spec.tolerations[{index}]"
+        key = toleration.get("key") or ""
+        operator = toleration.get("operator") or "Equal"
+        if key:
+            for msg in qualified_name_errors(key):
+                causes.append(invalid(f"{path}.key", key, msg))
+        elif operator != "Exists":
+            causes.append(
+                invalid(
+                    f"{path}.operator",
+                    operator,
+                    'operator must be Exists when `key` is empty, which means "match all values and all keys"',
+                )
+            )
+        if operator not in _TOLERATION_OPERATORS:
+            causes.append(not_supported(f"{path}.operator", operator, _TOLERATION_OPERATORS))
+        elif operator == "Exists" and toleration.get("value"):
+            causes.append(
+                invalid(
+                    f"{path}.operator",
+                    toleration["value"],
+                    "value must be empty when `operator` is 'Exists'",
+                )
+            )
+        effect = toleration.get("effect") or ""
+        if effect and effect not in _TAINT_EFFECTS:
+            causes.append(not_supported(f"{path}.effect", effect, _TAINT_EFFECTS))
+        if toleration.get("tolerationSeconds") is not None and effect != "NoExecute":
+            causes.append(
+                invalid(
+                    f"{path}.effect",
+                    effect,
+                    "effect must be 'NoExecute' when `tolerationSeconds` is set",
+                )
+            )
+    return causes
+
+
+def _validate_ids(security_context: Any, path: str) -> list[Cause]:
+    """runAsUser/runAsGroup/fsGroup are Linux IDs: 0..2147483647."""
+    causes: list[Cause] = []
+    if not isinstance(security_context, dict):
+        return causes
+    for field_name in ("runAsUser", "runAsGroup", "fsGroup"):
+        value = security_context.get(field_name)
+        if isinstance(value, int) and not 0 <= value <= 2147483647:
+            causes.append(
+                invalid(
+                    f"{path}.{field_name}", value, "must be between 0 and 2147483647, inclusive"
+                )
+            )
     return causes
 
 

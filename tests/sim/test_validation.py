@@ -561,3 +561,85 @@ def test_schema_defaults() -> None:
             "mode": {"fast": False},
         }
     }
+
+
+def test_volume_sources_tolerations_selectors_and_ids() -> None:
+    pod = _pod(
+        volumes=[
+            {"name": "none"},
+            {"name": "two", "emptyDir": {}, "secret": {"secretName": "s"}},
+            {"name": "claim", "persistentVolumeClaim": {}},
+            {"name": "cm", "configMap": {}},
+        ],
+        tolerations=[
+            {"key": "k", "operator": "Sometimes"},
+            {"key": "k", "operator": "Exists", "value": "v"},
+            {"operator": "Equal", "value": "v"},
+            {"key": "k", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 5},
+            {"key": "k", "operator": "Exists", "effect": "Sometimes"},
+        ],
+        nodeSelector={"bad key!": "ok"},
+        hostname="Bad_Host",
+        securityContext={"runAsUser": -1},
+    )
+    pod["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "cm", "mountPath": "/a", "subPath": "/abs"},
+        {"name": "cm", "mountPath": "/b", "subPath": "x/../y"},
+    ]
+    pod["spec"]["containers"][0]["securityContext"] = {"runAsGroup": 2**31}
+    causes = _fields(validate_object("Pod", pod))
+    expected = [
+        ("FieldValueRequired", "spec.volumes[0]", "Required value: must specify a volume type"),
+        (
+            "FieldValueForbidden",
+            "spec.volumes[1].secret",
+            "Forbidden: may not specify more than 1 volume type",
+        ),
+        ("FieldValueRequired", "spec.volumes[2].persistentVolumeClaim.claimName", "Required value"),
+        ("FieldValueRequired", "spec.volumes[3].configMap.name", "Required value"),
+        (
+            "FieldValueNotSupported",
+            "spec.tolerations[0].operator",
+            'Unsupported value: "Sometimes": supported values: "Equal", "Exists"',
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.tolerations[1].operator",
+            "Invalid value: \"v\": value must be empty when `operator` is 'Exists'",
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.tolerations[3].effect",
+            "Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set",
+        ),
+        (
+            "FieldValueNotSupported",
+            "spec.tolerations[4].effect",
+            'Unsupported value: "Sometimes": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"',
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.securityContext.runAsUser",
+            "Invalid value: -1: must be between 0 and 2147483647, inclusive",
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.containers[0].volumeMounts[0].subPath",
+            'Invalid value: "/abs": must be a relative path',
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.containers[0].volumeMounts[1].subPath",
+            "Invalid value: \"x/../y\": must not contain '..'",
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.containers[0].securityContext.runAsGroup",
+            "Invalid value: 2147483648: must be between 0 and 2147483647, inclusive",
+        ),
+    ]
+    for cause in expected:
+        assert cause in causes
+    assert any(c[1] == "spec.tolerations[2].operator" for c in causes)
+    assert any(c[1] == "spec.nodeSelector" for c in causes)
+    assert any(c[1] == "spec.hostname" for c in causes)
