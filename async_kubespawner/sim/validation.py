@@ -840,16 +840,14 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
             if quantity_value(requests["storage"]) <= 0:
                 causes.append(
                     invalid(
-                        "spec.resources.requests[storage]",
-                        requests["storage"],
+                        "spec.resources[storage]",
+                        canonical_quantity(requests["storage"]),
                         "must be greater than zero",
                     )
                 )
         except QuantityError:
             causes.append(
-                invalid(
-                    "spec.resources.requests[storage]", requests["storage"], QUANTITY_FORMAT_HINT
-                )
+                invalid("spec.resources[storage]", requests["storage"], QUANTITY_FORMAT_HINT)
             )
     if old is not None:
         old_spec = dict(old.get("spec") or {})

@@ -643,3 +643,17 @@ def test_volume_sources_tolerations_selectors_and_ids() -> None:
     assert any(c[1] == "spec.tolerations[2].operator" for c in causes)
     assert any(c[1] == "spec.nodeSelector" for c in causes)
     assert any(c[1] == "spec.hostname" for c in causes)
+
+
+def test_pvc_storage_must_be_positive() -> None:
+    pvc = {
+        "metadata": {"name": "c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "0Gi"}}},
+    }
+    assert _fields(validate_object("PersistentVolumeClaim", pvc)) == [
+        (
+            "FieldValueInvalid",
+            "spec.resources[storage]",
+            'Invalid value: "0": must be greater than zero',
+        )
+    ]
