@@ -41,8 +41,9 @@ class PatchError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:
+            body["reason"] = self.reason
         if self.code == 422:
             body["details"] = {"causes": self.causes}
         body["code"] = self.code
@@ -51,6 +52,14 @@ class PatchError(Exception):
 
 def _bad_request(message: str) -> PatchError:
     return PatchError(400, "BadRequest", message)
+
+
+def _unconverted(message: str) -> PatchError:
+    """A plain Go error the real server never turned into a Status: 500 with an empty reason.
+
+    kubectl shows these as "Error from server: <message>"; faithful, if unfriendly.
+    """
+    return PatchError(500, "", message)
 
 
 def _unprocessable(detail: str) -> PatchError:
@@ -431,17 +440,14 @@ def _merge_map(original: dict, patch: dict, schema: dict[str, Any]) -> dict | No
         if directive == "delete":
             return None
         if directive != "merge":
-            raise _bad_request(f"unknown patch type: {directive} in map: {_go_map(patch)}")
+            raise _unconverted(f"unknown patch type: {directive} in map: {_go_map(patch)}")
     if _RETAIN_KEYS in patch:
         retain = patch[_RETAIN_KEYS]
         if not isinstance(retain, list):
-            raise _bad_request("invalid patch: $retainKeys must be a list of strings")
+            raise _bad_request("invalid patch format of retainKeys")
         for key in [k for k in patch if not k.startswith("$")]:
             if key not in retain:
-                raise _unprocessable(
-                    "The patch content doesn't match the retainKeys list: "
-                    f"key {key!r} is not in $retainKeys"
-                )
+                raise _unprocessable("patch content doesn't match retainKeys list")
         for key in list(original):
             if key not in retain:
                 del original[key]
@@ -449,7 +455,7 @@ def _merge_map(original: dict, patch: dict, schema: dict[str, Any]) -> dict | No
         if key.startswith(_DELETE_FROM):
             name = key[len(_DELETE_FROM) :]
             if not isinstance(value, list):
-                raise _bad_request("invalid patch: $deleteFromPrimitiveList must be a list")
+                raise _bad_request("invalid patch format of primitive list")
             if isinstance(original.get(name), list):
                 original[name] = [item for item in original[name] if item not in value]
     before: dict[str, list] = {
@@ -511,11 +517,11 @@ def _merge_list(original: list, patch: list, strategy: ListMerge) -> list:
     result = list(original)  # the items are already the caller's private copies
     for item in patch:
         if not isinstance(item, dict):
-            raise _bad_request(
-                f"invalid patch: list items merged by {strategy.key!r} must be objects"
+            raise _unconverted(
+                f"expected a map[string]interface {{}}, but received a {_go_type_name(item)}"
             )
         if strategy.key not in item:
-            raise _bad_request(
+            raise _unconverted(
                 f"map: {_go_map(item)} does not contain declared merge key: {strategy.key}"
             )
         position = next(
@@ -601,6 +607,19 @@ def _strip_list(value: list) -> list:
         for i in value
         if not (isinstance(i, dict) and i.get(_DIRECTIVE_PATCH) == "delete")
     ]
+
+
+def _go_type_name(value: Any) -> str:
+    """The Go type a decoded JSON value has, for messages that name it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    return "<nil>" if value is None else "map[string]interface {}"
 
 
 def _go_map(value: dict) -> str:

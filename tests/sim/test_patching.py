@@ -438,6 +438,7 @@ def test_retain_keys() -> None:
             target, {"spec": {"strategy": {"$retainKeys": ["type"], "x": 1}}}, "Deployment"
         )
     assert info.value.code == 422
+    assert info.value.causes[0]["message"] == "patch content doesn't match retainKeys list"
 
 
 def test_service_ports_merge_by_port() -> None:
@@ -474,15 +475,31 @@ def test_unknown_kind_replaces_lists_but_keeps_metadata_rules() -> None:
     assert result == {"metadata": {"finalizers": ["a", "b"]}, "data": {"j": "w"}, "items": [3]}
 
 
-def test_strategic_errors() -> None:
+def test_strategic_errors_like_the_real_server() -> None:
+    # Errors the real server never converts to a Status: 500 with no reason.
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(POD, {"spec": {"containers": [{"image": "no-name"}]}}, "Pod")
-    assert info.value.code == 400
-    assert "does not contain declared merge key: name" in info.value.message
+    assert info.value.status() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "map: map[image:no-name] does not contain declared merge key: name",
+        "code": 500,
+    }
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(POD, {"metadata": {"$patch": "explode"}}, "Pod")
-    assert info.value.code == 400
-    assert info.value.message.startswith("unknown patch type: explode in map:")
+    assert (info.value.code, info.value.reason) == (500, "")
+    assert info.value.message == "unknown patch type: explode in map: map[$patch:explode]"
+    with pytest.raises(PatchError) as info:
+        apply_strategic_merge_patch(POD, {"spec": {"containers": ["x"]}}, "Pod")
+    assert info.value.message == "expected a map[string]interface {}, but received a string"
+    # Malformed directives are 400s.
+    with pytest.raises(PatchError) as info:
+        apply_strategic_merge_patch(
+            POD, {"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}}, "Pod"
+        )
+    assert (info.value.code, info.value.message) == (400, "invalid patch format of primitive list")
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(POD, ["not", "a", "map"], "Pod")
     assert info.value.code == 400
