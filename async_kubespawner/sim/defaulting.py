@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from async_kubespawner.sim.decoding import DecodeError, check_types, drop_nulls
+from async_kubespawner.sim.patching import clone_json
 from async_kubespawner.sim.quantities import QuantityError, canonical_quantity, quantity_value
 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -62,7 +63,31 @@ def default_object(
         return
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     creating = old is None and not meta.get("uid")
+    if kind == "Service" and old is not None:
+        _keep_allocated_values(obj, old)
     defaulter(obj, allocate_cluster_ip, creating)
+
+
+def _keep_allocated_values(service: dict, old: dict) -> None:
+    """An update that leaves out the cluster IP or node ports keeps the allocated ones,
+    as the real server's service registry does, instead of allocating new ones."""
+    spec, old_spec = service.get("spec"), old.get("spec")
+    if not isinstance(spec, dict) or not isinstance(old_spec, dict):
+        return
+    if not spec.get("clusterIP") and not spec.get("clusterIPs"):
+        for carried in ("clusterIP", "clusterIPs"):
+            if carried in old_spec:
+                spec[carried] = clone_json(old_spec[carried])
+    old_ports = {
+        (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+        for p in old_spec.get("ports") or []
+        if isinstance(p, dict) and p.get("nodePort")
+    }
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict) and not port.get("nodePort"):
+            node_port = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
+            if node_port:
+                port["nodePort"] = node_port
 
 
 # --------------------------------------------------------------------------- pods

@@ -331,3 +331,23 @@ def test_nested_small_type_defaults_everywhere() -> None:
     projected = pod["spec"]["volumes"][0]["projected"]
     assert projected["defaultMode"] == 420
     assert projected["sources"][0]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"] == "v1"
+
+
+def test_service_update_keeps_allocated_ip_and_node_ports() -> None:
+    old = {
+        "metadata": {"name": "s", "uid": "u"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+    }
+    default_object("Service", old, allocate_cluster_ip=lambda: "10.96.0.5")
+    new = {
+        "metadata": {"name": "s", "uid": "u"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+    }
+
+    def must_not_allocate() -> str:
+        raise AssertionError("an update must not allocate a new cluster IP")
+
+    default_object("Service", new, allocate_cluster_ip=must_not_allocate, old=old)
+    assert new["spec"]["clusterIP"] == "10.96.0.5"
+    assert new["spec"]["clusterIPs"] == ["10.96.0.5"]
+    assert new["spec"]["ports"][0]["nodePort"] == old["spec"]["ports"][0]["nodePort"]
