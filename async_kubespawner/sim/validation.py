@@ -887,20 +887,85 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
 # --------------------------------------------------------------------------- other kinds
 
 
+_REPORTING_INSTANCE_LIMIT = 128
+_ACTION_LIMIT = 128
+_REASON_LIMIT = 128
+_NOTE_LIMIT = 1024
+
+
+def _core_event_view(obj: dict) -> tuple[dict, bool]:
+    """An Event as the real server validates it: core field names, and whether it came
+    through events.k8s.io (which gets the strict checks)."""
+    if not str(obj.get("apiVersion", "")).startswith("events.k8s.io"):
+        return obj, False
+    return {
+        "metadata": obj.get("metadata") or {},
+        "involvedObject": obj.get("regarding") or {},
+        "message": obj.get("note") or "",
+        "reason": obj.get("reason") or "",
+        "type": obj.get("type") or "",
+        "action": obj.get("action") or "",
+        "eventTime": obj.get("eventTime"),
+        "reportingComponent": obj.get("reportingController") or "",
+        "reportingInstance": obj.get("reportingInstance") or "",
+        "source": obj.get("deprecatedSource") or {},
+        "firstTimestamp": obj.get("deprecatedFirstTimestamp"),
+        "lastTimestamp": obj.get("deprecatedLastTimestamp"),
+        "count": obj.get("deprecatedCount") or 0,
+    }, True
+
+
 def _validate_event(obj: dict) -> list[Cause]:
+    """The real Event validation: lenient for core/v1 writers (old clients, kubelets),
+    strict for events.k8s.io/v1, where a new-style event must say who reported what."""
+    event, strict = _core_event_view(obj)
     causes: list[Cause] = []
-    namespace = (obj.get("metadata") or {}).get("namespace") or ""
-    involved = obj.get("involvedObject") if isinstance(obj.get("involvedObject"), dict) else None
-    if involved is None and isinstance(obj.get("regarding"), dict):
-        involved = obj["regarding"]
-    if involved is not None:
-        involved_ns = involved.get("namespace") or ""
-        if involved_ns and namespace and involved_ns != namespace:
-            field = "involvedObject.namespace" if "involvedObject" in obj else "regarding.namespace"
-            causes.append(invalid(field, involved_ns, "does not match event.namespace"))
-    event_type = obj.get("type")
-    if event_type and event_type not in ("Normal", "Warning"):
-        causes.append(not_supported("type", event_type, ("Normal", "Warning")))
+    namespace = (event.get("metadata") or {}).get("namespace") or ""
+    involved = event.get("involvedObject") if isinstance(event.get("involvedObject"), dict) else {}
+    involved_ns = involved.get("namespace") or ""
+    controller_field = "reportingController" if strict else "reportingComponent"
+    if not event.get("eventTime"):
+        # An old-style event: its namespace must be its object's (or "default" for none).
+        if (involved_ns and namespace != involved_ns) or (
+            not involved_ns and namespace not in ("", "default")
+        ):
+            causes.append(
+                invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
+            )
+    else:
+        if not involved_ns and namespace not in ("default", "kube-system"):
+            causes.append(
+                invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
+            )
+        controller = event.get("reportingComponent") or ""
+        if not controller:
+            causes.append(required(controller_field))
+        for msg in qualified_name_errors(controller):
+            causes.append(invalid(controller_field, controller, msg))
+        limits = (
+            ("reportingInstance", _REPORTING_INSTANCE_LIMIT),
+            ("action", _ACTION_LIMIT),
+            ("reason", _REASON_LIMIT),
+        )
+        for field_name, limit in limits:
+            value = event.get(field_name) or ""
+            if not value:
+                causes.append(required(field_name))
+            elif len(value) > limit:
+                causes.append(invalid(field_name, "", f"can have at most {limit} characters"))
+        if len(event.get("message") or "") > _NOTE_LIMIT:
+            causes.append(invalid("message", "", f"can have at most {_NOTE_LIMIT} characters"))
+    if strict:
+        if not event.get("eventTime"):
+            causes.append(required("eventTime"))
+        if event.get("type") not in ("Normal", "Warning"):
+            causes.append(invalid("type", "", f"has invalid value: {event.get('type') or ''}"))
+        for field_name in ("firstTimestamp", "lastTimestamp", "count"):
+            if event.get(field_name):
+                causes.append(invalid(field_name, "", "needs to be unset"))
+        source = event.get("source") if isinstance(event.get("source"), dict) else {}
+        if source.get("component") or source.get("host"):
+            causes.append(invalid("source", "", "needs to be unset"))
     return causes
 
 

@@ -657,3 +657,61 @@ def test_pvc_storage_must_be_positive() -> None:
             'Invalid value: "0": must be greater than zero',
         )
     ]
+
+
+def test_core_events_are_validated_leniently() -> None:
+    good = {
+        "apiVersion": "v1",
+        "metadata": {"name": "e", "namespace": "hub"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "hub"},
+        "reason": "Pulled",
+    }
+    assert validate_object("Event", good) == []
+    elsewhere = copy.deepcopy(good)
+    elsewhere["involvedObject"]["namespace"] = "other"
+    assert _fields(validate_object("Event", elsewhere)) == [
+        (
+            "FieldValueInvalid",
+            "involvedObject.namespace",
+            'Invalid value: "other": does not match event.namespace',
+        )
+    ]
+    no_object_namespace = copy.deepcopy(good)
+    del no_object_namespace["involvedObject"]["namespace"]
+    assert (
+        _fields(validate_object("Event", no_object_namespace))[0][1] == "involvedObject.namespace"
+    )
+    with_time = copy.deepcopy(good)
+    with_time["eventTime"] = "2026-11-24T06:00:00.000000Z"
+    assert {c[1] for c in _fields(validate_object("Event", with_time))} == {
+        "reportingComponent",
+        "reportingInstance",
+        "action",
+    }
+
+
+def test_events_k8s_io_are_validated_strictly() -> None:
+    event = {
+        "apiVersion": "events.k8s.io/v1",
+        "metadata": {"name": "e", "namespace": "hub"},
+        "regarding": {"kind": "Pod", "name": "p", "namespace": "hub"},
+        "reason": "Pulled",
+        "type": "Normal",
+        "note": "pulled",
+        "action": "Pulling",
+        "reportingController": "example.com/kubelet",
+        "reportingInstance": "node-1",
+        "eventTime": "2026-11-24T06:00:00.000000Z",
+    }
+    assert validate_object("Event", event) == []
+    bad = {
+        **event,
+        "type": "Odd",
+        "deprecatedCount": 3,
+        "eventTime": None,
+        "reportingController": "",
+    }
+    causes = _fields(validate_object("Event", bad))
+    assert ("FieldValueRequired", "eventTime", "Required value") in causes
+    assert ("FieldValueInvalid", "type", 'Invalid value: "": has invalid value: Odd') in causes
+    assert ("FieldValueInvalid", "count", 'Invalid value: "": needs to be unset') in causes
