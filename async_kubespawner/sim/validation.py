@@ -622,9 +622,9 @@ def _validate_pod_update(spec: dict, old_spec: dict) -> list[Cause]:
                     f"only deletion is allowed, but found new scheduling gate '{gate.get('name')}'",
                 )
             )
-    old_tolerations = old_spec.get("tolerations") or []
-    tolerations = spec.get("tolerations") or []
-    if any(t not in tolerations for t in old_tolerations):
+    old_tolerations = _dicts(old_spec.get("tolerations"))
+    tolerations = [_without_seconds(t) for t in _dicts(spec.get("tolerations"))]
+    if any(_without_seconds(t) not in tolerations for t in old_tolerations):
         causes.append(
             forbidden(
                 "spec.tolerations",
@@ -633,7 +633,15 @@ def _validate_pod_update(spec: dict, old_spec: dict) -> list[Cause]:
         )
     old_deadline = old_spec.get("activeDeadlineSeconds")
     deadline = spec.get("activeDeadlineSeconds")
-    if old_deadline is not None and (deadline is None or deadline > old_deadline):
+    if old_deadline is not None and deadline is None:
+        causes.append(
+            invalid(
+                "spec.activeDeadlineSeconds",
+                deadline,
+                "must not update from a positive integer to nil value",
+            )
+        )
+    elif old_deadline is not None and deadline > old_deadline:
         causes.append(
             invalid(
                 "spec.activeDeadlineSeconds",
@@ -643,9 +651,20 @@ def _validate_pod_update(spec: dict, old_spec: dict) -> list[Cause]:
         )
     # Compare everything else with the mutable fields masked out.
     masked_new, masked_old = _mask_pod_spec(spec), _mask_pod_spec(old_spec)
+    old_grace = old_spec.get("terminationGracePeriodSeconds")
+    grace = spec.get("terminationGracePeriodSeconds")
+    if grace != old_grace and not (isinstance(old_grace, int) and old_grace < 0 and grace == 1):
+        # Only a negative grace period (an old clients' bug) may be repaired to 1.
+        masked_new["terminationGracePeriodSeconds"] = grace
+        masked_old["terminationGracePeriodSeconds"] = old_grace
     if masked_new != masked_old:
         causes.append(forbidden("spec", _POD_UPDATE_FORBIDDEN))
     return causes
+
+
+def _without_seconds(toleration: dict) -> dict:
+    """Tolerations compare equal whatever their tolerationSeconds (which may change)."""
+    return {k: v for k, v in toleration.items() if k != "tolerationSeconds"}
 
 
 def _mask_pod_spec(spec: dict) -> dict:

@@ -715,3 +715,38 @@ def test_events_k8s_io_are_validated_strictly() -> None:
     assert ("FieldValueRequired", "eventTime", "Required value") in causes
     assert ("FieldValueInvalid", "type", 'Invalid value: "": has invalid value: Odd') in causes
     assert ("FieldValueInvalid", "count", 'Invalid value: "": needs to be unset') in causes
+
+
+def test_pod_update_grace_period_deadline_and_toleration_seconds() -> None:
+    old = _pod(
+        activeDeadlineSeconds=100,
+        terminationGracePeriodSeconds=30,
+        tolerations=[
+            {"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}
+        ],
+    )
+    seconds_changed = copy.deepcopy(old)
+    seconds_changed["spec"]["tolerations"][0]["tolerationSeconds"] = 10
+    assert validate_object("Pod", seconds_changed, old) == []
+    grace_changed = copy.deepcopy(old)
+    grace_changed["spec"]["terminationGracePeriodSeconds"] = 5
+    assert [c["field"] for c in validate_object("Pod", grace_changed, old)] == ["spec"]
+    negative = copy.deepcopy(old)
+    negative["spec"]["terminationGracePeriodSeconds"] = -1
+    repaired = copy.deepcopy(old)
+    repaired["spec"]["terminationGracePeriodSeconds"] = 1
+    assert validate_object("Pod", repaired, negative) == []
+    no_deadline = copy.deepcopy(old)
+    del no_deadline["spec"]["activeDeadlineSeconds"]
+    assert _fields(validate_object("Pod", no_deadline, old)) == [
+        (
+            "FieldValueInvalid",
+            "spec.activeDeadlineSeconds",
+            'Invalid value: "null": must not update from a positive integer to nil value',
+        )
+    ]
+    longer = copy.deepcopy(old)
+    longer["spec"]["activeDeadlineSeconds"] = 200
+    assert _fields(validate_object("Pod", longer, old))[0][2] == (
+        "Invalid value: 200: must be less than or equal to previous value"
+    )
