@@ -252,9 +252,25 @@ def test_json_patch_failure_leaves_no_partial_change() -> None:
 
 def _smp(patch: dict, target: dict | None = None, kind: str = "Pod") -> dict:
     original = copy.deepcopy(target if target is not None else POD)
+    patch_before = copy.deepcopy(patch)
     result = apply_strategic_merge_patch(original, patch, kind)
     assert original == (target if target is not None else POD), "input was mutated"
-    return result
+    assert patch == patch_before, "patch was mutated"
+    # the result shares nothing with the patch: changing it cannot change the patch
+    _scribble(result)
+    assert patch == patch_before, "result shares structure with the patch"
+    return apply_strategic_merge_patch(original, patch, kind)
+
+
+def _scribble(value: object) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _scribble(item)
+        value["__scribbled__"] = True
+    elif isinstance(value, list):
+        for item in value:
+            _scribble(item)
+        value.append("__scribbled__")
 
 
 def test_containers_merge_by_name_and_env_by_name() -> None:
