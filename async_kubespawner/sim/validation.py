@@ -811,10 +811,14 @@ def _validate_secret(obj: dict, old: dict | None) -> list[Cause]:
         "kubernetes.io/tls": ("tls.crt", "tls.key"),
         "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
         "kubernetes.io/dockercfg": (".dockercfg",),
+        "kubernetes.io/ssh-auth": ("ssh-privatekey",),
     }.get(secret_type, ())
     for key in needed:
         if key not in data:
             causes.append(required(f"data[{key}]"))
+    if secret_type == "kubernetes.io/basic-auth" and not ({"username", "password"} & set(data)):
+        causes.append(required("data[username]"))
+        causes.append(required("data[password]"))
     if secret_type == "kubernetes.io/service-account-token":
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         if not annotations.get("kubernetes.io/service-account.name"):

@@ -328,6 +328,15 @@ def test_secrets_and_configmaps() -> None:
     assert _fields(validate_object("Secret", retyped, {"metadata": {"name": "s"}})) == [
         ("FieldValueInvalid", "type", 'Invalid value: "other/type": field is immutable')
     ]
+    assert _fields(
+        validate_object("Secret", {"metadata": {"name": "s"}, "type": "kubernetes.io/basic-auth"})
+    ) == [
+        ("FieldValueRequired", "data[username]", "Required value"),
+        ("FieldValueRequired", "data[password]", "Required value"),
+    ]
+    assert _fields(
+        validate_object("Secret", {"metadata": {"name": "s"}, "type": "kubernetes.io/ssh-auth"})
+    ) == [("FieldValueRequired", "data[ssh-privatekey]", "Required value")]
     cm = {"metadata": {"name": "c"}, "data": {"k": "v"}, "binaryData": {"k": "eA=="}}
     assert _fields(validate_object("ConfigMap", cm))[0][1] == "binaryData[k]"
 
