@@ -380,37 +380,64 @@ class _Mismatch(Exception):
 
 
 def _check(node: Any, value: Any) -> bool:
-    """Type-check ``value`` against ``node``; True when a null was seen (it decodes to zero)."""
+    """Type-check ``value`` against ``node``; True when a null was seen (it decodes to zero).
+
+    Runs on every write, twice (defaulting and validation), so it dispatches on exact
+    types and handles strings, the commonest leaf, inline.
+    """
     if value is None:
         return True
+    node_type = type(node)
+    if node_type is Struct:
+        if type(value) is not dict and not isinstance(value, dict):
+            raise _Mismatch(value, node)
+        saw_null = False
+        fields = node.fields
+        for key, item in value.items():  # body order, as Go's decoder meets them
+            child = fields.get(key)
+            if child is None:
+                continue
+            if child is STRING and type(item) is str:
+                continue
+            try:
+                if _check(child, item):
+                    saw_null = True
+            except _Mismatch as exc:
+                if exc.struct is None:
+                    exc.struct = node.go
+                exc.keys.append(key)
+                raise
+        return saw_null
+    if node_type is ListOf:
+        if type(value) is not list and not isinstance(value, list):
+            raise _Mismatch(value, node)
+        item_node = node.item
+        if item_node is STRING:
+            saw_null = False
+            for item in value:
+                if type(item) is not str:
+                    if item is not None:
+                        raise _Mismatch(item, item_node)
+                    saw_null = True
+            return saw_null
+        saw_null = False
+        for item in value:
+            if _check(item_node, item):
+                saw_null = True
+        return saw_null
+    if node_type is MapOf:
+        if type(value) is not dict and not isinstance(value, dict):
+            raise _Mismatch(value, node)
+        saw_null = False
+        value_node = node.value
+        for item in value.values():
+            if value_node is STRING and type(item) is str:
+                continue
+            if _check(value_node, item):
+                saw_null = True
+        return saw_null
     if node is ANY:
         return False
-    saw_null = False
-    if isinstance(node, Struct):
-        if not isinstance(value, dict):
-            raise _Mismatch(value, node)
-        for key, child in node.fields.items():
-            if key in value:
-                try:
-                    saw_null = _check(child, value[key]) or saw_null
-                except _Mismatch as exc:
-                    if exc.struct is None:
-                        exc.struct = node.go
-                    exc.keys.append(key)
-                    raise
-        return saw_null
-    if isinstance(node, ListOf):
-        if not isinstance(value, list):
-            raise _Mismatch(value, node)
-        for item in value:
-            saw_null = _check(node.item, item) or saw_null
-        return saw_null
-    if isinstance(node, MapOf):
-        if not isinstance(value, dict):
-            raise _Mismatch(value, node)
-        for item in value.values():
-            saw_null = _check(node.value, item) or saw_null
-        return saw_null
     _check_scalar(node, value)
     return False
 

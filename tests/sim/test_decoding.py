@@ -166,3 +166,10 @@ def test_no_body_can_crash_defaulting_validation_or_patching() -> None:
                             assert exc.code in (400, 422, 500)
                             assert exc.status()["code"] == exc.code
     assert cases > 3000
+
+
+def test_a_null_does_not_hide_a_later_type_error() -> None:
+    assert decode_error("Pod", {"metadata": {"finalizers": [None, 5]}}) == (
+        'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number 5 into Go '
+        "struct field ObjectMeta.metadata.finalizers of type string"
+    )
