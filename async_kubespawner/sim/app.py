@@ -62,6 +62,7 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
+INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 
 # ObjectMeta fields a strict decode accepts.
 OBJECT_META_FIELDS = frozenset(
@@ -191,7 +192,11 @@ class SimulatorAPI:
             return status_response(errors.internal_error(type(exc).__name__))
         finally:
             self.counters.record(
-                request.method, request.path_qs, info, status, time.perf_counter() - started
+                request.method,
+                request.path_qs,
+                request.get(INFO_KEY, info),
+                status,
+                time.perf_counter() - started,
             )
 
     def _authorized(self, request: web.Request) -> bool:
@@ -217,6 +222,7 @@ class SimulatorAPI:
         verb = self._verb(method, target, request.query, watch_prefix)
         resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
         info = RequestInfo(verb, resource, target.namespace, target.name, target.rt.group)
+        request[INFO_KEY] = info  # counted even when a fault or error ends the request
         action = await self.faults.before(info)
         if action == "reset":
             await self._reset(request)

@@ -197,6 +197,7 @@ class Watch:
         if not self.closed:
             self.closed = True
             self.close_reason = reason
+            self._queue.clear()  # a closed stream delivers nothing more, like a cut connection
             self.store._forget(self)
             self._wakeup.set()
 
