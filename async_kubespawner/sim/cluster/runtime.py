@@ -1,0 +1,194 @@
+"""The kubelet's container runtime seam: what "running a container" means.
+
+The kubelet drives every pod through the same status/event sequence; what differs is
+whether a container is acted out from its scenario (:class:`SimulatedRuntime`) or is a
+real local process (``processes.ProcessRuntime``). Both hand back a
+:class:`RunningContainer` that reports exit, readiness and stops on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .clock import Clock
+from .nodes import SimNode
+from .scenarios import ResolvedScenario
+
+OOM_EXIT_CODE = 137
+SIGKILL_EXIT_CODE = 137
+
+
+class ExitStatus:
+    """How a container ended: exit code, kubelet reason (Completed/Error/OOMKilled), signal."""
+
+    __slots__ = ("code", "reason", "signal")
+
+    def __init__(self, code: int, reason: str | None = None, signal: int | None = None) -> None:
+        self.code = code
+        self.reason = reason or ("Completed" if code == 0 else "Error")
+        self.signal = signal
+
+    def __repr__(self) -> str:
+        return f"ExitStatus({self.code}, {self.reason!r})"
+
+
+@dataclass(frozen=True)
+class ContainerChange:
+    """One thing the kubelet learns about a running container, in the order it happened.
+
+    kind: ``ready`` (readiness passed), ``unready`` (a probe failed; ``message`` is the
+    Unhealthy text) or ``exited`` (``exit`` says how).
+    """
+
+    kind: str
+    message: str = ""
+    exit: ExitStatus | None = None
+
+
+class RunningContainer(Protocol):
+    async def next_change(self) -> ContainerChange:
+        """Wait for the next readiness change or the exit, whichever comes first.
+
+        One ordered stream (rather than separate waits) is what keeps fast mode faithful:
+        a container that becomes ready at 0.5 s and crashes at 1 s reports exactly that
+        order however much the timers are compressed.
+        """
+
+    async def stop(self, grace_seconds: float) -> ExitStatus:
+        """SIGTERM, then SIGKILL when ``grace_seconds`` (cluster time) run out."""
+
+
+class ContainerRuntime(Protocol):
+    def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str: ...
+    def release_pod(self, pod: dict[str, Any]) -> None: ...
+    async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
+                    pod_ip: str, node: SimNode, scenario: ResolvedScenario,
+                    restart_count: int) -> RunningContainer: ...
+    def log_source(self, namespace: str, name: str) -> Any: ...
+    async def close(self) -> None: ...
+
+
+def probe_failure_message(container: dict[str, Any], pod_ip: str) -> str:
+    """What a failing readiness probe says (connection refused on its target)."""
+    probe = container.get("readinessProbe") or {}
+    port = _probe_port(container, probe)
+    if "httpGet" in probe:
+        get = probe["httpGet"]
+        scheme = str(get.get("scheme") or "HTTP").lower()
+        path = get.get("path") or "/"
+        return (f'Readiness probe failed: Get "{scheme}://{pod_ip}:{port}{path}": '
+                f"dial tcp {pod_ip}:{port}: connect: connection refused")
+    if "exec" in probe:
+        return "Readiness probe failed: "
+    return f"Readiness probe failed: dial tcp {pod_ip}:{port}: connect: connection refused"
+
+
+def _probe_port(container: dict[str, Any], probe: dict[str, Any]) -> int | str:
+    for kind in ("httpGet", "tcpSocket"):
+        if kind in probe:
+            port = probe[kind].get("port")
+            if isinstance(port, str):
+                for p in container.get("ports") or []:
+                    if p.get("name") == port:
+                        return int(p["containerPort"])
+            if port is not None:
+                return port
+    ports = container.get("ports") or []
+    return int(ports[0]["containerPort"]) if ports else 8888
+
+
+class SimulatedContainer:
+    """A container whose whole behaviour comes from its scenario (main container) or which
+    simply runs until stopped (sidecars and init containers)."""
+
+    def __init__(self, clock: Clock, scenario: ResolvedScenario, container: dict[str, Any],
+                 pod_ip: str, main: bool) -> None:
+        self.clock = clock
+        self.scenario = scenario
+        self.container = container
+        self.pod_ip = pod_ip
+        self.main = main
+        self._elapsed = 0.0
+        self._ready_reported = False
+        probe = container.get("readinessProbe") or {}
+        self._period = float(probe.get("periodSeconds") or 10)
+        self._next_probe = float(probe.get("initialDelaySeconds") or 0) + self._period
+
+    def _exit_at(self) -> tuple[float, ExitStatus] | None:
+        s = self.scenario
+        if not self.main:
+            return None
+        candidates: list[tuple[float, ExitStatus]] = []
+        if s.exit_after is not None:
+            candidates.append((s.seconds("exit_after"), ExitStatus(s.exit_code)))
+        if s.oom_after is not None:
+            candidates.append((s.seconds("oom_after"), ExitStatus(OOM_EXIT_CODE, "OOMKilled")))
+        return min(candidates, key=lambda c: c[0]) if candidates else None
+
+    async def next_change(self) -> ContainerChange:
+        upcoming: list[tuple[float, int, ContainerChange]] = []
+        exit_at = self._exit_at()
+        if exit_at is not None:
+            upcoming.append((exit_at[0], 0, ContainerChange("exited", exit=exit_at[1])))
+        if self.main and self.scenario.never_ready:
+            message = probe_failure_message(self.container, self.pod_ip)
+            upcoming.append((self._next_probe, 1, ContainerChange("unready", message)))
+        elif not self._ready_reported:
+            ready_at = self.scenario.seconds("ready_after") if self.main else 0.0
+            upcoming.append((ready_at, -1, ContainerChange("ready")))
+        if not upcoming:
+            await asyncio.Event().wait()  # runs until stopped
+        at, _, change = min(upcoming, key=lambda u: (u[0], u[1]))
+        await self.clock.sleep(at - self._elapsed)
+        self._elapsed = max(self._elapsed, at)
+        if change.kind == "ready":
+            self._ready_reported = True
+        elif change.kind == "unready":
+            self._next_probe += self._period
+        return change
+
+    async def stop(self, grace_seconds: float) -> ExitStatus:
+        needed = self.scenario.seconds("termination")
+        if needed > grace_seconds:
+            await self.clock.sleep(grace_seconds)
+            return ExitStatus(SIGKILL_EXIT_CODE, "Error")
+        await self.clock.sleep(needed)
+        return ExitStatus(0)
+
+
+class SimulatedRuntime:
+    """Pod IPs from the node's podCIDR (10.244.N.x); containers acted out from scenarios."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self._next_host: dict[str, int] = {}
+        self._ips: dict[str, str] = {}
+
+    def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        if uid in self._ips:
+            return self._ips[uid]
+        network = ipaddress.IPv4Network(node.to_api("")["spec"]["podCIDR"])
+        host = self._next_host.get(node.name, 1) + 1
+        if host >= network.num_addresses - 1:
+            host = 2
+        self._next_host[node.name] = host
+        self._ips[uid] = str(network.network_address + host)
+        return self._ips[uid]
+
+    def release_pod(self, pod: dict[str, Any]) -> None:
+        self._ips.pop((pod.get("metadata") or {}).get("uid", ""), None)
+
+    async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
+                    pod_ip: str, node: SimNode, scenario: ResolvedScenario,
+                    restart_count: int) -> RunningContainer:
+        return SimulatedContainer(self.clock, scenario, container, pod_ip, main)
+
+    def log_source(self, namespace: str, name: str) -> Any:
+        return None
+
+    async def close(self) -> None:
+        return None

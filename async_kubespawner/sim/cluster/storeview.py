@@ -1,0 +1,137 @@
+"""The few store operations the controllers share: list-then-watch, status writes, binding.
+
+The scheduler, kubelet and PVC binder talk to the store only through these helpers, so a
+change in the store's seam (docs/contracts.md §1) is absorbed here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("async_kubespawner.sim.cluster")
+
+
+class StoreLike(Protocol):
+    """The subset of ``sim.store.Store`` the cluster uses (see docs/contracts.md §1)."""
+
+    def resource(self, plural: str, group: str = "") -> Any: ...
+    async def create(self, rt: Any, namespace: str | None, obj: dict, **kw: Any) -> dict: ...
+    def get(self, rt: Any, namespace: str | None, name: str) -> dict: ...
+    def list(self, rt: Any, namespace: str | None = None, **kw: Any) -> tuple[list[dict], str]: ...
+    async def patch(self, rt: Any, namespace: str | None, name: str, patch: Any,
+                    patch_type: str, **kw: Any) -> dict: ...
+    async def delete(self, rt: Any, namespace: str | None, name: str, **kw: Any) -> dict: ...
+    def watch(self, rt: Any, namespace: str | None = None, **kw: Any) -> Any: ...
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP code of a store ``StatusError`` (duck-typed, so this module needs no import of it)."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+def is_missing(exc: BaseException) -> bool:
+    return status_code(exc) == 404
+
+
+def key_of(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+async def list_and_watch(
+    store: StoreLike, rt: Any, handle: Callable[[str, dict[str, Any]], Awaitable[None] | None],
+) -> None:
+    """Call ``handle(type, object)`` for every existing object (as ADDED), then for each change.
+
+    Runs until cancelled. The watch starts at the list's resourceVersion, so nothing
+    between the two is lost (the informer pattern, in-process).
+    """
+    items, version = store.list(rt)
+    for item in items:
+        result = handle("ADDED", item)
+        if result is not None:
+            await result
+    watch = store.watch(rt, resource_version=version)
+    try:
+        async for event in watch:
+            if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                try:
+                    result = handle(event.type, event.object)
+                    if result is not None:
+                        await result
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # one bad object must not stop the controller
+                    log.exception("cluster controller failed to handle %s %s", event.type,
+                                  key_of(event.object))
+    finally:
+        watch.close()
+
+
+async def patch_status(store: StoreLike, pods: Any, pod: dict[str, Any],
+                       status: dict[str, Any]) -> dict[str, Any] | None:
+    """Merge-patch a pod's status; None when the pod is already gone."""
+    namespace, name = key_of(pod)
+    try:
+        return await store.patch(pods, namespace, name, {"status": status}, "merge",
+                                 subresource="status")
+    except Exception as exc:
+        if is_missing(exc):
+            return None
+        raise
+
+
+async def record(store: StoreLike, event: dict[str, Any]) -> None:
+    """Create an Event; a missing namespace (pod deleted with it) is not an error."""
+    events = store.resource("events")
+    try:
+        await store.create(events, event["metadata"]["namespace"], event)
+    except Exception as exc:
+        if status_code(exc) not in (404, 409):
+            raise
+
+
+async def bind_pod(store: StoreLike, pods: Any, pod: dict[str, Any], node: str,
+                   now: str) -> dict[str, Any]:
+    """Bind a pod to a node as the scheduler does: ``pods/binding``, which also sets PodScheduled.
+
+    Stores without a binding call get the same result from a spec patch plus a status patch.
+    """
+    namespace, name = key_of(pod)
+    bind = getattr(store, "bind", None)
+    if bind is not None:
+        return await bind(namespace, name, node)
+    bound = await store.patch(pods, namespace, name, {"spec": {"nodeName": node}}, "merge")
+    scheduled = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                 "lastTransitionTime": now}
+    others = [c for c in (bound.get("status") or {}).get("conditions") or []
+              if c.get("type") != "PodScheduled"]
+    return await patch_status(store, pods, bound, {"conditions": [*others, scheduled]}) or bound
+
+
+def spawn(coro: Awaitable[Any], tasks: set[asyncio.Task[Any]], name: str) -> asyncio.Task[Any]:
+    """Start a background task that is tracked (so stop() can cancel it) and logs crashes."""
+    task = asyncio.ensure_future(coro)
+    task.set_name(name)
+    tasks.add(task)
+
+    def done(t: asyncio.Task[Any]) -> None:
+        tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.error("%s crashed", name, exc_info=t.exception())
+
+    task.add_done_callback(done)
+    return task
+
+
+async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in list(tasks):
+        task.cancel()
+    for task in list(tasks):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
