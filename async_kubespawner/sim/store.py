@@ -43,7 +43,12 @@ from .patching import (
 )
 from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
-from .validation import validate_against_schema, validate_object
+from .validation import (
+    invalid_status,
+    validate_against_schema,
+    validate_metadata,
+    validate_object,
+)
 
 log = logging.getLogger(__name__)
 
@@ -611,14 +616,17 @@ class Store:
             raise errors.namespace_terminating(rt.plural, name, namespace, rt.group)
 
     def _validate(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """422 with every cause, before anything is written (never a half-applied change)."""
         schema = self.registry.schema(rt)
         if schema is not None:
-            causes = validate_against_schema(schema, obj)
+            old_meta = old.get("metadata") if old is not None else None
+            causes = validate_metadata(rt.kind, obj.get("metadata"), old_meta)
+            causes += validate_against_schema(schema, obj)
         else:
             causes = validate_object(rt.kind, obj, old)
         if causes:
             name = obj.get("metadata", {}).get("name", "")
-            raise errors.invalid(rt.kind, name, causes, rt.group)
+            raise StatusError(invalid_status(rt.kind, name, causes, rt.group))
 
     async def create(
         self,
@@ -692,11 +700,13 @@ class Store:
         if self._objkey(rt, namespace, name) in self._bucket(rt):
             raise errors.already_exists(rt.plural, name, rt.group)
         meta["uid"] = str(uuid.uuid4())
+        meta["resourceVersion"] = ""  # keeps the key's place; _commit fills it in
         meta["creationTimestamp"] = now_rfc3339()
         if rt.has_generation or self.registry.schema(rt) is not None:
             meta["generation"] = 1
         if dry_run:
-            return obj
+            del meta["resourceVersion"]
+            return _ordered(obj)
         stored = self._commit(rt, "ADDED", _ordered(obj), None)
         if rt.key == _CRD_KEY:
             self._register_crd(stored)
@@ -835,7 +845,9 @@ class Store:
                         if carried not in spec and carried in old_spec:
                             spec[carried] = old_spec[carried]
             if rt.group == "":
-                default_object(rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run))
+                default_object(
+                    rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=current
+                )
         meta = new["metadata"]
         meta["resourceVersion"] = cur_meta["resourceVersion"]
         self._validate(rt, new, current)
@@ -1006,7 +1018,7 @@ class Store:
             meta["finalizers"] = finalizers
         if "generation" in meta:
             meta["generation"] += 1
-        stored = self._commit(rt, "MODIFIED", new, current)
+        stored = self._commit(rt, "MODIFIED", _ordered(new), current)
         if finalizers:
             self._gc_enqueue("deleting", (rt.key, stored))
         return stored

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import aiohttp
 from kubernetes_asyncio import client
 from kubernetes_asyncio.dynamic import DynamicClient
 
-SAMPLES = "/work/shared/reference/apiserver-samples"
+SAMPLES = Path(__file__).parent / "samples"
 with open(f"{SAMPLES}/discovery.json") as f:
     DISCOVERY = json.load(f)
 with open(f"{SAMPLES}/status-errors.json") as f:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-SAMPLES = "/work/shared/reference/apiserver-samples"
+SAMPLES = Path(__file__).parent / "samples"
 with open(f"{SAMPLES}/status-errors.json") as f:
     ERRORS = json.load(f)
 
