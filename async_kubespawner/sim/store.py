@@ -61,6 +61,8 @@ _GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 _NS_KEY: Key = ("", "namespaces")
 _POD_KEY: Key = ("", "pods")
+_PVC_KEY: Key = ("", "persistentvolumeclaims")
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def dumps(obj: Any) -> bytes:
@@ -280,6 +282,7 @@ class Store:
         self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[Key, str, str]] = {}
         self._gc_queue: collections.deque[tuple[str, Any]] = collections.deque()
+        self._terminating_claims: set[ObjKey] = set()  # PVCs held by kubernetes.io/pvc-protection
         self._gc_wakeup: asyncio.Event | None = None
         self._gc_idle: asyncio.Event | None = None
         self._gc_task: asyncio.Task[None] | None = None
@@ -551,7 +554,22 @@ class Store:
         self._trim_history(change.at)
         for watch in tuple(self._watchers.get(rt.key, ())):
             watch._offer(change)
+        if self._terminating_claims:
+            self._note_claim_users(rt, event_type, obj)
         return obj
+
+    def _note_claim_users(self, rt: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
+        """Queue a pvc-protection check when a pod that may hold a deleting claim lets go."""
+        if rt.key == _POD_KEY:
+            phase = (obj.get("status") or {}).get("phase")
+            if event_type == "DELETED" or phase in ("Succeeded", "Failed"):
+                ns = obj["metadata"].get("namespace", "")
+                for claim in _claim_names(obj):
+                    if (ns, claim) in self._terminating_claims:
+                        self._gc_enqueue("claim", (ns, claim))
+        elif rt.key == _PVC_KEY and event_type == "DELETED":
+            meta = obj["metadata"]
+            self._terminating_claims.discard((meta.get("namespace", ""), meta["name"]))
 
     def _trim_history(self, now: float) -> None:
         history = self._history
@@ -1092,6 +1110,8 @@ class Store:
                     await self._gc_owner_deleting(*payload)
                 elif what == "namespace":
                     await self._gc_namespace(payload)
+                elif what == "claim":
+                    await self._gc_claim(*payload)
             except StatusError as exc:
                 log.debug("garbage collector: %s", exc)
             except Exception:
@@ -1148,6 +1168,10 @@ class Store:
         finalizers = list(owner["metadata"].get("finalizers") or [])
         if not owner["metadata"].get("deletionTimestamp"):
             return
+        if rt.key == _PVC_KEY and PVC_PROTECTION in finalizers:
+            self._terminating_claims.add((ns or "", name))
+            await self._gc_claim(ns or "", name)
+            return
         deps = [d for d in (self._lookup_ref(r) for r in list(self._dependents.get(uid, ()))) if d]
         if "orphan" in finalizers:
             for dep_rt, dep in deps:
@@ -1183,6 +1207,30 @@ class Store:
                 await self.patch(
                     rt, ns, name, {"metadata": {"finalizers": finalizers or None}}, "merge"
                 )
+
+    async def _gc_claim(self, namespace: str, name: str) -> None:
+        """The pvc-protection controller: release a deleting claim no live pod uses."""
+        claim = self._objects[_PVC_KEY].get((namespace, name))
+        if claim is None or not claim["metadata"].get("deletionTimestamp"):
+            self._terminating_claims.discard((namespace, name))
+            return
+        finalizers = list(claim["metadata"].get("finalizers") or [])
+        if PVC_PROTECTION not in finalizers:
+            return
+        for (pod_ns, _pod), pod in self._objects[_POD_KEY].items():
+            if pod_ns != namespace or name not in _claim_names(pod):
+                continue
+            if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                return  # still in use; a later pod change queues another check
+        finalizers.remove(PVC_PROTECTION)
+        self._terminating_claims.discard((namespace, name))
+        await self.patch(
+            self.registry.lookup("persistentvolumeclaims"),
+            namespace,
+            name,
+            {"metadata": {"finalizers": finalizers or None}},
+            "merge",
+        )
 
     async def _gc_namespace(self, namespace: str) -> None:
         """The namespace controller: delete everything inside, then the namespace."""
@@ -1341,6 +1389,17 @@ def _owner_uids(obj: dict[str, Any] | None) -> frozenset[str]:
     if not refs:
         return frozenset()
     return frozenset(r.get("uid", "") for r in refs if isinstance(r, dict))
+
+
+def _claim_names(pod: dict[str, Any]) -> list[str]:
+    volumes = (pod.get("spec") or {}).get("volumes") or []
+    return [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in volumes
+        if isinstance(v, dict)
+        and isinstance(v.get("persistentVolumeClaim"), dict)
+        and v["persistentVolumeClaim"].get("claimName")
+    ]
 
 
 def _on_node(pod: dict[str, Any]) -> bool:
