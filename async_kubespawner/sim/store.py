@@ -116,7 +116,6 @@ class _Change:
     obj: dict[str, Any]
     old: dict[str, Any] | None
     at: float
-    event: WatchEvent
 
 
 class Watch:
@@ -166,23 +165,29 @@ class Watch:
             return False
         return self._fields is None or self._fields.matches(obj)
 
-    def _offer(self, change: _Change) -> None:
-        """Queue ``change`` as this watcher sees it (selector moves become ADDED/DELETED)."""
+    def _offer(self, change: _Change, shared: WatchEvent | None = None) -> None:
+        """Queue ``change`` as this watcher sees it (selector moves become ADDED/DELETED).
+
+        ``shared`` is the live event every current watcher gets, so its JSON line is
+        serialised once; replays from the history make their own (the history keeps no
+        serialised bytes, which would cost kilobytes per remembered change).
+        """
         if self.closed:
             return
         if self.namespace is not None and change.namespace != self.namespace:
             return
+        event = shared if shared is not None else WatchEvent(change.type, change.obj)
         if self._labels is None and self._fields is None:
-            self._push(change.event)
+            self._push(event)
             return
         now_in = self._matches(change.obj)
         if change.type != "MODIFIED" or change.old is None:
             if now_in:
-                self._push(change.event)
+                self._push(event)
             return
         was_in = self._matches(change.old)
         if now_in and was_in:
-            self._push(change.event)
+            self._push(event)
         elif now_in:
             self._push(WatchEvent("ADDED", change.obj))
         elif was_in:
@@ -254,7 +259,7 @@ class Watch:
 class StoreOptions:
     """Knobs of the history window, bookmarks and watch buffers."""
 
-    history_size: int = 100_000  # changes kept for watch resume / Exact lists
+    history_size: int = 10_000  # changes kept for watch resume / Exact lists
     history_age: float = 300.0  # seconds a change stays resumable
     bookmark_interval: float = 60.0  # seconds between periodic BOOKMARKs
     watch_queue_size: int = 100_000  # events buffered per watcher before it is dropped
@@ -547,13 +552,14 @@ class Store:
             bucket[okey] = obj
             self._by_uid[uid] = (rt.key, okey[0], okey[1])
         self._index_owners(rt, okey, old, None if event_type == "DELETED" else obj)
-        change = _Change(
-            rv, rt.key, okey[0], event_type, obj, old, time.monotonic(), WatchEvent(event_type, obj)
-        )
+        change = _Change(rv, rt.key, okey[0], event_type, obj, old, time.monotonic())
         self._history.append(change)
         self._trim_history(change.at)
-        for watch in tuple(self._watchers.get(rt.key, ())):
-            watch._offer(change)
+        watchers = self._watchers.get(rt.key)
+        if watchers:
+            shared = WatchEvent(event_type, obj)
+            for watch in tuple(watchers):
+                watch._offer(change, shared)
         if self._terminating_claims:
             self._note_claim_users(rt, event_type, obj)
         return obj
