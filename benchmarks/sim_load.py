@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -100,6 +99,8 @@ class Watcher:
         self.count = 0
         self.task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+        self.waiting_for: str | None = None
+        self.arrived = asyncio.Event()
 
     async def run(self) -> None:
         async with self.http.get(self.url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
@@ -110,8 +111,11 @@ class Watcher:
                 if start < 0:
                     continue
                 end = line.find(b'"', start + 8)
-                self.arrivals[line[start + 8:end].decode()] = now
+                name = line[start + 8:end].decode()
+                self.arrivals[name] = now
                 self.count += 1
+                if name == self.waiting_for:
+                    self.arrived.set()
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run())
@@ -153,14 +157,19 @@ async def create_many(http: aiohttp.ClientSession, base: str, names: list[str],
     return time.perf_counter() - started
 
 
-async def wait_delivered(watchers: list[Watcher], names: list[str], timeout: float) -> None:
-    deadline = time.perf_counter() + timeout
+async def wait_delivered(watchers: list[Watcher], names: list[str], limit_s: float) -> None:
+    """Wait until every watcher has seen the last of ``names`` (events arrive in order)."""
     last = names[-1]
-    while any(last not in w.arrivals for w in watchers):
-        if time.perf_counter() > deadline:
-            missing = sum(last not in w.arrivals for w in watchers)
-            raise RuntimeError(f"{missing} watchers did not get every event within {timeout}s")
-        await asyncio.sleep(0.01)  # polling the client's own counters while reporting
+    for w in watchers:
+        w.waiting_for = last
+        w.arrived.clear()
+        if last in w.arrivals:
+            w.arrived.set()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(w.arrived.wait() for w in watchers)), limit_s)
+    except TimeoutError:
+        missing = sum(last not in w.arrivals for w in watchers)
+        raise RuntimeError(f"{missing} watchers did not get every event within {limit_s}s") from None
 
 
 def latencies(watchers: list[Watcher], sent: dict[str, float]) -> list[float]:
