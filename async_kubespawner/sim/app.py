@@ -36,6 +36,7 @@ from .store import (
     parse_resource_version,
     too_old_resource_version,
 )
+from .tables import TABLE_CONTENT_TYPE, build_table, wants_table
 
 log = logging.getLogger(__name__)
 
@@ -318,14 +319,27 @@ class SimulatorAPI:
             raise errors.bad_request(
                 f'Invalid dryRun value: "{q.get("dryRun")}": supported values: "All"'
             )
+        table = wants_table(request.headers.get("Accept", ""))
+        include = q.get("includeObject", "Metadata")
+        if table and include not in ("None", "Metadata", "Object"):
+            raise errors.bad_request(
+                f'includeObject: Unsupported value: "{include}": supported values: "Metadata", '
+                '"None", "Object"'
+            )
         if verb == "list":
-            return self._list(t, q)
+            return self._list(t, q, include if table else None)
         if verb == "watch":
             return await self._watch(request, t, q)
         if verb == "get":
             if t.subresource == "log":
                 return await self._pod_log(request, t)
             obj = self.store.get_ref(rt, t.namespace, t.name or "")
+            if table:
+                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                return json_response(
+                    build_table(rt, [obj], list_meta=meta, include_object=include),
+                    content_type=TABLE_CONTENT_TYPE,
+                )
             return json_response(obj)
         if verb == "create":
             if t.subresource == "binding":
@@ -534,7 +548,8 @@ class SimulatorAPI:
         return options
 
     # ------------------------------------------------------------- list/watch
-    def _list(self, t: Target, q: Any) -> web.Response:
+    def _list(self, t: Target, q: Any, table: str | None = None) -> web.Response:
+        """A list (or, for kubectl, a Table) page: selectors, resourceVersion rules, paging."""
         rt = t.rt
         limit = _int_param(q, "limit") or 0
         token = q.get("continue")
@@ -599,6 +614,9 @@ class SimulatorAPI:
             if not labels and not fields:
                 meta["remainingItemCount"] = len(items) - limit
             items = page
+        if table is not None:
+            body = build_table(rt, items, list_meta=meta, include_object=table)
+            return json_response(body, content_type=TABLE_CONTENT_TYPE)
         keep_kind = rt.group not in (
             "",
             "events.k8s.io",
@@ -635,17 +653,38 @@ class SimulatorAPI:
             send_initial_events=None if send_initial is None else _bool_param(send_initial),
             timeout_seconds=timeout,
         )
+        if wants_table(request.headers.get("Accept", "")):
+            return await self._stream(request, watch, table=q.get("includeObject", "Metadata"))
         return await self._stream(request, watch)
 
-    async def _stream(self, request: web.Request, watch: Watch) -> web.StreamResponse:
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    @staticmethod
+    def _table_line(watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
+        """A watch event whose object is a one-row Table (what ``kubectl get -w`` reads)."""
+        if event.type not in ("ADDED", "MODIFIED", "DELETED"):
+            return event.line()
+        meta = {"resourceVersion": event.object.get("metadata", {}).get("resourceVersion", "")}
+        table = build_table(
+            watch.rt, [event.object], list_meta=meta, include_object=include, with_columns=first
+        )
+        return dumps({"type": event.type, "object": table}) + b"\n"
+
+    async def _stream(
+        self, request: web.Request, watch: Watch, table: str | None = None
+    ) -> web.StreamResponse:
+        ctype = TABLE_CONTENT_TYPE if table is not None else "application/json"
+        response = web.StreamResponse(status=200, headers={"Content-Type": ctype})
         response.enable_chunked_encoding()
+        first = True
         try:
             await response.prepare(request)
             while True:
                 event = await watch.next_event()
                 if event is None:
                     break
+                if table is not None:
+                    await response.write(self._table_line(watch, event, table, first))
+                    first = False
+                    continue
                 chunk = [event.line()]
                 while watch._queue and not watch.closed and watch._remaining is None:
                     more = await watch.next_event()
@@ -912,7 +951,9 @@ class SimulatorAPI:
             for group, versions in groups.items():
                 for version in versions:
                     rel = f"api/{version}" if not group else f"apis/{group}/{version}"
-                    paths[rel] = {"serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"}
+                    paths[rel] = {
+                        "serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"
+                    }
             return json_response({"paths": paths})
         rest = parts[2:]
         if rest[0] == "api" and len(rest) == 2:
@@ -936,21 +977,29 @@ class SimulatorAPI:
                     "operationId": f"patch{rt.kind}",
                     "x-kubernetes-action": "patch",
                     "x-kubernetes-group-version-kind": {
-                        "group": group, "version": version, "kind": rt.kind
+                        "group": group,
+                        "version": version,
+                        "kind": rt.kind,
                     },
                     "parameters": [
-                        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                        {
+                            "name": name,
+                            "in": "query",
+                            "schema": {"type": "string", "uniqueItems": True},
+                        }
                         for name in ("dryRun", "fieldManager", "fieldValidation", "force")
                     ],
                     "responses": {"200": {"description": "OK"}},
                 }
             }
-        return json_response({
-            "openapi": "3.0.0",
-            "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
-            "paths": paths,
-            "components": {"schemas": {}},
-        })
+        return json_response(
+            {
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
+                "paths": paths,
+                "components": {"schemas": {}},
+            }
+        )
 
     # ------------------------------------------------------------------ admin
     async def _admin(self, request: web.Request) -> web.Response:

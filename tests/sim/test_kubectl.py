@@ -114,3 +114,19 @@ async def test_command_line_rejects_bad_options(tmp_path):
     _, err = await proc.communicate()
     assert proc.returncode == 2
     assert b"--error-rate must be between 0 and 1, got 2.0" in err
+
+
+async def test_kubectl_get_prints_server_side_tables():
+    async with run_simulator() as sim:
+        kc = sim.kubeconfig_path
+        await ok(kc, "create", "-f", "-", stdin=POD_YAML)
+        await sim.store.bind("default", "kp", "node-7")
+        out = await ok(kc, "get", "pods", "-o", "wide")
+        header, row = out.splitlines()
+        assert header.split()[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        assert row.split()[:4] == ["kp", "0/1", "Pending", "0"]
+        assert "node-7" in row.split()
+        await sim.store.delete(sim.store.resource("pods"), "default", "kp")
+        assert (await ok(kc, "get", "pod", "kp")).splitlines()[1].split()[2] == "Terminating"
+        ns_out = await ok(kc, "get", "namespaces")
+        assert ns_out.splitlines()[0].split() == ["NAME", "STATUS", "AGE"]
