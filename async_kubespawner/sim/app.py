@@ -25,6 +25,7 @@ from aiohttp import web
 from . import errors
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
+from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from .resources import REAL_GROUP_ORDER, ResourceType
 from .store import (
     Store,
@@ -46,7 +47,7 @@ PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/strategic-merge-patch+json": "strategic",
 }
-BODY_TYPES = ("application/json", "application/yaml", "")
+BODY_TYPES = ("application/json", "application/yaml", PROTOBUF_CONTENT_TYPE, "")
 VERSION_INFO = {
     "major": "1",
     "minor": "36",
@@ -430,7 +431,10 @@ class SimulatorAPI:
                 )
             )
         raw = await request.read()
-        obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
+        if ctype == PROTOBUF_CONTENT_TYPE:
+            obj = decode_object(raw, rt.kind if rt else "Binding")
+        else:
+            obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
         if not isinstance(obj, dict):
             kind = rt.kind if rt else "Binding"
             raise errors.bad_request(

@@ -130,3 +130,20 @@ async def test_kubectl_get_prints_server_side_tables():
         assert (await ok(kc, "get", "pod", "kp")).splitlines()[1].split()[2] == "Terminating"
         ns_out = await ok(kc, "get", "namespaces")
         assert ns_out.splitlines()[0].split() == ["NAME", "STATUS", "AGE"]
+
+
+async def test_kubectl_create_generators_send_protobuf():
+    """kubectl create namespace/secret/configmap/serviceaccount speak protobuf."""
+    async with run_simulator() as sim:
+        kc = sim.kubeconfig_path
+        assert (await ok(kc, "create", "namespace", "jhub")).strip() == "namespace/jhub created"
+        await ok(kc, "-n", "jhub", "create", "secret", "generic", "tok", "--from-literal=token=abc")
+        await ok(kc, "-n", "jhub", "create", "configmap", "cfg", "--from-literal=k=v")
+        await ok(kc, "-n", "jhub", "create", "serviceaccount", "hub")
+        store = sim.store
+        assert store.get(store.resource("secrets"), "jhub", "tok")["data"] == {"token": "YWJj"}
+        assert store.get(store.resource("configmaps"), "jhub", "cfg")["data"] == {"k": "v"}
+        assert store.get(store.resource("serviceaccounts"), "jhub", "hub")["metadata"]["name"] == "hub"
+        code, _, err = await kubectl(kc, "-n", "jhub", "create", "service", "clusterip", "s",
+                                     "--tcp=80:8080")
+        assert code != 0 and "send Service as JSON" in err
