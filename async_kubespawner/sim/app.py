@@ -772,7 +772,7 @@ class SimulatorAPI:
         result = (
             None
             if provider is None
-            else provider(t.namespace or "", name, {"container": container, **dict(request.query)})
+            else provider(t.namespace or "", name, log_options(request.query, container))
         )
         if asyncio.iscoroutine(result):
             result = await result
@@ -1042,6 +1042,17 @@ class SimulatorAPI:
                 }
             )
         raise errors.resource_not_found()
+
+
+def log_options(query: Any, container: str) -> dict[str, Any]:
+    """The ``pods/log`` query as typed options for the kubelet's log hook."""
+    options: dict[str, Any] = {"container": container}
+    for flag in ("follow", "previous", "timestamps"):
+        options[flag] = _bool_param(query.get(flag))
+    for number in ("tailLines", "sinceSeconds", "limitBytes"):
+        options[number] = _int_param(query, number)
+    options["sinceTime"] = query.get("sinceTime")
+    return options
 
 
 def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]:
