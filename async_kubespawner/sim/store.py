@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import errors
+from .decoding import decode
 from .defaulting import default_object
 from .errors import StatusError
 from .patching import (
@@ -666,7 +667,7 @@ class Store:
         ``owned=True`` lets a caller that will never touch ``obj`` again skip the copy.
         """
         self._ensure_gc_worker()
-        obj = obj if owned else clone(obj)
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
         meta = obj["metadata"]
@@ -755,7 +756,7 @@ class Store:
         """PUT semantics: a stale ``metadata.resourceVersion`` in ``obj`` is a 409 Conflict."""
         self._ensure_gc_worker()
         current = self.get_ref(rt, namespace, name)
-        obj = obj if owned else clone(obj)
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             obj["metadata"] = meta = {}
@@ -810,6 +811,7 @@ class Store:
             raise StatusError(errors.status_body(exc.code, exc.reason, exc.message)) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        patched = decode(rt.kind, rt.group, rt.version, patched)
         meta = patched.get("metadata")
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
