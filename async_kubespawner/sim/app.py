@@ -412,7 +412,9 @@ class SimulatorAPI:
                 preconditions=options.get("preconditions"),
                 dry_run=options.get("dryRun") == ["All"],
             )
-            return json_response(obj)
+            if rt.returns_deleted or self.store.holds(obj):
+                return json_response(obj)
+            return json_response(deleted_status(rt, obj))
         if verb == "deletecollection":
             return await self._delete_collection(request, t)
         raise errors.method_not_allowed(verb, rt.plural)
@@ -1042,6 +1044,23 @@ class SimulatorAPI:
                 }
             )
         raise errors.resource_not_found()
+
+
+def deleted_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """What DELETE answers for kinds whose registry does not return the deleted object."""
+    meta = obj.get("metadata", {})
+    details: dict[str, Any] = {"name": meta.get("name", "")}
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = rt.plural
+    details["uid"] = meta.get("uid", "")
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
 
 
 def log_options(query: Any, container: str) -> dict[str, Any]:

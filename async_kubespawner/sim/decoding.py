@@ -364,12 +364,19 @@ KINDS: dict[tuple[str, str], dict[str, Schema]] = {
 
 # Go type names of the structs above, for error messages ("of type []v1.Container").
 GO_STRUCTS = {
-    id(OWNER_REF): "v1.OwnerReference", id(OBJECT_META): "v1.ObjectMeta",
-    id(RESOURCES): "v1.ResourceRequirements", id(CONTAINER): "v1.Container",
-    id(VOLUME): "v1.Volume", id(TOLERATION): "v1.Toleration", id(CONDITION): "v1.PodCondition",
-    id(CONTAINER_STATUS): "v1.ContainerStatus", id(POD_SPEC): "v1.PodSpec",
-    id(POD_STATUS): "v1.PodStatus", id(SERVICE_SPEC): "v1.ServiceSpec",
-    id(PVC_SPEC): "v1.PersistentVolumeClaimSpec", id(PVC_STATUS): "v1.PersistentVolumeClaimStatus",
+    id(OWNER_REF): "v1.OwnerReference",
+    id(OBJECT_META): "v1.ObjectMeta",
+    id(RESOURCES): "v1.ResourceRequirements",
+    id(CONTAINER): "v1.Container",
+    id(VOLUME): "v1.Volume",
+    id(TOLERATION): "v1.Toleration",
+    id(CONDITION): "v1.PodCondition",
+    id(CONTAINER_STATUS): "v1.ContainerStatus",
+    id(POD_SPEC): "v1.PodSpec",
+    id(POD_STATUS): "v1.PodStatus",
+    id(SERVICE_SPEC): "v1.ServiceSpec",
+    id(PVC_SPEC): "v1.PersistentVolumeClaimSpec",
+    id(PVC_STATUS): "v1.PersistentVolumeClaimStatus",
     id(OBJECT_REF): "v1.ObjectReference",
 }
 

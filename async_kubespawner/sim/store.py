@@ -321,6 +321,10 @@ class Store:
         """A private copy of the object; ``StatusError(404)`` if missing."""
         return clone(self.get_ref(rt, namespace, name))
 
+    def holds(self, obj: dict[str, Any]) -> bool:
+        """Whether this very object (by uid) is still stored."""
+        return obj.get("metadata", {}).get("uid", "") in self._by_uid
+
     def count(self, rt: ResourceType) -> int:
         return len(self._bucket(rt))
 
@@ -1365,6 +1369,7 @@ class Store:
                 short_names=tuple(names.get("shortNames") or ()),
                 categories=tuple(names.get("categories") or ()),
                 has_generation=True,
+                returns_deleted=True,
             )
             schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
             self.registry.add(rt, schema)
