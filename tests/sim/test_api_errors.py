@@ -105,6 +105,8 @@ async def test_unauthenticated_request_is_401_with_a_token():
         async with http.get(f"{sim.url}/api/v1/namespaces",
                             headers={"Authorization": "Bearer s3cret"}) as r:
             assert r.status == 200
+        async with http.get(f"{sim.url}/_sim/counters") as r:
+            assert r.status == 401  # the admin endpoints need the token too
 
 
 async def test_tls_and_token_with_kubernetes_asyncio():

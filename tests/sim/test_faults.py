@@ -179,3 +179,18 @@ def test_bad_fault_scripts_say_what_is_wrong(simulator):
         simulator.faults.fail(500, verb="fetch")
     with pytest.raises(ValueError, match="outage mode"):
         simulator.faults.outage(1, mode="explode")
+
+
+async def test_outage_ends_by_itself_after_its_duration(simulator, api_client):
+    v1 = client.CoreV1Api(api_client)
+    now = [1000.0]
+    simulator.faults._clock = lambda: now[0]
+    simulator.faults.outage(10, mode="503")
+    with pytest.raises(ApiException) as info:
+        await v1.list_namespaced_pod("default")
+    assert info.value.status == 503
+    now[0] += 9.9
+    assert simulator.faults.in_outage
+    now[0] += 0.2
+    assert not simulator.faults.in_outage
+    await v1.list_namespaced_pod("default")
