@@ -177,6 +177,8 @@ class PodWorker:
                        in enumerate(zip(self.containers, self.container_specs, strict=True))]
         try:
             everything = asyncio.gather(*supervisors)
+            # retrieve the outcome even when nobody awaits it (eviction, deletion)
+            everything.add_done_callback(lambda f: f.cancelled() or f.exception())
             if s.evict_after is None:
                 await everything
                 return

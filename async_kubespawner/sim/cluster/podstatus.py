@@ -257,7 +257,7 @@ def build_pod_status(
         "hostIPs": [{"ip": host_ip}],
         "startTime": start_time,
         "containerStatuses": [r.to_api() for r in containers],
-        "qosClass": old_status.get("qosClass") or qos_class(pod),
+        "qosClass": qos_class(pod),
     }
     if pod_ip:
         status["podIP"] = pod_ip
