@@ -20,7 +20,7 @@ needs_api_server = pytest.mark.skipif(
 
 
 @pytest_asyncio.fixture
-async def core(cluster: Any) -> AsyncIterator[client.CoreV1Api]:
+async def core(cluster: Any) -> AsyncIterator[client.CoreV1Api]:  # noqa: F811
     api_client = cluster.api_client()
     try:
         yield client.CoreV1Api(api_client)
