@@ -30,8 +30,9 @@ lint: $(STAMP)
 test: $(STAMP) $(CHP) system-deps lint
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
 
+# make demo DEMO_ARGS="--kubeconfig ~/.kube/config" runs the same hub against a real cluster.
 demo: $(STAMP) $(CHP)
-	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m async_kubespawner.demo
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m async_kubespawner.demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.spawn_storm --users 1000 --ready-spread 10 --json benchmarks/results/spawn_storm.json

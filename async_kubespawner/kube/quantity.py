@@ -31,8 +31,7 @@ _QUANTITY_RE = re.compile(
 )
 
 QUANTITY_FORMAT_HINT = (
-    "quantities must match the regular expression "
-    "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 )
 
 

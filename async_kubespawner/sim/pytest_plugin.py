@@ -1,1 +1,31 @@
-"""pytest fixtures for the simulator (owned by the simulator work, issue 2)."""
+"""pytest fixtures for the simulator: ``simulator`` (API server only) and ``api_client``.
+
+Registered for the whole suite from ``tests/conftest.py``. Each test gets a fresh
+simulator on its own loopback port, so tests never share state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+
+from .testing import Simulator, run_simulator
+
+
+@pytest_asyncio.fixture
+async def simulator() -> AsyncIterator[Simulator]:
+    """A running API simulator (no nodes, scheduler or kubelet)."""
+    async with run_simulator() as sim:
+        yield sim
+
+
+@pytest_asyncio.fixture
+async def api_client(simulator: Simulator) -> AsyncIterator[Any]:
+    """A ``kubernetes_asyncio`` ApiClient for ``simulator``, closed after the test."""
+    client = simulator.api_client()
+    try:
+        yield client
+    finally:
+        await client.close()

@@ -2,14 +2,22 @@
 
 ``KubeSpawnerSettings`` is a mixin placed before JupyterHub's ``Spawner`` in
 ``KubeSpawner``'s bases (JupyterHub refuses Spawner subclasses that do not define
-start/stop/poll, so the settings cannot be a Spawner subclass of their own). It carries
-the traits, their validation, the deprecated aliases, template expansion, the manifest
-methods (``get_pod_manifest`` ...) and the state methods. The lifecycle lives in
-``spawner.py``.
+start/stop/poll, so the settings cannot be a Spawner subclass of their own). It is
+composed of one mixin per concern (``api``, ``events``, ``namespaces``, ``naming``,
+``networking``, ``hooks``, ``pod``, ``stop``, ``resources``, ``security``, ``storage``,
+``deprecated``) and adds template expansion, the manifest methods
+(``get_pod_manifest`` ...) and the state methods; see ``settings.py`` for what the
+lifecycle calls and when.
 """
 
-from traitlets.config import LoggingConfigurable
+from .deprecated import DEPRECATED_ALIASES
+from .errors import SpawnerConfigError
+from .settings import STATE_VERSION_KEY, UPSTREAM_COMPATIBLE_VERSION, KubeSpawnerSettings
 
-
-class KubeSpawnerSettings(LoggingConfigurable):
-    """Placeholder until the settings work lands: all traits and manifest methods go here."""
+__all__ = [
+    "DEPRECATED_ALIASES",
+    "STATE_VERSION_KEY",
+    "UPSTREAM_COMPATIBLE_VERSION",
+    "KubeSpawnerSettings",
+    "SpawnerConfigError",
+]

@@ -26,7 +26,9 @@ def test_parses_valid_quantities(text: str, expected: Decimal) -> None:
     assert parse_quantity(text) == expected
 
 
-@pytest.mark.parametrize("text", ["lots", "", "1 Gi", "1GB", "Gi", "1.2.3", " 1", "1Gi ", True, None])
+@pytest.mark.parametrize(
+    "text", ["lots", "", "1 Gi", "1GB", "Gi", "1.2.3", " 1", "1Gi ", True, None]
+)
 def test_rejects_invalid_quantities(text: object) -> None:
     assert not is_quantity(text)
     with pytest.raises(QuantityError, match="quantities must match"):

@@ -1,0 +1,436 @@
+"""The in-memory store a reflector fills: trimmed objects, an event index, and waits on change.
+
+Why trim: a pod as the API returns it is 5-40 KB of JSON (managedFields alone are often
+half); a hub with 20,000 pods would spend hundreds of MB holding fields nobody reads.
+Objects are cut on arrival to what the spawner reads (see :func:`trim_pod`), which keeps a
+cached pod at well under 3 KB.
+
+Why waits instead of polling: ``start()`` must return within milliseconds of the pod
+becoming ready and ``stop()`` within milliseconds of it disappearing. Each wait registers
+a predicate on one key; a change to that key evaluates only that key's waiters, so a
+change costs O(waiters of that object), not O(all spawners).
+
+Why an event index: progress and fail-fast decisions for one server must cost
+O(its own events). Events are indexed by the object they involve (namespace, kind, name)
+and filtered by the involved object's uid, bounded per object and in total, so a
+namespace with a noisy controller cannot make the hub run out of memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("async_kubespawner.kube")
+
+Key = tuple[str, str]
+Obj = dict[str, Any]
+Predicate = Callable[[Obj | None], Any]
+Listener = Callable[[Obj | None], None]
+
+# Annotations that can be large and that nobody reading the cache needs.
+# Labels and annotations the spawner reads: JupyterHub's own (owner of a pod: username,
+# servername) and the component label its reflector selects on. Others (chart, release,
+# heritage, ...) are set by the operator and read by nobody here.
+_KEPT_PREFIXES = ("hub.jupyter.org/", "component", "app.kubernetes.io/component")
+# Our create id is only read back with a GET, never from the cache.
+_DROPPED_ANNOTATIONS = ("hub.jupyter.org/async-kubespawner-create-id",)
+
+
+def _kept_key(key: str) -> bool:
+    return key.startswith(_KEPT_PREFIXES)
+
+
+_KEPT_CONDITIONS = frozenset({"PodScheduled", "Ready"})
+
+
+def _interned(mapping: dict[str, Any]) -> dict[str, Any]:
+    """Share the key strings (and short values) that every cached object repeats.
+
+    ``json.loads`` makes fresh strings for every object; with thousands of pods the label
+    keys alone (``hub.jupyter.org/username`` ...) would be stored thousands of times.
+    """
+    return {
+        sys.intern(k): sys.intern(v) if isinstance(v, str) and len(v) <= 64 else v
+        for k, v in mapping.items()
+    }
+
+
+def _trim_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": meta.get("name"),
+        "namespace": sys.intern(meta.get("namespace") or ""),
+        "uid": meta.get("uid"),
+        "resourceVersion": meta.get("resourceVersion"),
+    }
+    if meta.get("deletionTimestamp"):
+        out["deletionTimestamp"] = meta["deletionTimestamp"]
+    labels = meta.get("labels")
+    if labels:
+        kept = {k: v for k, v in labels.items() if _kept_key(k)}
+        if kept:
+            out["labels"] = _interned(kept)
+    annotations = meta.get("annotations")
+    if annotations:
+        kept = {
+            k: v for k, v in annotations.items() if _kept_key(k) and k not in _DROPPED_ANNOTATIONS
+        }
+        if kept:
+            out["annotations"] = _interned(kept)
+    return out
+
+
+def _trim_state(state: dict[str, Any] | None) -> dict[str, Any]:
+    """A container state without its timestamps and ids: which state, and why."""
+    if not state:
+        return {}
+    out: dict[str, Any] = {}
+    for name, detail in state.items():
+        out[sys.intern(name)] = {
+            k: sys.intern(v) if isinstance(v, str) and len(v) <= 64 else v
+            for k, v in (detail or {}).items()
+            if k in ("reason", "message", "exitCode", "signal")
+        }
+    return out
+
+
+def _trim_container_status(status: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": sys.intern(status.get("name") or ""),
+        "ready": bool(status.get("ready", False)),
+        "restartCount": status.get("restartCount", 0),
+        "state": _trim_state(status.get("state")),
+    }
+    if status.get("lastState"):
+        out["lastState"] = _trim_state(status["lastState"])
+    return out
+
+
+def trim_pod(pod: Obj) -> Obj:
+    """Keep what the lifecycle reads: identity, labels, node, IP, phase, conditions,
+    container states and the notebook port. Everything else (the spec's env with its
+    API token, volumes, managedFields) is dropped on arrival."""
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    containers = []
+    for c in spec.get("containers") or []:
+        trimmed_c: dict[str, Any] = {"name": sys.intern(c.get("name") or "")}
+        ports = [
+            {"name": sys.intern(p.get("name") or ""), "containerPort": p.get("containerPort")}
+            for p in c.get("ports") or []
+        ]
+        if ports:
+            trimmed_c["ports"] = ports
+        containers.append(trimmed_c)
+    trimmed_spec: dict[str, Any] = {"containers": containers}
+    if spec.get("nodeName"):
+        trimmed_spec["nodeName"] = sys.intern(spec["nodeName"])
+    trimmed_status: dict[str, Any] = {}
+    for scalar in ("phase", "podIP", "reason", "message"):
+        if status.get(scalar):
+            trimmed_status[scalar] = status[scalar]
+    if "phase" in trimmed_status:
+        trimmed_status["phase"] = sys.intern(trimmed_status["phase"])
+    if status.get("conditions"):
+        # Only the conditions the lifecycle reads, and only while they are not met (why a
+        # pod cannot be scheduled or is not ready). A running pod has five true ones, each
+        # costing a few hundred bytes per pod; readiness is read from container states.
+        unmet = [
+            _interned({k: c[k] for k in ("type", "status", "reason", "message") if c.get(k)})
+            for c in status["conditions"]
+            if c.get("type") in _KEPT_CONDITIONS and c.get("status") != "True"
+        ]
+        if unmet:
+            trimmed_status["conditions"] = unmet
+    for field in ("containerStatuses", "initContainerStatuses"):
+        if status.get(field):
+            trimmed_status[field] = [_trim_container_status(s) for s in status[field]]
+    return {
+        "kind": "Pod",
+        "metadata": _trim_metadata(pod.get("metadata") or {}),
+        "spec": trimmed_spec,
+        "status": trimmed_status,
+    }
+
+
+def trim_generic(obj: Obj) -> Obj:
+    """Identity and status only: enough to confirm that an object exists and its phase."""
+    out: Obj = {"metadata": _trim_metadata(obj.get("metadata") or {})}
+    if obj.get("kind"):
+        out["kind"] = obj["kind"]
+    status = obj.get("status")
+    if isinstance(status, dict) and status.get("phase"):
+        out["status"] = {"phase": status["phase"]}
+    return out
+
+
+def trim_event(event: Obj) -> Obj:
+    meta = event.get("metadata") or {}
+    involved = event.get("involvedObject") or {}
+    out: Obj = {
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "involvedObject": {
+            k: involved.get(k) for k in ("kind", "name", "namespace", "uid") if involved.get(k)
+        },
+    }
+    for scalar in (
+        "reason",
+        "message",
+        "type",
+        "count",
+        "firstTimestamp",
+        "lastTimestamp",
+        "eventTime",
+    ):
+        if event.get(scalar):
+            out[scalar] = event[scalar]
+    return out
+
+
+def object_key(obj: Obj) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+class _Waiter:
+    __slots__ = ("future", "predicate")
+
+    def __init__(self, predicate: Predicate, future: asyncio.Future[Obj | None]) -> None:
+        self.predicate = predicate
+        self.future = future
+
+
+class ObjectCache:
+    """Objects of one kind keyed by (namespace, name), trimmed on arrival."""
+
+    def __init__(self, trim: Callable[[Obj], Obj] = trim_generic) -> None:
+        self._trim = trim
+        self._objects: dict[Key, Obj] = {}
+        self._waiters: dict[Key, list[_Waiter]] = {}
+        self._listeners: dict[Key, list[Listener]] = {}
+
+    def __len__(self) -> int:
+        return len(self._objects)
+
+    def get(self, key: Key) -> Obj | None:
+        return self._objects.get(key)
+
+    def keys(self) -> list[Key]:
+        return list(self._objects)
+
+    # -- changes (called by the reflector) ----------------------------------------------
+
+    def upsert(self, obj: Obj) -> None:
+        trimmed = self._trim(obj)
+        key = object_key(trimmed)
+        self._objects[key] = trimmed
+        self._changed(key, trimmed)
+
+    def remove(self, obj: Obj) -> None:
+        key = object_key(obj)
+        if self._objects.pop(key, None) is not None:
+            self._changed(key, None)
+
+    def replace_all(self, objects: list[Obj]) -> None:
+        """A relist: the new list is the truth; what it lacks was deleted meanwhile."""
+        fresh: dict[Key, Obj] = {}
+        for obj in objects:
+            trimmed = self._trim(obj)
+            fresh[object_key(trimmed)] = trimmed
+        old = self._objects
+        self._objects = fresh
+        for key in old.keys() - fresh.keys():
+            self._changed(key, None)
+        for key, obj in fresh.items():
+            previous = old.get(key)
+            if previous is None or previous["metadata"].get("resourceVersion") != obj[
+                "metadata"
+            ].get("resourceVersion"):
+                self._changed(key, obj)
+
+    def _changed(self, key: Key, obj: Obj | None) -> None:
+        waiters = self._waiters.get(key)
+        if waiters:
+            for waiter in list(waiters):
+                if waiter.future.done():
+                    continue
+                try:
+                    if waiter.predicate(obj):
+                        waiter.future.set_result(obj)
+                except Exception as e:
+                    waiter.future.set_exception(e)
+        listeners = self._listeners.get(key)
+        if listeners:
+            for listener in list(listeners):
+                try:
+                    listener(obj)
+                except Exception:
+                    log.exception("cache listener for %s/%s failed", *key)
+
+    # -- waiting ----------------------------------------------------------------------
+
+    async def wait_for(
+        self,
+        key: Key,
+        predicate: Predicate,
+        timeout: float | None,  # noqa: ASYNC109 (a deadline is part of every wait's contract)
+    ) -> Obj | None:
+        """Return the object (or ``None`` if absent) as soon as ``predicate`` holds for it.
+
+        Raises ``TimeoutError`` when it does not hold within ``timeout`` seconds.
+        """
+        current = self._objects.get(key)
+        if predicate(current):
+            return current
+        future: asyncio.Future[Obj | None] = asyncio.get_running_loop().create_future()
+        waiter = _Waiter(predicate, future)
+        self._waiters.setdefault(key, []).append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        finally:
+            waiters = self._waiters.get(key)
+            if waiters is not None:
+                waiters.remove(waiter)
+                if not waiters:
+                    del self._waiters[key]
+
+    def listen(self, key: Key, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(obj_or_None)`` on every change of ``key``; returns the unsubscribe."""
+        self._listeners.setdefault(key, []).append(listener)
+
+        def unsubscribe() -> None:
+            listeners = self._listeners.get(key)
+            if listeners is not None and listener in listeners:
+                listeners.remove(listener)
+                if not listeners:
+                    del self._listeners[key]
+
+        return unsubscribe
+
+
+EventKey = tuple[str, str, str]  # (namespace, involved kind, involved name)
+EventListener = Callable[[Obj], None]
+
+
+class EventIndex:
+    """Kubernetes Events indexed by the object they involve, bounded per object and in total.
+
+    Only events about the kinds in ``kinds`` are kept (pods and PVCs by default): those are
+    the ones a spawn's progress and failure diagnosis read.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_object_limit: int = 100,
+        total_limit: int = 20000,
+        kinds: frozenset[str] = frozenset({"Pod", "PersistentVolumeClaim"}),
+    ) -> None:
+        self.per_object_limit = per_object_limit
+        self.total_limit = total_limit
+        self.kinds = kinds
+        self._by_object: dict[EventKey, OrderedDict[str, Obj]] = {}
+        # Insertion order of every kept event (event uid -> its object key): eviction order.
+        self._order: OrderedDict[str, EventKey] = OrderedDict()
+        self._listeners: dict[EventKey, list[EventListener]] = {}
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    @staticmethod
+    def _key_of(event: Obj) -> EventKey:
+        involved = event.get("involvedObject") or {}
+        namespace = (
+            involved.get("namespace") or (event.get("metadata") or {}).get("namespace") or ""
+        )
+        return (namespace, involved.get("kind") or "", involved.get("name") or "")
+
+    def for_object(
+        self, namespace: str, name: str, *, kind: str = "Pod", uid: str | None = None
+    ) -> list[Obj]:
+        events = self._by_object.get((namespace, kind, name))
+        if not events:
+            return []
+        if uid is None:
+            return list(events.values())
+        return [e for e in events.values() if e["involvedObject"].get("uid") == uid]
+
+    def listen(
+        self, namespace: str, name: str, listener: EventListener, *, kind: str = "Pod"
+    ) -> Callable[[], None]:
+        key = (namespace, kind, name)
+        self._listeners.setdefault(key, []).append(listener)
+
+        def unsubscribe() -> None:
+            listeners = self._listeners.get(key)
+            if listeners is not None and listener in listeners:
+                listeners.remove(listener)
+                if not listeners:
+                    del self._listeners[key]
+
+        return unsubscribe
+
+    # -- changes (called by the reflector) ----------------------------------------------
+
+    def upsert(self, event: Obj) -> None:
+        involved = event.get("involvedObject") or {}
+        if involved.get("kind") not in self.kinds:
+            return
+        trimmed = trim_event(event)
+        uid = trimmed["metadata"].get("uid") or f"{object_key(trimmed)}"
+        key = self._key_of(trimmed)
+        bucket = self._by_object.setdefault(key, OrderedDict())
+        previous = bucket.get(uid)
+        is_new = previous is None
+        if not is_new and previous["metadata"].get("resourceVersion") == trimmed["metadata"].get(
+            "resourceVersion"
+        ):
+            return  # seen already (a relist repeats what we hold)
+        bucket[uid] = trimmed
+        if is_new:
+            self._order[uid] = key
+            while len(bucket) > self.per_object_limit:
+                old_uid, _ = bucket.popitem(last=False)
+                self._order.pop(old_uid, None)
+            while len(self._order) > self.total_limit:
+                old_uid, old_key = self._order.popitem(last=False)
+                old_bucket = self._by_object.get(old_key)
+                if old_bucket is not None:
+                    old_bucket.pop(old_uid, None)
+                    if not old_bucket:
+                        del self._by_object[old_key]
+        for listener in list(self._listeners.get(key, ())):
+            try:
+                listener(trimmed)
+            except Exception:
+                log.exception("event listener for %s/%s failed", key[0], key[2])
+
+    def remove(self, event: Obj) -> None:
+        uid = (event.get("metadata") or {}).get("uid")
+        key = self._order.pop(uid, None) if uid else None
+        if key is None:
+            return
+        bucket = self._by_object.get(key)
+        if bucket is not None:
+            bucket.pop(uid, None)
+            if not bucket:
+                del self._by_object[key]
+
+    def replace_all(self, events: list[Obj]) -> None:
+        """A relist: keep what the server still has, add what is new (listeners hear new)."""
+        present = {(e.get("metadata") or {}).get("uid") for e in events}
+        for uid in [u for u in self._order if u not in present]:
+            self.remove({"metadata": {"uid": uid}})
+        for event in events:
+            self.upsert(event)

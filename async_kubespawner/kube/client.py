@@ -1,0 +1,572 @@
+"""One Kubernetes API client per event loop, and the single place where requests are retried.
+
+Why one client: every ``kubernetes_asyncio.ApiClient`` owns an aiohttp session with its own
+connection pool. A hub with thousands of spawners must not open thousands of pools, and the
+session is bound to the event loop that created it, so the client is shared per loop.
+
+Why one retry policy: API servers shed load with 429 (and say when to come back with
+``Retry-After``), restart behind load balancers (5xx, refused connections) and stall. Every
+call that the spawner makes goes through :meth:`KubeApi.request`, which retries those
+failures with jittered, capped backoff inside one budget (``k8s_api_request_retry_timeout``),
+applies a per-attempt timeout (``k8s_api_request_timeout``) and records latency and errors.
+
+Why raw responses: the spawner reads a handful of fields of what it creates; deserialising
+full ``V1Pod`` models for every response costs CPU on the hub's event loop for nothing. All
+calls use ``_preload_content=False`` and parse JSON into plain dicts.
+
+Creates are not idempotent, so a timed-out POST may still have succeeded on the server.
+:meth:`KubeApi.create` stamps each object with a random create id and, when a retry meets
+``409 AlreadyExists``, reads the object back: if it carries our id, the earlier attempt
+won and the object is returned as created; otherwise the 409 is the caller's to handle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import os
+import random
+import time
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+
+from ..metrics import API_REQUEST_DURATION, API_REQUEST_ERRORS
+
+log = logging.getLogger("async_kubespawner.kube")
+
+#: Annotation put on every object this package creates, so that a retried create can tell
+#: its own earlier (timed-out but successful) attempt from somebody else's object.
+CREATE_ID_ANNOTATION = "hub.jupyter.org/async-kubespawner-create-id"
+
+_RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+_BACKOFF_BASE = 0.1
+_BACKOFF_CAP = 5.0
+
+
+class ApiError(Exception):
+    """A Kubernetes API request that failed, with the server's ``Status`` when there is one.
+
+    ``status`` is the HTTP code, or 0 when no response arrived (timeout, connection refused).
+    The message carries the server's own explanation, which is what an operator needs; it
+    never carries the request body (a pod manifest may hold an API token).
+    """
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        reason: str = "",
+        body: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+        verb: str = "",
+        kind: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.body = body or {}
+        self.retry_after = retry_after
+        self.verb = verb
+        self.kind = kind
+
+    @property
+    def retriable(self) -> bool:
+        return self.status == 0 or self.status in _RETRIABLE_STATUS
+
+    def __str__(self) -> str:
+        where = f"{self.verb} {self.kind}: " if self.verb else ""
+        code = f"HTTP {self.status}" if self.status else "no response"
+        reason = f" {self.reason}" if self.reason else ""
+        return f"{where}{code}{reason}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ResourceKind:
+    """Where a kind lives in the REST API (core group only: all this spawner touches)."""
+
+    plural: str
+    kind: str
+    namespaced: bool = True
+    prefix: str = "/api/v1"
+
+    def path(self, namespace: str | None = None, name: str | None = None) -> str:
+        if self.namespaced and namespace:
+            base = f"{self.prefix}/namespaces/{namespace}/{self.plural}"
+        else:
+            base = f"{self.prefix}/{self.plural}"
+        return f"{base}/{name}" if name else base
+
+
+PODS = ResourceKind("pods", "Pod")
+EVENTS = ResourceKind("events", "Event")
+PVCS = ResourceKind("persistentvolumeclaims", "PersistentVolumeClaim")
+SERVICES = ResourceKind("services", "Service")
+SECRETS = ResourceKind("secrets", "Secret")
+NAMESPACES = ResourceKind("namespaces", "Namespace", namespaced=False)
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """How to reach the API server; equal settings share one client on a loop."""
+
+    host: str = ""
+    ssl_ca_cert: str = ""
+    verify_ssl: bool | None = None
+    request_timeout: float = 3.0
+    retry_timeout: float = 30.0
+    kubeconfig: str = field(default="", compare=True)
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After") if headers is not None else None
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff: spreads a thundering herd of retries over time."""
+    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+
+
+class KubeApi:
+    """The API operations the spawner needs, on top of one shared ``ApiClient``."""
+
+    def __init__(
+        self, api_client: k8s_client.ApiClient, *, request_timeout: float, retry_timeout: float
+    ) -> None:
+        self.api_client = api_client
+        self.request_timeout = request_timeout
+        self.retry_timeout = retry_timeout
+        self._closed = False
+        # Seams for tests of the retry policy (a fake clock makes budgets exact).
+        self._sleep = asyncio.sleep
+        self._clock = time.monotonic
+
+    # -- one round trip ---------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | aiohttp.ClientTimeout | None,  # noqa: ASYNC109 (passed to aiohttp)
+    ) -> aiohttp.ClientResponse:
+        return await self.api_client.call_api(
+            path,
+            method,
+            query_params=query or [],
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+            _preload_content=False,
+            _request_timeout=timeout,
+        )
+
+    async def _attempt(
+        self,
+        verb: str,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None,
+        body: Any,
+        content_type: str,
+        timeout: float,  # noqa: ASYNC109 (passed to aiohttp)
+    ) -> dict[str, Any]:
+        started = time.monotonic()
+        try:
+            resp = await self._call(
+                method, path, query=query, body=body, content_type=content_type, timeout=timeout
+            )
+            try:
+                raw = await resp.read()
+            finally:
+                resp.release()
+        except TimeoutError as e:
+            API_REQUEST_ERRORS.labels(verb, kind, "timeout").inc()
+            raise ApiError(
+                0, f"no response within {timeout:g}s", reason="Timeout", verb=verb, kind=kind
+            ) from e
+        except aiohttp.ClientError as e:
+            API_REQUEST_ERRORS.labels(verb, kind, "connection").inc()
+            raise ApiError(
+                0, f"{type(e).__name__}: {e}", reason="ConnectionError", verb=verb, kind=kind
+            ) from e
+        finally:
+            API_REQUEST_DURATION.labels(verb, kind).observe(time.monotonic() - started)
+        if 200 <= resp.status < 300:
+            return json.loads(raw) if raw else {}
+        API_REQUEST_ERRORS.labels(verb, kind, str(resp.status)).inc()
+        status_body: dict[str, Any] = {}
+        try:
+            parsed = json.loads(raw)
+            if isinstance(parsed, dict):
+                status_body = parsed
+        except ValueError:
+            pass
+        message = status_body.get("message") or raw[:200].decode("utf-8", "replace")
+        raise ApiError(
+            resp.status,
+            message,
+            reason=status_body.get("reason", ""),
+            body=status_body,
+            retry_after=_retry_after(resp.headers),
+            verb=verb,
+            kind=kind,
+        )
+
+    # -- the retry policy ---------------------------------------------------------------
+
+    async def request(
+        self,
+        verb: str,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        retry_timeout: float | None = None,
+        on_retry_error: Any = None,
+    ) -> dict[str, Any]:
+        """One logical API call: retried on 429/5xx/no response until the budget is spent.
+
+        ``on_retry_error(error)`` lets a caller inspect a non-retriable error met *after*
+        an ambiguous attempt (used by :meth:`create` to reconcile a 409) and return a
+        result instead of raising.
+        """
+        budget = self.retry_timeout if retry_timeout is None else retry_timeout
+        deadline = self._clock() + budget
+        attempt = 0
+        ambiguous = False
+        while True:
+            remaining = deadline - self._clock()
+            timeout = (
+                max(0.05, min(self.request_timeout, remaining))
+                if attempt
+                else (self.request_timeout)
+            )
+            try:
+                return await self._attempt(
+                    verb,
+                    kind,
+                    method,
+                    path,
+                    query=query,
+                    body=body,
+                    content_type=content_type,
+                    timeout=timeout,
+                )
+            except ApiError as e:
+                if not e.retriable:
+                    if ambiguous and on_retry_error is not None:
+                        result = await on_retry_error(e)
+                        if result is not None:
+                            return result
+                    raise
+                if e.status == 0 and method in ("POST", "PATCH", "DELETE"):
+                    # The server may have applied it; later attempts must reconcile.
+                    ambiguous = True
+                delay = e.retry_after if e.retry_after is not None else _backoff(attempt)
+                if self._clock() + delay >= deadline:
+                    raise
+                log.info(
+                    "Kubernetes API %s %s failed (%s); retrying in %.2fs", verb, kind, e, delay
+                )
+                attempt += 1
+                await self._sleep(delay)
+
+    # -- operations -----------------------------------------------------------------------
+
+    async def get(self, rk: ResourceKind, namespace: str | None, name: str) -> dict[str, Any]:
+        return await self.request("get", rk.plural, "GET", rk.path(namespace, name))
+
+    async def get_or_none(
+        self, rk: ResourceKind, namespace: str | None, name: str
+    ) -> dict[str, Any] | None:
+        try:
+            return await self.get(rk, namespace, name)
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def create(self, rk: ResourceKind, namespace: str | None, body: Any) -> dict[str, Any]:
+        """Create an object, reconciling a create that timed out but reached the server.
+
+        Raises ``ApiError(409)`` only when the existing object is not one this call made.
+        """
+        manifest = self.api_client.sanitize_for_serialization(body)
+        manifest = dict(manifest)
+        metadata = copy.copy(manifest.get("metadata") or {})
+        annotations = dict(metadata.get("annotations") or {})
+        create_id = uuid.uuid4().hex
+        annotations[CREATE_ID_ANNOTATION] = create_id
+        metadata["annotations"] = annotations
+        manifest["metadata"] = metadata
+        name = metadata.get("name")
+
+        async def reconcile(error: ApiError) -> dict[str, Any] | None:
+            if error.status != 409 or not name:
+                return None
+            existing = await self.get_or_none(rk, namespace, name)
+            if existing is not None and (
+                existing.get("metadata", {}).get("annotations", {}).get(CREATE_ID_ANNOTATION)
+                == create_id
+            ):
+                log.info(
+                    "Create of %s %s/%s had succeeded before its retry", rk.kind, namespace, name
+                )
+                return existing
+            return None
+
+        return await self.request(
+            "create",
+            rk.plural,
+            "POST",
+            rk.path(namespace),
+            body=manifest,
+            on_retry_error=reconcile,
+        )
+
+    async def delete(
+        self,
+        rk: ResourceKind,
+        namespace: str | None,
+        name: str,
+        *,
+        grace_period_seconds: int | None = None,
+        uid: str | None = None,
+        propagation_policy: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Delete an object; ``None`` when it was already gone (404 is success).
+
+        ``uid`` adds a precondition so that a newer object with the same name is never
+        deleted by mistake (409 then means: that object is not ours any more).
+        """
+        options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period_seconds is not None:
+            options["gracePeriodSeconds"] = grace_period_seconds
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        if propagation_policy:
+            options["propagationPolicy"] = propagation_policy
+        try:
+            return await self.request(
+                "delete", rk.plural, "DELETE", rk.path(namespace, name), body=options
+            )
+        except ApiError as e:
+            if e.status == 404:
+                return None
+            raise
+
+    async def list_page(
+        self,
+        rk: ResourceKind,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 (passed to aiohttp)
+    ) -> dict[str, Any]:
+        """One page of a list (no retries: the reflector owns its own backoff)."""
+        query: list[tuple[str, Any]] = []
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        if limit:
+            query.append(("limit", limit))
+        if continue_token:
+            query.append(("continue", continue_token))
+        return await self._attempt(
+            "list",
+            rk.plural,
+            "GET",
+            rk.path(namespace),
+            query=query,
+            body=None,
+            content_type="application/json",
+            timeout=timeout or max(self.request_timeout, 30.0),
+        )
+
+    @asynccontextmanager
+    async def watch_stream(
+        self,
+        rk: ResourceKind,
+        namespace: str | None,
+        *,
+        resource_version: str,
+        timeout_seconds: int,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        read_timeout: float | None = None,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """Open a watch and hand the streaming response to the caller (who parses lines)."""
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", resource_version),
+            ("timeoutSeconds", timeout_seconds),
+        ]
+        if label_selector:
+            query.append(("labelSelector", label_selector))
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        timeout = aiohttp.ClientTimeout(
+            total=timeout_seconds + 30,
+            sock_connect=self.request_timeout * 3,
+            sock_read=read_timeout,
+        )
+        started = time.monotonic()
+        try:
+            resp = await self._call("GET", rk.path(namespace), query=query, timeout=timeout)
+        except TimeoutError as e:
+            API_REQUEST_ERRORS.labels("watch", rk.plural, "timeout").inc()
+            raise ApiError(
+                0, "no response to watch", reason="Timeout", verb="watch", kind=rk.plural
+            ) from e
+        except aiohttp.ClientError as e:
+            API_REQUEST_ERRORS.labels("watch", rk.plural, "connection").inc()
+            raise ApiError(
+                0,
+                f"{type(e).__name__}: {e}",
+                reason="ConnectionError",
+                verb="watch",
+                kind=rk.plural,
+            ) from e
+        finally:
+            API_REQUEST_DURATION.labels("watch", rk.plural).observe(time.monotonic() - started)
+        try:
+            if resp.status != 200:
+                raw = await resp.read()
+                API_REQUEST_ERRORS.labels("watch", rk.plural, str(resp.status)).inc()
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {}
+                if not isinstance(body, dict):
+                    body = {}
+                raise ApiError(
+                    resp.status,
+                    body.get("message") or raw[:200].decode("utf-8", "replace"),
+                    reason=body.get("reason", ""),
+                    body=body,
+                    retry_after=_retry_after(resp.headers),
+                    verb="watch",
+                    kind=rk.plural,
+                )
+            yield resp
+        finally:
+            resp.release()
+            resp.close()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.api_client.close()
+
+
+# -- sharing per event loop ------------------------------------------------------------------
+
+_shared: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[ApiSettings, asyncio.Task[KubeApi]]
+] = weakref.WeakKeyDictionary()
+
+
+async def load_configuration(settings: ApiSettings) -> k8s_client.Configuration:
+    """In-cluster config inside a pod, else kubeconfig; then the spawner's overrides.
+
+    ``KUBERNETES_SERVICE_HOST`` is what Kubernetes sets in every pod, so it decides; a
+    kubeconfig that cannot be read is a configuration error worth a clear message.
+    """
+    configuration = k8s_client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not settings.kubeconfig:
+        k8s_config.load_incluster_config(client_configuration=configuration)
+    else:
+        try:
+            await k8s_config.load_kube_config(
+                config_file=settings.kubeconfig or None, client_configuration=configuration
+            )
+        except Exception as e:
+            if not settings.host:
+                raise RuntimeError(
+                    "cannot find Kubernetes API credentials: not running in a pod "
+                    "(KUBERNETES_SERVICE_HOST unset) and no usable kubeconfig "
+                    f"({type(e).__name__}: {e}); set KUBECONFIG or c.KubeSpawner.k8s_api_host"
+                ) from e
+    if settings.host:
+        configuration.host = settings.host.rstrip("/")
+    if settings.ssl_ca_cert:
+        configuration.ssl_ca_cert = settings.ssl_ca_cert
+    if settings.verify_ssl is not None:
+        configuration.verify_ssl = settings.verify_ssl
+    # Watches hold connections for minutes; leave room for bursts of creates beside them.
+    configuration.connection_pool_maxsize = 200
+    return configuration
+
+
+async def _make_api(settings: ApiSettings) -> KubeApi:
+    configuration = await load_configuration(settings)
+    return KubeApi(
+        k8s_client.ApiClient(configuration),
+        request_timeout=settings.request_timeout,
+        retry_timeout=settings.retry_timeout,
+    )
+
+
+async def shared_api(settings: ApiSettings) -> KubeApi:
+    """The ``KubeApi`` for these settings on the running loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    per_loop = _shared.setdefault(loop, {})
+    task = per_loop.get(settings)
+    if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+        task = loop.create_task(_make_api(settings), name="kubespawner-api-client")
+        per_loop[settings] = task
+    return await asyncio.shield(task)
+
+
+def adopt_api(settings: ApiSettings, api: KubeApi) -> None:
+    """Make ``api`` the shared client for ``settings`` on this loop (tests, embedding)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[KubeApi] = loop.create_future()
+    future.set_result(api)
+    _shared.setdefault(loop, {})[settings] = future  # type: ignore[assignment]
+
+
+async def close_shared_apis() -> None:
+    """Close every client of the running loop (at hub shutdown; leaves no open session)."""
+    loop = asyncio.get_running_loop()
+    per_loop = _shared.pop(loop, {})
+    for task in per_loop.values():
+        if not task.done():
+            task.cancel()
+            try:
+                await task
+            except BaseException:
+                continue
+        if not task.cancelled() and task.exception() is None:
+            await task.result().close()

@@ -1,0 +1,650 @@
+"""Pure builders: plain, fully resolved settings in, ``kubernetes_asyncio`` models out.
+
+Nothing here does I/O, reads a trait or knows about a spawner: every template is
+already expanded and every callable already called by the time a ``*Settings``
+dataclass is filled in (``KubeSpawnerSettings.get_pod_manifest`` does that). So a
+test can build a pod from a dataclass and assert on it directly, and the lifecycle
+can rebuild the same objects from the same inputs.
+
+The layout of the objects follows upstream KubeSpawner's, because hub operators'
+``modify_pod_hook`` functions, network policies and dashboards rely on it: the
+notebook container is called ``notebook`` with a port ``notebook-port``, the pod
+restarts ``OnFailure``, and the service-account token is only mounted when a
+service account is named (or explicitly asked for).
+
+User-supplied fragments (volumes, tolerations, extra containers ...) are converted
+into real model objects by ``to_model``, which accepts camelCase or snake_case keys
+and rejects unknown ones, so a typo is reported with its path instead of being
+silently dropped by the API server.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kubernetes_asyncio.client as k8s
+
+NOTEBOOK_CONTAINER_NAME = "notebook"
+NOTEBOOK_PORT_NAME = "notebook-port"
+INTERNAL_CERTS_VOLUME = "jupyterhub-internal-certs"
+API_TOKEN_SECRET_KEY = "jupyterhub-api-token"
+API_TOKEN_ENV_NAMES = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
+LEGACY_STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
+SECURITY_PROFILES = ("", "restricted")
+
+
+class ManifestError(ValueError):
+    """A user-supplied fragment that does not describe a valid Kubernetes object."""
+
+
+# ---------------------------------------------------------------------------
+# dict <-> model conversion
+# ---------------------------------------------------------------------------
+
+_PRIMITIVES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+}
+
+
+def _model_class(name: str) -> type:
+    try:
+        return getattr(k8s, name)
+    except AttributeError as exc:  # pragma: no cover - only if the client changes
+        raise ManifestError(f"unknown Kubernetes model {name}") from exc
+
+
+def _convert(type_name: str, value: Any, where: str) -> Any:
+    if value is None:
+        return None
+    if type_name.startswith("list["):
+        if not isinstance(value, list | tuple):
+            raise ManifestError(f"{where}: expected a list, got {type(value).__name__}")
+        inner = type_name[5:-1]
+        return [_convert(inner, item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if type_name.startswith("dict("):
+        if not isinstance(value, Mapping):
+            raise ManifestError(f"{where}: expected a mapping, got {type(value).__name__}")
+        inner = type_name[5:-1].split(", ", 1)[1]
+        if inner == "str":
+            # Quantity maps (requests, limits, capacity) are typed dict(str, str) in the
+            # models, but the API also takes plain JSON numbers there.
+            inner = "quantity"
+        return {str(k): _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
+    if type_name in _PRIMITIVES:
+        expected = _PRIMITIVES[type_name]
+        if type_name != "bool" and isinstance(value, bool):
+            raise ManifestError(f"{where}: expected {type_name}, got a boolean {value!r}")
+        if not isinstance(value, expected):
+            raise ManifestError(f"{where}: expected {type_name}, got {type(value).__name__}")
+        return value
+    if type_name == "quantity":
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise ManifestError(f"{where}: expected a string, got {type(value).__name__}")
+        return value
+    if type_name in ("object", "datetime", "date"):
+        return value
+    return to_model(_model_class(type_name), value, where)
+
+
+def _attribute_for_key(model: type, key: str) -> str | None:
+    if key in model.attribute_map:
+        return key
+    for attribute, json_key in model.attribute_map.items():
+        if json_key == key:
+            return attribute
+    return None
+
+
+def to_model(model: type, value: Any, where: str = "value") -> Any:
+    """Turn a dict (camelCase or snake_case keys, at any depth) into ``model``.
+
+    An unknown key, a wrong type or a missing required field raises ManifestError
+    naming the path (``where``) of the offending part.
+    """
+    if isinstance(value, model):
+        return value
+    if not isinstance(value, Mapping):
+        raise ManifestError(
+            f"{where}: expected a mapping describing a {model.__name__[2:] or model.__name__}, "
+            f"got {type(value).__name__} {value!r}"
+        )
+    kwargs: dict[str, Any] = {}
+    for key, item in value.items():
+        attribute = _attribute_for_key(model, str(key))
+        if attribute is None:
+            known = ", ".join(sorted(model.attribute_map.values()))
+            raise ManifestError(
+                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
+            )
+        kwargs[attribute] = _convert(model.openapi_types[attribute], item, f"{where}.{key}")
+    try:
+        return model(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ManifestError(f"{where}: {exc}") from exc
+
+
+def update_model(target: Any, changes: Mapping[str, Any], where: str) -> Any:
+    """Set the fields in ``changes`` (camelCase or snake_case) on an existing model:
+    how ``extra_container_config`` and ``extra_pod_config`` are merged."""
+    model = type(target)
+    for key, item in changes.items():
+        attribute = _attribute_for_key(model, str(key))
+        if attribute is None:
+            known = ", ".join(sorted(model.attribute_map.values()))
+            raise ManifestError(
+                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
+            )
+        setattr(target, attribute, _convert(model.openapi_types[attribute], item, f"{where}.{key}"))
+    return target
+
+
+def to_dict(value: Any) -> Any:
+    """A model as the API server's JSON shape (camelCase, ``None`` fields dropped).
+
+    The same result ``ApiClient.sanitize_for_serialization`` gives, without needing a
+    client, so tests and the checks in the settings can look at a manifest.
+    """
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return [to_dict(item) for item in value]
+    if isinstance(value, Mapping):
+        return {k: to_dict(v) for k, v in value.items()}
+    if hasattr(value, "openapi_types") and hasattr(value, "attribute_map"):
+        result = {}
+        for attribute, json_key in value.attribute_map.items():
+            item = getattr(value, attribute)
+            if item is not None:
+                result[json_key] = to_dict(item)
+        return result
+    return value
+
+
+def ordered_items(value: list | Mapping | None) -> list:
+    """Settings typed ``Union[List, Dict]`` give a list as is, or a dict's values in
+    key order, so that layered configuration (z2jh) can override entries by key."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [value[k] for k in sorted(value)]
+    return list(value)
+
+
+# ---------------------------------------------------------------------------
+# Environment ordering
+# ---------------------------------------------------------------------------
+
+_ENV_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def _env_references(value: Any) -> set[str]:
+    if isinstance(value, str):
+        # $$(VAR) is the escaped form and does not reference anything.
+        return {m.group(1) for m in _ENV_REFERENCE.finditer(value.replace("$$", ""))}
+    return set()
+
+
+def order_env(env: Mapping[str, Any]) -> list[str]:
+    """Names in an order where every ``$(VAR)`` refers to a variable defined earlier.
+
+    Kubernetes expands ``$(VAR)`` only from variables listed *before* the one using
+    it; otherwise the text stays literal. Variables keep their given order unless a
+    reference forces one earlier; cycles are left in their given order.
+    """
+    names = list(env)
+    placed: list[str] = []
+    done: set[str] = set()
+    visiting: set[str] = set()
+
+    def place(name: str) -> None:
+        if name in done or name in visiting:
+            return
+        visiting.add(name)
+        for dep in sorted(_env_references(env[name])):
+            if dep in env and dep != name:
+                place(dep)
+        visiting.discard(name)
+        done.add(name)
+        placed.append(name)
+
+    for name in names:
+        place(name)
+    return placed
+
+
+def build_env(env: Mapping[str, Any], where: str = "environment") -> list[k8s.V1EnvVar]:
+    """V1EnvVar list from a dict whose values are strings or EnvVar-shaped dicts
+    (``{"valueFrom": {...}}``), ordered so that ``$(VAR)`` references resolve."""
+    result = []
+    for name in order_env(env):
+        value = env[name]
+        if isinstance(value, Mapping):
+            spec = dict(value)
+            spec.setdefault("name", name)
+            result.append(to_model(k8s.V1EnvVar, spec, f"{where}[{name!r}]"))
+        else:
+            result.append(
+                k8s.V1EnvVar(name=name, value=value if isinstance(value, str) else str(value))
+            )
+    return result
+
+
+# ---------------------------------------------------------------------------
+# Pod
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class PodSettings:
+    """Everything that decides the pod, resolved: no templates, no callables."""
+
+    name: str
+    image: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    port: int = 8888
+    args: list[str] | None = None
+    env: dict[str, Any] = field(default_factory=dict)
+    working_dir: str | None = None
+    image_pull_policy: str | None = None
+    image_pull_secrets: list[str | Mapping] = field(default_factory=list)
+    node_selector: dict[str, str] = field(default_factory=dict)
+    uid: int | None = None
+    gid: int | None = None
+    fs_gid: int | None = None
+    supplemental_gids: list[int] = field(default_factory=list)
+    privileged: bool = False
+    allow_privilege_escalation: bool | None = False
+    container_security_context: dict[str, Any] = field(default_factory=dict)
+    pod_security_context: dict[str, Any] = field(default_factory=dict)
+    security_profile: str = ""
+    cpu_limit: float | None = None
+    cpu_guarantee: float | None = None
+    mem_limit: int | str | None = None
+    mem_guarantee: int | str | None = None
+    extra_resource_limits: dict[str, Any] = field(default_factory=dict)
+    extra_resource_guarantees: dict[str, Any] = field(default_factory=dict)
+    volumes: list[Any] = field(default_factory=list)
+    volume_mounts: list[Any] = field(default_factory=list)
+    lifecycle_hooks: dict[str, Any] = field(default_factory=dict)
+    init_containers: list[Any] = field(default_factory=list)
+    extra_containers: list[Any] = field(default_factory=list)
+    service_account: str | None = None
+    automount_service_account_token: bool | None = None
+    tolerations: list[Any] = field(default_factory=list)
+    node_affinity_preferred: list[Any] = field(default_factory=list)
+    node_affinity_required: list[Any] = field(default_factory=list)
+    pod_affinity_preferred: list[Any] = field(default_factory=list)
+    pod_affinity_required: list[Any] = field(default_factory=list)
+    pod_anti_affinity_preferred: list[Any] = field(default_factory=list)
+    pod_anti_affinity_required: list[Any] = field(default_factory=list)
+    priority_class_name: str = ""
+    scheduler_name: str | None = None
+    extra_container_config: dict[str, Any] = field(default_factory=dict)
+    extra_pod_config: dict[str, Any] = field(default_factory=dict)
+    # Internal SSL: the Secret holding the certificates and where they are mounted.
+    ssl_secret_name: str | None = None
+    ssl_secret_mount_path: str = "/etc/jupyterhub/ssl/"
+
+
+def restricted_container_context() -> dict[str, Any]:
+    """What the "restricted" Pod Security Standard requires of every container."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def restricted_pod_context() -> dict[str, Any]:
+    return {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def _container_security_context(s: PodSettings) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if s.uid is not None:
+        context["runAsUser"] = int(s.uid)
+    if s.gid is not None:
+        context["runAsGroup"] = int(s.gid)
+    if s.privileged:
+        context["privileged"] = True
+    if s.allow_privilege_escalation is not None:
+        context["allowPrivilegeEscalation"] = s.allow_privilege_escalation
+    context.update(s.container_security_context)
+    if s.security_profile == "restricted":
+        context.update(restricted_container_context())
+    return context
+
+
+def _pod_security_context(s: PodSettings) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    if s.fs_gid is not None:
+        context["fsGroup"] = int(s.fs_gid)
+    if s.supplemental_gids:
+        context["supplementalGroups"] = [int(g) for g in s.supplemental_gids]
+    context.update(s.pod_security_context)
+    if s.security_profile == "restricted":
+        context.update(restricted_pod_context())
+    return context
+
+
+def _resources(s: PodSettings) -> k8s.V1ResourceRequirements:
+    requests: dict[str, Any] = {}
+    limits: dict[str, Any] = {}
+    if s.cpu_guarantee:
+        requests["cpu"] = s.cpu_guarantee
+    if s.mem_guarantee:
+        requests["memory"] = s.mem_guarantee
+    requests.update(s.extra_resource_guarantees)
+    if s.cpu_limit:
+        limits["cpu"] = s.cpu_limit
+    if s.mem_limit:
+        limits["memory"] = s.mem_limit
+    limits.update(s.extra_resource_limits)
+    return k8s.V1ResourceRequirements(requests=requests, limits=limits)
+
+
+def _affinity(s: PodSettings) -> k8s.V1Affinity | None:
+    node = pod = anti = None
+    if s.node_affinity_required or s.node_affinity_preferred:
+        node = k8s.V1NodeAffinity(
+            required_during_scheduling_ignored_during_execution=(
+                k8s.V1NodeSelector(
+                    node_selector_terms=[
+                        to_model(k8s.V1NodeSelectorTerm, t, f"node_affinity_required[{i}]")
+                        for i, t in enumerate(s.node_affinity_required)
+                    ]
+                )
+                if s.node_affinity_required
+                else None
+            ),
+            preferred_during_scheduling_ignored_during_execution=[
+                to_model(k8s.V1PreferredSchedulingTerm, t, f"node_affinity_preferred[{i}]")
+                for i, t in enumerate(s.node_affinity_preferred)
+            ]
+            or None,
+        )
+    if s.pod_affinity_required or s.pod_affinity_preferred:
+        pod = k8s.V1PodAffinity(
+            required_during_scheduling_ignored_during_execution=[
+                to_model(k8s.V1PodAffinityTerm, t, f"pod_affinity_required[{i}]")
+                for i, t in enumerate(s.pod_affinity_required)
+            ]
+            or None,
+            preferred_during_scheduling_ignored_during_execution=[
+                to_model(k8s.V1WeightedPodAffinityTerm, t, f"pod_affinity_preferred[{i}]")
+                for i, t in enumerate(s.pod_affinity_preferred)
+            ]
+            or None,
+        )
+    if s.pod_anti_affinity_required or s.pod_anti_affinity_preferred:
+        anti = k8s.V1PodAntiAffinity(
+            required_during_scheduling_ignored_during_execution=[
+                to_model(k8s.V1PodAffinityTerm, t, f"pod_anti_affinity_required[{i}]")
+                for i, t in enumerate(s.pod_anti_affinity_required)
+            ]
+            or None,
+            preferred_during_scheduling_ignored_during_execution=[
+                to_model(k8s.V1WeightedPodAffinityTerm, t, f"pod_anti_affinity_preferred[{i}]")
+                for i, t in enumerate(s.pod_anti_affinity_preferred)
+            ]
+            or None,
+        )
+    if node is None and pod is None and anti is None:
+        return None
+    return k8s.V1Affinity(node_affinity=node, pod_affinity=pod, pod_anti_affinity=anti)
+
+
+def _image_pull_secret(item: str | Mapping, where: str) -> k8s.V1LocalObjectReference:
+    if isinstance(item, str):
+        return k8s.V1LocalObjectReference(name=item)
+    return to_model(k8s.V1LocalObjectReference, item, where)
+
+
+def _restrict_container(container: k8s.V1Container) -> None:
+    """Fill in what the restricted profile needs without overriding explicit values."""
+    current = to_dict(container.security_context) or {}
+    merged = {**restricted_container_context(), **current}
+    container.security_context = to_model(k8s.V1SecurityContext, merged, "securityContext")
+
+
+def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
+    """The user's pod: the notebook container, sidecars, volumes and scheduling."""
+    volumes = [to_model(k8s.V1Volume, v, f"volumes[{i}]") for i, v in enumerate(s.volumes)]
+    mounts = [
+        to_model(k8s.V1VolumeMount, m, f"volume_mounts[{i}]") for i, m in enumerate(s.volume_mounts)
+    ]
+    if s.ssl_secret_name:
+        volumes.append(
+            k8s.V1Volume(
+                name=INTERNAL_CERTS_VOLUME,
+                secret=k8s.V1SecretVolumeSource(secret_name=s.ssl_secret_name, default_mode=511),
+            )
+        )
+        mounts.append(
+            k8s.V1VolumeMount(name=INTERNAL_CERTS_VOLUME, mount_path=s.ssl_secret_mount_path)
+        )
+
+    notebook = k8s.V1Container(
+        name=NOTEBOOK_CONTAINER_NAME,
+        image=s.image,
+        working_dir=s.working_dir,
+        ports=[k8s.V1ContainerPort(name=NOTEBOOK_PORT_NAME, container_port=s.port)],
+        args=list(s.args) if s.args is not None else None,
+        env=build_env(s.env),
+        image_pull_policy=s.image_pull_policy,
+        lifecycle=(
+            to_model(k8s.V1Lifecycle, s.lifecycle_hooks, "lifecycle_hooks")
+            if s.lifecycle_hooks
+            else None
+        ),
+        resources=_resources(s),
+        volume_mounts=mounts,
+    )
+    container_context = _container_security_context(s)
+    if container_context:
+        notebook.security_context = to_model(
+            k8s.V1SecurityContext, container_context, "container_security_context"
+        )
+    if s.extra_container_config:
+        update_model(notebook, s.extra_container_config, "extra_container_config")
+
+    extra_containers = [
+        to_model(k8s.V1Container, c, f"extra_containers[{i}]")
+        for i, c in enumerate(s.extra_containers)
+    ]
+    init_containers = [
+        to_model(k8s.V1Container, c, f"init_containers[{i}]")
+        for i, c in enumerate(s.init_containers)
+    ]
+    if s.security_profile == "restricted":
+        for container in (*extra_containers, *init_containers):
+            _restrict_container(container)
+
+    spec = k8s.V1PodSpec(
+        containers=[notebook, *extra_containers],
+        init_containers=init_containers or None,
+        volumes=volumes,
+        restart_policy="OnFailure",
+        node_selector=dict(s.node_selector) or None,
+        image_pull_secrets=[
+            _image_pull_secret(p, f"image_pull_secrets[{i}]")
+            for i, p in enumerate(s.image_pull_secrets)
+        ]
+        or None,
+        tolerations=[
+            to_model(k8s.V1Toleration, t, f"tolerations[{i}]") for i, t in enumerate(s.tolerations)
+        ]
+        or None,
+        affinity=_affinity(s),
+        priority_class_name=s.priority_class_name or None,
+        scheduler_name=s.scheduler_name or None,
+    )
+    pod_context = _pod_security_context(s)
+    if pod_context:
+        spec.security_context = to_model(
+            k8s.V1PodSecurityContext, pod_context, "pod_security_context"
+        )
+    if s.service_account is not None:
+        spec.service_account_name = s.service_account
+    if s.automount_service_account_token is None:
+        # No service account named: nothing in the pod needs the API, so don't hand
+        # the namespace's default token to user code.
+        if s.service_account is None:
+            spec.automount_service_account_token = False
+    else:
+        spec.automount_service_account_token = s.automount_service_account_token
+    if s.extra_pod_config:
+        update_model(spec, s.extra_pod_config, "extra_pod_config")
+
+    return k8s.V1Pod(
+        api_version="v1",
+        kind="Pod",
+        metadata=k8s.V1ObjectMeta(
+            name=s.name, labels=dict(s.labels), annotations=dict(s.annotations)
+        ),
+        spec=spec,
+    )
+
+
+# ---------------------------------------------------------------------------
+# PVC, Service, Secret, Namespace
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class PVCSettings:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    storage: str | None = None
+    storage_class: str | None = None
+    access_modes: list[str] = field(default_factory=lambda: ["ReadWriteOnce"])
+    selector: dict[str, Any] = field(default_factory=dict)
+
+
+def build_pvc_manifest(s: PVCSettings) -> k8s.V1PersistentVolumeClaim:
+    """The user's claim; ``storage_class`` is also written to the beta annotation
+    that clusters older than the ``storageClassName`` field still read."""
+    annotations = dict(s.annotations)
+    spec = k8s.V1PersistentVolumeClaimSpec(
+        access_modes=list(s.access_modes),
+        resources=k8s.V1VolumeResourceRequirements(
+            requests={"storage": s.storage} if s.storage is not None else {}
+        ),
+    )
+    if s.storage_class is not None:
+        annotations[LEGACY_STORAGE_CLASS_ANNOTATION] = s.storage_class
+        spec.storage_class_name = s.storage_class
+    if s.selector:
+        spec.selector = to_model(k8s.V1LabelSelector, s.selector, "storage_selector")
+    return k8s.V1PersistentVolumeClaim(
+        api_version="v1",
+        kind="PersistentVolumeClaim",
+        metadata=k8s.V1ObjectMeta(name=s.name, labels=dict(s.labels), annotations=annotations),
+        spec=spec,
+    )
+
+
+def _owner_references(owner_references: Iterable[Any]) -> list[k8s.V1OwnerReference]:
+    return [to_model(k8s.V1OwnerReference, o, "owner_reference") for o in owner_references]
+
+
+@dataclass
+class ServiceSettings:
+    name: str
+    port: int
+    selector: dict[str, str]
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    owner_references: list[Any] = field(default_factory=list)
+
+
+def build_service_manifest(s: ServiceSettings) -> k8s.V1Service:
+    """A ClusterIP Service in front of one pod (``services_enabled``)."""
+    return k8s.V1Service(
+        api_version="v1",
+        kind="Service",
+        metadata=k8s.V1ObjectMeta(
+            name=s.name,
+            labels=dict(s.labels),
+            annotations=dict(s.annotations),
+            owner_references=_owner_references(s.owner_references),
+        ),
+        spec=k8s.V1ServiceSpec(
+            type="ClusterIP",
+            ports=[k8s.V1ServicePort(name="http", port=s.port, target_port=s.port)],
+            selector=dict(s.selector),
+        ),
+    )
+
+
+@dataclass
+class SecretSettings:
+    """The per-pod Secret: internal-SSL files and/or the hub API token.
+
+    ``files`` maps the key in the Secret to the file's content (``ssl.key``,
+    ``ssl.crt``, ``notebooks-ca_trust.crt``).
+    """
+
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    owner_references: list[Any] = field(default_factory=list)
+    files: dict[str, str | bytes] = field(default_factory=dict)
+    api_token: str | None = None
+
+
+def _b64(content: str | bytes) -> str:
+    raw = content.encode("utf-8") if isinstance(content, str) else content
+    return base64.b64encode(raw).decode("ascii")
+
+
+def build_secret_manifest(s: SecretSettings) -> k8s.V1Secret:
+    data = {key: _b64(content) for key, content in s.files.items()}
+    if s.api_token is not None:
+        data[API_TOKEN_SECRET_KEY] = _b64(s.api_token)
+    return k8s.V1Secret(
+        api_version="v1",
+        kind="Secret",
+        type="Opaque",
+        metadata=k8s.V1ObjectMeta(
+            name=s.name,
+            labels=dict(s.labels),
+            annotations=dict(s.annotations),
+            owner_references=_owner_references(s.owner_references),
+        ),
+        data=data,
+    )
+
+
+def api_token_env(secret_name: str) -> dict[str, Any]:
+    """The env entries that read the hub API token from the pod's Secret instead of
+    carrying it in the pod spec, where anyone allowed to read pods could see it."""
+    reference = {"valueFrom": {"secretKeyRef": {"name": secret_name, "key": API_TOKEN_SECRET_KEY}}}
+    return {name: dict(reference) for name in API_TOKEN_ENV_NAMES}
+
+
+@dataclass
+class NamespaceSettings:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+
+def build_namespace_manifest(s: NamespaceSettings) -> k8s.V1Namespace:
+    return k8s.V1Namespace(
+        api_version="v1",
+        kind="Namespace",
+        metadata=k8s.V1ObjectMeta(
+            name=s.name, labels=dict(s.labels), annotations=dict(s.annotations)
+        ),
+    )

@@ -1,0 +1,1016 @@
+"""The simulator's HTTP face: the Kubernetes REST API over aiohttp, backed by ``Store``.
+
+Paths are parsed by hand rather than with one aiohttp route per resource, because
+resources appear at run time (CRDs) and the same path shapes repeat for every group.
+Everything that can go wrong becomes a real ``Status`` body through ``StatusError``;
+no request ever gets a traceback or a half-applied change (the store validates before
+it writes, and writes synchronously).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from . import errors
+from .errors import StatusError
+from .faults import Faults, RequestCounters, RequestInfo
+from .resources import REAL_GROUP_ORDER, ResourceType
+from .store import (
+    Store,
+    Watch,
+    WatchEvent,
+    decode_continue,
+    dumps,
+    encode_continue,
+    parse_resource_version,
+    too_old_resource_version,
+)
+
+log = logging.getLogger(__name__)
+
+AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+PATCH_TYPES = {
+    "application/merge-patch+json": "merge",
+    "application/json-patch+json": "json",
+    "application/strategic-merge-patch+json": "strategic",
+}
+BODY_TYPES = ("application/json", "application/yaml", "")
+VERSION_INFO = {
+    "major": "1",
+    "minor": "36",
+    "emulationMajor": "1",
+    "emulationMinor": "36",
+    "minCompatibilityMajor": "1",
+    "minCompatibilityMinor": "35",
+    "gitVersion": "v1.36.2",
+    "gitCommit": "98b35193b2ac7a23a673325f5e9b830ecd5ba406",
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-01T00:00:00Z",
+    "goVersion": "go1.27.3",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
+
+# ObjectMeta fields a strict decode accepts.
+OBJECT_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+# Top-level fields of the built-in kinds, for fieldValidation=Strict.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "Pod": frozenset({"spec", "status"}),
+    "Service": frozenset({"spec", "status"}),
+    "PersistentVolumeClaim": frozenset({"spec", "status"}),
+    "Namespace": frozenset({"spec", "status"}),
+    "Node": frozenset({"spec", "status"}),
+    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
+    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
+    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
+    "Lease": frozenset({"spec"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A parsed API path."""
+
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+class PlainNotFound(Exception):
+    """An unknown API group or path: the real server answers with plain text here."""
+
+
+def json_response(
+    body: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> web.Response:
+    return web.Response(
+        body=dumps(body),
+        status=status,
+        content_type=None,
+        headers={"Content-Type": content_type, **(headers or {})},
+    )
+
+
+def status_response(exc: StatusError) -> web.Response:
+    return json_response(exc.status, exc.code, exc.headers)
+
+
+def _bool_param(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def _int_param(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.bad_request(f'invalid value for {name}: "{raw}" is not an integer') from None
+
+
+class SimulatorAPI:
+    """Request handling for one store; owns the fault script and the counters."""
+
+    def __init__(
+        self, store: Store, faults: Faults, counters: RequestCounters, token: str | None = None
+    ) -> None:
+        self.store = store
+        self.faults = faults
+        self.counters = counters
+        self.token = token
+        self.server_address = "127.0.0.1:0"
+
+    # ------------------------------------------------------------ dispatching
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        info = RequestInfo("discovery", "")
+        status = 500
+        try:
+            if self.token is not None and not self._authorized(request):
+                raise errors.unauthorized()
+            path = request.path
+            if path.startswith("/_sim/"):
+                info = RequestInfo("admin", path)
+                response = await self._admin(request)
+            else:
+                response, info = await self._api(request)
+            status = response.status
+            return response
+        except StatusError as exc:
+            status = exc.code
+            return status_response(exc)
+        except PlainNotFound:
+            status = 404
+            return web.Response(
+                text="404 page not found\n", status=404, content_type="text/plain", charset="utf-8"
+            )
+        except ConnectionResetError:
+            status = 0
+            raise
+        except asyncio.CancelledError:
+            status = 499
+            raise
+        except Exception as exc:  # never a traceback to the client
+            log.exception("simulator failed on %s %s", request.method, request.path)
+            status = 500
+            return status_response(errors.internal_error(type(exc).__name__))
+        finally:
+            self.counters.record(
+                request.method, request.path_qs, info, status, time.perf_counter() - started
+            )
+
+    def _authorized(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        assert self.token is not None
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), self.token)
+
+    async def _api(self, request: web.Request) -> tuple[web.StreamResponse, RequestInfo]:
+        parts = [p for p in request.path.split("/") if p]
+        method = request.method
+        if parts == ["version"] or parts == ["version", ""]:
+            return json_response(VERSION_INFO), RequestInfo("discovery", "version")
+        if parts and parts[0] == "openapi":
+            return self._openapi(parts), RequestInfo("discovery", "openapi")
+        if parts and parts[0] in ("healthz", "livez", "readyz"):
+            return web.Response(text="ok"), RequestInfo("discovery", parts[0])
+        if not parts or parts[0] not in ("api", "apis"):
+            raise PlainNotFound()
+        if method == "GET" and self._is_discovery(parts):
+            return self._discovery(request, parts), RequestInfo("discovery", "/".join(parts))
+        target, watch_prefix = self._parse(parts)
+        verb = self._verb(method, target, request.query, watch_prefix)
+        resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
+        info = RequestInfo(verb, resource, target.namespace, target.name, target.rt.group)
+        action = await self.faults.before(info)
+        if action == "reset":
+            await self._reset(request)
+        if action == "expire":
+            if verb == "watch":
+                event = WatchEvent(
+                    "ERROR",
+                    too_old_resource_version(
+                        int(request.query.get("resourceVersion") or 0) or 1,
+                        self.store.resource_version,
+                    ).status,
+                )
+                return await self._stream_single(request, event), info
+            raise errors.list_too_old()
+        return await self._dispatch(request, target, verb), info
+
+    async def _reset(self, request: web.Request) -> None:
+        """Cut the connection after a partial response, as a crashing server would."""
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Content-Length": "4096"}
+        )
+        await response.prepare(request)
+        await response.write(b'{"kind":"Status","apiVersion":"v1","metadata":')
+        transport = request.transport
+        if transport is not None:
+            transport.abort()
+        raise ConnectionResetError("simulated connection reset")
+
+    def _is_discovery(self, parts: list[str]) -> bool:
+        if parts[0] == "api":
+            return len(parts) <= 2
+        return len(parts) <= 3
+
+    def _parse(self, parts: list[str]) -> tuple[Target, bool]:
+        if parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+            if version != "v1":
+                raise PlainNotFound()
+        else:
+            group, version, rest = parts[1], parts[2], parts[3:]
+            if group not in self.store.registry.group_versions() and group not in REAL_GROUP_ORDER:
+                raise PlainNotFound()
+        watch_prefix = False
+        if rest and rest[0] == "watch":
+            watch_prefix, rest = True, rest[1:]
+        if not rest:
+            raise errors.resource_not_found()
+        namespace = None
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and not (group == "" and rest[2] in ("status", "finalize"))
+        ):
+            namespace, rest = rest[1], rest[2:]
+        if len(rest) > 3:
+            raise errors.resource_not_found()
+        plural = rest[0]
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        try:
+            rt = self.store.registry.lookup(plural, group, version)
+        except StatusError:
+            raise errors.resource_not_found() from None
+        if sub is not None and sub not in rt.subresources:
+            raise errors.resource_not_found()
+        if rt.namespaced and namespace is None and name is not None:
+            raise errors.resource_not_found()
+        if not rt.namespaced and namespace is not None:
+            raise errors.resource_not_found()
+        return Target(rt, namespace, name, sub), watch_prefix
+
+    def _verb(self, method: str, target: Target, query: Any, watch_prefix: bool) -> str:
+        collection = target.name is None
+        if method in ("GET", "HEAD"):
+            if collection:
+                return "watch" if watch_prefix or _bool_param(query.get("watch")) else "list"
+            return "watch" if watch_prefix else "get"
+        if method == "POST":
+            if collection or target.subresource == "binding":
+                return "create"
+        elif method == "PUT" and not collection:
+            return "update"
+        elif method == "PATCH" and not collection:
+            return "patch"
+        elif method == "DELETE":
+            return "deletecollection" if collection else "delete"
+        raise errors.method_not_allowed(method.lower(), target.rt.plural)
+
+    async def _dispatch(self, request: web.Request, t: Target, verb: str) -> web.StreamResponse:
+        rt, q = t.rt, request.query
+        dry_run = q.get("dryRun") == "All"
+        if "dryRun" in q and q.get("dryRun") not in ("All", ""):
+            raise errors.bad_request(
+                f'Invalid dryRun value: "{q.get("dryRun")}": supported values: "All"'
+            )
+        if verb == "list":
+            return self._list(t, q)
+        if verb == "watch":
+            return await self._watch(request, t, q)
+        if verb == "get":
+            if t.subresource == "log":
+                return await self._pod_log(request, t)
+            obj = self.store.get_ref(rt, t.namespace, t.name or "")
+            return json_response(obj)
+        if verb == "create":
+            if t.subresource == "binding":
+                body = await self._read_object(request, None)
+                target = body.get("target") or {}
+                if not target.get("name"):
+                    raise errors.invalid(
+                        "Binding",
+                        t.name or "",
+                        [
+                            {
+                                "reason": "FieldValueRequired",
+                                "message": "Required value",
+                                "field": "target.name",
+                            }
+                        ],
+                    )
+                await self.store.bind(t.namespace or "", t.name or "", target["name"])
+                return json_response(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "code": 201,
+                    },
+                    201,
+                )
+            body = await self._read_object(request, rt)
+            obj = await self.store.create(rt, t.namespace, body, dry_run=dry_run, owned=True)
+            return json_response(obj, 201)
+        if verb == "update":
+            body = await self._read_object(request, rt)
+            obj = await self.store.replace(
+                rt,
+                t.namespace,
+                t.name or "",
+                body,
+                subresource=t.subresource,
+                dry_run=dry_run,
+                owned=True,
+            )
+            return json_response(obj)
+        if verb == "patch":
+            ctype = request.content_type
+            patch_type = PATCH_TYPES.get(ctype)
+            if patch_type is None:
+                raise errors.unsupported_media_type()
+            raw = await request.read()
+            patch = self._decode(raw, rt, yaml_body=False)
+            obj = await self.store.patch(
+                rt,
+                t.namespace,
+                t.name or "",
+                patch,
+                patch_type,
+                subresource=t.subresource,
+                dry_run=dry_run,
+            )
+            return json_response(obj)
+        if verb == "delete":
+            options = await self._delete_options(request)
+            obj = await self.store.delete(
+                rt,
+                t.namespace,
+                t.name or "",
+                grace_period_seconds=options.get("gracePeriodSeconds"),
+                propagation_policy=options.get("propagationPolicy"),
+                preconditions=options.get("preconditions"),
+                dry_run=options.get("dryRun") == ["All"],
+            )
+            return json_response(obj)
+        if verb == "deletecollection":
+            return await self._delete_collection(request, t)
+        raise errors.method_not_allowed(verb, rt.plural)
+
+    # ----------------------------------------------------------------- bodies
+    async def _read_object(self, request: web.Request, rt: ResourceType | None) -> dict[str, Any]:
+        ctype = request.content_type
+        if ctype not in BODY_TYPES:
+            raise StatusError(
+                errors.status_body(
+                    415,
+                    "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types include: "
+                    "application/json, application/yaml, application/vnd.kubernetes.protobuf",
+                    {},
+                )
+            )
+        raw = await request.read()
+        obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
+        if not isinstance(obj, dict):
+            kind = rt.kind if rt else "Binding"
+            raise errors.bad_request(
+                f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+                f"version/kind; json parse error: json: cannot unmarshal {type(obj).__name__} "
+                'into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
+            )
+        if rt is not None:
+            self._check_kind(obj, rt)
+            if request.query.get("fieldValidation") == "Strict":
+                self._strict_fields(obj, rt)
+        return obj
+
+    def _decode(self, raw: bytes, rt: ResourceType | None, *, yaml_body: bool) -> Any:
+        kind = rt.kind if rt else "Binding"
+        try:
+            if yaml_body:
+                return yaml.safe_load(raw)
+            return json.loads(raw)
+        except (ValueError, yaml.YAMLError) as exc:
+            text = raw.decode("utf-8", "replace")
+            excerpt = text[:30] + " ..." if len(text) > 30 else text
+            what = (
+                "unexpected end of JSON input"
+                if isinstance(exc, json.JSONDecodeError) and exc.pos >= len(text.rstrip())
+                else (
+                    f"invalid character {text[getattr(exc, 'pos', 0) : getattr(exc, 'pos', 0) + 1]!r} looking for beginning of value"
+                )
+            )
+            raise errors.bad_request(
+                f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+                f"version/kind; json parse error: {what} ({excerpt})"
+            ) from None
+
+    def _check_kind(self, obj: dict[str, Any], rt: ResourceType) -> None:
+        kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        if api_version and api_version != rt.api_version:
+            if kind and kind != rt.kind:
+                raise errors.bad_request(
+                    f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as a '
+                    f"{rt.kind}: converting ({api_version.rsplit('/', 1)[-1]}.{kind}) to "
+                    f"({rt.group or 'core'}.{rt.kind}): unknown conversion"
+                )
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API "
+                f"version ({rt.api_version})"
+            )
+        if kind and kind != rt.kind:
+            raise errors.bad_request(
+                f'{kind} in version "{rt.version}" cannot be handled as a {rt.kind}: converting '
+                f"({rt.version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
+            )
+
+    def _strict_fields(self, obj: dict[str, Any], rt: ResourceType) -> None:
+        allowed = (
+            KIND_FIELDS.get(rt.kind)
+            if rt.group == "" or rt.group == "coordination.k8s.io"
+            else None
+        )
+        unknown = []
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            unknown += [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS]
+        if allowed is not None:
+            unknown += [k for k in obj if k not in allowed | {"kind", "apiVersion", "metadata"}]
+        if unknown:
+            listed = ", ".join(f'unknown field "{u}"' for u in unknown)
+            raise errors.bad_request(
+                f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
+                f"strict decoding error: {listed}"
+            )
+
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        """DeleteOptions from the body when there is one, else from the query (real precedence)."""
+        raw = await request.read()
+        if raw.strip():
+            try:
+                options = json.loads(raw)
+            except ValueError:
+                raise errors.bad_request(
+                    "the object provided is unrecognized (must be of type DeleteOptions): couldn't "
+                    "get version/kind; json parse error: unexpected end of JSON input"
+                ) from None
+            if not isinstance(options, dict):
+                raise errors.bad_request("DeleteOptions must be a JSON object")
+        else:
+            q = request.query
+            options = {}
+            grace = _int_param(q, "gracePeriodSeconds")
+            if grace is not None:
+                options["gracePeriodSeconds"] = grace
+            if "propagationPolicy" in q:
+                options["propagationPolicy"] = q["propagationPolicy"]
+            if "orphanDependents" in q:
+                options["orphanDependents"] = _bool_param(q["orphanDependents"])
+            if q.getall("dryRun", []):
+                options["dryRun"] = q.getall("dryRun")
+        if "orphanDependents" in options and options["orphanDependents"] is not None:
+            if options.get("propagationPolicy"):
+                raise errors.invalid(
+                    "DeleteOptions",
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueForbidden",
+                            "message": "Forbidden: orphanDependents and deletionPropagation cannot be both set",
+                            "field": "propagationPolicy",
+                        }
+                    ],
+                )
+            options["propagationPolicy"] = "Orphan" if options["orphanDependents"] else "Background"
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and not isinstance(grace, int):
+            raise errors.bad_request("gracePeriodSeconds must be an integer")
+        return options
+
+    # ------------------------------------------------------------- list/watch
+    def _list(self, t: Target, q: Any) -> web.Response:
+        rt = t.rt
+        limit = _int_param(q, "limit") or 0
+        token = q.get("continue")
+        rv_param = q.get("resourceVersion")
+        match = q.get("resourceVersionMatch")
+        if match and match not in ("Exact", "NotOlderThan"):
+            raise errors.bad_request(
+                f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"'
+            )
+        if match and not rv_param:
+            raise errors.bad_request(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
+            )
+        if token and rv_param:
+            raise errors.bad_request(
+                "specifying resource version is not allowed when using continue"
+            )
+        start: tuple[str, str] | None = None
+        labels, fields = q.get("labelSelector"), q.get("fieldSelector")
+        if token:
+            token_rv, start = decode_continue(token)
+            if token_rv < self.store.oldest_resumable_version:
+                body = errors.expired(
+                    "The provided continue parameter is too old to display a consistent list "
+                    "result. You can start a new list without the continue parameter, or use the "
+                    "continue token in this response to retrieve the remainder of the results. "
+                    "Continuing with the provided token results in an inconsistent list - objects "
+                    "that were created, modified, or deleted between the time the first chunk was "
+                    "returned and now may show up in the list."
+                )
+                body.status["metadata"] = {
+                    "continue": encode_continue(self.store.resource_version, start)
+                }
+                raise body
+            items, rv = self.store.list_refs(
+                rt,
+                t.namespace,
+                label_selector=labels,
+                field_selector=fields,
+                resource_version=str(token_rv),
+                exact=True,
+            )
+        else:
+            exact = match == "Exact" or (
+                bool(limit) and rv_param not in (None, "", "0") and match is None
+            )
+            items, rv = self.store.list_refs(
+                rt,
+                t.namespace,
+                label_selector=labels,
+                field_selector=fields,
+                resource_version=rv_param,
+                resource_version_match=match,
+                exact=exact,
+            )
+        if start is not None:
+            items = [o for o in items if _objkey(o) > start]
+        meta: dict[str, Any] = {"resourceVersion": str(rv)}
+        if limit and len(items) > limit:
+            page = items[:limit]
+            meta["continue"] = encode_continue(rv, _objkey(page[-1]))
+            if not labels and not fields:
+                meta["remainingItemCount"] = len(items) - limit
+            items = page
+        keep_kind = rt.group not in (
+            "",
+            "events.k8s.io",
+            "coordination.k8s.io",
+            "apiextensions.k8s.io",
+        )
+        if keep_kind:
+            listed = items
+        else:
+            listed = [
+                {k: v for k, v in o.items() if k != "kind" and k != "apiVersion"} for o in items
+            ]
+        body = {
+            "kind": rt.list_kind,
+            "apiVersion": rt.api_version,
+            "metadata": meta,
+            "items": listed,
+        }
+        return json_response(body)
+
+    async def _watch(self, request: web.Request, t: Target, q: Any) -> web.StreamResponse:
+        timeout = _int_param(q, "timeoutSeconds")
+        send_initial = q.get("sendInitialEvents")
+        rv = q.get("resourceVersion")
+        if rv not in (None, ""):
+            parse_resource_version(rv)
+        watch = self.store.watch(
+            t.rt,
+            t.namespace,
+            resource_version=rv,
+            label_selector=q.get("labelSelector"),
+            field_selector=q.get("fieldSelector") if not t.name else f"metadata.name={t.name}",
+            allow_bookmarks=_bool_param(q.get("allowWatchBookmarks")),
+            send_initial_events=None if send_initial is None else _bool_param(send_initial),
+            timeout_seconds=timeout,
+        )
+        return await self._stream(request, watch)
+
+    async def _stream(self, request: web.Request, watch: Watch) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        try:
+            await response.prepare(request)
+            while True:
+                event = await watch.next_event()
+                if event is None:
+                    break
+                chunk = [event.line()]
+                while watch._queue and not watch.closed and watch._remaining is None:
+                    more = await watch.next_event()
+                    if more is None:
+                        break
+                    chunk.append(more.line())
+                await response.write(b"".join(chunk))
+            await response.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            watch.close("client went away")
+            raise
+        finally:
+            watch.close("stream ended")
+        return response
+
+    async def _stream_single(self, request: web.Request, event: WatchEvent) -> web.StreamResponse:
+        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        await response.write(event.line())
+        await response.write_eof()
+        return response
+
+    async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
+        rt, q = t.rt, request.query
+        options = await self._delete_options(request)
+        items, _rv = self.store.list_refs(
+            rt,
+            t.namespace,
+            label_selector=q.get("labelSelector"),
+            field_selector=q.get("fieldSelector"),
+        )
+        results = []
+        for obj in list(items):
+            meta = obj["metadata"]
+            with contextlib.suppress(StatusError):
+                results.append(
+                    await self.store.delete(
+                        rt,
+                        meta.get("namespace"),
+                        meta["name"],
+                        grace_period_seconds=options.get("gracePeriodSeconds"),
+                        propagation_policy=options.get("propagationPolicy"),
+                        dry_run=options.get("dryRun") == ["All"],
+                    )
+                )
+        keep_kind = rt.group not in (
+            "",
+            "events.k8s.io",
+            "coordination.k8s.io",
+            "apiextensions.k8s.io",
+        )
+        listed = (
+            results
+            if keep_kind
+            else [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in results]
+        )
+        return json_response(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "items": listed,
+            }
+        )
+
+    async def _pod_log(self, request: web.Request, t: Target) -> web.StreamResponse:
+        pod = self.store.get_ref(t.rt, t.namespace, t.name or "")
+        containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        container = request.query.get("container")
+        name = t.name or ""
+        if container is None:
+            if len(containers) != 1:
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {name}, choose one of: {containers}"
+                )
+            container = containers[0]
+        elif container not in containers:
+            raise errors.bad_request(f"container {container} is not valid for pod {name}")
+        provider = self.store.pod_log_source
+        result = (
+            None
+            if provider is None
+            else provider(t.namespace or "", name, {"container": container, **dict(request.query)})
+        )
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result is None:
+            raise errors.bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+            )
+        if isinstance(result, str):
+            return web.Response(text=result, content_type="text/plain")
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        async for piece in result:  # an async iterator of str for follow=true
+            await response.write(piece.encode())
+        await response.write_eof()
+        return response
+
+    # -------------------------------------------------------------- discovery
+    def _discovery(self, request: web.Request, parts: list[str]) -> web.Response:
+        accept = request.headers.get("Accept", "")
+        aggregated = (
+            "as=APIGroupDiscoveryList" in accept and "v=v2;" in accept.replace(" ", "") + ";"
+        )
+        headers = {"Vary": "Accept"}
+        if parts == ["api"]:
+            if aggregated:
+                headers["X-Varied-Accept"] = accept
+                body = {
+                    "kind": "APIGroupDiscoveryList",
+                    "apiVersion": "apidiscovery.k8s.io/v2",
+                    "metadata": {},
+                    "items": [{"metadata": {}, "versions": [self._aggregated_version("", "v1")]}],
+                }
+                return json_response(body, headers=headers, content_type=AGGREGATED_V2)
+            return json_response(
+                {
+                    "kind": "APIVersions",
+                    "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [
+                        {"clientCIDR": "0.0.0.0/0", "serverAddress": self.server_address}
+                    ],
+                },
+                headers=headers,
+            )
+        if parts == ["apis"]:
+            groups = self._groups()
+            if aggregated:
+                headers["X-Varied-Accept"] = accept
+                items = [
+                    {
+                        "metadata": {"name": g},
+                        "versions": [self._aggregated_version(g, v) for v in vs],
+                    }
+                    for g, vs in groups.items()
+                ]
+                body = {
+                    "kind": "APIGroupDiscoveryList",
+                    "apiVersion": "apidiscovery.k8s.io/v2",
+                    "metadata": {},
+                    "items": items,
+                }
+                return json_response(body, headers=headers, content_type=AGGREGATED_V2)
+            return json_response(
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [self._group_entry(g, vs) for g, vs in groups.items()],
+                }
+            )
+        if parts[0] == "api":
+            if parts[1] != "v1":
+                raise PlainNotFound()
+            return json_response(self._resource_list("", "v1"))
+        groups = self._groups()
+        group = parts[1]
+        if group not in groups:
+            raise PlainNotFound()
+        if len(parts) == 2:
+            return json_response(
+                {"kind": "APIGroup", "apiVersion": "v1", **self._group_entry(group, groups[group])}
+            )
+        if parts[2] not in groups[group]:
+            raise PlainNotFound()
+        return json_response(self._resource_list(group, parts[2]))
+
+    def _groups(self) -> dict[str, list[str]]:
+        served = self.store.registry.group_versions()
+        groups: dict[str, list[str]] = {}
+        for g in REAL_GROUP_ORDER:
+            groups[g] = served.get(g, ["v1"])
+        for g, vs in served.items():
+            groups.setdefault(g, vs)
+        return groups
+
+    @staticmethod
+    def _group_entry(group: str, versions: list[str]) -> dict[str, Any]:
+        gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+        return {"name": group, "versions": gvs, "preferredVersion": gvs[0]}
+
+    def _resource_list(self, group: str, version: str) -> dict[str, Any]:
+        resources: list[dict[str, Any]] = []
+        for rt in self.store.registry.in_group_version(group, version):
+            entry: dict[str, Any] = {
+                "name": rt.plural,
+                "singularName": rt.singular,
+                "namespaced": rt.namespaced,
+                "kind": rt.kind,
+                "verbs": list(rt.verbs),
+            }
+            if rt.short_names:
+                entry["shortNames"] = list(rt.short_names)
+            if rt.categories:
+                entry["categories"] = list(rt.categories)
+            if rt.storage_version_hash:
+                entry["storageVersionHash"] = rt.storage_version_hash
+            resources.append(entry)
+            for sub in sorted(rt.subresources):
+                kind, verbs = _subresource_kind_verbs(rt, sub)
+                resources.append(
+                    {
+                        "name": f"{rt.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": rt.namespaced,
+                        "kind": kind,
+                        "verbs": verbs,
+                    }
+                )
+        gv = f"{group}/{version}" if group else version
+        body: dict[str, Any] = {
+            "kind": "APIResourceList",
+            "groupVersion": gv,
+            "resources": resources,
+        }
+        if group:
+            body["apiVersion"] = "v1"
+        return body
+
+    def _aggregated_version(self, group: str, version: str) -> dict[str, Any]:
+        resources = []
+        for rt in self.store.registry.in_group_version(group, version):
+            entry: dict[str, Any] = {
+                "resource": rt.plural,
+                "responseKind": {"group": "", "version": "", "kind": rt.kind},
+                "scope": "Namespaced" if rt.namespaced else "Cluster",
+                "singularResource": rt.singular,
+                "verbs": list(rt.verbs),
+            }
+            if rt.short_names:
+                entry["shortNames"] = list(rt.short_names)
+            if rt.categories:
+                entry["categories"] = list(rt.categories)
+            if rt.subresources:
+                subs = []
+                for sub in sorted(rt.subresources):
+                    kind, verbs = _subresource_kind_verbs(rt, sub)
+                    subs.append(
+                        {
+                            "subresource": sub,
+                            "responseKind": {"group": "", "version": "", "kind": kind},
+                            "verbs": verbs,
+                        }
+                    )
+                entry["subresources"] = subs
+            resources.append(entry)
+        return {"version": version, "resources": resources, "freshness": "Current"}
+
+    def _openapi(self, parts: list[str]) -> web.Response:
+        """Just enough OpenAPI v3 for kubectl to see that the server validates fields.
+
+        kubectl checks each PATCH operation for a ``fieldValidation`` query parameter
+        before it sends ``fieldValidation=Strict``; without it kubectl falls back to
+        downloading full schemas. No schemas are published (kubectl then computes
+        strategic merge patches from its compiled-in types, as it does for old servers).
+        """
+        if parts[1:2] != ["v3"]:
+            raise PlainNotFound()
+        groups = {"": ["v1"], **self.store.registry.group_versions()}
+        if len(parts) == 2:
+            paths = {}
+            for group, versions in groups.items():
+                for version in versions:
+                    rel = f"api/{version}" if not group else f"apis/{group}/{version}"
+                    paths[rel] = {"serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"}
+            return json_response({"paths": paths})
+        rest = parts[2:]
+        if rest[0] == "api" and len(rest) == 2:
+            group, version = "", rest[1]
+        elif rest[0] == "apis" and len(rest) == 3:
+            group, version = rest[1], rest[2]
+        else:
+            raise PlainNotFound()
+        if version not in groups.get(group, []):
+            raise PlainNotFound()
+        paths = {}
+        prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
+        for rt in self.store.registry.in_group_version(group, version):
+            item = (
+                f"{prefix}/namespaces/{{namespace}}/{rt.plural}/{{name}}"
+                if rt.namespaced
+                else f"{prefix}/{rt.plural}/{{name}}"
+            )
+            paths[item] = {
+                "patch": {
+                    "operationId": f"patch{rt.kind}",
+                    "x-kubernetes-action": "patch",
+                    "x-kubernetes-group-version-kind": {
+                        "group": group, "version": version, "kind": rt.kind
+                    },
+                    "parameters": [
+                        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                        for name in ("dryRun", "fieldManager", "fieldValidation", "force")
+                    ],
+                    "responses": {"200": {"description": "OK"}},
+                }
+            }
+        return json_response({
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
+            "paths": paths,
+            "components": {"schemas": {}},
+        })
+
+    # ------------------------------------------------------------------ admin
+    async def _admin(self, request: web.Request) -> web.Response:
+        path, method = request.path.rstrip("/"), request.method
+        if path == "/_sim/faults":
+            if method == "GET":
+                return json_response(self.faults.describe())
+            if method == "DELETE":
+                self.faults.clear()
+                return json_response(self.faults.describe())
+            if method == "POST":
+                try:
+                    command = json.loads(await request.read() or b"{}")
+                except ValueError:
+                    raise errors.bad_request("fault command must be JSON") from None
+                return json_response(self.faults.apply_admin(command))
+        if path == "/_sim/counters":
+            if method == "GET":
+                return json_response(self.counters.snapshot())
+            if method == "DELETE":
+                self.counters.reset()
+                return json_response(self.counters.snapshot())
+        if path == "/_sim/requests" and method == "GET":
+            limit = _int_param(request.query, "limit") or 1000
+            return json_response({"requests": self.counters.requests(limit)})
+        if path == "/_sim/state" and method == "GET":
+            return json_response(
+                {
+                    "resourceVersion": self.store.resource_version,
+                    "oldestResumableVersion": self.store.oldest_resumable_version,
+                    "openWatches": len(self.store.watches()),
+                    "objects": {
+                        f"{rt.group}/{rt.plural}".lstrip("/"): self.store.count(rt)
+                        for rt in self.store.registry
+                    },
+                }
+            )
+        raise errors.resource_not_found()
+
+
+def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]:
+    if sub == "binding":
+        return "Binding", ["create"]
+    if sub == "log":
+        return rt.kind, ["get"]
+    if sub == "finalize":
+        return rt.kind, ["update"]
+    if sub == "scale":
+        return "Scale", ["get", "patch", "update"]
+    return rt.kind, ["get", "patch", "update"]
+
+
+def _objkey(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return (meta.get("namespace", ""), meta["name"])
+
+
+def make_app(api: SimulatorAPI) -> web.Application:
+    """An aiohttp application that sends every path to ``api``."""
+    app = web.Application(client_max_size=16 * 1024 * 1024)
+    app[SIM_KEY] = api
+    app.router.add_route("*", "/{tail:.*}", api.handle)
+    return app
+
+
+async def iterate_lines(text: str) -> AsyncIterator[str]:
+    """A tiny async iterator over ``text`` (for log providers that stream)."""
+    for line in text.splitlines(keepends=True):
+        yield line

@@ -1,0 +1,373 @@
+"""The defaults the real API server (and its default admission plugins) fill in on create.
+
+The spawner reads back what it created: the pod's service-account token volume, the
+service's clusterIP, the PVC's phase. A simulator that returns the object as sent would
+let the spawner depend on fields it never gets from a real cluster, or miss ones it
+does get, so this module reproduces the recorded responses in
+``reference/apiserver-samples/*-defaulted.json`` field for field. It mutates the object
+in place because it runs on the store's private copy, between decoding and validation.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from async_kubespawner.kube.quantity import QuantityError, parse_quantity
+
+SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+# utilrand.String's alphabet: no vowels (no accidental words) and no look-alike characters.
+_RANDOM_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_DEFAULT_MODE = 420  # 0644
+
+
+def random_suffix(length: int = 5) -> str:
+    """A suffix like the API server's generateName and kube-api-access-<suffix> names."""
+    return "".join(random.choices(_RANDOM_ALPHABET, k=length))
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def default_object(
+    kind: str,
+    obj: dict,
+    *,
+    allocate_cluster_ip: Callable[[], str],
+    old: dict | None = None,
+) -> None:
+    """Fill in what the real server fills in when ``obj`` (of ``kind``) is created or updated.
+
+    Type defaults apply on every write; admission defaults (the service-account token
+    volume, default tolerations, the PVC protection finalizer, the SchedulingGated
+    condition) only on create, or an update that drops the PVC finalizer would get it
+    back and the claim could never be deleted. An update is recognised by ``old`` or,
+    failing that, by ``obj`` already carrying the ``metadata.uid`` the store assigns
+    after defaulting a create.
+    """
+    defaulter = _DEFAULTERS.get(kind)
+    if defaulter is None:
+        return
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    creating = old is None and not meta.get("uid")
+    defaulter(obj, allocate_cluster_ip, creating)
+
+
+# --------------------------------------------------------------------------- pods
+
+
+def _token_volume(name: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "projected": {
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {
+                    "configMap": {
+                        "name": "kube-root-ca.crt",
+                        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+                    }
+                },
+                {
+                    "downwardAPI": {
+                        "items": [
+                            {
+                                "path": "namespace",
+                                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                            }
+                        ]
+                    }
+                },
+            ],
+            "defaultMode": _DEFAULT_MODE,
+        },
+    }
+
+
+def _image_pull_policy(image: str) -> str:
+    """``Always`` for untagged or ``:latest`` images, ``IfNotPresent`` otherwise (digests included)."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    if ":" not in last or last.endswith(":latest"):
+        return "Always"
+    return "IfNotPresent"
+
+
+def _default_probe(probe: Any) -> None:
+    if not isinstance(probe, dict):
+        return
+    probe.setdefault("timeoutSeconds", 1)
+    probe.setdefault("periodSeconds", 10)
+    probe.setdefault("successThreshold", 1)
+    probe.setdefault("failureThreshold", 3)
+    http_get = probe.get("httpGet")
+    if isinstance(http_get, dict):
+        http_get.setdefault("path", "/")
+        http_get.setdefault("scheme", "HTTP")
+
+
+def _default_container(container: dict, host_network: bool) -> None:
+    resources = container.setdefault("resources", {})
+    if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
+        # A limit without a request means "request the limit".
+        requests = resources.setdefault("requests", {})
+        for name, value in resources["limits"].items():
+            requests.setdefault(name, value)
+    for port in container.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            if host_network and "hostPort" not in port and "containerPort" in port:
+                port["hostPort"] = port["containerPort"]
+    for env in container.get("env") or []:
+        field_ref = (env.get("valueFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
+        if isinstance(field_ref, dict):
+            field_ref.setdefault("apiVersion", "v1")
+    for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
+        _default_probe(container.get(probe_name))
+    container.setdefault("terminationMessagePath", "/dev/termination-log")
+    container.setdefault("terminationMessagePolicy", "File")
+    if isinstance(container.get("image"), str):
+        container.setdefault("imagePullPolicy", _image_pull_policy(container["image"]))
+
+
+def _default_volume(volume: dict) -> None:
+    for source in ("secret", "configMap", "downwardAPI", "projected"):
+        if isinstance(volume.get(source), dict):
+            volume[source].setdefault("defaultMode", _DEFAULT_MODE)
+    if isinstance(volume.get("hostPath"), dict):
+        volume["hostPath"].setdefault("type", "")
+    if isinstance(volume.get("downwardAPI"), dict):
+        for item in volume["downwardAPI"].get("items") or []:
+            if isinstance(item, dict) and isinstance(item.get("fieldRef"), dict):
+                item["fieldRef"].setdefault("apiVersion", "v1")
+
+
+def _qos_class(spec: dict) -> str:
+    """BestEffort, Burstable or Guaranteed, computed from cpu and memory like the kubelet does."""
+    containers = [
+        c
+        for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+        if isinstance(c, dict)
+    ]
+    any_set = False
+    guaranteed = True
+    for container in containers:
+        resources = container.get("resources") or {}
+        requests = resources.get("requests") or {}
+        limits = resources.get("limits") or {}
+        for name in ("cpu", "memory"):
+            request, limit = _quantity(requests.get(name)), _quantity(limits.get(name))
+            if (request is not None and request != 0) or (limit is not None and limit != 0):
+                any_set = True
+            if limit is None or limit == 0 or (request is not None and request != limit):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def _quantity(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        return parse_quantity(value)
+    except QuantityError:
+        return None
+
+
+_NOT_READY = "node.kubernetes.io/not-ready"
+_UNREACHABLE = "node.kubernetes.io/unreachable"
+
+
+def _default_pod(pod: dict, _allocate: Callable[[], str], creating: bool) -> None:
+    spec = pod.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    host_network = bool(spec.get("hostNetwork"))
+    for volume in spec.get("volumes") or []:
+        if isinstance(volume, dict):
+            _default_volume(volume)
+    for list_name in ("initContainers", "containers", "ephemeralContainers"):
+        for container in spec.get(list_name) or []:
+            if isinstance(container, dict):
+                _default_container(container, host_network)
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = account
+    spec["serviceAccount"] = account
+    spec.setdefault("securityContext", {})
+    spec.setdefault("schedulerName", "default-scheduler")
+    if creating and spec.get("automountServiceAccountToken") is not False:
+        _mount_service_account_token(spec)
+    if creating:
+        _add_default_tolerations(spec)
+    spec.setdefault("priority", 0)
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
+    status = pod.setdefault("status", {})
+    if isinstance(status, dict):
+        status.setdefault("phase", "Pending")
+        if (
+            creating
+            and spec.get("schedulingGates")
+            and not any(c.get("type") == "PodScheduled" for c in status.get("conditions") or [])
+        ):
+            status.setdefault("conditions", []).append(
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": _now(),
+                    "reason": "SchedulingGated",
+                    "message": "Scheduling is blocked due to non-empty scheduling gates",
+                }
+            )
+        if creating or "qosClass" not in status:
+            status["qosClass"] = _qos_class(spec)
+
+
+def _add_default_tolerations(spec: dict) -> None:
+    """The DefaultTolerationSeconds admission plugin: ride out a node outage for 5 minutes."""
+    tolerations = spec.setdefault("tolerations", [])
+    for key in (_NOT_READY, _UNREACHABLE):
+        tolerated = any(
+            isinstance(t, dict)
+            and t.get("effect") in (None, "", "NoExecute")
+            and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
+            for t in tolerations
+        )
+        if not tolerated:
+            tolerations.append(
+                {"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+            )
+
+
+def _mount_service_account_token(spec: dict) -> None:
+    """The ServiceAccount admission plugin: a projected token volume mounted in every container."""
+    containers = [
+        c
+        for name in ("initContainers", "containers")
+        for c in spec.get(name) or []
+        if isinstance(c, dict)
+    ]
+    needing = [
+        c
+        for c in containers
+        if not any(
+            isinstance(m, dict) and m.get("mountPath") == SERVICE_ACCOUNT_MOUNT_PATH
+            for m in c.get("volumeMounts") or []
+        )
+    ]
+    if not needing:
+        return
+    volumes = spec.setdefault("volumes", [])
+    existing = {v.get("name") for v in volumes if isinstance(v, dict)}
+    name = f"kube-api-access-{random_suffix()}"
+    while name in existing:
+        name = f"kube-api-access-{random_suffix()}"
+    volumes.append(_token_volume(name))
+    for container in needing:
+        container.setdefault("volumeMounts", []).append(
+            {"name": name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT_PATH}
+        )
+
+
+# --------------------------------------------------------------------------- services
+
+
+def _default_service(
+    service: dict, allocate_cluster_ip: Callable[[], str], _creating: bool
+) -> None:
+    spec = service.setdefault("spec", {})
+    if not isinstance(spec, dict):
+        return
+    service_type = spec.setdefault("type", "ClusterIP")
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict):
+            port.setdefault("protocol", "TCP")
+            if port.get("targetPort") in (None, 0, ""):
+                port["targetPort"] = port.get("port")
+            if service_type in ("NodePort", "LoadBalancer") and not port.get("nodePort"):
+                port["nodePort"] = random.randint(30000, 32767)
+    if service_type != "ExternalName":
+        if not spec.get("clusterIP"):
+            ips = spec.get("clusterIPs") or []
+            spec["clusterIP"] = ips[0] if ips and ips[0] else allocate_cluster_ip()
+        spec.setdefault("clusterIPs", [spec["clusterIP"]])
+        spec.setdefault("ipFamilies", ["IPv4"])
+        spec.setdefault("ipFamilyPolicy", "SingleStack")
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    spec.setdefault("sessionAffinity", "None")
+    if service_type in ("NodePort", "LoadBalancer"):
+        spec.setdefault("externalTrafficPolicy", "Cluster")
+    if service_type == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    service.setdefault("status", {"loadBalancer": {}})
+
+
+# --------------------------------------------------------------------------- the rest
+
+
+def _default_secret(secret: dict, _allocate: Callable[[], str], _creating: bool) -> None:
+    """stringData is write-only: folded into base64 ``data`` (it wins on conflicts), then dropped."""
+    string_data = secret.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = secret.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+    secret.setdefault("type", "Opaque")
+
+
+def _default_pvc(pvc: dict, _allocate: Callable[[], str], creating: bool) -> None:
+    spec = pvc.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("volumeMode", "Filesystem")
+    if creating:
+        finalizers = pvc.setdefault("metadata", {}).setdefault("finalizers", [])
+        if "kubernetes.io/pvc-protection" not in finalizers:
+            finalizers.append("kubernetes.io/pvc-protection")
+        pvc.setdefault("status", {}).setdefault("phase", "Pending")
+
+
+def _default_namespace(namespace: dict, _allocate: Callable[[], str], _creating: bool) -> None:
+    metadata = namespace.setdefault("metadata", {})
+    if metadata.get("name"):
+        metadata.setdefault("labels", {})["kubernetes.io/metadata.name"] = metadata["name"]
+    spec = namespace.setdefault("spec", {})
+    spec.setdefault("finalizers", ["kubernetes"])
+    namespace.setdefault("status", {}).setdefault("phase", "Active")
+
+
+def _default_event(event: dict, _allocate: Callable[[], str], _creating: bool) -> None:
+    if str(event.get("apiVersion", "v1")) == "v1":
+        event.setdefault("reportingComponent", "")
+        event.setdefault("reportingInstance", "")
+
+
+def _default_crd(crd: dict, _allocate: Callable[[], str], _creating: bool) -> None:
+    spec = crd.setdefault("spec", {})
+    if isinstance(spec, dict):
+        spec.setdefault("conversion", {"strategy": "None"})
+        names = spec.get("names")
+        if isinstance(names, dict) and names.get("kind"):
+            names.setdefault("singular", names["kind"].lower())
+            names.setdefault("listKind", names["kind"] + "List")
+
+
+_DEFAULTERS: dict[str, Callable[[dict, Callable[[], str], bool], None]] = {
+    "Pod": _default_pod,
+    "Service": _default_service,
+    "Secret": _default_secret,
+    "PersistentVolumeClaim": _default_pvc,
+    "Namespace": _default_namespace,
+    "Event": _default_event,
+    "CustomResourceDefinition": _default_crd,
+}

@@ -1,0 +1,341 @@
+"""Scriptable API-server misbehaviour, and the request counters tests and benchmarks read.
+
+What breaks spawners in production is rarely a wrong answer; it is a slow, flaky or
+restarting API server: latency, 5xx and 429 answers, connections cut mid-response,
+watch streams that end, resourceVersions that expire, outages. ``Faults`` lets a test
+(or an operator, through ``/_sim/faults``) switch each of these on while the simulator
+runs, and ``RequestCounters`` records what the clients actually asked for, so a test
+can assert "the reflector relisted once" rather than guess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import random
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+
+if TYPE_CHECKING:
+    from .store import Store
+
+VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
+ERROR_CODES = (400, 401, 403, 404, 409, 410, 429, 500, 503, 504)
+_rule_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestInfo:
+    """What a request is, in API terms (the same words the counters use)."""
+
+    verb: (
+        str  # get | list | watch | create | update | patch | delete | deletecollection | discovery
+    )
+    resource: str  # plural, with "/subresource" when there is one ("pods/status")
+    namespace: str | None = None
+    name: str | None = None
+    group: str = ""
+
+
+@dataclass
+class FaultRule:
+    """One scripted fault; ``None`` filters match everything."""
+
+    action: str  # latency | error | reset | expire
+    verb: str | None = None
+    resource: str | None = None
+    name: str | None = None
+    namespace: str | None = None
+    fraction: float = 1.0
+    count: int | None = None  # stop after this many hits
+    code: int = 500
+    retry_after: int = 1
+    delay: float = 0.0
+    delay_max: float | None = None  # random latency in [delay, delay_max]
+    id: int = field(default_factory=lambda: next(_rule_ids))
+    hits: int = 0
+
+    def matches(self, info: RequestInfo) -> bool:
+        if self.count is not None and self.hits >= self.count:
+            return False
+        if self.verb is not None and self.verb != info.verb:
+            return False
+        # "pods" matches pods and its subresources; "pods/status" only that subresource
+        if self.resource is not None and self.resource not in (
+            info.resource,
+            info.resource.split("/", 1)[0],
+        ):
+            return False
+        if self.name is not None and self.name != info.name:
+            return False
+        if self.namespace is not None and self.namespace != info.namespace:
+            return False
+        return self.fraction >= 1.0 or random.random() < self.fraction
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Faults:
+    """The fault script of one simulator. All methods are safe to call while it serves."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.rules: list[FaultRule] = []
+        self._outage_until = 0.0
+        self.outage_mode = "reset"
+
+    # -- scripting ------------------------------------------------------------
+    def add_latency(
+        self,
+        seconds: float,
+        *,
+        up_to: float | None = None,
+        verb: str | None = None,
+        resource: str | None = None,
+        count: int | None = None,
+    ) -> FaultRule:
+        """Delay matching requests by ``seconds`` (or a random time up to ``up_to``)."""
+        if seconds < 0 or (up_to is not None and up_to < seconds):
+            raise ValueError(
+                f"latency must be >= 0 and up_to >= seconds; got seconds={seconds}, up_to={up_to}"
+            )
+        return self._add(
+            FaultRule("latency", verb, resource, delay=seconds, delay_max=up_to, count=count)
+        )
+
+    def fail(
+        self,
+        code: int,
+        *,
+        fraction: float = 1.0,
+        verb: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        count: int | None = None,
+        retry_after: int = 1,
+    ) -> FaultRule:
+        """Answer matching requests with a real-looking error ``code`` (429 adds Retry-After)."""
+        if code not in ERROR_CODES:
+            raise ValueError(f"unsupported fault status code {code}; choose one of {ERROR_CODES}")
+        return self._add(
+            FaultRule(
+                "error",
+                verb,
+                resource,
+                name,
+                namespace,
+                fraction=fraction,
+                count=count,
+                code=code,
+                retry_after=retry_after,
+            )
+        )
+
+    def reset_connections(
+        self,
+        *,
+        fraction: float = 1.0,
+        verb: str | None = None,
+        resource: str | None = None,
+        name: str | None = None,
+        count: int | None = None,
+    ) -> FaultRule:
+        """Cut matching connections after sending part of the response."""
+        return self._add(FaultRule("reset", verb, resource, name, fraction=fraction, count=count))
+
+    def expire_next(
+        self, count: int = 1, *, verb: str | None = None, resource: str | None = None
+    ) -> FaultRule:
+        """The next ``count`` list/watch requests get 410 Expired, as after a compaction."""
+        if verb not in (None, "list", "watch"):
+            raise ValueError(f"expire_next applies to list or watch, not {verb!r}")
+        return self._add(FaultRule("expire", verb, resource, count=count))
+
+    def close_watches(self, after_events: int | None = None) -> int:
+        """End every open watch now, or after each delivers ``after_events`` more events."""
+        return self._store.close_watches(after_events)
+
+    def outage(self, seconds: float, *, mode: str = "reset") -> None:
+        """For ``seconds``, every API request fails: connection reset or 503 (``mode``)."""
+        if mode not in ("reset", "503"):
+            raise ValueError(f'outage mode must be "reset" or "503", not {mode!r}')
+        self.outage_mode = mode
+        self._outage_until = time.monotonic() + seconds
+        if mode == "reset":
+            self._store.close_watches()
+
+    def restart(self) -> None:
+        """An API server restart: history compacted, every watch dropped, objects kept."""
+        self._store.restart()
+
+    def remove(self, rule_id: int) -> None:
+        self.rules = [r for r in self.rules if r.id != rule_id]
+
+    def clear(self) -> None:
+        self.rules.clear()
+        self._outage_until = 0.0
+
+    def _add(self, rule: FaultRule) -> FaultRule:
+        if not 0.0 <= rule.fraction <= 1.0:
+            raise ValueError(f"fraction must be between 0 and 1, got {rule.fraction}")
+        if rule.verb is not None and rule.verb not in VERBS:
+            raise ValueError(f"unknown verb {rule.verb!r}; valid verbs: {', '.join(VERBS)}")
+        self.rules.append(rule)
+        return rule
+
+    @property
+    def in_outage(self) -> bool:
+        return time.monotonic() < self._outage_until
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "rules": [r.describe() for r in self.rules],
+            "outage_remaining_seconds": max(0.0, self._outage_until - time.monotonic()),
+            "outage_mode": self.outage_mode,
+        }
+
+    # -- applied by the HTTP layer ---------------------------------------------
+    async def before(self, info: RequestInfo) -> str | None:
+        """Apply latency and errors for a request; returns "reset" or "expire" when the
+        HTTP layer must act itself, raises ``StatusError`` for an injected error."""
+        if self.in_outage:
+            if self.outage_mode == "reset":
+                return "reset"
+            raise errors.service_unavailable()
+        outcome: str | None = None
+        for rule in list(self.rules):
+            if not rule.matches(info):
+                continue
+            if rule.action == "latency":
+                rule.hits += 1
+                delay = (
+                    rule.delay
+                    if rule.delay_max is None
+                    else random.uniform(rule.delay, rule.delay_max)
+                )
+                await asyncio.sleep(delay)
+            elif rule.action == "error":
+                rule.hits += 1
+                raise errors.error_for_code(rule.code, rule.retry_after)
+            elif rule.action == "reset" and outcome is None:
+                rule.hits += 1
+                outcome = "reset"
+            elif rule.action == "expire" and info.verb in ("list", "watch") and outcome is None:
+                rule.hits += 1
+                outcome = "expire"
+        self.rules = [r for r in self.rules if r.count is None or r.hits < r.count]
+        return outcome
+
+    def apply_admin(self, command: dict[str, Any]) -> Any:
+        """The ``POST /_sim/faults`` body: ``{"action": ..., options...}``."""
+        if not isinstance(command, dict) or "action" not in command:
+            raise errors.bad_request(
+                'fault command must be a JSON object with an "action" '
+                "(latency, error, reset, expire, close_watches, outage, restart, clear)"
+            )
+        args = dict(command)
+        action = args.pop("action")
+        try:
+            match action:
+                case "latency":
+                    return self.add_latency(float(args.pop("seconds")), **args).describe()
+                case "error":
+                    return self.fail(int(args.pop("code")), **args).describe()
+                case "reset":
+                    return self.reset_connections(**args).describe()
+                case "expire":
+                    return self.expire_next(**args).describe()
+                case "close_watches":
+                    return {"closed": self.close_watches(args.get("after_events"))}
+                case "outage":
+                    self.outage(float(args["seconds"]), mode=args.get("mode", "reset"))
+                    return self.describe()
+                case "restart":
+                    self.restart()
+                    return {"restarted": True}
+                case "clear":
+                    self.clear()
+                    return self.describe()
+                case "remove":
+                    self.remove(int(args["id"]))
+                    return self.describe()
+        except (TypeError, ValueError, KeyError) as exc:
+            raise errors.bad_request(f"invalid {action!r} fault command: {exc}") from None
+        raise errors.bad_request(
+            f"unknown fault action {action!r}; valid: latency, error, reset, expire, "
+            "close_watches, outage, restart, clear, remove"
+        )
+
+
+@dataclass(slots=True)
+class LoggedRequest:
+    at: float
+    method: str
+    path: str
+    verb: str
+    resource: str
+    namespace: str | None
+    name: str | None
+    status: int
+    duration: float
+
+
+class RequestCounters:
+    """Counts of requests by verb, resource and status, plus a bounded request log."""
+
+    def __init__(self, log_size: int = 10_000) -> None:
+        self.by_key: Counter[tuple[str, str, int]] = Counter()
+        self.log: collections.deque[LoggedRequest] = collections.deque(maxlen=log_size)
+
+    def record(
+        self, method: str, path: str, info: RequestInfo, status: int, duration: float
+    ) -> None:
+        self.by_key[(info.verb, info.resource, status)] += 1
+        self.log.append(
+            LoggedRequest(
+                time.time(),
+                method,
+                path,
+                info.verb,
+                info.resource,
+                info.namespace,
+                info.name,
+                status,
+                duration,
+            )
+        )
+
+    def count(
+        self, verb: str | None = None, resource: str | None = None, status: int | None = None
+    ) -> int:
+        """How many requests matched (``None`` = any)."""
+        return sum(
+            n
+            for (v, r, s), n in self.by_key.items()
+            if (verb is None or v == verb)
+            and (resource is None or r == resource)
+            and (status is None or s == status)
+        )
+
+    def reset(self) -> None:
+        self.by_key.clear()
+        self.log.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "total": sum(self.by_key.values()),
+            "counts": [
+                {"verb": v, "resource": r, "status": s, "count": n}
+                for (v, r, s), n in sorted(self.by_key.items())
+            ],
+        }
+
+    def requests(self, limit: int = 1000) -> list[dict[str, Any]]:
+        return [asdict(r) for r in list(self.log)[-limit:]]

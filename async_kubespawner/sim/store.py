@@ -1,0 +1,1415 @@
+"""The API server's storage and watch machinery, independent of HTTP.
+
+What a real kube-apiserver + etcd + garbage collector give their clients, in one
+process: objects with uid/resourceVersion/creationTimestamp/generation, one global
+resourceVersion across every kind, a bounded window of change history (so a watch or
+list from a version that fell out of it gets 410 Expired, like the real watch cache),
+watch fan-out to per-watcher queues, graceful pod deletion, finalizers, ownerReference
+garbage collection and namespace termination.
+
+The HTTP app (``app.py``) is one client of this store; the scheduler and kubelet
+(``cluster/``) are others. The store knows nothing about either.
+
+Stored objects are never mutated in place: every write builds a new dict. That lets
+watch events, list results and the history share the same dicts and the same
+serialised JSON bytes without defensive copies on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import contextlib
+import ipaddress
+import json
+import logging
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import errors
+from .defaulting import default_object
+from .errors import StatusError
+from .patching import (
+    PatchError,
+    apply_json_patch,
+    apply_merge_patch,
+    apply_strategic_merge_patch,
+)
+from .resources import ResourceRegistry, ResourceType
+from .selectors import SelectorError, parse_field_selector, parse_label_selector
+from .validation import validate_against_schema, validate_object
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (group, plural)
+ObjKey = tuple[str, str]  # (namespace or "", name)
+
+# Namespaces a fresh real cluster has.
+INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+_CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
+_NS_KEY: Key = ("", "namespaces")
+_POD_KEY: Key = ("", "pods")
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact JSON, as the real server writes it (no spaces)."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data, several times faster than ``copy.deepcopy``."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
+
+
+def now_rfc3339(offset_seconds: float = 0) -> str:
+    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def bad_selector(exc: Exception) -> StatusError:
+    return errors.bad_request(str(exc))
+
+
+@dataclass(slots=True)
+class WatchEvent:
+    """One watch event. ``object`` is shared with the store: treat it as read-only."""
+
+    type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
+    object: dict[str, Any]
+    _line: bytes | None = field(default=None, repr=False)
+
+    def line(self) -> bytes:
+        """The event as one newline-terminated JSON line, serialised once and shared."""
+        if self._line is None:
+            self._line = (
+                b'{"type":"' + self.type.encode() + b'","object":' + dumps(self.object) + b"}\n"
+            )
+        return self._line
+
+
+@dataclass(slots=True)
+class _Change:
+    """One entry of the history window (what a watch from an older version replays)."""
+
+    rv: int
+    key: Key
+    namespace: str
+    type: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None
+    at: float
+    event: WatchEvent
+
+
+class Watch:
+    """One watcher: a bounded per-watcher queue filled by the store's fan-out.
+
+    Iterate it (``async for event in watch``) to receive ``WatchEvent``s; the HTTP layer
+    uses ``next_event`` with the pre-serialised lines. Iteration ends when the watch is
+    closed (by ``close()``, a timeout, a scripted fault, a restart or an overflowing
+    queue — the real server also drops watchers that fall too far behind).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        rt: ResourceType,
+        namespace: str | None,
+        label_selector: Any,
+        field_selector: Any,
+        *,
+        allow_bookmarks: bool,
+        bookmark_interval: float,
+        timeout_seconds: float | None,
+        max_queue: int,
+    ) -> None:
+        self.store = store
+        self.rt = rt
+        self.namespace = namespace or None
+        self._labels = label_selector
+        self._fields = field_selector
+        self.allow_bookmarks = allow_bookmarks
+        self.bookmark_interval = bookmark_interval
+        self.deadline = None if timeout_seconds is None else time.monotonic() + timeout_seconds
+        self._queue: collections.deque[WatchEvent] = collections.deque()
+        self._max_queue = max_queue
+        self._wakeup = asyncio.Event()
+        self.closed = False
+        self.close_reason = ""
+        self._remaining: int | None = None  # close after this many more events (fault)
+        self._last_bookmark = time.monotonic()
+        self.delivered = 0
+
+    # -- filled by the store -------------------------------------------------
+    def _matches(self, obj: dict[str, Any]) -> bool:
+        if self._labels is not None and not self._labels.matches(
+            obj.get("metadata", {}).get("labels") or {}
+        ):
+            return False
+        return self._fields is None or self._fields.matches(obj)
+
+    def _offer(self, change: _Change) -> None:
+        """Queue ``change`` as this watcher sees it (selector moves become ADDED/DELETED)."""
+        if self.closed:
+            return
+        if self.namespace is not None and change.namespace != self.namespace:
+            return
+        if self._labels is None and self._fields is None:
+            self._push(change.event)
+            return
+        now_in = self._matches(change.obj)
+        if change.type != "MODIFIED" or change.old is None:
+            if now_in:
+                self._push(change.event)
+            return
+        was_in = self._matches(change.old)
+        if now_in and was_in:
+            self._push(change.event)
+        elif now_in:
+            self._push(WatchEvent("ADDED", change.obj))
+        elif was_in:
+            self._push(WatchEvent("DELETED", change.obj))
+
+    def _push(self, event: WatchEvent) -> None:
+        if len(self._queue) >= self._max_queue:
+            self.close("watcher fell too far behind")
+            return
+        self._queue.append(event)
+        self._wakeup.set()
+
+    def close_after(self, events: int) -> None:
+        self._remaining = max(0, events)
+        if self._remaining == 0:
+            self.close("closed by fault")
+
+    def close(self, reason: str = "closed") -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            self.store._forget(self)
+            self._wakeup.set()
+
+    # -- consumed by the client ----------------------------------------------
+    async def next_event(self) -> WatchEvent | None:
+        """The next event, a BOOKMARK when one is due, or ``None`` once the watch ends."""
+        while True:
+            if self._queue:
+                if self._remaining is not None:
+                    if self._remaining <= 0:
+                        self.close("closed by fault")
+                        return None
+                    self._remaining -= 1
+                self.delivered += 1
+                return self._queue.popleft()
+            if self.closed:
+                return None
+            now = time.monotonic()
+            wait: float | None = None
+            if self.deadline is not None:
+                if now >= self.deadline:
+                    self.close("timeout")
+                    return None
+                wait = self.deadline - now
+            if self.allow_bookmarks:
+                due = self._last_bookmark + self.bookmark_interval
+                if now >= due:
+                    self._last_bookmark = now
+                    return self.store._bookmark(self.rt)
+                wait = due - now if wait is None else min(wait, due - now)
+            self._wakeup.clear()
+            if wait is None:
+                await self._wakeup.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), wait)
+
+    def __aiter__(self) -> AsyncIterator[WatchEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[WatchEvent]:
+        while (event := await self.next_event()) is not None:
+            yield event
+
+
+@dataclass
+class StoreOptions:
+    """Knobs of the history window, bookmarks and watch buffers."""
+
+    history_size: int = 100_000  # changes kept for watch resume / Exact lists
+    history_age: float = 300.0  # seconds a change stays resumable
+    bookmark_interval: float = 60.0  # seconds between periodic BOOKMARKs
+    watch_queue_size: int = 100_000  # events buffered per watcher before it is dropped
+    service_cidr: str = "10.96.0.0/12"
+    initial_namespaces: tuple[str, ...] = INITIAL_NAMESPACES
+
+
+class Store:
+    """Objects of every kind, one resourceVersion sequence, history, watchers, GC."""
+
+    def __init__(self, registry: ResourceRegistry | None = None, **options: Any) -> None:
+        unknown = set(options) - set(StoreOptions.__dataclass_fields__)
+        if unknown:
+            raise TypeError(
+                f"unknown store option(s) {sorted(unknown)}; "
+                f"valid: {sorted(StoreOptions.__dataclass_fields__)}"
+            )
+        self.options = StoreOptions(**options)
+        self.registry = registry or ResourceRegistry.with_builtins()
+        self.resource_version = 0
+        self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = collections.defaultdict(dict)
+        self._history: collections.deque[_Change] = collections.deque()
+        self._compacted_rv = 0  # every change with rv > this is still in the history
+        self._watchers: dict[Key, set[Watch]] = collections.defaultdict(set)
+        self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
+        self._by_uid: dict[str, tuple[Key, str, str]] = {}
+        self._gc_queue: collections.deque[tuple[str, Any]] = collections.deque()
+        self._gc_wakeup: asyncio.Event | None = None
+        self._gc_idle: asyncio.Event | None = None
+        self._gc_task: asyncio.Task[None] | None = None
+        network = ipaddress.ip_network(self.options.service_cidr)
+        self._ip_pool = network.hosts()
+        next(self._ip_pool, None)  # the first address is the kubernetes service's
+        self._used_ips: set[str] = set()
+        self.pod_log_source: Callable[[str, str, dict[str, Any]], str | None] | None = None
+        for name in self.options.initial_namespaces:
+            self._seed_namespace(name)
+
+    # ------------------------------------------------------------------ lookup
+    def resource(self, plural: str, group: str = "") -> ResourceType:
+        return self.registry.lookup(plural, group)
+
+    def _bucket(self, rt: ResourceType) -> dict[ObjKey, dict[str, Any]]:
+        return self._objects[rt.key]
+
+    def _objkey(self, rt: ResourceType, namespace: str | None, name: str) -> ObjKey:
+        return ((namespace or "") if rt.namespaced else "", name)
+
+    def get_ref(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        """The stored object itself (read-only!); 404 if missing."""
+        obj = self._bucket(rt).get(self._objkey(rt, namespace, name))
+        if obj is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        return obj
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
+        """A private copy of the object; ``StatusError(404)`` if missing."""
+        return clone(self.get_ref(rt, namespace, name))
+
+    def count(self, rt: ResourceType) -> int:
+        return len(self._bucket(rt))
+
+    # ------------------------------------------------------------------- lists
+    def compile_selectors(
+        self, rt: ResourceType, label_selector: str | None, field_selector: str | None
+    ) -> tuple[Any, Any]:
+        try:
+            labels = parse_label_selector(label_selector) if label_selector else None
+            fields = parse_field_selector(field_selector, rt.kind) if field_selector else None
+        except SelectorError as exc:
+            raise bad_selector(exc) from None
+        return labels, fields
+
+    def list_refs(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resource_version: str | None = None,
+        resource_version_match: str | None = None,
+        exact: bool = False,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Matching stored objects (read-only), sorted like etcd keys, and the list version.
+
+        ``exact`` (or ``resource_version_match="Exact"``) rebuilds the state as of
+        ``resource_version`` from the history window — 410 if it fell out of it.
+        """
+        labels, fields = self.compile_selectors(rt, label_selector, field_selector)
+        rv = self.resource_version
+        wanted: int | None = None
+        if resource_version not in (None, "", "0"):
+            wanted = parse_resource_version(resource_version)
+        if resource_version_match == "Exact" or exact:
+            if wanted is None:
+                raise errors.bad_request(
+                    'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden '
+                    'for resourceVersion "0"'
+                )
+            if wanted > rv:
+                raise too_large_resource_version(wanted, rv)
+            if wanted < self._compacted_rv:
+                raise errors.list_too_old()
+            objects = self._snapshot(rt, wanted)
+            rv = wanted
+        else:
+            if wanted is not None and wanted > rv:
+                raise too_large_resource_version(wanted, rv)
+            objects = self._bucket(rt)
+        ns = (namespace or "") if rt.namespaced and namespace else None
+        items = []
+        for (obj_ns, _name), obj in sorted(objects.items()):
+            if ns is not None and obj_ns != ns:
+                continue
+            if labels is not None and not labels.matches(
+                obj.get("metadata", {}).get("labels") or {}
+            ):
+                continue
+            if fields is not None and not fields.matches(obj):
+                continue
+            items.append(obj)
+        return items, rv
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Private copies of the matching objects and the list's resourceVersion."""
+        items, rv = self.list_refs(
+            rt, namespace, label_selector=label_selector, field_selector=field_selector
+        )
+        return [clone(o) for o in items], str(rv)
+
+    def _snapshot(self, rt: ResourceType, at_rv: int) -> dict[ObjKey, dict[str, Any]]:
+        """The kind's objects as they were at ``at_rv``, by undoing newer changes."""
+        state = dict(self._bucket(rt))
+        for change in reversed(self._history):
+            if change.rv <= at_rv:
+                break
+            if change.key != rt.key:
+                continue
+            meta = change.obj["metadata"]
+            okey = (meta.get("namespace", ""), meta["name"])
+            if change.type == "ADDED":
+                state.pop(okey, None)
+            elif change.old is not None:
+                state[okey] = change.old
+        return state
+
+    # ----------------------------------------------------------------- watches
+    def watch(
+        self,
+        rt: ResourceType,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = False,
+        send_initial_events: bool | None = None,
+        timeout_seconds: float | None = None,
+        bookmark_interval: float | None = None,
+    ) -> Watch:
+        """Start a watch; events after ``resource_version`` are replayed first.
+
+        Without a resourceVersion (or with "0") the watch starts with one ADDED per
+        existing object, like the real server; with ``allow_bookmarks`` a plain watch
+        then gets the ``k8s.io/initial-events-end`` BOOKMARK. A version older than the
+        history window gives a watch whose only event is the real 410 ERROR.
+        """
+        labels, fields = self.compile_selectors(rt, label_selector, field_selector)
+        watch = Watch(
+            self,
+            rt,
+            namespace if rt.namespaced else None,
+            labels,
+            fields,
+            allow_bookmarks=allow_bookmarks,
+            bookmark_interval=bookmark_interval or self.options.bookmark_interval,
+            timeout_seconds=timeout_seconds,
+            max_queue=self.options.watch_queue_size,
+        )
+        initial = (
+            resource_version in (None, "", "0")
+            if send_initial_events is None
+            else (send_initial_events)
+        )
+        if initial:
+            items, rv = self.list_refs(rt, watch.namespace)
+            for obj in items:
+                watch._queue.append(WatchEvent("ADDED", obj))
+            if allow_bookmarks:
+                watch._queue.append(self._bookmark(rt, rv, initial_events_end=True))
+                watch._last_bookmark = time.monotonic()
+        else:
+            since = parse_resource_version(resource_version or "0")
+            if since < self._compacted_rv:
+                watch._queue.append(
+                    WatchEvent("ERROR", too_old_resource_version(since, self._compacted_rv).status)
+                )
+                watch.closed = True
+                watch.close_reason = "expired"
+                return watch
+            self._replay(watch, since)
+        self._watchers[rt.key].add(watch)
+        return watch
+
+    def _replay(self, watch: Watch, since: int) -> None:
+        if not self._history or self._history[-1].rv <= since:
+            return
+        # binary search the first change newer than `since`
+        lo, hi = 0, len(self._history)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self._history[mid].rv <= since:
+                lo = mid + 1
+            else:
+                hi = mid
+        for i in range(lo, len(self._history)):
+            change = self._history[i]
+            if change.key == watch.rt.key:
+                watch._offer(change)
+
+    def _bookmark(
+        self, rt: ResourceType, rv: int | None = None, *, initial_events_end: bool = False
+    ) -> WatchEvent:
+        meta: dict[str, Any] = {"resourceVersion": str(rv or self.resource_version)}
+        if initial_events_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return WatchEvent(
+            "BOOKMARK", {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}
+        )
+
+    def _forget(self, watch: Watch) -> None:
+        self._watchers[watch.rt.key].discard(watch)
+
+    def watches(self) -> list[Watch]:
+        return [w for ws in self._watchers.values() for w in ws]
+
+    def close_watches(self, after_events: int | None = None) -> int:
+        """Close every open watch now, or after each has delivered ``after_events`` more."""
+        open_watches = self.watches()
+        for w in open_watches:
+            if after_events is None:
+                w.close("closed by fault")
+            else:
+                w.close_after(after_events)
+        return len(open_watches)
+
+    def compact(self) -> None:
+        """Forget the whole history: any older resourceVersion now gets 410 Expired."""
+        self._history.clear()
+        self._compacted_rv = self.resource_version
+
+    def restart(self) -> None:
+        """What an API server restart looks like to clients: watches drop, history is gone."""
+        self.compact()
+        self.close_watches()
+
+    @property
+    def oldest_resumable_version(self) -> int:
+        return self._compacted_rv
+
+    # ------------------------------------------------------------------ writes
+    def _commit(
+        self,
+        rt: ResourceType,
+        event_type: str,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Assign the next resourceVersion, store/remove ``obj``, record and fan out."""
+        self.resource_version += 1
+        rv = self.resource_version
+        meta = obj["metadata"] = dict(obj["metadata"])
+        meta["resourceVersion"] = str(rv)
+        okey = (meta.get("namespace", "") if rt.namespaced else "", meta["name"])
+        bucket = self._bucket(rt)
+        uid = meta.get("uid", "")
+        if event_type == "DELETED":
+            bucket.pop(okey, None)
+            self._by_uid.pop(uid, None)
+        else:
+            bucket[okey] = obj
+            self._by_uid[uid] = (rt.key, okey[0], okey[1])
+        self._index_owners(rt, okey, old, None if event_type == "DELETED" else obj)
+        change = _Change(
+            rv, rt.key, okey[0], event_type, obj, old, time.monotonic(), WatchEvent(event_type, obj)
+        )
+        self._history.append(change)
+        self._trim_history(change.at)
+        for watch in tuple(self._watchers.get(rt.key, ())):
+            watch._offer(change)
+        return obj
+
+    def _trim_history(self, now: float) -> None:
+        history = self._history
+        limit = self.options.history_size
+        oldest_allowed = now - self.options.history_age
+        while history and (len(history) > limit or history[0].at < oldest_allowed):
+            self._compacted_rv = history.popleft().rv
+
+    def _index_owners(
+        self,
+        rt: ResourceType,
+        okey: ObjKey,
+        old: dict[str, Any] | None,
+        new: dict[str, Any] | None,
+    ) -> None:
+        ref = (rt.key, okey[0], okey[1])
+        old_owners = _owner_uids(old)
+        new_owners = _owner_uids(new)
+        if old_owners == new_owners:
+            return
+        for uid in old_owners - new_owners:
+            deps = self._dependents.get(uid)
+            if deps is not None:
+                deps.discard(ref)
+                if not deps:
+                    del self._dependents[uid]
+        for uid in new_owners - old_owners:
+            self._dependents[uid].add(ref)
+
+    def allocate_cluster_ip(self) -> str:
+        for addr in self._ip_pool:
+            ip = str(addr)
+            if ip not in self._used_ips:
+                self._used_ips.add(ip)
+                return ip
+        raise errors.internal_error("failed to allocate a serviceIP: range is full")
+
+    def _seed_namespace(self, name: str) -> None:
+        obj = {
+            "kind": "Namespace",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": name,
+                "uid": str(uuid.uuid4()),
+                "creationTimestamp": now_rfc3339(),
+                "labels": {"kubernetes.io/metadata.name": name},
+            },
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Active"},
+        }
+        self._commit(self.registry.lookup("namespaces"), "ADDED", obj, None)
+
+    def _check_namespace(self, rt: ResourceType, namespace: str | None, name: str) -> None:
+        if not rt.namespaced:
+            return
+        if not namespace:
+            raise errors.bad_request("the server could not find the requested resource")
+        ns = self._objects[_NS_KEY].get(("", namespace))
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise errors.namespace_terminating(rt.plural, name, namespace, rt.group)
+
+    def _validate(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        schema = self.registry.schema(rt)
+        if schema is not None:
+            causes = validate_against_schema(schema, obj)
+        else:
+            causes = validate_object(rt.kind, obj, old)
+        if causes:
+            name = obj.get("metadata", {}).get("name", "")
+            raise errors.invalid(rt.kind, name, causes, rt.group)
+
+    async def create(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        owned: bool = False,
+    ) -> dict[str, Any]:
+        """Store a new object; returns it as stored (defaulted, with uid/rv/timestamps).
+
+        ``owned=True`` lets a caller that will never touch ``obj`` again skip the copy.
+        """
+        self._ensure_gc_worker()
+        obj = obj if owned else clone(obj)
+        if not isinstance(obj.get("metadata"), dict):
+            obj["metadata"] = {}
+        meta = obj["metadata"]
+        obj["kind"] = rt.kind
+        obj["apiVersion"] = rt.api_version
+        if rt.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and namespace and body_ns != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on "
+                    "the request"
+                )
+            meta["namespace"] = namespace = namespace or body_ns
+        else:
+            meta.pop("namespace", None)
+        name = meta.get("name")
+        if not name:
+            prefix = meta.get("generateName")
+            if prefix:
+                name = prefix + "".join(random.choices(_GENERATE_NAME_ALPHABET, k=5))
+                meta["name"] = name
+            else:
+                raise errors.invalid(
+                    rt.kind,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "Required value: name or generateName is required",
+                            "field": "metadata.name",
+                        }
+                    ],
+                    rt.group,
+                )
+        for volatile in (
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "selfLink",
+        ):
+            meta.pop(volatile, None)
+        self._check_namespace(rt, namespace, name)
+        if rt.group == "" or rt.key == _CRD_KEY:
+            default_object(rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run))
+        if rt.key == _NS_KEY:
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            obj["status"] = {"phase": "Active"}
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        self._validate(rt, obj, None)
+        if rt.key == _CRD_KEY:
+            self._prepare_crd(obj)
+        if self._objkey(rt, namespace, name) in self._bucket(rt):
+            raise errors.already_exists(rt.plural, name, rt.group)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = now_rfc3339()
+        if rt.has_generation or self.registry.schema(rt) is not None:
+            meta["generation"] = 1
+        if dry_run:
+            return obj
+        stored = self._commit(rt, "ADDED", _ordered(obj), None)
+        if rt.key == _CRD_KEY:
+            self._register_crd(stored)
+        return stored
+
+    def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
+        if dry_run:
+            return lambda: "10.96.0.0"
+        return self.allocate_cluster_ip
+
+    async def replace(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        owned: bool = False,
+    ) -> dict[str, Any]:
+        """PUT semantics: a stale ``metadata.resourceVersion`` in ``obj`` is a 409 Conflict."""
+        self._ensure_gc_worker()
+        current = self.get_ref(rt, namespace, name)
+        obj = obj if owned else clone(obj)
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            obj["metadata"] = meta = {}
+        body_name = meta.get("name")
+        if body_name and body_name != name:
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
+        body_rv = meta.get("resourceVersion")
+        if body_rv and body_rv != current["metadata"]["resourceVersion"]:
+            raise errors.stale_conflict(rt.plural, name, rt.group)
+        return self._update(rt, current, obj, subresource, dry_run)
+
+    async def patch(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Apply a merge, JSON or strategic-merge patch (``patch_type`` "merge"/"json"/"strategic")."""
+        self._ensure_gc_worker()
+        current = self.get_ref(rt, namespace, name)
+        try:
+            if patch_type == "merge":
+                if not isinstance(patch, dict):
+                    raise errors.bad_request(
+                        "json: cannot unmarshal array into Go value of type map[string]interface {}"
+                    )
+                patched = apply_merge_patch(current, patch)
+            elif patch_type == "json":
+                if not isinstance(patch, list):
+                    raise errors.bad_request(
+                        "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+                    )
+                patched = apply_json_patch(current, patch)
+            elif patch_type == "strategic":
+                if not isinstance(patch, dict):
+                    raise errors.bad_request(
+                        "json: cannot unmarshal array into Go value of type map[string]interface {}"
+                    )
+                if self.registry.schema(rt) is not None:
+                    raise errors.unsupported_media_type()
+                patched = apply_strategic_merge_patch(current, patch, rt.kind)
+            else:
+                raise errors.unsupported_media_type()
+        except PatchError as exc:
+            raise StatusError(errors.status_body(exc.code, exc.reason, exc.message)) from None
+        if not isinstance(patched, dict):
+            raise errors.bad_request("the patch did not produce an object")
+        meta = patched.get("metadata")
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if meta.get("name") != name:
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+            )
+        if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
+            raise errors.stale_conflict(rt.plural, name, rt.group)
+        return self._update(rt, current, patched, subresource, dry_run)
+
+    def _update(
+        self,
+        rt: ResourceType,
+        current: dict[str, Any],
+        new: dict[str, Any],
+        subresource: str | None,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        cur_meta = current["metadata"]
+        if subresource == "status":
+            merged = dict(current)
+            if "status" in new:
+                merged["status"] = new["status"]
+            else:
+                merged.pop("status", None)
+            merged["metadata"] = dict(cur_meta)
+            new = merged
+        elif subresource not in (None, ""):
+            raise errors.method_not_allowed("update", f"{rt.plural}/{subresource}")
+        else:
+            new["kind"] = rt.kind
+            new["apiVersion"] = rt.api_version
+            meta = new["metadata"] = dict(new.get("metadata") or {})
+            for fixed in (
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "namespace",
+                "name",
+                "generation",
+            ):
+                if fixed in cur_meta:
+                    meta[fixed] = cur_meta[fixed]
+                else:
+                    meta.pop(fixed, None)
+            if "status" in rt.subresources or rt.key == _NS_KEY:
+                if "status" in current:
+                    new["status"] = current["status"]
+                else:
+                    new.pop("status", None)
+            if rt.key == ("", "services"):
+                spec, old_spec = new.get("spec"), current.get("spec") or {}
+                if isinstance(spec, dict):
+                    for carried in ("clusterIP", "clusterIPs"):
+                        if carried not in spec and carried in old_spec:
+                            spec[carried] = old_spec[carried]
+            if rt.group == "":
+                default_object(rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run))
+        meta = new["metadata"]
+        meta["resourceVersion"] = cur_meta["resourceVersion"]
+        self._validate(rt, new, current)
+        if "generation" in cur_meta and new.get("spec") != current.get("spec"):
+            meta["generation"] = cur_meta["generation"] + 1
+        if rt.key == _CRD_KEY:
+            self._prepare_crd(new)
+        if new == current:
+            return current  # a no-op write: no new resourceVersion, no event
+        if dry_run:
+            return new
+        if cur_meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            if (
+                rt.key != _POD_KEY
+                or meta.get("deletionGracePeriodSeconds") == 0
+                or not _on_node(new)
+            ):
+                return self._remove(rt, new, current)
+        stored = self._commit(rt, "MODIFIED", _ordered(new), current)
+        if rt.key == _CRD_KEY:
+            self._register_crd(stored)
+        if cur_meta.get("deletionTimestamp"):
+            self._gc_enqueue("deleting", (rt.key, stored))
+        return stored
+
+    async def bind(self, namespace: str, name: str, node_name: str) -> dict[str, Any]:
+        """The ``pods/binding`` subresource: set ``spec.nodeName`` once, as the scheduler does.
+
+        Like the real registry this writes storage directly (no update validation, no
+        generation bump) and refuses a pod that is already bound or being deleted.
+        """
+        rt = self.registry.lookup("pods")
+        current = self.get_ref(rt, namespace, name)
+        spec = current.get("spec") or {}
+        if current["metadata"].get("deletionTimestamp"):
+            raise errors.conflict(
+                "pods", name, "pod is being deleted, cannot be assigned to a host"
+            )
+        if spec.get("nodeName"):
+            raise errors.conflict(
+                "pods", name, f'pod {name} is already assigned to node "{spec["nodeName"]}"'
+            )
+        if spec.get("schedulingGates"):
+            raise errors.conflict(
+                "pods",
+                name,
+                "pod has non-empty .spec.schedulingGates, cannot be assigned to a host",
+            )
+        new = dict(current)
+        new["spec"] = dict(spec, nodeName=node_name)
+        status = dict(current.get("status") or {})
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": now_rfc3339(),
+            }
+        )
+        status["conditions"] = conditions
+        new["status"] = status
+        new["metadata"] = dict(current["metadata"])
+        return self._commit(rt, "MODIFIED", new, current)
+
+    # ---------------------------------------------------------------- deletion
+    async def delete(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        *,
+        grace_period_seconds: int | None = None,
+        propagation_policy: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Delete like the real server: graceful for pods on a node, finalizers, GC.
+
+        Returns the object as it is after the call (with ``deletionTimestamp`` when it
+        is not gone yet; its final state when it is).
+        """
+        self._ensure_gc_worker()
+        current = self.get_ref(rt, namespace, name)
+        meta = current["metadata"]
+        if preconditions:
+            want_uid = preconditions.get("uid")
+            if want_uid and want_uid != meta.get("uid"):
+                raise errors.conflict(
+                    rt.plural,
+                    name,
+                    f"Precondition failed: UID in precondition: {want_uid}, UID in object meta: {meta.get('uid')}",
+                    rt.group,
+                )
+            want_rv = preconditions.get("resourceVersion")
+            if want_rv and want_rv != meta.get("resourceVersion"):
+                raise errors.conflict(
+                    rt.plural,
+                    name,
+                    "Precondition failed: ResourceVersion in precondition: "
+                    f"{want_rv}, ResourceVersion in object meta: {meta.get('resourceVersion')}",
+                    rt.group,
+                )
+        if propagation_policy not in (None, "", "Background", "Foreground", "Orphan"):
+            raise errors.invalid(
+                "DeleteOptions",
+                "",
+                [
+                    {
+                        "reason": "FieldValueNotSupported",
+                        "message": f'Unsupported value: "{propagation_policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
+                        "field": "propagationPolicy",
+                    }
+                ],
+            )
+        if grace_period_seconds is not None and grace_period_seconds < 0:
+            grace_period_seconds = 1 if grace_period_seconds else 0
+        if dry_run:
+            return current
+        if rt.key == _NS_KEY:
+            return self._terminate_namespace(current)
+
+        finalizers = list(meta.get("finalizers") or [])
+        if propagation_policy == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        elif propagation_policy == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+
+        grace = 0
+        if rt.key == _POD_KEY:
+            spec = current.get("spec") or {}
+            grace = (
+                grace_period_seconds
+                if grace_period_seconds is not None
+                else int(spec.get("terminationGracePeriodSeconds", 30))
+            )
+            phase = (current.get("status") or {}).get("phase")
+            if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+                grace = 0
+
+        if meta.get("deletionTimestamp"):
+            # already being deleted: only a shorter grace period (pods) changes anything
+            old_grace = meta.get("deletionGracePeriodSeconds")
+            if rt.key == _POD_KEY and old_grace is not None and grace < old_grace:
+                if grace == 0 and not finalizers:
+                    return self._remove(rt, current, current)
+                return self._mark_deleting(rt, current, grace, finalizers)
+            if finalizers != list(meta.get("finalizers") or []):
+                return self._mark_deleting(rt, current, old_grace or 0, finalizers)
+            return current
+
+        if grace > 0 or finalizers:
+            return self._mark_deleting(rt, current, grace, finalizers)
+        if rt.key == _POD_KEY:
+            # the real server shows the deletion (MODIFIED, grace 0) before the DELETED
+            marked = self._mark_deleting(rt, current, 0, finalizers)
+            return self._remove(rt, marked, marked)
+        return self._remove(rt, current, current)
+
+    def _mark_deleting(
+        self, rt: ResourceType, current: dict[str, Any], grace: int, finalizers: list[str]
+    ) -> dict[str, Any]:
+        new = dict(current)
+        meta = new["metadata"] = dict(current["metadata"])
+        meta["deletionTimestamp"] = now_rfc3339(grace)
+        meta["deletionGracePeriodSeconds"] = grace
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if "generation" in meta:
+            meta["generation"] += 1
+        stored = self._commit(rt, "MODIFIED", new, current)
+        if finalizers:
+            self._gc_enqueue("deleting", (rt.key, stored))
+        return stored
+
+    def _remove(
+        self, rt: ResourceType, final: dict[str, Any], current: dict[str, Any]
+    ) -> dict[str, Any]:
+        obj = dict(final)
+        obj["metadata"] = dict(final["metadata"])
+        removed = self._commit(rt, "DELETED", obj, current)
+        if rt.kind == "Service" and rt.group == "":
+            for ip in (removed.get("spec") or {}).get("clusterIPs") or []:
+                self._used_ips.discard(ip)
+        if rt.key == _CRD_KEY:
+            self._unregister_crd(removed)
+        self._gc_enqueue("removed", (rt.key, removed))
+        if rt.namespaced:
+            self._maybe_finish_namespace(removed["metadata"].get("namespace", ""))
+        return removed
+
+    def _terminate_namespace(self, ns: dict[str, Any]) -> dict[str, Any]:
+        if ns["metadata"].get("deletionTimestamp"):
+            return ns
+        new = dict(ns)
+        new["metadata"] = dict(
+            ns["metadata"], deletionTimestamp=now_rfc3339(), deletionGracePeriodSeconds=0
+        )
+        new["status"] = dict(ns.get("status") or {}, phase="Terminating")
+        stored = self._commit(self.registry.lookup("namespaces"), "MODIFIED", new, ns)
+        self._gc_enqueue("namespace", stored["metadata"]["name"])
+        return stored
+
+    # ------------------------------------------------------- garbage collector
+    def _ensure_gc_worker(self) -> None:
+        if self._gc_task is None or self._gc_task.done():
+            self._gc_wakeup = asyncio.Event()
+            self._gc_idle = asyncio.Event()
+            self._gc_idle.set()
+            self._gc_task = asyncio.get_running_loop().create_task(
+                self._gc_loop(), name="sim-garbage-collector"
+            )
+            if self._gc_queue:
+                self._gc_wakeup.set()
+                self._gc_idle.clear()
+
+    def _gc_enqueue(self, what: str, payload: Any) -> None:
+        self._gc_queue.append((what, payload))
+        if self._gc_wakeup is not None and self._gc_idle is not None:
+            self._gc_idle.clear()
+            self._gc_wakeup.set()
+
+    async def wait_gc_idle(self) -> None:
+        """Wait until the garbage collector has processed everything queued so far."""
+        self._ensure_gc_worker()
+        assert self._gc_idle is not None
+        await self._gc_idle.wait()
+
+    async def _gc_loop(self) -> None:
+        assert self._gc_wakeup is not None and self._gc_idle is not None
+        while True:
+            if not self._gc_queue:
+                self._gc_idle.set()
+                self._gc_wakeup.clear()
+                await self._gc_wakeup.wait()
+                continue
+            what, payload = self._gc_queue.popleft()
+            try:
+                if what == "removed":
+                    await self._gc_owner_removed(*payload)
+                elif what == "deleting":
+                    await self._gc_owner_deleting(*payload)
+                elif what == "namespace":
+                    await self._gc_namespace(payload)
+            except StatusError as exc:
+                log.debug("garbage collector: %s", exc)
+            except Exception:
+                log.exception("garbage collector failed on %s", what)
+            await asyncio.sleep(0)  # let API requests interleave, like a separate controller
+
+    def _lookup_ref(self, ref: tuple[Key, str, str]) -> tuple[ResourceType, dict[str, Any]] | None:
+        key, ns, name = ref
+        obj = self._objects[key].get((ns, name))
+        if obj is None:
+            return None
+        rt = self.registry.find(key[1], key[0])
+        return None if rt is None else (rt, obj)
+
+    async def _gc_owner_removed(self, key: Key, owner: dict[str, Any]) -> None:
+        """An owner is gone: delete dependents with no other live owner (background)."""
+        uid = owner["metadata"].get("uid", "")
+        for ref in list(self._dependents.get(uid, ())):
+            found = self._lookup_ref(ref)
+            if found is None:
+                continue
+            rt, dep = found
+            refs = dep["metadata"].get("ownerReferences") or []
+            alive = [r for r in refs if r.get("uid") != uid and r.get("uid") in self._by_uid]
+            if alive:
+                await self.patch(
+                    rt,
+                    ref[1] or None,
+                    ref[2],
+                    {"metadata": {"ownerReferences": alive}},
+                    "merge",
+                )
+            elif not dep["metadata"].get("deletionTimestamp"):
+                await self.delete(rt, ref[1] or None, ref[2], propagation_policy="Background")
+        # dependents of a foreground-deleting owner may be waiting on this one
+        for r in owner["metadata"].get("ownerReferences") or []:
+            where = self._by_uid.get(r.get("uid", ""))
+            if where is not None:
+                found = self._lookup_ref(where)
+                if found is not None:
+                    await self._gc_owner_deleting(found[0].key, found[1])
+
+    async def _gc_owner_deleting(self, key: Key, owner: dict[str, Any]) -> None:
+        """Handle the ``orphan`` and ``foregroundDeletion`` finalizers of an owner."""
+        rt = self.registry.find(key[1], key[0])
+        if rt is None:
+            return
+        meta = owner["metadata"]
+        ns, name, uid = meta.get("namespace"), meta["name"], meta.get("uid", "")
+        found = self._lookup_ref((key, ns or "", name))
+        if found is None or found[1]["metadata"].get("uid") != uid:
+            return
+        owner = found[1]
+        finalizers = list(owner["metadata"].get("finalizers") or [])
+        if not owner["metadata"].get("deletionTimestamp"):
+            return
+        deps = [d for d in (self._lookup_ref(r) for r in list(self._dependents.get(uid, ()))) if d]
+        if "orphan" in finalizers:
+            for dep_rt, dep in deps:
+                refs = [
+                    r for r in dep["metadata"].get("ownerReferences") or [] if r.get("uid") != uid
+                ]
+                dmeta = dep["metadata"]
+                await self.patch(
+                    dep_rt,
+                    dmeta.get("namespace"),
+                    dmeta["name"],
+                    {"metadata": {"ownerReferences": refs or None}},
+                    "merge",
+                )
+            finalizers.remove("orphan")
+            await self.patch(
+                rt, ns, name, {"metadata": {"finalizers": finalizers or None}}, "merge"
+            )
+        elif "foregroundDeletion" in finalizers:
+            pending = False
+            for dep_rt, dep in deps:
+                pending = True
+                if not dep["metadata"].get("deletionTimestamp"):
+                    dmeta = dep["metadata"]
+                    await self.delete(
+                        dep_rt,
+                        dmeta.get("namespace"),
+                        dmeta["name"],
+                        propagation_policy="Foreground",
+                    )
+            if not pending:
+                finalizers.remove("foregroundDeletion")
+                await self.patch(
+                    rt, ns, name, {"metadata": {"finalizers": finalizers or None}}, "merge"
+                )
+
+    async def _gc_namespace(self, namespace: str) -> None:
+        """The namespace controller: delete everything inside, then the namespace."""
+        for rt in self.registry:
+            if not rt.namespaced:
+                continue
+            for (obj_ns, name), obj in list(self._objects[rt.key].items()):
+                if obj_ns == namespace and not obj["metadata"].get("deletionTimestamp"):
+                    with contextlib.suppress(StatusError):
+                        await self.delete(rt, namespace, name)
+        self._maybe_finish_namespace(namespace)
+
+    def _maybe_finish_namespace(self, namespace: str) -> None:
+        ns = self._objects[_NS_KEY].get(("", namespace))
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return
+        for rt in self.registry:
+            if rt.namespaced and any(k[0] == namespace for k in self._objects[rt.key]):
+                return
+        self._remove(self.registry.lookup("namespaces"), ns, ns)
+
+    # ---------------------------------------------------------------- CRDs
+    def _prepare_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        names = spec.get("names") or {}
+        group = spec.get("group", "")
+        plural = names.get("plural", "")
+        causes = []
+        if not group or "." not in group:
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f'Invalid value: "{group}": should be a domain with at least one dot',
+                    "field": "spec.group",
+                }
+            )
+        if not plural:
+            causes.append(
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value",
+                    "field": "spec.names.plural",
+                }
+            )
+        if not names.get("kind"):
+            causes.append(
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value",
+                    "field": "spec.names.kind",
+                }
+            )
+        if spec.get("scope") not in ("Namespaced", "Cluster"):
+            causes.append(
+                {
+                    "reason": "FieldValueNotSupported",
+                    "message": f'Unsupported value: "{spec.get("scope", "")}": supported values: "Cluster", "Namespaced"',
+                    "field": "spec.scope",
+                }
+            )
+        if not spec.get("versions"):
+            causes.append(
+                {
+                    "reason": "FieldValueRequired",
+                    "message": "Required value: must have exactly one version marked as storage version",
+                    "field": "spec.versions",
+                }
+            )
+        expected = f"{plural}.{group}"
+        if crd["metadata"].get("name") != expected:
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "message": f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group',
+                    "field": "metadata.name",
+                }
+            )
+        if causes:
+            raise errors.invalid(
+                "CustomResourceDefinition",
+                crd["metadata"].get("name", ""),
+                causes,
+                "apiextensions.k8s.io",
+            )
+        accepted = {k: v for k, v in names.items()}
+        accepted.setdefault("singular", names["kind"].lower())
+        accepted.setdefault("listKind", names["kind"] + "List")
+        crd["status"] = {
+            "conditions": [
+                {
+                    "type": "NamesAccepted",
+                    "status": "True",
+                    "lastTransitionTime": now_rfc3339(),
+                    "reason": "NoConflicts",
+                    "message": "no conflicts found",
+                },
+                {
+                    "type": "Established",
+                    "status": "True",
+                    "lastTransitionTime": now_rfc3339(),
+                    "reason": "InitialNamesAccepted",
+                    "message": "the initial names have been accepted",
+                },
+            ],
+            "acceptedNames": accepted,
+            "storedVersions": [v["name"] for v in spec["versions"] if v.get("storage")],
+        }
+
+    def _register_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd["spec"]
+        names = spec["names"]
+        for version in spec["versions"]:
+            if not version.get("served", True):
+                continue
+            subresources = frozenset((version.get("subresources") or {}).keys())
+            rt = ResourceType(
+                group=spec["group"],
+                version=version["name"],
+                plural=names["plural"],
+                kind=names["kind"],
+                namespaced=spec["scope"] == "Namespaced",
+                subresources=subresources,
+                singular=names.get("singular", names["kind"].lower()),
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                has_generation=True,
+            )
+            schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+            self.registry.add(rt, schema)
+
+    def _unregister_crd(self, crd: dict[str, Any]) -> None:
+        spec = crd.get("spec") or {}
+        group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
+        gone = self.registry.remove(group, plural)
+        if gone:
+            rt = gone[0]
+            for obj in list(self._objects[rt.key].values()):
+                self._remove(rt, obj, obj)
+            for w in list(self._watchers.get(rt.key, ())):
+                w.close("resource removed")
+
+    # --------------------------------------------------------------- shutdown
+    async def close(self) -> None:
+        self.close_watches()
+        if self._gc_task is not None:
+            self._gc_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._gc_task
+            self._gc_task = None
+
+
+def _owner_uids(obj: dict[str, Any] | None) -> frozenset[str]:
+    if obj is None:
+        return frozenset()
+    refs = obj.get("metadata", {}).get("ownerReferences")
+    if not refs:
+        return frozenset()
+    return frozenset(r.get("uid", "") for r in refs if isinstance(r, dict))
+
+
+def _on_node(pod: dict[str, Any]) -> bool:
+    return bool((pod.get("spec") or {}).get("nodeName"))
+
+
+_META_ORDER = (
+    "name",
+    "generateName",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+)
+
+
+def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
+    """Key order as the real server writes it (kind, apiVersion, metadata first)."""
+    meta = obj["metadata"]
+    ordered_meta = {k: meta[k] for k in _META_ORDER if k in meta}
+    ordered_meta.update((k, v) for k, v in meta.items() if k not in ordered_meta)
+    out: dict[str, Any] = {
+        "kind": obj["kind"],
+        "apiVersion": obj["apiVersion"],
+        "metadata": ordered_meta,
+    }
+    out.update((k, v) for k, v in obj.items() if k not in out)
+    return out
+
+
+def parse_resource_version(text: str) -> int:
+    try:
+        value = int(text)
+    except (TypeError, ValueError):
+        raise errors.bad_request(f'invalid resource version "{text}"') from None
+    if value < 0:
+        raise errors.bad_request(f'invalid resource version "{text}"')
+    return value
+
+
+def too_old_resource_version(requested: int, oldest: int) -> StatusError:
+    return errors.expired(f"too old resource version: {requested} ({oldest})")
+
+
+def too_large_resource_version(requested: int, current: int) -> StatusError:
+    return StatusError(
+        errors.status_body(
+            504,
+            "Timeout",
+            f"Too large resource version: {requested}, current: {current}",
+            {
+                "causes": [
+                    {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+                ],
+                "retryAfterSeconds": 1,
+            },
+        )
+    )
+
+
+def encode_continue(rv: int, last_key: ObjKey) -> str:
+    """An opaque token shaped like the real one: base64 of {v, rv, start}."""
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{last_key[0]}/{last_key[1]}\x00"})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[int, ObjKey]:
+    """(list resourceVersion, last key served) from a token made by ``encode_continue``."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        ns, _, name = str(data["start"]).rstrip("\x00").partition("/")
+        return int(data["rv"]), (ns, name)
+    except (ValueError, KeyError, TypeError):
+        raise errors.bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+        ) from None

@@ -1,0 +1,681 @@
+"""``KubeSpawnerSettings``: every setting, and the methods that turn them into objects.
+
+What the lifecycle (``spawner.py``) calls, and when:
+
+``__init__``
+    Sets port 0 to 8888, expands ``working_dir`` and computes ``namespace`` (with user
+    namespaces), ``pod_name``, ``dns_name``, ``secret_name`` and ``pvc_name``.
+``load_state`` / ``get_state`` / ``clear_state``
+    Called by JupyterHub. Names saved in state win over the templates; ``pvc_name``
+    is kept across stops once the PVC is known to exist (``remember_pvc_name``).
+``_refresh_names()``
+    Call in ``start()`` after profile overrides were applied (they may change
+    templates, ``namespace`` or ``slug_scheme``); keeps a remembered ``pvc_name``.
+``check_configuration()``
+    Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
+    or label is invalid. ``get_*_manifest`` call it too.
+``needs_legacy_pvc_check`` / ``legacy_pvc_name()`` / ``use_pvc_name(name)``
+    With ``handle_legacy_names``, on the first start of a server saved by a pre-7
+    KubeSpawner: if a PVC named ``legacy_pvc_name()`` exists, ``use_pvc_name`` it.
+``mark_pvc_exists()``
+    After the PVC was created or found, so ``get_state`` remembers its name.
+``await get_pod_manifest()`` then ``await run_modify_pod_hook(pod)``
+    The V1Pod to create (``prepare_pod()`` does both).
+``get_pvc_manifest()``, ``get_namespace_manifest()``
+    Before the pod, when ``storage_pvc_ensure`` / ``enable_user_namespaces``.
+``get_secret_manifest(owner_reference)``, ``get_service_manifest(owner_reference)``
+    After the pod exists (its uid is the owner), when ``needs_secret`` /
+    ``services_enabled``. A pod whose env reads the Secret waits in
+    CreateContainerConfigError until it exists; the kubelet retries on its own.
+    With ``internal_ssl``, ``move_certs`` should return ``internal_ssl_pod_paths()``.
+``await run_after_pod_created_hook(pod_dict)``, ``is_pod_running(pod_dict)``.
+
+Manifests and env values are never logged here: they carry the API token.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jupyterhub
+import kubernetes_asyncio.client as k8s
+from traitlets import Bool, List, default
+
+from .._version import __version__
+from ..manifests import (
+    ManifestError,
+    NamespaceSettings,
+    PodSettings,
+    PVCSettings,
+    SecretSettings,
+    ServiceSettings,
+    api_token_env,
+    build_namespace_manifest,
+    build_pod_manifest,
+    build_pvc_manifest,
+    build_secret_manifest,
+    build_service_manifest,
+    ordered_items,
+)
+from ..naming import (
+    TemplateFields,
+    expand_template,
+    is_valid_dns_label,
+    is_valid_dns_subdomain,
+    is_valid_label,
+)
+from .api import ApiTraits
+from .deprecated import DeprecatedTraits
+from .errors import SpawnerConfigError
+from .events import EventsTraits
+from .hooks import HooksTraits
+from .namespaces import NamespaceTraits, hub_namespace
+from .naming import NamingTraits
+from .networking import NetworkingTraits
+from .pod import PodTraits
+from .resources import ResourceTraits
+from .security import SecurityTraits
+from .stop import StopTraits
+from .storage import StorageTraits
+
+# What we write as ``kubespawner_version``: the upstream release whose state layout
+# and names we reproduce, so a hub switching back to upstream KubeSpawner does not
+# mistake our state for pre-7 state. Our own version goes under STATE_VERSION_KEY.
+UPSTREAM_COMPATIBLE_VERSION = "7.1.0"
+STATE_VERSION_KEY = "async_kubespawner_version"
+LEGACY_STATE_VERSION = "legacy"
+
+USERNAME_KEY = "hub.jupyter.org/username"
+SERVERNAME_KEY = "hub.jupyter.org/servername"
+SSL_FILES = {"keyfile": "ssl.key", "certfile": "ssl.crt", "cafile": "notebooks-ca_trust.crt"}
+
+
+async def _maybe_await(value: Any) -> Any:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class KubeSpawnerSettings(
+    ApiTraits,
+    EventsTraits,
+    NamespaceTraits,
+    NamingTraits,
+    NetworkingTraits,
+    HooksTraits,
+    PodTraits,
+    StopTraits,
+    ResourceTraits,
+    SecurityTraits,
+    StorageTraits,
+    DeprecatedTraits,
+):
+    """The settings mixin placed before ``Spawner`` in ``KubeSpawner``'s bases."""
+
+    env_keep = List(
+        [],
+        config=True,
+        help="""Hub environment variables passed on to the server. Empty by default: the
+        hub's environment (service account paths, Kubernetes service variables) means
+        nothing inside a user pod.""",
+    )
+    ssl_alt_names_include_local = Bool(
+        False,
+        config=True,
+        help="Also put DNS:localhost and IP:127.0.0.1 in the internal-SSL certificate.",
+    )
+
+    @default("ssl_alt_names")
+    def _default_ssl_alt_names(self) -> list[str]:
+        return [
+            f"DNS:{self.dns_name}",
+            f"DNS:{self.pod_name}",
+            f"DNS:{self.pod_name}.{self.namespace}",
+            f"DNS:{self.pod_name}.{self.namespace}.svc",
+        ]
+
+    # Names of this server's objects (not traits: they are computed, or loaded from state).
+    pod_name: str = ""
+    pvc_name: str = ""
+    dns_name: str = ""
+    secret_name: str = ""
+    _pvc_exists: bool = False
+    _pvc_name_from_state: bool = False
+    _state_kubespawner_version: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if getattr(self, "port", None) == 0:
+            self.port = 8888
+        if self._has_user():
+            if self.working_dir:
+                self.working_dir = self._expand_user_properties(self.working_dir, "working_dir")
+            self._refresh_names()
+
+    # -- templates -----------------------------------------------------------------
+
+    def _has_user(self) -> bool:
+        return getattr(getattr(self, "user", None), "name", None) is not None
+
+    def _template_fields(self, slug_scheme: str | None = None) -> TemplateFields:
+        user = self.user
+        return TemplateFields.for_server(
+            username=user.name,
+            servername=getattr(self, "name", "") or "",
+            userid=getattr(user, "id", ""),
+            hub_namespace=hub_namespace(),
+            slug_scheme=slug_scheme or self.slug_scheme,
+        )
+
+    def _template_namespace(self, slug_scheme: str | None = None) -> dict[str, Any]:
+        fields: dict[str, Any] = self._template_fields(slug_scheme).as_dict()
+        for name in ("pod_name", "pvc_name"):
+            if getattr(self, name, ""):
+                fields[name] = getattr(self, name)
+        fields["namespace"] = self.namespace
+        return fields
+
+    def _expand_user_properties(
+        self, template: str, setting: str = "template", slug_scheme: str | None = None
+    ) -> str:
+        """Fill ``template`` with this server's fields; trailing ``-`` dropped."""
+        try:
+            return expand_template(template, self._template_namespace(slug_scheme))
+        except (KeyError, IndexError, ValueError, AttributeError) as exc:
+            raise SpawnerConfigError(
+                setting,
+                template,
+                f"the template cannot be expanded ({type(exc).__name__}: {exc})",
+                "Use only the documented {fields}; double literal braces as {{ }}.",
+            ) from None
+
+    def _expand_all(self, value: Any, setting: str = "template") -> Any:
+        """Expand every string inside lists and dict values (not keys)."""
+        if isinstance(value, str):
+            return self._expand_user_properties(value, setting)
+        if isinstance(value, Mapping):
+            return {k: self._expand_all(v, f"{setting}[{k!r}]") for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._expand_all(v, f"{setting}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def _refresh_names(self) -> None:
+        """(Re)compute the object names from the templates, in dependency order."""
+        if self.enable_user_namespaces:
+            self.namespace = self._expand_user_properties(
+                self.user_namespace_template, "user_namespace_template"
+            )
+        self.pod_name = ""
+        self.pod_name = self._expand_user_properties(self.pod_name_template, "pod_name_template")
+        self.dns_name = self._expand_dns_name()
+        self.secret_name = self._expand_user_properties(
+            self.secret_name_template, "secret_name_template"
+        )
+        if not self._pvc_name_from_state:
+            self.pvc_name = ""
+            self.pvc_name = self._expand_user_properties(
+                self.pvc_name_template, "pvc_name_template"
+            )
+
+    def _expand_dns_name(self) -> str:
+        try:
+            return self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise SpawnerConfigError(
+                "dns_name_template",
+                self.dns_name_template,
+                f"the template cannot be expanded ({exc})",
+                "Only {name} and {namespace} are available.",
+            ) from None
+
+    # -- checks ----------------------------------------------------------------------
+
+    def check_configuration(self) -> None:
+        """Raise SpawnerConfigError if this server's names or labels would be refused
+        by the API server. Call before creating anything."""
+        if self.enable_user_namespaces and not is_valid_dns_label(self.namespace):
+            self._bad_name(
+                "user_namespace_template",
+                self.user_namespace_template,
+                self.namespace,
+                "namespace",
+                63,
+            )
+        elif not is_valid_dns_label(self.namespace):
+            self._bad_name("namespace", self.namespace, self.namespace, "namespace", 63)
+        if not is_valid_dns_subdomain(self.pod_name) or (
+            self.services_enabled
+            and not (is_valid_dns_label(self.pod_name) and self.pod_name[0].isalpha())
+        ):
+            self._bad_name("pod_name_template", self.pod_name_template, self.pod_name, "pod", 63)
+        if not is_valid_dns_subdomain(self.pvc_name):
+            self._bad_name("pvc_name_template", self.pvc_name_template, self.pvc_name, "PVC", 253)
+        if self.needs_secret and not is_valid_dns_subdomain(self.secret_name):
+            self._bad_name(
+                "secret_name_template", self.secret_name_template, self.secret_name, "Secret", 253
+            )
+        self._check_label_values(
+            "extra_labels",
+            self._build_pod_labels(self._expand_all(self.extra_labels, "extra_labels")),
+        )
+        self._check_label_values(
+            "storage_extra_labels",
+            self._build_common_labels(
+                self._expand_all(self.storage_extra_labels, "storage_extra_labels")
+            ),
+        )
+
+    def _bad_name(self, setting: str, template: str, name: str, kind: str, limit: int) -> None:
+        raise SpawnerConfigError(
+            setting,
+            template,
+            f"for user {self.user.name!r} it gives {name!r}, which is not a valid {kind} name",
+            f"A {kind} name must be at most {limit} characters of [a-z0-9-] (and '.' except "
+            "for namespaces and services), starting and ending with a letter or digit; build "
+            "it from {username}/{servername}/{user_server}, which are always safe.",
+        )
+
+    def _check_label_values(self, setting: str, labels: Mapping[str, str]) -> None:
+        for key, value in labels.items():
+            if not is_valid_label(str(value)):
+                raise SpawnerConfigError(
+                    setting,
+                    getattr(self, setting, None),
+                    f"for user {self.user.name!r} the label {key!r} gets the value {value!r}, "
+                    "which is not a valid label value",
+                    "Label values are at most 63 characters of [A-Za-z0-9._-] starting and ending "
+                    "with a letter or digit; use {username} or {servername} in templates.",
+                )
+
+    # -- labels and annotations ------------------------------------------------------
+
+    def _build_common_labels(self, extra_labels: Mapping[str, str]) -> dict[str, str]:
+        labels = {USERNAME_KEY: self._template_fields().user_label_value()}
+        labels.update(extra_labels)
+        labels.update(self.common_labels)
+        return labels
+
+    def _build_pod_labels(self, extra_labels: Mapping[str, str]) -> dict[str, str]:
+        labels = self._build_common_labels(extra_labels)
+        labels.update(
+            {
+                "component": self.component_label,
+                "app.kubernetes.io/component": self.component_label,
+                SERVERNAME_KEY: self._template_fields().server_label_value(),
+            }
+        )
+        return labels
+
+    def _build_common_annotations(self, extra_annotations: Mapping[str, str]) -> dict[str, str]:
+        annotations = {USERNAME_KEY: self.user.name}
+        if self.name:
+            annotations[SERVERNAME_KEY] = self.name
+        annotations.update(extra_annotations)
+        return annotations
+
+    # -- environment and command -----------------------------------------------------
+
+    def get_env(self) -> dict[str, Any]:
+        """The base Spawner's env, the image name, and templated ``environment`` values.
+
+        A value that is not a valid template (JSON, say) is passed on literally, as
+        ``environment`` values were before templating existed; only its key is logged.
+        """
+        env = super().get_env()
+        env["JUPYTER_IMAGE_SPEC"] = self.image
+        env["JUPYTER_IMAGE"] = self.image
+        for key, value in self.environment.items():
+            if callable(value) or not isinstance(value, str | Mapping):
+                continue
+            try:
+                env[key] = self._expand_all(value, f"environment[{key!r}]")
+            except SpawnerConfigError:
+                self.log.warning("environment[%r] is not a valid template; using it literally", key)
+        return env
+
+    def get_args(self) -> list[str]:
+        return list(super().get_args())
+
+    def _container_args(self) -> list[str] | None:
+        args = self.get_args()
+        if self.cmd:
+            return [*self.cmd, *args]
+        if args:
+            self.log.warning(
+                "Spawner.args are ignored because KubeSpawner.cmd is None (the image's own "
+                "command runs); set cmd to use them"
+            )
+        return None
+
+    # -- callables -------------------------------------------------------------------
+
+    async def _resolve(self, setting: str) -> Any:
+        value = getattr(self, setting)
+        if callable(value):
+            value = await _maybe_await(value(self))
+        return value
+
+    async def _resolve_int(self, setting: str) -> int | None:
+        value = await self._resolve(setting)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpawnerConfigError(
+                setting,
+                value,
+                "the callable returned something other than an integer or None",
+                "Return a numeric id.",
+            )
+        return value
+
+    # -- manifests -------------------------------------------------------------------
+
+    @property
+    def needs_secret(self) -> bool:
+        """Whether the pod gets a Secret (internal SSL files and/or the API token)."""
+        return bool(getattr(self, "internal_ssl", False) or self.api_token_in_secret)
+
+    def _check_security_profile(self, uid: int | None) -> None:
+        if self.security_profile != "restricted":
+            return
+        if self.privileged:
+            raise SpawnerConfigError(
+                "privileged",
+                True,
+                "a privileged container cannot pass security_profile 'restricted'",
+                "Set privileged = False or security_profile = ''.",
+            )
+        if self.allow_privilege_escalation:
+            raise SpawnerConfigError(
+                "allow_privilege_escalation",
+                True,
+                "privilege escalation contradicts security_profile 'restricted'",
+                "Set allow_privilege_escalation = False (or None), or security_profile = ''.",
+            )
+        if uid == 0:
+            raise SpawnerConfigError(
+                "uid",
+                0,
+                "root (uid 0) contradicts security_profile 'restricted' (runAsNonRoot)",
+                "Run as a non-zero uid, or set security_profile = ''.",
+            )
+
+    async def get_pod_manifest(self) -> k8s.V1Pod:
+        """The user's pod, before ``modify_pod_hook``. Resolves callables (sync or
+        async), expands templates and checks the result."""
+        self.check_configuration()
+        uid = await self._resolve_int("uid")
+        gid = await self._resolve_int("gid")
+        fs_gid = await self._resolve_int("fs_gid")
+        supplemental_gids = await self._resolve("supplemental_gids") or []
+        container_context = await self._resolve("container_security_context") or {}
+        pod_context = await self._resolve("pod_security_context") or {}
+        self._check_security_profile(uid if uid is not None else container_context.get("runAsUser"))
+
+        env = self.get_env()
+        if self.api_token_in_secret:
+            env.update(api_token_env(self.secret_name))
+        annotations = self._build_common_annotations(
+            self._expand_all(self.extra_annotations, "extra_annotations")
+        )
+        annotations["hub.jupyter.org/kubespawner-version"] = __version__
+        annotations["hub.jupyter.org/jupyterhub-version"] = jupyterhub.__version__
+        settings = PodSettings(
+            name=self.pod_name,
+            image=self.image,
+            labels=self._build_pod_labels(self._expand_all(self.extra_labels, "extra_labels")),
+            annotations=annotations,
+            port=self.port,
+            args=self._container_args(),
+            env=env,
+            working_dir=self.working_dir,
+            image_pull_policy=self.image_pull_policy,
+            image_pull_secrets=list(self.image_pull_secrets),
+            node_selector=dict(self.node_selector),
+            uid=uid,
+            gid=gid,
+            fs_gid=fs_gid,
+            supplemental_gids=list(supplemental_gids),
+            privileged=self.privileged,
+            allow_privilege_escalation=self.allow_privilege_escalation,
+            container_security_context=dict(container_context),
+            pod_security_context=dict(pod_context),
+            security_profile=self.security_profile,
+            cpu_limit=self.cpu_limit,
+            cpu_guarantee=self.cpu_guarantee,
+            mem_limit=self.mem_limit,
+            mem_guarantee=self.mem_guarantee,
+            extra_resource_limits=dict(self.extra_resource_limits),
+            extra_resource_guarantees=dict(self.extra_resource_guarantees),
+            volumes=self._expand_all(ordered_items(self.volumes), "volumes"),
+            volume_mounts=self._expand_all(ordered_items(self.volume_mounts), "volume_mounts"),
+            lifecycle_hooks=dict(self.lifecycle_hooks),
+            init_containers=self._expand_all(
+                ordered_items(self.init_containers), "init_containers"
+            ),
+            extra_containers=self._expand_all(
+                ordered_items(self.extra_containers), "extra_containers"
+            ),
+            service_account=(
+                self._expand_user_properties(self.service_account, "service_account")
+                if self.service_account is not None
+                else None
+            ),
+            automount_service_account_token=self.automount_service_account_token,
+            tolerations=ordered_items(self.tolerations),
+            node_affinity_preferred=ordered_items(self.node_affinity_preferred),
+            node_affinity_required=ordered_items(self.node_affinity_required),
+            pod_affinity_preferred=ordered_items(self.pod_affinity_preferred),
+            pod_affinity_required=ordered_items(self.pod_affinity_required),
+            pod_anti_affinity_preferred=ordered_items(self.pod_anti_affinity_preferred),
+            pod_anti_affinity_required=ordered_items(self.pod_anti_affinity_required),
+            priority_class_name=self.priority_class_name,
+            scheduler_name=self.scheduler_name,
+            extra_container_config=dict(self.extra_container_config),
+            extra_pod_config=self._expand_all(dict(self.extra_pod_config), "extra_pod_config"),
+            ssl_secret_name=self.secret_name if getattr(self, "internal_ssl", False) else None,
+            ssl_secret_mount_path=self.secret_mount_path,
+        )
+        try:
+            return build_pod_manifest(settings)
+        except ManifestError as exc:
+            setting = str(exc).split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
+            raise SpawnerConfigError(
+                setting, None, str(exc), "Fix the named field.", show_value=False
+            ) from None
+
+    async def run_modify_pod_hook(self, pod: k8s.V1Pod) -> k8s.V1Pod:
+        """Apply ``modify_pod_hook`` (sync or async); a hook returning None is a bug
+        in the hook, reported as such rather than as a confusing API error."""
+        if self.modify_pod_hook is None:
+            return pod
+        result = await _maybe_await(self.modify_pod_hook(self, pod))
+        if result is None:
+            raise SpawnerConfigError(
+                "modify_pod_hook",
+                self.modify_pod_hook,
+                "the hook returned None instead of the pod",
+                "Return the (modified) pod from the hook.",
+            )
+        return result
+
+    async def prepare_pod(self) -> k8s.V1Pod:
+        """``get_pod_manifest`` then ``modify_pod_hook``: the pod ``start()`` creates."""
+        return await self.run_modify_pod_hook(await self.get_pod_manifest())
+
+    async def run_after_pod_created_hook(self, pod: dict) -> None:
+        if self.after_pod_created_hook is not None:
+            await _maybe_await(self.after_pod_created_hook(self, pod))
+
+    def get_pvc_manifest(self) -> k8s.V1PersistentVolumeClaim:
+        self.check_configuration()
+        labels = self._build_common_labels(
+            self._expand_all(self.storage_extra_labels, "storage_extra_labels")
+        )
+        labels["component"] = "singleuser-storage"
+        labels["app.kubernetes.io/component"] = "singleuser-storage"
+        return build_pvc_manifest(
+            PVCSettings(
+                name=self.pvc_name,
+                labels=labels,
+                annotations=self._build_common_annotations(
+                    self._expand_all(self.storage_extra_annotations, "storage_extra_annotations")
+                ),
+                storage=self.storage_capacity,
+                storage_class=self.storage_class,
+                access_modes=list(self.storage_access_modes),
+                selector=self._expand_all(dict(self.storage_selector), "storage_selector"),
+            )
+        )
+
+    def get_service_manifest(self, owner_reference: Any) -> k8s.V1Service:
+        self.check_configuration()
+        extra_labels = self._expand_all(self.extra_labels, "extra_labels")
+        return build_service_manifest(
+            ServiceSettings(
+                name=self.pod_name,
+                port=self.port,
+                selector=self._build_pod_labels(extra_labels),
+                labels=self._build_common_labels(extra_labels),
+                annotations=self._build_common_annotations(
+                    self._expand_all(self.extra_annotations, "extra_annotations")
+                ),
+                owner_references=[owner_reference],
+            )
+        )
+
+    def get_secret_manifest(self, owner_reference: Any) -> k8s.V1Secret:
+        """The pod's Secret: internal-SSL files (read from ``cert_paths``) and/or the
+        API token (``api_token_in_secret``)."""
+        self.check_configuration()
+        files: dict[str, str] = {}
+        if getattr(self, "internal_ssl", False) and self.cert_paths:
+            files["ssl.key"] = Path(self.cert_paths["keyfile"]).read_text()
+            files["ssl.crt"] = Path(self.cert_paths["certfile"]).read_text()
+            trust = Path(self.cert_paths["cafile"]).read_text()
+            hub_ca = (getattr(self, "internal_trust_bundles", {}) or {}).get("hub-ca")
+            if hub_ca:
+                trust += Path(hub_ca).read_text()
+            files["notebooks-ca_trust.crt"] = trust
+        return build_secret_manifest(
+            SecretSettings(
+                name=self.secret_name,
+                labels=self._build_common_labels(
+                    self._expand_all(self.extra_labels, "extra_labels")
+                ),
+                annotations=self._build_common_annotations(
+                    self._expand_all(self.extra_annotations, "extra_annotations")
+                ),
+                owner_references=[owner_reference],
+                files=files,
+                api_token=self.api_token if self.api_token_in_secret else None,
+            )
+        )
+
+    def internal_ssl_pod_paths(self) -> dict[str, str]:
+        """Where the certificates are inside the pod: what ``move_certs`` returns."""
+        base = self.secret_mount_path.rstrip("/") + "/"
+        return {key: base + name for key, name in SSL_FILES.items()}
+
+    def get_namespace_manifest(self) -> k8s.V1Namespace:
+        self.check_configuration()
+        return build_namespace_manifest(
+            NamespaceSettings(
+                name=self.namespace,
+                labels=self._expand_all(dict(self.user_namespace_labels), "user_namespace_labels"),
+                annotations=self._expand_all(
+                    dict(self.user_namespace_annotations), "user_namespace_annotations"
+                ),
+            )
+        )
+
+    def is_pod_running(self, pod: Mapping[str, Any] | None) -> bool:
+        """Running, has an IP, not being deleted, and every container ready."""
+        if pod is None:
+            return False
+        status = pod.get("status") or {}
+        metadata = pod.get("metadata") or {}
+        statuses = status.get("containerStatuses") or []
+        return (
+            status.get("phase") == "Running"
+            and status.get("podIP") is not None
+            and not metadata.get("deletionTimestamp")
+            and all(cs.get("ready") for cs in statuses)
+        )
+
+    # -- state -----------------------------------------------------------------------
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state["pod_name"] = self.pod_name
+        state["namespace"] = self.namespace
+        state["dns_name"] = self.dns_name
+        state["kubespawner_version"] = UPSTREAM_COMPATIBLE_VERSION
+        state[STATE_VERSION_KEY] = __version__
+        if self.remember_pvc_name and self._pvc_exists:
+            state["pvc_name"] = self.pvc_name
+        return state
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        super().load_state(state)
+        if "pod_name" in state:
+            self.pod_name = state["pod_name"]
+        if "namespace" in state:
+            self.namespace = state["namespace"]
+        if "dns_name" in state:
+            self.dns_name = state["dns_name"]
+        if state.get("pvc_name"):
+            self.pvc_name = state["pvc_name"]
+            self._pvc_name_from_state = True
+            self._pvc_exists = True
+        if "kubespawner_version" in state:
+            self._state_kubespawner_version = str(state["kubespawner_version"])
+        elif "pod_name" in state:
+            # Written by a KubeSpawner older than 7.0, which recorded no version.
+            self._state_kubespawner_version = LEGACY_STATE_VERSION
+
+    def clear_state(self) -> None:
+        """Forget the stopped server's per-run names; a remembered PVC stays."""
+        super().clear_state()
+        keep_pvc = self.remember_pvc_name and self._pvc_exists
+        if not keep_pvc:
+            self._pvc_name_from_state = False
+            self._pvc_exists = False
+        self._state_kubespawner_version = UPSTREAM_COMPATIBLE_VERSION
+        if self._has_user():
+            self._refresh_names()
+
+    @property
+    def needs_legacy_pvc_check(self) -> bool:
+        """True on the first start of a server whose state a pre-7 KubeSpawner wrote."""
+        return (
+            self.handle_legacy_names
+            and self._state_kubespawner_version == LEGACY_STATE_VERSION
+            and not self._pvc_name_from_state
+        )
+
+    def legacy_pvc_name(self) -> str:
+        """The PVC name a pre-7 KubeSpawner gave this server ('escape' scheme)."""
+        saved_pvc_name = self.pvc_name
+        self.pvc_name = ""
+        try:
+            return self._expand_user_properties(
+                self.pvc_name_template, "pvc_name_template", "escape"
+            )
+        finally:
+            self.pvc_name = saved_pvc_name
+
+    def use_pvc_name(self, name: str) -> None:
+        """Adopt an existing PVC's name (found by the legacy check) for good."""
+        self.pvc_name = name
+        self._pvc_name_from_state = True
+        self._pvc_exists = True
+
+    def mark_pvc_exists(self) -> None:
+        """The PVC now exists: remember its name in state (remember_pvc_name)."""
+        self._pvc_exists = True
+        if self.remember_pvc_name:
+            self._pvc_name_from_state = True

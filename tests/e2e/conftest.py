@@ -1,0 +1,86 @@
+"""Fixtures of the end-to-end tests: a headless Chromium and a screenshot helper per test.
+
+The browser is Debian's ``/usr/bin/chromium`` driven by Playwright's sync API
+(``playwright install`` is never run: no downloads). Each test gets a fresh browser
+context (its own cookies), so logging in as one user never leaks into another test.
+Screenshots land in ``test-artifacts/e2e/<module>/<test>/NN-<step>.png`` and the
+process logs of each stack are copied next to them, so a failure in CI can be read
+without re-running it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import playwright.sync_api as playwright_sync
+import pytest
+
+from .hub_stack import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/e2e is an e2e test, so ``-m 'not e2e'`` skips the slow tier."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[playwright_sync.Browser]:
+    if not Path(CHROMIUM_PATH).exists():
+        pytest.fail(
+            f"{CHROMIUM_PATH} is missing: install Debian's chromium (`make test` runs "
+            "scripts/install-system-deps.sh, or `apt-get install -y chromium`)"
+        )
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Screenshots:
+    """Numbered screenshots of one test's steps."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.count = 0
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, page: playwright_sync.Page, step: str) -> Path:
+        self.count += 1
+        slug = re.sub(r"[^a-z0-9]+", "-", step.lower()).strip("-")
+        path = self.directory / f"{self.count:02d}-{slug}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def screenshot(request: pytest.FixtureRequest) -> Screenshots:
+    module = Path(str(request.node.fspath)).stem
+    return Screenshots(ARTIFACTS / module / request.node.name)
+
+
+@pytest.fixture
+def page(browser: playwright_sync.Browser) -> Iterator[playwright_sync.Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def keep_logs(state_dir: Path, module: str) -> None:
+    """Copy a stack's process logs into the artifacts (the state dir is a temp dir)."""
+    target = ARTIFACTS / module / "logs"
+    target.mkdir(parents=True, exist_ok=True)
+    for log in state_dir.glob("*.log"):
+        shutil.copy(log, target / log.name)

@@ -1,0 +1,193 @@
+"""A hub under test: simulator (optional), proxy and JupyterHub as real processes, plus API helpers.
+
+One ``HubStack`` is shared by the tests of a module (starting the three processes costs
+a few seconds); each test uses its own user names so that tests do not see each
+other's servers. The REST helpers talk to the hub and to the simulator over plain HTTP,
+exactly as an operator's script or ``kubectl`` would, so the tests check what really
+happened (a pod gone, a server stopped), not what the page claims.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from async_kubespawner import local_stack
+from async_kubespawner.local_stack import (
+    ProxyEndpoints,
+    SimulatorOptions,
+    SupervisedProcess,
+)
+
+T = TypeVar("T")
+
+REPO_ROOT = local_stack.PACKAGE_ROOT
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
+
+#: The launch options every browser test uses: Debian's chromium, never a downloaded one.
+CHROMIUM_PATH = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def http_json(
+    method: str, url: str, *, token: str | None = None, body: Any = None, timeout: float = 10.0
+) -> tuple[int, Any]:
+    """One HTTP request; returns (status, decoded JSON or None). HTTP errors are returned, not raised."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw) if raw else None
+        except ValueError:
+            return exc.code, raw.decode("utf-8", "replace")
+
+
+def eventually(check: Callable[[], T], timeout: float, what: str) -> T:
+    """Re-ask an external system (the hub's REST API) until ``check`` returns something truthy.
+
+    The hub offers no way to await "this server has stopped" — a stop answered with 202
+    completes in the background — so asking again is the only way to observe it; each
+    retry is a real request, and the failure says what never became true.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: still not true after {timeout:.0f}s")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+@dataclass
+class HubStack:
+    """The processes of one hub under test and how to reach them."""
+
+    state_dir: Path
+    base_config: Path
+    overrides: str = ""
+    simulator: SimulatorOptions | None = None
+    api_token: str = field(default_factory=lambda: secrets.token_hex(24), repr=False)
+    hub_port: int = field(default_factory=local_stack.free_port)
+    sim_process: SupervisedProcess | None = field(default=None, repr=False)
+    proxy_process: SupervisedProcess | None = field(default=None, repr=False)
+    hub_process: SupervisedProcess | None = field(default=None, repr=False)
+    proxy: ProxyEndpoints | None = field(default=None, repr=False)
+    kubeconfig: Path | None = None
+    hub_starts: int = 0
+
+    def start(self) -> HubStack:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self.simulator is not None:
+                self.sim_process, self.kubeconfig = local_stack.start_simulator(
+                    self.state_dir, self.simulator
+                )
+            self.proxy_process, self.proxy = local_stack.start_proxy(self.state_dir)
+            self.start_hub()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _config(self) -> Path:
+        assert self.proxy is not None
+        # A service token with admin rights lets the tests use the REST API like an operator.
+        service = f'''
+c.JupyterHub.services = [{{"name": "e2e-checker", "api_token": {self.api_token!r}}}]
+c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "admin:servers", "read:hub"], "services": ["e2e-checker"]}}]
+'''
+        return local_stack.write_hub_config(
+            self.state_dir,
+            self.base_config,
+            self.proxy,
+            hub_port=self.hub_port,
+            overrides=service + self.overrides,
+        )
+
+    def start_hub(self) -> None:
+        env = {"KUBECONFIG": str(self.kubeconfig)} if self.kubeconfig else {}
+        self.hub_starts += 1
+        self.hub_process = local_stack.start_hub(
+            self.state_dir, self._config(), env=env, log_name=f"hub-{self.hub_starts}.log"
+        )
+
+    def stop_hub(self) -> None:
+        if self.hub_process is not None:
+            self.hub_process.stop()
+            self.hub_process = None
+
+    def stop(self) -> None:
+        local_stack.stop_all([self.hub_process, self.proxy_process, self.sim_process])
+        self.hub_process = self.proxy_process = self.sim_process = None
+
+    # -- addresses ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        assert self.proxy is not None
+        return self.proxy.public_url
+
+    @property
+    def hub_api(self) -> str:
+        return f"{self.url}/hub/api"
+
+    @property
+    def simulator_url(self) -> str:
+        assert self.kubeconfig is not None, "this stack runs no simulator"
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        return str(config["clusters"][0]["cluster"]["server"])
+
+    # -- checks through the APIs ------------------------------------------------------------
+
+    def hub_get(self, path: str) -> tuple[int, Any]:
+        return http_json("GET", f"{self.hub_api}{path}", token=self.api_token)
+
+    def user_model(self, name: str) -> dict[str, Any]:
+        status, body = self.hub_get(f"/users/{name}")
+        assert status == 200, f"GET /users/{name}: {status} {body}"
+        return dict(body)
+
+    def pods(self, namespace: str = "default", label_selector: str = "") -> list[dict[str, Any]]:
+        query = f"?labelSelector={urllib.request.quote(label_selector)}" if label_selector else ""
+        status, body = http_json("GET", f"{self.simulator_url}/api/v1/namespaces/{namespace}/pods{query}")
+        assert status == 200, f"listing pods: {status} {body}"
+        return list(body["items"])
+
+    def pod(self, name: str, namespace: str = "default") -> dict[str, Any] | None:
+        status, body = http_json("GET", f"{self.simulator_url}/api/v1/namespaces/{namespace}/pods/{name}")
+        if status == 404:
+            return None
+        assert status == 200, f"reading pod {namespace}/{name}: {status} {body}"
+        return dict(body)
+
+    def artifact_logs(self) -> list[Path]:
+        return sorted(self.state_dir.glob("*.log"))

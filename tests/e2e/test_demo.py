@@ -1,0 +1,121 @@
+"""``python -m async_kubespawner.demo``: it serves the hub, and Ctrl-C leaves no process behind.
+
+The demo runs as a subprocess exactly as ``make demo`` runs it. ``--kubeconfig`` (the
+"real cluster" path) skips the simulator, so these checks hold whatever state the
+spawner is in; the simulator path is what the browser tests in this directory use,
+through the same ``local_stack`` functions.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from async_kubespawner import local_stack
+from async_kubespawner.local_stack import SupervisedProcess
+
+from .browser_steps import PASSWORD
+from .hub_stack import http_json
+
+pytestmark = pytest.mark.e2e
+
+# Any spawner will do: these tests never start a server.
+CONFIG = f'''
+c = get_config()  # noqa
+c.JupyterHub.spawner_class = "simple"
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = {PASSWORD!r}
+'''
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct children of ``pid``, read from /proc (the demo's hub, proxy and simulator)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def run_demo(tmp_path: Path, *extra: str) -> SupervisedProcess:
+    config = tmp_path / "config.py"
+    config.write_text(CONFIG)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    port = local_stack.free_port()
+    return SupervisedProcess(
+        name="demo",
+        argv=[
+            sys.executable, "-m", "async_kubespawner.demo",
+            "--port", str(port),
+            "--config", str(config),
+            "--kubeconfig", str(kubeconfig),
+            "--state-dir", str(tmp_path / "state"),
+            *extra,
+        ],
+        log_path=tmp_path / "demo.log",
+        env=local_stack.subprocess_env(),
+    ).start()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_demo_serves_then_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
+    demo = run_demo(tmp_path)
+    try:
+        line = demo.wait_for_line(r"JupyterHub is running at http://", timeout=60)
+        url = re.search(r"http://\S+", line).group(0)  # type: ignore[union-attr]
+        demo.wait_for_line(rf"password: {re.escape('demo')}", timeout=5)
+        status, body = http_json("GET", f"{url}hub/api/")
+        assert status == 200 and "version" in body
+        started = children_of(demo.pid)
+        assert len(started) == 2, f"expected the proxy and the hub, found {started}"
+
+        demo.process.send_signal(sig)  # type: ignore[union-attr]  # what Ctrl-C does to the launcher
+        assert demo.process.wait(60) == 0  # type: ignore[union-attr]
+        demo.wait_for_line(r"shutting down: received", timeout=5)
+        assert [pid for pid in started if alive(pid)] == []
+        assert not (tmp_path / "state" / "jupyterhub.pid").exists(), "the hub did not shut down cleanly"
+    finally:
+        demo.stop()
+
+
+def test_demo_reports_a_bad_option_clearly(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "async_kubespawner.demo", "--config", str(tmp_path / "nope.py")],
+        capture_output=True,
+        text=True,
+        env=local_stack.subprocess_env(),
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--config" in result.stderr and "no such file" in result.stderr
+
+
+def test_demo_exits_when_the_hub_dies(tmp_path: Path) -> None:
+    demo = run_demo(tmp_path)
+    try:
+        demo.wait_for_line(r"JupyterHub is running at http://", timeout=60)
+        hub_pid = int((tmp_path / "state" / "jupyterhub.pid").read_text())
+        os.kill(hub_pid, signal.SIGKILL)
+        assert demo.process.wait(30) == 1  # type: ignore[union-attr]
+        demo.wait_for_line(r"shutting down: hub exited", timeout=5)
+    finally:
+        demo.stop()

@@ -1,0 +1,308 @@
+"""The single retry policy of ``KubeApi``: exact HTTP faults from a scripted local server.
+
+(aioresponses 0.7.9 cannot build responses for aiohttp 3.14, so a tiny aiohttp server on
+127.0.0.1 plays the API server: real HTTP, exact faults, every request recorded.)
+"""
+
+import asyncio
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from kubernetes_asyncio import client as k8s_client
+
+from async_kubespawner.kube.client import (
+    CREATE_ID_ANNOTATION,
+    PODS,
+    ApiError,
+    ApiSettings,
+    KubeApi,
+    close_shared_apis,
+    load_configuration,
+    shared_api,
+)
+
+PODS_PATH = "/api/v1/namespaces/ns/pods"
+POD_PATH = f"{PODS_PATH}/jupyter-alice"
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False  # never answer: the client's timeout fires
+    drop: bool = False  # close the connection without answering
+    respond: Any = None  # callable(recorded_requests) -> Reply
+
+
+class ScriptedApiServer:
+    """Answers each (method, path) from a queue of replies; the last one repeats."""
+
+    def __init__(self) -> None:
+        self.script: dict[tuple[str, str], list[Reply]] = {}
+        self.requests: list[tuple[str, str, Any]] = []
+        self._release = asyncio.Event()
+
+    def on(self, method: str, path: str, *replies: Reply) -> None:
+        self.script.setdefault((method, path), []).extend(replies)
+
+    def bodies(self, method: str, path: str) -> list[Any]:
+        return [b for m, p, b in self.requests if m == method and p == path]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = json.loads(raw) if raw else None
+        self.requests.append((request.method, request.path, body))
+        queue = self.script.get((request.method, request.path))
+        if not queue:
+            return web.json_response(status(404, "NotFound", "not scripted"), status=404)
+        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        if reply.respond is not None:
+            reply = reply.respond(self)
+        if reply.hang:
+            await self._release.wait()
+        if reply.drop:
+            request.transport.close()
+            return web.Response(status=500)
+        return web.json_response(reply.body, status=reply.status, headers=reply.headers)
+
+
+class FakeClock:
+    """Time that moves only when the policy sleeps: budgets become exact, tests instant."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+async def server():
+    scripted = ScriptedApiServer()
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", scripted.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    scripted.url = f"http://127.0.0.1:{port}"
+    yield scripted
+    scripted._release.set()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def api(server):
+    configuration = k8s_client.Configuration(host=server.url)
+    kube = KubeApi(k8s_client.ApiClient(configuration), request_timeout=0.5, retry_timeout=30)
+    clock = FakeClock()
+    kube._clock = clock
+    kube._sleep = clock.sleep
+    kube.clock = clock
+    yield kube
+    await kube.close()
+
+
+def status(code: int, reason: str, message: str) -> dict:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "code": code,
+        "reason": reason,
+        "message": message,
+    }
+
+
+def error(code: int, reason: str, message: str, **kw) -> Reply:
+    return Reply(status=code, body=status(code, reason, message), **kw)
+
+
+POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "jupyter-alice"},
+    "spec": {
+        "containers": [
+            {
+                "name": "notebook",
+                "image": "x",
+                "env": [{"name": "JUPYTERHUB_API_TOKEN", "value": "s3cret"}],
+            }
+        ]
+    },
+}
+
+
+def created(body: dict) -> dict:
+    out = json.loads(json.dumps(body))
+    out["metadata"].update(namespace="ns", uid="uid-1", resourceVersion="5")
+    return out
+
+
+def echo_created(server: ScriptedApiServer) -> Reply:
+    return Reply(status=201, body=created(server.bodies("POST", PODS_PATH)[-1]))
+
+
+async def test_5xx_then_success_is_retried_with_backoff(server, api):
+    server.on(
+        "POST",
+        PODS_PATH,
+        error(503, "ServiceUnavailable", "etcd is down"),
+        error(500, "InternalError", "oops"),
+        Reply(respond=echo_created),
+    )
+    pod = await api.create(PODS, "ns", POD)
+    assert pod["metadata"]["uid"] == "uid-1"
+    assert len(server.bodies("POST", PODS_PATH)) == 3
+    assert len(api.clock.sleeps) == 2
+    assert all(0 <= s <= 5 for s in api.clock.sleeps)
+
+
+async def test_429_honours_retry_after(server, api):
+    server.on(
+        "GET",
+        POD_PATH,
+        error(429, "TooManyRequests", "slow down", headers={"Retry-After": "2"}),
+        Reply(body=created(POD)),
+    )
+    pod = await api.get(PODS, "ns", "jupyter-alice")
+    assert pod["metadata"]["name"] == "jupyter-alice"
+    assert api.clock.sleeps == [2.0]
+
+
+async def test_dropped_connections_and_timeouts_are_retried(server, api):
+    server.on("GET", POD_PATH, Reply(drop=True), Reply(hang=True), Reply(body=created(POD)))
+    pod = await api.get(PODS, "ns", "jupyter-alice")
+    assert pod["metadata"]["uid"] == "uid-1"
+    assert len(server.bodies("GET", POD_PATH)) == 3
+    # aiohttp itself may retry a GET once on a dropped keep-alive connection; the timeout
+    # is ours to retry.
+    assert len(api.clock.sleeps) >= 1
+
+
+async def test_budget_is_respected_then_the_last_error_is_raised(server, api):
+    server.on("GET", POD_PATH, error(500, "InternalError", "still broken"))
+    with pytest.raises(ApiError) as info:
+        await api.get(PODS, "ns", "jupyter-alice")
+    assert info.value.status == 500
+    assert "still broken" in str(info.value)
+    assert sum(api.clock.sleeps) <= 30
+    assert len(api.clock.sleeps) >= 5  # it kept trying within the budget
+
+
+async def test_retry_after_beyond_the_budget_fails_at_once(server, api):
+    server.on(
+        "GET",
+        POD_PATH,
+        error(429, "TooManyRequests", "come back later", headers={"Retry-After": "120"}),
+    )
+    with pytest.raises(ApiError) as info:
+        await api.get(PODS, "ns", "jupyter-alice")
+    assert info.value.status == 429
+    assert api.clock.sleeps == []
+
+
+@pytest.mark.parametrize("code,reason", [(404, "NotFound"), (422, "Invalid"), (403, "Forbidden")])
+async def test_client_errors_are_not_retried_and_do_not_leak_the_body(server, api, code, reason):
+    server.on("POST", PODS_PATH, error(code, reason, f"pods is {reason.lower()}"))
+    with pytest.raises(ApiError) as info:
+        await api.create(PODS, "ns", POD)
+    assert info.value.status == code
+    assert info.value.reason == reason
+    assert api.clock.sleeps == []
+    assert "s3cret" not in str(info.value)
+    assert f"create pods: HTTP {code} {reason}" in str(info.value)
+
+
+async def test_timed_out_create_that_succeeded_is_reconciled_not_duplicated(server, api):
+    """The first POST reaches the server but the answer is lost; the retry meets 409, reads
+    the pod back, finds its own create id and returns the pod: no delete, no second pod."""
+    server.on(
+        "POST",
+        PODS_PATH,
+        Reply(hang=True),
+        error(409, "AlreadyExists", 'pods "jupyter-alice" already exists'),
+    )
+    server.on(
+        "GET",
+        POD_PATH,
+        Reply(respond=lambda srv: Reply(body=created(srv.bodies("POST", PODS_PATH)[0]))),
+    )
+    pod = await api.create(PODS, "ns", POD)
+    bodies = server.bodies("POST", PODS_PATH)
+    assert len(bodies) == 2
+    assert pod["metadata"]["uid"] == "uid-1"
+    create_ids = {b["metadata"]["annotations"][CREATE_ID_ANNOTATION] for b in bodies}
+    assert len(create_ids) == 1  # both attempts carry the same id
+    assert pod["metadata"]["annotations"][CREATE_ID_ANNOTATION] in create_ids
+    assert not server.bodies("DELETE", POD_PATH)
+
+
+async def test_409_for_someone_elses_object_is_raised(server, api):
+    server.on("POST", PODS_PATH, Reply(hang=True), error(409, "AlreadyExists", "exists"))
+    other = created(POD)
+    other["metadata"]["annotations"] = {CREATE_ID_ANNOTATION: "not-ours"}
+    server.on("GET", POD_PATH, Reply(body=other))
+    with pytest.raises(ApiError) as info:
+        await api.create(PODS, "ns", POD)
+    assert info.value.status == 409
+
+
+async def test_plain_409_does_not_read_back(server, api):
+    server.on("POST", PODS_PATH, error(409, "AlreadyExists", "exists"))
+    with pytest.raises(ApiError) as info:
+        await api.create(PODS, "ns", POD)
+    assert info.value.status == 409
+    assert [m for m, _, _ in server.requests] == ["POST"]
+
+
+async def test_delete_404_is_success_and_sends_options(server, api):
+    server.on("DELETE", POD_PATH, error(404, "NotFound", "gone"), Reply(body=created(POD)))
+    assert await api.delete(PODS, "ns", "jupyter-alice") is None
+    assert (
+        await api.delete(PODS, "ns", "jupyter-alice", grace_period_seconds=0, uid="uid-1")
+        is not None
+    )
+    options = server.bodies("DELETE", POD_PATH)[1]
+    assert options["gracePeriodSeconds"] == 0
+    assert options["preconditions"] == {"uid": "uid-1"}
+
+
+async def test_shared_api_is_one_per_loop_and_closes_cleanly(server):
+    settings = ApiSettings(host=server.url)
+    first = await shared_api(settings)
+    second = await shared_api(settings)
+    assert first is second
+    assert first.api_client.configuration.host == server.url
+    session = first.api_client.rest_client.pool_manager
+    await close_shared_apis()
+    assert session.closed
+    third = await shared_api(settings)
+    assert third is not first
+    await close_shared_apis()
+
+
+async def test_missing_credentials_give_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    with pytest.raises(RuntimeError, match=re.escape("c.KubeSpawner.k8s_api_host")):
+        await load_configuration(ApiSettings(kubeconfig=str(tmp_path / "missing")))
+    configuration = await load_configuration(
+        ApiSettings(
+            host="https://k8s.example:6443/", kubeconfig=str(tmp_path / "missing"), verify_ssl=False
+        )
+    )
+    assert configuration.host == "https://k8s.example:6443"
+    assert configuration.verify_ssl is False
