@@ -8,7 +8,6 @@ import re
 
 from kubernetes_asyncio import client
 
-from .conftest import needs_api_server
 from .podwatch import (
     condition,
     create_and_follow,
@@ -18,8 +17,6 @@ from .podwatch import (
     pod_manifest,
     wait_for_event,
 )
-
-pytestmark = needs_api_server
 
 
 def ready(_type, pod):
