@@ -48,10 +48,8 @@ class SimCluster:
     async def start(self, store: StoreLike) -> None:
         self.store = store
         await self._register_nodes(store)
-        register_logs = getattr(store, "register_log_provider", None)
-        provider = getattr(self.runtime, "log_provider", None)
-        if register_logs is not None and provider is not None:
-            register_logs(provider)
+        if hasattr(store, "pod_log_source"):
+            store.pod_log_source = self.kubelet.pod_log  # sim-core's hook for pods/{name}/log
         await self.pvc_binder.start(store)
         await self.kubelet.start(store)
         await self.scheduler.start(store)
