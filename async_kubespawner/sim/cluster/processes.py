@@ -519,15 +519,22 @@ class ProcessRuntime:
         shutil.rmtree(self.pod_dir(namespace, name), ignore_errors=True)
 
     def command_for(self, container: dict[str, Any]) -> list[str]:
+        """What the runtime would exec: the mapping plays the image's default CMD.
+
+        As with an image whose ENTRYPOINT passes its arguments through (the Jupyter images
+        use ``tini -g --``): ``command`` replaces everything, ``args`` alone are the command
+        line (this is how KubeSpawner's ``cmd`` arrives), and only a container with neither
+        falls back to the per-image default from the configuration.
+        """
         args = [str(a) for a in container.get("args") or []]
         if container.get("command"):
             return [str(c) for c in container["command"]] + args
+        if args:
+            return args
         image = str(container.get("image", ""))
         for glob, command in self.image_commands.items():
             if fnmatch.fnmatchcase(image, glob):
-                return list(command) + args
-        if args:
-            return args  # no entrypoint known: treat args as the command (e.g. ["python", ...])
+                return list(command)
         raise ContainerStartError(
             f'no command for image "{image}": give the container a command, or map the image in '
             "the cluster config (image_commands / --image-command GLOB=COMMAND)")
@@ -548,6 +555,10 @@ class ProcessRuntime:
                    for part in self.command_for(container)]
         env = {k: _own_ip(v, pod_ip) for k, v in env.items()}
         full_env = {k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ}
+        # tools installed next to the simulator's interpreter (jupyterhub-singleuser in the
+        # same virtualenv) are found even when that virtualenv is not activated
+        full_env["PATH"] = os.pathsep.join(
+            [str(Path(sys.executable).parent), full_env.get("PATH", os.defpath)])
         full_env.update({"HOSTNAME": name, "HOME": str(rootfs)})
         full_env.update(env)
         cwd = _working_dir(container.get("workingDir"), rootfs)

@@ -234,3 +234,19 @@ async def test_image_command_mapping_and_missing_command(tmp_path: Path):
             assert "no command for image" in term.message
         finally:
             await api_client.close()
+
+
+def test_command_resolution_follows_entrypoint_semantics(tmp_path: Path):
+    from async_kubespawner.sim.cluster.clock import Clock
+    from async_kubespawner.sim.cluster.processes import ContainerStartError, ProcessRuntime
+
+    runtime = ProcessRuntime(Clock.fast(), root=str(tmp_path),
+                             image_commands={"quay.io/jupyterhub/singleuser:*": ["jupyterhub-singleuser"]})
+    image = "quay.io/jupyterhub/singleuser:5"
+    assert runtime.command_for({"image": image}) == ["jupyterhub-singleuser"]
+    # KubeSpawner puts cmd into args: they are the whole command line
+    assert runtime.command_for({"image": image, "args": ["jupyterhub-singleuser", "--allow-root"]}) == [
+        "jupyterhub-singleuser", "--allow-root"]
+    assert runtime.command_for({"image": image, "command": ["python"], "args": ["-V"]}) == ["python", "-V"]
+    with pytest.raises(ContainerStartError, match="--image-command"):
+        runtime.command_for({"image": "example.org/unknown:1"})
