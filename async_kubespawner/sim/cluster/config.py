@@ -133,7 +133,11 @@ class ClusterConfig:
                     for k, v in value.items()}
             else:
                 setattr(config, key, value)
-        config.validate()
+        try:
+            config.validate()
+        except ClusterConfigError as exc:
+            text = str(exc)
+            raise ClusterConfigError(text if text.startswith(where) else f"{where}: {text}") from None
         return config
 
     @classmethod

@@ -398,10 +398,11 @@ class ProcessContainer:
                 async with asyncio.timeout(timeout):
                     return await proc.wait() == 0
             except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
                 return False
+            finally:
+                if proc.returncode is None:  # timed out, or the probe loop was cancelled
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
         return True
 
     def _port(self, port: Any) -> int:
@@ -440,8 +441,9 @@ class ProcessContainer:
         self._stopping = True
         for task in self._tasks:
             task.cancel()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pgid, signal.SIGKILL)
+        if self.process.returncode is None:  # after exit the group was killed and may be reused
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pgid, signal.SIGKILL)
         _live_groups.discard(self.pgid)
 
 
@@ -494,6 +496,7 @@ class ProcessRuntime:
         self._containers: dict[tuple[str, str], dict[str, ProcessContainer]] = {}
         self._logs: dict[tuple[str, str, str], list[ContainerLog]] = {}
         self._pumps: set[asyncio.Task[Any]] = set()
+        self._every_process: list[ProcessContainer] = []  # so close() can reap them all
 
     # pod network
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:
@@ -582,6 +585,8 @@ class ProcessRuntime:
         running = ProcessContainer(process, container, pod_ip, self.clock, logfile, cwd=cwd,
                                    env=full_env)
         self._containers.setdefault((namespace, name), {})[container["name"]] = running
+        self._every_process = [c for c in self._every_process if c.process.returncode is None]
+        self._every_process.append(running)
         self._logs.setdefault((namespace, name, container["name"]), []).append(logfile)
         log.info("pod %s/%s: started %s (pid %d) on %s", namespace, name, command[0],
                  process.pid, pod_ip)
@@ -607,13 +612,21 @@ class ProcessRuntime:
         return run.text(tail_lines)
 
     async def close(self) -> None:
-        for containers in self._containers.values():
-            for container in containers.values():
-                container.kill_now()
+        """Kill every process group and wait until each process is reaped.
+
+        Waiting matters: a SIGKILLed process exists until the kernel has torn it down, and
+        the promise is that none outlives the simulator's stop.
+        """
+        victims = list(self._every_process)
+        for container in victims:
+            container.kill_now()
         self._containers.clear()
+        _kill_leftovers()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(c.process.wait() for c in victims))
         for pump in list(self._pumps):
             pump.cancel()
-        _kill_leftovers()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
