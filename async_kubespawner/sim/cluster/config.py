@@ -186,6 +186,8 @@ class ClusterConfig:
         group.add_argument("--seed", type=int, help="seed for random scenario timings")
         group.add_argument("--clock", help="'real' (default), 'fast', or real seconds per "
                                           "cluster second")
+        group.add_argument("--fast", action="store_true",
+                           help="shorthand for --clock fast: pod lifecycles in milliseconds")
         group.add_argument("--process-mode", action="store_true",
                            help="run each pod's main container as a real local process")
         group.add_argument("--image-command", action="append", metavar="GLOB=COMMAND",
@@ -221,6 +223,8 @@ class ClusterConfig:
             config.image_rules.append((glob, spec))
         if args.seed is not None:
             config.seed = args.seed
+        if getattr(args, "fast", False):
+            config.clock = "fast"
         if args.clock:
             config.clock = args.clock
         if args.process_mode:

@@ -71,6 +71,7 @@ def test_command_line_options_override_yaml(tmp_path: Path):
     assert (cfg.default_scenario, cfg.seed) == ("random", 7)
     assert ("*/broken:*", "image-pull-failure") in cfg.image_rules
     assert cfg.image_commands["example.org/lab:*"] == ["jupyter", "lab"]
+    assert ClusterConfig.from_args(parser.parse_args(["--fast"])).make_clock().is_fast
     bad = parser.parse_args(["--image-scenario", "no-equals-sign"])
     with pytest.raises(ClusterConfigError, match="expected GLOB=SPEC"):
         ClusterConfig.from_args(bad)
