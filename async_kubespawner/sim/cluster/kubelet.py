@@ -75,11 +75,12 @@ class PodWorker:
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.init_specs: list[dict[str, Any]] = list(spec.get("initContainers") or [])
         self.container_specs: list[dict[str, Any]] = list(spec.get("containers") or [])
-        self.init = [ContainerRecord(c["name"], c.get("image", ""), init=True,
+        self.init = [ContainerRecord(c["name"], c.get("image", ""), init=True, spec=c,
                                      state=waiting("PodInitializing" if i else "ContainerCreating"))
                      for i, c in enumerate(self.init_specs)]
         initial = "PodInitializing" if self.init_specs else "ContainerCreating"
-        self.containers = [ContainerRecord(c["name"], c.get("image", ""), state=waiting(initial))
+        self.containers = [ContainerRecord(c["name"], c.get("image", ""), spec=c,
+                                           state=waiting(initial))
                            for c in self.container_specs]
         if self.init:
             self.init[0].state = waiting("PodInitializing")

@@ -111,6 +111,7 @@ class ContainerRecord:
     restart_count: int = 0
     container_id: str | None = None
     image_pulled: bool = False
+    spec: dict[str, Any] = field(default_factory=dict)  # the container as declared in the pod
 
     @property
     def is_running(self) -> bool:
@@ -138,6 +139,18 @@ class ContainerRecord:
         }
         if self.container_id:
             out["containerID"] = self.container_id
+        if self.container_id and not self.init and self.spec.get("resources"):
+            resources = self.spec["resources"]
+            # requests default to limits, as the API server stores them
+            out["allocatedResources"] = {**resources.get("limits", {}),
+                                         **resources.get("requests", {})}
+            out["resources"] = {k: dict(v) for k, v in resources.items() if v}
+        mounts = self.spec.get("volumeMounts") or []
+        if self.container_id and mounts:
+            out["volumeMounts"] = [
+                {"name": m["name"], "mountPath": m["mountPath"],
+                 **({"readOnly": True, "recursiveReadOnly": "Disabled"} if m.get("readOnly") else {})}
+                for m in mounts]
         return out
 
 

@@ -212,3 +212,18 @@ async def test_guaranteed_qos(core: client.CoreV1Api):
     manifest["spec"]["containers"][0]["resources"] = {"limits": {"cpu": "1", "memory": "1Gi"}}
     seen = await create_and_follow(core, manifest, ready)
     assert seen[-1][1].status.qos_class == "Guaranteed"
+
+
+async def test_container_status_reports_mounts_and_resources(core: client.CoreV1Api):
+    manifest = pod_manifest("mona", cpu="250m")
+    manifest["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "cfg", "mountPath": "/etc/cfg", "readOnly": True}]
+    manifest["spec"]["volumes"] = [{"name": "cfg", "emptyDir": {}}]
+    seen = await create_and_follow(core, manifest, ready)
+    cs = seen[-1][1].status.container_statuses[0]
+    assert cs.resources.requests == {"cpu": "250m"}
+    assert cs.allocated_resources == {"cpu": "250m"}
+    mounts = [(m.name, m.mount_path, m.read_only) for m in cs.volume_mounts]
+    assert mounts[0] == ("cfg", "/etc/cfg", True)
+    # the API server's service-account token volume is mounted too, as on a real cluster
+    assert mounts[1][1] == "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -150,3 +150,18 @@ async def test_pvc_failures(cluster_factory):
         assert (pvc.status.phase, pvc.spec.volume_name) == ("Bound", "pv-small")
     finally:
         await api_client.close()
+
+
+async def test_cordon_and_taint_edits_on_nodes_are_followed(cluster_factory):
+    core, api_client = await api(cluster_factory, nodes=[NodePoolSpec(count=1, name_prefix="only")])
+    try:
+        await core.patch_node("only", {"spec": {"unschedulable": True}})  # kubectl cordon
+        seen = await create_and_follow(core, pod_manifest("waits"), unschedulable)
+        message = next(c.message for c in seen[-1][1].status.conditions if c.type == "PodScheduled")
+        assert message.startswith("0/1 nodes are available: 1 node(s) were unschedulable.")
+        before = (await core.list_namespaced_pod("default")).metadata.resource_version
+        await core.patch_node("only", {"spec": {"unschedulable": False}})  # kubectl uncordon
+        seen = await follow(core, "waits", scheduled, resource_version=before)
+        assert seen[-1][1].spec.node_name == "only"
+    finally:
+        await api_client.close()
