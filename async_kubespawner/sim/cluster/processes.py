@@ -492,7 +492,10 @@ class ProcessRuntime:
         self.pod_ip_prefix = pod_ip_prefix
         self.store: StoreLike | None = None
         self._ips: dict[str, str] = {}
-        self._next_ip = 2
+        # Where this simulator starts handing out 127.N.x.y: spread by process id, so two
+        # simulators on one machine (tests running side by side, a demo) rarely hand out
+        # the same address and fight over the same port.
+        self._next_ip = 2 + (os.getpid() * 7919) % 60000
         self._containers: dict[tuple[str, str], dict[str, ProcessContainer]] = {}
         self._logs: dict[tuple[str, str, str], list[ContainerLog]] = {}
         self._pumps: set[asyncio.Task[Any]] = set()
@@ -503,9 +506,9 @@ class ProcessRuntime:
         uid = (pod.get("metadata") or {}).get("uid", "")
         if uid not in self._ips:
             n = self._next_ip
-            self._next_ip += 1
-            if n >= 256 * 256 - 1:
-                raise RuntimeError("process mode ran out of loopback pod IPs")
+            self._next_ip = self._next_ip + 1 if self._next_ip < 65000 else 2
+            if n % 256 in (0, 255):  # skip .0 and .255: legal on lo, but confusing to read
+                return self.allocate_pod_ip(pod, node)
             self._ips[uid] = f"{self.pod_ip_prefix}.{n // 256}.{n % 256}"
         return self._ips[uid]
 
