@@ -96,7 +96,8 @@ class PodWorker:
         self._extra_conditions: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._event_counts: dict[tuple[str, str, str], tuple[str, int]] = {}
-        self.scenario: ResolvedScenario = kubelet.scenarios.for_pod(pod)
+        self.scenario: ResolvedScenario
+        self.scenario, self.scenario_error = kubelet.scenarios.for_pod_lenient(pod)
 
     @property
     def store(self) -> StoreLike:
@@ -144,6 +145,9 @@ class PodWorker:
 
     async def run(self) -> None:
         await self.write_status()
+        if self.scenario_error:
+            await self.event("InvalidScenario", f"{self.scenario_error}; using the default scenario",
+                             type_="Warning")
         life = asyncio.ensure_future(self._lifecycle())
         deleting = asyncio.ensure_future(self.deleting.wait())
         try:

@@ -149,7 +149,7 @@ class Scheduler:
         if spec.get("schedulingGates"):
             await self._mark_gated(pod)
             return
-        scenario = self.scenarios.for_pod(pod)
+        scenario, _ = self.scenarios.for_pod_lenient(pod)  # the kubelet reports a bad annotation
         delay = scenario.seconds("schedule_delay")
         if delay > 0 and key not in self._delayed:
             self._delayed.add(key)

@@ -227,3 +227,11 @@ async def test_container_status_reports_mounts_and_resources(core: client.CoreV1
     assert mounts[0] == ("cfg", "/etc/cfg", True)
     # the API server's service-account token volume is mounted too, as on a real cluster
     assert mounts[1][1] == "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+async def test_bad_scenario_annotation_is_reported_and_the_pod_still_runs(core: client.CoreV1Api):
+    seen = await create_and_follow(core, pod_manifest("typo", scenario="crsh,exit-after=1"), ready)
+    assert seen[-1][1].status.phase == "Running"
+    warning = await wait_for_event(core, "typo", "InvalidScenario")
+    assert warning.type == "Warning"
+    assert "unknown scenario 'crsh'" in warning.message and "using the default" in warning.message
