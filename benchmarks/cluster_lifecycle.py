@@ -40,15 +40,16 @@ async def measure(pods: int, clock: str, scenario: str, nodes: int) -> dict[str,
                 for i in range(pods)))
             created = time.perf_counter()
             ready: set[str] = set()
-            w = watch.Watch()
-            async for event in w.stream(core.list_namespaced_pod, "default",
-                                        label_selector="bench=yes", resource_version=start_version):
-                pod = event["object"]
-                if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
-                    ready.add(pod.metadata.name)
-                    if len(ready) == pods:
-                        break
-            w.stop()
+            async with watch.Watch() as w:
+                async for event in w.stream(core.list_namespaced_pod, "default",
+                                            label_selector="bench=yes",
+                                            resource_version=start_version):
+                    pod = event["object"]
+                    if any(c.type == "Ready" and c.status == "True"
+                           for c in pod.status.conditions or []):
+                        ready.add(pod.metadata.name)
+                        if len(ready) == pods:
+                            break
             done = time.perf_counter()
             events, _ = sim.store.list(sim.store.resource("events"), "default")
             writes = sim.store.resource_version - rv_before

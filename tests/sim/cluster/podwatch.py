@@ -44,16 +44,14 @@ async def follow(api: client.CoreV1Api, name: str, until: Callable[[str, Any], b
                  namespace: str = "default", resource_version: str | None = None
                  ) -> list[tuple[str, Any]]:
     seen: list[tuple[str, Any]] = []
-    w = watch.Watch()
     kwargs: dict[str, Any] = {"field_selector": f"metadata.name={name}"}
     if resource_version:
         kwargs["resource_version"] = resource_version
-    async with asyncio.timeout(HANG_GUARD):
+    async with watch.Watch() as w, asyncio.timeout(HANG_GUARD):  # the Watch owns a client
         async for event in w.stream(api.list_namespaced_pod, namespace, **kwargs):
             seen.append((event["type"], event["object"]))
             if until(event["type"], event["object"]):
                 break
-    w.stop()
     return seen
 
 
@@ -67,13 +65,11 @@ async def pod_events(api: client.CoreV1Api, name: str, namespace: str = "default
 async def wait_for_event(api: client.CoreV1Api, name: str, reason: str,
                          namespace: str = "default", kind: str | None = None) -> Any:
     """Watch events until one with ``reason`` about ``name`` exists; return it."""
-    w = watch.Watch()
-    async with asyncio.timeout(HANG_GUARD):
+    async with watch.Watch() as w, asyncio.timeout(HANG_GUARD):
         async for event in w.stream(api.list_namespaced_event, namespace):
             obj = event["object"]
             if obj.involved_object.name == name and obj.reason == reason and (
                     kind is None or obj.involved_object.kind == kind):
-                w.stop()
                 return obj
     raise AssertionError(f"no {reason} event for {name}")
 
