@@ -235,3 +235,19 @@ async def test_bad_scenario_annotation_is_reported_and_the_pod_still_runs(core: 
     warning = await wait_for_event(core, "typo", "InvalidScenario")
     assert warning.type == "Warning"
     assert "unknown scenario 'crsh'" in warning.message and "using the default" in warning.message
+
+
+async def test_slow_pull_and_seeded_random_timings_show_in_pulled_messages(core: client.CoreV1Api):
+    await create_and_follow(core, pod_manifest("slow", scenario="slow-pull"), ready)
+    pulled = next(e.message for e in await pod_events(core, "slow") if e.reason == "Pulled")
+    assert " in 30s (30s including waiting)." in pulled
+    durations = []
+    for name in ("spread-a", "spread-b"):
+        # distinct images, so neither finds the other's image already on its node
+        await create_and_follow(core, pod_manifest(name, image=f"example.org/{name}:1",
+                                                   scenario="random,pull=2-9"), ready)
+        message = next(e.message for e in await pod_events(core, name) if e.reason == "Pulled")
+        took = re.search(r" in ([0-9.]+)s \(", message)
+        assert took is not None, message
+        durations.append(float(took[1]))
+    assert all(2 <= d <= 9 for d in durations) and durations[0] != durations[1]
