@@ -271,14 +271,19 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- start --------------------------------------------------------------------------
 
-    async def start(self) -> str:
+    def start(self) -> asyncio.Future[str]:  # type: ignore[override]
+        """Start the server; returns a future of its URL.
+
+        Not a coroutine on purpose: JupyterHub calls ``start()`` and may ask for
+        ``progress()`` before a coroutine's body would have run. Creating this spawn's
+        progress log here, synchronously, means every listener follows the right spawn.
+        """
+        self._progress_log = self._new_progress_log()
+        return asyncio.ensure_future(self._start_measured(self._progress_log))
+
+    async def _start_measured(self, progress_log: SpawnProgress) -> str:
         started = time.monotonic()
         outcome = "failure"
-        self._progress_log = SpawnProgress(
-            slow_spawn_message=self.slow_spawn_message,
-            slow_spawn_message_threshold=self.slow_spawn_message_threshold,
-            slow_spawn_message_frequency=self.slow_spawn_message_frequency,
-        )
         try:
             url = await self._start(started)
             outcome = "success"
@@ -291,7 +296,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             raise
         finally:
             SPAWN_DURATION.labels(outcome).observe(time.monotonic() - started)
-            self._progress_log.finish()
+            progress_log.finish()
 
     async def _start(self, started: float) -> str:
         load_user_options = getattr(self, "load_user_options", None)
@@ -744,8 +749,19 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- progress -----------------------------------------------------------------------
 
+    def _new_progress_log(self) -> SpawnProgress:
+        return SpawnProgress(
+            slow_spawn_message=self.slow_spawn_message,
+            slow_spawn_message_threshold=self.slow_spawn_message_threshold,
+            slow_spawn_message_frequency=self.slow_spawn_message_frequency,
+        )
+
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """Kubernetes events of the spawning pod and our own messages; never raises."""
+        """Kubernetes events of the spawning pod and our own messages; never raises.
+
+        The log belongs to the latest start() (created when it was called); after the
+        spawn it is replayed whole, so a late joiner sees the full sequence.
+        """
         log = self._progress_log
         if log is None:
             return
