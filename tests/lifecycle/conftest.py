@@ -74,11 +74,12 @@ class ScriptedKubelet:
         self.store = store
         self.pods = store.resource("pods")
         self.events = store.resource("events")
-        self._watch = store.watch(self.pods, None, resource_version=str(store.resource_version))
+        self._watch = None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        self._watch.close()
+        if self._watch is not None:
+            self._watch.close()
         for task in [self._task, *self._fate_tasks]:
             if task is not None:
                 task.cancel()
@@ -86,7 +87,17 @@ class ScriptedKubelet:
                     await task
 
     async def _run(self) -> None:
-        async for event in self._watch:
+        # Faults close every watch of the store (outages): reopen from where we were, as a
+        # real kubelet would.
+        rv = str(self.store.resource_version)
+        while True:
+            self._watch = self.store.watch(self.pods, None, resource_version=rv)
+            async for event in self._watch:
+                rv = event.object["metadata"].get("resourceVersion") or rv
+                await self._handle(event)
+
+    async def _handle(self, event: Any) -> None:
+        if event.type in ("ADDED", "MODIFIED", "DELETED"):
             pod = event.object
             meta = pod["metadata"]
             if event.type == "ADDED":
