@@ -185,7 +185,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     ).tag(config=True)
 
     reflector_list_page_size = Integer(
-        500,
+        200,
         help="Objects per list page, bounding each JSON parse on the hub's event loop.",
     ).tag(config=True)
 
@@ -603,9 +603,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 )
             return _Verdict("failed", f"The server's pod failed ({reason}). {detail}".strip())
         recheck: list[float] = []
-        for cs in (status.get("initContainerStatuses") or []) + (
-            status.get("containerStatuses") or []
-        ):
+        for cs in (*(status.get("initContainerStatuses") or ()),
+                   *(status.get("containerStatuses") or ())):
             verdict = self._assess_container(watch, cs, now, recheck)
             if verdict is not None:
                 return verdict
