@@ -44,9 +44,10 @@ from .kube.client import (
     ApiError,
     ApiSettings,
     KubeApi,
+    close_shared_apis,
     shared_api,
 )
-from .kube.reflector import Reflector, ReflectorSettings, get_reflector
+from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .progress import SpawnProgress
@@ -90,6 +91,24 @@ _USER_FIELDS = (
 
 # Namespaces known to exist, per API client (created once per process).
 _ensured_namespaces: dict[int, set[str]] = {}
+
+
+async def close_shared_resources() -> None:
+    """Stop this event loop's reflectors and close its API client.
+
+    For a clean shutdown (tests, embedding, a hub's shutdown hook): afterwards no task of
+    this package is pending and no HTTP session is open. Spawners used later simply start
+    new ones.
+    """
+    await stop_reflectors()
+    await close_shared_apis()
+
+
+def reflector_health() -> list[dict[str, Any]]:
+    """Health of this event loop's reflectors (for a health page or a hub service):
+    whether each runs and has listed, seconds since it last heard from the API server,
+    restarts, errors and the last error."""
+    return [vars(r.health()) for r in reflectors()]
 
 
 class SpawnFailed(Exception):
@@ -603,8 +622,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 )
             return _Verdict("failed", f"The server's pod failed ({reason}). {detail}".strip())
         recheck: list[float] = []
-        for cs in (*(status.get("initContainerStatuses") or ()),
-                   *(status.get("containerStatuses") or ())):
+        for cs in (
+            *(status.get("initContainerStatuses") or ()),
+            *(status.get("containerStatuses") or ()),
+        ):
             verdict = self._assess_container(watch, cs, now, recheck)
             if verdict is not None:
                 return verdict

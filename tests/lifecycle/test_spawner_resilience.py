@@ -5,8 +5,8 @@ import asyncio
 import gc
 import warnings
 
-from async_kubespawner.kube.client import close_shared_apis
-from async_kubespawner.kube.reflector import reflectors, stop_reflectors
+from async_kubespawner.kube.reflector import reflectors
+from async_kubespawner.spawner import close_shared_resources, reflector_health
 
 from .conftest import store_pods
 
@@ -119,8 +119,10 @@ async def test_no_task_or_session_leaks_in_debug_mode(sim, make_spawner):
         [m async for m in spawners[0].progress()]
         await asyncio.gather(*(s.poll() for s in spawners))
         await asyncio.gather(*(s.stop() for s in spawners))
-        await stop_reflectors()
-        await close_shared_apis()
+        health = reflector_health()
+        assert {h["name"].split("@")[0] for h in health} == {"pods", "events"}
+        assert all(h["running"] and h["synced"] and h["errors"] == 0 for h in health)
+        await close_shared_resources()
         leftover = [
             t for t in asyncio.all_tasks() - baseline if t is not asyncio.current_task() and ours(t)
         ]
