@@ -1,3 +1,19 @@
 """Shared pytest configuration: every test runs on asyncio (pytest-asyncio auto mode)."""
 
+from pathlib import Path
+
+import pytest
+
 pytest_plugins = ["async_kubespawner.sim.pytest_plugin"]
+
+_E2E = Path(__file__).parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the end-to-end tier last.
+
+    Playwright's sync API keeps its own event loop on the main thread for as long as the
+    session-scoped browser lives; asyncio tests collected after it would then find a loop
+    already running. Putting e2e last keeps both tiers in one pytest run.
+    """
+    items.sort(key=lambda item: _E2E in Path(str(item.fspath)).parents)

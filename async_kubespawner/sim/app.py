@@ -906,7 +906,9 @@ class SimulatorAPI:
             for group, versions in groups.items():
                 for version in versions:
                     rel = f"api/{version}" if not group else f"apis/{group}/{version}"
-                    paths[rel] = {"serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"}
+                    paths[rel] = {
+                        "serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"
+                    }
             return json_response({"paths": paths})
         rest = parts[2:]
         if rest[0] == "api" and len(rest) == 2:
@@ -930,21 +932,29 @@ class SimulatorAPI:
                     "operationId": f"patch{rt.kind}",
                     "x-kubernetes-action": "patch",
                     "x-kubernetes-group-version-kind": {
-                        "group": group, "version": version, "kind": rt.kind
+                        "group": group,
+                        "version": version,
+                        "kind": rt.kind,
                     },
                     "parameters": [
-                        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                        {
+                            "name": name,
+                            "in": "query",
+                            "schema": {"type": "string", "uniqueItems": True},
+                        }
                         for name in ("dryRun", "fieldManager", "fieldValidation", "force")
                     ],
                     "responses": {"200": {"description": "OK"}},
                 }
             }
-        return json_response({
-            "openapi": "3.0.0",
-            "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
-            "paths": paths,
-            "components": {"schemas": {}},
-        })
+        return json_response(
+            {
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
+                "paths": paths,
+                "components": {"schemas": {}},
+            }
+        )
 
     # ------------------------------------------------------------------ admin
     async def _admin(self, request: web.Request) -> web.Response:

@@ -162,7 +162,9 @@ async def run_simulator(
     faults = Faults(store)
     counters = RequestCounters()
     api = SimulatorAPI(store, faults, counters, token=token)
-    runner = web.AppRunner(make_app(api), handler_cancellation=True, access_log=None, shutdown_timeout=0.1)
+    runner = web.AppRunner(
+        make_app(api), handler_cancellation=True, access_log=None, shutdown_timeout=0.1
+    )
     await runner.setup()
     with tempfile.TemporaryDirectory(prefix="aks-sim-") as tmp:
         workdir = Path(tmp)

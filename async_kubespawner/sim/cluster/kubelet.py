@@ -48,9 +48,9 @@ from .storeview import (
 
 log = logging.getLogger("async_kubespawner.sim.cluster.kubelet")
 
-BACKOFF_INITIAL = 10.0   # kubelet's crash and image-pull back-off, cluster seconds
+BACKOFF_INITIAL = 10.0  # kubelet's crash and image-pull back-off, cluster seconds
 BACKOFF_MAX = 300.0
-EVENT_BURST = 25         # the client-go spam filter: repeats beyond this are dropped
+EVENT_BURST = 25  # the client-go spam filter: repeats beyond this are dropped
 
 
 def _backoff(attempt: int) -> float:
@@ -70,12 +70,20 @@ class PodWorker:
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.init_specs: list[dict[str, Any]] = list(spec.get("initContainers") or [])
         self.container_specs: list[dict[str, Any]] = list(spec.get("containers") or [])
-        self.init = [ContainerRecord(c["name"], c.get("image", ""), init=True,
-                                     state=waiting("PodInitializing" if i else "ContainerCreating"))
-                     for i, c in enumerate(self.init_specs)]
+        self.init = [
+            ContainerRecord(
+                c["name"],
+                c.get("image", ""),
+                init=True,
+                state=waiting("PodInitializing" if i else "ContainerCreating"),
+            )
+            for i, c in enumerate(self.init_specs)
+        ]
         initial = "PodInitializing" if self.init_specs else "ContainerCreating"
-        self.containers = [ContainerRecord(c["name"], c.get("image", ""), state=waiting(initial))
-                           for c in self.container_specs]
+        self.containers = [
+            ContainerRecord(c["name"], c.get("image", ""), state=waiting(initial))
+            for c in self.container_specs
+        ]
         if self.init:
             self.init[0].state = waiting("PodInitializing")
         self.pod_ip: str | None = None
@@ -102,21 +110,37 @@ class PodWorker:
     async def write_status(self) -> None:
         async with self._lock:
             status = build_pod_status(
-                self.pod, now=self.clock.timestamp(), init=self.init, containers=self.containers,
-                sandbox_ready=self.sandbox_ready, host_ip=self.node.internal_ip,
-                pod_ip=self.pod_ip, start_time=self.start_time,
-                phase_override=self._phase_override, reason=self._reason, message=self._message,
+                self.pod,
+                now=self.clock.timestamp(),
+                init=self.init,
+                containers=self.containers,
+                sandbox_ready=self.sandbox_ready,
+                host_ip=self.node.internal_ip,
+                pod_ip=self.pod_ip,
+                start_time=self.start_time,
+                phase_override=self._phase_override,
+                reason=self._reason,
+                message=self._message,
                 extra_conditions=self._extra_conditions,
             )
             updated = await patch_status(self.store, self.kubelet.pods_rt, self.pod, status)
             if updated is not None:
                 self.pod = updated
 
-    async def event(self, reason: str, message: str, *, type_: str = "Normal",
-                    record_for: ContainerRecord | None = None) -> None:
+    async def event(
+        self,
+        reason: str,
+        message: str,
+        *,
+        type_: str = "Normal",
+        record_for: ContainerRecord | None = None,
+    ) -> None:
         """Record an event; repeats of the same event bump its count (client-go aggregation)."""
-        field_path = (container_field_path(record_for.name, record_for.init)
-                      if record_for is not None else None)
+        field_path = (
+            container_field_path(record_for.name, record_for.init)
+            if record_for is not None
+            else None
+        )
         key = (reason, message, field_path or "")
         seen = self._event_counts.get(key)
         if seen is not None:
@@ -125,12 +149,17 @@ class PodWorker:
                 return
             self._event_counts[key] = (name, count + 1)
             with contextlib.suppress(Exception):
-                await self.store.patch(self.kubelet.events_rt, key_of(self.pod)[0], name,
-                                       {"count": count + 1, "lastTimestamp": self.clock.timestamp()},
-                                       "merge")
+                await self.store.patch(
+                    self.kubelet.events_rt,
+                    key_of(self.pod)[0],
+                    name,
+                    {"count": count + 1, "lastTimestamp": self.clock.timestamp()},
+                    "merge",
+                )
             return
-        ev = kubelet_event(self.pod, self.node.name, reason, message, type_=type_,
-                           field_path=field_path)
+        ev = kubelet_event(
+            self.pod, self.node.name, reason, message, type_=type_, field_path=field_path
+        )
         self._event_counts[key] = (ev["metadata"]["name"], 1)
         await record(self.store, ev)
 
@@ -143,7 +172,9 @@ class PodWorker:
         try:
             await asyncio.wait({life, deleting}, return_when=asyncio.FIRST_COMPLETED)
             if life.done() and not life.cancelled() and life.exception() is not None:
-                log.error("pod %s/%s lifecycle failed", *key_of(self.pod), exc_info=life.exception())
+                log.error(
+                    "pod %s/%s lifecycle failed", *key_of(self.pod), exc_info=life.exception()
+                )
             if not self.deleting.is_set():
                 await self.deleting.wait()  # finished on its own: stays until someone deletes it
         finally:
@@ -169,12 +200,15 @@ class PodWorker:
             for rec in self.containers:
                 rec.state = waiting("ContainerCreating")
             await self.write_status()
-        for index, (rec, spec) in enumerate(zip(self.containers, self.container_specs, strict=True)):
+        for index, (rec, spec) in enumerate(
+            zip(self.containers, self.container_specs, strict=True)
+        ):
             await self._pull(rec, spec, main=index == 0)
             await self._start(rec, spec, main=index == 0)
-        supervisors = [asyncio.ensure_future(self._supervise(rec, spec, main=i == 0))
-                       for i, (rec, spec)
-                       in enumerate(zip(self.containers, self.container_specs, strict=True))]
+        supervisors = [
+            asyncio.ensure_future(self._supervise(rec, spec, main=i == 0))
+            for i, (rec, spec) in enumerate(zip(self.containers, self.container_specs, strict=True))
+        ]
         try:
             everything = asyncio.gather(*supervisors)
             if s.evict_after is None:
@@ -200,8 +234,9 @@ class PodWorker:
         cached = image in self.kubelet.node_images.get(self.node.name, set())
         policy = spec.get("imagePullPolicy") or "IfNotPresent"
         if not fails and (s.image_present or (cached and policy != "Always") or policy == "Never"):
-            await self.event("Pulled", f'Container image "{image}" already present on machine',
-                             record_for=rec)
+            await self.event(
+                "Pulled", f'Container image "{image}" already present on machine', record_for=rec
+            )
             rec.image_pulled = True
             return
         attempt = 0
@@ -211,7 +246,9 @@ class PodWorker:
             took = s.seconds("pull")
             await self.clock.sleep(took)
             if not fails:
-                await self.event("Pulled", pulled_message(image, took, s.image_size), record_for=rec)
+                await self.event(
+                    "Pulled", pulled_message(image, took, s.image_size), record_for=rec
+                )
                 self.kubelet.node_images.setdefault(self.node.name, set()).add(image)
                 rec.image_pulled = True
                 return
@@ -228,14 +265,21 @@ class PodWorker:
 
     async def _start(self, rec: ContainerRecord, spec: dict[str, Any], *, main: bool) -> None:
         s = self.scenario
-        rec.container_id = new_container_id(key_of(self.pod)[1] + str(self.pod["metadata"].get("uid")),
-                                            rec.name, rec.restart_count)
+        rec.container_id = new_container_id(
+            key_of(self.pod)[1] + str(self.pod["metadata"].get("uid")), rec.name, rec.restart_count
+        )
         await self.event("Created", f"Created container: {rec.name}", record_for=rec)
         await self.clock.sleep(s.seconds("create"))
         assert self.pod_ip is not None
         container = await self.kubelet.runtime.start(
-            self.pod, spec, main=main, pod_ip=self.pod_ip, node=self.node, scenario=s,
-            restart_count=rec.restart_count)
+            self.pod,
+            spec,
+            main=main,
+            pod_ip=self.pod_ip,
+            node=self.node,
+            scenario=s,
+            restart_count=rec.restart_count,
+        )
         self.running[rec.name] = container
         await self.event("Started", f"Started container {rec.name}", record_for=rec)
         rec.state = running(self.clock.timestamp())
@@ -281,16 +325,23 @@ class PodWorker:
             rec.last_state = rec.state
             if crashes > 1:  # the first restart is immediate, later ones back off
                 backoff = _backoff(crashes - 1)
-                rec.state = waiting("CrashLoopBackOff",
-                                    crash_waiting_message(rec.name, self.pod, backoff))
+                rec.state = waiting(
+                    "CrashLoopBackOff", crash_waiting_message(rec.name, self.pod, backoff)
+                )
                 await self.write_status()
-                await self.event("BackOff", crash_backoff_message(rec.name, self.pod),
-                                 type_="Warning", record_for=rec)
+                await self.event(
+                    "BackOff",
+                    crash_backoff_message(rec.name, self.pod),
+                    type_="Warning",
+                    record_for=rec,
+                )
                 await self.clock.sleep(backoff)
             rec.restart_count += 1
-            await self.event("Pulled",
-                             f'Container image "{spec.get("image", "")}" already present on machine',
-                             record_for=rec)
+            await self.event(
+                "Pulled",
+                f'Container image "{spec.get("image", "")}" already present on machine',
+                record_for=rec,
+            )
             await self._start(rec, spec, main=main)
 
     def _should_restart(self, status: ExitStatus) -> bool:
@@ -300,18 +351,29 @@ class PodWorker:
 
     async def _record_exit(self, rec: ContainerRecord, status: ExitStatus) -> None:
         started = rec.state.get("running", {}).get("startedAt")
-        rec.state = terminated(status.code, status.reason, started, self.clock.timestamp(),
-                               rec.container_id, signal=status.signal)
+        rec.state = terminated(
+            status.code,
+            status.reason,
+            started,
+            self.clock.timestamp(),
+            rec.container_id,
+            signal=status.signal,
+        )
         rec.ready = False
         rec.started = False
         if status.reason == "OOMKilled":
             self.kubelet.oom_sequence += 1
             pid = 4000 + self.kubelet.oom_sequence
-            await record(self.store, node_event(
-                self.node.name, "OOMKilling",
-                f"Memory cgroup out of memory: Killed process {pid} ({rec.name}) "
-                "total-vm:2097152kB, anon-rss:1048576kB, file-rss:0kB, shmem-rss:0kB, "
-                "UID:1000 pgtables:2048kB oom_score_adj:999"))
+            await record(
+                self.store,
+                node_event(
+                    self.node.name,
+                    "OOMKilling",
+                    f"Memory cgroup out of memory: Killed process {pid} ({rec.name}) "
+                    "total-vm:2097152kB, anon-rss:1048576kB, file-rss:0kB, shmem-rss:0kB, "
+                    "UID:1000 pgtables:2048kB oom_score_adj:999",
+                ),
+            )
 
     async def _evict(self) -> None:
         """Node-pressure eviction: the pod fails with reason Evicted and stays until deleted."""
@@ -321,25 +383,36 @@ class PodWorker:
         if main is not None:
             spec = self.container_specs[0]
             request = ((spec.get("resources") or {}).get("requests") or {}).get("memory", "0")
-        message = (f"The node was low on resource: memory. Threshold quantity: 100Mi, available: "
-                   f"51200Ki. Container {main.name if main else '?'} was using {using}, "
-                   f"request is {request}, has larger consumption of memory. ")
+        message = (
+            f"The node was low on resource: memory. Threshold quantity: 100Mi, available: "
+            f"51200Ki. Container {main.name if main else '?'} was using {using}, "
+            f"request is {request}, has larger consumption of memory. "
+        )
         await self.event("Evicted", message, type_="Warning")
         await self._stop_containers(grace=0)
         self._phase_override = "Failed"
         self._reason = "Evicted"
         self._message = message
-        self._extra_conditions = [{
-            "type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
-            "lastTransitionTime": self.clock.timestamp(), "reason": "TerminationByKubelet",
-            "message": message}]
+        self._extra_conditions = [
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": self.clock.timestamp(),
+                "reason": "TerminationByKubelet",
+                "message": message,
+            }
+        ]
         self.terminal = True
         await self.write_status()
 
     async def _stop_containers(self, grace: float) -> None:
         """Killing event per running container, then stop them all within ``grace``."""
-        victims = [(rec, self.running[rec.name]) for rec in [*self.init, *self.containers]
-                   if rec.name in self.running and rec.is_running]
+        victims = [
+            (rec, self.running[rec.name])
+            for rec in [*self.init, *self.containers]
+            if rec.name in self.running and rec.is_running
+        ]
         for rec, _ in victims:
             await self.event("Killing", f"Stopping container {rec.name}", record_for=rec)
         results = await asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
@@ -358,17 +431,29 @@ class PodWorker:
                     rec.state, rec.last_state = rec.last_state, {}  # deleted while backing off
                 elif "waiting" in rec.state:  # never started (e.g. ImagePullBackOff)
                     rec.state = terminated(
-                        137, "ContainerStatusUnknown", None, self.clock.timestamp(),
-                        message="The container could not be located when the pod was terminated")
+                        137,
+                        "ContainerStatusUnknown",
+                        None,
+                        self.clock.timestamp(),
+                        message="The container could not be located when the pod was terminated",
+                    )
             codes = [rec.exit_code for rec in self.containers if rec.is_terminated]
-            self._phase_override = ("Succeeded" if codes and all(c == 0 for c in codes)
-                                    and len(codes) == len(self.containers) else "Failed")
+            self._phase_override = (
+                "Succeeded"
+                if codes and all(c == 0 for c in codes) and len(codes) == len(self.containers)
+                else "Failed"
+            )
             self.sandbox_ready = False
             await self.write_status()
         namespace, name = key_of(self.pod)
         try:
-            await self.store.delete(self.kubelet.pods_rt, namespace, name, grace_period_seconds=0,
-                                    preconditions={"uid": self.pod["metadata"].get("uid")})
+            await self.store.delete(
+                self.kubelet.pods_rt,
+                namespace,
+                name,
+                grace_period_seconds=0,
+                preconditions={"uid": self.pod["metadata"].get("uid")},
+            )
         except Exception as exc:
             if not is_missing(exc) and getattr(exc, "code", None) != 409:
                 raise
@@ -384,8 +469,13 @@ class PodWorker:
 class Kubelet:
     """A ``Controller`` (docs/contracts.md §2) acting as the kubelet of every simulated node."""
 
-    def __init__(self, nodes: list[SimNode], scenarios: ScenarioBook | None = None,
-                 clock: Clock | None = None, runtime: ContainerRuntime | None = None) -> None:
+    def __init__(
+        self,
+        nodes: list[SimNode],
+        scenarios: ScenarioBook | None = None,
+        clock: Clock | None = None,
+        runtime: ContainerRuntime | None = None,
+    ) -> None:
         self.nodes = {n.name: n for n in nodes}
         self.scenarios = scenarios or ScenarioBook()
         self.clock = clock or Clock.real()
@@ -429,8 +519,9 @@ class Kubelet:
             worker = PodWorker(self, pod, node)
             if phase in ("Succeeded", "Failed"):
                 worker.terminal = True
-            task = spawn(self._run_worker(key, worker), self._tasks,
-                         f"kubelet pod {key[0]}/{key[1]}")
+            task = spawn(
+                self._run_worker(key, worker), self._tasks, f"kubelet pod {key[0]}/{key[1]}"
+            )
             self._workers[key] = (worker, task)
             entry = (worker, task)
         if meta.get("deletionTimestamp"):
