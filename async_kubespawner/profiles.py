@@ -32,7 +32,11 @@ overrides the profile still applies exactly once and still before ``pre_spawn_ho
 
 Merging follows upstream: a dict override is merged recursively into a dict setting
 (``None`` deletes a key), anything else replaces the setting; a callable override is
-called with the spawner (it may be async) and its result used. ``{value}`` in an
+called with the spawner (it may be async) and its result used. A callable (or a
+``profile_list`` callable) that raises tornado's ``HTTPError`` answers the user with it
+(e.g. 403 "no GPU quota left"); any other exception is a configuration error
+(:class:`ProfileOverrideError` / :class:`ProfileListError`, a 500 whose details go to
+the hub log). ``{value}`` in an
 ``unlisted_choice.kubespawner_override`` is replaced by the user's free text, in
 strings nested at any depth of dicts and lists (other ``{...}`` fields are left for the
 settings' own template expansion). Free text must match ``validation_regex`` as a whole
@@ -46,13 +50,14 @@ running server was started with.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, Template
 from slugify import slugify
 from tornado import web
 from traitlets import Callable as CallableTrait
@@ -161,6 +166,8 @@ def _normalize_unlisted(raw: Any, where: str) -> dict[str, Any]:
 
 
 def _normalize_option(option_slug: str, raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(option_slug, str):
+        raise ProfileListError(f"{where}: an option name must be a string, got {option_slug!r}")
     if option_slug.endswith(UNLISTED_SUFFIX) or option_slug == PROFILE_FIELD or not option_slug:
         raise ProfileListError(
             f"{where}: option name {option_slug!r} is reserved or empty; rename the option"
@@ -211,6 +218,11 @@ def normalize_profile_list(raw: Any) -> list[dict[str, Any]]:
     if isinstance(raw, Mapping):
         entries: list[tuple[str, Any]] = []
         for slug, profile in raw.items():
+            if not isinstance(slug, str) or not slug:
+                raise ProfileListError(
+                    f"profile_list key {slug!r}: in the dict form each key is a profile's slug,"
+                    " a non-empty string"
+                )
             profile = _require_mapping(profile, f"profile_list[{slug!r}]")
             if "slug" in profile and profile["slug"] != slug:
                 raise ProfileListError(
@@ -432,6 +444,34 @@ def select_profile(
     return ProfileSelection(profile, options)
 
 
+def preselect(profiles: list[dict[str, Any]], options: Mapping[str, Any]) -> ProfileSelection:
+    """What the form shows as chosen for ``options``; lenient, never raises.
+
+    Unlike :func:`select_profile` this keeps whatever part of ``options`` still exists
+    (a removed profile or choice falls back to the default) and keeps free text that
+    fails its regex, so the user can correct it.
+    """
+    requested = options.get(PROFILE_FIELD)
+    profile = next((p for p in profiles if p["slug"] == requested), None)
+    if profile is None:
+        profile = default_profile(profiles)
+    chosen: dict[str, OptionSelection] = {}
+    for name, option in profile["profile_options"].items():
+        value = options.get(name)
+        text = options.get(name + UNLISTED_SUFFIX)
+        free_text_allowed = option["unlisted_choice"]["enabled"]
+        default_choice = next((s for s, c in option["choices"].items() if c["default"]), None)
+        if isinstance(value, str) and value in option["choices"]:
+            chosen[name] = OptionSelection(name, value)
+        elif free_text_allowed and value in (None, UNLISTED_CHOICE) and isinstance(text, str):
+            chosen[name] = OptionSelection(name, None, text)
+        elif free_text_allowed and (value == UNLISTED_CHOICE or default_choice is None):
+            chosen[name] = OptionSelection(name, None, "")
+        else:
+            chosen[name] = OptionSelection(name, default_choice)
+    return ProfileSelection(profile, chosen)
+
+
 def form_data_to_user_options(
     profiles: list[dict[str, Any]], form_data: Mapping[str, list[str]]
 ) -> dict[str, str]:
@@ -509,6 +549,26 @@ def substitute_unlisted_value(template: Any, value: str) -> Any:
 
 
 # --------------------------------------------------------------------------- #
+# templates
+# --------------------------------------------------------------------------- #
+
+
+@functools.lru_cache(maxsize=16)
+def _form_environment(paths: tuple[str, ...]) -> Environment:
+    """One Jinja2 environment per search path list, so templates compile once per process
+    (Jinja2 still reloads a file template whose file changed)."""
+    loader = ChoiceLoader(
+        [FileSystemLoader(list(paths)), PackageLoader("async_kubespawner", "templates")]
+    )
+    return Environment(loader=loader, autoescape=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _literal_template(paths: tuple[str, ...], source: str) -> Template:
+    return _form_environment(paths).from_string(source)
+
+
+# --------------------------------------------------------------------------- #
 # the spawner mixin
 # --------------------------------------------------------------------------- #
 
@@ -548,6 +608,7 @@ class ProfilesMixin(LoggingConfigurable):
 
     _profile_applied_options: dict[str, Any] | None = None
     _profile_selection: dict[str, str] | None = None
+    _rejected_form_options: dict[str, str] | None = None
 
     # -- profile_list -------------------------------------------------------- #
 
@@ -559,6 +620,8 @@ class ProfilesMixin(LoggingConfigurable):
                 raw = raw(self)
                 if inspect.isawaitable(raw):
                     raw = await raw
+            except web.HTTPError:
+                raise  # a deliberate answer to the user
             except Exception as exc:
                 raise ProfileListError(
                     f"the profile_list callable {getattr(self.profile_list, '__name__', '')!r}"
@@ -585,33 +648,20 @@ class ProfilesMixin(LoggingConfigurable):
     async def _options_form_for(self, spawner: Any) -> str:
         return await self.render_options_form()
 
-    def _form_environment(self) -> Environment:
-        loader = ChoiceLoader(
-            [
-                FileSystemLoader(list(self.additional_profile_form_template_paths)),
-                PackageLoader("async_kubespawner", "templates"),
-            ]
-        )
-        return Environment(loader=loader, autoescape=True)
-
-    def _previous_selection(self, profiles: list[dict[str, Any]]) -> ProfileSelection:
-        """The selection to pre-fill: the options this server last used, where still valid."""
-        previous = dict(self.user_options or {})
-        attempts = [previous, {PROFILE_FIELD: previous.get(PROFILE_FIELD)}, {}]
-        for attempt in attempts:
-            try:
-                return select_profile(profiles, attempt)
-            except UserOptionsError:
-                continue
-        # Every profile has a default or free text only; fall back to the bare profile.
-        return ProfileSelection(default_profile(profiles), {})
-
     async def render_options_form(self) -> str:
-        """Render the spawn form with the last-used options of this server pre-selected."""
+        """Render the spawn form with the last-used options of this server pre-selected.
+
+        Right after a refused submission, what the user submitted is shown instead, so a
+        mistyped free text can be corrected rather than typed again.
+        """
         profiles = await self.resolve_profile_list()
         if not profiles:
             return ""
-        selected = self._previous_selection(profiles)
+        shown_options = self._rejected_form_options
+        self._rejected_form_options = None
+        if shown_options is None:
+            shown_options = dict(self.user_options or {})
+        selected = preselect(profiles, shown_options)
         shown = copy.deepcopy(profiles)
         for profile in shown:
             is_selected = profile["slug"] == selected.slug
@@ -625,11 +675,11 @@ class ProfilesMixin(LoggingConfigurable):
                 if chosen.unlisted_value is not None:
                     option["unlisted_choice"]["selected"] = True
                     option["unlisted_choice"]["value"] = chosen.unlisted_value
-        env = self._form_environment()
+        paths = tuple(self.additional_profile_form_template_paths)
         if self.profile_form_template:
-            template = env.from_string(self.profile_form_template)
+            template = _literal_template(paths, self.profile_form_template)
         else:
-            template = env.get_template("form.html")
+            template = _form_environment(paths).get_template("form.html")
         return template.render(
             profile_list=shown,
             spawner=self,
@@ -652,8 +702,13 @@ class ProfilesMixin(LoggingConfigurable):
             return form_data  # JupyterHub's passthrough behaviour when no profiles exist
         try:
             options = form_data_to_user_options(profiles, form_data)
+        except UserOptionsError as exc:
+            raise exc.as_http_error() from exc
+        try:
             return select_profile(profiles, options).as_user_options()
         except UserOptionsError as exc:
+            # JupyterHub answers with the form again: show it as the user filled it in.
+            self._rejected_form_options = options
             raise exc.as_http_error() from exc
 
     @default("apply_user_options")
@@ -725,6 +780,8 @@ class ProfilesMixin(LoggingConfigurable):
                     value = value(self)
                     if inspect.isawaitable(value):
                         value = await value
+                except web.HTTPError:
+                    raise  # a deliberate answer to the user (e.g. 403 "no quota left")
                 except Exception as exc:
                     raise ProfileOverrideError(
                         f"{where}: kubespawner_override[{key!r}] callable raised"

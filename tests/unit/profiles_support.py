@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from jupyterhub.spawner import Spawner
+from jupyterhub.tests.mocking import MockHub
 from traitlets import Dict, List, Unicode
 
 from async_kubespawner.profiles import ProfilesMixin
@@ -181,3 +182,17 @@ class FormParser(HTMLParser):
 
     def checked_profile(self) -> list[str]:
         return [c["value"] for c in self.named("profile") if "checked" in c]
+
+
+async def stop_mock_hub(app: MockHub) -> None:
+    """Shut a MockHub down without JupyterHub's stop(), which schedules a task that
+    cancels *every* task of the loop, pytest-asyncio's fixture finalizers included."""
+    app.log.handlers = []
+    await app.cleanup()
+    app._atexit_ran = True
+    if app.http_server:
+        app.http_server.stop()
+    for callback in app._periodic_callbacks.values():
+        callback.stop()
+    MockHub.clear_instance()
+    app.db_file.close()

@@ -212,3 +212,40 @@ async def test_query_arguments_go_through_the_same_validation() -> None:
     with pytest.raises(web.HTTPError) as info:
         await spawner.options_from_query(as_form({"profile": "nope"}))
     assert info.value.status_code == 400
+
+
+async def test_refused_submission_is_shown_again_for_correction_once() -> None:
+    spawner = ProfileTestSpawner(profile_list=PROFILES)
+    spawner.user_options = {"profile": "gpu", "size": "two"}  # last successful start
+    refused = as_form(
+        {
+            "profile": "small-cpu",
+            "profile-option-small-cpu--image": "unlisted_choice",
+            "profile-option-small-cpu--image--unlisted-choice": "docker.io/typo:1",
+        }
+    )
+    with pytest.raises(web.HTTPError):
+        await spawner.run_options_from_form(refused)
+    form = await render(spawner)
+    assert form.checked_profile() == ["small-cpu"]
+    assert form.selected("profile-option-small-cpu--image") == "unlisted_choice"
+    (text,) = form.named("profile-option-small-cpu--image--unlisted-choice")
+    assert text["value"] == "docker.io/typo:1"
+    form = await render(spawner)  # the next visit shows the last start again
+    assert form.checked_profile() == ["gpu"]
+    assert form.selected("profile-option-gpu--size") == "two"
+
+
+async def test_free_text_only_option_is_preselected_as_free_text() -> None:
+    profiles = [
+        {
+            "display_name": "Custom",
+            "profile_options": {"image": {"unlisted_choice": {"enabled": True}}},
+        }
+    ]
+    spawner = ProfileTestSpawner(profile_list=profiles)
+    form = await render(spawner)
+    assert not form.named("profile-option-custom--image")  # no select without choices
+    (text,) = form.named("profile-option-custom--image--unlisted-choice")
+    assert text["value"] == ""
+    assert form.labels["profile-option-custom--image--unlisted-choice"] == "image"

@@ -105,6 +105,11 @@ def test_dict_form_is_keyed_by_slug() -> None:
             ],
             "is reserved or empty",
         ),
+        (
+            [{"display_name": "A", "profile_options": {3: {"choices": {"x": {}}}}}],
+            "an option name must be a string, got 3",
+        ),
+        ({1: {"display_name": "A"}}, "each key is a profile's slug"),
     ],
 )
 def test_malformed_profile_list_is_a_clear_configuration_error(raw: Any, message: str) -> None:
@@ -447,3 +452,26 @@ async def test_no_profiles_means_no_form_and_options_pass_through() -> None:
     spawner.user_options = {"anything": "x"}
     await spawner.load_user_options()
     assert spawner.profile_selection is None
+
+
+async def test_without_group_overrides_the_profile_still_precedes_pre_spawn_hook() -> None:
+    """JupyterHub < 5.3 has no apply_group_overrides step: run_pre_spawn_hook applies it."""
+    seen: list[str] = []
+    spawner = spawner_with(PROFILES, pre_spawn_hook=lambda s: seen.append(s.image))
+    spawner.user_options = {"profile": "gpu"}
+    await spawner.run_pre_spawn_hook()
+    assert seen == ["cuda:12"]
+    await spawner.start()  # start() loads again: a no-op, the hook's world stays
+    assert spawner.started_with is not None and spawner.started_with["image"] == "cuda:12"
+
+
+def test_default_apply_user_options_warns_only_about_keys_nobody_handles(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    spawner = spawner_with(PROFILES)
+    spawner.log.propagate = True
+    spawner._profile_selection = {"profile": "gpu", "size": "one"}
+    spawner.apply_user_options(spawner, {"profile": "gpu", "size": "one"})
+    assert "no profile option" not in caplog.text
+    spawner.apply_user_options(spawner, {"profile": "gpu", "team": "physics"})
+    assert "no profile option or apply_user_options handles: team" in caplog.text

@@ -19,7 +19,7 @@ from jupyterhub.tests.mocking import MockHub
 from jupyterhub.utils import random_port
 from traitlets.config import Config
 
-from .profiles_support import PROFILES, FormParser, ProfileTestSpawner
+from .profiles_support import PROFILES, FormParser, ProfileTestSpawner, stop_mock_hub
 
 
 class InMemoryProxy(Proxy):
@@ -95,9 +95,7 @@ async def hub() -> AsyncIterator[MockHub]:
     try:
         yield app
     finally:
-        app.log.handlers = []
-        MockHub.clear_instance()
-        await app.stop()
+        await stop_mock_hub(app)
 
 
 class HubClient:
@@ -241,6 +239,24 @@ async def test_spawn_form_refuses_invalid_choice_with_a_400_and_the_form(
     assert "&#39;seven&#39; is not a choice of option &#39;size&#39;" in page
     assert 'name="profile-option-gpu--size"' in page  # the form is shown again
     assert "start" not in client.spawner("alice", "formtest").events
+
+
+async def test_spawn_form_shows_refused_free_text_again(client: HubClient) -> None:
+    form = {
+        "profile": "small-cpu",
+        "profile-option-small-cpu--image": "unlisted_choice",
+        "profile-option-small-cpu--image--unlisted-choice": "docker.io/typo:1",
+    }
+    browser = await client.login("alice")
+    # The default server: JupyterHub 6.1 re-renders a refused form from user.spawner.
+    status, page = await client.post_form(browser, "spawn/alice", form)
+    assert status == 400
+    assert "Must be a pangeo image with a tag" in page
+    shown = FormParser()
+    shown.feed(page)
+    assert shown.checked_profile() == ["small-cpu"]
+    (text,) = shown.named("profile-option-small-cpu--image--unlisted-choice")
+    assert text["value"] == "docker.io/typo:1"
 
 
 async def test_spawn_form_valid_choice_starts_and_preselects_next_time(
