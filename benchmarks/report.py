@@ -29,6 +29,17 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
                      " / ".join(_fmt(s.get(p), 2) for p in ("p50", "p90", "p99", "max")),
                      " / ".join(t for t in (targets.get(f"{key}.p50", ""),
                                             targets.get(f"{key}.p99", "")) if t)))
+    after = result.get("after_watch_delivery")
+    if after:
+        for key, label in (("start_overhead_ms", "start() after Ready reached the hub"),
+                           ("stop_overhead_ms", "stop() after DELETED reached the hub"),
+                           ("progress_lag_ms", "progress lag after the watch delivered it"),
+                           ("api_to_hub_pod_ready_ms", "API write to hub watch (pod Ready)"),
+                           ("api_to_hub_event_ms", "API write to hub watch (Event)")):
+            s = after.get(key) or {}
+            rows.append((f"{label} (ms) p50 / p90 / p99 / max",
+                         " / ".join(_fmt(s.get(p), 2) for p in ("p50", "p90", "p99", "max")),
+                         "diagnostic"))
     wall = result.get("wall_time_s", {})
     rows += [
         ("wall time: starts / idle / stops (s)",
@@ -36,6 +47,11 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
          ""),
         ("hub CPU per spawn+stop cycle (ms)", _fmt((result.get("cpu_s_per_cycle") or 0) * 1000, 2),
          ""),
+        ("simulator CPU: starts / idle / stops (s)",
+         " / ".join(_fmt((result.get("simulator_cpu_s") or {}).get(k), 2)
+                    for k in ("start_phase", "idle_phase", "stop_phase")), "other process"),
+        ("hub GC gen2 pauses in the starts: count / max (ms)",
+         _gc_cell(result), "diagnostic"),
         ("API requests per spawn", _fmt(result.get("requests_per_spawn"), 2), ""),
         ("API requests per stop", _fmt(result.get("requests_per_stop"), 2), ""),
         ("API requests per idle minute", _fmt(result.get("idle_requests_per_minute"), 1),
@@ -58,6 +74,11 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("last start after faults cleared (s)",
                      _fmt(fault.get("last_start_after_faults_cleared_s"), 2), ""))
     return rows
+
+
+def _gc_cell(result: dict[str, Any]) -> str:
+    gen2 = ((result.get("gc_pauses_by_phase") or {}).get("start") or {}).get("gen2") or {}
+    return f"{_fmt(gen2.get('count'))} / {_fmt(gen2.get('max_ms'), 1)}"
 
 
 def _memory_table(memory: dict[str, Any]) -> list[str]:

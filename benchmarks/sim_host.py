@@ -23,6 +23,7 @@ listens, then answers JSON commands read line by line from stdin, one JSON line 
 - ``{"cmd": "counters"}`` / ``{"cmd": "reset_counters"}`` → the request counters
 - ``{"cmd": "fault", "command": {...}}`` → the simulator's fault admin command
   (same body as ``POST /_sim/faults``)
+- ``{"cmd": "cpu"}`` → the simulator process's CPU seconds so far
 - ``{"cmd": "drop_watches"}`` → end every client (HTTP) watch; controllers keep theirs
 - ``{"cmd": "populate", "count": N, "template": pod, "namespace": ns}`` → create N
   running, ready pods directly in the store (memory mode: no kubelet involved)
@@ -261,6 +262,8 @@ async def handle(store: MarkingStore, sim: Any, command: dict[str, Any]) -> Any:
             return snapshot
         case "fault":
             return sim.faults.apply_admin(command["command"])
+        case "cpu":
+            return {"process_time": time.process_time()}
         case "drop_watches":
             return {"dropped": store.drop_client_watches()}
         case "populate":

@@ -80,7 +80,8 @@ def counts_by_verb(snapshot: dict[str, Any]) -> dict[str, int]:
     """``{"create pods": 3, ...}`` from a counters snapshot (for the per-phase breakdown)."""
     out: dict[str, int] = {}
     for row in snapshot.get("counts", []):
-        key = f"{row['verb']} {row['resource']}"
+        status = row["status"]
+        key = f"{row['verb']} {row['resource']}" + ("" if 200 <= status < 300 else f" {status}")
         out[key] = out.get(key, 0) + int(row["count"])
     return dict(sorted(out.items()))
 

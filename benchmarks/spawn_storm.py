@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .diagnostics import GcPauses, ReflectorDeliveries
 from .figures import summarise
 from .hub_stand_in import CycleRecord, build_spawner, poll_server, start_server, stop_server
 from .loop_monitor import LoopStallMonitor
@@ -152,6 +153,35 @@ def compute_figures(records: list[CycleRecord], marks: dict[str, Any]) -> dict[s
     return {"start": starts, "stop": stops, "progress": lags, "unmatched": unmatched}
 
 
+def compute_after_watch(records: list[CycleRecord], deliveries: ReflectorDeliveries,
+                        marks: dict[str, Any]) -> dict[str, list[float]]:
+    """The same overheads measured from the moment our reflector got the change, and the
+    API-to-hub delivery time itself (write in the simulator -> decoded in the hub)."""
+    ready = _mark_index(marks["ready"])
+    starts, stops, lags, delivery = [], [], [], []
+    for record in records:
+        key = (record.namespace, record.pod_name)
+        value = _overhead(deliveries.pod_ready_by_name, key, record.start_returned)
+        if value is not None:
+            starts.append(value)
+        value = _overhead(deliveries.pod_deleted, key, record.stop_returned)
+        if value is not None:
+            stops.append(value)
+        seen_ready = deliveries.pod_ready_by_name.get(key)
+        if seen_ready:
+            written = _overhead(ready, key, seen_ready[-1])
+            if written is not None:
+                delivery.append(written)
+        for uid, got in record.progress:
+            if uid is not None and uid in deliveries.events:
+                lags.append(got - deliveries.events[uid])
+    events_written: dict[str, float] = marks["events"]
+    event_delivery = [seen - events_written[uid] for uid, seen in deliveries.events.items()
+                      if uid in events_written]
+    return {"start": starts, "stop": stops, "progress": lags, "pod_ready_delivery": delivery,
+            "event_delivery": event_delivery}
+
+
 def _errors(messages: list[str | None]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for message in messages:
@@ -171,12 +201,14 @@ def machine() -> dict[str, Any]:
 
 async def run_storm(opts: argparse.Namespace) -> dict[str, Any]:
     """One storm in this process (the hub); the simulator in a child process."""
-    spawner_class = load_spawner_class(opts.spawner)
-    config = load_config(opts.config)
     scenario = opts.scenario or default_scenario(opts.ready_spread)
     rng = random.Random(opts.seed)
     idle_seconds = opts.idle_minutes * 60 if opts.idle_minutes else opts.idle_seconds
     with tempfile.TemporaryDirectory(prefix="aks-storm-") as tmp:
+        # Kubernetes clients read KUBECONFIG when imported: point it at the simulator first
+        os.environ["KUBECONFIG"] = str(Path(tmp) / "kubeconfig")
+        spawner_class = load_spawner_class(opts.spawner)
+        config = load_config(opts.config)
         sim = await SimulatorProcess.start(Path(tmp) / "kubeconfig", users=opts.users,
                                            seed=opts.seed, scenario=scenario)
         try:
@@ -189,9 +221,13 @@ async def run_storm(opts: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
-                 sim: SimulatorProcess, rng: random.Random, idle_seconds: float) -> dict[str, Any]:
+                 sim: SimulatorProcess, rng: random.Random,
+                 idle_seconds: float | None) -> dict[str, Any]:
     monitor = LoopStallMonitor()
     monitor.start()
+    deliveries = ReflectorDeliveries()
+    instrumented = deliveries.install(spawner_class)
+    gc_pauses = GcPauses()
     spawners = [
         build_spawner(spawner_class, f"bench-user-{i:05d}", i + 1, config=config)
         for i in range(opts.users)
@@ -199,12 +235,18 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     records = [CycleRecord(user=s.user.name) for s in spawners]
     poll_interval = float(opts.poll_interval if opts.poll_interval is not None
                           else spawners[0].poll_interval)
+    if idle_seconds is None:
+        idle_seconds = poll_interval + 5  # long enough for every server to be polled once
     # The hub polls its servers at start-up; for a Kubernetes spawner this loads the
     # shared pod cache, which a running hub has long done before a storm arrives.
     warm = build_spawner(spawner_class, "bench-warmup", 0, config=config)
     await warm.poll()
     stalls: dict[str, Any] = {"warmup": monitor.snapshot()}
     monitor.reset()
+    gc_pauses.start()
+    gc_by_phase: dict[str, Any] = {}
+    sim_cpu: dict[str, float] = {}
+    sim_cpu0 = (await sim.command("cpu"))["process_time"]
     fault_log: list[dict[str, Any]] = []
     fault_task = (asyncio.ensure_future(inject_faults(sim, opts.fault_seconds, fault_log))
                   if opts.faults else None)
@@ -218,6 +260,10 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     start_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["start"] = monitor.snapshot()
     monitor.reset()
+    gc_by_phase["start"] = gc_pauses.snapshot()
+    gc_pauses.reset()
+    sim_cpu1 = (await sim.command("cpu"))["process_time"]
+    sim_cpu["start_phase"] = round(sim_cpu1 - sim_cpu0, 3)
 
     running = [(s, r) for s, r in zip(spawners, records, strict=True) if r.start_returned]
     pollers = [asyncio.ensure_future(poll_server(s, r, poll_interval, rng)) for s, r in running]
@@ -227,6 +273,10 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     idle_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["idle"] = monitor.snapshot()
     monitor.reset()
+    gc_by_phase["idle"] = gc_pauses.snapshot()
+    gc_pauses.reset()
+    sim_cpu2 = (await sim.command("cpu"))["process_time"]
+    sim_cpu["idle_phase"] = round(sim_cpu2 - sim_cpu1, 3)
     for poller in pollers:
         poller.cancel()
     await asyncio.gather(*pollers, return_exceptions=True)
@@ -237,10 +287,15 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     stop_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["stop"] = monitor.snapshot()
     await monitor.stop()
+    gc_by_phase["stop"] = gc_pauses.snapshot()
+    gc_pauses.stop()
+    sim_cpu["stop_phase"] = round((await sim.command("cpu"))["process_time"] - sim_cpu2, 3)
     marks = await sim.command("marks")
     await shutdown_spawner_module(spawner_class)
+    deliveries.uninstall()
 
     raw = compute_figures(records, marks)
+    after_watch = compute_after_watch(records, deliveries, marks) if instrumented else None
     started_ok = len(running)
     stopped_ok = sum(1 for _, r in running if r.stop_returned is not None)
     result: dict[str, Any] = {
@@ -284,9 +339,21 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         "unmatched": raw["unmatched"],
         "start_returned_before_ready": sum(1 for v in raw["start"] if v < 0),
         "targets": TARGETS,
+        "gc_pauses_by_phase": gc_by_phase,
+        "simulator_cpu_s": sim_cpu,
         "samples_ms": {kind: [round(v * 1000, 3) for v in raw[kind]]
                        for kind in ("start", "stop", "progress")},
     }
+    if after_watch is not None:
+        result["after_watch_delivery"] = {
+            "about": "async_kubespawner only: measured from the moment its reflector decoded "
+                     "the watch line, so API-server/transport latency is excluded",
+            "start_overhead_ms": summarise(after_watch["start"], 1000),
+            "stop_overhead_ms": summarise(after_watch["stop"], 1000),
+            "progress_lag_ms": summarise(after_watch["progress"], 1000),
+            "api_to_hub_pod_ready_ms": summarise(after_watch["pod_ready_delivery"], 1000),
+            "api_to_hub_event_ms": summarise(after_watch["event_delivery"], 1000),
+        }
     if fault_cleared is not None:
         ends = [r.start_returned for r in records if r.start_returned] or [fault_cleared]
         result["fault_mode"] = {
@@ -339,8 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--poll-interval", type=float,
                         help="seconds between poll() calls (default: the spawner's poll_interval)")
-    parser.add_argument("--idle-seconds", type=float, default=15.0,
-                        help="idle window between the storm and the stops (default 15)")
+    parser.add_argument("--idle-seconds", type=float,
+                        help="idle window between the storm and the stops (default: "
+                             "poll_interval + 5 s, so every server is polled)")
     parser.add_argument("--idle-minutes", type=float,
                         help="idle mode: hold the N servers this many minutes")
     parser.add_argument("--faults", action="store_true",
@@ -351,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory", help="memory mode only: cached-pod counts, e.g. 1000,5000,20000")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory probe at N pods after a storm")
+    parser.add_argument("--profile", type=Path,
+                        help="write a cProfile of the hub process here (pstats format)")
+    parser.add_argument("--debug-slow-callbacks", type=float, metavar="SECONDS",
+                        help="asyncio debug mode: log every callback that runs longer")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--markdown", type=Path, help="write the Markdown table here")
     parser.add_argument("--plots", type=Path, help="write PNG plots into this directory")
@@ -362,7 +434,7 @@ def validate(parser: argparse.ArgumentParser, opts: argparse.Namespace) -> None:
         parser.error(f"--users must be at least 1, got {opts.users}")
     if opts.ready_spread < 0:
         parser.error(f"--ready-spread must be >= 0 seconds, got {opts.ready_spread}")
-    if opts.idle_seconds < 0 or (opts.idle_minutes is not None and opts.idle_minutes <= 0):
+    if (opts.idle_seconds is not None and opts.idle_seconds < 0) or (opts.idle_minutes is not None and opts.idle_minutes <= 0):
         parser.error("--idle-seconds must be >= 0 and --idle-minutes > 0")
     if opts.sweep and opts.memory:
         parser.error("--sweep and --memory are separate runs; give one of them")
@@ -376,10 +448,10 @@ async def run_sweep(opts: argparse.Namespace, sizes: list[int]) -> dict[str, Any
             out = Path(tmp) / f"{size}.json"
             args = [sys.executable, "-m", "benchmarks.spawn_storm", "--spawner", opts.spawner,
                     "--users", str(size), "--ready-spread", str(opts.ready_spread),
-                    "--seed", str(opts.seed), "--idle-seconds", str(opts.idle_seconds),
-                    "--json", str(out)]
+                    "--seed", str(opts.seed), "--json", str(out)]
             for flag, value in (("--config", opts.config), ("--scenario", opts.scenario),
-                                ("--poll-interval", opts.poll_interval)):
+                                ("--poll-interval", opts.poll_interval),
+                                ("--idle-seconds", opts.idle_seconds)):
                 if value is not None:
                     args += [flag, str(value)]
             if opts.no_memory:
@@ -421,12 +493,39 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _run_instrumented(opts: argparse.Namespace) -> dict[str, Any]:
+    """``run(opts)``, optionally under cProfile or asyncio's slow-callback logging.
+
+    Both exist to answer "where does the time go" when a figure misses its target.
+    """
+    debug = opts.debug_slow_callbacks is not None
+
+    async def main_coroutine() -> dict[str, Any]:
+        if debug:
+            import logging
+
+            logging.basicConfig(level=logging.WARNING)
+            asyncio.get_running_loop().slow_callback_duration = opts.debug_slow_callbacks
+        return await run(opts)
+
+    if opts.profile is None:
+        return asyncio.run(main_coroutine(), debug=debug)
+    import cProfile
+
+    profiler = cProfile.Profile()
+    try:
+        return profiler.runcall(asyncio.run, main_coroutine(), debug=debug)
+    finally:
+        opts.profile.parent.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(str(opts.profile))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     opts = parser.parse_args(argv)
     validate(parser, opts)
     try:
-        result = asyncio.run(run(opts))
+        result = _run_instrumented(opts)
     except BenchmarkSetupError as exc:
         parser.error(str(exc))
     from .report import markdown_report, write_plots
