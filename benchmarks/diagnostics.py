@@ -119,3 +119,27 @@ class ReflectorDeliveries:
             uid = meta.get("uid")
             if uid and uid not in self.events:
                 self.events[uid] = seen
+
+
+def reflector_health() -> list[dict[str, Any]] | None:
+    """Restarts and errors of async_kubespawner's reflectors on the running loop.
+
+    A reflector that restarted during a storm (its watch dropped or fell behind) relists
+    or resumes, and every change in between reaches the hub late; this shows whether
+    that happened.
+    """
+    import sys
+
+    module = sys.modules.get("async_kubespawner.kube.reflector")
+    if module is None:
+        return None
+    out = []
+    for reflector in module.reflectors():
+        out.append({
+            "name": reflector.name,
+            "restarts": reflector.restarts,
+            "errors": reflector.errors,
+            "last_error": (reflector.last_error or "")[:200] or None,
+            "cached": len(reflector.sink),
+        })
+    return out

@@ -60,6 +60,8 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
          targets.get("heap_bytes_per_pod", "")),
         ("longest event-loop stall (ms)", _fmt(result.get("max_loop_stall_ms"), 1),
          targets.get("max_loop_stall_ms", "")),
+        ("longest stretch of the loop's own CPU between ticks (ms)",
+         _fmt(result.get("max_loop_cpu_burst_ms"), 1), "diagnostic"),
     ]
     spawns, stops, polls = result.get("spawns", {}), result.get("stops", {}), result.get("polls", {})
     rows.append(("spawns completed / failed",

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import GcPauses, ReflectorDeliveries
+from .diagnostics import GcPauses, ReflectorDeliveries, reflector_health
 from .figures import summarise
 from .hub_stand_in import CycleRecord, build_spawner, poll_server, start_server, stop_server
 from .loop_monitor import LoopStallMonitor
@@ -233,6 +233,13 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         for i in range(opts.users)
     ]
     records = [CycleRecord(user=s.user.name) for s in spawners]
+    if opts.gc_freeze:
+        # what a hub can do once its start-up objects exist: exempt them from every
+        # later full collection (experiment switch, off by default)
+        import gc
+
+        gc.collect()
+        gc.freeze()
     poll_interval = float(opts.poll_interval if opts.poll_interval is not None
                           else spawners[0].poll_interval)
     if idle_seconds is None:
@@ -291,6 +298,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     gc_pauses.stop()
     sim_cpu["stop_phase"] = round((await sim.command("cpu"))["process_time"] - sim_cpu2, 3)
     marks = await sim.command("marks")
+    reflectors = reflector_health()
     await shutdown_spawner_module(spawner_class)
     deliveries.uninstall()
 
@@ -327,6 +335,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         "requests_by_phase": {"start": start_counts, "idle": idle_counts, "stop": stop_counts},
         "heap_bytes_per_pod": None,
         "max_loop_stall_ms": max(s["max_loop_stall_ms"] for s in stalls.values()),
+        "max_loop_cpu_burst_ms": max(s["max_loop_cpu_burst_ms"] for s in stalls.values()),
         "loop_stalls_by_phase": stalls,
         "spawns": {"requested": opts.users, "completed": started_ok,
                    "failed": opts.users - started_ok,
@@ -340,6 +349,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         "start_returned_before_ready": sum(1 for v in raw["start"] if v < 0),
         "targets": TARGETS,
         "gc_pauses_by_phase": gc_by_phase,
+        "gc_frozen": bool(opts.gc_freeze),
+        "reflectors": reflectors,
         "simulator_cpu_s": sim_cpu,
         "samples_ms": {kind: [round(v * 1000, 3) for v in raw[kind]]
                        for kind in ("start", "stop", "progress")},
@@ -419,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory", help="memory mode only: cached-pod counts, e.g. 1000,5000,20000")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory probe at N pods after a storm")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="experiment: gc.freeze() after the spawner objects are built")
     parser.add_argument("--profile", type=Path,
                         help="write a cProfile of the hub process here (pstats format)")
     parser.add_argument("--debug-slow-callbacks", type=float, metavar="SECONDS",
