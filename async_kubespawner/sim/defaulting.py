@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from async_kubespawner.sim.decoding import DecodeError, check_types, drop_nulls
 from async_kubespawner.sim.patching import clone_json
 from async_kubespawner.sim.quantities import QuantityError, canonical_quantity, quantity_value
 
@@ -51,14 +50,11 @@ def default_object(
     back and the claim could never be deleted. An update is recognised by ``old`` or,
     failing that, by ``obj`` already carrying the ``metadata.uid`` the store assigns
     after defaulting a create.
+
+    ``obj`` is expected as the decoder leaves it (right JSON types, no nulls): the
+    store's decoding stage refuses anything else with the real 400 first.
     """
     defaulter = _DEFAULTERS.get(kind)
-    try:
-        has_nulls = check_types(kind, obj)
-    except DecodeError:
-        return  # an undecodable body is refused (400) before defaults matter
-    if has_nulls:
-        drop_nulls(kind, obj)
     if defaulter is None:
         return
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}

@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import Any
 
 from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT, QuantityError
-from async_kubespawner.sim.decoding import DecodeError, check_types, decode_error, drop_nulls
 from async_kubespawner.sim.field_errors import (
     Cause,
     duplicate,
@@ -38,7 +37,6 @@ from async_kubespawner.sim.names import (
     qualified_name_errors,
     regex_error,
 )
-from async_kubespawner.sim.patching import clone_json
 from async_kubespawner.sim.quantities import canonical_quantity, quantity_value
 from async_kubespawner.sim.structural_schema import (
     apply_schema_defaults,
@@ -961,29 +959,11 @@ def _validate_crd(obj: dict) -> list[Cause]:
 
 
 def validate_object(kind: str, obj: dict, old: dict | None = None) -> list[Cause]:
-    """Every 422 cause the real server would report for creating (or, with ``old``, updating) ``obj``."""
-    try:
-        has_nulls = check_types(kind, obj)
-    except DecodeError:
-        # The HTTP layer should have answered 400 with this message already (decode_error);
-        # reporting it here keeps a caller that skipped decoding from crashing.
-        return [
-            {"reason": "FieldValueInvalid", "message": decode_error(kind, obj) or "", "field": ""}
-        ]
-    if has_nulls:
-        obj = clone_json(obj)
-        drop_nulls(kind, obj)  # validation sees what decoding produces: no nulls
-    try:
-        return _validate_decoded(kind, obj, old)
-    except (AttributeError, TypeError, ValueError):
-        # Stored objects always decode, but a caller-supplied ``old`` might not: judge the
-        # object alone then, rather than fail the request.
-        if old is None or decode_error(kind, old) is None:
-            raise
-        return _validate_decoded(kind, obj, None)
+    """Every 422 cause the real server would report for creating (or, with ``old``, updating) ``obj``.
 
-
-def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
+    ``obj`` is expected as the decoder leaves it (right JSON types, no nulls), like the
+    real validation code, which only ever sees decoded Go structs.
+    """
     old_meta = (old.get("metadata") or {}) if isinstance(old, dict) else None
     causes = validate_metadata(kind, obj.get("metadata"), old_meta)
     if kind == "Pod":
@@ -1013,7 +993,6 @@ def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
 __all__ = [
     "Cause",
     "apply_schema_defaults",
-    "decode_error",
     "invalid_status",
     "prune_unknown",
     "validate_against_schema",

@@ -519,3 +519,39 @@ def test_strategic_errors_like_the_real_server() -> None:
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(POD, ["not", "a", "map"], "Pod")
     assert info.value.code == 400
+
+
+def _paths(value: object, path: tuple = ()) -> list[tuple]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*path, index))
+    return found
+
+
+def test_no_strategic_patch_body_crashes() -> None:
+    """Every field of a pod-shaped patch replaced by every odd JSON value: a result or a
+    PatchError with the real status, never another exception."""
+    odd_values = [None, 1, 1.5, "s", [], {}, [None], ["x"], {"k": None}, True, {"$patch": "delete"}]
+    patch_shape = copy.deepcopy(POD)
+    outcomes = {"patched": 0, "refused": 0}
+    for path in _paths(patch_shape)[1:]:
+        for odd in odd_values:
+            patch = copy.deepcopy(patch_shape)
+            node = patch
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = odd
+            try:
+                result = apply_strategic_merge_patch(POD, patch, "Pod")
+            except PatchError as exc:
+                assert exc.code in (400, 422, 500)
+                assert exc.status()["code"] == exc.code
+                outcomes["refused"] += 1
+            else:
+                assert isinstance(result, dict)
+                outcomes["patched"] += 1
+    assert outcomes["patched"] > 100 and outcomes["refused"] > 10
