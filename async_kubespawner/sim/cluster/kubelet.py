@@ -33,6 +33,7 @@ from .podstatus import (
     terminated,
     waiting,
 )
+from .processes import ContainerConfigError, ContainerStartError
 from .runtime import ContainerRuntime, ExitStatus, RunningContainer, SimulatedRuntime
 from .scenarios import ResolvedScenario, ScenarioBook
 from .storeview import (
@@ -47,6 +48,10 @@ from .storeview import (
 )
 
 log = logging.getLogger("async_kubespawner.sim.cluster.kubelet")
+
+class _ContainerDone(Exception):
+    """A container that could not start and will not be restarted (restartPolicy)."""
+
 
 BACKOFF_INITIAL = 10.0   # kubelet's crash and image-pull back-off, cluster seconds
 BACKOFF_MAX = 300.0
@@ -70,11 +75,12 @@ class PodWorker:
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.init_specs: list[dict[str, Any]] = list(spec.get("initContainers") or [])
         self.container_specs: list[dict[str, Any]] = list(spec.get("containers") or [])
-        self.init = [ContainerRecord(c["name"], c.get("image", ""), init=True,
+        self.init = [ContainerRecord(c["name"], c.get("image", ""), init=True, spec=c,
                                      state=waiting("PodInitializing" if i else "ContainerCreating"))
                      for i, c in enumerate(self.init_specs)]
         initial = "PodInitializing" if self.init_specs else "ContainerCreating"
-        self.containers = [ContainerRecord(c["name"], c.get("image", ""), state=waiting(initial))
+        self.containers = [ContainerRecord(c["name"], c.get("image", ""), spec=c,
+                                           state=waiting(initial))
                            for c in self.container_specs]
         if self.init:
             self.init[0].state = waiting("PodInitializing")
@@ -90,7 +96,8 @@ class PodWorker:
         self._extra_conditions: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._event_counts: dict[tuple[str, str, str], tuple[str, int]] = {}
-        self.scenario: ResolvedScenario = kubelet.scenarios.for_pod(pod)
+        self.scenario: ResolvedScenario
+        self.scenario, self.scenario_error = kubelet.scenarios.for_pod_lenient(pod)
 
     @property
     def store(self) -> StoreLike:
@@ -138,6 +145,9 @@ class PodWorker:
 
     async def run(self) -> None:
         await self.write_status()
+        if self.scenario_error:
+            await self.event("InvalidScenario", f"{self.scenario_error}; using the default scenario",
+                             type_="Warning")
         life = asyncio.ensure_future(self._lifecycle())
         deleting = asyncio.ensure_future(self.deleting.wait())
         try:
@@ -169,14 +179,20 @@ class PodWorker:
             for rec in self.containers:
                 rec.state = waiting("ContainerCreating")
             await self.write_status()
+        started: list[tuple[int, ContainerRecord, dict[str, Any]]] = []
         for index, (rec, spec) in enumerate(zip(self.containers, self.container_specs, strict=True)):
             await self._pull(rec, spec, main=index == 0)
-            await self._start(rec, spec, main=index == 0)
+            try:
+                await self._start(rec, spec, main=index == 0)
+            except _ContainerDone:
+                continue
+            started.append((index, rec, spec))
         supervisors = [asyncio.ensure_future(self._supervise(rec, spec, main=i == 0))
-                       for i, (rec, spec)
-                       in enumerate(zip(self.containers, self.container_specs, strict=True))]
+                       for i, rec, spec in started]
         try:
             everything = asyncio.gather(*supervisors)
+            # retrieve the outcome even when nobody awaits it (eviction, deletion)
+            everything.add_done_callback(lambda f: f.cancelled() or f.exception())
             if s.evict_after is None:
                 await everything
                 return
@@ -227,16 +243,46 @@ class PodWorker:
             await self.clock.sleep(_backoff(attempt))
 
     async def _start(self, rec: ContainerRecord, spec: dict[str, Any], *, main: bool) -> None:
+        """Create and start a container; configuration and start errors are reported and retried."""
         s = self.scenario
-        rec.container_id = new_container_id(key_of(self.pod)[1] + str(self.pod["metadata"].get("uid")),
-                                            rec.name, rec.restart_count)
-        await self.event("Created", f"Created container: {rec.name}", record_for=rec)
-        await self.clock.sleep(s.seconds("create"))
-        assert self.pod_ip is not None
-        container = await self.kubelet.runtime.start(
-            self.pod, spec, main=main, pod_ip=self.pod_ip, node=self.node, scenario=s,
-            restart_count=rec.restart_count)
+        attempt = 0
+        while True:
+            attempt += 1
+            uid = str(self.pod["metadata"].get("uid"))
+            rec.container_id = new_container_id(uid, rec.name, rec.restart_count)
+            assert self.pod_ip is not None
+            try:
+                await self.clock.sleep(s.seconds("create"))
+                container = await self.kubelet.runtime.start(
+                    self.pod, spec, main=main, pod_ip=self.pod_ip, node=self.node, scenario=s,
+                    restart_count=rec.restart_count)
+            except ContainerConfigError as exc:
+                # the container was never created: CreateContainerConfigError, retried
+                rec.container_id = None
+                rec.state = waiting("CreateContainerConfigError", str(exc))
+                await self.write_status()
+                await self.event("Failed", f"Error: {exc}", type_="Warning", record_for=rec)
+                await self.clock.sleep(_backoff(attempt))
+                continue
+            except ContainerStartError as exc:
+                await self.event("Created", f"Created container: {rec.name}", record_for=rec)
+                await self.event("Failed", f"Error: {exc}", type_="Warning", record_for=rec)
+                now = self.clock.timestamp()
+                rec.state = terminated(128, "StartError", now, now, rec.container_id,
+                                       message=str(exc))
+                await self.write_status()
+                if not self._should_restart(ExitStatus(128)):
+                    raise _ContainerDone() from exc
+                rec.last_state = rec.state
+                rec.state = waiting("CrashLoopBackOff",
+                                    crash_waiting_message(rec.name, self.pod, _backoff(attempt)))
+                await self.write_status()
+                await self.clock.sleep(_backoff(attempt))
+                rec.restart_count += 1
+                continue
+            break
         self.running[rec.name] = container
+        await self.event("Created", f"Created container: {rec.name}", record_for=rec)
         await self.event("Started", f"Started container {rec.name}", record_for=rec)
         rec.state = running(self.clock.timestamp())
         rec.started = True
@@ -291,7 +337,10 @@ class PodWorker:
             await self.event("Pulled",
                              f'Container image "{spec.get("image", "")}" already present on machine',
                              record_for=rec)
-            await self._start(rec, spec, main=main)
+            try:
+                await self._start(rec, spec, main=main)
+            except _ContainerDone:
+                return
 
     def _should_restart(self, status: ExitStatus) -> bool:
         if self.restart_policy == "Always":
@@ -400,6 +449,8 @@ class Kubelet:
         self.store = store
         self.pods_rt = store.resource("pods")
         self.events_rt = store.resource("events")
+        if hasattr(self.runtime, "store"):
+            self.runtime.store = store  # process mode reads Secrets/ConfigMaps for env and volumes
         spawn(list_and_watch(store, self.pods_rt, self._on_pod), self._tasks, "kubelet pod watch")
 
     async def stop(self) -> None:
@@ -408,6 +459,25 @@ class Kubelet:
         await cancel_all(self._tasks)
         self._workers.clear()
         await self.runtime.close()
+
+    def pod_log(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
+        """The ``pods/{name}/log`` source: the runtime's captured output, else the simulated (empty) log.
+
+        None means the container never started, which the API answers like a real one
+        (400 "... is waiting to start").
+        """
+        text = self.runtime.log_source(namespace, name, query)
+        if text is not None:
+            return text
+        worker = next((w for (ns, n, _), (w, _) in self._workers.items()
+                       if (ns, n) == (namespace, name)), None)
+        if worker is None:
+            return None
+        record_ = next((r for r in [*worker.init, *worker.containers]
+                        if r.name == query.get("container")), None)
+        if record_ is None or not (record_.is_running or record_.is_terminated):
+            return None
+        return ""
 
     def _on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         spec = pod.get("spec") or {}

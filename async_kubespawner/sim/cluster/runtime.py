@@ -67,7 +67,7 @@ class ContainerRuntime(Protocol):
     async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
                     pod_ip: str, node: SimNode, scenario: ResolvedScenario,
                     restart_count: int) -> RunningContainer: ...
-    def log_source(self, namespace: str, name: str) -> Any: ...
+    def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any: ...
     async def close(self) -> None: ...
 
 
@@ -187,8 +187,8 @@ class SimulatedRuntime:
                     restart_count: int) -> RunningContainer:
         return SimulatedContainer(self.clock, scenario, container, pod_ip, main)
 
-    def log_source(self, namespace: str, name: str) -> Any:
-        return None
+    def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
+        return None  # simulated containers print nothing
 
     async def close(self) -> None:
         return None
