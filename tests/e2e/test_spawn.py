@@ -154,7 +154,7 @@ def test_spawn_shows_kubernetes_progress_and_lands_on_the_server(
     expect(page.locator("#spawn_form")).to_be_visible()
     screenshot(page, "options form")
     submit_spawn_form(page, "small")
-    expect(page.locator("#progress-log")).to_be_attached()
+    page.locator("#progress-details summary").click()  # open the event log for the screenshot
     expect(page.locator("#progress-log")).to_contain_text("Pulling", timeout=30_000)
     screenshot(page, "progress with kubernetes events")
     expect_server_page(page, "ada")
