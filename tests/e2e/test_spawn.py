@@ -58,7 +58,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
         state_dir=state_dir,
         base_config=REPO_ROOT / "examples" / "local" / "jupyterhub_config.py",
         overrides=OVERRIDES,
-        simulator=SimulatorOptions(process_mode=True),
+        # The default image takes 2.5 s to "pull", so the spawn page is still showing
+        # progress when the test looks at it, however fast the machine.
+        simulator=SimulatorOptions(
+            process_mode=True,
+            extra_args=["--image-scenario", "quay.io/jupyterhub/singleuser:5=pull=2.5"],
+        ),
     ).start()
     try:
         yield hub
