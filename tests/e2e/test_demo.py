@@ -23,7 +23,7 @@ from async_kubespawner.local_stack import SupervisedProcess
 
 from .browser_steps import PASSWORD, expect_server_page
 from .conftest import Screenshots, keep_logs
-from .hub_stack import http_json
+from .hub_stack import alive, children_of, descendants_of, http_json
 
 pytestmark = pytest.mark.e2e
 
@@ -34,38 +34,6 @@ c.JupyterHub.spawner_class = "simple"
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = {PASSWORD!r}
 '''
-
-
-def children_of(pid: int) -> set[int]:
-    """Direct children of ``pid``, read from /proc (the demo's hub, proxy and simulator)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def descendants_of(pid: int) -> set[int]:
-    """Every process below ``pid`` (hub, proxy, simulator, and the simulator's pod processes)."""
-    found: set[int] = set()
-    frontier = {pid}
-    while frontier:
-        children = set().union(*(children_of(p) for p in frontier))
-        frontier = children - found
-        found |= children
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
 
 
 def run_demo(tmp_path: Path, *extra: str, simulator: bool = False) -> SupervisedProcess:
