@@ -96,12 +96,19 @@ class WatchEvent:
     type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
     object: dict[str, Any]
     _line: bytes | None = field(default=None, repr=False)
+    _object_json: bytes | None = field(default=None, repr=False)
+
+    def object_json(self) -> bytes:
+        """The object serialised once (also the body of the write's own response)."""
+        if self._object_json is None:
+            self._object_json = dumps(self.object)
+        return self._object_json
 
     def line(self) -> bytes:
         """The event as one newline-terminated JSON line, serialised once and shared."""
         if self._line is None:
             self._line = (
-                b'{"type":"' + self.type.encode() + b'","object":' + dumps(self.object) + b"}\n"
+                b'{"type":"' + self.type.encode() + b'","object":' + self.object_json() + b"}\n"
             )
         return self._line
 
@@ -288,7 +295,8 @@ class Store:
         self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[Key, str, str]] = {}
         self._gc_queue: collections.deque[tuple[str, Any]] = collections.deque()
-        self._terminating_claims: set[ObjKey] = set()  # PVCs held by kubernetes.io/pvc-protection
+        self._terminating_claims: set[ObjKey] = set()
+        self._last_event: WatchEvent | None = None  # PVCs held by kubernetes.io/pvc-protection
         self._gc_wakeup: asyncio.Event | None = None
         self._gc_idle: asyncio.Event | None = None
         self._gc_task: asyncio.Task[None] | None = None
@@ -320,6 +328,14 @@ class Store:
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         """A private copy of the object; ``StatusError(404)`` if missing."""
         return clone(self.get_ref(rt, namespace, name))
+
+    def encode(self, obj: dict[str, Any]) -> bytes:
+        """``obj`` as JSON, reusing the bytes its watch event already made when it is the
+        object just written (a create's response and its ADDED line share one dump)."""
+        last = self._last_event
+        if last is not None and last.object is obj:
+            return last.object_json()
+        return dumps(obj)
 
     def holds(self, obj: dict[str, Any]) -> bool:
         """Whether this very object (by uid) is still stored."""
@@ -561,8 +577,8 @@ class Store:
         self._history.append(change)
         self._trim_history(change.at)
         watchers = self._watchers.get(rt.key)
+        shared = self._last_event = WatchEvent(event_type, obj)
         if watchers:
-            shared = WatchEvent(event_type, obj)
             for watch in tuple(watchers):
                 watch._offer(change, shared)
         if self._terminating_claims:
