@@ -48,6 +48,10 @@ class Results:
     server_rss_mb_empty: float = 0.0
     server_rss_mb_loaded: float = 0.0
     memory_per_pod_kb: float = 0.0
+    # the machine's 1-minute load average before and after: figures from a busy machine
+    # (other processes competing for the cores) are not comparable with a quiet one
+    load_average_before: float = 0.0
+    load_average_after: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -193,6 +197,8 @@ async def start_server(kubeconfig: Path, history_size: int) -> tuple[asyncio.sub
 async def run(args: argparse.Namespace) -> Results:
     res = Results(settings=vars(args).copy())
     res.settings.pop("json", None)
+    res.settings["cpus"] = os.cpu_count()
+    res.load_average_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         proc, base = await start_server(Path(tmp) / "kubeconfig", args.history_size)
         connector = aiohttp.TCPConnector(limit=0)
@@ -253,6 +259,7 @@ async def run(args: argparse.Namespace) -> Results:
         finally:
             proc.terminate()
             await proc.wait()
+    res.load_average_after = os.getloadavg()[0]
     return res
 
 
@@ -270,6 +277,9 @@ def print_table(res: Results) -> None:
         ("server RSS empty / loaded (MB)",
          f"{res.server_rss_mb_empty:.0f} / {res.server_rss_mb_loaded:.0f}", ""),
         ("memory per stored pod (KB)", f"{res.memory_per_pod_kb:.1f}", ""),
+        ("machine load average before / after",
+         f"{res.load_average_before:.1f} / {res.load_average_after:.1f}",
+         f"{os.cpu_count()} cpus; figures need a quiet machine"),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'figure':<{width}}  {'measured':>16}  goal")
