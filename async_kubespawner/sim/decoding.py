@@ -1,398 +1,344 @@
-"""The type check the real server's JSON decoder does before anything else sees an object.
+"""Type checking of request bodies, as the real server's JSON decoder does it.
 
-A real API server decodes a body into Go structs, so ``"containers": "x"`` or
-``"labels": [1]`` never reaches defaulting or validation: it is a 400 BadRequest
-("cannot unmarshal string into Go struct field ..."). The simulator works on plain
-dicts, so this module plays the decoder: it checks the JSON types of the fields of the
-built-in kinds (unknown fields pass, as in the real non-strict decode) and drops
-``null`` fields the way Go's zero values disappear from the stored object. After it,
-defaulting and validation can rely on the types, and a malformed body can never turn
-into a 500.
+The real API server decodes a body into Go structs before anything else runs, so a
+wrongly typed field (``"containerPort": "8888"``, ``"labels": []``, non-base64 Secret
+data, ``memory: lots``) is a 400 BadRequest naming the Go type, never a 422 and never
+a crash. Defaulting and validation may then assume well-typed input. The schemas below
+cover the fields of the kinds the simulator serves that defaulting and validation
+read; fields not described are accepted as they come (the real server keeps or drops
+them, which is the store's business).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
+from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT
+from async_kubespawner.sim.quantities import QuantityError, quantity_value
 
-# Leaf types: the Go type named in error messages, and the JSON types accepted.
-LEAVES: dict[str, tuple[str, tuple[type, ...]]] = {
-    "string": ("string", (str,)),
-    "int32": ("int32", (int,)),
-    "int64": ("int64", (int,)),
-    "bool": ("bool", (bool,)),
-    "time": ("v1.Time", (str,)),
-    "microtime": ("v1.MicroTime", (str,)),
-    "quantity": ("resource.Quantity", (str, int, float)),
-    "intorstring": ("intstr.IntOrString", (str, int)),
-    "bytes": ("[]uint8", (str,)),
-    "object": ("map[string]interface {}", (dict,)),
-    "any": ("interface {}", ()),
-}
-KEEP_NULL = {"time", "microtime"}  # metav1.Time marshals null (e.g. lastProbeTime: null)
+__all__ = ["DecodeError", "check_types", "decode_error"]
 
-Schema = Any  # str leaf | dict struct | ("list", Schema) | ("map", Schema)
 
-S, I32, I64, B, T, Q = "string", "int32", "int64", "bool", "time", "quantity"
-MSS = ("map", S)
-LS = ("list", S)
-OBJ = "object"
+class DecodeError(ValueError):
+    """A body the real server cannot decode; ``str()`` is the part after "cannot be handled as"."""
 
-OWNER_REF = {
-    "apiVersion": S,
-    "kind": S,
-    "name": S,
-    "uid": S,
-    "controller": B,
-    "blockOwnerDeletion": B,
-}
-OBJECT_META = {
-    "name": S,
-    "generateName": S,
-    "namespace": S,
-    "selfLink": S,
-    "uid": S,
-    "resourceVersion": S,
-    "generation": I64,
-    "creationTimestamp": T,
-    "deletionTimestamp": T,
-    "deletionGracePeriodSeconds": I64,
-    "labels": MSS,
-    "annotations": MSS,
-    "ownerReferences": ("list", OWNER_REF),
-    "finalizers": LS,
-    "managedFields": ("list", OBJ),
-}
-RESOURCES = {"limits": ("map", Q), "requests": ("map", Q), "claims": ("list", OBJ)}
-CONTAINER = {
-    "name": S,
-    "image": S,
-    "command": LS,
-    "args": LS,
-    "workingDir": S,
-    "ports": (
-        "list",
-        {"name": S, "hostPort": I32, "containerPort": I32, "protocol": S, "hostIP": S},
-    ),
-    "envFrom": ("list", OBJ),
-    "env": ("list", {"name": S, "value": S, "valueFrom": OBJ}),
-    "resources": RESOURCES,
-    "resizePolicy": ("list", OBJ),
-    "restartPolicy": S,
-    "volumeMounts": (
-        "list",
-        {
-            "name": S,
-            "readOnly": B,
-            "recursiveReadOnly": S,
-            "mountPath": S,
-            "subPath": S,
-            "mountPropagation": S,
-            "subPathExpr": S,
-        },
-    ),
-    "volumeDevices": ("list", OBJ),
-    "livenessProbe": OBJ,
-    "readinessProbe": OBJ,
-    "startupProbe": OBJ,
-    "lifecycle": OBJ,
-    "terminationMessagePath": S,
-    "terminationMessagePolicy": S,
-    "imagePullPolicy": S,
-    "securityContext": OBJ,
-    "stdin": B,
-    "stdinOnce": B,
-    "tty": B,
-}
-VOLUME = {
-    "name": S,
-    "persistentVolumeClaim": {"claimName": S, "readOnly": B},
-    "emptyDir": {"medium": S, "sizeLimit": Q},
-    "configMap": OBJ,
-    "secret": OBJ,
-    "projected": OBJ,
-    "hostPath": OBJ,
-    "downwardAPI": OBJ,
-    "nfs": OBJ,
-    "csi": OBJ,
-    "ephemeral": OBJ,
-}
-TOLERATION = {"key": S, "operator": S, "value": S, "effect": S, "tolerationSeconds": I64}
-CONDITION = {
-    "type": S,
-    "status": S,
-    "lastProbeTime": T,
-    "lastTransitionTime": T,
-    "reason": S,
-    "message": S,
-    "observedGeneration": I64,
-}
-CONTAINER_STATUS = {
-    "name": S,
-    "state": OBJ,
-    "lastState": OBJ,
-    "ready": B,
-    "restartCount": I32,
-    "image": S,
-    "imageID": S,
-    "containerID": S,
-    "started": B,
-}
-POD_SPEC = {
-    "volumes": ("list", VOLUME),
-    "initContainers": ("list", CONTAINER),
-    "containers": ("list", CONTAINER),
-    "ephemeralContainers": ("list", OBJ),
-    "restartPolicy": S,
-    "terminationGracePeriodSeconds": I64,
-    "activeDeadlineSeconds": I64,
-    "dnsPolicy": S,
-    "nodeSelector": MSS,
-    "serviceAccountName": S,
-    "serviceAccount": S,
-    "automountServiceAccountToken": B,
-    "nodeName": S,
-    "hostNetwork": B,
-    "hostPID": B,
-    "hostIPC": B,
-    "shareProcessNamespace": B,
-    "securityContext": OBJ,
-    "imagePullSecrets": ("list", {"name": S}),
-    "hostname": S,
-    "subdomain": S,
-    "affinity": OBJ,
-    "schedulerName": S,
-    "tolerations": ("list", TOLERATION),
-    "hostAliases": ("list", OBJ),
-    "priorityClassName": S,
-    "priority": I32,
-    "dnsConfig": OBJ,
-    "readinessGates": ("list", {"conditionType": S}),
-    "runtimeClassName": S,
-    "enableServiceLinks": B,
-    "preemptionPolicy": S,
-    "overhead": ("map", Q),
-    "topologySpreadConstraints": ("list", OBJ),
-    "setHostnameAsFQDN": B,
-    "os": OBJ,
-    "hostUsers": B,
-    "schedulingGates": ("list", {"name": S}),
-    "resourceClaims": ("list", OBJ),
-    "resources": RESOURCES,
-}
-POD_STATUS = {
-    "phase": S,
-    "conditions": ("list", CONDITION),
-    "message": S,
-    "reason": S,
-    "nominatedNodeName": S,
-    "hostIP": S,
-    "hostIPs": ("list", {"ip": S}),
-    "podIP": S,
-    "podIPs": ("list", {"ip": S}),
-    "startTime": T,
-    "initContainerStatuses": ("list", CONTAINER_STATUS),
-    "containerStatuses": ("list", CONTAINER_STATUS),
-    "qosClass": S,
-    "ephemeralContainerStatuses": ("list", CONTAINER_STATUS),
-    "resize": S,
-    "resourceClaimStatuses": ("list", OBJ),
-    "observedGeneration": I64,
-}
-SERVICE_SPEC = {
-    "ports": (
-        "list",
-        {
-            "name": S,
-            "protocol": S,
-            "appProtocol": S,
-            "port": I32,
-            "targetPort": "intorstring",
-            "nodePort": I32,
-        },
-    ),
-    "selector": MSS,
-    "clusterIP": S,
-    "clusterIPs": LS,
-    "type": S,
-    "externalIPs": LS,
-    "sessionAffinity": S,
-    "loadBalancerIP": S,
-    "loadBalancerSourceRanges": LS,
-    "externalName": S,
-    "externalTrafficPolicy": S,
-    "healthCheckNodePort": I32,
-    "publishNotReadyAddresses": B,
-    "sessionAffinityConfig": OBJ,
-    "ipFamilies": LS,
-    "ipFamilyPolicy": S,
-    "allocateLoadBalancerNodePorts": B,
-    "loadBalancerClass": S,
-    "internalTrafficPolicy": S,
-    "trafficDistribution": S,
-}
-PVC_SPEC = {
-    "accessModes": LS,
-    "selector": OBJ,
-    "resources": RESOURCES,
-    "volumeName": S,
-    "storageClassName": S,
-    "volumeMode": S,
-    "dataSource": OBJ,
-    "dataSourceRef": OBJ,
-    "volumeAttributesClassName": S,
-}
-PVC_STATUS = {
-    "phase": S,
-    "accessModes": LS,
-    "capacity": ("map", Q),
-    "conditions": ("list", OBJ),
-    "allocatedResources": ("map", Q),
-}
-OBJECT_REF = {
-    "kind": S,
-    "namespace": S,
-    "name": S,
-    "uid": S,
-    "apiVersion": S,
-    "resourceVersion": S,
-    "fieldPath": S,
-}
 
-KINDS: dict[tuple[str, str], dict[str, Schema]] = {
-    ("", "Pod"): {"spec": POD_SPEC, "status": POD_STATUS},
-    ("", "Service"): {"spec": SERVICE_SPEC, "status": OBJ},
-    ("", "PersistentVolumeClaim"): {"spec": PVC_SPEC, "status": PVC_STATUS},
-    ("", "Secret"): {"data": ("map", "bytes"), "stringData": MSS, "type": S, "immutable": B},
-    ("", "ConfigMap"): {"data": MSS, "binaryData": ("map", "bytes"), "immutable": B},
-    ("", "Namespace"): {
-        "spec": {"finalizers": LS},
-        "status": {"phase": S, "conditions": ("list", OBJ)},
+@dataclass(frozen=True)
+class Scalar:
+    """A leaf: ``go`` names the Go type quoted in errors (string, int32, bool...)."""
+
+    go: str
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A Go struct: ``fields`` maps JSON names to their types; other names are not checked."""
+
+    go: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListOf:
+    item: Any
+    go: str
+
+
+@dataclass(frozen=True)
+class MapOf:
+    value: Any
+    go: str
+
+
+STRING = Scalar("string")
+INT32 = Scalar("int32")
+INT64 = Scalar("int64")
+BOOL = Scalar("bool")
+QUANTITY = Scalar("quantity")
+INT_OR_STRING = Scalar("intstr")
+BYTES = Scalar("[]uint8")
+ANY = Scalar("any")
+
+STRINGS = ListOf(STRING, "[]string")
+STRING_MAP = MapOf(STRING, "map[string]string")
+RESOURCE_LIST = MapOf(QUANTITY, "v1.ResourceList")
+
+OWNER_REFERENCE = Struct(
+    "OwnerReference",
+    {
+        "apiVersion": STRING,
+        "kind": STRING,
+        "name": STRING,
+        "uid": STRING,
+        "controller": BOOL,
+        "blockOwnerDeletion": BOOL,
     },
-    ("", "ServiceAccount"): {
-        "secrets": ("list", OBJECT_REF),
-        "imagePullSecrets": ("list", {"name": S}),
-        "automountServiceAccountToken": B,
+)
+OBJECT_META = Struct(
+    "ObjectMeta",
+    {
+        "name": STRING,
+        "generateName": STRING,
+        "namespace": STRING,
+        "uid": STRING,
+        "resourceVersion": STRING,
+        "generation": INT64,
+        "labels": STRING_MAP,
+        "annotations": STRING_MAP,
+        "finalizers": STRINGS,
+        "ownerReferences": ListOf(OWNER_REFERENCE, "[]v1.OwnerReference"),
+        "deletionGracePeriodSeconds": INT64,
     },
-    ("", "Event"): {
-        "involvedObject": OBJECT_REF,
-        "reason": S,
-        "message": S,
-        "source": {"component": S, "host": S},
-        "firstTimestamp": T,
-        "lastTimestamp": T,
-        "count": I32,
-        "type": S,
-        "eventTime": "microtime",
-        "series": OBJ,
-        "action": S,
-        "related": OBJECT_REF,
-        "reportingComponent": S,
-        "reportingInstance": S,
-    },
-    ("", "Node"): {
-        "spec": {
-            "podCIDR": S,
-            "podCIDRs": LS,
-            "providerID": S,
-            "unschedulable": B,
-            "taints": ("list", {"key": S, "value": S, "effect": S, "timeAdded": T}),
-        },
-        "status": OBJ,
-    },
-    ("events.k8s.io", "Event"): {
-        "eventTime": "microtime",
-        "series": OBJ,
-        "reportingController": S,
-        "reportingInstance": S,
-        "action": S,
-        "reason": S,
-        "regarding": OBJECT_REF,
-        "related": OBJECT_REF,
-        "note": S,
-        "type": S,
-        "deprecatedSource": OBJ,
-        "deprecatedFirstTimestamp": T,
-        "deprecatedLastTimestamp": T,
-        "deprecatedCount": I32,
-    },
-    ("coordination.k8s.io", "Lease"): {
-        "spec": {
-            "holderIdentity": S,
-            "leaseDurationSeconds": I32,
-            "acquireTime": "microtime",
-            "renewTime": "microtime",
-            "leaseTransitions": I32,
-            "strategy": S,
-            "preferredHolder": S,
-        }
-    },
-    ("apiextensions.k8s.io", "CustomResourceDefinition"): {
-        "spec": {
-            "group": S,
-            "names": {
-                "plural": S,
-                "singular": S,
-                "kind": S,
-                "listKind": S,
-                "shortNames": LS,
-                "categories": LS,
-            },
-            "scope": S,
-            "versions": (
-                "list",
+)
+RESOURCES = Struct("ResourceRequirements", {"limits": RESOURCE_LIST, "requests": RESOURCE_LIST})
+CONTAINER = Struct(
+    "Container",
+    {
+        "name": STRING,
+        "image": STRING,
+        "command": STRINGS,
+        "args": STRINGS,
+        "workingDir": STRING,
+        "imagePullPolicy": STRING,
+        "terminationMessagePath": STRING,
+        "terminationMessagePolicy": STRING,
+        "stdin": BOOL,
+        "tty": BOOL,
+        "ports": ListOf(
+            Struct(
+                "ContainerPort",
                 {
-                    "name": S,
-                    "served": B,
-                    "storage": B,
-                    "schema": OBJ,
-                    "subresources": OBJ,
-                    "additionalPrinterColumns": ("list", OBJ),
-                    "deprecated": B,
+                    "name": STRING,
+                    "containerPort": INT32,
+                    "hostPort": INT32,
+                    "protocol": STRING,
+                    "hostIP": STRING,
                 },
             ),
-            "conversion": OBJ,
-            "preserveUnknownFields": B,
-        },
-        "status": OBJ,
+            "[]v1.ContainerPort",
+        ),
+        "env": ListOf(Struct("EnvVar", {"name": STRING, "value": STRING}), "[]v1.EnvVar"),
+        "volumeMounts": ListOf(
+            Struct(
+                "VolumeMount",
+                {"name": STRING, "mountPath": STRING, "subPath": STRING, "readOnly": BOOL},
+            ),
+            "[]v1.VolumeMount",
+        ),
+        "resources": RESOURCES,
+        "securityContext": Struct("SecurityContext"),
+        "livenessProbe": Struct("Probe"),
+        "readinessProbe": Struct("Probe"),
+        "startupProbe": Struct("Probe"),
+        "lifecycle": Struct("Lifecycle"),
     },
+)
+TOLERATION = Struct(
+    "Toleration",
+    {
+        "key": STRING,
+        "operator": STRING,
+        "value": STRING,
+        "effect": STRING,
+        "tolerationSeconds": INT64,
+    },
+)
+POD_SPEC = Struct(
+    "PodSpec",
+    {
+        "containers": ListOf(CONTAINER, "[]v1.Container"),
+        "initContainers": ListOf(CONTAINER, "[]v1.Container"),
+        "volumes": ListOf(Struct("Volume", {"name": STRING}), "[]v1.Volume"),
+        "restartPolicy": STRING,
+        "terminationGracePeriodSeconds": INT64,
+        "activeDeadlineSeconds": INT64,
+        "dnsPolicy": STRING,
+        "nodeSelector": STRING_MAP,
+        "serviceAccountName": STRING,
+        "serviceAccount": STRING,
+        "automountServiceAccountToken": BOOL,
+        "nodeName": STRING,
+        "hostNetwork": BOOL,
+        "enableServiceLinks": BOOL,
+        "schedulerName": STRING,
+        "priorityClassName": STRING,
+        "priority": INT32,
+        "preemptionPolicy": STRING,
+        "hostname": STRING,
+        "subdomain": STRING,
+        "securityContext": Struct(
+            "PodSecurityContext",
+            {"runAsUser": INT64, "runAsGroup": INT64, "fsGroup": INT64, "runAsNonRoot": BOOL},
+        ),
+        "imagePullSecrets": ListOf(
+            Struct("LocalObjectReference", {"name": STRING}), "[]v1.LocalObjectReference"
+        ),
+        "tolerations": ListOf(TOLERATION, "[]v1.Toleration"),
+        "schedulingGates": ListOf(
+            Struct("PodSchedulingGate", {"name": STRING}), "[]v1.PodSchedulingGate"
+        ),
+        "overhead": RESOURCE_LIST,
+        "affinity": Struct("Affinity"),
+    },
+)
+POD_STATUS = Struct(
+    "PodStatus",
+    {
+        "phase": STRING,
+        "podIP": STRING,
+        "hostIP": STRING,
+        "reason": STRING,
+        "message": STRING,
+        "qosClass": STRING,
+        "nominatedNodeName": STRING,
+        "conditions": ListOf(
+            Struct("PodCondition", {"type": STRING, "status": STRING}), "[]v1.PodCondition"
+        ),
+    },
+)
+SERVICE_PORT = Struct(
+    "ServicePort",
+    {
+        "name": STRING,
+        "protocol": STRING,
+        "appProtocol": STRING,
+        "port": INT32,
+        "targetPort": INT_OR_STRING,
+        "nodePort": INT32,
+    },
+)
+SERVICE_SPEC = Struct(
+    "ServiceSpec",
+    {
+        "ports": ListOf(SERVICE_PORT, "[]v1.ServicePort"),
+        "selector": STRING_MAP,
+        "clusterIP": STRING,
+        "clusterIPs": STRINGS,
+        "type": STRING,
+        "externalName": STRING,
+        "sessionAffinity": STRING,
+        "ipFamilies": STRINGS,
+        "ipFamilyPolicy": STRING,
+        "internalTrafficPolicy": STRING,
+        "externalTrafficPolicy": STRING,
+        "publishNotReadyAddresses": BOOL,
+    },
+)
+PVC_SPEC = Struct(
+    "PersistentVolumeClaimSpec",
+    {
+        "accessModes": STRINGS,
+        "storageClassName": STRING,
+        "volumeMode": STRING,
+        "volumeName": STRING,
+        "resources": Struct(
+            "VolumeResourceRequirements", {"limits": RESOURCE_LIST, "requests": RESOURCE_LIST}
+        ),
+    },
+)
+OBJECT_REFERENCE = Struct(
+    "ObjectReference",
+    {
+        "kind": STRING,
+        "namespace": STRING,
+        "name": STRING,
+        "uid": STRING,
+        "apiVersion": STRING,
+        "resourceVersion": STRING,
+        "fieldPath": STRING,
+    },
+)
+
+KIND_SCHEMAS: dict[str, Struct] = {
+    "Pod": Struct("Pod", {"metadata": OBJECT_META, "spec": POD_SPEC, "status": POD_STATUS}),
+    "Service": Struct("Service", {"metadata": OBJECT_META, "spec": SERVICE_SPEC}),
+    "Secret": Struct(
+        "Secret",
+        {
+            "metadata": OBJECT_META,
+            "data": MapOf(BYTES, "map[string][]uint8"),
+            "stringData": STRING_MAP,
+            "type": STRING,
+            "immutable": BOOL,
+        },
+    ),
+    "ConfigMap": Struct(
+        "ConfigMap",
+        {
+            "metadata": OBJECT_META,
+            "data": STRING_MAP,
+            "binaryData": MapOf(BYTES, "map[string][]uint8"),
+            "immutable": BOOL,
+        },
+    ),
+    "PersistentVolumeClaim": Struct(
+        "PersistentVolumeClaim",
+        {
+            "metadata": OBJECT_META,
+            "spec": PVC_SPEC,
+            "status": Struct("PersistentVolumeClaimStatus", {"phase": STRING}),
+        },
+    ),
+    "Namespace": Struct(
+        "Namespace",
+        {
+            "metadata": OBJECT_META,
+            "spec": Struct("NamespaceSpec", {"finalizers": STRINGS}),
+            "status": Struct("NamespaceStatus", {"phase": STRING}),
+        },
+    ),
+    "ServiceAccount": Struct(
+        "ServiceAccount", {"metadata": OBJECT_META, "automountServiceAccountToken": BOOL}
+    ),
+    "Event": Struct(
+        "Event",
+        {
+            "metadata": OBJECT_META,
+            "involvedObject": OBJECT_REFERENCE,
+            "regarding": OBJECT_REFERENCE,
+            "reason": STRING,
+            "message": STRING,
+            "note": STRING,
+            "type": STRING,
+            "count": INT32,
+            "reportingComponent": STRING,
+            "reportingController": STRING,
+            "source": Struct("EventSource", {"component": STRING, "host": STRING}),
+        },
+    ),
+    "Node": Struct(
+        "Node", {"metadata": OBJECT_META, "spec": Struct("NodeSpec", {"unschedulable": BOOL})}
+    ),
+    "Lease": Struct(
+        "Lease",
+        {
+            "metadata": OBJECT_META,
+            "spec": Struct(
+                "LeaseSpec",
+                {
+                    "holderIdentity": STRING,
+                    "leaseDurationSeconds": INT32,
+                    "leaseTransitions": INT32,
+                },
+            ),
+        },
+    ),
 }
+DEFAULT_SCHEMA = Struct("Object", {"metadata": OBJECT_META})
+
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+_BASE64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
-# Go type names of the structs above, for error messages ("of type []v1.Container").
-GO_STRUCTS = {
-    id(OWNER_REF): "v1.OwnerReference",
-    id(OBJECT_META): "v1.ObjectMeta",
-    id(RESOURCES): "v1.ResourceRequirements",
-    id(CONTAINER): "v1.Container",
-    id(VOLUME): "v1.Volume",
-    id(TOLERATION): "v1.Toleration",
-    id(CONDITION): "v1.PodCondition",
-    id(CONTAINER_STATUS): "v1.ContainerStatus",
-    id(POD_SPEC): "v1.PodSpec",
-    id(POD_STATUS): "v1.PodStatus",
-    id(SERVICE_SPEC): "v1.ServiceSpec",
-    id(PVC_SPEC): "v1.PersistentVolumeClaimSpec",
-    id(PVC_STATUS): "v1.PersistentVolumeClaimStatus",
-    id(OBJECT_REF): "v1.ObjectReference",
-}
-
-
-class _TypeMismatch(Exception):
-    def __init__(self, path: str, value: Any, go_type: str) -> None:
-        super().__init__(path)
-        self.path, self.value, self.go_type = path, value, go_type
-
-
-def _json_type(value: Any) -> str:
+def _json_name(value: Any) -> str:
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
-        return "number" if isinstance(value, int) or value.is_integer() else f"number {value}"
+        return "number"
     if isinstance(value, str):
         return "string"
     if isinstance(value, list):
@@ -400,160 +346,245 @@ def _json_type(value: Any) -> str:
     return "object"
 
 
-def _go_name(schema: Schema) -> str:
-    if isinstance(schema, str):
-        return LEAVES[schema][0]
-    if isinstance(schema, tuple):
-        inner = _go_name(schema[1])
-        return f"[]{inner}" if schema[0] == "list" else f"map[string]{inner}"
-    return GO_STRUCTS.get(id(schema), "struct")
+def _go_name(node: Any) -> str:
+    if isinstance(node, Struct):
+        return f"v1.{node.go}" if node.go not in ("Object",) else "map[string]interface {}"
+    if isinstance(node, Scalar) and node.go == "intstr":
+        return "int32"
+    return node.go
 
 
-Checker = Callable[[Any], Any]
+class _Mismatch(Exception):
+    """A JSON type that does not fit; the Go struct and path are filled in while unwinding."""
+
+    def __init__(self, value: Any, node: Any) -> None:
+        super().__init__()
+        self.value = value
+        self.node = node
+        self.struct: str | None = None
+        self.keys: list[str] = []
+
+    def decode_error(self) -> DecodeError:
+        shown = _json_name(self.value)
+        if shown == "number":
+            shown = f"number {self.value}"
+        path = ".".join(reversed(self.keys))
+        if self.struct is None:
+            return DecodeError(
+                f"json: cannot unmarshal {shown} into Go value of type {_go_name(self.node)}"
+            )
+        return DecodeError(
+            f"json: cannot unmarshal {shown} into Go struct field {self.struct}.{path} "
+            f"of type {_go_name(self.node)}"
+        )
 
 
-def _identity(value: Any) -> Any:
-    return value
+def _check(node: Any, value: Any) -> bool:
+    """Type-check ``value`` against ``node``; True when a null was seen (it decodes to zero).
 
-
-def _leaf(schema: str) -> Checker:
-    go_type, accepted = LEAVES[schema]
-    if schema == "any":
-        return _identity
-    if schema == "bytes":
-
-        def check_bytes(value: Any) -> Any:
-            if type(value) is not str:
-                raise _TypeMismatch("", value, go_type)
-            try:
-                base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                raise errors.bad_request(
-                    f"illegal base64 data at input byte {_bad_b64_offset(value)}"
-                ) from None
-            return value
-
-        return check_bytes
-    exact = frozenset(accepted)  # bool is its own type, so int fields refuse true/false
-
-    def check_leaf(value: Any) -> Any:
-        if type(value) in exact:
-            return value
-        raise _TypeMismatch("", value, go_type)
-
-    return check_leaf
-
-
-def _with_key(exc: _TypeMismatch, key: str) -> _TypeMismatch:
-    exc.path = f"{key}.{exc.path}" if exc.path else key
-    return exc
-
-
-def _compile(schema: Schema) -> Checker:
-    """A checker for ``schema``: returns the value (nulls dropped) or raises ``_TypeMismatch``.
-
-    Compiled once per kind, and the happy path copies nothing it does not have to: at
-    thousands of writes a second this check must cost little next to the write itself.
+    Runs on every write, twice (defaulting and validation), so it dispatches on exact
+    types and handles strings, the commonest leaf, inline.
     """
-    if isinstance(schema, str):
-        return _leaf(schema)
-    go_type = _go_name(schema)
-    if isinstance(schema, tuple):
-        kind, inner_schema = schema
-        inner = _compile(inner_schema)
-        if kind == "list":
-
-            def check_list(value: Any) -> Any:
-                if type(value) is not list:
-                    raise _TypeMismatch("", value, go_type)
-                checked = [inner(item) for item in value if item is not None]
-                if len(checked) == len(value) and all(
-                    a is b for a, b in zip(checked, value, strict=True)
-                ):
-                    return value
-                return checked
-
-            return check_list
-
-        def check_map(value: Any) -> Any:
-            if type(value) is not dict:
-                raise _TypeMismatch("", value, go_type)
-            changed = False
-            for item in value.values():  # Go names the map field, not the key
-                if item is None or inner(item) is not item:
-                    changed = True
-            if not changed:
-                return value
-            return {k: inner(v) for k, v in value.items() if v is not None}
-
-        return check_map
-    fields = {key: _compile(sub) for key, sub in schema.items()}
-    keep_null = frozenset(
-        k for k, sub in schema.items() if isinstance(sub, str) and sub in KEEP_NULL
-    )
-
-    def check_struct(value: Any) -> Any:
-        if type(value) is not dict:
-            raise _TypeMismatch("", value, go_type)
-        out: dict[str, Any] | None = None
-        for key, item in value.items():
-            new = item
-            if item is None:
-                if key in keep_null:
-                    if out is not None:
-                        out[key] = None
-                    continue
-                new = _DROP
-            else:
-                check = fields.get(key)
-                if check is not None:
-                    try:
-                        new = check(item)
-                    except _TypeMismatch as exc:
-                        raise _with_key(exc, key) from None
-            if new is not item and out is None:
-                out = {}
-                for k, v in value.items():  # copy what came before this key
-                    if k == key:
-                        break
-                    out[k] = v
-            if out is not None and new is not _DROP:
-                out[key] = new
-        return value if out is None else out
-
-    return check_struct
+    if value is None:
+        return True
+    node_type = type(node)
+    if node_type is Struct:
+        if type(value) is not dict and not isinstance(value, dict):
+            raise _Mismatch(value, node)
+        saw_null = False
+        fields = node.fields
+        for key, item in value.items():  # body order, as Go's decoder meets them
+            child = fields.get(key)
+            if child is None:
+                continue
+            if child is STRING and type(item) is str:
+                continue
+            try:
+                if _check(child, item):
+                    saw_null = True
+            except _Mismatch as exc:
+                if exc.struct is None:
+                    exc.struct = node.go
+                exc.keys.append(key)
+                raise
+        return saw_null
+    if node_type is ListOf:
+        if type(value) is not list and not isinstance(value, list):
+            raise _Mismatch(value, node)
+        item_node = node.item
+        if item_node is STRING:
+            saw_null = False
+            for item in value:
+                if type(item) is not str:
+                    if item is not None:
+                        raise _Mismatch(item, item_node)
+                    saw_null = True
+            return saw_null
+        saw_null = False
+        for item in value:
+            if _check(item_node, item):
+                saw_null = True
+        return saw_null
+    if node_type is MapOf:
+        if type(value) is not dict and not isinstance(value, dict):
+            raise _Mismatch(value, node)
+        saw_null = False
+        value_node = node.value
+        for item in value.values():
+            if value_node is STRING and type(item) is str:
+                continue
+            if _check(value_node, item):
+                saw_null = True
+        return saw_null
+    if node is ANY:
+        return False
+    _check_scalar(node, value)
+    return False
 
 
-_DROP = object()
-_CHECKERS: dict[tuple[str, str], Checker] = {}
+def _check_scalar(node: Scalar, value: Any) -> None:
+    kind = node.go
+    if kind == "string":
+        if not isinstance(value, str):
+            raise _Mismatch(value, node)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            raise _Mismatch(value, node)
+    elif kind in _INT_RANGES:
+        low, high = _INT_RANGES[kind]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (isinstance(value, float) and not value.is_integer())
+            or not low <= value <= high
+        ):
+            raise _Mismatch(value, node)
+    elif kind == "intstr":
+        if isinstance(value, str):
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DecodeError(
+                f"json: cannot unmarshal {_json_name(value)} into Go value of type int32"
+            )
+        if isinstance(value, float) and not value.is_integer():
+            raise DecodeError(f"json: cannot unmarshal number {value} into Go value of type int32")
+    elif kind == "quantity":
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise DecodeError(QUANTITY_FORMAT_HINT)
+        try:
+            quantity_value(value)
+        except QuantityError:
+            raise DecodeError(QUANTITY_FORMAT_HINT) from None
+    elif kind == "[]uint8":
+        if not isinstance(value, str):
+            raise _Mismatch(value, node)
+        _check_base64(value)
 
 
-def _bad_b64_offset(text: str) -> int:
-    alphabet = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-    for i, ch in enumerate(text):
-        if ch not in alphabet:
-            return i
-    return len(text)
-
-
-def decode(kind: str, group: str, version: str, obj: dict[str, Any]) -> dict[str, Any]:
-    """``obj`` as the real decoder would leave it, or the real 400 for a wrong JSON type."""
-    check = _CHECKERS.get((group, kind))
-    if check is None:
-        schema = {
-            "apiVersion": S,
-            "kind": S,
-            "metadata": OBJECT_META,
-            **KINDS.get((group, kind), {}),
-        }
-        check = _CHECKERS[(group, kind)] = _compile(schema)
+def _check_base64(text: str) -> None:
+    """[]byte fields travel as standard base64; report the first bad byte like Go does."""
+    for index, ch in enumerate(text):
+        if not (ch.isascii() and (ch.isalnum() or ch in "+/=")):
+            raise DecodeError(f"illegal base64 data at input byte {index}")
+    if len(text) % 4:
+        # Go reports the start of the incomplete final quantum.
+        raise DecodeError(f"illegal base64 data at input byte {len(text) - len(text) % 4}")
+    if not _BASE64_RE.match(text):
+        raise DecodeError(f"illegal base64 data at input byte {text.index('=')}")
     try:
-        return check(obj)
-    except _TypeMismatch as exc:
-        top = exc.path.split(".", 1)[0]
-        struct = "ObjectMeta" if top == "metadata" else kind
+        base64.b64decode(text, validate=True)
+    except binascii.Error:
+        raise DecodeError(f"illegal base64 data at input byte {max(len(text) - 1, 0)}") from None
+
+
+def check_types(kind: str, obj: Any) -> bool:
+    """Raise DecodeError when ``obj`` could not be decoded into ``kind``'s Go type.
+
+    Returns True when the checked fields hold JSON nulls (see ``drop_nulls``), so callers
+    can skip that pass in the common case.
+    """
+    schema = KIND_SCHEMAS.get(kind, DEFAULT_SCHEMA)
+    if not isinstance(obj, dict):
+        raise DecodeError(
+            f"json: cannot unmarshal {_json_name(obj)} into Go value of type v1.{kind}"
+        )
+    try:
+        return _check(schema, obj)
+    except _Mismatch as exc:
+        raise exc.decode_error() from None
+
+
+def decode_error(kind: str, obj: Any) -> str | None:
+    """The real server's 400 message for an undecodable body of ``kind``, or None if it decodes."""
+    try:
+        check_types(kind, obj)
+    except DecodeError as exc:
+        return f'{kind} in version "v1" cannot be handled as a {kind}: {exc}'
+    return None
+
+
+def drop_nulls(kind: str, obj: dict) -> None:
+    """Apply what decoding does to JSON nulls: zero values, which the server then omits.
+
+    A null field disappears; a null list element becomes an empty object (or "" in a
+    list of strings); a null value in a string map becomes "". Modifies ``obj`` in place.
+    """
+    _drop(KIND_SCHEMAS.get(kind, DEFAULT_SCHEMA), obj)
+
+
+def _zero(node: Any) -> Any:
+    if isinstance(node, Struct):
+        return {}
+    if node in (STRING, BYTES):
+        return ""
+    return None
+
+
+def _drop(node: Any, value: Any) -> None:
+    if isinstance(value, dict):
+        if isinstance(node, MapOf):
+            for key, item in value.items():
+                if item is None:
+                    value[key] = _zero(node.value)
+                else:
+                    _drop(node.value, item)
+            return
+        fields = node.fields if isinstance(node, Struct) else {}
+        for key in [k for k, v in value.items() if v is None]:
+            del value[key]
+        for key, item in value.items():
+            _drop(fields.get(key, ANY), item)
+    elif isinstance(value, list):
+        item_node = node.item if isinstance(node, ListOf) else ANY
+        for index, item in enumerate(value):
+            if item is None:
+                zero = _zero(item_node)
+                if zero is not None:
+                    value[index] = zero
+            else:
+                _drop(item_node, item)
+
+
+# Groups whose kinds the schemas above describe; a custom resource with a clashing kind
+# name (say, a CRD whose kind is "Pod") must not be checked against the built-in type.
+_BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"})
+
+
+def decode(kind: str, group: str, version: str, obj: Any) -> dict:
+    """The store's entry point: ``obj`` as the real decoder leaves it, or the real 400.
+
+    Modifies ``obj`` in place (nulls dropped) and returns it, so callers pass a copy
+    they own.
+    """
+    from . import errors  # the store's Status constructors; imported late, errors is heavier
+
+    checked_kind = kind if group in _BUILTIN_GROUPS else f"{group}/{kind}"
+    try:
+        has_nulls = check_types(checked_kind, obj)
+    except DecodeError as exc:
         raise errors.bad_request(
-            f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot '
-            f"unmarshal {_json_type(exc.value)} into Go struct field {struct}.{exc.path} "
-            f"of type {exc.go_type}"
+            f'{kind} in version "{version}" cannot be handled as a {kind}: {exc}'
         ) from None
+    if has_nulls:
+        drop_nulls(checked_kind, obj)
+    return obj

@@ -84,7 +84,7 @@ async def test_wrong_json_type_is_the_decoders_400(api_client, simulator):
             assert resp.status == 400
             assert (await resp.json())["message"] == (
                 'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal string '
-                "into Go struct field Pod.spec.containers of type []v1.Container")
+                "into Go struct field PodSpec.spec.containers of type []v1.Container")
         async with http.post(f"{simulator.url}/api/v1/namespaces/default/secrets", json={
                 "metadata": {"name": "s", "labels": {"a": 1}}}) as resp:
             assert resp.status == 400

@@ -1,53 +1,175 @@
-"""The decoder-stage type check (pure)."""
+"""Wrongly typed bodies are the real decoder's 400, and nothing downstream ever crashes."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from async_kubespawner.sim.decoding import decode
-from async_kubespawner.sim.errors import StatusError
+from async_kubespawner.sim.decoding import decode_error, drop_nulls
+from async_kubespawner.sim.defaulting import default_object
+from async_kubespawner.sim.patching import PatchError, apply_strategic_merge_patch, clone_json
+from async_kubespawner.sim.validation import validate_object
+
+SAMPLES = Path(__file__).parent / "samples"
 
 
-def pod(**spec) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}},
-            "spec": {"containers": [{"name": "c", "image": "i"}], **spec}}
+def _pod(**container: Any) -> dict:
+    return {
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "x:1", **container}]},
+    }
 
 
-def test_a_well_typed_object_is_returned_as_is():
-    obj = pod(nodeSelector={"disk": "ssd"})
-    assert decode("Pod", "", "v1", obj) is obj
+@pytest.mark.parametrize(
+    ("kind", "obj", "detail"),
+    [
+        (
+            "Pod",
+            {"metadata": {"name": 5}},
+            "json: cannot unmarshal number 5 into Go struct field ObjectMeta.metadata.name of type string",
+        ),
+        (
+            "Pod",
+            {"metadata": {"labels": ["a"]}},
+            "json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type "
+            "map[string]string",
+        ),
+        (
+            "Pod",
+            {"spec": {"containers": "c"}},
+            "json: cannot unmarshal string into Go struct field PodSpec.spec.containers of type []v1.Container",
+        ),
+        (
+            "Pod",
+            {"spec": {"containers": [1]}},
+            "json: cannot unmarshal number 1 into Go struct field PodSpec.spec.containers of type v1.Container",
+        ),
+        (
+            "Pod",
+            _pod(ports=[{"containerPort": "8888"}]),
+            "json: cannot unmarshal string into Go struct field ContainerPort.spec.containers.ports.containerPort "
+            "of type int32",
+        ),
+        (
+            "Pod",
+            _pod(ports=[{"containerPort": 1.5}]),
+            "json: cannot unmarshal number 1.5 into Go struct field ContainerPort.spec.containers.ports."
+            "containerPort of type int32",
+        ),
+        (
+            "Pod",
+            {"spec": {"automountServiceAccountToken": "no"}},
+            "json: cannot unmarshal string into Go struct field PodSpec.spec.automountServiceAccountToken of "
+            "type bool",
+        ),
+        (
+            "Pod",
+            _pod(resources={"limits": {"memory": "lots"}}),
+            "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+        ),
+        ("Secret", {"data": {"k": "not base64!"}}, "illegal base64 data at input byte 3"),
+        ("Secret", {"data": {"k": "abc"}}, "illegal base64 data at input byte 0"),
+        (
+            "Service",
+            {"spec": {"ports": [{"port": 80, "targetPort": True}]}},
+            "json: cannot unmarshal bool into Go value of type int32",
+        ),
+        ("Pod", [], "json: cannot unmarshal array into Go value of type v1.Pod"),
+    ],
+)
+def test_type_errors_are_the_decoders_400(kind: str, obj: Any, detail: str) -> None:
+    assert (
+        decode_error(kind, obj) == f'{kind} in version "v1" cannot be handled as a {kind}: {detail}'
+    )
 
 
-def test_nulls_are_dropped_but_times_keep_null():
-    obj = pod(nodeName=None)
-    obj["metadata"]["annotations"] = None
-    obj["status"] = {"conditions": [{"type": "Ready", "status": "True", "lastProbeTime": None,
-                                     "reason": None}]}
-    out = decode("Pod", "", "v1", obj)
-    assert "nodeName" not in out["spec"] and "annotations" not in out["metadata"]
-    assert out["status"]["conditions"] == [{"type": "Ready", "status": "True", "lastProbeTime": None}]
-    assert out["metadata"]["labels"] == {"a": "b"}
+def test_well_typed_bodies_decode() -> None:
+    assert (
+        decode_error(
+            "Pod", _pod(ports=[{"containerPort": 8888.0}], resources={"limits": {"cpu": 1}})
+        )
+        is None
+    )
+    assert decode_error("Secret", {"data": {"k": "czNjcjN0", "e": ""}}) is None
+    assert (
+        decode_error("Service", {"spec": {"ports": [{"port": 80, "targetPort": "http"}]}}) is None
+    )
+    assert (
+        decode_error("Widget", {"metadata": {"name": "w"}, "spec": {"anything": [1, "x"]}}) is None
+    )
 
 
-@pytest.mark.parametrize(("spec", "where", "go_type"), [
-    ({"containers": [{"name": 1}]}, "Pod.spec.containers.name", "string"),
-    ({"terminationGracePeriodSeconds": 1.5}, "Pod.spec.terminationGracePeriodSeconds", "int64"),
-    ({"hostNetwork": "yes"}, "Pod.spec.hostNetwork", "bool"),
-    ({"priority": True}, "Pod.spec.priority", "int32"),
-    ({"nodeSelector": {"a": 1}}, "Pod.spec.nodeSelector", "string"),
-    ({"volumes": {}}, "Pod.spec.volumes", "[]v1.Volume"),
-])
-def test_type_mismatches_name_the_field_and_go_type(spec, where, go_type):
-    with pytest.raises(StatusError) as info:
-        decode("Pod", "", "v1", {"metadata": {"name": "p"}, "spec": spec})
-    assert info.value.code == 400
-    message = info.value.status["message"]
-    assert f"Go struct field {where} of type {go_type}" in message, message
+def test_nulls_decode_to_zero_values() -> None:
+    pod = {
+        "metadata": {"name": "p", "labels": {"a": None}, "annotations": None, "finalizers": [None]},
+        "spec": {"nodeSelector": None, "containers": [None, {"name": "c", "image": None}]},
+    }
+    assert decode_error("Pod", pod) is None
+    drop_nulls("Pod", pod)
+    assert pod == {
+        "metadata": {"name": "p", "labels": {"a": ""}, "finalizers": [""]},
+        "spec": {"containers": [{}, {"name": "c"}]},
+    }
 
 
-def test_unknown_kinds_check_metadata_only():
-    obj = {"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
-           "spec": {"anything": [1, "two"]}}
-    assert decode("Widget", "example.com", "v1", obj) is obj
-    with pytest.raises(StatusError):
-        decode("Widget", "example.com", "v1", {"metadata": {"finalizers": "x"}})
+def _paths(value: Any, path: tuple = ()) -> list[tuple]:
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += _paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _paths(item, (*path, index))
+    return found
+
+
+def _replaced(body: dict, path: tuple, value: Any) -> dict:
+    copy = clone_json(body)
+    node = copy
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return copy
+
+
+ODD_VALUES = [None, 1, 1.5, "s", [], {}, [None], ["x"], {"k": None}, True]
+
+
+def test_no_body_can_crash_defaulting_validation_or_patching() -> None:
+    """Every field of every recorded body replaced by every odd JSON value: never a 500."""
+    cases = 0
+    for file_name, kind in [
+        ("pod-defaulted.json", "Pod"),
+        ("service-defaulted.json", "Service"),
+        ("secret-defaulted.json", "Secret"),
+        ("pvc-defaulted.json", "PersistentVolumeClaim"),
+    ]:
+        for entry in json.loads((SAMPLES / file_name).read_text()).values():
+            if not isinstance(entry, dict) or "request" not in entry:
+                continue
+            stored = entry["response"]["body"]
+            for body in (entry["request"]["body"], stored):
+                for path in _paths(body)[1:]:
+                    for odd in ODD_VALUES:
+                        obj = _replaced(body, path, odd)
+                        cases += 1
+                        default_object(kind, obj, allocate_cluster_ip=lambda: "10.0.0.1")
+                        assert isinstance(validate_object(kind, obj), list)
+                        assert isinstance(validate_object(kind, obj, stored), list)
+                        try:
+                            apply_strategic_merge_patch(stored, obj, kind)
+                        except PatchError as exc:
+                            # 500 only where the real server answers 500 too (a bare Go error)
+                            assert exc.code in (400, 422, 500)
+                            assert exc.status()["code"] == exc.code
+    assert cases > 3000
+
+
+def test_a_null_does_not_hide_a_later_type_error() -> None:
+    assert decode_error("Pod", {"metadata": {"finalizers": [None, 5]}}) == (
+        'Pod in version "v1" cannot be handled as a Pod: json: cannot unmarshal number 5 into Go '
+        "struct field ObjectMeta.metadata.finalizers of type string"
+    )
