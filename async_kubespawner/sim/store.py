@@ -273,6 +273,9 @@ class StoreOptions:
     watch_queue_size: int = 100_000  # events buffered per watcher before it is dropped
     service_cidr: str = "10.96.0.0/12"
     initial_namespaces: tuple[str, ...] = INITIAL_NAMESPACES
+    # ServiceAccount "default" in every namespace, and pods refused (403) when the account
+    # they name does not exist, like the real ServiceAccount admission plugin
+    service_accounts: bool = True
 
 
 class Store:
@@ -648,6 +651,42 @@ class Store:
             "status": {"phase": "Active"},
         }
         self._commit(self.registry.lookup("namespaces"), "ADDED", obj, None)
+        self._add_default_service_account(name)
+
+    def _add_default_service_account(self, namespace: str) -> None:
+        """Every namespace gets ServiceAccount "default", as kube-controller-manager does.
+
+        Done in the same call as the namespace's creation, so a pod created right after it
+        never meets the real cluster's brief "serviceaccount not found" window.
+        """
+        if not self.options.service_accounts:
+            return
+        sa = {
+            "kind": "ServiceAccount",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": "default",
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "resourceVersion": "",
+                "creationTimestamp": now_rfc3339(),
+            },
+        }
+        self._commit(self.registry.lookup("serviceaccounts"), "ADDED", sa, None)
+
+    def _admit_service_account(self, namespace: str, pod: dict[str, Any]) -> None:
+        """The ServiceAccount admission plugin: a pod may only run as an existing account."""
+        if not self.options.service_accounts:
+            return
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        if (namespace, account) not in self._objects[("", "serviceaccounts")]:
+            name = pod["metadata"].get("name", "")
+            raise errors.forbidden(
+                "pods",
+                name,
+                f"error looking up service account {namespace}/{account}: "
+                f'serviceaccount "{account}" not found',
+            )
 
     def _check_namespace(self, rt: ResourceType, namespace: str | None, name: str) -> None:
         if not rt.namespaced:
@@ -739,6 +778,8 @@ class Store:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        if rt.key == _POD_KEY:
+            self._admit_service_account(namespace or "", obj)
         self._validate(rt, obj, None)
         if rt.key == _CRD_KEY:
             self._prepare_crd(obj)
@@ -755,6 +796,8 @@ class Store:
         stored = self._commit(rt, "ADDED", _ordered(obj), None)
         if rt.key == _CRD_KEY:
             self._register_crd(stored)
+        elif rt.key == _NS_KEY:
+            self._add_default_service_account(name)
         return stored
 
     def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
