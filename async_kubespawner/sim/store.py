@@ -291,6 +291,7 @@ class Store:
         self.options = StoreOptions(**options)
         self.registry = registry or ResourceRegistry.with_builtins()
         self.resource_version = 0
+        self.clock: Callable[[], float] = time.monotonic  # ages the history; tests may replace it
         self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = collections.defaultdict(dict)
         self._history: collections.deque[_Change] = collections.deque()
         self._compacted_rv = 0  # every change with rv > this is still in the history
@@ -380,6 +381,7 @@ class Store:
         if resource_version not in (None, "", "0"):
             wanted = parse_resource_version(resource_version)
         if resource_version_match == "Exact" or exact:
+            self._trim_history(self.clock())
             if wanted is None:
                 raise errors.bad_request(
                     'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden '
@@ -461,6 +463,7 @@ class Store:
         history window gives a watch whose only event is the real 410 ERROR.
         """
         labels, fields = self.compile_selectors(rt, label_selector, field_selector)
+        self._trim_history(self.clock())  # a quiet store still forgets old changes
         watch = Watch(
             self,
             rt,
@@ -576,7 +579,7 @@ class Store:
             bucket[okey] = obj
             self._by_uid[uid] = (rt.key, okey[0], okey[1])
         self._index_owners(rt, okey, old, None if event_type == "DELETED" else obj)
-        change = _Change(rv, rt.key, okey[0], event_type, obj, old, time.monotonic())
+        change = _Change(rv, rt.key, okey[0], event_type, obj, old, self.clock())
         self._history.append(change)
         self._trim_history(change.at)
         watchers = self._watchers.get(rt.key)
