@@ -216,6 +216,10 @@ class SimulatorAPI:
     async def _api(self, request: web.Request) -> tuple[web.StreamResponse, RequestInfo]:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
+        if self.faults.in_outage:  # a server that is down answers nothing, discovery included
+            if self.faults.outage_mode == "reset":
+                await self._reset(request)
+            raise errors.service_unavailable()
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
         if parts and parts[0] == "openapi":
