@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--watches", type=int, default=100, help="watches open (10 busy)")
     parser.add_argument("--burst", type=int, default=5_000, help="pods created at full speed")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
-    parser.add_argument("--paced-rate", type=float, default=500.0, help="creates/s for latency")
+    parser.add_argument("--paced-rate", type=float, default=1000.0, help="creates/s for latency")
     parser.add_argument("--paced-count", type=int, default=2_000, help="pods created paced")
     parser.add_argument("--history-size", type=int, default=10_000)
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
