@@ -185,6 +185,7 @@ async def start_server(kubeconfig: Path, history_size: int) -> tuple[asyncio.sub
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "async_kubespawner.sim", "--port", "0",
         "--kubeconfig", str(kubeconfig), "--history-size", str(history_size),
+        "--no-cluster",  # the API server alone: no scheduler/kubelet writing pod status
         stdout=asyncio.subprocess.PIPE, env=env,
     )
     assert proc.stdout is not None
