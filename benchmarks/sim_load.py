@@ -46,6 +46,7 @@ class Results:
     delivery_latency_ms_p50: float = 0.0
     delivery_latency_ms_p99: float = 0.0
     paced_rate_per_s: float = 0.0
+    paced_achieved_per_s: float = 0.0
     paced_latency_ms_p50: float = 0.0
     paced_latency_ms_p99: float = 0.0
     list_all_pods_s: float = 0.0
@@ -266,7 +267,8 @@ async def run(args: argparse.Namespace) -> Results:
                 sent = {}
                 paced = [f"paced-{i:06d}" for i in range(args.paced_count)]
                 res.paced_rate_per_s = args.paced_rate
-                await create_many(http, base, paced, 8, sent, rate=args.paced_rate)
+                took = await create_many(http, base, paced, 8, sent, rate=args.paced_rate)
+                res.paced_achieved_per_s = args.paced_count / took
                 await wait_delivered(busy, paced, 60)
                 lat = latencies(busy, sent)
                 res.paced_latency_ms_p50 = percentile(lat, 0.5)
@@ -290,7 +292,7 @@ def print_table(res: Results) -> None:
         ("  = creates/s per server core", f"{res.creates_per_s_per_server_core:,.0f}", ">= 1,000"),
         ("  watch latency p50 / p99 (ms)",
          f"{res.delivery_latency_ms_p50:.1f} / {res.delivery_latency_ms_p99:.1f}", "(saturated)"),
-        (f"watch latency at {res.paced_rate_per_s:.0f}/s p50 / p99 (ms)",
+        (f"watch latency at {res.paced_achieved_per_s:.0f}/s p50 / p99 (ms)",
          f"{res.paced_latency_ms_p50:.1f} / {res.paced_latency_ms_p99:.1f}", "<= 5"),
         ("list all pods (s)", f"{res.list_all_pods_s:.2f}", ""),
         ("server RSS empty / loaded (MB)",
