@@ -14,6 +14,8 @@ import contextlib
 import logging
 from typing import Any
 
+from async_kubespawner.sim.errors import bad_request
+
 from .clock import Clock
 from .events import (
     PullFailure,
@@ -463,8 +465,9 @@ class Kubelet:
     def pod_log(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
         """The ``pods/{name}/log`` source: the runtime's captured output, else the simulated (empty) log.
 
-        None means the container never started, which the API answers like a real one
-        (400 "... is waiting to start").
+        A container that never started gets the kubelet's own 400 wording for why
+        (``... is waiting to start: trying and failing to pull image``); None leaves the
+        answer to the API server (no node has the pod yet).
         """
         text = self.runtime.log_source(namespace, name, query)
         if text is not None:
@@ -473,10 +476,15 @@ class Kubelet:
                        if (ns, n) == (namespace, name)), None)
         if worker is None:
             return None
-        record_ = next((r for r in [*worker.init, *worker.containers]
-                        if r.name == query.get("container")), None)
-        if record_ is None or not (record_.is_running or record_.is_terminated):
+        container = query.get("container")
+        record_ = next((r for r in [*worker.init, *worker.containers] if r.name == container), None)
+        if record_ is None:
             return None
+        if record_.container_id is None or ("waiting" in record_.state and not record_.last_state):
+            reason = record_.state.get("waiting", {}).get("reason", "ContainerCreating")
+            if reason in ("ErrImagePull", "ImagePullBackOff"):
+                reason = "trying and failing to pull image"
+            raise bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
         return ""
 
     def _on_pod(self, kind: str, pod: dict[str, Any]) -> None:

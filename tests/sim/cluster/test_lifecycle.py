@@ -63,6 +63,7 @@ async def test_pod_becomes_ready_with_real_statuses_and_events(core: client.Core
     assert all(e.type == "Normal" for e in events)
     assert pulling.source.component == "kubelet" and pulling.source.host == pod.spec.node_name
     assert pulling.involved_object.field_path == "spec.containers{notebook}"
+    assert await core.read_namespaced_pod_log("alice", "default") == ""  # simulated: silent
 
 
 async def test_image_pull_failure_backs_off(core: client.CoreV1Api):
@@ -81,6 +82,13 @@ async def test_image_pull_failure_backs_off(core: client.CoreV1Api):
     assert ("Warning", "Failed", "Error: ImagePullBackOff") in reasons
     failed = next(m for t, r, m in reasons if r == "Failed" and m.startswith("Failed to pull"))
     assert "code = NotFound" in failed
+    try:
+        await core.read_namespaced_pod_log("bob", "default")
+    except client.ApiException as exc:
+        assert exc.status == 400
+        assert 'container \\"notebook\\" in pod \\"bob\\" is waiting to start: trying and failing to pull image' in exc.body
+    else:
+        raise AssertionError("the log of a container that never started is a 400")
 
 
 async def test_crash_with_restart_policy_never_fails_with_exit_code(core: client.CoreV1Api):
