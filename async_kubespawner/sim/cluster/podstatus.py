@@ -270,7 +270,7 @@ def build_pod_status(
         "hostIPs": [{"ip": host_ip}],
         "startTime": start_time,
         "containerStatuses": [r.to_api() for r in containers],
-        "qosClass": qos_class(pod),
+        "qosClass": old_status.get("qosClass") or qos_class(pod),  # set once, at creation
     }
     if pod_ip:
         status["podIP"] = pod_ip
