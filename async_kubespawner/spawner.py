@@ -44,9 +44,10 @@ from .kube.client import (
     ApiError,
     ApiSettings,
     KubeApi,
+    close_shared_apis,
     shared_api,
 )
-from .kube.reflector import Reflector, ReflectorSettings, get_reflector
+from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .progress import SpawnProgress
@@ -90,6 +91,24 @@ _USER_FIELDS = (
 
 # Namespaces known to exist, per API client (created once per process).
 _ensured_namespaces: dict[int, set[str]] = {}
+
+
+async def close_shared_resources() -> None:
+    """Stop this event loop's reflectors and close its API client.
+
+    For a clean shutdown (tests, embedding, a hub's shutdown hook): afterwards no task of
+    this package is pending and no HTTP session is open. Spawners used later simply start
+    new ones.
+    """
+    await stop_reflectors()
+    await close_shared_apis()
+
+
+def reflector_health() -> list[dict[str, Any]]:
+    """Health of this event loop's reflectors (for a health page or a hub service):
+    whether each runs and has listed, seconds since it last heard from the API server,
+    restarts, errors and the last error."""
+    return [vars(r.health()) for r in reflectors()]
 
 
 class SpawnFailed(Exception):
@@ -185,7 +204,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     ).tag(config=True)
 
     reflector_list_page_size = Integer(
-        500,
+        200,
         help="Objects per list page, bounding each JSON parse on the hub's event loop.",
     ).tag(config=True)
 
@@ -271,14 +290,19 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- start --------------------------------------------------------------------------
 
-    async def start(self) -> str:
+    def start(self) -> asyncio.Future[str]:  # type: ignore[override]
+        """Start the server; returns a future of its URL.
+
+        Not a coroutine on purpose: JupyterHub calls ``start()`` and may ask for
+        ``progress()`` before a coroutine's body would have run. Creating this spawn's
+        progress log here, synchronously, means every listener follows the right spawn.
+        """
+        self._progress_log = self._new_progress_log()
+        return asyncio.ensure_future(self._start_measured(self._progress_log))
+
+    async def _start_measured(self, progress_log: SpawnProgress) -> str:
         started = time.monotonic()
         outcome = "failure"
-        self._progress_log = SpawnProgress(
-            slow_spawn_message=self.slow_spawn_message,
-            slow_spawn_message_threshold=self.slow_spawn_message_threshold,
-            slow_spawn_message_frequency=self.slow_spawn_message_frequency,
-        )
         try:
             url = await self._start(started)
             outcome = "success"
@@ -291,7 +315,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             raise
         finally:
             SPAWN_DURATION.labels(outcome).observe(time.monotonic() - started)
-            self._progress_log.finish()
+            progress_log.finish()
 
     async def _start(self, started: float) -> str:
         load_user_options = getattr(self, "load_user_options", None)
@@ -598,8 +622,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 )
             return _Verdict("failed", f"The server's pod failed ({reason}). {detail}".strip())
         recheck: list[float] = []
-        for cs in (status.get("initContainerStatuses") or []) + (
-            status.get("containerStatuses") or []
+        for cs in (
+            *(status.get("initContainerStatuses") or ()),
+            *(status.get("containerStatuses") or ()),
         ):
             verdict = self._assess_container(watch, cs, now, recheck)
             if verdict is not None:
@@ -744,8 +769,19 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- progress -----------------------------------------------------------------------
 
+    def _new_progress_log(self) -> SpawnProgress:
+        return SpawnProgress(
+            slow_spawn_message=self.slow_spawn_message,
+            slow_spawn_message_threshold=self.slow_spawn_message_threshold,
+            slow_spawn_message_frequency=self.slow_spawn_message_frequency,
+        )
+
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """Kubernetes events of the spawning pod and our own messages; never raises."""
+        """Kubernetes events of the spawning pod and our own messages; never raises.
+
+        The log belongs to the latest start() (created when it was called); after the
+        spawn it is replayed whole, so a late joiner sees the full sequence.
+        """
         log = self._progress_log
         if log is None:
             return

@@ -44,13 +44,17 @@ TERMINAL_PHASES = ("Succeeded", "Failed")
 class Scheduler:
     """A ``Controller`` (docs/contracts.md §2) that plays kube-scheduler for ``default-scheduler``."""
 
-    def __init__(self, nodes: list[SimNode], scenarios: ScenarioBook | None = None,
-                 clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        nodes: list[SimNode],
+        scenarios: ScenarioBook | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.nodes = nodes
         self.scenarios = scenarios or ScenarioBook()
         self.clock = clock or Clock.real()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._pending: dict[tuple[str, str], dict[str, Any]] = {}     # to try now
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}  # to try now
         self._unschedulable: dict[tuple[str, str], dict[str, Any]] = {}  # wait for a change
         self._last_message: dict[tuple[str, str], str] = {}
         self._delayed: set[tuple[str, str]] = set()
@@ -160,7 +164,9 @@ class Scheduler:
         try:
             requests = pod_requests(pod)
         except ValueError as exc:
-            await self._unschedulable_now(key, pod, f"0/{len(self.nodes)} nodes are available: {exc}.")
+            await self._unschedulable_now(
+                key, pod, f"0/{len(self.nodes)} nodes are available: {exc}."
+            )
             return
         pre_filter = self._pvc_problem(pod)
         rejections: dict[str, NodeRejection] = {}
@@ -169,15 +175,17 @@ class Scheduler:
             await self._unschedulable_now(key, pod, message)
             return
         if scenario.unschedulable:
-            rejections = {n.name: NodeRejection([scenario.unschedulable_reason], True)
-                          for n in self.nodes}
+            rejections = {
+                n.name: NodeRejection([scenario.unschedulable_reason], True) for n in self.nodes
+            }
             await self._unschedulable_now(key, pod, fit_error_message(len(self.nodes), rejections))
             return
         used, counts = self._usage()
         feasible: list[SimNode] = []
         for node in self.nodes:
-            rejection = filter_node(pod, requests, node, used.get(node.name, {}),
-                                    counts.get(node.name, 0))
+            rejection = filter_node(
+                pod, requests, node, used.get(node.name, {}), counts.get(node.name, 0)
+            )
             if rejection is None:
                 feasible.append(node)
             else:
@@ -230,8 +238,9 @@ class Scheduler:
                 return UNBOUND_PVC_MESSAGE
         return ""
 
-    async def _bind(self, key: tuple[str, str], pod: dict[str, Any], node: SimNode,
-                    requests: dict[str, Decimal]) -> None:
+    async def _bind(
+        self, key: tuple[str, str], pod: dict[str, Any], node: SimNode, requests: dict[str, Decimal]
+    ) -> None:
         assert self.store is not None
         self._bound[key] = (node.name, requests)  # reserve before the await (the "assume" step)
         try:
@@ -241,21 +250,41 @@ class Scheduler:
             raise
         self._last_message.pop(key, None)
         namespace, name = key
-        await record(self.store, scheduler_event(
-            bound, "Scheduled", f"Successfully assigned {namespace}/{name} to {node.name}",
-            action="Binding"))
+        await record(
+            self.store,
+            scheduler_event(
+                bound,
+                "Scheduled",
+                f"Successfully assigned {namespace}/{name} to {node.name}",
+                action="Binding",
+            ),
+        )
 
-    async def _unschedulable_now(self, key: tuple[str, str], pod: dict[str, Any],
-                                 message: str) -> None:
+    async def _unschedulable_now(
+        self, key: tuple[str, str], pod: dict[str, Any], message: str
+    ) -> None:
         assert self.store is not None
         self._unschedulable[key] = pod
         if self._last_message.get(key) == message:
             return  # same verdict as last time: the real scheduler's event would be a duplicate
         self._last_message[key] = message
-        await patch_status(self.store, self._pods, pod, {"conditions": [
-            {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-             "lastTransitionTime": self.clock.timestamp(), "reason": "Unschedulable",
-             "message": message}]})
+        await patch_status(
+            self.store,
+            self._pods,
+            pod,
+            {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "lastProbeTime": None,
+                        "lastTransitionTime": self.clock.timestamp(),
+                        "reason": "Unschedulable",
+                        "message": message,
+                    }
+                ]
+            },
+        )
         await record(self.store, scheduler_event(pod, "FailedScheduling", message, type_="Warning"))
 
     async def _mark_gated(self, pod: dict[str, Any]) -> None:
@@ -263,7 +292,20 @@ class Scheduler:
         conditions = (pod.get("status") or {}).get("conditions") or []
         if any(c.get("reason") == "SchedulingGated" for c in conditions):
             return
-        await patch_status(self.store, self._pods, pod, {"conditions": [
-            {"type": "PodScheduled", "status": "False", "lastProbeTime": None,
-             "lastTransitionTime": self.clock.timestamp(), "reason": "SchedulingGated",
-             "message": SCHEDULING_GATED_MESSAGE}]})
+        await patch_status(
+            self.store,
+            self._pods,
+            pod,
+            {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "lastProbeTime": None,
+                        "lastTransitionTime": self.clock.timestamp(),
+                        "reason": "SchedulingGated",
+                        "message": SCHEDULING_GATED_MESSAGE,
+                    }
+                ]
+            },
+        )

@@ -22,8 +22,9 @@ class StoreLike(Protocol):
     async def create(self, rt: Any, namespace: str | None, obj: dict, **kw: Any) -> dict: ...
     def get(self, rt: Any, namespace: str | None, name: str) -> dict: ...
     def list(self, rt: Any, namespace: str | None = None, **kw: Any) -> tuple[list[dict], str]: ...
-    async def patch(self, rt: Any, namespace: str | None, name: str, patch: Any,
-                    patch_type: str, **kw: Any) -> dict: ...
+    async def patch(
+        self, rt: Any, namespace: str | None, name: str, patch: Any, patch_type: str, **kw: Any
+    ) -> dict: ...
     async def delete(self, rt: Any, namespace: str | None, name: str, **kw: Any) -> dict: ...
     def watch(self, rt: Any, namespace: str | None = None, **kw: Any) -> Any: ...
 
@@ -44,7 +45,9 @@ def key_of(obj: dict[str, Any]) -> tuple[str, str]:
 
 
 async def list_and_watch(
-    store: StoreLike, rt: Any, handle: Callable[[str, dict[str, Any]], Awaitable[None] | None],
+    store: StoreLike,
+    rt: Any,
+    handle: Callable[[str, dict[str, Any]], Awaitable[None] | None],
 ) -> None:
     """Call ``handle(type, object)`` for every existing object (as ADDED), then for each change.
 
@@ -67,19 +70,24 @@ async def list_and_watch(
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # one bad object must not stop the controller
-                    log.exception("cluster controller failed to handle %s %s", event.type,
-                                  key_of(event.object))
+                    log.exception(
+                        "cluster controller failed to handle %s %s",
+                        event.type,
+                        key_of(event.object),
+                    )
     finally:
         watch.close()
 
 
-async def patch_status(store: StoreLike, pods: Any, pod: dict[str, Any],
-                       status: dict[str, Any]) -> dict[str, Any] | None:
+async def patch_status(
+    store: StoreLike, pods: Any, pod: dict[str, Any], status: dict[str, Any]
+) -> dict[str, Any] | None:
     """Merge-patch a pod's status; None when the pod is already gone."""
     namespace, name = key_of(pod)
     try:
-        return await store.patch(pods, namespace, name, {"status": status}, "merge",
-                                 subresource="status")
+        return await store.patch(
+            pods, namespace, name, {"status": status}, "merge", subresource="status"
+        )
     except Exception as exc:
         if is_missing(exc):
             return None
@@ -96,8 +104,9 @@ async def record(store: StoreLike, event: dict[str, Any]) -> None:
             raise
 
 
-async def bind_pod(store: StoreLike, pods: Any, pod: dict[str, Any], node: str,
-                   now: str) -> dict[str, Any]:
+async def bind_pod(
+    store: StoreLike, pods: Any, pod: dict[str, Any], node: str, now: str
+) -> dict[str, Any]:
     """Bind a pod to a node as the scheduler does: ``pods/binding``, which also sets PodScheduled.
 
     Stores without a binding call get the same result from a spec patch plus a status patch.
@@ -107,10 +116,17 @@ async def bind_pod(store: StoreLike, pods: Any, pod: dict[str, Any], node: str,
     if bind is not None:
         return await bind(namespace, name, node)
     bound = await store.patch(pods, namespace, name, {"spec": {"nodeName": node}}, "merge")
-    scheduled = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                 "lastTransitionTime": now}
-    others = [c for c in (bound.get("status") or {}).get("conditions") or []
-              if c.get("type") != "PodScheduled"]
+    scheduled = {
+        "type": "PodScheduled",
+        "status": "True",
+        "lastProbeTime": None,
+        "lastTransitionTime": now,
+    }
+    others = [
+        c
+        for c in (bound.get("status") or {}).get("conditions") or []
+        if c.get("type") != "PodScheduled"
+    ]
     return await patch_status(store, pods, bound, {"conditions": [*others, scheduled]}) or bound
 
 
