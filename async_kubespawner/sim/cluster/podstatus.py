@@ -154,15 +154,25 @@ class ContainerRecord:
         if self.container_id and not self.init and self.spec.get("resources"):
             resources = self.spec["resources"]
             # requests default to limits, as the API server stores them
-            out["allocatedResources"] = {**resources.get("limits", {}),
-                                         **resources.get("requests", {})}
+            out["allocatedResources"] = {
+                **resources.get("limits", {}),
+                **resources.get("requests", {}),
+            }
             out["resources"] = {k: dict(v) for k, v in resources.items() if v}
         mounts = self.spec.get("volumeMounts") or []
         if self.container_id and mounts:
             out["volumeMounts"] = [
-                {"name": m["name"], "mountPath": m["mountPath"],
-                 **({"readOnly": True, "recursiveReadOnly": "Disabled"} if m.get("readOnly") else {})}
-                for m in mounts]
+                {
+                    "name": m["name"],
+                    "mountPath": m["mountPath"],
+                    **(
+                        {"readOnly": True, "recursiveReadOnly": "Disabled"}
+                        if m.get("readOnly")
+                        else {}
+                    ),
+                }
+                for m in mounts
+            ]
         return out
 
 
