@@ -549,7 +549,11 @@ class Kubelet:
         self.events_rt = store.resource("events")
         if hasattr(self.runtime, "store"):
             self.runtime.store = store  # process mode reads Secrets/ConfigMaps for env and volumes
-        spawn(list_and_watch(store, self.pods_rt, self._on_pod), self._tasks, "kubelet pod watch")
+        spawn(
+            list_and_watch(store, self.pods_rt, self._on_pod, self._on_relist),
+            self._tasks,
+            "kubelet pod watch",
+        )
 
     async def stop(self) -> None:
         for worker, _ in self._workers.values():
@@ -586,6 +590,12 @@ class Kubelet:
                 f'container "{container}" in pod "{name}" is waiting to start: {reason}'
             )
         return ""
+
+    def _on_relist(self, existing: set[tuple[str, str]]) -> None:
+        """Pods removed while the watch was down: stop their workers as if deleted."""
+        for key, (worker, _task) in list(self._workers.items()):
+            if (key[0], key[1]) not in existing:
+                self._on_pod("DELETED", worker.pod)
 
     def _on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         spec = pod.get("spec") or {}

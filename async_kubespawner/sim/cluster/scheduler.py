@@ -70,7 +70,11 @@ class Scheduler:
         self.store = store
         self._pods = store.resource("pods")
         self._pvcs = store.resource("persistentvolumeclaims")
-        spawn(list_and_watch(store, self._pods, self._on_pod), self._tasks, "scheduler pod watch")
+        spawn(
+            list_and_watch(store, self._pods, self._on_pod, self._on_relist),
+            self._tasks,
+            "scheduler pod watch",
+        )
         spawn(list_and_watch(store, self._pvcs, self._on_pvc), self._tasks, "scheduler pvc watch")
         spawn(
             list_and_watch(store, store.resource("nodes"), self._on_node),
@@ -111,6 +115,13 @@ class Scheduler:
         self._unschedulable.pop(key, None)
         self._pending[key] = pod
         self._wake.set()
+
+    def _on_relist(self, existing: set[tuple[str, str]]) -> None:
+        """Forget pods deleted while the watch was down (their capacity is free again)."""
+        for table in (self._pending, self._unschedulable, self._bound):
+            for key in [k for k in table if k not in existing]:
+                del table[key]
+        self._capacity_changed()
 
     def _on_pvc(self, kind: str, pvc: dict[str, Any]) -> None:
         self._capacity_changed()
