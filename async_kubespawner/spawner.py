@@ -356,7 +356,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             if getattr(self, "needs_secret", False):
                 await self._create_or_replace(api, SECRETS, self.get_secret_manifest(owner))
                 made.append((SECRETS, self.secret_name))
-            if self.services_enabled:
+            if self.needs_service:
                 await self._create_or_replace(api, SERVICES, self.get_service_manifest(owner))
                 made.append((SERVICES, self.pod_name))
             run_hook = getattr(self, "run_after_pod_created_hook", None)
@@ -748,24 +748,20 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return None
 
     def _pod_url(self, pod: dict[str, Any]) -> str:
+        """The settings' URL (get_pod_url hook, pod_connect_ip, dns_name or pod IP), with
+        the port the pod actually declares as ``notebook-port`` (a modify_pod_hook may
+        have changed it)."""
+        url = self._get_pod_url(pod)
         if self.get_pod_url is not None:
-            return self.get_pod_url(self, pod)
-        proto = "https" if self.internal_ssl else "http"
-        port = self.port
-        for container in pod.get("spec", {}).get("containers") or []:
-            if container.get("name") == "notebook":
-                for p in container.get("ports") or []:
-                    if p.get("name") == "notebook-port" and p.get("containerPort"):
-                        port = p["containerPort"]
-        if self.pod_connect_ip:
-            host = self._expand_user_properties(self.pod_connect_ip)
-        elif self.internal_ssl or self.services_enabled:
-            host = self.dns_name
-        else:
-            host = pod["status"]["podIP"]
-            if ":" in host:
-                host = f"[{host}]"
-        return f"{proto}://{host}:{port}"
+            return url
+        for container in pod.get("spec", {}).get("containers") or ():
+            if container.get("name") != "notebook":
+                continue
+            for port in container.get("ports") or ():
+                if port.get("name") == "notebook-port" and port.get("containerPort"):
+                    base, _, _ = url.rpartition(":")
+                    return f"{base}:{port['containerPort']}"
+        return url
 
     # -- progress -----------------------------------------------------------------------
 
@@ -804,7 +800,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 "deleting" if deleted is not None else "already-gone", f"grace={grace}s"
             )
             for kind, name, wanted in (
-                (SERVICES, self.pod_name, self.services_enabled),
+                (SERVICES, self.pod_name, self.needs_service),
                 (SECRETS, getattr(self, "secret_name", ""), getattr(self, "needs_secret", False)),
             ):
                 if wanted and name:
