@@ -563,3 +563,28 @@ def _drop(node: Any, value: Any) -> None:
                     value[index] = zero
             else:
                 _drop(item_node, item)
+
+
+# Groups whose kinds the schemas above describe; a custom resource with a clashing kind
+# name (say, a CRD whose kind is "Pod") must not be checked against the built-in type.
+_BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"})
+
+
+def decode(kind: str, group: str, version: str, obj: Any) -> dict:
+    """The store's entry point: ``obj`` as the real decoder leaves it, or the real 400.
+
+    Modifies ``obj`` in place (nulls dropped) and returns it, so callers pass a copy
+    they own.
+    """
+    from . import errors  # the store's Status constructors; imported late, errors is heavier
+
+    checked_kind = kind if group in _BUILTIN_GROUPS else f"{group}/{kind}"
+    try:
+        has_nulls = check_types(checked_kind, obj)
+    except DecodeError as exc:
+        raise errors.bad_request(
+            f'{kind} in version "{version}" cannot be handled as a {kind}: {exc}'
+        ) from None
+    if has_nulls:
+        drop_nulls(checked_kind, obj)
+    return obj

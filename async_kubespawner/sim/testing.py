@@ -57,8 +57,8 @@ class Simulator:
 
         config = Configuration(host=self.url)
         if self.token is not None:
-            config.api_key = {"authorization": self.token}
-            config.api_key_prefix = {"authorization": "Bearer"}
+            config.api_key = {"BearerToken": self.token}
+            config.api_key_prefix = {"BearerToken": "Bearer"}
         if self.ca_path is not None:
             config.ssl_ca_cert = str(self.ca_path)
             config.verify_ssl = True

@@ -224,3 +224,25 @@ async def test_unbound_pod_is_deleted_at_once(api_client):
     with pytest.raises(ApiException) as info:
         await v1.read_namespaced_pod("p1", "default")
     assert info.value.status == 404
+
+
+async def test_delete_answers_status_or_object_like_the_real_registries(simulator):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        base = f"{simulator.url}/api/v1/namespaces/default"
+        async with http.post(f"{base}/configmaps", json={"metadata": {"name": "c"}}) as r:
+            uid = (await r.json())["metadata"]["uid"]
+        async with http.delete(f"{base}/configmaps/c") as r:
+            assert r.status == 200
+            assert await r.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                      "status": "Success",
+                                      "details": {"name": "c", "kind": "configmaps", "uid": uid}}
+        await http.post(f"{base}/services", json={"metadata": {"name": "s"},
+                                                  "spec": {"ports": [{"port": 80}]}})
+        async with http.delete(f"{base}/services/s") as r:
+            assert (await r.json())["kind"] == "Service"
+        await http.post(f"{base}/configmaps", json={"metadata": {"name": "f", "finalizers": ["a/b"]}})
+        async with http.delete(f"{base}/configmaps/f") as r:  # not gone yet: the object
+            body = await r.json()
+            assert body["kind"] == "ConfigMap" and body["metadata"]["deletionTimestamp"]

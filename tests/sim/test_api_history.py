@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -11,7 +12,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from async_kubespawner.sim.testing import run_simulator
 
-SAMPLES = "/work/shared/reference/apiserver-samples"
+SAMPLES = Path(__file__).parent / "samples"
 
 
 def sample(file: str, key: str) -> dict:

@@ -229,3 +229,30 @@ async def test_propagation_policy_through_client(api_client, simulator):
     await simulator.store.wait_gc_idle()
     kept = await v1.read_namespaced_secret("s", "default")
     assert kept.metadata.owner_references is None
+
+
+async def test_pvc_protection_holds_a_claim_while_a_pod_uses_it(store):
+    pvcs, pods = store.resource("persistentvolumeclaims"), store.resource("pods")
+    claim = {"metadata": {"name": "home"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                   "resources": {"requests": {"storage": "1Gi"}}}}
+    created = await store.create(pvcs, "default", claim)
+    assert created["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    user = pod("user")
+    user["spec"]["volumes"] = [{"name": "home", "persistentVolumeClaim": {"claimName": "home"}}]
+    await store.create(pods, "default", user)
+    await store.bind("default", "user", "node-1")
+    await store.delete(pvcs, "default", "home")
+    await store.wait_gc_idle()
+    assert store.get(pvcs, "default", "home")["metadata"]["deletionTimestamp"]
+    await store.delete(pods, "default", "user", grace_period_seconds=0)
+    await store.wait_gc_idle()
+    assert not exists(store, "persistentvolumeclaims", "default", "home")
+
+
+async def test_unused_claim_is_released_at_once(store):
+    pvcs = store.resource("persistentvolumeclaims")
+    await store.create(pvcs, "default", {"metadata": {"name": "free"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    await store.delete(pvcs, "default", "free")
+    await store.wait_gc_idle()
+    assert not exists(store, "persistentvolumeclaims", "default", "free")

@@ -123,6 +123,7 @@ class ContainerRecord:
     restart_count: int = 0
     container_id: str | None = None
     image_pulled: bool = False
+    spec: dict[str, Any] = field(default_factory=dict)  # the container as declared in the pod
 
     @property
     def is_running(self) -> bool:
@@ -150,6 +151,18 @@ class ContainerRecord:
         }
         if self.container_id:
             out["containerID"] = self.container_id
+        if self.container_id and not self.init and self.spec.get("resources"):
+            resources = self.spec["resources"]
+            # requests default to limits, as the API server stores them
+            out["allocatedResources"] = {**resources.get("limits", {}),
+                                         **resources.get("requests", {})}
+            out["resources"] = {k: dict(v) for k, v in resources.items() if v}
+        mounts = self.spec.get("volumeMounts") or []
+        if self.container_id and mounts:
+            out["volumeMounts"] = [
+                {"name": m["name"], "mountPath": m["mountPath"],
+                 **({"readOnly": True, "recursiveReadOnly": "Disabled"} if m.get("readOnly") else {})}
+                for m in mounts]
         return out
 
 
@@ -287,7 +300,7 @@ def build_pod_status(
         "hostIPs": [{"ip": host_ip}],
         "startTime": start_time,
         "containerStatuses": [r.to_api() for r in containers],
-        "qosClass": old_status.get("qosClass") or qos_class(pod),
+        "qosClass": qos_class(pod),
     }
     if pod_ip:
         status["podIP"] = pod_ip

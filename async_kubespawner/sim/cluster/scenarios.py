@@ -286,6 +286,19 @@ class ScenarioBook:
             scenario = self._by_image(pod) or self.parse(self.default, "default scenario")
         return scenario.resolved(f"{self.seed}/{uid}")
 
+    def for_pod_lenient(self, pod: Mapping[str, Any]) -> tuple[ResolvedScenario, str | None]:
+        """Like :meth:`for_pod`, but a bad annotation falls back to the default scenario.
+
+        Returns the error text too, so the kubelet can tell the pod's owner (as an event)
+        instead of ignoring the pod: a typo in an annotation should not hang a test.
+        """
+        try:
+            return self.for_pod(pod), None
+        except ScenarioError as exc:
+            meta = pod.get("metadata") or {}
+            fallback = self.parse(self.default, "default scenario")
+            return fallback.resolved(f"{self.seed}/{meta.get('uid') or meta.get('name')}"), str(exc)
+
     def _by_image(self, pod: Mapping[str, Any]) -> Scenario | None:
         containers = (pod.get("spec") or {}).get("containers") or []
         image = containers[0].get("image", "") if containers else ""

@@ -22,7 +22,7 @@ from .fit import (
     fit_error_message,
     pod_requests,
 )
-from .nodes import SimNode
+from .nodes import TAINT_EFFECTS, SimNode, Taint
 from .scenarios import ScenarioBook
 from .storeview import (
     StoreLike,
@@ -69,6 +69,8 @@ class Scheduler:
         self._pvcs = store.resource("persistentvolumeclaims")
         spawn(list_and_watch(store, self._pods, self._on_pod), self._tasks, "scheduler pod watch")
         spawn(list_and_watch(store, self._pvcs, self._on_pvc), self._tasks, "scheduler pvc watch")
+        spawn(list_and_watch(store, store.resource("nodes"), self._on_node), self._tasks,
+              "scheduler node watch")
         spawn(self._loop(), self._tasks, "scheduler loop")
 
     async def stop(self) -> None:
@@ -107,6 +109,21 @@ class Scheduler:
     def _on_pvc(self, kind: str, pvc: dict[str, Any]) -> None:
         self._capacity_changed()
 
+    def _on_node(self, kind: str, node_obj: dict[str, Any]) -> None:
+        """Follow edits of our nodes (``kubectl cordon``, ``taint``, ``label``) and re-try pods."""
+        name = (node_obj.get("metadata") or {}).get("name")
+        node = next((n for n in self.nodes if n.name == name), None)
+        if node is None or kind == "DELETED":
+            return
+        spec = node_obj.get("spec") or {}
+        labels = dict((node_obj.get("metadata") or {}).get("labels") or {})
+        taints = [Taint(key=t.get("key", ""), value=t.get("value") or "", effect=t["effect"])
+                  for t in spec.get("taints") or [] if t.get("effect") in TAINT_EFFECTS]
+        unschedulable = bool(spec.get("unschedulable"))
+        if (labels, taints, unschedulable) != (node.labels, node.taints, node.unschedulable):
+            node.labels, node.taints, node.unschedulable = labels, taints, unschedulable
+            self._capacity_changed()
+
     def _capacity_changed(self) -> None:
         if self._unschedulable:
             self._pending.update(self._unschedulable)
@@ -136,7 +153,7 @@ class Scheduler:
         if spec.get("schedulingGates"):
             await self._mark_gated(pod)
             return
-        scenario = self.scenarios.for_pod(pod)
+        scenario, _ = self.scenarios.for_pod_lenient(pod)  # the kubelet reports a bad annotation
         delay = scenario.seconds("schedule_delay")
         if delay > 0 and key not in self._delayed:
             self._delayed.add(key)

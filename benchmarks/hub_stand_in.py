@@ -1,0 +1,190 @@
+"""Just enough of JupyterHub to drive any Spawner subclass the way the hub does.
+
+A benchmark must measure the spawner, not a hub's database, proxy and HTTP handlers, yet
+call the spawner exactly as ``jupyterhub.user.User.spawn`` and the progress handler do:
+the ``_spawn_pending``/``_start_pending`` flags, ``start()`` wrapped in ``maybe_future``
+and bounded by ``start_timeout``, ``_generate_progress()`` iterated concurrently,
+``poll()`` every ``poll_interval`` (with the hub's jitter) once the server runs, and
+``stop()``. The objects here carry the attributes ``Spawner`` and its subclasses read:
+user name/id/url/groups, an ``orm_spawner`` with a real (session-less) ``orm.Server``,
+the hub's API URL, an API token and an OAuth client id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from jupyterhub import orm
+from jupyterhub.spawner import Spawner
+from jupyterhub.utils import maybe_future
+from traitlets.config import Config
+
+
+class StandInUser:
+    """What a spawner reads from ``spawner.user``."""
+
+    def __init__(self, name: str, id: int) -> None:
+        self.name = name
+        self.id = id
+        self.escaped_name = name
+        self.url = f"/user/{name}/"
+        self.base_url = "/"
+        self.groups: list[Any] = []
+        self.settings: dict[str, Any] = {}
+        self.spawners: dict[str, Any] = {}
+
+    def progress_url(self, server_name: str = "") -> str:
+        suffix = f"/{server_name}" if server_name else ""
+        return f"/hub/api/users/{self.name}/server{suffix}/progress"
+
+    async def get_auth_state(self) -> dict[str, Any] | None:
+        return None
+
+
+class StandInOrmSpawner:
+    """The database row of a server: its name and its ``orm.Server`` (url parts)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.display_name = name
+        self.server: orm.Server | None = None
+        self.state: dict[str, Any] = {}
+        self.user_options: dict[str, Any] = {}
+
+
+def stand_in_hub() -> SimpleNamespace:
+    return SimpleNamespace(
+        public_host="",
+        api_url="http://hub.bench.svc:8081/hub/api",
+        base_url="/hub/",
+        connect_ip="",
+        connect_port=0,
+        url="http://hub.bench.svc:8081/hub/",
+        ip="0.0.0.0",
+        port=8081,
+    )
+
+
+def build_spawner(
+    spawner_class: type[Spawner],
+    username: str,
+    user_id: int,
+    *,
+    config: Config,
+    servername: str = "",
+) -> Spawner:
+    """A spawner for one user's server, configured like the hub configures it."""
+    user = StandInUser(username, user_id)
+    orm_spawner = StandInOrmSpawner(servername)
+    spawner = spawner_class(
+        user=user,
+        hub=stand_in_hub(),
+        orm_spawner=orm_spawner,
+        config=config,
+        api_token=f"bench-token-{user_id:06d}",
+        oauth_client_id=f"jupyterhub-user-{username}",
+    )
+    user.spawners[servername] = spawner
+    return spawner
+
+
+@dataclass
+class CycleRecord:
+    """What one user's start/poll/stop cycle observed (monotonic seconds)."""
+
+    user: str
+    namespace: str = ""
+    pod_name: str = ""
+    start_called: float = 0.0
+    start_returned: float | None = None
+    start_error: str | None = None
+    url: str | None = None
+    stop_called: float | None = None
+    stop_returned: float | None = None
+    stop_error: str | None = None
+    polls: int = 0
+    wrong_polls: int = 0  # poll() said "stopped" while the server was running
+    progress: list[tuple[str | None, float]] = field(default_factory=list)  # (event uid, got at)
+
+
+def _event_uid(message: dict[str, Any]) -> str | None:
+    raw = message.get("raw_event")
+    if raw is None:
+        return None
+    meta = raw.get("metadata") if isinstance(raw, dict) else getattr(raw, "metadata", None)
+    if isinstance(meta, dict):
+        return meta.get("uid")
+    return getattr(meta, "uid", None)
+
+
+async def consume_progress(spawner: Spawner, record: CycleRecord) -> None:
+    """The hub's progress handler: iterate ``_generate_progress`` and note arrival times."""
+    with contextlib.suppress(asyncio.CancelledError):
+        async for message in spawner._generate_progress():
+            record.progress.append((_event_uid(message), time.monotonic()))
+
+
+async def start_server(spawner: Spawner, record: CycleRecord) -> None:
+    """``User.spawn`` minus the database and the proxy: start with progress, as the hub does."""
+    # the column defaults an inserted row would get (no database here)
+    spawner.orm_spawner.server = orm.Server(proto="http", ip="", port=random.randint(20000, 60000),
+                                            base_url=spawner.user.url, cookie_name="cookie")
+    spawner._spawn_pending = True
+    spawner._start_pending = True
+    listener: asyncio.Task[None] | None = None
+    try:
+        await maybe_future(spawner.run_pre_spawn_hook())
+        record.start_called = time.monotonic()
+        future = maybe_future(spawner.start())
+        # the spawn page's EventSource connects while start() runs
+        listener = asyncio.ensure_future(consume_progress(spawner, record))
+        url = await asyncio.wait_for(future, timeout=spawner.start_timeout)
+        record.start_returned = time.monotonic()
+        record.url = url if isinstance(url, str) else f"http://{url[0]}:{url[1]}"
+    except Exception as exc:
+        record.start_error = f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        spawner._start_pending = False
+        spawner._spawn_pending = False
+        record.namespace = str(getattr(spawner, "namespace", "") or "")
+        record.pod_name = str(getattr(spawner, "pod_name", "") or "")
+        if listener is not None:
+            # JupyterHub ends the progress stream when the spawn finishes
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(listener, timeout=5)
+
+
+async def poll_server(spawner: Spawner, record: CycleRecord, interval: float,
+                      rng: random.Random) -> None:
+    """The hub's poll loop (``start_polling``): every ``interval`` with the hub's jitter.
+
+    A waiting timer here is what the hub itself runs (tornado's PeriodicCallback), not
+    synchronisation: the benchmark only counts what ``poll()`` answers.
+    """
+    if interval <= 0:
+        return
+    jitter = float(getattr(spawner, "poll_jitter", 0.1) or 0.0)
+    while True:
+        await asyncio.sleep(interval * (1 + rng.uniform(-jitter, jitter)))
+        status = await spawner.poll()
+        record.polls += 1
+        if status is not None:
+            record.wrong_polls += 1
+
+
+async def stop_server(spawner: Spawner, record: CycleRecord) -> None:
+    """``User.stop``: stop polling, call ``stop()`` and note when it returned."""
+    record.stop_called = time.monotonic()
+    try:
+        await maybe_future(spawner.stop())
+        record.stop_returned = time.monotonic()
+    except Exception as exc:
+        record.stop_error = f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        spawner.orm_spawner.server = None

@@ -1,0 +1,329 @@
+"""The simulator process of a benchmark run: API server, nodes, scheduler and kubelet.
+
+Why a separate process: the hub process being measured must not share its event loop or
+its CPU accounting with the API server, or every figure (overhead, CPU per cycle, loop
+stalls) would include the simulator's own work.
+
+Why this process records "marks": the figures compare the moment ``start()`` returns in
+the hub with the moment the pod became Ready *in the API*. A pod's Ready condition carries
+``lastTransitionTime`` with one-second resolution only, which is useless for
+millisecond overheads. So the store used here (:class:`MarkingStore`) timestamps, at
+commit time, each write that makes a pod Ready, each pod deletion and each Event it
+stores, on ``CLOCK_MONOTONIC``. On Linux that clock is system-wide, so the hub process
+can subtract its own ``time.monotonic()`` readings from these marks directly. A mark is
+the instant the change exists in the API (before any watcher is told), so the overhead
+includes everything a real hub pays: watch delivery over HTTP, JSON decoding, cache
+update and waking the waiting coroutine.
+
+Protocol: the process prints one JSON line ``{"url": ..., "kubeconfig": ...}`` when it
+listens, then answers JSON commands read line by line from stdin, one JSON line each:
+
+- ``{"cmd": "marks"}`` → ``{"ready": [[ns, name, uid, t], ...], "deleted": [...],
+  "events": {uid: t}}``
+- ``{"cmd": "counters"}`` / ``{"cmd": "reset_counters"}`` → the request counters
+- ``{"cmd": "fault", "command": {...}}`` → the simulator's fault admin command
+  (same body as ``POST /_sim/faults``)
+- ``{"cmd": "cpu"}`` → the simulator process's CPU seconds so far
+- ``{"cmd": "drop_watches"}`` → end every client (HTTP) watch; controllers keep theirs
+- ``{"cmd": "populate", "count": N, "template": pod, "namespace": ns}`` → create N
+  running, ready pods directly in the store (memory mode: no kubelet involved)
+- ``{"cmd": "quit"}`` → stop and exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import copy
+import json
+import math
+import random
+import sys
+import time
+import uuid
+import weakref
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from async_kubespawner.sim.cluster.clock import Clock
+from async_kubespawner.sim.cluster.kubelet import Kubelet
+from async_kubespawner.sim.cluster.nodes import NodePoolSpec, SimNode, build_nodes
+from async_kubespawner.sim.cluster.scenarios import ScenarioBook
+from async_kubespawner.sim.cluster.scheduler import Scheduler
+from async_kubespawner.sim.store import Store
+from async_kubespawner.sim.testing import run_simulator
+
+#: Pods a simulated node accepts; nodes are added so every user fits.
+PODS_PER_NODE = 110
+
+
+def _is_ready(pod: dict[str, Any] | None) -> bool:
+    if not pod:
+        return False
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return condition.get("status") == "True"
+    return False
+
+
+class MarkingStore(Store):
+    """A simulator store that timestamps the writes the benchmark figures are measured from."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.ready_marks: list[tuple[str, str, str, float]] = []
+        self.deleted_marks: list[tuple[str, str, str, float]] = []
+        self.event_marks: dict[str, float] = {}
+        self.internal_watches: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def _commit(
+        self,
+        rt: Any,
+        event_type: str,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        now = time.monotonic()
+        committed = super()._commit(rt, event_type, obj, old)
+        plural = getattr(rt, "plural", "")
+        if plural == "pods":
+            meta = committed.get("metadata") or {}
+            key = (meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
+            if event_type == "DELETED":
+                self.deleted_marks.append((*key, now))
+            elif _is_ready(committed) and not _is_ready(old):
+                self.ready_marks.append((*key, now))
+        elif plural == "events" and event_type == "ADDED":
+            uid = (committed.get("metadata") or {}).get("uid")
+            if uid:
+                self.event_marks[uid] = now
+        return committed
+
+    def drop_client_watches(self) -> int:
+        """End every watch served over HTTP (the controllers' own watches stay)."""
+        dropped = 0
+        for watch in self.watches():
+            if watch not in self.internal_watches:
+                watch.close("dropped by the benchmark's fault mode")
+                dropped += 1
+        return dropped
+
+    def marks(self) -> dict[str, Any]:
+        return {
+            "ready": self.ready_marks,
+            "deleted": self.deleted_marks,
+            "events": self.event_marks,
+        }
+
+
+def seed_uids(seed: int) -> None:
+    """Make object uids a seeded sequence, so per-pod scenario timings replay exactly.
+
+    The kubelet draws each pod's ranged timings from ``seed/uid``; with random uuid4 uids
+    two runs would get different readiness spreads. Only this process is affected.
+    """
+    rng = random.Random(f"uids/{seed}")
+
+    def seeded_uuid4() -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    uuid.uuid4 = seeded_uuid4  # type: ignore[assignment]
+
+
+def nodes_for(users: int) -> list[SimNode]:
+    """Enough nodes of generous size that scheduling never limits a storm of ``users``."""
+    count = max(1, math.ceil(users * 1.1 / PODS_PER_NODE))
+    pool = NodePoolSpec(count=count, name_prefix="bench-node", cpu="512", memory="2Ti",
+                        pods=PODS_PER_NODE)
+    return build_nodes([pool])
+
+
+class ControllerStoreView:
+    """The store as the in-process controllers see it: their watches are remembered.
+
+    The fault mode drops the *API clients'* watches (as a real API server restart or a
+    load balancer does); the simulated scheduler and kubelet stand for components with
+    their own connections, and closing their in-process watches would stop the cluster.
+    """
+
+    def __init__(self, store: MarkingStore) -> None:
+        self._store = store
+
+    def watch(self, *args: Any, **kwargs: Any) -> Any:
+        watch = self._store.watch(*args, **kwargs)
+        self._store.internal_watches.add(watch)
+        return watch
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+class ViewedController:
+    """Starts a controller on a :class:`ControllerStoreView` of the store."""
+
+    def __init__(self, controller: Any) -> None:
+        self.controller = controller
+
+    async def start(self, store: Store) -> None:
+        assert isinstance(store, MarkingStore)
+        await self.controller.start(ControllerStoreView(store))
+
+    async def stop(self) -> None:
+        await self.controller.stop()
+
+
+class NodeRegistrar:
+    """Registers the Node objects (the scheduler works from its own list; kubectl likes them)."""
+
+    def __init__(self, nodes: Sequence[SimNode]) -> None:
+        self.nodes = nodes
+
+    async def start(self, store: Store) -> None:
+        nodes_rt = store.resource("nodes")
+        now = Clock.timestamp()
+        for node in self.nodes:
+            body: dict[str, Any] = node.to_api(now)
+            status = body.pop("status")
+            await store.create(nodes_rt, None, body)
+            await store.patch(nodes_rt, None, node.name, {"status": status}, "merge",
+                              subresource="status")
+
+    async def stop(self) -> None:
+        return None
+
+
+def running_status(pod: dict[str, Any], index: int) -> dict[str, Any]:
+    """What a kubelet reports for a running, ready single-container pod."""
+    now = Clock.timestamp()
+    ip = f"10.{(index >> 16) & 255}.{(index >> 8) & 255}.{index & 255}"
+    containers = (pod.get("spec") or {}).get("containers") or []
+    conditions = [
+        {"type": kind, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
+        for kind in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
+                     "PodScheduled")
+    ]
+    return {
+        "phase": "Running",
+        "conditions": conditions,
+        "hostIP": "10.0.0.1",
+        "hostIPs": [{"ip": "10.0.0.1"}],
+        "podIP": ip,
+        "podIPs": [{"ip": ip}],
+        "startTime": now,
+        "qosClass": "Burstable",
+        "containerStatuses": [
+            {
+                "name": c.get("name", "notebook"),
+                "state": {"running": {"startedAt": now}},
+                "lastState": {},
+                "ready": True,
+                "restartCount": 0,
+                "image": c.get("image", ""),
+                "imageID": f"docker.io/library/{c.get('image', '')}@sha256:{'0' * 64}",
+                "containerID": f"containerd://{uuid.uuid4().hex}{uuid.uuid4().hex}",
+                "started": True,
+            }
+            for c in containers
+        ],
+    }
+
+
+async def populate(store: Store, template: dict[str, Any], count: int, namespace: str) -> int:
+    """Create ``count`` running pods from ``template`` (memory mode: no kubelet needed)."""
+    pods = store.resource("pods")
+    base = template.get("metadata", {}).get("name") or "bench-pod"
+    created = 0
+    for index in range(count):
+        pod = copy.deepcopy(template)
+        meta = pod.setdefault("metadata", {})
+        meta["name"] = f"{base}-{index}"
+        meta.pop("namespace", None)
+        pod.setdefault("spec", {})["nodeName"] = "bench-node"
+        await store.create(pods, namespace, pod)
+        await store.patch(pods, namespace, meta["name"],
+                          {"status": running_status(pod, index)}, "merge", subresource="status")
+        created += 1
+        if index % 200 == 0:
+            await asyncio.sleep(0)  # let the API answer requests while we fill the store
+    return created
+
+
+async def handle(store: MarkingStore, sim: Any, command: dict[str, Any]) -> Any:
+    match command.get("cmd"):
+        case "marks":
+            return store.marks()
+        case "counters":
+            return sim.counters.snapshot()
+        case "reset_counters":
+            snapshot = sim.counters.snapshot()
+            sim.counters.reset()
+            return snapshot
+        case "fault":
+            return sim.faults.apply_admin(command["command"])
+        case "cpu":
+            return {"process_time": time.process_time()}
+        case "drop_watches":
+            return {"dropped": store.drop_client_watches()}
+        case "populate":
+            count = await populate(store, command["template"], int(command["count"]),
+                                   command.get("namespace", "default"))
+            return {"created": count}
+        case other:
+            raise ValueError(f"unknown command {other!r}")
+
+
+async def serve(args: argparse.Namespace) -> None:
+    seed_uids(args.seed)
+    random.seed(args.seed)  # the fault script draws from the global generator
+    store = MarkingStore(bookmark_interval=args.bookmark_interval)
+    controllers: list[Any] = []
+    if not args.no_cluster:
+        nodes = nodes_for(args.users)
+        scenarios = ScenarioBook(default=args.scenario, seed=args.seed)
+        clock = Clock.real()
+        controllers = [NodeRegistrar(nodes),
+                       ViewedController(Scheduler(nodes, scenarios, clock)),
+                       ViewedController(Kubelet(nodes, scenarios, clock))]
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    async with run_simulator(store=store, controllers=controllers,
+                             kubeconfig_path=args.kubeconfig) as sim:
+        print(json.dumps({"url": sim.url, "kubeconfig": str(sim.kubeconfig_path)}), flush=True)
+        while line := await reader.readline():
+            try:
+                command = json.loads(line)
+                if command.get("cmd") == "quit":
+                    break
+                reply = {"ok": True, "result": await handle(store, sim, command)}
+            except Exception as exc:  # the benchmark reads the error; the simulator stays up
+                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sim_host",
+                                     description="The simulator process of a benchmark run.")
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--users", type=int, default=100, help="sizes the node pool")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--scenario", default="instant,ready-after=0-10",
+                        help="default pod scenario (sim/cluster/scenarios.py spec)")
+    parser.add_argument("--bookmark-interval", type=float, default=60.0)
+    parser.add_argument("--no-cluster", action="store_true",
+                        help="API server only (memory mode fills the store itself)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

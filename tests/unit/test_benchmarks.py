@@ -1,0 +1,220 @@
+"""The benchmark harness: percentiles, the hub stand-in, figure matching, a tiny storm end to end.
+
+No timing assertions: the storm test checks that every figure is produced and consistent
+(counts match, keys present), never how fast anything was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyterhub.spawner import Spawner
+from traitlets.config import Config
+
+from benchmarks.figures import nearest_rank, summarise
+from benchmarks.hub_stand_in import CycleRecord, build_spawner, start_server, stop_server
+from benchmarks.spawn_storm import build_parser, compute_figures, validate
+from benchmarks.spawner_loading import BenchmarkSetupError, load_config, load_spawner_class
+
+REPO = Path(__file__).resolve().parents[2]
+REQUIRED_KEYS = ("start_overhead_ms", "stop_overhead_ms", "progress_lag_ms", "cpu_s_per_cycle",
+                 "requests_per_spawn", "requests_per_stop", "idle_requests_per_minute",
+                 "heap_bytes_per_pod", "max_loop_stall_ms")
+
+
+# -- percentiles -------------------------------------------------------------------------
+
+
+def test_nearest_rank_percentiles() -> None:
+    values = list(range(1, 101))  # 1..100
+    assert nearest_rank(values, 50) == 50
+    assert nearest_rank(values, 90) == 90
+    assert nearest_rank(values, 99) == 99
+    assert nearest_rank(values, 100) == 100
+    assert nearest_rank([7.0], 99) == 7.0
+    # nearest rank on a small sample: p50 of 4 values is the 2nd, p99 the 4th
+    assert nearest_rank([1, 2, 3, 4], 50) == 2
+    assert nearest_rank([1, 2, 3, 4], 99) == 4
+
+
+def test_percentile_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="no values"):
+        nearest_rank([], 50)
+    with pytest.raises(ValueError, match="percentile"):
+        nearest_rank([1, 2], 0)
+
+
+def test_summarise_scales_sorts_and_handles_empty() -> None:
+    summary = summarise([0.003, 0.001, 0.002, 0.010], scale=1000)
+    assert summary == {"p50": 2.0, "p90": 10.0, "p99": 10.0, "max": 10.0, "n": 4}
+    assert summarise([]) == {"p50": None, "p90": None, "p99": None, "max": None, "n": 0}
+
+
+# -- figures from marks --------------------------------------------------------------------
+
+
+def test_overheads_match_the_latest_mark_before_the_return() -> None:
+    record = CycleRecord(user="u", namespace="ns", pod_name="jupyter-u", start_returned=10.5,
+                         stop_returned=20.25, progress=[("ev-1", 9.75), (None, 9.8),
+                                                        ("ev-unknown", 9.9)])
+    marks = {
+        # an earlier pod of the same name became ready at 3.0; this one at 10.0
+        "ready": [["ns", "jupyter-u", "uid-old", 3.0], ["ns", "jupyter-u", "uid-new", 10.0]],
+        "deleted": [["ns", "jupyter-u", "uid-new", 20.0]],
+        "events": {"ev-1": 9.5},
+    }
+    raw = compute_figures([record], marks)
+    assert raw["start"] == [pytest.approx(0.5)]
+    assert raw["stop"] == [pytest.approx(0.25)]
+    assert raw["progress"] == [pytest.approx(0.25)]
+    assert raw["unmatched"] == {"start": 0, "stop": 0, "progress": 1}
+
+
+def test_a_start_that_returns_before_ready_is_negative_not_hidden() -> None:
+    record = CycleRecord(user="u", namespace="ns", pod_name="p", start_returned=5.0)
+    raw = compute_figures([record], {"ready": [["ns", "p", "x", 6.0]], "deleted": [],
+                                     "events": {}})
+    assert raw["start"] == [pytest.approx(-1.0)]
+
+
+# -- the hub stand-in with JupyterHub's Spawner base class -----------------------------------
+
+
+class _EchoSpawner(Spawner):
+    """A Spawner that starts at once and reports two progress messages."""
+
+    started = False
+
+    async def start(self) -> str:
+        self.started = True
+        await asyncio.sleep(0)
+        return f"http://10.0.0.1:{self.port or 8888}"
+
+    async def progress(self):  # type: ignore[override]
+        yield {"progress": 50, "message": "halfway",
+               "raw_event": {"metadata": {"uid": "event-uid-1"}}}
+
+    async def poll(self) -> int | None:
+        return None if self.started else 0
+
+    async def stop(self, now: bool = False) -> None:
+        self.started = False
+
+
+async def test_stand_in_objects_drive_the_spawner_base_class() -> None:
+    config = Config()
+    config.Spawner.start_timeout = 7
+    spawner = build_spawner(_EchoSpawner, "alice", 3, config=config, servername="lab")
+    assert spawner.user.name == "alice" and spawner.user.id == 3
+    assert spawner.name == "lab"
+    assert spawner.start_timeout == 7
+    assert spawner.api_token == "bench-token-000003"
+    env = spawner.get_env()  # the base class reads user, hub and tokens here
+    assert env["JUPYTERHUB_USER"] == "alice"
+    assert env["JUPYTERHUB_API_URL"] == "http://hub.bench.svc:8081/hub/api"
+
+    record = CycleRecord(user="alice")
+    await start_server(spawner, record)
+    assert record.start_error is None
+    assert record.url == "http://10.0.0.1:8888" or record.url.startswith("http://10.0.0.1:")
+    assert record.start_returned is not None and record.start_returned >= record.start_called
+    # _generate_progress ran: the hub's "Server requested" plus the spawner's own message
+    uids = [uid for uid, _ in record.progress]
+    assert uids == [None, "event-uid-1"]
+    assert spawner.server is not None and spawner.server.base_url == "/user/alice/"
+    assert await spawner.poll() is None
+
+    await stop_server(spawner, record)
+    assert record.stop_error is None and record.stop_returned is not None
+    assert await spawner.poll() == 0
+
+
+async def test_a_failing_start_is_recorded_not_raised() -> None:
+    class Broken(_EchoSpawner):
+        async def start(self) -> str:
+            raise RuntimeError("no capacity")
+
+    record = CycleRecord(user="bob")
+    await start_server(build_spawner(Broken, "bob", 4, config=Config()), record)
+    assert record.start_returned is None
+    assert record.start_error == "RuntimeError: no capacity"
+
+
+# -- setup errors ----------------------------------------------------------------------------
+
+
+def test_spawner_and_config_errors_say_what_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(BenchmarkSetupError, match="dotted path"):
+        load_spawner_class("KubeSpawner")
+    with pytest.raises(BenchmarkSetupError, match="cannot import 'no_such_module_xyz'"):
+        load_spawner_class("no_such_module_xyz.KubeSpawner")
+    with pytest.raises(BenchmarkSetupError, match="not a jupyterhub Spawner"):
+        load_spawner_class("json.JSONDecoder")
+    assert load_spawner_class("async_kubespawner:KubeSpawner").__name__ == "KubeSpawner"
+    with pytest.raises(BenchmarkSetupError, match="no such file"):
+        load_config(str(tmp_path / "missing.py"))
+    config_file = tmp_path / "bench_config.py"
+    config_file.write_text("c.KubeSpawner.cpu_limit = 2\n")
+    assert load_config(str(config_file)).KubeSpawner.cpu_limit == 2
+
+
+def test_cli_rejects_bad_sizes() -> None:
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        validate(parser, parser.parse_args(["--users", "0"]))
+    with pytest.raises(SystemExit):
+        validate(parser, parser.parse_args(["--sweep", "10", "--memory", "10"]))
+
+
+# -- a tiny storm, end to end ----------------------------------------------------------------
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "benchmarks.spawn_storm", *args], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=240)
+
+
+def _check_summary(summary: dict[str, Any], n: int) -> None:
+    assert set(summary) == {"p50", "p90", "p99", "max", "n"}
+    assert summary["n"] == n
+    assert summary["p50"] <= summary["p90"] <= summary["p99"] <= summary["max"]
+
+
+def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
+    out, table, plots = tmp_path / "out.json", tmp_path / "out.md", tmp_path / "plots"
+    users = 5
+    done = _run_cli("--spawner", "async_kubespawner.KubeSpawner", "--users", str(users),
+                    "--ready-spread", "0.3", "--idle-seconds", "1", "--poll-interval", "0.2",
+                    "--json", str(out), "--markdown", str(table), "--plots", str(plots))
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    for key in REQUIRED_KEYS:
+        assert key in result, key
+    assert result["spawns"] == {"requested": users, "completed": users, "failed": 0,
+                                "errors": {}}
+    assert result["stops"]["completed"] == users
+    _check_summary(result["start_overhead_ms"], users)
+    _check_summary(result["stop_overhead_ms"], users)
+    assert result["progress_lag_ms"]["n"] == result["progress_events_received"] > 0
+    assert result["unmatched"] == {"start": 0, "stop": 0, "progress": 0}
+    # every spawn created a pod and every stop deleted one: the counters saw them
+    assert result["requests_by_phase"]["start"]["create pods"] == users
+    assert result["requests_by_phase"]["stop"]["delete pods"] == users
+    assert result["requests_per_spawn"] >= 1 and result["requests_per_stop"] >= 1
+    assert result["polls"]["total"] > 0
+    assert result["polls"]["said_stopped_while_running"] == 0
+    assert result["cpu_s_per_cycle"] > 0
+    assert result["heap_bytes_per_pod"] > 0
+    assert result["memory"][str(users)]["cached_pods"] == users
+    assert result["meta"]["spawner"] == "async_kubespawner.KubeSpawner"
+    assert result["meta"]["seed"] == 42 and result["meta"]["users"] == users
+    assert "start() after pod Ready" in table.read_text()
+    assert (plots / "storm-cdf.png").stat().st_size > 0
