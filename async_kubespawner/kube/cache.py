@@ -37,8 +37,9 @@ Listener = Callable[[Obj | None], None]
 # servername) and the component label its reflector selects on. Others (chart, release,
 # heritage, ...) are set by the operator and read by nobody here.
 _KEPT_PREFIXES = ("hub.jupyter.org/", "component", "app.kubernetes.io/component")
-# Our create id is only read back with a GET, never from the cache.
-_DROPPED_ANNOTATIONS = ("hub.jupyter.org/async-kubespawner-create-id",)
+# Annotations nobody reads from the cache (the create id is kept: start() recognises its
+# new pod on the watch by it, before the create response arrives).
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 
 def _kept_key(key: str) -> bool:

@@ -384,7 +384,9 @@ class KubeApi:
                 return None
             raise
 
-    async def create(self, rk: ResourceKind, namespace: str | None, body: Any) -> dict[str, Any]:
+    async def create(
+        self, rk: ResourceKind, namespace: str | None, body: Any, *, create_id: str | None = None
+    ) -> dict[str, Any]:
         """Create an object, reconciling a create that timed out but reached the server.
 
         Raises ``ApiError(409)`` only when the existing object is not one this call made.
@@ -392,7 +394,7 @@ class KubeApi:
         manifest = to_json(body)
         metadata = copy.copy(manifest.get("metadata") or {})
         annotations = dict(metadata.get("annotations") or {})
-        create_id = new_create_id()
+        create_id = create_id or new_create_id()
         annotations[CREATE_ID_ANNOTATION] = create_id
         metadata["annotations"] = annotations
         manifest["metadata"] = metadata
