@@ -44,6 +44,7 @@ from .loop_monitor import LoopStallMonitor
 from .simulator_process import REPO_ROOT, SimulatorProcess, counts_by_verb
 from .spawner_loading import (
     BenchmarkSetupError,
+    benchmark_kubeconfig,
     describe_versions,
     load_config,
     load_spawner_class,
@@ -220,18 +221,17 @@ async def run_storm(opts: argparse.Namespace) -> dict[str, Any]:
     scenario = opts.scenario or default_scenario(opts.ready_spread)
     rng = random.Random(opts.seed)
     idle_seconds = opts.idle_minutes * 60 if opts.idle_minutes else opts.idle_seconds
-    with tempfile.TemporaryDirectory(prefix="aks-storm-") as tmp:
-        # Kubernetes clients read KUBECONFIG when imported: point it at the simulator first
-        os.environ["KUBECONFIG"] = str(Path(tmp) / "kubeconfig")
-        spawner_class = load_spawner_class(opts.spawner)
-        config = load_config(opts.config)
-        sim = await SimulatorProcess.start(Path(tmp) / "kubeconfig", users=opts.users,
-                                           seed=opts.seed, scenario=scenario)
-        try:
-            point_at_simulator(spawner_class, config, sim.url, sim.kubeconfig)
-            result = await _storm(opts, spawner_class, config, sim, rng, idle_seconds)
-        finally:
-            await sim.close()
+    # Kubernetes clients read KUBECONFIG when imported: point it at the simulator first
+    kubeconfig = benchmark_kubeconfig()
+    spawner_class = load_spawner_class(opts.spawner)
+    config = load_config(opts.config)
+    sim = await SimulatorProcess.start(kubeconfig, users=opts.users, seed=opts.seed,
+                                       scenario=scenario)
+    try:
+        point_at_simulator(spawner_class, config, sim.url, sim.kubeconfig)
+        result = await _storm(opts, spawner_class, config, sim, rng, idle_seconds)
+    finally:
+        await sim.close()
     result["meta"].update({"scenario": scenario, "machine": machine()})
     return result
 
