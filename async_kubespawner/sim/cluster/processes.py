@@ -711,9 +711,16 @@ class ProcessRuntime:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+_ANY_ADDRESS = re.compile(r"(?<![\d.])0\.0\.0\.0(?![\d.])")
+
+
 def _own_ip(value: str, pod_ip: str) -> str:
-    """In its own network namespace 0.0.0.0 would be the pod's IP: make it so here."""
-    return value.replace("0.0.0.0", pod_ip)
+    """In its own network namespace 0.0.0.0 would be the pod's IP: make it so here.
+
+    Only the whole address is replaced (``--ip=0.0.0.0``, ``http://0.0.0.0:8888/``), never
+    a part of another one (``10.0.0.0/8``).
+    """
+    return _ANY_ADDRESS.sub(pod_ip, value)
 
 
 def _working_dir(working_dir: str | None, rootfs: Path) -> str:

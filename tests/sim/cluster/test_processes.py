@@ -328,3 +328,13 @@ def test_command_resolution_follows_entrypoint_semantics(tmp_path: Path):
     ]
     with pytest.raises(ContainerStartError, match="--image-command"):
         runtime.command_for({"image": "example.org/unknown:1"})
+
+
+def test_only_the_whole_any_address_is_rewritten():
+    from async_kubespawner.sim.cluster.processes import _own_ip
+
+    ip = "127.1.0.9"
+    assert _own_ip("--ip=0.0.0.0", ip) == f"--ip={ip}"
+    assert _own_ip("http://0.0.0.0:8888/user/a/", ip) == f"http://{ip}:8888/user/a/"
+    assert _own_ip("10.0.0.0/8", ip) == "10.0.0.0/8"
+    assert _own_ip("0.0.0.0.1", ip) == "0.0.0.0.1"
