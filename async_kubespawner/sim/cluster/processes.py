@@ -308,6 +308,11 @@ class ContainerLog:
             async with self._changed:
                 self._changed.notify_all()
 
+    def close(self) -> None:
+        """No process will write here (it could not be started)."""
+        self._file.close()
+        self.closed = True
+
     def text(self, tail_lines: int | None = None) -> str:
         data = self.path.read_bytes().decode("utf-8", "replace") if self.path.exists() else ""
         if tail_lines is not None:
@@ -648,7 +653,7 @@ class ProcessRuntime:
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
-            logfile.closed = True
+            logfile.close()
             raise ContainerStartError(
                 f"failed to create containerd task: failed to create shim task: OCI runtime create "
                 f"failed: runc create failed: unable to start container process: exec: "
@@ -686,7 +691,10 @@ class ProcessRuntime:
         else:
             run = runs[-1]
         tail = query.get("tailLines")
-        tail_lines = int(tail) if tail not in (None, "") else None
+        try:
+            tail_lines = int(tail) if tail not in (None, "") else None
+        except ValueError:
+            raise bad_request(f"tailLines: {tail!r} is not an integer") from None
         if str(query.get("follow", "")).lower() in ("true", "1") and not previous:
             return run.follow(tail_lines)
         return run.text(tail_lines)
