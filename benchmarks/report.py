@@ -84,11 +84,14 @@ def _gc_cell(result: dict[str, Any]) -> str:
 
 
 def _memory_table(memory: dict[str, Any]) -> list[str]:
-    lines = ["| cached pods | heap/pod (B) | peak RSS (MiB) | load (s) | stall loading (ms) "
-             "| stall holding (ms) |", "|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| cached pods | heap/pod (B) | peak RSS (MiB) | poll() returned (s) | cache loaded (s) "
+             "| simulator CPU (s) | stall loading (ms) | stall holding (ms) |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for size, m in memory.items():
         lines.append(f"| {int(size):,} | {_fmt(m['heap_bytes_per_pod'], 0)} "
-                     f"| {_fmt(m['peak_rss_bytes'] / 2**20, 1)} | {_fmt(m['load_seconds'], 2)} "
+                     f"| {_fmt(m['peak_rss_bytes'] / 2**20, 1)} "
+                     f"| {_fmt(m.get('poll_returned_seconds'), 2)} | {_fmt(m['load_seconds'], 2)} "
+                     f"| {_fmt(m.get('simulator_cpu_s_serving_the_load'), 2)} "
                      f"| {_fmt(m['max_loop_stall_ms_loading'], 1)} "
                      f"| {_fmt(m['max_loop_stall_ms_holding'], 1)} |")
     return lines

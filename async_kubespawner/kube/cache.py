@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import sys
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
@@ -38,8 +37,9 @@ Listener = Callable[[Obj | None], None]
 # servername) and the component label its reflector selects on. Others (chart, release,
 # heritage, ...) are set by the operator and read by nobody here.
 _KEPT_PREFIXES = ("hub.jupyter.org/", "component", "app.kubernetes.io/component")
-# Our create id is only read back with a GET, never from the cache.
-_DROPPED_ANNOTATIONS = ("hub.jupyter.org/async-kubespawner-create-id",)
+# Annotations nobody reads from the cache (the create id is kept: start() recognises its
+# new pod on the watch by it, before the create response arrives).
+_DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 
 def _kept_key(key: str) -> bool:
@@ -49,22 +49,10 @@ def _kept_key(key: str) -> bool:
 _KEPT_CONDITIONS = frozenset({"PodScheduled", "Ready"})
 
 
-def _interned(mapping: dict[str, Any]) -> dict[str, Any]:
-    """Share the key strings (and short values) that every cached object repeats.
-
-    ``json.loads`` makes fresh strings for every object; with thousands of pods the label
-    keys alone (``hub.jupyter.org/username`` ...) would be stored thousands of times.
-    """
-    return {
-        sys.intern(k): sys.intern(v) if isinstance(v, str) and len(v) <= 64 else v
-        for k, v in mapping.items()
-    }
-
-
 def _trim_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": meta.get("name"),
-        "namespace": sys.intern(meta.get("namespace") or ""),
+        "namespace": meta.get("namespace") or "",
         "uid": meta.get("uid"),
         "resourceVersion": meta.get("resourceVersion"),
     }
@@ -74,14 +62,14 @@ def _trim_metadata(meta: dict[str, Any]) -> dict[str, Any]:
     if labels:
         kept = {k: v for k, v in labels.items() if _kept_key(k)}
         if kept:
-            out["labels"] = _interned(kept)
+            out["labels"] = kept
     annotations = meta.get("annotations")
     if annotations:
         kept = {
             k: v for k, v in annotations.items() if _kept_key(k) and k not in _DROPPED_ANNOTATIONS
         }
         if kept:
-            out["annotations"] = _interned(kept)
+            out["annotations"] = kept
     return out
 
 
@@ -91,8 +79,8 @@ def _trim_state(state: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for name, detail in state.items():
-        out[sys.intern(name)] = {
-            k: sys.intern(v) if isinstance(v, str) and len(v) <= 64 else v
+        out[name] = {
+            k: v
             for k, v in (detail or {}).items()
             if k in ("reason", "message", "exitCode", "signal")
         }
@@ -101,7 +89,7 @@ def _trim_state(state: dict[str, Any] | None) -> dict[str, Any]:
 
 def _trim_container_status(status: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "name": sys.intern(status.get("name") or ""),
+        "name": status.get("name") or "",
         "ready": bool(status.get("ready", False)),
         "restartCount": status.get("restartCount", 0),
         "state": _trim_state(status.get("state")),
@@ -120,9 +108,9 @@ def trim_pod(pod: Obj) -> Obj:
     status = pod.get("status") or {}
     containers = []
     for c in spec.get("containers") or []:
-        trimmed_c: dict[str, Any] = {"name": sys.intern(c.get("name") or "")}
+        trimmed_c: dict[str, Any] = {"name": c.get("name") or ""}
         ports = [
-            {"name": sys.intern(p.get("name") or ""), "containerPort": p.get("containerPort")}
+            {"name": p.get("name") or "", "containerPort": p.get("containerPort")}
             for p in c.get("ports") or ()
         ]
         if ports:
@@ -130,19 +118,19 @@ def trim_pod(pod: Obj) -> Obj:
         containers.append(trimmed_c)
     trimmed_spec: dict[str, Any] = {"containers": containers}
     if spec.get("nodeName"):
-        trimmed_spec["nodeName"] = sys.intern(spec["nodeName"])
+        trimmed_spec["nodeName"] = spec["nodeName"]
     trimmed_status: dict[str, Any] = {}
     for scalar in ("phase", "podIP", "reason", "message"):
         if status.get(scalar):
             trimmed_status[scalar] = status[scalar]
     if "phase" in trimmed_status:
-        trimmed_status["phase"] = sys.intern(trimmed_status["phase"])
+        trimmed_status["phase"] = trimmed_status["phase"]
     if status.get("conditions"):
         # Only the conditions the lifecycle reads, and only while they are not met (why a
         # pod cannot be scheduled or is not ready). A running pod has five true ones, each
         # costing a few hundred bytes per pod; readiness is read from container states.
         unmet = [
-            _interned({k: c[k] for k in ("type", "status", "reason", "message") if c.get(k)})
+            dict({k: c[k] for k in ("type", "status", "reason", "message") if c.get(k)})
             for c in status["conditions"]
             if c.get("type") in _KEPT_CONDITIONS and c.get("status") != "True"
         ]

@@ -39,6 +39,9 @@ from .client import ApiError, KubeApi, ResourceKind
 
 log = logging.getLogger("async_kubespawner.kube")
 
+#: Longest stretch of watch events applied without yielding to the event loop.
+_MAX_STEP_SECONDS = 0.005
+
 
 class Sink(Protocol):
     """What a reflector feeds: :class:`~.cache.ObjectCache` or :class:`~.cache.EventIndex`."""
@@ -302,10 +305,16 @@ class Reflector:
                     if b"\n" not in chunk:
                         continue
                     *lines, buffer = buffer.split(b"\n")
+                    step_started = time.perf_counter()
                     for line in lines:
                         if line.strip():
                             self._apply(json.loads(line))
                             delivered = True
+                        if time.perf_counter() - step_started > _MAX_STEP_SECONDS:
+                            # A backlog (after a stall, or a burst) arrives as one chunk
+                            # of many events: let waiting spawners run in between.
+                            await asyncio.sleep(0)
+                            step_started = time.perf_counter()
                 if buffer.strip():
                     self._apply(json.loads(buffer))
                     delivered = True

@@ -352,9 +352,8 @@ async def sim(kubelet):
         await close_shared_apis()
 
 
-@pytest.fixture
-def make_spawner(sim):
-    """Build a KubeSpawner for user/server against the simulator."""
+def spawner_factory(sim: Any) -> Callable[..., Any]:
+    """Build KubeSpawners for user/server against the simulator ``sim``."""
 
     def make(username: str = "alice", servername: str = "", **config: Any):
         from async_kubespawner import KubeSpawner
@@ -378,6 +377,19 @@ def make_spawner(sim):
         )
 
     return make
+
+
+@pytest.fixture
+def make_spawner(sim):
+    return spawner_factory(sim)
+
+
+@pytest.fixture
+async def make_cluster_spawner(cluster):
+    """Spawners against the simulated cluster (real scheduler, kubelet, PVC binder)."""
+    yield spawner_factory(cluster)
+    await stop_reflectors()
+    await close_shared_apis()
 
 
 def store_pods(sim) -> list[dict[str, Any]]:

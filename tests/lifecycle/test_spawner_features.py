@@ -94,3 +94,15 @@ async def test_hooks_and_pod_connect_ip(sim, make_spawner):
     url = await custom.start()
     assert url.startswith("http://custom/10.")
     await custom.stop()
+
+
+async def test_url_port_is_the_pods_notebook_port(sim, make_spawner):
+    def move_port(spawner, pod):
+        pod.spec.containers[0].ports[0].container_port = 9999
+        return pod
+
+    spawner = make_spawner(modify_pod_hook=move_port)
+    url = await spawner.start()
+    [pod] = objects(sim, "pods", "default")
+    assert url == f"http://{pod['status']['podIP']}:9999"
+    await spawner.stop()

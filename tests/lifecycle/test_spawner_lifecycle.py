@@ -121,10 +121,9 @@ async def test_progress_two_listeners_and_a_late_joiner(sim, make_spawner, kubel
     # Listeners attach while the spawn is pending (even before start() ran a line).
     first = asyncio.create_task(listen())
     second = asyncio.create_task(listen())
-    cache = await pod_cache(spawner)
-    await cache.wait_for(
-        spawner._pod_key, lambda p: p is not None and p["spec"].get("nodeName"), 10
-    )
+    async for message in spawner.progress():  # a third listener, to sequence the test
+        if "Successfully assigned default/jupyter-alice to node-1" in message["message"]:
+            break
     spawner.progress_log.push("Hook says hello")
     release.set()
     await start
@@ -132,9 +131,9 @@ async def test_progress_two_listeners_and_a_late_joiner(sim, make_spawner, kubel
     a, b = await first, await second
     assert a == b == late
     texts = [m["message"] for m in a]
-    assert any("Successfully assigned default/jupyter-alice to node-1" in t for t in texts)
-    assert any("Hook says hello" in t for t in texts)
-    assert any("Started container notebook" in t for t in texts)
+    assigned = next(i for i, t in enumerate(texts) if "Successfully assigned" in t)
+    hook = next(i for i, t in enumerate(texts) if "Hook says hello" in t)
+    assert assigned < hook
     progress = [m["progress"] for m in a]
     assert progress == sorted(progress) and progress[-1] < 100
     assert all("raw_event" in m for m in a if "Hook" not in m["message"])

@@ -152,3 +152,16 @@ async def test_custom_resources_are_watchable(simulator, api_client):
         assert event["type"] == "ADDED" and event["object"]["metadata"]["name"] == "w"
         break
     w.stop()
+
+
+async def test_schema_is_checked_on_update_too(api_client):
+    await client.ApiextensionsV1Api(api_client).create_custom_resource_definition(crd())
+    co = client.CustomObjectsApi(api_client)
+    await co.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w", 2))
+    with pytest.raises(ApiException) as info:
+        await co.patch_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w",
+                                                {"spec": {"size": 0}}, _content_type=MERGE)
+    assert info.value.status == 422
+    assert [c["field"] for c in json.loads(info.value.body)["details"]["causes"]] == ["spec.size"]
+    current = await co.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
+    assert current["spec"]["size"] == 2  # nothing half-applied
