@@ -40,6 +40,14 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((f"{label} (ms) p50 / p90 / p99 / max",
                          " / ".join(_fmt(s.get(p), 2) for p in ("p50", "p90", "p99", "max")),
                          "diagnostic"))
+    independent = result.get("independent_watcher")
+    if independent:
+        for key, label in (("api_to_watcher_pod_ready_ms", "API write to independent watcher (Ready)"),
+                           ("api_to_watcher_event_ms", "API write to independent watcher (Event)")):
+            s = independent.get(key) or {}
+            rows.append((f"{label} (ms) p50 / p90 / p99 / max",
+                         " / ".join(_fmt(s.get(p), 2) for p in ("p50", "p90", "p99", "max")),
+                         "diagnostic"))
     wall = result.get("wall_time_s", {})
     rows += [
         ("wall time: starts / idle / stops (s)",

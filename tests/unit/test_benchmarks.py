@@ -193,6 +193,7 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     users = 5
     done = _run_cli("--spawner", "async_kubespawner.KubeSpawner", "--users", str(users),
                     "--ready-spread", "0.3", "--idle-seconds", "1", "--poll-interval", "0.2",
+                    "--watch-probe",
                     "--json", str(out), "--markdown", str(table), "--plots", str(plots))
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -216,5 +217,10 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     assert result["memory"][str(users)]["cached_pods"] == users
     assert result["meta"]["spawner"] == "async_kubespawner.KubeSpawner"
     assert result["meta"]["seed"] == 42 and result["meta"]["users"] == users
+    # our spawner gets the split at the watch, and the independent watcher saw every pod
+    after = result["after_watch_delivery"]
+    _check_summary(after["start_overhead_ms"], users)
+    assert result["independent_watcher"]["api_to_watcher_pod_ready_ms"]["n"] == users
+    assert result["heap_census_after_starts"]["tracked_objects"] > 0
     assert "start() after pod Ready" in table.read_text()
     assert (plots / "storm-cdf.png").stat().st_size > 0
