@@ -232,6 +232,38 @@ def _heap_census() -> dict[str, Any]:
             "full_collection_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 
+def fault_recovery(records: list[CycleRecord], marks: dict[str, Any],
+                   cleared: float) -> dict[str, Any]:
+    """How long the hub needed to catch up once the faults stopped.
+
+    For a pod that became Ready while faults were on, the hub could at best answer when
+    they ended: its catch-up is ``start()`` returned - max(Ready, faults cleared). The
+    time to recover is the largest catch-up; pods Ready after the clear show whether
+    normal service resumed (their plain start overhead).
+    """
+    ready = _mark_index(marks["ready"])
+    catch_up: list[float] = []
+    after_clear: list[float] = []
+    for record in records:
+        if record.start_returned is None:
+            continue
+        times = ready.get((record.namespace, record.pod_name))
+        if not times:
+            continue
+        before = [t for t in times if t <= record.start_returned]
+        ready_at = before[-1] if before else times[0]
+        if ready_at < cleared:
+            catch_up.append(max(0.0, record.start_returned - cleared))
+        else:
+            after_clear.append(record.start_returned - ready_at)
+    return {
+        "time_to_recover_s": round(max(catch_up, default=0.0), 3),
+        "ready_during_faults": len(catch_up),
+        "catch_up_after_clear_ms": summarise(catch_up, 1000),
+        "start_overhead_ready_after_clear_ms": summarise(after_clear, 1000),
+    }
+
+
 def _errors(messages: list[str | None]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for message in messages:
@@ -433,6 +465,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
             "last_start_after_faults_cleared_s": round(max(0.0, max(ends) - fault_cleared), 3),
             "spawns_completed": started_ok,
             "spawns_failed": opts.users - started_ok,
+            **fault_recovery(records, marks, fault_cleared),
         }
     return result
 
