@@ -242,7 +242,7 @@ class SimulatorOptions:
             "-m",
             "async_kubespawner.sim",
             "--port",
-            str(self.port or free_port()),
+            str(self.port),  # 0: the simulator binds a free port itself (no race)
             "--kubeconfig",
             str(kubeconfig),
         ]

@@ -60,14 +60,16 @@ def _model_class(name: str) -> type:
         raise ManifestError(f"unknown Kubernetes model {name}") from exc
 
 
-def _convert(type_name: str, value: Any, where: str) -> Any:
+def convert_value(type_name: str, value: Any, where: str) -> Any:
+    """``value`` as the model field type ``type_name`` (an ``openapi_types`` entry)
+    expects it; ManifestError naming ``where`` if it cannot be."""
     if value is None:
         return None
     if type_name.startswith("list["):
         if not isinstance(value, list | tuple):
             raise ManifestError(f"{where}: expected a list, got {type(value).__name__}")
         inner = type_name[5:-1]
-        return [_convert(inner, item, f"{where}[{i}]") for i, item in enumerate(value)]
+        return [convert_value(inner, item, f"{where}[{i}]") for i, item in enumerate(value)]
     if type_name.startswith("dict("):
         if not isinstance(value, Mapping):
             raise ManifestError(f"{where}: expected a mapping, got {type(value).__name__}")
@@ -76,7 +78,7 @@ def _convert(type_name: str, value: Any, where: str) -> Any:
             # Quantity maps (requests, limits, capacity) are typed dict(str, str) in the
             # models, but the API also takes plain JSON numbers there.
             inner = "quantity"
-        return {str(k): _convert(inner, v, f"{where}.{k}") for k, v in value.items()}
+        return {str(k): convert_value(inner, v, f"{where}.{k}") for k, v in value.items()}
     if type_name in _PRIMITIVES:
         expected = _PRIMITIVES[type_name]
         if type_name != "bool" and isinstance(value, bool):
@@ -93,7 +95,8 @@ def _convert(type_name: str, value: Any, where: str) -> Any:
     return to_model(_model_class(type_name), value, where)
 
 
-def _attribute_for_key(model: type, key: str) -> str | None:
+def attribute_for_key(model: type, key: str) -> str | None:
+    """The model attribute for a camelCase (API) or snake_case (Python) key."""
     if key in model.attribute_map:
         return key
     for attribute, json_key in model.attribute_map.items():
@@ -117,13 +120,13 @@ def to_model(model: type, value: Any, where: str = "value") -> Any:
         )
     kwargs: dict[str, Any] = {}
     for key, item in value.items():
-        attribute = _attribute_for_key(model, str(key))
+        attribute = attribute_for_key(model, str(key))
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise ManifestError(
                 f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
             )
-        kwargs[attribute] = _convert(model.openapi_types[attribute], item, f"{where}.{key}")
+        kwargs[attribute] = convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
     try:
         return model(**kwargs)
     except (ValueError, TypeError) as exc:
@@ -135,13 +138,15 @@ def update_model(target: Any, changes: Mapping[str, Any], where: str) -> Any:
     how ``extra_container_config`` and ``extra_pod_config`` are merged."""
     model = type(target)
     for key, item in changes.items():
-        attribute = _attribute_for_key(model, str(key))
+        attribute = attribute_for_key(model, str(key))
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise ManifestError(
                 f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
             )
-        setattr(target, attribute, _convert(model.openapi_types[attribute], item, f"{where}.{key}"))
+        setattr(
+            target, attribute, convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
+        )
     return target
 
 
@@ -181,41 +186,34 @@ def ordered_items(value: list | Mapping | None) -> list:
 # Environment ordering
 # ---------------------------------------------------------------------------
 
-_ENV_REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+# Kubernetes expands "$(NAME)" in env values from variables listed *earlier*.
+_ENV_REFERENCE = re.compile(r"\$\(([^)]+)\)")
 
 
-def _env_references(value: Any) -> set[str]:
-    if isinstance(value, str):
-        # $$(VAR) is the escaped form and does not reference anything.
-        return {m.group(1) for m in _ENV_REFERENCE.finditer(value.replace("$$", ""))}
+def _env_references(name: str, value: Any) -> set[str]:
+    if isinstance(value, str) and value:
+        return set(_ENV_REFERENCE.findall(value)) - {name}
     return set()
 
 
 def order_env(env: Mapping[str, Any]) -> list[str]:
     """Names in an order where every ``$(VAR)`` refers to a variable defined earlier.
 
-    Kubernetes expands ``$(VAR)`` only from variables listed *before* the one using
-    it; otherwise the text stays literal. Variables keep their given order unless a
-    reference forces one earlier; cycles are left in their given order.
+    The order is upstream KubeSpawner's, so the same configuration gives the same
+    pod: in rounds, every variable whose references are all placed already is
+    placed, alphabetically within the round; what can never be satisfied (a cycle,
+    or a reference to a variable that is not set) comes last, alphabetically.
     """
-    names = list(env)
+    pending = {name: _env_references(name, value) for name, value in env.items()}
     placed: list[str] = []
-    done: set[str] = set()
-    visiting: set[str] = set()
-
-    def place(name: str) -> None:
-        if name in done or name in visiting:
-            return
-        visiting.add(name)
-        for dep in sorted(_env_references(env[name])):
-            if dep in env and dep != name:
-                place(dep)
-        visiting.discard(name)
-        done.add(name)
-        placed.append(name)
-
-    for name in names:
-        place(name)
+    while pending:
+        ready = sorted(name for name, refs in pending.items() if refs <= set(placed))
+        if not ready:
+            placed.extend(sorted(pending))
+            break
+        placed.extend(ready)
+        for name in ready:
+            del pending[name]
     return placed
 
 
@@ -294,6 +292,19 @@ class PodSettings:
     ssl_secret_mount_path: str = "/etc/jupyterhub/ssl/"
 
 
+INTERNAL_SSL_FILES = {
+    "JUPYTERHUB_SSL_KEYFILE": "ssl.key",
+    "JUPYTERHUB_SSL_CERTFILE": "ssl.crt",
+    "JUPYTERHUB_SSL_CLIENT_CA": "notebooks-ca_trust.crt",
+}
+
+
+def internal_ssl_env(mount_path: str) -> dict[str, str]:
+    """Where the single-user server finds its internal-SSL files in the pod."""
+    base = mount_path.rstrip("/") + "/"
+    return {name: base + file for name, file in INTERNAL_SSL_FILES.items()}
+
+
 def restricted_container_context() -> dict[str, Any]:
     """What the "restricted" Pod Security Standard requires of every container."""
     return {
@@ -320,8 +331,18 @@ def _container_security_context(s: PodSettings) -> dict[str, Any]:
         context["allowPrivilegeEscalation"] = s.allow_privilege_escalation
     context.update(s.container_security_context)
     if s.security_profile == "restricted":
-        context.update(restricted_container_context())
+        context = _with_restrictions(context)
     return context
+
+
+def _with_restrictions(context: Mapping[str, Any]) -> dict[str, Any]:
+    """``context`` with the restricted profile's fields forced, keeping the
+    capabilities it adds (the settings allow only NET_BIND_SERVICE there)."""
+    merged = {**context, **restricted_container_context()}
+    added = (context.get("capabilities") or {}).get("add")
+    if added:
+        merged["capabilities"] = {"add": list(added), "drop": ["ALL"]}
+    return merged
 
 
 def _pod_security_context(s: PodSettings) -> dict[str, Any]:
@@ -410,10 +431,12 @@ def _image_pull_secret(item: str | Mapping, where: str) -> k8s.V1LocalObjectRefe
 
 
 def _restrict_container(container: k8s.V1Container) -> None:
-    """Fill in what the restricted profile needs without overriding explicit values."""
+    """Force the restricted profile onto a sidecar or init container; its other
+    fields (runAsUser ...) are kept."""
     current = to_dict(container.security_context) or {}
-    merged = {**restricted_container_context(), **current}
-    container.security_context = to_model(k8s.V1SecurityContext, merged, "securityContext")
+    container.security_context = to_model(
+        k8s.V1SecurityContext, _with_restrictions(current), "securityContext"
+    )
 
 
 def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
@@ -422,7 +445,9 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
     mounts = [
         to_model(k8s.V1VolumeMount, m, f"volume_mounts[{i}]") for i, m in enumerate(s.volume_mounts)
     ]
+    env = dict(s.env)
     if s.ssl_secret_name:
+        env.update(internal_ssl_env(s.ssl_secret_mount_path))
         volumes.append(
             k8s.V1Volume(
                 name=INTERNAL_CERTS_VOLUME,
@@ -439,7 +464,7 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
         working_dir=s.working_dir,
         ports=[k8s.V1ContainerPort(name=NOTEBOOK_PORT_NAME, container_port=s.port)],
         args=list(s.args) if s.args is not None else None,
-        env=build_env(s.env),
+        env=build_env(env),
         image_pull_policy=s.image_pull_policy,
         lifecycle=(
             to_model(k8s.V1Lifecycle, s.lifecycle_hooks, "lifecycle_hooks")
@@ -581,7 +606,7 @@ def build_service_manifest(s: ServiceSettings) -> k8s.V1Service:
         ),
         spec=k8s.V1ServiceSpec(
             type="ClusterIP",
-            ports=[k8s.V1ServicePort(name="http", port=s.port, target_port=s.port)],
+            ports=[k8s.V1ServicePort(port=s.port, target_port=s.port)],
             selector=dict(s.selector),
         ),
     )

@@ -105,16 +105,18 @@ def is_valid_dns_subdomain(name: str) -> bool:
 
 
 def _slug_body(name: str, max_length: int) -> str:
-    """The readable part of a hashed slug: lowercase, runs of anything else to ``-``,
-    a leading letter guaranteed by an ``x-`` prefix, cut to ``max_length``."""
-    body = _NON_ALPHANUM_RUN.sub("-", name.lower()).lstrip("-")
-    if not body:
-        return "x"
-    if body[0] not in _LOWER:
+    """The readable part of a hashed slug.
+
+    Lowercase; runs of anything but ``[a-z0-9]`` become one ``-``; leading ``-``
+    dropped; cut to ``max_length``; trailing ``-`` dropped; then, if it does not start
+    with a letter, ``x-`` plus its first ``max_length - 2`` characters (this last cut
+    is *not* stripped again: upstream does not, and names must match); ``x`` if
+    nothing is left.
+    """
+    body = _NON_ALPHANUM_RUN.sub("-", name.lower()).lstrip("-")[:max_length].rstrip("-")
+    if body and body[0] not in _LOWER:
         body = "x-" + body[: max_length - 2]
-    else:
-        body = body[:max_length]
-    return body.rstrip("-") or "x"
+    return body or "x"
 
 
 def _short_hash(data: bytes) -> str:
@@ -199,19 +201,22 @@ class TemplateFields:
         if slug_scheme not in SLUG_SCHEMES:
             raise ValueError(f"slug_scheme {slug_scheme!r} is not one of {', '.join(SLUG_SCHEMES)}")
         safe_username = safe_slug(username, max_length=NAME_SLUG_MAX_LENGTH)
-        escaped_username = escape_slug(username)
-        if servername:
-            safe_servername = safe_slug(servername, max_length=NAME_SLUG_MAX_LENGTH)
+        safe_servername = (
+            safe_slug(servername, max_length=NAME_SLUG_MAX_LENGTH) if servername else ""
+        )
+        # The "+ 2" (for "--") counts for the default server too: a 47- or 48-character
+        # user slug gets a multi-slug even without a server name, as upstream does.
+        if len(safe_username) + len(safe_servername) + 2 > NAME_SLUG_MAX_LENGTH:
+            safe_user_server = multi_slug([username, servername])
+        elif servername:
             safe_user_server = f"{safe_username}--{safe_servername}"
-            if len(safe_user_server) > NAME_SLUG_MAX_LENGTH:
-                safe_user_server = multi_slug([username, servername])
-            escaped_servername = escape_slug(servername)
-            escaped_user_server = f"{escaped_username}--{escaped_servername}"
         else:
-            safe_servername = ""
             safe_user_server = safe_username
-            escaped_servername = ""
-            escaped_user_server = escaped_username
+        escaped_username = escape_slug(username)
+        escaped_servername = escape_slug(servername)
+        # Always joined: for the default server "alice--", whose trailing "-" the
+        # expansion drops at the end of a template.
+        escaped_user_server = f"{escaped_username}--{escaped_servername}"
         return cls(
             userid=userid,
             unescaped_username=username,
@@ -244,21 +249,22 @@ class TemplateFields:
         }
         values["username"] = values[f"{prefix}_username"]
         values["servername"] = values[f"{prefix}_servername"]
-        values["user_server"] = values[f"{prefix}_user_server"]
+        if scheme == "safe":
+            values["user_server"] = self.safe_user_server
+        elif self.unescaped_servername:
+            values["user_server"] = self.escaped_user_server
+        else:
+            values["user_server"] = self.escaped_username
         return values
 
     def user_label_value(self) -> str:
-        scheme_value = (
-            safe_label_value(self.unescaped_username)
-            if self.slug_scheme == "safe"
-            else self.escaped_username
-        )
-        return scheme_value
+        """``hub.jupyter.org/username``: the name itself where it is a valid label,
+        else its safe slug (in both schemes, like upstream 7)."""
+        return safe_label_value(self.unescaped_username)
 
     def server_label_value(self) -> str:
-        if self.slug_scheme == "safe":
-            return safe_label_value(self.unescaped_servername)
-        return self.escaped_servername
+        """``hub.jupyter.org/servername`` by the same rule ('' for the default server)."""
+        return safe_label_value(self.unescaped_servername)
 
 
 def template_field_names(template: str) -> set[str]:
@@ -276,6 +282,10 @@ def template_field_names(template: str) -> set[str]:
 
 
 def expand_template(template: str, fields: Mapping[str, object]) -> str:
-    """Fill a template; a trailing ``-`` is dropped because an empty server name
-    would otherwise leave ``jupyter-alice-`` (not a valid object name)."""
-    return template.format(**fields).rstrip("-")
+    """Fill a template. Trailing ``-`` that the *fields* leave (an empty server name
+    in ``jupyter-{username}--{servername}``) are dropped, as they would make an
+    invalid object name; a ``-`` the template itself ends with is kept."""
+    rendered = template.format(**fields)
+    if not template.endswith("-"):
+        rendered = rendered.rstrip("-")
+    return rendered

@@ -35,6 +35,7 @@ from traitlets import Bool, Float, Integer
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
 from .kube.client import (
+    CREATE_ID_ANNOTATION,
     EVENTS,
     NAMESPACES,
     PODS,
@@ -44,9 +45,11 @@ from .kube.client import (
     ApiError,
     ApiSettings,
     KubeApi,
+    close_shared_apis,
+    new_create_id,
     shared_api,
 )
-from .kube.reflector import Reflector, ReflectorSettings, get_reflector
+from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .progress import SpawnProgress
@@ -90,6 +93,30 @@ _USER_FIELDS = (
 
 # Namespaces known to exist, per API client (created once per process).
 _ensured_namespaces: dict[int, set[str]] = {}
+
+
+async def close_shared_resources() -> None:
+    """Stop this event loop's reflectors and close its API client.
+
+    For a clean shutdown (tests, embedding, a hub's shutdown hook): afterwards no task of
+    this package is pending and no HTTP session is open. Spawners used later simply start
+    new ones.
+    """
+    await stop_reflectors()
+    await close_shared_apis()
+
+
+def reflector_health() -> list[dict[str, Any]]:
+    """Health of this event loop's reflectors (for a health page or a hub service):
+    whether each runs and has listed, seconds since it last heard from the API server,
+    restarts, errors and the last error."""
+    return [vars(r.health()) for r in reflectors()]
+
+
+def _consume_result(future: asyncio.Future[Any]) -> None:
+    """Retrieve a finished future's outcome so that asyncio does not report it."""
+    if not future.cancelled():
+        future.exception()
 
 
 class SpawnFailed(Exception):
@@ -185,7 +212,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     ).tag(config=True)
 
     reflector_list_page_size = Integer(
-        500,
+        200,
         help="Objects per list page, bounding each JSON parse on the hub's event loop.",
     ).tag(config=True)
 
@@ -271,14 +298,19 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- start --------------------------------------------------------------------------
 
-    async def start(self) -> str:
+    def start(self) -> asyncio.Future[str]:  # type: ignore[override]
+        """Start the server; returns a future of its URL.
+
+        Not a coroutine on purpose: JupyterHub calls ``start()`` and may ask for
+        ``progress()`` before a coroutine's body would have run. Creating this spawn's
+        progress log here, synchronously, means every listener follows the right spawn.
+        """
+        self._progress_log = self._new_progress_log()
+        return asyncio.ensure_future(self._start_measured(self._progress_log))
+
+    async def _start_measured(self, progress_log: SpawnProgress) -> str:
         started = time.monotonic()
         outcome = "failure"
-        self._progress_log = SpawnProgress(
-            slow_spawn_message=self.slow_spawn_message,
-            slow_spawn_message_threshold=self.slow_spawn_message_threshold,
-            slow_spawn_message_frequency=self.slow_spawn_message_frequency,
-        )
         try:
             url = await self._start(started)
             outcome = "success"
@@ -291,7 +323,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             raise
         finally:
             SPAWN_DURATION.labels(outcome).observe(time.monotonic() - started)
-            self._progress_log.finish()
+            progress_log.finish()
 
     async def _start(self, started: float) -> str:
         load_user_options = getattr(self, "load_user_options", None)
@@ -315,15 +347,69 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             pvc_created = await self._ensure_pvc(api)
 
         pod_manifest = await self._pod_manifest()
-        created = await self._create_pod(api, pod_manifest, pod_reflector, deadline)
-        uid = created["metadata"]["uid"]
-        self._log_state("created", f"uid={uid}")
         watch = _StartWatch(
-            uid=uid,
+            uid="",
             pod_name=self.pod_name,
             namespace=self.namespace,
             pvc_name=self.pvc_name if self.storage_pvc_ensure else None,
         )
+        create_id = new_create_id()
+        # Learn the new pod's uid from whichever comes first: the watch showing a pod with
+        # our create id, or the create response. Under load the watch often wins by
+        # seconds, and progress and readiness must not wait for the response.
+        uid_known = asyncio.Event()
+        changed = asyncio.Event()
+        pod_cache: ObjectCache = pod_reflector.sink  # type: ignore[assignment]
+        event_index: EventIndex | None = (
+            event_reflector.sink if event_reflector else None  # type: ignore[assignment]
+        )
+        progress = self._progress_log
+
+        def learn_uid(uid: str) -> None:
+            if watch.uid:
+                return
+            watch.uid = uid
+            uid_known.set()
+            if event_index is not None and progress is not None:
+                for event in event_index.for_object(self.namespace, self.pod_name, uid=uid):
+                    progress.add_event(event)
+
+        def on_pod_change(pod: dict[str, Any] | None) -> None:
+            changed.set()
+            if pod is not None and not watch.uid:
+                annotations = pod["metadata"].get("annotations") or {}
+                if annotations.get(CREATE_ID_ANNOTATION) == create_id:
+                    learn_uid(pod["metadata"]["uid"])
+
+        def on_pod_event(event: dict[str, Any]) -> None:
+            if watch.uid and event["involvedObject"].get("uid") == watch.uid:
+                if progress is not None:
+                    progress.add_event(event)
+                changed.set()
+
+        unsubscribe = [pod_cache.listen(self._pod_key, on_pod_change)]
+        if event_index is not None:
+            unsubscribe.append(event_index.listen(self.namespace, self.pod_name, on_pod_event))
+            if watch.pvc_name:
+                unsubscribe.append(
+                    event_index.listen(
+                        self.namespace,
+                        watch.pvc_name,
+                        lambda _e: changed.set(),
+                        kind="PersistentVolumeClaim",
+                    )
+                )
+        create_task = asyncio.ensure_future(
+            self._create_pod(api, pod_manifest, pod_reflector, deadline, create_id)
+        )
+        try:
+            await self._await_created(create_task, uid_known, learn_uid)
+        except BaseException:
+            for off in unsubscribe:
+                off()
+            raise
+        uid = watch.uid
+        self._log_state("created", f"uid={uid}")
         made: list[tuple[Any, str]] = []
         try:
             owner = V1OwnerReference(
@@ -332,22 +418,49 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             if getattr(self, "needs_secret", False):
                 await self._create_or_replace(api, SECRETS, self.get_secret_manifest(owner))
                 made.append((SECRETS, self.secret_name))
-            if self.services_enabled:
+            if self.needs_service:
                 await self._create_or_replace(api, SERVICES, self.get_service_manifest(owner))
                 made.append((SERVICES, self.pod_name))
-            run_hook = getattr(self, "run_after_pod_created_hook", None)
-            if run_hook is not None:
-                await run_hook(created)
-            pod = await self._await_ready(watch, pod_reflector, event_reflector, deadline)
+            if self.after_pod_created_hook is not None:
+                # The hook gets the create response, as upstream's does.
+                await self.run_after_pod_created_hook(await create_task)
+            pod = await self._await_ready(watch, pod_cache, event_index, changed, deadline)
         except BaseException as e:
             pvc_failed = isinstance(e, _PVCFailed)
             await self._cleanup_failed_start(api, uid, made, pvc_created and pvc_failed)
             if isinstance(e, _PVCFailed):
                 raise SpawnFailed(str(e)) from None
             raise
+        finally:
+            for off in unsubscribe:
+                off()
+            if not create_task.done():
+                # The watch proved the pod exists; the response no longer matters.
+                create_task.cancel()
         url = self._pod_url(pod)
         self._log_state("ready", f"url={url} after={time.monotonic() - started:.3f}s")
         return url
+
+    async def _await_created(
+        self,
+        create_task: asyncio.Future[dict[str, Any]],
+        uid_known: asyncio.Event,
+        learn_uid: Callable[[str], None],
+    ) -> None:
+        """Until the pod is known to exist: by the create response or by the watch."""
+        uid_wait = asyncio.ensure_future(uid_known.wait())
+        try:
+            await asyncio.wait({create_task, uid_wait}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            create_task.cancel()
+            raise
+        finally:
+            uid_wait.cancel()
+        if uid_known.is_set():
+            # Seen on the watch. A late error of the create call cannot undo that.
+            create_task.add_done_callback(_consume_result)
+            return
+        learn_uid((await create_task)["metadata"]["uid"])
 
     async def _pod_manifest(self) -> Any:
         prepare = getattr(self, "prepare_pod", None)
@@ -418,10 +531,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return False
 
     async def _create_pod(
-        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float
+        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
     ) -> dict[str, Any]:
         try:
-            return await api.create(PODS, self.namespace, manifest)
+            return await api.create(PODS, self.namespace, manifest, create_id=create_id)
         except ApiError as e:
             if e.status == 409:
                 pass
@@ -456,7 +569,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 lambda p: p is None or p["metadata"].get("uid") != old_uid,
                 max(0.0, deadline - time.monotonic()),
             )
-        return await api.create(PODS, self.namespace, manifest)
+        return await api.create(PODS, self.namespace, manifest, create_id=create_id)
 
     async def _create_or_replace(self, api: KubeApi, kind: Any, manifest: Any) -> None:
         try:
@@ -492,72 +605,38 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _await_ready(
         self,
         watch: _StartWatch,
-        pods: Reflector,
-        events: Reflector | None,
+        pod_cache: ObjectCache,
+        event_index: EventIndex | None,
+        changed: asyncio.Event,
         deadline: float,
     ) -> dict[str, Any]:
-        """Wait on the caches until the pod is ready or is known to fail."""
-        pod_cache: ObjectCache = pods.sink  # type: ignore[assignment]
-        event_index: EventIndex | None = events.sink if events else None  # type: ignore[assignment]
-        changed = asyncio.Event()
-        unsubscribe: list[Callable[[], None]] = [
-            pod_cache.listen(self._pod_key, lambda _pod: changed.set())
-        ]
-        progress = self._progress_log
-        if event_index is not None:
-
-            def on_pod_event(event: dict[str, Any]) -> None:
-                if event["involvedObject"].get("uid") == watch.uid:
-                    if progress is not None:
-                        progress.add_event(event)
-                    changed.set()
-
-            unsubscribe.append(event_index.listen(self.namespace, self.pod_name, on_pod_event))
-            for event in event_index.for_object(self.namespace, self.pod_name, uid=watch.uid):
-                if progress is not None:
-                    progress.add_event(event)
-            if watch.pvc_name:
-                unsubscribe.append(
-                    event_index.listen(
-                        self.namespace,
-                        watch.pvc_name,
-                        lambda _e: changed.set(),
-                        kind="PersistentVolumeClaim",
-                    )
+        """Wait on the caches until the pod is ready or is known to fail. ``changed`` is
+        set by the listeners of the pod and its events (registered by start())."""
+        while True:
+            changed.clear()
+            now = time.monotonic()
+            verdict = self._assess(watch, pod_cache.get(self._pod_key), event_index, now)
+            if verdict.state == "ready":
+                return pod_cache.get(self._pod_key)  # type: ignore[return-value]
+            if verdict.state == "failed":
+                self._log_state("failed", f"reason={verdict.message!r}", logging.WARNING)
+                if verdict.pvc_failure:
+                    raise _PVCFailed(verdict.message)
+                raise SpawnFailed(verdict.message)
+            remaining = deadline - now
+            if remaining <= 0:
+                self._log_state("timeout", f"start_timeout={self.start_timeout}", logging.WARNING)
+                raise TimeoutError(
+                    f"Server {self.pod_name} in namespace {self.namespace} did not become "
+                    f"ready within {self.start_timeout} seconds"
+                    + (f": {verdict.message}" if verdict.message else "")
                 )
-        try:
-            while True:
-                changed.clear()
-                now = time.monotonic()
-                verdict = self._assess(watch, pod_cache.get(self._pod_key), event_index, now)
-                if verdict.state == "ready":
-                    return pod_cache.get(self._pod_key)  # type: ignore[return-value]
-                if verdict.state == "failed":
-                    self._log_state("failed", f"reason={verdict.message!r}", logging.WARNING)
-                    if verdict.pvc_failure:
-                        raise _PVCFailed(verdict.message)
-                    raise SpawnFailed(verdict.message)
-                remaining = deadline - now
-                if remaining <= 0:
-                    self._log_state(
-                        "timeout", f"start_timeout={self.start_timeout}", logging.WARNING
-                    )
-                    raise TimeoutError(
-                        f"Server {self.pod_name} in namespace {self.namespace} did not become "
-                        f"ready within {self.start_timeout} seconds"
-                        + (f": {verdict.message}" if verdict.message else "")
-                    )
-                wait = (
-                    remaining if verdict.recheck_in is None else min(remaining, verdict.recheck_in)
-                )
-                try:
-                    async with asyncio.timeout(wait):
-                        await changed.wait()
-                except TimeoutError:
-                    pass
-        finally:
-            for off in unsubscribe:
-                off()
+            wait = remaining if verdict.recheck_in is None else min(remaining, verdict.recheck_in)
+            try:
+                async with asyncio.timeout(wait):
+                    await changed.wait()
+            except TimeoutError:
+                pass
 
     def _assess(
         self,
@@ -598,8 +677,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 )
             return _Verdict("failed", f"The server's pod failed ({reason}). {detail}".strip())
         recheck: list[float] = []
-        for cs in (status.get("initContainerStatuses") or []) + (
-            status.get("containerStatuses") or []
+        for cs in (
+            *(status.get("initContainerStatuses") or ()),
+            *(status.get("containerStatuses") or ()),
         ):
             verdict = self._assess_container(watch, cs, now, recheck)
             if verdict is not None:
@@ -723,29 +803,36 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return None
 
     def _pod_url(self, pod: dict[str, Any]) -> str:
+        """The settings' URL (get_pod_url hook, pod_connect_ip, dns_name or pod IP), with
+        the port the pod actually declares as ``notebook-port`` (a modify_pod_hook may
+        have changed it)."""
+        url = self._get_pod_url(pod)
         if self.get_pod_url is not None:
-            return self.get_pod_url(self, pod)
-        proto = "https" if self.internal_ssl else "http"
-        port = self.port
-        for container in pod.get("spec", {}).get("containers") or []:
-            if container.get("name") == "notebook":
-                for p in container.get("ports") or []:
-                    if p.get("name") == "notebook-port" and p.get("containerPort"):
-                        port = p["containerPort"]
-        if self.pod_connect_ip:
-            host = self._expand_user_properties(self.pod_connect_ip)
-        elif self.internal_ssl or self.services_enabled:
-            host = self.dns_name
-        else:
-            host = pod["status"]["podIP"]
-            if ":" in host:
-                host = f"[{host}]"
-        return f"{proto}://{host}:{port}"
+            return url
+        for container in pod.get("spec", {}).get("containers") or ():
+            if container.get("name") != "notebook":
+                continue
+            for port in container.get("ports") or ():
+                if port.get("name") == "notebook-port" and port.get("containerPort"):
+                    base, _, _ = url.rpartition(":")
+                    return f"{base}:{port['containerPort']}"
+        return url
 
     # -- progress -----------------------------------------------------------------------
 
+    def _new_progress_log(self) -> SpawnProgress:
+        return SpawnProgress(
+            slow_spawn_message=self.slow_spawn_message,
+            slow_spawn_message_threshold=self.slow_spawn_message_threshold,
+            slow_spawn_message_frequency=self.slow_spawn_message_frequency,
+        )
+
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
-        """Kubernetes events of the spawning pod and our own messages; never raises."""
+        """Kubernetes events of the spawning pod and our own messages; never raises.
+
+        The log belongs to the latest start() (created when it was called); after the
+        spawn it is replayed whole, so a late joiner sees the full sequence.
+        """
         log = self._progress_log
         if log is None:
             return
@@ -768,7 +855,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 "deleting" if deleted is not None else "already-gone", f"grace={grace}s"
             )
             for kind, name, wanted in (
-                (SERVICES, self.pod_name, self.services_enabled),
+                (SERVICES, self.pod_name, self.needs_service),
                 (SECRETS, getattr(self, "secret_name", ""), getattr(self, "needs_secret", False)),
             ):
                 if wanted and name:

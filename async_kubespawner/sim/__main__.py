@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument(
         "--history-size",
         type=int,
-        default=100_000,
-        help="changes kept for watch resume; older versions get 410 Expired (default 100000)",
+        default=10_000,
+        help="changes kept for watch resume; older versions get 410 Expired (default 10000)",
     )
     history.add_argument(
         "--history-age",

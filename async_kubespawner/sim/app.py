@@ -25,6 +25,7 @@ from aiohttp import web
 from . import errors
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
+from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from .resources import REAL_GROUP_ORDER, ResourceType
 from .store import (
     Store,
@@ -36,6 +37,7 @@ from .store import (
     parse_resource_version,
     too_old_resource_version,
 )
+from .tables import TABLE_CONTENT_TYPE, build_table, wants_table
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,7 @@ PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/strategic-merge-patch+json": "strategic",
 }
-BODY_TYPES = ("application/json", "application/yaml", "")
+BODY_TYPES = ("application/json", "application/yaml", PROTOBUF_CONTENT_TYPE, "")
 VERSION_INFO = {
     "major": "1",
     "minor": "36",
@@ -62,6 +64,7 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
+INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 
 # ObjectMeta fields a strict decode accepts.
 OBJECT_META_FIELDS = frozenset(
@@ -109,6 +112,12 @@ class Target:
 
 class PlainNotFound(Exception):
     """An unknown API group or path: the real server answers with plain text here."""
+
+
+def raw_json_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(
+        body=body, status=status, content_type=None, headers={"Content-Type": "application/json"}
+    )
 
 
 def json_response(
@@ -191,7 +200,11 @@ class SimulatorAPI:
             return status_response(errors.internal_error(type(exc).__name__))
         finally:
             self.counters.record(
-                request.method, request.path_qs, info, status, time.perf_counter() - started
+                request.method,
+                request.path_qs,
+                request.get(INFO_KEY, info),
+                status,
+                time.perf_counter() - started,
             )
 
     def _authorized(self, request: web.Request) -> bool:
@@ -203,6 +216,10 @@ class SimulatorAPI:
     async def _api(self, request: web.Request) -> tuple[web.StreamResponse, RequestInfo]:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
+        if self.faults.in_outage:  # a server that is down answers nothing, discovery included
+            if self.faults.outage_mode == "reset":
+                await self._reset(request)
+            raise errors.service_unavailable()
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
         if parts and parts[0] == "openapi":
@@ -217,6 +234,7 @@ class SimulatorAPI:
         verb = self._verb(method, target, request.query, watch_prefix)
         resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
         info = RequestInfo(verb, resource, target.namespace, target.name, target.rt.group)
+        request[INFO_KEY] = info  # counted even when a fault or error ends the request
         action = await self.faults.before(info)
         if action == "reset":
             await self._reset(request)
@@ -312,14 +330,27 @@ class SimulatorAPI:
             raise errors.bad_request(
                 f'Invalid dryRun value: "{q.get("dryRun")}": supported values: "All"'
             )
+        table = wants_table(request.headers.get("Accept", ""))
+        include = q.get("includeObject", "Metadata")
+        if table and include not in ("None", "Metadata", "Object"):
+            raise errors.bad_request(
+                f'includeObject: Unsupported value: "{include}": supported values: "Metadata", '
+                '"None", "Object"'
+            )
         if verb == "list":
-            return self._list(t, q)
+            return self._list(t, q, include if table else None)
         if verb == "watch":
             return await self._watch(request, t, q)
         if verb == "get":
             if t.subresource == "log":
                 return await self._pod_log(request, t)
             obj = self.store.get_ref(rt, t.namespace, t.name or "")
+            if table:
+                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                return json_response(
+                    build_table(rt, [obj], list_meta=meta, include_object=include),
+                    content_type=TABLE_CONTENT_TYPE,
+                )
             return json_response(obj)
         if verb == "create":
             if t.subresource == "binding":
@@ -350,7 +381,7 @@ class SimulatorAPI:
                 )
             body = await self._read_object(request, rt)
             obj = await self.store.create(rt, t.namespace, body, dry_run=dry_run, owned=True)
-            return json_response(obj, 201)
+            return raw_json_response(self.store.encode(obj), 201)
         if verb == "update":
             body = await self._read_object(request, rt)
             obj = await self.store.replace(
@@ -362,7 +393,7 @@ class SimulatorAPI:
                 dry_run=dry_run,
                 owned=True,
             )
-            return json_response(obj)
+            return raw_json_response(self.store.encode(obj))
         if verb == "patch":
             ctype = request.content_type
             patch_type = PATCH_TYPES.get(ctype)
@@ -379,7 +410,7 @@ class SimulatorAPI:
                 subresource=t.subresource,
                 dry_run=dry_run,
             )
-            return json_response(obj)
+            return raw_json_response(self.store.encode(obj))
         if verb == "delete":
             options = await self._delete_options(request)
             obj = await self.store.delete(
@@ -391,7 +422,9 @@ class SimulatorAPI:
                 preconditions=options.get("preconditions"),
                 dry_run=options.get("dryRun") == ["All"],
             )
-            return json_response(obj)
+            if rt.returns_deleted or self.store.holds(obj):
+                return json_response(obj)
+            return json_response(deleted_status(rt, obj))
         if verb == "deletecollection":
             return await self._delete_collection(request, t)
         raise errors.method_not_allowed(verb, rt.plural)
@@ -410,7 +443,10 @@ class SimulatorAPI:
                 )
             )
         raw = await request.read()
-        obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
+        if ctype == PROTOBUF_CONTENT_TYPE:
+            obj = decode_object(raw, rt.kind if rt else "Binding")
+        else:
+            obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
         if not isinstance(obj, dict):
             kind = rt.kind if rt else "Binding"
             raise errors.bad_request(
@@ -528,7 +564,8 @@ class SimulatorAPI:
         return options
 
     # ------------------------------------------------------------- list/watch
-    def _list(self, t: Target, q: Any) -> web.Response:
+    def _list(self, t: Target, q: Any, table: str | None = None) -> web.Response:
+        """A list (or, for kubectl, a Table) page: selectors, resourceVersion rules, paging."""
         rt = t.rt
         limit = _int_param(q, "limit") or 0
         token = q.get("continue")
@@ -593,6 +630,9 @@ class SimulatorAPI:
             if not labels and not fields:
                 meta["remainingItemCount"] = len(items) - limit
             items = page
+        if table is not None:
+            body = build_table(rt, items, list_meta=meta, include_object=table)
+            return json_response(body, content_type=TABLE_CONTENT_TYPE)
         keep_kind = rt.group not in (
             "",
             "events.k8s.io",
@@ -629,17 +669,38 @@ class SimulatorAPI:
             send_initial_events=None if send_initial is None else _bool_param(send_initial),
             timeout_seconds=timeout,
         )
+        if wants_table(request.headers.get("Accept", "")):
+            return await self._stream(request, watch, table=q.get("includeObject", "Metadata"))
         return await self._stream(request, watch)
 
-    async def _stream(self, request: web.Request, watch: Watch) -> web.StreamResponse:
-        response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    @staticmethod
+    def _table_line(watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
+        """A watch event whose object is a one-row Table (what ``kubectl get -w`` reads)."""
+        if event.type not in ("ADDED", "MODIFIED", "DELETED"):
+            return event.line()
+        meta = {"resourceVersion": event.object.get("metadata", {}).get("resourceVersion", "")}
+        table = build_table(
+            watch.rt, [event.object], list_meta=meta, include_object=include, with_columns=first
+        )
+        return dumps({"type": event.type, "object": table}) + b"\n"
+
+    async def _stream(
+        self, request: web.Request, watch: Watch, table: str | None = None
+    ) -> web.StreamResponse:
+        ctype = TABLE_CONTENT_TYPE if table is not None else "application/json"
+        response = web.StreamResponse(status=200, headers={"Content-Type": ctype})
         response.enable_chunked_encoding()
+        first = True
         try:
             await response.prepare(request)
             while True:
                 event = await watch.next_event()
                 if event is None:
                     break
+                if table is not None:
+                    await response.write(self._table_line(watch, event, table, first))
+                    first = False
+                    continue
                 chunk = [event.line()]
                 while watch._queue and not watch.closed and watch._remaining is None:
                     more = await watch.next_event()
@@ -723,7 +784,7 @@ class SimulatorAPI:
         result = (
             None
             if provider is None
-            else provider(t.namespace or "", name, {"container": container, **dict(request.query)})
+            else provider(t.namespace or "", name, log_options(request.query, container))
         )
         if asyncio.iscoroutine(result):
             result = await result
@@ -906,7 +967,9 @@ class SimulatorAPI:
             for group, versions in groups.items():
                 for version in versions:
                     rel = f"api/{version}" if not group else f"apis/{group}/{version}"
-                    paths[rel] = {"serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"}
+                    paths[rel] = {
+                        "serverRelativeURL": f"/openapi/v3/{rel}?hash={self.store.resource_version}"
+                    }
             return json_response({"paths": paths})
         rest = parts[2:]
         if rest[0] == "api" and len(rest) == 2:
@@ -930,21 +993,29 @@ class SimulatorAPI:
                     "operationId": f"patch{rt.kind}",
                     "x-kubernetes-action": "patch",
                     "x-kubernetes-group-version-kind": {
-                        "group": group, "version": version, "kind": rt.kind
+                        "group": group,
+                        "version": version,
+                        "kind": rt.kind,
                     },
                     "parameters": [
-                        {"name": name, "in": "query", "schema": {"type": "string", "uniqueItems": True}}
+                        {
+                            "name": name,
+                            "in": "query",
+                            "schema": {"type": "string", "uniqueItems": True},
+                        }
                         for name in ("dryRun", "fieldManager", "fieldValidation", "force")
                     ],
                     "responses": {"200": {"description": "OK"}},
                 }
             }
-        return json_response({
-            "openapi": "3.0.0",
-            "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
-            "paths": paths,
-            "components": {"schemas": {}},
-        })
+        return json_response(
+            {
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes", "version": VERSION_INFO["gitVersion"]},
+                "paths": paths,
+                "components": {"schemas": {}},
+            }
+        )
 
     # ------------------------------------------------------------------ admin
     async def _admin(self, request: web.Request) -> web.Response:
@@ -983,6 +1054,34 @@ class SimulatorAPI:
                 }
             )
         raise errors.resource_not_found()
+
+
+def deleted_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """What DELETE answers for kinds whose registry does not return the deleted object."""
+    meta = obj.get("metadata", {})
+    details: dict[str, Any] = {"name": meta.get("name", "")}
+    if rt.group:
+        details["group"] = rt.group
+    details["kind"] = rt.plural
+    details["uid"] = meta.get("uid", "")
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Success",
+        "details": details,
+    }
+
+
+def log_options(query: Any, container: str) -> dict[str, Any]:
+    """The ``pods/log`` query as typed options for the kubelet's log hook."""
+    options: dict[str, Any] = {"container": container}
+    for flag in ("follow", "previous", "timestamps"):
+        options[flag] = _bool_param(query.get(flag))
+    for number in ("tailLines", "sinceSeconds", "limitBytes"):
+        options[number] = _int_param(query, number)
+    options["sinceTime"] = query.get("sinceTime")
+    return options
 
 
 def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]:

@@ -17,7 +17,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from async_kubespawner.kube.quantity import QuantityError, parse_quantity
+from async_kubespawner.sim.decoding import DecodeError, check_types, drop_nulls
+from async_kubespawner.sim.patching import clone_json
+from async_kubespawner.sim.quantities import QuantityError, canonical_quantity, quantity_value
 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
 # utilrand.String's alphabet: no vowels (no accidental words) and no look-alike characters.
@@ -51,11 +53,41 @@ def default_object(
     after defaulting a create.
     """
     defaulter = _DEFAULTERS.get(kind)
+    try:
+        has_nulls = check_types(kind, obj)
+    except DecodeError:
+        return  # an undecodable body is refused (400) before defaults matter
+    if has_nulls:
+        drop_nulls(kind, obj)
     if defaulter is None:
         return
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     creating = old is None and not meta.get("uid")
+    if kind == "Service" and old is not None:
+        _keep_allocated_values(obj, old)
     defaulter(obj, allocate_cluster_ip, creating)
+
+
+def _keep_allocated_values(service: dict, old: dict) -> None:
+    """An update that leaves out the cluster IP or node ports keeps the allocated ones,
+    as the real server's service registry does, instead of allocating new ones."""
+    spec, old_spec = service.get("spec"), old.get("spec")
+    if not isinstance(spec, dict) or not isinstance(old_spec, dict):
+        return
+    if not spec.get("clusterIP") and not spec.get("clusterIPs"):
+        for carried in ("clusterIP", "clusterIPs"):
+            if carried in old_spec:
+                spec[carried] = clone_json(old_spec[carried])
+    old_ports = {
+        (p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+        for p in old_spec.get("ports") or []
+        if isinstance(p, dict) and p.get("nodePort")
+    }
+    for port in spec.get("ports") or []:
+        if isinstance(port, dict) and not port.get("nodePort"):
+            node_port = old_ports.get((port.get("port"), port.get("protocol", "TCP")))
+            if node_port:
+                port["nodePort"] = node_port
 
 
 # --------------------------------------------------------------------------- pods
@@ -106,14 +138,49 @@ def _default_probe(probe: Any) -> None:
     probe.setdefault("periodSeconds", 10)
     probe.setdefault("successThreshold", 1)
     probe.setdefault("failureThreshold", 3)
-    http_get = probe.get("httpGet")
-    if isinstance(http_get, dict):
-        http_get.setdefault("path", "/")
-        http_get.setdefault("scheme", "HTTP")
+
+
+# Defaults of small types that appear in many places (probes, lifecycle hooks, env,
+# downward API volumes and projections): keyed by the field name that holds them.
+_NESTED_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fieldRef": {"apiVersion": "v1"},
+    "httpGet": {"path": "/", "scheme": "HTTP"},
+    "resourceFieldRef": {"divisor": "0"},
+}
+
+
+def _default_nested(value: Any) -> None:
+    """Fill the nested small-type defaults wherever they occur below ``value``."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            defaults = _NESTED_DEFAULTS.get(key)
+            if defaults is not None and isinstance(item, dict):
+                for name, default in defaults.items():
+                    item.setdefault(name, default)
+            elif isinstance(item, dict | list):
+                _default_nested(item)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                _default_nested(item)
+
+
+def _canonicalise(quantities: Any) -> None:
+    """Rewrite a name -> quantity map in the canonical form the real server stores."""
+    if not isinstance(quantities, dict):
+        return
+    for name, value in quantities.items():
+        try:
+            quantities[name] = canonical_quantity(value)
+        except QuantityError:
+            pass  # left as sent: decoding/validation refuses it with the real message
 
 
 def _default_container(container: dict, host_network: bool) -> None:
     resources = container.setdefault("resources", {})
+    if isinstance(resources, dict):
+        _canonicalise(resources.get("limits"))
+        _canonicalise(resources.get("requests"))
     if isinstance(resources, dict) and isinstance(resources.get("limits"), dict):
         # A limit without a request means "request the limit".
         requests = resources.setdefault("requests", {})
@@ -124,10 +191,8 @@ def _default_container(container: dict, host_network: bool) -> None:
             port.setdefault("protocol", "TCP")
             if host_network and "hostPort" not in port and "containerPort" in port:
                 port["hostPort"] = port["containerPort"]
-    for env in container.get("env") or []:
-        field_ref = (env.get("valueFrom") or {}).get("fieldRef") if isinstance(env, dict) else None
-        if isinstance(field_ref, dict):
-            field_ref.setdefault("apiVersion", "v1")
+    for nested in ("env", "lifecycle", "livenessProbe", "readinessProbe", "startupProbe"):
+        _default_nested(container.get(nested))
     for probe_name in ("livenessProbe", "readinessProbe", "startupProbe"):
         _default_probe(container.get(probe_name))
     container.setdefault("terminationMessagePath", "/dev/termination-log")
@@ -142,10 +207,8 @@ def _default_volume(volume: dict) -> None:
             volume[source].setdefault("defaultMode", _DEFAULT_MODE)
     if isinstance(volume.get("hostPath"), dict):
         volume["hostPath"].setdefault("type", "")
-    if isinstance(volume.get("downwardAPI"), dict):
-        for item in volume["downwardAPI"].get("items") or []:
-            if isinstance(item, dict) and isinstance(item.get("fieldRef"), dict):
-                item["fieldRef"].setdefault("apiVersion", "v1")
+    _default_nested(volume.get("downwardAPI"))
+    _default_nested(volume.get("projected"))
 
 
 def _qos_class(spec: dict) -> str:
@@ -176,7 +239,7 @@ def _quantity(value: Any) -> Decimal | None:
     if value is None:
         return None
     try:
-        return parse_quantity(value)
+        return quantity_value(value)
     except QuantityError:
         return None
 
@@ -190,6 +253,7 @@ def _default_pod(pod: dict, _allocate: Callable[[], str], creating: bool) -> Non
     if not isinstance(spec, dict):
         return
     host_network = bool(spec.get("hostNetwork"))
+    _canonicalise(spec.get("overhead"))
     for volume in spec.get("volumes") or []:
         if isinstance(volume, dict):
             _default_volume(volume)
@@ -209,6 +273,7 @@ def _default_pod(pod: dict, _allocate: Callable[[], str], creating: bool) -> Non
         _mount_service_account_token(spec)
     if creating:
         _add_default_tolerations(spec)
+        pod["status"] = {}  # a client cannot create a pod that claims to run already
     spec.setdefault("priority", 0)
     spec.setdefault("enableServiceLinks", True)
     spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
@@ -283,9 +348,7 @@ def _mount_service_account_token(spec: dict) -> None:
 # --------------------------------------------------------------------------- services
 
 
-def _default_service(
-    service: dict, allocate_cluster_ip: Callable[[], str], _creating: bool
-) -> None:
+def _default_service(service: dict, allocate_cluster_ip: Callable[[], str], creating: bool) -> None:
     spec = service.setdefault("spec", {})
     if not isinstance(spec, dict):
         return
@@ -310,7 +373,8 @@ def _default_service(
         spec.setdefault("externalTrafficPolicy", "Cluster")
     if service_type == "LoadBalancer":
         spec.setdefault("allocateLoadBalancerNodePorts", True)
-    service.setdefault("status", {"loadBalancer": {}})
+    if creating or not isinstance(service.get("status"), dict):
+        service["status"] = {"loadBalancer": {}}
 
 
 # --------------------------------------------------------------------------- the rest
@@ -330,11 +394,14 @@ def _default_pvc(pvc: dict, _allocate: Callable[[], str], creating: bool) -> Non
     spec = pvc.setdefault("spec", {})
     if isinstance(spec, dict):
         spec.setdefault("volumeMode", "Filesystem")
+        if isinstance(spec.get("resources"), dict):
+            _canonicalise(spec["resources"].get("requests"))
+            _canonicalise(spec["resources"].get("limits"))
     if creating:
         finalizers = pvc.setdefault("metadata", {}).setdefault("finalizers", [])
         if "kubernetes.io/pvc-protection" not in finalizers:
             finalizers.append("kubernetes.io/pvc-protection")
-        pvc.setdefault("status", {}).setdefault("phase", "Pending")
+        pvc["status"] = {"phase": "Pending"}  # status is the binder's, never the creator's
 
 
 def _default_namespace(namespace: dict, _allocate: Callable[[], str], _creating: bool) -> None:
@@ -347,7 +414,12 @@ def _default_namespace(namespace: dict, _allocate: Callable[[], str], _creating:
 
 
 def _default_event(event: dict, _allocate: Callable[[], str], _creating: bool) -> None:
+    """core/v1 Events serialise their unset times as null and unset strings as ''."""
     if str(event.get("apiVersion", "v1")) == "v1":
+        event.setdefault("involvedObject", {})
+        event.setdefault("source", {})
+        for time_field in ("firstTimestamp", "lastTimestamp", "eventTime"):
+            event.setdefault(time_field, None)
         event.setdefault("reportingComponent", "")
         event.setdefault("reportingInstance", "")
 

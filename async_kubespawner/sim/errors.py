@@ -236,3 +236,8 @@ def error_for_code(code: int, retry_after: int = 1) -> StatusError:
             return expired("injected: resource version expired")
         case _:
             return StatusError(status_body(code, "InternalError", f"injected error {code}", {}))
+
+
+def unsupported_media_type_for(message: str) -> StatusError:
+    """415 with a message saying what the server can take instead."""
+    return StatusError(status_body(415, "UnsupportedMediaType", message, {}))

@@ -16,6 +16,7 @@ import itertools
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -84,8 +85,9 @@ class FaultRule:
 class Faults:
     """The fault script of one simulator. All methods are safe to call while it serves."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
+        self._clock = clock  # injectable, so tests can end an outage without waiting
         self.rules: list[FaultRule] = []
         self._outage_until = 0.0
         self.outage_mode = "reset"
@@ -167,7 +169,7 @@ class Faults:
         if mode not in ("reset", "503"):
             raise ValueError(f'outage mode must be "reset" or "503", not {mode!r}')
         self.outage_mode = mode
-        self._outage_until = time.monotonic() + seconds
+        self._outage_until = self._clock() + seconds
         if mode == "reset":
             self._store.close_watches()
 
@@ -192,12 +194,12 @@ class Faults:
 
     @property
     def in_outage(self) -> bool:
-        return time.monotonic() < self._outage_until
+        return self._clock() < self._outage_until
 
     def describe(self) -> dict[str, Any]:
         return {
             "rules": [r.describe() for r in self.rules],
-            "outage_remaining_seconds": max(0.0, self._outage_until - time.monotonic()),
+            "outage_remaining_seconds": max(0.0, self._outage_until - self._clock()),
             "outage_mode": self.outage_mode,
         }
 

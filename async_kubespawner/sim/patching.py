@@ -9,7 +9,6 @@ inputs untouched, so a failed patch can never leave a half-applied object in the
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,8 +41,9 @@ class PatchError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:
+            body["reason"] = self.reason
         if self.code == 422:
             body["details"] = {"causes": self.causes}
         body["code"] = self.code
@@ -52,6 +52,14 @@ class PatchError(Exception):
 
 def _bad_request(message: str) -> PatchError:
     return PatchError(400, "BadRequest", message)
+
+
+def _unconverted(message: str) -> PatchError:
+    """A plain Go error the real server never turned into a Status: 500 with an empty reason.
+
+    kubectl shows these as "Error from server: <message>"; faithful, if unfriendly.
+    """
+    return PatchError(500, "", message)
 
 
 def _unprocessable(detail: str) -> PatchError:
@@ -67,107 +75,217 @@ def _unprocessable(detail: str) -> PatchError:
 # --------------------------------------------------------------------------- RFC 7386
 
 
+def clone_json(value: Any) -> Any:
+    """Deep copy of JSON data (dicts, lists, scalars), several times faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone_json(v) for v in value]
+    return value
+
+
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
+    return _merge_into(clone_json(target), patch)
+
+
+def _merge_into(target: Any, patch: Any) -> Any:
+    """Merge ``patch`` into ``target``, a private copy that may be modified."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone_json(patch)
+    result = target if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = apply_merge_patch(result.get(key), value)
+            result[key] = _merge_into(result.get(key), value)
     return result
 
 
 # --------------------------------------------------------------------------- RFC 6902
+#
+# The real server applies JSON patches with evanphx/json-patch (v4); its quirks are
+# part of the observable behaviour, so they are kept: a failed operation's message
+# names the operation and path the way that library does, "replace" of a missing
+# object key adds it, a "test" of a missing key against null passes, and negative
+# array indices count from the end.
+
+_ERR_MISSING = "missing value"
+_ERR_INDEX = "invalid index referenced"
+_ERR_TEST = "test failed"
 
 
-def _pointer(path: Any, op: str) -> list[str]:
-    """Split a JSON pointer into unescaped tokens (``~1`` is ``/``, ``~0`` is ``~``)."""
-    if not isinstance(path, str):
-        raise _bad_request(f"operation {op!r}: path must be a string, got {json.dumps(path)}")
-    if path == "":
-        return []
-    if not path.startswith("/"):
-        raise _unprocessable(
-            f"{op} operation does not apply: invalid JSON pointer {path!r}: "
-            "it must be empty or start with '/'"
-        )
-    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+class _OpFailed(Exception):
+    """One operation did not apply; the message is the library's wording."""
 
 
-def _index(token: str, length: int, *, allow_end: bool, path: str) -> int:
-    if token == "-" and allow_end:
-        return length
-    if not token.isdigit() or (len(token) > 1 and token[0] == "0"):
-        raise _unprocessable(f"Unable to access invalid index: {token}: invalid index referenced")
-    index = int(token)
-    if index > length or (index == length and not allow_end):
-        raise _unprocessable(f"Unable to access invalid index: {index}: invalid index referenced")
+def _unescape_token(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _find_parent(doc: Any, path: str) -> tuple[Any, str] | None:
+    """The container holding the last token of ``path`` and that token, or None."""
+    split = path.split("/")
+    if len(split) < 2:
+        return None
+    node = doc
+    for part in split[1:-1]:
+        key = _unescape_token(part)
+        if isinstance(node, dict):
+            node = node.get(key)
+        elif isinstance(node, list):
+            try:
+                node = node[_array_index(node, key, for_add=False)]
+            except _OpFailed:
+                return None
+        else:
+            return None
+        if not isinstance(node, dict | list):
+            return None
+    return node, _unescape_token(split[-1])
+
+
+def _atoi(key: str) -> int:
+    """Go's strconv.Atoi: optional sign, decimal digits only."""
+    body = key[1:] if key[:1] in ("+", "-") else key
+    if not body.isdigit() or not body.isascii():
+        raise ValueError(key)
+    return int(key)
+
+
+def _array_index(array: list, key: str, *, for_add: bool) -> int:
+    try:
+        index = _atoi(key)
+    except ValueError:
+        if for_add:
+            raise _OpFailed(
+                f"value was not a proper array index: '{key}': "
+                f'strconv.Atoi: parsing "{key}": invalid syntax'
+            ) from None
+        raise _OpFailed(f'strconv.Atoi: parsing "{key}": invalid syntax') from None
+    size = len(array) + 1 if for_add else len(array)
+    if index < 0:
+        if index < -size:
+            raise _OpFailed(f"Unable to access invalid index: {index}: {_ERR_INDEX}")
+        index += size
+    if index >= size:
+        raise _OpFailed(f"Unable to access invalid index: {index}: {_ERR_INDEX}")
     return index
 
 
-def _parent(doc: Any, tokens: list[str], op: str, path: str) -> Any:
-    node = doc
-    for token in tokens[:-1]:
-        if isinstance(node, dict) and token in node:
-            node = node[token]
-        elif isinstance(node, list):
-            node = node[_index(token, len(node), allow_end=False, path=path)]
-        else:
-            raise _unprocessable(
-                f'{op} operation does not apply: doc is missing path: "{path}": missing value'
-            )
-    return node
+def _container_get(container: Any, key: str) -> Any:
+    """Like the library's get: a missing object key is None (not an error), arrays check bounds."""
+    if isinstance(container, dict):
+        return container.get(key)
+    return container[_array_index(container, key, for_add=False)]
 
 
-def _get(doc: Any, path: str, op: str) -> Any:
-    tokens = _pointer(path, op)
-    if not tokens:
-        return doc
-    parent = _parent(doc, tokens, op, path)
-    last = tokens[-1]
-    if isinstance(parent, dict) and last in parent:
-        return parent[last]
-    if isinstance(parent, list):
-        return parent[_index(last, len(parent), allow_end=False, path=path)]
-    raise _unprocessable(
-        f'{op} operation does not apply: doc is missing path: "{path}": missing value'
-    )
+def _container_add(container: Any, key: str, value: Any) -> None:
+    if isinstance(container, dict):
+        container[key] = value
+    elif key == "-":
+        container.append(value)
+    else:
+        container.insert(_array_index(container, key, for_add=True), value)
 
 
-def _add(doc: Any, path: str, value: Any, op: str = "add") -> Any:
-    tokens = _pointer(path, op)
-    if not tokens:
+def _container_remove(container: Any, key: str) -> None:
+    if isinstance(container, dict):
+        if key not in container:
+            raise _OpFailed(f"Unable to remove nonexistent key: {key}: {_ERR_MISSING}")
+        del container[key]
+    else:
+        del container[_array_index(container, key, for_add=False)]
+
+
+def _apply_operation(doc: Any, operation: dict) -> Any:
+    """Apply one operation to ``doc`` (a private copy) and return the new document."""
+    op = operation.get("op")
+    path = operation.get("path")
+    value = clone_json(operation.get("value"))
+    if op not in ("add", "remove", "replace", "move", "copy", "test"):
+        raise _OpFailed(f"Unexpected kind: {op if op is not None else 'unknown'}")
+    if not isinstance(path, str):
+        raise _OpFailed(f"{op} operation failed to decode path: {_ERR_MISSING}")
+    if op == "replace" and path == "":
+        if not isinstance(value, dict | list):
+            raise _OpFailed("replace operation value must be object or array")
         return value
-    parent = _parent(doc, tokens, op, path)
-    last = tokens[-1]
-    if isinstance(parent, dict):
-        parent[last] = value
-    elif isinstance(parent, list):
-        parent.insert(_index(last, len(parent), allow_end=True, path=path), value)
-    else:
-        raise _unprocessable(
-            f'{op} operation does not apply: doc is missing path: "{path}": missing value'
+    if op == "test" and path == "":
+        if _equal(doc, value):
+            return doc
+        raise _OpFailed(f"testing value {path} failed: {_ERR_TEST}")
+    if op in ("move", "copy"):
+        source = operation.get("from")
+        if not isinstance(source, str):
+            raise _OpFailed(f"{op} operation failed to decode from: {_ERR_MISSING}")
+        found = _find_parent(doc, source)
+        if found is None:
+            raise _OpFailed(
+                f"{op} operation does not apply: doc is missing from path: {source}: {_ERR_MISSING}"
+            )
+        container, key = found
+        try:
+            moved = _container_get(container, key)
+            if op == "move":
+                _container_remove(container, key)
+        except _OpFailed as exc:
+            where = f"move for path: '{key}'" if op == "move" else f"copy for from: '{source}'"
+            raise _OpFailed(f"error in {where}: {exc}") from None
+        target = _find_parent(doc, path)
+        if target is None:
+            raise _OpFailed(
+                f"{op} operation does not apply: doc is missing destination path: "
+                f"{path}: {_ERR_MISSING}"
+            )
+        try:
+            _container_add(target[0], target[1], clone_json(moved))
+        except _OpFailed as exc:
+            where = (
+                f"error in move for path: '{path}'"
+                if op == "move"
+                else ("error while adding value during copy")
+            )
+            raise _OpFailed(f"{where}: {exc}") from None
+        return doc
+    found = _find_parent(doc, path)
+    if found is None:
+        if op == "test":
+            raise _OpFailed(
+                f"test operation does not apply: is missing path: {path}: {_ERR_MISSING}"
+            )
+        quoted = f'"{path}"' if op in ("add", "remove") else path
+        raise _OpFailed(
+            f"{op} operation does not apply: doc is missing path: {quoted}: {_ERR_MISSING}"
         )
-    return doc
-
-
-def _remove(doc: Any, path: str, op: str = "remove") -> Any:
-    tokens = _pointer(path, op)
-    if not tokens:
-        raise _unprocessable(f"{op} operation does not apply: cannot remove the whole document")
-    parent = _parent(doc, tokens, op, path)
-    last = tokens[-1]
-    if isinstance(parent, dict) and last in parent:
-        del parent[last]
-    elif isinstance(parent, list):
-        del parent[_index(last, len(parent), allow_end=False, path=path)]
-    else:
-        raise _unprocessable(
-            f'{op} operation does not apply: doc is missing path: "{path}": missing value'
-        )
+    container, key = found
+    try:
+        if op == "add":
+            _container_add(container, key, value)
+        elif op == "remove":
+            _container_remove(container, key)
+        elif op == "replace":
+            try:
+                _container_get(container, key)
+            except _OpFailed:
+                raise _OpFailed(
+                    f"replace operation does not apply: doc is missing key: {path}: {_ERR_MISSING}"
+                ) from None
+            if isinstance(container, dict):
+                container[key] = value
+            else:
+                container[_array_index(container, key, for_add=False)] = value
+        else:  # test
+            try:
+                current = _container_get(container, key)
+            except _OpFailed as exc:
+                raise _OpFailed(f"error in test for path: '{path}': {exc}") from None
+            if not _equal(current, value):
+                raise _OpFailed(f"testing value {path} failed: {_ERR_TEST}")
+    except _OpFailed as exc:
+        if str(exc).startswith(("replace operation", "testing value", "error in test")):
+            raise
+        raise _OpFailed(f"error in {op} for path: '{path}': {exc}") from None
     return doc
 
 
@@ -183,77 +301,29 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 def apply_json_patch(target: Any, ops: Any) -> Any:
-    """RFC 6902 JSON patch, all or nothing: a failing operation leaves no trace."""
+    """RFC 6902 JSON patch, all or nothing: a failing operation leaves no trace.
+
+    A patch that is not a list of operations is a 400 (it cannot be decoded); an
+    operation that does not apply is the real server's 422 with the library's message
+    as the cause.
+    """
     if not isinstance(ops, list):
         raise _bad_request(
             f"json: cannot unmarshal {_json_type(ops)} into Go value of type jsonpatch.Patch"
         )
-    doc = copy.deepcopy(target)
-    for number, operation in enumerate(ops):
+    for operation in ops:
         if not isinstance(operation, dict):
             raise _bad_request(
-                f"json: cannot unmarshal {_json_type(operation)} into Go value "
-                "of type jsonpatch.Operation"
+                f"json: cannot unmarshal {_json_type(operation)} into Go value of type "
+                "jsonpatch.Operation"
             )
-        op = operation.get("op")
-        path = operation.get("path")
-        if op in ("add", "replace", "test") and "value" not in operation:
-            raise _unprocessable(f"{op} operation (#{number}) has no value: missing value")
-        if op == "add":
-            doc = _add(doc, path, copy.deepcopy(operation["value"]))
-        elif op == "remove":
-            doc = _remove(doc, path)
-        elif op == "replace":
-            tokens = _pointer(path, op)
-            try:
-                _get(doc, path, op)
-            except PatchError:
-                raise _unprocessable(
-                    f"replace operation does not apply: doc is missing key: {path}: missing value"
-                ) from None
-            if not tokens:
-                doc = copy.deepcopy(operation["value"])
-            else:
-                parent = _parent(doc, tokens, op, path)
-                if isinstance(parent, list):
-                    parent[_index(tokens[-1], len(parent), allow_end=False, path=path)] = (
-                        copy.deepcopy(operation["value"])
-                    )
-                else:
-                    parent[tokens[-1]] = copy.deepcopy(operation["value"])
-        elif op in ("move", "copy"):
-            source = operation.get("from")
-            try:
-                value = _get(doc, source, op)
-            except PatchError:
-                raise _unprocessable(
-                    f"{op} operation does not apply: doc is missing from path: {source}: missing value"
-                ) from None
-            if op == "move":
-                if (
-                    isinstance(path, str)
-                    and isinstance(source, str)
-                    and path.startswith(source + "/")
-                ):
-                    raise _unprocessable(
-                        f"move operation does not apply: cannot move {source} into "
-                        f"its own child {path}"
-                    )
-                doc = _remove(doc, source, op)
-            doc = _add(doc, path, copy.deepcopy(value), op)
-        elif op == "test":
-            try:
-                current = _get(doc, path, op)
-            except PatchError:
-                current = _MISSING
-            if current is _MISSING or not _equal(current, operation["value"]):
-                raise _unprocessable(f"testing value {path} failed: test failed")
-        else:
-            raise _bad_request(f"Unexpected kind: {op}")
+    doc = clone_json(target)
+    for operation in ops:
+        try:
+            doc = _apply_operation(doc, operation)
+        except _OpFailed as exc:
+            raise _unprocessable(str(exc)) from None
     return doc
-
-
-_MISSING = object()
 
 
 def _json_type(value: Any) -> str:
@@ -355,7 +425,7 @@ def apply_strategic_merge_patch(target: dict, patch: Any, kind: str) -> dict:
             f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}"
         )
     schema = STRATEGIC_SCHEMAS.get(kind, {"metadata": _METADATA})
-    result = _merge_map(copy.deepcopy(target) if isinstance(target, dict) else {}, patch, schema)
+    result = _merge_map(clone_json(target) if isinstance(target, dict) else {}, patch, schema)
     return result if result is not None else {}
 
 
@@ -370,17 +440,14 @@ def _merge_map(original: dict, patch: dict, schema: dict[str, Any]) -> dict | No
         if directive == "delete":
             return None
         if directive != "merge":
-            raise _bad_request(f"unknown patch type: {directive} in map: {_go_map(patch)}")
+            raise _unconverted(f"unknown patch type: {directive} in map: {_go_map(patch)}")
     if _RETAIN_KEYS in patch:
         retain = patch[_RETAIN_KEYS]
         if not isinstance(retain, list):
-            raise _bad_request("invalid patch: $retainKeys must be a list of strings")
+            raise _bad_request("invalid patch format of retainKeys")
         for key in [k for k in patch if not k.startswith("$")]:
             if key not in retain:
-                raise _unprocessable(
-                    "The patch content doesn't match the retainKeys list: "
-                    f"key {key!r} is not in $retainKeys"
-                )
+                raise _unprocessable("patch content doesn't match retainKeys list")
         for key in list(original):
             if key not in retain:
                 del original[key]
@@ -388,9 +455,14 @@ def _merge_map(original: dict, patch: dict, schema: dict[str, Any]) -> dict | No
         if key.startswith(_DELETE_FROM):
             name = key[len(_DELETE_FROM) :]
             if not isinstance(value, list):
-                raise _bad_request("invalid patch: $deleteFromPrimitiveList must be a list")
+                raise _bad_request("invalid patch format of primitive list")
             if isinstance(original.get(name), list):
                 original[name] = [item for item in original[name] if item not in value]
+    before: dict[str, list] = {
+        k[len(_SET_ORDER) :]: list(original.get(k[len(_SET_ORDER) :]) or [])
+        for k in patch
+        if k.startswith(_SET_ORDER)
+    }
     for key, value in patch.items():
         if key.startswith("$"):
             continue
@@ -414,14 +486,17 @@ def _merge_map(original: dict, patch: dict, schema: dict[str, Any]) -> dict | No
         elif isinstance(value, list):
             original[key] = _strip_list(value)
         else:
-            original[key] = copy.deepcopy(value)
+            original[key] = clone_json(value)
     for key, order in patch.items():
         if key.startswith(_SET_ORDER):
             name = key[len(_SET_ORDER) :]
             sub = schema.get(name)
             if isinstance(original.get(name), list) and isinstance(order, list):
                 original[name] = _apply_order(
-                    original[name], order, sub.key if isinstance(sub, ListMerge) else ""
+                    original[name],
+                    order,
+                    before.get(name, []),
+                    sub.key if isinstance(sub, ListMerge) else "",
                 )
     return original
 
@@ -431,7 +506,7 @@ def _merge_list(original: list, patch: list, strategy: ListMerge) -> list:
         result = list(original)
         for item in patch:
             if item not in result:
-                result.append(copy.deepcopy(item))
+                result.append(clone_json(item))
         return result
     if any(isinstance(i, dict) and i.get(_DIRECTIVE_PATCH) == "replace" for i in patch):
         return [
@@ -439,14 +514,14 @@ def _merge_list(original: list, patch: list, strategy: ListMerge) -> list:
             for i in patch
             if not (isinstance(i, dict) and i.get(_DIRECTIVE_PATCH) == "replace")
         ]
-    result = [copy.deepcopy(i) for i in original]
+    result = list(original)  # the items are already the caller's private copies
     for item in patch:
         if not isinstance(item, dict):
-            raise _bad_request(
-                f"invalid patch: list items merged by {strategy.key!r} must be objects"
+            raise _unconverted(
+                f"expected a map[string]interface {{}}, but received a {_go_type_name(item)}"
             )
         if strategy.key not in item:
-            raise _bad_request(
+            raise _unconverted(
                 f"map: {_go_map(item)} does not contain declared merge key: {strategy.key}"
             )
         position = next(
@@ -474,18 +549,46 @@ def _merge_list(original: list, patch: list, strategy: ListMerge) -> list:
     return result
 
 
-def _apply_order(items: list, order: list, key: str) -> list:
-    """Reorder like ``$setElementOrder``: listed elements first in that order, others after."""
+def _apply_order(items: list, order: list, server_order: list, key: str) -> list:
+    """Reorder a merged list like ``$setElementOrder`` does in the real server.
 
-    def ident(item: Any) -> Any:
+    Elements named in ``order`` take that order; the others (only the server knows
+    them) keep their relative order and are interleaved by their position in the list
+    as it was before the patch, which is how kubectl apply keeps hand-added items
+    where they were.
+    """
+
+    def ident(item: Any) -> str:
         if key and isinstance(item, dict):
             return json.dumps(item.get(key), sort_keys=True)
         return json.dumps(item, sort_keys=True)
 
-    wanted = [ident(o) for o in order]
-    rank = {w: n for n, w in enumerate(wanted)}
+    rank = {ident(o): n for n, o in enumerate(order)}
+    server_rank = {ident(o): n for n, o in enumerate(server_order)}
     listed = sorted((i for i in items if ident(i) in rank), key=lambda i: rank[ident(i)])
-    return listed + [i for i in items if ident(i) not in rank]
+    server_only = sorted(
+        (i for i in items if ident(i) not in rank),
+        key=lambda i: server_rank.get(ident(i), len(server_rank)),
+    )
+    result: list = []
+    left, right = 0, 0
+    while left < len(server_only) or right < len(listed):
+        if left >= len(server_only):
+            result.append(listed[right])
+            right += 1
+        elif right >= len(listed):
+            result.append(server_only[left])
+            left += 1
+        else:
+            li = server_rank.get(ident(server_only[left]))
+            ri = server_rank.get(ident(listed[right]))
+            if li is not None and ri is not None and li < ri:
+                result.append(server_only[left])
+                left += 1
+            else:
+                result.append(listed[right])
+                right += 1
+    return result
 
 
 def _strip_directives(value: Any, schema: dict[str, Any]) -> Any:
@@ -495,7 +598,7 @@ def _strip_directives(value: Any, schema: dict[str, Any]) -> Any:
         return merged if merged is not None else {}
     if isinstance(value, list):
         return _strip_list(value)
-    return copy.deepcopy(value)
+    return clone_json(value)
 
 
 def _strip_list(value: list) -> list:
@@ -504,6 +607,19 @@ def _strip_list(value: list) -> list:
         for i in value
         if not (isinstance(i, dict) and i.get(_DIRECTIVE_PATCH) == "delete")
     ]
+
+
+def _go_type_name(value: Any) -> str:
+    """The Go type a decoded JSON value has, for messages that name it."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    return "<nil>" if value is None else "map[string]interface {}"
 
 
 def _go_map(value: dict) -> str:

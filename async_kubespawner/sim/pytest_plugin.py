@@ -29,3 +29,5 @@ async def api_client(simulator: Simulator) -> AsyncIterator[Any]:
         yield client
     finally:
         await client.close()
+
+from .cluster.testing import cluster, cluster_factory  # noqa: E402,F401  (the cluster fixtures)

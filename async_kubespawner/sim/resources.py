@@ -33,6 +33,9 @@ class ResourceType:
     verbs: tuple[str, ...] = ALL_VERBS
     has_generation: bool = False
     storage_version_hash: str = ""
+    # DELETE answers with the deleted object (else with a Status "Success") when the object
+    # is gone at once; the real registries set this for pods, services, PVCs, namespaces, CRs.
+    returns_deleted: bool = False
 
     @property
     def api_version(self) -> str:
@@ -74,6 +77,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         short_names=("ns",),
         verbs=CLUSTER_VERBS,
         subresources=frozenset({"status", "finalize"}),
+        returns_deleted=True,
         storage_version_hash="Q3oi5N2YM8M=",
     ),
     _core(
@@ -89,6 +93,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         "PersistentVolumeClaim",
         short_names=("pvc",),
         subresources=frozenset({"status"}),
+        returns_deleted=True,
         storage_version_hash="QWTyNDq0dC4=",
     ),
     _core(
@@ -98,6 +103,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         categories=("all",),
         subresources=frozenset({"status", "log", "binding"}),
         has_generation=True,
+        returns_deleted=True,
         storage_version_hash="xPOwRZ+Yhw8=",
     ),
     _core("secrets", "Secret", storage_version_hash="S6u1pOWzb84="),
@@ -113,6 +119,7 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         short_names=("svc",),
         categories=("all",),
         subresources=frozenset({"status"}),
+        returns_deleted=True,
         storage_version_hash="0/CO1lhkEBI=",
     ),
     ResourceType(

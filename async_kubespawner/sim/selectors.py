@@ -454,7 +454,8 @@ def _unescape(value: str) -> str:
             i += 2
             continue
         if ch in (",", "="):
-            raise SelectorError(f"invalid field selector: unescaped character in value: {ch}")
+            # Go formats the offending rune with %v: its code point, not the character.
+            raise SelectorError(f"invalid field selector: unescaped character in value: {ord(ch)}")
         out.append(ch)
         i += 1
     return "".join(out)
@@ -465,7 +466,7 @@ def parse_field_selector(text: str | None, kind: str) -> FieldSelector:
     if text is None or not text.strip():
         return FieldSelector(kind)
     requirements: list[FieldRequirement] = []
-    for part in _split_unescaped(text, ","):
+    for part in sorted(_split_unescaped(text, ",")):  # the real parser sorts the terms first
         if part == "":
             continue
         match = re.search(r"!=|==|=", part)

@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import errors
+from .decoding import decode
 from .defaulting import default_object
 from .errors import StatusError
 from .patching import (
@@ -43,7 +44,12 @@ from .patching import (
 )
 from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
-from .validation import validate_against_schema, validate_object
+from .validation import (
+    invalid_status,
+    validate_against_schema,
+    validate_metadata,
+    validate_object,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +62,8 @@ _GENERATE_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _CRD_KEY: Key = ("apiextensions.k8s.io", "customresourcedefinitions")
 _NS_KEY: Key = ("", "namespaces")
 _POD_KEY: Key = ("", "pods")
+_PVC_KEY: Key = ("", "persistentvolumeclaims")
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def dumps(obj: Any) -> bytes:
@@ -88,12 +96,19 @@ class WatchEvent:
     type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
     object: dict[str, Any]
     _line: bytes | None = field(default=None, repr=False)
+    _object_json: bytes | None = field(default=None, repr=False)
+
+    def object_json(self) -> bytes:
+        """The object serialised once (also the body of the write's own response)."""
+        if self._object_json is None:
+            self._object_json = dumps(self.object)
+        return self._object_json
 
     def line(self) -> bytes:
         """The event as one newline-terminated JSON line, serialised once and shared."""
         if self._line is None:
             self._line = (
-                b'{"type":"' + self.type.encode() + b'","object":' + dumps(self.object) + b"}\n"
+                b'{"type":"' + self.type.encode() + b'","object":' + self.object_json() + b"}\n"
             )
         return self._line
 
@@ -109,7 +124,6 @@ class _Change:
     obj: dict[str, Any]
     old: dict[str, Any] | None
     at: float
-    event: WatchEvent
 
 
 class Watch:
@@ -159,23 +173,29 @@ class Watch:
             return False
         return self._fields is None or self._fields.matches(obj)
 
-    def _offer(self, change: _Change) -> None:
-        """Queue ``change`` as this watcher sees it (selector moves become ADDED/DELETED)."""
+    def _offer(self, change: _Change, shared: WatchEvent | None = None) -> None:
+        """Queue ``change`` as this watcher sees it (selector moves become ADDED/DELETED).
+
+        ``shared`` is the live event every current watcher gets, so its JSON line is
+        serialised once; replays from the history make their own (the history keeps no
+        serialised bytes, which would cost kilobytes per remembered change).
+        """
         if self.closed:
             return
         if self.namespace is not None and change.namespace != self.namespace:
             return
+        event = shared if shared is not None else WatchEvent(change.type, change.obj)
         if self._labels is None and self._fields is None:
-            self._push(change.event)
+            self._push(event)
             return
         now_in = self._matches(change.obj)
         if change.type != "MODIFIED" or change.old is None:
             if now_in:
-                self._push(change.event)
+                self._push(event)
             return
         was_in = self._matches(change.old)
         if now_in and was_in:
-            self._push(change.event)
+            self._push(event)
         elif now_in:
             self._push(WatchEvent("ADDED", change.obj))
         elif was_in:
@@ -197,6 +217,7 @@ class Watch:
         if not self.closed:
             self.closed = True
             self.close_reason = reason
+            self._queue.clear()  # a closed stream delivers nothing more, like a cut connection
             self.store._forget(self)
             self._wakeup.set()
 
@@ -246,12 +267,15 @@ class Watch:
 class StoreOptions:
     """Knobs of the history window, bookmarks and watch buffers."""
 
-    history_size: int = 100_000  # changes kept for watch resume / Exact lists
+    history_size: int = 10_000  # changes kept for watch resume / Exact lists
     history_age: float = 300.0  # seconds a change stays resumable
     bookmark_interval: float = 60.0  # seconds between periodic BOOKMARKs
     watch_queue_size: int = 100_000  # events buffered per watcher before it is dropped
     service_cidr: str = "10.96.0.0/12"
     initial_namespaces: tuple[str, ...] = INITIAL_NAMESPACES
+    # ServiceAccount "default" in every namespace, and pods refused (403) when the account
+    # they name does not exist, like the real ServiceAccount admission plugin
+    service_accounts: bool = True
 
 
 class Store:
@@ -267,6 +291,7 @@ class Store:
         self.options = StoreOptions(**options)
         self.registry = registry or ResourceRegistry.with_builtins()
         self.resource_version = 0
+        self.clock: Callable[[], float] = time.monotonic  # ages the history; tests may replace it
         self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = collections.defaultdict(dict)
         self._history: collections.deque[_Change] = collections.deque()
         self._compacted_rv = 0  # every change with rv > this is still in the history
@@ -274,6 +299,8 @@ class Store:
         self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[Key, str, str]] = {}
         self._gc_queue: collections.deque[tuple[str, Any]] = collections.deque()
+        self._terminating_claims: set[ObjKey] = set()
+        self._last_event: WatchEvent | None = None  # PVCs held by kubernetes.io/pvc-protection
         self._gc_wakeup: asyncio.Event | None = None
         self._gc_idle: asyncio.Event | None = None
         self._gc_task: asyncio.Task[None] | None = None
@@ -305,6 +332,18 @@ class Store:
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         """A private copy of the object; ``StatusError(404)`` if missing."""
         return clone(self.get_ref(rt, namespace, name))
+
+    def encode(self, obj: dict[str, Any]) -> bytes:
+        """``obj`` as JSON, reusing the bytes its watch event already made when it is the
+        object just written (a create's response and its ADDED line share one dump)."""
+        last = self._last_event
+        if last is not None and last.object is obj:
+            return last.object_json()
+        return dumps(obj)
+
+    def holds(self, obj: dict[str, Any]) -> bool:
+        """Whether this very object (by uid) is still stored."""
+        return obj.get("metadata", {}).get("uid", "") in self._by_uid
 
     def count(self, rt: ResourceType) -> int:
         return len(self._bucket(rt))
@@ -342,6 +381,7 @@ class Store:
         if resource_version not in (None, "", "0"):
             wanted = parse_resource_version(resource_version)
         if resource_version_match == "Exact" or exact:
+            self._trim_history(self.clock())
             if wanted is None:
                 raise errors.bad_request(
                     'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden '
@@ -423,6 +463,7 @@ class Store:
         history window gives a watch whose only event is the real 410 ERROR.
         """
         labels, fields = self.compile_selectors(rt, label_selector, field_selector)
+        self._trim_history(self.clock())  # a quiet store still forgets old changes
         watch = Watch(
             self,
             rt,
@@ -538,14 +579,30 @@ class Store:
             bucket[okey] = obj
             self._by_uid[uid] = (rt.key, okey[0], okey[1])
         self._index_owners(rt, okey, old, None if event_type == "DELETED" else obj)
-        change = _Change(
-            rv, rt.key, okey[0], event_type, obj, old, time.monotonic(), WatchEvent(event_type, obj)
-        )
+        change = _Change(rv, rt.key, okey[0], event_type, obj, old, self.clock())
         self._history.append(change)
         self._trim_history(change.at)
-        for watch in tuple(self._watchers.get(rt.key, ())):
-            watch._offer(change)
+        watchers = self._watchers.get(rt.key)
+        shared = self._last_event = WatchEvent(event_type, obj)
+        if watchers:
+            for watch in tuple(watchers):
+                watch._offer(change, shared)
+        if self._terminating_claims:
+            self._note_claim_users(rt, event_type, obj)
         return obj
+
+    def _note_claim_users(self, rt: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
+        """Queue a pvc-protection check when a pod that may hold a deleting claim lets go."""
+        if rt.key == _POD_KEY:
+            phase = (obj.get("status") or {}).get("phase")
+            if event_type == "DELETED" or phase in ("Succeeded", "Failed"):
+                ns = obj["metadata"].get("namespace", "")
+                for claim in _claim_names(obj):
+                    if (ns, claim) in self._terminating_claims:
+                        self._gc_enqueue("claim", (ns, claim))
+        elif rt.key == _PVC_KEY and event_type == "DELETED":
+            meta = obj["metadata"]
+            self._terminating_claims.discard((meta.get("namespace", ""), meta["name"]))
 
     def _trim_history(self, now: float) -> None:
         history = self._history
@@ -597,6 +654,42 @@ class Store:
             "status": {"phase": "Active"},
         }
         self._commit(self.registry.lookup("namespaces"), "ADDED", obj, None)
+        self._add_default_service_account(name)
+
+    def _add_default_service_account(self, namespace: str) -> None:
+        """Every namespace gets ServiceAccount "default", as kube-controller-manager does.
+
+        Done in the same call as the namespace's creation, so a pod created right after it
+        never meets the real cluster's brief "serviceaccount not found" window.
+        """
+        if not self.options.service_accounts:
+            return
+        sa = {
+            "kind": "ServiceAccount",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": "default",
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "resourceVersion": "",
+                "creationTimestamp": now_rfc3339(),
+            },
+        }
+        self._commit(self.registry.lookup("serviceaccounts"), "ADDED", sa, None)
+
+    def _admit_service_account(self, namespace: str, pod: dict[str, Any]) -> None:
+        """The ServiceAccount admission plugin: a pod may only run as an existing account."""
+        if not self.options.service_accounts:
+            return
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        if (namespace, account) not in self._objects[("", "serviceaccounts")]:
+            name = pod["metadata"].get("name", "")
+            raise errors.forbidden(
+                "pods",
+                name,
+                f"error looking up service account {namespace}/{account}: "
+                f'serviceaccount "{account}" not found',
+            )
 
     def _check_namespace(self, rt: ResourceType, namespace: str | None, name: str) -> None:
         if not rt.namespaced:
@@ -610,14 +703,17 @@ class Store:
             raise errors.namespace_terminating(rt.plural, name, namespace, rt.group)
 
     def _validate(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+        """422 with every cause, before anything is written (never a half-applied change)."""
         schema = self.registry.schema(rt)
         if schema is not None:
-            causes = validate_against_schema(schema, obj)
+            old_meta = old.get("metadata") if old is not None else None
+            causes = validate_metadata(rt.kind, obj.get("metadata"), old_meta)
+            causes += validate_against_schema(schema, obj)
         else:
             causes = validate_object(rt.kind, obj, old)
         if causes:
             name = obj.get("metadata", {}).get("name", "")
-            raise errors.invalid(rt.kind, name, causes, rt.group)
+            raise StatusError(invalid_status(rt.kind, name, causes, rt.group))
 
     async def create(
         self,
@@ -633,7 +729,7 @@ class Store:
         ``owned=True`` lets a caller that will never touch ``obj`` again skip the copy.
         """
         self._ensure_gc_worker()
-        obj = obj if owned else clone(obj)
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
         meta = obj["metadata"]
@@ -685,20 +781,26 @@ class Store:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        if rt.key == _POD_KEY:
+            self._admit_service_account(namespace or "", obj)
         self._validate(rt, obj, None)
         if rt.key == _CRD_KEY:
             self._prepare_crd(obj)
         if self._objkey(rt, namespace, name) in self._bucket(rt):
             raise errors.already_exists(rt.plural, name, rt.group)
         meta["uid"] = str(uuid.uuid4())
+        meta["resourceVersion"] = ""  # keeps the key's place; _commit fills it in
         meta["creationTimestamp"] = now_rfc3339()
         if rt.has_generation or self.registry.schema(rt) is not None:
             meta["generation"] = 1
         if dry_run:
-            return obj
+            del meta["resourceVersion"]
+            return _ordered(obj)
         stored = self._commit(rt, "ADDED", _ordered(obj), None)
         if rt.key == _CRD_KEY:
             self._register_crd(stored)
+        elif rt.key == _NS_KEY:
+            self._add_default_service_account(name)
         return stored
 
     def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
@@ -720,7 +822,7 @@ class Store:
         """PUT semantics: a stale ``metadata.resourceVersion`` in ``obj`` is a 409 Conflict."""
         self._ensure_gc_worker()
         current = self.get_ref(rt, namespace, name)
-        obj = obj if owned else clone(obj)
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             obj["metadata"] = meta = {}
@@ -775,6 +877,7 @@ class Store:
             raise StatusError(errors.status_body(exc.code, exc.reason, exc.message)) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        patched = decode(rt.kind, rt.group, rt.version, patched)
         meta = patched.get("metadata")
         if not isinstance(meta, dict):
             raise errors.bad_request("metadata must be an object")
@@ -834,7 +937,9 @@ class Store:
                         if carried not in spec and carried in old_spec:
                             spec[carried] = old_spec[carried]
             if rt.group == "":
-                default_object(rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run))
+                default_object(
+                    rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=current
+                )
         meta = new["metadata"]
         meta["resourceVersion"] = cur_meta["resourceVersion"]
         self._validate(rt, new, current)
@@ -1005,7 +1110,7 @@ class Store:
             meta["finalizers"] = finalizers
         if "generation" in meta:
             meta["generation"] += 1
-        stored = self._commit(rt, "MODIFIED", new, current)
+        stored = self._commit(rt, "MODIFIED", _ordered(new), current)
         if finalizers:
             self._gc_enqueue("deleting", (rt.key, stored))
         return stored
@@ -1079,6 +1184,8 @@ class Store:
                     await self._gc_owner_deleting(*payload)
                 elif what == "namespace":
                     await self._gc_namespace(payload)
+                elif what == "claim":
+                    await self._gc_claim(*payload)
             except StatusError as exc:
                 log.debug("garbage collector: %s", exc)
             except Exception:
@@ -1135,6 +1242,10 @@ class Store:
         finalizers = list(owner["metadata"].get("finalizers") or [])
         if not owner["metadata"].get("deletionTimestamp"):
             return
+        if rt.key == _PVC_KEY and PVC_PROTECTION in finalizers:
+            self._terminating_claims.add((ns or "", name))
+            await self._gc_claim(ns or "", name)
+            return
         deps = [d for d in (self._lookup_ref(r) for r in list(self._dependents.get(uid, ()))) if d]
         if "orphan" in finalizers:
             for dep_rt, dep in deps:
@@ -1170,6 +1281,30 @@ class Store:
                 await self.patch(
                     rt, ns, name, {"metadata": {"finalizers": finalizers or None}}, "merge"
                 )
+
+    async def _gc_claim(self, namespace: str, name: str) -> None:
+        """The pvc-protection controller: release a deleting claim no live pod uses."""
+        claim = self._objects[_PVC_KEY].get((namespace, name))
+        if claim is None or not claim["metadata"].get("deletionTimestamp"):
+            self._terminating_claims.discard((namespace, name))
+            return
+        finalizers = list(claim["metadata"].get("finalizers") or [])
+        if PVC_PROTECTION not in finalizers:
+            return
+        for (pod_ns, _pod), pod in self._objects[_POD_KEY].items():
+            if pod_ns != namespace or name not in _claim_names(pod):
+                continue
+            if (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
+                return  # still in use; a later pod change queues another check
+        finalizers.remove(PVC_PROTECTION)
+        self._terminating_claims.discard((namespace, name))
+        await self.patch(
+            self.registry.lookup("persistentvolumeclaims"),
+            namespace,
+            name,
+            {"metadata": {"finalizers": finalizers or None}},
+            "merge",
+        )
 
     async def _gc_namespace(self, namespace: str) -> None:
         """The namespace controller: delete everything inside, then the namespace."""
@@ -1296,6 +1431,7 @@ class Store:
                 short_names=tuple(names.get("shortNames") or ()),
                 categories=tuple(names.get("categories") or ()),
                 has_generation=True,
+                returns_deleted=True,
             )
             schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
             self.registry.add(rt, schema)
@@ -1328,6 +1464,17 @@ def _owner_uids(obj: dict[str, Any] | None) -> frozenset[str]:
     if not refs:
         return frozenset()
     return frozenset(r.get("uid", "") for r in refs if isinstance(r, dict))
+
+
+def _claim_names(pod: dict[str, Any]) -> list[str]:
+    volumes = (pod.get("spec") or {}).get("volumes") or []
+    return [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in volumes
+        if isinstance(v, dict)
+        and isinstance(v.get("persistentVolumeClaim"), dict)
+        and v["persistentVolumeClaim"].get("claimName")
+    ]
 
 
 def _on_node(pod: dict[str, Any]) -> bool:

@@ -57,8 +57,8 @@ class Simulator:
 
         config = Configuration(host=self.url)
         if self.token is not None:
-            config.api_key = {"authorization": self.token}
-            config.api_key_prefix = {"authorization": "Bearer"}
+            config.api_key = {"BearerToken": self.token}
+            config.api_key_prefix = {"BearerToken": "Bearer"}
         if self.ca_path is not None:
             config.ssl_ca_cert = str(self.ca_path)
             config.verify_ssl = True
@@ -162,7 +162,9 @@ async def run_simulator(
     faults = Faults(store)
     counters = RequestCounters()
     api = SimulatorAPI(store, faults, counters, token=token)
-    runner = web.AppRunner(make_app(api), handler_cancellation=True, access_log=None, shutdown_timeout=0.1)
+    runner = web.AppRunner(
+        make_app(api), handler_cancellation=True, access_log=None, shutdown_timeout=0.1
+    )
     await runner.setup()
     with tempfile.TemporaryDirectory(prefix="aks-sim-") as tmp:
         workdir = Path(tmp)

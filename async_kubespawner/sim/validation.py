@@ -5,179 +5,52 @@ those messages, so the simulator refuses exactly what the real server refuses, f
 by field, in the same words (``spec.containers[0].image: Required value``). Causes are
 plain dicts ``{"reason", "message", "field"}``; ``invalid_status`` wraps them into the
 ``Status`` body the real server returns.
+
+``invalid_status`` (from ``field_errors``) and the CRD schema functions (from
+``structural_schema``) are re-exported here, where the store looks for them.
 """
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT, QuantityError, parse_quantity
+from async_kubespawner.kube.quantity import QUANTITY_FORMAT_HINT, QuantityError
+from async_kubespawner.sim.decoding import DecodeError, check_types, decode_error, drop_nulls
+from async_kubespawner.sim.field_errors import (
+    Cause,
+    duplicate,
+    forbidden,
+    invalid,
+    invalid_status,
+    not_found,
+    not_supported,
+    required,
+    too_long,
+)
 from async_kubespawner.sim.names import (
     dns1035_label_errors,
     dns1123_label_errors,
     dns1123_subdomain_errors,
     label_value_errors,
+    max_len_error,
     qualified_name_errors,
     regex_error,
 )
-
-Cause = dict[str, str]
+from async_kubespawner.sim.patching import clone_json
+from async_kubespawner.sim.quantities import canonical_quantity, quantity_value
+from async_kubespawner.sim.structural_schema import (
+    apply_schema_defaults,
+    prune_unknown,
+    validate_against_schema,
+)
 
 TOTAL_ANNOTATION_SIZE_LIMIT = 256 * 1024
 SECRET_DATA_SIZE_LIMIT = 1024 * 1024
 
 
-# --------------------------------------------------------------------------- causes
-
-
-def go_value(value: Any) -> str:
-    """Render a bad value the way the real server's field errors do (%q, %d, %t)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float | Decimal):
-        return str(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if value is None:
-        return '"null"'
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return "[]string{" + ", ".join(json.dumps(v) for v in value) + "}"
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def invalid(field: str, value: Any, detail: str) -> Cause:
-    """FieldValueInvalid: the value is present but wrong."""
-    return {
-        "reason": "FieldValueInvalid",
-        "message": f"Invalid value: {go_value(value)}: {detail}",
-        "field": field,
-    }
-
-
-def required(field: str, detail: str = "") -> Cause:
-    """FieldValueRequired: the field is missing or empty."""
-    message = "Required value" + (f": {detail}" if detail else "")
-    return {"reason": "FieldValueRequired", "message": message, "field": field}
-
-
-def duplicate(field: str, value: Any) -> Cause:
-    """FieldValueDuplicate: a name that must be unique in its list is repeated."""
-    return {
-        "reason": "FieldValueDuplicate",
-        "message": f"Duplicate value: {go_value(value)}",
-        "field": field,
-    }
-
-
-def not_supported(field: str, value: Any, supported: Iterable[str]) -> Cause:
-    """FieldValueNotSupported: the value is not one of an enumeration."""
-    listed = ", ".join(json.dumps(s) for s in supported)
-    return {
-        "reason": "FieldValueNotSupported",
-        "message": f"Unsupported value: {go_value(value)}: supported values: {listed}",
-        "field": field,
-    }
-
-
-def not_found(field: str, value: Any) -> Cause:
-    """FieldValueNotFound: a reference to something that does not exist in the object."""
-    return {
-        "reason": "FieldValueNotFound",
-        "message": f"Not found: {go_value(value)}",
-        "field": field,
-    }
-
-
-def too_long(field: str, limit: int) -> Cause:
-    """FieldValueTooLong: a size limit in bytes is exceeded."""
-    unit = "byte" if limit == 1 else "bytes"
-    return {
-        "reason": "FieldValueTooLong",
-        "message": f"Too long: may not be more than {limit} {unit}",
-        "field": field,
-    }
-
-
-def forbidden(field: str, detail: str) -> Cause:
-    """FieldValueForbidden: the change is not allowed at all (mostly immutable fields)."""
-    return {"reason": "FieldValueForbidden", "message": f"Forbidden: {detail}", "field": field}
-
-
-def type_invalid(field: str, value: Any, detail: str) -> Cause:
-    """FieldValueTypeInvalid: a CRD schema type mismatch."""
-    return {
-        "reason": "FieldValueTypeInvalid",
-        "message": f"Invalid value: {go_value(value)}: {detail}",
-        "field": field,
-    }
-
-
-def invalid_status(kind: str, name: str, causes: list[Cause], group: str = "") -> dict[str, Any]:
-    """The 422 ``Status`` body, built like apimachinery's NewInvalid (message dedups causes)."""
-    qualified = f"{kind}.{group}" if group else kind
-    seen: list[str] = []
-    for cause in causes:
-        text = f"{cause['field']}: {cause['message']}"
-        if text not in seen:
-            seen.append(text)
-    if not seen:
-        message = f"{qualified} {json.dumps(name)} is invalid"
-    elif len(seen) == 1:
-        message = f"{qualified} {json.dumps(name)} is invalid: {seen[0]}"
-    else:
-        message = f"{qualified} {json.dumps(name)} is invalid: [{', '.join(seen)}]"
-    details: dict[str, Any] = {"name": name}
-    if group:
-        details["group"] = group
-    details["kind"] = kind
-    details["causes"] = [dict(c) for c in causes]
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": "Invalid",
-        "details": details,
-        "code": 422,
-    }
-
-
-# --------------------------------------------------------------------------- decoding
-
-
-def decode_error(kind: str, obj: dict) -> str | None:
-    """The 400 message for values the real server cannot even decode, or None.
-
-    Resource quantities are parsed while the JSON is decoded, so ``memory: lots`` is a
-    400 BadRequest there, not a 422; the HTTP layer should ask this before validating.
-    """
-    for _, quantity in _all_quantities(kind, obj):
-        try:
-            parse_quantity(quantity)
-        except QuantityError:
-            return f'{kind} in version "v1" cannot be handled as a {kind}: {QUANTITY_FORMAT_HINT}'
-    return None
-
-
-def _all_quantities(kind: str, obj: dict) -> Iterable[tuple[str, Any]]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    if kind == "Pod":
-        for list_name in ("initContainers", "containers"):
-            for index, container in enumerate(_dicts(spec.get(list_name))):
-                resources = container.get("resources") or {}
-                for section in ("limits", "requests"):
-                    for name, value in (resources.get(section) or {}).items():
-                        yield f"spec.{list_name}[{index}].resources.{section}[{name}]", value
-    elif kind == "PersistentVolumeClaim":
-        resources = spec.get("resources") or {}
-        for section in ("limits", "requests"):
-            for name, value in (resources.get(section) or {}).items():
-                yield f"spec.resources.{section}[{name}]", value
+# --------------------------------------------------------------------------- helpers
 
 
 def _dicts(value: Any) -> list[dict]:
@@ -229,40 +102,53 @@ def validate_metadata(kind: str, meta: Any, old_meta: dict | None = None) -> lis
         total += len(key.encode()) + len(str(value).encode())
     if total > TOTAL_ANNOTATION_SIZE_LIMIT:
         causes.append(too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE_LIMIT))
-    controllers = []
-    for index, ref in enumerate(_dicts(meta.get("ownerReferences"))):
-        path = f"metadata.ownerReferences[{index}]"
+    # The real validator reports owner reference problems on the list's path, unindexed.
+    owners_path = "metadata.ownerReferences"
+    controller_name = ""
+    for ref in _dicts(meta.get("ownerReferences")):
         api_version = ref.get("apiVersion") or ""
         if not api_version or api_version.endswith("/"):
-            causes.append(invalid(f"{path}.apiVersion", api_version, "version must not be empty"))
+            causes.append(
+                invalid(f"{owners_path}.apiVersion", api_version, "version must not be empty")
+            )
         for field_name in ("kind", "name", "uid"):
             if not ref.get(field_name):
                 causes.append(
-                    invalid(f"{path}.{field_name}", ref.get(field_name) or "", "must not be empty")
+                    invalid(
+                        f"{owners_path}.{field_name}",
+                        ref.get(field_name) or "",
+                        f"{field_name} must not be empty",
+                    )
                 )
+        if ref.get("kind") == "Event" and api_version == "v1":
+            causes.append(
+                invalid(owners_path, ref, "/v1, Kind=Event is disallowed from being an owner")
+            )
         if ref.get("controller"):
-            controllers.append(f"{ref.get('kind')}/{ref.get('name')}")
-    if len(controllers) > 1:
+            if controller_name:
+                causes.append(
+                    invalid(
+                        owners_path,
+                        meta.get("ownerReferences"),
+                        'Only one reference can have Controller set to true. Found "true" '
+                        f"in references for {controller_name} and {ref.get('name')}",
+                    )
+                )
+            else:
+                controller_name = ref.get("name") or ""
+    finalizers = meta.get("finalizers") or []
+    for finalizer in finalizers:
+        # A bare name like "example" is only a warning on metadata.finalizers.
+        for msg in qualified_name_errors(finalizer):
+            causes.append(invalid("metadata.finalizers", finalizer, msg))
+    if "orphan" in finalizers and "foregroundDeletion" in finalizers:
         causes.append(
             invalid(
-                "metadata.ownerReferences",
-                meta.get("ownerReferences"),
-                'Only one reference can have Controller set to true. Found "true" '
-                f"in references for {controllers[0]} and {controllers[1]}",
+                "metadata.finalizers",
+                finalizers,
+                "finalizer orphan and foregroundDeletion cannot be both set",
             )
         )
-    for finalizer in meta.get("finalizers") or []:
-        errors = qualified_name_errors(finalizer)
-        for msg in errors:
-            causes.append(invalid("metadata.finalizers", finalizer, msg))
-        if not errors and "/" not in finalizer and finalizer not in _STANDARD_FINALIZERS:
-            causes.append(
-                invalid(
-                    "metadata.finalizers",
-                    finalizer,
-                    "name is neither a standard finalizer name nor is it fully qualified",
-                )
-            )
     if old_meta is not None:
         for field_name in ("name", "namespace", "uid", "creationTimestamp"):
             before, after = old_meta.get(field_name), meta.get(field_name)
@@ -286,13 +172,13 @@ def _port_name_errors(name: str) -> list[str]:
     """IANA service names, as container port names and named targetPorts must be."""
     errors = []
     if len(name) > 15:
-        errors.append("must be no more than 15 characters")
+        errors.append(max_len_error(15))
     if not _IANA_CHARS.match(name):
         errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if "--" in name:
-        errors.append("must not contain consecutive hyphens")
     if not _IANA_LETTER.search(name):
         errors.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errors.append("must not contain consecutive hyphens")
     if name.startswith("-") or name.endswith("-"):
         errors.append("must not begin or end with a hyphen")
     return errors
@@ -320,7 +206,7 @@ def _validate_resources(path: str, resources: Any) -> list[Cause]:
         for name, raw in (resources.get(section) or {}).items():
             field = f"{path}.{section}[{name}]"
             try:
-                value = parse_quantity(raw)
+                value = quantity_value(raw)
             except QuantityError:
                 causes.append(invalid(field, raw, QUANTITY_FORMAT_HINT))
                 continue
@@ -337,8 +223,9 @@ def _validate_resources(path: str, resources: Any) -> list[Cause]:
             causes.append(
                 invalid(
                     f"{path}.requests",
-                    requests[name],
-                    f"must be less than or equal to {name} limit of {limits[name]}",
+                    canonical_quantity(requests[name]),
+                    f"must be less than or equal to {name} limit of "
+                    f"{canonical_quantity(limits[name])}",
                 )
             )
     return causes
@@ -359,8 +246,13 @@ def _validate_containers(
             if name in seen:
                 causes.append(duplicate(f"{path}.name", name))
             seen.add(name)
-        if not container.get("image"):
+        image = container.get("image") or ""
+        if not image:
             causes.append(required(f"{path}.image"))
+        elif image != image.strip():
+            causes.append(
+                invalid(f"{path}.image", image, "must not have leading or trailing whitespace")
+            )
         policy = container.get("imagePullPolicy")
         if policy is not None and policy not in _PULL_POLICIES:
             causes.append(not_supported(f"{path}.imagePullPolicy", policy, _PULL_POLICIES))
@@ -398,6 +290,11 @@ def _validate_containers(
                 causes.append(required(f"{m_path}.name"))
             elif mount_name not in volumes:
                 causes.append(not_found(f"{m_path}.name", mount_name))
+            sub_path = mount.get("subPath") or ""
+            if sub_path.startswith("/"):
+                causes.append(invalid(f"{m_path}.subPath", sub_path, "must be a relative path"))
+            elif ".." in sub_path.split("/"):
+                causes.append(invalid(f"{m_path}.subPath", sub_path, "must not contain '..'"))
             mount_path = mount.get("mountPath") or ""
             if not mount_path:
                 causes.append(required(f"{m_path}.mountPath"))
@@ -405,6 +302,7 @@ def _validate_containers(
                 causes.append(invalid(f"{m_path}.mountPath", mount_path, "must be unique"))
             mount_paths.add(mount_path)
         causes.extend(_validate_resources(f"{path}.resources", container.get("resources")))
+        causes.extend(_validate_ids(container.get("securityContext"), f"{path}.securityContext"))
     return causes
 
 
@@ -423,6 +321,7 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if name in volumes:
             causes.append(duplicate(f"spec.volumes[{index}].name", name))
         volumes.add(name)
+        causes.extend(_validate_volume_source(volume, f"spec.volumes[{index}]"))
     seen: set[str] = set()
     causes.extend(_validate_containers(spec, "initContainers", volumes, seen))
     if not _dicts(spec.get("containers")):
@@ -453,6 +352,21 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
     for index, secret in enumerate(spec.get("imagePullSecrets") or []):
         if isinstance(secret, dict) and not secret.get("name"):
             causes.append(required(f"spec.imagePullSecrets[{index}].name"))
+    causes.extend(_validate_tolerations(spec.get("tolerations")))
+    for key, value in (spec.get("nodeSelector") or {}).items():
+        for msg in qualified_name_errors(key):
+            causes.append(invalid("spec.nodeSelector", key, msg))
+        for msg in label_value_errors(value):
+            causes.append(invalid("spec.nodeSelector", value, msg))
+    for field_name in ("hostname", "subdomain"):
+        if spec.get(field_name):
+            for msg in dns1123_label_errors(spec[field_name]):
+                causes.append(invalid(f"spec.{field_name}", spec[field_name], msg))
+    account = spec.get("serviceAccountName")
+    if account:
+        for msg in dns1123_subdomain_errors(account):
+            causes.append(invalid("spec.serviceAccountName", account, msg))
+    causes.extend(_validate_ids(spec.get("securityContext"), "spec.securityContext"))
     gates: set[str] = set()
     for index, gate in enumerate(_dicts(spec.get("schedulingGates"))):
         gate_name = gate.get("name") or ""
@@ -461,6 +375,125 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if gate_name in gates:
             causes.append(duplicate(f"spec.schedulingGates[{index}].name", gate_name))
         gates.add(gate_name)
+    return causes
+
+
+# Every volume source the real API knows; a volume must name exactly one.
+_VOLUME_SOURCES = (
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
+)
+_SOURCE_REQUIRED_NAME = {
+    "persistentVolumeClaim": "claimName",
+    "secret": "secretName",
+    "configMap": "name",
+    "nfs": "server",
+    "hostPath": "path",
+}
+
+
+def _validate_volume_source(volume: dict, path: str) -> list[Cause]:
+    """One and only one source, and the name each common source needs."""
+    sources = [s for s in _VOLUME_SOURCES if volume.get(s) is not None]
+    if not sources:
+        return [required(path, "must specify a volume type")]
+    causes: list[Cause] = []
+    for extra in sources[1:]:
+        causes.append(forbidden(f"{path}.{extra}", "may not specify more than 1 volume type"))
+    source = sources[0]
+    needed = _SOURCE_REQUIRED_NAME.get(source)
+    body = volume[source]
+    if needed and isinstance(body, dict) and not body.get(needed):
+        causes.append(required(f"{path}.{source}.{needed}"))
+    return causes
+
+
+_TOLERATION_OPERATORS = ("Equal", "Exists")
+_TAINT_EFFECTS = ("NoExecute", "NoSchedule", "PreferNoSchedule")
+
+
+def _validate_tolerations(tolerations: Any) -> list[Cause]:
+    causes: list[Cause] = []
+    for index, toleration in enumerate(_dicts(tolerations)):
+        path = f"spec.tolerations[{index}]"
+        key = toleration.get("key") or ""
+        operator = toleration.get("operator") or "Equal"
+        if key:
+            for msg in qualified_name_errors(key):
+                causes.append(invalid(f"{path}.key", key, msg))
+        elif operator != "Exists":
+            causes.append(
+                invalid(
+                    f"{path}.operator",
+                    operator,
+                    'operator must be Exists when `key` is empty, which means "match all values and all keys"',
+                )
+            )
+        if operator not in _TOLERATION_OPERATORS:
+            causes.append(not_supported(f"{path}.operator", operator, _TOLERATION_OPERATORS))
+        elif operator == "Exists" and toleration.get("value"):
+            causes.append(
+                invalid(
+                    f"{path}.operator",
+                    toleration["value"],
+                    "value must be empty when `operator` is 'Exists'",
+                )
+            )
+        effect = toleration.get("effect") or ""
+        if effect and effect not in _TAINT_EFFECTS:
+            causes.append(not_supported(f"{path}.effect", effect, _TAINT_EFFECTS))
+        if toleration.get("tolerationSeconds") is not None and effect != "NoExecute":
+            causes.append(
+                invalid(
+                    f"{path}.effect",
+                    effect,
+                    "effect must be 'NoExecute' when `tolerationSeconds` is set",
+                )
+            )
+    return causes
+
+
+def _validate_ids(security_context: Any, path: str) -> list[Cause]:
+    """runAsUser/runAsGroup/fsGroup are Linux IDs: 0..2147483647."""
+    causes: list[Cause] = []
+    if not isinstance(security_context, dict):
+        return causes
+    for field_name in ("runAsUser", "runAsGroup", "fsGroup"):
+        value = security_context.get(field_name)
+        if isinstance(value, int) and not 0 <= value <= 2147483647:
+            causes.append(
+                invalid(
+                    f"{path}.{field_name}", value, "must be between 0 and 2147483647, inclusive"
+                )
+            )
     return causes
 
 
@@ -487,9 +520,9 @@ def _validate_pod_update(spec: dict, old_spec: dict) -> list[Cause]:
                     f"only deletion is allowed, but found new scheduling gate '{gate.get('name')}'",
                 )
             )
-    old_tolerations = old_spec.get("tolerations") or []
-    tolerations = spec.get("tolerations") or []
-    if any(t not in tolerations for t in old_tolerations):
+    old_tolerations = _dicts(old_spec.get("tolerations"))
+    tolerations = [_without_seconds(t) for t in _dicts(spec.get("tolerations"))]
+    if any(_without_seconds(t) not in tolerations for t in old_tolerations):
         causes.append(
             forbidden(
                 "spec.tolerations",
@@ -498,7 +531,15 @@ def _validate_pod_update(spec: dict, old_spec: dict) -> list[Cause]:
         )
     old_deadline = old_spec.get("activeDeadlineSeconds")
     deadline = spec.get("activeDeadlineSeconds")
-    if old_deadline is not None and (deadline is None or deadline > old_deadline):
+    if old_deadline is not None and deadline is None:
+        causes.append(
+            invalid(
+                "spec.activeDeadlineSeconds",
+                deadline,
+                "must not update from a positive integer to nil value",
+            )
+        )
+    elif old_deadline is not None and deadline > old_deadline:
         causes.append(
             invalid(
                 "spec.activeDeadlineSeconds",
@@ -508,9 +549,20 @@ def _validate_pod_update(spec: dict, old_spec: dict) -> list[Cause]:
         )
     # Compare everything else with the mutable fields masked out.
     masked_new, masked_old = _mask_pod_spec(spec), _mask_pod_spec(old_spec)
+    old_grace = old_spec.get("terminationGracePeriodSeconds")
+    grace = spec.get("terminationGracePeriodSeconds")
+    if grace != old_grace and not (isinstance(old_grace, int) and old_grace < 0 and grace == 1):
+        # Only a negative grace period (an old clients' bug) may be repaired to 1.
+        masked_new["terminationGracePeriodSeconds"] = grace
+        masked_old["terminationGracePeriodSeconds"] = old_grace
     if masked_new != masked_old:
         causes.append(forbidden("spec", _POD_UPDATE_FORBIDDEN))
     return causes
+
+
+def _without_seconds(toleration: dict) -> dict:
+    """Tolerations compare equal whatever their tolerationSeconds (which may change)."""
+    return {k: v for k, v in toleration.items() if k != "tolerationSeconds"}
 
 
 def _mask_pod_spec(spec: dict) -> dict:
@@ -657,10 +709,14 @@ def _validate_secret(obj: dict, old: dict | None) -> list[Cause]:
         "kubernetes.io/tls": ("tls.crt", "tls.key"),
         "kubernetes.io/dockerconfigjson": (".dockerconfigjson",),
         "kubernetes.io/dockercfg": (".dockercfg",),
+        "kubernetes.io/ssh-auth": ("ssh-privatekey",),
     }.get(secret_type, ())
     for key in needed:
         if key not in data:
             causes.append(required(f"data[{key}]"))
+    if secret_type == "kubernetes.io/basic-auth" and not ({"username", "password"} & set(data)):
+        causes.append(required("data[username]"))
+        causes.append(required("data[password]"))
     if secret_type == "kubernetes.io/service-account-token":
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         if not annotations.get("kubernetes.io/service-account.name"):
@@ -702,19 +758,17 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
         causes.append(required("spec.resources[storage]"))
     else:
         try:
-            if parse_quantity(requests["storage"]) <= 0:
+            if quantity_value(requests["storage"]) <= 0:
                 causes.append(
                     invalid(
-                        "spec.resources.requests[storage]",
-                        requests["storage"],
+                        "spec.resources[storage]",
+                        canonical_quantity(requests["storage"]),
                         "must be greater than zero",
                     )
                 )
         except QuantityError:
             causes.append(
-                invalid(
-                    "spec.resources.requests[storage]", requests["storage"], QUANTITY_FORMAT_HINT
-                )
+                invalid("spec.resources[storage]", requests["storage"], QUANTITY_FORMAT_HINT)
             )
     if old is not None:
         old_spec = dict(old.get("spec") or {})
@@ -739,7 +793,7 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
         capacity = ((old.get("status") or {}).get("capacity") or {}).get("storage")
         if capacity is not None and "storage" in requests:
             try:
-                if parse_quantity(requests["storage"]) < parse_quantity(capacity):
+                if quantity_value(requests["storage"]) < quantity_value(capacity):
                     causes.append(
                         forbidden(
                             "spec.resources.requests.storage",
@@ -754,20 +808,104 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
 # --------------------------------------------------------------------------- other kinds
 
 
+_REPORTING_INSTANCE_LIMIT = 128
+_ACTION_LIMIT = 128
+_REASON_LIMIT = 128
+_NOTE_LIMIT = 1024
+
+
+def _core_event_view(obj: dict) -> tuple[dict, bool]:
+    """An Event as the real server validates it: core field names, and whether it came
+    through events.k8s.io (which gets the strict checks)."""
+    if not str(obj.get("apiVersion", "")).startswith("events.k8s.io"):
+        return obj, False
+    return {
+        "metadata": obj.get("metadata") or {},
+        "involvedObject": obj.get("regarding") or {},
+        "message": obj.get("note") or "",
+        "reason": obj.get("reason") or "",
+        "type": obj.get("type") or "",
+        "action": obj.get("action") or "",
+        "eventTime": obj.get("eventTime"),
+        "reportingComponent": obj.get("reportingController") or "",
+        "reportingInstance": obj.get("reportingInstance") or "",
+        "source": obj.get("deprecatedSource") or {},
+        "firstTimestamp": obj.get("deprecatedFirstTimestamp"),
+        "lastTimestamp": obj.get("deprecatedLastTimestamp"),
+        "count": obj.get("deprecatedCount") or 0,
+    }, True
+
+
 def _validate_event(obj: dict) -> list[Cause]:
+    """The real Event validation: lenient for core/v1 writers (old clients, kubelets),
+    strict for events.k8s.io/v1, where a new-style event must say who reported what."""
+    event, strict = _core_event_view(obj)
     causes: list[Cause] = []
-    namespace = (obj.get("metadata") or {}).get("namespace") or ""
-    involved = obj.get("involvedObject") if isinstance(obj.get("involvedObject"), dict) else None
-    if involved is None and isinstance(obj.get("regarding"), dict):
-        involved = obj["regarding"]
-    if involved is not None:
-        involved_ns = involved.get("namespace") or ""
-        if involved_ns and namespace and involved_ns != namespace:
-            field = "involvedObject.namespace" if "involvedObject" in obj else "regarding.namespace"
-            causes.append(invalid(field, involved_ns, "does not match event.namespace"))
-    event_type = obj.get("type")
-    if event_type and event_type not in ("Normal", "Warning"):
-        causes.append(not_supported("type", event_type, ("Normal", "Warning")))
+    namespace = (event.get("metadata") or {}).get("namespace") or ""
+    involved = event.get("involvedObject") if isinstance(event.get("involvedObject"), dict) else {}
+    involved_ns = involved.get("namespace") or ""
+    controller_field = "reportingController" if strict else "reportingComponent"
+    if not event.get("eventTime"):
+        # An old-style event: its namespace must be its object's (or "default" for none).
+        if (involved_ns and namespace != involved_ns) or (
+            not involved_ns and namespace not in ("", "default")
+        ):
+            causes.append(
+                invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
+            )
+    else:
+        if not involved_ns and namespace not in ("default", "kube-system"):
+            causes.append(
+                invalid("involvedObject.namespace", involved_ns, "does not match event.namespace")
+            )
+        controller = event.get("reportingComponent") or ""
+        if not controller:
+            causes.append(required(controller_field))
+        for msg in qualified_name_errors(controller):
+            causes.append(invalid(controller_field, controller, msg))
+        limits = (
+            ("reportingInstance", _REPORTING_INSTANCE_LIMIT),
+            ("action", _ACTION_LIMIT),
+            ("reason", _REASON_LIMIT),
+        )
+        for field_name, limit in limits:
+            value = event.get(field_name) or ""
+            if not value:
+                causes.append(required(field_name))
+            elif len(value) > limit:
+                causes.append(invalid(field_name, "", f"can have at most {limit} characters"))
+        if len(event.get("message") or "") > _NOTE_LIMIT:
+            causes.append(invalid("message", "", f"can have at most {_NOTE_LIMIT} characters"))
+    if strict:
+        if not event.get("eventTime"):
+            causes.append(required("eventTime"))
+        if event.get("type") not in ("Normal", "Warning"):
+            causes.append(invalid("type", "", f"has invalid value: {event.get('type') or ''}"))
+        for field_name in ("firstTimestamp", "lastTimestamp", "count"):
+            if event.get(field_name):
+                causes.append(invalid(field_name, "", "needs to be unset"))
+        source = event.get("source") if isinstance(event.get("source"), dict) else {}
+        if source.get("component") or source.get("host"):
+            causes.append(invalid("source", "", "needs to be unset"))
+    return causes
+
+
+def _validate_namespace(obj: dict) -> list[Cause]:
+    causes: list[Cause] = []
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    for index, finalizer in enumerate(spec.get("finalizers") or []):
+        path = f"spec.finalizers[{index}]"
+        errors = qualified_name_errors(finalizer)
+        for msg in errors:
+            causes.append(invalid(path, finalizer, msg))
+        if not errors and "/" not in finalizer and finalizer not in _STANDARD_FINALIZERS:
+            causes.append(
+                invalid(
+                    path,
+                    finalizer,
+                    "name is neither a standard finalizer name nor is it fully qualified",
+                )
+            )
     return causes
 
 
@@ -824,6 +962,28 @@ def _validate_crd(obj: dict) -> list[Cause]:
 
 def validate_object(kind: str, obj: dict, old: dict | None = None) -> list[Cause]:
     """Every 422 cause the real server would report for creating (or, with ``old``, updating) ``obj``."""
+    try:
+        has_nulls = check_types(kind, obj)
+    except DecodeError:
+        # The HTTP layer should have answered 400 with this message already (decode_error);
+        # reporting it here keeps a caller that skipped decoding from crashing.
+        return [
+            {"reason": "FieldValueInvalid", "message": decode_error(kind, obj) or "", "field": ""}
+        ]
+    if has_nulls:
+        obj = clone_json(obj)
+        drop_nulls(kind, obj)  # validation sees what decoding produces: no nulls
+    try:
+        return _validate_decoded(kind, obj, old)
+    except (AttributeError, TypeError, ValueError):
+        # Stored objects always decode, but a caller-supplied ``old`` might not: judge the
+        # object alone then, rather than fail the request.
+        if old is None or decode_error(kind, old) is None:
+            raise
+        return _validate_decoded(kind, obj, None)
+
+
+def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
     old_meta = (old.get("metadata") or {}) if isinstance(old, dict) else None
     causes = validate_metadata(kind, obj.get("metadata"), old_meta)
     if kind == "Pod":
@@ -843,194 +1003,20 @@ def validate_object(kind: str, obj: dict, old: dict | None = None) -> list[Cause
         causes.extend(_validate_event(obj))
     elif kind == "Lease":
         causes.extend(_validate_lease(obj))
+    elif kind == "Namespace":
+        causes.extend(_validate_namespace(obj))
     elif kind == "CustomResourceDefinition":
         causes.extend(_validate_crd(obj))
     return causes
 
 
-# --------------------------------------------------------------------------- CRD schemas
-
-_JSON_TYPES = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: (
-        (isinstance(v, int) and not isinstance(v, bool))
-        or (isinstance(v, float) and v.is_integer())
-    ),
-    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-}
-
-
-def _go_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
-
-
-def validate_against_schema(schema: dict, obj: Any, path: str = "") -> list[Cause]:
-    """Validate a custom resource against its CRD's structural openAPIV3Schema.
-
-    Messages follow kube-openapi's ("spec.size in body must be of type integer: \\"string\\"").
-    ``apiVersion``, ``kind`` and ``metadata`` at the root are the server's, not the schema's.
-    """
-    causes: list[Cause] = []
-    _check(schema or {}, obj, path, causes, root=not path)
-    return causes
-
-
-def _child(path: str, key: str) -> str:
-    return f"{path}.{key}" if path else key
-
-
-def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool = False) -> None:
-    if value is None:
-        if schema.get("nullable"):
-            return
-        if schema.get("type"):
-            causes.append(
-                type_invalid(
-                    path, "null", f'{path} in body must be of type {schema["type"]}: "null"'
-                )
-            )
-        return
-    expected = schema.get("type")
-    if schema.get("x-kubernetes-int-or-string"):
-        if not (isinstance(value, str) or _JSON_TYPES["integer"](value)):
-            causes.append(
-                type_invalid(
-                    path,
-                    _go_type(value),
-                    f'{path} in body must be of type integer,string: "{_go_type(value)}"',
-                )
-            )
-            return
-    elif expected and not _JSON_TYPES.get(expected, lambda v: True)(value):
-        causes.append(
-            type_invalid(
-                path,
-                _go_type(value),
-                f'{path} in body must be of type {expected}: "{_go_type(value)}"',
-            )
-        )
-        return
-    enum = schema.get("enum")
-    if enum is not None and value not in enum:
-        causes.append(
-            not_supported(path, value, [v if isinstance(v, str) else json.dumps(v) for v in enum])
-        )
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if "minimum" in schema:
-            exclusive = schema.get("exclusiveMinimum") is True
-            if value < schema["minimum"] or (exclusive and value == schema["minimum"]):
-                word = "greater than" if exclusive else "greater than or equal to"
-                causes.append(
-                    invalid(path, value, f"{path} in body should be {word} {schema['minimum']}")
-                )
-        if "maximum" in schema:
-            exclusive = schema.get("exclusiveMaximum") is True
-            if value > schema["maximum"] or (exclusive and value == schema["maximum"]):
-                word = "less than" if exclusive else "less than or equal to"
-                causes.append(
-                    invalid(path, value, f"{path} in body should be {word} {schema['maximum']}")
-                )
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            causes.append(
-                invalid(
-                    path,
-                    value,
-                    f"{path} in body should be at least {schema['minLength']} chars long",
-                )
-            )
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            causes.append(too_long(path, schema["maxLength"]))
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            causes.append(
-                invalid(path, value, f"{path} in body should match '{schema['pattern']}'")
-            )
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            causes.append(
-                invalid(
-                    path, value, f"{path} in body should have at least {schema['minItems']} items"
-                )
-            )
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            causes.append(
-                {
-                    "reason": "FieldValueTooMany",
-                    "message": f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
-                    "field": path,
-                }
-            )
-        items = schema.get("items")
-        if isinstance(items, dict):
-            for index, item in enumerate(value):
-                _check(items, item, f"{path}[{index}]", causes)
-    if isinstance(value, dict):
-        properties = schema.get("properties") or {}
-        for name in schema.get("required") or []:
-            if name not in value:
-                causes.append(required(_child(path, name)))
-        for key, item in value.items():
-            if root and key in ("apiVersion", "kind", "metadata"):
-                continue
-            if key in properties:
-                _check(properties[key], item, _child(path, key), causes)
-            elif isinstance(schema.get("additionalProperties"), dict):
-                _check(schema["additionalProperties"], item, _child(path, key), causes)
-        if "minProperties" in schema and len(value) < schema["minProperties"]:
-            causes.append(
-                invalid(
-                    path,
-                    value,
-                    f"{path} in body should have at least {schema['minProperties']} properties",
-                )
-            )
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            causes.append(
-                invalid(
-                    path,
-                    value,
-                    f"{path} in body should have at most {schema['maxProperties']} properties",
-                )
-            )
-
-
-def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
-    """Drop fields the structural schema does not declare, as the real server silently does.
-
-    ``x-kubernetes-preserve-unknown-fields: true`` keeps them; ``additionalProperties``
-    describes map values. Returns a new value; ``obj`` is not modified.
-    """
-    if isinstance(obj, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
-        return [prune_unknown(items, item, root=False) for item in obj]
-    if not isinstance(obj, dict):
-        return obj
-    properties = schema.get("properties") or {}
-    additional = schema.get("additionalProperties")
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
-    result: dict[str, Any] = {}
-    for key, value in obj.items():
-        if root and key in ("apiVersion", "kind", "metadata"):
-            result[key] = json.loads(json.dumps(value))
-        elif key in properties:
-            result[key] = prune_unknown(properties[key], value, root=False)
-        elif isinstance(additional, dict):
-            result[key] = prune_unknown(additional, value, root=False)
-        elif preserve or additional is True:
-            result[key] = json.loads(json.dumps(value))
-    return result
+__all__ = [
+    "Cause",
+    "apply_schema_defaults",
+    "decode_error",
+    "invalid_status",
+    "prune_unknown",
+    "validate_against_schema",
+    "validate_metadata",
+    "validate_object",
+]

@@ -1,5 +1,6 @@
 """Which namespace a user's objects live in."""
 
+from functools import lru_cache
 from pathlib import Path
 
 from traitlets import Bool, Dict, Unicode, default, validate
@@ -8,6 +9,7 @@ from traitlets.config import LoggingConfigurable
 from .validation import (
     USER_FIELDS,
     check_label_keys,
+    check_literal_label_values,
     check_string_map,
     check_template,
     check_templates_in,
@@ -16,8 +18,12 @@ from .validation import (
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
+@lru_cache(maxsize=1)
 def hub_namespace() -> str:
-    """The namespace the hub runs in: its service account says, else ``default``."""
+    """The namespace the hub runs in: its service account says, else ``default``.
+
+    Read once per process: every template expansion needs it and it cannot change.
+    """
     try:
         return SERVICE_ACCOUNT_NAMESPACE_FILE.read_text().strip() or "default"
     except OSError:
@@ -69,4 +75,6 @@ class NamespaceTraits(LoggingConfigurable):
         check_string_map(name, proposal.value)
         check_label_keys(name, proposal.value)
         check_templates_in(name, proposal.value, USER_FIELDS)
+        if name == "user_namespace_labels":
+            check_literal_label_values(name, proposal.value)
         return proposal.value

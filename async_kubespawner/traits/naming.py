@@ -9,6 +9,7 @@ from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
     check_label_keys,
+    check_literal_label_values,
     check_string_map,
     check_template,
     check_templates_in,
@@ -111,6 +112,7 @@ class NamingTraits(LoggingConfigurable):
     def _check_extra_labels(self, proposal):
         check_string_map("extra_labels", proposal.value)
         check_label_keys("extra_labels", proposal.value)
+        check_literal_label_values("extra_labels", proposal.value)
         check_templates_in("extra_labels", proposal.value, CONTENT_FIELDS)
         return proposal.value
 

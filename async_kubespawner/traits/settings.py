@@ -10,13 +10,16 @@ What the lifecycle (``spawner.py``) calls, and when:
     is kept across stops once the PVC is known to exist (``remember_pvc_name``).
 ``_refresh_names()``
     Call in ``start()`` after profile overrides were applied (they may change
-    templates, ``namespace`` or ``slug_scheme``); keeps a remembered ``pvc_name``.
+    templates, ``namespace`` or ``slug_scheme``); keeps a remembered ``pvc_name``
+    and a namespace loaded from state (a profile may still set ``namespace``).
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
     or label is invalid. ``get_*_manifest`` call it too.
-``needs_legacy_pvc_check`` / ``legacy_pvc_name()`` / ``use_pvc_name(name)``
-    With ``handle_legacy_names``, on the first start of a server saved by a pre-7
-    KubeSpawner: if a PVC named ``legacy_pvc_name()`` exists, ``use_pvc_name`` it.
+``await resolve_legacy_pvc_name(pvc_exists)``
+    Before ensuring the PVC: with ``handle_legacy_names``, on the first start of a
+    server saved by a pre-7 KubeSpawner, keeps the current name if that PVC exists,
+    else adopts the pre-7 name if that one exists (``needs_legacy_pvc_check``,
+    ``legacy_pvc_name()`` and ``use_pvc_name(name)`` are the pieces).
 ``mark_pvc_exists()``
     After the PVC was created or found, so ``get_state`` remembers its name.
 ``await get_pod_manifest()`` then ``await run_modify_pod_hook(pod)``
@@ -25,10 +28,13 @@ What the lifecycle (``spawner.py``) calls, and when:
     Before the pod, when ``storage_pvc_ensure`` / ``enable_user_namespaces``.
 ``get_secret_manifest(owner_reference)``, ``get_service_manifest(owner_reference)``
     After the pod exists (its uid is the owner), when ``needs_secret`` /
-    ``services_enabled``. A pod whose env reads the Secret waits in
+    ``needs_service`` (``services_enabled`` or internal SSL, as upstream). A pod whose env reads the Secret waits in
     CreateContainerConfigError until it exists; the kubelet retries on its own.
-    With ``internal_ssl``, ``move_certs`` should return ``internal_ssl_pod_paths()``.
-``await run_after_pod_created_hook(pod_dict)``, ``is_pod_running(pod_dict)``.
+    With ``internal_ssl`` keep the base ``move_certs``: ``cert_paths`` stay the hub's
+    local files, which ``get_secret_manifest`` reads; the pod's JUPYTERHUB_SSL_* env
+    points at the mounted copies (``internal_ssl_pod_paths()``).
+``await run_after_pod_created_hook(pod_dict)``, ``is_pod_running(pod_dict)``,
+``_get_pod_url(pod_dict)`` (the URL ``start()`` returns).
 
 Manifests and env values are never logged here: they carry the API token.
 """
@@ -36,7 +42,7 @@ Manifests and env values are never logged here: they carry the API token.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +92,9 @@ from .storage import StorageTraits
 # mistake our state for pre-7 state. Our own version goes under STATE_VERSION_KEY.
 UPSTREAM_COMPATIBLE_VERSION = "7.1.0"
 STATE_VERSION_KEY = "async_kubespawner_version"
-LEGACY_STATE_VERSION = "legacy"
+# ``_state_kubespawner_version`` for state that exists but records no version: written
+# by a KubeSpawner older than 7.0 (the value upstream uses, for subclasses that look).
+LEGACY_STATE_VERSION = "unknown"
 
 USERNAME_KEY = "hub.jupyter.org/username"
 SERVERNAME_KEY = "hub.jupyter.org/servername"
@@ -144,6 +152,7 @@ class KubeSpawnerSettings(
     secret_name: str = ""
     _pvc_exists: bool = False
     _pvc_name_from_state: bool = False
+    _namespace_from_state: bool = False
     _state_kubespawner_version: str | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -204,7 +213,7 @@ class KubeSpawnerSettings(
 
     def _refresh_names(self) -> None:
         """(Re)compute the object names from the templates, in dependency order."""
-        if self.enable_user_namespaces:
+        if self.enable_user_namespaces and not self._namespace_from_state:
             self.namespace = self._expand_user_properties(
                 self.user_namespace_template, "user_namespace_template"
             )
@@ -246,11 +255,10 @@ class KubeSpawnerSettings(
             )
         elif not is_valid_dns_label(self.namespace):
             self._bad_name("namespace", self.namespace, self.namespace, "namespace", 63)
-        if not is_valid_dns_subdomain(self.pod_name) or (
-            self.services_enabled
-            and not (is_valid_dns_label(self.pod_name) and self.pod_name[0].isalpha())
-        ):
-            self._bad_name("pod_name_template", self.pod_name_template, self.pod_name, "pod", 63)
+        if not is_valid_dns_subdomain(self.pod_name):
+            self._bad_name("pod_name_template", self.pod_name_template, self.pod_name, "pod", 253)
+        if self.needs_service:
+            self._check_service_name()
         if not is_valid_dns_subdomain(self.pvc_name):
             self._bad_name("pvc_name_template", self.pvc_name_template, self.pvc_name, "PVC", 253)
         if self.needs_secret and not is_valid_dns_subdomain(self.secret_name):
@@ -268,6 +276,14 @@ class KubeSpawnerSettings(
             ),
         )
 
+    def _check_service_name(self) -> None:
+        """The Service takes the pod's name, and Service names are stricter (RFC 1035
+        label: at most 63 characters, starting with a letter)."""
+        if not (is_valid_dns_label(self.pod_name) and self.pod_name[0].isalpha()):
+            self._bad_name(
+                "pod_name_template", self.pod_name_template, self.pod_name, "Service", 63
+            )
+
     def _bad_name(self, setting: str, template: str, name: str, kind: str, limit: int) -> None:
         raise SpawnerConfigError(
             setting,
@@ -275,7 +291,7 @@ class KubeSpawnerSettings(
             f"for user {self.user.name!r} it gives {name!r}, which is not a valid {kind} name",
             f"A {kind} name must be at most {limit} characters of [a-z0-9-] (and '.' except "
             "for namespaces and services), starting and ending with a letter or digit; build "
-            "it from {username}/{servername}/{user_server}, which are always safe.",
+            "it from {safe_username}, {safe_servername} or {safe_user_server}, which always fit.",
         )
 
     def _check_label_values(self, setting: str, labels: Mapping[str, str]) -> None:
@@ -287,7 +303,7 @@ class KubeSpawnerSettings(
                     f"for user {self.user.name!r} the label {key!r} gets the value {value!r}, "
                     "which is not a valid label value",
                     "Label values are at most 63 characters of [A-Za-z0-9._-] starting and ending "
-                    "with a letter or digit; use {username} or {servername} in templates.",
+                    "with a letter or digit; {safe_username} and {safe_servername} always are.",
                 )
 
     # -- labels and annotations ------------------------------------------------------
@@ -313,6 +329,8 @@ class KubeSpawnerSettings(
         annotations = {USERNAME_KEY: self.user.name}
         if self.name:
             annotations[SERVERNAME_KEY] = self.name
+        annotations["hub.jupyter.org/kubespawner-version"] = __version__
+        annotations["hub.jupyter.org/jupyterhub-version"] = jupyterhub.__version__
         annotations.update(extra_annotations)
         return annotations
 
@@ -378,29 +396,59 @@ class KubeSpawnerSettings(
         """Whether the pod gets a Secret (internal SSL files and/or the API token)."""
         return bool(getattr(self, "internal_ssl", False) or self.api_token_in_secret)
 
-    def _check_security_profile(self, uid: int | None) -> None:
+    @property
+    def needs_service(self) -> bool:
+        """Whether the pod gets a Service: ``services_enabled``, or internal SSL (whose
+        URL and certificate use ``dns_name``, which only a Service resolves)."""
+        return bool(self.services_enabled or getattr(self, "internal_ssl", False))
+
+    def _check_security_profile(
+        self, uid: int | None, container_context: Mapping[str, Any], pod_context: Mapping[str, Any]
+    ) -> None:
+        """Refuse what the "restricted" profile would otherwise silently override, or
+        what would still make the pod fail the restricted Pod Security Standard."""
         if self.security_profile != "restricted":
             return
-        if self.privileged:
+
+        def refuse(setting: str, value: Any, problem: str, fix: str) -> None:
             raise SpawnerConfigError(
-                "privileged",
-                True,
-                "a privileged container cannot pass security_profile 'restricted'",
-                "Set privileged = False or security_profile = ''.",
+                setting,
+                value,
+                f"{problem}, which contradicts security_profile 'restricted'",
+                f"{fix}, or set security_profile = ''.",
             )
-        if self.allow_privilege_escalation:
-            raise SpawnerConfigError(
-                "allow_privilege_escalation",
-                True,
-                "privilege escalation contradicts security_profile 'restricted'",
-                "Set allow_privilege_escalation = False (or None), or security_profile = ''.",
+
+        if self.privileged or container_context.get("privileged"):
+            setting = "privileged" if self.privileged else "container_security_context"
+            refuse(setting, True, "a privileged container", "Do not run it privileged")
+        if self.allow_privilege_escalation or container_context.get("allowPrivilegeEscalation"):
+            setting = (
+                "allow_privilege_escalation"
+                if self.allow_privilege_escalation
+                else "container_security_context"
             )
-        if uid == 0:
-            raise SpawnerConfigError(
-                "uid",
-                0,
-                "root (uid 0) contradicts security_profile 'restricted' (runAsNonRoot)",
-                "Run as a non-zero uid, or set security_profile = ''.",
+            refuse(setting, True, "privilege escalation is allowed", "Set it to False")
+        run_as = [
+            ("uid", uid),
+            ("container_security_context", container_context.get("runAsUser")),
+            ("pod_security_context", pod_context.get("runAsUser")),
+        ]
+        for setting, value in run_as:
+            if value == 0:
+                refuse(setting, 0, "it runs as root (uid 0)", "Run as a non-zero uid")
+        for setting, context in (
+            ("container_security_context", container_context),
+            ("pod_security_context", pod_context),
+        ):
+            if context.get("runAsNonRoot") is False:
+                refuse(setting, dict(context), "runAsNonRoot is False", "Drop runAsNonRoot")
+        added = set((container_context.get("capabilities") or {}).get("add") or [])
+        if added - {"NET_BIND_SERVICE"}:
+            refuse(
+                "container_security_context",
+                dict(container_context),
+                f"it adds capabilities {sorted(added - {'NET_BIND_SERVICE'})}",
+                "Add at most NET_BIND_SERVICE",
             )
 
     async def get_pod_manifest(self) -> k8s.V1Pod:
@@ -413,7 +461,7 @@ class KubeSpawnerSettings(
         supplemental_gids = await self._resolve("supplemental_gids") or []
         container_context = await self._resolve("container_security_context") or {}
         pod_context = await self._resolve("pod_security_context") or {}
-        self._check_security_profile(uid if uid is not None else container_context.get("runAsUser"))
+        self._check_security_profile(uid, container_context, pod_context)
 
         env = self.get_env()
         if self.api_token_in_secret:
@@ -421,8 +469,6 @@ class KubeSpawnerSettings(
         annotations = self._build_common_annotations(
             self._expand_all(self.extra_annotations, "extra_annotations")
         )
-        annotations["hub.jupyter.org/kubespawner-version"] = __version__
-        annotations["hub.jupyter.org/jupyterhub-version"] = jupyterhub.__version__
         settings = PodSettings(
             name=self.pod_name,
             image=self.image,
@@ -515,8 +561,10 @@ class KubeSpawnerSettings(
         labels = self._build_common_labels(
             self._expand_all(self.storage_extra_labels, "storage_extra_labels")
         )
+        # As upstream: the old label names the storage, the modern one ties the claim
+        # to the user servers' component.
         labels["component"] = "singleuser-storage"
-        labels["app.kubernetes.io/component"] = "singleuser-storage"
+        labels["app.kubernetes.io/component"] = self.component_label
         return build_pvc_manifest(
             PVCSettings(
                 name=self.pvc_name,
@@ -533,6 +581,7 @@ class KubeSpawnerSettings(
 
     def get_service_manifest(self, owner_reference: Any) -> k8s.V1Service:
         self.check_configuration()
+        self._check_service_name()
         extra_labels = self._expand_all(self.extra_labels, "extra_labels")
         return build_service_manifest(
             ServiceSettings(
@@ -576,7 +625,7 @@ class KubeSpawnerSettings(
         )
 
     def internal_ssl_pod_paths(self) -> dict[str, str]:
-        """Where the certificates are inside the pod: what ``move_certs`` returns."""
+        """Where the certificates are inside the pod (the Secret's mount)."""
         base = self.secret_mount_path.rstrip("/") + "/"
         return {key: base + name for key, name in SSL_FILES.items()}
 
@@ -591,6 +640,28 @@ class KubeSpawnerSettings(
                 ),
             )
         )
+
+    def _get_pod_url(self, pod: Mapping[str, Any]) -> str:
+        """Where the hub and proxy reach the server: ``get_pod_url`` if set, else
+        ``pod_connect_ip``, else ``dns_name`` (internal SSL or Services), else the pod IP."""
+        if self.get_pod_url is not None:
+            return self.get_pod_url(self, pod)
+        internal_ssl = getattr(self, "internal_ssl", False)
+        scheme = "https" if internal_ssl else "http"
+        if self.pod_connect_ip:
+            # A host name, not a slug: only the dot-separated parts with fields are
+            # expanded (so "{username}-x.example.org" keeps its literal parts intact).
+            host = ".".join(
+                self._expand_user_properties(part, "pod_connect_ip") if "{" in part else part
+                for part in self.pod_connect_ip.split(".")
+            )
+        elif internal_ssl or self.services_enabled:
+            host = self.dns_name
+        else:
+            host = (pod.get("status") or {}).get("podIP") or ""
+            if ":" in host:
+                host = f"[{host}]"
+        return f"{scheme}://{host}:{self.port}"
 
     def is_pod_running(self, pod: Mapping[str, Any] | None) -> bool:
         """Running, has an IP, not being deleted, and every container ready."""
@@ -615,7 +686,9 @@ class KubeSpawnerSettings(
         state["dns_name"] = self.dns_name
         state["kubespawner_version"] = UPSTREAM_COMPATIBLE_VERSION
         state[STATE_VERSION_KEY] = __version__
-        if self.remember_pvc_name and self._pvc_exists:
+        # Saved whenever the PVC is known to exist, whatever remember_pvc_name says:
+        # load_state decides whether to use it, so turning the option on later works.
+        if self._pvc_exists:
             state["pvc_name"] = self.pvc_name
         return state
 
@@ -623,39 +696,63 @@ class KubeSpawnerSettings(
         super().load_state(state)
         if "pod_name" in state:
             self.pod_name = state["pod_name"]
-        if "namespace" in state:
+        if state.get("namespace"):
+            # Persisted like upstream: the server's objects (its PVC above all) live
+            # there, so a later change of user_namespace_template does not move them.
             self.namespace = state["namespace"]
+            self._namespace_from_state = True
         if "dns_name" in state:
             self.dns_name = state["dns_name"]
-        if state.get("pvc_name"):
+        if state.get("pvc_name") and self.remember_pvc_name:
             self.pvc_name = state["pvc_name"]
             self._pvc_name_from_state = True
             self._pvc_exists = True
         if "kubespawner_version" in state:
             self._state_kubespawner_version = str(state["kubespawner_version"])
-        elif "pod_name" in state:
+        elif state:
             # Written by a KubeSpawner older than 7.0, which recorded no version.
+            self.log.info(
+                "State of %s/%s has no kubespawner_version: written before KubeSpawner 7",
+                self.user.name,
+                self.name,
+            )
             self._state_kubespawner_version = LEGACY_STATE_VERSION
+        else:
+            self._state_kubespawner_version = None
 
     def clear_state(self) -> None:
         """Forget the stopped server's per-run names; a remembered PVC stays."""
         super().clear_state()
-        keep_pvc = self.remember_pvc_name and self._pvc_exists
-        if not keep_pvc:
-            self._pvc_name_from_state = False
-            self._pvc_exists = False
-        self._state_kubespawner_version = UPSTREAM_COMPATIBLE_VERSION
         if self._has_user():
             self._refresh_names()
 
     @property
     def needs_legacy_pvc_check(self) -> bool:
         """True on the first start of a server whose state a pre-7 KubeSpawner wrote."""
-        return (
+        return bool(
             self.handle_legacy_names
+            and self.remember_pvc_name
+            and not self._pvc_exists
             and self._state_kubespawner_version == LEGACY_STATE_VERSION
-            and not self._pvc_name_from_state
+            and self.legacy_pvc_name() != self.pvc_name
         )
+
+    async def resolve_legacy_pvc_name(self, pvc_exists: Callable[[str], Awaitable[bool]]) -> None:
+        """The legacy-name check, given a way to ask whether a PVC exists.
+
+        If the current name's PVC exists it is used; otherwise, if one with the
+        pre-7 name exists, that one is adopted (and remembered), so upgrading never
+        gives a user an empty volume. Does nothing unless ``needs_legacy_pvc_check``.
+        """
+        if not self.needs_legacy_pvc_check:
+            return
+        if await pvc_exists(self.pvc_name):
+            self.mark_pvc_exists()
+            return
+        legacy = self.legacy_pvc_name()
+        if await pvc_exists(legacy):
+            self.log.warning("Using the pre-KubeSpawner-7 PVC %s for %s", legacy, self.user.name)
+            self.use_pvc_name(legacy)
 
     def legacy_pvc_name(self) -> str:
         """The PVC name a pre-7 KubeSpawner gave this server ('escape' scheme)."""

@@ -4,10 +4,12 @@ import kubernetes_asyncio.client as k8s
 from traitlets import Bool, Dict, List, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
+from .errors import SpawnerConfigError
 from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
     check_label_keys,
+    check_literal_label_values,
     check_models,
     check_quantity,
     check_string_map,
@@ -96,8 +98,6 @@ class StorageTraits(LoggingConfigurable):
 
     @validate("storage_access_modes")
     def _check_access_modes(self, proposal):
-        from .errors import SpawnerConfigError
-
         for mode in proposal.value:
             if mode not in ACCESS_MODES:
                 raise SpawnerConfigError(
@@ -120,6 +120,8 @@ class StorageTraits(LoggingConfigurable):
         check_string_map(name, proposal.value)
         check_label_keys(name, proposal.value)
         check_templates_in(name, proposal.value, CONTENT_FIELDS)
+        if name == "storage_extra_labels":
+            check_literal_label_values(name, proposal.value)
         return proposal.value
 
     @validate("pvc_name_template")

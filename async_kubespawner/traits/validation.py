@@ -13,8 +13,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..kube.quantity import QuantityError, parse_quantity
-from ..manifests import ManifestError, ordered_items, to_model
-from ..naming import RESOLVED_NAME_FIELDS, USER_TEMPLATE_FIELDS, template_field_names
+from ..manifests import ManifestError, attribute_for_key, convert_value, ordered_items, to_model
+from ..naming import (
+    RESOLVED_NAME_FIELDS,
+    USER_TEMPLATE_FIELDS,
+    is_valid_label,
+    template_field_names,
+)
 from .errors import SpawnerConfigError
 
 USER_FIELDS = frozenset(USER_TEMPLATE_FIELDS)
@@ -81,10 +86,8 @@ def check_models(setting: str, value: Any, model: type, what: str) -> None:
 
 def check_model_fields(setting: str, value: Mapping, model: type, what: str) -> None:
     """The keys of a partial object (extra_container_config ...) must be fields of it."""
-    from ..manifests import _attribute_for_key, _convert
-
     for key, item in value.items():
-        attribute = _attribute_for_key(model, str(key))
+        attribute = attribute_for_key(model, str(key))
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise SpawnerConfigError(
@@ -94,7 +97,7 @@ def check_model_fields(setting: str, value: Mapping, model: type, what: str) -> 
                 f"Use the field names of a Kubernetes {what}: {known}.",
             )
         try:
-            _convert(model.openapi_types[attribute], item, f"{setting}.{key}")
+            convert_value(model.openapi_types[attribute], item, f"{setting}.{key}")
         except ManifestError as exc:
             raise SpawnerConfigError(
                 setting, value, str(exc), f"Give {key!r} as a Kubernetes {what} expects it."
@@ -160,6 +163,20 @@ def check_label_keys(setting: str, value: Mapping) -> None:
                 f"{key!r} is not a valid label key",
                 "A key is an optional DNS-subdomain prefix and '/', then up to 63 characters "
                 "of [A-Za-z0-9._-] starting and ending with a letter or digit.",
+            )
+
+
+def check_literal_label_values(setting: str, value: Mapping) -> None:
+    """Label values without template fields can be checked as soon as they are set
+    (templated ones are checked per user, by ``check_configuration``)."""
+    for key, item in value.items():
+        if isinstance(item, str) and "{" not in item and not is_valid_label(item):
+            raise SpawnerConfigError(
+                setting,
+                value,
+                f"the value {item!r} of {key!r} is not a valid label value",
+                "Label values are at most 63 characters of [A-Za-z0-9._-] starting and "
+                "ending with a letter or digit (or empty).",
             )
 
 

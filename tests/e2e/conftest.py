@@ -29,13 +29,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.e2e)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[playwright_sync.Browser]:
     if not Path(CHROMIUM_PATH).exists():
         pytest.fail(
             f"{CHROMIUM_PATH} is missing: install Debian's chromium (`make test` runs "
             "scripts/install-system-deps.sh, or `apt-get install -y chromium`)"
         )
+    # Per module, not per session: Playwright's sync API must not stay open while the
+    # asyncio tests of other directories run their own event loops in this thread.
     with playwright_sync.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM_PATH, args=CHROMIUM_ARGS)
         try:

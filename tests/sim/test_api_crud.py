@@ -94,7 +94,9 @@ async def test_dry_run_does_not_store(api_client):
 
 async def test_replace_with_stale_resource_version_conflicts(api_client):
     v1 = client.CoreV1Api(api_client)
-    cm = await v1.create_namespaced_config_map("default", {"metadata": {"name": "upd"}, "data": {"k": "v"}})
+    cm = await v1.create_namespaced_config_map(
+        "default", {"metadata": {"name": "upd"}, "data": {"k": "v"}}
+    )
     cm.data = {"k": "new"}
     updated = await v1.replace_namespaced_config_map("upd", "default", cm)
     assert updated.data == {"k": "new"}
@@ -111,7 +113,9 @@ async def test_replace_with_stale_resource_version_conflicts(api_client):
 
 async def test_noop_update_keeps_resource_version(api_client):
     v1 = client.CoreV1Api(api_client)
-    cm = await v1.create_namespaced_config_map("default", {"metadata": {"name": "same"}, "data": {"k": "v"}})
+    cm = await v1.create_namespaced_config_map(
+        "default", {"metadata": {"name": "same"}, "data": {"k": "v"}}
+    )
     again = await v1.patch_namespaced_config_map("same", "default", {"data": {"k": "v"}})
     assert again.metadata.resource_version == cm.metadata.resource_version
 
@@ -120,19 +124,27 @@ async def test_merge_patch_and_status_subresource(api_client):
     v1 = client.CoreV1Api(api_client)
     await v1.create_namespaced_pod("default", POD)
     patched = await v1.patch_namespaced_pod(
-        "p1", "default", {"metadata": {"labels": {"extra": "yes"}}},
+        "p1",
+        "default",
+        {"metadata": {"labels": {"extra": "yes"}}},
         _content_type="application/merge-patch+json",
     )
     assert patched.metadata.labels == {"app": "nb", "extra": "yes"}
     assert patched.metadata.generation == 1  # metadata changes do not bump generation
     # status written through the main resource is ignored ...
     ignored = await v1.patch_namespaced_pod(
-        "p1", "default", {"status": {"phase": "Running"}}, _content_type="application/merge-patch+json"
+        "p1",
+        "default",
+        {"status": {"phase": "Running"}},
+        _content_type="application/merge-patch+json",
     )
     assert ignored.status.phase == "Pending"
     # ... and through the status subresource it sticks
     running = await v1.patch_namespaced_pod_status(
-        "p1", "default", {"status": {"phase": "Running"}}, _content_type="application/merge-patch+json"
+        "p1",
+        "default",
+        {"status": {"phase": "Running"}},
+        _content_type="application/merge-patch+json",
     )
     assert running.status.phase == "Running"
 
@@ -169,18 +181,30 @@ async def test_services_secrets_pvcs_events(api_client):
         "default", {"metadata": {"name": "svc"}, "spec": {"ports": [{"port": 80}]}}
     )
     assert svc.spec.cluster_ip
-    sec = await v1.create_namespaced_secret("default", {"metadata": {"name": "sec"}, "data": {"a": "Yg=="}})
+    sec = await v1.create_namespaced_secret(
+        "default", {"metadata": {"name": "sec"}, "data": {"a": "Yg=="}}
+    )
     assert sec.data == {"a": "Yg=="}
     pvc = await v1.create_namespaced_persistent_volume_claim(
         "default",
-        {"metadata": {"name": "claim"}, "spec": {"accessModes": ["ReadWriteOnce"],
-                                                 "resources": {"requests": {"storage": "1Gi"}}}},
+        {
+            "metadata": {"name": "claim"},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        },
     )
     assert pvc.metadata.name == "claim"
     ev = await v1.create_namespaced_event(
         "default",
-        {"metadata": {"name": "ev1"}, "involvedObject": {"kind": "Pod", "name": "p1", "namespace": "default"},
-         "reason": "Scheduled", "message": "ok", "type": "Normal"},
+        {
+            "metadata": {"name": "ev1"},
+            "involvedObject": {"kind": "Pod", "name": "p1", "namespace": "default"},
+            "reason": "Scheduled",
+            "message": "ok",
+            "type": "Normal",
+        },
     )
     assert ev.reason == "Scheduled"
     for delete, name in (
@@ -200,3 +224,46 @@ async def test_unbound_pod_is_deleted_at_once(api_client):
     with pytest.raises(ApiException) as info:
         await v1.read_namespaced_pod("p1", "default")
     assert info.value.status == 404
+
+
+async def test_delete_answers_status_or_object_like_the_real_registries(simulator):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        base = f"{simulator.url}/api/v1/namespaces/default"
+        async with http.post(f"{base}/configmaps", json={"metadata": {"name": "c"}}) as r:
+            uid = (await r.json())["metadata"]["uid"]
+        async with http.delete(f"{base}/configmaps/c") as r:
+            assert r.status == 200
+            assert await r.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                      "status": "Success",
+                                      "details": {"name": "c", "kind": "configmaps", "uid": uid}}
+        await http.post(f"{base}/services", json={"metadata": {"name": "s"},
+                                                  "spec": {"ports": [{"port": 80}]}})
+        async with http.delete(f"{base}/services/s") as r:
+            assert (await r.json())["kind"] == "Service"
+        await http.post(f"{base}/configmaps", json={"metadata": {"name": "f", "finalizers": ["a/b"]}})
+        async with http.delete(f"{base}/configmaps/f") as r:  # not gone yet: the object
+            body = await r.json()
+            assert body["kind"] == "ConfigMap" and body["metadata"]["deletionTimestamp"]
+
+
+async def test_service_account_admission(api_client):
+    v1 = client.CoreV1Api(api_client)
+    await v1.create_namespace({"metadata": {"name": "fresh"}})
+    sas = await v1.list_namespaced_service_account("fresh")
+    assert [sa.metadata.name for sa in sas.items] == ["default"]
+    await v1.create_namespaced_pod("fresh", POD)  # runs as "default", which exists at once
+    custom = {**POD, "metadata": {"name": "p2"}, "spec": {**POD["spec"], "serviceAccountName": "hub-user"}}
+    with pytest.raises(ApiException) as info:
+        await v1.create_namespaced_pod("fresh", custom)
+    assert info.value.status == 403
+    assert status_of(info.value) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": 'pods "p2" is forbidden: error looking up service account fresh/hub-user: '
+                   'serviceaccount "hub-user" not found',
+        "reason": "Forbidden", "details": {"name": "p2", "kind": "pods"}, "code": 403,
+    }
+    await v1.create_namespaced_service_account("fresh", {"metadata": {"name": "hub-user"}})
+    created = await v1.create_namespaced_pod("fresh", custom)
+    assert created.spec.service_account_name == "hub-user"

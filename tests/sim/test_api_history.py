@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -11,7 +12,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from async_kubespawner.sim.testing import run_simulator
 
-SAMPLES = "/work/shared/reference/apiserver-samples"
+SAMPLES = Path(__file__).parent / "samples"
 
 
 def sample(file: str, key: str) -> dict:
@@ -22,7 +23,8 @@ def sample(file: str, key: str) -> dict:
 async def make_configmaps(v1, n: int, prefix: str = "page", **labels) -> None:
     for i in range(n):
         await v1.create_namespaced_config_map(
-            "default", {"metadata": {"name": f"{prefix}-{i}", "labels": labels}, "data": {"i": str(i)}}
+            "default",
+            {"metadata": {"name": f"{prefix}-{i}", "labels": labels}, "data": {"i": str(i)}},
         )
 
 
@@ -35,9 +37,10 @@ async def test_list_from_compacted_version_is_410_like_the_real_server():
                 "default", resource_version="1", resource_version_match="Exact"
             )
         assert info.value.status == 410
-        assert json.loads(info.value.body) == sample(
-            "status-errors.json", "410_list_resource_version_too_old"
-        )["response"]["body"]
+        assert (
+            json.loads(info.value.body)
+            == sample("status-errors.json", "410_list_resource_version_too_old")["response"]["body"]
+        )
 
 
 async def test_watch_from_compacted_version_gets_one_error_event_then_ends():
@@ -62,7 +65,9 @@ async def test_kubernetes_asyncio_watch_raises_410_for_expired_version():
         await make_configmaps(v1, 3)
         w = watch.Watch()
         with pytest.raises(ApiException) as info:
-            async for _ev in w.stream(v1.list_namespaced_config_map, "default", resource_version="2"):
+            async for _ev in w.stream(
+                v1.list_namespaced_config_map, "default", resource_version="2"
+            ):
                 pass
         assert info.value.status == 410
 
@@ -88,8 +93,9 @@ async def test_exact_list_reconstructs_an_older_state(api_client):
 async def test_too_large_resource_version_and_bad_match(api_client):
     v1 = client.CoreV1Api(api_client)
     with pytest.raises(ApiException) as info:
-        await v1.list_namespaced_config_map("default", resource_version="999999",
-                                            resource_version_match="NotOlderThan")
+        await v1.list_namespaced_config_map(
+            "default", resource_version="999999", resource_version_match="NotOlderThan"
+        )
     assert info.value.status == 504
     assert "Too large resource version" in json.loads(info.value.body)["message"]
     with pytest.raises(ApiException) as info:
@@ -100,8 +106,9 @@ async def test_too_large_resource_version_and_bad_match(api_client):
 async def test_pagination_matches_the_recorded_shape(api_client):
     v1 = client.CoreV1Api(api_client)
     for i in range(5):
-        await v1.create_namespaced_secret("default", {"metadata": {"name": f"page-{i}"},
-                                                      "data": {"i": "MA=="}})
+        await v1.create_namespaced_secret(
+            "default", {"metadata": {"name": f"page-{i}"}, "data": {"i": "MA=="}}
+        )
     pages, token, remaining = [], None, []
     while True:
         page = await v1.list_namespaced_secret("default", limit=2, _continue=token)
@@ -118,8 +125,9 @@ async def test_pagination_with_selector_has_no_remaining_count(simulator, api_cl
     v1 = client.CoreV1Api(api_client)
     await make_configmaps(v1, 3, page="yes")
     async with aiohttp.ClientSession() as http:
-        async with http.get(f"{simulator.url}/api/v1/namespaces/default/configmaps"
-                            "?labelSelector=page%3Dyes&limit=2") as resp:
+        async with http.get(
+            f"{simulator.url}/api/v1/namespaces/default/configmaps?labelSelector=page%3Dyes&limit=2"
+        ) as resp:
             body = await resp.json()
     expected = sample("list-pagination.json", "with_label_selector_page_1")["response"]["body"]
     assert set(body) == set(expected)
@@ -133,7 +141,9 @@ async def test_pages_are_consistent_while_objects_change(api_client):
     await make_configmaps(v1, 4)
     first = await v1.list_namespaced_config_map("default", limit=2)
     await v1.delete_namespaced_config_map("page-3", "default")
-    second = await v1.list_namespaced_config_map("default", limit=2, _continue=first.metadata._continue)
+    second = await v1.list_namespaced_config_map(
+        "default", limit=2, _continue=first.metadata._continue
+    )
     assert [c.metadata.name for c in second.items] == ["page-2", "page-3"]
     assert second.metadata.resource_version == first.metadata.resource_version
 
@@ -145,7 +155,9 @@ async def test_continue_token_too_old_is_410():
         first = await v1.list_namespaced_config_map("default", limit=1)
         await make_configmaps(v1, 2, prefix="more")
         with pytest.raises(ApiException) as info:
-            await v1.list_namespaced_config_map("default", limit=1, _continue=first.metadata._continue)
+            await v1.list_namespaced_config_map(
+                "default", limit=1, _continue=first.metadata._continue
+            )
         assert info.value.status == 410
         body = json.loads(info.value.body)
         assert body["reason"] == "Expired"
@@ -156,12 +168,36 @@ async def test_restart_compacts_history_and_drops_watches(simulator, api_client)
     v1 = client.CoreV1Api(api_client)
     await make_configmaps(v1, 1)
     rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
-    watch_ = simulator.store.watch(simulator.store.resource("configmaps"), "default", resource_version=rv)
+    watch_ = simulator.store.watch(
+        simulator.store.resource("configmaps"), "default", resource_version=rv
+    )
     simulator.faults.restart()
     assert watch_.closed
     assert [e async for e in watch_] == []
     assert (await v1.read_namespaced_config_map("page-0", "default")).data == {"i": "0"}
     with pytest.raises(ApiException) as info:
-        await v1.list_namespaced_config_map("default", resource_version=str(int(rv) - 1),
-                                            resource_version_match="Exact")
+        await v1.list_namespaced_config_map(
+            "default", resource_version=str(int(rv) - 1), resource_version_match="Exact"
+        )
     assert info.value.status == 410
+
+
+async def test_history_window_by_age_even_without_writes():
+    async with run_simulator(history_age=60) as sim, sim.api_client() as api:
+        now = [5000.0]
+        sim.store.clock = lambda: now[0]
+        v1 = client.CoreV1Api(api)
+        await make_configmaps(v1, 1)
+        rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
+        await make_configmaps(v1, 1, prefix="newer")
+        # within the window: the change after rv replays
+        w = sim.store.watch(sim.store.resource("configmaps"), "default", resource_version=rv)
+        assert (await w.next_event()).object["metadata"]["name"] == "newer-0"
+        w.close()
+        now[0] += 61  # nothing written since, but the change aged out
+        with pytest.raises(ApiException) as info:
+            await v1.list_namespaced_config_map("default", resource_version=rv,
+                                                resource_version_match="Exact")
+        assert info.value.status == 410
+        w = sim.store.watch(sim.store.resource("configmaps"), "default", resource_version=rv)
+        assert (await w.next_event()).type == "ERROR"

@@ -35,8 +35,12 @@ async def test_watch_resumes_from_list_resource_version(api_client):
     await v1.delete_namespaced_config_map("after", "default")
     w = watch.Watch()
     events = await collect(
-        w.stream(v1.list_namespaced_config_map, "default",
-                 resource_version=listed.metadata.resource_version, timeout_seconds=5),
+        w.stream(
+            v1.list_namespaced_config_map,
+            "default",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=5,
+        ),
         3,
     )
     w.stop()
@@ -57,8 +61,12 @@ async def test_live_events_reach_a_waiting_watch(api_client):
     v1 = client.CoreV1Api(api_client)
     listed = await v1.list_namespaced_pod("default")
     w = watch.Watch()
-    stream = w.stream(v1.list_namespaced_pod, "default",
-                      resource_version=listed.metadata.resource_version, timeout_seconds=10)
+    stream = w.stream(
+        v1.list_namespaced_pod,
+        "default",
+        resource_version=listed.metadata.resource_version,
+        timeout_seconds=10,
+    )
     task = asyncio.create_task(collect(stream, 2))
     pod = {"metadata": {"name": "live"}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
     await v1.create_namespaced_pod("default", pod)
@@ -71,13 +79,22 @@ async def test_label_selector_moves_become_added_and_deleted(api_client):
     v1 = client.CoreV1Api(api_client)
     listed = await v1.list_namespaced_config_map("default")
     await v1.create_namespaced_config_map("default", cm("mover", sel="no"))
-    await v1.patch_namespaced_config_map("mover", "default", {"metadata": {"labels": {"sel": "yes"}}})
+    await v1.patch_namespaced_config_map(
+        "mover", "default", {"metadata": {"labels": {"sel": "yes"}}}
+    )
     await v1.patch_namespaced_config_map("mover", "default", {"data": {"k": "2"}})
-    await v1.patch_namespaced_config_map("mover", "default", {"metadata": {"labels": {"sel": "no"}}})
+    await v1.patch_namespaced_config_map(
+        "mover", "default", {"metadata": {"labels": {"sel": "no"}}}
+    )
     w = watch.Watch()
     events = await collect(
-        w.stream(v1.list_namespaced_config_map, "default", label_selector="sel=yes",
-                 resource_version=listed.metadata.resource_version, timeout_seconds=5),
+        w.stream(
+            v1.list_namespaced_config_map,
+            "default",
+            label_selector="sel=yes",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=5,
+        ),
         3,
     )
     w.stop()
@@ -92,8 +109,12 @@ async def test_namespace_scoping(api_client):
     await v1.create_namespaced_config_map("default", cm("here"))
     w = watch.Watch()
     events = await collect(
-        w.stream(v1.list_namespaced_config_map, "default",
-                 resource_version=listed.metadata.resource_version, timeout_seconds=5),
+        w.stream(
+            v1.list_namespaced_config_map,
+            "default",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=5,
+        ),
         1,
     )
     w.stop()
@@ -146,7 +167,9 @@ async def test_periodic_bookmarks_carry_the_current_version():
         )
         assert [line["type"] for line in lines] == ["BOOKMARK", "BOOKMARK"]
         assert lines[0]["object"] == {
-            "kind": "ConfigMap", "apiVersion": "v1", "metadata": {"resourceVersion": str(rv)}
+            "kind": "ConfigMap",
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": str(rv)},
         }
 
 
@@ -165,13 +188,21 @@ async def test_in_process_watch_iterates_store_events(simulator):
     store = simulator.store
     pods = store.resource("pods")
     watch_ = store.watch(pods, "default", resource_version=str(store.resource_version))
-    await store.create(pods, "default", {"metadata": {"name": "x"},
-                                         "spec": {"containers": [{"name": "c", "image": "i"}]}})
+    await store.create(
+        pods,
+        "default",
+        {"metadata": {"name": "x"}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+    )
     await store.delete(pods, "default", "x")
     seen = []
     async for event in watch_:
-        seen.append((event.type, event.object["metadata"]["name"],
-                     event.object["metadata"].get("deletionGracePeriodSeconds")))
+        seen.append(
+            (
+                event.type,
+                event.object["metadata"]["name"],
+                event.object["metadata"].get("deletionGracePeriodSeconds"),
+            )
+        )
         if len(seen) == 3:
             watch_.close()
     # a never-scheduled pod: deletion shows as MODIFIED (grace 0) before DELETED

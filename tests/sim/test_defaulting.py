@@ -245,3 +245,109 @@ def test_updates_get_type_defaults_but_not_admission_defaults() -> None:
     created = {"metadata": {"name": "c2"}, "spec": {}}
     default_object("PersistentVolumeClaim", created, allocate_cluster_ip=_allocate)
     assert created["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+
+
+def test_create_discards_client_status() -> None:
+    pod = _pod()
+    pod["status"] = {"phase": "Running", "podIP": "1.2.3.4"}
+    default_object("Pod", pod, allocate_cluster_ip=_allocate)
+    assert pod["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+    pvc = {"metadata": {"name": "c"}, "spec": {}, "status": {"phase": "Bound"}}
+    default_object("PersistentVolumeClaim", pvc, allocate_cluster_ip=_allocate)
+    assert pvc["status"] == {"phase": "Pending"}
+    svc = {
+        "spec": {"ports": [{"port": 80}]},
+        "status": {"loadBalancer": {"ingress": [{"ip": "1.1.1.1"}]}},
+    }
+    default_object("Service", svc, allocate_cluster_ip=_allocate)
+    assert svc["status"] == {"loadBalancer": {}}
+
+
+def test_core_event_defaults() -> None:
+    event = {"apiVersion": "v1", "metadata": {"name": "e"}, "reason": "Started"}
+    default_object("Event", event, allocate_cluster_ip=_allocate)
+    assert event == {
+        "apiVersion": "v1",
+        "metadata": {"name": "e"},
+        "reason": "Started",
+        "involvedObject": {},
+        "source": {},
+        "firstTimestamp": None,
+        "lastTimestamp": None,
+        "eventTime": None,
+        "reportingComponent": "",
+        "reportingInstance": "",
+    }
+
+
+def test_nested_small_type_defaults_everywhere() -> None:
+    pod = _pod(
+        containers=[
+            {
+                "name": "main",
+                "image": "nb:1",
+                "env": [
+                    {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+                    {
+                        "name": "MEM",
+                        "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}},
+                    },
+                ],
+                "lifecycle": {"preStop": {"httpGet": {"port": 8888}}},
+                "livenessProbe": {"httpGet": {"port": 8888, "path": "/api"}},
+            }
+        ],
+        volumes=[
+            {
+                "name": "info",
+                "projected": {
+                    "sources": [
+                        {
+                            "downwardAPI": {
+                                "items": [
+                                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}
+                                ]
+                            }
+                        }
+                    ]
+                },
+            },
+        ],
+    )
+    default_object("Pod", pod, allocate_cluster_ip=_allocate)
+    container = pod["spec"]["containers"][0]
+    assert container["env"][0]["valueFrom"]["fieldRef"] == {
+        "fieldPath": "metadata.namespace",
+        "apiVersion": "v1",
+    }
+    assert container["env"][1]["valueFrom"]["resourceFieldRef"]["divisor"] == "0"
+    assert container["lifecycle"]["preStop"]["httpGet"] == {
+        "port": 8888,
+        "path": "/",
+        "scheme": "HTTP",
+    }
+    assert container["livenessProbe"]["httpGet"] == {"port": 8888, "path": "/api", "scheme": "HTTP"}
+    assert container["livenessProbe"]["periodSeconds"] == 10
+    projected = pod["spec"]["volumes"][0]["projected"]
+    assert projected["defaultMode"] == 420
+    assert projected["sources"][0]["downwardAPI"]["items"][0]["fieldRef"]["apiVersion"] == "v1"
+
+
+def test_service_update_keeps_allocated_ip_and_node_ports() -> None:
+    old = {
+        "metadata": {"name": "s", "uid": "u"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+    }
+    default_object("Service", old, allocate_cluster_ip=lambda: "10.96.0.5")
+    new = {
+        "metadata": {"name": "s", "uid": "u"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80}]},
+    }
+
+    def must_not_allocate() -> str:
+        raise AssertionError("an update must not allocate a new cluster IP")
+
+    default_object("Service", new, allocate_cluster_ip=must_not_allocate, old=old)
+    assert new["spec"]["clusterIP"] == "10.96.0.5"
+    assert new["spec"]["clusterIPs"] == ["10.96.0.5"]
+    assert new["spec"]["ports"][0]["nodePort"] == old["spec"]["ports"][0]["nodePort"]

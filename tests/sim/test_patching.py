@@ -146,30 +146,99 @@ def test_json_patch_test_failure_is_422_like_the_real_server() -> None:
     assert _fails({"a": 1}, [{"op": "test", "path": "/a", "value": True}]).code == 422
 
 
-def test_json_patch_failures() -> None:
-    assert _fails({}, [{"op": "remove", "path": "/nope"}]).causes[0]["message"] == (
-        'remove operation does not apply: doc is missing path: "/nope": missing value'
-    )
-    assert _fails({}, [{"op": "replace", "path": "/nope", "value": 1}]).causes[0]["message"] == (
-        "replace operation does not apply: doc is missing key: /nope: missing value"
-    )
-    assert _fails({}, [{"op": "add", "path": "/a/b", "value": 1}]).causes[0]["message"] == (
-        'add operation does not apply: doc is missing path: "/a/b": missing value'
-    )
-    assert _fails({}, [{"op": "move", "from": "/x", "path": "/y"}]).causes[0]["message"] == (
-        "move operation does not apply: doc is missing from path: /x: missing value"
-    )
-    assert (
-        "invalid index" in _fails({"a": [1]}, [{"op": "add", "path": "/a/5", "value": 1}]).message
-        or "invalid index"
-        in _fails({"a": [1]}, [{"op": "add", "path": "/a/5", "value": 1}]).causes[0]["message"]
-    )
-    assert _fails({"a": [1]}, [{"op": "remove", "path": "/a/01"}]).code == 422
+@pytest.mark.parametrize(
+    ("doc", "op", "message"),
+    [
+        (
+            {},
+            {"op": "remove", "path": "/nope"},
+            "error in remove for path: '/nope': Unable to remove nonexistent key: nope: missing value",
+        ),
+        (
+            {},
+            {"op": "remove", "path": "/a/b"},
+            'remove operation does not apply: doc is missing path: "/a/b": missing value',
+        ),
+        (
+            {},
+            {"op": "add", "path": "/a/b", "value": 1},
+            'add operation does not apply: doc is missing path: "/a/b": missing value',
+        ),
+        (
+            {},
+            {"op": "replace", "path": "/a/b", "value": 1},
+            "replace operation does not apply: doc is missing path: /a/b: missing value",
+        ),
+        (
+            {"a": [1]},
+            {"op": "replace", "path": "/a/3", "value": 1},
+            "replace operation does not apply: doc is missing key: /a/3: missing value",
+        ),
+        (
+            {},
+            {"op": "move", "from": "/x/y", "path": "/y"},
+            "move operation does not apply: doc is missing from path: /x/y: missing value",
+        ),
+        (
+            {"x": 1},
+            {"op": "move", "from": "/y", "path": "/z"},
+            "error in move for path: 'y': Unable to remove nonexistent key: y: missing value",
+        ),
+        (
+            {"x": 1},
+            {"op": "copy", "from": "/x", "path": "/q/r"},
+            "copy operation does not apply: doc is missing destination path: /q/r: missing value",
+        ),
+        (
+            {"a": [1]},
+            {"op": "add", "path": "/a/5", "value": 1},
+            "error in add for path: '/a/5': Unable to access invalid index: 5: invalid index referenced",
+        ),
+        (
+            {"a": [1]},
+            {"op": "add", "path": "/a/x", "value": 1},
+            "error in add for path: '/a/x': value was not a proper array index: 'x': "
+            'strconv.Atoi: parsing "x": invalid syntax',
+        ),
+        (
+            {"a": [1]},
+            {"op": "remove", "path": "/a/1"},
+            "error in remove for path: '/a/1': Unable to access invalid index: 1: invalid index referenced",
+        ),
+        (
+            {},
+            {"op": "test", "path": "/a/b", "value": 1},
+            "test operation does not apply: is missing path: /a/b: missing value",
+        ),
+        ({}, {"op": "test", "path": "/a", "value": 1}, "testing value /a failed: test failed"),
+    ],
+)
+def test_json_patch_failures_worded_like_the_real_server(doc: dict, op: dict, message: str) -> None:
+    error = _fails(doc, [op])
+    assert (error.code, error.reason) == (422, "Invalid")
+    assert error.causes == [{"reason": "UnexpectedServerResponse", "message": message}]
+
+
+def test_json_patch_library_quirks_are_kept() -> None:
+    # replace of a missing object key adds it; test of a missing key against null passes
+    assert apply_json_patch({}, [{"op": "replace", "path": "/k", "value": 1}]) == {"k": 1}
+    assert apply_json_patch({}, [{"op": "test", "path": "/k", "value": None}]) == {}
+    # negative indices count from the end
+    assert apply_json_patch({"a": [1, 2, 3]}, [{"op": "remove", "path": "/a/-1"}]) == {"a": [1, 2]}
+    # replacing the whole document
+    assert apply_json_patch({"a": 1}, [{"op": "replace", "path": "", "value": {"b": 2}}]) == {
+        "b": 2
+    }
+
+
+def test_json_patch_undecodable_is_400() -> None:
     bad_op = _fails({}, [{"op": "frobnicate", "path": "/a"}])
-    assert (bad_op.code, bad_op.message) == (400, "Unexpected kind: frobnicate")
+    assert bad_op.causes[0]["message"] == "Unexpected kind: frobnicate"
     not_list = _fails({}, {"op": "add"})
     assert (not_list.code, not_list.reason) == (400, "BadRequest")
     assert not_list.message == "json: cannot unmarshal object into Go value of type jsonpatch.Patch"
+    not_object = _fails({}, ["add"])
+    assert not_object.code == 400
 
 
 def test_json_patch_failure_leaves_no_partial_change() -> None:
@@ -183,9 +252,25 @@ def test_json_patch_failure_leaves_no_partial_change() -> None:
 
 def _smp(patch: dict, target: dict | None = None, kind: str = "Pod") -> dict:
     original = copy.deepcopy(target if target is not None else POD)
+    patch_before = copy.deepcopy(patch)
     result = apply_strategic_merge_patch(original, patch, kind)
     assert original == (target if target is not None else POD), "input was mutated"
-    return result
+    assert patch == patch_before, "patch was mutated"
+    # the result shares nothing with the patch: changing it cannot change the patch
+    _scribble(result)
+    assert patch == patch_before, "result shares structure with the patch"
+    return apply_strategic_merge_patch(original, patch, kind)
+
+
+def _scribble(value: object) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _scribble(item)
+        value["__scribbled__"] = True
+    elif isinstance(value, list):
+        for item in value:
+            _scribble(item)
+        value.append("__scribbled__")
 
 
 def test_containers_merge_by_name_and_env_by_name() -> None:
@@ -341,6 +426,21 @@ def test_set_element_order() -> None:
     assert fin["metadata"]["finalizers"] == ["b", "example.com/keep"]
 
 
+def test_set_element_order_interleaves_server_only_items() -> None:
+    target = {"spec": {"containers": [{"name": "a"}, {"name": "b"}, {"name": "c"}]}}
+    result = _smp(
+        {
+            "spec": {
+                "$setElementOrder/containers": [{"name": "c"}, {"name": "a"}],
+                "containers": [{"name": "c", "image": "c:2"}],
+            }
+        },
+        target,
+    )
+    # b is known only to the server: it keeps its place before c, as in the real server
+    assert [c["name"] for c in result["spec"]["containers"]] == ["b", "c", "a"]
+
+
 def test_retain_keys() -> None:
     target = {"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}}
     result = _smp(
@@ -354,6 +454,7 @@ def test_retain_keys() -> None:
             target, {"spec": {"strategy": {"$retainKeys": ["type"], "x": 1}}}, "Deployment"
         )
     assert info.value.code == 422
+    assert info.value.causes[0]["message"] == "patch content doesn't match retainKeys list"
 
 
 def test_service_ports_merge_by_port() -> None:
@@ -390,15 +491,31 @@ def test_unknown_kind_replaces_lists_but_keeps_metadata_rules() -> None:
     assert result == {"metadata": {"finalizers": ["a", "b"]}, "data": {"j": "w"}, "items": [3]}
 
 
-def test_strategic_errors() -> None:
+def test_strategic_errors_like_the_real_server() -> None:
+    # Errors the real server never converts to a Status: 500 with no reason.
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(POD, {"spec": {"containers": [{"image": "no-name"}]}}, "Pod")
-    assert info.value.code == 400
-    assert "does not contain declared merge key: name" in info.value.message
+    assert info.value.status() == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": "map: map[image:no-name] does not contain declared merge key: name",
+        "code": 500,
+    }
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(POD, {"metadata": {"$patch": "explode"}}, "Pod")
-    assert info.value.code == 400
-    assert info.value.message.startswith("unknown patch type: explode in map:")
+    assert (info.value.code, info.value.reason) == (500, "")
+    assert info.value.message == "unknown patch type: explode in map: map[$patch:explode]"
+    with pytest.raises(PatchError) as info:
+        apply_strategic_merge_patch(POD, {"spec": {"containers": ["x"]}}, "Pod")
+    assert info.value.message == "expected a map[string]interface {}, but received a string"
+    # Malformed directives are 400s.
+    with pytest.raises(PatchError) as info:
+        apply_strategic_merge_patch(
+            POD, {"metadata": {"$deleteFromPrimitiveList/finalizers": "x"}}, "Pod"
+        )
+    assert (info.value.code, info.value.message) == (400, "invalid patch format of primitive list")
     with pytest.raises(PatchError) as info:
         apply_strategic_merge_patch(POD, ["not", "a", "map"], "Pod")
     assert info.value.code == 400

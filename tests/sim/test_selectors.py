@@ -227,7 +227,7 @@ def test_other_kinds_field_selectors() -> None:
         ("spec.nodeName=x", "Service", "field label not supported: spec.nodeName"),
         ("type=Opaque", "Pod", "field label not supported: type"),
         ("a", "Pod", "invalid selector: 'a'; can't understand 'a'"),
-        ("metadata.name=a=b", "Pod", "invalid field selector: unescaped character in value: ="),
+        ("metadata.name=a=b", "Pod", "invalid field selector: unescaped character in value: 61"),
         ("metadata.name=a\\x", "Pod", "invalid field selector: invalid escape sequence: \\x"),
     ],
 )

@@ -18,8 +18,13 @@ def pod(name: str, **meta) -> dict:
 
 
 def owner_ref(obj: dict, **extra) -> dict:
-    return {"apiVersion": "v1", "kind": obj["kind"], "name": obj["metadata"]["name"],
-            "uid": obj["metadata"]["uid"], **extra}
+    return {
+        "apiVersion": "v1",
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -51,7 +56,9 @@ async def test_pod_on_a_node_waits_for_its_kubelet(store):
 
 async def test_finalizers_hold_deletion_until_removed(store):
     cms = store.resource("configmaps")
-    await store.create(cms, "default", {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})
+    await store.create(
+        cms, "default", {"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}
+    )
     marked = await store.delete(cms, "default", "held")
     assert marked["metadata"]["deletionTimestamp"]
     assert exists(store, "configmaps", "default", "held")
@@ -77,9 +84,17 @@ async def test_background_gc_removes_services_and_secrets_owned_by_a_pod(store):
     pods, svcs, secrets = (store.resource(p) for p in ("pods", "services", "secrets"))
     owner = await store.create(pods, "default", pod("jupyter-alice"))
     ref = owner_ref(owner)
-    await store.create(svcs, "default", {"metadata": {"name": "jupyter-alice", "ownerReferences": [ref]},
-                                         "spec": {"ports": [{"port": 8888}]}})
-    await store.create(secrets, "default", {"metadata": {"name": "jupyter-alice", "ownerReferences": [ref]}})
+    await store.create(
+        svcs,
+        "default",
+        {
+            "metadata": {"name": "jupyter-alice", "ownerReferences": [ref]},
+            "spec": {"ports": [{"port": 8888}]},
+        },
+    )
+    await store.create(
+        secrets, "default", {"metadata": {"name": "jupyter-alice", "ownerReferences": [ref]}}
+    )
     await store.create(secrets, "default", {"metadata": {"name": "unowned"}})
     await store.delete(pods, "default", "jupyter-alice")
     await store.wait_gc_idle()
@@ -92,7 +107,11 @@ async def test_gc_keeps_a_dependent_with_another_live_owner(store):
     cms = store.resource("configmaps")
     a = await store.create(cms, "default", {"metadata": {"name": "a"}})
     b = await store.create(cms, "default", {"metadata": {"name": "b"}})
-    await store.create(cms, "default", {"metadata": {"name": "dep", "ownerReferences": [owner_ref(a), owner_ref(b)]}})
+    await store.create(
+        cms,
+        "default",
+        {"metadata": {"name": "dep", "ownerReferences": [owner_ref(a), owner_ref(b)]}},
+    )
     await store.delete(cms, "default", "a")
     await store.wait_gc_idle()
     dep = store.get(cms, "default", "dep")
@@ -102,7 +121,9 @@ async def test_gc_keeps_a_dependent_with_another_live_owner(store):
 async def test_orphan_propagation_keeps_dependents_and_strips_refs(store):
     cms = store.resource("configmaps")
     owner = await store.create(cms, "default", {"metadata": {"name": "owner"}})
-    await store.create(cms, "default", {"metadata": {"name": "dep", "ownerReferences": [owner_ref(owner)]}})
+    await store.create(
+        cms, "default", {"metadata": {"name": "dep", "ownerReferences": [owner_ref(owner)]}}
+    )
     await store.delete(cms, "default", "owner", propagation_policy="Orphan")
     await store.wait_gc_idle()
     assert not exists(store, "configmaps", "default", "owner")
@@ -112,7 +133,9 @@ async def test_orphan_propagation_keeps_dependents_and_strips_refs(store):
 async def test_foreground_owner_goes_after_its_dependents(store):
     pods, cms = store.resource("pods"), store.resource("configmaps")
     owner = await store.create(cms, "default", {"metadata": {"name": "owner"}})
-    await store.create(pods, "default", pod("dep", ownerReferences=[owner_ref(owner, blockOwnerDeletion=True)]))
+    await store.create(
+        pods, "default", pod("dep", ownerReferences=[owner_ref(owner, blockOwnerDeletion=True)])
+    )
     await store.bind("default", "dep", "node-1")
     marked = await store.delete(cms, "default", "owner", propagation_policy="Foreground")
     assert marked["metadata"]["finalizers"] == ["foregroundDeletion"]
@@ -127,7 +150,11 @@ async def test_foreground_owner_goes_after_its_dependents(store):
 
 
 async def test_namespace_deletion_terminates_then_removes(store):
-    nss, pods, cms = store.resource("namespaces"), store.resource("pods"), store.resource("configmaps")
+    nss, pods, cms = (
+        store.resource("namespaces"),
+        store.resource("pods"),
+        store.resource("configmaps"),
+    )
     await store.create(nss, None, {"metadata": {"name": "doomed"}})
     await store.create(cms, "doomed", {"metadata": {"name": "c"}})
     await store.create(pods, "doomed", pod("p"))
@@ -167,7 +194,9 @@ async def test_delete_options_body_wins_over_query(simulator, api_client):
     assert body["metadata"]["deletionGracePeriodSeconds"] == 7
     # no body: the query parameter applies
     async with aiohttp.ClientSession() as http:
-        async with http.delete(f"{simulator.url}/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0") as resp:
+        async with http.delete(
+            f"{simulator.url}/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0"
+        ) as resp:
             assert resp.status == 200
     with pytest.raises(ApiException) as info:
         await v1.read_namespaced_pod("p", "default")
@@ -177,7 +206,9 @@ async def test_delete_options_body_wins_over_query(simulator, api_client):
 async def test_deletecollection_with_label_selector(api_client):
     v1 = client.CoreV1Api(api_client)
     for name, team in (("a", "x"), ("b", "x"), ("c", "y")):
-        await v1.create_namespaced_config_map("default", {"metadata": {"name": name, "labels": {"team": team}}})
+        await v1.create_namespaced_config_map(
+            "default", {"metadata": {"name": name, "labels": {"team": team}}}
+        )
     await v1.delete_collection_namespaced_config_map("default", label_selector="team=x")
     left = await v1.list_namespaced_config_map("default")
     assert [c.metadata.name for c in left.items] == ["c"]
@@ -186,11 +217,42 @@ async def test_deletecollection_with_label_selector(api_client):
 async def test_propagation_policy_through_client(api_client, simulator):
     v1 = client.CoreV1Api(api_client)
     owner = await v1.create_namespaced_pod("default", pod("owner"))
-    ref = client.V1OwnerReference(api_version="v1", kind="Pod", name="owner", uid=owner.metadata.uid)
-    await v1.create_namespaced_secret("default", client.V1Secret(
-        metadata=client.V1ObjectMeta(name="s", owner_references=[ref])))
-    await v1.delete_namespaced_pod("owner", "default", body=client.V1DeleteOptions(
-        propagation_policy="Orphan"))
+    ref = client.V1OwnerReference(
+        api_version="v1", kind="Pod", name="owner", uid=owner.metadata.uid
+    )
+    await v1.create_namespaced_secret(
+        "default", client.V1Secret(metadata=client.V1ObjectMeta(name="s", owner_references=[ref]))
+    )
+    await v1.delete_namespaced_pod(
+        "owner", "default", body=client.V1DeleteOptions(propagation_policy="Orphan")
+    )
     await simulator.store.wait_gc_idle()
     kept = await v1.read_namespaced_secret("s", "default")
     assert kept.metadata.owner_references is None
+
+
+async def test_pvc_protection_holds_a_claim_while_a_pod_uses_it(store):
+    pvcs, pods = store.resource("persistentvolumeclaims"), store.resource("pods")
+    claim = {"metadata": {"name": "home"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                                                   "resources": {"requests": {"storage": "1Gi"}}}}
+    created = await store.create(pvcs, "default", claim)
+    assert created["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    user = pod("user")
+    user["spec"]["volumes"] = [{"name": "home", "persistentVolumeClaim": {"claimName": "home"}}]
+    await store.create(pods, "default", user)
+    await store.bind("default", "user", "node-1")
+    await store.delete(pvcs, "default", "home")
+    await store.wait_gc_idle()
+    assert store.get(pvcs, "default", "home")["metadata"]["deletionTimestamp"]
+    await store.delete(pods, "default", "user", grace_period_seconds=0)
+    await store.wait_gc_idle()
+    assert not exists(store, "persistentvolumeclaims", "default", "home")
+
+
+async def test_unused_claim_is_released_at_once(store):
+    pvcs = store.resource("persistentvolumeclaims")
+    await store.create(pvcs, "default", {"metadata": {"name": "free"}, "spec": {
+        "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+    await store.delete(pvcs, "default", "free")
+    await store.wait_gc_idle()
+    assert not exists(store, "persistentvolumeclaims", "default", "free")

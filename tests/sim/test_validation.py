@@ -11,6 +11,7 @@ import pytest
 
 from async_kubespawner.sim.defaulting import default_object
 from async_kubespawner.sim.validation import (
+    apply_schema_defaults,
     decode_error,
     invalid_status,
     prune_unknown,
@@ -147,7 +148,7 @@ def test_labels_annotations_owner_references_finalizers() -> None:
             {"apiVersion": "v1", "kind": "Pod", "name": "a", "uid": "1", "controller": True},
             {"apiVersion": "v1", "kind": "Pod", "name": "b", "uid": "2", "controller": True},
         ],
-        "finalizers": ["example.com/ok", "bare"],
+        "finalizers": ["example.com/ok", "bare", "orphan", "foregroundDeletion", "bad name"],
     }
     causes = _fields(validate_object("ConfigMap", {"metadata": meta}))
     fields = [c[1] for c in causes]
@@ -162,15 +163,30 @@ def test_labels_annotations_owner_references_finalizers() -> None:
     ) in causes
     assert (
         "FieldValueInvalid",
-        "metadata.ownerReferences[0].uid",
-        'Invalid value: "": must not be empty',
+        "metadata.ownerReferences.uid",
+        'Invalid value: "": uid must not be empty',
     ) in causes
-    assert any("Only one reference can have Controller set to true" in c[2] for c in causes)
-    assert (
-        "FieldValueInvalid",
-        "metadata.finalizers",
-        'Invalid value: "bare": name is neither a standard finalizer name nor is it fully qualified',
-    ) in causes
+    assert any(
+        c[2].endswith(
+            'Only one reference can have Controller set to true. Found "true" in '
+            "references for a and b"
+        )
+        for c in causes
+    )
+    finalizer_causes = [c for c in causes if c[1] == "metadata.finalizers"]
+    assert len(finalizer_causes) == 2
+    assert finalizer_causes[0][2].startswith('Invalid value: "bad name": name part must consist of')
+    assert finalizer_causes[1][2].endswith(
+        "finalizer orphan and foregroundDeletion cannot be both set"
+    )
+    namespace = {"metadata": {"name": "ns"}, "spec": {"finalizers": ["kubernetes", "bare"]}}
+    assert _fields(validate_object("Namespace", namespace)) == [
+        (
+            "FieldValueInvalid",
+            "spec.finalizers[1]",
+            'Invalid value: "bare": name is neither a standard finalizer name nor is it fully qualified',
+        )
+    ]
 
 
 def test_pod_spec_rules() -> None:
@@ -254,8 +270,10 @@ def test_bad_quantity_is_a_decode_error_first() -> None:
         )
         assert decode_error("Pod", ok) is None
         assert validate_object("Pod", ok) == []
-    # reached validation anyway: still refused, never accepted
-    assert validate_object("Pod", pod)[0]["field"] == "spec.containers[0].resources.limits[memory]"
+    # reached validation anyway: still refused with the same words, never accepted
+    assert validate_object("Pod", pod) == [
+        {"reason": "FieldValueInvalid", "message": decode_error("Pod", pod), "field": ""}
+    ]
 
 
 def test_service_rules_and_cluster_ip_immutability() -> None:
@@ -282,7 +300,7 @@ def test_service_rules_and_cluster_ip_immutability() -> None:
         (
             "FieldValueInvalid",
             "spec.clusterIPs[0]",
-            'Invalid value: []string{"10.0.0.2"}: may not change once set',
+            'Invalid value: ["10.0.0.2"]: may not change once set',
         )
     ]
     assert validate_object("Service", old, old) == []
@@ -310,6 +328,15 @@ def test_secrets_and_configmaps() -> None:
     assert _fields(validate_object("Secret", retyped, {"metadata": {"name": "s"}})) == [
         ("FieldValueInvalid", "type", 'Invalid value: "other/type": field is immutable')
     ]
+    assert _fields(
+        validate_object("Secret", {"metadata": {"name": "s"}, "type": "kubernetes.io/basic-auth"})
+    ) == [
+        ("FieldValueRequired", "data[username]", "Required value"),
+        ("FieldValueRequired", "data[password]", "Required value"),
+    ]
+    assert _fields(
+        validate_object("Secret", {"metadata": {"name": "s"}, "type": "kubernetes.io/ssh-auth"})
+    ) == [("FieldValueRequired", "data[ssh-privatekey]", "Required value")]
     cm = {"metadata": {"name": "c"}, "data": {"k": "v"}, "binaryData": {"k": "eA=="}}
     assert _fields(validate_object("ConfigMap", cm))[0][1] == "binaryData[k]"
 
@@ -463,3 +490,272 @@ def test_prune_unknown_fields() -> None:
         },
     }
     assert obj == before
+
+
+LIST_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "spec": {
+            "type": "object",
+            "properties": {
+                "tags": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "x-kubernetes-list-type": "set",
+                },
+                "ports": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"],
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "port": {"type": "integer", "default": 80},
+                        },
+                    },
+                },
+                "replicas": {"type": "integer", "default": 1},
+                "template": {
+                    "type": "object",
+                    "x-kubernetes-embedded-resource": True,
+                    "properties": {
+                        "spec": {"type": "object", "properties": {"x": {"type": "string"}}}
+                    },
+                },
+                "mode": {
+                    "type": "object",
+                    "default": {},
+                    "properties": {"fast": {"type": "boolean", "default": False}},
+                },
+            },
+        }
+    },
+}
+
+
+def test_schema_list_types_and_embedded_resources() -> None:
+    obj = {
+        "spec": {
+            "tags": ["a", "b", "a"],
+            "ports": [{"name": "http"}, {"name": "http", "port": 81}],
+            "template": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "t"},
+                "spec": {"x": "y", "junk": 1},
+            },
+        }
+    }
+    causes = _fields(validate_against_schema(LIST_SCHEMA, obj))
+    assert ("FieldValueDuplicate", "spec.tags[2]", 'Duplicate value: "a"') in causes
+    assert any(c[0] == "FieldValueDuplicate" and c[1] == "spec.ports[1]" for c in causes)
+    assert len(causes) == 2
+    pruned = prune_unknown(LIST_SCHEMA, obj)
+    assert pruned["spec"]["template"] == {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "t"},
+        "spec": {"x": "y"},
+    }
+
+
+def test_schema_defaults() -> None:
+    obj = {"spec": {"ports": [{"name": "http"}, {"name": "https", "port": 443}]}}
+    apply_schema_defaults(LIST_SCHEMA, obj)
+    assert obj == {
+        "spec": {
+            "ports": [{"name": "http", "port": 80}, {"name": "https", "port": 443}],
+            "replicas": 1,
+            "mode": {"fast": False},
+        }
+    }
+
+
+def test_volume_sources_tolerations_selectors_and_ids() -> None:
+    pod = _pod(
+        volumes=[
+            {"name": "none"},
+            {"name": "two", "emptyDir": {}, "secret": {"secretName": "s"}},
+            {"name": "claim", "persistentVolumeClaim": {}},
+            {"name": "cm", "configMap": {}},
+        ],
+        tolerations=[
+            {"key": "k", "operator": "Sometimes"},
+            {"key": "k", "operator": "Exists", "value": "v"},
+            {"operator": "Equal", "value": "v"},
+            {"key": "k", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 5},
+            {"key": "k", "operator": "Exists", "effect": "Sometimes"},
+        ],
+        nodeSelector={"bad key!": "ok"},
+        hostname="Bad_Host",
+        securityContext={"runAsUser": -1},
+    )
+    pod["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "cm", "mountPath": "/a", "subPath": "/abs"},
+        {"name": "cm", "mountPath": "/b", "subPath": "x/../y"},
+    ]
+    pod["spec"]["containers"][0]["securityContext"] = {"runAsGroup": 2**31}
+    causes = _fields(validate_object("Pod", pod))
+    expected = [
+        ("FieldValueRequired", "spec.volumes[0]", "Required value: must specify a volume type"),
+        (
+            "FieldValueForbidden",
+            "spec.volumes[1].secret",
+            "Forbidden: may not specify more than 1 volume type",
+        ),
+        ("FieldValueRequired", "spec.volumes[2].persistentVolumeClaim.claimName", "Required value"),
+        ("FieldValueRequired", "spec.volumes[3].configMap.name", "Required value"),
+        (
+            "FieldValueNotSupported",
+            "spec.tolerations[0].operator",
+            'Unsupported value: "Sometimes": supported values: "Equal", "Exists"',
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.tolerations[1].operator",
+            "Invalid value: \"v\": value must be empty when `operator` is 'Exists'",
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.tolerations[3].effect",
+            "Invalid value: \"NoSchedule\": effect must be 'NoExecute' when `tolerationSeconds` is set",
+        ),
+        (
+            "FieldValueNotSupported",
+            "spec.tolerations[4].effect",
+            'Unsupported value: "Sometimes": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"',
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.securityContext.runAsUser",
+            "Invalid value: -1: must be between 0 and 2147483647, inclusive",
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.containers[0].volumeMounts[0].subPath",
+            'Invalid value: "/abs": must be a relative path',
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.containers[0].volumeMounts[1].subPath",
+            "Invalid value: \"x/../y\": must not contain '..'",
+        ),
+        (
+            "FieldValueInvalid",
+            "spec.containers[0].securityContext.runAsGroup",
+            "Invalid value: 2147483648: must be between 0 and 2147483647, inclusive",
+        ),
+    ]
+    for cause in expected:
+        assert cause in causes
+    assert any(c[1] == "spec.tolerations[2].operator" for c in causes)
+    assert any(c[1] == "spec.nodeSelector" for c in causes)
+    assert any(c[1] == "spec.hostname" for c in causes)
+
+
+def test_pvc_storage_must_be_positive() -> None:
+    pvc = {
+        "metadata": {"name": "c"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "0Gi"}}},
+    }
+    assert _fields(validate_object("PersistentVolumeClaim", pvc)) == [
+        (
+            "FieldValueInvalid",
+            "spec.resources[storage]",
+            'Invalid value: "0": must be greater than zero',
+        )
+    ]
+
+
+def test_core_events_are_validated_leniently() -> None:
+    good = {
+        "apiVersion": "v1",
+        "metadata": {"name": "e", "namespace": "hub"},
+        "involvedObject": {"kind": "Pod", "name": "p", "namespace": "hub"},
+        "reason": "Pulled",
+    }
+    assert validate_object("Event", good) == []
+    elsewhere = copy.deepcopy(good)
+    elsewhere["involvedObject"]["namespace"] = "other"
+    assert _fields(validate_object("Event", elsewhere)) == [
+        (
+            "FieldValueInvalid",
+            "involvedObject.namespace",
+            'Invalid value: "other": does not match event.namespace',
+        )
+    ]
+    no_object_namespace = copy.deepcopy(good)
+    del no_object_namespace["involvedObject"]["namespace"]
+    assert (
+        _fields(validate_object("Event", no_object_namespace))[0][1] == "involvedObject.namespace"
+    )
+    with_time = copy.deepcopy(good)
+    with_time["eventTime"] = "2026-11-24T06:00:00.000000Z"
+    assert {c[1] for c in _fields(validate_object("Event", with_time))} == {
+        "reportingComponent",
+        "reportingInstance",
+        "action",
+    }
+
+
+def test_events_k8s_io_are_validated_strictly() -> None:
+    event = {
+        "apiVersion": "events.k8s.io/v1",
+        "metadata": {"name": "e", "namespace": "hub"},
+        "regarding": {"kind": "Pod", "name": "p", "namespace": "hub"},
+        "reason": "Pulled",
+        "type": "Normal",
+        "note": "pulled",
+        "action": "Pulling",
+        "reportingController": "example.com/kubelet",
+        "reportingInstance": "node-1",
+        "eventTime": "2026-11-24T06:00:00.000000Z",
+    }
+    assert validate_object("Event", event) == []
+    bad = {
+        **event,
+        "type": "Odd",
+        "deprecatedCount": 3,
+        "eventTime": None,
+        "reportingController": "",
+    }
+    causes = _fields(validate_object("Event", bad))
+    assert ("FieldValueRequired", "eventTime", "Required value") in causes
+    assert ("FieldValueInvalid", "type", 'Invalid value: "": has invalid value: Odd') in causes
+    assert ("FieldValueInvalid", "count", 'Invalid value: "": needs to be unset') in causes
+
+
+def test_pod_update_grace_period_deadline_and_toleration_seconds() -> None:
+    old = _pod(
+        activeDeadlineSeconds=100,
+        terminationGracePeriodSeconds=30,
+        tolerations=[
+            {"key": "k", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 60}
+        ],
+    )
+    seconds_changed = copy.deepcopy(old)
+    seconds_changed["spec"]["tolerations"][0]["tolerationSeconds"] = 10
+    assert validate_object("Pod", seconds_changed, old) == []
+    grace_changed = copy.deepcopy(old)
+    grace_changed["spec"]["terminationGracePeriodSeconds"] = 5
+    assert [c["field"] for c in validate_object("Pod", grace_changed, old)] == ["spec"]
+    negative = copy.deepcopy(old)
+    negative["spec"]["terminationGracePeriodSeconds"] = -1
+    repaired = copy.deepcopy(old)
+    repaired["spec"]["terminationGracePeriodSeconds"] = 1
+    assert validate_object("Pod", repaired, negative) == []
+    no_deadline = copy.deepcopy(old)
+    del no_deadline["spec"]["activeDeadlineSeconds"]
+    assert _fields(validate_object("Pod", no_deadline, old)) == [
+        (
+            "FieldValueInvalid",
+            "spec.activeDeadlineSeconds",
+            'Invalid value: "null": must not update from a positive integer to nil value',
+        )
+    ]
+    longer = copy.deepcopy(old)
+    longer["spec"]["activeDeadlineSeconds"] = 200
+    assert _fields(validate_object("Pod", longer, old))[0][2] == (
+        "Invalid value: 200: must be less than or equal to previous value"
+    )

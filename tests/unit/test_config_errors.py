@@ -61,6 +61,24 @@ LOAD_TIME_ERRORS = [
         "'bad key!' is not a valid label key",
         "DNS-subdomain prefix",
     ),
+    (
+        {"extra_labels": {"team": "data science"}},
+        "extra_labels",
+        "'data science' of 'team' is not a valid label value",
+        "63 characters",
+    ),
+    (
+        {"storage_extra_labels": {"tier": "-x"}},
+        "storage_extra_labels",
+        "'-x' of 'tier' is not a valid label value",
+        "63 characters",
+    ),
+    (
+        {"user_namespace_labels": {"a": "b" * 64}},
+        "user_namespace_labels",
+        "is not a valid label value",
+        "63 characters",
+    ),
     ({"extra_labels": {"n": 5}}, "extra_labels", "is a int, not a string", "Quote the value"),
     (
         {"common_labels": {"app": "jupyter hub"}},
@@ -208,7 +226,7 @@ def test_template_making_an_invalid_pod_name() -> None:
     message = str(info.value)
     assert "pod_name_template = 'jupyter-{unescaped_username}'" in message
     assert "'jupyter-Alice@Example', which is not a valid pod name" in message
-    assert "{username}" in message
+    assert "{safe_username}" in message
     with pytest.raises(SpawnerConfigError):
         asyncio.run(spawner.get_pod_manifest())
 
@@ -220,6 +238,7 @@ def test_template_making_an_invalid_label_value() -> None:
     message = str(info.value)
     assert "c.KubeSpawner.extra_labels" in message
     assert "label 'who' gets the value 'a b'" in message
+    assert "{safe_username}" in message
 
 
 def test_user_namespace_template_making_an_invalid_namespace() -> None:
@@ -233,7 +252,7 @@ def test_user_namespace_template_making_an_invalid_namespace() -> None:
 
 def test_service_name_must_be_a_dns_label() -> None:
     spawner = make_spawner(config={"services_enabled": True, "pod_name_template": "1-{username}"})
-    with pytest.raises(SpawnerConfigError, match="not a valid pod name"):
+    with pytest.raises(SpawnerConfigError, match="not a valid Service name"):
         spawner.check_configuration()
     # without a Service the same name is a fine pod name
     make_spawner(config={"pod_name_template": "1-{username}"}).check_configuration()
@@ -251,15 +270,47 @@ def test_callable_returning_a_non_integer_uid() -> None:
     ("config", "setting"),
     [
         ({"privileged": True}, "privileged"),
+        ({"container_security_context": {"privileged": True}}, "container_security_context"),
         ({"allow_privilege_escalation": True}, "allow_privilege_escalation"),
+        (
+            {
+                "allow_privilege_escalation": None,
+                "container_security_context": {"allowPrivilegeEscalation": True},
+            },
+            "container_security_context",
+        ),
         ({"uid": 0}, "uid"),
-        ({"container_security_context": {"runAsUser": 0}}, "uid"),
+        ({"container_security_context": {"runAsUser": 0}}, "container_security_context"),
+        ({"pod_security_context": {"runAsUser": 0}}, "pod_security_context"),
+        ({"uid": lambda spawner: 0}, "uid"),
+        ({"pod_security_context": {"runAsNonRoot": False}}, "pod_security_context"),
+        (
+            {"container_security_context": {"capabilities": {"add": ["SYS_ADMIN"]}}},
+            "container_security_context",
+        ),
     ],
 )
 def test_restricted_profile_refuses_contradictions(config: dict, setting: str) -> None:
     spawner = make_spawner(config={"security_profile": "restricted", **config})
-    with pytest.raises(SpawnerConfigError, match=f"c.KubeSpawner.{setting}.*restricted"):
+    with pytest.raises(SpawnerConfigError) as info:
         asyncio.run(spawner.get_pod_manifest())
+    message = str(info.value)
+    assert message.startswith(f"c.KubeSpawner.{setting}")
+    assert "contradicts security_profile 'restricted'" in message
+    assert "or set security_profile = ''" in message
+
+
+def test_restricted_profile_allows_net_bind_service() -> None:
+    spawner = make_spawner(
+        config={
+            "security_profile": "restricted",
+            "container_security_context": {"capabilities": {"add": ["NET_BIND_SERVICE"]}},
+        }
+    )
+    pod = asyncio.run(spawner.get_pod_manifest())
+    # the profile's drop ALL wins; the allowed add is kept
+    capabilities = pod.spec.containers[0].security_context.capabilities
+    assert (capabilities.add, capabilities.drop) == (["NET_BIND_SERVICE"], ["ALL"])
 
 
 def test_modify_pod_hook_returning_none() -> None:

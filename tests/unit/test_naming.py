@@ -106,7 +106,11 @@ TRICKY_NAMES = [
     ("josé", "", "jupyter-jos---" + h("josé"), "jupyter-jos-c3-a9"),
     ("1alice", "", "jupyter-x-1alice---" + h("1alice"), "jupyter-1alice"),
     ("a--b", "", "jupyter-a-b---" + h("a--b"), "jupyter-a-2d-2db"),
-    ("a" * 70, "", "jupyter-" + "a" * 37 + "---" + h("a" * 70), "jupyter-" + "a" * 70),
+    # a 48-character user slug plus "--" overflows 48 even without a server name:
+    # multi-slug over (name, "") with "x" for the empty part, as upstream does
+    ("a" * 70, "", "jupyter-" + "a" * 17 + "--x---" + h("a" * 70, ""), "jupyter-" + "a" * 70),
+    ("b" * 46, "", "jupyter-" + "b" * 46, "jupyter-" + "b" * 46),
+    ("b" * 47, "", "jupyter-" + "b" * 17 + "--x---" + h("b" * 47, ""), "jupyter-" + "b" * 47),
     (
         "alice",
         "My Server",
@@ -165,8 +169,12 @@ def test_label_values() -> None:
     labels = spawner._build_pod_labels({})
     assert labels["hub.jupyter.org/username"] == "alice-example-com---" + h("alice@example.com")
     assert labels["hub.jupyter.org/servername"] == "my-server---" + h("My Server")
+    # the labels are the same in the escape scheme (upstream 7 uses the safe value)
     escaped = make_spawner("alice@example.com", config={"slug_scheme": "escape"})
-    assert escaped._build_pod_labels({})["hub.jupyter.org/username"] == "alice-40example-2ecom"
+    assert escaped._build_pod_labels({})["hub.jupyter.org/username"] == (
+        "alice-example-com---" + h("alice@example.com")
+    )
+    assert escaped.pod_name == "jupyter-alice-40example-2ecom"
 
 
 def test_template_fields_for_both_schemes() -> None:
@@ -188,6 +196,12 @@ def test_template_fields_for_both_schemes() -> None:
     assert safe["escaped_username"] == "-41lice"
     assert safe["escaped_servername"] == "-4cab"
     assert safe["escaped_user_server"] == "-41lice---4cab"
+    default_server = TemplateFields.for_server(
+        username="Alice", servername="", userid=3, hub_namespace="x", slug_scheme="escape"
+    )
+    # always joined; the trailing "--" goes when a template ends with it
+    assert default_server.as_dict()["escaped_user_server"] == "-41lice--"
+    assert default_server.as_dict()["user_server"] == "-41lice"
     escape = fields.as_dict("escape")
     assert escape["username"] == "-41lice"
     assert escape["user_server"] == "-41lice---4cab"
@@ -210,6 +224,8 @@ def test_expand_template_drops_trailing_dash() -> None:
         expand_template("jupyter-{username}-{servername}", {"username": "a", "servername": ""})
         == "jupyter-a"
     )
+    # a "-" the template itself ends with is kept
+    assert expand_template("{username}-", {"username": "a"}) == "a-"
     assert template_field_names("{a}-{b.c}-{d[0]}-{{lit}}") == {"a", "b", "d"}
 
 

@@ -116,6 +116,13 @@ def test_settings_mixin_declares_every_non_profile_setting() -> None:
     assert missing == []
 
 
+def test_kubespawner_has_all_82_upstream_settings() -> None:
+    from async_kubespawner import KubeSpawner
+
+    declared = set(KubeSpawner.class_traits(config=True))
+    assert [n for n in ALL_UPSTREAM if n not in declared] == []
+
+
 def test_profile_settings_are_left_to_the_profiles_mixin() -> None:
     # profile_list & co. belong to ProfilesMixin (profiles.py); the settings mixin must
     # not shadow them, since ProfilesMixin comes first in KubeSpawner's bases.

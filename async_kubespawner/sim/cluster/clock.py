@@ -25,7 +25,9 @@ class Clock:
 
     def __init__(self, scale: float = 1.0) -> None:
         if scale < 0:
-            raise ValueError(f"clock scale must be >= 0 (real seconds per cluster second), got {scale}")
+            raise ValueError(
+                f"clock scale must be >= 0 (real seconds per cluster second), got {scale}"
+            )
         self.scale = scale
 
     @classmethod

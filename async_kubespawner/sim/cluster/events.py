@@ -45,14 +45,24 @@ def container_field_path(name: str, init: bool = False) -> str:
     return f"spec.{'initContainers' if init else 'containers'}{{{name}}}"
 
 
-def kubelet_event(pod: dict[str, Any], node: str, reason: str, message: str, *,
-                  type_: str = "Normal", field_path: str | None = None) -> dict[str, Any]:
+def kubelet_event(
+    pod: dict[str, Any],
+    node: str,
+    reason: str,
+    message: str,
+    *,
+    type_: str = "Normal",
+    field_path: str | None = None,
+) -> dict[str, Any]:
     meta = pod.get("metadata") or {}
     now = Clock.timestamp()
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": event_name(meta.get("name", "pod")), "namespace": meta.get("namespace")},
+        "metadata": {
+            "name": event_name(meta.get("name", "pod")),
+            "namespace": meta.get("namespace"),
+        },
         "involvedObject": involved_pod(pod, field_path),
         "reason": reason,
         "message": message,
@@ -67,13 +77,22 @@ def kubelet_event(pod: dict[str, Any], node: str, reason: str, message: str, *,
     }
 
 
-def scheduler_event(pod: dict[str, Any], reason: str, message: str, *,
-                    type_: str = "Normal", action: str = "Scheduling") -> dict[str, Any]:
+def scheduler_event(
+    pod: dict[str, Any],
+    reason: str,
+    message: str,
+    *,
+    type_: str = "Normal",
+    action: str = "Scheduling",
+) -> dict[str, Any]:
     meta = pod.get("metadata") or {}
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"name": event_name(meta.get("name", "pod")), "namespace": meta.get("namespace")},
+        "metadata": {
+            "name": event_name(meta.get("name", "pod")),
+            "namespace": meta.get("namespace"),
+        },
         "involvedObject": involved_pod(pod),
         "reason": reason,
         "message": message,
@@ -88,8 +107,14 @@ def scheduler_event(pod: dict[str, Any], reason: str, message: str, *,
     }
 
 
-def node_event(node: str, reason: str, message: str, *, type_: str = "Warning",
-               component: str = "kernel-monitor") -> dict[str, Any]:
+def node_event(
+    node: str,
+    reason: str,
+    message: str,
+    *,
+    type_: str = "Warning",
+    component: str = "kernel-monitor",
+) -> dict[str, Any]:
     """An event about a node (OOMKilling is reported against the node, not the pod)."""
     now = Clock.timestamp()
     return {
@@ -119,8 +144,10 @@ class PullFailure:
     @property
     def error(self) -> str:
         ref = self.image
-        return (f"rpc error: code = NotFound desc = failed to pull and unpack image \"{ref}\": "
-                f"failed to resolve reference \"{ref}\": {ref}: not found")
+        return (
+            f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": '
+            f'failed to resolve reference "{ref}": {ref}: not found'
+        )
 
     @property
     def failed_message(self) -> str:
@@ -137,17 +164,23 @@ class PullFailure:
 
 def pulled_message(image: str, pull_seconds: float, size_bytes: int) -> str:
     took = format_go_duration(int(pull_seconds * 1000) / 1000)
-    return (f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
-            f"Image size: {size_bytes} bytes.")
+    return (
+        f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
+        f"Image size: {size_bytes} bytes."
+    )
 
 
 def crash_backoff_message(container: str, pod: dict[str, Any]) -> str:
     meta = pod.get("metadata") or {}
-    return (f"Back-off restarting failed container {container} in pod "
-            f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})")
+    return (
+        f"Back-off restarting failed container {container} in pod "
+        f"{meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
+    )
 
 
 def crash_waiting_message(container: str, pod: dict[str, Any], backoff_seconds: float) -> str:
     meta = pod.get("metadata") or {}
-    return (f"back-off {format_go_duration(backoff_seconds)} restarting failed "
-            f"container={container} pod={meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})")
+    return (
+        f"back-off {format_go_duration(backoff_seconds)} restarting failed "
+        f"container={container} pod={meta.get('name')}_{meta.get('namespace')}({meta.get('uid')})"
+    )

@@ -51,6 +51,7 @@ def insufficient_reason(resource: str) -> str:
 
 # ---------------------------------------------------------------- resource requests
 
+
 def _quantity(value: Any, where: str) -> Decimal:
     try:
         return parse_quantity(value)
@@ -87,6 +88,7 @@ def pod_requests(pod: Mapping[str, Any]) -> dict[str, Decimal]:
 
 
 # ---------------------------------------------------------------- filters
+
 
 def tolerates(tolerations: Iterable[Mapping[str, Any]], taint: Taint) -> bool:
     for tol in tolerations:
@@ -133,8 +135,9 @@ def _expression_matches(expr: Mapping[str, Any], values_by_key: Mapping[str, str
         except ValueError:
             return False
         return have > want if operator == "Gt" else have < want
-    raise ValueError(f"node selector operator {operator!r} is not one of In, NotIn, Exists, "
-                     "DoesNotExist, Gt, Lt")
+    raise ValueError(
+        f"node selector operator {operator!r} is not one of In, NotIn, Exists, DoesNotExist, Gt, Lt"
+    )
 
 
 def node_selector_term_matches(term: Mapping[str, Any], node: SimNode) -> bool:
@@ -153,8 +156,9 @@ def matches_node_affinity(pod: Mapping[str, Any], node: SimNode) -> bool:
     for key, value in (spec.get("nodeSelector") or {}).items():
         if node.labels.get(key) != value:
             return False
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution"))
+    required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+        "requiredDuringSchedulingIgnoredDuringExecution"
+    )
     if required is not None:
         terms = required.get("nodeSelectorTerms") or []
         if not any(node_selector_term_matches(t, node) for t in terms):
@@ -162,8 +166,9 @@ def matches_node_affinity(pod: Mapping[str, Any], node: SimNode) -> bool:
     return True
 
 
-def check_resources(requests: Mapping[str, Decimal], node: SimNode,
-                    used: Mapping[str, Decimal], used_pods: int) -> list[str]:
+def check_resources(
+    requests: Mapping[str, Decimal], node: SimNode, used: Mapping[str, Decimal], used_pods: int
+) -> list[str]:
     """NodeResourcesFit: every shortfall on this node (there can be several)."""
     reasons: list[str] = []
     if used_pods + 1 > node.allocatable.get("pods", Decimal(110)):
@@ -177,8 +182,13 @@ def check_resources(requests: Mapping[str, Decimal], node: SimNode,
     return reasons
 
 
-def filter_node(pod: Mapping[str, Any], requests: Mapping[str, Decimal], node: SimNode,
-                used: Mapping[str, Decimal], used_pods: int) -> NodeRejection | None:
+def filter_node(
+    pod: Mapping[str, Any],
+    requests: Mapping[str, Decimal],
+    node: SimNode,
+    used: Mapping[str, Decimal],
+    used_pods: int,
+) -> NodeRejection | None:
     """None when the pod fits; otherwise the first failing filter's reasons."""
     if node.unschedulable:
         unschedulable_taint = Taint("node.kubernetes.io/unschedulable", "NoSchedule")
@@ -198,13 +208,15 @@ def filter_node(pod: Mapping[str, Any], requests: Mapping[str, Decimal], node: S
 
 # ---------------------------------------------------------------- messages
 
+
 def _histogram(reasons: Iterable[str]) -> str:
     counts = Counter(reasons)
     return ", ".join(sorted(f"{n} {reason}" for reason, n in counts.items()))
 
 
-def fit_error_message(num_nodes: int, rejections: Mapping[str, NodeRejection],
-                      pre_filter_message: str = "") -> str:
+def fit_error_message(
+    num_nodes: int, rejections: Mapping[str, NodeRejection], pre_filter_message: str = ""
+) -> str:
     """The FailedScheduling message, e.g.
     ``0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available:
     3 No preemption victims found for incoming pod.``

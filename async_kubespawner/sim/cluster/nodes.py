@@ -72,11 +72,16 @@ class NodePoolSpec:
 
     def validate(self) -> None:
         if self.count < 0:
-            raise NodeConfigError(f"node pool {self.name_prefix!r}: count must be >= 0, got {self.count}")
-        for what, value in [("cpu", self.cpu), ("memory", self.memory),
-                            ("reserved_cpu", self.reserved_cpu),
-                            ("reserved_memory", self.reserved_memory),
-                            *[(f"extended[{k}]", v) for k, v in self.extended.items()]]:
+            raise NodeConfigError(
+                f"node pool {self.name_prefix!r}: count must be >= 0, got {self.count}"
+            )
+        for what, value in [
+            ("cpu", self.cpu),
+            ("memory", self.memory),
+            ("reserved_cpu", self.reserved_cpu),
+            ("reserved_memory", self.reserved_memory),
+            *[(f"extended[{k}]", v) for k, v in self.extended.items()],
+        ]:
             try:
                 parse_quantity(value)
             except QuantityError as exc:
@@ -112,14 +117,30 @@ class SimNode:
                 "capacity": dict(self.capacity),
                 "allocatable": allocatable,
                 "conditions": [
-                    _node_condition("MemoryPressure", "False", "KubeletHasSufficientMemory",
-                                    "kubelet has sufficient memory available", created),
-                    _node_condition("DiskPressure", "False", "KubeletHasNoDiskPressure",
-                                    "kubelet has no disk pressure", created),
-                    _node_condition("PIDPressure", "False", "KubeletHasSufficientPID",
-                                    "kubelet has sufficient PID available", created),
-                    _node_condition("Ready", "True", "KubeletReady",
-                                    "kubelet is posting ready status", created),
+                    _node_condition(
+                        "MemoryPressure",
+                        "False",
+                        "KubeletHasSufficientMemory",
+                        "kubelet has sufficient memory available",
+                        created,
+                    ),
+                    _node_condition(
+                        "DiskPressure",
+                        "False",
+                        "KubeletHasNoDiskPressure",
+                        "kubelet has no disk pressure",
+                        created,
+                    ),
+                    _node_condition(
+                        "PIDPressure",
+                        "False",
+                        "KubeletHasSufficientPID",
+                        "kubelet has sufficient PID available",
+                        created,
+                    ),
+                    _node_condition(
+                        "Ready", "True", "KubeletReady", "kubelet is posting ready status", created
+                    ),
                 ],
                 "addresses": [
                     {"type": "InternalIP", "address": self.internal_ip},
@@ -133,15 +154,23 @@ class SimNode:
                     "containerRuntimeVersion": "containerd://2.1.0-sim",
                     "kubeletVersion": KUBELET_VERSION,
                     "kubeProxyVersion": "",
-                    "machineID": "", "systemUUID": "", "bootID": "",
+                    "machineID": "",
+                    "systemUUID": "",
+                    "bootID": "",
                 },
             },
         }
 
 
 def _node_condition(kind: str, status: str, reason: str, message: str, when: str) -> dict[str, str]:
-    return {"type": kind, "status": status, "lastHeartbeatTime": when,
-            "lastTransitionTime": when, "reason": reason, "message": message}
+    return {
+        "type": kind,
+        "status": status,
+        "lastHeartbeatTime": when,
+        "lastTransitionTime": when,
+        "reason": reason,
+        "message": message,
+    }
 
 
 def _pod_cidr(node: SimNode) -> str:
@@ -167,12 +196,19 @@ def build_nodes(pools: list[NodePoolSpec]) -> list[SimNode]:
         for i in range(pool.count):
             name = pool.name_prefix if pool.count == 1 else f"{pool.name_prefix}-{i}"
             if name in seen:
-                raise NodeConfigError(f"two node pools produce the node name {name!r}; give them "
-                                      "different name_prefix values")
+                raise NodeConfigError(
+                    f"two node pools produce the node name {name!r}; give them "
+                    "different name_prefix values"
+                )
             seen.add(name)
             index = len(nodes) + 1
-            capacity = {"cpu": pool.cpu, "memory": pool.memory, "pods": str(pool.pods),
-                        "ephemeral-storage": "100Gi", **pool.extended}
+            capacity = {
+                "cpu": pool.cpu,
+                "memory": pool.memory,
+                "pods": str(pool.pods),
+                "ephemeral-storage": "100Gi",
+                **pool.extended,
+            }
             allocatable = {k: parse_quantity(v) for k, v in capacity.items()}
             allocatable["cpu"] -= parse_quantity(pool.reserved_cpu)
             allocatable["memory"] -= parse_quantity(pool.reserved_memory)
@@ -184,9 +220,15 @@ def build_nodes(pools: list[NodePoolSpec]) -> list[SimNode]:
                 "beta.kubernetes.io/arch": "amd64",
                 **pool.labels,
             }
-            nodes.append(SimNode(
-                name=name, labels=labels, taints=list(pool.taints), capacity=capacity,
-                allocatable=allocatable, internal_ip=f"10.0.{index // 250}.{index % 250 + 1}",
-                unschedulable=pool.unschedulable,
-            ))
+            nodes.append(
+                SimNode(
+                    name=name,
+                    labels=labels,
+                    taints=list(pool.taints),
+                    capacity=capacity,
+                    allocatable=allocatable,
+                    internal_ip=f"10.0.{index // 250}.{index % 250 + 1}",
+                    unschedulable=pool.unschedulable,
+                )
+            )
     return nodes

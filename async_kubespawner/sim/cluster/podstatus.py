@@ -16,8 +16,14 @@ from async_kubespawner.kube.quantity import parse_quantity
 
 from .fit import container_requests
 
-POD_CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
-                       "PodScheduled", "DisruptionTarget")
+POD_CONDITION_ORDER = (
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+    "DisruptionTarget",
+)
 
 
 def normalize_image(image: str) -> str:
@@ -78,9 +84,15 @@ def running(started_at: str) -> dict[str, Any]:
     return {"running": {"startedAt": started_at}}
 
 
-def terminated(exit_code: int, reason: str, started_at: str | None, finished_at: str,
-               container_id: str | None = None, message: str | None = None,
-               signal: int | None = None) -> dict[str, Any]:
+def terminated(
+    exit_code: int,
+    reason: str,
+    started_at: str | None,
+    finished_at: str,
+    container_id: str | None = None,
+    message: str | None = None,
+    signal: int | None = None,
+) -> dict[str, Any]:
     body: dict[str, Any] = {"exitCode": exit_code, "reason": reason}
     if signal:
         body["signal"] = signal
@@ -111,6 +123,7 @@ class ContainerRecord:
     restart_count: int = 0
     container_id: str | None = None
     image_pulled: bool = False
+    spec: dict[str, Any] = field(default_factory=dict)  # the container as declared in the pod
 
     @property
     def is_running(self) -> bool:
@@ -138,13 +151,40 @@ class ContainerRecord:
         }
         if self.container_id:
             out["containerID"] = self.container_id
+        if self.container_id and not self.init and self.spec.get("resources"):
+            resources = self.spec["resources"]
+            # requests default to limits, as the API server stores them
+            out["allocatedResources"] = {
+                **resources.get("limits", {}),
+                **resources.get("requests", {}),
+            }
+            out["resources"] = {k: dict(v) for k, v in resources.items() if v}
+        mounts = self.spec.get("volumeMounts") or []
+        if self.container_id and mounts:
+            out["volumeMounts"] = [
+                {
+                    "name": m["name"],
+                    "mountPath": m["mountPath"],
+                    **(
+                        {"readOnly": True, "recursiveReadOnly": "Disabled"}
+                        if m.get("readOnly")
+                        else {}
+                    ),
+                }
+                for m in mounts
+            ]
         return out
 
 
-def _condition(kind: str, status: bool, when: str, reason: str | None = None,
-               message: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": kind, "status": "True" if status else "False",
-                           "lastProbeTime": None, "lastTransitionTime": when}
+def _condition(
+    kind: str, status: bool, when: str, reason: str | None = None, message: str | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": kind,
+        "status": "True" if status else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": when,
+    }
     if reason:
         out["reason"] = reason
     if message:
@@ -152,15 +192,15 @@ def _condition(kind: str, status: bool, when: str, reason: str | None = None,
     return out
 
 
-def compute_phase(restart_policy: str, init: list[ContainerRecord],
-                  containers: list[ContainerRecord]) -> str:
+def compute_phase(
+    restart_policy: str, init: list[ContainerRecord], containers: list[ContainerRecord]
+) -> str:
     """The kubelet's getPhase: what ``status.phase`` is for these container states."""
     for record in init:
         if record.is_terminated and record.exit_code == 0:
             continue
-        failed_for_good = (
-            restart_policy == "Never"
-            and (record.exit_code not in (None, 0) or "terminated" in record.last_state)
+        failed_for_good = restart_policy == "Never" and (
+            record.exit_code not in (None, 0) or "terminated" in record.last_state
         )
         return "Failed" if failed_for_good else "Pending"
     waiting_fresh = running_n = stopped = succeeded = 0
@@ -227,14 +267,22 @@ def build_pod_status(
     completed_reason = "PodCompleted" if phase == "Succeeded" else None
 
     conds: list[dict[str, Any]] = [
-        _condition("PodReadyToStartContainers", sandbox_ready and phase in ("Pending", "Running"),
-                   now),
+        _condition(
+            "PodReadyToStartContainers", sandbox_ready and phase in ("Pending", "Running"), now
+        ),
     ]
     if initialized:
         conds.append(_condition("Initialized", True, now, completed_reason if init else None))
     else:
-        conds.append(_condition("Initialized", False, now, "ContainersNotInitialized",
-                                f"containers with incomplete status: [{' '.join(incomplete)}]"))
+        conds.append(
+            _condition(
+                "Initialized",
+                False,
+                now,
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(incomplete)}]",
+            )
+        )
     if unready:
         why = completed_reason or "ContainersNotReady"
         msg = None if completed_reason else f"containers with unready status: [{' '.join(unready)}]"
@@ -247,8 +295,13 @@ def build_pod_status(
     conds.append(dict(scheduled))
     conds.extend(extra_conditions)
     conds = [_transition(previous, c) for c in conds]
-    conds.sort(key=lambda c: POD_CONDITION_ORDER.index(c["type"])
-               if c["type"] in POD_CONDITION_ORDER else len(POD_CONDITION_ORDER))
+    conds.sort(
+        key=lambda c: (
+            POD_CONDITION_ORDER.index(c["type"])
+            if c["type"] in POD_CONDITION_ORDER
+            else len(POD_CONDITION_ORDER)
+        )
+    )
 
     status: dict[str, Any] = {
         "phase": phase,
@@ -257,7 +310,7 @@ def build_pod_status(
         "hostIPs": [{"ip": host_ip}],
         "startTime": start_time,
         "containerStatuses": [r.to_api() for r in containers],
-        "qosClass": old_status.get("qosClass") or qos_class(pod),
+        "qosClass": old_status.get("qosClass") or qos_class(pod),  # set once, at creation
     }
     if pod_ip:
         status["podIP"] = pod_ip

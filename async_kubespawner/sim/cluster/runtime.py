@@ -64,10 +64,18 @@ class RunningContainer(Protocol):
 class ContainerRuntime(Protocol):
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str: ...
     def release_pod(self, pod: dict[str, Any]) -> None: ...
-    async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
-                    pod_ip: str, node: SimNode, scenario: ResolvedScenario,
-                    restart_count: int) -> RunningContainer: ...
-    def log_source(self, namespace: str, name: str) -> Any: ...
+    async def start(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        *,
+        main: bool,
+        pod_ip: str,
+        node: SimNode,
+        scenario: ResolvedScenario,
+        restart_count: int,
+    ) -> RunningContainer: ...
+    def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any: ...
     async def close(self) -> None: ...
 
 
@@ -79,8 +87,10 @@ def probe_failure_message(container: dict[str, Any], pod_ip: str) -> str:
         get = probe["httpGet"]
         scheme = str(get.get("scheme") or "HTTP").lower()
         path = get.get("path") or "/"
-        return (f'Readiness probe failed: Get "{scheme}://{pod_ip}:{port}{path}": '
-                f"dial tcp {pod_ip}:{port}: connect: connection refused")
+        return (
+            f'Readiness probe failed: Get "{scheme}://{pod_ip}:{port}{path}": '
+            f"dial tcp {pod_ip}:{port}: connect: connection refused"
+        )
     if "exec" in probe:
         return "Readiness probe failed: "
     return f"Readiness probe failed: dial tcp {pod_ip}:{port}: connect: connection refused"
@@ -104,8 +114,14 @@ class SimulatedContainer:
     """A container whose whole behaviour comes from its scenario (main container) or which
     simply runs until stopped (sidecars and init containers)."""
 
-    def __init__(self, clock: Clock, scenario: ResolvedScenario, container: dict[str, Any],
-                 pod_ip: str, main: bool) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        scenario: ResolvedScenario,
+        container: dict[str, Any],
+        pod_ip: str,
+        main: bool,
+    ) -> None:
         self.clock = clock
         self.scenario = scenario
         self.container = container
@@ -182,13 +198,21 @@ class SimulatedRuntime:
     def release_pod(self, pod: dict[str, Any]) -> None:
         self._ips.pop((pod.get("metadata") or {}).get("uid", ""), None)
 
-    async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
-                    pod_ip: str, node: SimNode, scenario: ResolvedScenario,
-                    restart_count: int) -> RunningContainer:
+    async def start(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        *,
+        main: bool,
+        pod_ip: str,
+        node: SimNode,
+        scenario: ResolvedScenario,
+        restart_count: int,
+    ) -> RunningContainer:
         return SimulatedContainer(self.clock, scenario, container, pod_ip, main)
 
-    def log_source(self, namespace: str, name: str) -> Any:
-        return None
+    def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
+        return None  # simulated containers print nothing
 
     async def close(self) -> None:
         return None

@@ -55,8 +55,10 @@ class Duration:
         elif isinstance(value, str):
             parts = re.split(r"\s*(?:\.\.|(?<=[0-9sm])-)\s*", value.strip())
             if len(parts) > 2 or not parts[0]:
-                raise ScenarioError(f"{where}: {value!r} is not a duration; use e.g. 2, 2.5s, "
-                                    "500ms, or a range like 1-3")
+                raise ScenarioError(
+                    f"{where}: {value!r} is not a duration; use e.g. 2, 2.5s, "
+                    "500ms, or a range like 1-3"
+                )
             low = cls._seconds(parts[0], where, value)
             high = cls._seconds(parts[-1], where, value)
         else:
@@ -69,8 +71,10 @@ class Duration:
     def _seconds(text: str, where: str, whole: str) -> float:
         match = _DURATION_RE.match(text)
         if match is None:
-            raise ScenarioError(f"{where}: {whole!r} is not a duration; use e.g. 2, 2.5s, 500ms, "
-                                "or a range like 1-3")
+            raise ScenarioError(
+                f"{where}: {whole!r} is not a duration; use e.g. 2, 2.5s, 500ms, "
+                "or a range like 1-3"
+            )
         return float(match[1]) * _UNITS[match[2]]
 
     def pick(self, rng: random.Random) -> float:
@@ -98,22 +102,22 @@ class Scenario:
     unschedulable: bool = False
     unschedulable_reason: str = "Insufficient cpu"
     # node side, in order
-    sandbox_delay: Duration = _S_0_2        # ContainerCreating until the pod IP exists
-    image_present: bool = False             # "already present on machine" instead of a pull
+    sandbox_delay: Duration = _S_0_2  # ContainerCreating until the pod IP exists
+    image_present: bool = False  # "already present on machine" instead of a pull
     pull: Duration = _S_1_0
     image_size: int = 512 * 1024 * 1024
     pull_fails: bool = False
-    create: Duration = _S_0_1              # Created → Started
-    ready_after: Duration = _S_0_5         # Started → Ready (without process mode)
+    create: Duration = _S_0_1  # Created → Started
+    ready_after: Duration = _S_0_5  # Started → Ready (without process mode)
     never_ready: bool = False
     # failures while running
-    exit_after: Duration | None = None      # the main container exits after this long
+    exit_after: Duration | None = None  # the main container exits after this long
     exit_code: int = 1
     oom_after: Duration | None = None
     evict_after: Duration | None = None
     # termination
-    termination: Duration = _S_0_5         # SIGTERM until the container has exited
-    init_duration: Duration = _S_0_3       # each init container runs this long, exits 0
+    termination: Duration = _S_0_5  # SIGTERM until the container has exited
+    init_duration: Duration = _S_0_3  # each init container runs this long, exits 0
 
     def resolved(self, seed: str) -> ResolvedScenario:
         """Draw each ranged timing once for one pod (seeded by cluster seed + pod uid)."""
@@ -141,8 +145,14 @@ class ResolvedScenario:
 
 PRESETS: dict[str, dict[str, Any]] = {
     "ready": {},
-    "instant": {"sandbox_delay": 0, "image_present": True, "create": 0, "ready_after": 0,
-                "termination": 0, "init_duration": 0},
+    "instant": {
+        "sandbox_delay": 0,
+        "image_present": True,
+        "create": 0,
+        "ready_after": 0,
+        "termination": 0,
+        "init_duration": 0,
+    },
     "slow-pull": {"pull": 30},
     "random": {"pull": "1-5", "ready_after": "0.5-3"},
     "image-pull-failure": {"pull_fails": True, "pull": 0.5},
@@ -187,8 +197,9 @@ def _coerce(key: str, value: Any, where: str) -> Any:
     return str(value)
 
 
-def scenario_from_mapping(name: str, values: Mapping[str, Any], base: Scenario | None = None,
-                          where: str = "scenario") -> Scenario:
+def scenario_from_mapping(
+    name: str, values: Mapping[str, Any], base: Scenario | None = None, where: str = "scenario"
+) -> Scenario:
     """Build a scenario from ``{key: value}`` (YAML), keys in kebab- or snake-case."""
     changes: dict[str, Any] = {}
     for raw_key, value in values.items():
@@ -197,7 +208,9 @@ def scenario_from_mapping(name: str, values: Mapping[str, Any], base: Scenario |
             continue
         if key not in _FIELD_TYPES or key == "name":
             known = ", ".join(sorted(k.replace("_", "-") for k in _FIELD_TYPES if k != "name"))
-            raise ScenarioError(f"{where} {name!r}: unknown setting {raw_key!r}; known settings: {known}")
+            raise ScenarioError(
+                f"{where} {name!r}: unknown setting {raw_key!r}; known settings: {known}"
+            )
         changes[key] = _coerce(key, value, f"{where} {name!r}")
     return replace(base or Scenario(), name=name, **changes)
 
@@ -222,8 +235,10 @@ class ScenarioBook:
         preset = values.get("preset")
         base = self.named.get(str(preset)) if preset else None
         if preset and base is None:
-            raise ScenarioError(f"scenario {name!r}: unknown preset {preset!r}; "
-                                f"known: {', '.join(sorted(self.named))}")
+            raise ScenarioError(
+                f"scenario {name!r}: unknown preset {preset!r}; "
+                f"known: {', '.join(sorted(self.named))}"
+            )
         self.named[name] = scenario_from_mapping(name, values, base)
         return self.named[name]
 
@@ -231,15 +246,19 @@ class ScenarioBook:
         """``preset[,key=value...]`` or ``key=value,...`` (on top of the default)."""
         parts = [p.strip() for p in spec.split(",") if p.strip()]
         if not parts:
-            raise ScenarioError(f"{where}: empty scenario spec; use a preset name such as "
-                                f"{', '.join(sorted(self.named))}")
+            raise ScenarioError(
+                f"{where}: empty scenario spec; use a preset name such as "
+                f"{', '.join(sorted(self.named))}"
+            )
         base: Scenario | None = None
         name = spec
         if "=" not in parts[0]:
             base = self.named.get(parts[0])
             if base is None:
-                raise ScenarioError(f"{where}: unknown scenario {parts[0]!r}; known: "
-                                    f"{', '.join(sorted(self.named))}")
+                raise ScenarioError(
+                    f"{where}: unknown scenario {parts[0]!r}; known: "
+                    f"{', '.join(sorted(self.named))}"
+                )
             parts = parts[1:]
             if not parts:
                 return base
@@ -259,11 +278,26 @@ class ScenarioBook:
         annotation = (meta.get("annotations") or {}).get(SCENARIO_ANNOTATION)
         uid = meta.get("uid") or meta.get("name") or ""
         if annotation:
-            where = f"pod {meta.get('namespace')}/{meta.get('name')} annotation {SCENARIO_ANNOTATION}"
+            where = (
+                f"pod {meta.get('namespace')}/{meta.get('name')} annotation {SCENARIO_ANNOTATION}"
+            )
             scenario = self.parse(annotation, where)
         else:
             scenario = self._by_image(pod) or self.parse(self.default, "default scenario")
         return scenario.resolved(f"{self.seed}/{uid}")
+
+    def for_pod_lenient(self, pod: Mapping[str, Any]) -> tuple[ResolvedScenario, str | None]:
+        """Like :meth:`for_pod`, but a bad annotation falls back to the default scenario.
+
+        Returns the error text too, so the kubelet can tell the pod's owner (as an event)
+        instead of ignoring the pod: a typo in an annotation should not hang a test.
+        """
+        try:
+            return self.for_pod(pod), None
+        except ScenarioError as exc:
+            meta = pod.get("metadata") or {}
+            fallback = self.parse(self.default, "default scenario")
+            return fallback.resolved(f"{self.seed}/{meta.get('uid') or meta.get('name')}"), str(exc)
 
     def _by_image(self, pod: Mapping[str, Any]) -> Scenario | None:
         containers = (pod.get("spec") or {}).get("containers") or []

@@ -17,9 +17,16 @@ from async_kubespawner.sim.cluster.nodes import NodeConfigError, NodePoolSpec, T
 def make_pod(cpu="100m", memory="128Mi", **spec):
     return {
         "metadata": {"name": "p", "namespace": "ns"},
-        "spec": {"containers": [{"name": "main", "image": "x",
-                                 "resources": {"requests": {"cpu": cpu, "memory": memory}}}],
-                 **spec},
+        "spec": {
+            "containers": [
+                {
+                    "name": "main",
+                    "image": "x",
+                    "resources": {"requests": {"cpu": cpu, "memory": memory}},
+                }
+            ],
+            **spec,
+        },
     }
 
 
@@ -28,14 +35,16 @@ def node(**pool):
 
 
 def test_pod_requests_sum_containers_max_init_and_limits_default_requests():
-    pod = {"spec": {
-        "containers": [
-            {"name": "a", "resources": {"requests": {"cpu": "500m"}}},
-            {"name": "b", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}},
-        ],
-        "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2"}}}],
-        "overhead": {"memory": "10Mi"},
-    }}
+    pod = {
+        "spec": {
+            "containers": [
+                {"name": "a", "resources": {"requests": {"cpu": "500m"}}},
+                {"name": "b", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}},
+            ],
+            "initContainers": [{"name": "i", "resources": {"requests": {"cpu": "2"}}}],
+            "overhead": {"memory": "10Mi"},
+        }
+    }
     req = pod_requests(pod)
     assert req["cpu"] == Decimal(2)  # init container's 2 > 1.5
     assert req["memory"] == Decimal(2**30 + 10 * 2**20)
@@ -48,8 +57,9 @@ def test_bad_quantity_names_the_container():
 
 def test_insufficient_cpu_and_memory_both_reported_for_one_node():
     n = node(cpu="1", memory="1Gi")
-    rej = filter_node(make_pod(cpu="2", memory="2Gi"), pod_requests(make_pod(cpu="2", memory="2Gi")),
-                      n, {}, 0)
+    rej = filter_node(
+        make_pod(cpu="2", memory="2Gi"), pod_requests(make_pod(cpu="2", memory="2Gi")), n, {}, 0
+    )
     assert rej is not None and rej.resolvable
     assert rej.reasons == ["Insufficient cpu", "Insufficient memory"]
 
@@ -74,7 +84,9 @@ def test_extended_resource_gpu():
     pod = make_pod()
     pod["spec"]["containers"][0]["resources"]["limits"] = {"nvidia.com/gpu": "1"}
     assert filter_node(pod, pod_requests(pod), gpu_node, {}, 0) is None
-    assert filter_node(pod, pod_requests(pod), plain, {}, 0).reasons == ["Insufficient nvidia.com/gpu"]
+    assert filter_node(pod, pod_requests(pod), plain, {}, 0).reasons == [
+        "Insufficient nvidia.com/gpu"
+    ]
 
 
 def test_taints_and_tolerations():
@@ -84,7 +96,12 @@ def test_taints_and_tolerations():
     assert rej.reasons == ["node(s) had untolerated taint {hub.jupyter.org/dedicated: user}"]
     assert not rej.resolvable
     for tol in (
-        {"key": "hub.jupyter.org/dedicated", "operator": "Equal", "value": "user", "effect": "NoSchedule"},
+        {
+            "key": "hub.jupyter.org/dedicated",
+            "operator": "Equal",
+            "value": "user",
+            "effect": "NoSchedule",
+        },
         {"key": "hub.jupyter.org/dedicated", "operator": "Exists"},
         {"operator": "Exists"},
     ):
@@ -105,16 +122,32 @@ def test_taint_parse_errors_are_specific():
 
 @pytest.mark.parametrize(
     ("operator", "values", "expected"),
-    [("In", ["a", "b"], True), ("In", ["c"], False), ("NotIn", ["c"], True),
-     ("NotIn", ["a"], False), ("Exists", None, True), ("DoesNotExist", None, False),
-     ("Gt", ["3"], True), ("Gt", ["4"], False), ("Lt", ["5"], True), ("Lt", ["4"], False)],
+    [
+        ("In", ["a", "b"], True),
+        ("In", ["c"], False),
+        ("NotIn", ["c"], True),
+        ("NotIn", ["a"], False),
+        ("Exists", None, True),
+        ("DoesNotExist", None, False),
+        ("Gt", ["3"], True),
+        ("Gt", ["4"], False),
+        ("Lt", ["5"], True),
+        ("Lt", ["4"], False),
+    ],
 )
 def test_required_node_affinity_operators(operator, values, expected):
     n = node(labels={"tier": "a", "cores": "4"})
     key = "cores" if operator in ("Gt", "Lt") else "tier"
     expr = {"key": key, "operator": operator, **({"values": values} if values else {})}
-    pod = make_pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [expr]}]}}})
+    pod = make_pod(
+        affinity={
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [{"matchExpressions": [expr]}]
+                }
+            }
+        }
+    )
     assert matches_node_affinity(pod, n) is expected
 
 
@@ -122,12 +155,29 @@ def test_node_selector_and_empty_affinity_term():
     n = node(labels={"disk": "ssd"})
     assert matches_node_affinity(make_pod(nodeSelector={"disk": "ssd"}), n)
     assert not matches_node_affinity(make_pod(nodeSelector={"disk": "hdd"}), n)
-    empty = make_pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{}]}}})
+    empty = make_pod(
+        affinity={
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [{}]}
+            }
+        }
+    )
     assert not matches_node_affinity(empty, n)
-    by_name = make_pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchFields": [
-            {"key": "metadata.name", "operator": "In", "values": [n.name]}]}]}}})
+    by_name = make_pod(
+        affinity={
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "In", "values": [n.name]}
+                            ]
+                        }
+                    ]
+                }
+            }
+        }
+    )
     assert matches_node_affinity(by_name, n)
 
 
@@ -142,10 +192,12 @@ def test_fit_error_message_insufficient_cpu_everywhere():
 
 
 def test_fit_error_message_mixed_reasons_sorted():
-    nodes = build_nodes([
-        NodePoolSpec(count=2, cpu="1", name_prefix="small"),
-        NodePoolSpec(count=1, name_prefix="gpu", taints=[Taint.parse("gpu=true:NoSchedule")]),
-    ])
+    nodes = build_nodes(
+        [
+            NodePoolSpec(count=2, cpu="1", name_prefix="small"),
+            NodePoolSpec(count=1, name_prefix="gpu", taints=[Taint.parse("gpu=true:NoSchedule")]),
+        ]
+    )
     pod = make_pod(cpu="2")
     rejections = {n.name: filter_node(pod, pod_requests(pod), n, {}, 0) for n in nodes}
     assert fit_error_message(3, rejections) == (
@@ -171,6 +223,8 @@ def test_build_nodes_names_ips_and_duplicates():
     assert api["status"]["allocatable"]["cpu"] == "4"
     assert {c["type"]: c["status"] for c in api["status"]["conditions"]}["Ready"] == "True"
     with pytest.raises(NodeConfigError, match="different name_prefix"):
-        build_nodes([NodePoolSpec(count=1, name_prefix="a"), NodePoolSpec(count=1, name_prefix="a")])
+        build_nodes(
+            [NodePoolSpec(count=1, name_prefix="a"), NodePoolSpec(count=1, name_prefix="a")]
+        )
     with pytest.raises(NodeConfigError, match="cpu"):
         build_nodes([NodePoolSpec(cpu="many")])

@@ -26,10 +26,16 @@ T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:00:05Z"
 
 
 def pod_with(resources_list, restart="Always"):
-    return {"metadata": {"name": "p", "namespace": "ns", "uid": "u"},
-            "spec": {"restartPolicy": restart,
-                     "containers": [{"name": f"c{i}", "image": "x", "resources": r}
-                                    for i, r in enumerate(resources_list)]}}
+    return {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u"},
+        "spec": {
+            "restartPolicy": restart,
+            "containers": [
+                {"name": f"c{i}", "image": "x", "resources": r}
+                for i, r in enumerate(resources_list)
+            ],
+        },
+    }
 
 
 def test_qos_classes():
@@ -37,7 +43,10 @@ def test_qos_classes():
     assert qos_class(pod_with([{"requests": {"cpu": "1"}}])) == "Burstable"
     both = {"limits": {"cpu": "1", "memory": "1Gi"}}
     assert qos_class(pod_with([both])) == "Guaranteed"
-    assert qos_class(pod_with([{**both, "requests": {"cpu": "1000m", "memory": "1Gi"}}])) == "Guaranteed"
+    assert (
+        qos_class(pod_with([{**both, "requests": {"cpu": "1000m", "memory": "1Gi"}}]))
+        == "Guaranteed"
+    )
     assert qos_class(pod_with([{**both, "requests": {"cpu": "500m"}}])) == "Burstable"
     assert qos_class(pod_with([both, {}])) == "Burstable"
 
@@ -72,8 +81,9 @@ def test_phase(policy, states, expected):
 
 
 def test_crashlooping_container_keeps_pod_running():
-    crashed = rec("c", waiting("CrashLoopBackOff"), last_state=terminated(1, "Error", T0, T1),
-                  restart_count=1)
+    crashed = rec(
+        "c", waiting("CrashLoopBackOff"), last_state=terminated(1, "Error", T0, T1), restart_count=1
+    )
     assert compute_phase("Always", [], [crashed]) == "Running"
 
 
@@ -87,19 +97,40 @@ def test_init_container_phase():
 def test_build_status_pending_then_ready_keeps_transition_times():
     pod = pod_with([{}])
     main = rec("c0", waiting("ContainerCreating"))
-    st = build_pod_status(pod, now=T0, init=[], containers=[main], sandbox_ready=False,
-                          host_ip="10.0.0.2", pod_ip=None, start_time=T0)
+    st = build_pod_status(
+        pod,
+        now=T0,
+        init=[],
+        containers=[main],
+        sandbox_ready=False,
+        host_ip="10.0.0.2",
+        pod_ip=None,
+        start_time=T0,
+    )
     conds = {c["type"]: c for c in st["conditions"]}
     assert [c["type"] for c in st["conditions"]] == [
-        "PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"]
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ]
     assert st["phase"] == "Pending" and "podIP" not in st
     assert conds["Ready"]["reason"] == "ContainersNotReady"
     assert conds["Ready"]["message"] == "containers with unready status: [c0]"
     assert st["qosClass"] == "BestEffort" and st["hostIPs"] == [{"ip": "10.0.0.2"}]
     pod["status"] = st
     main.state, main.ready, main.started, main.image_pulled = running(T1), True, True, True
-    st2 = build_pod_status(pod, now=T1, init=[], containers=[main], sandbox_ready=True,
-                           host_ip="10.0.0.2", pod_ip="10.244.1.5", start_time=T0)
+    st2 = build_pod_status(
+        pod,
+        now=T1,
+        init=[],
+        containers=[main],
+        sandbox_ready=True,
+        host_ip="10.0.0.2",
+        pod_ip="10.244.1.5",
+        start_time=T0,
+    )
     conds2 = {c["type"]: c for c in st2["conditions"]}
     assert st2["phase"] == "Running" and st2["podIPs"] == [{"ip": "10.244.1.5"}]
     assert conds2["Ready"]["status"] == "True" and conds2["Ready"]["lastTransitionTime"] == T1
@@ -111,9 +142,16 @@ def test_build_status_pending_then_ready_keeps_transition_times():
 
 def test_build_status_with_init_container():
     pod = pod_with([{}])
-    st = build_pod_status(pod, now=T0, init=[rec("i", running(T0), init=True)],
-                          containers=[rec("c0", waiting("PodInitializing"))], sandbox_ready=True,
-                          host_ip="10.0.0.2", pod_ip="10.244.1.5", start_time=T0)
+    st = build_pod_status(
+        pod,
+        now=T0,
+        init=[rec("i", running(T0), init=True)],
+        containers=[rec("c0", waiting("PodInitializing"))],
+        sandbox_ready=True,
+        host_ip="10.0.0.2",
+        pod_ip="10.244.1.5",
+        start_time=T0,
+    )
     conds = {c["type"]: c for c in st["conditions"]}
     assert conds["Initialized"]["status"] == "False"
     assert conds["Initialized"]["message"] == "containers with incomplete status: [i]"
@@ -123,9 +161,12 @@ def test_build_status_with_init_container():
 def test_event_texts():
     assert pulled_message("python:3", 1.2345, 1000) == (
         'Successfully pulled image "python:3" in 1.234s (1.234s including waiting). '
-        "Image size: 1000 bytes.")
+        "Image size: 1000 bytes."
+    )
     failure = PullFailure("nope:1")
-    assert failure.failed_message.startswith('Failed to pull image "nope:1": rpc error: code = NotFound')
+    assert failure.failed_message.startswith(
+        'Failed to pull image "nope:1": rpc error: code = NotFound'
+    )
     assert format_go_duration(0.35) == "350ms"
     assert format_go_duration(125) == "2m5s"
     assert format_go_duration(10) == "10s"
@@ -143,8 +184,10 @@ def test_duration_parsing():
 
 def test_scenario_resolution_order_and_overrides():
     book = ScenarioBook(image_rules=[("*/broken:*", "image-pull-failure")], default="ready")
-    pod = {"metadata": {"name": "p", "uid": "u1"},
-           "spec": {"containers": [{"name": "c", "image": "example.org/broken:1"}]}}
+    pod = {
+        "metadata": {"name": "p", "uid": "u1"},
+        "spec": {"containers": [{"name": "c", "image": "example.org/broken:1"}]},
+    }
     assert book.for_pod(pod).pull_fails is True
     pod["metadata"]["annotations"] = {SCENARIO_ANNOTATION: "crash,exit-after=5,exit-code=3"}
     chosen = book.for_pod(pod)

@@ -1,0 +1,397 @@
+"""Fixtures for lifecycle tests: the simulator, a scriptable kubelet, and spawner factories.
+
+The tests play the kubelet themselves (a controller on the simulator's store, like a real
+kubelet is a client of the API server): each pod gets a scripted fate — become ready,
+fail to pull its image, crash, stay unschedulable, be evicted, or wait until the test
+releases it — so every lifecycle path is exercised precisely and fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from traitlets.config import Config
+
+from async_kubespawner.kube.client import close_shared_apis
+from async_kubespawner.kube.reflector import stop_reflectors
+from async_kubespawner.sim.testing import run_simulator
+
+NAMESPACE = "default"
+_ips = itertools.count(2)
+
+
+class FakeUser:
+    def __init__(self, name: str = "alice", id: int = 7) -> None:
+        self.name = name
+        self.id = id
+        self.url = f"/user/{name}/"
+        self.escaped_name = name
+        self.settings: dict[str, Any] = {}
+
+    def progress_url(self, server_name: str = "") -> str:
+        return f"/hub/api/users/{self.name}/server/progress"
+
+
+class FakeOrmSpawner:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.display_name = name
+        self.server = None
+
+
+def fake_hub() -> SimpleNamespace:
+    return SimpleNamespace(
+        public_host="",
+        api_url="http://hub:8081/hub/api",
+        base_url="/hub/",
+        connect_ip="",
+        connect_port=0,
+        url="http://hub:8081/hub/",
+    )
+
+
+Fate = Callable[["ScriptedKubelet", dict[str, Any]], Awaitable[None]]
+
+
+class ScriptedKubelet:
+    """Binds each new pod to node-1 and plays its scripted fate; honours deletions."""
+
+    def __init__(self) -> None:
+        self.fates: dict[str, Fate] = {}
+        self.default_fate: Fate = become_ready
+        self.store: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._fate_tasks: set[asyncio.Task[None]] = set()
+        self.released: dict[str, asyncio.Event] = {}
+
+    async def start(self, store: Any) -> None:
+        self.store = store
+        self.pods = store.resource("pods")
+        self.events = store.resource("events")
+        self._watch = None
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+        for task in [self._task, *self._fate_tasks]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _run(self) -> None:
+        # Faults close every watch of the store (outages): reopen from where we were, as a
+        # real kubelet would.
+        rv = str(self.store.resource_version)
+        while True:
+            self._watch = self.store.watch(self.pods, None, resource_version=rv)
+            async for event in self._watch:
+                rv = event.object["metadata"].get("resourceVersion") or rv
+                await self._handle(event)
+
+    async def _handle(self, event: Any) -> None:
+        if event.type in ("ADDED", "MODIFIED", "DELETED"):
+            pod = event.object
+            meta = pod["metadata"]
+            if event.type == "ADDED":
+                fate = self.fates.get(meta["name"], self.default_fate)
+                task = asyncio.get_running_loop().create_task(self._play(fate, pod))
+                self._fate_tasks.add(task)
+                task.add_done_callback(self._fate_tasks.discard)
+            elif event.type == "MODIFIED" and meta.get("deletionTimestamp"):
+                with contextlib.suppress(Exception):
+                    await self.store.delete(
+                        self.pods,
+                        meta["namespace"],
+                        meta["name"],
+                        grace_period_seconds=0,
+                        preconditions={"uid": meta["uid"]},
+                    )
+
+    async def _play(self, fate: Fate, pod: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        with contextlib.suppress(Exception):
+            await self.store.bind(meta["namespace"], meta["name"], "node-1")
+            await self.event(
+                pod,
+                "Scheduled",
+                f"Successfully assigned {meta['namespace']}/{meta['name']} to node-1",
+            )
+        await fate(self, pod)
+
+    # -- what fates use ---------------------------------------------------------------
+
+    async def status(self, pod: dict[str, Any], status: dict[str, Any]) -> None:
+        meta = pod["metadata"]
+        with contextlib.suppress(Exception):
+            await self.store.patch(
+                self.pods,
+                meta["namespace"],
+                meta["name"],
+                {"status": status},
+                "merge",
+                subresource="status",
+            )
+
+    async def event(
+        self,
+        pod: dict[str, Any],
+        reason: str,
+        message: str,
+        type_: str = "Normal",
+        kind: str = "Pod",
+        name: str | None = None,
+    ) -> None:
+        meta = pod["metadata"]
+        await self.store.create(
+            self.events,
+            meta["namespace"],
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"generateName": f"{name or meta['name']}-"},
+                "involvedObject": {
+                    "kind": kind,
+                    "name": name or meta["name"],
+                    "namespace": meta["namespace"],
+                    "uid": meta["uid"] if kind == "Pod" else "pvc-uid",
+                },
+                "reason": reason,
+                "message": message,
+                "type": type_,
+                "lastTimestamp": "2026-11-24T06:00:00Z",
+            },
+        )
+
+    def hold(self, name: str) -> asyncio.Event:
+        """Keep pod ``name`` pending until the returned event is set."""
+        release = asyncio.Event()
+        self.released[name] = release
+
+        async def held(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+            await release.wait()
+            await become_ready(kubelet, pod)
+
+        self.fates[name] = held
+        return release
+
+
+def container_status(
+    state: dict[str, Any],
+    *,
+    ready: bool = False,
+    restarts: int = 0,
+    last: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    status = {
+        "name": "notebook",
+        "ready": ready,
+        "restartCount": restarts,
+        "state": state,
+        "image": "jupyter/base:1",
+        "imageID": "",
+    }
+    if last:
+        status["lastState"] = last
+    return status
+
+
+async def become_ready(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    await kubelet.event(pod, "Pulled", "Container image already present on machine")
+    await kubelet.event(pod, "Started", "Started container notebook")
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Running",
+            "podIP": f"10.1.{next(_ips) // 250}.{next(_ips) % 250 + 2}",
+            "conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": "PodScheduled", "status": "True"},
+            ],
+            "containerStatuses": [container_status({"running": {}}, ready=True)],
+        },
+    )
+
+
+async def image_pull_fails(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    await kubelet.event(pod, "Pulling", 'Pulling image "jupyter/nope:404"')
+    await kubelet.event(
+        pod, "Failed", 'Failed to pull image "jupyter/nope:404": not found', "Warning"
+    )
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Pending",
+            "containerStatuses": [
+                container_status(
+                    {
+                        "waiting": {
+                            "reason": "ErrImagePull",
+                            "message": 'rpc error: pull "jupyter/nope:404": not found',
+                        }
+                    }
+                )
+            ],
+        },
+    )
+
+
+async def crash_loops(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Running",
+            "podIP": "10.9.9.9",
+            "containerStatuses": [
+                container_status(
+                    {
+                        "waiting": {
+                            "reason": "CrashLoopBackOff",
+                            "message": "back-off 10s restarting failed container",
+                        }
+                    },
+                    restarts=2,
+                    last={"terminated": {"exitCode": 3, "reason": "Error"}},
+                )
+            ],
+        },
+    )
+
+
+async def notebook_exits(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Running",
+            "podIP": "10.9.9.8",
+            "containerStatuses": [
+                container_status({"terminated": {"exitCode": 127, "reason": "Error"}})
+            ],
+        },
+    )
+
+
+async def evicted(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Failed",
+            "reason": "Evicted",
+            "message": "The node was low on resource: memory.",
+        },
+    )
+
+
+async def unschedulable(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: 3 Insufficient memory.",
+                }
+            ],
+        },
+    )
+
+
+async def pvc_cannot_bind(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    claim = next(
+        (
+            v["persistentVolumeClaim"]["claimName"]
+            for v in pod["spec"].get("volumes") or []
+            if v.get("persistentVolumeClaim")
+        ),
+        "claim-alice",
+    )
+    await kubelet.event(
+        pod,
+        "ProvisioningFailed",
+        'storageclass.storage.k8s.io "fast" not found',
+        "Warning",
+        kind="PersistentVolumeClaim",
+        name=claim,
+    )
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Pending",
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
+                }
+            ],
+        },
+    )
+
+
+@pytest.fixture
+def kubelet() -> ScriptedKubelet:
+    return ScriptedKubelet()
+
+
+@pytest.fixture
+async def sim(kubelet):
+    async with run_simulator(controllers=[kubelet]) as simulator:
+        yield simulator
+        await stop_reflectors()
+        await close_shared_apis()
+
+
+def spawner_factory(sim: Any) -> Callable[..., Any]:
+    """Build KubeSpawners for user/server against the simulator ``sim``."""
+
+    def make(username: str = "alice", servername: str = "", **config: Any):
+        from async_kubespawner import KubeSpawner
+
+        cfg = Config()
+        cfg.KubeSpawner = Config(
+            {
+                "k8s_api_host": sim.url,
+                "namespace": NAMESPACE,
+                "slow_spawn_message_threshold": 0,
+                **config,
+            }
+        )
+        return KubeSpawner(
+            user=FakeUser(username),
+            hub=fake_hub(),
+            orm_spawner=FakeOrmSpawner(servername),
+            config=cfg,
+            api_token=f"token-of-{username}",
+            oauth_client_id=f"jupyterhub-user-{username}",
+        )
+
+    return make
+
+
+@pytest.fixture
+def make_spawner(sim):
+    return spawner_factory(sim)
+
+
+@pytest.fixture
+async def make_cluster_spawner(cluster):
+    """Spawners against the simulated cluster (real scheduler, kubelet, PVC binder)."""
+    yield spawner_factory(cluster)
+    await stop_reflectors()
+    await close_shared_apis()
+
+
+def store_pods(sim) -> list[dict[str, Any]]:
+    items, _ = sim.store.list(sim.store.resource("pods"), NAMESPACE)
+    return items

@@ -1,0 +1,330 @@
+"""Process mode: pods whose main container is a real local process on its own loopback IP."""
+
+import asyncio
+import base64
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from kubernetes_asyncio import client
+
+from async_kubespawner.sim.cluster.config import ClusterConfig
+from async_kubespawner.sim.cluster.testing import run_cluster
+
+from .podwatch import condition, create_and_follow, follow, pod_events, wait_for_event
+
+PY = sys.executable
+
+
+def descendants(pid: int) -> set[int]:
+    """Live (non-zombie) descendants of ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, ppid = fields[0], int(fields[1])
+        if state != "Z":
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+@pytest_asyncio.fixture
+async def core(tmp_path: Path) -> AsyncIterator[client.CoreV1Api]:
+    """A process-mode cluster (a clock 20x faster than real time); asserts no stray processes."""
+    before = descendants(os.getpid())
+    config = ClusterConfig(
+        clock=0.05,
+        process_mode=True,
+        default_scenario="instant",
+        process_root=str(tmp_path / "pods"),
+    )
+    async with run_cluster(config) as sim:
+        api_client = sim.api_client()
+        try:
+            yield client.CoreV1Api(api_client)
+        finally:
+            await api_client.close()
+    assert descendants(os.getpid()) - before == set(), "a pod process outlived the simulator"
+
+
+def process_pod(name, command, *, restart_policy="Never", port=None, **container):
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": restart_policy,
+            "terminationGracePeriodSeconds": 30,
+            "containers": [
+                {"name": "main", "image": "python:3.11", "command": command, **container}
+            ],
+        },
+    }
+    if port:
+        body["spec"]["containers"][0]["ports"] = [{"containerPort": port}]
+    return body
+
+
+def ready(_t, pod):
+    return condition(pod, "Ready") == "True"
+
+
+def finished(_t, pod):
+    return pod.status.phase in ("Succeeded", "Failed")
+
+
+async def test_two_http_servers_on_the_same_port_each_on_its_pod_ip(core: client.CoreV1Api):
+    server = [PY, "-u", "-m", "http.server", "8888", "--bind", "0.0.0.0"]
+    pods = []
+    for name in ("web-a", "web-b"):
+        seen = await create_and_follow(
+            core, process_pod(name, server, restart_policy="Always", port=8888), ready
+        )
+        pods.append(seen[-1][1])
+    ips = {p.status.pod_ip for p in pods}
+    assert len(ips) == 2 and all(ip.startswith("127.1.") for ip in ips)
+    async with aiohttp.ClientSession() as session:
+        for pod in pods:
+            async with session.get(f"http://{pod.status.pod_ip}:8888/") as response:
+                assert response.status == 200
+                assert "Directory listing" in await response.text()
+    log = await core.read_namespaced_pod_log("web-a", "default")
+    assert '"GET / HTTP/1.1" 200' in log
+    tail = await core.read_namespaced_pod_log("web-a", "default", tail_lines=1)
+    assert tail.count("\n") == 1 and tail in log
+
+
+async def test_env_and_volumes_from_secret_configmap_and_downward_api(core: client.CoreV1Api):
+    await core.create_namespaced_secret(
+        "default",
+        {"metadata": {"name": "creds"}, "data": {"token": base64.b64encode(b"s3cret").decode()}},
+    )
+    await core.create_namespaced_config_map(
+        "default",
+        {"metadata": {"name": "settings"}, "data": {"colour": "teal", "app.conf": "x=1\n"}},
+    )
+    script = (
+        "import os, pathlib;"
+        "print('TOKEN=' + os.environ['TOKEN']);"
+        "print('COLOUR=' + os.environ['COLOUR']);"
+        "print('NAME=' + os.environ['MY_NAME'] + ' NS=' + os.environ['MY_NS']);"
+        "print('IP=' + os.environ['MY_IP']);"
+        "print('MEM=' + os.environ['MEM_MI']);"
+        "print('GREETING=' + os.environ['GREETING']);"
+        "print('CWD=' + os.getcwd());"
+        "print('FILE=' + pathlib.Path('../etc/app/app.conf').read_text().strip());"
+        "print('SECRETFILE=' + pathlib.Path('../secrets/token').read_text())"
+    )
+    manifest = process_pod(
+        "env-check",
+        [PY, "-c", script],
+        workingDir="/sim-workdir",
+        env=[
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+            {
+                "name": "COLOUR",
+                "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "colour"}},
+            },
+            {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {
+                "name": "MEM_MI",
+                "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}},
+            },
+            {"name": "GREETING", "value": "hello $(MY_NAME)"},
+        ],
+        resources={"limits": {"memory": "256Mi"}},
+        volumeMounts=[
+            {"name": "conf", "mountPath": "/etc/app"},
+            {"name": "sec", "mountPath": "/secrets"},
+        ],
+    )
+    manifest["spec"]["volumes"] = [
+        {"name": "conf", "configMap": {"name": "settings"}},
+        {"name": "sec", "secret": {"secretName": "creds"}},
+    ]
+    seen = await create_and_follow(core, manifest, finished)
+    pod = seen[-1][1]
+    log = await core.read_namespaced_pod_log("env-check", "default")
+    assert pod.status.phase == "Succeeded", log
+    assert "TOKEN=s3cret\n" in log and "COLOUR=teal\n" in log
+    assert "NAME=env-check NS=default\n" in log
+    assert f"IP={pod.status.pod_ip}\n" in log
+    assert "MEM=256\n" in log and "GREETING=hello env-check\n" in log
+    assert "CWD=" in log and log.split("CWD=")[1].split("\n")[0].endswith("/rootfs/sim-workdir")
+    assert "FILE=x=1\n" in log and "SECRETFILE=s3cret" in log
+
+
+async def test_missing_secret_is_a_container_config_error(core: client.CoreV1Api):
+    manifest = process_pod(
+        "no-secret",
+        [PY, "-c", "pass"],
+        env=[{"name": "T", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}],
+    )
+    seen = await create_and_follow(
+        core,
+        manifest,
+        lambda _t, p: any(
+            s.state.waiting and s.state.waiting.reason == "CreateContainerConfigError"
+            for s in p.status.container_statuses or []
+        ),
+    )
+    assert (
+        seen[-1][1].status.container_statuses[0].state.waiting.message
+        == 'secret "absent" not found'
+    )
+    failed = await wait_for_event(core, "no-secret", "Failed")
+    assert failed.message == 'Error: secret "absent" not found'
+
+
+async def test_crash_exit_code_is_reported(core: client.CoreV1Api):
+    seen = await create_and_follow(
+        core, process_pod("crasher", [PY, "-c", "import sys; print('bye'); sys.exit(7)"]), finished
+    )
+    pod = seen[-1][1]
+    term = pod.status.container_statuses[0].state.terminated
+    assert (pod.status.phase, term.exit_code, term.reason) == ("Failed", 7, "Error")
+    assert await core.read_namespaced_pod_log("crasher", "default") == "bye\n"
+
+
+async def test_restarted_container_keeps_previous_log(core: client.CoreV1Api):
+    script = "import sys; print('run'); sys.exit(3)"
+    seen = await create_and_follow(
+        core,
+        process_pod("flappy", [PY, "-c", script], restart_policy="OnFailure"),
+        lambda _t, p: (
+            (p.status.container_statuses or [None])[0] is not None
+            and p.status.container_statuses[0].restart_count >= 1
+            and p.status.container_statuses[0].last_state.terminated is not None
+        ),
+    )
+    assert seen[-1][1].status.container_statuses[0].last_state.terminated.exit_code == 3
+    previous = await core.read_namespaced_pod_log("flappy", "default", previous=True)
+    assert previous == "run\n"
+
+
+TRAP_TERM = (
+    "import os, signal, sys, time\n"
+    "def term(*_):\n"
+    "    print('got SIGTERM', flush=True)\n"
+    "    {on_term}\n"
+    "signal.signal(signal.SIGTERM, term)\n"
+    "print('pid', os.getpid(), flush=True)\n"
+    "open('ready', 'w').close()\n"
+    "while True:\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("on_term", "exit_code", "reason"), [("sys.exit(0)", 0, "Completed"), ("pass", 137, "Error")]
+)
+async def test_delete_sends_sigterm_then_sigkill_at_grace_end(core, on_term, exit_code, reason):
+    manifest = process_pod(
+        "stopper",
+        [PY, "-c", TRAP_TERM.format(on_term=on_term)],
+        restart_policy="Always",
+        readinessProbe={"exec": {"command": ["test", "-e", "ready"]}, "periodSeconds": 1},
+    )
+    await create_and_follow(core, manifest, ready)
+    log = await core.read_namespaced_pod_log("stopper", "default")
+    pid = int(log.split("pid ")[1].split()[0])
+    before = (await core.list_namespaced_pod("default")).metadata.resource_version
+    await core.delete_namespaced_pod("stopper", "default", grace_period_seconds=4)
+    seen = await follow(core, "stopper", lambda t, _p: t == "DELETED", resource_version=before)
+    term = seen[-1][1].status.container_statuses[0].state.terminated
+    assert (term.exit_code, term.reason) == (exit_code, reason)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    killing = [e.message for e in await pod_events(core, "stopper") if e.reason == "Killing"]
+    assert killing == ["Stopping container main"]
+
+
+async def test_follow_log_streams_until_exit(core: client.CoreV1Api):
+    script = (
+        "import sys, time\nfor i in range(3):\n    print('line', i, flush=True); time.sleep(0.1)\n"
+    )
+    await core.create_namespaced_pod("default", process_pod("talker", [PY, "-c", script]))
+    await wait_for_event(core, "talker", "Started")
+    response = await core.read_namespaced_pod_log(
+        "talker", "default", follow=True, _preload_content=False
+    )
+    async with asyncio.timeout(20):
+        text = (await response.read()).decode()
+    assert text == "line 0\nline 1\nline 2\n"
+
+
+async def test_image_command_mapping_and_missing_command(tmp_path: Path):
+    config = ClusterConfig(
+        clock=0.05,
+        process_mode=True,
+        default_scenario="instant",
+        process_root=str(tmp_path / "pods"),
+        image_commands={"example.org/echo:*": [PY, "-c", "print('mapped')"]},
+    )
+    async with run_cluster(config) as sim:
+        api_client = sim.api_client()
+        core = client.CoreV1Api(api_client)
+        try:
+            mapped = {
+                "metadata": {"name": "mapped"},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "example.org/echo:1"}],
+                },
+            }
+            await create_and_follow(core, mapped, finished)
+            assert await core.read_namespaced_pod_log("mapped", "default") == "mapped\n"
+            unknown = {
+                "metadata": {"name": "unknown"},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "example.org/other:1"}],
+                },
+            }
+            seen = await create_and_follow(core, unknown, finished)
+            term = seen[-1][1].status.container_statuses[0].state.terminated
+            assert (term.exit_code, term.reason) == (128, "StartError")
+            assert "no command for image" in term.message
+        finally:
+            await api_client.close()
+
+
+def test_command_resolution_follows_entrypoint_semantics(tmp_path: Path):
+    from async_kubespawner.sim.cluster.clock import Clock
+    from async_kubespawner.sim.cluster.processes import ContainerStartError, ProcessRuntime
+
+    runtime = ProcessRuntime(
+        Clock.fast(),
+        root=str(tmp_path),
+        image_commands={"quay.io/jupyterhub/singleuser:*": ["jupyterhub-singleuser"]},
+    )
+    image = "quay.io/jupyterhub/singleuser:5"
+    assert runtime.command_for({"image": image}) == ["jupyterhub-singleuser"]
+    # KubeSpawner puts cmd into args: they are the whole command line
+    assert runtime.command_for(
+        {"image": image, "args": ["jupyterhub-singleuser", "--allow-root"]}
+    ) == ["jupyterhub-singleuser", "--allow-root"]
+    assert runtime.command_for({"image": image, "command": ["python"], "args": ["-V"]}) == [
+        "python",
+        "-V",
+    ]
+    with pytest.raises(ContainerStartError, match="--image-command"):
+        runtime.command_for({"image": "example.org/unknown:1"})
