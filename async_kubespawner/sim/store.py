@@ -874,7 +874,8 @@ class Store:
             else:
                 raise errors.unsupported_media_type()
         except PatchError as exc:
-            raise StatusError(errors.status_body(exc.code, exc.reason, exc.message)) from None
+            # the patch module knows the whole real body (422 causes, the reason-less 500)
+            raise StatusError(exc.status()) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
         patched = decode(rt.kind, rt.group, rt.version, patched)
