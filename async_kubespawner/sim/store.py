@@ -775,8 +775,7 @@ class Store:
         ):
             meta.pop(volatile, None)
         self._check_namespace(rt, namespace, name)
-        if rt.group == "" or rt.key == _CRD_KEY:
-            default_object(rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run))
+        self._default(rt, obj, None, dry_run)
         if rt.key == _NS_KEY:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
@@ -802,6 +801,20 @@ class Store:
         elif rt.key == _NS_KEY:
             self._add_default_service_account(name)
         return stored
+
+    def _default(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, dry_run: bool
+    ) -> None:
+        """The built-in kinds' defaults, on create (``old`` None) and on every update.
+
+        Updates pass the stored object so create-only defaults (the PVC protection
+        finalizer, the token volume) are not added back and a Service keeps the cluster
+        IP and node ports it was allocated instead of getting new ones.
+        """
+        if self.registry.schema(rt) is None:  # custom resources default from their schema
+            default_object(
+                rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=old
+            )
 
     def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
         if dry_run:
@@ -931,16 +944,7 @@ class Store:
                     new["status"] = current["status"]
                 else:
                     new.pop("status", None)
-            if rt.key == ("", "services"):
-                spec, old_spec = new.get("spec"), current.get("spec") or {}
-                if isinstance(spec, dict):
-                    for carried in ("clusterIP", "clusterIPs"):
-                        if carried not in spec and carried in old_spec:
-                            spec[carried] = old_spec[carried]
-            if rt.group == "":
-                default_object(
-                    rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=current
-                )
+            self._default(rt, new, current, dry_run)
         meta = new["metadata"]
         meta["resourceVersion"] = cur_meta["resourceVersion"]
         self._validate(rt, new, current)
