@@ -41,6 +41,9 @@ log = logging.getLogger("async_kubespawner.kube")
 
 #: Longest stretch of watch events applied without yielding to the event loop.
 _MAX_STEP_SECONDS = 0.005
+#: A watch that ends sooner than this without any data counts as a failure (backoff);
+#: a quiet watch that ran longer simply expired and is renewed at once.
+_QUICK_WATCH_END = 1.0
 
 
 class Sink(Protocol):
@@ -122,6 +125,9 @@ class Reflector:
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Seams for tests of the supervisor's pacing.
+        self._sleep = asyncio.sleep
+        self._clock = time.monotonic
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -196,12 +202,15 @@ class Reflector:
                 if self.resource_version is None:
                     await self._list()
                     failures = 0
+                opened = self._clock()
                 delivered = await self._watch()
-                if delivered:
+                if delivered or self._clock() - opened >= _QUICK_WATCH_END:
+                    # Events arrived, or a quiet watch ran until the server ended it:
+                    # renew at once (from the last resourceVersion) and forget failures.
                     failures = 0
                     continue
-                # A watch that ended without delivering anything, not even a bookmark:
-                # harmless once, but a server closing watches at once must not be hammered.
+                # A watch that ended at once without delivering anything: harmless once,
+                # but a server that keeps closing watches at once must not be hammered.
                 failures += 1
                 if failures == 1:
                     continue
@@ -240,7 +249,7 @@ class Reflector:
                     self.settings.backoff_initial * 2 ** min(failures, 20),
                 ),
             )
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     async def _list(self) -> None:
         items: list[Any] = []
