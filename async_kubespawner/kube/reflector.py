@@ -198,6 +198,7 @@ class Reflector:
     async def _supervise(self) -> None:
         failures = 0
         while not self._stopping:
+            opened: float | None = None
             try:
                 if self.resource_version is None:
                     await self._list()
@@ -229,6 +230,12 @@ class Reflector:
                 if failures == 1:
                     continue
             except Exception as e:  # never let an error end the reflector
+                if opened is not None and self._clock() - opened >= _QUICK_WATCH_END:
+                    # A long-held quiet watch cut by the network (a load balancer's idle
+                    # timeout): not an outage, renew at once from where we are.
+                    log.debug("Reflector %s: watch cut after a while (%s); renewing", self.name, e)
+                    failures = 0
+                    continue
                 failures += 1
                 self.errors += 1
                 self.restarts += 1

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod
-from async_kubespawner.kube.client import EVENTS, PODS, KubeApi
+from async_kubespawner.kube.client import EVENTS, PODS, ApiError, KubeApi
 from async_kubespawner.kube.reflector import (
     ReflectorSettings,
     get_reflector,
@@ -290,3 +290,40 @@ async def test_watches_ending_at_once_back_off(api):
     # The first empty end is renewed at once, the next ones back off; a delivering watch
     # resets the count, so the single empty end after it is again renewed at once.
     assert len(paced.sleeps) == 5
+
+
+async def test_quiet_watches_cut_by_the_network_are_renewed_without_backoff(api):
+    paced = PacedReflector(api, [])
+    cuts = [60.0] * 5
+
+    async def cut_watch():
+        if not cuts:
+            paced.done.set()
+            await asyncio.Event().wait()
+        paced.now += cuts.pop()
+        raise ApiError(0, "ServerDisconnectedError", reason="ConnectionError")
+
+    paced.reflector._watch = cut_watch
+    paced.reflector.start()
+    await paced.done.wait()
+    await paced.reflector.stop()
+    assert paced.sleeps == []
+
+
+async def test_watches_failing_at_once_back_off_and_count_as_errors(api):
+    paced = PacedReflector(api, [])
+    failures = [0.0] * 4
+
+    async def failing_watch():
+        if not failures:
+            paced.done.set()
+            await asyncio.Event().wait()
+        paced.now += failures.pop()
+        raise ApiError(503, "unavailable", reason="ServiceUnavailable")
+
+    paced.reflector._watch = failing_watch
+    paced.reflector.start()
+    await paced.done.wait()
+    await paced.reflector.stop()
+    assert len(paced.sleeps) == 4
+    assert paced.reflector.errors == 4
