@@ -24,8 +24,11 @@ from async_kubespawner.sim.cluster.testing import run_cluster
 
 
 async def measure(pods: int, clock: str, scenario: str, nodes: int) -> dict[str, Any]:
-    config = ClusterConfig(clock=clock, default_scenario=scenario,
-                           nodes=[NodePoolSpec(count=nodes, cpu="64", memory="256Gi", pods=1000)])
+    config = ClusterConfig(
+        clock=clock,
+        default_scenario=scenario,
+        nodes=[NodePoolSpec(count=nodes, cpu="64", memory="256Gi", pods=1000)],
+    )
     async with run_cluster(config) as sim:
         api_client = sim.api_client()
         core = client.CoreV1Api(api_client)
@@ -33,20 +36,40 @@ async def measure(pods: int, clock: str, scenario: str, nodes: int) -> dict[str,
             start_version = (await core.list_namespaced_pod("default")).metadata.resource_version
             rv_before = sim.store.resource_version
             started = time.perf_counter()
-            await asyncio.gather(*(core.create_namespaced_pod("default", {
-                "metadata": {"name": f"bench-{i}", "labels": {"bench": "yes"}},
-                "spec": {"containers": [{"name": "notebook", "image": "quay.io/jupyterhub/singleuser:5",
-                                         "resources": {"requests": {"cpu": "100m"}}}]}})
-                for i in range(pods)))
+            await asyncio.gather(
+                *(
+                    core.create_namespaced_pod(
+                        "default",
+                        {
+                            "metadata": {"name": f"bench-{i}", "labels": {"bench": "yes"}},
+                            "spec": {
+                                "containers": [
+                                    {
+                                        "name": "notebook",
+                                        "image": "quay.io/jupyterhub/singleuser:5",
+                                        "resources": {"requests": {"cpu": "100m"}},
+                                    }
+                                ]
+                            },
+                        },
+                    )
+                    for i in range(pods)
+                )
+            )
             created = time.perf_counter()
             ready: set[str] = set()
             async with watch.Watch() as w:
-                async for event in w.stream(core.list_namespaced_pod, "default",
-                                            label_selector="bench=yes",
-                                            resource_version=start_version):
+                async for event in w.stream(
+                    core.list_namespaced_pod,
+                    "default",
+                    label_selector="bench=yes",
+                    resource_version=start_version,
+                ):
                     pod = event["object"]
-                    if any(c.type == "Ready" and c.status == "True"
-                           for c in pod.status.conditions or []):
+                    if any(
+                        c.type == "Ready" and c.status == "True"
+                        for c in pod.status.conditions or []
+                    ):
                         ready.add(pod.metadata.name)
                         if len(ready) == pods:
                             break
@@ -56,7 +79,10 @@ async def measure(pods: int, clock: str, scenario: str, nodes: int) -> dict[str,
         finally:
             await api_client.close()
     return {
-        "pods": pods, "nodes": nodes, "clock": clock, "scenario": scenario,
+        "pods": pods,
+        "nodes": nodes,
+        "clock": clock,
+        "scenario": scenario,
         "create_seconds": round(created - started, 3),
         "all_ready_seconds": round(done - started, 3),
         "pods_ready_per_second": round(pods / (done - started), 1),

@@ -30,10 +30,12 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from .diagnostics import GcPauses
 from .hub_stand_in import build_spawner
 from .loop_monitor import LoopStallMonitor
 from .simulator_process import REPO_ROOT, SimulatorProcess
 from .spawner_loading import (
+    benchmark_kubeconfig,
     load_config,
     load_spawner_class,
     point_at_simulator,
@@ -49,11 +51,34 @@ def _current_rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+async def _wait_until_loaded(spawner_class: type, limit: float) -> float | None:
+    """For async_kubespawner: wait until every reflector finished its first list.
+
+    ``poll()`` gives up waiting after ``first_list_timeout`` (answering "running", as it
+    must not guess "stopped"), so with a big cache it can return before the cache is
+    loaded; the heap must be measured once the pods are actually in it.
+    """
+    started = time.monotonic()
+    module = sys.modules.get("async_kubespawner.kube.reflector")
+    if module is not None:
+        for reflector in module.reflectors():
+            await reflector.wait_synced(limit)
+    # upstream KubeSpawner keeps its reflectors on the class, each with a first-load future
+    for reflector in list(getattr(spawner_class, "reflectors", {}).values()):
+        future = getattr(reflector, "first_load_future", None)
+        if future is not None:
+            await asyncio.wait_for(asyncio.shield(future), limit)
+    return time.monotonic() - started
+
+
 def _cached_pods() -> int | None:
-    """Pods in our own pod cache, when the measured spawner is async_kubespawner's."""
+    """Pods in the measured spawner's pod cache (ours, or upstream's class reflectors)."""
     module = sys.modules.get("async_kubespawner.kube.reflector")
     if module is None:
-        return None
+        upstream = sys.modules.get("kubespawner.spawner")
+        reflectors = getattr(getattr(upstream, "KubeSpawner", None), "reflectors", {})
+        pods = reflectors.get("pods") if isinstance(reflectors, dict) else None
+        return len(pods.resources) if pods is not None else None
     sizes = [len(r.sink) for r in module.reflectors() if getattr(r, "kind", None) is not None
              and "pod" in str(getattr(r.kind, "plural", "")).lower()]
     return max(sizes) if sizes else None
@@ -71,24 +96,37 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     baseline_rss = _current_rss()
     monitor = LoopStallMonitor()
     monitor.start()
+    gc_pauses = GcPauses()
+    gc_pauses.start()
     spawner = build_spawner(spawner_class, "bench-probe", 1, config=config)
     started = time.monotonic()
     status = await spawner.poll()
+    poll_seconds = time.monotonic() - started
+    await _wait_until_loaded(spawner_class, 600)
     load_seconds = time.monotonic() - started
     load_stall = monitor.snapshot()
     monitor.reset()
+    load_gc = gc_pauses.snapshot()
+    gc_pauses.reset()
     # hold the loaded cache: what does an idle hub with N pods cost the loop?
     await asyncio.sleep(HOLD_SECONDS)
     hold_stall = monitor.snapshot()
     await monitor.stop()
+    hold_gc = gc_pauses.snapshot()
+    gc_pauses.stop()
     gc.collect()
     result: dict[str, Any] = {
         "pods": args.pods,
         "poll_status": status,
+        "poll_returned_seconds": round(poll_seconds, 3),
         "load_seconds": round(load_seconds, 3),
         "cached_pods": _cached_pods(),
         "max_loop_stall_ms_loading": load_stall["max_loop_stall_ms"],
         "max_loop_stall_ms_holding": hold_stall["max_loop_stall_ms"],
+        "max_loop_cpu_burst_ms_loading": load_stall["max_loop_cpu_burst_ms"],
+        "max_loop_cpu_burst_ms_holding": hold_stall["max_loop_cpu_burst_ms"],
+        "gc_loading": load_gc,
+        "gc_holding": hold_gc,
         "rss_baseline_bytes": baseline_rss,
         "rss_after_bytes": _current_rss(),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -132,32 +170,34 @@ async def _run_child(args: list[str]) -> dict[str, Any]:
 async def measure_memory(spawner: str, config_path: str | None, sizes: list[int],
                          seed: int) -> dict[str, Any]:
     """For each size: a simulator filled with N pods, then the two probe processes."""
+    benchmark_kubeconfig()  # before any Kubernetes client is imported
     spawner_class = load_spawner_class(spawner)
     results: dict[str, Any] = {}
     for size in sizes:
-        with tempfile.TemporaryDirectory(prefix="aks-mem-sim-") as tmp:
-            sim = await SimulatorProcess.start(Path(tmp) / "kubeconfig", users=1, seed=seed,
-                                               scenario="instant", cluster=False)
-            try:
-                config = load_config(config_path)
-                point_at_simulator(spawner_class, config, sim.url, sim.kubeconfig)
-                template = await _template_pod(spawner_class, config)
-                await shutdown_spawner_module(spawner_class)
-                namespace = str(getattr(build_spawner(spawner_class, "bench-ns", 0, config=config),
-                                        "namespace", "default") or "default")
-                common = ["--spawner", spawner, "--url", sim.url, "--kubeconfig", sim.kubeconfig]
-                if config_path:
-                    common += ["--config", config_path]
-                # what a hub with an empty cache holds (clients, reflectors, imports' caches)
-                empty = await _run_child([*common, "--pods", "0", "--tracemalloc"])
-                filled = time.monotonic()
-                await sim.command("populate", count=size, template=template, namespace=namespace)
-                fill_seconds = time.monotonic() - filled
-                common += ["--pods", str(size)]
-                plain = await _run_child(common)
-                traced = await _run_child([*common, "--tracemalloc"])
-            finally:
-                await sim.close()
+        sim = await SimulatorProcess.start(benchmark_kubeconfig(), users=1, seed=seed,
+                                           scenario="instant", cluster=False)
+        try:
+            config = load_config(config_path)
+            point_at_simulator(spawner_class, config, sim.url, sim.kubeconfig)
+            template = await _template_pod(spawner_class, config)
+            await shutdown_spawner_module(spawner_class)
+            namespace = str(getattr(build_spawner(spawner_class, "bench-ns", 0, config=config),
+                                    "namespace", "default") or "default")
+            common = ["--spawner", spawner, "--url", sim.url, "--kubeconfig", sim.kubeconfig]
+            if config_path:
+                common += ["--config", config_path]
+            # what a hub with an empty cache holds (clients, reflectors, imports' caches)
+            empty = await _run_child([*common, "--pods", "0", "--tracemalloc"])
+            filled = time.monotonic()
+            await sim.command("populate", count=size, template=template, namespace=namespace)
+            fill_seconds = time.monotonic() - filled
+            common += ["--pods", str(size)]
+            cpu_before = (await sim.command("cpu"))["process_time"]
+            plain = await _run_child(common)
+            sim_cpu = (await sim.command("cpu"))["process_time"] - cpu_before
+            traced = await _run_child([*common, "--tracemalloc"])
+        finally:
+            await sim.close()
         results[str(size)] = {
             "pods": size,
             "fill_seconds": round(fill_seconds, 1),
@@ -167,9 +207,15 @@ async def measure_memory(spawner: str, config_path: str | None, sizes: list[int]
             "cached_pods": plain["cached_pods"],
             "peak_rss_bytes": plain["peak_rss_bytes"],
             "rss_growth_bytes": plain["rss_after_bytes"] - plain["rss_baseline_bytes"],
+            "poll_returned_seconds": plain["poll_returned_seconds"],
             "load_seconds": plain["load_seconds"],
+            "simulator_cpu_s_serving_the_load": round(sim_cpu, 3),
             "max_loop_stall_ms_loading": plain["max_loop_stall_ms_loading"],
             "max_loop_stall_ms_holding": plain["max_loop_stall_ms_holding"],
+            "max_loop_cpu_burst_ms_loading": plain["max_loop_cpu_burst_ms_loading"],
+            "max_loop_cpu_burst_ms_holding": plain["max_loop_cpu_burst_ms_holding"],
+            "gc_loading": plain["gc_loading"],
+            "gc_holding": plain["gc_holding"],
         }
     return results
 

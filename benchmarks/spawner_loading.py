@@ -8,9 +8,12 @@ benchmark imports it only when asked. ``--config`` is a Python traitlets config 
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,25 @@ def load_config(path: str | None) -> Config:
         return loader.load_config()
     except Exception as exc:
         raise BenchmarkSetupError(f"--config {path!r}: cannot load it: {exc}") from exc
+
+
+_kubeconfig_dir: Path | None = None
+
+
+def benchmark_kubeconfig() -> Path:
+    """One kubeconfig path for every simulator this process starts, exported as KUBECONFIG.
+
+    Kubernetes client libraries fix their default kubeconfig location when imported, and
+    some load it once per process; with one stable path, each simulator started in turn
+    (storm, then memory probe) is found there.
+    """
+    global _kubeconfig_dir
+    if _kubeconfig_dir is None:
+        _kubeconfig_dir = Path(tempfile.mkdtemp(prefix="aks-bench-kube-"))
+        atexit.register(shutil.rmtree, _kubeconfig_dir, True)
+    path = _kubeconfig_dir / "kubeconfig"
+    os.environ["KUBECONFIG"] = str(path)
+    return path
 
 
 def point_at_simulator(spawner_class: type[Spawner], config: Config, url: str,

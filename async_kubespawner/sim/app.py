@@ -114,6 +114,12 @@ class PlainNotFound(Exception):
     """An unknown API group or path: the real server answers with plain text here."""
 
 
+def raw_json_response(body: bytes, status: int = 200) -> web.Response:
+    return web.Response(
+        body=body, status=status, content_type=None, headers={"Content-Type": "application/json"}
+    )
+
+
 def json_response(
     body: Any,
     status: int = 200,
@@ -210,6 +216,10 @@ class SimulatorAPI:
     async def _api(self, request: web.Request) -> tuple[web.StreamResponse, RequestInfo]:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
+        if self.faults.in_outage:  # a server that is down answers nothing, discovery included
+            if self.faults.outage_mode == "reset":
+                await self._reset(request)
+            raise errors.service_unavailable()
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
         if parts and parts[0] == "openapi":
@@ -371,7 +381,7 @@ class SimulatorAPI:
                 )
             body = await self._read_object(request, rt)
             obj = await self.store.create(rt, t.namespace, body, dry_run=dry_run, owned=True)
-            return json_response(obj, 201)
+            return raw_json_response(self.store.encode(obj), 201)
         if verb == "update":
             body = await self._read_object(request, rt)
             obj = await self.store.replace(
@@ -383,7 +393,7 @@ class SimulatorAPI:
                 dry_run=dry_run,
                 owned=True,
             )
-            return json_response(obj)
+            return raw_json_response(self.store.encode(obj))
         if verb == "patch":
             ctype = request.content_type
             patch_type = PATCH_TYPES.get(ctype)
@@ -400,7 +410,7 @@ class SimulatorAPI:
                 subresource=t.subresource,
                 dry_run=dry_run,
             )
-            return json_response(obj)
+            return raw_json_response(self.store.encode(obj))
         if verb == "delete":
             options = await self._delete_options(request)
             obj = await self.store.delete(

@@ -45,7 +45,9 @@ from .patching import (
 from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .validation import (
+    apply_schema_defaults,
     invalid_status,
+    prune_unknown,
     validate_against_schema,
     validate_metadata,
     validate_object,
@@ -96,12 +98,19 @@ class WatchEvent:
     type: str  # ADDED | MODIFIED | DELETED | BOOKMARK | ERROR
     object: dict[str, Any]
     _line: bytes | None = field(default=None, repr=False)
+    _object_json: bytes | None = field(default=None, repr=False)
+
+    def object_json(self) -> bytes:
+        """The object serialised once (also the body of the write's own response)."""
+        if self._object_json is None:
+            self._object_json = dumps(self.object)
+        return self._object_json
 
     def line(self) -> bytes:
         """The event as one newline-terminated JSON line, serialised once and shared."""
         if self._line is None:
             self._line = (
-                b'{"type":"' + self.type.encode() + b'","object":' + dumps(self.object) + b"}\n"
+                b'{"type":"' + self.type.encode() + b'","object":' + self.object_json() + b"}\n"
             )
         return self._line
 
@@ -266,6 +275,9 @@ class StoreOptions:
     watch_queue_size: int = 100_000  # events buffered per watcher before it is dropped
     service_cidr: str = "10.96.0.0/12"
     initial_namespaces: tuple[str, ...] = INITIAL_NAMESPACES
+    # ServiceAccount "default" in every namespace, and pods refused (403) when the account
+    # they name does not exist, like the real ServiceAccount admission plugin
+    service_accounts: bool = True
 
 
 class Store:
@@ -281,6 +293,7 @@ class Store:
         self.options = StoreOptions(**options)
         self.registry = registry or ResourceRegistry.with_builtins()
         self.resource_version = 0
+        self.clock: Callable[[], float] = time.monotonic  # ages the history; tests may replace it
         self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = collections.defaultdict(dict)
         self._history: collections.deque[_Change] = collections.deque()
         self._compacted_rv = 0  # every change with rv > this is still in the history
@@ -288,7 +301,8 @@ class Store:
         self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[Key, str, str]] = {}
         self._gc_queue: collections.deque[tuple[str, Any]] = collections.deque()
-        self._terminating_claims: set[ObjKey] = set()  # PVCs held by kubernetes.io/pvc-protection
+        self._terminating_claims: set[ObjKey] = set()
+        self._last_event: WatchEvent | None = None  # PVCs held by kubernetes.io/pvc-protection
         self._gc_wakeup: asyncio.Event | None = None
         self._gc_idle: asyncio.Event | None = None
         self._gc_task: asyncio.Task[None] | None = None
@@ -320,6 +334,14 @@ class Store:
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         """A private copy of the object; ``StatusError(404)`` if missing."""
         return clone(self.get_ref(rt, namespace, name))
+
+    def encode(self, obj: dict[str, Any]) -> bytes:
+        """``obj`` as JSON, reusing the bytes its watch event already made when it is the
+        object just written (a create's response and its ADDED line share one dump)."""
+        last = self._last_event
+        if last is not None and last.object is obj:
+            return last.object_json()
+        return dumps(obj)
 
     def holds(self, obj: dict[str, Any]) -> bool:
         """Whether this very object (by uid) is still stored."""
@@ -361,6 +383,7 @@ class Store:
         if resource_version not in (None, "", "0"):
             wanted = parse_resource_version(resource_version)
         if resource_version_match == "Exact" or exact:
+            self._trim_history(self.clock())
             if wanted is None:
                 raise errors.bad_request(
                     'resourceVersionMatch: Forbidden: resourceVersionMatch "exact" is forbidden '
@@ -442,6 +465,7 @@ class Store:
         history window gives a watch whose only event is the real 410 ERROR.
         """
         labels, fields = self.compile_selectors(rt, label_selector, field_selector)
+        self._trim_history(self.clock())  # a quiet store still forgets old changes
         watch = Watch(
             self,
             rt,
@@ -557,12 +581,12 @@ class Store:
             bucket[okey] = obj
             self._by_uid[uid] = (rt.key, okey[0], okey[1])
         self._index_owners(rt, okey, old, None if event_type == "DELETED" else obj)
-        change = _Change(rv, rt.key, okey[0], event_type, obj, old, time.monotonic())
+        change = _Change(rv, rt.key, okey[0], event_type, obj, old, self.clock())
         self._history.append(change)
         self._trim_history(change.at)
         watchers = self._watchers.get(rt.key)
+        shared = self._last_event = WatchEvent(event_type, obj)
         if watchers:
-            shared = WatchEvent(event_type, obj)
             for watch in tuple(watchers):
                 watch._offer(change, shared)
         if self._terminating_claims:
@@ -632,6 +656,42 @@ class Store:
             "status": {"phase": "Active"},
         }
         self._commit(self.registry.lookup("namespaces"), "ADDED", obj, None)
+        self._add_default_service_account(name)
+
+    def _add_default_service_account(self, namespace: str) -> None:
+        """Every namespace gets ServiceAccount "default", as kube-controller-manager does.
+
+        Done in the same call as the namespace's creation, so a pod created right after it
+        never meets the real cluster's brief "serviceaccount not found" window.
+        """
+        if not self.options.service_accounts:
+            return
+        sa = {
+            "kind": "ServiceAccount",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": "default",
+                "namespace": namespace,
+                "uid": str(uuid.uuid4()),
+                "resourceVersion": "",
+                "creationTimestamp": now_rfc3339(),
+            },
+        }
+        self._commit(self.registry.lookup("serviceaccounts"), "ADDED", sa, None)
+
+    def _admit_service_account(self, namespace: str, pod: dict[str, Any]) -> None:
+        """The ServiceAccount admission plugin: a pod may only run as an existing account."""
+        if not self.options.service_accounts:
+            return
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        if (namespace, account) not in self._objects[("", "serviceaccounts")]:
+            name = pod["metadata"].get("name", "")
+            raise errors.forbidden(
+                "pods",
+                name,
+                f"error looking up service account {namespace}/{account}: "
+                f'serviceaccount "{account}" not found',
+            )
 
     def _check_namespace(self, rt: ResourceType, namespace: str | None, name: str) -> None:
         if not rt.namespaced:
@@ -717,12 +777,14 @@ class Store:
         ):
             meta.pop(volatile, None)
         self._check_namespace(rt, namespace, name)
-        if rt.group == "" or rt.key == _CRD_KEY:
-            default_object(rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run))
+        obj = self._default(rt, obj, None, dry_run)
+        meta = obj["metadata"]
         if rt.key == _NS_KEY:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
             meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = name
+        if rt.key == _POD_KEY:
+            self._admit_service_account(namespace or "", obj)
         self._validate(rt, obj, None)
         if rt.key == _CRD_KEY:
             self._prepare_crd(obj)
@@ -739,7 +801,34 @@ class Store:
         stored = self._commit(rt, "ADDED", _ordered(obj), None)
         if rt.key == _CRD_KEY:
             self._register_crd(stored)
+        elif rt.key == _NS_KEY:
+            self._add_default_service_account(name)
         return stored
+
+    def _default(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, dry_run: bool
+    ) -> dict[str, Any]:
+        """``obj`` as the real server stores it before validation, on create (``old`` None)
+        and on every update; returns the object to go on with (pruning builds a new one).
+
+        Built-in kinds get their type and admission defaults; updates pass the stored
+        object so create-only defaults (the PVC protection finalizer, the token volume)
+        are not added back and a Service keeps its allocated cluster IP and node ports.
+        Custom resources get their schema's ``default`` values, then lose every field the
+        schema does not declare, in that order, as the apiextensions server does; with a
+        status subresource a create cannot set ``status``.
+        """
+        schema = self.registry.schema(rt)
+        if schema is None:
+            default_object(
+                rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=old
+            )
+            return obj
+        if old is None and "status" in rt.subresources:
+            obj.pop("status", None)
+        apply_schema_defaults(schema, obj)
+        pruned: dict[str, Any] = prune_unknown(schema, obj)
+        return pruned
 
     def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
         if dry_run:
@@ -812,7 +901,8 @@ class Store:
             else:
                 raise errors.unsupported_media_type()
         except PatchError as exc:
-            raise StatusError(errors.status_body(exc.code, exc.reason, exc.message)) from None
+            # the patch module knows the whole real body (422 causes, the reason-less 500)
+            raise StatusError(exc.status()) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
         patched = decode(rt.kind, rt.group, rt.version, patched)
@@ -836,6 +926,7 @@ class Store:
         dry_run: bool,
     ) -> dict[str, Any]:
         cur_meta = current["metadata"]
+        custom = self.registry.schema(rt) is not None
         if subresource == "status":
             merged = dict(current)
             if "status" in new:
@@ -868,20 +959,14 @@ class Store:
                     new["status"] = current["status"]
                 else:
                     new.pop("status", None)
-            if rt.key == ("", "services"):
-                spec, old_spec = new.get("spec"), current.get("spec") or {}
-                if isinstance(spec, dict):
-                    for carried in ("clusterIP", "clusterIPs"):
-                        if carried not in spec and carried in old_spec:
-                            spec[carried] = old_spec[carried]
-            if rt.group == "":
-                default_object(
-                    rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=current
-                )
+            if not custom:
+                self._default(rt, new, current, dry_run)
+        if custom:  # a status write is pruned and defaulted too
+            new = self._default(rt, new, current, dry_run)
         meta = new["metadata"]
         meta["resourceVersion"] = cur_meta["resourceVersion"]
         self._validate(rt, new, current)
-        if "generation" in cur_meta and new.get("spec") != current.get("spec"):
+        if "generation" in cur_meta and _generation_changes(rt, current, new, custom):
             meta["generation"] = cur_meta["generation"] + 1
         if rt.key == _CRD_KEY:
             self._prepare_crd(new)
@@ -1402,6 +1487,22 @@ def _owner_uids(obj: dict[str, Any] | None) -> frozenset[str]:
     if not refs:
         return frozenset()
     return frozenset(r.get("uid", "") for r in refs if isinstance(r, dict))
+
+
+def _generation_changes(
+    rt: ResourceType, old: dict[str, Any], new: dict[str, Any], custom: bool
+) -> bool:
+    """Whether an update is a change of the desired state, which bumps ``generation``.
+
+    Built-in kinds count their ``spec``; a custom resource counts every field but
+    ``metadata`` (and ``status``, when it has a status subresource), like the
+    apiextensions server, whose objects need not have a ``spec`` at all.
+    """
+    if not custom:
+        return new.get("spec") != old.get("spec")
+    ignored = {"metadata", "status"} if "status" in rt.subresources else {"metadata"}
+    keys = (set(old) | set(new)) - ignored
+    return any(old.get(k) != new.get(k) for k in keys)
 
 
 def _claim_names(pod: dict[str, Any]) -> list[str]:

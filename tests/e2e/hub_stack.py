@@ -87,6 +87,38 @@ def eventually(check: Callable[[], T], timeout: float, what: str) -> T:
         delay = min(delay * 2, 0.5)
 
 
+def children_of(pid: int) -> set[int]:
+    """Direct children of ``pid``, read from /proc (the demo's hub, proxy and simulator)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def descendants_of(pid: int) -> set[int]:
+    """Every process below ``pid`` (hub, proxy, simulator, and the simulator's pod processes)."""
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        children = set().union(*(children_of(p) for p in frontier))
+        frontier = children - found
+        found |= children
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
 @dataclass
 class HubStack:
     """The processes of one hub under test and how to reach them."""
@@ -146,8 +178,16 @@ c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "a
             self.hub_process = None
 
     def stop(self) -> None:
-        local_stack.stop_all([self.hub_process, self.proxy_process, self.sim_process])
+        """Stop everything; fail if any process of the stack (pods included) outlives it."""
+        processes = [self.hub_process, self.proxy_process, self.sim_process]
+        tree: set[int] = set()
+        for proc in processes:
+            if proc is not None and proc.running():
+                tree |= {proc.pid} | descendants_of(proc.pid)
+        local_stack.stop_all(processes)
         self.hub_process = self.proxy_process = self.sim_process = None
+        survivors = sorted(pid for pid in tree if alive(pid))
+        assert not survivors, f"processes outlived the stack: {survivors}"
 
     # -- addresses ---------------------------------------------------------------------------
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from async_kubespawner import local_stack
 from async_kubespawner.local_stack import SupervisedProcess
 
-from .browser_steps import PASSWORD
-from .hub_stack import http_json
+from .browser_steps import PASSWORD, expect_server_page
+from .conftest import Screenshots, keep_logs
+from .hub_stack import alive, children_of, descendants_of, http_json
 
 pytestmark = pytest.mark.e2e
 
@@ -34,41 +37,23 @@ c.DummyAuthenticator.password = {PASSWORD!r}
 '''
 
 
-def children_of(pid: int) -> set[int]:
-    """Direct children of ``pid``, read from /proc (the demo's hub, proxy and simulator)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
-
-
-def run_demo(tmp_path: Path, *extra: str) -> SupervisedProcess:
-    config = tmp_path / "config.py"
-    config.write_text(CONFIG)
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+def run_demo(tmp_path: Path, *extra: str, simulator: bool = False) -> SupervisedProcess:
+    """The demo as `make demo` runs it; with ``simulator=False``, on a (fake) --kubeconfig cluster."""
+    options: list[str] = []
+    if not simulator:
+        config = tmp_path / "config.py"
+        config.write_text(CONFIG)
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+        options = ["--config", str(config), "--kubeconfig", str(kubeconfig)]
     port = local_stack.free_port()
     return SupervisedProcess(
         name="demo",
         argv=[
             sys.executable, "-m", "async_kubespawner.demo",
             "--port", str(port),
-            "--config", str(config),
-            "--kubeconfig", str(kubeconfig),
             "--state-dir", str(tmp_path / "state"),
+            *options,
             *extra,
         ],
         log_path=tmp_path / "demo.log",
@@ -109,6 +94,22 @@ def test_demo_reports_a_bad_option_clearly(tmp_path: Path) -> None:
     assert "--config" in result.stderr and "no such file" in result.stderr
 
 
+def test_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "async_kubespawner.demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=local_stack.subprocess_env(),
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
+
+
 def test_demo_exits_when_the_hub_dies(tmp_path: Path) -> None:
     demo = run_demo(tmp_path)
     try:
@@ -119,3 +120,32 @@ def test_demo_exits_when_the_hub_dies(tmp_path: Path) -> None:
         demo.wait_for_line(r"shutting down: hub exited", timeout=5)
     finally:
         demo.stop()
+
+
+def test_make_demo_spawns_a_real_server_and_ctrl_c_leaves_nothing(
+    tmp_path: Path, page: Page, screenshot: Screenshots
+) -> None:
+    """The README's first command, as a newcomer uses it: log in, start, land in the server, Ctrl-C."""
+    demo = run_demo(tmp_path, simulator=True)
+    try:
+        line = demo.wait_for_line(r"JupyterHub is running at http://", timeout=90)
+        url = re.search(r"http://\S+", line).group(0).rstrip("/")  # type: ignore[union-attr]
+        page.goto(f"{url}/hub/login")
+        page.fill("input#username_input", "newcomer")
+        page.fill("input#password_input", "demo")  # the password the demo prints
+        page.click("#login_submit")
+        expect(page.locator("#spawn_form")).to_be_visible()
+        screenshot(page, "demo options form")
+        page.locator("#spawn_form [type='submit']").click()
+        expect_server_page(page, "newcomer")
+        screenshot(page, "demo server page")
+        processes = descendants_of(demo.pid)
+        # simulator, proxy, hub, and the pod's jupyterhub-singleuser (at least)
+        assert len(processes) >= 4, processes
+
+        demo.process.send_signal(signal.SIGINT)  # type: ignore[union-attr]
+        assert demo.process.wait(90) == 0  # type: ignore[union-attr]
+        assert [pid for pid in processes if alive(pid)] == []
+    finally:
+        demo.stop()
+        keep_logs(tmp_path / "state", "test_demo")

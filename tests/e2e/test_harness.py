@@ -8,6 +8,8 @@ stop of every process of the stack.
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,14 @@ from playwright.sync_api import Page, expect
 
 from async_kubespawner.local_stack import ProcessFailed, SupervisedProcess
 
-from .browser_steps import PASSWORD, expect_server_page, log_in, server_is_stopped
+from .browser_steps import (
+    PASSWORD,
+    expect_server_page,
+    log_in,
+    open_home,
+    server_is_stopped,
+    stop_from_home,
+)
 from .conftest import Screenshots, keep_logs
 from .hub_stack import HubStack, eventually
 
@@ -78,8 +87,8 @@ def test_spawn_through_the_proxy_and_stop(stack: HubStack, page: Page, screensho
     screenshot(page, "server page")
     assert stack.user_model("bob")["servers"][""]["ready"] is True
 
-    page.goto(f"{stack.url}/hub/home")
-    page.click("#stop")
+    open_home(page, stack)
+    stop_from_home(page, stack, "bob")
     expect(page.locator("#start")).to_be_visible(timeout=30_000)
     screenshot(page, "stopped")
     eventually(lambda: server_is_stopped(stack.user_model("bob")), 30, "bob's server stopped")
@@ -101,10 +110,16 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     ).start()
     proc.wait_for_line("child up", timeout=10)
     child_pid = int(proc.wait_for_line("parent up", timeout=10).split()[-1])
-    proc.stop(timeout=0.5)
-    assert not proc.running()
-    # The child was in the same group: it must be gone too (or be a zombie awaiting its reaper).
-    assert not process_alive(child_pid)
+    child_exit = os.pidfd_open(child_pid)  # becomes readable when the child exits
+    try:
+        proc.stop(timeout=0.5)
+        assert not proc.running()
+        # The child was in the same group: SIGKILL reached it too. Delivery is asynchronous,
+        # so await its exit on the pidfd rather than looking at it right away.
+        readable, _, _ = select.select([child_exit], [], [], 10)
+        assert readable == [child_exit], f"child {child_pid} survived the group kill"
+    finally:
+        os.close(child_exit)
 
 
 def test_a_crash_is_reported_with_its_output(tmp_path: Path) -> None:
@@ -117,11 +132,3 @@ def test_a_crash_is_reported_with_its_output(tmp_path: Path) -> None:
         proc.wait_for_line("never printed", timeout=30)
     assert proc.stop() == 3
 
-
-def process_alive(pid: int) -> bool:
-    """True if ``pid`` exists and is not a zombie (a killed process may linger as one until reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"

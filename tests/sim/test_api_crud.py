@@ -246,3 +246,24 @@ async def test_delete_answers_status_or_object_like_the_real_registries(simulato
         async with http.delete(f"{base}/configmaps/f") as r:  # not gone yet: the object
             body = await r.json()
             assert body["kind"] == "ConfigMap" and body["metadata"]["deletionTimestamp"]
+
+
+async def test_service_account_admission(api_client):
+    v1 = client.CoreV1Api(api_client)
+    await v1.create_namespace({"metadata": {"name": "fresh"}})
+    sas = await v1.list_namespaced_service_account("fresh")
+    assert [sa.metadata.name for sa in sas.items] == ["default"]
+    await v1.create_namespaced_pod("fresh", POD)  # runs as "default", which exists at once
+    custom = {**POD, "metadata": {"name": "p2"}, "spec": {**POD["spec"], "serviceAccountName": "hub-user"}}
+    with pytest.raises(ApiException) as info:
+        await v1.create_namespaced_pod("fresh", custom)
+    assert info.value.status == 403
+    assert status_of(info.value) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": 'pods "p2" is forbidden: error looking up service account fresh/hub-user: '
+                   'serviceaccount "hub-user" not found',
+        "reason": "Forbidden", "details": {"name": "p2", "kind": "pods"}, "code": 403,
+    }
+    await v1.create_namespaced_service_account("fresh", {"metadata": {"name": "hub-user"}})
+    created = await v1.create_namespaced_pod("fresh", custom)
+    assert created.spec.service_account_name == "hub-user"

@@ -180,3 +180,24 @@ async def test_restart_compacts_history_and_drops_watches(simulator, api_client)
             "default", resource_version=str(int(rv) - 1), resource_version_match="Exact"
         )
     assert info.value.status == 410
+
+
+async def test_history_window_by_age_even_without_writes():
+    async with run_simulator(history_age=60) as sim, sim.api_client() as api:
+        now = [5000.0]
+        sim.store.clock = lambda: now[0]
+        v1 = client.CoreV1Api(api)
+        await make_configmaps(v1, 1)
+        rv = (await v1.list_namespaced_config_map("default")).metadata.resource_version
+        await make_configmaps(v1, 1, prefix="newer")
+        # within the window: the change after rv replays
+        w = sim.store.watch(sim.store.resource("configmaps"), "default", resource_version=rv)
+        assert (await w.next_event()).object["metadata"]["name"] == "newer-0"
+        w.close()
+        now[0] += 61  # nothing written since, but the change aged out
+        with pytest.raises(ApiException) as info:
+            await v1.list_namespaced_config_map("default", resource_version=rv,
+                                                resource_version_match="Exact")
+        assert info.value.status == 410
+        w = sim.store.watch(sim.store.resource("configmaps"), "default", resource_version=rv)
+        assert (await w.next_event()).type == "ERROR"

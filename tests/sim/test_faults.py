@@ -141,6 +141,8 @@ async def test_outage_resets_then_recovers(simulator, api_client):
     with pytest.raises(ApiException) as info:
         await v1.list_namespaced_pod("default")
     assert info.value.status == 503
+    async with aiohttp.ClientSession() as http, http.get(f"{simulator.url}/version") as resp:
+        assert resp.status == 503  # discovery is down too
 
 
 async def test_admin_endpoint_scripts_faults_and_reports_counters(simulator, api_client):

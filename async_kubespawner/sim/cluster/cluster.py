@@ -30,10 +30,11 @@ class SimCluster:
         self.scenarios: ScenarioBook = self.config.make_scenarios()
         self.nodes: list[SimNode] = build_nodes(self.config.nodes)
         self.runtime: ContainerRuntime = self._make_runtime()
-        self.scheduler = Scheduler(self.nodes, self.scenarios, self.clock)
+        self.pvc_binder = PVCBinder(
+            self.config.storage_classes, self.config.persistent_volumes, self.clock
+        )
+        self.scheduler = Scheduler(self.nodes, self.scenarios, self.clock, self.pvc_binder)
         self.kubelet = Kubelet(self.nodes, self.scenarios, self.clock, self.runtime)
-        self.pvc_binder = PVCBinder(self.config.storage_classes, self.config.persistent_volumes,
-                                    self.clock)
         self.store: StoreLike | None = None
 
     def _make_runtime(self) -> ContainerRuntime:
@@ -41,9 +42,12 @@ class SimCluster:
             return SimulatedRuntime(self.clock)
         from .processes import ProcessRuntime
 
-        return ProcessRuntime(self.clock, image_commands=self.config.image_commands,
-                              root=self.config.process_root,
-                              pod_ip_prefix=self.config.pod_ip_prefix)
+        return ProcessRuntime(
+            self.clock,
+            image_commands=self.config.image_commands,
+            root=self.config.process_root,
+            pod_ip_prefix=self.config.pod_ip_prefix,
+        )
 
     async def start(self, store: StoreLike) -> None:
         self.store = store
@@ -70,5 +74,6 @@ class SimCluster:
             except Exception as exc:
                 if status_code(exc) != 409:
                     raise
-            await store.patch(nodes_rt, None, node.name, {"status": status}, "merge",
-                              subresource="status")
+            await store.patch(
+                nodes_rt, None, node.name, {"status": status}, "merge", subresource="status"
+            )

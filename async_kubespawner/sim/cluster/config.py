@@ -58,11 +58,13 @@ class ClusterConfig:
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
     image_rules: list[tuple[str, str]] = field(default_factory=list)
     storage_classes: list[StorageClassSpec] = field(
-        default_factory=lambda: [StorageClassSpec(name="standard", default=True)])
+        default_factory=lambda: [StorageClassSpec(name="standard", default=True)]
+    )
     persistent_volumes: list[PersistentVolumeSpec] = field(default_factory=list)
     process_mode: bool = False
     image_commands: dict[str, list[str]] = field(
-        default_factory=lambda: dict(DEFAULT_IMAGE_COMMANDS))
+        default_factory=lambda: dict(DEFAULT_IMAGE_COMMANDS)
+    )
     # where process mode writes per-pod files (secrets, config maps, logs); None = a temp dir
     process_root: str | None = None
     # process mode: the first three octets given out as pod IPs (127.x.y.z)
@@ -83,15 +85,17 @@ class ClusterConfig:
         except (TypeError, ValueError) as exc:
             raise ClusterConfigError(
                 f"clock: {self.clock!r} is not 'real', 'fast' or a number of real seconds per "
-                f"cluster second (fast is {FAST_SCALE})") from exc
+                f"cluster second (fast is {FAST_SCALE})"
+            ) from exc
 
     def make_scenarios(self) -> ScenarioBook:
         try:
             book = ScenarioBook(seed=self.seed)
             for name, values in self.scenarios.items():
                 if not isinstance(values, dict):
-                    raise ClusterConfigError(f"scenarios.{name}: expected a mapping of settings, "
-                                             f"got {values!r}")
+                    raise ClusterConfigError(
+                        f"scenarios.{name}: expected a mapping of settings, got {values!r}"
+                    )
                 book.define(name, values)
             book.image_rules = list(self.image_rules)
             book.default = self.default_scenario
@@ -105,39 +109,52 @@ class ClusterConfig:
     @classmethod
     def from_mapping(cls, data: dict[str, Any], where: str = "cluster config") -> ClusterConfig:
         if not isinstance(data, dict):
-            raise ClusterConfigError(f"{where}: expected a mapping at the top level, got "
-                                     f"{type(data).__name__}")
+            raise ClusterConfigError(
+                f"{where}: expected a mapping at the top level, got {type(data).__name__}"
+            )
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ClusterConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known keys: "
-                                     f"{', '.join(sorted(known))}")
+            raise ClusterConfigError(
+                f"{where}: unknown key(s) {', '.join(unknown)}; known keys: "
+                f"{', '.join(sorted(known))}"
+            )
         config = cls()
         for key, value in data.items():
             here = f"{where}: {key}"
             if key == "nodes":
                 config.nodes = [_node_pool(v, f"{here}[{i}]") for i, v in enumerate(value or [])]
             elif key == "storage_classes":
-                config.storage_classes = [_build(StorageClassSpec, v, f"{here}[{i}]")
-                                          for i, v in enumerate(value or [])]
+                config.storage_classes = [
+                    _build(StorageClassSpec, v, f"{here}[{i}]") for i, v in enumerate(value or [])
+                ]
             elif key == "persistent_volumes":
-                config.persistent_volumes = [_build(PersistentVolumeSpec, v, f"{here}[{i}]")
-                                             for i, v in enumerate(value or [])]
+                config.persistent_volumes = [
+                    _build(PersistentVolumeSpec, v, f"{here}[{i}]")
+                    for i, v in enumerate(value or [])
+                ]
             elif key == "image_rules":
-                config.image_rules = [_image_rule(v, f"{here}[{i}]") for i, v in enumerate(value or [])]
+                config.image_rules = [
+                    _image_rule(v, f"{here}[{i}]") for i, v in enumerate(value or [])
+                ]
             elif key == "image_commands":
                 if not isinstance(value, dict):
-                    raise ClusterConfigError(f"{here}: expected a mapping image-glob -> command list")
+                    raise ClusterConfigError(
+                        f"{here}: expected a mapping image-glob -> command list"
+                    )
                 config.image_commands = {
                     str(k): ([v] if isinstance(v, str) else [str(x) for x in v])
-                    for k, v in value.items()}
+                    for k, v in value.items()
+                }
             else:
                 setattr(config, key, value)
         try:
             config.validate()
         except ClusterConfigError as exc:
             text = str(exc)
-            raise ClusterConfigError(text if text.startswith(where) else f"{where}: {text}") from None
+            raise ClusterConfigError(
+                text if text.startswith(where) else f"{where}: {text}"
+            ) from None
         return config
 
     @classmethod
@@ -159,41 +176,73 @@ class ClusterConfig:
         except NodeConfigError as exc:
             raise ClusterConfigError(str(exc)) from exc
         parts = self.pod_ip_prefix.split(".")
-        if len(parts) != 2 or parts[0] != "127" or not all(p.isdigit() and int(p) < 256 for p in parts):
-            raise ClusterConfigError(f"pod_ip_prefix: {self.pod_ip_prefix!r} must look like "
-                                     "'127.N' (pods get 127.N.x.y)")
+        if (
+            len(parts) != 2
+            or parts[0] != "127"
+            or not all(p.isdigit() and int(p) < 256 for p in parts)
+        ):
+            raise ClusterConfigError(
+                f"pod_ip_prefix: {self.pod_ip_prefix!r} must look like '127.N' (pods get 127.N.x.y)"
+            )
 
     # ---------------------------------------------------------------- command line
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("simulated cluster (nodes, scheduler, kubelet)")
-        group.add_argument("--cluster-config", metavar="YAML",
-                           help="cluster configuration file (nodes, scenarios, storage, process mode)")
-        group.add_argument("--no-cluster", action="store_true",
-                           help="serve the API only: no nodes, scheduler or kubelet")
+        group.add_argument(
+            "--cluster-config",
+            metavar="YAML",
+            help="cluster configuration file (nodes, scenarios, storage, process mode)",
+        )
+        group.add_argument(
+            "--no-cluster",
+            action="store_true",
+            help="serve the API only: no nodes, scheduler or kubelet",
+        )
         group.add_argument("--nodes", type=int, metavar="N", help="number of nodes (default 3)")
         group.add_argument("--node-cpu", metavar="Q", help="cpu per node (default 4)")
         group.add_argument("--node-memory", metavar="Q", help="memory per node (default 16Gi)")
         group.add_argument("--node-gpus", metavar="N", help="nvidia.com/gpu per node")
-        group.add_argument("--node-taint", action="append", metavar="KEY=VALUE:EFFECT",
-                           help="taint every node (repeatable)")
-        group.add_argument("--scenario", metavar="SPEC",
-                           help="default scenario for all pods, e.g. 'ready', 'random', "
-                                "'crash,exit-after=5'")
-        group.add_argument("--image-scenario", action="append", metavar="GLOB=SPEC",
-                           help="scenario for pods whose image matches GLOB (repeatable)")
+        group.add_argument(
+            "--node-taint",
+            action="append",
+            metavar="KEY=VALUE:EFFECT",
+            help="taint every node (repeatable)",
+        )
+        group.add_argument(
+            "--scenario",
+            metavar="SPEC",
+            help="default scenario for all pods, e.g. 'ready', 'random', 'crash,exit-after=5'",
+        )
+        group.add_argument(
+            "--image-scenario",
+            action="append",
+            metavar="GLOB=SPEC",
+            help="scenario for pods whose image matches GLOB (repeatable)",
+        )
         group.add_argument("--seed", type=int, help="seed for random scenario timings")
-        group.add_argument("--clock", help="'real' (default), 'fast', or real seconds per "
-                                          "cluster second")
-        group.add_argument("--fast", action="store_true",
-                           help="shorthand for --clock fast: pod lifecycles in milliseconds")
-        group.add_argument("--process-mode", action="store_true",
-                           help="run each pod's main container as a real local process")
-        group.add_argument("--image-command", action="append", metavar="GLOB=COMMAND",
-                           help="process mode: command for images matching GLOB when the pod "
-                                "gives none (repeatable), e.g. "
-                                "'quay.io/jupyterhub/singleuser:*=jupyterhub-singleuser'")
+        group.add_argument(
+            "--clock", help="'real' (default), 'fast', or real seconds per cluster second"
+        )
+        group.add_argument(
+            "--fast",
+            action="store_true",
+            help="shorthand for --clock fast: pod lifecycles in milliseconds",
+        )
+        group.add_argument(
+            "--process-mode",
+            action="store_true",
+            help="run each pod's main container as a real local process",
+        )
+        group.add_argument(
+            "--image-command",
+            action="append",
+            metavar="GLOB=COMMAND",
+            help="process mode: command for images matching GLOB when the pod "
+            "gives none (repeatable), e.g. "
+            "'quay.io/jupyterhub/singleuser:*=jupyterhub-singleuser'",
+        )
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ClusterConfig:
@@ -246,11 +295,12 @@ def _build(cls: type, value: Any, where: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(value) - names)
     if unknown:
-        raise ClusterConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; known: "
-                                 f"{', '.join(sorted(names))}")
+        raise ClusterConfigError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+        )
     try:
         return cls(**value)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ClusterConfigError(f"{where}: {exc}") from exc
 
 
@@ -259,10 +309,14 @@ def _node_pool(value: Any, where: str) -> NodePoolSpec:
         raise ClusterConfigError(f"{where}: expected a mapping, got {value!r}")
     value = dict(value)
     try:
-        value["taints"] = [t if isinstance(t, Taint) else
-                           Taint.parse(t) if isinstance(t, str) else
-                           Taint(key=t["key"], value=t.get("value", ""), effect=t["effect"])
-                           for t in value.get("taints") or []]
+        value["taints"] = [
+            t
+            if isinstance(t, Taint)
+            else Taint.parse(t)
+            if isinstance(t, str)
+            else Taint(key=t["key"], value=t.get("value", ""), effect=t["effect"])
+            for t in value.get("taints") or []
+        ]
         pool = _build(NodePoolSpec, value, where)
         for key in ("cpu", "memory", "reserved_cpu", "reserved_memory"):
             setattr(pool, key, str(getattr(pool, key)))
@@ -276,5 +330,7 @@ def _node_pool(value: Any, where: str) -> NodePoolSpec:
 
 def _image_rule(value: Any, where: str) -> tuple[str, str]:
     if not isinstance(value, dict) or set(value) != {"image", "scenario"}:
-        raise ClusterConfigError(f"{where}: expected {{image: GLOB, scenario: SPEC}}, got {value!r}")
+        raise ClusterConfigError(
+            f"{where}: expected {{image: GLOB, scenario: SPEC}}, got {value!r}"
+        )
     return str(value["image"]), str(value["scenario"])

@@ -14,6 +14,8 @@ import contextlib
 import logging
 from typing import Any
 
+from async_kubespawner.sim.errors import bad_request
+
 from .clock import Clock
 from .events import (
     PullFailure,
@@ -49,13 +51,14 @@ from .storeview import (
 
 log = logging.getLogger("async_kubespawner.sim.cluster.kubelet")
 
+
 class _ContainerDone(Exception):
     """A container that could not start and will not be restarted (restartPolicy)."""
 
 
-BACKOFF_INITIAL = 10.0   # kubelet's crash and image-pull back-off, cluster seconds
+BACKOFF_INITIAL = 10.0  # kubelet's crash and image-pull back-off, cluster seconds
 BACKOFF_MAX = 300.0
-EVENT_BURST = 25         # the client-go spam filter: repeats beyond this are dropped
+EVENT_BURST = 25  # the client-go spam filter: repeats beyond this are dropped
 
 
 def _backoff(attempt: int) -> float:
@@ -75,13 +78,21 @@ class PodWorker:
         self.restart_policy = spec.get("restartPolicy", "Always")
         self.init_specs: list[dict[str, Any]] = list(spec.get("initContainers") or [])
         self.container_specs: list[dict[str, Any]] = list(spec.get("containers") or [])
-        self.init = [ContainerRecord(c["name"], c.get("image", ""), init=True, spec=c,
-                                     state=waiting("PodInitializing" if i else "ContainerCreating"))
-                     for i, c in enumerate(self.init_specs)]
+        self.init = [
+            ContainerRecord(
+                c["name"],
+                c.get("image", ""),
+                init=True,
+                spec=c,
+                state=waiting("PodInitializing" if i else "ContainerCreating"),
+            )
+            for i, c in enumerate(self.init_specs)
+        ]
         initial = "PodInitializing" if self.init_specs else "ContainerCreating"
-        self.containers = [ContainerRecord(c["name"], c.get("image", ""), spec=c,
-                                           state=waiting(initial))
-                           for c in self.container_specs]
+        self.containers = [
+            ContainerRecord(c["name"], c.get("image", ""), spec=c, state=waiting(initial))
+            for c in self.container_specs
+        ]
         if self.init:
             self.init[0].state = waiting("PodInitializing")
         self.pod_ip: str | None = None
@@ -89,6 +100,7 @@ class PodWorker:
         self.start_time = self.clock.timestamp()
         self.running: dict[str, RunningContainer] = {}
         self.deleting = asyncio.Event()
+        self.grace_shortened = asyncio.Event()  # a later delete asked for less time
         self.terminal = False
         self._phase_override: str | None = None
         self._reason: str | None = None
@@ -109,21 +121,37 @@ class PodWorker:
     async def write_status(self) -> None:
         async with self._lock:
             status = build_pod_status(
-                self.pod, now=self.clock.timestamp(), init=self.init, containers=self.containers,
-                sandbox_ready=self.sandbox_ready, host_ip=self.node.internal_ip,
-                pod_ip=self.pod_ip, start_time=self.start_time,
-                phase_override=self._phase_override, reason=self._reason, message=self._message,
+                self.pod,
+                now=self.clock.timestamp(),
+                init=self.init,
+                containers=self.containers,
+                sandbox_ready=self.sandbox_ready,
+                host_ip=self.node.internal_ip,
+                pod_ip=self.pod_ip,
+                start_time=self.start_time,
+                phase_override=self._phase_override,
+                reason=self._reason,
+                message=self._message,
                 extra_conditions=self._extra_conditions,
             )
             updated = await patch_status(self.store, self.kubelet.pods_rt, self.pod, status)
             if updated is not None:
                 self.pod = updated
 
-    async def event(self, reason: str, message: str, *, type_: str = "Normal",
-                    record_for: ContainerRecord | None = None) -> None:
+    async def event(
+        self,
+        reason: str,
+        message: str,
+        *,
+        type_: str = "Normal",
+        record_for: ContainerRecord | None = None,
+    ) -> None:
         """Record an event; repeats of the same event bump its count (client-go aggregation)."""
-        field_path = (container_field_path(record_for.name, record_for.init)
-                      if record_for is not None else None)
+        field_path = (
+            container_field_path(record_for.name, record_for.init)
+            if record_for is not None
+            else None
+        )
         key = (reason, message, field_path or "")
         seen = self._event_counts.get(key)
         if seen is not None:
@@ -132,12 +160,17 @@ class PodWorker:
                 return
             self._event_counts[key] = (name, count + 1)
             with contextlib.suppress(Exception):
-                await self.store.patch(self.kubelet.events_rt, key_of(self.pod)[0], name,
-                                       {"count": count + 1, "lastTimestamp": self.clock.timestamp()},
-                                       "merge")
+                await self.store.patch(
+                    self.kubelet.events_rt,
+                    key_of(self.pod)[0],
+                    name,
+                    {"count": count + 1, "lastTimestamp": self.clock.timestamp()},
+                    "merge",
+                )
             return
-        ev = kubelet_event(self.pod, self.node.name, reason, message, type_=type_,
-                           field_path=field_path)
+        ev = kubelet_event(
+            self.pod, self.node.name, reason, message, type_=type_, field_path=field_path
+        )
         self._event_counts[key] = (ev["metadata"]["name"], 1)
         await record(self.store, ev)
 
@@ -146,14 +179,19 @@ class PodWorker:
     async def run(self) -> None:
         await self.write_status()
         if self.scenario_error:
-            await self.event("InvalidScenario", f"{self.scenario_error}; using the default scenario",
-                             type_="Warning")
+            await self.event(
+                "InvalidScenario",
+                f"{self.scenario_error}; using the default scenario",
+                type_="Warning",
+            )
         life = asyncio.ensure_future(self._lifecycle())
         deleting = asyncio.ensure_future(self.deleting.wait())
         try:
             await asyncio.wait({life, deleting}, return_when=asyncio.FIRST_COMPLETED)
             if life.done() and not life.cancelled() and life.exception() is not None:
-                log.error("pod %s/%s lifecycle failed", *key_of(self.pod), exc_info=life.exception())
+                log.error(
+                    "pod %s/%s lifecycle failed", *key_of(self.pod), exc_info=life.exception()
+                )
             if not self.deleting.is_set():
                 await self.deleting.wait()  # finished on its own: stays until someone deletes it
         finally:
@@ -180,15 +218,19 @@ class PodWorker:
                 rec.state = waiting("ContainerCreating")
             await self.write_status()
         started: list[tuple[int, ContainerRecord, dict[str, Any]]] = []
-        for index, (rec, spec) in enumerate(zip(self.containers, self.container_specs, strict=True)):
+        for index, (rec, spec) in enumerate(
+            zip(self.containers, self.container_specs, strict=True)
+        ):
             await self._pull(rec, spec, main=index == 0)
             try:
                 await self._start(rec, spec, main=index == 0)
             except _ContainerDone:
                 continue
             started.append((index, rec, spec))
-        supervisors = [asyncio.ensure_future(self._supervise(rec, spec, main=i == 0))
-                       for i, rec, spec in started]
+        supervisors = [
+            asyncio.ensure_future(self._supervise(rec, spec, main=i == 0))
+            for i, rec, spec in started
+        ]
         try:
             everything = asyncio.gather(*supervisors)
             # retrieve the outcome even when nobody awaits it (eviction, deletion)
@@ -216,8 +258,9 @@ class PodWorker:
         cached = image in self.kubelet.node_images.get(self.node.name, set())
         policy = spec.get("imagePullPolicy") or "IfNotPresent"
         if not fails and (s.image_present or (cached and policy != "Always") or policy == "Never"):
-            await self.event("Pulled", f'Container image "{image}" already present on machine',
-                             record_for=rec)
+            await self.event(
+                "Pulled", f'Container image "{image}" already present on machine', record_for=rec
+            )
             rec.image_pulled = True
             return
         attempt = 0
@@ -227,7 +270,9 @@ class PodWorker:
             took = s.seconds("pull")
             await self.clock.sleep(took)
             if not fails:
-                await self.event("Pulled", pulled_message(image, took, s.image_size), record_for=rec)
+                await self.event(
+                    "Pulled", pulled_message(image, took, s.image_size), record_for=rec
+                )
                 self.kubelet.node_images.setdefault(self.node.name, set()).add(image)
                 rec.image_pulled = True
                 return
@@ -254,8 +299,14 @@ class PodWorker:
             try:
                 await self.clock.sleep(s.seconds("create"))
                 container = await self.kubelet.runtime.start(
-                    self.pod, spec, main=main, pod_ip=self.pod_ip, node=self.node, scenario=s,
-                    restart_count=rec.restart_count)
+                    self.pod,
+                    spec,
+                    main=main,
+                    pod_ip=self.pod_ip,
+                    node=self.node,
+                    scenario=s,
+                    restart_count=rec.restart_count,
+                )
             except ContainerConfigError as exc:
                 # the container was never created: CreateContainerConfigError, retried
                 rec.container_id = None
@@ -268,14 +319,16 @@ class PodWorker:
                 await self.event("Created", f"Created container: {rec.name}", record_for=rec)
                 await self.event("Failed", f"Error: {exc}", type_="Warning", record_for=rec)
                 now = self.clock.timestamp()
-                rec.state = terminated(128, "StartError", now, now, rec.container_id,
-                                       message=str(exc))
+                rec.state = terminated(
+                    128, "StartError", now, now, rec.container_id, message=str(exc)
+                )
                 await self.write_status()
                 if not self._should_restart(ExitStatus(128)):
                     raise _ContainerDone() from exc
                 rec.last_state = rec.state
-                rec.state = waiting("CrashLoopBackOff",
-                                    crash_waiting_message(rec.name, self.pod, _backoff(attempt)))
+                rec.state = waiting(
+                    "CrashLoopBackOff", crash_waiting_message(rec.name, self.pod, _backoff(attempt))
+                )
                 await self.write_status()
                 await self.clock.sleep(_backoff(attempt))
                 rec.restart_count += 1
@@ -327,16 +380,23 @@ class PodWorker:
             rec.last_state = rec.state
             if crashes > 1:  # the first restart is immediate, later ones back off
                 backoff = _backoff(crashes - 1)
-                rec.state = waiting("CrashLoopBackOff",
-                                    crash_waiting_message(rec.name, self.pod, backoff))
+                rec.state = waiting(
+                    "CrashLoopBackOff", crash_waiting_message(rec.name, self.pod, backoff)
+                )
                 await self.write_status()
-                await self.event("BackOff", crash_backoff_message(rec.name, self.pod),
-                                 type_="Warning", record_for=rec)
+                await self.event(
+                    "BackOff",
+                    crash_backoff_message(rec.name, self.pod),
+                    type_="Warning",
+                    record_for=rec,
+                )
                 await self.clock.sleep(backoff)
             rec.restart_count += 1
-            await self.event("Pulled",
-                             f'Container image "{spec.get("image", "")}" already present on machine',
-                             record_for=rec)
+            await self.event(
+                "Pulled",
+                f'Container image "{spec.get("image", "")}" already present on machine',
+                record_for=rec,
+            )
             try:
                 await self._start(rec, spec, main=main)
             except _ContainerDone:
@@ -349,18 +409,29 @@ class PodWorker:
 
     async def _record_exit(self, rec: ContainerRecord, status: ExitStatus) -> None:
         started = rec.state.get("running", {}).get("startedAt")
-        rec.state = terminated(status.code, status.reason, started, self.clock.timestamp(),
-                               rec.container_id, signal=status.signal)
+        rec.state = terminated(
+            status.code,
+            status.reason,
+            started,
+            self.clock.timestamp(),
+            rec.container_id,
+            signal=status.signal,
+        )
         rec.ready = False
         rec.started = False
         if status.reason == "OOMKilled":
             self.kubelet.oom_sequence += 1
             pid = 4000 + self.kubelet.oom_sequence
-            await record(self.store, node_event(
-                self.node.name, "OOMKilling",
-                f"Memory cgroup out of memory: Killed process {pid} ({rec.name}) "
-                "total-vm:2097152kB, anon-rss:1048576kB, file-rss:0kB, shmem-rss:0kB, "
-                "UID:1000 pgtables:2048kB oom_score_adj:999"))
+            await record(
+                self.store,
+                node_event(
+                    self.node.name,
+                    "OOMKilling",
+                    f"Memory cgroup out of memory: Killed process {pid} ({rec.name}) "
+                    "total-vm:2097152kB, anon-rss:1048576kB, file-rss:0kB, shmem-rss:0kB, "
+                    "UID:1000 pgtables:2048kB oom_score_adj:999",
+                ),
+            )
 
     async def _evict(self) -> None:
         """Node-pressure eviction: the pod fails with reason Evicted and stays until deleted."""
@@ -370,28 +441,58 @@ class PodWorker:
         if main is not None:
             spec = self.container_specs[0]
             request = ((spec.get("resources") or {}).get("requests") or {}).get("memory", "0")
-        message = (f"The node was low on resource: memory. Threshold quantity: 100Mi, available: "
-                   f"51200Ki. Container {main.name if main else '?'} was using {using}, "
-                   f"request is {request}, has larger consumption of memory. ")
+        message = (
+            f"The node was low on resource: memory. Threshold quantity: 100Mi, available: "
+            f"51200Ki. Container {main.name if main else '?'} was using {using}, "
+            f"request is {request}, has larger consumption of memory. "
+        )
         await self.event("Evicted", message, type_="Warning")
         await self._stop_containers(grace=0)
         self._phase_override = "Failed"
         self._reason = "Evicted"
         self._message = message
-        self._extra_conditions = [{
-            "type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
-            "lastTransitionTime": self.clock.timestamp(), "reason": "TerminationByKubelet",
-            "message": message}]
+        self._extra_conditions = [
+            {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": self.clock.timestamp(),
+                "reason": "TerminationByKubelet",
+                "message": message,
+            }
+        ]
         self.terminal = True
         await self.write_status()
 
     async def _stop_containers(self, grace: float) -> None:
         """Killing event per running container, then stop them all within ``grace``."""
-        victims = [(rec, self.running[rec.name]) for rec in [*self.init, *self.containers]
-                   if rec.name in self.running and rec.is_running]
+        victims = [
+            (rec, self.running[rec.name])
+            for rec in [*self.init, *self.containers]
+            if rec.name in self.running and rec.is_running
+        ]
         for rec, _ in victims:
             await self.event("Killing", f"Stopping container {rec.name}", record_for=rec)
-        results = await asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
+        started = asyncio.get_running_loop().time()
+        stops = asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
+        while not stops.done():
+            shortened = asyncio.ensure_future(self.grace_shortened.wait())
+            await asyncio.wait({stops, shortened}, return_when=asyncio.FIRST_COMPLETED)
+            shortened.cancel()
+            if stops.done():
+                break
+            # Like the kubelet, honour the shorter period counted from the first request.
+            self.grace_shortened.clear()
+            new_grace = float(self.pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+            spent = self.clock.cluster_seconds(asyncio.get_running_loop().time() - started)
+            deadline = asyncio.ensure_future(self.clock.sleep(new_grace - spent))
+            await asyncio.wait({stops, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            if not deadline.done():
+                deadline.cancel()
+                continue
+            for _, container in victims:
+                container.kill_now()
+        results = await stops
         for (rec, _), result in zip(victims, results, strict=True):
             self.running.pop(rec.name, None)
             status = result if isinstance(result, ExitStatus) else ExitStatus(137, "Error")
@@ -407,17 +508,29 @@ class PodWorker:
                     rec.state, rec.last_state = rec.last_state, {}  # deleted while backing off
                 elif "waiting" in rec.state:  # never started (e.g. ImagePullBackOff)
                     rec.state = terminated(
-                        137, "ContainerStatusUnknown", None, self.clock.timestamp(),
-                        message="The container could not be located when the pod was terminated")
+                        137,
+                        "ContainerStatusUnknown",
+                        None,
+                        self.clock.timestamp(),
+                        message="The container could not be located when the pod was terminated",
+                    )
             codes = [rec.exit_code for rec in self.containers if rec.is_terminated]
-            self._phase_override = ("Succeeded" if codes and all(c == 0 for c in codes)
-                                    and len(codes) == len(self.containers) else "Failed")
+            self._phase_override = (
+                "Succeeded"
+                if codes and all(c == 0 for c in codes) and len(codes) == len(self.containers)
+                else "Failed"
+            )
             self.sandbox_ready = False
             await self.write_status()
         namespace, name = key_of(self.pod)
         try:
-            await self.store.delete(self.kubelet.pods_rt, namespace, name, grace_period_seconds=0,
-                                    preconditions={"uid": self.pod["metadata"].get("uid")})
+            await self.store.delete(
+                self.kubelet.pods_rt,
+                namespace,
+                name,
+                grace_period_seconds=0,
+                preconditions={"uid": self.pod["metadata"].get("uid")},
+            )
         except Exception as exc:
             if not is_missing(exc) and getattr(exc, "code", None) != 409:
                 raise
@@ -433,8 +546,13 @@ class PodWorker:
 class Kubelet:
     """A ``Controller`` (docs/contracts.md §2) acting as the kubelet of every simulated node."""
 
-    def __init__(self, nodes: list[SimNode], scenarios: ScenarioBook | None = None,
-                 clock: Clock | None = None, runtime: ContainerRuntime | None = None) -> None:
+    def __init__(
+        self,
+        nodes: list[SimNode],
+        scenarios: ScenarioBook | None = None,
+        clock: Clock | None = None,
+        runtime: ContainerRuntime | None = None,
+    ) -> None:
         self.nodes = {n.name: n for n in nodes}
         self.scenarios = scenarios or ScenarioBook()
         self.clock = clock or Clock.real()
@@ -451,7 +569,11 @@ class Kubelet:
         self.events_rt = store.resource("events")
         if hasattr(self.runtime, "store"):
             self.runtime.store = store  # process mode reads Secrets/ConfigMaps for env and volumes
-        spawn(list_and_watch(store, self.pods_rt, self._on_pod), self._tasks, "kubelet pod watch")
+        spawn(
+            list_and_watch(store, self.pods_rt, self._on_pod, self._on_relist),
+            self._tasks,
+            "kubelet pod watch",
+        )
 
     async def stop(self) -> None:
         for worker, _ in self._workers.values():
@@ -463,21 +585,37 @@ class Kubelet:
     def pod_log(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
         """The ``pods/{name}/log`` source: the runtime's captured output, else the simulated (empty) log.
 
-        None means the container never started, which the API answers like a real one
-        (400 "... is waiting to start").
+        A container that never started gets the kubelet's own 400 wording for why
+        (``... is waiting to start: trying and failing to pull image``); None leaves the
+        answer to the API server (no node has the pod yet).
         """
         text = self.runtime.log_source(namespace, name, query)
         if text is not None:
             return text
-        worker = next((w for (ns, n, _), (w, _) in self._workers.items()
-                       if (ns, n) == (namespace, name)), None)
+        worker = next(
+            (w for (ns, n, _), (w, _) in self._workers.items() if (ns, n) == (namespace, name)),
+            None,
+        )
         if worker is None:
             return None
-        record_ = next((r for r in [*worker.init, *worker.containers]
-                        if r.name == query.get("container")), None)
-        if record_ is None or not (record_.is_running or record_.is_terminated):
+        container = query.get("container")
+        record_ = next((r for r in [*worker.init, *worker.containers] if r.name == container), None)
+        if record_ is None:
             return None
+        if record_.container_id is None or ("waiting" in record_.state and not record_.last_state):
+            reason = record_.state.get("waiting", {}).get("reason", "ContainerCreating")
+            if reason in ("ErrImagePull", "ImagePullBackOff"):
+                reason = "trying and failing to pull image"
+            raise bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+            )
         return ""
+
+    def _on_relist(self, existing: set[tuple[str, str]]) -> None:
+        """Pods removed while the watch was down: stop their workers as if deleted."""
+        for key, (worker, _task) in list(self._workers.items()):
+            if (key[0], key[1]) not in existing:
+                self._on_pod("DELETED", worker.pod)
 
     def _on_pod(self, kind: str, pod: dict[str, Any]) -> None:
         spec = pod.get("spec") or {}
@@ -499,13 +637,24 @@ class Kubelet:
             worker = PodWorker(self, pod, node)
             if phase in ("Succeeded", "Failed"):
                 worker.terminal = True
-            task = spawn(self._run_worker(key, worker), self._tasks,
-                         f"kubelet pod {key[0]}/{key[1]}")
+            task = spawn(
+                self._run_worker(key, worker), self._tasks, f"kubelet pod {key[0]}/{key[1]}"
+            )
             self._workers[key] = (worker, task)
             entry = (worker, task)
         if meta.get("deletionTimestamp"):
-            entry[0].pod = {**entry[0].pod, "metadata": meta}
-            entry[0].deleting.set()
+            worker = entry[0]
+            before = (worker.pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
+            worker.pod = {**worker.pod, "metadata": meta}
+            after = meta.get("deletionGracePeriodSeconds")
+            if (
+                worker.deleting.is_set()
+                and before is not None
+                and after is not None
+                and after < before
+            ):
+                worker.grace_shortened.set()
+            worker.deleting.set()
 
     async def _run_worker(self, key: tuple[str, str, str], worker: PodWorker) -> None:
         try:

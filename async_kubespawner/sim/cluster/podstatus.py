@@ -154,15 +154,25 @@ class ContainerRecord:
         if self.container_id and not self.init and self.spec.get("resources"):
             resources = self.spec["resources"]
             # requests default to limits, as the API server stores them
-            out["allocatedResources"] = {**resources.get("limits", {}),
-                                         **resources.get("requests", {})}
+            out["allocatedResources"] = {
+                **resources.get("limits", {}),
+                **resources.get("requests", {}),
+            }
             out["resources"] = {k: dict(v) for k, v in resources.items() if v}
         mounts = self.spec.get("volumeMounts") or []
         if self.container_id and mounts:
             out["volumeMounts"] = [
-                {"name": m["name"], "mountPath": m["mountPath"],
-                 **({"readOnly": True, "recursiveReadOnly": "Disabled"} if m.get("readOnly") else {})}
-                for m in mounts]
+                {
+                    "name": m["name"],
+                    "mountPath": m["mountPath"],
+                    **(
+                        {"readOnly": True, "recursiveReadOnly": "Disabled"}
+                        if m.get("readOnly")
+                        else {}
+                    ),
+                }
+                for m in mounts
+            ]
         return out
 
 
@@ -300,7 +310,7 @@ def build_pod_status(
         "hostIPs": [{"ip": host_ip}],
         "startTime": start_time,
         "containerStatuses": [r.to_api() for r in containers],
-        "qosClass": qos_class(pod),
+        "qosClass": old_status.get("qosClass") or qos_class(pod),  # set once, at creation
     }
     if pod_ip:
         status["podIP"] = pod_ip

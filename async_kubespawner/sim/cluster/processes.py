@@ -93,6 +93,7 @@ _VAR_REF = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)|\$\$")
 
 def expand_references(value: str, env: dict[str, str]) -> str:
     """Kubernetes ``$(VAR)`` expansion: known names replaced, ``$$`` escapes, unknown kept."""
+
     def sub(match: re.Match[str]) -> str:
         if match.group(0) == "$$":
             return "$"
@@ -123,19 +124,28 @@ def _field_value(pod: dict[str, Any], path: str, pod_ip: str, node: SimNode) -> 
     raise ContainerConfigError(f'unsupported fieldRef fieldPath "{path}"')
 
 
-def _resource_value(pod: dict[str, Any], container: dict[str, Any], ref: dict[str, Any],
-                    node: SimNode) -> str:
+def _resource_value(
+    pod: dict[str, Any], container: dict[str, Any], ref: dict[str, Any], node: SimNode
+) -> str:
     target = container
     if ref.get("containerName"):
-        target = next((c for c in (pod.get("spec") or {}).get("containers") or []
-                       if c.get("name") == ref["containerName"]), container)
+        target = next(
+            (
+                c
+                for c in (pod.get("spec") or {}).get("containers") or []
+                if c.get("name") == ref["containerName"]
+            ),
+            container,
+        )
     section, _, resource = str(ref.get("resource", "")).partition(".")
     resources = target.get("resources") or {}
     raw = (resources.get(section) or {}).get(resource)
     if raw is None and section == "requests":
         raw = (resources.get("limits") or {}).get(resource)
     try:
-        value = parse_quantity(raw) if raw is not None else node.allocatable.get(resource, Decimal(0))
+        value = (
+            parse_quantity(raw) if raw is not None else node.allocatable.get(resource, Decimal(0))
+        )
         divisor = parse_quantity(ref.get("divisor") or "1")
     except QuantityError as exc:
         raise ContainerConfigError(f"resourceFieldRef {ref.get('resource')}: {exc}") from exc
@@ -183,8 +193,10 @@ class EnvResolver:
             if optional:
                 return None
             kind = "secret" if plural == "secrets" else "configmap"
-            raise ContainerConfigError(f'couldn\'t find key {key} in {kind.title() if kind == "secret" else "ConfigMap"} '
-                                       f"{self.namespace}/{ref.get('name')}")
+            raise ContainerConfigError(
+                f"couldn't find key {key} in {kind.title() if kind == 'secret' else 'ConfigMap'} "
+                f"{self.namespace}/{ref.get('name')}"
+            )
         return data[key]
 
     def environment(self, container: dict[str, Any]) -> dict[str, str]:
@@ -209,8 +221,9 @@ class EnvResolver:
             elif "configMapKeyRef" in source:
                 value = self._key("configmaps", source["configMapKeyRef"])
             elif "fieldRef" in source:
-                value = _field_value(self.pod, source["fieldRef"].get("fieldPath", ""),
-                                     self.pod_ip, self.node)
+                value = _field_value(
+                    self.pod, source["fieldRef"].get("fieldPath", ""), self.pod_ip, self.node
+                )
             elif "resourceFieldRef" in source:
                 value = _resource_value(self.pod, container, source["resourceFieldRef"], self.node)
             else:
@@ -233,19 +246,26 @@ class EnvResolver:
             files: dict[str, str] = {}
             if "secret" in volume:
                 ref = volume["secret"]
-                files = self._object_data("secrets", ref.get("secretName", ""),
-                                          bool(ref.get("optional"))) or {}
+                files = (
+                    self._object_data(
+                        "secrets", ref.get("secretName", ""), bool(ref.get("optional"))
+                    )
+                    or {}
+                )
                 files = _select_items(files, ref.get("items"))
             elif "configMap" in volume:
                 ref = volume["configMap"]
-                files = self._object_data("configmaps", ref.get("name", ""),
-                                          bool(ref.get("optional"))) or {}
+                files = (
+                    self._object_data("configmaps", ref.get("name", ""), bool(ref.get("optional")))
+                    or {}
+                )
                 files = _select_items(files, ref.get("items"))
             elif "downwardAPI" in volume:
                 for item in volume["downwardAPI"].get("items") or []:
                     if "fieldRef" in item:
                         files[item["path"]] = _field_value(
-                            self.pod, item["fieldRef"].get("fieldPath", ""), self.pod_ip, self.node)
+                            self.pod, item["fieldRef"].get("fieldPath", ""), self.pod_ip, self.node
+                        )
             for rel, content in files.items():
                 path = target / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -255,10 +275,15 @@ class EnvResolver:
 def _select_items(data: dict[str, str], items: list[dict[str, Any]] | None) -> dict[str, str]:
     if not items:
         return data
-    return {item.get("path", item["key"]): data[item["key"]] for item in items if item.get("key") in data}
+    return {
+        item.get("path", item["key"]): data[item["key"]]
+        for item in items
+        if item.get("key") in data
+    }
 
 
 # ------------------------------------------------------------------ logs
+
 
 class ContainerLog:
     """One container run's stdout+stderr: a file plus a condition for followers."""
@@ -282,6 +307,11 @@ class ContainerLog:
             self.closed = True
             async with self._changed:
                 self._changed.notify_all()
+
+    def close(self) -> None:
+        """No process will write here (it could not be started)."""
+        self._file.close()
+        self.closed = True
 
     def text(self, tail_lines: int | None = None) -> str:
         data = self.path.read_bytes().decode("utf-8", "replace") if self.path.exists() else ""
@@ -311,12 +341,21 @@ class ContainerLog:
 
 # ------------------------------------------------------------------ the process container
 
+
 class ProcessContainer:
     """A running local process playing a container (the ``RunningContainer`` protocol)."""
 
-    def __init__(self, process: asyncio.subprocess.Process, container: dict[str, Any],
-                 pod_ip: str, clock: Clock, logfile: ContainerLog, *, cwd: str,
-                 env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        process: asyncio.subprocess.Process,
+        container: dict[str, Any],
+        pod_ip: str,
+        clock: Clock,
+        logfile: ContainerLog,
+        *,
+        cwd: str,
+        env: dict[str, str],
+    ) -> None:
         self.process = process
         self.cwd = cwd  # exec probes run where the container runs, with its environment
         self.env = env
@@ -326,8 +365,10 @@ class ProcessContainer:
         self.log = logfile
         self._changes: asyncio.Queue[ContainerChange] = asyncio.Queue()
         self._stopping = False
-        self._tasks = [asyncio.ensure_future(self._watch_exit()),
-                       asyncio.ensure_future(self._readiness())]
+        self._tasks = [
+            asyncio.ensure_future(self._watch_exit()),
+            asyncio.ensure_future(self._readiness()),
+        ]
         _live_groups.add(process.pid)
 
     @property
@@ -338,7 +379,9 @@ class ProcessContainer:
         code = await self.process.wait()
         _live_groups.discard(self.pgid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pgid, signal.SIGKILL)  # the container is gone: so is everything it forked
+            os.killpg(
+                self.pgid, signal.SIGKILL
+            )  # the container is gone: so is everything it forked
         if not self._stopping:
             await self._changes.put(ContainerChange("exited", exit=exit_status(code)))
 
@@ -362,8 +405,9 @@ class ProcessContainer:
                     await self._changes.put(ContainerChange("ready"))
             else:
                 successes = 0
-                await self._changes.put(ContainerChange(
-                    "unready", probe_failure_message(self.container, self.pod_ip)))
+                await self._changes.put(
+                    ContainerChange("unready", probe_failure_message(self.container, self.pod_ip))
+                )
                 ready = False
             await self.clock.sleep(period)
 
@@ -384,14 +428,20 @@ class ProcessContainer:
             return await _tcp_ok(self.pod_ip, self._port(probe["tcpSocket"].get("port")), timeout)
         if "httpGet" in probe:
             get = probe["httpGet"]
-            return await _http_ok(self.pod_ip, self._port(get.get("port")), get.get("path") or "/",
-                                  timeout)
+            return await _http_ok(
+                self.pod_ip, self._port(get.get("port")), get.get("path") or "/", timeout
+            )
         if "exec" in probe:
             command = [str(c) for c in (probe["exec"].get("command") or [])]
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    *command, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                    cwd=self.cwd, env=self.env, start_new_session=True)
+                    *command,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=asyncio.subprocess.DEVNULL,
+                    cwd=self.cwd,
+                    env=self.env,
+                    start_new_session=True,
+                )
             except OSError:
                 return False
             try:
@@ -470,8 +520,10 @@ async def _http_ok(host: str, port: int, path: str, limit: float) -> bool:
     import aiohttp
 
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as session, \
-                session.get(f"http://{host}:{port}{path}", allow_redirects=False) as response:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as session,
+            session.get(f"http://{host}:{port}{path}", allow_redirects=False) as response,
+        ):
             return 200 <= response.status < 400
     except (aiohttp.ClientError, TimeoutError, OSError):
         return False
@@ -479,11 +531,18 @@ async def _http_ok(host: str, port: int, path: str, limit: float) -> bool:
 
 # ------------------------------------------------------------------ the runtime
 
+
 class ProcessRuntime:
     """Runs each pod's first container as a local process; other containers are simulated."""
 
-    def __init__(self, clock: Clock, *, image_commands: dict[str, list[str]] | None = None,
-                 root: str | None = None, pod_ip_prefix: str = "127.1") -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        image_commands: dict[str, list[str]] | None = None,
+        root: str | None = None,
+        pod_ip_prefix: str = "127.1",
+    ) -> None:
         self.clock = clock
         self.image_commands = dict(image_commands or {})
         self._own_root = root is None
@@ -543,11 +602,20 @@ class ProcessRuntime:
                 return list(command)
         raise ContainerStartError(
             f'no command for image "{image}": give the container a command, or map the image in '
-            "the cluster config (image_commands / --image-command GLOB=COMMAND)")
+            "the cluster config (image_commands / --image-command GLOB=COMMAND)"
+        )
 
-    async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
-                    pod_ip: str, node: SimNode, scenario: ResolvedScenario,
-                    restart_count: int) -> Any:
+    async def start(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        *,
+        main: bool,
+        pod_ip: str,
+        node: SimNode,
+        scenario: ResolvedScenario,
+        restart_count: int,
+    ) -> Any:
         if not main:
             return SimulatedContainer(self.clock, scenario, container, pod_ip, main=False)
         assert self.store is not None, "ProcessRuntime.store is set by the kubelet at start"
@@ -557,42 +625,54 @@ class ProcessRuntime:
         rootfs = self.pod_dir(namespace, name) / "rootfs"
         rootfs.mkdir(parents=True, exist_ok=True)
         resolver.write_volumes(rootfs, container)
-        command = [_own_ip(expand_references(part, env), pod_ip)
-                   for part in self.command_for(container)]
+        command = [
+            _own_ip(expand_references(part, env), pod_ip) for part in self.command_for(container)
+        ]
         env = {k: _own_ip(v, pod_ip) for k, v in env.items()}
         full_env = {k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ}
         # tools installed next to the simulator's interpreter (jupyterhub-singleuser in the
         # same virtualenv) are found even when that virtualenv is not activated
         full_env["PATH"] = os.pathsep.join(
-            [str(Path(sys.executable).parent), full_env.get("PATH", os.defpath)])
+            [str(Path(sys.executable).parent), full_env.get("PATH", os.defpath)]
+        )
         full_env.update({"HOSTNAME": name, "HOME": str(rootfs)})
         full_env.update(env)
         cwd = _working_dir(container.get("workingDir"), rootfs)
-        logfile = ContainerLog(self.pod_dir(namespace, name) / "logs" /
-                               f"{container['name']}-{restart_count}.log")
+        logfile = ContainerLog(
+            self.pod_dir(namespace, name) / "logs" / f"{container['name']}-{restart_count}.log"
+        )
         try:
             process = await asyncio.create_subprocess_exec(
-                *command, cwd=cwd, env=full_env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent)
+                *command,
+                cwd=cwd,
+                env=full_env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
         except OSError as exc:
-            logfile.closed = True
+            logfile.close()
             raise ContainerStartError(
                 f"failed to create containerd task: failed to create shim task: OCI runtime create "
                 f"failed: runc create failed: unable to start container process: exec: "
-                f'"{command[0]}": {exc.strerror or exc}') from exc
+                f'"{command[0]}": {exc.strerror or exc}'
+            ) from exc
         assert process.stdout is not None
         pump = asyncio.ensure_future(logfile.pump(process.stdout))
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
-        running = ProcessContainer(process, container, pod_ip, self.clock, logfile, cwd=cwd,
-                                   env=full_env)
+        running = ProcessContainer(
+            process, container, pod_ip, self.clock, logfile, cwd=cwd, env=full_env
+        )
         self._containers.setdefault((namespace, name), {})[container["name"]] = running
         self._every_process = [c for c in self._every_process if c.process.returncode is None]
         self._every_process.append(running)
         self._logs.setdefault((namespace, name, container["name"]), []).append(logfile)
-        log.info("pod %s/%s: started %s (pid %d) on %s", namespace, name, command[0],
-                 process.pid, pod_ip)
+        log.info(
+            "pod %s/%s: started %s (pid %d) on %s", namespace, name, command[0], process.pid, pod_ip
+        )
         return running
 
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
@@ -603,13 +683,18 @@ class ProcessRuntime:
         previous = str(query.get("previous", "")).lower() in ("true", "1")
         if previous:
             if len(runs) < 2:
-                raise bad_request(f'previous terminated container "{query.get("container")}" in '
-                                  f'pod "{name}" not found')
+                raise bad_request(
+                    f'previous terminated container "{query.get("container")}" in '
+                    f'pod "{name}" not found'
+                )
             run = runs[-2]
         else:
             run = runs[-1]
         tail = query.get("tailLines")
-        tail_lines = int(tail) if tail not in (None, "") else None
+        try:
+            tail_lines = int(tail) if tail not in (None, "") else None
+        except ValueError:
+            raise bad_request(f"tailLines: {tail!r} is not an integer") from None
         if str(query.get("follow", "")).lower() in ("true", "1") and not previous:
             return run.follow(tail_lines)
         return run.text(tail_lines)
@@ -634,9 +719,16 @@ class ProcessRuntime:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+_ANY_ADDRESS = re.compile(r"(?<![\d.])0\.0\.0\.0(?![\d.])")
+
+
 def _own_ip(value: str, pod_ip: str) -> str:
-    """In its own network namespace 0.0.0.0 would be the pod's IP: make it so here."""
-    return value.replace("0.0.0.0", pod_ip)
+    """In its own network namespace 0.0.0.0 would be the pod's IP: make it so here.
+
+    Only the whole address is replaced (``--ip=0.0.0.0``, ``http://0.0.0.0:8888/``), never
+    a part of another one (``10.0.0.0/8``).
+    """
+    return _ANY_ADDRESS.sub(pod_ip, value)
 
 
 def _working_dir(working_dir: str | None, rootfs: Path) -> str:

@@ -60,13 +60,25 @@ class RunningContainer(Protocol):
     async def stop(self, grace_seconds: float) -> ExitStatus:
         """SIGTERM, then SIGKILL when ``grace_seconds`` (cluster time) run out."""
 
+    def kill_now(self) -> None:
+        """SIGKILL at once (a shortened grace period ran out, or the pod was force-deleted);
+        a pending ``stop()`` then returns promptly."""
+
 
 class ContainerRuntime(Protocol):
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str: ...
     def release_pod(self, pod: dict[str, Any]) -> None: ...
-    async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
-                    pod_ip: str, node: SimNode, scenario: ResolvedScenario,
-                    restart_count: int) -> RunningContainer: ...
+    async def start(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        *,
+        main: bool,
+        pod_ip: str,
+        node: SimNode,
+        scenario: ResolvedScenario,
+        restart_count: int,
+    ) -> RunningContainer: ...
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any: ...
     async def close(self) -> None: ...
 
@@ -79,8 +91,10 @@ def probe_failure_message(container: dict[str, Any], pod_ip: str) -> str:
         get = probe["httpGet"]
         scheme = str(get.get("scheme") or "HTTP").lower()
         path = get.get("path") or "/"
-        return (f'Readiness probe failed: Get "{scheme}://{pod_ip}:{port}{path}": '
-                f"dial tcp {pod_ip}:{port}: connect: connection refused")
+        return (
+            f'Readiness probe failed: Get "{scheme}://{pod_ip}:{port}{path}": '
+            f"dial tcp {pod_ip}:{port}: connect: connection refused"
+        )
     if "exec" in probe:
         return "Readiness probe failed: "
     return f"Readiness probe failed: dial tcp {pod_ip}:{port}: connect: connection refused"
@@ -104,14 +118,21 @@ class SimulatedContainer:
     """A container whose whole behaviour comes from its scenario (main container) or which
     simply runs until stopped (sidecars and init containers)."""
 
-    def __init__(self, clock: Clock, scenario: ResolvedScenario, container: dict[str, Any],
-                 pod_ip: str, main: bool) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        scenario: ResolvedScenario,
+        container: dict[str, Any],
+        pod_ip: str,
+        main: bool,
+    ) -> None:
         self.clock = clock
         self.scenario = scenario
         self.container = container
         self.pod_ip = pod_ip
         self.main = main
         self._elapsed = 0.0
+        self._killed = asyncio.Event()
         self._ready_reported = False
         probe = container.get("readinessProbe") or {}
         self._period = float(probe.get("periodSeconds") or 10)
@@ -152,11 +173,20 @@ class SimulatedContainer:
 
     async def stop(self, grace_seconds: float) -> ExitStatus:
         needed = self.scenario.seconds("termination")
-        if needed > grace_seconds:
-            await self.clock.sleep(grace_seconds)
-            return ExitStatus(SIGKILL_EXIT_CODE, "Error")
-        await self.clock.sleep(needed)
-        return ExitStatus(0)
+        exits_in_time = needed <= grace_seconds
+        waiting = asyncio.ensure_future(self.clock.sleep(min(needed, grace_seconds)))
+        killed = asyncio.ensure_future(self._killed.wait())
+        try:
+            await asyncio.wait({waiting, killed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            killed.cancel()
+        if exits_in_time and not self._killed.is_set():
+            return ExitStatus(0)
+        return ExitStatus(SIGKILL_EXIT_CODE, "Error")
+
+    def kill_now(self) -> None:
+        self._killed.set()
 
 
 class SimulatedRuntime:
@@ -182,9 +212,17 @@ class SimulatedRuntime:
     def release_pod(self, pod: dict[str, Any]) -> None:
         self._ips.pop((pod.get("metadata") or {}).get("uid", ""), None)
 
-    async def start(self, pod: dict[str, Any], container: dict[str, Any], *, main: bool,
-                    pod_ip: str, node: SimNode, scenario: ResolvedScenario,
-                    restart_count: int) -> RunningContainer:
+    async def start(
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        *,
+        main: bool,
+        pod_ip: str,
+        node: SimNode,
+        scenario: ResolvedScenario,
+        restart_count: int,
+    ) -> RunningContainer:
         return SimulatedContainer(self.clock, scenario, container, pod_ip, main)
 
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:

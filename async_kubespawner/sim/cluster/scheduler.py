@@ -23,6 +23,7 @@ from .fit import (
     pod_requests,
 )
 from .nodes import TAINT_EFFECTS, SimNode, Taint
+from .pvc import SELECTED_NODE, PVCBinder
 from .scenarios import ScenarioBook
 from .storeview import (
     StoreLike,
@@ -49,8 +50,10 @@ class Scheduler:
         nodes: list[SimNode],
         scenarios: ScenarioBook | None = None,
         clock: Clock | None = None,
+        volumes: PVCBinder | None = None,
     ) -> None:
         self.nodes = nodes
+        self.volumes = volumes  # to know which claims wait for their first consumer
         self.scenarios = scenarios or ScenarioBook()
         self.clock = clock or Clock.real()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -67,10 +70,17 @@ class Scheduler:
         self.store = store
         self._pods = store.resource("pods")
         self._pvcs = store.resource("persistentvolumeclaims")
-        spawn(list_and_watch(store, self._pods, self._on_pod), self._tasks, "scheduler pod watch")
+        spawn(
+            list_and_watch(store, self._pods, self._on_pod, self._on_relist),
+            self._tasks,
+            "scheduler pod watch",
+        )
         spawn(list_and_watch(store, self._pvcs, self._on_pvc), self._tasks, "scheduler pvc watch")
-        spawn(list_and_watch(store, store.resource("nodes"), self._on_node), self._tasks,
-              "scheduler node watch")
+        spawn(
+            list_and_watch(store, store.resource("nodes"), self._on_node),
+            self._tasks,
+            "scheduler node watch",
+        )
         spawn(self._loop(), self._tasks, "scheduler loop")
 
     async def stop(self) -> None:
@@ -106,6 +116,13 @@ class Scheduler:
         self._pending[key] = pod
         self._wake.set()
 
+    def _on_relist(self, existing: set[tuple[str, str]]) -> None:
+        """Forget pods deleted while the watch was down (their capacity is free again)."""
+        for table in (self._pending, self._unschedulable, self._bound):
+            for key in [k for k in table if k not in existing]:
+                del table[key]
+        self._capacity_changed()
+
     def _on_pvc(self, kind: str, pvc: dict[str, Any]) -> None:
         self._capacity_changed()
 
@@ -117,8 +134,11 @@ class Scheduler:
             return
         spec = node_obj.get("spec") or {}
         labels = dict((node_obj.get("metadata") or {}).get("labels") or {})
-        taints = [Taint(key=t.get("key", ""), value=t.get("value") or "", effect=t["effect"])
-                  for t in spec.get("taints") or [] if t.get("effect") in TAINT_EFFECTS]
+        taints = [
+            Taint(key=t.get("key", ""), value=t.get("value") or "", effect=t["effect"])
+            for t in spec.get("taints") or []
+            if t.get("effect") in TAINT_EFFECTS
+        ]
         unschedulable = bool(spec.get("unschedulable"))
         if (labels, taints, unschedulable) != (node.labels, node.taints, node.unschedulable):
             node.labels, node.taints, node.unschedulable = labels, taints, unschedulable
@@ -168,7 +188,7 @@ class Scheduler:
                 key, pod, f"0/{len(self.nodes)} nodes are available: {exc}."
             )
             return
-        pre_filter = self._pvc_problem(pod)
+        pre_filter, late_claims = self._pvc_problem(pod)
         rejections: dict[str, NodeRejection] = {}
         if pre_filter:
             message = fit_error_message(len(self.nodes), {}, pre_filter)
@@ -193,7 +213,28 @@ class Scheduler:
         if not feasible:
             await self._unschedulable_now(key, pod, fit_error_message(len(self.nodes), rejections))
             return
+        selected = {
+            ((c.get("metadata") or {}).get("annotations") or {}).get(SELECTED_NODE)
+            for c in late_claims
+        } - {None}
+        feasible = [n for n in feasible if n.name in selected] or feasible
         chosen = max(feasible, key=lambda n: (self._free_share(n, used.get(n.name, {})), n.name))
+        unbound = [c for c in late_claims if (c.get("status") or {}).get("phase") != "Bound"]
+        if unbound:
+            # VolumeBinding PreBind: ask for the volumes on this node, bind once they exist
+            # (the claim's change re-queues the pod, as any PVC change does)
+            self._unschedulable[key] = pod
+            for claim in unbound:
+                annotations = (claim.get("metadata") or {}).get("annotations") or {}
+                if annotations.get(SELECTED_NODE) != chosen.name:
+                    await self.store.patch(
+                        self._pvcs,
+                        key[0],
+                        claim["metadata"]["name"],
+                        {"metadata": {"annotations": {SELECTED_NODE: chosen.name}}},
+                        "merge",
+                    )
+            return
         await self._bind(key, pod, chosen, requests)
 
     def _retry_later(self, key: tuple[str, str], pod: dict[str, Any]) -> None:
@@ -220,10 +261,16 @@ class Scheduler:
                 share += (total - used.get(resource, Decimal(0))) / total
         return share
 
-    def _pvc_problem(self, pod: dict[str, Any]) -> str:
-        """VolumeBinding's PreFilter: a missing or unbound claim blocks every node."""
+    def _pvc_problem(self, pod: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+        """VolumeBinding's PreFilter: a missing or unbound immediate claim blocks every node.
+
+        Also returns the claims of WaitForFirstConsumer classes, which do not block
+        scheduling but must be provisioned on the chosen node before the pod binds.
+        """
         assert self.store is not None
         namespace = key_of(pod)[0]
+        late: list[dict[str, Any]] = []
+        problem = ""
         for volume in (pod.get("spec") or {}).get("volumes") or []:
             claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
             if not claim:
@@ -232,11 +279,17 @@ class Scheduler:
                 pvc = self.store.get(self._pvcs, namespace, claim)
             except Exception as exc:
                 if is_missing(exc):
-                    return f'persistentvolumeclaim "{claim}" not found'
+                    return f'persistentvolumeclaim "{claim}" not found', []
                 raise
-            if (pvc.get("status") or {}).get("phase") != "Bound":
-                return UNBOUND_PVC_MESSAGE
-        return ""
+            storage_class = self.volumes.class_of(pvc) if self.volumes is not None else None
+            if (
+                storage_class is not None
+                and storage_class.volume_binding_mode == "WaitForFirstConsumer"
+            ):
+                late.append(pvc)
+            elif (pvc.get("status") or {}).get("phase") != "Bound":
+                problem = UNBOUND_PVC_MESSAGE
+        return problem, late
 
     async def _bind(
         self, key: tuple[str, str], pod: dict[str, Any], node: SimNode, requests: dict[str, Decimal]

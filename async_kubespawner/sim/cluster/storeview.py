@@ -44,39 +44,62 @@ def key_of(obj: dict[str, Any]) -> tuple[str, str]:
     return (meta.get("namespace") or "", meta.get("name") or "")
 
 
+async def _deliver(
+    handle: Callable[[str, dict[str, Any]], Awaitable[None] | None], kind: str, obj: dict[str, Any]
+) -> None:
+    try:
+        result = handle(kind, obj)
+        if result is not None:
+            await result
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # one bad object must not stop the controller
+        log.exception("cluster controller failed to handle %s %s", kind, key_of(obj))
+
+
 async def list_and_watch(
     store: StoreLike,
     rt: Any,
     handle: Callable[[str, dict[str, Any]], Awaitable[None] | None],
+    on_relist: Callable[[set[tuple[str, str]]], Awaitable[None] | None] | None = None,
 ) -> None:
     """Call ``handle(type, object)`` for every existing object (as ADDED), then for each change.
 
-    Runs until cancelled. The watch starts at the list's resourceVersion, so nothing
-    between the two is lost (the informer pattern, in-process).
+    Runs until cancelled, like an informer: the watch starts at the list's resourceVersion
+    so nothing between the two is lost; a watch the store closes (a scripted fault, an API
+    server "restart") is resumed from the last version seen; when that version has
+    expired (410) the controller relists, and ``on_relist`` gets the keys that exist now so
+    it can forget objects deleted while it was not watching.
     """
-    items, version = store.list(rt)
-    for item in items:
-        result = handle("ADDED", item)
-        if result is not None:
-            await result
-    watch = store.watch(rt, resource_version=version)
-    try:
-        async for event in watch:
-            if event.type in ("ADDED", "MODIFIED", "DELETED"):
-                try:
-                    result = handle(event.type, event.object)
-                    if result is not None:
-                        await result
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # one bad object must not stop the controller
-                    log.exception(
-                        "cluster controller failed to handle %s %s",
-                        event.type,
-                        key_of(event.object),
-                    )
-    finally:
-        watch.close()
+    idle_closes = 0
+    while True:
+        items, version = store.list(rt)
+        for item in items:
+            await _deliver(handle, "ADDED", item)
+        if on_relist is not None:
+            result = on_relist({key_of(item) for item in items})
+            if result is not None:
+                await result
+        expired = False
+        while not expired:
+            watch = store.watch(rt, resource_version=version)
+            delivered = 0
+            try:
+                async for event in watch:
+                    if event.type == "ERROR":
+                        expired = True  # 410 Gone: relist
+                        break
+                    version = (event.object.get("metadata") or {}).get("resourceVersion", version)
+                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                        delivered += 1
+                        await _deliver(handle, event.type, event.object)
+            finally:
+                watch.close()
+            # Closed under us: resume at once; only a watch that keeps closing without
+            # delivering anything gets a growing pause (a reconnect back-off, as client-go's).
+            idle_closes = 0 if delivered else idle_closes + 1
+            if idle_closes > 1:
+                await asyncio.sleep(min(0.01 * 2**idle_closes, 1.0))
 
 
 async def patch_status(

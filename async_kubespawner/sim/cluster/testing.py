@@ -19,7 +19,9 @@ from .config import ClusterConfig
 
 
 @asynccontextmanager
-async def run_cluster(config: ClusterConfig | None = None, **simulator_options: Any) -> AsyncIterator[Any]:
+async def run_cluster(
+    config: ClusterConfig | None = None, **simulator_options: Any
+) -> AsyncIterator[Any]:
     """A running simulator with a :class:`SimCluster`; yields the ``Simulator``.
 
     The cluster itself is ``sim.controllers[0]`` (also ``sim.cluster``).
@@ -43,6 +45,7 @@ async def cluster() -> AsyncIterator[Any]:
 async def cluster_factory() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
     """``await cluster_factory(ClusterConfig.fast(nodes=[...]))`` → a running Simulator."""
     async with AsyncExitStack() as stack:
+
         async def make(config: ClusterConfig | None = None, **simulator_options: Any) -> Any:
             return await stack.enter_async_context(run_cluster(config, **simulator_options))
 

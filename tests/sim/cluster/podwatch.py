@@ -31,18 +31,25 @@ def condition(pod: Any, kind: str) -> str | None:
     return None
 
 
-async def create_and_follow(api: client.CoreV1Api, manifest: dict[str, Any],
-                            until: Callable[[str, Any], bool], namespace: str = "default"
-                            ) -> list[tuple[str, Any]]:
+async def create_and_follow(
+    api: client.CoreV1Api,
+    manifest: dict[str, Any],
+    until: Callable[[str, Any], bool],
+    namespace: str = "default",
+) -> list[tuple[str, Any]]:
     """Create a pod and return every watch event of it until ``until(type, pod)`` holds."""
     start = (await api.list_namespaced_pod(namespace)).metadata.resource_version
     await api.create_namespaced_pod(namespace, manifest)
     return await follow(api, manifest["metadata"]["name"], until, namespace, start)
 
 
-async def follow(api: client.CoreV1Api, name: str, until: Callable[[str, Any], bool],
-                 namespace: str = "default", resource_version: str | None = None
-                 ) -> list[tuple[str, Any]]:
+async def follow(
+    api: client.CoreV1Api,
+    name: str,
+    until: Callable[[str, Any], bool],
+    namespace: str = "default",
+    resource_version: str | None = None,
+) -> list[tuple[str, Any]]:
     seen: list[tuple[str, Any]] = []
     kwargs: dict[str, Any] = {"field_selector": f"metadata.name={name}"}
     if resource_version:
@@ -62,28 +69,48 @@ async def pod_events(api: client.CoreV1Api, name: str, namespace: str = "default
     return sorted(mine, key=lambda e: int(e.metadata.resource_version))
 
 
-async def wait_for_event(api: client.CoreV1Api, name: str, reason: str,
-                         namespace: str = "default", kind: str | None = None) -> Any:
+async def wait_for_event(
+    api: client.CoreV1Api,
+    name: str,
+    reason: str,
+    namespace: str = "default",
+    kind: str | None = None,
+) -> Any:
     """Watch events until one with ``reason`` about ``name`` exists; return it."""
     async with watch.Watch() as w, asyncio.timeout(HANG_GUARD):
         async for event in w.stream(api.list_namespaced_event, namespace):
             obj = event["object"]
-            if obj.involved_object.name == name and obj.reason == reason and (
-                    kind is None or obj.involved_object.kind == kind):
+            if (
+                obj.involved_object.name == name
+                and obj.reason == reason
+                and (kind is None or obj.involved_object.kind == kind)
+            ):
                 return obj
     raise AssertionError(f"no {reason} event for {name}")
 
 
-def pod_manifest(name: str, *, image: str = "registry.example/notebook:1.0",
-                 scenario: str | None = None, cpu: str | None = None,
-                 restart_policy: str | None = None, **spec: Any) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "notebook", "image": image,
-                                 "ports": [{"containerPort": 8888, "name": "notebook-port"}]}
+def pod_manifest(
+    name: str,
+    *,
+    image: str = "registry.example/notebook:1.0",
+    scenario: str | None = None,
+    cpu: str | None = None,
+    restart_policy: str | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": "notebook",
+        "image": image,
+        "ports": [{"containerPort": 8888, "name": "notebook-port"}],
+    }
     if cpu:
         container["resources"] = {"requests": {"cpu": cpu}}
-    body: dict[str, Any] = {"apiVersion": "v1", "kind": "Pod",
-                            "metadata": {"name": name, "labels": {"app": "sim-test"}},
-                            "spec": {"containers": [container], **spec}}
+    body: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": "sim-test"}},
+        "spec": {"containers": [container], **spec},
+    }
     if scenario:
         body["metadata"]["annotations"] = {"sim.async-kubespawner/scenario": scenario}
     if restart_policy:

@@ -39,17 +39,26 @@ def test_yaml_config_loads(tmp_path: Path):
     assert cfg.make_scenarios().parse("quick").image_present
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"nodez": []}, "unknown key(s) nodez"),
-    ({"nodes": [{"count": 1, "cpu": "lots"}]}, "nodes[0]: node pool 'sim-node': cpu"),
-    ({"nodes": [{"count": 1, "taints": ["k=v:Never"]}]}, "effect 'Never'"),
-    ({"default_scenario": "explode"}, "unknown scenario 'explode'"),
-    ({"scenarios": {"x": {"pull": "soon"}}}, "scenario 'x': pull: 'soon' is not a duration"),
-    ({"clock": "warp"}, "clock: 'warp' is not 'real', 'fast' or a number"),
-    ({"image_rules": [{"image": "x"}]}, "image_rules[0]: expected {image: GLOB, scenario: SPEC}"),
-    ({"storage_classes": [{"name": "s", "speed": 1}]}, "storage_classes[0]: unknown key(s) speed"),
-    ({"pod_ip_prefix": "10.0"}, "pod_ip_prefix: '10.0' must look like '127.N'"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"nodez": []}, "unknown key(s) nodez"),
+        ({"nodes": [{"count": 1, "cpu": "lots"}]}, "nodes[0]: node pool 'sim-node': cpu"),
+        ({"nodes": [{"count": 1, "taints": ["k=v:Never"]}]}, "effect 'Never'"),
+        ({"default_scenario": "explode"}, "unknown scenario 'explode'"),
+        ({"scenarios": {"x": {"pull": "soon"}}}, "scenario 'x': pull: 'soon' is not a duration"),
+        ({"clock": "warp"}, "clock: 'warp' is not 'real', 'fast' or a number"),
+        (
+            {"image_rules": [{"image": "x"}]},
+            "image_rules[0]: expected {image: GLOB, scenario: SPEC}",
+        ),
+        (
+            {"storage_classes": [{"name": "s", "speed": 1}]},
+            "storage_classes[0]: unknown key(s) speed",
+        ),
+        ({"pod_ip_prefix": "10.0"}, "pod_ip_prefix: '10.0' must look like '127.N'"),
+    ],
+)
 def test_config_errors_say_what_and_where(data, message):
     with pytest.raises(ClusterConfigError) as info:
         ClusterConfig.from_mapping(data, where="cluster.yaml")
@@ -61,10 +70,26 @@ def test_command_line_options_override_yaml(tmp_path: Path):
     path.write_text(CLUSTER_YAML)
     parser = argparse.ArgumentParser()
     ClusterConfig.add_arguments(parser)
-    args = parser.parse_args(["--cluster-config", str(path), "--nodes", "5", "--node-cpu", "8",
-                              "--node-taint", "dedicated=user:NoSchedule", "--scenario", "random",
-                              "--image-scenario", "*/broken:*=image-pull-failure", "--seed", "7",
-                              "--image-command", "example.org/lab:*=jupyter lab"])
+    args = parser.parse_args(
+        [
+            "--cluster-config",
+            str(path),
+            "--nodes",
+            "5",
+            "--node-cpu",
+            "8",
+            "--node-taint",
+            "dedicated=user:NoSchedule",
+            "--scenario",
+            "random",
+            "--image-scenario",
+            "*/broken:*=image-pull-failure",
+            "--seed",
+            "7",
+            "--image-command",
+            "example.org/lab:*=jupyter lab",
+        ]
+    )
     cfg = ClusterConfig.from_args(args)
     assert (cfg.nodes[0].count, cfg.nodes[0].cpu) == (5, "8")
     assert cfg.nodes[0].taints[-1].key == "dedicated"
@@ -81,10 +106,18 @@ async def start_simulator(tmp_path: Path) -> tuple[asyncio.subprocess.Process, P
     (tmp_path / "cluster.yaml").write_text(CLUSTER_YAML)
     kubeconfig = tmp_path / "kubeconfig"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "async_kubespawner.sim", "--kubeconfig", str(kubeconfig),
-        "--cluster-config", str(tmp_path / "cluster.yaml"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=tmp_path)
+        sys.executable,
+        "-m",
+        "async_kubespawner.sim",
+        "--kubeconfig",
+        str(kubeconfig),
+        "--cluster-config",
+        str(tmp_path / "cluster.yaml"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        cwd=tmp_path,
+    )
     assert proc.stdout is not None
     async with asyncio.timeout(30):
         line = (await proc.stdout.readline()).decode()
@@ -100,18 +133,41 @@ async def run_pod_and_get_pid(kubeconfig: Path) -> tuple[int, str]:
         assert sorted(n.metadata.name for n in nodes) == ["gpu", "sim-node-0", "sim-node-1"]
         script = "import os, time; print(os.getpid(), flush=True); time.sleep(600)"
         start = (await core.list_namespaced_pod("default")).metadata.resource_version
-        await core.create_namespaced_pod("default", {
-            "metadata": {"name": "sleeper"},
-            "spec": {"containers": [{"name": "main", "image": "python:3.11",
-                                     "command": [sys.executable, "-c", script]}]}})
-        seen = await follow(core, "sleeper", lambda _t, p: bool(p.status.container_statuses)
-                            and p.status.container_statuses[0].ready, resource_version=start)
+        await core.create_namespaced_pod(
+            "default",
+            {
+                "metadata": {"name": "sleeper"},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "main",
+                            "image": "python:3.11",
+                            "command": [sys.executable, "-c", script],
+                        }
+                    ]
+                },
+            },
+        )
+        seen = await follow(
+            core,
+            "sleeper",
+            lambda _t, p: (
+                bool(p.status.container_statuses) and p.status.container_statuses[0].ready
+            ),
+            resource_version=start,
+        )
         pod = seen[-1][1]
         assert pod.status.pod_ip.startswith("127.1.")
         assert sorted(c.type for c in pod.status.conditions if c.status == "True") == [
-            "ContainersReady", "Initialized", "PodReadyToStartContainers", "PodScheduled", "Ready"]
-        stream = await core.read_namespaced_pod_log("sleeper", "default", follow=True,
-                                                    _preload_content=False)
+            "ContainersReady",
+            "Initialized",
+            "PodReadyToStartContainers",
+            "PodScheduled",
+            "Ready",
+        ]
+        stream = await core.read_namespaced_pod_log(
+            "sleeper", "default", follow=True, _preload_content=False
+        )
         first_line = await stream.content.readline()  # the process prints its pid first thing
         stream.release()
         return int(first_line.split()[0]), pod.spec.node_name

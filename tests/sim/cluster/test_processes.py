@@ -48,8 +48,12 @@ def descendants(pid: int) -> set[int]:
 async def core(tmp_path: Path) -> AsyncIterator[client.CoreV1Api]:
     """A process-mode cluster (a clock 20x faster than real time); asserts no stray processes."""
     before = descendants(os.getpid())
-    config = ClusterConfig(clock=0.05, process_mode=True, default_scenario="instant",
-                           process_root=str(tmp_path / "pods"))
+    config = ClusterConfig(
+        clock=0.05,
+        process_mode=True,
+        default_scenario="instant",
+        process_root=str(tmp_path / "pods"),
+    )
     async with run_cluster(config) as sim:
         api_client = sim.api_client()
         try:
@@ -60,10 +64,18 @@ async def core(tmp_path: Path) -> AsyncIterator[client.CoreV1Api]:
 
 
 def process_pod(name, command, *, restart_policy="Never", port=None, **container):
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"restartPolicy": restart_policy, "terminationGracePeriodSeconds": 30,
-                     "containers": [{"name": "main", "image": "python:3.11", "command": command,
-                                     **container}]}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": restart_policy,
+            "terminationGracePeriodSeconds": 30,
+            "containers": [
+                {"name": "main", "image": "python:3.11", "command": command, **container}
+            ],
+        },
+    }
     if port:
         body["spec"]["containers"][0]["ports"] = [{"containerPort": port}]
     return body
@@ -81,8 +93,9 @@ async def test_two_http_servers_on_the_same_port_each_on_its_pod_ip(core: client
     server = [PY, "-u", "-m", "http.server", "8888", "--bind", "0.0.0.0"]
     pods = []
     for name in ("web-a", "web-b"):
-        seen = await create_and_follow(core, process_pod(name, server, restart_policy="Always",
-                                                         port=8888), ready)
+        seen = await create_and_follow(
+            core, process_pod(name, server, restart_policy="Always", port=8888), ready
+        )
         pods.append(seen[-1][1])
     ips = {p.status.pod_ip for p in pods}
     assert len(ips) == 2 and all(ip.startswith("127.1.") for ip in ips)
@@ -98,33 +111,55 @@ async def test_two_http_servers_on_the_same_port_each_on_its_pod_ip(core: client
 
 
 async def test_env_and_volumes_from_secret_configmap_and_downward_api(core: client.CoreV1Api):
-    await core.create_namespaced_secret("default", {
-        "metadata": {"name": "creds"}, "data": {"token": base64.b64encode(b"s3cret").decode()}})
-    await core.create_namespaced_config_map("default", {
-        "metadata": {"name": "settings"}, "data": {"colour": "teal", "app.conf": "x=1\n"}})
-    script = ("import os, pathlib;"
-              "print('TOKEN=' + os.environ['TOKEN']);"
-              "print('COLOUR=' + os.environ['COLOUR']);"
-              "print('NAME=' + os.environ['MY_NAME'] + ' NS=' + os.environ['MY_NS']);"
-              "print('IP=' + os.environ['MY_IP']);"
-              "print('MEM=' + os.environ['MEM_MI']);"
-              "print('GREETING=' + os.environ['GREETING']);"
-              "print('CWD=' + os.getcwd());"
-              "print('FILE=' + pathlib.Path('../etc/app/app.conf').read_text().strip());"
-              "print('SECRETFILE=' + pathlib.Path('../secrets/token').read_text())")
-    manifest = process_pod("env-check", [PY, "-c", script], workingDir="/sim-workdir", env=[
-        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
-        {"name": "COLOUR", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "colour"}}},
-        {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-        {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
-        {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "MEM_MI", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory",
-                                                               "divisor": "1Mi"}}},
-        {"name": "GREETING", "value": "hello $(MY_NAME)"},
-    ], resources={"limits": {"memory": "256Mi"}}, volumeMounts=[
-        {"name": "conf", "mountPath": "/etc/app"}, {"name": "sec", "mountPath": "/secrets"}])
-    manifest["spec"]["volumes"] = [{"name": "conf", "configMap": {"name": "settings"}},
-                                   {"name": "sec", "secret": {"secretName": "creds"}}]
+    await core.create_namespaced_secret(
+        "default",
+        {"metadata": {"name": "creds"}, "data": {"token": base64.b64encode(b"s3cret").decode()}},
+    )
+    await core.create_namespaced_config_map(
+        "default",
+        {"metadata": {"name": "settings"}, "data": {"colour": "teal", "app.conf": "x=1\n"}},
+    )
+    script = (
+        "import os, pathlib;"
+        "print('TOKEN=' + os.environ['TOKEN']);"
+        "print('COLOUR=' + os.environ['COLOUR']);"
+        "print('NAME=' + os.environ['MY_NAME'] + ' NS=' + os.environ['MY_NS']);"
+        "print('IP=' + os.environ['MY_IP']);"
+        "print('MEM=' + os.environ['MEM_MI']);"
+        "print('GREETING=' + os.environ['GREETING']);"
+        "print('CWD=' + os.getcwd());"
+        "print('FILE=' + pathlib.Path('../etc/app/app.conf').read_text().strip());"
+        "print('SECRETFILE=' + pathlib.Path('../secrets/token').read_text())"
+    )
+    manifest = process_pod(
+        "env-check",
+        [PY, "-c", script],
+        workingDir="/sim-workdir",
+        env=[
+            {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
+            {
+                "name": "COLOUR",
+                "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "colour"}},
+            },
+            {"name": "MY_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "MY_NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {
+                "name": "MEM_MI",
+                "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}},
+            },
+            {"name": "GREETING", "value": "hello $(MY_NAME)"},
+        ],
+        resources={"limits": {"memory": "256Mi"}},
+        volumeMounts=[
+            {"name": "conf", "mountPath": "/etc/app"},
+            {"name": "sec", "mountPath": "/secrets"},
+        ],
+    )
+    manifest["spec"]["volumes"] = [
+        {"name": "conf", "configMap": {"name": "settings"}},
+        {"name": "sec", "secret": {"secretName": "creds"}},
+    ]
     seen = await create_and_follow(core, manifest, finished)
     pod = seen[-1][1]
     log = await core.read_namespaced_pod_log("env-check", "default")
@@ -138,20 +173,31 @@ async def test_env_and_volumes_from_secret_configmap_and_downward_api(core: clie
 
 
 async def test_missing_secret_is_a_container_config_error(core: client.CoreV1Api):
-    manifest = process_pod("no-secret", [PY, "-c", "pass"], env=[
-        {"name": "T", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}])
+    manifest = process_pod(
+        "no-secret",
+        [PY, "-c", "pass"],
+        env=[{"name": "T", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}],
+    )
     seen = await create_and_follow(
-        core, manifest,
-        lambda _t, p: any(s.state.waiting and s.state.waiting.reason == "CreateContainerConfigError"
-                          for s in p.status.container_statuses or []))
-    assert seen[-1][1].status.container_statuses[0].state.waiting.message == 'secret "absent" not found'
+        core,
+        manifest,
+        lambda _t, p: any(
+            s.state.waiting and s.state.waiting.reason == "CreateContainerConfigError"
+            for s in p.status.container_statuses or []
+        ),
+    )
+    assert (
+        seen[-1][1].status.container_statuses[0].state.waiting.message
+        == 'secret "absent" not found'
+    )
     failed = await wait_for_event(core, "no-secret", "Failed")
     assert failed.message == 'Error: secret "absent" not found'
 
 
 async def test_crash_exit_code_is_reported(core: client.CoreV1Api):
     seen = await create_and_follow(
-        core, process_pod("crasher", [PY, "-c", "import sys; print('bye'); sys.exit(7)"]), finished)
+        core, process_pod("crasher", [PY, "-c", "import sys; print('bye'); sys.exit(7)"]), finished
+    )
     pod = seen[-1][1]
     term = pod.status.container_statuses[0].state.terminated
     assert (pod.status.phase, term.exit_code, term.reason) == ("Failed", 7, "Error")
@@ -161,32 +207,42 @@ async def test_crash_exit_code_is_reported(core: client.CoreV1Api):
 async def test_restarted_container_keeps_previous_log(core: client.CoreV1Api):
     script = "import sys; print('run'); sys.exit(3)"
     seen = await create_and_follow(
-        core, process_pod("flappy", [PY, "-c", script], restart_policy="OnFailure"),
-        lambda _t, p: (p.status.container_statuses or [None])[0] is not None
-        and p.status.container_statuses[0].restart_count >= 1
-        and p.status.container_statuses[0].last_state.terminated is not None)
+        core,
+        process_pod("flappy", [PY, "-c", script], restart_policy="OnFailure"),
+        lambda _t, p: (
+            (p.status.container_statuses or [None])[0] is not None
+            and p.status.container_statuses[0].restart_count >= 1
+            and p.status.container_statuses[0].last_state.terminated is not None
+        ),
+    )
     assert seen[-1][1].status.container_statuses[0].last_state.terminated.exit_code == 3
     previous = await core.read_namespaced_pod_log("flappy", "default", previous=True)
     assert previous == "run\n"
 
 
-TRAP_TERM = ("import os, signal, sys, time\n"
-             "def term(*_):\n"
-             "    print('got SIGTERM', flush=True)\n"
-             "    {on_term}\n"
-             "signal.signal(signal.SIGTERM, term)\n"
-             "print('pid', os.getpid(), flush=True)\n"
-             "open('ready', 'w').close()\n"
-             "while True:\n"
-             "    time.sleep(0.05)\n")
+TRAP_TERM = (
+    "import os, signal, sys, time\n"
+    "def term(*_):\n"
+    "    print('got SIGTERM', flush=True)\n"
+    "    {on_term}\n"
+    "signal.signal(signal.SIGTERM, term)\n"
+    "print('pid', os.getpid(), flush=True)\n"
+    "open('ready', 'w').close()\n"
+    "while True:\n"
+    "    time.sleep(0.05)\n"
+)
 
 
-@pytest.mark.parametrize(("on_term", "exit_code", "reason"),
-                         [("sys.exit(0)", 0, "Completed"), ("pass", 137, "Error")])
+@pytest.mark.parametrize(
+    ("on_term", "exit_code", "reason"), [("sys.exit(0)", 0, "Completed"), ("pass", 137, "Error")]
+)
 async def test_delete_sends_sigterm_then_sigkill_at_grace_end(core, on_term, exit_code, reason):
-    manifest = process_pod("stopper", [PY, "-c", TRAP_TERM.format(on_term=on_term)],
-                           restart_policy="Always", readinessProbe={
-                               "exec": {"command": ["test", "-e", "ready"]}, "periodSeconds": 1})
+    manifest = process_pod(
+        "stopper",
+        [PY, "-c", TRAP_TERM.format(on_term=on_term)],
+        restart_policy="Always",
+        readinessProbe={"exec": {"command": ["test", "-e", "ready"]}, "periodSeconds": 1},
+    )
     await create_and_follow(core, manifest, ready)
     log = await core.read_namespaced_pod_log("stopper", "default")
     pid = int(log.split("pid ")[1].split()[0])
@@ -202,32 +258,47 @@ async def test_delete_sends_sigterm_then_sigkill_at_grace_end(core, on_term, exi
 
 
 async def test_follow_log_streams_until_exit(core: client.CoreV1Api):
-    script = ("import sys, time\n"
-              "for i in range(3):\n"
-              "    print('line', i, flush=True); time.sleep(0.1)\n")
+    script = (
+        "import sys, time\nfor i in range(3):\n    print('line', i, flush=True); time.sleep(0.1)\n"
+    )
     await core.create_namespaced_pod("default", process_pod("talker", [PY, "-c", script]))
     await wait_for_event(core, "talker", "Started")
-    response = await core.read_namespaced_pod_log("talker", "default", follow=True,
-                                                  _preload_content=False)
+    response = await core.read_namespaced_pod_log(
+        "talker", "default", follow=True, _preload_content=False
+    )
     async with asyncio.timeout(20):
         text = (await response.read()).decode()
     assert text == "line 0\nline 1\nline 2\n"
 
 
 async def test_image_command_mapping_and_missing_command(tmp_path: Path):
-    config = ClusterConfig(clock=0.05, process_mode=True, default_scenario="instant",
-                           process_root=str(tmp_path / "pods"),
-                           image_commands={"example.org/echo:*": [PY, "-c", "print('mapped')"]})
+    config = ClusterConfig(
+        clock=0.05,
+        process_mode=True,
+        default_scenario="instant",
+        process_root=str(tmp_path / "pods"),
+        image_commands={"example.org/echo:*": [PY, "-c", "print('mapped')"]},
+    )
     async with run_cluster(config) as sim:
         api_client = sim.api_client()
         core = client.CoreV1Api(api_client)
         try:
-            mapped = {"metadata": {"name": "mapped"}, "spec": {"restartPolicy": "Never",
-                      "containers": [{"name": "main", "image": "example.org/echo:1"}]}}
+            mapped = {
+                "metadata": {"name": "mapped"},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "example.org/echo:1"}],
+                },
+            }
             await create_and_follow(core, mapped, finished)
             assert await core.read_namespaced_pod_log("mapped", "default") == "mapped\n"
-            unknown = {"metadata": {"name": "unknown"}, "spec": {"restartPolicy": "Never",
-                       "containers": [{"name": "main", "image": "example.org/other:1"}]}}
+            unknown = {
+                "metadata": {"name": "unknown"},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [{"name": "main", "image": "example.org/other:1"}],
+                },
+            }
             seen = await create_and_follow(core, unknown, finished)
             term = seen[-1][1].status.container_statuses[0].state.terminated
             assert (term.exit_code, term.reason) == (128, "StartError")
@@ -240,13 +311,48 @@ def test_command_resolution_follows_entrypoint_semantics(tmp_path: Path):
     from async_kubespawner.sim.cluster.clock import Clock
     from async_kubespawner.sim.cluster.processes import ContainerStartError, ProcessRuntime
 
-    runtime = ProcessRuntime(Clock.fast(), root=str(tmp_path),
-                             image_commands={"quay.io/jupyterhub/singleuser:*": ["jupyterhub-singleuser"]})
+    runtime = ProcessRuntime(
+        Clock.fast(),
+        root=str(tmp_path),
+        image_commands={"quay.io/jupyterhub/singleuser:*": ["jupyterhub-singleuser"]},
+    )
     image = "quay.io/jupyterhub/singleuser:5"
     assert runtime.command_for({"image": image}) == ["jupyterhub-singleuser"]
     # KubeSpawner puts cmd into args: they are the whole command line
-    assert runtime.command_for({"image": image, "args": ["jupyterhub-singleuser", "--allow-root"]}) == [
-        "jupyterhub-singleuser", "--allow-root"]
-    assert runtime.command_for({"image": image, "command": ["python"], "args": ["-V"]}) == ["python", "-V"]
+    assert runtime.command_for(
+        {"image": image, "args": ["jupyterhub-singleuser", "--allow-root"]}
+    ) == ["jupyterhub-singleuser", "--allow-root"]
+    assert runtime.command_for({"image": image, "command": ["python"], "args": ["-V"]}) == [
+        "python",
+        "-V",
+    ]
     with pytest.raises(ContainerStartError, match="--image-command"):
         runtime.command_for({"image": "example.org/unknown:1"})
+
+
+def test_only_the_whole_any_address_is_rewritten():
+    from async_kubespawner.sim.cluster.processes import _own_ip
+
+    ip = "127.1.0.9"
+    assert _own_ip("--ip=0.0.0.0", ip) == f"--ip={ip}"
+    assert _own_ip("http://0.0.0.0:8888/user/a/", ip) == f"http://{ip}:8888/user/a/"
+    assert _own_ip("10.0.0.0/8", ip) == "10.0.0.0/8"
+    assert _own_ip("0.0.0.0.1", ip) == "0.0.0.0.1"
+
+
+async def test_a_second_delete_with_a_shorter_grace_period_wins(core: client.CoreV1Api):
+    manifest = process_pod(
+        "stubborn",
+        [PY, "-c", TRAP_TERM.format(on_term="pass")],
+        restart_policy="Always",
+        readinessProbe={"exec": {"command": ["test", "-e", "ready"]}, "periodSeconds": 1},
+    )
+    await create_and_follow(core, manifest, ready)
+    before = (await core.list_namespaced_pod("default")).metadata.resource_version
+    # 3600 cluster seconds is three minutes here: only the shortened period ends this test
+    await core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=3600)
+    await core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=1)
+    seen = await follow(core, "stubborn", lambda t, _p: t == "DELETED", resource_version=before)
+    assert [p.metadata.deletion_grace_period_seconds for _, p in seen][:2] == [3600, 1]
+    term = seen[-1][1].status.container_statuses[0].state.terminated
+    assert (term.exit_code, term.reason) == (137, "Error")

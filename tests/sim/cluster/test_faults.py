@@ -1,0 +1,31 @@
+"""The cluster keeps working when the API server drops every watch or "restarts".
+
+The spawner's resilience tests script these faults on the simulator; the scheduler and
+kubelet watch the same store, so they must resume (or relist) like an informer does.
+"""
+
+from typing import Any
+
+from kubernetes_asyncio import client
+
+from .podwatch import condition, create_and_follow, follow, pod_manifest
+
+
+def ready(_t, pod):
+    return condition(pod, "Ready") == "True"
+
+
+async def test_closed_watches_and_restart_do_not_stop_the_cluster(
+    cluster: Any, core: client.CoreV1Api
+):
+    await create_and_follow(core, pod_manifest("before"), ready)
+    assert cluster.faults.close_watches() >= 3  # scheduler, kubelet, binder watches included
+    await create_and_follow(core, pod_manifest("after-close"), ready)
+    cluster.faults.restart()  # history compacted: the controllers' next watch gets 410 and relists
+    seen = await create_and_follow(core, pod_manifest("after-restart"), ready)
+    assert seen[-1][1].status.phase == "Running"
+    # graceful deletion still goes through the kubelet
+    before = (await core.list_namespaced_pod("default")).metadata.resource_version
+    await core.delete_namespaced_pod("before", "default")
+    gone = await follow(core, "before", lambda t, _p: t == "DELETED", resource_version=before)
+    assert gone[-1][1].status.container_statuses[0].state.terminated.reason == "Completed"
