@@ -500,11 +500,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     async def _ensure_pvc(self, api: KubeApi) -> bool:
         """Create the PVC unless it exists; True when this start created it."""
-        if getattr(self, "needs_legacy_pvc_check", False):
-            legacy = self.legacy_pvc_name()
-            if await api.get_or_none(PVCS, self.namespace, legacy) is not None:
-                self.use_pvc_name(legacy)
-                self.log.info("kubespawner pvc=%s/%s state=legacy-adopted", self.namespace, legacy)
+
+        async def pvc_exists(name: str) -> bool:
+            return await api.get_or_none(PVCS, self.namespace, name) is not None
+
+        # Upstream's order: the current name's PVC wins; the pre-7 name is adopted only
+        # when the current one does not exist (so upgrading never detaches data).
+        await self.resolve_legacy_pvc_name(pvc_exists)
         try:
             await api.create(PVCS, self.namespace, self.get_pvc_manifest())
         except ApiError as e:
