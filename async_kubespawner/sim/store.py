@@ -712,7 +712,7 @@ class Store:
             causes = validate_metadata(rt.kind, obj.get("metadata"), old_meta)
             causes += validate_against_schema(schema, obj)
         else:
-            causes = validate_object(rt.kind, obj, old)
+            causes = validate_object(rt.kind, obj, old, decoded=True)
         if causes:
             name = obj.get("metadata", {}).get("name", "")
             raise StatusError(invalid_status(rt.kind, name, causes, rt.group))
@@ -821,7 +821,11 @@ class Store:
         schema = self.registry.schema(rt)
         if schema is None:
             default_object(
-                rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=old
+                rt.kind,
+                obj,
+                allocate_cluster_ip=self._lazy_ip_allocator(dry_run),
+                old=old,
+                decoded=True,  # every write decodes first; type-check once per write
             )
             return obj
         if old is None and "status" in rt.subresources:
