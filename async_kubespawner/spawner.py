@@ -50,6 +50,7 @@ from .kube.client import (
     shared_api,
 )
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
+from .loop_turns import loop_turns
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .progress import SpawnProgress
@@ -326,6 +327,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             progress_log.finish()
 
     async def _start(self, started: float) -> str:
+        # A burst of spawns must not build all its manifests in one loop iteration.
+        turns = loop_turns()
+        await turns.take()
         load_user_options = getattr(self, "load_user_options", None)
         if load_user_options is not None:
             await load_user_options()
@@ -346,6 +350,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         if self.storage_pvc_ensure:
             pvc_created = await self._ensure_pvc(api)
 
+        await turns.take()
         pod_manifest = await self._pod_manifest()
         watch = _StartWatch(
             uid="",
@@ -846,6 +851,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         outcome = "failure"
         grace = 0 if now else self.delete_grace_period
         try:
+            await loop_turns().take()  # a burst of stops: one delete request per iteration
             api = await self._get_api()
             reflector = await self._pod_reflector()
             deleted = await api.delete(
