@@ -407,6 +407,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         create_task = asyncio.ensure_future(
             self._create_pod(api, pod_manifest, pod_reflector, deadline, create_id)
         )
+        # The model tree (hundreds of objects) now belongs to the create alone: held here
+        # through the readiness wait, 1,000 of them would feed full GC collections.
+        del pod_manifest
         try:
             await self._await_created(create_task, uid_known, learn_uid)
         except BaseException:
@@ -536,6 +539,16 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return False
 
     async def _create_pod(
+        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
+    ) -> dict[str, Any]:
+        created = await self._create_pod_once(api, manifest, reflector, deadline, create_id)
+        if self.after_pod_created_hook is not None:
+            return created
+        # start() reads only the uid; the whole response would otherwise stay alive (as
+        # the task's result) until the pod is ready.
+        return {"metadata": {"uid": created["metadata"]["uid"]}}
+
+    async def _create_pod_once(
         self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
     ) -> dict[str, Any]:
         try:
