@@ -30,6 +30,7 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from .diagnostics import GcPauses
 from .hub_stand_in import build_spawner
 from .loop_monitor import LoopStallMonitor
 from .simulator_process import REPO_ROOT, SimulatorProcess
@@ -95,6 +96,8 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     baseline_rss = _current_rss()
     monitor = LoopStallMonitor()
     monitor.start()
+    gc_pauses = GcPauses()
+    gc_pauses.start()
     spawner = build_spawner(spawner_class, "bench-probe", 1, config=config)
     started = time.monotonic()
     status = await spawner.poll()
@@ -103,10 +106,14 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     load_seconds = time.monotonic() - started
     load_stall = monitor.snapshot()
     monitor.reset()
+    load_gc = gc_pauses.snapshot()
+    gc_pauses.reset()
     # hold the loaded cache: what does an idle hub with N pods cost the loop?
     await asyncio.sleep(HOLD_SECONDS)
     hold_stall = monitor.snapshot()
     await monitor.stop()
+    hold_gc = gc_pauses.snapshot()
+    gc_pauses.stop()
     gc.collect()
     result: dict[str, Any] = {
         "pods": args.pods,
@@ -116,6 +123,10 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
         "cached_pods": _cached_pods(),
         "max_loop_stall_ms_loading": load_stall["max_loop_stall_ms"],
         "max_loop_stall_ms_holding": hold_stall["max_loop_stall_ms"],
+        "max_loop_cpu_burst_ms_loading": load_stall["max_loop_cpu_burst_ms"],
+        "max_loop_cpu_burst_ms_holding": hold_stall["max_loop_cpu_burst_ms"],
+        "gc_loading": load_gc,
+        "gc_holding": hold_gc,
         "rss_baseline_bytes": baseline_rss,
         "rss_after_bytes": _current_rss(),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -159,6 +170,7 @@ async def _run_child(args: list[str]) -> dict[str, Any]:
 async def measure_memory(spawner: str, config_path: str | None, sizes: list[int],
                          seed: int) -> dict[str, Any]:
     """For each size: a simulator filled with N pods, then the two probe processes."""
+    benchmark_kubeconfig()  # before any Kubernetes client is imported
     spawner_class = load_spawner_class(spawner)
     results: dict[str, Any] = {}
     for size in sizes:
@@ -200,6 +212,10 @@ async def measure_memory(spawner: str, config_path: str | None, sizes: list[int]
             "simulator_cpu_s_serving_the_load": round(sim_cpu, 3),
             "max_loop_stall_ms_loading": plain["max_loop_stall_ms_loading"],
             "max_loop_stall_ms_holding": plain["max_loop_stall_ms_holding"],
+            "max_loop_cpu_burst_ms_loading": plain["max_loop_cpu_burst_ms_loading"],
+            "max_loop_cpu_burst_ms_holding": plain["max_loop_cpu_burst_ms_holding"],
+            "gc_loading": plain["gc_loading"],
+            "gc_holding": plain["gc_holding"],
         }
     return results
 

@@ -40,6 +40,14 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
             rows.append((f"{label} (ms) p50 / p90 / p99 / max",
                          " / ".join(_fmt(s.get(p), 2) for p in ("p50", "p90", "p99", "max")),
                          "diagnostic"))
+    independent = result.get("independent_watcher")
+    if independent:
+        for key, label in (("api_to_watcher_pod_ready_ms", "API write to independent watcher (Ready)"),
+                           ("api_to_watcher_event_ms", "API write to independent watcher (Event)")):
+            s = independent.get(key) or {}
+            rows.append((f"{label} (ms) p50 / p90 / p99 / max",
+                         " / ".join(_fmt(s.get(p), 2) for p in ("p50", "p90", "p99", "max")),
+                         "diagnostic"))
     wall = result.get("wall_time_s", {})
     rows += [
         ("wall time: starts / idle / stops (s)",
@@ -73,8 +81,11 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
                  "0 wrong"))
     fault = result.get("fault_mode")
     if fault:
-        rows.append(("last start after faults cleared (s)",
-                     _fmt(fault.get("last_start_after_faults_cleared_s"), 2), ""))
+        rows.append(("time to recover: last catch-up after faults cleared (s)",
+                     _fmt(fault.get("time_to_recover_s"), 2), ""))
+        after = fault.get("start_overhead_ready_after_clear_ms") or {}
+        rows.append(("start() after Ready, pods Ready after the clear (ms) p50 / p99",
+                     f"{_fmt(after.get('p50'), 2)} / {_fmt(after.get('p99'), 2)}", ""))
     return rows
 
 

@@ -183,6 +183,39 @@ def compute_after_watch(records: list[CycleRecord], deliveries: ReflectorDeliver
             "event_delivery": event_delivery}
 
 
+async def _start_watch_probe(sim: SimulatorProcess) -> tuple[Any, Path]:
+    """Start ``benchmarks.watch_probe`` (its own process and watches) on the simulator."""
+    out = Path(tempfile.mkdtemp(prefix="aks-watch-probe-")) / "seen.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.watch_probe", "--url", sim.url, "--json", str(out),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT, env=env)
+    assert process.stdout is not None
+    await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    return process, out
+
+
+async def _finish_watch_probe(probe: tuple[Any, Path], marks: dict[str, Any]) -> dict[str, Any]:
+    """API write -> an independent plain client decoded it (pods Ready, Events)."""
+    process, out = probe
+    process.stdin.write(b"stop\n")
+    await process.stdin.drain()
+    await asyncio.wait_for(process.wait(), timeout=60)
+    seen = json.loads(out.read_text())
+    out.unlink(missing_ok=True)
+    out.parent.rmdir()
+    first_ready: dict[str, float] = {}
+    for namespace, name, _uid, at in marks["ready"]:
+        first_ready.setdefault(f"{namespace}/{name}", float(at))
+    ready = [seen["ready"][k] - t for k, t in first_ready.items() if k in seen["ready"]]
+    events = [t - marks["events"][uid] for uid, t in seen["events"].items()
+              if uid in marks["events"]]
+    return {"about": "a separate process with its own plain watches (benchmarks/watch_probe.py)",
+            "api_to_watcher_pod_ready_ms": summarise(ready, 1000),
+            "api_to_watcher_event_ms": summarise(events, 1000)}
+
+
 def _heap_census() -> dict[str, Any]:
     """How many objects the collector tracks with N servers up, and what one full
     collection of them costs: the size of every later generation-2 pause."""
@@ -197,6 +230,38 @@ def _heap_census() -> dict[str, Any]:
     gc.collect()
     return {"tracked_objects": count, "top_types": dict(kinds),
             "full_collection_ms": round((time.perf_counter() - started) * 1000, 1)}
+
+
+def fault_recovery(records: list[CycleRecord], marks: dict[str, Any],
+                   cleared: float) -> dict[str, Any]:
+    """How long the hub needed to catch up once the faults stopped.
+
+    For a pod that became Ready while faults were on, the hub could at best answer when
+    they ended: its catch-up is ``start()`` returned - max(Ready, faults cleared). The
+    time to recover is the largest catch-up; pods Ready after the clear show whether
+    normal service resumed (their plain start overhead).
+    """
+    ready = _mark_index(marks["ready"])
+    catch_up: list[float] = []
+    after_clear: list[float] = []
+    for record in records:
+        if record.start_returned is None:
+            continue
+        times = ready.get((record.namespace, record.pod_name))
+        if not times:
+            continue
+        before = [t for t in times if t <= record.start_returned]
+        ready_at = before[-1] if before else times[0]
+        if ready_at < cleared:
+            catch_up.append(max(0.0, record.start_returned - cleared))
+        else:
+            after_clear.append(record.start_returned - ready_at)
+    return {
+        "time_to_recover_s": round(max(catch_up, default=0.0), 3),
+        "ready_during_faults": len(catch_up),
+        "catch_up_after_clear_ms": summarise(catch_up, 1000),
+        "start_overhead_ready_after_clear_ms": summarise(after_clear, 1000),
+    }
 
 
 def _errors(messages: list[str | None]) -> dict[str, int]:
@@ -260,6 +325,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
                           else spawners[0].poll_interval)
     if idle_seconds is None:
         idle_seconds = poll_interval + 5  # long enough for every server to be polled once
+    probe = await _start_watch_probe(sim) if opts.watch_probe else None
     # The hub polls its servers at start-up; for a Kubernetes spawner this loads the
     # shared pod cache, which a running hub has long done before a storm arrives.
     warm = build_spawner(spawner_class, "bench-warmup", 0, config=config)
@@ -288,7 +354,6 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     sim_cpu1 = (await sim.command("cpu"))["process_time"]
     sim_cpu["start_phase"] = round(sim_cpu1 - sim_cpu0, 3)
 
-    heap_census = _heap_census()
     running = [(s, r) for s, r in zip(spawners, records, strict=True) if r.start_returned]
     pollers = [asyncio.ensure_future(poll_server(s, r, poll_interval, rng)) for s, r in running]
     cpu1 = time.process_time()
@@ -304,6 +369,10 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     for poller in pollers:
         poller.cancel()
     await asyncio.gather(*pollers, return_exceptions=True)
+    # measured between the phases, so its own full collection is in no phase's figures
+    heap_census = _heap_census()
+    monitor.reset()
+    gc_pauses.reset()
 
     cpu2, wall2 = time.process_time(), time.monotonic()
     await asyncio.gather(*(stop_server(s, r) for s, r in running))
@@ -315,6 +384,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     gc_pauses.stop()
     sim_cpu["stop_phase"] = round((await sim.command("cpu"))["process_time"] - sim_cpu2, 3)
     marks = await sim.command("marks")
+    independent = await _finish_watch_probe(probe, marks) if probe is not None else None
     reflectors = reflector_health()
     await shutdown_spawner_module(spawner_class)
     deliveries.uninstall()
@@ -386,6 +456,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
             "api_to_hub_pod_ready_ms": summarise(after_watch["pod_ready_delivery"], 1000),
             "api_to_hub_event_ms": summarise(after_watch["event_delivery"], 1000),
         }
+    if independent is not None:
+        result["independent_watcher"] = independent
     if fault_cleared is not None:
         ends = [r.start_returned for r in records if r.start_returned] or [fault_cleared]
         result["fault_mode"] = {
@@ -393,6 +465,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
             "last_start_after_faults_cleared_s": round(max(0.0, max(ends) - fault_cleared), 3),
             "spawns_completed": started_ok,
             "spawns_failed": opts.users - started_ok,
+            **fault_recovery(records, marks, fault_cleared),
         }
     return result
 
@@ -451,6 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--memory", help="memory mode only: cached-pod counts, e.g. 1000,5000,20000")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the memory probe at N pods after a storm")
+    parser.add_argument("--watch-probe", action="store_true",
+                        help="diagnostic: an independent watcher process times API delivery")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="experiment: gc.freeze() after the spawner objects are built")
     parser.add_argument("--profile", type=Path,
@@ -502,6 +577,7 @@ async def run_sweep(opts: argparse.Namespace, sizes: list[int]) -> dict[str, Any
 
 
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
+    benchmark_kubeconfig()  # before any Kubernetes client is imported
     if opts.memory:
         sizes = _sizes(opts.memory, "--memory")
         spawner_class = load_spawner_class(opts.spawner)

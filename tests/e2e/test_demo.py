@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -91,6 +92,22 @@ def test_demo_reports_a_bad_option_clearly(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--config" in result.stderr and "no such file" in result.stderr
+
+
+def test_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "async_kubespawner.demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=local_stack.subprocess_env(),
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
 
 
 def test_demo_exits_when_the_hub_dies(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from traitlets.config import Config
 
 from benchmarks.figures import nearest_rank, summarise
 from benchmarks.hub_stand_in import CycleRecord, build_spawner, start_server, stop_server
-from benchmarks.spawn_storm import build_parser, compute_figures, validate
+from benchmarks.spawn_storm import build_parser, compute_figures, fault_recovery, validate
 from benchmarks.spawner_loading import BenchmarkSetupError, load_config, load_spawner_class
 
 REPO = Path(__file__).resolve().parents[2]
@@ -82,6 +82,24 @@ def test_a_start_that_returns_before_ready_is_negative_not_hidden() -> None:
     raw = compute_figures([record], {"ready": [["ns", "p", "x", 6.0]], "deleted": [],
                                      "events": {}})
     assert raw["start"] == [pytest.approx(-1.0)]
+
+
+def test_fault_recovery_measures_catch_up_from_the_clear() -> None:
+    records = [
+        # ready at 2.0 while faults were on (cleared at 10.0); answered at 13.0: 3 s catch-up
+        CycleRecord(user="a", namespace="ns", pod_name="a", start_returned=13.0),
+        # ready at 3.0 and answered at 4.0, during the faults: no catch-up needed
+        CycleRecord(user="b", namespace="ns", pod_name="b", start_returned=4.0),
+        # ready after the clear at 12.0, answered at 12.5: normal service
+        CycleRecord(user="c", namespace="ns", pod_name="c", start_returned=12.5),
+        CycleRecord(user="d", namespace="ns", pod_name="d"),  # never started
+    ]
+    marks = {"ready": [["ns", "a", "1", 2.0], ["ns", "b", "2", 3.0], ["ns", "c", "3", 12.0]],
+             "deleted": [], "events": {}}
+    recovery = fault_recovery(records, marks, cleared=10.0)
+    assert recovery["time_to_recover_s"] == 3.0
+    assert recovery["ready_during_faults"] == 2
+    assert recovery["start_overhead_ready_after_clear_ms"]["max"] == 500.0
 
 
 # -- the hub stand-in with JupyterHub's Spawner base class -----------------------------------
@@ -193,6 +211,7 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     users = 5
     done = _run_cli("--spawner", "async_kubespawner.KubeSpawner", "--users", str(users),
                     "--ready-spread", "0.3", "--idle-seconds", "1", "--poll-interval", "0.2",
+                    "--watch-probe",
                     "--json", str(out), "--markdown", str(table), "--plots", str(plots))
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -216,5 +235,10 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     assert result["memory"][str(users)]["cached_pods"] == users
     assert result["meta"]["spawner"] == "async_kubespawner.KubeSpawner"
     assert result["meta"]["seed"] == 42 and result["meta"]["users"] == users
+    # our spawner gets the split at the watch, and the independent watcher saw every pod
+    after = result["after_watch_delivery"]
+    _check_summary(after["start_overhead_ms"], users)
+    assert result["independent_watcher"]["api_to_watcher_pod_ready_ms"]["n"] == users
+    assert result["heap_census_after_starts"]["tracked_objects"] > 0
     assert "start() after pod Ready" in table.read_text()
     assert (plots / "storm-cdf.png").stat().st_size > 0

@@ -100,6 +100,7 @@ class PodWorker:
         self.start_time = self.clock.timestamp()
         self.running: dict[str, RunningContainer] = {}
         self.deleting = asyncio.Event()
+        self.grace_shortened = asyncio.Event()  # a later delete asked for less time
         self.terminal = False
         self._phase_override: str | None = None
         self._reason: str | None = None
@@ -472,7 +473,26 @@ class PodWorker:
         ]
         for rec, _ in victims:
             await self.event("Killing", f"Stopping container {rec.name}", record_for=rec)
-        results = await asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
+        started = asyncio.get_running_loop().time()
+        stops = asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
+        while not stops.done():
+            shortened = asyncio.ensure_future(self.grace_shortened.wait())
+            await asyncio.wait({stops, shortened}, return_when=asyncio.FIRST_COMPLETED)
+            shortened.cancel()
+            if stops.done():
+                break
+            # Like the kubelet, honour the shorter period counted from the first request.
+            self.grace_shortened.clear()
+            new_grace = float(self.pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+            spent = self.clock.cluster_seconds(asyncio.get_running_loop().time() - started)
+            deadline = asyncio.ensure_future(self.clock.sleep(new_grace - spent))
+            await asyncio.wait({stops, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            if not deadline.done():
+                deadline.cancel()
+                continue
+            for _, container in victims:
+                container.kill_now()
+        results = await stops
         for (rec, _), result in zip(victims, results, strict=True):
             self.running.pop(rec.name, None)
             status = result if isinstance(result, ExitStatus) else ExitStatus(137, "Error")
@@ -623,8 +643,18 @@ class Kubelet:
             self._workers[key] = (worker, task)
             entry = (worker, task)
         if meta.get("deletionTimestamp"):
-            entry[0].pod = {**entry[0].pod, "metadata": meta}
-            entry[0].deleting.set()
+            worker = entry[0]
+            before = (worker.pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
+            worker.pod = {**worker.pod, "metadata": meta}
+            after = meta.get("deletionGracePeriodSeconds")
+            if (
+                worker.deleting.is_set()
+                and before is not None
+                and after is not None
+                and after < before
+            ):
+                worker.grace_shortened.set()
+            worker.deleting.set()
 
     async def _run_worker(self, key: tuple[str, str, str], worker: PodWorker) -> None:
         try:

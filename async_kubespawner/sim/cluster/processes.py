@@ -308,6 +308,11 @@ class ContainerLog:
             async with self._changed:
                 self._changed.notify_all()
 
+    def close(self) -> None:
+        """No process will write here (it could not be started)."""
+        self._file.close()
+        self.closed = True
+
     def text(self, tail_lines: int | None = None) -> str:
         data = self.path.read_bytes().decode("utf-8", "replace") if self.path.exists() else ""
         if tail_lines is not None:
@@ -648,7 +653,7 @@ class ProcessRuntime:
                 preexec_fn=_die_with_parent,
             )
         except OSError as exc:
-            logfile.closed = True
+            logfile.close()
             raise ContainerStartError(
                 f"failed to create containerd task: failed to create shim task: OCI runtime create "
                 f"failed: runc create failed: unable to start container process: exec: "
@@ -686,7 +691,10 @@ class ProcessRuntime:
         else:
             run = runs[-1]
         tail = query.get("tailLines")
-        tail_lines = int(tail) if tail not in (None, "") else None
+        try:
+            tail_lines = int(tail) if tail not in (None, "") else None
+        except ValueError:
+            raise bad_request(f"tailLines: {tail!r} is not an integer") from None
         if str(query.get("follow", "")).lower() in ("true", "1") and not previous:
             return run.follow(tail_lines)
         return run.text(tail_lines)
@@ -711,9 +719,16 @@ class ProcessRuntime:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
+_ANY_ADDRESS = re.compile(r"(?<![\d.])0\.0\.0\.0(?![\d.])")
+
+
 def _own_ip(value: str, pod_ip: str) -> str:
-    """In its own network namespace 0.0.0.0 would be the pod's IP: make it so here."""
-    return value.replace("0.0.0.0", pod_ip)
+    """In its own network namespace 0.0.0.0 would be the pod's IP: make it so here.
+
+    Only the whole address is replaced (``--ip=0.0.0.0``, ``http://0.0.0.0:8888/``), never
+    a part of another one (``10.0.0.0/8``).
+    """
+    return _ANY_ADDRESS.sub(pod_ip, value)
 
 
 def _working_dir(working_dir: str | None, rootfs: Path) -> str:

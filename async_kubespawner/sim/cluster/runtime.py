@@ -60,6 +60,10 @@ class RunningContainer(Protocol):
     async def stop(self, grace_seconds: float) -> ExitStatus:
         """SIGTERM, then SIGKILL when ``grace_seconds`` (cluster time) run out."""
 
+    def kill_now(self) -> None:
+        """SIGKILL at once (a shortened grace period ran out, or the pod was force-deleted);
+        a pending ``stop()`` then returns promptly."""
+
 
 class ContainerRuntime(Protocol):
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str: ...
@@ -128,6 +132,7 @@ class SimulatedContainer:
         self.pod_ip = pod_ip
         self.main = main
         self._elapsed = 0.0
+        self._killed = asyncio.Event()
         self._ready_reported = False
         probe = container.get("readinessProbe") or {}
         self._period = float(probe.get("periodSeconds") or 10)
@@ -168,11 +173,20 @@ class SimulatedContainer:
 
     async def stop(self, grace_seconds: float) -> ExitStatus:
         needed = self.scenario.seconds("termination")
-        if needed > grace_seconds:
-            await self.clock.sleep(grace_seconds)
-            return ExitStatus(SIGKILL_EXIT_CODE, "Error")
-        await self.clock.sleep(needed)
-        return ExitStatus(0)
+        exits_in_time = needed <= grace_seconds
+        waiting = asyncio.ensure_future(self.clock.sleep(min(needed, grace_seconds)))
+        killed = asyncio.ensure_future(self._killed.wait())
+        try:
+            await asyncio.wait({waiting, killed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiting.cancel()
+            killed.cancel()
+        if exits_in_time and not self._killed.is_set():
+            return ExitStatus(0)
+        return ExitStatus(SIGKILL_EXIT_CODE, "Error")
+
+    def kill_now(self) -> None:
+        self._killed.set()
 
 
 class SimulatedRuntime:
