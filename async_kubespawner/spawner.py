@@ -362,7 +362,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         # Learn the new pod's uid from whichever comes first: the watch showing a pod with
         # our create id, or the create response. Under load the watch often wins by
         # seconds, and progress and readiness must not wait for the response.
-        uid_known = asyncio.Event()
+        # A plain future, not an Event: waiting on an Event needs a task per spawn, and
+        # cancelling it leaves a reference cycle (task, CancelledError, traceback) that
+        # only a full GC collection frees.
+        uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         changed = asyncio.Event()
         pod_cache: ObjectCache = pod_reflector.sink  # type: ignore[assignment]
         event_index: EventIndex | None = (
@@ -374,7 +377,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             if watch.uid:
                 return
             watch.uid = uid
-            uid_known.set()
+            if not uid_known.done():
+                uid_known.set_result(None)
             if event_index is not None and progress is not None:
                 for event in event_index.for_object(self.namespace, self.pod_name, uid=uid):
                     progress.add_event(event)
@@ -452,19 +456,16 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _await_created(
         self,
         create_task: asyncio.Future[dict[str, Any]],
-        uid_known: asyncio.Event,
+        uid_known: asyncio.Future[None],
         learn_uid: Callable[[str], None],
     ) -> None:
         """Until the pod is known to exist: by the create response or by the watch."""
-        uid_wait = asyncio.ensure_future(uid_known.wait())
         try:
-            await asyncio.wait({create_task, uid_wait}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({create_task, uid_known}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             create_task.cancel()
             raise
-        finally:
-            uid_wait.cancel()
-        if uid_known.is_set():
+        if uid_known.done():
             # Seen on the watch. A late error of the create call cannot undo that.
             create_task.add_done_callback(_consume_result)
             return
