@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,22 @@ def reflector_health() -> list[dict[str, Any]]:
     whether each runs and has listed, seconds since it last heard from the API server,
     restarts, errors and the last error."""
     return [vars(r.health()) for r in reflectors()]
+
+
+#: Starts preparing names and manifests at the same time, per event loop (CPU work that
+#: a storm would otherwise do in one loop iteration; hooks may await inside).
+PREPARATION_CONCURRENCY = 16
+_preparation_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _preparation_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _preparation_gates.get(loop)
+    if gate is None:
+        gate = _preparation_gates[loop] = asyncio.Semaphore(PREPARATION_CONCURRENCY)
+    return gate
 
 
 def _consume_result(future: asyncio.Future[Any]) -> None:
@@ -327,19 +344,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             progress_log.finish()
 
     async def _start(self, started: float) -> str:
-        # A burst of spawns must not build all its manifests in one loop iteration.
-        turns = loop_turns()
-        await turns.take()
-        load_user_options = getattr(self, "load_user_options", None)
-        if load_user_options is not None:
-            await load_user_options()
-        refresh = getattr(self, "_refresh_names", None)
-        if refresh is not None:
-            refresh()
-        check = getattr(self, "check_configuration", None)
-        if check is not None:
-            check()
         deadline = started + self.start_timeout
+        await self.load_user_options()
+        async with _preparation_gate():
+            # The semaphore alone lets a body that never suspends through at once (all of
+            # a storm in one iteration); the turn hands the loop over between bodies.
+            await loop_turns().take()
+            self._refresh_names()
+            self.check_configuration()
         api = await self._get_api()
         pod_reflector = await self._pod_reflector()
         event_reflector = await self._event_reflector()
@@ -349,9 +361,12 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         pvc_created = False
         if self.storage_pvc_ensure:
             pvc_created = await self._ensure_pvc(api)
+        async with _preparation_gate():
+            # Building the pod is CPU work: a storm of starts would otherwise build every
+            # pod in one event-loop iteration and stall every watch and waiter behind it.
+            await loop_turns().take()
+            pod_manifest = await self._pod_manifest()
 
-        await turns.take()
-        pod_manifest = await self._pod_manifest()
         watch = _StartWatch(
             uid="",
             pod_name=self.pod_name,
@@ -494,11 +509,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     async def _ensure_pvc(self, api: KubeApi) -> bool:
         """Create the PVC unless it exists; True when this start created it."""
-        if getattr(self, "needs_legacy_pvc_check", False):
-            legacy = self.legacy_pvc_name()
-            if await api.get_or_none(PVCS, self.namespace, legacy) is not None:
-                self.use_pvc_name(legacy)
-                self.log.info("kubespawner pvc=%s/%s state=legacy-adopted", self.namespace, legacy)
+
+        async def pvc_exists(name: str) -> bool:
+            return await api.get_or_none(PVCS, self.namespace, name) is not None
+
+        # Upstream's order: the current name's PVC wins; the pre-7 name is adopted only
+        # when the current one does not exist (so upgrading never detaches data).
+        await self.resolve_legacy_pvc_name(pvc_exists)
         try:
             await api.create(PVCS, self.namespace, self.get_pvc_manifest())
         except ApiError as e:

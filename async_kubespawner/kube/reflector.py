@@ -42,6 +42,9 @@ log = logging.getLogger("async_kubespawner.kube")
 
 #: Longest stretch of watch events applied without yielding to the event loop.
 _MAX_STEP_SECONDS = 0.005
+#: A watch that ends sooner than this without any data counts as a failure (backoff);
+#: a quiet watch that ran longer simply expired and is renewed at once.
+_QUICK_WATCH_END = 1.0
 
 
 class Sink(Protocol):
@@ -123,6 +126,9 @@ class Reflector:
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        # Seams for tests of the supervisor's pacing.
+        self._sleep = asyncio.sleep
+        self._clock = time.monotonic
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -193,16 +199,20 @@ class Reflector:
     async def _supervise(self) -> None:
         failures = 0
         while not self._stopping:
+            opened: float | None = None
             try:
                 if self.resource_version is None:
                     await self._list()
                     failures = 0
+                opened = self._clock()
                 delivered = await self._watch()
-                if delivered:
+                if delivered or self._clock() - opened >= _QUICK_WATCH_END:
+                    # Events arrived, or a quiet watch ran until the server ended it:
+                    # renew at once (from the last resourceVersion) and forget failures.
                     failures = 0
                     continue
-                # A watch that ended without delivering anything, not even a bookmark:
-                # harmless once, but a server closing watches at once must not be hammered.
+                # A watch that ended at once without delivering anything: harmless once,
+                # but a server that keeps closing watches at once must not be hammered.
                 failures += 1
                 if failures == 1:
                     continue
@@ -221,6 +231,12 @@ class Reflector:
                 if failures == 1:
                     continue
             except Exception as e:  # never let an error end the reflector
+                if opened is not None and self._clock() - opened >= _QUICK_WATCH_END:
+                    # A long-held quiet watch cut by the network (a load balancer's idle
+                    # timeout): not an outage, renew at once from where we are.
+                    log.debug("Reflector %s: watch cut after a while (%s); renewing", self.name, e)
+                    failures = 0
+                    continue
                 failures += 1
                 self.errors += 1
                 self.restarts += 1
@@ -241,7 +257,7 @@ class Reflector:
                     self.settings.backoff_initial * 2 ** min(failures, 20),
                 ),
             )
-            await asyncio.sleep(delay)
+            await self._sleep(delay)
 
     async def _list(self) -> None:
         items: list[Any] = []
