@@ -46,7 +46,8 @@ from async_kubespawner.sim.errors import bad_request
 
 from .clock import Clock
 from .nodes import SimNode
-from .runtime import ContainerChange, ExitStatus, SimulatedContainer, probe_failure_message
+from .probes import ProbeResult, ProbeTiming, probe_kill_message, run_probe, unhealthy_message
+from .runtime import ContainerChange, ExitStatus, SimulatedContainer
 from .scenarios import ResolvedScenario
 from .storeview import StoreLike, is_missing, key_of
 
@@ -355,8 +356,10 @@ class ProcessContainer:
         *,
         cwd: str,
         env: dict[str, str],
+        restart_policy: str = "Always",
     ) -> None:
         self.process = process
+        self.restart_policy = restart_policy  # the Killing text says whether it restarts
         self.cwd = cwd  # exec probes run where the container runs, with its environment
         self.env = env
         self.container = container
@@ -367,7 +370,7 @@ class ProcessContainer:
         self._stopping = False
         self._tasks = [
             asyncio.ensure_future(self._watch_exit()),
-            asyncio.ensure_future(self._readiness()),
+            asyncio.ensure_future(self._probes()),
         ]
         _live_groups.add(process.pid)
 
@@ -385,31 +388,85 @@ class ProcessContainer:
         if not self._stopping:
             await self._changes.put(ContainerChange("exited", exit=exit_status(code)))
 
+    async def _probes(self) -> None:
+        """The kubelet's probe workers: startup first, then readiness and liveness together."""
+        startup = self.container.get("startupProbe")
+        if startup is not None:
+            if not await self._startup(startup):
+                return
+            await self._changes.put(ContainerChange("started"))
+        await asyncio.gather(self._readiness(), self._liveness())
+
+    async def _probe(self, probe: dict[str, Any]) -> ProbeResult:
+        return await run_probe(probe, self.container, self.pod_ip, cwd=self.cwd, env=self.env)
+
+    async def _startup(self, probe: dict[str, Any]) -> bool:
+        """Probe until it passes (True) or fails ``failureThreshold`` times in a row (False)."""
+        timing = ProbeTiming.of(probe)
+        await self.clock.sleep(timing.initial_delay)
+        failures = 0
+        while True:
+            result = await self._probe(probe)
+            if result.ok:
+                return True
+            failures += 1
+            await self._changes.put(
+                ContainerChange("unhealthy", unhealthy_message("Startup", result.output))
+            )
+            if failures >= timing.failure_threshold:
+                await self._changes.put(self._probe_kill("Startup", timing))
+                return False
+            await self.clock.sleep(timing.period)
+
+    async def _liveness(self) -> None:
+        probe = self.container.get("livenessProbe")
+        if probe is None:
+            return
+        timing = ProbeTiming.of(probe)
+        await self.clock.sleep(timing.initial_delay)
+        failures = 0
+        while True:
+            result = await self._probe(probe)
+            if result.ok:
+                failures = 0
+            else:
+                failures += 1
+                await self._changes.put(
+                    ContainerChange("unhealthy", unhealthy_message("Liveness", result.output))
+                )
+                if failures >= timing.failure_threshold:
+                    await self._changes.put(self._probe_kill("Liveness", timing))
+                    return
+            await self.clock.sleep(timing.period)
+
+    def _probe_kill(self, kind: str, timing: ProbeTiming) -> ContainerChange:
+        message = probe_kill_message(str(self.container.get("name")), kind, self.restart_policy)
+        return ContainerChange("probe-kill", message, grace=timing.termination_grace)
+
     async def _readiness(self) -> None:
         probe = self.container.get("readinessProbe")
         if probe is None:
             await self._wait_port_open()
             await self._changes.put(ContainerChange("ready"))
             return
-        await self.clock.sleep(float(probe.get("initialDelaySeconds") or 0))
-        period = float(probe.get("periodSeconds") or 10)
-        threshold = int(probe.get("successThreshold") or 1)
+        timing = ProbeTiming.of(probe)
+        await self.clock.sleep(timing.initial_delay)
         successes = 0
         ready = False
         while True:
-            ok = await self._probe_once(probe)
-            if ok:
+            result = await self._probe(probe)
+            if result.ok:
                 successes += 1
-                if not ready and successes >= threshold:
+                if not ready and successes >= timing.success_threshold:
                     ready = True
                     await self._changes.put(ContainerChange("ready"))
             else:
                 successes = 0
                 await self._changes.put(
-                    ContainerChange("unready", probe_failure_message(self.container, self.pod_ip))
+                    ContainerChange("unready", unhealthy_message("Readiness", result.output))
                 )
                 ready = False
-            await self.clock.sleep(period)
+            await self.clock.sleep(timing.period)
 
     async def _wait_port_open(self) -> None:
         """Without a probe: ready once the first declared port accepts connections."""
@@ -421,47 +478,6 @@ class ProcessContainer:
         # the only way to know (the kubelet's own probes are periodic for the same reason).
         while not await _tcp_ok(self.pod_ip, port):  # noqa: ASYNC110
             await asyncio.sleep(READY_CHECK_INTERVAL)
-
-    async def _probe_once(self, probe: dict[str, Any]) -> bool:
-        timeout = float(probe.get("timeoutSeconds") or 1)
-        if "tcpSocket" in probe:
-            return await _tcp_ok(self.pod_ip, self._port(probe["tcpSocket"].get("port")), timeout)
-        if "httpGet" in probe:
-            get = probe["httpGet"]
-            return await _http_ok(
-                self.pod_ip, self._port(get.get("port")), get.get("path") or "/", timeout
-            )
-        if "exec" in probe:
-            command = [str(c) for c in (probe["exec"].get("command") or [])]
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *command,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                    cwd=self.cwd,
-                    env=self.env,
-                    start_new_session=True,
-                )
-            except OSError:
-                return False
-            try:
-                async with asyncio.timeout(timeout):
-                    return await proc.wait() == 0
-            except TimeoutError:
-                return False
-            finally:
-                if proc.returncode is None:  # timed out, or the probe loop was cancelled
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-        return True
-
-    def _port(self, port: Any) -> int:
-        if isinstance(port, str) and not port.isdigit():
-            for p in self.container.get("ports") or []:
-                if p.get("name") == port:
-                    return int(p["containerPort"])
-            raise ValueError(f"named port {port!r} is not declared by the container")
-        return int(port)
 
     async def next_change(self) -> ContainerChange:
         return await self._changes.get()
@@ -514,19 +530,6 @@ async def _tcp_ok(host: str, port: int, limit: float = 1.0) -> bool:
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return True
-
-
-async def _http_ok(host: str, port: int, path: str, limit: float) -> bool:
-    import aiohttp
-
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as session,
-            session.get(f"http://{host}:{port}{path}", allow_redirects=False) as response,
-        ):
-            return 200 <= response.status < 400
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        return False
 
 
 # ------------------------------------------------------------------ the runtime
@@ -617,7 +620,10 @@ class ProcessRuntime:
         restart_count: int,
     ) -> Any:
         if not main:
-            return SimulatedContainer(self.clock, scenario, container, pod_ip, main=False)
+            restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+            return SimulatedContainer(
+                self.clock, scenario, container, pod_ip, main=False, restart_policy=restart_policy
+            )
         assert self.store is not None, "ProcessRuntime.store is set by the kubelet at start"
         namespace, name = key_of(pod)
         resolver = EnvResolver(self.store, pod, node, pod_ip)
@@ -664,7 +670,14 @@ class ProcessRuntime:
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
         running = ProcessContainer(
-            process, container, pod_ip, self.clock, logfile, cwd=cwd, env=full_env
+            process,
+            container,
+            pod_ip,
+            self.clock,
+            logfile,
+            cwd=cwd,
+            env=full_env,
+            restart_policy=(pod.get("spec") or {}).get("restartPolicy", "Always"),
         )
         self._containers.setdefault((namespace, name), {})[container["name"]] = running
         self._every_process = [c for c in self._every_process if c.process.returncode is None]

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from .clock import Clock
 from .nodes import SimNode
+from .probes import TimelineEntry, refused_output, simulated_probe_timeline, unhealthy_message
 from .scenarios import ResolvedScenario
 
 OOM_EXIT_CODE = 137
@@ -39,13 +40,19 @@ class ExitStatus:
 class ContainerChange:
     """One thing the kubelet learns about a running container, in the order it happened.
 
-    kind: ``ready`` (readiness passed), ``unready`` (a probe failed; ``message`` is the
-    Unhealthy text) or ``exited`` (``exit`` says how).
+    kind: ``ready`` (readiness passed), ``unready`` (the readiness probe failed;
+    ``message`` is the Unhealthy text), ``started`` (the startup probe passed),
+    ``unhealthy`` (a startup or liveness probe failed once; ``message`` is the Unhealthy
+    text), ``probe-kill`` (a startup or liveness probe failed ``failureThreshold`` times:
+    the kubelet kills the container, ``message`` is the Killing text and ``grace`` the
+    probe's own terminationGracePeriodSeconds if it has one) or ``exited`` (``exit`` says
+    how).
     """
 
     kind: str
     message: str = ""
     exit: ExitStatus | None = None
+    grace: float | None = None
 
 
 class RunningContainer(Protocol):
@@ -86,37 +93,17 @@ class ContainerRuntime(Protocol):
 def probe_failure_message(container: dict[str, Any], pod_ip: str) -> str:
     """What a failing readiness probe says (connection refused on its target)."""
     probe = container.get("readinessProbe") or {}
-    port = _probe_port(container, probe)
-    if "httpGet" in probe:
-        get = probe["httpGet"]
-        scheme = str(get.get("scheme") or "HTTP").lower()
-        path = get.get("path") or "/"
-        return (
-            f'Readiness probe failed: Get "{scheme}://{pod_ip}:{port}{path}": '
-            f"dial tcp {pod_ip}:{port}: connect: connection refused"
-        )
-    if "exec" in probe:
-        return "Readiness probe failed: "
-    return f"Readiness probe failed: dial tcp {pod_ip}:{port}: connect: connection refused"
-
-
-def _probe_port(container: dict[str, Any], probe: dict[str, Any]) -> int | str:
-    for kind in ("httpGet", "tcpSocket"):
-        if kind in probe:
-            port = probe[kind].get("port")
-            if isinstance(port, str):
-                for p in container.get("ports") or []:
-                    if p.get("name") == port:
-                        return int(p["containerPort"])
-            if port is not None:
-                return port
-    ports = container.get("ports") or []
-    return int(ports[0]["containerPort"]) if ports else 8888
+    return unhealthy_message("Readiness", refused_output(container, probe, pod_ip))
 
 
 class SimulatedContainer:
     """A container whose whole behaviour comes from its scenario (main container) or which
-    simply runs until stopped (sidecars and init containers)."""
+    simply runs until stopped (sidecars and init containers).
+
+    Its probes are acted out too: the scenario's ``startup-after`` and ``live-for`` turn
+    the container's declared startupProbe and livenessProbe into the probe results a
+    kubelet would see (:func:`.probes.simulated_probe_timeline`).
+    """
 
     def __init__(
         self,
@@ -125,6 +112,7 @@ class SimulatedContainer:
         container: dict[str, Any],
         pod_ip: str,
         main: bool,
+        restart_policy: str = "Always",
     ) -> None:
         self.clock = clock
         self.scenario = scenario
@@ -134,9 +122,21 @@ class SimulatedContainer:
         self._elapsed = 0.0
         self._killed = asyncio.Event()
         self._ready_reported = False
+        self._probe_killed = False
         probe = container.get("readinessProbe") or {}
         self._period = float(probe.get("periodSeconds") or 10)
         self._next_probe = float(probe.get("initialDelaySeconds") or 0) + self._period
+        startup_after: float | None = 0.0
+        if main:
+            none = scenario.startup_after is None
+            startup_after = None if none else scenario.seconds("startup_after")
+        live_for = scenario.seconds("live_for") if main and scenario.live_for is not None else None
+        self._timeline: list[TimelineEntry]
+        self._timeline, self._started_at = simulated_probe_timeline(
+            container, pod_ip, restart_policy, startup_after=startup_after, live_for=live_for
+        )
+        if self._started_at is not None:
+            self._next_probe = max(self._next_probe, self._started_at)
 
     def _exit_at(self) -> tuple[float, ExitStatus] | None:
         s = self.scenario
@@ -150,22 +150,36 @@ class SimulatedContainer:
         return min(candidates, key=lambda c: c[0]) if candidates else None
 
     async def next_change(self) -> ContainerChange:
+        if self._probe_killed:
+            await asyncio.Event().wait()  # the kubelet is stopping it
         upcoming: list[tuple[float, int, ContainerChange]] = []
         exit_at = self._exit_at()
         if exit_at is not None:
             upcoming.append((exit_at[0], 0, ContainerChange("exited", exit=exit_at[1])))
-        if self.main and self.scenario.never_ready:
+        if self._timeline:
+            entry = self._timeline[0]
+            upcoming.append(
+                (entry.at, 1, ContainerChange(entry.kind, entry.message, grace=entry.grace))
+            )
+        if self._started_at is None:
+            pass  # readiness is not probed before the startup probe passes
+        elif self.main and self.scenario.never_ready:
             message = probe_failure_message(self.container, self.pod_ip)
-            upcoming.append((self._next_probe, 1, ContainerChange("unready", message)))
-        elif not self._ready_reported:
+            upcoming.append((self._next_probe, 2, ContainerChange("unready", message)))
+        elif not self._ready_reported and not any(e.kind == "started" for e in self._timeline):
+            # ready wins a tie with an exit: a container ready at 0 s that exits at 0 s
+            # was ready first (the order the old single-timer version reported)
             ready_at = self.scenario.seconds("ready_after") if self.main else 0.0
-            upcoming.append((ready_at, -1, ContainerChange("ready")))
+            upcoming.append((max(ready_at, self._started_at), -1, ContainerChange("ready")))
         if not upcoming:
             await asyncio.Event().wait()  # runs until stopped
-        at, _, change = min(upcoming, key=lambda u: (u[0], u[1]))
+        at, source, change = min(upcoming, key=lambda u: (u[0], u[1]))
         await self.clock.sleep(at - self._elapsed)
         self._elapsed = max(self._elapsed, at)
-        if change.kind == "ready":
+        if source == 1:
+            self._timeline.pop(0)
+            self._probe_killed = change.kind == "probe-kill"
+        elif change.kind == "ready":
             self._ready_reported = True
         elif change.kind == "unready":
             self._next_probe += self._period
@@ -223,7 +237,8 @@ class SimulatedRuntime:
         scenario: ResolvedScenario,
         restart_count: int,
     ) -> RunningContainer:
-        return SimulatedContainer(self.clock, scenario, container, pod_ip, main)
+        restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        return SimulatedContainer(self.clock, scenario, container, pod_ip, main, restart_policy)
 
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
         return None  # simulated containers print nothing
