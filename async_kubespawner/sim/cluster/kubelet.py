@@ -17,6 +17,7 @@ from typing import Any
 from async_kubespawner.sim.errors import bad_request
 
 from .clock import Clock
+from .containerlogs import LogOptions
 from .events import (
     PullFailure,
     container_field_path,
@@ -437,6 +438,7 @@ class PodWorker:
             self.clock.timestamp(),
             rec.container_id,
             signal=status.signal,
+            message=status.message,
         )
         rec.ready = False
         rec.started = False
@@ -610,6 +612,7 @@ class Kubelet:
         (``... is waiting to start: trying and failing to pull image``); None leaves the
         answer to the API server (no node has the pod yet).
         """
+        LogOptions.from_query(query, name)  # the API server's validation, whatever the runtime
         text = self.runtime.log_source(namespace, name, query)
         if text is not None:
             return text

@@ -36,7 +36,6 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from async_kubespawner.kube.quantity import QuantityError, parse_quantity
 from async_kubespawner.sim.errors import bad_request
 
 from .clock import Clock
+from .containerlogs import ContainerLog, LogOptions, termination_message
 from .nodes import SimNode
 from .probes import ProbeResult, ProbeTiming, probe_kill_message, run_probe, unhealthy_message
 from .runtime import ContainerChange, ExitStatus, SimulatedContainer
@@ -283,63 +283,6 @@ def _select_items(data: dict[str, str], items: list[dict[str, Any]] | None) -> d
     }
 
 
-# ------------------------------------------------------------------ logs
-
-
-class ContainerLog:
-    """One container run's stdout+stderr: a file plus a condition for followers."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.closed = False
-        self._changed = asyncio.Condition()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("ab")
-
-    async def pump(self, stream: asyncio.StreamReader) -> None:
-        try:
-            while chunk := await stream.read(65536):
-                self._file.write(chunk)
-                self._file.flush()
-                async with self._changed:
-                    self._changed.notify_all()
-        finally:
-            self._file.close()
-            self.closed = True
-            async with self._changed:
-                self._changed.notify_all()
-
-    def close(self) -> None:
-        """No process will write here (it could not be started)."""
-        self._file.close()
-        self.closed = True
-
-    def text(self, tail_lines: int | None = None) -> str:
-        data = self.path.read_bytes().decode("utf-8", "replace") if self.path.exists() else ""
-        if tail_lines is not None:
-            lines = data.splitlines(keepends=True)
-            data = "".join(lines[-tail_lines:]) if tail_lines > 0 else ""
-        return data
-
-    async def follow(self, tail_lines: int | None) -> AsyncIterator[str]:
-        """The existing text (or its tail), then new output as it is written, until the run ends."""
-        with self.path.open("rb") as reader:
-            initial = self.text(tail_lines)
-            reader.seek(0, os.SEEK_END)
-            if initial:
-                yield initial
-            while True:
-                chunk = reader.read(65536)
-                if chunk:
-                    yield chunk.decode("utf-8", "replace")
-                    continue
-                if self.closed:
-                    return
-                async with self._changed:
-                    if not self.closed and reader.tell() >= self.path.stat().st_size:
-                        await self._changed.wait()
-
-
 # ------------------------------------------------------------------ the process container
 
 
@@ -357,8 +300,10 @@ class ProcessContainer:
         cwd: str,
         env: dict[str, str],
         restart_policy: str = "Always",
+        rootfs: Path | None = None,
     ) -> None:
         self.process = process
+        self.rootfs = rootfs  # where the termination message file would be
         self.restart_policy = restart_policy  # the Killing text says whether it restarts
         self.cwd = cwd  # exec probes run where the container runs, with its environment
         self.env = env
@@ -386,7 +331,18 @@ class ProcessContainer:
                 self.pgid, signal.SIGKILL
             )  # the container is gone: so is everything it forked
         if not self._stopping:
-            await self._changes.put(ContainerChange("exited", exit=exit_status(code)))
+            await self._changes.put(ContainerChange("exited", exit=await self._exit_status(code)))
+
+    async def _exit_status(self, returncode: int) -> ExitStatus:
+        """The exit as the runtime reports it, with the termination message the kubelet adds."""
+        status = exit_status(returncode)
+        if self.rootfs is not None:
+            # the last lines may still be in the pipe: wait until the log has them all
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self.log.wait_closed()
+            status.message = termination_message(self.container, status.code, self.rootfs, self.log)
+        return status
 
     async def _probes(self) -> None:
         """The kubelet's probe workers: startup first, then readiness and liveness together."""
@@ -500,7 +456,7 @@ class ProcessContainer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._tasks[0]
         assert self.process.returncode is not None
-        return exit_status(self.process.returncode)
+        return await self._exit_status(self.process.returncode)
 
     def kill_now(self) -> None:
         """Synchronous SIGKILL of the whole group (pod force-deleted, simulator stopping)."""
@@ -678,6 +634,7 @@ class ProcessRuntime:
             cwd=cwd,
             env=full_env,
             restart_policy=(pod.get("spec") or {}).get("restartPolicy", "Always"),
+            rootfs=rootfs,
         )
         self._containers.setdefault((namespace, name), {})[container["name"]] = running
         self._every_process = [c for c in self._every_process if c.process.returncode is None]
@@ -703,14 +660,13 @@ class ProcessRuntime:
             run = runs[-2]
         else:
             run = runs[-1]
-        tail = query.get("tailLines")
         try:
-            tail_lines = int(tail) if tail not in (None, "") else None
+            options = LogOptions.from_query(query, name)
         except ValueError:
-            raise bad_request(f"tailLines: {tail!r} is not an integer") from None
+            raise bad_request("tailLines, sinceSeconds and limitBytes must be integers") from None
         if str(query.get("follow", "")).lower() in ("true", "1") and not previous:
-            return run.follow(tail_lines)
-        return run.text(tail_lines)
+            return run.follow(options)
+        return run.text(options)
 
     async def close(self) -> None:
         """Kill every process group and wait until each process is reaped.

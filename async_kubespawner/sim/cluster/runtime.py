@@ -25,12 +25,19 @@ SIGKILL_EXIT_CODE = 137
 class ExitStatus:
     """How a container ended: exit code, kubelet reason (Completed/Error/OOMKilled), signal."""
 
-    __slots__ = ("code", "reason", "signal")
+    __slots__ = ("code", "message", "reason", "signal")
 
-    def __init__(self, code: int, reason: str | None = None, signal: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str | None = None,
+        signal: int | None = None,
+        message: str | None = None,
+    ) -> None:
         self.code = code
         self.reason = reason or ("Completed" if code == 0 else "Error")
         self.signal = signal
+        self.message = message  # the terminated state's message (termination message)
 
     def __repr__(self) -> str:
         return f"ExitStatus({self.code}, {self.reason!r})"
