@@ -168,6 +168,32 @@ def select(records: list[LogRecord], options: LogOptions) -> list[LogRecord]:
     return records
 
 
+def render(records: list[LogRecord], options: LogOptions | None = None) -> str:
+    """The ``pods/{name}/log`` body for these records under these options."""
+    options = options or LogOptions()
+    body = b"".join(r.render(options.timestamps) for r in select(records, options))
+    if options.limit_bytes is not None:
+        body = body[: options.limit_bytes]
+    return body.decode("utf-8", "replace")
+
+
+def log_tail(records: list[LogRecord], lines: int, max_bytes: int) -> str:
+    """The last ``lines`` lines, at most ``max_bytes`` of them (the end is kept)."""
+    body = b"".join(r.render(False) for r in records[-lines:] if lines > 0)
+    return body[-max_bytes:].decode("utf-8", "replace")
+
+
+def records_of(text: str, ns: int) -> list[LogRecord]:
+    """Text written all at once (a simulated container's output) as records."""
+    data = text.encode()
+    lines = data.split(b"\n")
+    last = lines.pop()
+    records = [LogRecord(ns, line, True) for line in lines]
+    if last:
+        records.append(LogRecord(ns, last, False))
+    return records
+
+
 class ContainerLog:
     """One container run's stdout+stderr: a file of records plus a condition for followers."""
 
@@ -226,16 +252,7 @@ class ContainerLog:
         return out
 
     def text(self, options: LogOptions | None = None) -> str:
-        options = options or LogOptions()
-        body = b"".join(r.render(options.timestamps) for r in select(self.records(), options))
-        if options.limit_bytes is not None:
-            body = body[: options.limit_bytes]
-        return body.decode("utf-8", "replace")
-
-    def tail_text(self, lines: int, max_bytes: int) -> str:
-        """The last ``lines`` lines, at most ``max_bytes`` of them (the end is kept)."""
-        body = b"".join(r.render(False) for r in self.records()[-lines:])
-        return body[-max_bytes:].decode("utf-8", "replace")
+        return render(self.records(), options)
 
     async def follow(self, options: LogOptions | None = None) -> AsyncIterator[str]:
         """The selected existing lines, then new ones as they are written, until the run ends
@@ -275,23 +292,28 @@ class ContainerLog:
 
 
 def termination_message(
-    container: dict[str, Any], exit_code: int, rootfs: Path, log: ContainerLog | None
+    container: dict[str, Any],
+    exit_code: int,
+    records: list[LogRecord],
+    rootfs: Path | None = None,
 ) -> str | None:
     """The terminated state's ``message``, as the kubelet fills it in.
 
-    The file at ``terminationMessagePath`` (under the pod's rootfs here) wins when it has
-    content; with ``terminationMessagePolicy: FallbackToLogsOnError`` and a non-zero exit,
-    an empty file means the last 80 lines (at most 2 KiB) of the log instead — which is how
-    a spawn page can show why a notebook server died.
+    The file at ``terminationMessagePath`` (under the pod's rootfs in process mode) wins
+    when it has content; with ``terminationMessagePolicy: FallbackToLogsOnError`` and a
+    non-zero exit, an empty file means the last 80 lines (at most 2 KiB) of the log
+    instead — which is how a spawn page can show why a notebook server died.
     """
-    path = str(container.get("terminationMessagePath") or "/dev/termination-log")
-    file = rootfs / path.lstrip("/")
-    with contextlib.suppress(OSError):
-        if file.is_file():
-            content = file.read_bytes()[:TERMINATION_MESSAGE_FILE_BYTES]
-            if content:
-                return content.decode("utf-8", "replace")
+    if rootfs is not None:
+        path = str(container.get("terminationMessagePath") or "/dev/termination-log")
+        file = rootfs / path.lstrip("/")
+        with contextlib.suppress(OSError):
+            if file.is_file():
+                content = file.read_bytes()[:TERMINATION_MESSAGE_FILE_BYTES]
+                if content:
+                    return content.decode("utf-8", "replace")
     policy = container.get("terminationMessagePolicy") or "File"
-    if policy == "FallbackToLogsOnError" and exit_code != 0 and log is not None:
-        return log.tail_text(TERMINATION_MESSAGE_LOG_LINES, TERMINATION_MESSAGE_LOG_BYTES) or None
+    if policy == "FallbackToLogsOnError" and exit_code != 0:
+        tail = log_tail(records, TERMINATION_MESSAGE_LOG_LINES, TERMINATION_MESSAGE_LOG_BYTES)
+        return tail or None
     return None

@@ -341,7 +341,9 @@ class ProcessContainer:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(5):
                     await self.log.wait_closed()
-            status.message = termination_message(self.container, status.code, self.rootfs, self.log)
+            status.message = termination_message(
+                self.container, status.code, self.log.records(), self.rootfs
+            )
         return status
 
     async def _probes(self) -> None:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from async_kubespawner.sim.errors import bad_request
+
 from .clock import Clock
+from .containerlogs import LogOptions, LogRecord, records_of, render, termination_message
 from .nodes import SimNode
 from .probes import TimelineEntry, refused_output, simulated_probe_timeline, unhealthy_message
 from .scenarios import ResolvedScenario
@@ -144,6 +148,14 @@ class SimulatedContainer:
         )
         if self._started_at is not None:
             self._next_probe = max(self._next_probe, self._started_at)
+        # what the container "prints" when it starts (the scenario's output)
+        output = scenario.output.replace("\\n", "\n") if main else ""
+        self.records: list[LogRecord] = records_of(output, time.time_ns()) if output else []
+
+    def _exited(self, status: ExitStatus) -> ExitStatus:
+        """The exit with the termination message a kubelet would add (from the output)."""
+        status.message = termination_message(self.container, status.code, self.records)
+        return status
 
     def _exit_at(self) -> tuple[float, ExitStatus] | None:
         s = self.scenario
@@ -151,9 +163,10 @@ class SimulatedContainer:
             return None
         candidates: list[tuple[float, ExitStatus]] = []
         if s.exit_after is not None:
-            candidates.append((s.seconds("exit_after"), ExitStatus(s.exit_code)))
+            candidates.append((s.seconds("exit_after"), self._exited(ExitStatus(s.exit_code))))
         if s.oom_after is not None:
-            candidates.append((s.seconds("oom_after"), ExitStatus(OOM_EXIT_CODE, "OOMKilled")))
+            oom = self._exited(ExitStatus(OOM_EXIT_CODE, "OOMKilled"))
+            candidates.append((s.seconds("oom_after"), oom))
         return min(candidates, key=lambda c: c[0]) if candidates else None
 
     async def next_change(self) -> ContainerChange:
@@ -204,7 +217,7 @@ class SimulatedContainer:
             killed.cancel()
         if exits_in_time and not self._killed.is_set():
             return ExitStatus(0)
-        return ExitStatus(SIGKILL_EXIT_CODE, "Error")
+        return self._exited(ExitStatus(SIGKILL_EXIT_CODE, "Error"))
 
     def kill_now(self) -> None:
         self._killed.set()
@@ -217,6 +230,8 @@ class SimulatedRuntime:
         self.clock = clock
         self._next_host: dict[str, int] = {}
         self._ips: dict[str, str] = {}
+        # every run of every container, for pods/{name}/log (current and previous)
+        self._runs: dict[tuple[str, str, str], list[SimulatedContainer]] = {}
 
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:
         uid = (pod.get("metadata") or {}).get("uid", "")
@@ -231,7 +246,11 @@ class SimulatedRuntime:
         return self._ips[uid]
 
     def release_pod(self, pod: dict[str, Any]) -> None:
-        self._ips.pop((pod.get("metadata") or {}).get("uid", ""), None)
+        meta = pod.get("metadata") or {}
+        self._ips.pop(meta.get("uid", ""), None)
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        for run_key in [k for k in self._runs if k[:2] == key]:
+            del self._runs[run_key]
 
     async def start(
         self,
@@ -245,10 +264,31 @@ class SimulatedRuntime:
         restart_count: int,
     ) -> RunningContainer:
         restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
-        return SimulatedContainer(self.clock, scenario, container, pod_ip, main, restart_policy)
+        run = SimulatedContainer(self.clock, scenario, container, pod_ip, main, restart_policy)
+        meta = pod.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""), str(container.get("name", "")))
+        self._runs.setdefault(key, []).append(run)
+        return run
 
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
-        return None  # simulated containers print nothing
+        """The scenario's output of the current (or previous) run; None before any run.
+
+        A follow request gets what there is and ends: a simulated container prints
+        everything when it starts, so there is never more to wait for.
+        """
+        runs = self._runs.get((namespace, name, str(query.get("container", ""))))
+        if not runs:
+            return None
+        if str(query.get("previous", "")).lower() in ("true", "1"):
+            if len(runs) < 2:
+                raise bad_request(
+                    f'previous terminated container "{query.get("container")}" in '
+                    f'pod "{name}" not found'
+                )
+            run = runs[-2]
+        else:
+            run = runs[-1]
+        return render(run.records, LogOptions.from_query(query, name))
 
     async def close(self) -> None:
         return None

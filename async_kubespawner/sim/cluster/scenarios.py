@@ -119,6 +119,9 @@ class Scenario:
     exit_code: int = 1
     oom_after: Duration | None = None
     evict_after: Duration | None = None
+    # what the main container prints when it starts ("\n" separates lines): its log, and
+    # with terminationMessagePolicy FallbackToLogsOnError the message of a failed exit
+    output: str = ""
     # termination
     termination: Duration = _S_0_5  # SIGTERM until the container has exited
     init_duration: Duration = _S_0_3  # each init container runs this long, exits 0

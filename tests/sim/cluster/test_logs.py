@@ -21,12 +21,13 @@ from async_kubespawner.sim.cluster.containerlogs import (
     LogRecord,
     _encode,
     format_log_time,
+    log_tail,
     parse_since_time,
     termination_message,
 )
 from async_kubespawner.sim.errors import StatusError
 
-from .podwatch import create_and_follow
+from .podwatch import create_and_follow, pod_manifest
 from .test_probes import processes  # noqa: F401  (the process-mode cluster fixture)
 from .test_processes import PY, process_pod
 
@@ -69,7 +70,7 @@ def test_tail_then_since_then_limit(tmp_path: Path):
     # the byte cap counts the timestamps and may cut a line
     assert log.text(LogOptions(timestamps=True, limit_bytes=39)) == (
         "2026-09-21T14:13:20.000000000Z line 0\n2")
-    assert log.tail_text(2, 8) == "\nno newline"[-8:]
+    assert log_tail(log.records(), 2, 8) == "\nno newline"[-8:]
 
 
 def test_log_options_are_validated_like_the_api_server():
@@ -107,17 +108,20 @@ async def test_pump_records_lines_as_they_complete(tmp_path: Path):
 def test_termination_message_sources(tmp_path: Path):
     log = stored_log(tmp_path, [LogRecord(T0, f"l{i}".encode(), True) for i in range(100)])
     fallback = {"terminationMessagePolicy": "FallbackToLogsOnError"}
-    message = termination_message(fallback, 1, tmp_path, log)
+    records = log.records()
+    message = termination_message(fallback, 1, records, tmp_path)
     assert message is not None
     assert message.splitlines() == [f"l{i}" for i in range(20, 100)]  # the last 80 lines
-    assert termination_message(fallback, 0, tmp_path, log) is None  # success: no fallback
-    assert termination_message({}, 1, tmp_path, log) is None  # policy File
-    long = stored_log(tmp_path, [LogRecord(T0, b"x" * 5000, True)])
-    assert len(termination_message(fallback, 1, tmp_path, long) or "") == 2048
+    assert termination_message(fallback, 0, records, tmp_path) is None  # success: no fallback
+    assert termination_message({}, 1, records, tmp_path) is None  # policy File
+    long = [LogRecord(T0, b"x" * 5000, True)]
+    assert len(termination_message(fallback, 1, long) or "") == 2048
     (tmp_path / "dev").mkdir()
     (tmp_path / "dev" / "termination-log").write_text("from the file")
-    assert termination_message(fallback, 1, tmp_path, log) == "from the file"
-    assert termination_message({}, 0, tmp_path, log) == "from the file"
+    assert termination_message(fallback, 1, records, tmp_path) == "from the file"
+    assert termination_message({}, 0, records, tmp_path) == "from the file"
+    custom = {"terminationMessagePath": "/tmp/why"}
+    assert termination_message(custom, 1, records, tmp_path) is None
 
 
 # ------------------------------------------------------------------ through the API
@@ -195,3 +199,22 @@ async def test_follow_with_timestamps_ends_at_the_byte_limit(
     # 42 bytes of stamped first line, then the first 3 bytes of the second line's stamp
     assert first.endswith(" first line") and len(first) == 41
     assert second == first[:3]
+
+
+async def test_simulated_output_is_the_log_and_the_fallback_message(core: client.CoreV1Api):
+    scenario = "crash,exit-after=0.1,exit-code=2,output=starting\\nImportError: no jupyterhub\\n"
+    body = pod_manifest("sim-crash", scenario=scenario, restart_policy="Never")
+    body["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    seen = await create_and_follow(core, body, finished)
+    terminated = seen[-1][1].status.container_statuses[0].state.terminated
+    assert terminated.exit_code == 2
+    assert terminated.message == "starting\nImportError: no jupyterhub\n"
+    log = await core.read_namespaced_pod_log("sim-crash", "default")
+    assert log == "starting\nImportError: no jupyterhub\n"
+    stamped = await core.read_namespaced_pod_log("sim-crash", "default", timestamps=True,
+                                                 tail_lines=1)
+    assert STAMP.match(stamped) and stamped.endswith(" ImportError: no jupyterhub\n")
+    # without the policy the message stays empty
+    plain = pod_manifest("sim-plain", scenario=scenario, restart_policy="Never")
+    seen = await create_and_follow(core, plain, finished)
+    assert seen[-1][1].status.container_statuses[0].state.terminated.message is None

@@ -7,13 +7,14 @@ tcpSocket, exec) on a clock 20x faster than real time.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, watch
 
 from async_kubespawner.sim.cluster.config import ClusterConfig
 from async_kubespawner.sim.cluster.probes import (
@@ -22,7 +23,7 @@ from async_kubespawner.sim.cluster.probes import (
 )
 from async_kubespawner.sim.cluster.testing import run_cluster
 
-from .podwatch import condition, create_and_follow, pod_events, pod_manifest
+from .podwatch import HANG_GUARD, condition, create_and_follow, pod_events, pod_manifest
 from .test_processes import PY, descendants, process_pod
 
 LIVENESS = {"httpGet": {"path": "/api", "port": "notebook-port"}, "periodSeconds": 10,
@@ -97,26 +98,42 @@ def test_timeline_of_a_startup_probe():
 # ------------------------------------------------------------------ simulated pods
 
 
+async def event_stream(
+    api: client.CoreV1Api, manifest: dict[str, Any], until: Any
+) -> list[tuple[str, str]]:
+    """Create the pod and collect (reason, message) of every event write about it, in order,
+    until ``until(sequence)`` holds (a repeat shows up again, as its count goes up)."""
+    name = manifest["metadata"]["name"]
+    start = (await api.list_namespaced_event("default")).metadata.resource_version
+    await api.create_namespaced_pod("default", manifest)
+    seen: list[tuple[str, str]] = []
+    async with watch.Watch() as w, asyncio.timeout(HANG_GUARD):
+        async for event in w.stream(api.list_namespaced_event, "default", resource_version=start,
+                                    field_selector=f"involvedObject.name={name}"):
+            seen.append((event["object"].reason, event["object"].message))
+            if until(seen):
+                return seen
+    raise AssertionError(f"the events of {name} ended early: {seen}")
+
+
 async def test_liveness_failure_restarts_the_container(core: client.CoreV1Api):
     body = with_probe(pod_manifest("live", scenario="liveness-failure"), "livenessProbe", LIVENESS)
-    seen = await create_and_follow(core, body, restarted)
-    pod = seen[-1][1]
-    status = pod.status.container_statuses[0]
-    assert status.restart_count == 1
-    assert status.last_state.terminated is not None
-    events = reasons_and_messages(await pod_events(core, "live"))
+    killing = ("Killing", "Container notebook failed liveness probe, will be restarted")
+    sequence = await event_stream(
+        core, body, lambda seen: killing in seen and seen[-1][0] == "Started"
+        and seen.index(killing) < len(seen) - 1)
+    pod = await core.read_namespaced_pod("live", "default")
     ip = pod.status.pod_ip
-    unhealthy = (f'Liveness probe failed: Get "http://{ip}:8888/api": dial tcp '
+    unhealthy = ("Unhealthy", f'Liveness probe failed: Get "http://{ip}:8888/api": dial tcp '
                  f"{ip}:8888: connect: connection refused")
-    killing = "Container notebook failed liveness probe, will be restarted"
-    assert count_of(events, "Unhealthy", unhealthy) >= 3
-    assert count_of(events, "Killing", killing) >= 1
-    order = [(r, m) for r, m, _ in events]
-    kill_at = order.index(("Killing", killing))
-    assert order.index(("Unhealthy", unhealthy)) < kill_at
-    assert [r for r, _ in order[kill_at + 1:kill_at + 4]] == ["Pulled", "Created", "Started"]
+    kill_at = sequence.index(killing)
+    assert sequence[kill_at - 3:kill_at] == [unhealthy] * 3  # failureThreshold in a row
+    assert [r for r, _ in sequence[kill_at + 1:]] == ["Pulled", "Created", "Started"]
+    assert sequence[kill_at + 1][1].endswith("already present on machine")
+    status = pod.status.container_statuses[0]
+    assert status.restart_count >= 1 and status.last_state.terminated is not None
     warning = next(e for e in await pod_events(core, "live") if e.reason == "Unhealthy")
-    assert warning.type == "Warning"
+    assert warning.type == "Warning" and warning.count >= 3
     assert warning.involved_object.field_path == "spec.containers{notebook}"
 
 
