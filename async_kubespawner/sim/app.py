@@ -23,7 +23,7 @@ import yaml
 from aiohttp import web
 
 from . import errors
-from .decoding import json_type_name
+from .decoding import json_type_name, unknown_fields
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
@@ -67,39 +67,7 @@ VERSION_INFO = {
 SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
-
-# ObjectMeta fields a strict decode accepts.
-OBJECT_META_FIELDS = frozenset(
-    {
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-    }
-)
-# Top-level fields of the built-in kinds, for fieldValidation=Strict.
-KIND_FIELDS: dict[str, frozenset[str]] = {
-    "Pod": frozenset({"spec", "status"}),
-    "Service": frozenset({"spec", "status"}),
-    "PersistentVolumeClaim": frozenset({"spec", "status"}),
-    "Namespace": frozenset({"spec", "status"}),
-    "Node": frozenset({"spec", "status"}),
-    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
-    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
-    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
-    "Lease": frozenset({"spec"}),
-}
+WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +149,11 @@ class SimulatorAPI:
             else:
                 response, info = await self._api(request)
             status = 0 if request.get(RESET_KEY) else response.status
+            if not response.prepared:
+                for text in request.get(WARNINGS_KEY, ()):
+                    # RFC 7234 warn-code 299, agent "-", the text quoted
+                    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+                    response.headers.add("Warning", f'299 - "{quoted}"')
             return response
         except StatusError as exc:
             status = exc.code
@@ -457,17 +430,18 @@ class SimulatorAPI:
             obj = decode_object(raw, rt.kind if rt else "Binding")
         else:
             obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
+        if obj is None:  # JSON null decodes to an empty TypeMeta
+            raise errors.bad_request("Object 'Kind' is missing in 'null'")
         if not isinstance(obj, dict):
             kind = rt.kind if rt else "Binding"
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get "
-                f"version/kind; json parse error: json: cannot unmarshal {type(obj).__name__} "
+                f"version/kind; json parse error: json: cannot unmarshal {json_type_name(obj)} "
                 'into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
             )
         if rt is not None:
             self._check_kind(obj, rt)
-            if request.query.get("fieldValidation") == "Strict":
-                self._strict_fields(obj, rt)
+            self._field_validation(request, obj, rt)
         return obj
 
     def _decode(self, raw: bytes, rt: ResourceType | None, *, yaml_body: bool) -> Any:
@@ -518,24 +492,24 @@ class SimulatorAPI:
                 f"({rt.version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
             )
 
-    def _strict_fields(self, obj: dict[str, Any], rt: ResourceType) -> None:
-        allowed = (
-            KIND_FIELDS.get(rt.kind)
-            if rt.group == "" or rt.group == "coordination.k8s.io"
-            else None
-        )
-        unknown = []
-        meta = obj.get("metadata")
-        if isinstance(meta, dict):
-            unknown += [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS]
-        if allowed is not None:
-            unknown += [k for k in obj if k not in allowed | {"kind", "apiVersion", "metadata"}]
-        if unknown:
+    def _field_validation(
+        self, request: web.Request, obj: dict[str, Any], rt: ResourceType
+    ) -> None:
+        """Unknown fields under ``fieldValidation``: Strict refuses them (400); Warn, the
+        default, lets the decoder drop them and says so in ``Warning`` headers; Ignore
+        drops them silently."""
+        unknown = unknown_fields(rt.kind, rt.group, obj)
+        if not unknown:
+            return
+        mode = request.query.get("fieldValidation") or "Warn"
+        if mode == "Strict":
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
             raise errors.bad_request(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                 f"strict decoding error: {listed}"
             )
+        if mode != "Ignore":
+            request[WARNINGS_KEY] = [f'unknown field "{u}"' for u in unknown]
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         """DeleteOptions from the body when there is one, else from the query (real precedence)."""

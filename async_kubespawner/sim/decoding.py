@@ -747,6 +747,65 @@ def _drop(node: Any, value: Any) -> None:
                 _drop(item_node, item)
 
 
+# ObjectMeta's fields: any other key under metadata is unknown to the decoder.
+OBJECT_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+# Top-level fields of the built-in kinds (besides kind, apiVersion, metadata): any other
+# is unknown, dropped with a warning by default and refused under fieldValidation=Strict.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "Pod": frozenset({"spec", "status"}),
+    "Service": frozenset({"spec", "status"}),
+    "PersistentVolumeClaim": frozenset({"spec", "status"}),
+    "Namespace": frozenset({"spec", "status"}),
+    "Node": frozenset({"spec", "status"}),
+    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
+    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
+    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
+    "Lease": frozenset({"spec"}),
+}
+
+
+def unknown_fields(kind: str, group: str, obj: dict) -> list[str]:
+    """Paths of the fields of ``obj`` its Go type does not have, as the real decoder names
+    them ("spec", "metadata.color"); custom resources are pruned by their schema instead."""
+    unknown: list[str] = []
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        unknown += [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS]
+    allowed = KIND_FIELDS.get(kind) if group in ("", "coordination.k8s.io") else None
+    if allowed is not None:
+        unknown += [
+            k for k in obj if k not in allowed and k not in ("kind", "apiVersion", "metadata")
+        ]
+    return unknown
+
+
+def drop_unknown_fields(kind: str, group: str, obj: dict) -> None:
+    """What decoding into a Go struct does to fields it has no place for: they vanish."""
+    for path in unknown_fields(kind, group, obj):
+        if path.startswith("metadata."):
+            del obj["metadata"][path.removeprefix("metadata.")]
+        else:
+            del obj[path]
+
+
 # Groups whose kinds the schemas above describe; a custom resource with a clashing kind
 # name (say, a CRD whose kind is "Pod") must not be checked against the built-in type.
 _BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"})
@@ -755,8 +814,8 @@ _BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiext
 def decode(kind: str, group: str, version: str, obj: Any) -> dict:
     """The store's entry point: ``obj`` as the real decoder leaves it, or the real 400.
 
-    Modifies ``obj`` in place (nulls dropped) and returns it, so callers pass a copy
-    they own.
+    Modifies ``obj`` in place (nulls and fields the type does not have dropped) and
+    returns it, so callers pass a copy they own.
     """
     from . import errors  # the store's Status constructors; imported late, errors is heavier
 
@@ -769,4 +828,5 @@ def decode(kind: str, group: str, version: str, obj: Any) -> dict:
         ) from None
     if has_nulls:
         drop_nulls(checked_kind, obj)
+    drop_unknown_fields(kind, group, obj)
     return obj

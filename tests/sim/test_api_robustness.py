@@ -194,3 +194,43 @@ async def test_crd_schemas_are_type_checked_and_patterns_must_compile(simulator)
                 "spec.versions[0].schema.openAPIV3Schema.properties[id].pattern")
             assert cause["message"].startswith(
                 'Invalid value: "([": must be a valid regular expression')
+
+
+async def test_unknown_fields_are_dropped_with_a_warning_by_default(simulator, api_client):
+    """The real decoder has no place for a field its Go type lacks: it drops it (Warn, the
+    default, says so in a Warning header), or refuses the body under Strict."""
+    url = f"{simulator.url}/api/v1/namespaces/default/serviceaccounts"
+    body = {"metadata": {"name": "sa", "colour": "red"}, "spec": {"x": 1}, "automountServiceAccountToken": False}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 201
+            created = await resp.json()
+            assert resp.headers.getall("Warning") == [
+                '299 - "unknown field \\"metadata.colour\\""', '299 - "unknown field \\"spec\\""']
+        assert "spec" not in created and "colour" not in created["metadata"]
+        assert created["automountServiceAccountToken"] is False
+        async with http.put(f"{url}/sa", json=dict(body, metadata={"name": "sa"}),
+                            params={"fieldValidation": "Ignore"}) as resp:
+            assert resp.status == 200
+            assert "Warning" not in resp.headers
+        async with http.post(url, json=dict(body, metadata={"name": "sb"}),
+                             params={"fieldValidation": "Strict"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == (
+                'ServiceAccount in version "v1" cannot be handled as a ServiceAccount: strict '
+                'decoding error: unknown field "spec"')
+    # a patch cannot sneak one in either
+    v1 = client.CoreV1Api(api_client)
+    patched = await v1.patch_namespaced_service_account(
+        "sa", "default", {"spec": {"y": 2}, "metadata": {"labels": {"a": "b"}}})
+    assert patched.metadata.labels == {"a": "b"}
+    raw = simulator.store.get(simulator.store.resource("serviceaccounts"), "default", "sa")
+    assert "spec" not in raw
+
+
+async def test_null_body_is_a_400(simulator):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{simulator.url}/api/v1/namespaces/default/configmaps",
+                             data=b"null", headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == "Object 'Kind' is missing in 'null'"
