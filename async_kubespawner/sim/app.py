@@ -23,6 +23,7 @@ import yaml
 from aiohttp import web
 
 from . import errors
+from .decoding import json_type_name
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
@@ -65,6 +66,7 @@ VERSION_INFO = {
 }
 SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
+RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
 
 # ObjectMeta fields a strict decode accepts.
 OBJECT_META_FIELDS = frozenset(
@@ -178,7 +180,7 @@ class SimulatorAPI:
                 response = await self._admin(request)
             else:
                 response, info = await self._api(request)
-            status = response.status
+            status = 0 if request.get(RESET_KEY) else response.status
             return response
         except StatusError as exc:
             status = exc.code
@@ -218,7 +220,7 @@ class SimulatorAPI:
         method = request.method
         if self.faults.in_outage:  # a server that is down answers nothing, discovery included
             if self.faults.outage_mode == "reset":
-                await self._reset(request)
+                return await self._reset(request), RequestInfo("discovery", "")
             raise errors.service_unavailable()
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
@@ -237,13 +239,14 @@ class SimulatorAPI:
         request[INFO_KEY] = info  # counted even when a fault or error ends the request
         action = await self.faults.before(info)
         if action == "reset":
-            await self._reset(request)
+            return await self._reset(request), info
         if action == "expire":
             if verb == "watch":
+                asked = request.query.get("resourceVersion")
                 event = WatchEvent(
                     "ERROR",
                     too_old_resource_version(
-                        int(request.query.get("resourceVersion") or 0) or 1,
+                        (parse_resource_version(asked) if asked else 0) or 1,
                         self.store.resource_version,
                     ).status,
                 )
@@ -251,17 +254,24 @@ class SimulatorAPI:
             raise errors.list_too_old()
         return await self._dispatch(request, target, verb), info
 
-    async def _reset(self, request: web.Request) -> None:
-        """Cut the connection after a partial response, as a crashing server would."""
+    async def _reset(self, request: web.Request) -> web.StreamResponse:
+        """Cut the connection after a partial response, as a crashing server would.
+
+        The cut response is returned, not raised: aiohttp then finds the transport
+        closed and drops it quietly, where an exception would log a traceback for
+        every scripted reset. ``request[RESET_KEY]`` tells the counters (status 0).
+        """
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "application/json", "Content-Length": "4096"}
         )
-        await response.prepare(request)
-        await response.write(b'{"kind":"Status","apiVersion":"v1","metadata":')
+        if request.method != "HEAD":  # a HEAD answer has no body to cut: it is cut at once
+            await response.prepare(request)
+            await response.write(b'{"kind":"Status","apiVersion":"v1","metadata":')
         transport = request.transport
         if transport is not None:
             transport.abort()
-        raise ConnectionResetError("simulated connection reset")
+        request[RESET_KEY] = True
+        return response
 
     def _is_discovery(self, parts: list[str]) -> bool:
         if parts[0] == "api":
@@ -483,6 +493,14 @@ class SimulatorAPI:
 
     def _check_kind(self, obj: dict[str, Any], rt: ResourceType) -> None:
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        for field, value in (("apiVersion", api_version), ("kind", kind)):
+            if value is not None and not isinstance(value, str):
+                # the server reads TypeMeta first; a non-string there fails that decode
+                raise errors.bad_request(
+                    f"the object provided is unrecognized (must be of type {rt.kind}): couldn't "
+                    f"get version/kind; json parse error: json: cannot unmarshal "
+                    f"{json_type_name(value)} into Go struct field .{field} of type string"
+                )
         if api_version and api_version != rt.api_version:
             if kind and kind != rt.kind:
                 raise errors.bad_request(
@@ -567,7 +585,8 @@ class SimulatorAPI:
     def _list(self, t: Target, q: Any, table: str | None = None) -> web.Response:
         """A list (or, for kubectl, a Table) page: selectors, resourceVersion rules, paging."""
         rt = t.rt
-        limit = _int_param(q, "limit") or 0
+        # the real storage pages only for limit > 0; zero or negative means "everything"
+        limit = max(_int_param(q, "limit") or 0, 0)
         token = q.get("continue")
         rv_param = q.get("resourceVersion")
         match = q.get("resourceVersionMatch")
@@ -688,6 +707,9 @@ class SimulatorAPI:
         self, request: web.Request, watch: Watch, table: str | None = None
     ) -> web.StreamResponse:
         ctype = TABLE_CONTENT_TYPE if table is not None else "application/json"
+        if request.method == "HEAD":  # headers only: streamed bytes would corrupt keep-alive
+            watch.close("HEAD request")
+            return web.Response(status=200, headers={"Content-Type": ctype})
         response = web.StreamResponse(status=200, headers={"Content-Type": ctype})
         response.enable_chunked_encoding()
         first = True
@@ -717,6 +739,8 @@ class SimulatorAPI:
         return response
 
     async def _stream_single(self, request: web.Request, event: WatchEvent) -> web.StreamResponse:
+        if request.method == "HEAD":
+            return web.Response(status=200, headers={"Content-Type": "application/json"})
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         await response.prepare(request)
@@ -794,6 +818,11 @@ class SimulatorAPI:
             )
         if isinstance(result, str):
             return web.Response(text=result, content_type="text/plain")
+        if request.method == "HEAD":  # a followed log has no end; HEAD wants headers only
+            closing = getattr(result, "aclose", None)
+            if closing is not None:
+                await closing()
+            return web.Response(status=200, headers={"Content-Type": "text/plain"})
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)
