@@ -43,11 +43,12 @@ def _parse_time(timestamp: str | None) -> datetime | None:
     """RFC 3339 with or without fractional seconds (``eventTime`` is a MicroTime)."""
     if not timestamp:
         return None
-    text = timestamp.rstrip("Z").split(".")[0]
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
+    try:  # fromisoformat: the C parser (strptime made a 20,000-pod table take a second)
+        when = datetime.fromisoformat(timestamp)
+    except (TypeError, ValueError):
         return None
+    when = when.replace(microsecond=0)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def human_age(timestamp: str | None, now: datetime | None = None) -> str:
