@@ -386,6 +386,15 @@ def _configmap_row(cm: dict[str, Any]) -> Row:
     ]
 
 
+def _serviceaccount_row(sa: dict[str, Any]) -> Row:
+    return [_meta(sa).get("name", ""), len(sa.get("secrets") or []), _age(sa)]
+
+
+def _lease_row(lease: dict[str, Any]) -> Row:
+    holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+    return [_meta(lease).get("name", ""), holder, _age(lease)]
+
+
 def _plain_row(obj: dict[str, Any]) -> Row:
     return [_meta(obj).get("name", ""), _age(obj)]
 
@@ -477,6 +486,14 @@ PRINTERS: dict[tuple[str, str], tuple[list[Column], Callable[[dict[str, Any]], R
         _secret_row,
     ),
     ("", "configmaps"): (_cols(("Name", 0), ("Data", 0), ("Age", 0)), _configmap_row),
+    ("", "serviceaccounts"): (
+        _cols(("Name", 0), ("Secrets", 0), ("Age", 0)),
+        _serviceaccount_row,
+    ),
+    ("coordination.k8s.io", "leases"): (
+        _cols(("Name", 0), ("Holder", 0), ("Age", 0)),
+        _lease_row,
+    ),
 }
 ROW_CONDITIONS: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, str]] | None]] = {
     ("", "pods"): _pod_row_conditions,
