@@ -175,8 +175,9 @@ class SupervisedProcess:
         return self.process is not None and self.process.poll() is None
 
     def tail(self, count: int = 30) -> str:
+        """The last lines the program wrote: what to show when it fails."""
         with self._changed:
-            return "\n".join(list(self._lines)[-count:])
+            return self._tail_locked(count)
 
     def wait_for_line(self, pattern: re.Pattern[str] | str, timeout: float, *, after: int = 0) -> str:
         """Block until a line matching ``pattern`` appears (among lines numbered >= ``after``).
@@ -195,17 +196,17 @@ class SupervisedProcess:
                 if self._output_closed:
                     raise ProcessFailed(
                         f"{self.name} exited (code {self.process.poll() if self.process else None}) "
-                        f"before printing /{regex.pattern}/; last lines:\n{self.tail_unlocked()}"
+                        f"before printing /{regex.pattern}/; last lines:\n{self._tail_locked()}"
                     )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ProcessFailed(
                         f"{self.name} did not print /{regex.pattern}/ within {timeout:.0f}s; "
-                        f"last lines:\n{self.tail_unlocked()}"
+                        f"last lines:\n{self._tail_locked()}"
                     )
                 self._changed.wait(remaining)
 
-    def tail_unlocked(self, count: int = 30) -> str:
+    def _tail_locked(self, count: int = 30) -> str:
         return "\n".join(list(self._lines)[-count:])
 
     def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> int | None:
