@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CHP    := node_modules/.bin/configurable-http-proxy
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint system-deps venv bench clean
+.PHONY: demo test lint system-deps venv bench bench-sim bench-cluster clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,8 +34,19 @@ test: $(STAMP) $(CHP) system-deps lint
 demo: $(STAMP) $(CHP)
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m async_kubespawner.demo $(DEMO_ARGS)
 
+# The headline spawn storm (see benchmarks/README.md for the sweep, idle, fault and memory modes).
 bench: $(STAMP)
-	$(PY) -m benchmarks.spawn_storm --users 1000 --ready-spread 10 --json benchmarks/results/spawn_storm.json
+	$(PY) -m benchmarks.spawn_storm --spawner async_kubespawner.KubeSpawner --users 1000 --ready-spread 10 \
+		--json benchmarks/results/storm-1000.json --markdown benchmarks/results/storm-1000.md \
+		--plots benchmarks/results
+
+# The simulator alone: stored pods, watches, creates/s, watch delivery latency.
+bench-sim: $(STAMP)
+	$(PY) -m benchmarks.sim_load --json benchmarks/results/sim_load.json
+
+# The simulated cluster: how fast pods go from created to Ready.
+bench-cluster: $(STAMP)
+	$(PY) -m benchmarks.cluster_lifecycle --pods 1000 --nodes 20 --json benchmarks/results/cluster_lifecycle.json
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts

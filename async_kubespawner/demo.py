@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -75,7 +76,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error(f"--kubeconfig {args.kubeconfig}: no such file")
     if not 0 < args.port < 65536:
         parser.error(f"--port {args.port}: must be between 1 and 65535")
+    if not port_is_free(args.port):
+        parser.error(
+            f"--port {args.port}: 127.0.0.1:{args.port} is already in use (another demo or hub?); "
+            "stop it or choose another port, e.g. --port 8001"
+        )
     return args
+
+
+def port_is_free(port: int) -> bool:
+    """Whether the proxy could bind ``port``: say so before starting three programs, not after."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 class StopRequested(Exception):

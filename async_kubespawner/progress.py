@@ -66,7 +66,10 @@ class SpawnProgress:
         self.finished = False
         self.progress = 0
         self._seen_events: set[str] = set()
-        self._changed: asyncio.Future[None] | None = None
+        # One future per waiting listener: a listener that is cancelled cancels only its
+        # own, and a new message wakes each listener in the very next loop iteration
+        # (a shared future behind asyncio.shield costs every listener one more).
+        self._listeners: list[asyncio.Future[None]] = []
         self._started = time.monotonic()
         self._slow_message = slow_spawn_message
         self._slow_frequency = max(float(slow_spawn_message_frequency), 0.5)
@@ -138,9 +141,10 @@ class SpawnProgress:
         self._wake()
 
     def _wake(self) -> None:
-        if self._changed is not None and not self._changed.done():
-            self._changed.set_result(None)
-        self._changed = None
+        listeners, self._listeners = self._listeners, []
+        for waiting in listeners:
+            if not waiting.done():
+                waiting.set_result(None)
 
     # -- listeners --------------------------------------------------------------------
 
@@ -154,9 +158,9 @@ class SpawnProgress:
                     index += 1
                 if self.finished:
                     return
-                if self._changed is None:
-                    self._changed = asyncio.get_running_loop().create_future()
-                await asyncio.shield(self._changed)
+                waiting: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                self._listeners.append(waiting)
+                await waiting
         except (GeneratorExit, asyncio.CancelledError):
             raise
         except Exception:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,7 @@ from .kube.client import (
     shared_api,
 )
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
+from .loop_turns import loop_turns
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .progress import SpawnProgress
@@ -111,6 +113,22 @@ def reflector_health() -> list[dict[str, Any]]:
     whether each runs and has listed, seconds since it last heard from the API server,
     restarts, errors and the last error."""
     return [vars(r.health()) for r in reflectors()]
+
+
+#: Starts preparing names and manifests at the same time, per event loop (CPU work that
+#: a storm would otherwise do in one loop iteration; hooks may await inside).
+PREPARATION_CONCURRENCY = 16
+_preparation_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _preparation_gate() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    gate = _preparation_gates.get(loop)
+    if gate is None:
+        gate = _preparation_gates[loop] = asyncio.Semaphore(PREPARATION_CONCURRENCY)
+    return gate
 
 
 def _consume_result(future: asyncio.Future[Any]) -> None:
@@ -326,16 +344,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             progress_log.finish()
 
     async def _start(self, started: float) -> str:
-        load_user_options = getattr(self, "load_user_options", None)
-        if load_user_options is not None:
-            await load_user_options()
-        refresh = getattr(self, "_refresh_names", None)
-        if refresh is not None:
-            refresh()
-        check = getattr(self, "check_configuration", None)
-        if check is not None:
-            check()
         deadline = started + self.start_timeout
+        await self.load_user_options()
+        async with _preparation_gate():
+            # The semaphore alone lets a body that never suspends through at once (all of
+            # a storm in one iteration); the turn hands the loop over between bodies.
+            await loop_turns().take()
+            self._refresh_names()
+            self.check_configuration()
         api = await self._get_api()
         pod_reflector = await self._pod_reflector()
         event_reflector = await self._event_reflector()
@@ -345,8 +361,12 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         pvc_created = False
         if self.storage_pvc_ensure:
             pvc_created = await self._ensure_pvc(api)
+        async with _preparation_gate():
+            # Building the pod is CPU work: a storm of starts would otherwise build every
+            # pod in one event-loop iteration and stall every watch and waiter behind it.
+            await loop_turns().take()
+            pod_manifest = await self._pod_manifest()
 
-        pod_manifest = await self._pod_manifest()
         watch = _StartWatch(
             uid="",
             pod_name=self.pod_name,
@@ -357,7 +377,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         # Learn the new pod's uid from whichever comes first: the watch showing a pod with
         # our create id, or the create response. Under load the watch often wins by
         # seconds, and progress and readiness must not wait for the response.
-        uid_known = asyncio.Event()
+        # A plain future, not an Event: waiting on an Event needs a task per spawn, and
+        # cancelling it leaves a reference cycle (task, CancelledError, traceback) that
+        # only a full GC collection frees.
+        uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         changed = asyncio.Event()
         pod_cache: ObjectCache = pod_reflector.sink  # type: ignore[assignment]
         event_index: EventIndex | None = (
@@ -369,7 +392,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             if watch.uid:
                 return
             watch.uid = uid
-            uid_known.set()
+            if not uid_known.done():
+                uid_known.set_result(None)
             if event_index is not None and progress is not None:
                 for event in event_index.for_object(self.namespace, self.pod_name, uid=uid):
                     progress.add_event(event)
@@ -402,6 +426,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         create_task = asyncio.ensure_future(
             self._create_pod(api, pod_manifest, pod_reflector, deadline, create_id)
         )
+        # The model tree (hundreds of objects) now belongs to the create alone: held here
+        # through the readiness wait, 1,000 of them would feed full GC collections.
+        del pod_manifest
         try:
             await self._await_created(create_task, uid_known, learn_uid)
         except BaseException:
@@ -444,19 +471,16 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _await_created(
         self,
         create_task: asyncio.Future[dict[str, Any]],
-        uid_known: asyncio.Event,
+        uid_known: asyncio.Future[None],
         learn_uid: Callable[[str], None],
     ) -> None:
         """Until the pod is known to exist: by the create response or by the watch."""
-        uid_wait = asyncio.ensure_future(uid_known.wait())
         try:
-            await asyncio.wait({create_task, uid_wait}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({create_task, uid_known}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             create_task.cancel()
             raise
-        finally:
-            uid_wait.cancel()
-        if uid_known.is_set():
+        if uid_known.done():
             # Seen on the watch. A late error of the create call cannot undo that.
             create_task.add_done_callback(_consume_result)
             return
@@ -485,11 +509,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     async def _ensure_pvc(self, api: KubeApi) -> bool:
         """Create the PVC unless it exists; True when this start created it."""
-        if getattr(self, "needs_legacy_pvc_check", False):
-            legacy = self.legacy_pvc_name()
-            if await api.get_or_none(PVCS, self.namespace, legacy) is not None:
-                self.use_pvc_name(legacy)
-                self.log.info("kubespawner pvc=%s/%s state=legacy-adopted", self.namespace, legacy)
+
+        async def pvc_exists(name: str) -> bool:
+            return await api.get_or_none(PVCS, self.namespace, name) is not None
+
+        # Upstream's order: the current name's PVC wins; the pre-7 name is adopted only
+        # when the current one does not exist (so upgrading never detaches data).
+        await self.resolve_legacy_pvc_name(pvc_exists)
         try:
             await api.create(PVCS, self.namespace, self.get_pvc_manifest())
         except ApiError as e:
@@ -531,6 +557,16 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return False
 
     async def _create_pod(
+        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
+    ) -> dict[str, Any]:
+        created = await self._create_pod_once(api, manifest, reflector, deadline, create_id)
+        if self.after_pod_created_hook is not None:
+            return created
+        # start() reads only the uid; the whole response would otherwise stay alive (as
+        # the task's result) until the pod is ready.
+        return {"metadata": {"uid": created["metadata"]["uid"]}}
+
+    async def _create_pod_once(
         self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
     ) -> dict[str, Any]:
         try:
@@ -846,6 +882,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         outcome = "failure"
         grace = 0 if now else self.delete_grace_period
         try:
+            await loop_turns().take()  # a burst of stops: one delete request per iteration
             api = await self._get_api()
             reflector = await self._pod_reflector()
             deleted = await api.delete(

@@ -32,7 +32,7 @@ import os
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -264,6 +264,7 @@ class KubeApi:
         body: Any,
         content_type: str,
         timeout: float,  # noqa: ASYNC109 (passed to aiohttp)
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         started = time.monotonic()
         try:
@@ -287,7 +288,9 @@ class KubeApi:
         finally:
             API_REQUEST_DURATION.labels(verb, kind).observe(time.monotonic() - started)
         if 200 <= resp.status < 300:
-            return json.loads(raw) if raw else {}
+            if not raw:
+                return {}
+            return json.loads(raw) if decode is None else decode(raw)
         API_REQUEST_ERRORS.labels(verb, kind, str(resp.status)).inc()
         status_body: dict[str, Any] = {}
         try:
@@ -464,8 +467,12 @@ class KubeApi:
         limit: int | None = None,
         continue_token: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109 (passed to aiohttp)
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
-        """One page of a list (no retries: the reflector owns its own backoff)."""
+        """One page of a list (no retries: the reflector owns its own backoff).
+
+        ``decode`` replaces ``json.loads`` for a successful response: the reflector
+        parses and trims a page in one step (see ``Reflector._list``)."""
         query: list[tuple[str, Any]] = []
         if label_selector:
             query.append(("labelSelector", label_selector))
@@ -484,6 +491,7 @@ class KubeApi:
             body=None,
             content_type="application/json",
             timeout=timeout or max(self.request_timeout, 30.0),
+            decode=decode,
         )
 
     @asynccontextmanager

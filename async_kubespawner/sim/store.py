@@ -27,7 +27,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,7 +45,9 @@ from .patching import (
 from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .validation import (
+    apply_schema_defaults,
     invalid_status,
+    prune_unknown,
     validate_against_schema,
     validate_metadata,
     validate_object,
@@ -54,6 +56,9 @@ from .validation import (
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (group, plural)
+# A pod's log as the kubelet serves it: the text, an async iterator of text for
+# follow=true, or None while the container has not started (the real 400 "waiting to start").
+PodLog = str | AsyncIterator[str] | None
 ObjKey = tuple[str, str]  # (namespace or "", name)
 
 # Namespaces a fresh real cluster has.
@@ -308,7 +313,10 @@ class Store:
         self._ip_pool = network.hosts()
         next(self._ip_pool, None)  # the first address is the kubernetes service's
         self._used_ips: set[str] = set()
-        self.pod_log_source: Callable[[str, str, dict[str, Any]], str | None] | None = None
+        # the kubelet's answer to pods/{name}/log (namespace, pod, options from app.log_options)
+        self.pod_log_source: (
+            Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
+        ) = None
         for name in self.options.initial_namespaces:
             self._seed_namespace(name)
 
@@ -710,7 +718,7 @@ class Store:
             causes = validate_metadata(rt.kind, obj.get("metadata"), old_meta)
             causes += validate_against_schema(schema, obj)
         else:
-            causes = validate_object(rt.kind, obj, old)
+            causes = validate_object(rt.kind, obj, old, decoded=True)
         if causes:
             name = obj.get("metadata", {}).get("name", "")
             raise StatusError(invalid_status(rt.kind, name, causes, rt.group))
@@ -775,8 +783,8 @@ class Store:
         ):
             meta.pop(volatile, None)
         self._check_namespace(rt, namespace, name)
-        if rt.group == "" or rt.key == _CRD_KEY:
-            default_object(rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run))
+        obj = self._default(rt, obj, None, dry_run)
+        meta = obj["metadata"]
         if rt.key == _NS_KEY:
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj["status"] = {"phase": "Active"}
@@ -802,6 +810,35 @@ class Store:
         elif rt.key == _NS_KEY:
             self._add_default_service_account(name)
         return stored
+
+    def _default(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, dry_run: bool
+    ) -> dict[str, Any]:
+        """``obj`` as the real server stores it before validation, on create (``old`` None)
+        and on every update; returns the object to go on with (pruning builds a new one).
+
+        Built-in kinds get their type and admission defaults; updates pass the stored
+        object so create-only defaults (the PVC protection finalizer, the token volume)
+        are not added back and a Service keeps its allocated cluster IP and node ports.
+        Custom resources get their schema's ``default`` values, then lose every field the
+        schema does not declare, in that order, as the apiextensions server does; with a
+        status subresource a create cannot set ``status``.
+        """
+        schema = self.registry.schema(rt)
+        if schema is None:
+            default_object(
+                rt.kind,
+                obj,
+                allocate_cluster_ip=self._lazy_ip_allocator(dry_run),
+                old=old,
+                decoded=True,  # every write decodes first; type-check once per write
+            )
+            return obj
+        if old is None and "status" in rt.subresources:
+            obj.pop("status", None)
+        apply_schema_defaults(schema, obj)
+        pruned: dict[str, Any] = prune_unknown(schema, obj)
+        return pruned
 
     def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
         if dry_run:
@@ -874,7 +911,8 @@ class Store:
             else:
                 raise errors.unsupported_media_type()
         except PatchError as exc:
-            raise StatusError(errors.status_body(exc.code, exc.reason, exc.message)) from None
+            # the patch module knows the whole real body (422 causes, the reason-less 500)
+            raise StatusError(exc.status()) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
         patched = decode(rt.kind, rt.group, rt.version, patched)
@@ -898,6 +936,7 @@ class Store:
         dry_run: bool,
     ) -> dict[str, Any]:
         cur_meta = current["metadata"]
+        custom = self.registry.schema(rt) is not None
         if subresource == "status":
             merged = dict(current)
             if "status" in new:
@@ -930,20 +969,14 @@ class Store:
                     new["status"] = current["status"]
                 else:
                     new.pop("status", None)
-            if rt.key == ("", "services"):
-                spec, old_spec = new.get("spec"), current.get("spec") or {}
-                if isinstance(spec, dict):
-                    for carried in ("clusterIP", "clusterIPs"):
-                        if carried not in spec and carried in old_spec:
-                            spec[carried] = old_spec[carried]
-            if rt.group == "":
-                default_object(
-                    rt.kind, new, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=current
-                )
+            if not custom:
+                self._default(rt, new, current, dry_run)
+        if custom:  # a status write is pruned and defaulted too
+            new = self._default(rt, new, current, dry_run)
         meta = new["metadata"]
         meta["resourceVersion"] = cur_meta["resourceVersion"]
         self._validate(rt, new, current)
-        if "generation" in cur_meta and new.get("spec") != current.get("spec"):
+        if "generation" in cur_meta and _generation_changes(rt, current, new, custom):
             meta["generation"] = cur_meta["generation"] + 1
         if rt.key == _CRD_KEY:
             self._prepare_crd(new)
@@ -1464,6 +1497,22 @@ def _owner_uids(obj: dict[str, Any] | None) -> frozenset[str]:
     if not refs:
         return frozenset()
     return frozenset(r.get("uid", "") for r in refs if isinstance(r, dict))
+
+
+def _generation_changes(
+    rt: ResourceType, old: dict[str, Any], new: dict[str, Any], custom: bool
+) -> bool:
+    """Whether an update is a change of the desired state, which bumps ``generation``.
+
+    Built-in kinds count their ``spec``; a custom resource counts every field but
+    ``metadata`` (and ``status``, when it has a status subresource), like the
+    apiextensions server, whose objects need not have a ``spec`` at all.
+    """
+    if not custom:
+        return new.get("spec") != old.get("spec")
+    ignored = {"metadata", "status"} if "status" in rt.subresources else {"metadata"}
+    keys = (set(old) | set(new)) - ignored
+    return any(old.get(k) != new.get(k) for k in keys)
 
 
 def _claim_names(pod: dict[str, Any]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Request, expect
 
 from .hub_stack import HubStack
 
@@ -36,3 +36,27 @@ def server_is_stopped(model: dict[str, object], server: str = "") -> bool:
     assert isinstance(servers, dict)
     entry = servers.get(server)
     return entry is None or (bool(entry.get("stopped")) and not entry.get("ready"))
+
+
+def open_home(page: Page, stack: HubStack) -> None:
+    """Open the hub's home page and wait until its script has wired up the buttons.
+
+    Start/stop/add are links and buttons without an href or form: until home.js has run
+    (loaded asynchronously after the page's load event), a click does nothing. The page
+    has finished loading its modules when the network goes quiet.
+    """
+    page.goto(f"{stack.url}/hub/home")
+    page.wait_for_load_state("networkidle")
+
+
+def stop_from_home(page: Page, stack: HubStack, user: str, server: str = "") -> None:
+    """Press the stop button of ``server`` on the home page and wait for the hub to answer."""
+    button = "#stop" if not server else f"#stop-{server}"
+    api_path = f"/hub/api/users/{user}/server" + (f"s/{server}" if server else "")
+
+    def is_stop_request(request: Request) -> bool:
+        return request.method == "DELETE" and request.url.split("?")[0].endswith(api_path)
+
+    with page.expect_response(lambda response: is_stop_request(response.request)) as stopped:
+        page.click(button)
+    assert stopped.value.status in (202, 204), f"stop answered {stopped.value.status}"

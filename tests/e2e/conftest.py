@@ -69,14 +69,29 @@ def screenshot(request: pytest.FixtureRequest) -> Screenshots:
     return Screenshots(ARTIFACTS / module / request.node.name)
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Remember each phase's report on the test item, so fixtures can tell that the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def page(browser: playwright_sync.Browser) -> Iterator[playwright_sync.Page]:
+def page(browser: playwright_sync.Browser, request: pytest.FixtureRequest) -> Iterator[playwright_sync.Page]:
     context = browser.new_context(viewport={"width": 1200, "height": 800})
     context.set_default_timeout(20_000)
     page = context.new_page()
     try:
         yield page
     finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            # What the browser showed when the test failed: the first thing to look at in CI.
+            module = Path(str(request.node.fspath)).stem
+            target = ARTIFACTS / module / request.node.name / "failure.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(target), full_page=True)
         context.close()
 
 

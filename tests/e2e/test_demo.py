@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +61,8 @@ def run_demo(tmp_path: Path, *extra: str, simulator: bool = False) -> Supervised
     ).start()
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_demo_serves_then_stops_everything(tmp_path: Path, sig: signal.Signals) -> None:
+def test_demo_serves_then_stops_everything_on_sigterm(tmp_path: Path) -> None:
+    """SIGTERM (systemd, CI, `kill`); Ctrl-C's SIGINT is the make-demo test below."""
     demo = run_demo(tmp_path)
     try:
         line = demo.wait_for_line(r"JupyterHub is running at http://", timeout=60)
@@ -72,7 +73,7 @@ def test_demo_serves_then_stops_everything(tmp_path: Path, sig: signal.Signals) 
         started = children_of(demo.pid)
         assert len(started) == 2, f"expected the proxy and the hub, found {started}"
 
-        demo.process.send_signal(sig)  # type: ignore[union-attr]  # what Ctrl-C does to the launcher
+        demo.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         assert demo.process.wait(60) == 0  # type: ignore[union-attr]
         demo.wait_for_line(r"shutting down: received", timeout=5)
         assert [pid for pid in started if alive(pid)] == []
@@ -91,6 +92,22 @@ def test_demo_reports_a_bad_option_clearly(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "--config" in result.stderr and "no such file" in result.stderr
+
+
+def test_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "async_kubespawner.demo", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            env=local_stack.subprocess_env(),
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} is already in use" in result.stderr
 
 
 def test_demo_exits_when_the_hub_dies(tmp_path: Path) -> None:

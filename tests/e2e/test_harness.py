@@ -19,7 +19,14 @@ from playwright.sync_api import Page, expect
 
 from async_kubespawner.local_stack import ProcessFailed, SupervisedProcess
 
-from .browser_steps import PASSWORD, expect_server_page, log_in, server_is_stopped
+from .browser_steps import (
+    PASSWORD,
+    expect_server_page,
+    log_in,
+    open_home,
+    server_is_stopped,
+    stop_from_home,
+)
 from .conftest import Screenshots, keep_logs
 from .hub_stack import HubStack, eventually
 
@@ -80,8 +87,8 @@ def test_spawn_through_the_proxy_and_stop(stack: HubStack, page: Page, screensho
     screenshot(page, "server page")
     assert stack.user_model("bob")["servers"][""]["ready"] is True
 
-    page.goto(f"{stack.url}/hub/home")
-    page.click("#stop")
+    open_home(page, stack)
+    stop_from_home(page, stack, "bob")
     expect(page.locator("#start")).to_be_visible(timeout=30_000)
     screenshot(page, "stopped")
     eventually(lambda: server_is_stopped(stack.user_model("bob")), 30, "bob's server stopped")

@@ -15,7 +15,14 @@ from playwright.sync_api import Page, expect
 
 from async_kubespawner.local_stack import SimulatorOptions
 
-from .browser_steps import PASSWORD, expect_server_page, log_in, server_is_stopped
+from .browser_steps import (
+    PASSWORD,
+    expect_server_page,
+    log_in,
+    open_home,
+    server_is_stopped,
+    stop_from_home,
+)
 from .conftest import Screenshots, keep_logs
 from .hub_stack import REPO_ROOT, HubStack, eventually
 from .test_spawn import pod_of, submit_spawn_form
@@ -75,12 +82,12 @@ def test_servers_survive_a_hub_restart(stack: HubStack, page: Page, screenshot: 
     expect_server_page(page, "hedy", "lab")
     screenshot(page, "named server after restart")
 
-    page.goto(f"{stack.url}/hub/home")
-    page.click("#stop")
+    open_home(page, stack)
+    stop_from_home(page, stack, "hedy")
     expect(page.locator("#start")).to_be_visible(timeout=30_000)
     eventually(lambda: server_is_stopped(stack.user_model("hedy")), 30, "hedy's default server stopped")
     assert stack.pod(before[""]["metadata"]["name"]) is None
-    page.click("#stop-lab")
+    stop_from_home(page, stack, "hedy", "lab")
     eventually(lambda: server_is_stopped(stack.user_model("hedy"), "lab"), 30, "hedy's lab server stopped")
     assert stack.pod(before["lab"]["metadata"]["name"]) is None
     page.reload()

@@ -21,7 +21,14 @@ from playwright.sync_api import BrowserContext, Page, expect
 from async_kubespawner.kube.quantity import parse_quantity
 from async_kubespawner.local_stack import SimulatorOptions
 
-from .browser_steps import PASSWORD, expect_server_page, log_in, server_is_stopped
+from .browser_steps import (
+    PASSWORD,
+    expect_server_page,
+    log_in,
+    open_home,
+    server_is_stopped,
+    stop_from_home,
+)
 from .conftest import Screenshots, keep_logs
 from .hub_stack import REPO_ROOT, HubStack, eventually
 
@@ -186,10 +193,10 @@ def test_stop_from_home_page_deletes_the_pod(stack: HubStack, page: Page, screen
     expect_server_page(page, "barbara")
     pod_name = pod_of(stack, "barbara")["metadata"]["name"]
 
-    page.goto(f"{stack.url}/hub/home")
+    open_home(page, stack)
     expect(page.locator("#stop")).to_be_visible()
     screenshot(page, "home with running server")
-    page.click("#stop")
+    stop_from_home(page, stack, "barbara")
     expect(page.locator("#start")).to_be_visible(timeout=30_000)
     eventually(lambda: server_is_stopped(stack.user_model("barbara")), 30, "barbara's server stopped")
     screenshot(page, "home after stop")
@@ -200,10 +207,14 @@ def test_stop_from_home_page_deletes_the_pod(stack: HubStack, page: Page, screen
 def test_two_named_servers_are_both_reachable(stack: HubStack, page: Page, screenshot: Screenshots) -> None:
     log_in(page, stack, "grace")
     for server in ("one", "two"):
-        page.goto(f"{stack.url}/hub/home")
+        open_home(page, stack)
         page.fill("input.new-server-name", server)
-        page.click("button.new-server-btn")
-        # JupyterHub ≥ 6 creates the named server, reloads the home page, and offers "start".
+        with page.expect_response(
+            lambda r, server=server: r.request.method == "PUT" and r.url.split("?")[0].endswith(f"/servers/{server}")
+        ):
+            page.click("button.new-server-btn")
+        # JupyterHub ≥ 6 creates the named server (PUT), reloads the home page, and offers
+        # "start" (a plain link to the spawn page).
         page.locator(f"#start-{server}").click()
         expect(page.locator("#spawn_form")).to_be_visible()
         submit_spawn_form(page, "small")

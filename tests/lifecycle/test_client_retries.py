@@ -306,3 +306,35 @@ async def test_missing_credentials_give_a_clear_error(monkeypatch, tmp_path):
     )
     assert configuration.host == "https://k8s.example:6443"
     assert configuration.verify_ssl is False
+
+
+async def test_to_json_matches_the_clients_serialisation():
+    from kubernetes_asyncio.client import (
+        V1Container,
+        V1ObjectMeta,
+        V1OwnerReference,
+        V1Pod,
+        V1PodSpec,
+    )
+
+    from async_kubespawner.kube.client import to_json
+
+    pod = V1Pod(
+        api_version="v1",
+        kind="Pod",
+        metadata=V1ObjectMeta(
+            name="jupyter-alice",
+            labels={"a": "b"},
+            owner_references=[V1OwnerReference(api_version="v1", kind="Pod", name="x", uid="u")],
+        ),
+        spec=V1PodSpec(
+            containers=[V1Container(name="notebook", image="i", args=["--a"], env=[])],
+            automount_service_account_token=False,
+        ),
+    )
+    async with k8s_client.ApiClient() as client:
+        expected = client.sanitize_for_serialization(pod)
+    assert to_json(pod) == expected
+    assert to_json({"nested": [pod]}) == {"nested": [expected]}
+    with pytest.raises(TypeError, match="cannot send a object"):
+        to_json(object())

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod
-from async_kubespawner.kube.client import EVENTS, PODS, KubeApi
+from async_kubespawner.kube.client import EVENTS, PODS, ApiError, KubeApi
 from async_kubespawner.kube.reflector import (
     ReflectorSettings,
     get_reflector,
@@ -238,3 +238,92 @@ async def test_event_reflector_indexes_pod_events(sim, api):
         await heard.wait()
     [event] = reflector.sink.for_object("default", "jupyter-a", uid=pod["metadata"]["uid"])
     assert event["message"] == "assigned to node-1"
+
+
+class PacedReflector:
+    """A reflector whose watches are scripted, on a fake clock: tests the supervisor's
+    pacing (when it backs off) without any real waiting."""
+
+    def __init__(self, api, outcomes):
+        from async_kubespawner.kube.reflector import Reflector
+
+        self.reflector = Reflector(api, PODS, "default", ObjectCache(trim_pod), settings=FAST)
+        self.reflector.resource_version = "1"  # as after a list
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.outcomes = list(outcomes)
+        self.done = asyncio.Event()
+        self.reflector._clock = lambda: self.now
+        self.reflector._sleep = self.sleep
+        self.reflector._watch = self.watch
+
+    async def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def watch(self):
+        if not self.outcomes:
+            self.done.set()
+            await asyncio.Event().wait()  # stay "watching" until stopped
+        delivered, lasted = self.outcomes.pop(0)
+        self.now += lasted
+        return delivered
+
+
+async def test_quiet_watches_that_expire_are_renewed_without_backoff(api):
+    """A quiet hub's watches end after watch_timeout with no events; that is no failure,
+    so renewals never slow down (upstream-style backoff here would delay the next
+    spawn's events by up to backoff_max)."""
+    paced = PacedReflector(api, [(False, 60.0)] * 10)
+    paced.reflector.start()
+    await paced.done.wait()
+    await paced.reflector.stop()
+    assert paced.sleeps == []
+    assert paced.reflector.errors == 0
+
+
+async def test_watches_ending_at_once_back_off(api):
+    paced = PacedReflector(api, [(False, 0.0)] * 6 + [(True, 0.0)] + [(False, 0.0)])
+    paced.reflector.start()
+    await paced.done.wait()
+    await paced.reflector.stop()
+    # The first empty end is renewed at once, the next ones back off; a delivering watch
+    # resets the count, so the single empty end after it is again renewed at once.
+    assert len(paced.sleeps) == 5
+
+
+async def test_quiet_watches_cut_by_the_network_are_renewed_without_backoff(api):
+    paced = PacedReflector(api, [])
+    cuts = [60.0] * 5
+
+    async def cut_watch():
+        if not cuts:
+            paced.done.set()
+            await asyncio.Event().wait()
+        paced.now += cuts.pop()
+        raise ApiError(0, "ServerDisconnectedError", reason="ConnectionError")
+
+    paced.reflector._watch = cut_watch
+    paced.reflector.start()
+    await paced.done.wait()
+    await paced.reflector.stop()
+    assert paced.sleeps == []
+
+
+async def test_watches_failing_at_once_back_off_and_count_as_errors(api):
+    paced = PacedReflector(api, [])
+    failures = [0.0] * 4
+
+    async def failing_watch():
+        if not failures:
+            paced.done.set()
+            await asyncio.Event().wait()
+        paced.now += failures.pop()
+        raise ApiError(503, "unavailable", reason="ServiceUnavailable")
+
+    paced.reflector._watch = failing_watch
+    paced.reflector.start()
+    await paced.done.wait()
+    await paced.reflector.stop()
+    assert len(paced.sleeps) == 4
+    assert paced.reflector.errors == 4

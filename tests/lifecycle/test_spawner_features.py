@@ -106,3 +106,41 @@ async def test_url_port_is_the_pods_notebook_port(sim, make_spawner):
     [pod] = objects(sim, "pods", "default")
     assert url == f"http://{pod['status']['podIP']}:9999"
     await spawner.stop()
+
+
+async def _make_pvc(sim, name: str) -> None:
+    await sim.store.create(
+        sim.store.resource("persistentvolumeclaims"),
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+
+
+async def test_pre7_state_adopts_the_legacy_pvc_name(sim, make_spawner):
+    # A pre-7 KubeSpawner wrote no kubespawner_version and named the PVC with 'escape'.
+    spawner = make_spawner("al.ice", storage_pvc_ensure=True, storage_capacity="1Gi")
+    legacy = spawner.legacy_pvc_name()
+    assert legacy != spawner.pvc_name
+    await _make_pvc(sim, legacy)
+    spawner.load_state({"pod_name": "jupyter-al-2eice"})
+    await spawner.start()
+    names = [p["metadata"]["name"] for p in objects(sim, "persistentvolumeclaims", "default")]
+    assert names == [legacy]
+    assert spawner.get_state()["pvc_name"] == legacy
+    await spawner.stop()
+
+
+async def test_pre7_state_prefers_the_current_pvc_name_when_both_exist(sim, make_spawner):
+    spawner = make_spawner("al.ice", storage_pvc_ensure=True, storage_capacity="1Gi")
+    current, legacy = spawner.pvc_name, spawner.legacy_pvc_name()
+    await _make_pvc(sim, legacy)
+    await _make_pvc(sim, current)
+    spawner.load_state({"pod_name": "jupyter-al-2eice"})
+    await spawner.start()
+    assert spawner.get_state()["pvc_name"] == current
+    await spawner.stop()

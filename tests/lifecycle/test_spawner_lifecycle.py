@@ -251,3 +251,32 @@ async def test_delete_forever_follows_upstream_pvc_rules(sim, make_spawner):
     await make_spawner("alice", "gpu").delete_forever()
     await make_spawner("alice").delete_forever()
     assert names() == ["shared-home"]
+
+
+async def test_start_does_not_wait_for_a_slow_create_response(sim, make_spawner):
+    """The watch shows the new pod (with our create id) before the create response
+    arrives: progress and readiness proceed from the watch."""
+    spawner = make_spawner()
+    api = await spawner._get_api()
+    never = asyncio.Event()
+    real_create = api.create
+    responses_held = []
+
+    async def create_with_lost_response(rk, namespace, body, **kw):
+        result = await real_create(rk, namespace, body, **kw)
+        if rk.plural == "pods":
+            responses_held.append(result)
+            await never.wait()  # the response never comes back
+        return result
+
+    api.create = create_with_lost_response
+    try:
+        url = await spawner.start()
+    finally:
+        api.create = real_create
+    [pod] = store_pods(sim)
+    assert responses_held and responses_held[0]["metadata"]["uid"] == pod["metadata"]["uid"]
+    assert url == f"http://{pod['status']['podIP']}:8888"
+    messages = [m async for m in spawner.progress()]
+    assert all(m["raw_event"]["involvedObject"]["uid"] == pod["metadata"]["uid"] for m in messages)
+    await spawner.stop()

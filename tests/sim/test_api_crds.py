@@ -165,3 +165,127 @@ async def test_schema_is_checked_on_update_too(api_client):
     assert [c["field"] for c in json.loads(info.value.body)["details"]["causes"]] == ["spec.size"]
     current = await co.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")
     assert current["spec"]["size"] == 2  # nothing half-applied
+
+
+def gadget_crd(status_subresource: bool = True) -> dict:
+    """A CRD whose schema has defaults, a preserved free-form field and no required spec."""
+    version: dict = {
+        "name": "v1", "served": True, "storage": True,
+        "schema": {"openAPIV3Schema": {
+            "type": "object",
+            "properties": {
+                "spec": {"type": "object", "default": {}, "properties": {
+                    "replicas": {"type": "integer", "default": 1, "minimum": 0},
+                    "mode": {"type": "string", "enum": ["fast", "safe"]},
+                    "limits": {"type": "object", "default": {"cpu": "1"}, "properties": {
+                        "cpu": {"type": "string"}, "memory": {"type": "string", "default": "1Gi"}}},
+                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                }},
+                "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}},
+                "note": {"type": "string"},
+            },
+        }},
+    }
+    if status_subresource:
+        version["subresources"] = {"status": {}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gadgets.{GROUP}"},
+        "spec": {"group": GROUP, "scope": "Namespaced", "versions": [version],
+                 "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"}},
+    }
+
+
+def gadget(name: str, **fields) -> dict:
+    return {"apiVersion": f"{GROUP}/v1", "kind": "Gadget", "metadata": {"name": name}, **fields}
+
+
+async def _gadgets(api_client, status_subresource: bool = True) -> client.CustomObjectsApi:
+    ext = client.ApiextensionsV1Api(api_client)
+    await ext.create_custom_resource_definition(gadget_crd(status_subresource))
+    return client.CustomObjectsApi(api_client)
+
+
+async def test_schema_defaults_fill_absent_fields_on_create(api_client):
+    co = await _gadgets(api_client)
+    created = await co.create_namespaced_custom_object(GROUP, "v1", "default", "gadgets", gadget("g"))
+    # spec defaults to {}, then its own fields' defaults apply inside it
+    assert created["spec"] == {"replicas": 1, "limits": {"cpu": "1", "memory": "1Gi"}}
+    explicit = await co.create_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets",
+        gadget("h", spec={"replicas": 0, "limits": {"cpu": "2"}}))
+    assert explicit["spec"] == {"replicas": 0, "limits": {"cpu": "2", "memory": "1Gi"}}
+    stored = await co.get_namespaced_custom_object(GROUP, "v1", "default", "gadgets", "h")
+    assert stored["spec"] == explicit["spec"]
+
+
+async def test_unknown_fields_are_pruned_before_validation(api_client):
+    co = await _gadgets(api_client)
+    created = await co.create_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets",
+        gadget("g", spec={"replicas": 2, "colour": 7, "extra": {"any": {"thing": [1]}}},
+               unknown={"x": 1}, note="kept"))
+    assert "unknown" not in created and created["note"] == "kept"
+    assert "colour" not in created["spec"]  # pruned, so its wrong type is no error either
+    assert created["spec"]["extra"] == {"any": {"thing": [1]}}  # preserve-unknown-fields
+    assert created["metadata"]["name"] == "g" and created["kind"] == "Gadget"
+    stored = await co.get_namespaced_custom_object(GROUP, "v1", "default", "gadgets", "g")
+    assert "unknown" not in stored and "colour" not in stored["spec"]
+
+
+async def test_updates_are_defaulted_pruned_and_validated(api_client):
+    co = await _gadgets(api_client)
+    await co.create_namespaced_custom_object(GROUP, "v1", "default", "gadgets", gadget("g"))
+    patched = await co.patch_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets", "g",
+        {"spec": {"replicas": None, "bogus": True, "mode": "safe"}}, _content_type=MERGE)
+    assert patched["spec"]["replicas"] == 1  # removed, so defaulted again
+    assert patched["spec"]["mode"] == "safe" and "bogus" not in patched["spec"]
+    current = await co.get_namespaced_custom_object(GROUP, "v1", "default", "gadgets", "g")
+    current["spec"]["mode"] = "reckless"
+    with pytest.raises(ApiException) as info:
+        await co.replace_namespaced_custom_object(GROUP, "v1", "default", "gadgets", "g", current)
+    assert info.value.status == 422
+    causes = json.loads(info.value.body)["details"]["causes"]
+    assert [(c["reason"], c["field"]) for c in causes] == [("FieldValueNotSupported", "spec.mode")]
+
+
+async def test_status_subresource_create_drops_status_and_status_writes_are_checked(api_client):
+    co = await _gadgets(api_client)
+    created = await co.create_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets", gadget("g", status={"ready": True}))
+    assert "status" not in created  # a create cannot set status when it is a subresource
+    written = await co.patch_namespaced_custom_object_status(
+        GROUP, "v1", "default", "gadgets", "g",
+        {"status": {"ready": True, "made-up": 1}, "spec": {"replicas": 9}}, _content_type=MERGE)
+    assert written["status"] == {"ready": True}  # pruned
+    assert written["spec"]["replicas"] == 1  # the status endpoint writes only status
+    assert written["metadata"]["generation"] == 1
+    with pytest.raises(ApiException) as info:
+        await co.patch_namespaced_custom_object_status(
+            GROUP, "v1", "default", "gadgets", "g", {"status": {"ready": "yes"}},
+            _content_type=MERGE)
+    assert info.value.status == 422
+    assert [c["field"] for c in json.loads(info.value.body)["details"]["causes"]] == ["status.ready"]
+
+
+async def test_without_status_subresource_status_is_ordinary_data(api_client):
+    co = await _gadgets(api_client, status_subresource=False)
+    created = await co.create_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets", gadget("g", status={"ready": False}))
+    assert created["status"] == {"ready": False}
+    updated = await co.patch_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets", "g", {"status": {"ready": True}}, _content_type=MERGE)
+    assert updated["status"] == {"ready": True}
+    # every change outside metadata is a change of the object: generation moves
+    assert updated["metadata"]["generation"] == 2
+    noted = await co.patch_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets", "g", {"note": "hello"}, _content_type=MERGE)
+    assert noted["metadata"]["generation"] == 3
+    labelled = await co.patch_namespaced_custom_object(
+        GROUP, "v1", "default", "gadgets", "g", {"metadata": {"labels": {"a": "b"}}},
+        _content_type=MERGE)
+    assert labelled["metadata"]["generation"] == 3
+    with pytest.raises(ApiException) as info:
+        await co.get_namespaced_custom_object_status(GROUP, "v1", "default", "gadgets", "g")
+    assert info.value.status == 404

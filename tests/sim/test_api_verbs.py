@@ -32,6 +32,35 @@ async def test_json_patch_with_test_op(api_client):
     assert (await v1.read_namespaced_config_map("j", "default")).data == {"k": "w"}  # not half-applied
 
 
+async def test_failed_json_patch_test_keeps_the_real_422_causes(api_client):
+    """The 422 body names what failed in ``details.causes``, as the real server sends it."""
+    v1 = client.CoreV1Api(api_client)
+    await v1.create_namespaced_config_map("default", {"metadata": {"name": "t"}, "data": {"k": "v"}})
+    with pytest.raises(ApiException) as info:
+        await v1.patch_namespaced_config_map("t", "default", [
+            {"op": "test", "path": "/data/k", "value": "other"}])
+    body = json.loads(info.value.body)
+    assert info.value.status == 422
+    assert body["reason"] == "Invalid"
+    assert body["message"] == "the server rejected our request due to an error in our request"
+    causes = body["details"]["causes"]
+    assert len(causes) == 1
+    assert causes[0]["reason"] == "UnexpectedServerResponse"
+    assert "test failed" in causes[0]["message"]
+
+
+async def test_unconvertible_strategic_patch_is_a_reasonless_500(api_client):
+    """A plain Go error from the patcher: code 500 with no reason, and no details made up."""
+    v1 = client.CoreV1Api(api_client)
+    await v1.create_namespaced_pod("default", POD)
+    with pytest.raises(ApiException) as info:
+        await v1.patch_namespaced_pod("p", "default", {"spec": {"$patch": "sideways"}})
+    body = json.loads(info.value.body)
+    assert info.value.status == 500
+    assert "reason" not in body and "details" not in body
+    assert body["message"].startswith("unknown patch type: sideways in map: ")
+
+
 async def test_strategic_merge_patch_uses_list_merge_keys(api_client):
     v1 = client.CoreV1Api(api_client)
     await v1.create_namespaced_pod("default", POD)

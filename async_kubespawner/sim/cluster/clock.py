@@ -54,6 +54,10 @@ class Clock:
         """The real duration of a cluster-time span (for timeouts handed to asyncio)."""
         return max(0.0, cluster_seconds) * self.scale
 
+    def cluster_seconds(self, real_seconds: float) -> float:
+        """The cluster time a real duration represents (the inverse of ``real_seconds``)."""
+        return real_seconds / self.scale if self.scale > 0 else float("inf")
+
     @staticmethod
     def now() -> datetime:
         return datetime.now(UTC)

@@ -17,6 +17,7 @@ from typing import Any
 from async_kubespawner.sim.errors import bad_request
 
 from .clock import Clock
+from .containerlogs import LogOptions
 from .events import (
     PullFailure,
     container_field_path,
@@ -100,6 +101,7 @@ class PodWorker:
         self.start_time = self.clock.timestamp()
         self.running: dict[str, RunningContainer] = {}
         self.deleting = asyncio.Event()
+        self.grace_shortened = asyncio.Event()  # a later delete asked for less time
         self.terminal = False
         self._phase_override: str | None = None
         self._reason: str | None = None
@@ -337,7 +339,7 @@ class PodWorker:
         await self.event("Created", f"Created container: {rec.name}", record_for=rec)
         await self.event("Started", f"Started container {rec.name}", record_for=rec)
         rec.state = running(self.clock.timestamp())
-        rec.started = True
+        rec.started = "startupProbe" not in spec  # else once the startup probe passes
         rec.ready = False
         await self.write_status()
 
@@ -369,12 +371,33 @@ class PodWorker:
                     await self.write_status()
                 await self.event("Unhealthy", change.message, type_="Warning", record_for=rec)
                 continue
-            assert change.exit is not None
-            self.running.pop(rec.name, None)
-            await self._record_exit(rec, change.exit)
-            await self.write_status()
-            if not self._should_restart(change.exit):
-                return
+            if change.kind == "started":
+                rec.started = True
+                await self.write_status()
+                continue
+            if change.kind == "unhealthy":
+                await self.event("Unhealthy", change.message, type_="Warning", record_for=rec)
+                continue
+            if change.kind == "probe-kill":
+                # a failed liveness/startup probe: kill with the probe's (or the pod's) grace
+                # period, then restart unless restartPolicy is Never, whatever the exit code
+                await self.event("Killing", change.message, record_for=rec)
+                grace = change.grace
+                if grace is None:
+                    grace = float(self.spec.get("terminationGracePeriodSeconds", 30))
+                status = await container.stop(grace)
+                self.running.pop(rec.name, None)
+                await self._record_exit(rec, status)
+                await self.write_status()
+                if self.restart_policy == "Never":
+                    return
+            else:
+                assert change.exit is not None
+                self.running.pop(rec.name, None)
+                await self._record_exit(rec, change.exit)
+                await self.write_status()
+                if not self._should_restart(change.exit):
+                    return
             crashes += 1
             rec.last_state = rec.state
             if crashes > 1:  # the first restart is immediate, later ones back off
@@ -415,6 +438,7 @@ class PodWorker:
             self.clock.timestamp(),
             rec.container_id,
             signal=status.signal,
+            message=status.message,
         )
         rec.ready = False
         rec.started = False
@@ -472,7 +496,26 @@ class PodWorker:
         ]
         for rec, _ in victims:
             await self.event("Killing", f"Stopping container {rec.name}", record_for=rec)
-        results = await asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
+        started = asyncio.get_running_loop().time()
+        stops = asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
+        while not stops.done():
+            shortened = asyncio.ensure_future(self.grace_shortened.wait())
+            await asyncio.wait({stops, shortened}, return_when=asyncio.FIRST_COMPLETED)
+            shortened.cancel()
+            if stops.done():
+                break
+            # Like the kubelet, honour the shorter period counted from the first request.
+            self.grace_shortened.clear()
+            new_grace = float(self.pod["metadata"].get("deletionGracePeriodSeconds") or 0)
+            spent = self.clock.cluster_seconds(asyncio.get_running_loop().time() - started)
+            deadline = asyncio.ensure_future(self.clock.sleep(new_grace - spent))
+            await asyncio.wait({stops, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            if not deadline.done():
+                deadline.cancel()
+                continue
+            for _, container in victims:
+                container.kill_now()
+        results = await stops
         for (rec, _), result in zip(victims, results, strict=True):
             self.running.pop(rec.name, None)
             status = result if isinstance(result, ExitStatus) else ExitStatus(137, "Error")
@@ -569,6 +612,7 @@ class Kubelet:
         (``... is waiting to start: trying and failing to pull image``); None leaves the
         answer to the API server (no node has the pod yet).
         """
+        LogOptions.from_query(query, name)  # the API server's validation, whatever the runtime
         text = self.runtime.log_source(namespace, name, query)
         if text is not None:
             return text
@@ -623,8 +667,18 @@ class Kubelet:
             self._workers[key] = (worker, task)
             entry = (worker, task)
         if meta.get("deletionTimestamp"):
-            entry[0].pod = {**entry[0].pod, "metadata": meta}
-            entry[0].deleting.set()
+            worker = entry[0]
+            before = (worker.pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
+            worker.pod = {**worker.pod, "metadata": meta}
+            after = meta.get("deletionGracePeriodSeconds")
+            if (
+                worker.deleting.is_set()
+                and before is not None
+                and after is not None
+                and after < before
+            ):
+                worker.grace_shortened.set()
+            worker.deleting.set()
 
     async def _run_worker(self, key: tuple[str, str, str], worker: PodWorker) -> None:
         try:

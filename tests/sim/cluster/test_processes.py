@@ -328,3 +328,31 @@ def test_command_resolution_follows_entrypoint_semantics(tmp_path: Path):
     ]
     with pytest.raises(ContainerStartError, match="--image-command"):
         runtime.command_for({"image": "example.org/unknown:1"})
+
+
+def test_only_the_whole_any_address_is_rewritten():
+    from async_kubespawner.sim.cluster.processes import _own_ip
+
+    ip = "127.1.0.9"
+    assert _own_ip("--ip=0.0.0.0", ip) == f"--ip={ip}"
+    assert _own_ip("http://0.0.0.0:8888/user/a/", ip) == f"http://{ip}:8888/user/a/"
+    assert _own_ip("10.0.0.0/8", ip) == "10.0.0.0/8"
+    assert _own_ip("0.0.0.0.1", ip) == "0.0.0.0.1"
+
+
+async def test_a_second_delete_with_a_shorter_grace_period_wins(core: client.CoreV1Api):
+    manifest = process_pod(
+        "stubborn",
+        [PY, "-c", TRAP_TERM.format(on_term="pass")],
+        restart_policy="Always",
+        readinessProbe={"exec": {"command": ["test", "-e", "ready"]}, "periodSeconds": 1},
+    )
+    await create_and_follow(core, manifest, ready)
+    before = (await core.list_namespaced_pod("default")).metadata.resource_version
+    # 3600 cluster seconds is three minutes here: only the shortened period ends this test
+    await core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=3600)
+    await core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=1)
+    seen = await follow(core, "stubborn", lambda t, _p: t == "DELETED", resource_version=before)
+    assert [p.metadata.deletion_grace_period_seconds for _, p in seen][:2] == [3600, 1]
+    term = seen[-1][1].status.container_statuses[0].state.terminated
+    assert (term.exit_code, term.reason) == (137, "Error")

@@ -112,3 +112,76 @@ async def test_crash_before_ready_fails_fast(sim, make_spawner):
         await spawner.start()
     assert "exited with code 3 (Error) before it became ready" in str(info.value)
     assert pods(sim) == []
+
+
+@pytest_asyncio.fixture
+async def hub_api() -> AsyncIterator[str]:
+    """The one hub endpoint a single-user server calls on start-up (its version check)."""
+    import jupyterhub
+    from aiohttp import web
+
+    async def version(_request: web.Request) -> web.Response:
+        return web.json_response({"version": jupyterhub.__version__})
+
+    app = web.Application()
+    app.router.add_get("/hub/api", version)
+    app.router.add_get("/hub/api/", version)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hub/api"
+    finally:
+        await runner.cleanup()
+
+
+@pytest.mark.slow
+async def test_real_singleuser_server_in_process_mode(tmp_path, hub_api):
+    """The demo's path: a real jupyterhub-singleuser as the pod, reached on its pod IP."""
+    import aiohttp
+
+    hub = fake_hub()
+    hub.api_url = hub_api
+    hub.url = hub_api.removesuffix("api")
+    config = ClusterConfig(clock=0.05, process_mode=True, process_root=str(tmp_path))
+    async with run_cluster(config) as simulator:
+        try:
+            from async_kubespawner import KubeSpawner
+
+            cfg = Config()
+            cfg.KubeSpawner = Config(
+                {
+                    "k8s_api_host": simulator.url,
+                    "namespace": "default",
+                    "image": "quay.io/jupyterhub/singleuser:5",
+                    "cmd": ["jupyterhub-singleuser"],
+                    "args": ["--allow-root"],  # process mode runs as this user, often root
+                    "start_timeout": 60,
+                }
+            )
+            spawner = KubeSpawner(
+                user=FakeUser("alice"),
+                hub=hub,
+                orm_spawner=FakeOrmSpawner(""),
+                config=cfg,
+                api_token="token-of-alice",
+                oauth_client_id="jupyterhub-user-alice",
+            )
+            url = await spawner.start()
+            assert url.startswith("http://127.1.")
+            [pod] = pods(simulator)
+            env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+            prefix = env.get("JUPYTERHUB_SERVICE_PREFIX") or "/"
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(f"{url}{prefix}api") as response,
+            ):
+                assert response.status == 200
+                assert "version" in await response.json()
+            await spawner.stop()
+            assert pods(simulator) == []
+        finally:
+            await stop_reflectors()
+            await close_shared_apis()

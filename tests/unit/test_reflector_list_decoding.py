@@ -1,0 +1,90 @@
+"""The reflector parses and trims each list page in one step with the cyclic GC paused,
+and always leaves the collector as it found it."""
+
+from __future__ import annotations
+
+import gc
+import json
+from typing import Any
+
+import pytest
+
+from async_kubespawner.kube.cache import ObjectCache, trim_pod
+from async_kubespawner.kube.client import PODS
+from async_kubespawner.kube.reflector import Reflector
+
+
+def pod(name: str, rv: str) -> dict[str, Any]:
+    return {
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "resourceVersion": rv, "uid": name},
+        "spec": {"containers": [{"name": "notebook", "env": [{"name": "TOKEN", "value": "x"}]}]},
+        "status": {"phase": "Running"},
+    }
+
+
+class PagedApi:
+    """Serves a list in pages of raw JSON through the reflector's ``decode``."""
+
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+
+    async def list_page(self, kind: Any, namespace: Any, **kw: Any) -> dict[str, Any]:
+        index = int(kw.get("continue_token") or 0)
+        raw = json.dumps(self.pages[index]).encode()
+        decode = kw["decode"]
+        return decode(raw)
+
+
+class RecordingCache(ObjectCache):
+    """Notes whether the collector was enabled while each object was trimmed."""
+
+    def __init__(self) -> None:
+        super().__init__(trim_pod)
+        self.gc_enabled_while_trimming: list[bool] = []
+
+    def trim(self, obj: dict[str, Any]) -> Any:
+        self.gc_enabled_while_trimming.append(gc.isenabled())
+        if obj["metadata"]["name"] == "poison":
+            raise ValueError("cannot trim this one")
+        return super().trim(obj)
+
+
+def two_pages() -> list[dict[str, Any]]:
+    return [
+        {"metadata": {"continue": "1"}, "items": [pod("a", "1"), pod("b", "2")]},
+        {"metadata": {"resourceVersion": "7"}, "items": [pod("c", "3")]},
+    ]
+
+
+async def test_pages_are_trimmed_with_gc_paused_and_gc_restored() -> None:
+    cache = RecordingCache()
+    reflector = Reflector(PagedApi(two_pages()), PODS, "default", cache)  # type: ignore[arg-type]
+    assert gc.isenabled()
+    await reflector._list()
+    assert gc.isenabled()
+    assert cache.gc_enabled_while_trimming == [False, False, False]
+    assert sorted(k[1] for k in cache.keys()) == ["a", "b", "c"]
+    assert reflector.resource_version == "7"
+    # trimmed on arrival: the env (with its token) is not kept
+    assert "env" not in json.dumps(cache.get(("default", "a")))
+
+
+async def test_gc_is_restored_when_a_page_cannot_be_trimmed() -> None:
+    cache = RecordingCache()
+    pages = [{"metadata": {"resourceVersion": "3"}, "items": [pod("poison", "1")]}]
+    reflector = Reflector(PagedApi(pages), PODS, "default", cache)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cannot trim"):
+        await reflector._list()
+    assert gc.isenabled()
+
+
+async def test_a_hub_that_disabled_gc_keeps_it_disabled() -> None:
+    cache = RecordingCache()
+    reflector = Reflector(PagedApi(two_pages()), PODS, "default", cache)  # type: ignore[arg-type]
+    gc.disable()
+    try:
+        await reflector._list()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
