@@ -25,7 +25,7 @@ import yaml
 from aiohttp import web
 
 from . import errors
-from .decoding import json_type_name, unknown_fields
+from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknown_fields
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
@@ -112,28 +112,7 @@ def _json_ready(value: Any) -> Any:
     return value
 
 
-# Nesting a body may have. The real decoder allows 10,000 levels; the simulator's
-# recursive steps (type check, defaulting, patching, copies) need Python stack frames per
-# level, and no Kubernetes object comes near this.
-MAX_BODY_DEPTH = 100
-_TOO_DEEP = object()
-
-
-def _nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests objects/arrays more than ``limit`` deep (no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
+_TOO_DEEP = object()  # marks a body whose parse ran out of stack
 
 
 def _refuse_constant(raw: bytes) -> Callable[[str], Any]:
@@ -543,7 +522,7 @@ class SimulatorAPI:
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get "
                 f"version/kind; json parse error: {what} ({excerpt})"
             ) from None
-        if value is _TOO_DEEP or _nested_deeper_than(value, MAX_BODY_DEPTH):
+        if value is _TOO_DEEP or nested_deeper_than(value, MAX_BODY_DEPTH):
             # every later step walks the body recursively; refuse it before any does
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get "

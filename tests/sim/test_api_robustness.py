@@ -275,3 +275,36 @@ async def test_json_without_nan_and_within_depth(simulator):
         nested = {"metadata": {"name": "ok"}, "data": {"k": "v"}}
         async with http.post(url, json=nested) as resp:
             assert resp.status == 201
+
+
+async def test_patches_cannot_stack_nesting_past_the_limit(simulator):
+    """Each body is depth-checked, so only patches could build a deeper object, one
+    bounded layer at a time, until reading it back overflowed the stack."""
+    crds = f"{simulator.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    crd = {"metadata": {"name": "blobs.example.com"}, "spec": {
+        "group": "example.com", "scope": "Namespaced",
+        "names": {"plural": "blobs", "kind": "Blob"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    url = f"{simulator.url}/apis/example.com/v1/namespaces/default/blobs"
+
+    def nested(depth: int) -> dict:
+        value: dict = {}
+        for _ in range(depth):
+            value = {"a": value}
+        return value
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(crds, json=crd) as resp:
+            assert resp.status == 201
+        async with http.post(url, json={"apiVersion": "example.com/v1", "kind": "Blob",
+                                        "metadata": {"name": "b"}, "x": nested(90)}) as resp:
+            assert resp.status == 201
+        deeper = [{"op": "add", "path": "/x" + "/a" * 89 + "/b", "value": nested(90)}]
+        async with http.patch(f"{url}/b", json=deeper,
+                              headers={"Content-Type": "application/json-patch+json"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == (
+                "the patched object would be nested deeper than 100 levels")
+        async with http.get(f"{url}/b") as resp:
+            assert resp.status == 200
