@@ -23,6 +23,7 @@ import yaml
 from aiohttp import web
 
 from . import errors
+from .decoding import json_type_name, unknown_fields
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
@@ -65,39 +66,8 @@ VERSION_INFO = {
 }
 SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
-
-# ObjectMeta fields a strict decode accepts.
-OBJECT_META_FIELDS = frozenset(
-    {
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-    }
-)
-# Top-level fields of the built-in kinds, for fieldValidation=Strict.
-KIND_FIELDS: dict[str, frozenset[str]] = {
-    "Pod": frozenset({"spec", "status"}),
-    "Service": frozenset({"spec", "status"}),
-    "PersistentVolumeClaim": frozenset({"spec", "status"}),
-    "Namespace": frozenset({"spec", "status"}),
-    "Node": frozenset({"spec", "status"}),
-    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
-    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
-    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
-    "Lease": frozenset({"spec"}),
-}
+RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
+WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +148,12 @@ class SimulatorAPI:
                 response = await self._admin(request)
             else:
                 response, info = await self._api(request)
-            status = response.status
+            status = 0 if request.get(RESET_KEY) else response.status
+            if not response.prepared:
+                for text in request.get(WARNINGS_KEY, ()):
+                    # RFC 7234 warn-code 299, agent "-", the text quoted
+                    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+                    response.headers.add("Warning", f'299 - "{quoted}"')
             return response
         except StatusError as exc:
             status = exc.code
@@ -218,7 +193,7 @@ class SimulatorAPI:
         method = request.method
         if self.faults.in_outage:  # a server that is down answers nothing, discovery included
             if self.faults.outage_mode == "reset":
-                await self._reset(request)
+                return await self._reset(request), RequestInfo("discovery", "")
             raise errors.service_unavailable()
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
@@ -237,13 +212,14 @@ class SimulatorAPI:
         request[INFO_KEY] = info  # counted even when a fault or error ends the request
         action = await self.faults.before(info)
         if action == "reset":
-            await self._reset(request)
+            return await self._reset(request), info
         if action == "expire":
             if verb == "watch":
+                asked = request.query.get("resourceVersion")
                 event = WatchEvent(
                     "ERROR",
                     too_old_resource_version(
-                        int(request.query.get("resourceVersion") or 0) or 1,
+                        (parse_resource_version(asked) if asked else 0) or 1,
                         self.store.resource_version,
                     ).status,
                 )
@@ -251,17 +227,24 @@ class SimulatorAPI:
             raise errors.list_too_old()
         return await self._dispatch(request, target, verb), info
 
-    async def _reset(self, request: web.Request) -> None:
-        """Cut the connection after a partial response, as a crashing server would."""
+    async def _reset(self, request: web.Request) -> web.StreamResponse:
+        """Cut the connection after a partial response, as a crashing server would.
+
+        The cut response is returned, not raised: aiohttp then finds the transport
+        closed and drops it quietly, where an exception would log a traceback for
+        every scripted reset. ``request[RESET_KEY]`` tells the counters (status 0).
+        """
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "application/json", "Content-Length": "4096"}
         )
-        await response.prepare(request)
-        await response.write(b'{"kind":"Status","apiVersion":"v1","metadata":')
+        if request.method != "HEAD":  # a HEAD answer has no body to cut: it is cut at once
+            await response.prepare(request)
+            await response.write(b'{"kind":"Status","apiVersion":"v1","metadata":')
         transport = request.transport
         if transport is not None:
             transport.abort()
-        raise ConnectionResetError("simulated connection reset")
+        request[RESET_KEY] = True
+        return response
 
     def _is_discovery(self, parts: list[str]) -> bool:
         if parts[0] == "api":
@@ -447,17 +430,18 @@ class SimulatorAPI:
             obj = decode_object(raw, rt.kind if rt else "Binding")
         else:
             obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
+        if obj is None:  # JSON null decodes to an empty TypeMeta
+            raise errors.bad_request("Object 'Kind' is missing in 'null'")
         if not isinstance(obj, dict):
             kind = rt.kind if rt else "Binding"
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get "
-                f"version/kind; json parse error: json: cannot unmarshal {type(obj).__name__} "
+                f"version/kind; json parse error: json: cannot unmarshal {json_type_name(obj)} "
                 'into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
             )
         if rt is not None:
             self._check_kind(obj, rt)
-            if request.query.get("fieldValidation") == "Strict":
-                self._strict_fields(obj, rt)
+            self._field_validation(request, obj, rt)
         return obj
 
     def _decode(self, raw: bytes, rt: ResourceType | None, *, yaml_body: bool) -> Any:
@@ -483,6 +467,14 @@ class SimulatorAPI:
 
     def _check_kind(self, obj: dict[str, Any], rt: ResourceType) -> None:
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
+        for field, value in (("apiVersion", api_version), ("kind", kind)):
+            if value is not None and not isinstance(value, str):
+                # the server reads TypeMeta first; a non-string there fails that decode
+                raise errors.bad_request(
+                    f"the object provided is unrecognized (must be of type {rt.kind}): couldn't "
+                    f"get version/kind; json parse error: json: cannot unmarshal "
+                    f"{json_type_name(value)} into Go struct field .{field} of type string"
+                )
         if api_version and api_version != rt.api_version:
             if kind and kind != rt.kind:
                 raise errors.bad_request(
@@ -500,24 +492,24 @@ class SimulatorAPI:
                 f"({rt.version}.{kind}) to ({rt.group or 'core'}.{rt.kind}): unknown conversion"
             )
 
-    def _strict_fields(self, obj: dict[str, Any], rt: ResourceType) -> None:
-        allowed = (
-            KIND_FIELDS.get(rt.kind)
-            if rt.group == "" or rt.group == "coordination.k8s.io"
-            else None
-        )
-        unknown = []
-        meta = obj.get("metadata")
-        if isinstance(meta, dict):
-            unknown += [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS]
-        if allowed is not None:
-            unknown += [k for k in obj if k not in allowed | {"kind", "apiVersion", "metadata"}]
-        if unknown:
+    def _field_validation(
+        self, request: web.Request, obj: dict[str, Any], rt: ResourceType
+    ) -> None:
+        """Unknown fields under ``fieldValidation``: Strict refuses them (400); Warn, the
+        default, lets the decoder drop them and says so in ``Warning`` headers; Ignore
+        drops them silently."""
+        unknown = unknown_fields(rt.kind, rt.group, obj)
+        if not unknown:
+            return
+        mode = request.query.get("fieldValidation") or "Warn"
+        if mode == "Strict":
             listed = ", ".join(f'unknown field "{u}"' for u in unknown)
             raise errors.bad_request(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                 f"strict decoding error: {listed}"
             )
+        if mode != "Ignore":
+            request[WARNINGS_KEY] = [f'unknown field "{u}"' for u in unknown]
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         """DeleteOptions from the body when there is one, else from the query (real precedence)."""
@@ -567,7 +559,8 @@ class SimulatorAPI:
     def _list(self, t: Target, q: Any, table: str | None = None) -> web.Response:
         """A list (or, for kubectl, a Table) page: selectors, resourceVersion rules, paging."""
         rt = t.rt
-        limit = _int_param(q, "limit") or 0
+        # the real storage pages only for limit > 0; zero or negative means "everything"
+        limit = max(_int_param(q, "limit") or 0, 0)
         token = q.get("continue")
         rv_param = q.get("resourceVersion")
         match = q.get("resourceVersionMatch")
@@ -688,6 +681,9 @@ class SimulatorAPI:
         self, request: web.Request, watch: Watch, table: str | None = None
     ) -> web.StreamResponse:
         ctype = TABLE_CONTENT_TYPE if table is not None else "application/json"
+        if request.method == "HEAD":  # headers only: streamed bytes would corrupt keep-alive
+            watch.close("HEAD request")
+            return web.Response(status=200, headers={"Content-Type": ctype})
         response = web.StreamResponse(status=200, headers={"Content-Type": ctype})
         response.enable_chunked_encoding()
         first = True
@@ -717,6 +713,8 @@ class SimulatorAPI:
         return response
 
     async def _stream_single(self, request: web.Request, event: WatchEvent) -> web.StreamResponse:
+        if request.method == "HEAD":
+            return web.Response(status=200, headers={"Content-Type": "application/json"})
         response = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         await response.prepare(request)
@@ -794,6 +792,11 @@ class SimulatorAPI:
             )
         if isinstance(result, str):
             return web.Response(text=result, content_type="text/plain")
+        if request.method == "HEAD":  # a followed log has no end; HEAD wants headers only
+            closing = getattr(result, "aclose", None)
+            if closing is not None:
+                await closing()
+            return web.Response(status=200, headers={"Content-Type": "text/plain"})
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)

@@ -63,6 +63,8 @@ INT_OR_STRING = Scalar("intstr")
 BYTES = Scalar("[]uint8")
 ANY = Scalar("any")
 
+FLOAT64 = Scalar("float64")
+
 STRINGS = ListOf(STRING, "[]string")
 STRING_MAP = MapOf(STRING, "map[string]string")
 RESOURCE_LIST = MapOf(QUANTITY, "v1.ResourceList")
@@ -183,6 +185,33 @@ POD_SPEC = Struct(
         ),
         "overhead": RESOURCE_LIST,
         "affinity": Struct("Affinity"),
+        "readinessGates": ListOf(
+            Struct("PodReadinessGate", {"conditionType": STRING}), "[]v1.PodReadinessGate"
+        ),
+    },
+)
+# What ``kubectl get pods`` (the simulator's Table printer) and the kubelet read back.
+CONTAINER_STATUS = Struct(
+    "ContainerStatus",
+    {
+        "name": STRING,
+        "ready": BOOL,
+        "started": BOOL,
+        "restartCount": INT32,
+        "image": STRING,
+        "imageID": STRING,
+        "containerID": STRING,
+        "state": Struct(
+            "ContainerState",
+            {
+                "waiting": Struct("ContainerStateWaiting", {"reason": STRING, "message": STRING}),
+                "running": Struct("ContainerStateRunning", {"startedAt": STRING}),
+                "terminated": Struct(
+                    "ContainerStateTerminated",
+                    {"exitCode": INT32, "signal": INT32, "reason": STRING, "message": STRING},
+                ),
+            },
+        ),
     },
 )
 POD_STATUS = Struct(
@@ -196,8 +225,17 @@ POD_STATUS = Struct(
         "qosClass": STRING,
         "nominatedNodeName": STRING,
         "conditions": ListOf(
-            Struct("PodCondition", {"type": STRING, "status": STRING}), "[]v1.PodCondition"
+            Struct(
+                "PodCondition",
+                {"type": STRING, "status": STRING, "reason": STRING, "message": STRING},
+            ),
+            "[]v1.PodCondition",
         ),
+        "podIPs": ListOf(Struct("PodIP", {"ip": STRING}), "[]v1.PodIP"),
+        "hostIPs": ListOf(Struct("HostIP", {"ip": STRING}), "[]v1.HostIP"),
+        "startTime": STRING,
+        "containerStatuses": ListOf(CONTAINER_STATUS, "[]v1.ContainerStatus"),
+        "initContainerStatuses": ListOf(CONTAINER_STATUS, "[]v1.ContainerStatus"),
     },
 )
 SERVICE_PORT = Struct(
@@ -226,6 +264,39 @@ SERVICE_SPEC = Struct(
         "internalTrafficPolicy": STRING,
         "externalTrafficPolicy": STRING,
         "publishNotReadyAddresses": BOOL,
+        "externalIPs": STRINGS,
+    },
+)
+SERVICE_STATUS = Struct(
+    "ServiceStatus",
+    {
+        "loadBalancer": Struct(
+            "LoadBalancerStatus",
+            {
+                "ingress": ListOf(
+                    Struct("LoadBalancerIngress", {"ip": STRING, "hostname": STRING}),
+                    "[]v1.LoadBalancerIngress",
+                )
+            },
+        )
+    },
+)
+NODE_STATUS = Struct(
+    "NodeStatus",
+    {
+        "conditions": ListOf(
+            Struct(
+                "NodeCondition",
+                {"type": STRING, "status": STRING, "reason": STRING, "message": STRING},
+            ),
+            "[]v1.NodeCondition",
+        ),
+        "addresses": ListOf(
+            Struct("NodeAddress", {"type": STRING, "address": STRING}), "[]v1.NodeAddress"
+        ),
+        "capacity": RESOURCE_LIST,
+        "allocatable": RESOURCE_LIST,
+        "nodeInfo": Struct("NodeSystemInfo", {"kubeletVersion": STRING, "architecture": STRING}),
     },
 )
 PVC_SPEC = Struct(
@@ -253,9 +324,86 @@ OBJECT_REFERENCE = Struct(
     },
 )
 
+# A CRD's openAPIV3Schema, recursively: the structural-schema code compares bounds,
+# compiles patterns and walks properties/items, so their types are checked on the way in.
+# ``items`` and ``additionalProperties`` may be a schema or an array/bool in Go
+# (JSONSchemaPropsOrArray/OrBool), so they are left to the readers, which check shapes.
+JSON_SCHEMA_PROPS = Struct("JSONSchemaProps")
+JSON_SCHEMA_PROPS.fields.update(
+    {
+        "type": STRING,
+        "format": STRING,
+        "description": STRING,
+        "pattern": STRING,
+        "properties": MapOf(JSON_SCHEMA_PROPS, "map[string]v1.JSONSchemaProps"),
+        "required": STRINGS,
+        "enum": ListOf(ANY, "[]v1.JSON"),
+        "minimum": FLOAT64,
+        "maximum": FLOAT64,
+        "exclusiveMinimum": BOOL,
+        "exclusiveMaximum": BOOL,
+        "minLength": INT64,
+        "maxLength": INT64,
+        "minItems": INT64,
+        "maxItems": INT64,
+        "minProperties": INT64,
+        "maxProperties": INT64,
+        "nullable": BOOL,
+        "x-kubernetes-preserve-unknown-fields": BOOL,
+        "x-kubernetes-embedded-resource": BOOL,
+        "x-kubernetes-int-or-string": BOOL,
+        "x-kubernetes-list-type": STRING,
+        "x-kubernetes-list-map-keys": STRINGS,
+        "x-kubernetes-map-type": STRING,
+    }
+)
+CRD_SPEC = Struct(
+    "CustomResourceDefinitionSpec",
+    {
+        "group": STRING,
+        "scope": STRING,
+        "names": Struct(
+            "CustomResourceDefinitionNames",
+            {
+                "plural": STRING,
+                "singular": STRING,
+                "kind": STRING,
+                "listKind": STRING,
+                "shortNames": STRINGS,
+                "categories": STRINGS,
+            },
+        ),
+        "versions": ListOf(
+            Struct(
+                "CustomResourceDefinitionVersion",
+                {
+                    "name": STRING,
+                    "served": BOOL,
+                    "storage": BOOL,
+                    "deprecated": BOOL,
+                    "schema": Struct(
+                        "CustomResourceValidation", {"openAPIV3Schema": JSON_SCHEMA_PROPS}
+                    ),
+                    "subresources": Struct(
+                        "CustomResourceSubresources",
+                        {
+                            "status": Struct("CustomResourceSubresourceStatus"),
+                            "scale": Struct("CustomResourceSubresourceScale"),
+                        },
+                    ),
+                },
+            ),
+            "[]v1.CustomResourceDefinitionVersion",
+        ),
+        "conversion": Struct("CustomResourceConversion", {"strategy": STRING}),
+    },
+)
+
 KIND_SCHEMAS: dict[str, Struct] = {
     "Pod": Struct("Pod", {"metadata": OBJECT_META, "spec": POD_SPEC, "status": POD_STATUS}),
-    "Service": Struct("Service", {"metadata": OBJECT_META, "spec": SERVICE_SPEC}),
+    "Service": Struct(
+        "Service", {"metadata": OBJECT_META, "spec": SERVICE_SPEC, "status": SERVICE_STATUS}
+    ),
     "Secret": Struct(
         "Secret",
         {
@@ -280,7 +428,10 @@ KIND_SCHEMAS: dict[str, Struct] = {
         {
             "metadata": OBJECT_META,
             "spec": PVC_SPEC,
-            "status": Struct("PersistentVolumeClaimStatus", {"phase": STRING}),
+            "status": Struct(
+                "PersistentVolumeClaimStatus",
+                {"phase": STRING, "accessModes": STRINGS, "capacity": RESOURCE_LIST},
+            ),
         },
     ),
     "Namespace": Struct(
@@ -308,10 +459,37 @@ KIND_SCHEMAS: dict[str, Struct] = {
             "reportingComponent": STRING,
             "reportingController": STRING,
             "source": Struct("EventSource", {"component": STRING, "host": STRING}),
+            "firstTimestamp": STRING,
+            "lastTimestamp": STRING,
+            "eventTime": STRING,
+            "action": STRING,
+            "reportingInstance": STRING,
         },
     ),
     "Node": Struct(
-        "Node", {"metadata": OBJECT_META, "spec": Struct("NodeSpec", {"unschedulable": BOOL})}
+        "Node",
+        {
+            "metadata": OBJECT_META,
+            "spec": Struct(
+                "NodeSpec",
+                {
+                    "unschedulable": BOOL,
+                    "podCIDR": STRING,
+                    "providerID": STRING,
+                    "taints": ListOf(
+                        Struct(
+                            "Taint",
+                            {"key": STRING, "value": STRING, "effect": STRING},
+                        ),
+                        "[]v1.Taint",
+                    ),
+                },
+            ),
+            "status": NODE_STATUS,
+        },
+    ),
+    "CustomResourceDefinition": Struct(
+        "CustomResourceDefinition", {"metadata": OBJECT_META, "spec": CRD_SPEC}
     ),
     "Lease": Struct(
         "Lease",
@@ -334,7 +512,8 @@ _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
-def _json_name(value: Any) -> str:
+def json_type_name(value: Any) -> str:
+    """How Go's encoding/json names the JSON type of ``value`` in its unmarshal errors."""
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int | float):
@@ -365,7 +544,7 @@ class _Mismatch(Exception):
         self.keys: list[str] = []
 
     def decode_error(self) -> DecodeError:
-        shown = _json_name(self.value)
+        shown = json_type_name(self.value)
         if shown == "number":
             shown = f"number {self.value}"
         path = ".".join(reversed(self.keys))
@@ -450,6 +629,9 @@ def _check_scalar(node: Scalar, value: Any) -> None:
     elif kind == "bool":
         if not isinstance(value, bool):
             raise _Mismatch(value, node)
+    elif kind == "float64":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Mismatch(value, node)
     elif kind in _INT_RANGES:
         low, high = _INT_RANGES[kind]
         if (
@@ -464,7 +646,7 @@ def _check_scalar(node: Scalar, value: Any) -> None:
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise DecodeError(
-                f"json: cannot unmarshal {_json_name(value)} into Go value of type int32"
+                f"json: cannot unmarshal {json_type_name(value)} into Go value of type int32"
             )
         if isinstance(value, float) and not value.is_integer():
             raise DecodeError(f"json: cannot unmarshal number {value} into Go value of type int32")
@@ -506,7 +688,7 @@ def check_types(kind: str, obj: Any) -> bool:
     schema = KIND_SCHEMAS.get(kind, DEFAULT_SCHEMA)
     if not isinstance(obj, dict):
         raise DecodeError(
-            f"json: cannot unmarshal {_json_name(obj)} into Go value of type v1.{kind}"
+            f"json: cannot unmarshal {json_type_name(obj)} into Go value of type v1.{kind}"
         )
     try:
         return _check(schema, obj)
@@ -565,6 +747,65 @@ def _drop(node: Any, value: Any) -> None:
                 _drop(item_node, item)
 
 
+# ObjectMeta's fields: any other key under metadata is unknown to the decoder.
+OBJECT_META_FIELDS = frozenset(
+    {
+        "name",
+        "generateName",
+        "namespace",
+        "selfLink",
+        "uid",
+        "resourceVersion",
+        "generation",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "labels",
+        "annotations",
+        "ownerReferences",
+        "finalizers",
+        "managedFields",
+    }
+)
+# Top-level fields of the built-in kinds (besides kind, apiVersion, metadata): any other
+# is unknown, dropped with a warning by default and refused under fieldValidation=Strict.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "Pod": frozenset({"spec", "status"}),
+    "Service": frozenset({"spec", "status"}),
+    "PersistentVolumeClaim": frozenset({"spec", "status"}),
+    "Namespace": frozenset({"spec", "status"}),
+    "Node": frozenset({"spec", "status"}),
+    "ConfigMap": frozenset({"data", "binaryData", "immutable"}),
+    "Secret": frozenset({"data", "stringData", "type", "immutable"}),
+    "ServiceAccount": frozenset({"secrets", "imagePullSecrets", "automountServiceAccountToken"}),
+    "Lease": frozenset({"spec"}),
+}
+
+
+def unknown_fields(kind: str, group: str, obj: dict) -> list[str]:
+    """Paths of the fields of ``obj`` its Go type does not have, as the real decoder names
+    them ("spec", "metadata.color"); custom resources are pruned by their schema instead."""
+    unknown: list[str] = []
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        unknown += [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS]
+    allowed = KIND_FIELDS.get(kind) if group in ("", "coordination.k8s.io") else None
+    if allowed is not None:
+        unknown += [
+            k for k in obj if k not in allowed and k not in ("kind", "apiVersion", "metadata")
+        ]
+    return unknown
+
+
+def drop_unknown_fields(kind: str, group: str, obj: dict) -> None:
+    """What decoding into a Go struct does to fields it has no place for: they vanish."""
+    for path in unknown_fields(kind, group, obj):
+        if path.startswith("metadata."):
+            del obj["metadata"][path.removeprefix("metadata.")]
+        else:
+            del obj[path]
+
+
 # Groups whose kinds the schemas above describe; a custom resource with a clashing kind
 # name (say, a CRD whose kind is "Pod") must not be checked against the built-in type.
 _BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"})
@@ -573,8 +814,8 @@ _BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiext
 def decode(kind: str, group: str, version: str, obj: Any) -> dict:
     """The store's entry point: ``obj`` as the real decoder leaves it, or the real 400.
 
-    Modifies ``obj`` in place (nulls dropped) and returns it, so callers pass a copy
-    they own.
+    Modifies ``obj`` in place (nulls and fields the type does not have dropped) and
+    returns it, so callers pass a copy they own.
     """
     from . import errors  # the store's Status constructors; imported late, errors is heavier
 
@@ -587,4 +828,5 @@ def decode(kind: str, group: str, version: str, obj: Any) -> dict:
         ) from None
     if has_nulls:
         drop_nulls(checked_kind, obj)
+    drop_unknown_fields(kind, group, obj)
     return obj

@@ -42,6 +42,7 @@ def default_object(
     *,
     allocate_cluster_ip: Callable[[], str],
     old: dict | None = None,
+    decoded: bool = False,
 ) -> None:
     """Fill in what the real server fills in when ``obj`` (of ``kind``) is created or updated.
 
@@ -51,14 +52,20 @@ def default_object(
     back and the claim could never be deleted. An update is recognised by ``old`` or,
     failing that, by ``obj`` already carrying the ``metadata.uid`` the store assigns
     after defaulting a create.
+
+    ``decoded=True`` says ``obj`` already went through ``decoding.decode`` (types checked,
+    nulls dropped), as the store's writes have; the type-check pass, the costliest part
+    of a pod's defaulting, is then not done a second time. Other callers leave it False
+    and get an undecodable object left alone rather than a crash.
     """
     defaulter = _DEFAULTERS.get(kind)
-    try:
-        has_nulls = check_types(kind, obj)
-    except DecodeError:
-        return  # an undecodable body is refused (400) before defaults matter
-    if has_nulls:
-        drop_nulls(kind, obj)
+    if not decoded:
+        try:
+            has_nulls = check_types(kind, obj)
+        except DecodeError:
+            return  # an undecodable body is refused (400) before defaults matter
+        if has_nulls:
+            drop_nulls(kind, obj)
     if defaulter is None:
         return
     meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import itertools
+import math
 import random
 import time
 from collections import Counter
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
 VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
 ERROR_CODES = (400, 401, 403, 404, 409, 410, 429, 500, 503, 504)
 _rule_ids = itertools.count(1)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +171,16 @@ class Faults:
 
     def close_watches(self, after_events: int | None = None) -> int:
         """End every open watch now, or after each delivers ``after_events`` more events."""
+        if after_events is not None and (not _is_int(after_events) or after_events < 0):
+            raise ValueError(f"after_events must be a whole number >= 0, got {after_events!r}")
         return self._store.close_watches(after_events)
 
     def outage(self, seconds: float, *, mode: str = "reset") -> None:
         """For ``seconds``, every API request fails: connection reset or 503 (``mode``)."""
         if mode not in ("reset", "503"):
             raise ValueError(f'outage mode must be "reset" or "503", not {mode!r}')
+        if not _is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"outage seconds must be a finite number >= 0, got {seconds!r}")
         self.outage_mode = mode
         self._outage_until = self._clock() + seconds
         if mode == "reset":
@@ -185,10 +198,26 @@ class Faults:
         self._outage_until = 0.0
 
     def _add(self, rule: FaultRule) -> FaultRule:
-        if not 0.0 <= rule.fraction <= 1.0:
-            raise ValueError(f"fraction must be between 0 and 1, got {rule.fraction}")
+        """Check a rule completely before it is live: a bad value found later, while a
+        request is being matched, would turn that request into a 500."""
+        if not _is_number(rule.fraction) or not 0.0 <= rule.fraction <= 1.0:
+            raise ValueError(f"fraction must be a number between 0 and 1, got {rule.fraction!r}")
         if rule.verb is not None and rule.verb not in VERBS:
             raise ValueError(f"unknown verb {rule.verb!r}; valid verbs: {', '.join(VERBS)}")
+        for name in ("resource", "name", "namespace"):
+            value = getattr(rule, name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"{name} must be a string, got {value!r}")
+        if rule.count is not None and (not _is_int(rule.count) or rule.count < 0):
+            raise ValueError(f"count must be a whole number >= 0, got {rule.count!r}")
+        if not _is_int(rule.retry_after) or rule.retry_after < 0:
+            raise ValueError(
+                f"retry_after must be a whole number of seconds >= 0, got {rule.retry_after!r}"
+            )
+        for name in ("delay", "delay_max"):
+            value = getattr(rule, name)
+            if value is not None and (not _is_number(value) or not math.isfinite(value)):
+                raise ValueError(f"latency must be a finite number of seconds, got {value!r}")
         self.rules.append(rule)
         return rule
 
@@ -268,7 +297,7 @@ class Faults:
                 case "remove":
                     self.remove(int(args["id"]))
                     return self.describe()
-        except (TypeError, ValueError, KeyError) as exc:
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise errors.bad_request(f"invalid {action!r} fault command: {exc}") from None
         raise errors.bad_request(
             f"unknown fault action {action!r}; valid: latency, error, reset, expire, "

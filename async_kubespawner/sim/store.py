@@ -27,7 +27,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +56,9 @@ from .validation import (
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (group, plural)
+# A pod's log as the kubelet serves it: the text, an async iterator of text for
+# follow=true, or None while the container has not started (the real 400 "waiting to start").
+PodLog = str | AsyncIterator[str] | None
 ObjKey = tuple[str, str]  # (namespace or "", name)
 
 # Namespaces a fresh real cluster has.
@@ -310,7 +313,10 @@ class Store:
         self._ip_pool = network.hosts()
         next(self._ip_pool, None)  # the first address is the kubernetes service's
         self._used_ips: set[str] = set()
-        self.pod_log_source: Callable[[str, str, dict[str, Any]], str | None] | None = None
+        # the kubelet's answer to pods/{name}/log (namespace, pod, options from app.log_options)
+        self.pod_log_source: (
+            Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
+        ) = None
         for name in self.options.initial_namespaces:
             self._seed_namespace(name)
 
@@ -712,7 +718,7 @@ class Store:
             causes = validate_metadata(rt.kind, obj.get("metadata"), old_meta)
             causes += validate_against_schema(schema, obj)
         else:
-            causes = validate_object(rt.kind, obj, old)
+            causes = validate_object(rt.kind, obj, old, decoded=True)
         if causes:
             name = obj.get("metadata", {}).get("name", "")
             raise StatusError(invalid_status(rt.kind, name, causes, rt.group))
@@ -821,7 +827,11 @@ class Store:
         schema = self.registry.schema(rt)
         if schema is None:
             default_object(
-                rt.kind, obj, allocate_cluster_ip=self._lazy_ip_allocator(dry_run), old=old
+                rt.kind,
+                obj,
+                allocate_cluster_ip=self._lazy_ip_allocator(dry_run),
+                old=old,
+                decoded=True,  # every write decodes first; type-check once per write
             )
             return obj
         if old is None and "status" in rt.subresources:

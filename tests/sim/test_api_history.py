@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import aiohttp
@@ -184,7 +185,9 @@ async def test_restart_compacts_history_and_drops_watches(simulator, api_client)
 
 async def test_history_window_by_age_even_without_writes():
     async with run_simulator(history_age=60) as sim, sim.api_client() as api:
-        now = [5000.0]
+        # start the fake clock at the real one: the namespaces seeded at start-up were
+        # stamped with time.monotonic(), and a fake "now" behind them would never age them
+        now = [time.monotonic()]
         sim.store.clock = lambda: now[0]
         v1 = client.CoreV1Api(api)
         await make_configmaps(v1, 1)

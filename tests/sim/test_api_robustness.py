@@ -98,3 +98,139 @@ async def test_wrong_json_type_is_the_decoders_400(api_client, simulator):
     cm = await v1.create_namespaced_config_map("default", {"metadata": {"name": "n", "labels": None},
                                                            "data": {"k": "v"}})
     assert cm.metadata.labels is None
+
+
+async def test_status_fields_read_back_are_type_checked(simulator):
+    """Fields the Table printer and controllers read (node conditions, container statuses,
+    load-balancer ingress) refuse a wrong JSON type with the decoder's 400, so a later
+    ``kubectl get`` cannot trip over them."""
+    table = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+    async with aiohttp.ClientSession() as http:
+        base = f"{simulator.url}/api/v1"
+        cases = [
+            ("nodes", {"metadata": {"name": "n"}, "status": {"conditions": [["Ready"]]}},
+             "Go struct field NodeStatus.status.conditions of type v1.NodeCondition"),
+            ("namespaces/default/pods",
+             {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "i"}]},
+              "status": {"containerStatuses": [{"name": "c", "restartCount": "2"}]}},
+             "Go struct field ContainerStatus.status.containerStatuses.restartCount of type int32"),
+            ("namespaces/default/services",
+             {"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]},
+              "status": {"loadBalancer": {"ingress": "1.2.3.4"}}},
+             "Go struct field LoadBalancerStatus.status.loadBalancer.ingress of type"),
+        ]
+        for path, body, message in cases:
+            async with http.post(f"{base}/{path}", json=body) as resp:
+                assert resp.status == 400, path
+                assert message in (await resp.json())["message"]
+        async with http.post(f"{base}/nodes", json={"metadata": {"name": "ok"}, "status": {
+                "conditions": [{"type": "Ready", "status": "True"}],
+                "nodeInfo": {"kubeletVersion": "v1.36.2"}}}) as resp:
+            assert resp.status == 201
+        async with http.get(f"{base}/nodes", headers=table) as resp:
+            assert resp.status == 200
+            rows = (await resp.json())["rows"]
+            assert [r["cells"][:2] for r in rows] == [["ok", "Ready"]]
+
+
+async def test_non_string_kind_or_api_version_is_a_400(simulator):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{simulator.url}/api/v1/namespaces/default/configmaps",
+                             json={"apiVersion": 1, "kind": "ConfigMap",
+                                   "metadata": {"name": "c"}}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == (
+                "the object provided is unrecognized (must be of type ConfigMap): couldn't get "
+                "version/kind; json parse error: json: cannot unmarshal number into Go struct "
+                "field .apiVersion of type string")
+
+
+async def test_non_positive_limit_means_no_paging(api_client):
+    v1 = client.CoreV1Api(api_client)
+    for name in ("a", "b", "c"):
+        await v1.create_namespaced_config_map("default", {"metadata": {"name": name,
+                                                                       "labels": {"x": "y"}}})
+    for limit in (0, -1):
+        listed = await v1.list_namespaced_config_map("default", limit=limit, label_selector="x=y")
+        assert [c.metadata.name for c in listed.items] == ["a", "b", "c"]
+        assert listed.metadata._continue is None
+
+
+async def test_head_of_a_watch_answers_headers_only(simulator):
+    """A streamed body after a HEAD answer would be read as the next response's status line."""
+    async with aiohttp.ClientSession() as http:
+        url = f"{simulator.url}/api/v1/namespaces/default/serviceaccounts"
+        async with http.head(url, params={"watch": "1"}) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "application/json"
+        async with http.get(url) as resp:  # same keep-alive connection, clean
+            assert resp.status == 200
+            assert (await resp.json())["items"][0]["metadata"]["name"] == "default"
+    assert simulator.store.watches() == []
+
+
+async def test_crd_schemas_are_type_checked_and_patterns_must_compile(simulator):
+    url = f"{simulator.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+    def crd(properties: dict, group="example.com") -> dict:
+        return {"metadata": {"name": f"things.{group}"}, "spec": {
+            "group": group, "scope": "Namespaced",
+            "names": {"plural": "things", "kind": "Thing"},
+            "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                "openAPIV3Schema": {"type": "object", "properties": properties}}}]}}
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=crd({}, group=1.5)) as resp:
+            assert resp.status == 400
+            assert "CustomResourceDefinitionSpec.spec.group of type string" in (
+                await resp.json())["message"]
+        async with http.post(url, json=crd({"size": {"type": "integer", "minimum": "1"}})) as resp:
+            assert resp.status == 400
+            assert "JSONSchemaProps" in (await resp.json())["message"]
+        async with http.post(url, json=crd({"id": {"type": "string", "pattern": "(["}})) as resp:
+            assert resp.status == 422
+            cause = (await resp.json())["details"]["causes"][0]
+            assert cause["field"] == (
+                "spec.versions[0].schema.openAPIV3Schema.properties[id].pattern")
+            assert cause["message"].startswith(
+                'Invalid value: "([": must be a valid regular expression')
+
+
+async def test_unknown_fields_are_dropped_with_a_warning_by_default(simulator, api_client):
+    """The real decoder has no place for a field its Go type lacks: it drops it (Warn, the
+    default, says so in a Warning header), or refuses the body under Strict."""
+    url = f"{simulator.url}/api/v1/namespaces/default/serviceaccounts"
+    body = {"metadata": {"name": "sa", "colour": "red"}, "spec": {"x": 1}, "automountServiceAccountToken": False}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json=body) as resp:
+            assert resp.status == 201
+            created = await resp.json()
+            assert resp.headers.getall("Warning") == [
+                '299 - "unknown field \\"metadata.colour\\""', '299 - "unknown field \\"spec\\""']
+        assert "spec" not in created and "colour" not in created["metadata"]
+        assert created["automountServiceAccountToken"] is False
+        async with http.put(f"{url}/sa", json=dict(body, metadata={"name": "sa"}),
+                            params={"fieldValidation": "Ignore"}) as resp:
+            assert resp.status == 200
+            assert "Warning" not in resp.headers
+        async with http.post(url, json=dict(body, metadata={"name": "sb"}),
+                             params={"fieldValidation": "Strict"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == (
+                'ServiceAccount in version "v1" cannot be handled as a ServiceAccount: strict '
+                'decoding error: unknown field "spec"')
+    # a patch cannot sneak one in either
+    v1 = client.CoreV1Api(api_client)
+    patched = await v1.patch_namespaced_service_account(
+        "sa", "default", {"spec": {"y": 2}, "metadata": {"labels": {"a": "b"}}})
+    assert patched.metadata.labels == {"a": "b"}
+    raw = simulator.store.get(simulator.store.resource("serviceaccounts"), "default", "sa")
+    assert "spec" not in raw
+
+
+async def test_null_body_is_a_400(simulator):
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{simulator.url}/api/v1/namespaces/default/configmaps",
+                             data=b"null", headers={"Content-Type": "application/json"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == "Object 'Kind' is missing in 'null'"

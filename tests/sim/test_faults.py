@@ -74,6 +74,23 @@ async def test_connection_reset_mid_response(simulator, api_client):
     with pytest.raises(aiohttp.ClientError):
         await v1.list_namespaced_pod("default")
     await v1.list_namespaced_pod("default")
+    assert simulator.counters.count(verb="list", status=0) == 1  # the cut one
+    assert simulator.counters.count(verb="list", status=200) == 1
+
+
+async def test_scripted_reset_logs_no_traceback(simulator, caplog):
+    """A reset is the fault working as scripted, not a server error worth a traceback."""
+    simulator.faults.reset_connections(count=2)
+    url = f"{simulator.url}/api/v1/namespaces"
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientPayloadError):
+            async with http.get(url) as resp:
+                await resp.read()
+        # a HEAD is cut before its headers; aiohttp retries an idempotent request once
+        async with http.head(url) as resp:
+            assert resp.status == 200
+    assert simulator.counters.count(verb="list", status=0) == 2
+    assert [r for r in caplog.records if r.levelno >= 40] == []
 
 
 async def test_expire_next_list_and_watch(simulator, api_client):
@@ -175,12 +192,51 @@ async def test_admin_endpoint_scripts_faults_and_reports_counters(simulator, api
 
 
 def test_bad_fault_scripts_say_what_is_wrong(simulator):
-    with pytest.raises(ValueError, match="fraction must be between 0 and 1"):
+    with pytest.raises(ValueError, match="fraction must be a number between 0 and 1, got 2"):
         simulator.faults.fail(500, fraction=2)
     with pytest.raises(ValueError, match="unknown verb 'fetch'"):
         simulator.faults.fail(500, verb="fetch")
     with pytest.raises(ValueError, match="outage mode"):
         simulator.faults.outage(1, mode="explode")
+    # values only used later, while matching a request, are checked now: a bad one would
+    # otherwise turn every later API request into a 500
+    with pytest.raises(ValueError, match="count must be a whole number >= 0, got 'x'"):
+        simulator.faults.fail(500, count="x")
+    with pytest.raises(ValueError, match="retry_after must be a whole number"):
+        simulator.faults.fail(429, retry_after=1.5)
+    with pytest.raises(ValueError, match="resource must be a string"):
+        simulator.faults.reset_connections(resource=["pods"])
+    with pytest.raises(ValueError, match="latency must be a finite number"):
+        simulator.faults.add_latency(float("inf"))
+    with pytest.raises(ValueError, match="outage seconds must be a finite number"):
+        simulator.faults.outage(float("nan"))
+    with pytest.raises(ValueError, match="after_events must be a whole number"):
+        simulator.faults.close_watches(after_events="5")
+    assert simulator.faults.rules == []
+
+
+async def test_bad_admin_fault_commands_are_400_and_leave_the_api_working(simulator):
+    async with aiohttp.ClientSession() as http:
+        for command in ({"action": "error", "code": 503, "count": "x"},
+                        {"action": "expire", "count": [1]},
+                        {"action": "latency", "seconds": "inf"},
+                        {"action": "outage", "seconds": 1e999},
+                        {"action": "close_watches", "after_events": "x"},
+                        {"action": "remove", "id": 1e999}):
+            async with http.post(f"{simulator.url}/_sim/faults", json=command) as resp:
+                assert resp.status == 400, command
+                assert (await resp.json())["reason"] == "BadRequest"
+        async with http.get(f"{simulator.url}/api/v1/namespaces/default/pods") as resp:
+            assert resp.status == 200
+
+
+async def test_expired_watch_fault_with_a_malformed_version_is_a_400(simulator):
+    simulator.faults.expire_next(verb="watch")
+    async with aiohttp.ClientSession() as http:
+        url = f"{simulator.url}/api/v1/namespaces/default/pods"
+        async with http.get(url, params={"watch": "1", "resourceVersion": "soon"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == 'invalid resource version "soon"'
 
 
 async def test_outage_ends_by_itself_after_its_duration(simulator, api_client):

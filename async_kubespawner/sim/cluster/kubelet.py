@@ -17,6 +17,7 @@ from typing import Any
 from async_kubespawner.sim.errors import bad_request
 
 from .clock import Clock
+from .containerlogs import LogOptions
 from .events import (
     PullFailure,
     container_field_path,
@@ -338,7 +339,7 @@ class PodWorker:
         await self.event("Created", f"Created container: {rec.name}", record_for=rec)
         await self.event("Started", f"Started container {rec.name}", record_for=rec)
         rec.state = running(self.clock.timestamp())
-        rec.started = True
+        rec.started = "startupProbe" not in spec  # else once the startup probe passes
         rec.ready = False
         await self.write_status()
 
@@ -370,12 +371,33 @@ class PodWorker:
                     await self.write_status()
                 await self.event("Unhealthy", change.message, type_="Warning", record_for=rec)
                 continue
-            assert change.exit is not None
-            self.running.pop(rec.name, None)
-            await self._record_exit(rec, change.exit)
-            await self.write_status()
-            if not self._should_restart(change.exit):
-                return
+            if change.kind == "started":
+                rec.started = True
+                await self.write_status()
+                continue
+            if change.kind == "unhealthy":
+                await self.event("Unhealthy", change.message, type_="Warning", record_for=rec)
+                continue
+            if change.kind == "probe-kill":
+                # a failed liveness/startup probe: kill with the probe's (or the pod's) grace
+                # period, then restart unless restartPolicy is Never, whatever the exit code
+                await self.event("Killing", change.message, record_for=rec)
+                grace = change.grace
+                if grace is None:
+                    grace = float(self.spec.get("terminationGracePeriodSeconds", 30))
+                status = await container.stop(grace)
+                self.running.pop(rec.name, None)
+                await self._record_exit(rec, status)
+                await self.write_status()
+                if self.restart_policy == "Never":
+                    return
+            else:
+                assert change.exit is not None
+                self.running.pop(rec.name, None)
+                await self._record_exit(rec, change.exit)
+                await self.write_status()
+                if not self._should_restart(change.exit):
+                    return
             crashes += 1
             rec.last_state = rec.state
             if crashes > 1:  # the first restart is immediate, later ones back off
@@ -416,6 +438,7 @@ class PodWorker:
             self.clock.timestamp(),
             rec.container_id,
             signal=status.signal,
+            message=status.message,
         )
         rec.ready = False
         rec.started = False
@@ -589,6 +612,7 @@ class Kubelet:
         (``... is waiting to start: trying and failing to pull image``); None leaves the
         answer to the API server (no node has the pod yet).
         """
+        LogOptions.from_query(query, name)  # the API server's validation, whatever the runtime
         text = self.runtime.log_source(namespace, name, query)
         if text is not None:
             return text

@@ -36,7 +36,6 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,10 @@ from async_kubespawner.kube.quantity import QuantityError, parse_quantity
 from async_kubespawner.sim.errors import bad_request
 
 from .clock import Clock
+from .containerlogs import ContainerLog, LogOptions, termination_message
 from .nodes import SimNode
-from .runtime import ContainerChange, ExitStatus, SimulatedContainer, probe_failure_message
+from .probes import ProbeResult, ProbeTiming, probe_kill_message, run_probe, unhealthy_message
+from .runtime import ContainerChange, ExitStatus, SimulatedContainer
 from .scenarios import ResolvedScenario
 from .storeview import StoreLike, is_missing, key_of
 
@@ -282,63 +283,6 @@ def _select_items(data: dict[str, str], items: list[dict[str, Any]] | None) -> d
     }
 
 
-# ------------------------------------------------------------------ logs
-
-
-class ContainerLog:
-    """One container run's stdout+stderr: a file plus a condition for followers."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.closed = False
-        self._changed = asyncio.Condition()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("ab")
-
-    async def pump(self, stream: asyncio.StreamReader) -> None:
-        try:
-            while chunk := await stream.read(65536):
-                self._file.write(chunk)
-                self._file.flush()
-                async with self._changed:
-                    self._changed.notify_all()
-        finally:
-            self._file.close()
-            self.closed = True
-            async with self._changed:
-                self._changed.notify_all()
-
-    def close(self) -> None:
-        """No process will write here (it could not be started)."""
-        self._file.close()
-        self.closed = True
-
-    def text(self, tail_lines: int | None = None) -> str:
-        data = self.path.read_bytes().decode("utf-8", "replace") if self.path.exists() else ""
-        if tail_lines is not None:
-            lines = data.splitlines(keepends=True)
-            data = "".join(lines[-tail_lines:]) if tail_lines > 0 else ""
-        return data
-
-    async def follow(self, tail_lines: int | None) -> AsyncIterator[str]:
-        """The existing text (or its tail), then new output as it is written, until the run ends."""
-        with self.path.open("rb") as reader:
-            initial = self.text(tail_lines)
-            reader.seek(0, os.SEEK_END)
-            if initial:
-                yield initial
-            while True:
-                chunk = reader.read(65536)
-                if chunk:
-                    yield chunk.decode("utf-8", "replace")
-                    continue
-                if self.closed:
-                    return
-                async with self._changed:
-                    if not self.closed and reader.tell() >= self.path.stat().st_size:
-                        await self._changed.wait()
-
-
 # ------------------------------------------------------------------ the process container
 
 
@@ -355,8 +299,12 @@ class ProcessContainer:
         *,
         cwd: str,
         env: dict[str, str],
+        restart_policy: str = "Always",
+        rootfs: Path | None = None,
     ) -> None:
         self.process = process
+        self.rootfs = rootfs  # where the termination message file would be
+        self.restart_policy = restart_policy  # the Killing text says whether it restarts
         self.cwd = cwd  # exec probes run where the container runs, with its environment
         self.env = env
         self.container = container
@@ -367,7 +315,7 @@ class ProcessContainer:
         self._stopping = False
         self._tasks = [
             asyncio.ensure_future(self._watch_exit()),
-            asyncio.ensure_future(self._readiness()),
+            asyncio.ensure_future(self._probes()),
         ]
         _live_groups.add(process.pid)
 
@@ -383,7 +331,75 @@ class ProcessContainer:
                 self.pgid, signal.SIGKILL
             )  # the container is gone: so is everything it forked
         if not self._stopping:
-            await self._changes.put(ContainerChange("exited", exit=exit_status(code)))
+            await self._changes.put(ContainerChange("exited", exit=await self._exit_status(code)))
+
+    async def _exit_status(self, returncode: int) -> ExitStatus:
+        """The exit as the runtime reports it, with the termination message the kubelet adds."""
+        status = exit_status(returncode)
+        if self.rootfs is not None:
+            # the last lines may still be in the pipe: wait until the log has them all
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await self.log.wait_closed()
+            status.message = termination_message(
+                self.container, status.code, self.log.records(), self.rootfs
+            )
+        return status
+
+    async def _probes(self) -> None:
+        """The kubelet's probe workers: startup first, then readiness and liveness together."""
+        startup = self.container.get("startupProbe")
+        if startup is not None:
+            if not await self._startup(startup):
+                return
+            await self._changes.put(ContainerChange("started"))
+        await asyncio.gather(self._readiness(), self._liveness())
+
+    async def _probe(self, probe: dict[str, Any]) -> ProbeResult:
+        return await run_probe(probe, self.container, self.pod_ip, cwd=self.cwd, env=self.env)
+
+    async def _startup(self, probe: dict[str, Any]) -> bool:
+        """Probe until it passes (True) or fails ``failureThreshold`` times in a row (False)."""
+        timing = ProbeTiming.of(probe)
+        await self.clock.sleep(timing.initial_delay)
+        failures = 0
+        while True:
+            result = await self._probe(probe)
+            if result.ok:
+                return True
+            failures += 1
+            await self._changes.put(
+                ContainerChange("unhealthy", unhealthy_message("Startup", result.output))
+            )
+            if failures >= timing.failure_threshold:
+                await self._changes.put(self._probe_kill("Startup", timing))
+                return False
+            await self.clock.sleep(timing.period)
+
+    async def _liveness(self) -> None:
+        probe = self.container.get("livenessProbe")
+        if probe is None:
+            return
+        timing = ProbeTiming.of(probe)
+        await self.clock.sleep(timing.initial_delay)
+        failures = 0
+        while True:
+            result = await self._probe(probe)
+            if result.ok:
+                failures = 0
+            else:
+                failures += 1
+                await self._changes.put(
+                    ContainerChange("unhealthy", unhealthy_message("Liveness", result.output))
+                )
+                if failures >= timing.failure_threshold:
+                    await self._changes.put(self._probe_kill("Liveness", timing))
+                    return
+            await self.clock.sleep(timing.period)
+
+    def _probe_kill(self, kind: str, timing: ProbeTiming) -> ContainerChange:
+        message = probe_kill_message(str(self.container.get("name")), kind, self.restart_policy)
+        return ContainerChange("probe-kill", message, grace=timing.termination_grace)
 
     async def _readiness(self) -> None:
         probe = self.container.get("readinessProbe")
@@ -391,25 +407,24 @@ class ProcessContainer:
             await self._wait_port_open()
             await self._changes.put(ContainerChange("ready"))
             return
-        await self.clock.sleep(float(probe.get("initialDelaySeconds") or 0))
-        period = float(probe.get("periodSeconds") or 10)
-        threshold = int(probe.get("successThreshold") or 1)
+        timing = ProbeTiming.of(probe)
+        await self.clock.sleep(timing.initial_delay)
         successes = 0
         ready = False
         while True:
-            ok = await self._probe_once(probe)
-            if ok:
+            result = await self._probe(probe)
+            if result.ok:
                 successes += 1
-                if not ready and successes >= threshold:
+                if not ready and successes >= timing.success_threshold:
                     ready = True
                     await self._changes.put(ContainerChange("ready"))
             else:
                 successes = 0
                 await self._changes.put(
-                    ContainerChange("unready", probe_failure_message(self.container, self.pod_ip))
+                    ContainerChange("unready", unhealthy_message("Readiness", result.output))
                 )
                 ready = False
-            await self.clock.sleep(period)
+            await self.clock.sleep(timing.period)
 
     async def _wait_port_open(self) -> None:
         """Without a probe: ready once the first declared port accepts connections."""
@@ -421,47 +436,6 @@ class ProcessContainer:
         # the only way to know (the kubelet's own probes are periodic for the same reason).
         while not await _tcp_ok(self.pod_ip, port):  # noqa: ASYNC110
             await asyncio.sleep(READY_CHECK_INTERVAL)
-
-    async def _probe_once(self, probe: dict[str, Any]) -> bool:
-        timeout = float(probe.get("timeoutSeconds") or 1)
-        if "tcpSocket" in probe:
-            return await _tcp_ok(self.pod_ip, self._port(probe["tcpSocket"].get("port")), timeout)
-        if "httpGet" in probe:
-            get = probe["httpGet"]
-            return await _http_ok(
-                self.pod_ip, self._port(get.get("port")), get.get("path") or "/", timeout
-            )
-        if "exec" in probe:
-            command = [str(c) for c in (probe["exec"].get("command") or [])]
-            try:
-                proc = await asyncio.create_subprocess_exec(
-                    *command,
-                    stdout=asyncio.subprocess.DEVNULL,
-                    stderr=asyncio.subprocess.DEVNULL,
-                    cwd=self.cwd,
-                    env=self.env,
-                    start_new_session=True,
-                )
-            except OSError:
-                return False
-            try:
-                async with asyncio.timeout(timeout):
-                    return await proc.wait() == 0
-            except TimeoutError:
-                return False
-            finally:
-                if proc.returncode is None:  # timed out, or the probe loop was cancelled
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-        return True
-
-    def _port(self, port: Any) -> int:
-        if isinstance(port, str) and not port.isdigit():
-            for p in self.container.get("ports") or []:
-                if p.get("name") == port:
-                    return int(p["containerPort"])
-            raise ValueError(f"named port {port!r} is not declared by the container")
-        return int(port)
 
     async def next_change(self) -> ContainerChange:
         return await self._changes.get()
@@ -484,7 +458,7 @@ class ProcessContainer:
         with contextlib.suppress(asyncio.CancelledError):
             await self._tasks[0]
         assert self.process.returncode is not None
-        return exit_status(self.process.returncode)
+        return await self._exit_status(self.process.returncode)
 
     def kill_now(self) -> None:
         """Synchronous SIGKILL of the whole group (pod force-deleted, simulator stopping)."""
@@ -514,19 +488,6 @@ async def _tcp_ok(host: str, port: int, limit: float = 1.0) -> bool:
     with contextlib.suppress(Exception):
         await writer.wait_closed()
     return True
-
-
-async def _http_ok(host: str, port: int, path: str, limit: float) -> bool:
-    import aiohttp
-
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=limit)) as session,
-            session.get(f"http://{host}:{port}{path}", allow_redirects=False) as response,
-        ):
-            return 200 <= response.status < 400
-    except (aiohttp.ClientError, TimeoutError, OSError):
-        return False
 
 
 # ------------------------------------------------------------------ the runtime
@@ -617,7 +578,10 @@ class ProcessRuntime:
         restart_count: int,
     ) -> Any:
         if not main:
-            return SimulatedContainer(self.clock, scenario, container, pod_ip, main=False)
+            restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+            return SimulatedContainer(
+                self.clock, scenario, container, pod_ip, main=False, restart_policy=restart_policy
+            )
         assert self.store is not None, "ProcessRuntime.store is set by the kubelet at start"
         namespace, name = key_of(pod)
         resolver = EnvResolver(self.store, pod, node, pod_ip)
@@ -664,7 +628,15 @@ class ProcessRuntime:
         self._pumps.add(pump)
         pump.add_done_callback(self._pumps.discard)
         running = ProcessContainer(
-            process, container, pod_ip, self.clock, logfile, cwd=cwd, env=full_env
+            process,
+            container,
+            pod_ip,
+            self.clock,
+            logfile,
+            cwd=cwd,
+            env=full_env,
+            restart_policy=(pod.get("spec") or {}).get("restartPolicy", "Always"),
+            rootfs=rootfs,
         )
         self._containers.setdefault((namespace, name), {})[container["name"]] = running
         self._every_process = [c for c in self._every_process if c.process.returncode is None]
@@ -690,14 +662,13 @@ class ProcessRuntime:
             run = runs[-2]
         else:
             run = runs[-1]
-        tail = query.get("tailLines")
         try:
-            tail_lines = int(tail) if tail not in (None, "") else None
+            options = LogOptions.from_query(query, name)
         except ValueError:
-            raise bad_request(f"tailLines: {tail!r} is not an integer") from None
+            raise bad_request("tailLines, sinceSeconds and limitBytes must be integers") from None
         if str(query.get("follow", "")).lower() in ("true", "1") and not previous:
-            return run.follow(tail_lines)
-        return run.text(tail_lines)
+            return run.follow(options)
+        return run.text(options)
 
     async def close(self) -> None:
         """Kill every process group and wait until each process is reaped.

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from async_kubespawner.sim.errors import bad_request
+
 from .clock import Clock
+from .containerlogs import LogOptions, LogRecord, records_of, render, termination_message
 from .nodes import SimNode
+from .probes import TimelineEntry, refused_output, simulated_probe_timeline, unhealthy_message
 from .scenarios import ResolvedScenario
 
 OOM_EXIT_CODE = 137
@@ -24,12 +29,19 @@ SIGKILL_EXIT_CODE = 137
 class ExitStatus:
     """How a container ended: exit code, kubelet reason (Completed/Error/OOMKilled), signal."""
 
-    __slots__ = ("code", "reason", "signal")
+    __slots__ = ("code", "message", "reason", "signal")
 
-    def __init__(self, code: int, reason: str | None = None, signal: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str | None = None,
+        signal: int | None = None,
+        message: str | None = None,
+    ) -> None:
         self.code = code
         self.reason = reason or ("Completed" if code == 0 else "Error")
         self.signal = signal
+        self.message = message  # the terminated state's message (termination message)
 
     def __repr__(self) -> str:
         return f"ExitStatus({self.code}, {self.reason!r})"
@@ -39,13 +51,19 @@ class ExitStatus:
 class ContainerChange:
     """One thing the kubelet learns about a running container, in the order it happened.
 
-    kind: ``ready`` (readiness passed), ``unready`` (a probe failed; ``message`` is the
-    Unhealthy text) or ``exited`` (``exit`` says how).
+    kind: ``ready`` (readiness passed), ``unready`` (the readiness probe failed;
+    ``message`` is the Unhealthy text), ``started`` (the startup probe passed),
+    ``unhealthy`` (a startup or liveness probe failed once; ``message`` is the Unhealthy
+    text), ``probe-kill`` (a startup or liveness probe failed ``failureThreshold`` times:
+    the kubelet kills the container, ``message`` is the Killing text and ``grace`` the
+    probe's own terminationGracePeriodSeconds if it has one) or ``exited`` (``exit`` says
+    how).
     """
 
     kind: str
     message: str = ""
     exit: ExitStatus | None = None
+    grace: float | None = None
 
 
 class RunningContainer(Protocol):
@@ -86,37 +104,17 @@ class ContainerRuntime(Protocol):
 def probe_failure_message(container: dict[str, Any], pod_ip: str) -> str:
     """What a failing readiness probe says (connection refused on its target)."""
     probe = container.get("readinessProbe") or {}
-    port = _probe_port(container, probe)
-    if "httpGet" in probe:
-        get = probe["httpGet"]
-        scheme = str(get.get("scheme") or "HTTP").lower()
-        path = get.get("path") or "/"
-        return (
-            f'Readiness probe failed: Get "{scheme}://{pod_ip}:{port}{path}": '
-            f"dial tcp {pod_ip}:{port}: connect: connection refused"
-        )
-    if "exec" in probe:
-        return "Readiness probe failed: "
-    return f"Readiness probe failed: dial tcp {pod_ip}:{port}: connect: connection refused"
-
-
-def _probe_port(container: dict[str, Any], probe: dict[str, Any]) -> int | str:
-    for kind in ("httpGet", "tcpSocket"):
-        if kind in probe:
-            port = probe[kind].get("port")
-            if isinstance(port, str):
-                for p in container.get("ports") or []:
-                    if p.get("name") == port:
-                        return int(p["containerPort"])
-            if port is not None:
-                return port
-    ports = container.get("ports") or []
-    return int(ports[0]["containerPort"]) if ports else 8888
+    return unhealthy_message("Readiness", refused_output(container, probe, pod_ip))
 
 
 class SimulatedContainer:
     """A container whose whole behaviour comes from its scenario (main container) or which
-    simply runs until stopped (sidecars and init containers)."""
+    simply runs until stopped (sidecars and init containers).
+
+    Its probes are acted out too: the scenario's ``startup-after`` and ``live-for`` turn
+    the container's declared startupProbe and livenessProbe into the probe results a
+    kubelet would see (:func:`.probes.simulated_probe_timeline`).
+    """
 
     def __init__(
         self,
@@ -125,6 +123,7 @@ class SimulatedContainer:
         container: dict[str, Any],
         pod_ip: str,
         main: bool,
+        restart_policy: str = "Always",
     ) -> None:
         self.clock = clock
         self.scenario = scenario
@@ -134,9 +133,29 @@ class SimulatedContainer:
         self._elapsed = 0.0
         self._killed = asyncio.Event()
         self._ready_reported = False
+        self._probe_killed = False
         probe = container.get("readinessProbe") or {}
         self._period = float(probe.get("periodSeconds") or 10)
         self._next_probe = float(probe.get("initialDelaySeconds") or 0) + self._period
+        startup_after: float | None = 0.0
+        if main:
+            none = scenario.startup_after is None
+            startup_after = None if none else scenario.seconds("startup_after")
+        live_for = scenario.seconds("live_for") if main and scenario.live_for is not None else None
+        self._timeline: list[TimelineEntry]
+        self._timeline, self._started_at = simulated_probe_timeline(
+            container, pod_ip, restart_policy, startup_after=startup_after, live_for=live_for
+        )
+        if self._started_at is not None:
+            self._next_probe = max(self._next_probe, self._started_at)
+        # what the container "prints" when it starts (the scenario's output)
+        output = scenario.output.replace("\\n", "\n") if main else ""
+        self.records: list[LogRecord] = records_of(output, time.time_ns()) if output else []
+
+    def _exited(self, status: ExitStatus) -> ExitStatus:
+        """The exit with the termination message a kubelet would add (from the output)."""
+        status.message = termination_message(self.container, status.code, self.records)
+        return status
 
     def _exit_at(self) -> tuple[float, ExitStatus] | None:
         s = self.scenario
@@ -144,28 +163,43 @@ class SimulatedContainer:
             return None
         candidates: list[tuple[float, ExitStatus]] = []
         if s.exit_after is not None:
-            candidates.append((s.seconds("exit_after"), ExitStatus(s.exit_code)))
+            candidates.append((s.seconds("exit_after"), self._exited(ExitStatus(s.exit_code))))
         if s.oom_after is not None:
-            candidates.append((s.seconds("oom_after"), ExitStatus(OOM_EXIT_CODE, "OOMKilled")))
+            oom = self._exited(ExitStatus(OOM_EXIT_CODE, "OOMKilled"))
+            candidates.append((s.seconds("oom_after"), oom))
         return min(candidates, key=lambda c: c[0]) if candidates else None
 
     async def next_change(self) -> ContainerChange:
+        if self._probe_killed:
+            await asyncio.Event().wait()  # the kubelet is stopping it
         upcoming: list[tuple[float, int, ContainerChange]] = []
         exit_at = self._exit_at()
         if exit_at is not None:
             upcoming.append((exit_at[0], 0, ContainerChange("exited", exit=exit_at[1])))
-        if self.main and self.scenario.never_ready:
+        if self._timeline:
+            entry = self._timeline[0]
+            upcoming.append(
+                (entry.at, 1, ContainerChange(entry.kind, entry.message, grace=entry.grace))
+            )
+        if self._started_at is None:
+            pass  # readiness is not probed before the startup probe passes
+        elif self.main and self.scenario.never_ready:
             message = probe_failure_message(self.container, self.pod_ip)
-            upcoming.append((self._next_probe, 1, ContainerChange("unready", message)))
-        elif not self._ready_reported:
+            upcoming.append((self._next_probe, 2, ContainerChange("unready", message)))
+        elif not self._ready_reported and not any(e.kind == "started" for e in self._timeline):
+            # ready wins a tie with an exit: a container ready at 0 s that exits at 0 s
+            # was ready first (the order the old single-timer version reported)
             ready_at = self.scenario.seconds("ready_after") if self.main else 0.0
-            upcoming.append((ready_at, -1, ContainerChange("ready")))
+            upcoming.append((max(ready_at, self._started_at), -1, ContainerChange("ready")))
         if not upcoming:
             await asyncio.Event().wait()  # runs until stopped
-        at, _, change = min(upcoming, key=lambda u: (u[0], u[1]))
+        at, source, change = min(upcoming, key=lambda u: (u[0], u[1]))
         await self.clock.sleep(at - self._elapsed)
         self._elapsed = max(self._elapsed, at)
-        if change.kind == "ready":
+        if source == 1:
+            self._timeline.pop(0)
+            self._probe_killed = change.kind == "probe-kill"
+        elif change.kind == "ready":
             self._ready_reported = True
         elif change.kind == "unready":
             self._next_probe += self._period
@@ -183,7 +217,7 @@ class SimulatedContainer:
             killed.cancel()
         if exits_in_time and not self._killed.is_set():
             return ExitStatus(0)
-        return ExitStatus(SIGKILL_EXIT_CODE, "Error")
+        return self._exited(ExitStatus(SIGKILL_EXIT_CODE, "Error"))
 
     def kill_now(self) -> None:
         self._killed.set()
@@ -196,6 +230,8 @@ class SimulatedRuntime:
         self.clock = clock
         self._next_host: dict[str, int] = {}
         self._ips: dict[str, str] = {}
+        # every run of every container, for pods/{name}/log (current and previous)
+        self._runs: dict[tuple[str, str, str], list[SimulatedContainer]] = {}
 
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:
         uid = (pod.get("metadata") or {}).get("uid", "")
@@ -210,7 +246,11 @@ class SimulatedRuntime:
         return self._ips[uid]
 
     def release_pod(self, pod: dict[str, Any]) -> None:
-        self._ips.pop((pod.get("metadata") or {}).get("uid", ""), None)
+        meta = pod.get("metadata") or {}
+        self._ips.pop(meta.get("uid", ""), None)
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        for run_key in [k for k in self._runs if k[:2] == key]:
+            del self._runs[run_key]
 
     async def start(
         self,
@@ -223,10 +263,32 @@ class SimulatedRuntime:
         scenario: ResolvedScenario,
         restart_count: int,
     ) -> RunningContainer:
-        return SimulatedContainer(self.clock, scenario, container, pod_ip, main)
+        restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        run = SimulatedContainer(self.clock, scenario, container, pod_ip, main, restart_policy)
+        meta = pod.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""), str(container.get("name", "")))
+        self._runs.setdefault(key, []).append(run)
+        return run
 
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
-        return None  # simulated containers print nothing
+        """The scenario's output of the current (or previous) run; None before any run.
+
+        A follow request gets what there is and ends: a simulated container prints
+        everything when it starts, so there is never more to wait for.
+        """
+        runs = self._runs.get((namespace, name, str(query.get("container", ""))))
+        if not runs:
+            return None
+        if str(query.get("previous", "")).lower() in ("true", "1"):
+            if len(runs) < 2:
+                raise bad_request(
+                    f'previous terminated container "{query.get("container")}" in '
+                    f'pod "{name}" not found'
+                )
+            run = runs[-2]
+        else:
+            run = runs[-1]
+        return render(run.records, LogOptions.from_query(query, name))
 
     async def close(self) -> None:
         return None

@@ -110,11 +110,18 @@ class Scenario:
     create: Duration = _S_0_1  # Created → Started
     ready_after: Duration = _S_0_5  # Started → Ready (without process mode)
     never_ready: bool = False
+    # probes the container declares (simulated mode): the startup probe passes from this
+    # long after the start (None: never); the liveness probe passes this long, then fails
+    startup_after: Duration | None = _S_0_0
+    live_for: Duration | None = None
     # failures while running
     exit_after: Duration | None = None  # the main container exits after this long
     exit_code: int = 1
     oom_after: Duration | None = None
     evict_after: Duration | None = None
+    # what the main container prints when it starts ("\n" separates lines): its log, and
+    # with terminationMessagePolicy FallbackToLogsOnError the message of a failed exit
+    output: str = ""
     # termination
     termination: Duration = _S_0_5  # SIGTERM until the container has exited
     init_duration: Duration = _S_0_3  # each init container runs this long, exits 0
@@ -162,6 +169,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "oom": {"oom_after": 2},
     "evicted": {"evict_after": 5},
     "never-ready": {"never_ready": True},
+    "liveness-failure": {"live_for": 2},
+    "startup-failure": {"startup_after": None},
     "slow-termination": {"termination": 3600},
 }
 
