@@ -241,9 +241,12 @@ class ObjectCache:
     # -- changes (called by the reflector) ----------------------------------------------
 
     def upsert(self, obj: Obj) -> None:
-        key, rv, packed = _pack(self._trim(obj))
+        trimmed = self._trim(obj)
+        key, rv, packed = _pack(trimmed)
         self._objects[key] = (rv, packed)
-        self._changed(key, packed)
+        # Those waiting on this key get the trimmed dict itself: an equal copy of what is
+        # stored (and not the stored bytes), without decoding them again per event.
+        self._changed(key, packed, trimmed)
 
     def remove(self, obj: Obj) -> None:
         key = object_key(obj)
@@ -272,12 +275,12 @@ class ObjectCache:
             if previous is None or previous[0] != rv:
                 self._changed(key, packed)
 
-    def _changed(self, key: Key, packed: bytes | None) -> None:
+    def _changed(self, key: Key, packed: bytes | None, decoded: Obj | None = None) -> None:
         waiters = self._waiters.get(key)
         listeners = self._listeners.get(key)
         if not waiters and not listeners:
             return
-        obj = None if packed is None else json.loads(packed)
+        obj = decoded if decoded is not None or packed is None else json.loads(packed)
         if waiters:
             for waiter in list(waiters):
                 if waiter.future.done():
