@@ -373,52 +373,49 @@ def _resources(s: PodSettings) -> k8s.V1ResourceRequirements:
     return k8s.V1ResourceRequirements(requests=requests, limits=limits)
 
 
+def _models(model: type, terms: list[Any], setting: str) -> list[Any] | None:
+    """Each term of ``setting`` as ``model`` (errors name the term), None if there are none."""
+    return [to_model(model, t, f"{setting}[{i}]") for i, t in enumerate(terms)] or None
+
+
+def _pod_affinity(kind: type, required: list[Any], preferred: list[Any], setting: str) -> Any:
+    """Pod affinity or anti-affinity (the same term types; ``setting`` names the
+    ``<setting>_required`` / ``<setting>_preferred`` pair in errors), None if unset."""
+    if not (required or preferred):
+        return None
+    return kind(
+        required_during_scheduling_ignored_during_execution=_models(
+            k8s.V1PodAffinityTerm, required, f"{setting}_required"
+        ),
+        preferred_during_scheduling_ignored_during_execution=_models(
+            k8s.V1WeightedPodAffinityTerm, preferred, f"{setting}_preferred"
+        ),
+    )
+
+
 def _affinity(s: PodSettings) -> k8s.V1Affinity | None:
-    node = pod = anti = None
+    node = None
     if s.node_affinity_required or s.node_affinity_preferred:
+        required = _models(
+            k8s.V1NodeSelectorTerm, s.node_affinity_required, "node_affinity_required"
+        )
         node = k8s.V1NodeAffinity(
             required_during_scheduling_ignored_during_execution=(
-                k8s.V1NodeSelector(
-                    node_selector_terms=[
-                        to_model(k8s.V1NodeSelectorTerm, t, f"node_affinity_required[{i}]")
-                        for i, t in enumerate(s.node_affinity_required)
-                    ]
-                )
-                if s.node_affinity_required
-                else None
+                k8s.V1NodeSelector(node_selector_terms=required) if required else None
             ),
-            preferred_during_scheduling_ignored_during_execution=[
-                to_model(k8s.V1PreferredSchedulingTerm, t, f"node_affinity_preferred[{i}]")
-                for i, t in enumerate(s.node_affinity_preferred)
-            ]
-            or None,
+            preferred_during_scheduling_ignored_during_execution=_models(
+                k8s.V1PreferredSchedulingTerm, s.node_affinity_preferred, "node_affinity_preferred"
+            ),
         )
-    if s.pod_affinity_required or s.pod_affinity_preferred:
-        pod = k8s.V1PodAffinity(
-            required_during_scheduling_ignored_during_execution=[
-                to_model(k8s.V1PodAffinityTerm, t, f"pod_affinity_required[{i}]")
-                for i, t in enumerate(s.pod_affinity_required)
-            ]
-            or None,
-            preferred_during_scheduling_ignored_during_execution=[
-                to_model(k8s.V1WeightedPodAffinityTerm, t, f"pod_affinity_preferred[{i}]")
-                for i, t in enumerate(s.pod_affinity_preferred)
-            ]
-            or None,
-        )
-    if s.pod_anti_affinity_required or s.pod_anti_affinity_preferred:
-        anti = k8s.V1PodAntiAffinity(
-            required_during_scheduling_ignored_during_execution=[
-                to_model(k8s.V1PodAffinityTerm, t, f"pod_anti_affinity_required[{i}]")
-                for i, t in enumerate(s.pod_anti_affinity_required)
-            ]
-            or None,
-            preferred_during_scheduling_ignored_during_execution=[
-                to_model(k8s.V1WeightedPodAffinityTerm, t, f"pod_anti_affinity_preferred[{i}]")
-                for i, t in enumerate(s.pod_anti_affinity_preferred)
-            ]
-            or None,
-        )
+    pod = _pod_affinity(
+        k8s.V1PodAffinity, s.pod_affinity_required, s.pod_affinity_preferred, "pod_affinity"
+    )
+    anti = _pod_affinity(
+        k8s.V1PodAntiAffinity,
+        s.pod_anti_affinity_required,
+        s.pod_anti_affinity_preferred,
+        "pod_anti_affinity",
+    )
     if node is None and pod is None and anti is None:
         return None
     return k8s.V1Affinity(node_affinity=node, pod_affinity=pod, pod_anti_affinity=anti)

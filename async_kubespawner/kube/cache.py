@@ -32,6 +32,23 @@ Obj = dict[str, Any]
 Predicate = Callable[[Obj | None], Any]
 Listener = Callable[[Obj | None], None]
 
+
+def _subscribe(registry: dict[Any, list[Any]], key: Any, listener: Any) -> Callable[[], None]:
+    """Add ``listener`` under ``key``; the returned call removes it (once, however often
+    it is called) and drops the key with its last listener, so finished spawns leave
+    no entries behind."""
+    registry.setdefault(key, []).append(listener)
+
+    def unsubscribe() -> None:
+        listeners = registry.get(key)
+        if listeners is not None and listener in listeners:
+            listeners.remove(listener)
+            if not listeners:
+                del registry[key]
+
+    return unsubscribe
+
+
 # Annotations that can be large and that nobody reading the cache needs.
 # Labels and annotations the spawner reads: JupyterHub's own (owner of a pod: username,
 # servername) and the component label its reflector selects on. Others (chart, release,
@@ -327,16 +344,7 @@ class ObjectCache:
 
     def listen(self, key: Key, listener: Listener) -> Callable[[], None]:
         """Call ``listener(obj_or_None)`` on every change of ``key``; returns the unsubscribe."""
-        self._listeners.setdefault(key, []).append(listener)
-
-        def unsubscribe() -> None:
-            listeners = self._listeners.get(key)
-            if listeners is not None and listener in listeners:
-                listeners.remove(listener)
-                if not listeners:
-                    del self._listeners[key]
-
-        return unsubscribe
+        return _subscribe(self._listeners, key, listener)
 
 
 EventKey = tuple[str, str, str]  # (namespace, involved kind, involved name)
@@ -389,17 +397,7 @@ class EventIndex:
     def listen(
         self, namespace: str, name: str, listener: EventListener, *, kind: str = "Pod"
     ) -> Callable[[], None]:
-        key = (namespace, kind, name)
-        self._listeners.setdefault(key, []).append(listener)
-
-        def unsubscribe() -> None:
-            listeners = self._listeners.get(key)
-            if listeners is not None and listener in listeners:
-                listeners.remove(listener)
-                if not listeners:
-                    del self._listeners[key]
-
-        return unsubscribe
+        return _subscribe(self._listeners, (namespace, kind, name), listener)
 
     # -- changes (called by the reflector) ----------------------------------------------
 

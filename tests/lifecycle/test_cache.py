@@ -246,3 +246,25 @@ def test_event_listeners_hear_new_and_changed_events_once():
     unsubscribe()
     index.upsert(event("e3"))
     assert heard == ["e1", "e1", "e2"]
+
+
+def test_unsubscribing_leaves_no_entry_behind_and_is_idempotent():
+    """A spawn subscribes for its pod and events and unsubscribes when it ends: thousands
+    of finished spawns must not leave a listener list each."""
+    cache, index = ObjectCache(trim_pod), EventIndex()
+    heard = []
+    offs = [
+        cache.listen(("ns", "a"), lambda p: heard.append(("first", p))),
+        cache.listen(("ns", "a"), lambda p: heard.append(("second", p))),
+        index.listen("ns", "jupyter-alice", lambda e: heard.append(("event", e))),
+    ]
+    offs[0]()
+    offs[0]()  # a second call removes nothing more
+    cache.upsert(big_pod("a"))
+    assert [who for who, _ in heard] == ["second"]  # the other listener of the key hears
+    for off in offs:
+        off()
+    cache.upsert(big_pod("a", rv="9"))
+    index.upsert(event("e1"))
+    assert len(heard) == 1
+    assert cache._listeners == {} and index._listeners == {}

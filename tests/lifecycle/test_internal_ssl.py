@@ -33,6 +33,11 @@ def objects(sim: Any, plural: str) -> list[dict[str, Any]]:
     return sim.store.list(sim.store.resource(plural), NAMESPACE)[0]
 
 
+def pod_secrets(sim: Any, spawner: Any) -> list[dict[str, Any]]:
+    """The Secrets named as ``spawner``'s (the simulator may hold others)."""
+    return [s for s in objects(sim, "secrets") if s["metadata"]["name"] == spawner.secret_name]
+
+
 def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -127,7 +132,7 @@ async def test_internal_ssl_end_to_end(sim, make_spawner, cert_paths, cert_files
 
     [pod] = store_pods(sim)
     uid = pod["metadata"]["uid"]
-    [secret] = [s for s in objects(sim, "secrets") if s["metadata"]["name"] == spawner.secret_name]
+    [secret] = pod_secrets(sim, spawner)
     assert [(o["kind"], o["uid"]) for o in secret["metadata"]["ownerReferences"]] == [("Pod", uid)]
     files = secret_files(secret)
     assert set(files) == SSL_KEYS
@@ -154,9 +159,7 @@ async def test_internal_ssl_end_to_end(sim, make_spawner, cert_paths, cert_files
     await spawner.stop()
     await sim.store.wait_gc_idle()
     assert store_pods(sim) == []
-    assert [
-        s for s in objects(sim, "secrets") if s["metadata"]["name"] == spawner.secret_name
-    ] == []
+    assert pod_secrets(sim, spawner) == []
     assert objects(sim, "services") == []
 
 
@@ -170,9 +173,7 @@ async def test_secret_and_service_are_collected_with_their_pod(sim, make_spawner
         sim.store.resource("pods"), NAMESPACE, pod["metadata"]["name"], grace_period_seconds=0
     )
     await sim.store.wait_gc_idle()
-    assert [
-        s for s in objects(sim, "secrets") if s["metadata"]["name"] == spawner.secret_name
-    ] == []
+    assert pod_secrets(sim, spawner) == []
     assert objects(sim, "services") == []
 
 
@@ -190,7 +191,7 @@ async def test_api_token_in_secret_keeps_the_token_out_of_the_pod(sim, make_spaw
             ref = env[name]["valueFrom"]["secretKeyRef"]
             assert ref["name"] == spawner.secret_name
     assert "JUPYTERHUB_API_TOKEN" in env
-    [secret] = [s for s in objects(sim, "secrets") if s["metadata"]["name"] == spawner.secret_name]
+    [secret] = pod_secrets(sim, spawner)
     key = env["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"]
     assert secret_files(secret)[key] == token
     await spawner.stop()
@@ -203,7 +204,5 @@ async def test_failed_start_leaves_no_pod_secret_or_service(sim, make_spawner, k
         await spawner.start()
     await sim.store.wait_gc_idle()
     assert store_pods(sim) == []
-    assert [
-        s for s in objects(sim, "secrets") if s["metadata"]["name"] == spawner.secret_name
-    ] == []
+    assert pod_secrets(sim, spawner) == []
     assert objects(sim, "services") == []
