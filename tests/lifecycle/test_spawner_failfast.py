@@ -179,3 +179,31 @@ async def test_kubernetes_refusing_the_pod_is_reported_without_the_manifest(
         message = await expect_failure(spawner, "Kubernetes refused the pod", "restartPolicy")
     assert "token-of-alice" not in message
     assert "token-of-alice" not in caplog.text
+
+
+async def test_notebook_exit_quotes_the_end_of_its_termination_message(sim, make_spawner, kubelet):
+    # With terminationMessagePolicy FallbackToLogsOnError the kubelet puts the log tail in
+    # the terminated state's message; the user sees its end on the spawn page.
+    tail = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'jupyterhub'"
+    noise = "x" * 5000
+
+    async def exits_with_output(kubelet_, pod):
+        await kubelet_.status(
+            pod,
+            {
+                "phase": "Running",
+                "podIP": "10.9.9.8",
+                "containerStatuses": [
+                    conftest.container_status(
+                        {"terminated": {"exitCode": 1, "reason": "Error", "message": noise + tail}}
+                    )
+                ],
+            },
+        )
+
+    kubelet.default_fate = exits_with_output
+    message = await expect_failure(
+        make_spawner(**SLOW_TIMEOUT), "exited with code 1", "No module named 'jupyterhub'"
+    )
+    assert "x" * 1000 not in message  # only the end is quoted
+    assert store_pods(sim) == []
