@@ -139,6 +139,9 @@ class Demo:
             )
             self.processes.append(sim)
             self.watch(sim)
+            config_namespaces = local_stack.namespaces_to_prepare(args.config)
+            for namespace in local_stack.ensure_namespaces(kubeconfig, config_namespaces):
+                print(f"created namespace {namespace!r} in the simulator", flush=True)
         else:
             kubeconfig = args.kubeconfig.resolve()
             print(f"using the cluster of {kubeconfig}", flush=True)

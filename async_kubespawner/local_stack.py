@@ -15,6 +15,7 @@ polling its port: the line is the program's own statement that it is ready.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -25,11 +26,16 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+import yaml
+from traitlets.config.loader import PyFileConfigLoader
 
 #: The repository root when running from a checkout; subprocesses get it on PYTHONPATH so
 #: that they import this tree rather than some other installed copy of the package.
@@ -169,8 +175,9 @@ class SupervisedProcess:
         return self.process is not None and self.process.poll() is None
 
     def tail(self, count: int = 30) -> str:
+        """The last lines the program wrote: what to show when it fails."""
         with self._changed:
-            return "\n".join(list(self._lines)[-count:])
+            return self._tail_locked(count)
 
     def wait_for_line(self, pattern: re.Pattern[str] | str, timeout: float, *, after: int = 0) -> str:
         """Block until a line matching ``pattern`` appears (among lines numbered >= ``after``).
@@ -189,17 +196,17 @@ class SupervisedProcess:
                 if self._output_closed:
                     raise ProcessFailed(
                         f"{self.name} exited (code {self.process.poll() if self.process else None}) "
-                        f"before printing /{regex.pattern}/; last lines:\n{self.tail_unlocked()}"
+                        f"before printing /{regex.pattern}/; last lines:\n{self._tail_locked()}"
                     )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise ProcessFailed(
                         f"{self.name} did not print /{regex.pattern}/ within {timeout:.0f}s; "
-                        f"last lines:\n{self.tail_unlocked()}"
+                        f"last lines:\n{self._tail_locked()}"
                     )
                 self._changed.wait(remaining)
 
-    def tail_unlocked(self, count: int = 30) -> str:
+    def _tail_locked(self, count: int = 30) -> str:
         return "\n".join(list(self._lines)[-count:])
 
     def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> int | None:
@@ -280,6 +287,47 @@ def start_simulator(
     return proc, kubeconfig
 
 
+def namespaces_to_prepare(config_path: Path) -> list[str]:
+    """The fixed namespace a hub config puts its pods in, which the spawner does not create.
+
+    On a cluster the operator creates it (``examples/hardened/users-namespace.yaml``);
+    on the simulator the launcher does, so that any example runs there unchanged. With
+    ``enable_user_namespaces`` the spawner creates its namespaces itself.
+    """
+    config = PyFileConfigLoader(config_path.name, path=str(config_path.parent)).load_config()
+    settings = config.KubeSpawner
+    if settings.get("enable_user_namespaces"):
+        return []
+    namespace = settings.get("namespace")
+    if isinstance(namespace, str) and namespace and "{" not in namespace:
+        return [namespace]
+    return []
+
+
+def ensure_namespaces(kubeconfig: Path, names: Iterable[str]) -> list[str]:
+    """Create the namespaces ``names`` on the simulator of ``kubeconfig``; returns those it created."""
+    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    created = []
+    for name in names:
+        body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        request = urllib.request.Request(
+            f"{server}/api/v1/namespaces",
+            data=body.encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10):
+                created.append(name)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:  # 409 AlreadyExists: nothing to do
+                raise ProcessFailed(
+                    f"cannot create namespace {name!r} on the simulator at {server}: "
+                    f"HTTP {exc.code} {exc.read().decode('utf-8', 'replace')[:300]}"
+                ) from exc
+    return created
+
+
 @dataclass
 class ProxyEndpoints:
     """Where the proxy listens and how the hub talks to it."""
@@ -343,8 +391,14 @@ def write_hub_config(
     """Write a config that loads ``base_config`` and then points the hub at our proxy and state dir.
 
     The examples stay runnable on their own (``jupyterhub -f examples/local/...``, the hub
-    starting its own proxy); this wrapper only adds what belongs to the launcher.
-    ``overrides`` is extra Python appended last (the tests use it for their settings).
+    starting its own proxy); this wrapper only adds what belongs to the launcher, plus
+    what any example needs to run on one machine: the pods reach the hub on loopback
+    (not through a ``hub`` Service) and the hub reaches pods by IP (no cluster DNS for
+    ``services_enabled``), a login when the example configures no
+    authenticator (the cluster examples leave that to the operator), and
+    ``--allow-root`` for jupyter_server when the "pods" run as root (process mode runs
+    them as the launcher's user). ``overrides`` is extra Python appended last (the
+    tests use it for their settings).
     """
     config_path = state_dir / "jupyterhub_config.py"
     text = f'''# Written by async_kubespawner.local_stack: {base_config} plus the launcher's settings.
@@ -359,6 +413,18 @@ c.JupyterHub.pid_file = {str(state_dir / "jupyterhub.pid")!r}
 c.ConfigurableHTTPProxy.should_start = False
 c.ConfigurableHTTPProxy.api_url = {proxy.api_url!r}
 c.ConfigurableHTTPProxy.auth_token = {proxy.auth_token!r}
+c.JupyterHub.hub_connect_ip = ""  # the hub_ip above: pods on this machine reach it on loopback
+if "authenticator_class" not in c.JupyterHub:
+    import os as _os
+
+    c.JupyterHub.authenticator_class = "dummy"
+    c.DummyAuthenticator.password = _os.environ.get("DEMO_PASSWORD", "demo")
+    c.Authenticator.allow_all = True
+if {os.geteuid() == 0!r} and "--allow-root" not in list(c.KubeSpawner.get("args", [])):
+    c.KubeSpawner.args = [*c.KubeSpawner.get("args", []), "--allow-root"]
+if c.KubeSpawner.get("services_enabled") and "get_pod_url" not in c.KubeSpawner:
+    # No cluster DNS on this machine: reach the pod by its IP rather than its Service name.
+    c.KubeSpawner.get_pod_url = lambda spawner, pod: f"http://{{pod['status']['podIP']}}:{{spawner.port}}"
 {overrides}
 '''
     config_path.write_text(text)

@@ -32,7 +32,7 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from kubernetes_asyncio.client import V1OwnerReference
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, validate
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
 from .kube.client import (
@@ -55,11 +55,7 @@ from .loop_turns import loop_turns
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .progress import SpawnProgress
-from .traits import KubeSpawnerSettings
-
-#: How long a CreateContainerConfigError may last: it is normal for the instant between the
-#: pod and its Secret being created (the kubelet retries), fatal if it persists.
-CONFIG_ERROR_GRACE = 10.0
+from .traits import KubeSpawnerSettings, SpawnerConfigError
 
 _IMAGE_PULL_REASONS = frozenset(
     {
@@ -187,6 +183,27 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         rarely heals, and the user should not wait for start_timeout to learn it. Raise it
         for registries with transient outages.""",
     ).tag(config=True)
+
+    config_error_tolerance = Float(
+        10,
+        help="""Seconds a CreateContainerConfigError (a Secret, ConfigMap or key the pod
+        needs is missing) may persist before start() fails. It is normal for the instant
+        between the pod and its Secret being created (api_token_in_secret, internal_ssl),
+        and the kubelet retries on its own; if it lasts, the missing object is not coming.
+        Raise it when another controller creates objects the pod needs.""",
+    ).tag(config=True)
+
+    @validate("image_pull_error_tolerance", "config_error_tolerance", "unschedulable_tolerance")
+    def _check_tolerance(self, proposal: Any) -> float:
+        value = proposal.value
+        if value < 0:
+            raise SpawnerConfigError(
+                proposal.trait.name,
+                value,
+                "a tolerance cannot be negative",
+                "Use 0 to fail at the first report, or a number of seconds to wait.",
+            )
+        return value
 
     unschedulable_tolerance = Float(
         30,
@@ -797,7 +814,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 )
             if reason == "CreateContainerConfigError":
                 since = watch.first_seen(key + "config", now)
-                left = CONFIG_ERROR_GRACE - (now - since)
+                left = self.config_error_tolerance - (now - since)
                 if left <= 0:
                     return _Verdict(
                         "failed",

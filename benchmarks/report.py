@@ -1,4 +1,8 @@
-"""Turn a result (storm, sweep or memory) into a Markdown table and PNG plots."""
+"""Turn a result (storm, sweep or memory) into a Markdown table and PNG plots.
+
+``python -m benchmarks.report RESULT.json [--markdown FILE] [--plots DIR]`` redraws them
+from a saved result, without running anything again.
+"""
 
 from __future__ import annotations
 
@@ -189,7 +193,8 @@ def write_plots(result: dict[str, Any], directory: Path) -> list[Path]:
             for p, style in (("p50", "o-"), ("p99", "s--"), ("max", "^:")):
                 ax.plot(sizes, [(runs[str(s)].get(key) or {}).get(p) for s in sizes], style,
                         label=p)
-            ax.set(xscale="log", title=f"{label} (ms)", xlabel="concurrent users")
+            ax.set(xscale="log", yscale="log", title=f"{label} (ms, log scale)",
+                   xlabel="concurrent users")
             ax.legend()
         for ax, (key, label, scale) in zip(axes[1], (
             ("cpu_s_per_cycle", "hub CPU per cycle (ms)", 1000),
@@ -236,3 +241,31 @@ def write_plots(result: dict[str, Any], directory: Path) -> list[Path]:
                      f"(CDF of overheads)")
         save(fig, f"{meta.get('mode', 'storm')}-cdf.png")
     return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report",
+                                     description="Markdown table and plots of a saved result.")
+    parser.add_argument("result", type=Path, help="a JSON file written by spawn_storm --json")
+    parser.add_argument("--markdown", type=Path)
+    parser.add_argument("--plots", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        result = json.loads(args.result.read_text())
+    except (OSError, ValueError) as exc:
+        parser.error(f"{args.result}: cannot read a benchmark result: {exc}")
+    table = markdown_report(result)
+    print(table)
+    if args.markdown:
+        args.markdown.write_text(table + "\n")
+    if args.plots:
+        for path in write_plots(result, args.plots):
+            print(f"plot: {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

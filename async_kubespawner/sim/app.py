@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import hmac
 import json
 import logging
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +25,7 @@ import yaml
 from aiohttp import web
 
 from . import errors
-from .decoding import json_type_name, unknown_fields
+from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknown_fields
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
@@ -68,6 +70,59 @@ SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
 WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
+
+
+class _YamlAsJsonLoader(yaml.SafeLoader):
+    """YAML as the real server reads it: converted to JSON first, so an unquoted date
+    stays the string it was written as instead of becoming a Python date."""
+
+
+_YamlAsJsonLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _yaml_key(key: Any) -> str:
+    """A YAML map key as YAML-to-JSON conversion writes it: JSON object keys are strings."""
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    if isinstance(key, int | float | str):
+        return str(key)
+    raise ValueError(f"yaml: invalid map key: {key!r}")
+
+
+def _json_ready(value: Any) -> Any:
+    """What survives YAML-to-JSON: string keys, sets as maps of nulls, bytes as text,
+    finite numbers (JSON has no NaN or Infinity)."""
+    if isinstance(value, dict):
+        return {_yaml_key(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, set):
+        return {_yaml_key(k): None for k in value}
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"json: unsupported value: {value}")
+    if isinstance(value, datetime.date):  # an explicit !!timestamp tag
+        return value.isoformat()
+    return value
+
+
+_TOO_DEEP = object()  # marks a body whose parse ran out of stack
+
+
+def _refuse_constant(raw: bytes) -> Callable[[str], Any]:
+    """Python's json reads NaN and Infinity; Go's decoder, like JSON itself, does not."""
+    text = raw.decode("utf-8", "replace")
+
+    def refuse(name: str) -> Any:
+        raise json.JSONDecodeError("not JSON", text, max(text.find(name), 0))
+
+    return refuse
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,8 +503,11 @@ class SimulatorAPI:
         kind = rt.kind if rt else "Binding"
         try:
             if yaml_body:
-                return yaml.safe_load(raw)
-            return json.loads(raw)
+                value = _json_ready(yaml.load(raw, Loader=_YamlAsJsonLoader))
+            else:
+                value = json.loads(raw, parse_constant=_refuse_constant(raw))
+        except RecursionError:  # a self-referencing YAML alias, or absurd JSON nesting
+            value = _TOO_DEEP
         except (ValueError, yaml.YAMLError) as exc:
             text = raw.decode("utf-8", "replace")
             excerpt = text[:30] + " ..." if len(text) > 30 else text
@@ -464,6 +522,13 @@ class SimulatorAPI:
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get "
                 f"version/kind; json parse error: {what} ({excerpt})"
             ) from None
+        if value is _TOO_DEEP or nested_deeper_than(value, MAX_BODY_DEPTH):
+            # every later step walks the body recursively; refuse it before any does
+            raise errors.bad_request(
+                f"the object provided is unrecognized (must be of type {kind}): couldn't get "
+                f"version/kind; json parse error: exceeded max depth of {MAX_BODY_DEPTH}"
+            )
+        return value
 
     def _check_kind(self, obj: dict[str, Any], rt: ResourceType) -> None:
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
@@ -516,8 +581,8 @@ class SimulatorAPI:
         raw = await request.read()
         if raw.strip():
             try:
-                options = json.loads(raw)
-            except ValueError:
+                options = json.loads(raw, parse_constant=_refuse_constant(raw))
+            except (ValueError, RecursionError):
                 raise errors.bad_request(
                     "the object provided is unrecognized (must be of type DeleteOptions): couldn't "
                     "get version/kind; json parse error: unexpected end of JSON input"
@@ -1032,7 +1097,7 @@ class SimulatorAPI:
             if method == "POST":
                 try:
                     command = json.loads(await request.read() or b"{}")
-                except ValueError:
+                except (ValueError, RecursionError):
                     raise errors.bad_request("fault command must be JSON") from None
                 return json_response(self.faults.apply_admin(command))
         if path == "/_sim/counters":

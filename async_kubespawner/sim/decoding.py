@@ -806,6 +806,29 @@ def drop_unknown_fields(kind: str, group: str, obj: dict) -> None:
             del obj[path]
 
 
+# Nesting a body may have. The real decoder allows 10,000 levels; the simulator's
+# recursive steps (type check, defaulting, patching, copies) need Python stack frames per
+# level, and no Kubernetes object comes near this.
+MAX_BODY_DEPTH = 100
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects/arrays more than ``limit`` deep (no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
 # Groups whose kinds the schemas above describe; a custom resource with a clashing kind
 # name (say, a CRD whose kind is "Pod") must not be checked against the built-in type.
 _BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"})

@@ -33,7 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import errors
-from .decoding import decode
+from .decoding import MAX_BODY_DEPTH, decode, nested_deeper_than
 from .defaulting import default_object
 from .errors import StatusError
 from .patching import (
@@ -915,6 +915,11 @@ class Store:
             raise StatusError(exc.status()) from None
         if not isinstance(patched, dict):
             raise errors.bad_request("the patch did not produce an object")
+        if nested_deeper_than(patched, MAX_BODY_DEPTH):
+            # each body is depth-checked, but patches could stack nesting without bound
+            raise errors.bad_request(
+                f"the patched object would be nested deeper than {MAX_BODY_DEPTH} levels"
+            )
         patched = decode(rt.kind, rt.group, rt.version, patched)
         meta = patched.get("metadata")
         if not isinstance(meta, dict):

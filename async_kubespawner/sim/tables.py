@@ -43,11 +43,12 @@ def _parse_time(timestamp: str | None) -> datetime | None:
     """RFC 3339 with or without fractional seconds (``eventTime`` is a MicroTime)."""
     if not timestamp:
         return None
-    text = timestamp.rstrip("Z").split(".")[0]
-    try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
+    try:  # fromisoformat: the C parser (strptime made a 20,000-pod table take a second)
+        when = datetime.fromisoformat(timestamp)
+    except (TypeError, ValueError):
         return None
+    when = when.replace(microsecond=0)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def human_age(timestamp: str | None, now: datetime | None = None) -> str:
@@ -385,6 +386,15 @@ def _configmap_row(cm: dict[str, Any]) -> Row:
     ]
 
 
+def _serviceaccount_row(sa: dict[str, Any]) -> Row:
+    return [_meta(sa).get("name", ""), len(sa.get("secrets") or []), _age(sa)]
+
+
+def _lease_row(lease: dict[str, Any]) -> Row:
+    holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+    return [_meta(lease).get("name", ""), holder, _age(lease)]
+
+
 def _plain_row(obj: dict[str, Any]) -> Row:
     return [_meta(obj).get("name", ""), _age(obj)]
 
@@ -476,6 +486,14 @@ PRINTERS: dict[tuple[str, str], tuple[list[Column], Callable[[dict[str, Any]], R
         _secret_row,
     ),
     ("", "configmaps"): (_cols(("Name", 0), ("Data", 0), ("Age", 0)), _configmap_row),
+    ("", "serviceaccounts"): (
+        _cols(("Name", 0), ("Secrets", 0), ("Age", 0)),
+        _serviceaccount_row,
+    ),
+    ("coordination.k8s.io", "leases"): (
+        _cols(("Name", 0), ("Holder", 0), ("Age", 0)),
+        _lease_row,
+    ),
 }
 ROW_CONDITIONS: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, str]] | None]] = {
     ("", "pods"): _pod_row_conditions,

@@ -143,6 +143,7 @@ class HubStack:
                 self.sim_process, self.kubeconfig = local_stack.start_simulator(
                     self.state_dir, self.simulator
                 )
+                self.prepare_namespaces()
             self.proxy_process, self.proxy = local_stack.start_proxy(self.state_dir)
             self.start_hub()
         except BaseException:
@@ -150,12 +151,17 @@ class HubStack:
             raise
         return self
 
+    def prepare_namespaces(self) -> None:
+        """What the demo does too: create the fixed namespace the config's pods go to."""
+        assert self.kubeconfig is not None
+        local_stack.ensure_namespaces(self.kubeconfig, local_stack.namespaces_to_prepare(self.base_config))
+
     def _config(self) -> Path:
         assert self.proxy is not None
         # A service token with admin rights lets the tests use the REST API like an operator.
         service = f'''
 c.JupyterHub.services = [{{"name": "e2e-checker", "api_token": {self.api_token!r}}}]
-c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "admin:servers", "read:hub"], "services": ["e2e-checker"]}}]
+c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "admin:servers", "access:servers", "read:hub"], "services": ["e2e-checker"]}}]
 '''
         return local_stack.write_hub_config(
             self.state_dir,
@@ -171,6 +177,16 @@ c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "a
         self.hub_process = local_stack.start_hub(
             self.state_dir, self._config(), env=env, log_name=f"hub-{self.hub_starts}.log"
         )
+
+    def use_config(self, base_config: Path) -> None:
+        """Restart the hub with another configuration; the simulator and the proxy stay."""
+        if base_config == self.base_config and self.hub_process is not None:
+            return
+        self.stop_hub()
+        self.base_config = base_config
+        if self.kubeconfig is not None:
+            self.prepare_namespaces()
+        self.start_hub()
 
     def stop_hub(self) -> None:
         if self.hub_process is not None:

@@ -243,6 +243,26 @@ async def image_pull_fails(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> Non
     )
 
 
+async def config_error(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
+    """What a kubelet reports while a Secret the container needs does not exist."""
+    await kubelet.status(
+        pod,
+        {
+            "phase": "Pending",
+            "containerStatuses": [
+                container_status(
+                    {
+                        "waiting": {
+                            "reason": "CreateContainerConfigError",
+                            "message": 'secret "user-settings" not found',
+                        }
+                    }
+                )
+            ],
+        },
+    )
+
+
 async def crash_loops(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
     await kubelet.status(
         pod,

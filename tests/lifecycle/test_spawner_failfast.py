@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from async_kubespawner.spawner import SpawnFailed
+from async_kubespawner.traits import SpawnerConfigError
 
 from . import conftest
 from .conftest import NAMESPACE, store_pods
@@ -41,6 +42,50 @@ async def test_image_pull_tolerance_lets_a_transient_error_heal(sim, make_spawne
     spawner = make_spawner(image_pull_error_tolerance=30, **SLOW_TIMEOUT)
     assert (await spawner.start()).startswith("http://10.")
     await spawner.stop()
+
+
+async def test_config_error_past_the_tolerance(sim, make_spawner, kubelet):
+    kubelet.default_fate = conftest.config_error
+    spawner = make_spawner(config_error_tolerance=0.3, **SLOW_TIMEOUT)
+    await expect_failure(
+        spawner, "cannot be created", 'secret "user-settings" not found', "Secret or ConfigMap"
+    )
+    assert store_pods(sim) == []
+
+
+async def test_config_error_that_heals_within_the_default_tolerance(sim, make_spawner, kubelet):
+    """The Secret start() creates after the pod arrives a moment late: normal, not fatal."""
+    healed = asyncio.Event()
+
+    async def config_error_then_ready(kubelet_, pod):
+        await conftest.config_error(kubelet_, pod)
+        await healed.wait()
+        await conftest.become_ready(kubelet_, pod)
+
+    kubelet.default_fate = config_error_then_ready
+    spawner = make_spawner(**SLOW_TIMEOUT)
+    assert spawner.config_error_tolerance == 10
+    start = asyncio.ensure_future(spawner.start())
+    cache = (await spawner._pod_reflector()).sink
+    await cache.wait_for(
+        spawner._pod_key,
+        lambda p: p is not None and "CreateContainerConfigError" in str(p.get("status")),
+        10,
+    )
+    assert not start.done()
+    healed.set()
+    assert (await start).startswith("http://10.")
+    await spawner.stop()
+
+
+@pytest.mark.parametrize(
+    "setting", ["config_error_tolerance", "image_pull_error_tolerance", "unschedulable_tolerance"]
+)
+async def test_a_negative_tolerance_is_refused(sim, make_spawner, setting):
+    with pytest.raises(
+        SpawnerConfigError, match=f"{setting} = -1.0: a tolerance cannot be negative"
+    ):
+        make_spawner(**{setting: -1.0})
 
 
 async def test_crash_loop(sim, make_spawner, kubelet):

@@ -121,7 +121,9 @@ def mutate(rng: random.Random, value: Any) -> Any:
 def random_body(rng: random.Random, valid: dict[str, Any]) -> bytes:
     roll = rng.random()
     if roll < 0.05:
-        return rng.choice([b"{", b"", b"\xff\xfe", b"null", b"[1,", b'{"a":1}{}', b"1e999999"])
+        return rng.choice([b"{", b"", b"\xff\xfe", b"null", b"[1,", b'{"a":1}{}', b"1e999999",
+                           b"NaN", b"[" * 3000, b"&a [*a]", b"{1: x, metadata: {name: 2026-01-01}}",
+                           b"!!set {a}", b"metadata: {name: x}\ndata: !!binary aGk="])
     if roll < 0.55:
         body: Any = mutate(rng, valid)
     elif roll < 0.75:

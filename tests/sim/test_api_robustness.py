@@ -234,3 +234,77 @@ async def test_null_body_is_a_400(simulator):
                              data=b"null", headers={"Content-Type": "application/json"}) as resp:
             assert resp.status == 400
             assert (await resp.json())["message"] == "Object 'Kind' is missing in 'null'"
+
+
+async def test_yaml_bodies_are_read_as_yaml_to_json_conversion_does(simulator):
+    url = f"{simulator.url}/api/v1/namespaces/default/configmaps"
+    yaml_type = {"Content-Type": "application/yaml"}
+    async with aiohttp.ClientSession() as http:
+        # a non-string key becomes its text; an unquoted date stays the string written
+        async with http.post(url, headers=yaml_type,
+                             data=b"metadata: {name: a}\ndata: {1: 2026-01-01, 2.5: x}") as resp:
+            assert resp.status == 201
+            assert (await resp.json())["data"] == {"1": "2026-01-01", "2.5": "x"}
+        async with http.post(url, headers=yaml_type,
+                             data=b"metadata: {name: b, labels: {1: b}}") as resp:
+            assert resp.status == 201
+            assert (await resp.json())["metadata"]["labels"] == {"1": "b"}
+        for body in (b"&a [*a]", b"metadata: {name: c}\ndata: {k: .nan}",
+                     b"metadata: {name: c, annotations: {? [1, 2] : v}}"):
+            async with http.post(url, headers=yaml_type, data=body) as resp:
+                assert resp.status == 400, body
+                assert (await resp.json())["reason"] == "BadRequest"
+
+
+async def test_json_without_nan_and_within_depth(simulator):
+    url = f"{simulator.url}/api/v1/namespaces/default/configmaps"
+    json_type = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, headers=json_type,
+                             data=b'{"metadata": {"name": "n", "generation": NaN}}') as resp:
+            assert resp.status == 400
+            assert "invalid character 'N' looking for beginning of value" in (
+                await resp.json())["message"]
+        for depth in (150, 5000):
+            deep = b'{"metadata": {"name": "d"}, "x": ' + b"[" * depth + b"]" * depth + b"}"
+            async with http.post(url, headers=json_type, data=deep) as resp:
+                assert resp.status == 400
+                assert (await resp.json())["message"].endswith("exceeded max depth of 100")
+            async with http.delete(f"{url}/x", data=b"[" * depth + b"]" * depth) as resp:
+                assert resp.status == 400
+        nested = {"metadata": {"name": "ok"}, "data": {"k": "v"}}
+        async with http.post(url, json=nested) as resp:
+            assert resp.status == 201
+
+
+async def test_patches_cannot_stack_nesting_past_the_limit(simulator):
+    """Each body is depth-checked, so only patches could build a deeper object, one
+    bounded layer at a time, until reading it back overflowed the stack."""
+    crds = f"{simulator.url}/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+    crd = {"metadata": {"name": "blobs.example.com"}, "spec": {
+        "group": "example.com", "scope": "Namespaced",
+        "names": {"plural": "blobs", "kind": "Blob"},
+        "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+            "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]}}
+    url = f"{simulator.url}/apis/example.com/v1/namespaces/default/blobs"
+
+    def nested(depth: int) -> dict:
+        value: dict = {}
+        for _ in range(depth):
+            value = {"a": value}
+        return value
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(crds, json=crd) as resp:
+            assert resp.status == 201
+        async with http.post(url, json={"apiVersion": "example.com/v1", "kind": "Blob",
+                                        "metadata": {"name": "b"}, "x": nested(90)}) as resp:
+            assert resp.status == 201
+        deeper = [{"op": "add", "path": "/x" + "/a" * 89 + "/b", "value": nested(90)}]
+        async with http.patch(f"{url}/b", json=deeper,
+                              headers={"Content-Type": "application/json-patch+json"}) as resp:
+            assert resp.status == 400
+            assert (await resp.json())["message"] == (
+                "the patched object would be nested deeper than 100 levels")
+        async with http.get(f"{url}/b") as resp:
+            assert resp.status == 200

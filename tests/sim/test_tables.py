@@ -143,3 +143,13 @@ def test_human_age_tolerates_a_second_of_skew():
     assert human_age(far, NOW) == "<invalid>"
     three_years = datetime.fromtimestamp(NOW.timestamp() - 3 * 365 * 86400 - 10 * 86400, UTC)
     assert human_age(three_years.strftime("%Y-%m-%dT%H:%M:%SZ"), NOW) == "3y10d"
+
+
+def test_serviceaccount_and_lease_rows():
+    reg = ResourceRegistry.with_builtins()
+    sa = {"metadata": {"name": "hub"}, "secrets": [{"name": "t"}]}
+    assert build_table(reg.lookup("serviceaccounts"), [sa])["rows"][0]["cells"][:2] == ["hub", 1]
+    lease = {"metadata": {"name": "leader"}, "spec": {"holderIdentity": "hub-0"}}
+    table = build_table(reg.lookup("leases", "coordination.k8s.io"), [lease])
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Holder", "Age"]
+    assert table["rows"][0]["cells"][:2] == ["leader", "hub-0"]

@@ -242,3 +242,36 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     assert result["heap_census_after_starts"]["tracked_objects"] > 0
     assert "start() after pod Ready" in table.read_text()
     assert (plots / "storm-cdf.png").stat().st_size > 0
+
+
+# -- reports of the other modes --------------------------------------------------------------
+
+
+def _memory_entry(pods: int) -> dict[str, Any]:
+    return {"pods": pods, "heap_bytes_per_pod": 1100.0, "peak_rss_bytes": 200 * 2**20,
+            "poll_returned_seconds": 0.5, "load_seconds": 0.5,
+            "simulator_cpu_s_serving_the_load": 0.1, "max_loop_stall_ms_loading": 10.0,
+            "max_loop_stall_ms_holding": 5.0}
+
+
+def test_memory_and_sweep_reports_have_a_row_per_size(tmp_path: Path) -> None:
+    from benchmarks.report import markdown_report, write_plots
+
+    memory = {"meta": {"mode": "memory", "spawner": "x.Y", "seed": 1},
+              "memory": {"1000": _memory_entry(1000), "5000": _memory_entry(5000)}}
+    table = markdown_report(memory)
+    assert "| 1,000 | 1,100 |" in table and "| 5,000 | 1,100 |" in table
+    assert [p.name for p in write_plots(memory, tmp_path)] == ["memory.png"]
+
+    run = {key: {"p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0, "n": 1}
+           for key in ("start_overhead_ms", "stop_overhead_ms", "progress_lag_ms")}
+    run.update({"cpu_s_per_cycle": 0.005, "requests_per_spawn": 1.0, "requests_per_stop": 1.0,
+                "idle_requests_per_minute": 0.0, "heap_bytes_per_pod": None,
+                "max_loop_stall_ms": 10.0, "wall_time_s": {"start_phase": 9.5},
+                "spawns": {"failed": 0}})
+    sweep = {"meta": {"mode": "sweep", "spawner": "x.Y", "seed": 1},
+             "runs": {"10": run, "100": run}}
+    table = markdown_report(sweep)
+    assert "| figure | N=10 | N=100 |" in table
+    assert "| requests per idle minute | 0.0 | 0.0 |" in table
+    assert [p.name for p in write_plots(sweep, tmp_path)] == ["sweep.png"]

@@ -1,7 +1,8 @@
 """Container logs as a node keeps them: one timestamped record per line, read with options.
 
 A container runtime stores each line of a container's output with the time it was
-written (the CRI log format: ``<RFC3339Nano time> <stream> <P|F> <text>``); that is what
+written (the CRI log format: ``<time> <stream> <P|F> <text>``; here ``<nanoseconds> <P|F>
+<text>``, stdout and stderr being one stream); that is what
 lets the kubelet answer ``pods/{name}/log`` with ``timestamps``, ``sinceSeconds`` and
 ``sinceTime``, and what ``terminationMessagePolicy: FallbackToLogsOnError`` reads the
 last lines from. This module keeps process-mode output the same way and answers the
@@ -142,21 +143,19 @@ class LogRecord:
 
 
 def _encode(record: LogRecord) -> bytes:
+    # the time as integer nanoseconds: formatting it only for the lines a reader asks
+    # for with timestamps keeps writing and reading a long log cheap
     tag = b"F" if record.complete else b"P"
-    return b"%s stdout %s %s\n" % (format_log_time(record.ns).encode(), tag, record.text)
+    return b"%d %s %s\n" % (record.ns, tag, record.text)
 
 
 def _decode(line: bytes) -> LogRecord | None:
     """One stored record (its trailing newline removed); None for a damaged one."""
     try:
-        stamp, _stream, tag, text = line.split(b" ", 3)
+        stamp, tag, text = line.split(b" ", 2)
+        return LogRecord(int(stamp), text, tag == b"F")
     except ValueError:
         return None
-    try:
-        ns = parse_since_time(stamp.decode())
-    except ValueError:
-        return None
-    return LogRecord(ns, text, tag == b"F")
 
 
 def select(records: list[LogRecord], options: LogOptions) -> list[LogRecord]:
@@ -240,19 +239,17 @@ class ContainerLog:
         """Until the last output is recorded (the process and everything it forked are gone)."""
         await self._closed_event.wait()
 
-    def records(self) -> list[LogRecord]:
+    def records(self, last: int | None = None) -> list[LogRecord]:
+        """The stored lines (only the ``last`` N are decoded when given: ``tailLines``)."""
         if not self.path.exists():
             return []
-        data = self.path.read_bytes()
-        out = []
-        for line in data.split(b"\n")[:-1]:  # the last piece is empty or being written
-            record = _decode(line)
-            if record is not None:
-                out.append(record)
-        return out
+        lines = self.path.read_bytes().split(b"\n")[:-1]  # the last piece is empty or partial
+        if last is not None:
+            lines = lines[-last:] if last > 0 else []
+        return [r for r in map(_decode, lines) if r is not None]
 
     def text(self, options: LogOptions | None = None) -> str:
-        return render(self.records(), options)
+        return render(self.records((options or LogOptions()).tail_lines), options)
 
     async def follow(self, options: LogOptions | None = None) -> AsyncIterator[str]:
         """The selected existing lines, then new ones as they are written, until the run ends

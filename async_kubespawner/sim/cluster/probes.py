@@ -23,11 +23,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-PROBE_KINDS = {
-    "startupProbe": "Startup",
-    "livenessProbe": "Liveness",
-    "readinessProbe": "Readiness",
-}
+EXEC_OUTPUT_LIMIT = 10 * 1024  # bytes of an exec probe's output the kubelet keeps
 
 
 @dataclass(frozen=True)
@@ -229,7 +225,9 @@ async def _exec_probe(
                 os.killpg(proc.pid, signal.SIGKILL)
             with contextlib.suppress(Exception):
                 await proc.wait()
-    return ProbeResult(proc.returncode == 0, output.decode("utf-8", "replace"))
+    # the kubelet keeps at most 10 KiB of a probe command's output
+    text = output[:EXEC_OUTPUT_LIMIT].decode("utf-8", "replace")
+    return ProbeResult(proc.returncode == 0, text)
 
 
 # ------------------------------------------------------------------ simulated probes

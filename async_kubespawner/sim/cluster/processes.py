@@ -313,6 +313,7 @@ class ProcessContainer:
         self.log = logfile
         self._changes: asyncio.Queue[ContainerChange] = asyncio.Queue()
         self._stopping = False
+        self._started = asyncio.get_running_loop().time()
         self._tasks = [
             asyncio.ensure_future(self._watch_exit()),
             asyncio.ensure_future(self._probes()),
@@ -361,7 +362,7 @@ class ProcessContainer:
     async def _startup(self, probe: dict[str, Any]) -> bool:
         """Probe until it passes (True) or fails ``failureThreshold`` times in a row (False)."""
         timing = ProbeTiming.of(probe)
-        await self.clock.sleep(timing.initial_delay)
+        await self._until_initial_delay(timing)
         failures = 0
         while True:
             result = await self._probe(probe)
@@ -381,7 +382,7 @@ class ProcessContainer:
         if probe is None:
             return
         timing = ProbeTiming.of(probe)
-        await self.clock.sleep(timing.initial_delay)
+        await self._until_initial_delay(timing)
         failures = 0
         while True:
             result = await self._probe(probe)
@@ -397,6 +398,12 @@ class ProcessContainer:
                     return
             await self.clock.sleep(timing.period)
 
+    async def _until_initial_delay(self, timing: ProbeTiming) -> None:
+        """initialDelaySeconds counts from the container's start, not from the probe's:
+        a liveness probe held back by a slow startup probe runs as soon as it may."""
+        ran = self.clock.cluster_seconds(asyncio.get_running_loop().time() - self._started)
+        await self.clock.sleep(max(0.0, timing.initial_delay - ran))
+
     def _probe_kill(self, kind: str, timing: ProbeTiming) -> ContainerChange:
         message = probe_kill_message(str(self.container.get("name")), kind, self.restart_policy)
         return ContainerChange("probe-kill", message, grace=timing.termination_grace)
@@ -408,7 +415,7 @@ class ProcessContainer:
             await self._changes.put(ContainerChange("ready"))
             return
         timing = ProbeTiming.of(probe)
-        await self.clock.sleep(timing.initial_delay)
+        await self._until_initial_delay(timing)
         successes = 0
         ready = False
         while True:

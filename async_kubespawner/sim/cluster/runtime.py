@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -132,6 +133,7 @@ class SimulatedContainer:
         self.main = main
         self._elapsed = 0.0
         self._killed = asyncio.Event()
+        self.ended = asyncio.Event()  # the run is over: a follow of its log ends
         self._ready_reported = False
         self._probe_killed = False
         probe = container.get("readinessProbe") or {}
@@ -196,6 +198,8 @@ class SimulatedContainer:
         at, source, change = min(upcoming, key=lambda u: (u[0], u[1]))
         await self.clock.sleep(at - self._elapsed)
         self._elapsed = max(self._elapsed, at)
+        if change.kind == "exited":
+            self.ended.set()
         if source == 1:
             self._timeline.pop(0)
             self._probe_killed = change.kind == "probe-kill"
@@ -215,12 +219,23 @@ class SimulatedContainer:
         finally:
             waiting.cancel()
             killed.cancel()
+        self.ended.set()
         if exits_in_time and not self._killed.is_set():
             return ExitStatus(0)
         return self._exited(ExitStatus(SIGKILL_EXIT_CODE, "Error"))
 
     def kill_now(self) -> None:
         self._killed.set()
+        self.ended.set()
+
+    async def follow(self, options: LogOptions) -> AsyncIterator[str]:
+        """``follow=true``: what it printed, then an open stream until the run ends."""
+        text = render(self.records, options)
+        if text:
+            yield text
+        if options.limit_bytes is not None and len(text.encode()) >= options.limit_bytes:
+            return  # the byte budget is spent: the stream ends here
+        await self.ended.wait()
 
 
 class SimulatedRuntime:
@@ -273,8 +288,8 @@ class SimulatedRuntime:
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
         """The scenario's output of the current (or previous) run; None before any run.
 
-        A follow request gets what there is and ends: a simulated container prints
-        everything when it starts, so there is never more to wait for.
+        A follow request gets the output (a simulated container prints everything when
+        it starts), then stays open until the run ends, as ``kubectl logs -f`` expects.
         """
         runs = self._runs.get((namespace, name, str(query.get("container", ""))))
         if not runs:
@@ -288,6 +303,8 @@ class SimulatedRuntime:
             run = runs[-2]
         else:
             run = runs[-1]
+            if str(query.get("follow", "")).lower() in ("true", "1"):
+                return run.follow(LogOptions.from_query(query, name))
         return render(run.records, LogOptions.from_query(query, name))
 
     async def close(self) -> None:

@@ -118,12 +118,17 @@ async def patch_status(
 
 
 async def record(store: StoreLike, event: dict[str, Any]) -> None:
-    """Create an Event; a missing namespace (pod deleted with it) is not an error."""
+    """Create an Event, best effort, as the real kubelet's event recorder does.
+
+    A refused event is never the pod's problem: a missing namespace (404), a duplicate
+    name (409), or a namespace being terminated (403 — NamespaceLifecycle admission refuses
+    new content there) must not crash the pod's worker.
+    """
     events = store.resource("events")
     try:
         await store.create(events, event["metadata"]["namespace"], event)
     except Exception as exc:
-        if status_code(exc) not in (404, 409):
+        if status_code(exc) not in (403, 404, 409):
             raise
 
 

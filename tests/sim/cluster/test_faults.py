@@ -29,3 +29,18 @@ async def test_closed_watches_and_restart_do_not_stop_the_cluster(
     await core.delete_namespaced_pod("before", "default")
     gone = await follow(core, "before", lambda t, _p: t == "DELETED", resource_version=before)
     assert gone[-1][1].status.container_statuses[0].state.terminated.reason == "Completed"
+
+
+async def test_namespace_deletion_with_a_running_pod_does_not_crash_the_kubelet(
+    cluster: Any, core: client.CoreV1Api
+):
+    # Events for the dying pod are refused (403: the namespace is terminating); the
+    # kubelet records events best effort, so the pod still terminates and the namespace goes.
+    await core.create_namespace({"metadata": {"name": "leaving"}})
+    await create_and_follow(core, pod_manifest("p"), ready, namespace="leaving")
+    before = (await core.list_namespaced_pod("leaving")).metadata.resource_version
+    await core.delete_namespace("leaving")
+    gone = await follow(core, "p", lambda t, _p: t == "DELETED", "leaving", before)
+    assert gone[-1][0] == "DELETED"
+    # The kubelet survived: a pod elsewhere still starts.
+    await create_and_follow(core, pod_manifest("after"), ready)

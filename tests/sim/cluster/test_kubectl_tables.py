@@ -152,8 +152,14 @@ async def test_kubectl_get_nodes_events_and_other_kinds():
             header, _ = rows(await kubectl(kc, "get", "nodes", "-o", "wide"))
             assert header[5:8] == ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE"]
 
-            await api.create_namespaced_pod("default", pod_manifest("web", scenario="instant"))
+            await api.create_namespaced_pod(
+                "default", pod_manifest("web", scenario="instant,output=hello\\nworld\\n"))
             await wait_for_event(api, "web", "Started")
+            assert await kubectl(kc, "logs", "web") == "hello\nworld\n"
+            stamped = (await kubectl(kc, "logs", "web", "--timestamps", "--tail=1")).split(" ")
+            assert stamped[0].endswith("Z") and len(stamped[0]) == 30 and stamped[1] == "world\n"
+            assert await kubectl(kc, "logs", "web", "--limit-bytes=3") == "hel"
+            assert await kubectl(kc, "logs", "web", "--since=1h") == "hello\nworld\n"
             listing = await kubectl(kc, "get", "events")
             header, _ = rows(listing)
             assert header == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]

@@ -218,3 +218,30 @@ async def test_simulated_output_is_the_log_and_the_fallback_message(core: client
     plain = pod_manifest("sim-plain", scenario=scenario, restart_policy="Never")
     seen = await create_and_follow(core, plain, finished)
     assert seen[-1][1].status.container_statuses[0].state.terminated.message is None
+
+
+async def test_follow_of_a_simulated_container_stays_open_until_it_stops(core: client.CoreV1Api):
+    body = pod_manifest("sim-follow", scenario="ready,output=serving\\n")
+    await create_and_follow(core, body, lambda _t, p: bool(p.status.container_statuses)
+                            and p.status.container_statuses[0].ready)
+    response = await core.read_namespaced_pod_log("sim-follow", "default", follow=True,
+                                                  _preload_content=False)
+    first = await response.content.readline()
+    assert first == b"serving\n"
+    reading = asyncio.ensure_future(response.content.read())
+    # a whole request round trip later the stream is still open (a non-follow answer
+    # would have ended with the text): it ends only when the container stops
+    await core.read_namespaced_pod("sim-follow", "default")
+    assert not reading.done()
+    await core.delete_namespaced_pod("sim-follow", "default")
+    async with asyncio.timeout(20):
+        rest = await reading
+    response.release()
+    assert rest == b""
+    # a byte limit inside what was printed ends the stream at once
+    body = pod_manifest("sim-limit", scenario="ready,output=serving\\n")
+    await create_and_follow(core, body, lambda _t, p: bool(p.status.container_statuses)
+                            and p.status.container_statuses[0].ready)
+    limited = await core.read_namespaced_pod_log("sim-limit", "default", follow=True,
+                                                 limit_bytes=4)
+    assert limited == "serv"

@@ -1,0 +1,135 @@
+"""Every example runs on one machine: ``python -m async_kubespawner.demo --config examples/<name>/...``.
+
+The cluster examples are written for real clusters; the launcher's wrapper config adds
+only what one machine needs (loopback hub address, a login, pods reached by IP) and
+creates the fixed namespace an example expects, as an operator would with kubectl.
+One simulator and one proxy serve all of them; the hub is restarted with each
+configuration. Servers are started and stopped through the hub's REST API, followed on
+its progress stream, and reached through the proxy with a token — the path a browser
+takes, without a browser (the browser tests use ``examples/local``).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from async_kubespawner.local_stack import SimulatorOptions
+
+from .conftest import keep_logs
+from .hub_stack import REPO_ROOT, HubStack, eventually, http_json
+
+pytestmark = pytest.mark.e2e
+
+EXAMPLES = REPO_ROOT / "examples"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
+    state_dir = tmp_path_factory.mktemp("examples")
+    hub = HubStack(
+        state_dir=state_dir,
+        base_config=EXAMPLES / "cluster" / "jupyterhub_config.py",
+        # Simulated timings in milliseconds (PVC binding, pulls): only the servers' own
+        # start-up takes real time. Progress is what the browser tests watch.
+        simulator=SimulatorOptions(process_mode=True, fast=True),
+    ).start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        keep_logs(state_dir, "test_examples_locally")
+
+
+def server_path(user: str, server: str) -> str:
+    return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+
+
+def progress_until_done(stack: HubStack, user: str, server: str) -> list[dict[str, Any]]:
+    """Follow the hub's progress stream (what the spawn page shows) until ready or failed.
+
+    A start that finished while the POST was answered (201) streams only the final event.
+    """
+    url = f"{stack.hub_api}{server_path(user, server)}/progress"
+    request = urllib.request.Request(url, headers={"Authorization": f"token {stack.api_token}"})
+    events: list[dict[str, Any]] = []
+    with urllib.request.urlopen(request, timeout=90) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if not line.startswith("data:"):
+                continue
+            events.append(json.loads(line[len("data:") :]))
+            if events[-1].get("ready") or events[-1].get("failed"):
+                break
+    return events
+
+
+def spawn(stack: HubStack, user: str, server: str = "") -> list[dict[str, Any]]:
+    status, body = http_json("POST", f"{stack.hub_api}/users/{user}", token=stack.api_token)
+    assert status in (201, 409), f"creating user {user}: {status} {body}"
+    status, body = http_json("POST", stack.hub_api + server_path(user, server), token=stack.api_token, body={})
+    assert status in (201, 202), f"starting {user}/{server}: {status} {body}"
+    events = progress_until_done(stack, user, server)
+    assert events and events[-1].get("ready"), f"{user}/{server} did not start: {events[-1:]}"
+    # Reachable through the proxy, as the browser would reach it.
+    prefix = f"/user/{user}/{server + '/' if server else ''}"
+    status, body = http_json("GET", f"{stack.url}{prefix}api/status", token=stack.api_token)
+    assert status == 200 and "started" in body, f"{prefix}api/status: {status} {body}"
+    return events
+
+
+def stop(stack: HubStack, user: str, server: str = "") -> None:
+    status, _ = http_json("DELETE", stack.hub_api + server_path(user, server), token=stack.api_token)
+    assert status in (202, 204)
+    eventually(
+        lambda: not (stack.user_model(user)["servers"].get(server) or {}).get("ready"),
+        60,
+        f"{user}/{server} stopped",
+    )
+
+
+def stored(stack: HubStack, path: str) -> dict[str, Any] | None:
+    status, body = http_json("GET", f"{stack.simulator_url}{path}")
+    return body if status == 200 else None
+
+
+def test_cluster_example_runs_locally(stack: HubStack) -> None:
+    stack.use_config(EXAMPLES / "cluster" / "jupyterhub_config.py")
+    spawn(stack, "carol")
+    pvc = stored(stack, "/api/v1/namespaces/default/persistentvolumeclaims/claim-carol")
+    assert pvc is not None and pvc["status"]["phase"] == "Bound"
+    assert stored(stack, "/api/v1/namespaces/default/services/jupyter-carol") is not None
+    stop(stack, "carol")
+    assert stored(stack, "/api/v1/namespaces/default/pods/jupyter-carol") is None
+
+
+def test_named_servers_pvc_example_runs_locally(stack: HubStack) -> None:
+    stack.use_config(EXAMPLES / "named-servers-pvc" / "jupyterhub_config.py")
+    spawn(stack, "dave", "analysis")
+    pvc = stored(stack, "/api/v1/namespaces/default/persistentvolumeclaims/claim-dave--analysis")
+    assert pvc is not None and pvc["spec"]["storageClassName"] == "standard"
+    stop(stack, "dave", "analysis")
+
+
+def test_user_namespaces_example_runs_locally(stack: HubStack) -> None:
+    stack.use_config(EXAMPLES / "user-namespaces" / "jupyterhub_config.py")
+    spawn(stack, "erin")
+    assert stored(stack, "/api/v1/namespaces/user-erin") is not None
+    assert stored(stack, "/api/v1/namespaces/user-erin/pods/jupyter-erin") is not None
+    stop(stack, "erin")
+    assert stored(stack, "/api/v1/namespaces/user-erin/pods/jupyter-erin") is None
+
+
+def test_hardened_example_runs_locally(stack: HubStack) -> None:
+    stack.use_config(EXAMPLES / "hardened" / "jupyterhub_config.py")
+    spawn(stack, "frank")
+    pod = stored(stack, "/api/v1/namespaces/jhub-users/pods/jupyter-frank")
+    assert pod is not None
+    (container,) = [c for c in pod["spec"]["containers"] if c["name"] == "notebook"]
+    token = next(e for e in container["env"] if e["name"] == "JUPYTERHUB_API_TOKEN")
+    assert "value" not in token and "secretKeyRef" in token["valueFrom"]
+    stop(stack, "frank")
