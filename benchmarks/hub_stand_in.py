@@ -7,7 +7,8 @@ and bounded by ``start_timeout``, ``_generate_progress()`` iterated concurrently
 ``poll()`` every ``poll_interval`` (with the hub's jitter) once the server runs, and
 ``stop()``. The objects here carry the attributes ``Spawner`` and its subclasses read:
 user name/id/url/groups, an ``orm_spawner`` with a real (session-less) ``orm.Server``,
-the hub's API URL, an API token and an OAuth client id.
+the hub's API URL, an API token and an OAuth client id; they are the package's shared
+stand-ins (``async_kubespawner.testing``), which the tests use too.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import contextlib
 import random
 import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 from jupyterhub import orm
@@ -25,50 +25,8 @@ from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
 from traitlets.config import Config
 
-
-class StandInUser:
-    """What a spawner reads from ``spawner.user``."""
-
-    def __init__(self, name: str, id: int) -> None:
-        self.name = name
-        self.id = id
-        self.escaped_name = name
-        self.url = f"/user/{name}/"
-        self.base_url = "/"
-        self.groups: list[Any] = []
-        self.settings: dict[str, Any] = {}
-        self.spawners: dict[str, Any] = {}
-
-    def progress_url(self, server_name: str = "") -> str:
-        suffix = f"/{server_name}" if server_name else ""
-        return f"/hub/api/users/{self.name}/server{suffix}/progress"
-
-    async def get_auth_state(self) -> dict[str, Any] | None:
-        return None
-
-
-class StandInOrmSpawner:
-    """The database row of a server: its name and its ``orm.Server`` (url parts)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.display_name = name
-        self.server: orm.Server | None = None
-        self.state: dict[str, Any] = {}
-        self.user_options: dict[str, Any] = {}
-
-
-def stand_in_hub() -> SimpleNamespace:
-    return SimpleNamespace(
-        public_host="",
-        api_url="http://hub.bench.svc:8081/hub/api",
-        base_url="/hub/",
-        connect_ip="",
-        connect_port=0,
-        url="http://hub.bench.svc:8081/hub/",
-        ip="0.0.0.0",
-        port=8081,
-    )
+from async_kubespawner.testing import build_spawner as build_stand_in_spawner
+from async_kubespawner.testing import stand_in_hub
 
 
 def build_spawner(
@@ -79,19 +37,17 @@ def build_spawner(
     config: Config,
     servername: str = "",
 ) -> Spawner:
-    """A spawner for one user's server, configured like the hub configures it."""
-    user = StandInUser(username, user_id)
-    orm_spawner = StandInOrmSpawner(servername)
-    spawner = spawner_class(
-        user=user,
-        hub=stand_in_hub(),
-        orm_spawner=orm_spawner,
+    """A spawner for one user's server, configured like the hub configures it (on the
+    shared stand-ins of ``async_kubespawner.testing``), with a token per user id."""
+    return build_stand_in_spawner(
+        spawner_class,
+        username,
+        user_id,
         config=config,
+        servername=servername,
         api_token=f"bench-token-{user_id:06d}",
-        oauth_client_id=f"jupyterhub-user-{username}",
+        hub=stand_in_hub("hub.bench.svc"),
     )
-    user.spawners[servername] = spawner
-    return spawner
 
 
 @dataclass

@@ -15,7 +15,8 @@ import json
 import statistics
 import time
 
-from tests.unit.spawner_fakes import make_spawner
+from async_kubespawner import KubeSpawner
+from async_kubespawner.testing import build_spawner, kubespawner_config
 
 BUSY = {
     "image": "registry.example/lab:1.0",
@@ -43,12 +44,18 @@ BUSY = {
 OWNER = {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u"}
 
 
+def make_spawner(username: str, servername: str = "") -> KubeSpawner:
+    return build_spawner(
+        KubeSpawner, username, config=kubespawner_config(BUSY), servername=servername
+    )
+
+
 async def measure(rounds: int) -> dict[str, float]:
-    spawners = [make_spawner(f"user{i}@example.org", "lab", config=BUSY) for i in range(rounds)]
+    spawners = [make_spawner(f"user{i}@example.org", "lab") for i in range(rounds)]
     timings: dict[str, list[float]] = {"spawner_init": [], "pod": [], "pvc": [], "secret": []}
     for i in range(rounds):
         t0 = time.perf_counter()
-        make_spawner(f"other{i}", config=BUSY)
+        make_spawner(f"other{i}")
         timings["spawner_init"].append(time.perf_counter() - t0)
     for spawner in spawners:
         t0 = time.perf_counter()

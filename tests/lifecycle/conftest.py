@@ -12,48 +12,18 @@ import asyncio
 import contextlib
 import itertools
 from collections.abc import Awaitable, Callable
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from traitlets.config import Config
 
+from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
 from async_kubespawner.sim.testing import run_simulator
+from async_kubespawner.testing import build_spawner, kubespawner_config
 
 NAMESPACE = "default"
 _ips = itertools.count(2)
-
-
-class FakeUser:
-    def __init__(self, name: str = "alice", id: int = 7) -> None:
-        self.name = name
-        self.id = id
-        self.url = f"/user/{name}/"
-        self.escaped_name = name
-        self.settings: dict[str, Any] = {}
-
-    def progress_url(self, server_name: str = "") -> str:
-        return f"/hub/api/users/{self.name}/server/progress"
-
-
-class FakeOrmSpawner:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.display_name = name
-        self.server = None
-
-
-def fake_hub() -> SimpleNamespace:
-    return SimpleNamespace(
-        public_host="",
-        api_url="http://hub:8081/hub/api",
-        base_url="/hub/",
-        connect_ip="",
-        connect_port=0,
-        url="http://hub:8081/hub/",
-    )
 
 
 Fate = Callable[["ScriptedKubelet", dict[str, Any]], Awaitable[None]]
@@ -375,25 +345,15 @@ async def sim(kubelet):
 def spawner_factory(sim: Any) -> Callable[..., Any]:
     """Build KubeSpawners for user/server against the simulator ``sim``."""
 
-    def make(username: str = "alice", servername: str = "", **config: Any):
-        from async_kubespawner import KubeSpawner
-
-        cfg = Config()
-        cfg.KubeSpawner = Config(
-            {
-                "k8s_api_host": sim.url,
-                "namespace": NAMESPACE,
-                "slow_spawn_message_threshold": 0,
-                **config,
-            }
-        )
-        return KubeSpawner(
-            user=FakeUser(username),
-            hub=fake_hub(),
-            orm_spawner=FakeOrmSpawner(servername),
-            config=cfg,
-            api_token=f"token-of-{username}",
-            oauth_client_id=f"jupyterhub-user-{username}",
+    def make(username: str = "alice", servername: str = "", **config: Any) -> KubeSpawner:
+        settings = {
+            "k8s_api_host": sim.url,
+            "namespace": NAMESPACE,
+            "slow_spawn_message_threshold": 0,
+            **config,
+        }
+        return build_spawner(
+            KubeSpawner, username, config=kubespawner_config(settings), servername=servername
         )
 
     return make

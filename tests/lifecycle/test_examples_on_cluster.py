@@ -25,7 +25,7 @@ from async_kubespawner.kube.reflector import stop_reflectors
 from async_kubespawner.sim.cluster.config import ClusterConfig
 from async_kubespawner.sim.cluster.nodes import NodePoolSpec
 from async_kubespawner.sim.cluster.testing import run_cluster
-from tests.lifecycle.conftest import FakeOrmSpawner, FakeUser, fake_hub
+from async_kubespawner.testing import build_spawner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -43,14 +43,7 @@ def spawner_for(sim: Any, example: str, user: str = "alice", server: str = "") -
     config: Config = PyFileConfigLoader("jupyterhub_config.py", path=str(EXAMPLES / example)).load_config()
     config.KubeSpawner.k8s_api_host = sim.url
     config.KubeSpawner.start_timeout = 120  # the test's bound only: the fast cluster takes milliseconds
-    return KubeSpawner(
-        user=FakeUser(user),
-        hub=fake_hub(),
-        orm_spawner=FakeOrmSpawner(server),
-        config=config,
-        api_token=f"token-of-{user}",
-        oauth_client_id=f"jupyterhub-user-{user}",
-    )
+    return build_spawner(KubeSpawner, user, config=config, servername=server)
 
 
 def stored(sim: Any, plural: str, namespace: str | None) -> dict[str, dict[str, Any]]:

@@ -20,8 +20,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.quantity import parse_quantity
-
-from .spawner_fakes import FakeOrmSpawner, FakeUser, fake_hub
+from async_kubespawner.testing import build_spawner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ["local", "cluster", "named-servers-pvc", "user-namespaces", "hardened"]
@@ -34,13 +33,12 @@ def load_example(name: str) -> Config:
 
 def spawner_for(name: str, user: str = "alice", server: str = "") -> KubeSpawner:
     """A spawner configured by example ``name`` for ``user``'s server, as the hub would build it."""
-    return KubeSpawner(
-        user=FakeUser(user),
-        hub=fake_hub(),
-        orm_spawner=FakeOrmSpawner(server),
+    return build_spawner(
+        KubeSpawner,
+        user,
         config=load_example(name),
+        servername=server,
         api_token="example-api-token-0123456789",
-        oauth_client_id=f"jupyterhub-user-{user}",
     )
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from traitlets.config import Config
 
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
@@ -18,7 +17,7 @@ from async_kubespawner.sim.cluster.config import ClusterConfig
 from async_kubespawner.sim.cluster.nodes import NodePoolSpec
 from async_kubespawner.sim.cluster.testing import run_cluster
 from async_kubespawner.spawner import SpawnFailed
-from tests.lifecycle.conftest import FakeOrmSpawner, FakeUser, fake_hub
+from async_kubespawner.testing import build_spawner, kubespawner_config, stand_in_hub
 
 SLOW_TIMEOUT = 300  # a test that finishes at all proves the fail-fast path
 
@@ -37,23 +36,13 @@ def make_spawner(sim: Any) -> Callable[..., Any]:
     def make(username: str = "alice", **config: Any) -> Any:
         from async_kubespawner import KubeSpawner
 
-        cfg = Config()
-        cfg.KubeSpawner = Config(
-            {
-                "k8s_api_host": sim.url,
-                "namespace": "default",
-                "start_timeout": SLOW_TIMEOUT,
-                **config,
-            }
-        )
-        return KubeSpawner(
-            user=FakeUser(username),
-            hub=fake_hub(),
-            orm_spawner=FakeOrmSpawner(""),
-            config=cfg,
-            api_token=f"token-of-{username}",
-            oauth_client_id=f"jupyterhub-user-{username}",
-        )
+        settings = {
+            "k8s_api_host": sim.url,
+            "namespace": "default",
+            "start_timeout": SLOW_TIMEOUT,
+            **config,
+        }
+        return build_spawner(KubeSpawner, username, config=kubespawner_config(settings))
 
     return make
 
@@ -149,7 +138,7 @@ async def test_real_singleuser_server_in_process_mode(tmp_path, hub_api):
     """The demo's path: a real jupyterhub-singleuser as the pod, reached on its pod IP."""
     import aiohttp
 
-    hub = fake_hub()
+    hub = stand_in_hub()
     hub.api_url = hub_api
     hub.url = hub_api.removesuffix("api")
     config = ClusterConfig(clock=0.05, process_mode=True, process_root=str(tmp_path))
@@ -157,24 +146,16 @@ async def test_real_singleuser_server_in_process_mode(tmp_path, hub_api):
         try:
             from async_kubespawner import KubeSpawner
 
-            cfg = Config()
-            cfg.KubeSpawner = Config(
-                {
-                    "k8s_api_host": simulator.url,
-                    "namespace": "default",
-                    "image": "quay.io/jupyterhub/singleuser:5",
-                    "cmd": ["jupyterhub-singleuser"],
-                    "args": ["--allow-root"],  # process mode runs as this user, often root
-                    "start_timeout": 60,
-                }
-            )
-            spawner = KubeSpawner(
-                user=FakeUser("alice"),
-                hub=hub,
-                orm_spawner=FakeOrmSpawner(""),
-                config=cfg,
-                api_token="token-of-alice",
-                oauth_client_id="jupyterhub-user-alice",
+            settings = {
+                "k8s_api_host": simulator.url,
+                "namespace": "default",
+                "image": "quay.io/jupyterhub/singleuser:5",
+                "cmd": ["jupyterhub-singleuser"],
+                "args": ["--allow-root"],  # process mode runs as this user, often root
+                "start_timeout": 60,
+            }
+            spawner = build_spawner(
+                KubeSpawner, "alice", config=kubespawner_config(settings), hub=hub
             )
             url = await spawner.start()
             assert url.startswith("http://127.1.")
