@@ -32,6 +32,7 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from kubernetes_asyncio.client import V1OwnerReference
+from tornado import web
 from traitlets import Bool, Float, Integer, validate
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
@@ -154,8 +155,22 @@ def _last_output(terminated: dict[str, Any]) -> str:
     return f" Its last output: {message}"
 
 
-class SpawnFailed(Exception):
-    """start() cannot succeed; the message tells the user (or admin) what to do."""
+class SpawnFailed(web.HTTPError):
+    """start() cannot succeed; the message tells the user (or admin) what to do.
+
+    An ``HTTPError`` carrying ``jupyterhub_message`` because that is what JupyterHub
+    relays to the user verbatim: a failure within the first second of a spawn is raised
+    straight into the spawn form's POST, where any other exception becomes a bare
+    "HTTP 500: Unhandled error starting server".
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, reason="Spawn failed")
+        self.message = message
+        self.jupyterhub_message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass

@@ -207,3 +207,17 @@ async def test_notebook_exit_quotes_the_end_of_its_termination_message(sim, make
     )
     assert "x" * 1000 not in message  # only the end is quoted
     assert store_pods(sim) == []
+
+
+def test_spawn_failed_reaches_the_user_verbatim_through_jupyterhub() -> None:
+    # JupyterHub passes HTTPErrors raised in the spawn form's first second through to the
+    # page (anything else becomes "Unhandled error starting server"), and shows
+    # jupyterhub_message as the text.
+    from jupyterhub.utils import format_exception
+    from tornado import web
+
+    text = "The image of container 'notebook' cannot be pulled (ErrImagePull): 100% wrong"
+    error = SpawnFailed(text)
+    assert isinstance(error, web.HTTPError)
+    assert str(error) == text
+    assert format_exception(error) == (text, None)
