@@ -26,7 +26,7 @@ import time
 import weakref
 
 #: CPU a burst of steps may use within one loop iteration before the rest queue (seconds).
-DEFAULT_BUDGET = 0.005
+DEFAULT_BUDGET = 0.002
 
 
 class LoopTurns:

@@ -32,6 +32,7 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from kubernetes_asyncio.client import V1OwnerReference
+from tornado import web
 from traitlets import Bool, Float, Integer, validate
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
@@ -133,8 +134,43 @@ def _consume_result(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-class SpawnFailed(Exception):
-    """start() cannot succeed; the message tells the user (or admin) what to do."""
+#: How much of a container's termination message (its last output, with
+#: ``terminationMessagePolicy: FallbackToLogsOnError``) a spawn failure quotes.
+TERMINATION_MESSAGE_LIMIT = 1000
+
+
+def _last_output(terminated: dict[str, Any]) -> str:
+    """The container's termination message, quoted for the spawn page.
+
+    A traceback from the server's last lines tells a user more than any advice we can
+    give; Kubernetes fills it from ``/dev/termination-log`` or, with
+    ``FallbackToLogsOnError``, from the log tail. Only the end is kept: that is where the
+    error is.
+    """
+    message = str(terminated.get("message") or "").strip()
+    if not message:
+        return ""
+    if len(message) > TERMINATION_MESSAGE_LIMIT:
+        message = "…" + message[-TERMINATION_MESSAGE_LIMIT:]
+    return f" Its last output: {message}"
+
+
+class SpawnFailed(web.HTTPError):
+    """start() cannot succeed; the message tells the user (or admin) what to do.
+
+    An ``HTTPError`` carrying ``jupyterhub_message`` because that is what JupyterHub
+    relays to the user verbatim: a failure within the first second of a spawn is raised
+    straight into the spawn form's POST, where any other exception becomes a bare
+    "HTTP 500: Unhandled error starting server".
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(500, reason="Spawn failed")
+        self.message = message
+        self.jupyterhub_message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass
@@ -810,7 +846,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                     "failed",
                     f"Container {name!r} keeps crashing ({why}; restarted "
                     f"{cs.get('restartCount', 0)} times). Check the image's start command and "
-                    "the server's logs.",
+                    "the server's logs." + _last_output(last),
                 )
             if reason == "CreateContainerConfigError":
                 since = watch.first_seen(key + "config", now)
@@ -834,7 +870,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 f"The notebook server exited with code {code}"
                 + (f" ({reason})" if reason else "")
                 + " before it became ready. Check the image's start command and the server's "
-                "logs.",
+                "logs." + _last_output(terminated),
             )
         return None
 

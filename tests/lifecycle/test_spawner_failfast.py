@@ -179,3 +179,45 @@ async def test_kubernetes_refusing_the_pod_is_reported_without_the_manifest(
         message = await expect_failure(spawner, "Kubernetes refused the pod", "restartPolicy")
     assert "token-of-alice" not in message
     assert "token-of-alice" not in caplog.text
+
+
+async def test_notebook_exit_quotes_the_end_of_its_termination_message(sim, make_spawner, kubelet):
+    # With terminationMessagePolicy FallbackToLogsOnError the kubelet puts the log tail in
+    # the terminated state's message; the user sees its end on the spawn page.
+    tail = "Traceback (most recent call last):\nModuleNotFoundError: No module named 'jupyterhub'"
+    noise = "x" * 5000
+
+    async def exits_with_output(kubelet_, pod):
+        await kubelet_.status(
+            pod,
+            {
+                "phase": "Running",
+                "podIP": "10.9.9.8",
+                "containerStatuses": [
+                    conftest.container_status(
+                        {"terminated": {"exitCode": 1, "reason": "Error", "message": noise + tail}}
+                    )
+                ],
+            },
+        )
+
+    kubelet.default_fate = exits_with_output
+    message = await expect_failure(
+        make_spawner(**SLOW_TIMEOUT), "exited with code 1", "No module named 'jupyterhub'"
+    )
+    assert "x" * 1000 not in message  # only the end is quoted
+    assert store_pods(sim) == []
+
+
+def test_spawn_failed_reaches_the_user_verbatim_through_jupyterhub() -> None:
+    # JupyterHub passes HTTPErrors raised in the spawn form's first second through to the
+    # page (anything else becomes "Unhandled error starting server"), and shows
+    # jupyterhub_message as the text.
+    from jupyterhub.utils import format_exception
+    from tornado import web
+
+    text = "The image of container 'notebook' cannot be pulled (ErrImagePull): 100% wrong"
+    error = SpawnFailed(text)
+    assert isinstance(error, web.HTTPError)
+    assert str(error) == text
+    assert format_exception(error) == (text, None)
