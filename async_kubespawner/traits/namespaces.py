@@ -8,11 +8,8 @@ from traitlets.config import LoggingConfigurable
 
 from .validation import (
     USER_FIELDS,
-    check_label_keys,
-    check_literal_label_values,
-    check_string_map,
+    check_metadata_map,
     check_template,
-    check_templates_in,
 )
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -72,9 +69,7 @@ class NamespaceTraits(LoggingConfigurable):
     @validate("user_namespace_labels", "user_namespace_annotations")
     def _check_namespace_metadata(self, proposal):
         name = proposal.trait.name
-        check_string_map(name, proposal.value)
-        check_label_keys(name, proposal.value)
-        check_templates_in(name, proposal.value, USER_FIELDS)
-        if name == "user_namespace_labels":
-            check_literal_label_values(name, proposal.value)
+        check_metadata_map(
+            name, proposal.value, USER_FIELDS, labels=name == "user_namespace_labels"
+        )
         return proposal.value

@@ -9,10 +9,9 @@ from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
     check_label_keys,
-    check_literal_label_values,
+    check_metadata_map,
     check_string_map,
     check_template,
-    check_templates_in,
 )
 
 DEFAULT_COMMON_LABELS = {
@@ -110,15 +109,10 @@ class NamingTraits(LoggingConfigurable):
 
     @validate("extra_labels")
     def _check_extra_labels(self, proposal):
-        check_string_map("extra_labels", proposal.value)
-        check_label_keys("extra_labels", proposal.value)
-        check_literal_label_values("extra_labels", proposal.value)
-        check_templates_in("extra_labels", proposal.value, CONTENT_FIELDS)
+        check_metadata_map("extra_labels", proposal.value, CONTENT_FIELDS, labels=True)
         return proposal.value
 
     @validate("extra_annotations")
     def _check_extra_annotations(self, proposal):
-        check_string_map("extra_annotations", proposal.value)
-        check_label_keys("extra_annotations", proposal.value)
-        check_templates_in("extra_annotations", proposal.value, CONTENT_FIELDS)
+        check_metadata_map("extra_annotations", proposal.value, CONTENT_FIELDS, labels=False)
         return proposal.value

@@ -8,11 +8,9 @@ from .errors import SpawnerConfigError
 from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
-    check_label_keys,
-    check_literal_label_values,
+    check_metadata_map,
     check_models,
     check_quantity,
-    check_string_map,
     check_template,
     check_templates_in,
 )
@@ -117,11 +115,9 @@ class StorageTraits(LoggingConfigurable):
     @validate("storage_extra_labels", "storage_extra_annotations")
     def _check_storage_metadata(self, proposal):
         name = proposal.trait.name
-        check_string_map(name, proposal.value)
-        check_label_keys(name, proposal.value)
-        check_templates_in(name, proposal.value, CONTENT_FIELDS)
-        if name == "storage_extra_labels":
-            check_literal_label_values(name, proposal.value)
+        check_metadata_map(
+            name, proposal.value, CONTENT_FIELDS, labels=name == "storage_extra_labels"
+        )
         return proposal.value
 
     @validate("pvc_name_template")

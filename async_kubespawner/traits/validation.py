@@ -180,6 +180,19 @@ def check_literal_label_values(setting: str, value: Mapping) -> None:
             )
 
 
+def check_metadata_map(
+    setting: str, value: Mapping, fields: Iterable[str], *, labels: bool
+) -> None:
+    """A labels or annotations setting: string values, valid keys, templates using only
+    ``fields``, and (for ``labels``) literal values that are valid label values. The same
+    rules for every object's metadata, so each setting fails the same way."""
+    check_string_map(setting, value)
+    check_label_keys(setting, value)
+    if labels:
+        check_literal_label_values(setting, value)
+    check_templates_in(setting, value, fields)
+
+
 def check_string_map(setting: str, value: Mapping) -> None:
     for key, item in value.items():
         if not isinstance(item, str):

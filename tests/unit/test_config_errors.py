@@ -81,6 +81,24 @@ LOAD_TIME_ERRORS = [
     ),
     ({"extra_labels": {"n": 5}}, "extra_labels", "is a int, not a string", "Quote the value"),
     (
+        {"storage_extra_annotations": {"note": "{nope}"}},
+        "storage_extra_annotations['note']",
+        "unknown template field {nope}",
+        "{username}",
+    ),
+    (
+        {"user_namespace_annotations": {"bad key!": "x"}},
+        "user_namespace_annotations",
+        "'bad key!' is not a valid label key",
+        "DNS-subdomain prefix",
+    ),
+    (
+        {"extra_annotations": {"n": 5}},
+        "extra_annotations",
+        "is a int, not a string",
+        "Quote the value",
+    ),
+    (
         {"common_labels": {"app": "jupyter hub"}},
         "common_labels",
         "'jupyter hub' of 'app' is not a valid label value",
@@ -197,6 +215,14 @@ def test_error_when_config_loads(config: dict, setting: str, problem: str, fix: 
     assert setting in message, message
     assert problem in message, message
     assert fix in message, message
+
+
+@pytest.mark.parametrize(
+    "setting", ["extra_annotations", "storage_extra_annotations", "user_namespace_annotations"]
+)
+def test_annotation_values_need_not_be_label_values(setting: str) -> None:
+    value = {"note": "Alice's lab, see https://example.org/docs"}
+    assert getattr(make_spawner(config={setting: value}), setting) == value
 
 
 @pytest.mark.parametrize(
