@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -576,8 +576,17 @@ def build_pvc_manifest(s: PVCSettings) -> k8s.V1PersistentVolumeClaim:
     )
 
 
-def _owner_references(owner_references: Iterable[Any]) -> list[k8s.V1OwnerReference]:
-    return [to_model(k8s.V1OwnerReference, o, "owner_reference") for o in owner_references]
+def _owned_metadata(s: ServiceSettings | SecretSettings) -> k8s.V1ObjectMeta:
+    """Metadata of an object owned by the pod (its Service, its Secret): deleting the
+    pod lets the garbage collector delete it too."""
+    return k8s.V1ObjectMeta(
+        name=s.name,
+        labels=dict(s.labels),
+        annotations=dict(s.annotations),
+        owner_references=[
+            to_model(k8s.V1OwnerReference, o, "owner_reference") for o in s.owner_references
+        ],
+    )
 
 
 @dataclass
@@ -595,12 +604,7 @@ def build_service_manifest(s: ServiceSettings) -> k8s.V1Service:
     return k8s.V1Service(
         api_version="v1",
         kind="Service",
-        metadata=k8s.V1ObjectMeta(
-            name=s.name,
-            labels=dict(s.labels),
-            annotations=dict(s.annotations),
-            owner_references=_owner_references(s.owner_references),
-        ),
+        metadata=_owned_metadata(s),
         spec=k8s.V1ServiceSpec(
             type="ClusterIP",
             ports=[k8s.V1ServicePort(port=s.port, target_port=s.port)],
@@ -638,12 +642,7 @@ def build_secret_manifest(s: SecretSettings) -> k8s.V1Secret:
         api_version="v1",
         kind="Secret",
         type="Opaque",
-        metadata=k8s.V1ObjectMeta(
-            name=s.name,
-            labels=dict(s.labels),
-            annotations=dict(s.annotations),
-            owner_references=_owner_references(s.owner_references),
-        ),
+        metadata=_owned_metadata(s),
         data=data,
     )
 
