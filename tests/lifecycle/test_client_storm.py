@@ -19,9 +19,15 @@ from async_kubespawner.kube.client import (
     build_api,
     proxy_for,
 )
+from async_kubespawner.metrics import API_REQUEST_ERRORS
 from async_kubespawner.sim.testing import Simulator, run_simulator
 
 NS = "storm"
+
+
+def create_timeouts() -> float:
+    """Attempts of pod creates that hit their per-attempt timeout so far (process-wide)."""
+    return API_REQUEST_ERRORS.labels("create", "pods", "timeout")._value.get()
 
 
 def pod(name: str) -> dict[str, Any]:
@@ -39,10 +45,10 @@ async def sim() -> AsyncIterator[Simulator]:
         yield simulator
 
 
-async def make_api(sim: Simulator, **kwargs: Any) -> KubeApi:
+async def make_api(sim: Simulator, pool_size: int = 0, **kwargs: Any) -> KubeApi:
     settings: dict[str, Any] = {"request_timeout": 3.0, "retry_timeout": 30.0, **kwargs}
     configuration = sim.client_configuration()
-    configuration.connection_pool_maxsize = 0
+    configuration.connection_pool_maxsize = pool_size
     api = build_api(configuration, **settings)
     await api.create(NAMESPACES, None, {"metadata": {"name": NS}})
     sim.counters.reset()
@@ -107,11 +113,27 @@ async def test_queued_creates_do_not_time_out_or_retry(sim):
     api = await make_api(sim, request_timeout=0.5, max_concurrent_requests=2)
     try:
         names = [f"jupyter-user{i}" for i in range(24)]
+        timeouts_before = create_timeouts()
         created = await asyncio.gather(*(api.create(PODS, NS, pod(n)) for n in names))
         assert sorted(p["metadata"]["name"] for p in created) == sorted(names)
         assert sim.counters.count(verb="create", resource="pods") == 24
         assert sim.counters.count(verb="create", resource="pods", status=409) == 0
         assert sim.counters.count(verb="get") == 0  # no 409 reconciliation read-backs
+        assert create_timeouts() == timeouts_before
+    finally:
+        await api.close()
+
+
+async def test_control_queueing_in_the_connection_pool_times_out(sim):
+    """The control for the test above: the same storm bounded only by a 2-connection pool
+    (the old arrangement) spends its timeouts queueing and retries creates."""
+    sim.faults.add_latency(0.1, verb="create", resource="pods")
+    api = await make_api(sim, pool_size=2, request_timeout=0.5, max_concurrent_requests=100)
+    try:
+        names = [f"jupyter-user{i}" for i in range(24)]
+        timeouts_before = create_timeouts()
+        await asyncio.gather(*(api.create(PODS, NS, pod(n)) for n in names))
+        assert create_timeouts() > timeouts_before
     finally:
         await api.close()
 
