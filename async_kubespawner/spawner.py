@@ -311,6 +311,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             verify_ssl=self.k8s_api_verify_ssl,
             request_timeout=float(self.k8s_api_request_timeout),
             retry_timeout=float(self.k8s_api_request_retry_timeout),
+            max_concurrent_requests=int(self.k8s_api_max_concurrent_requests),
         )
 
     async def _get_api(self) -> KubeApi:

@@ -1,6 +1,8 @@
 """How the spawner reaches the Kubernetes API."""
 
-from traitlets import Bool, Integer, Unicode
+from typing import Any
+
+from traitlets import Bool, Integer, TraitError, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 
@@ -37,3 +39,23 @@ class ApiTraits(LoggingConfigurable):
         help="""Seconds in total that retries of one operation (creating or deleting the
         pod or PVC, checking that a PVC exists) may take before the spawn or stop fails.""",
     )
+    k8s_api_max_concurrent_requests = Integer(
+        100,
+        config=True,
+        help="""Most API requests (not watches) the hub has in flight at once, per API
+        client. Further requests wait for a slot before their k8s_api_request_timeout
+        starts, so a spawn storm queues in the hub instead of timing out, retrying and
+        meeting its own 409s. Raise it for an API server that handles more concurrent
+        requests; lower it to protect a small one. (async_kubespawner only; upstream has
+        no equivalent.)""",
+    )
+
+    @validate("k8s_api_max_concurrent_requests")
+    def _validate_max_concurrent_requests(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise TraitError(
+                f"k8s_api_max_concurrent_requests must be at least 1, got {value}: it is "
+                "how many API requests may be in flight at once"
+            )
+        return value
