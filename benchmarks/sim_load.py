@@ -50,6 +50,13 @@ class Results:
     paced_latency_ms_p50: float = 0.0
     paced_latency_ms_p99: float = 0.0
     list_all_pods_s: float = 0.0
+    # every stored pod listed in pages of `--page-size` (continue tokens), first to last
+    paginated_list_s: float = 0.0
+    paginated_list_pages: int = 0
+    # core/v1 Events created at `--paced-rate` with 10 event watchers attached
+    event_rate_per_s: float = 0.0
+    event_latency_ms_p50: float = 0.0
+    event_latency_ms_p99: float = 0.0
     server_rss_mb_empty: float = 0.0
     server_rss_mb_loaded: float = 0.0
     memory_per_pod_kb: float = 0.0
@@ -58,6 +65,17 @@ class Results:
     load_average_before: float = 0.0
     load_average_after: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+
+
+def event_body(name: str) -> bytes:
+    """A kubelet-shaped core/v1 Event; metadata first so the watcher finds its name."""
+    return json.dumps({
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "involvedObject": {"kind": "Pod", "namespace": NAMESPACE, "name": "load-000000"},
+        "reason": "Pulled", "message": "Container image already present on machine",
+        "type": "Normal", "source": {"component": "kubelet", "host": "node-1"},
+        "count": 1,
+    }).encode()
 
 
 def pod_body(name: str, labels: dict[str, str] | None = None) -> bytes:
@@ -147,9 +165,10 @@ class Watcher:
 
 async def create_many(http: aiohttp.ClientSession, base: str, names: list[str],
                       concurrency: int, sent: dict[str, float] | None = None,
-                      rate: float | None = None) -> float:
+                      rate: float | None = None, plural: str = "pods") -> float:
     """Create pods ``names`` with ``concurrency`` in flight (or paced at ``rate``/s); seconds taken."""
-    url = f"{base}/api/v1/namespaces/{NAMESPACE}/pods"
+    url = f"{base}/api/v1/namespaces/{NAMESPACE}/{plural}"
+    body = pod_body if plural == "pods" else event_body
     headers = {"Content-Type": "application/json"}
     queue = list(reversed(names))
     started = time.perf_counter()
@@ -164,7 +183,7 @@ async def create_many(http: aiohttp.ClientSession, base: str, names: list[str],
                     await asyncio.sleep(delay)  # pacing the load generator, not synchronisation
             if sent is not None:
                 sent[name] = time.perf_counter()
-            async with http.post(url, data=pod_body(name), headers=headers) as resp:
+            async with http.post(url, data=body(name), headers=headers) as resp:
                 if resp.status != 201:
                     raise RuntimeError(f"create {name}: HTTP {resp.status} {await resp.text()}")
                 await resp.read()
@@ -190,6 +209,29 @@ async def wait_delivered(watchers: list[Watcher], names: list[str], limit_s: flo
 
 def latencies(watchers: list[Watcher], sent: dict[str, float]) -> list[float]:
     return [(w.arrivals[n] - t) * 1000 for w in watchers for n, t in sent.items() if n in w.arrivals]
+
+
+async def list_in_pages(http: aiohttp.ClientSession, url: str, page_size: int,
+                        expected: int) -> tuple[float, int]:
+    """Seconds to list everything at ``url`` following continue tokens, and the pages."""
+    started = time.perf_counter()
+    pages, seen, token = 0, 0, ""
+    while True:
+        params = {"limit": str(page_size)}
+        if token:
+            params["continue"] = token
+        async with http.get(url, params=params) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"paginated list: HTTP {resp.status} {await resp.text()}")
+            page = await resp.json()
+        pages += 1
+        seen += len(page["items"])
+        token = page["metadata"].get("continue", "")
+        if not token:
+            break
+    if seen != expected:
+        raise RuntimeError(f"paginated list returned {seen} items, expected {expected}")
+    return time.perf_counter() - started, pages
 
 
 async def start_server(kubeconfig: Path, history_size: int) -> tuple[asyncio.subprocess.Process, str]:
@@ -235,6 +277,9 @@ async def run(args: argparse.Namespace) -> Results:
                 res.list_all_pods_s = time.perf_counter() - t0
                 res.stored_pods = len(listing["items"])
                 rv = listing["metadata"]["resourceVersion"]
+                del listing
+                res.paginated_list_s, res.paginated_list_pages = await list_in_pages(
+                    http, f"{base}/api/v1/pods", args.page_size, res.stored_pods)
 
                 # 2. watches: 10 see every pod event, the rest watch elsewhere (idle)
                 watch_url = f"{base}/api/v1/namespaces/{NAMESPACE}/pods?watch=1&resourceVersion={rv}"
@@ -275,6 +320,27 @@ async def run(args: argparse.Namespace) -> Results:
                 res.paced_latency_ms_p99 = percentile(lat, 0.99)
                 for w in busy + idle:
                     await w.stop()
+
+                # 5. the same paced rate for core/v1 Events (what the kubelet writes most)
+                async with http.get(f"{base}/api/v1/namespaces/{NAMESPACE}/events") as resp:
+                    rv = (await resp.json())["metadata"]["resourceVersion"]
+                event_url = (f"{base}/api/v1/namespaces/{NAMESPACE}/events"
+                             f"?watch=1&resourceVersion={rv}")
+                watchers = [Watcher(http, event_url) for _ in range(10)]
+                for w in watchers:
+                    w.start()
+                await asyncio.gather(*(w.ready.wait() for w in watchers))
+                sent = {}
+                events = [f"event-{i:06d}" for i in range(args.paced_count)]
+                took = await create_many(http, base, events, 8, sent, rate=args.paced_rate,
+                                         plural="events")
+                res.event_rate_per_s = args.paced_count / took
+                await wait_delivered(watchers, events, 60)
+                lat = latencies(watchers, sent)
+                res.event_latency_ms_p50 = percentile(lat, 0.5)
+                res.event_latency_ms_p99 = percentile(lat, 0.99)
+                for w in watchers:
+                    await w.stop()
         finally:
             proc.terminate()
             await proc.wait()
@@ -295,6 +361,10 @@ def print_table(res: Results) -> None:
         (f"watch latency at {res.paced_achieved_per_s:.0f}/s p50 / p99 (ms)",
          f"{res.paced_latency_ms_p50:.1f} / {res.paced_latency_ms_p99:.1f}", "<= 5"),
         ("list all pods (s)", f"{res.list_all_pods_s:.2f}", ""),
+        (f"list all pods in {res.paginated_list_pages} pages (s)",
+         f"{res.paginated_list_s:.2f}", f"limit={res.settings.get('page_size')}"),
+        (f"Event watch latency at {res.event_rate_per_s:.0f}/s p50 / p99 (ms)",
+         f"{res.event_latency_ms_p50:.1f} / {res.event_latency_ms_p99:.1f}", "<= 5"),
         ("server RSS empty / loaded (MB)",
          f"{res.server_rss_mb_empty:.0f} / {res.server_rss_mb_loaded:.0f}", ""),
         ("memory per stored pod (KB)", f"{res.memory_per_pod_kb:.1f}", ""),
@@ -316,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
     parser.add_argument("--paced-rate", type=float, default=1000.0, help="creates/s for latency")
     parser.add_argument("--paced-count", type=int, default=2_000, help="pods created paced")
+    parser.add_argument("--page-size", type=int, default=200, help="limit of the paged list")
     parser.add_argument("--history-size", type=int, default=10_000)
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = parser.parse_args(argv)
-    for name in ("pods", "watches", "burst", "concurrency", "paced_count"):
+    for name in ("pods", "watches", "burst", "concurrency", "paced_count", "page_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.watches < 10:

@@ -31,6 +31,7 @@ from .faults import Faults, RequestCounters, RequestInfo
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from .resources import REAL_GROUP_ORDER, ResourceType
 from .store import (
+    ListSnapshots,
     Store,
     Watch,
     WatchEvent,
@@ -188,6 +189,7 @@ class SimulatorAPI:
         self.counters = counters
         self.token = token
         self.server_address = "127.0.0.1:0"
+        self.list_snapshots = ListSnapshots(max_age=store.options.history_age)
 
     # ------------------------------------------------------------ dispatching
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -643,6 +645,7 @@ class SimulatorAPI:
             )
         start: tuple[str, str] | None = None
         labels, fields = q.get("labelSelector"), q.get("fieldSelector")
+        query = (rt.key, t.namespace or "", labels or "", fields or "")
         if token:
             token_rv, start = decode_continue(token)
             if token_rv < self.store.oldest_resumable_version:
@@ -658,6 +661,11 @@ class SimulatorAPI:
                     "continue": encode_continue(self.store.resource_version, start)
                 }
                 raise body
+            cached = self.list_snapshots.page_after(
+                query, token_rv, start, limit, self.store.oldest_resumable_version, time.monotonic()
+            )
+            if cached is not None:
+                return self._list_page(rt, cached[0], token_rv, cached[1], limit, query, table)
             items, rv = self.store.list_refs(
                 rt,
                 t.namespace,
@@ -679,15 +687,32 @@ class SimulatorAPI:
                 resource_version_match=match,
                 exact=exact,
             )
+        if limit and len(items) > limit:
+            # remembered whole, so the following pages are a bisect and a slice
+            self.list_snapshots.remember(query, rv, items, time.monotonic())
         if start is not None:
             items = [o for o in items if _objkey(o) > start]
+        remaining = max(len(items) - limit, 0) if limit else 0
+        return self._list_page(
+            rt, items[:limit] if limit else items, rv, remaining, limit, query, table
+        )
+
+    def _list_page(
+        self,
+        rt: ResourceType,
+        items: list[dict[str, Any]],
+        rv: int,
+        remaining: int,
+        limit: int,
+        query: tuple[Any, ...],
+        table: str | None,
+    ) -> web.Response:
+        """The response for one page; ``remaining`` items follow it in the same list."""
         meta: dict[str, Any] = {"resourceVersion": str(rv)}
-        if limit and len(items) > limit:
-            page = items[:limit]
-            meta["continue"] = encode_continue(rv, _objkey(page[-1]))
-            if not labels and not fields:
-                meta["remainingItemCount"] = len(items) - limit
-            items = page
+        if limit and remaining > 0:
+            meta["continue"] = encode_continue(rv, _objkey(items[-1]))
+            if not query[2] and not query[3]:  # no label or field selector
+                meta["remainingItemCount"] = remaining
         if table is not None:
             body = build_table(rt, items, list_meta=meta, include_object=table)
             return json_response(body, content_type=TABLE_CONTENT_TYPE)

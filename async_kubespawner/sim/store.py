@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import collections
 import contextlib
 import ipaddress
@@ -1614,3 +1615,64 @@ def decode_continue(token: str) -> tuple[int, ObjKey]:
         raise errors.bad_request(
             "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
         ) from None
+
+
+ListQueryKey = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class _PagedList:
+    keys: list[ObjKey]
+    items: list[dict[str, Any]]
+    rv: int
+    made_at: float
+
+
+class ListSnapshots:
+    """Results of recent paginated lists, so each continue page costs O(page).
+
+    Rebuilding the list as of the token's resourceVersion for every page (sort the whole
+    kind, undo newer changes from the history) made a 20,000-pod list with limit=200 cost
+    O(N²/limit). The real server reads one etcd revision per page instead; the equivalent
+    here is to keep the first page's sorted, filtered result (references to immutable
+    stored versions, never copies) and answer the following pages by bisecting it for the
+    token's last key. A result is only reused while its resourceVersion is still within
+    the history window, so expiry (410) and restarts behave exactly as before; a miss
+    (evicted, other process) falls back to rebuilding from the history.
+    """
+
+    def __init__(self, max_entries: int = 16, max_age: float = 300.0) -> None:
+        self.max_entries = max_entries
+        self.max_age = max_age
+        self._entries: collections.OrderedDict[ListQueryKey, _PagedList] = collections.OrderedDict()
+
+    def remember(
+        self, query: ListQueryKey, rv: int, items: list[dict[str, Any]], now: float
+    ) -> None:
+        keys = [(o["metadata"].get("namespace", ""), o["metadata"]["name"]) for o in items]
+        self._entries[(*query, rv)] = _PagedList(keys, items, rv, now)
+        self._entries.move_to_end((*query, rv))
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def page_after(
+        self, query: ListQueryKey, rv: int, after: ObjKey, limit: int, oldest_rv: int, now: float
+    ) -> tuple[list[dict[str, Any]], int] | None:
+        """The ``limit`` items after key ``after`` and how many remain behind them.
+
+        ``None`` when this list is not remembered (or no longer may be used): the caller
+        then rebuilds it from the history.
+        """
+        entry = self._entries.get((*query, rv))
+        if entry is None:
+            return None
+        if rv < oldest_rv or now - entry.made_at > self.max_age:
+            del self._entries[(*query, rv)]
+            return None
+        self._entries.move_to_end((*query, rv))
+        start = bisect.bisect_right(entry.keys, after)
+        end = start + limit if limit else len(entry.items)
+        return entry.items[start:end], max(len(entry.items) - end, 0)
+
+    def clear(self) -> None:
+        self._entries.clear()

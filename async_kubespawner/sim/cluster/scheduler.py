@@ -166,6 +166,10 @@ class Scheduler:
                 except Exception as exc:
                     if not is_missing(exc):
                         log.exception("scheduling %s/%s failed", *key)
+                # Store writes never suspend, so without this a burst of pending pods
+                # is scheduled in one loop iteration and every watch stream (the
+                # Scheduled Events, the bindings) waits for the whole burst.
+                await asyncio.sleep(0)
 
     async def _schedule_one(self, key: tuple[str, str], pod: dict[str, Any]) -> None:
         assert self.store is not None
