@@ -231,7 +231,9 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     assert result["polls"]["total"] > 0
     assert result["polls"]["said_stopped_while_running"] == 0
     assert result["cpu_s_per_cycle"] > 0
-    assert result["heap_bytes_per_pod"] > 0
+    # measured (a number, not None), but with a handful of pods the per-pod difference is
+    # within allocator noise and may even be negative: its size is the memory mode's job
+    assert isinstance(result["heap_bytes_per_pod"], float | int)
     assert result["memory"][str(users)]["cached_pods"] == users
     assert result["meta"]["spawner"] == "async_kubespawner.KubeSpawner"
     assert result["meta"]["seed"] == 42 and result["meta"]["users"] == users
