@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
+from urllib.parse import urlparse
 
 from jupyterhub import orm
 from jupyterhub.spawner import Spawner
@@ -58,6 +59,20 @@ class StandInOrmSpawner:
         self.user_options: dict[str, Any] = {}
 
 
+class StandInDatabase:
+    """The hub's ORM session, for spawners that commit their own state changes.
+
+    Nothing is stored: the benchmark keeps every spawner object alive, so there is no
+    state to reload.
+    """
+
+    def commit(self) -> None:
+        return None
+
+    def rollback(self) -> None:
+        return None
+
+
 def stand_in_hub() -> SimpleNamespace:
     return SimpleNamespace(
         public_host="",
@@ -86,6 +101,7 @@ def build_spawner(
         user=user,
         hub=stand_in_hub(),
         orm_spawner=orm_spawner,
+        db=StandInDatabase(),
         config=config,
         api_token=f"bench-token-{user_id:06d}",
         oauth_client_id=f"jupyterhub-user-{username}",
@@ -110,6 +126,7 @@ class CycleRecord:
     stop_error: str | None = None
     polls: int = 0
     wrong_polls: int = 0  # poll() said "stopped" while the server was running
+    poll_error: str | None = None  # the first exception poll() raised
     progress: list[tuple[str | None, float]] = field(default_factory=list)  # (event uid, got at)
 
 
@@ -147,6 +164,11 @@ async def start_server(spawner: Spawner, record: CycleRecord) -> None:
         url = await asyncio.wait_for(future, timeout=spawner.start_timeout)
         record.start_returned = time.monotonic()
         record.url = url if isinstance(url, str) else f"http://{url[0]}:{url[1]}"
+        # as User.spawn does: the server row now points at what start() returned
+        parsed = urlparse(record.url)
+        server = spawner.orm_spawner.server
+        server.proto, server.ip = parsed.scheme, parsed.hostname or ""
+        server.port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except Exception as exc:
         record.start_error = f"{type(exc).__name__}: {exc}"[:300]
     finally:
@@ -172,7 +194,11 @@ async def poll_server(spawner: Spawner, record: CycleRecord, interval: float,
     jitter = float(getattr(spawner, "poll_jitter", 0.1) or 0.0)
     while True:
         await asyncio.sleep(interval * (1 + rng.uniform(-jitter, jitter)))
-        status = await spawner.poll()
+        try:
+            status = await spawner.poll()
+        except Exception as exc:  # the hub logs it and keeps polling; so do we
+            record.poll_error = record.poll_error or f"{type(exc).__name__}: {exc}"[:300]
+            continue
         record.polls += 1
         if status is not None:
             record.wrong_polls += 1
