@@ -68,6 +68,18 @@ def stand_in_hub(host: str = "hub", port: int = 8081) -> SimpleNamespace:
     )
 
 
+class StandInDatabase:
+    """The hub's ORM session, for spawners that commit their own state changes
+    (upstream KubeSpawner's ``poll()`` does). Nothing is stored: callers keep their
+    spawner objects alive, so there is no state to reload."""
+
+    def commit(self) -> None:
+        return None
+
+    def rollback(self) -> None:
+        return None
+
+
 def build_spawner(
     spawner_class: type[SpawnerT],
     username: str = "alice",

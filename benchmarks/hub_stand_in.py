@@ -19,14 +19,15 @@ import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 from jupyterhub import orm
 from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
 from traitlets.config import Config
 
+from async_kubespawner.testing import StandInDatabase, stand_in_hub
 from async_kubespawner.testing import build_spawner as build_stand_in_spawner
-from async_kubespawner.testing import stand_in_hub
 
 
 def build_spawner(
@@ -47,6 +48,7 @@ def build_spawner(
         servername=servername,
         api_token=f"bench-token-{user_id:06d}",
         hub=stand_in_hub("hub.bench.svc"),
+        db=StandInDatabase(),
     )
 
 
@@ -66,6 +68,7 @@ class CycleRecord:
     stop_error: str | None = None
     polls: int = 0
     wrong_polls: int = 0  # poll() said "stopped" while the server was running
+    poll_error: str | None = None  # the first exception poll() raised
     progress: list[tuple[str | None, float]] = field(default_factory=list)  # (event uid, got at)
 
 
@@ -103,6 +106,11 @@ async def start_server(spawner: Spawner, record: CycleRecord) -> None:
         url = await asyncio.wait_for(future, timeout=spawner.start_timeout)
         record.start_returned = time.monotonic()
         record.url = url if isinstance(url, str) else f"http://{url[0]}:{url[1]}"
+        # as User.spawn does: the server row now points at what start() returned
+        parsed = urlparse(record.url)
+        server = spawner.orm_spawner.server
+        server.proto, server.ip = parsed.scheme, parsed.hostname or ""
+        server.port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except Exception as exc:
         record.start_error = f"{type(exc).__name__}: {exc}"[:300]
     finally:
@@ -128,7 +136,11 @@ async def poll_server(spawner: Spawner, record: CycleRecord, interval: float,
     jitter = float(getattr(spawner, "poll_jitter", 0.1) or 0.0)
     while True:
         await asyncio.sleep(interval * (1 + rng.uniform(-jitter, jitter)))
-        status = await spawner.poll()
+        try:
+            status = await spawner.poll()
+        except Exception as exc:  # the hub logs it and keeps polling; so do we
+            record.poll_error = record.poll_error or f"{type(exc).__name__}: {exc}"[:300]
+            continue
         record.polls += 1
         if status is not None:
             record.wrong_polls += 1

@@ -113,7 +113,7 @@ class _EchoSpawner(Spawner):
     async def start(self) -> str:
         self.started = True
         await asyncio.sleep(0)
-        return f"http://10.0.0.1:{self.port or 8888}"
+        return "http://10.0.0.1:8888"
 
     async def progress(self):  # type: ignore[override]
         yield {"progress": 50, "message": "halfway",
@@ -141,12 +141,14 @@ async def test_stand_in_objects_drive_the_spawner_base_class() -> None:
     record = CycleRecord(user="alice")
     await start_server(spawner, record)
     assert record.start_error is None
-    assert record.url == "http://10.0.0.1:8888" or record.url.startswith("http://10.0.0.1:")
+    assert record.url == "http://10.0.0.1:8888"
     assert record.start_returned is not None and record.start_returned >= record.start_called
     # _generate_progress ran: the hub's "Server requested" plus the spawner's own message
     uids = [uid for uid, _ in record.progress]
     assert uids == [None, "event-uid-1"]
     assert spawner.server is not None and spawner.server.base_url == "/user/alice/"
+    # as the hub does, the server now points at the URL start() returned
+    assert (spawner.server.ip, spawner.server.port) == ("10.0.0.1", 8888)
     assert await spawner.poll() is None
 
     await stop_server(spawner, record)
@@ -230,6 +232,7 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     assert result["requests_per_spawn"] >= 1 and result["requests_per_stop"] >= 1
     assert result["polls"]["total"] > 0
     assert result["polls"]["said_stopped_while_running"] == 0
+    assert result["polls"]["errors"] == {}
     assert result["cpu_s_per_cycle"] > 0
     # measured (a number, not None), but with a handful of pods the per-pod difference is
     # within allocator noise and may even be negative: its size is the memory mode's job
