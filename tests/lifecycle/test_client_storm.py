@@ -210,3 +210,13 @@ def test_proxy_is_resolved_once_from_configuration_or_environment(monkeypatch):
     assert proxy_for("https://k8s.example:6443", "http://explicit:3128") == "http://explicit:3128"
     monkeypatch.setenv("NO_PROXY", "k8s.example")
     assert proxy_for("https://k8s.example:6443", None) is None
+
+
+def test_bad_slot_setting_is_rejected_with_its_name():
+    from traitlets import TraitError
+
+    from async_kubespawner.traits.api import ApiTraits
+
+    with pytest.raises(TraitError, match="k8s_api_max_concurrent_requests must be at least 1"):
+        ApiTraits(k8s_api_max_concurrent_requests=0)
+    assert ApiTraits(k8s_api_max_concurrent_requests=7).k8s_api_max_concurrent_requests == 7
