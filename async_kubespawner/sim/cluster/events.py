@@ -26,10 +26,11 @@ def event_name(involved_name: str) -> str:
     return f"{involved_name}.{time.time_ns() + next(_sequence):x}"
 
 
-def involved_pod(pod: dict[str, Any], field_path: str | None = None) -> dict[str, Any]:
-    meta = pod.get("metadata") or {}
+def involved_object(obj: dict[str, Any], kind: str, field_path: str | None = None) -> dict[str, Any]:
+    """The ``involvedObject`` reference of an event about a namespaced object."""
+    meta = obj.get("metadata") or {}
     ref: dict[str, Any] = {
-        "kind": "Pod",
+        "kind": kind,
         "namespace": meta.get("namespace"),
         "name": meta.get("name"),
         "uid": meta.get("uid"),
@@ -39,6 +40,44 @@ def involved_pod(pod: dict[str, Any], field_path: str | None = None) -> dict[str
     if field_path:
         ref["fieldPath"] = field_path
     return ref
+
+
+def involved_pod(pod: dict[str, Any], field_path: str | None = None) -> dict[str, Any]:
+    return involved_object(pod, "Pod", field_path)
+
+
+def recorder_event(
+    involved: dict[str, Any],
+    namespace: str | None,
+    reason: str,
+    message: str,
+    *,
+    type_: str,
+    component: str,
+    host: str | None = None,
+) -> dict[str, Any]:
+    """An event in the legacy recorder shape (source, first/lastTimestamp, count) that the
+    kubelet, the node problem detector and the volume controllers write."""
+    now = Clock.timestamp()
+    source: dict[str, Any] = {"component": component}
+    if host is not None:
+        source["host"] = host
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": event_name(involved.get("name") or "object"), "namespace": namespace},
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "source": source,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "type": type_,
+        "eventTime": None,
+        "reportingComponent": component,
+        "reportingInstance": host or "",
+    }
 
 
 def container_field_path(name: str, init: bool = False) -> str:
@@ -54,27 +93,10 @@ def kubelet_event(
     type_: str = "Normal",
     field_path: str | None = None,
 ) -> dict[str, Any]:
-    meta = pod.get("metadata") or {}
-    now = Clock.timestamp()
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "name": event_name(meta.get("name", "pod")),
-            "namespace": meta.get("namespace"),
-        },
-        "involvedObject": involved_pod(pod, field_path),
-        "reason": reason,
-        "message": message,
-        "source": {"component": KUBELET, "host": node},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-        "type": type_,
-        "eventTime": None,
-        "reportingComponent": KUBELET,
-        "reportingInstance": node,
-    }
+    involved = involved_pod(pod, field_path)
+    return recorder_event(
+        involved, involved["namespace"], reason, message, type_=type_, component=KUBELET, host=node
+    )
 
 
 def scheduler_event(
@@ -116,23 +138,10 @@ def node_event(
     component: str = "kernel-monitor",
 ) -> dict[str, Any]:
     """An event about a node (OOMKilling is reported against the node, not the pod)."""
-    now = Clock.timestamp()
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {"name": event_name(node), "namespace": "default"},
-        "involvedObject": {"kind": "Node", "name": node, "uid": node, "apiVersion": "v1"},
-        "reason": reason,
-        "message": message,
-        "source": {"component": component, "host": node},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-        "type": type_,
-        "eventTime": None,
-        "reportingComponent": component,
-        "reportingInstance": node,
-    }
+    involved = {"kind": "Node", "name": node, "uid": node, "apiVersion": "v1"}
+    return recorder_event(
+        involved, "default", reason, message, type_=type_, component=component, host=node
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from async_kubespawner.kube.quantity import QuantityError, parse_quantity
 
 from .clock import Clock
-from .events import event_name
+from .events import involved_object, recorder_event
 from .storeview import StoreLike, cancel_all, is_missing, key_of, list_and_watch, record, spawn
 
 PV_CONTROLLER = "persistentvolume-controller"
@@ -56,34 +56,10 @@ class PersistentVolumeSpec:
 def _event(
     pvc: dict[str, Any], reason: str, message: str, type_: str, component: str
 ) -> dict[str, Any]:
-    meta = pvc.get("metadata") or {}
-    now = Clock.timestamp()
-    return {
-        "apiVersion": "v1",
-        "kind": "Event",
-        "metadata": {
-            "name": event_name(meta.get("name", "pvc")),
-            "namespace": meta.get("namespace"),
-        },
-        "involvedObject": {
-            "kind": "PersistentVolumeClaim",
-            "namespace": meta.get("namespace"),
-            "name": meta.get("name"),
-            "uid": meta.get("uid"),
-            "apiVersion": "v1",
-            "resourceVersion": meta.get("resourceVersion"),
-        },
-        "reason": reason,
-        "message": message,
-        "source": {"component": component},
-        "firstTimestamp": now,
-        "lastTimestamp": now,
-        "count": 1,
-        "type": type_,
-        "eventTime": None,
-        "reportingComponent": component,
-        "reportingInstance": "",
-    }
+    involved = involved_object(pvc, "PersistentVolumeClaim")
+    return recorder_event(
+        involved, involved["namespace"], reason, message, type_=type_, component=component
+    )
 
 
 class PVCBinder:
