@@ -747,26 +747,26 @@ def _drop(node: Any, value: Any) -> None:
                 _drop(item_node, item)
 
 
-# ObjectMeta's fields: any other key under metadata is unknown to the decoder.
-OBJECT_META_FIELDS = frozenset(
-    {
-        "name",
-        "generateName",
-        "namespace",
-        "selfLink",
-        "uid",
-        "resourceVersion",
-        "generation",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "labels",
-        "annotations",
-        "ownerReferences",
-        "finalizers",
-        "managedFields",
-    }
+# ObjectMeta's fields in the order the real server writes them (the store serialises
+# metadata in this order); any other key under metadata is unknown to the decoder.
+OBJECT_META_ORDER = (
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
 )
+OBJECT_META_FIELDS = frozenset(OBJECT_META_ORDER)
 # Top-level fields of the built-in kinds (besides kind, apiVersion, metadata): any other
 # is unknown, dropped with a warning by default and refused under fieldValidation=Strict.
 KIND_FIELDS: dict[str, frozenset[str]] = {

@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import errors
-from .decoding import MAX_BODY_DEPTH, decode, nested_deeper_than
+from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_than
 from .defaulting import default_object
 from .errors import StatusError
 from .patching import (
@@ -1536,28 +1536,10 @@ def _on_node(pod: dict[str, Any]) -> bool:
     return bool((pod.get("spec") or {}).get("nodeName"))
 
 
-_META_ORDER = (
-    "name",
-    "generateName",
-    "namespace",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-)
-
-
 def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
     """Key order as the real server writes it (kind, apiVersion, metadata first)."""
     meta = obj["metadata"]
-    ordered_meta = {k: meta[k] for k in _META_ORDER if k in meta}
+    ordered_meta = {k: meta[k] for k in OBJECT_META_ORDER if k in meta}
     ordered_meta.update((k, v) for k, v in meta.items() if k not in ordered_meta)
     out: dict[str, Any] = {
         "kind": obj["kind"],
