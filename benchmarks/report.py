@@ -39,6 +39,7 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
                            ("stop_overhead_ms", "stop() after DELETED reached the hub"),
                            ("progress_lag_ms", "progress lag after the watch delivered it"),
                            ("api_to_hub_pod_ready_ms", "API write to hub watch (pod Ready)"),
+                           ("api_to_hub_pod_deleted_ms", "API write to hub watch (pod DELETED)"),
                            ("api_to_hub_event_ms", "API write to hub watch (Event)")):
             s = after.get(key) or {}
             rows.append((f"{label} (ms) p50 / p90 / p99 / max",
@@ -47,6 +48,8 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
     independent = result.get("independent_watcher")
     if independent:
         for key, label in (("api_to_watcher_pod_ready_ms", "API write to independent watcher (Ready)"),
+                           ("api_to_watcher_pod_deleted_ms",
+                            "API write to independent watcher (DELETED)"),
                            ("api_to_watcher_event_ms", "API write to independent watcher (Event)")):
             s = independent.get(key) or {}
             rows.append((f"{label} (ms) p50 / p90 / p99 / max",

@@ -27,6 +27,8 @@ listens, then answers JSON commands read line by line from stdin, one JSON line 
 - ``{"cmd": "drop_watches"}`` → end every client (HTTP) watch; controllers keep theirs
 - ``{"cmd": "populate", "count": N, "template": pod, "namespace": ns}`` → create N
   running, ready pods directly in the store (memory mode: no kubelet involved)
+- ``{"cmd": "profile_start"}`` / ``{"cmd": "profile_stop", "path": FILE}`` → cProfile of
+  this process between the two (pstats file), to see where the simulator's CPU goes
 - ``{"cmd": "quit"}`` → stop and exit
 """
 
@@ -36,6 +38,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import cProfile
 import json
 import math
 import random
@@ -250,8 +253,29 @@ async def populate(store: Store, template: dict[str, Any], count: int, namespace
     return created
 
 
+_profiler: cProfile.Profile | None = None
+
+
+def _profile(start: bool, path: str | None = None) -> dict[str, Any]:
+    global _profiler
+    if start:
+        _profiler = cProfile.Profile()
+        _profiler.enable()
+        return {"profiling": True}
+    if _profiler is None:
+        raise ValueError("profile_stop without profile_start")
+    _profiler.disable()
+    _profiler.dump_stats(path or "sim.prof")
+    _profiler = None
+    return {"written": path}
+
+
 async def handle(store: MarkingStore, sim: Any, command: dict[str, Any]) -> Any:
     match command.get("cmd"):
+        case "profile_start":
+            return _profile(True)
+        case "profile_stop":
+            return _profile(False, command.get("path"))
         case "marks":
             return store.marks()
         case "counters":

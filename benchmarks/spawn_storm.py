@@ -159,7 +159,8 @@ def compute_after_watch(records: list[CycleRecord], deliveries: ReflectorDeliver
     """The same overheads measured from the moment our reflector got the change, and the
     API-to-hub delivery time itself (write in the simulator -> decoded in the hub)."""
     ready = _mark_index(marks["ready"])
-    starts, stops, lags, delivery = [], [], [], []
+    deleted = _mark_index(marks["deleted"])
+    starts, stops, lags, delivery, deleted_delivery = [], [], [], [], []
     for record in records:
         key = (record.namespace, record.pod_name)
         value = _overhead(deliveries.pod_ready_by_name, key, record.start_returned)
@@ -173,6 +174,11 @@ def compute_after_watch(records: list[CycleRecord], deliveries: ReflectorDeliver
             written = _overhead(ready, key, seen_ready[-1])
             if written is not None:
                 delivery.append(written)
+        seen_deleted = deliveries.pod_deleted.get(key)
+        if seen_deleted:
+            written = _overhead(deleted, key, seen_deleted[-1])
+            if written is not None:
+                deleted_delivery.append(written)
         for uid, got in record.progress:
             if uid is not None and uid in deliveries.events:
                 lags.append(got - deliveries.events[uid])
@@ -180,7 +186,7 @@ def compute_after_watch(records: list[CycleRecord], deliveries: ReflectorDeliver
     event_delivery = [seen - events_written[uid] for uid, seen in deliveries.events.items()
                       if uid in events_written]
     return {"start": starts, "stop": stops, "progress": lags, "pod_ready_delivery": delivery,
-            "event_delivery": event_delivery}
+            "pod_deleted_delivery": deleted_delivery, "event_delivery": event_delivery}
 
 
 async def _start_watch_probe(sim: SimulatorProcess) -> tuple[Any, Path]:
@@ -211,8 +217,11 @@ async def _finish_watch_probe(probe: tuple[Any, Path], marks: dict[str, Any]) ->
     ready = [seen["ready"][k] - t for k, t in first_ready.items() if k in seen["ready"]]
     events = [t - marks["events"][uid] for uid, t in seen["events"].items()
               if uid in marks["events"]]
+    last_deleted = {f"{namespace}/{name}": float(at) for namespace, name, _uid, at in marks["deleted"]}
+    deleted = [seen["deleted"][k] - t for k, t in last_deleted.items() if k in seen["deleted"]]
     return {"about": "a separate process with its own plain watches (benchmarks/watch_probe.py)",
             "api_to_watcher_pod_ready_ms": summarise(ready, 1000),
+            "api_to_watcher_pod_deleted_ms": summarise(deleted, 1000),
             "api_to_watcher_event_ms": summarise(events, 1000)}
 
 
@@ -380,9 +389,13 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     monitor.reset()
     gc_pauses.reset()
 
+    if opts.sim_profile_stops:
+        await sim.command("profile_start")
     cpu2, wall2 = time.process_time(), time.monotonic()
     await asyncio.gather(*(stop_server(s, r) for s, r in running))
     cpu_stop, wall_stop = time.process_time() - cpu2, time.monotonic() - wall2
+    if opts.sim_profile_stops:
+        await sim.command("profile_stop", path=str(opts.sim_profile_stops.resolve()))
     stop_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["stop"] = monitor.snapshot()
     await monitor.stop()
@@ -462,6 +475,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
             "stop_overhead_ms": summarise(after_watch["stop"], 1000),
             "progress_lag_ms": summarise(after_watch["progress"], 1000),
             "api_to_hub_pod_ready_ms": summarise(after_watch["pod_ready_delivery"], 1000),
+            "api_to_hub_pod_deleted_ms": summarise(after_watch["pod_deleted_delivery"], 1000),
             "api_to_hub_event_ms": summarise(after_watch["event_delivery"], 1000),
         }
     if independent is not None:
@@ -541,6 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="experiment: gc.freeze() after the spawner objects are built")
     parser.add_argument("--profile", type=Path,
                         help="write a cProfile of the hub process here (pstats format)")
+    parser.add_argument("--sim-profile-stops", type=Path, metavar="FILE",
+                        help="diagnostic: cProfile of the simulator process during the stops")
     parser.add_argument("--debug-slow-callbacks", type=float, metavar="SECONDS",
                         help="asyncio debug mode: log every callback that runs longer")
     parser.add_argument("--json", type=Path, help="write the figures here")

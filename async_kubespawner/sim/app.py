@@ -779,6 +779,9 @@ class SimulatorAPI:
         first = True
         try:
             await response.prepare(request)
+            if table is None:
+                _send_headers(request)
+                watch.attach_writer(_direct_chunk_writer(request))
             while True:
                 event = await watch.next_event()
                 if event is None:
@@ -787,13 +790,18 @@ class SimulatorAPI:
                     await response.write(self._table_line(watch, event, table, first))
                     first = False
                     continue
-                chunk = [event.line()]
-                while watch._queue and not watch.closed and watch._remaining is None:
-                    more = await watch.next_event()
-                    if more is None:
-                        break
-                    chunk.append(more.line())
-                await response.write(b"".join(chunk))
+                watch.begin_write()
+                try:
+                    chunk = [event.line()]
+                    while watch._queue and not watch.closed and watch._remaining is None:
+                        more = await watch.next_event()
+                        if more is None:
+                            break
+                        chunk.append(more.line())
+                    await response.write(b"".join(chunk))
+                finally:
+                    watch.end_write()
+            watch.attach_writer(None)
             await response.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             watch.close("client went away")
@@ -1147,6 +1155,37 @@ class SimulatorAPI:
                 }
             )
         raise errors.resource_not_found()
+
+
+#: Bytes a watch client may have unread in our send buffer before its events are queued
+#: (and written with backpressure by the stream's task) instead of written at commit.
+DIRECT_WRITE_LIMIT = 1 << 20
+
+
+def _send_headers(request: web.Request) -> None:
+    """Put the response headers on the wire now, so that body chunks can follow directly.
+
+    aiohttp >= 3.11 holds the headers back to send them with the first body chunk; older
+    versions have already sent them in ``prepare()``.
+    """
+    send = getattr(request.writer, "send_headers", None)
+    if send is not None:
+        send()
+
+
+def _direct_chunk_writer(request: web.Request) -> Callable[[bytes], bool]:
+    """A synchronous writer of one chunked-encoding frame per watch line."""
+
+    def write(line: bytes) -> bool:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return False  # queued; the stream's task meets the closed connection
+        if transport.get_write_buffer_size() > DIRECT_WRITE_LIMIT:
+            return False
+        transport.write(b"%x\r\n%b\r\n" % (len(line), line))
+        return True
+
+    return write
 
 
 def deleted_status(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:

@@ -170,6 +170,9 @@ class Watch:
         self._remaining: int | None = None  # close after this many more events (fault)
         self._last_bookmark = time.monotonic()
         self.delivered = 0
+        # Set by the HTTP layer: writes one event line to the client's socket at once.
+        self._direct: Callable[[bytes], bool] | None = None
+        self._writing = False  # the consumer holds events it has not written yet
 
     # -- filled by the store -------------------------------------------------
     def _matches(self, obj: dict[str, Any]) -> bool:
@@ -207,7 +210,40 @@ class Watch:
         elif was_in:
             self._push(WatchEvent("DELETED", change.obj))
 
+    def attach_writer(self, write: Callable[[bytes], bool] | None) -> None:
+        """Deliver events by calling ``write(line)`` in the committing write itself.
+
+        Why: a queued event waits for the stream's task to be scheduled, i.e. for the rest
+        of the loop iteration in which it was committed. Under a burst (1,000 pods deleted
+        at once) one iteration runs a hundred request handlers and kubelet workers, so
+        every event committed early in it reached clients ~100 ms late. Writing at commit
+        time takes the loop out of the delivery path, as on a real API server, where
+        watch fan-out does not wait for unrelated requests.
+
+        ``write`` returns False when it cannot take the line now (the client reads slower
+        than we write): the event is queued and the stream's task takes over, with
+        backpressure, until the queue is empty again. Order is kept because the direct
+        path is only used while nothing is queued or being written by the task.
+        """
+        self._direct = write
+
+    def begin_write(self) -> None:
+        """The consumer took events off the queue and is writing them (no direct writes)."""
+        self._writing = True
+
+    def end_write(self) -> None:
+        self._writing = False
+
     def _push(self, event: WatchEvent) -> None:
+        if (
+            self._direct is not None
+            and not self._queue
+            and not self._writing
+            and self._remaining is None
+            and self._direct(event.line())
+        ):
+            self.delivered += 1
+            return
         if len(self._queue) >= self._max_queue:
             self.close("watcher fell too far behind")
             return
