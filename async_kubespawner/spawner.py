@@ -56,6 +56,7 @@ from .loop_turns import loop_turns
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .progress import SpawnProgress
+from .startup_heap import freeze_startup_heap
 from .traits import KubeSpawnerSettings, SpawnerConfigError
 
 _IMAGE_PULL_REASONS = frozenset(
@@ -315,6 +316,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         )
 
     async def _get_api(self) -> KubeApi:
+        if self.freeze_startup_heap:
+            freeze_startup_heap()  # once per process; see startup_heap.py
         return await shared_api(self._api_settings())
 
     def _reflector_settings(self) -> ReflectorSettings:

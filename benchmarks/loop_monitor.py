@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 
 class LoopStallMonitor:
@@ -30,9 +31,17 @@ class LoopStallMonitor:
         self.max_stall_cpu = 0.0
         self.max_cpu_burst = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._ticked: asyncio.Event | None = None
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="loop stall monitor")
+
+    async def settle(self) -> None:
+        """Wait for the ticker's next wake-up, so a stall caused between two phases (a
+        measurement of our own, such as a full collection) is not counted in the next."""
+        self._ticked = asyncio.Event()
+        await self._ticked.wait()
+        self._ticked = None
 
     def reset(self) -> None:
         """Start a new measurement window (e.g. the idle phase) keeping the ticker running."""
@@ -63,6 +72,8 @@ class LoopStallMonitor:
                 self.max_stall_cpu = cpu
             if late > 0.05:
                 self.stalls_over_50ms += 1
+            if self._ticked is not None:
+                self._ticked.set()
 
     def snapshot(self) -> dict[str, float | int]:
         return {
@@ -72,3 +83,57 @@ class LoopStallMonitor:
             "stalls_over_50ms": self.stalls_over_50ms,
             "ticks": self.ticks,
         }
+
+
+class SlowestSteps:
+    """The longest single callbacks (task steps) the loop ran, with what they were.
+
+    A stall seen by :class:`LoopStallMonitor` is one loop iteration, which may be one long
+    step or many short ones; this tells which, and names the coroutine. It wraps
+    ``asyncio.Handle._run`` in this process while installed (two clock reads per step).
+    """
+
+    def __init__(self, keep: int = 8) -> None:
+        self.keep = keep
+        self.steps: list[tuple[float, str]] = []
+        self._original: Any = None
+
+    def install(self) -> None:
+        if self._original is not None:
+            return
+        original = self._original = asyncio.events.Handle._run
+        recorder = self
+
+        def timed_run(handle: asyncio.events.Handle) -> None:
+            started = time.perf_counter()
+            original(handle)
+            took = time.perf_counter() - started
+            steps = recorder.steps
+            if len(steps) < recorder.keep or took > steps[-1][0]:
+                steps.append((took, _describe(handle)))
+                steps.sort(key=lambda s: -s[0])
+                del steps[recorder.keep :]
+
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def reset(self) -> None:
+        self.steps = []
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        return [{"ms": round(took * 1000, 2), "step": what} for took, what in self.steps]
+
+
+def _describe(handle: asyncio.events.Handle) -> str:
+    callback = getattr(handle, "_callback", None)
+    task = getattr(callback, "__self__", None)
+    if isinstance(task, asyncio.Task):
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        where = f" (now at line {frame.f_lineno})" if frame is not None else ""
+        return f"task {getattr(coro, '__qualname__', coro)!s}{where}"
+    return repr(callback)[:200]

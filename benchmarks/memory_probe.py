@@ -32,7 +32,7 @@ from typing import Any
 
 from .diagnostics import GcPauses
 from .hub_stand_in import build_spawner
-from .loop_monitor import LoopStallMonitor
+from .loop_monitor import LoopStallMonitor, SlowestSteps
 from .simulator_process import REPO_ROOT, SimulatorProcess
 from .spawner_loading import (
     benchmark_kubeconfig,
@@ -96,6 +96,8 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     baseline_rss = _current_rss()
     monitor = LoopStallMonitor()
     monitor.start()
+    steps = SlowestSteps()
+    steps.install()
     gc_pauses = GcPauses()
     gc_pauses.start()
     spawner = build_spawner(spawner_class, "bench-probe", 1, config=config)
@@ -106,12 +108,16 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     load_seconds = time.monotonic() - started
     load_stall = monitor.snapshot()
     monitor.reset()
+    load_steps = steps.snapshot()
+    steps.reset()
     load_gc = gc_pauses.snapshot()
     gc_pauses.reset()
     # hold the loaded cache: what does an idle hub with N pods cost the loop?
     await asyncio.sleep(HOLD_SECONDS)
     hold_stall = monitor.snapshot()
     await monitor.stop()
+    hold_steps = steps.snapshot()
+    steps.uninstall()
     hold_gc = gc_pauses.snapshot()
     gc_pauses.stop()
     gc.collect()
@@ -127,6 +133,8 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
         "max_loop_cpu_burst_ms_holding": hold_stall["max_loop_cpu_burst_ms"],
         "gc_loading": load_gc,
         "gc_holding": hold_gc,
+        "slowest_steps_loading": load_steps,
+        "slowest_steps_holding": hold_steps,
         "rss_baseline_bytes": baseline_rss,
         "rss_after_bytes": _current_rss(),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -216,6 +224,8 @@ async def measure_memory(spawner: str, config_path: str | None, sizes: list[int]
             "max_loop_cpu_burst_ms_holding": plain["max_loop_cpu_burst_ms_holding"],
             "gc_loading": plain["gc_loading"],
             "gc_holding": plain["gc_holding"],
+            "slowest_steps_loading": plain["slowest_steps_loading"],
+            "slowest_steps_holding": plain["slowest_steps_holding"],
         }
     return results
 

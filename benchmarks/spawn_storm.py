@@ -40,7 +40,7 @@ from typing import Any
 from .diagnostics import GcPauses, ReflectorDeliveries, reflector_health
 from .figures import summarise
 from .hub_stand_in import CycleRecord, build_spawner, poll_server, start_server, stop_server
-from .loop_monitor import LoopStallMonitor
+from .loop_monitor import LoopStallMonitor, SlowestSteps
 from .simulator_process import REPO_ROOT, SimulatorProcess, counts_by_verb
 from .spawner_loading import (
     BenchmarkSetupError,
@@ -315,6 +315,9 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
                  idle_seconds: float | None) -> dict[str, Any]:
     monitor = LoopStallMonitor()
     monitor.start()
+    steps = SlowestSteps()
+    steps.install()
+    slowest: dict[str, Any] = {}
     deliveries = ReflectorDeliveries()
     instrumented = deliveries.install(spawner_class)
     gc_pauses = GcPauses()
@@ -347,6 +350,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     await warm.poll()
     stalls: dict[str, Any] = {"warmup": monitor.snapshot()}
     monitor.reset()
+    slowest["warmup"] = steps.snapshot()
+    steps.reset()
     gc_pauses.start()
     gc_by_phase: dict[str, Any] = {}
     sim_cpu: dict[str, float] = {}
@@ -364,6 +369,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     start_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["start"] = monitor.snapshot()
     monitor.reset()
+    slowest["start"] = steps.snapshot()
+    steps.reset()
     gc_by_phase["start"] = gc_pauses.snapshot()
     gc_pauses.reset()
     sim_cpu1 = (await sim.command("cpu"))["process_time"]
@@ -377,6 +384,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     idle_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["idle"] = monitor.snapshot()
     monitor.reset()
+    slowest["idle"] = steps.snapshot()
+    steps.reset()
     gc_by_phase["idle"] = gc_pauses.snapshot()
     gc_pauses.reset()
     sim_cpu2 = (await sim.command("cpu"))["process_time"]
@@ -386,7 +395,9 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     await asyncio.gather(*pollers, return_exceptions=True)
     # measured between the phases, so its own full collection is in no phase's figures
     heap_census = _heap_census()
+    await monitor.settle()  # the census's own collection stalls the loop: not the stops'
     monitor.reset()
+    steps.reset()
     gc_pauses.reset()
 
     if opts.sim_profile_stops:
@@ -398,6 +409,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         await sim.command("profile_stop", path=str(opts.sim_profile_stops.resolve()))
     stop_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["stop"] = monitor.snapshot()
+    slowest["stop"] = steps.snapshot()
+    steps.uninstall()
     await monitor.stop()
     gc_by_phase["stop"] = gc_pauses.snapshot()
     gc_pauses.stop()
@@ -459,6 +472,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         "start_returned_before_ready": sum(1 for v in raw["start"] if v < 0),
         "targets": TARGETS,
         "gc_pauses_by_phase": gc_by_phase,
+        "slowest_steps_by_phase": slowest,
         "gc_frozen": bool(opts.gc_freeze),
         "watch_yield_off": bool(opts.watch_yield_off),
         "heap_census_after_starts": heap_census,

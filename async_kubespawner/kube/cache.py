@@ -19,11 +19,12 @@ namespace with a noisy controller cannot make the hub run out of memory.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 log = logging.getLogger("async_kubespawner.kube")
 
@@ -221,10 +222,16 @@ Packed = tuple[Key, str, bytes]  # (key, resourceVersion, compact JSON of the tr
 
 
 def _pack(trimmed: Obj) -> Packed:
+    """The cache entry of one trimmed object.
+
+    orjson encodes ~10x faster than ``json``, but the bytes object it returns keeps its
+    whole output buffer (~8 KB whatever the length); the copy (a few hundred ns) is
+    exactly as long as the JSON, which is what keeps a cached pod near 1 KB.
+    """
     return (
         object_key(trimmed),
         trimmed["metadata"].get("resourceVersion") or "",
-        json.dumps(trimmed, separators=(",", ":")).encode(),
+        memoryview(orjson.dumps(trimmed)).tobytes(),
     )
 
 
@@ -250,7 +257,7 @@ class ObjectCache:
 
     def get(self, key: Key) -> Obj | None:
         entry = self._objects.get(key)
-        return None if entry is None else json.loads(entry[1])
+        return None if entry is None else orjson.loads(entry[1])
 
     def keys(self) -> list[Key]:
         return list(self._objects)
@@ -297,7 +304,7 @@ class ObjectCache:
         listeners = self._listeners.get(key)
         if not waiters and not listeners:
             return
-        obj = decoded if decoded is not None or packed is None else json.loads(packed)
+        obj = decoded if decoded is not None or packed is None else orjson.loads(packed)
         if waiters:
             for waiter in list(waiters):
                 if waiter.future.done():

@@ -45,7 +45,6 @@ import asyncio
 import copy
 import datetime
 import itertools
-import json
 import logging
 import os
 import random
@@ -59,6 +58,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import orjson
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
@@ -294,7 +294,7 @@ class KubeApi:
         data: bytes | None = None
         if body is not None:
             headers["Content-Type"] = content_type
-            data = json.dumps(to_json(body), separators=(",", ":")).encode()
+            data = orjson.dumps(to_json(body))
         if isinstance(timeout, int | float):
             timeout = aiohttp.ClientTimeout(total=timeout)
         rest = client.rest_client
@@ -385,11 +385,11 @@ class KubeApi:
         if 200 <= resp.status < 300:
             if not raw:
                 return {}
-            return json.loads(raw) if decode is None else decode(raw)
+            return orjson.loads(raw) if decode is None else decode(raw)
         API_REQUEST_ERRORS.labels(verb, kind, str(resp.status)).inc()
         status_body: dict[str, Any] = {}
         try:
-            parsed = json.loads(raw)
+            parsed = orjson.loads(raw)
             if isinstance(parsed, dict):
                 status_body = parsed
         except ValueError:
@@ -562,7 +562,7 @@ class KubeApi:
     ) -> dict[str, Any]:
         """One page of a list (no retries: the reflector owns its own backoff).
 
-        ``decode`` replaces ``json.loads`` for a successful response: the reflector
+        ``decode`` replaces ``orjson.loads`` for a successful response: the reflector
         parses and trims a page in one step (see ``Reflector._list``)."""
         query: list[tuple[str, Any]] = []
         if label_selector:
@@ -637,7 +637,7 @@ class KubeApi:
                 raw = await resp.read()
                 API_REQUEST_ERRORS.labels("watch", rk.plural, str(resp.status)).inc()
                 try:
-                    body = json.loads(raw)
+                    body = orjson.loads(raw)
                 except ValueError:
                     body = {}
                 if not isinstance(body, dict):

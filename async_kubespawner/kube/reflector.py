@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import random
 import time
@@ -34,6 +33,8 @@ import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import orjson
 
 from ..metrics import CACHE_SIZE, REFLECTOR_RESTARTS, REFLECTOR_WATCH_AGE
 from .client import ApiError, KubeApi, ResourceKind
@@ -313,7 +314,7 @@ class Reflector:
         reference cycles: refcounting frees it as soon as the page is dropped.
         """
         with _gc_paused():
-            page = json.loads(raw)
+            page = orjson.loads(raw)
             kept = []
             for obj in page.get("items") or ():
                 trimmed = self.sink.trim(obj)
@@ -345,7 +346,7 @@ class Reflector:
                     step_started = time.perf_counter()
                     for line in lines:
                         if line.strip():
-                            self._apply(json.loads(line))
+                            self._apply(orjson.loads(line))
                             delivered = True
                         if time.perf_counter() - step_started > _MAX_STEP_SECONDS:
                             # A backlog (after a stall, or a burst) arrives as one chunk
@@ -353,7 +354,7 @@ class Reflector:
                             await asyncio.sleep(0)
                             step_started = time.perf_counter()
                 if buffer.strip():
-                    self._apply(json.loads(buffer))
+                    self._apply(orjson.loads(buffer))
                     delivered = True
         except WatchGone:
             raise

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from . import errors
 from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_than
 from .defaulting import default_object
@@ -73,8 +75,16 @@ PVC_PROTECTION = "kubernetes.io/pvc-protection"
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact JSON, as the real server writes it (no spaces)."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, as the real server writes it (no spaces).
+
+    orjson serialises a pod ~10x faster than ``json``, and every write is serialised at
+    least once for its response and its watchers; the ``json`` fallback covers what
+    orjson refuses (integers beyond 64 bits that a client managed to store).
+    """
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def clone(value: Any) -> Any:

@@ -234,6 +234,7 @@ DEFAULTS: list[tuple[str, type | tuple[T, ...], object]] = [
     ("api_token_in_secret", Bool, False),
     ("security_profile", Enum, ""),
     ("k8s_api_max_concurrent_requests", Integer, 100),
+    ("freeze_startup_heap", Bool, True),
 ]
 
 
