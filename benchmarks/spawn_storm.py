@@ -363,7 +363,17 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     counts0 = counts_by_verb(await sim.command("reset_counters"))
     del counts0  # requests before the storm (warm-up) are not the storm's
     cpu0, wall0 = time.process_time(), time.monotonic()
-    await asyncio.gather(*(start_server(s, r) for s, r in zip(spawners, records, strict=True)))
+    if opts.arrival == "per-iteration":
+        # each spawn request in its own loop iteration, as separately received HTTP
+        # requests are handled; the default "burst" starts all N in one iteration
+        starting = []
+        for s, r in zip(spawners, records, strict=True):
+            starting.append(asyncio.ensure_future(start_server(s, r)))
+            await asyncio.sleep(0)  # the modelled arrival process, not a synchronisation
+        await asyncio.gather(*starting)
+    else:
+        await asyncio.gather(*(start_server(s, r)
+                               for s, r in zip(spawners, records, strict=True)))
     cpu_start, wall_start = time.process_time() - cpu0, time.monotonic() - wall0
     fault_cleared = await fault_task if fault_task is not None else None
     start_counts = counts_by_verb(await sim.command("reset_counters"))
@@ -437,6 +447,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
             "poll_interval_s": poll_interval,
             "idle_seconds": idle_seconds,
             "faults": bool(opts.faults),
+            "arrival": opts.arrival,
             "config": opts.config,
             "versions": describe_versions(spawner_class),
             "clock": "CLOCK_MONOTONIC, shared by the hub and simulator processes",
@@ -569,6 +580,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="experiment: gc.freeze() after the spawner objects are built")
     parser.add_argument("--profile", type=Path,
                         help="write a cProfile of the hub process here (pstats format)")
+    parser.add_argument("--arrival", choices=("burst", "per-iteration"), default="burst",
+                        help="how the N spawn requests arrive: all in one event-loop iteration "
+                             "(default, the harshest case) or one per iteration, as separate "
+                             "HTTP requests would")
     parser.add_argument("--sim-profile-stops", type=Path, metavar="FILE",
                         help="diagnostic: cProfile of the simulator process during the stops")
     parser.add_argument("--debug-slow-callbacks", type=float, metavar="SECONDS",
