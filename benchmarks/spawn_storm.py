@@ -316,7 +316,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     monitor = LoopStallMonitor()
     monitor.start()
     steps = SlowestSteps()
-    steps.install()
+    if not opts.no_step_timing:
+        steps.install()
     slowest: dict[str, Any] = {}
     deliveries = ReflectorDeliveries()
     instrumented = deliveries.install(spawner_class)
@@ -584,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how the N spawn requests arrive: all in one event-loop iteration "
                              "(default, the harshest case) or one per iteration, as separate "
                              "HTTP requests would")
+    parser.add_argument("--no-step-timing", action="store_true",
+                        help="do not time each event-loop callback (the slowest-steps "
+                             "diagnostic costs two clock reads per callback)")
     parser.add_argument("--sim-profile-stops", type=Path, metavar="FILE",
                         help="diagnostic: cProfile of the simulator process during the stops")
     parser.add_argument("--debug-slow-callbacks", type=float, metavar="SECONDS",
