@@ -358,11 +358,17 @@ EventKey = tuple[str, str, str]  # (namespace, involved kind, involved name)
 EventListener = Callable[[Obj], None]
 
 
+#: One kept event: (resourceVersion, uid of the involved object, compact JSON of it trimmed).
+PackedEvent = tuple[str, str, bytes]
+
+
 class EventIndex:
     """Kubernetes Events indexed by the object they involve, bounded per object and in total.
 
     Only events about the kinds in ``kinds`` are kept (pods and PVCs by default): those are
-    the ones a spawn's progress and failure diagnosis read.
+    the ones a spawn's progress and failure diagnosis read. Like :class:`ObjectCache`, each
+    is kept as bytes: 20,000 kept events as dicts would be 60,000 more objects for every
+    full garbage collection of the hub to walk; reads (a spawn's few events) decode them.
     """
 
     def __init__(
@@ -375,7 +381,7 @@ class EventIndex:
         self.per_object_limit = per_object_limit
         self.total_limit = total_limit
         self.kinds = kinds
-        self._by_object: dict[EventKey, OrderedDict[str, Obj]] = {}
+        self._by_object: dict[EventKey, OrderedDict[str, PackedEvent]] = {}
         # Insertion order of every kept event (event uid -> its object key): eviction order.
         self._order: OrderedDict[str, EventKey] = OrderedDict()
         self._listeners: dict[EventKey, list[EventListener]] = {}
@@ -397,9 +403,11 @@ class EventIndex:
         events = self._by_object.get((namespace, kind, name))
         if not events:
             return []
-        if uid is None:
-            return list(events.values())
-        return [e for e in events.values() if e["involvedObject"].get("uid") == uid]
+        return [
+            orjson.loads(packed)
+            for _, involved_uid, packed in events.values()
+            if uid is None or involved_uid == uid
+        ]
 
     def listen(
         self, namespace: str, name: str, listener: EventListener, *, kind: str = "Pod"
@@ -426,11 +434,11 @@ class EventIndex:
         bucket = self._by_object.setdefault(key, OrderedDict())
         previous = bucket.get(uid)
         is_new = previous is None
-        if not is_new and previous["metadata"].get("resourceVersion") == trimmed["metadata"].get(
-            "resourceVersion"
-        ):
+        rv = trimmed["metadata"].get("resourceVersion") or ""
+        if not is_new and previous[0] == rv:
             return  # seen already (a relist repeats what we hold)
-        bucket[uid] = trimmed
+        involved_uid = (trimmed.get("involvedObject") or {}).get("uid") or ""
+        bucket[uid] = (rv, involved_uid, memoryview(orjson.dumps(trimmed)).tobytes())
         if is_new:
             self._order[uid] = key
             while len(bucket) > self.per_object_limit:
