@@ -32,6 +32,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 log = logging.getLogger("async_kubespawner.progress")
 
 #: The asymptote of the bar while the server is not yet ready (as upstream).
@@ -62,7 +64,10 @@ class SpawnProgress:
         slow_spawn_message_threshold: float = 0,
         slow_spawn_message_frequency: float = 5,
     ) -> None:
-        self.messages: list[dict[str, Any]] = []
+        # Each entry as compact JSON, decoded for each listener: a spawn's log outlives it
+        # (until the server's next spawn), and 1,000 servers' logs as nested dicts were
+        # ~16,000 objects for every full garbage collection of the hub to walk.
+        self._entries: list[bytes] = []
         self.finished = False
         self.progress = 0
         self._seen_events: set[str] = set()
@@ -103,10 +108,15 @@ class SpawnProgress:
             }
             if raw_event is not None:
                 entry["raw_event"] = raw_event
-            self.messages.append(entry)
+            self._entries.append(memoryview(orjson.dumps(entry)).tobytes())
             self._wake()
         except Exception:
             log.exception("could not record a progress message")
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """Every message so far (fresh copies)."""
+        return [orjson.loads(entry) for entry in self._entries]
 
     def add_event(self, event: dict[str, Any]) -> None:
         """A Kubernetes event about the spawning pod (already filtered by pod uid)."""
@@ -153,8 +163,8 @@ class SpawnProgress:
         index = 0
         try:
             while True:
-                while index < len(self.messages):
-                    yield self.messages[index]
+                while index < len(self._entries):
+                    yield orjson.loads(self._entries[index])
                     index += 1
                 if self.finished:
                     return

@@ -233,11 +233,14 @@ def _heap_census() -> dict[str, Any]:
 
     objects = gc.get_objects()
     kinds = Counter(type(o).__name__ for o in objects).most_common(8)
+    # which dicts: their first keys tell whose they are (a trimmed pod, a progress message)
+    shapes = Counter(",".join(map(str, list(o)[:4])) for o in objects
+                     if type(o) is dict).most_common(8)
     count = len(objects)
     del objects
     started = time.perf_counter()
     gc.collect()
-    return {"tracked_objects": count, "top_types": dict(kinds),
+    return {"tracked_objects": count, "top_types": dict(kinds), "top_dict_shapes": dict(shapes),
             "full_collection_ms": round((time.perf_counter() - started) * 1000, 1)}
 
 

@@ -1,6 +1,7 @@
 """The progress log: replay for late joiners, several listeners, percentages, patience."""
 
 import asyncio
+import gc
 
 from async_kubespawner.progress import PROGRESS_CEILING, SpawnProgress
 
@@ -100,3 +101,23 @@ async def test_bad_message_template_does_not_raise():
     message = await anext(log.follow())
     assert message["message"].endswith("{nope}")
     log.finish()
+
+
+async def test_listeners_get_their_own_copies_and_the_log_holds_no_dicts():
+    """A finished spawn's log stays until the next spawn: as bytes it costs the collector
+    nothing, and no listener can change what the next one sees."""
+    log = SpawnProgress()
+    events = [k8s_event(f"e{i}", f"step {i}") for i in range(500)]
+    gc.collect()
+    before = len(gc.get_objects())
+    for event in events:
+        log.add_event(event)
+    log.finish()
+    gc.collect()
+    assert len(gc.get_objects()) - before < 50
+    first = await collect(log)
+    first[0]["message"] = "changed by a listener"
+    first[0]["raw_event"]["reason"] = "changed"
+    second = await collect(log)
+    assert second[0]["raw_event"] == events[0]
+    assert "step 0" in second[0]["message"] and len(second) == 500
