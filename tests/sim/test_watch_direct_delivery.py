@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 import pytest
 
 from async_kubespawner.sim import app as sim_app
-from async_kubespawner.sim.store import Store
+from async_kubespawner.sim.store import Store, Watch
 from async_kubespawner.sim.testing import run_simulator
 
 
@@ -23,12 +24,18 @@ def names(lines: list[bytes]) -> list[str]:
     return [json.loads(line)["object"]["metadata"]["name"] for line in lines]
 
 
-async def test_events_are_written_at_commit_while_nothing_is_queued():
+def recorded_watch() -> tuple[Store, Any, Watch, list[bytes]]:
+    """A store, its configmaps, a watch of them and the lines its direct writer took."""
     store = Store()
     cms = store.resource("configmaps")
     watch = store.watch(cms, "default", resource_version=str(store.resource_version))
     written: list[bytes] = []
     watch.attach_writer(lambda line: written.append(line) or True)
+    return store, cms, watch, written
+
+
+async def test_events_are_written_at_commit_while_nothing_is_queued():
+    store, cms, watch, written = recorded_watch()
     await store.create(cms, "default", {"metadata": {"name": "a"}})
     assert names(written) == ["a"]
     assert not watch._queue and watch.delivered == 1
@@ -37,10 +44,7 @@ async def test_events_are_written_at_commit_while_nothing_is_queued():
 
 
 async def test_a_refused_write_queues_and_later_events_wait_behind_it():
-    store = Store()
-    cms = store.resource("configmaps")
-    watch = store.watch(cms, "default", resource_version=str(store.resource_version))
-    written: list[bytes] = []
+    store, cms, watch, written = recorded_watch()
     accept = True
 
     def write(line: bytes) -> bool:
@@ -71,11 +75,7 @@ async def test_a_refused_write_queues_and_later_events_wait_behind_it():
 
 
 async def test_no_direct_write_while_the_stream_task_holds_events():
-    store = Store()
-    cms = store.resource("configmaps")
-    watch = store.watch(cms, "default", resource_version=str(store.resource_version))
-    written: list[bytes] = []
-    watch.attach_writer(lambda line: written.append(line) or True)
+    store, cms, watch, written = recorded_watch()
     watch.begin_write()
     await store.create(cms, "default", {"metadata": {"name": "held"}})
     assert written == [] and len(watch._queue) == 1
@@ -86,11 +86,7 @@ async def test_no_direct_write_while_the_stream_task_holds_events():
 
 async def test_a_scripted_close_after_n_events_counts_every_event():
     """The fault ``close_after`` needs every event to pass through the counting queue."""
-    store = Store()
-    cms = store.resource("configmaps")
-    watch = store.watch(cms, "default", resource_version=str(store.resource_version))
-    written: list[bytes] = []
-    watch.attach_writer(lambda line: written.append(line) or True)
+    store, cms, watch, written = recorded_watch()
     watch.close_after(1)
     for name in ("one", "two"):
         await store.create(cms, "default", {"metadata": {"name": name}})
