@@ -89,6 +89,18 @@ async def consume_progress(spawner: Spawner, record: CycleRecord) -> None:
             record.progress.append((_event_uid(message), time.monotonic()))
 
 
+def warm_up_hub_models() -> None:
+    """Configure JupyterHub's SQLAlchemy mappers, as a running hub has long done.
+
+    The first ``orm.Server(...)`` of a process configures every mapper (~75 ms); without
+    this, the first spawn of the storm pays it and the storm's longest stall is the
+    stand-in hub's start-up, not anything a running hub does.
+    """
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+
+
 async def start_server(spawner: Spawner, record: CycleRecord) -> None:
     """``User.spawn`` minus the database and the proxy: start with progress, as the hub does."""
     # the column defaults an inserted row would get (no database here)

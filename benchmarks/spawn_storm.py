@@ -39,7 +39,14 @@ from typing import Any
 
 from .diagnostics import GcPauses, ReflectorDeliveries, reflector_health
 from .figures import summarise
-from .hub_stand_in import CycleRecord, build_spawner, poll_server, start_server, stop_server
+from .hub_stand_in import (
+    CycleRecord,
+    build_spawner,
+    poll_server,
+    start_server,
+    stop_server,
+    warm_up_hub_models,
+)
 from .loop_monitor import LoopStallMonitor, SlowestSteps
 from .simulator_process import REPO_ROOT, SimulatorProcess, counts_by_verb
 from .spawner_loading import (
@@ -350,6 +357,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     probe = await _start_watch_probe(sim) if opts.watch_probe else None
     # The hub polls its servers at start-up; for a Kubernetes spawner this loads the
     # shared pod cache, which a running hub has long done before a storm arrives.
+    warm_up_hub_models()
     warm = build_spawner(spawner_class, "bench-warmup", 0, config=config)
     await warm.poll()
     stalls: dict[str, Any] = {"warmup": monitor.snapshot()}
