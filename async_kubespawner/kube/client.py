@@ -262,9 +262,32 @@ class KubeApi:
         self.proxy = proxy if proxy is not None else api_client.rest_client.proxy
         self._slots = asyncio.Semaphore(max_concurrent_requests)
         self._closed = False
+        self._answer_waiters: list[asyncio.Future[None]] = []
         # Seams for tests of the retry policy (a fake clock makes budgets exact).
         self._sleep = asyncio.sleep
         self._clock = time.monotonic
+
+    # -- is the server up? -----------------------------------------------------------
+
+    def server_answered(self) -> asyncio.Future[None]:
+        """A future resolved by the next response showing that the API server is up again.
+
+        Why: a reflector backing off after an outage would otherwise learn that the
+        server is back only when its jittered sleep ends (up to ``reflector_backoff_max``),
+        while the spawns' own requests are already succeeding. Any response below 500
+        (but 429) counts: the server is answering. Cancel the future when done with it.
+        """
+        self._answer_waiters = [f for f in self._answer_waiters if not f.done()]
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._answer_waiters.append(future)
+        return future
+
+    def _note_answer(self, status: int) -> None:
+        if self._answer_waiters and status < 500 and status != 429:
+            waiters, self._answer_waiters = self._answer_waiters, []
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
 
     # -- one round trip ---------------------------------------------------------------
 
@@ -384,6 +407,7 @@ class KubeApi:
             ) from e
         finally:
             API_REQUEST_DURATION.labels(verb, kind).observe(time.monotonic() - started)
+        self._note_answer(resp.status)
         if 200 <= resp.status < 300:
             if not raw:
                 return {}
@@ -634,6 +658,7 @@ class KubeApi:
             ) from e
         finally:
             API_REQUEST_DURATION.labels("watch", rk.plural).observe(time.monotonic() - started)
+        self._note_answer(resp.status)
         try:
             if resp.status != 200:
                 raw = await resp.read()

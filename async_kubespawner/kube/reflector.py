@@ -203,8 +203,12 @@ class Reflector:
 
     async def _supervise(self) -> None:
         failures = 0
+        # Whether the last pause ended early because the server answered someone else: if
+        # the attempt after it fails too, the next pause is a plain one (see _pause).
+        woke_early = False
         while not self._stopping:
             opened: float | None = None
+            unavailable = False
             try:
                 if self.resource_version is None:
                     await self._list()
@@ -215,6 +219,7 @@ class Reflector:
                     # Events arrived, or a quiet watch ran until the server ended it:
                     # renew at once (from the last resourceVersion) and forget failures.
                     failures = 0
+                    woke_early = False
                     continue
                 # A watch that ended at once without delivering anything: harmless once,
                 # but a server that keeps closing watches at once must not be hammered.
@@ -246,6 +251,7 @@ class Reflector:
                 self.errors += 1
                 self.restarts += 1
                 self.last_error = f"{type(e).__name__}: {e}"
+                unavailable = isinstance(e, ApiError) and (e.status == 0 or e.status >= 500)
                 REFLECTOR_RESTARTS.labels(self.name).inc()
                 log_at = logging.WARNING if failures <= 3 or failures % 20 == 0 else logging.DEBUG
                 log.log(
@@ -262,7 +268,30 @@ class Reflector:
                     self.settings.backoff_initial * 2 ** min(failures, 20),
                 ),
             )
+            woke_early = await self._pause(delay, wake_on_answer=unavailable and not woke_early)
+
+    async def _pause(self, delay: float, *, wake_on_answer: bool) -> bool:
+        """Back off for ``delay``; True if it ended early because the server answered.
+
+        After an outage (connection errors, 5xx) the backoff can have grown to tens of
+        seconds while the API server is back and the spawns' own requests already succeed:
+        the first such answer ends the pause, so the hub catches up at once. Only one
+        pause in a row may end early, so a failure of this reflector alone (a broken
+        watch endpoint while other requests work) still backs off.
+        """
+        server_answered = getattr(self.api, "server_answered", None)
+        if not wake_on_answer or server_answered is None:
             await self._sleep(delay)
+            return False
+        answered = server_answered()
+        sleeping = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait({answered, sleeping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for future in (answered, sleeping):
+                if not future.done():
+                    future.cancel()
+        return answered.done() and not answered.cancelled()
 
     async def _list(self) -> None:
         items: list[Any] = []

@@ -327,3 +327,72 @@ async def test_watches_failing_at_once_back_off_and_count_as_errors(api):
     await paced.reflector.stop()
     assert len(paced.sleeps) == 4
     assert paced.reflector.errors == 4
+
+
+async def test_after_an_outage_the_first_answer_to_anyone_ends_the_backoff(
+    sim, api, monkeypatch
+):
+    """The backoff may have grown to tens of seconds during an outage; once the server
+    answers another request (a spawn's create, say), the reflector catches up at once."""
+    monkeypatch.setattr("async_kubespawner.kube.reflector.random.uniform", lambda a, b: b)
+    slow = ReflectorSettings(watch_timeout=60, backoff_initial=20, backoff_max=60)
+    reflector = pod_reflector(api, slow)
+    await reflector.wait_synced(10)
+    pausing = asyncio.Event()
+    subscribe = api.server_answered
+
+    def noting_the_pause():
+        pausing.set()
+        return subscribe()
+
+    api.server_answered = noting_the_pause
+    sim.faults.outage(3600, mode="503")
+    sim.store.close_watches()  # the watch fails over to the outage
+    await asyncio.wait_for(pausing.wait(), 10)  # backing off: 40 s if nothing wakes it
+    sim.faults.clear()
+    await make_pod(sim, "jupyter-after")  # straight into the store: nobody is told
+    await api.list_page(PODS, "default")  # someone else's request is answered
+    await reflector.sink.wait_for(("default", "jupyter-after"), lambda p: p is not None, 5)
+    assert reflector.errors >= 1
+
+
+class AlwaysAnswering:
+    """An API that answers everyone but the reflector (whose watch is scripted to fail)."""
+
+    def server_answered(self):
+        answered = asyncio.get_running_loop().create_future()
+        answered.set_result(None)
+        return answered
+
+
+async def test_a_failure_of_the_reflector_alone_still_backs_off():
+    """Others' answers end one pause only: if the next attempt fails as well, the reflector
+    waits its full backoff instead of retrying at the rate of everyone else's requests."""
+    from async_kubespawner.kube.reflector import Reflector
+
+    reflector = Reflector(AlwaysAnswering(), PODS, "default", ObjectCache(trim_pod), settings=FAST)
+    reflector.resource_version = "1"
+    attempts = 0
+    pauses: list[float] = []
+    waiting_in_full = asyncio.Event()
+
+    async def failing_watch():
+        nonlocal attempts
+        attempts += 1
+        raise ApiError(500, "watch endpoint broken", verb="watch", kind="pods")
+
+    async def sleep(seconds):
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            waiting_in_full.set()
+            await asyncio.Event().wait()  # a full pause: never ends in this test
+
+    reflector._watch = failing_watch
+    reflector._sleep = sleep
+    reflector.start()
+    try:
+        await asyncio.wait_for(waiting_in_full.wait(), 5)
+        # attempt 1 fails -> pause ended early by an answer -> attempt 2 fails -> full pause
+        assert attempts == 2 and len(pauses) == 2
+    finally:
+        await reflector.stop()
