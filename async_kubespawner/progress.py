@@ -34,6 +34,8 @@ from typing import Any
 
 import orjson
 
+from .kube.cache import pack_json
+
 log = logging.getLogger("async_kubespawner.progress")
 
 #: The asymptote of the bar while the server is not yet ready (as upstream).
@@ -108,7 +110,7 @@ class SpawnProgress:
             }
             if raw_event is not None:
                 entry["raw_event"] = raw_event
-            self._entries.append(memoryview(orjson.dumps(entry)).tobytes())
+            self._entries.append(pack_json(entry))
             self._wake()
         except Exception:
             log.exception("could not record a progress message")

@@ -279,11 +279,10 @@ class Reflector:
         pause in a row may end early, so a failure of this reflector alone (a broken
         watch endpoint while other requests work) still backs off.
         """
-        server_answered = getattr(self.api, "server_answered", None)
-        if not wake_on_answer or server_answered is None:
+        if not wake_on_answer:
             await self._sleep(delay)
             return False
-        answered = server_answered()
+        answered = self.api.server_answered()
         sleeping = asyncio.ensure_future(self._sleep(delay))
         try:
             await asyncio.wait({answered, sleeping}, return_when=asyncio.FIRST_COMPLETED)

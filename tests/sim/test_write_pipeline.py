@@ -11,7 +11,7 @@ import pytest
 from async_kubespawner.sim import decoding, defaulting, validation
 from async_kubespawner.sim.defaulting import default_object
 from async_kubespawner.sim.errors import StatusError
-from async_kubespawner.sim.store import Store
+from async_kubespawner.sim.store import Store, dumps
 from async_kubespawner.sim.validation import validate_object
 
 POD = {"metadata": {"name": "p", "labels": {"app": "nb"}},
@@ -89,3 +89,10 @@ def test_direct_validation_ignores_nulls_like_decoding() -> None:
                   "spec": {"containers": [{"name": "c", "image": "i", "ports": None}]}}
     assert validate_object("Pod", with_nulls) == []
     assert with_nulls["metadata"]["labels"] is None  # the caller's object is not modified
+
+
+def test_serialised_json_is_compact_utf8_and_takes_integers_beyond_64_bits():
+    """The fast encoder refuses integers past 64 bits; a client can still store one (a
+    ConfigMap-like free-form field), and reading it back must not be a server error."""
+    assert dumps({"a": "é", "b": [1, 2.5]}) == '{"a":"é","b":[1,2.5]}'.encode()
+    assert dumps({"big": 2**70}) == b'{"big":1180591620717411303424}'
