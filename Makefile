@@ -8,11 +8,11 @@ PYTEST_ARGS ?=
 
 .PHONY: demo test lint system-deps venv bench bench-sim bench-cluster clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml simulator/pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.lock
-	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m pip install -q --no-deps -e . -e ./simulator
 	touch $@
 
 venv: $(STAMP)
@@ -32,7 +32,7 @@ test: $(STAMP) $(CHP) system-deps lint
 
 # make demo DEMO_ARGS="--kubeconfig ~/.kube/config" runs the same hub against a real cluster.
 demo: $(STAMP) $(CHP)
-	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m async_kubespawner.demo $(DEMO_ARGS)
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m devtools.demo $(DEMO_ARGS)
 
 # The headline spawn storm (see benchmarks/README.md for the sweep, idle, fault and memory modes).
 bench: $(STAMP)

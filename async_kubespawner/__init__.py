@@ -1,6 +1,6 @@
 """async_kubespawner: a fully asyncio JupyterHub spawner for Kubernetes.
 
-``KubeSpawner`` is imported lazily so that the simulator (``async_kubespawner.sim``)
+``KubeSpawner`` is imported lazily so that the simulator (``kubesim``)
 can run without importing JupyterHub.
 """
 

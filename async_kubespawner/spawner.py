@@ -52,10 +52,10 @@ from .kube.client import (
     shared_api,
 )
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
-from .loop_turns import loop_turns
+from .lifecycle.loop_turns import loop_turns
+from .lifecycle.progress import SpawnProgress
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
-from .progress import SpawnProgress
 from .startup_heap import freeze_startup_heap
 from .traits import KubeSpawnerSettings, SpawnerConfigError
 

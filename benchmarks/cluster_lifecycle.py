@@ -17,10 +17,9 @@ import time
 from typing import Any
 
 from kubernetes_asyncio import client, watch
-
-from async_kubespawner.sim.cluster.config import ClusterConfig
-from async_kubespawner.sim.cluster.nodes import NodePoolSpec
-from async_kubespawner.sim.cluster.testing import run_cluster
+from kubesim.cluster.config import ClusterConfig
+from kubesim.cluster.nodes import NodePoolSpec
+from kubesim.cluster.testing import run_cluster
 
 
 async def measure(pods: int, clock: str, scenario: str, nodes: int) -> dict[str, Any]:

@@ -33,13 +33,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from kubesim.testing import run_simulator
 from traitlets.config import Config
 
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.cache import ObjectCache, trim_pod
 from async_kubespawner.kube.client import PODS, ApiSettings, _make_api, close_shared_apis
 from async_kubespawner.kube.reflector import ReflectorSettings, get_reflector, stop_reflectors
-from async_kubespawner.sim.testing import run_simulator
 
 
 class _User:
@@ -248,7 +248,7 @@ async def measure_stall(cached: int, gc_freeze: bool = False) -> dict[str, Any]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "async_kubespawner.sim",
+            "kubesim",
             "--kubeconfig",
             str(kubeconfig),
             stdout=asyncio.subprocess.DEVNULL,

@@ -20,10 +20,9 @@ import time
 from typing import Any
 
 import aiohttp
-
-from async_kubespawner.sim.cluster import add_arguments, build_controllers
-from async_kubespawner.sim.store import Store
-from async_kubespawner.sim.testing import run_simulator
+from kubesim.cluster import add_arguments, build_controllers
+from kubesim.store import Store
+from kubesim.testing import run_simulator
 
 EVENTS_PER_POD = 4  # Scheduled (or FailedScheduling), Pulling/Pulled, Created, Started
 

@@ -50,13 +50,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from async_kubespawner.sim.cluster.clock import Clock
-from async_kubespawner.sim.cluster.kubelet import Kubelet
-from async_kubespawner.sim.cluster.nodes import NodePoolSpec, SimNode, build_nodes
-from async_kubespawner.sim.cluster.scenarios import ScenarioBook
-from async_kubespawner.sim.cluster.scheduler import Scheduler
-from async_kubespawner.sim.store import Store
-from async_kubespawner.sim.testing import run_simulator
+from kubesim.cluster.clock import Clock
+from kubesim.cluster.kubelet import Kubelet
+from kubesim.cluster.nodes import NodePoolSpec, SimNode, build_nodes
+from kubesim.cluster.scenarios import ScenarioBook
+from kubesim.cluster.scheduler import Scheduler
+from kubesim.store import Store
+from kubesim.testing import run_simulator
 
 #: Pods a simulated node accepts; nodes are added so every user fits.
 PODS_PER_NODE = 110

@@ -1,6 +1,6 @@
 """Load benchmark of the API simulator: stored pods, watches, create rate, watch latency.
 
-The simulator runs as its own process (``python -m async_kubespawner.sim``), as it does
+The simulator runs as its own process (``python -m kubesim``), as it does
 for the demo, so it has a core to itself and its memory can be read from /proc; this
 process is the client, speaking raw HTTP with pre-serialised bodies so the figures are
 the server's rather than a client library's.
@@ -237,7 +237,7 @@ async def list_in_pages(http: aiohttp.ClientSession, url: str, page_size: int,
 async def start_server(kubeconfig: Path, history_size: int) -> tuple[asyncio.subprocess.Process, str]:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "async_kubespawner.sim", "--port", "0",
+        sys.executable, "-m", "kubesim", "--port", "0",
         "--kubeconfig", str(kubeconfig), "--history-size", str(history_size),
         "--no-cluster",  # the API server alone: no scheduler/kubelet writing pod status
         stdout=asyncio.subprocess.PIPE, env=env,

@@ -19,16 +19,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from async_kubespawner.sim.defaulting import default_object
-from async_kubespawner.sim.patching import (
+from kubesim.defaulting import default_object
+from kubesim.patching import (
     apply_json_patch,
     apply_merge_patch,
     apply_strategic_merge_patch,
     clone_json,
 )
-from async_kubespawner.sim.selectors import parse_field_selector, parse_label_selector
-from async_kubespawner.sim.store import Store
-from async_kubespawner.sim.validation import validate_object
+from kubesim.selectors import parse_field_selector, parse_label_selector
+from kubesim.store import Store
+from kubesim.validation import validate_object
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "sim" / "samples" / "pod-defaulted.json"
 

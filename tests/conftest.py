@@ -1,10 +1,12 @@
-"""Shared pytest configuration: every test runs on asyncio (pytest-asyncio auto mode)."""
+"""Shared pytest configuration: every test runs on asyncio (pytest-asyncio auto mode).
+
+The simulator's fixtures (``simulator``, ``api_client``, ``cluster``, ``cluster_factory``)
+come from the ``kubesim`` distribution's pytest plugin, registered by its entry point.
+"""
 
 from pathlib import Path
 
 import pytest
-
-pytest_plugins = ["async_kubespawner.sim.pytest_plugin"]
 
 _E2E = Path(__file__).parent / "e2e"
 

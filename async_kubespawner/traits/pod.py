@@ -7,7 +7,7 @@ from jupyterhub.traitlets import Command
 from traitlets import Dict, List, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
-from ..manifests import ManifestError, to_model
+from ..objects.manifests import ManifestError, to_model
 from .errors import SpawnerConfigError
 from .validation import (
     CONTENT_FIELDS,

@@ -5,7 +5,7 @@ from jupyterhub.traitlets import Callable
 from traitlets import Bool, Dict, Enum, Integer, List, Unicode, Union, validate
 from traitlets.config import LoggingConfigurable
 
-from ..manifests import SECURITY_PROFILES
+from ..objects.manifests import SECURITY_PROFILES
 from .validation import CONTENT_FIELDS, check_camel_case_fields, check_template
 
 

@@ -51,7 +51,7 @@ import kubernetes_asyncio.client as k8s
 from traitlets import Bool, List, default
 
 from .._version import __version__
-from ..manifests import (
+from ..objects.manifests import (
     ManifestError,
     NamespaceSettings,
     PodSettings,
@@ -66,7 +66,7 @@ from ..manifests import (
     build_service_manifest,
     ordered_items,
 )
-from ..naming import (
+from ..objects.naming import (
     TemplateFields,
     expand_template,
     is_valid_dns_label,

@@ -13,8 +13,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..kube.quantity import QuantityError, parse_quantity
-from ..manifests import ManifestError, attribute_for_key, convert_value, ordered_items, to_model
-from ..naming import (
+from ..objects.manifests import (
+    ManifestError,
+    attribute_for_key,
+    convert_value,
+    ordered_items,
+    to_model,
+)
+from ..objects.naming import (
     RESOLVED_NAME_FIELDS,
     USER_TEMPLATE_FIELDS,
     is_valid_label,

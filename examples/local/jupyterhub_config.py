@@ -1,6 +1,6 @@
 """A hub on one machine: the built-in Kubernetes simulator in process mode, no cluster needed.
 
-This is what ``make demo`` runs (``python -m async_kubespawner.demo`` starts the
+This is what ``make demo`` runs (``python -m devtools.demo`` starts the
 simulator, the proxy and this hub, and stops them on Ctrl-C). Each "pod" is a real
 ``jupyterhub-singleuser`` process listening on its own loopback pod IP (127.x.y.z),
 created, scheduled and reported on by the simulator exactly as a cluster would, so the
@@ -11,7 +11,7 @@ Log in with any user name and the password ``demo`` (set ``DEMO_PASSWORD`` to ch
 it). Named servers are on: the home page offers "Add New Server".
 
 To run it by hand instead of through the demo: start the simulator with
-``python -m async_kubespawner.sim --process-mode --kubeconfig /tmp/sim.kubeconfig``,
+``python -m kubesim --process-mode --kubeconfig /tmp/sim.kubeconfig``,
 then ``KUBECONFIG=/tmp/sim.kubeconfig jupyterhub -f examples/local/jupyterhub_config.py``.
 The spawner reads the simulator's address from ``$KUBECONFIG`` like any kubeconfig.
 """

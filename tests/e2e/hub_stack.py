@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from async_kubespawner import local_stack
-from async_kubespawner.local_stack import (
+from devtools import local_stack
+from devtools.local_stack import (
     ProxyEndpoints,
     SimulatorOptions,
     SupervisedProcess,

@@ -1,4 +1,4 @@
-"""``python -m async_kubespawner.demo``: it serves the hub, and Ctrl-C leaves no process behind.
+"""``python -m devtools.demo``: it serves the hub, and Ctrl-C leaves no process behind.
 
 The demo runs as a subprocess exactly as ``make demo`` runs it. ``--kubeconfig`` (the
 "real cluster" path) skips the simulator, so these checks hold whatever state the
@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from async_kubespawner import local_stack
-from async_kubespawner.local_stack import SupervisedProcess
+from devtools import local_stack
+from devtools.local_stack import SupervisedProcess
 
 from .browser_steps import PASSWORD, expect_server_page
 from .conftest import Screenshots, keep_logs
@@ -50,7 +50,7 @@ def run_demo(tmp_path: Path, *extra: str, simulator: bool = False) -> Supervised
     return SupervisedProcess(
         name="demo",
         argv=[
-            sys.executable, "-m", "async_kubespawner.demo",
+            sys.executable, "-m", "devtools.demo",
             "--port", str(port),
             "--state-dir", str(tmp_path / "state"),
             *options,
@@ -84,7 +84,7 @@ def test_demo_serves_then_stops_everything_on_sigterm(tmp_path: Path) -> None:
 
 def test_demo_reports_a_bad_option_clearly(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "async_kubespawner.demo", "--config", str(tmp_path / "nope.py")],
+        [sys.executable, "-m", "devtools.demo", "--config", str(tmp_path / "nope.py")],
         capture_output=True,
         text=True,
         env=local_stack.subprocess_env(),
@@ -100,7 +100,7 @@ def test_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "async_kubespawner.demo", "--port", str(port)],
+            [sys.executable, "-m", "devtools.demo", "--port", str(port)],
             capture_output=True,
             text=True,
             env=local_stack.subprocess_env(),

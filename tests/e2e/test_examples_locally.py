@@ -1,4 +1,4 @@
-"""Every example runs on one machine: ``python -m async_kubespawner.demo --config examples/<name>/...``.
+"""Every example runs on one machine: ``python -m devtools.demo --config examples/<name>/...``.
 
 The cluster examples are written for real clusters; the launcher's wrapper config adds
 only what one machine needs (loopback hub address, a login, pods reached by IP) and
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from async_kubespawner.local_stack import SimulatorOptions
+from devtools.local_stack import SimulatorOptions
 
 from .conftest import keep_logs
 from .hub_stack import REPO_ROOT, HubStack, eventually, http_json

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from async_kubespawner.local_stack import ProcessFailed, SupervisedProcess
+from devtools.local_stack import ProcessFailed, SupervisedProcess
 
 from .browser_steps import (
     PASSWORD,

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from async_kubespawner.local_stack import SimulatorOptions
+from devtools.local_stack import SimulatorOptions
 
 from .browser_steps import (
     PASSWORD,

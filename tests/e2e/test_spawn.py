@@ -19,7 +19,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
 from async_kubespawner.kube.quantity import parse_quantity
-from async_kubespawner.local_stack import SimulatorOptions
+from devtools.local_stack import SimulatorOptions
 
 from .browser_steps import (
     PASSWORD,

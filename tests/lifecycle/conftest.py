@@ -15,11 +15,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from kubesim.testing import run_simulator
 
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
-from async_kubespawner.sim.testing import run_simulator
 from async_kubespawner.testing import build_spawner, kubespawner_config
 
 NAMESPACE = "default"

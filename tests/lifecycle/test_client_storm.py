@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from kubernetes_asyncio import client as k8s_client
+from kubesim.testing import Simulator, run_simulator
 
 from async_kubespawner.kube.client import (
     NAMESPACES,
@@ -20,7 +21,6 @@ from async_kubespawner.kube.client import (
     proxy_for,
 )
 from async_kubespawner.metrics import API_REQUEST_ERRORS
-from async_kubespawner.sim.testing import Simulator, run_simulator
 
 NS = "storm"
 

@@ -13,10 +13,10 @@ import threading
 import pytest
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio.client import rest as k8s_rest
+from kubesim.testing import run_simulator
 
 from async_kubespawner.kube import client as kube_client
 from async_kubespawner.kube.client import ApiSettings, build_api, close_shared_apis, shared_api
-from async_kubespawner.sim.testing import run_simulator
 
 
 async def test_the_shared_client_gets_a_context_made_in_a_worker_thread(monkeypatch):

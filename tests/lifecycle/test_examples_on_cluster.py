@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import yaml
+from kubesim.cluster.config import ClusterConfig
+from kubesim.cluster.nodes import NodePoolSpec
+from kubesim.cluster.testing import run_cluster
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
-from async_kubespawner.sim.cluster.config import ClusterConfig
-from async_kubespawner.sim.cluster.nodes import NodePoolSpec
-from async_kubespawner.sim.cluster.testing import run_cluster
 from async_kubespawner.testing import build_spawner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

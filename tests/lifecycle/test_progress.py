@@ -3,7 +3,7 @@
 import asyncio
 import gc
 
-from async_kubespawner.progress import PROGRESS_CEILING, SpawnProgress
+from async_kubespawner.lifecycle.progress import PROGRESS_CEILING, SpawnProgress
 
 
 def k8s_event(uid: str, message: str, type_: str = "Normal") -> dict:

@@ -4,6 +4,7 @@ survive drops and outages, share per key."""
 import asyncio
 
 import pytest
+from kubesim.testing import run_simulator
 
 from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod
 from async_kubespawner.kube.client import EVENTS, PODS, ApiError, KubeApi
@@ -13,7 +14,6 @@ from async_kubespawner.kube.reflector import (
     reflectors,
     stop_reflectors,
 )
-from async_kubespawner.sim.testing import run_simulator
 
 FAST = ReflectorSettings(watch_timeout=60, backoff_initial=0.02, backoff_max=0.2)
 SELECTOR = "component=singleuser-server"

@@ -93,7 +93,7 @@ async def test_stale_put_matches_recording(simulator):
 
 
 async def test_unauthenticated_request_is_401_with_a_token():
-    from async_kubespawner.sim.testing import run_simulator
+    from kubesim.testing import run_simulator
 
     async with run_simulator(token="s3cret") as sim, aiohttp.ClientSession() as http:
         async with http.get(f"{sim.url}/api/v1/namespaces") as r:
@@ -111,8 +111,7 @@ async def test_unauthenticated_request_is_401_with_a_token():
 
 async def test_tls_and_token_with_kubernetes_asyncio():
     from kubernetes_asyncio import client
-
-    from async_kubespawner.sim.testing import run_simulator
+    from kubesim.testing import run_simulator
 
     async with run_simulator(tls=True, token="t0ken") as sim:
         assert sim.url.startswith("https://127.0.0.1:")
@@ -146,8 +145,7 @@ async def test_method_not_allowed(simulator):
 
 async def test_written_kubeconfig_works_with_load_kube_config():
     from kubernetes_asyncio import client, config
-
-    from async_kubespawner.sim.testing import run_simulator
+    from kubesim.testing import run_simulator
 
     async with run_simulator(tls=True, token="from-file") as sim:
         configuration = client.Configuration()

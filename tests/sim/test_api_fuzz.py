@@ -17,8 +17,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from async_kubespawner.sim.testing import Simulator
+from kubesim.testing import Simulator
 
 WEIRD: list[Any] = [None, 0, 1, -1, 2**70, 1.5, "", "x", "-", "a=b", "\x00", "ü", [], {},
                     [None], {"": None}, True, False, "9" * 40]

@@ -10,8 +10,7 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
-
-from async_kubespawner.sim.testing import run_simulator
+from kubesim.testing import run_simulator
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -8,9 +8,8 @@ import aiohttp
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-
-from async_kubespawner.sim.app import iterate_lines
-from async_kubespawner.sim.store import Store
+from kubesim.app import iterate_lines
+from kubesim.store import Store
 
 POD = {"metadata": {"name": "p", "labels": {"app": "nb"}},
        "spec": {"containers": [{"name": "main", "image": "img:1",

@@ -7,8 +7,7 @@ import json
 
 import aiohttp
 from kubernetes_asyncio import client, watch
-
-from async_kubespawner.sim.testing import run_simulator
+from kubesim.testing import run_simulator
 
 
 def cm(name: str, **labels: str) -> dict:

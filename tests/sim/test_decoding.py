@@ -7,11 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from async_kubespawner.sim.decoding import decode_error, drop_nulls
-from async_kubespawner.sim.defaulting import default_object
-from async_kubespawner.sim.patching import PatchError, apply_strategic_merge_patch, clone_json
-from async_kubespawner.sim.validation import validate_object
+from kubesim.decoding import decode_error, drop_nulls
+from kubesim.defaulting import default_object
+from kubesim.patching import PatchError, apply_strategic_merge_patch, clone_json
+from kubesim.validation import validate_object
 
 SAMPLES = Path(__file__).parent / "samples"
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from async_kubespawner.sim.defaulting import SERVICE_ACCOUNT_MOUNT_PATH, default_object
+from kubesim.defaulting import SERVICE_ACCOUNT_MOUNT_PATH, default_object
 
 SAMPLES = Path(__file__).parent / "samples"  # recorded from a real kube-apiserver 1.36
 

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from async_kubespawner.sim.testing import run_simulator
+from kubesim.testing import run_simulator
 
 KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 
@@ -93,7 +92,7 @@ async def test_command_line_program_serves_until_sigterm(tmp_path):
     kubeconfig = tmp_path / "kubeconfig"
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "async_kubespawner.sim", "--port", "0", "--kubeconfig",
+        sys.executable, "-m", "kubesim", "--port", "0", "--kubeconfig",
         str(kubeconfig), "--tls", "--token", "cli-token", "--bookmark-interval", "5",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
     )
@@ -115,7 +114,7 @@ async def test_command_line_program_serves_until_sigterm(tmp_path):
 
 async def test_command_line_rejects_bad_options(tmp_path):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "async_kubespawner.sim", "--kubeconfig", str(tmp_path / "k"),
+        sys.executable, "-m", "kubesim", "--kubeconfig", str(tmp_path / "k"),
         "--error-rate", "2", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )

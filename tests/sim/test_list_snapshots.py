@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-
-from async_kubespawner.sim.store import ListSnapshots
+from kubesim.store import ListSnapshots
 
 
 async def make_configmaps(v1: Any, n: int, prefix: str = "cm", **labels: str) -> None:

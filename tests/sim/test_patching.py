@@ -5,8 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-
-from async_kubespawner.sim.patching import (
+from kubesim.patching import (
     PatchError,
     apply_json_patch,
     apply_merge_patch,

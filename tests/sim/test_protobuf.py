@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from async_kubespawner.sim.errors import StatusError
-from async_kubespawner.sim.protobuf import MAGIC, decode_object
+from kubesim.errors import StatusError
+from kubesim.protobuf import MAGIC, decode_object
 
 
 def varint(n: int) -> bytes:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from async_kubespawner.sim.defaulting import default_object
-from async_kubespawner.sim.quantities import QuantityError, canonical_quantity
-from async_kubespawner.sim.validation import validate_object
+from kubesim.defaulting import default_object
+from kubesim.quantities import QuantityError, canonical_quantity
+from kubesim.validation import validate_object
 
 
 @pytest.mark.parametrize(

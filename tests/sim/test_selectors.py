@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from async_kubespawner.sim.selectors import (
+from kubesim.selectors import (
     SelectorError,
     parse_field_selector,
     parse_label_selector,

@@ -7,8 +7,7 @@ import json
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-
-from async_kubespawner.sim.store import Store
+from kubesim.store import Store
 
 CONTAINERS = {"containers": [{"name": "main", "image": "registry.example/nb:1"}]}
 

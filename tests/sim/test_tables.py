@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from async_kubespawner.sim.resources import ResourceRegistry
-from async_kubespawner.sim.tables import build_table, human_age, pod_status_reason
+from kubesim.resources import ResourceRegistry
+from kubesim.tables import build_table, human_age, pod_status_reason
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

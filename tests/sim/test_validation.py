@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from async_kubespawner.sim.defaulting import default_object
-from async_kubespawner.sim.validation import (
+from kubesim.defaulting import default_object
+from kubesim.validation import (
     apply_schema_defaults,
     decode_error,
     invalid_status,

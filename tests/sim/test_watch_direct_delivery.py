@@ -14,10 +14,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-
-from async_kubespawner.sim import app as sim_app
-from async_kubespawner.sim.store import Store, Watch
-from async_kubespawner.sim.testing import run_simulator
+from kubesim import app as sim_app
+from kubesim.store import Store, Watch
+from kubesim.testing import run_simulator
 
 
 def names(lines: list[bytes]) -> list[str]:

@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-
-from async_kubespawner.sim import decoding, defaulting, validation
-from async_kubespawner.sim.defaulting import default_object
-from async_kubespawner.sim.errors import StatusError
-from async_kubespawner.sim.store import Store, dumps
-from async_kubespawner.sim.validation import validate_object
+from kubesim import decoding, defaulting, validation
+from kubesim.defaulting import default_object
+from kubesim.errors import StatusError
+from kubesim.store import Store, dumps
+from kubesim.validation import validate_object
 
 POD = {"metadata": {"name": "p", "labels": {"app": "nb"}},
        "spec": {"containers": [{"name": "c", "image": "img:1", "env": [{"name": "A", "value": None}]}]}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from async_kubespawner.loop_turns import LoopTurns, loop_turns
+from async_kubespawner.lifecycle.loop_turns import LoopTurns, loop_turns
 
 
 class IterationCounter:

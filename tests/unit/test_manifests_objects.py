@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from async_kubespawner.manifests import (
+from async_kubespawner.objects.manifests import (
     NamespaceSettings,
     PVCSettings,
     SecretSettings,

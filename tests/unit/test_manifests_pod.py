@@ -5,7 +5,7 @@ from __future__ import annotations
 import kubernetes_asyncio.client as k8s
 import pytest
 
-from async_kubespawner.manifests import (
+from async_kubespawner.objects.manifests import (
     ManifestError,
     PodSettings,
     build_env,

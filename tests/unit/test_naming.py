@@ -12,7 +12,7 @@ import hashlib
 
 import pytest
 
-from async_kubespawner.naming import (
+from async_kubespawner.objects.naming import (
     TemplateFields,
     escape_slug,
     expand_template,

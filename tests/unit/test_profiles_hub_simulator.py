@@ -15,13 +15,13 @@ import pytest
 from jupyterhub import orm
 from jupyterhub.tests.mocking import MockHub
 from jupyterhub.utils import random_port
+from kubesim.testing import Simulator
 from tornado import web
 from traitlets.config import Config
 
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
-from async_kubespawner.sim.testing import Simulator
 
 from .profiles_support import stop_mock_hub
 from .test_profiles_rest_api import InMemoryProxy

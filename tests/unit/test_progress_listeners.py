@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from async_kubespawner.progress import SpawnProgress
+from async_kubespawner.lifecycle.progress import SpawnProgress
 
 
 async def collect(log: SpawnProgress, into: list[dict[str, Any]]) -> None:

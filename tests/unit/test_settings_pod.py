@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from async_kubespawner.manifests import to_dict
+from async_kubespawner.objects.manifests import to_dict
 from tests.unit.spawner_fakes import make_spawner
 
 

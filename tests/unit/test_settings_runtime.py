@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from async_kubespawner.manifests import to_dict
+from async_kubespawner.objects.manifests import to_dict
 from tests.unit.spawner_fakes import make_spawner
 
 RUNTIME_SETTINGS = [

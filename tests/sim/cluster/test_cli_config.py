@@ -1,4 +1,4 @@
-"""``python -m async_kubespawner.sim`` with a cluster from YAML and options, and config errors."""
+"""``python -m kubesim`` with a cluster from YAML and options, and config errors."""
 
 import argparse
 import asyncio
@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes_asyncio import client, config
-
-from async_kubespawner.sim.cluster.config import ClusterConfig, ClusterConfigError
+from kubesim.cluster.config import ClusterConfig, ClusterConfigError
 
 from .podwatch import follow
 
@@ -108,7 +107,7 @@ async def start_simulator(tmp_path: Path) -> tuple[asyncio.subprocess.Process, P
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "async_kubespawner.sim",
+        "kubesim",
         "--kubeconfig",
         str(kubeconfig),
         "--cluster-config",

@@ -3,15 +3,14 @@
 from decimal import Decimal
 
 import pytest
-
-from async_kubespawner.sim.cluster.fit import (
+from kubesim.cluster.fit import (
     UNBOUND_PVC_MESSAGE,
     filter_node,
     fit_error_message,
     matches_node_affinity,
     pod_requests,
 )
-from async_kubespawner.sim.cluster.nodes import NodeConfigError, NodePoolSpec, Taint, build_nodes
+from kubesim.cluster.nodes import NodeConfigError, NodePoolSpec, Taint, build_nodes
 
 
 def make_pod(cpu="100m", memory="128Mi", **spec):

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 from kubernetes_asyncio import client
-
-from async_kubespawner.sim.cluster.config import ClusterConfig
-from async_kubespawner.sim.cluster.nodes import NodePoolSpec
-from async_kubespawner.sim.cluster.testing import run_cluster
+from kubesim.cluster.config import ClusterConfig
+from kubesim.cluster.nodes import NodePoolSpec
+from kubesim.cluster.testing import run_cluster
 
 from .podwatch import follow, main_state, pod_manifest, wait_for_event
 

@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
-
-from async_kubespawner.sim.cluster.containerlogs import (
+from kubesim.cluster.containerlogs import (
     ContainerLog,
     LogOptions,
     LogRecord,
@@ -25,7 +24,7 @@ from async_kubespawner.sim.cluster.containerlogs import (
     parse_since_time,
     termination_message,
 )
-from async_kubespawner.sim.errors import StatusError
+from kubesim.errors import StatusError
 
 from .podwatch import create_and_follow, pod_manifest
 from .test_probes import processes  # noqa: F401  (the process-mode cluster fixture)

@@ -1,10 +1,9 @@
 """Pod status builders, QoS class, event texts and scenario parsing (pure, no store)."""
 
 import pytest
-
-from async_kubespawner.sim.cluster.clock import format_go_duration
-from async_kubespawner.sim.cluster.events import PullFailure, pulled_message
-from async_kubespawner.sim.cluster.podstatus import (
+from kubesim.cluster.clock import format_go_duration
+from kubesim.cluster.events import PullFailure, pulled_message
+from kubesim.cluster.podstatus import (
     ContainerRecord,
     build_pod_status,
     compute_phase,
@@ -15,7 +14,7 @@ from async_kubespawner.sim.cluster.podstatus import (
     terminated,
     waiting,
 )
-from async_kubespawner.sim.cluster.scenarios import (
+from kubesim.cluster.scenarios import (
     SCENARIO_ANNOTATION,
     Duration,
     ScenarioBook,

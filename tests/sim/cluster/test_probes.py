@@ -15,13 +15,12 @@ from typing import Any
 
 import pytest_asyncio
 from kubernetes_asyncio import client, watch
-
-from async_kubespawner.sim.cluster.config import ClusterConfig
-from async_kubespawner.sim.cluster.probes import (
+from kubesim.cluster.config import ClusterConfig
+from kubesim.cluster.probes import (
     ProbeTiming,
     simulated_probe_timeline,
 )
-from async_kubespawner.sim.cluster.testing import run_cluster
+from kubesim.cluster.testing import run_cluster
 
 from .podwatch import HANG_GUARD, condition, create_and_follow, pod_events, pod_manifest
 from .test_processes import PY, descendants, process_pod

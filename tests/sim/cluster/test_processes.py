@@ -11,9 +11,8 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from kubernetes_asyncio import client
-
-from async_kubespawner.sim.cluster.config import ClusterConfig
-from async_kubespawner.sim.cluster.testing import run_cluster
+from kubesim.cluster.config import ClusterConfig
+from kubesim.cluster.testing import run_cluster
 
 from .podwatch import condition, create_and_follow, follow, pod_events, wait_for_event
 
@@ -308,8 +307,8 @@ async def test_image_command_mapping_and_missing_command(tmp_path: Path):
 
 
 def test_command_resolution_follows_entrypoint_semantics(tmp_path: Path):
-    from async_kubespawner.sim.cluster.clock import Clock
-    from async_kubespawner.sim.cluster.processes import ContainerStartError, ProcessRuntime
+    from kubesim.cluster.clock import Clock
+    from kubesim.cluster.processes import ContainerStartError, ProcessRuntime
 
     runtime = ProcessRuntime(
         Clock.fast(),
@@ -331,7 +330,7 @@ def test_command_resolution_follows_entrypoint_semantics(tmp_path: Path):
 
 
 def test_only_the_whole_any_address_is_rewritten():
-    from async_kubespawner.sim.cluster.processes import _own_ip
+    from kubesim.cluster.processes import _own_ip
 
     ip = "127.1.0.9"
     assert _own_ip("--ip=0.0.0.0", ip) == f"--ip={ip}"

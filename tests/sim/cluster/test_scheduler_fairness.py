@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from async_kubespawner.sim.cluster.config import ClusterConfig
+from kubesim.cluster.config import ClusterConfig
 
 from .podwatch import pod_manifest
 

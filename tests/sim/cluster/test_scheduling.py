@@ -1,10 +1,9 @@
 """Scheduling through the API: capacity, taints, node selectors, gates, PVCs, retries on change."""
 
 from kubernetes_asyncio import client
-
-from async_kubespawner.sim.cluster.config import ClusterConfig
-from async_kubespawner.sim.cluster.nodes import NodePoolSpec, Taint
-from async_kubespawner.sim.cluster.pvc import PersistentVolumeSpec, StorageClassSpec
+from kubesim.cluster.config import ClusterConfig
+from kubesim.cluster.nodes import NodePoolSpec, Taint
+from kubesim.cluster.pvc import PersistentVolumeSpec, StorageClassSpec
 
 from .podwatch import condition, create_and_follow, follow, pod_events, pod_manifest, wait_for_event
 

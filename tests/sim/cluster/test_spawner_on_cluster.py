@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from kubesim.cluster.config import ClusterConfig
+from kubesim.cluster.nodes import NodePoolSpec
+from kubesim.cluster.testing import run_cluster
 
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
-from async_kubespawner.sim.cluster.config import ClusterConfig
-from async_kubespawner.sim.cluster.nodes import NodePoolSpec
-from async_kubespawner.sim.cluster.testing import run_cluster
 from async_kubespawner.spawner import SpawnFailed
 from async_kubespawner.testing import build_spawner, kubespawner_config, stand_in_hub
 

@@ -1,0 +1,181 @@
+"""The few store operations the controllers share: list-then-watch, status writes, binding.
+
+The scheduler, kubelet and PVC binder talk to the store only through these helpers, so a
+change in the store's seam (docs/contracts.md §1) is absorbed here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+log = logging.getLogger("kubesim.cluster")
+
+
+class StoreLike(Protocol):
+    """The subset of ``sim.store.Store`` the cluster uses (see docs/contracts.md §1)."""
+
+    def resource(self, plural: str, group: str = "") -> Any: ...
+    async def create(self, rt: Any, namespace: str | None, obj: dict, **kw: Any) -> dict: ...
+    def get(self, rt: Any, namespace: str | None, name: str) -> dict: ...
+    def list(self, rt: Any, namespace: str | None = None, **kw: Any) -> tuple[list[dict], str]: ...
+    async def patch(
+        self, rt: Any, namespace: str | None, name: str, patch: Any, patch_type: str, **kw: Any
+    ) -> dict: ...
+    async def delete(self, rt: Any, namespace: str | None, name: str, **kw: Any) -> dict: ...
+    def watch(self, rt: Any, namespace: str | None = None, **kw: Any) -> Any: ...
+
+
+def status_code(exc: BaseException) -> int | None:
+    """The HTTP code of a store ``StatusError`` (duck-typed, so this module needs no import of it)."""
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, int) else None
+
+
+def is_missing(exc: BaseException) -> bool:
+    return status_code(exc) == 404
+
+
+def key_of(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+async def _deliver(
+    handle: Callable[[str, dict[str, Any]], Awaitable[None] | None], kind: str, obj: dict[str, Any]
+) -> None:
+    try:
+        result = handle(kind, obj)
+        if result is not None:
+            await result
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # one bad object must not stop the controller
+        log.exception("cluster controller failed to handle %s %s", kind, key_of(obj))
+
+
+async def list_and_watch(
+    store: StoreLike,
+    rt: Any,
+    handle: Callable[[str, dict[str, Any]], Awaitable[None] | None],
+    on_relist: Callable[[set[tuple[str, str]]], Awaitable[None] | None] | None = None,
+) -> None:
+    """Call ``handle(type, object)`` for every existing object (as ADDED), then for each change.
+
+    Runs until cancelled, like an informer: the watch starts at the list's resourceVersion
+    so nothing between the two is lost; a watch the store closes (a scripted fault, an API
+    server "restart") is resumed from the last version seen; when that version has
+    expired (410) the controller relists, and ``on_relist`` gets the keys that exist now so
+    it can forget objects deleted while it was not watching.
+    """
+    idle_closes = 0
+    while True:
+        items, version = store.list(rt)
+        for item in items:
+            await _deliver(handle, "ADDED", item)
+        if on_relist is not None:
+            result = on_relist({key_of(item) for item in items})
+            if result is not None:
+                await result
+        expired = False
+        while not expired:
+            watch = store.watch(rt, resource_version=version)
+            delivered = 0
+            try:
+                async for event in watch:
+                    if event.type == "ERROR":
+                        expired = True  # 410 Gone: relist
+                        break
+                    version = (event.object.get("metadata") or {}).get("resourceVersion", version)
+                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                        delivered += 1
+                        await _deliver(handle, event.type, event.object)
+            finally:
+                watch.close()
+            # Closed under us: resume at once; only a watch that keeps closing without
+            # delivering anything gets a growing pause (a reconnect back-off, as client-go's).
+            idle_closes = 0 if delivered else idle_closes + 1
+            if idle_closes > 1:
+                await asyncio.sleep(min(0.01 * 2**idle_closes, 1.0))
+
+
+async def patch_status(
+    store: StoreLike, pods: Any, pod: dict[str, Any], status: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Merge-patch a pod's status; None when the pod is already gone."""
+    namespace, name = key_of(pod)
+    try:
+        return await store.patch(
+            pods, namespace, name, {"status": status}, "merge", subresource="status"
+        )
+    except Exception as exc:
+        if is_missing(exc):
+            return None
+        raise
+
+
+async def record(store: StoreLike, event: dict[str, Any]) -> None:
+    """Create an Event, best effort, as the real kubelet's event recorder does.
+
+    A refused event is never the pod's problem: a missing namespace (404), a duplicate
+    name (409), or a namespace being terminated (403 — NamespaceLifecycle admission refuses
+    new content there) must not crash the pod's worker.
+    """
+    events = store.resource("events")
+    try:
+        await store.create(events, event["metadata"]["namespace"], event)
+    except Exception as exc:
+        if status_code(exc) not in (403, 404, 409):
+            raise
+
+
+async def bind_pod(
+    store: StoreLike, pods: Any, pod: dict[str, Any], node: str, now: str
+) -> dict[str, Any]:
+    """Bind a pod to a node as the scheduler does: ``pods/binding``, which also sets PodScheduled.
+
+    Stores without a binding call get the same result from a spec patch plus a status patch.
+    """
+    namespace, name = key_of(pod)
+    bind = getattr(store, "bind", None)
+    if bind is not None:
+        return await bind(namespace, name, node)
+    bound = await store.patch(pods, namespace, name, {"spec": {"nodeName": node}}, "merge")
+    scheduled = {
+        "type": "PodScheduled",
+        "status": "True",
+        "lastProbeTime": None,
+        "lastTransitionTime": now,
+    }
+    others = [
+        c
+        for c in (bound.get("status") or {}).get("conditions") or []
+        if c.get("type") != "PodScheduled"
+    ]
+    return await patch_status(store, pods, bound, {"conditions": [*others, scheduled]}) or bound
+
+
+def spawn(coro: Awaitable[Any], tasks: set[asyncio.Task[Any]], name: str) -> asyncio.Task[Any]:
+    """Start a background task that is tracked (so stop() can cancel it) and logs crashes."""
+    task = asyncio.ensure_future(coro)
+    task.set_name(name)
+    tasks.add(task)
+
+    def done(t: asyncio.Task[Any]) -> None:
+        tasks.discard(t)
+        if not t.cancelled() and t.exception() is not None:
+            log.error("%s crashed", name, exc_info=t.exception())
+
+    task.add_done_callback(done)
+    return task
+
+
+async def cancel_all(tasks: set[asyncio.Task[Any]]) -> None:
+    for task in list(tasks):
+        task.cancel()
+    for task in list(tasks):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
