@@ -88,3 +88,118 @@ async def test_stop_tears_down_in_order_and_retains_the_volume(harness: Operator
     pvcs = harness.store_items("persistentvolumeclaims")
     assert len(pvcs) == 1
     assert pvcs[0]["metadata"]["ownerReferences"][0]["uid"] == second["metadata"]["uid"]
+
+
+async def test_image_that_cannot_be_pulled_fails_fast_with_a_message(cluster_factory: Any) -> None:
+    from kubesim.cluster.config import ClusterConfig
+
+    from .conftest import OperatorHarness
+
+    sim = await cluster_factory(ClusterConfig.fast(
+        image_rules=[("*/broken:*", "image-pull-failure")]))
+    h = OperatorHarness(sim)
+    await h.setup()
+    try:
+        await h.start_operator()
+        await create_server(h, variables={"image": "quay.io/jupyter/broken:1"})
+        failed = await h.wait_server("alice", lambda s: phase(s) == "Failed")
+        assert failed is not None
+        assert "cannot be pulled" in failed["status"]["reason"]
+        ready = next(c for c in failed["status"]["conditions"] if c["type"] == "Ready")
+        assert ready["reason"] == "ImagePullFailed"
+        warnings = [e for e in h.store_items("events")
+                    if e["involvedObject"].get("kind") == "NotebookServer"
+                    and e["type"] == "Warning"]
+        assert [e["reason"] for e in warnings] == ["ImagePullFailed"]  # once, not per pass
+    finally:
+        await h.close()
+
+
+async def test_changed_template_does_not_disturb_a_running_server(
+    harness: OperatorHarness,
+) -> None:
+    from async_kubespawner.operator.kubeio import NOTEBOOK_TEMPLATES, merge_patch
+
+    await harness.start_operator()
+    await create_server(harness)
+    ready = await harness.wait_server("alice", lambda s: phase(s) == "Ready")
+    pod_uid = harness.store_items("pods")[0]["metadata"]["uid"]
+    template = await harness.api.get(NOTEBOOK_TEMPLATES, NAMESPACE, "default")
+    template["spec"]["pods"][0]["name"] = "renamed-{server.slug}"
+    patched = await merge_patch(harness.api, NOTEBOOK_TEMPLATES, NAMESPACE, "default",
+                                {"spec": {"pods": template["spec"]["pods"]}})
+    assert patched["metadata"]["generation"] == 2
+    # a server started afterwards uses the new template ...
+    await create_server(harness, "bob", user="bob")
+    await harness.wait_server("bob", lambda s: phase(s) == "Ready")
+    names = sorted(p["metadata"]["name"] for p in harness.store_items("pods"))
+    assert names == ["jupyter-alice", "renamed-bob"]
+    # ... and alice's server was left as it was
+    assert any(p["metadata"]["uid"] == pod_uid for p in harness.store_items("pods"))
+    alice = await harness.server("alice")
+    assert alice is not None and phase(alice) == "Ready"
+    assert alice["status"]["templateGeneration"] == ready["status"]["templateGeneration"] == 1
+
+
+async def test_existing_object_of_someone_else_is_never_adopted(harness: OperatorHarness) -> None:
+    from async_kubespawner.kube.client import PODS
+
+    await harness.api.create(PODS, NAMESPACE, {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jupyter-alice"},
+        "spec": {"containers": [{"name": "x", "image": "busybox"}]}})
+    await harness.start_operator()
+    await create_server(harness)
+    failed = await harness.wait_server("alice", lambda s: phase(s) == "Failed")
+    assert failed is not None
+    assert "does not belong to this server" in failed["status"]["reason"]
+    pods = harness.store_items("pods")
+    assert len(pods) == 1 and not pods[0]["metadata"].get("ownerReferences")
+
+
+async def test_purge_deletes_only_this_servers_retained_volumes(harness: OperatorHarness) -> None:
+    await harness.start_operator()
+    for user in ("alice", "bob"):
+        await create_server(harness, user, user=user)
+        await harness.wait_server(user, lambda s: phase(s) == "Ready")
+        await harness.api.delete(NOTEBOOK_SERVERS, NAMESPACE, user)
+        await harness.wait_server(user, lambda s: s is None)
+    assert len(harness.store_items("persistentvolumeclaims")) == 2
+    body = notebook_server("alice")
+    body["spec"]["purgeStorage"] = True
+    await harness.api.create(NOTEBOOK_SERVERS, NAMESPACE, body)
+    purged = await harness.wait_server("alice", lambda s: any(
+        c["type"] == "StoragePurged" for c in ((s or {}).get("status") or {}).get("conditions", [])))
+    assert purged is not None
+    remaining = [p["metadata"]["name"] for p in harness.store_items("persistentvolumeclaims")
+                 if not p["metadata"].get("deletionTimestamp")]
+    assert remaining == ["claim-bob"]
+    assert harness.store_items("pods") == []  # a purge provisions nothing
+
+
+async def test_health_and_metrics_endpoints(harness: OperatorHarness) -> None:
+    import aiohttp
+    from aiohttp.test_utils import TestServer
+
+    from async_kubespawner.operator.app import health_app
+
+    operator = await harness.start_operator()
+    await operator.wait_synced()
+    server = TestServer(health_app(operator))
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.make_url("/healthz")) as r:
+                assert r.status == 200
+                body = await r.json()
+                assert body["identity"] == "op-a" and body["synced"] is True
+            async with http.get(server.make_url("/readyz")) as r:
+                assert r.status == 200
+            async with http.get(server.make_url("/metrics")) as r:
+                text = await r.text()
+                assert "kubespawner_operator_leader" in text
+                assert "kubespawner_operator_reconcile_duration_seconds" in text
+            await operator.kill()
+            async with http.get(server.make_url("/healthz")) as r:
+                assert r.status == 503
+    finally:
+        await server.close()
