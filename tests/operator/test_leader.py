@@ -13,7 +13,7 @@ from .conftest import NAMESPACE, OperatorHarness
 from .test_reconcile import create_server, phase
 
 
-async def wait_until(predicate: Any, event: asyncio.Event | None = None, timeout: float = 20) -> None:
+async def wait_until(predicate: Any, event: asyncio.Event | None = None, timeout: float = 20) -> None:  # noqa: ASYNC109
     """Wait for a condition that a callback sets (the elector's on_change)."""
     async with asyncio.timeout(timeout):
         while not predicate():
