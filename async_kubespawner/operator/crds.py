@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped,unused-ignore]
 
 from .models import ALL_CRDS, GROUP, VERSION, CRDInfo
 from .schema import openapi_schema

@@ -408,13 +408,14 @@ class Reconciler:
             address = (pod.get("status") or {}).get("podIP")
             conditions = set_condition(base["conditions"], "Ready", "True", "PodReady",
                                        "The notebook server is ready.", generation)
-            changed = await self._write_status(server, {
+            if (server.get("status") or {}).get("phase") != "Ready":
+                # The Event first: a hub following progress sees it before start() returns.
+                await self._record(server, "Normal", "Ready",
+                                   f"Server ready at {address}:{template.notebook_port}")
+            await self._write_status(server, {
                 **base, "conditions": conditions, "phase": "Ready",
                 "address": address, "port": template.notebook_port, "reason": None,
             })
-            if changed:
-                await self._record(server, "Normal", "Ready",
-                                   f"Server ready at {address}:{template.notebook_port}")
             return Outcome()
         if verdict.state == "failed":
             await self._fail(server, verdict.reason or "Failed", verdict.message, extra=base)

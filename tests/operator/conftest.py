@@ -19,6 +19,8 @@ from async_kubespawner.operator.kubeio import NOTEBOOK_SERVERS, NOTEBOOK_TEMPLAT
 from async_kubespawner.operator.leader import LeaseSettings
 from async_kubespawner.operator.models import API_VERSION
 from async_kubespawner.operator.readiness import Tolerances
+from async_kubespawner.operator.spawner import OperatorSpawner, stop_operator_reflectors
+from async_kubespawner.testing import build_spawner
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "default"
@@ -128,6 +130,18 @@ async def harness(cluster: Any) -> AsyncIterator[OperatorHarness]:
     try:
         yield h
     finally:
+        await stop_operator_reflectors()
         await h.close()
         await stop_reflectors()
         await close_shared_apis()
+
+
+def make_spawner(sim: Any, username: str = "alice", servername: str = "", **settings: Any
+                 ) -> OperatorSpawner:
+    """An OperatorSpawner as the hub builds it, against the simulator."""
+    from traitlets.config import Config
+
+    config = Config()
+    config.OperatorSpawner = Config({"k8s_api_host": sim.url, "namespace": NAMESPACE,
+                                     **settings})
+    return build_spawner(OperatorSpawner, username, config=config, servername=servername)

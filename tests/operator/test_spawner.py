@@ -1,0 +1,113 @@
+"""The hub side of operator mode, driven as the hub drives it, against an in-process operator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+
+from async_kubespawner.kube.client import SECRETS
+from async_kubespawner.operator.kubeio import NOTEBOOK_SERVERS
+from async_kubespawner.operator.spawner import OperatorSpawner, SpawnFailed
+
+from .conftest import NAMESPACE, OperatorHarness, make_spawner
+
+
+async def collect_progress(spawner: OperatorSpawner) -> list[str]:
+    return [m["message"] async for m in spawner.progress()]
+
+
+async def test_spawn_progress_poll_restart_and_stop(harness: OperatorHarness) -> None:
+    await harness.start_operator()
+    spawner = make_spawner(harness.sim)
+    url = await spawner.start()
+    assert url.startswith("http://10.") and url.endswith(":8888")
+    messages = await collect_progress(spawner)
+    text = "\n".join(messages)
+    for expected in ("Requesting server jupyter-alice", "Creating 3 objects",
+                     "Created PersistentVolumeClaim claim-alice", "is ready at http"):
+        assert expected in text
+    assert text.index("Creating 3 objects") < text.index("is ready at http")
+    server = await harness.server("jupyter-alice")
+    assert server is not None
+    # the token is in the owned Secret, never in the custom resource
+    assert spawner.api_token not in json.dumps(server)
+    secret = await harness.api.get(SECRETS, NAMESPACE, "jupyter-alice-env")
+    assert secret["metadata"]["ownerReferences"][0]["uid"] == server["metadata"]["uid"]
+    assert await spawner.poll() is None
+    state = spawner.get_state()
+    assert state["notebook_server"] == "jupyter-alice"
+    # a restarted hub knows the server from its state alone
+    restarted = make_spawner(harness.sim)
+    restarted.object_name = "unrelated"
+    restarted.load_state(state)
+    assert await restarted.poll() is None
+    await restarted.stop()
+    assert await harness.server("jupyter-alice") is None  # finalizer done, object gone
+    assert harness.store_items("pods") == []
+    assert await spawner.poll() == 1
+
+
+async def test_named_servers_are_separate(harness: OperatorHarness) -> None:
+    await harness.start_operator()
+    default = make_spawner(harness.sim)
+    work = make_spawner(harness.sim, servername="work")
+    urls = await asyncio.gather(default.start(), work.start())
+    assert urls[0] != urls[1]
+    assert default.object_name == "jupyter-alice" and work.object_name == "jupyter-alice--work"
+    pods = sorted(p["metadata"]["name"] for p in harness.store_items("pods"))
+    assert pods == ["jupyter-alice", "jupyter-alice--work"]
+    await work.stop()
+    assert await default.poll() is None and await work.poll() == 1
+    await default.stop()
+
+
+async def test_profile_selects_template_variables(harness: OperatorHarness) -> None:
+    await harness.start_operator()
+    profiles = [
+        {"display_name": "Small", "slug": "small", "default": True},
+        {"display_name": "Large", "slug": "large",
+         "kubespawner_override": {"variables": {"memory": "4Gi"}}},
+    ]
+    spawner = make_spawner(harness.sim, profile_list=profiles)
+    spawner.user_options = {"profile": "large"}
+    await spawner.start()
+    pod = harness.store_items("pods")[0]
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["memory"] == "4Gi"
+    form = await spawner.get_options_form()
+    assert 'value="large"' in form
+    await spawner.stop()
+
+
+async def test_refused_variable_fails_start_with_its_name_and_leaves_nothing(
+    harness: OperatorHarness,
+) -> None:
+    await harness.start_operator()
+    spawner = make_spawner(harness.sim, variables={"memory": "64Gi"})
+    with pytest.raises(SpawnFailed, match="'memory'"):
+        await spawner.start()
+    await harness.wait_server("jupyter-alice", lambda s: s is None)
+    assert harness.store_items("pods") == []
+
+
+async def test_delete_forever_follows_the_retention_policy(harness: OperatorHarness) -> None:
+    await harness.start_operator()
+    spawner = make_spawner(harness.sim)
+    await spawner.start()
+    await spawner.stop()
+    pvcs = [p["metadata"]["name"] for p in harness.store_items("persistentvolumeclaims")]
+    assert pvcs == ["claim-alice"]  # whenStopped: Retain
+    await spawner.delete_forever()  # whenDeleted: Delete
+    assert [p for p in harness.store_items("persistentvolumeclaims")
+            if not p["metadata"].get("deletionTimestamp")] == []
+    assert await harness.server("jupyter-alice") is None
+
+
+async def test_stop_of_a_server_that_was_never_started(harness: OperatorHarness) -> None:
+    await harness.start_operator()
+    spawner: Any = make_spawner(harness.sim, servername="never")
+    await spawner.stop()
+    assert await spawner.poll() == 1
+    assert await harness.api.get_or_none(NOTEBOOK_SERVERS, NAMESPACE, spawner.object_name) is None
