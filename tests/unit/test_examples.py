@@ -24,6 +24,8 @@ from async_kubespawner.testing import build_spawner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ["local", "cluster", "named-servers-pvc", "user-namespaces", "hardened"]
+#: Examples of operator mode (another spawner class), tested in tests/operator/.
+OPERATOR_EXAMPLES = ["operator"]
 
 
 def load_example(name: str) -> Config:
@@ -71,7 +73,7 @@ def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
 
 def test_every_example_directory_is_tested() -> None:
     found = sorted(p.name for p in EXAMPLES.iterdir() if (p / "jupyterhub_config.py").exists())
-    assert found == sorted(EXAMPLE_NAMES)
+    assert found == sorted(EXAMPLE_NAMES + OPERATOR_EXAMPLES)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
