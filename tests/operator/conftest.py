@@ -45,22 +45,25 @@ async def install_crds(api: KubeApi) -> None:
 class OperatorHarness:
     """A cluster with the CRDs and a template, and operator replicas started on demand."""
 
-    def __init__(self, sim: Any) -> None:
+    def __init__(self, sim: Any, namespace: str = NAMESPACE, config: Any = None) -> None:
         self.sim = sim
-        self.api = new_api(sim)
+        self.namespace = namespace
+        self.api = new_api(sim, config)
         self.operators: list[Operator] = []
         self._apis: list[KubeApi] = []
 
     async def setup(self, template: dict[str, Any] | None = None) -> None:
         await install_crds(self.api)
-        await self.api.create(NOTEBOOK_TEMPLATES, NAMESPACE, template or example_template())
+        await self.api.create(NOTEBOOK_TEMPLATES, self.namespace, template or example_template())
 
-    async def start_operator(self, identity: str = "op-a", **overrides: Any) -> Operator:
-        api = new_api(self.sim)
+    async def start_operator(
+        self, identity: str = "op-a", config: Any = None, **overrides: Any
+    ) -> Operator:
+        api = new_api(self.sim, config)
         self._apis.append(api)
         settings = OperatorSettings(
-            namespace=NAMESPACE,
-            lease_namespace=NAMESPACE,
+            namespace=self.namespace,
+            lease_namespace=self.namespace,
             identity=identity,
             lease=overrides.pop("lease", LeaseSettings(
                 lease_duration=2.0, renew_deadline=1.5, retry_period=0.25)),
@@ -85,11 +88,11 @@ class OperatorHarness:
 
     def store_items(self, plural: str) -> list[dict[str, Any]]:
         store = self.sim.store
-        items, _ = store.list(store.resource(plural), NAMESPACE)
+        items, _ = store.list(store.resource(plural), self.namespace)
         return items
 
     async def server(self, name: str) -> dict[str, Any] | None:
-        return await self.api.get_or_none(NOTEBOOK_SERVERS, NAMESPACE, name)
+        return await self.api.get_or_none(NOTEBOOK_SERVERS, self.namespace, name)
 
     async def wait_server(
         self, name: str, predicate: Callable[[dict[str, Any] | None], bool], timeout: float = 20  # noqa: ASYNC109
@@ -102,10 +105,10 @@ class OperatorHarness:
                     return current
                 rv = (current or {}).get("metadata", {}).get("resourceVersion") or "0"
                 if current is None:
-                    listed = await self.api.list_page(NOTEBOOK_SERVERS, NAMESPACE)
+                    listed = await self.api.list_page(NOTEBOOK_SERVERS, self.namespace)
                     rv = listed["metadata"]["resourceVersion"]
                 async with self.api.watch_stream(
-                    NOTEBOOK_SERVERS, NAMESPACE, resource_version=rv, timeout_seconds=5,
+                    NOTEBOOK_SERVERS, self.namespace, resource_version=rv, timeout_seconds=5,
                     field_selector=f"metadata.name={name}",
                 ) as resp:
                     async for _ in resp.content:
@@ -144,4 +147,6 @@ def make_spawner(sim: Any, username: str = "alice", servername: str = "", **sett
     config = Config()
     config.OperatorSpawner = Config({"k8s_api_host": sim.url, "namespace": NAMESPACE,
                                      **settings})
+    if "kubeconfig" in settings:
+        config.OperatorSpawner.k8s_api_host = ""
     return build_spawner(OperatorSpawner, username, config=config, servername=servername)
