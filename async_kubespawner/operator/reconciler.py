@@ -229,6 +229,8 @@ class Refused(Exception):
         self.reason = reason
         self.message = message
         self.condition = condition
+        #: The template generation the refusal is about (None: no template).
+        self.template_generation: int | None = None
 
 
 # -- the reconciler -----------------------------------------------------------------------
@@ -283,7 +285,8 @@ class Reconciler:
         try:
             return await self._provision(server, spec)
         except Refused as e:
-            await self._fail(server, e.reason, e.message, condition=e.condition)
+            await self._fail(server, e.reason, e.message, condition=e.condition,
+                             extra={"templateGeneration": e.template_generation})
             return Outcome()
 
     def forget(self, uid: str) -> None:
@@ -310,14 +313,50 @@ class Reconciler:
 
     async def _provision(self, server: Obj, spec: NotebookServerSpec) -> Outcome:
         meta = server["metadata"]
-        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        namespace, uid = meta["namespace"], meta["uid"]
         status = server.get("status") or {}
         generation = int(meta.get("generation") or 0)
         memory = self._memory.setdefault(uid, _Memory())
-        template, template_generation = self._template(namespace, spec)
         recorded = status.get("children") or []
         if recorded and status.get("phase") == "Failed":
             return Outcome()  # a failed server stays failed until the hub deletes it
+        template: NotebookTemplateSpec | None
+        template_generation: int | None
+        try:
+            template, template_generation = self._template(namespace, spec)
+        except Refused:
+            if not recorded:
+                raise
+            # A running server does not need its template any more (it may be deleted).
+            template, template_generation = None, None
+        if (
+            status.get("phase") == "Failed"
+            and status.get("observedGeneration") == generation
+            and status.get("templateGeneration") == template_generation
+        ):
+            # Refused for this very spec and template: retrying cannot help (the hub
+            # deletes the server; a fixed template is another generation and retries).
+            return Outcome()
+        try:
+            return await self._provision_with(
+                server, spec, status, recorded, memory, template, template_generation)
+        except Refused as e:
+            e.template_generation = template_generation
+            raise
+
+    async def _provision_with(
+        self,
+        server: Obj,
+        spec: NotebookServerSpec,
+        status: Obj,
+        recorded: list[Obj],
+        memory: _Memory,
+        template: NotebookTemplateSpec | None,
+        template_generation: int | None,
+    ) -> Outcome:
+        meta = server["metadata"]
+        namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
+        generation = int(meta.get("generation") or 0)
         context = ServerContext(
             user=spec.identity.user,
             server=spec.identity.server,
@@ -325,7 +364,11 @@ class Reconciler:
             object_name=name,
             secret_name=spec.env_secret_ref.name if spec.env_secret_ref else "",
         )
-        if recorded and status.get("templateGeneration") not in (None, template_generation):
+        if (
+            recorded
+            and template is not None
+            and status.get("templateGeneration") not in (None, template_generation)
+        ):
             if template.update_running_servers:
                 for child in recorded:
                     if child.get("kind") == "Pod":
@@ -334,9 +377,9 @@ class Reconciler:
                                  "The server's template changed; start the server again.")
                 return Outcome()
         try:
-            if recorded:
-                children = None
-            else:
+            children = None
+            if not recorded:
+                assert template is not None and template_generation is not None
                 children = render(template, spec.variables, context)
         except VariableRefused as e:
             raise Refused("VariableRefused", f"Variable {e.variable!r} was refused: {e}") from e
@@ -352,8 +395,12 @@ class Reconciler:
                 "phase": "Provisioning", "conditions": conditions,
                 "observedGeneration": generation,
             })
+            assert template is not None and template_generation is not None
+            for child in children:  # every kind checked before anything is created
+                await self._resolve(child)
             for child in children:
-                created = await self._ensure_child(server, spec, child, template, template_generation)
+                created = await self._ensure_child(
+                    server, spec, child, template, template_generation)
                 if child.kind == "Pod":
                     memory.created[(namespace, child.name)] = created["metadata"]["uid"]
             recorded = [
@@ -398,10 +445,11 @@ class Reconciler:
                     pvc_events[c["name"]] = self.events.for_object(
                         namespace, c["name"], kind="PersistentVolumeClaim")
         verdict = pod_verdict(pod, pod_events, pvc_events, self.tolerances, memory.seen, now)
-        return await self._apply_verdict(server, template, verdict, pod, base)
+        port = template.notebook_port if template is not None else int(status.get("port") or 8888)
+        return await self._apply_verdict(server, port, verdict, pod, base)
 
     async def _apply_verdict(
-        self, server: Obj, template: NotebookTemplateSpec, verdict: Verdict, pod: Obj, base: Obj
+        self, server: Obj, port: int, verdict: Verdict, pod: Obj, base: Obj
     ) -> Outcome:
         generation = base["observedGeneration"]
         if verdict.state == "ready":
@@ -410,11 +458,10 @@ class Reconciler:
                                        "The notebook server is ready.", generation)
             if (server.get("status") or {}).get("phase") != "Ready":
                 # The Event first: a hub following progress sees it before start() returns.
-                await self._record(server, "Normal", "Ready",
-                                   f"Server ready at {address}:{template.notebook_port}")
+                await self._record(server, "Normal", "Ready", f"Server ready at {address}:{port}")
             await self._write_status(server, {
                 **base, "conditions": conditions, "phase": "Ready",
-                "address": address, "port": template.notebook_port, "reason": None,
+                "address": address, "port": port, "reason": None,
             })
             return Outcome()
         if verdict.state == "failed":
@@ -434,13 +481,7 @@ class Reconciler:
         template_generation: int,
     ) -> Obj:
         namespace = server["metadata"]["namespace"]
-        try:
-            rk = await self.kinds.resolve(child.api_version, child.kind)
-        except LookupError as e:
-            raise Refused("TemplateInvalid", f"The template names {child.kind}: {e}") from e
-        if not rk.namespaced:
-            raise Refused("TemplateInvalid", f"{child.kind} is cluster-scoped; a server's "
-                          "objects must live in its namespace.")
+        rk = await self._resolve(child)
         manifest = self._owned_manifest(server, spec, child, template, template_generation)
         try:
             return await self.api.create(rk, namespace, manifest)
@@ -454,6 +495,16 @@ class Reconciler:
                 raise Refused("ChildRejected", f"The API server refused {child.kind} "
                               f"{child.name}: {e.message}", condition="ChildrenCreated") from e
             raise
+
+    async def _resolve(self, child: RenderedChild) -> ResourceKind:
+        try:
+            rk = await self.kinds.resolve(child.api_version, child.kind)
+        except LookupError as e:
+            raise Refused("TemplateInvalid", f"The template names {child.kind}: {e}") from e
+        if not rk.namespaced:
+            raise Refused("TemplateInvalid", f"{child.kind} is cluster-scoped; a server's "
+                          "objects must live in its namespace.")
+        return rk
 
     def _owned_manifest(
         self,
@@ -575,14 +626,16 @@ class Reconciler:
         conditions = base.pop("conditions", None) or (server.get("status") or {}).get(
             "conditions") or []
         conditions = set_condition(conditions, condition, "False", reason, message, generation)
-        changed = await self._write_status(server, {
+        status = server.get("status") or {}
+        if status.get("phase") != "Failed" or status.get("reason") != message:
+            log.warning("NotebookServer %s/%s failed: %s", server["metadata"]["namespace"],
+                        server["metadata"]["name"], message)
+            # The Event first: whoever sees the Failed status can read why at once.
+            await self._record(server, "Warning", reason, message)
+        await self._write_status(server, {
             **base, "phase": "Failed", "reason": message, "conditions": conditions,
             "observedGeneration": generation,
         })
-        if changed:
-            log.warning("NotebookServer %s/%s failed: %s", server["metadata"]["namespace"],
-                        server["metadata"]["name"], message)
-            await self._record(server, "Warning", reason, message)
 
     async def _record(self, server: Obj, type_: str, reason: str, message: str) -> None:
         """A Kubernetes Event on the NotebookServer, once per (server, reason, message).

@@ -11,6 +11,29 @@ from async_kubespawner.operator.models import FINALIZER, LABEL_SERVER
 from .conftest import NAMESPACE, OperatorHarness, notebook_server
 
 
+async def one_pass(operator: Any, name: str) -> None:
+    """Queue the server and wait until a reconcile pass of it has finished."""
+    import asyncio
+
+    done = asyncio.Event()
+    reconcile = operator.reconciler.reconcile
+
+    async def observed(key: Any) -> Any:
+        try:
+            return await reconcile(key)
+        finally:
+            if key == (NAMESPACE, name):
+                done.set()
+
+    operator.reconciler.reconcile = observed
+    try:
+        operator.queue.add((NAMESPACE, name))
+        async with asyncio.timeout(10):
+            await done.wait()
+    finally:
+        operator.reconciler.reconcile = reconcile
+
+
 def phase(obj: dict[str, Any] | None) -> str | None:
     return ((obj or {}).get("status") or {}).get("phase")
 
@@ -147,13 +170,17 @@ async def test_existing_object_of_someone_else_is_never_adopted(harness: Operato
     await harness.api.create(PODS, NAMESPACE, {
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "jupyter-alice"},
         "spec": {"containers": [{"name": "x", "image": "busybox"}]}})
-    await harness.start_operator()
+    operator = await harness.start_operator()
     await create_server(harness)
     failed = await harness.wait_server("alice", lambda s: phase(s) == "Failed")
     assert failed is not None
     assert "does not belong to this server" in failed["status"]["reason"]
     pods = harness.store_items("pods")
     assert len(pods) == 1 and not pods[0]["metadata"].get("ownerReferences")
+    # a refused server is final for its spec and template: another pass writes nothing
+    await one_pass(operator, "alice")
+    again = await harness.server("alice")
+    assert again["metadata"]["resourceVersion"] == failed["metadata"]["resourceVersion"]
 
 
 async def test_purge_deletes_only_this_servers_retained_volumes(harness: OperatorHarness) -> None:
@@ -203,3 +230,116 @@ async def test_health_and_metrics_endpoints(harness: OperatorHarness) -> None:
                 assert r.status == 503
     finally:
         await server.close()
+
+
+WIDGET_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "widgets.example.com"},
+    "spec": {"group": "example.com", "scope": "Namespaced",
+             "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                 "openAPIV3Schema": {"type": "object", "properties": {"spec": {
+                     "type": "object", "x-kubernetes-preserve-unknown-fields": True}}}}}]},
+}
+
+
+async def test_other_resources_of_any_kind_are_created_owned_and_removed(
+    harness: OperatorHarness,
+) -> None:
+    from .conftest import CRD_KIND, example_template
+
+    await harness.api.request("create", CRD_KIND, "POST",
+                              "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                              body=WIDGET_CRD)
+    template = example_template()
+    template["metadata"]["name"] = "extras"
+    template["spec"]["otherResources"] += [
+        {"id": "settings", "apiVersion": "v1", "kind": "ConfigMap", "name": "settings-{server.slug}",
+         "data": {"owner": "{user.name}", "volume": "{pvcs.home.name}"}},
+        {"id": "widget", "apiVersion": "example.com/v1", "kind": "Widget",
+         "name": "widget-{server.slug}", "spec": {"for": "{user.name}"}},
+    ]
+    from async_kubespawner.operator.kubeio import NOTEBOOK_TEMPLATES
+
+    await harness.api.create(NOTEBOOK_TEMPLATES, NAMESPACE, template)
+    await harness.start_operator()
+    server = await create_server(harness, template="extras")
+    await harness.wait_server("alice", lambda s: phase(s) == "Ready")
+    (config_map,) = [c for c in harness.store_items("configmaps")
+                     if c["metadata"]["name"] == "settings-alice"]
+    assert config_map["data"] == {"owner": "alice", "volume": "claim-alice"}
+    assert config_map["metadata"]["ownerReferences"][0]["uid"] == server["metadata"]["uid"]
+    widgets = harness.sim.store.list(
+        harness.sim.store.registry.by_kind("Widget", "example.com/v1"), NAMESPACE)[0]
+    assert [w["spec"] for w in widgets] == [{"for": "alice"}]
+    await harness.api.delete(NOTEBOOK_SERVERS, NAMESPACE, "alice")
+    await harness.wait_server("alice", lambda s: s is None)
+    assert not [c for c in harness.store_items("configmaps")
+                if c["metadata"]["name"] == "settings-alice"]
+    assert harness.sim.store.list(
+        harness.sim.store.registry.by_kind("Widget", "example.com/v1"), NAMESPACE)[0] == []
+
+
+async def test_cluster_scoped_child_is_refused_before_anything_is_created(
+    harness: OperatorHarness,
+) -> None:
+    from async_kubespawner.operator.kubeio import NOTEBOOK_TEMPLATES
+
+    from .conftest import example_template
+
+    template = example_template()
+    template["metadata"]["name"] = "escape"
+    template["spec"]["otherResources"].append(
+        {"id": "ns", "apiVersion": "v1", "kind": "Namespace", "name": "{user.name}-playground"})
+    await harness.api.create(NOTEBOOK_TEMPLATES, NAMESPACE, template)
+    await harness.start_operator()
+    await create_server(harness, template="escape")
+    failed = await harness.wait_server("alice", lambda s: phase(s) == "Failed")
+    assert failed is not None and "cluster-scoped" in failed["status"]["reason"]
+    assert harness.store_items("persistentvolumeclaims") == []
+    assert harness.store_items("pods") == []
+
+
+async def test_cluster_template(harness: OperatorHarness) -> None:
+    from async_kubespawner.operator.kubeio import CLUSTER_NOTEBOOK_TEMPLATES
+
+    from .conftest import example_template
+
+    template = example_template()
+    template["kind"] = "ClusterNotebookTemplate"
+    template["metadata"] = {"name": "shared"}
+    template["spec"]["pods"][0]["name"] = "shared-{server.slug}"
+    await harness.api.create(CLUSTER_NOTEBOOK_TEMPLATES, None, template)
+    await harness.start_operator()
+    body = notebook_server("alice")
+    body["spec"]["templateRef"] = {"name": "shared", "kind": "ClusterNotebookTemplate"}
+    await harness.api.create(NOTEBOOK_SERVERS, NAMESPACE, body)
+    await harness.wait_server("alice", lambda s: phase(s) == "Ready")
+    assert [p["metadata"]["name"] for p in harness.store_items("pods")] == ["shared-alice"]
+
+
+async def test_deleting_the_template_leaves_running_servers_alone_and_opt_in_restarts(
+    harness: OperatorHarness,
+) -> None:
+    from async_kubespawner.operator.kubeio import NOTEBOOK_TEMPLATES, merge_patch
+
+    operator = await harness.start_operator()
+    await create_server(harness)
+    await harness.wait_server("alice", lambda s: phase(s) == "Ready")
+    await harness.api.delete(NOTEBOOK_TEMPLATES, NAMESPACE, "default")
+    # a pass after the deletion (the resync does the same) keeps the server Ready
+    before = await harness.server("alice")
+    await one_pass(operator, "alice")
+    alice = await harness.server("alice")
+    assert phase(alice) == "Ready"
+    assert alice["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+    # an administrator who opts in stops servers made from an older generation
+    from .conftest import example_template
+
+    template = example_template()
+    template["spec"]["updateRunningServers"] = True
+    await harness.api.create(NOTEBOOK_TEMPLATES, NAMESPACE, template)
+    await merge_patch(harness.api, NOTEBOOK_TEMPLATES, NAMESPACE, "default",
+                      {"spec": {"notebookPort": 9999}})
+    failed = await harness.wait_server("alice", lambda s: phase(s) == "Failed")
+    assert failed is not None and failed["status"]["conditions"][-1]["reason"] == "TemplateChanged"
