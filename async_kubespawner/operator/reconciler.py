@@ -23,6 +23,7 @@ periodic resync. Safety rules:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -388,21 +389,31 @@ class Reconciler:
         conditions = set_condition(status.get("conditions") or [], "Accepted", "True",
                                    "Accepted", "Template and variables accepted.", generation)
         if children is not None:
-            await self._record(server, "Normal", "Provisioning",
-                               f"Creating {len(children)} objects from template "
-                               f"{spec.template_ref.name}")
-            await self._write_status(server, {
-                "phase": "Provisioning", "conditions": conditions,
-                "observedGeneration": generation,
-            })
             assert template is not None and template_generation is not None
             for child in children:  # every kind checked before anything is created
                 await self._resolve(child)
-            for child in children:
-                created = await self._ensure_child(
-                    server, spec, child, template, template_generation)
-                if child.kind == "Pod":
-                    memory.created[(namespace, child.name)] = created["metadata"]["uid"]
+            # Announcing the step and doing it are independent writes: in parallel, so the
+            # announcement costs the spawn no round trip.
+            announce = asyncio.gather(
+                self._record(server, "Normal", "Provisioning",
+                             f"Creating {len(children)} objects from template "
+                             f"{spec.template_ref.name}"),
+                self._write_status(server, {
+                    "phase": "Provisioning", "conditions": conditions,
+                    "observedGeneration": generation,
+                }),
+                return_exceptions=True,
+            )
+            try:
+                for child in children:
+                    created = await self._ensure_child(
+                        server, spec, child, template, template_generation)
+                    if child.kind == "Pod":
+                        memory.created[(namespace, child.name)] = created["metadata"]["uid"]
+            finally:
+                for outcome in await announce:
+                    if isinstance(outcome, ApiError):
+                        log.info("announcing provisioning of %s failed: %s", name, outcome)
             recorded = [
                 {"id": c.id, "kind": c.kind, "apiVersion": c.api_version, "name": c.name}
                 for c in children
@@ -456,13 +467,13 @@ class Reconciler:
             address = (pod.get("status") or {}).get("podIP")
             conditions = set_condition(base["conditions"], "Ready", "True", "PodReady",
                                        "The notebook server is ready.", generation)
-            if (server.get("status") or {}).get("phase") != "Ready":
-                # The Event first: a hub following progress sees it before start() returns.
-                await self._record(server, "Normal", "Ready", f"Server ready at {address}:{port}")
-            await self._write_status(server, {
+            # The status first: it is what the hub's start() waits for.
+            changed = await self._write_status(server, {
                 **base, "conditions": conditions, "phase": "Ready",
                 "address": address, "port": port, "reason": None,
             })
+            if changed:
+                await self._record(server, "Normal", "Ready", f"Server ready at {address}:{port}")
             return Outcome()
         if verdict.state == "failed":
             await self._fail(server, verdict.reason or "Failed", verdict.message, extra=base)

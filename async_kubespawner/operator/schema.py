@@ -17,6 +17,7 @@ attribute names unless ``json=`` says otherwise.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, NewType, TypeVar, get_args, get_origin, get_type_hints
@@ -86,7 +87,9 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
+    """Resolved type hints of a model (cached: resolving them compiles every annotation)."""
     return get_type_hints(cls, globalns=vars(__import__(cls.__module__, fromlist=["_"])))
 
 

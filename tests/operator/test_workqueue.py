@@ -61,3 +61,12 @@ async def test_shutdown_ends_waiting_workers() -> None:
     q.shutdown()
     with pytest.raises(QueueShutDown):
         await asyncio.wait_for(waiter, 1)
+
+
+async def test_urgent_keys_jump_the_queue() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for key in ("new-1", "new-2", "started"):
+        q.add(key)
+    q.add("started", urgent=True)  # already queued: moved to the front
+    q.add("other", urgent=True)
+    assert [await q.get() for _ in range(4)] == ["other", "started", "new-1", "new-2"]
