@@ -364,6 +364,7 @@ class Reconciler:
             namespace=namespace,
             object_name=name,
             secret_name=spec.env_secret_ref.name if spec.env_secret_ref else "",
+            user_id=spec.identity.user_id,
         )
         if (
             recorded

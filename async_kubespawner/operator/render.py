@@ -45,6 +45,7 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9
 #: Built-in variables every template may use.
 BUILTINS = (
     "user.name",
+    "user.id",
     "user.slug",
     "user.label",
     "server.name",
@@ -92,6 +93,7 @@ class ServerContext:
         )
         return {
             "user.name": self.user,
+            "user.id": self.user_id,
             "user.slug": fields.safe_username,
             "user.label": fields.user_label_value(),
             "server.name": self.server,

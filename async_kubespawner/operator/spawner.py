@@ -239,7 +239,8 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             },
             "spec": {
                 "templateRef": {"name": self.template, "kind": self.template_kind},
-                "identity": {"user": self.user.name, "server": self.name or ""},
+                "identity": {"user": self.user.name, "server": self.name or "",
+                             "userId": str(getattr(self.user, "id", "") or "")},
                 "variables": {str(k): str(v) for k, v in self.variables.items()},
                 "envSecretRef": {"name": self.secret_name},
             },
