@@ -372,9 +372,9 @@ class Reconciler:
             and status.get("templateGeneration") not in (None, template_generation)
         ):
             if template.update_running_servers:
-                for child in recorded:
-                    if child.get("kind") == "Pod":
-                        await self._delete_owned(PODS, namespace, child["name"], uid)
+                for entry in recorded:
+                    if entry.get("kind") == "Pod":
+                        await self._delete_owned(PODS, namespace, entry["name"], uid)
                 await self._fail(server, "TemplateChanged",
                                  "The server's template changed; start the server again.")
                 return Outcome()

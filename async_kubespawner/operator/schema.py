@@ -88,7 +88,7 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     """Resolved type hints of a model (cached: resolving them compiles every annotation)."""
     return get_type_hints(cls, globalns=vars(__import__(cls.__module__, fromlist=["_"])))
 
@@ -184,9 +184,10 @@ def from_json(cls: type[T], data: Any, path: str = "") -> T:
     """A model instance from parsed JSON; unknown keys are ignored (as the server prunes)."""
     if not isinstance(data, dict):
         raise ModelError(f"{path or cls.__name__}: must be an object")
-    hints = _hints(cls)
+    model: Any = cls
+    hints = _hints(model)
     kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for field in dataclasses.fields(model):
         name = json_name(field)
         where = f"{path}.{name}" if path else name
         if name not in data or data[name] is None:
