@@ -124,7 +124,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
                                 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                 body=manifest)
         await admin.create(NOTEBOOK_TEMPLATES, NAMESPACE, TEMPLATE)
-        lease = LeaseSettings()  # the production timings: 15 s lease, renew every 2 s
+        lease = LeaseSettings()  # the production timings: 10 s lease, renew every 2 s
         for identity in ("op-a", "op-b") if opts.failover else ("op-a",):
             api = build_api(configuration, request_timeout=10, retry_timeout=30)
             operator = Operator(api, OperatorSettings(
