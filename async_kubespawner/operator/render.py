@@ -288,9 +288,14 @@ def render(
                 k: label_value(substitute(v, full)) for k, v in entry.labels.items()
             }
         if entry.annotations:
-            metadata["annotations"] = {
-                k: substitute(v, full) for k, v in entry.annotations.items()
+            # An annotation whose placeholders leave it empty (the server name of a default
+            # server) is left out, as the in-hub spawner leaves it out.
+            annotations = {k: substitute(v, full) for k, v in entry.annotations.items()}
+            annotations = {
+                k: v for k, v in annotations.items() if v or not placeholders(entry.annotations[k])
             }
+            if annotations:
+                metadata["annotations"] = annotations
         manifest: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
         if entry.spec is not None:
             manifest["spec"] = substitute_tree(entry.spec, full)
