@@ -23,8 +23,13 @@ Figures (JSON):
     the deep size of the leader's caches and per-server memory / N (trimmed objects are
     kept as compact JSON bytes).
 ``failover``
-    with ``--failover``: the leader is killed (Lease not released) when half the servers
-    are Ready; seconds until the standby leads, and duplicate / orphaned children.
+    with ``--failover``: the leader is killed (Lease not released; SIGKILL with
+    ``--operator-process``) when half the servers are Ready; seconds until the Lease names
+    the standby, and duplicate / orphaned children.
+
+With ``--operator-process`` the replicas are ``python -m async_kubespawner.operator``
+child processes (reconcile counts from their ``/metrics``, memory as the leader's RSS
+growth over the storm / N).
 """
 
 from __future__ import annotations
@@ -111,29 +116,180 @@ def reconcile_seconds() -> float:
     return total
 
 
+class InProcessReplicas:
+    """Operator replicas on this process's loop (shares the CPU with the stand-in hub)."""
+
+    def __init__(self, configuration: Any, opts: argparse.Namespace) -> None:
+        self.configuration = configuration
+        self.opts = opts
+        self.operators: list[Operator] = []
+
+    async def start(self, identities: list[str]) -> None:
+        lease = LeaseSettings()  # the production timings: 10 s lease, renew every 2 s
+        for identity in identities:
+            api = build_api(self.configuration, request_timeout=10, retry_timeout=30)
+            operator = Operator(api, OperatorSettings(
+                namespace=NAMESPACE, lease_namespace=NAMESPACE, identity=identity,
+                lease=lease, workers=self.opts.workers, resync_period=600))
+            await operator.start()
+            self.operators.append(operator)
+            while not (self.operators[0].is_leader and operator.synced):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # set-up only; nothing is measured yet
+
+    async def counters(self) -> tuple[int, float]:
+        return sum(o.reconciles for o in self.operators), reconcile_seconds()
+
+    async def memory_per_server(self, users: int) -> float:
+        leader = next(o for o in self.operators if o.is_leader)
+        return operator_bytes(leader) / users
+
+    async def steady_rate(self, users: int, rounds: int) -> float | None:
+        return await resync_rate(next(o for o in self.operators if o.is_leader), users, rounds)
+
+    async def kill_leader(self) -> None:
+        leader = next(o for o in self.operators if o.is_leader)
+        await leader.kill()
+
+    def leader_identity(self) -> str | None:
+        return next((o.identity for o in self.operators if o.is_leader), None)
+
+    async def stop(self) -> None:
+        for operator in self.operators:
+            await operator.stop()
+            await operator.api.close()
+
+
+class ProcessReplicas:
+    """``python -m async_kubespawner.operator`` child processes, as in a Deployment."""
+
+    def __init__(self, kubeconfig: str, opts: argparse.Namespace, admin: Any) -> None:
+        self.kubeconfig = kubeconfig
+        self.opts = opts
+        self.admin = admin
+        self.processes: dict[str, tuple[asyncio.subprocess.Process, int]] = {}
+        self.baseline_rss: int | None = None
+
+    async def start(self, identities: list[str]) -> None:
+        import os
+        import socket
+
+        from .simulator_process import REPO_ROOT
+
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        for identity in identities:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "async_kubespawner.operator", "--namespace", NAMESPACE,
+                "--kubeconfig", self.kubeconfig, "--identity", identity,
+                "--health-address", "127.0.0.1", "--health-port", str(port),
+                "--workers", str(self.opts.workers), "--resync-period", "600",
+                "--log-level", "WARNING", env=env, cwd=REPO_ROOT)
+            self.processes[identity] = (process, port)
+            while not await self._ready(port):  # noqa: ASYNC110 (set-up only)
+                await asyncio.sleep(0.1)
+        while self.leader_identity() is None:
+            await self._refresh_leader()
+            await asyncio.sleep(0.1)
+        self.baseline_rss = self._rss(self.leader_identity() or "")
+
+    async def _ready(self, port: int) -> bool:
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession() as http, http.get(
+                    f"http://127.0.0.1:{port}/readyz") as r:
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    _leader: str | None = None
+
+    async def _refresh_leader(self) -> None:
+        from async_kubespawner.operator.kubeio import LEASES
+
+        lease = await self.admin.get_or_none(LEASES, NAMESPACE, LeaseSettings().name)
+        self._leader = ((lease or {}).get("spec") or {}).get("holderIdentity") or None
+
+    def leader_identity(self) -> str | None:
+        return self._leader
+
+    def _rss(self, identity: str) -> int:
+        pid = self.processes[identity][0].pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    async def _metrics(self, identity: str) -> tuple[int, float]:
+        import aiohttp
+
+        port = self.processes[identity][1]
+        passes, busy = 0, 0.0
+        try:
+            async with aiohttp.ClientSession() as http, http.get(
+                    f"http://127.0.0.1:{port}/metrics") as r:
+                text = await r.text()
+        except aiohttp.ClientError:
+            return 0, 0.0
+        for line in text.splitlines():
+            if line.startswith("kubespawner_operator_reconciles_total{"):
+                passes += int(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("kubespawner_operator_reconcile_duration_seconds_sum{"):
+                busy += float(line.rsplit(" ", 1)[1])
+        return passes, busy
+
+    async def counters(self) -> tuple[int, float]:
+        total, busy = 0, 0.0
+        for identity, (process, _) in self.processes.items():
+            if process.returncode is None:
+                p, b = await self._metrics(identity)
+                total, busy = total + p, busy + b
+        return total, busy
+
+    async def memory_per_server(self, users: int) -> float:
+        await self._refresh_leader()
+        leader = self.leader_identity() or ""
+        return (self._rss(leader) - (self.baseline_rss or 0)) / users
+
+    async def steady_rate(self, users: int, rounds: int) -> float | None:
+        return None  # the resync cannot be triggered from outside the process
+
+    async def kill_leader(self) -> None:
+        import signal
+
+        await self._refresh_leader()
+        process = self.processes[self.leader_identity() or ""][0]
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+    async def stop(self) -> None:
+        import signal
+
+        for process, _ in self.processes.values():
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+
+
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
     kubeconfig = benchmark_kubeconfig()
     sim = await SimulatorProcess.start(kubeconfig, users=opts.users, seed=opts.seed,
                                        scenario=default_scenario(opts.ready_spread))
     configuration = await load_configuration(ApiSettings(kubeconfig=sim.kubeconfig))
     admin = build_api(configuration, request_timeout=10, retry_timeout=30)
-    operators: list[Operator] = []
+    replicas: InProcessReplicas | ProcessReplicas = (
+        ProcessReplicas(sim.kubeconfig, opts, admin) if opts.operator_process
+        else InProcessReplicas(configuration, opts))
     try:
         for manifest in crds.all_crds():
             await admin.request("create", "customresourcedefinitions", "POST",
                                 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                 body=manifest)
         await admin.create(NOTEBOOK_TEMPLATES, NAMESPACE, TEMPLATE)
-        lease = LeaseSettings()  # the production timings: 10 s lease, renew every 2 s
-        for identity in ("op-a", "op-b") if opts.failover else ("op-a",):
-            api = build_api(configuration, request_timeout=10, retry_timeout=30)
-            operator = Operator(api, OperatorSettings(
-                namespace=NAMESPACE, lease_namespace=NAMESPACE, identity=identity,
-                lease=lease, workers=opts.workers, resync_period=600))
-            await operator.start()
-            operators.append(operator)
-            while not (operators[0].is_leader and operator.synced):  # noqa: ASYNC110
-                await asyncio.sleep(0.05)  # set-up only; nothing is measured yet
+        await replicas.start(["op-a", "op-b"] if opts.failover else ["op-a"])
         config = Config()
         config.OperatorSpawner = Config({"kubeconfig": sim.kubeconfig, "namespace": NAMESPACE,
                                          "template": "bench", "start_timeout": 300})
@@ -144,19 +300,18 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         await warm.poll()
         await sim.command("reset_counters")
         failover: dict[str, Any] | None = None
-        reconciles0, busy0 = operators[0].reconciles, reconcile_seconds()
+        reconciles0, busy0 = await replicas.counters()
         wall0 = time.monotonic()
         storm = asyncio.gather(*(start_server(s, r) for s, r in zip(spawners, records,
                                                                       strict=True)))
         if opts.failover:
-            failover = await kill_leader_midway(operators, records, opts.users)
+            failover = await kill_leader_midway(replicas, admin, records, opts.users)
         await storm
         wall = time.monotonic() - wall0
-        passes = sum(o.reconciles for o in operators) - reconciles0
-        busy = reconcile_seconds() - busy0
-        leader = next(o for o in operators if o.is_leader)
-        per_server = operator_bytes(leader) / opts.users
-        capacity = await resync_rate(leader, opts.users, opts.resync_rounds)
+        reconciles1, busy1 = await replicas.counters()
+        passes, busy = reconciles1 - reconciles0, busy1 - busy0
+        per_server = await replicas.memory_per_server(opts.users)
+        capacity = await replicas.steady_rate(opts.users, opts.resync_rounds)
         requests = await sim.command("counters")
         marks = await sim.command("marks")
         raw = compute_figures(records, marks)
@@ -169,7 +324,8 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         stopped = sum(1 for r in records if r.stop_returned is not None)
         result = {
             "meta": {"users": opts.users, "ready_spread_s": opts.ready_spread,
-                     "seed": opts.seed, "workers": opts.workers, "failover": opts.failover},
+                     "seed": opts.seed, "workers": opts.workers, "failover": opts.failover,
+                     "operator": "process" if opts.operator_process else "in-process"},
             "started": started,
             "stopped": stopped,
             "start_errors": errors[:5],
@@ -187,9 +343,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             result["failover"] = failover
         return result
     finally:
-        for operator in operators:
-            await operator.stop()
-            await operator.api.close()
+        await replicas.stop()
         await stop_operator_reflectors()
         await shutdown_spawner_module(OperatorSpawner)
         await admin.close()
@@ -211,17 +365,26 @@ async def resync_rate(leader: Operator, users: int, rounds: int) -> float | None
     return round((leader.reconciles - before) / (time.monotonic() - started), 1)
 
 
-async def kill_leader_midway(operators: list[Operator], records: list[CycleRecord],
+async def kill_leader_midway(replicas: Any, admin: Any, records: list[CycleRecord],
                              users: int) -> dict[str, Any]:
-    leader, standby = operators
+    """Kill the leader (no release) once half the servers are Ready; time the takeover
+    from the Lease itself, as any observer would see it."""
+    from async_kubespawner.operator.kubeio import LEASES
+
     while sum(1 for r in records if r.start_returned is not None) < users // 2:  # noqa: ASYNC110
         await asyncio.sleep(0.05)  # the moment to inject the failure, not a synchronisation
-    await leader.kill()
+    lease = await admin.get(LEASES, NAMESPACE, LeaseSettings().name)
+    old = lease["spec"]["holderIdentity"]
+    await replicas.kill_leader()
     killed = time.monotonic()
-    while not standby.is_leader:  # noqa: ASYNC110 (measured to 50 ms, far below the lease)
-        await asyncio.sleep(0.05)
-    return {"takeover_s": round(time.monotonic() - killed, 3),
-            "lease_duration_s": standby.settings.lease.lease_duration}
+    while True:
+        lease = await admin.get(LEASES, NAMESPACE, LeaseSettings().name)
+        if lease["spec"].get("holderIdentity") not in (old, "", None):
+            break
+        await asyncio.sleep(0.05)  # measured to 50 ms, far below the lease duration
+    return {"takeover_s": round(time.monotonic() - killed, 3), "from": old,
+            "to": lease["spec"]["holderIdentity"],
+            "lease_duration_s": lease["spec"].get("leaseDurationSeconds")}
 
 
 async def children_census(admin: Any) -> dict[str, int]:
@@ -255,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resync-rounds", type=int, default=3,
                         help="after the storm, queue every server this many times and "
                         "measure the pass rate")
+    parser.add_argument("--operator-process", action="store_true",
+                        help="run the operator replicas as their own processes "
+                        "(python -m async_kubespawner.operator), as a Deployment does")
     parser.add_argument("--failover", action="store_true",
                         help="two replicas; kill the leader when half the servers are Ready")
     parser.add_argument("--json", type=Path, default=None)
