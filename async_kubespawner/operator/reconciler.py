@@ -338,12 +338,17 @@ class Reconciler:
             # Refused for this very spec and template: retrying cannot help (the hub
             # deletes the server; a fixed template is another generation and retries).
             return Outcome()
+        # Events that need not delay the pass's next write (written alongside it).
+        pending: list[asyncio.Future[None]] = []
         try:
             return await self._provision_with(
-                server, spec, status, recorded, memory, template, template_generation)
+                server, spec, status, recorded, memory, template, template_generation, pending)
         except Refused as e:
             e.template_generation = template_generation
             raise
+        finally:
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _provision_with(
         self,
@@ -354,6 +359,7 @@ class Reconciler:
         memory: _Memory,
         template: NotebookTemplateSpec | None,
         template_generation: int | None,
+        pending: list[asyncio.Future[None]],
     ) -> Outcome:
         meta = server["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
@@ -421,8 +427,9 @@ class Reconciler:
             ]
             conditions = set_condition(conditions, "ChildrenCreated", "True", "Created",
                                        f"{len(children)} objects created.", generation)
-            await self._record(server, "Normal", "Created",
-                               "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))
+            pending.append(asyncio.ensure_future(self._record(
+                server, "Normal", "Created",
+                "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))))
         pod_child = next(c for c in recorded if c["kind"] == "Pod")
         pod_key = (namespace, pod_child["name"])
         pod = self.pods.get(pod_key)
