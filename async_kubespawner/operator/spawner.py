@@ -369,6 +369,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
     ) -> list[Any]:
         """Phase changes and Events of the server (and of its pod) into the progress log."""
         seen_phases: set[str] = set()
+        seen_waiting: set[str] = set()
         watched_pods: set[str] = set()
         unsubscribe: list[Any] = []
         index: EventIndex | None = events.sink if events is not None else None  # type: ignore[assignment]
@@ -385,6 +386,14 @@ class OperatorSpawner(ProfilesMixin, Spawner):
                 seen_phases.add(phase)
                 if phase in ("Provisioning", "Starting"):
                     progress.push(f"Server {phase.lower()}")
+            for condition in status.get("conditions") or ():
+                # What the operator is waiting for ("0/3 nodes are available: ..."), once each.
+                message = condition.get("message") or ""
+                if (condition.get("type") == "Ready" and condition.get("status") == "False"
+                        and condition.get("reason") == "Starting" and message
+                        and message != "Waiting for the pod." and message not in seen_waiting):
+                    seen_waiting.add(message)
+                    progress.push(message)
             if index is None:
                 return
             for child in status.get("children") or ():

@@ -111,3 +111,25 @@ async def test_stop_of_a_server_that_was_never_started(harness: OperatorHarness)
     await spawner.stop()
     assert await spawner.poll() == 1
     assert await harness.api.get_or_none(NOTEBOOK_SERVERS, NAMESPACE, spawner.object_name) is None
+
+
+async def test_progress_shows_what_the_operator_waits_for(cluster_factory: Any) -> None:
+    from kubesim.cluster.config import ClusterConfig
+
+    from async_kubespawner.operator.readiness import Tolerances
+
+    sim = await cluster_factory(ClusterConfig.fast(
+        image_rules=[("*/huge:*", "unschedulable")]))
+    h = OperatorHarness(sim)
+    await h.setup()
+    try:
+        await h.start_operator(tolerances=Tolerances(unschedulable=0.5))
+        spawner = make_spawner(sim, variables={"image": "quay.io/jupyter/huge:1"})
+        with pytest.raises(SpawnFailed, match="No node can run this server"):
+            await spawner.start()
+        messages = "\n".join(await collect_progress(spawner))
+        # the operator's waiting condition (Normal), not only the scheduler's Warning event
+        assert any("[Normal]" in line and "Insufficient cpu" in line
+                   for line in messages.splitlines()), messages
+    finally:
+        await h.close()
