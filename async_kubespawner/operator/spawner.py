@@ -109,6 +109,17 @@ class OperatorSpawner(ProfilesMixin, Spawner):
     def _namespace_default(self) -> str:
         return _default_namespace()
 
+    @default("ip")
+    def _ip_default(self) -> str:
+        # Inside the pod: listen on every interface (the hub reaches it by the pod's IP).
+        return "0.0.0.0"
+
+    @default("port")
+    def _port_default(self) -> int:
+        # The pod's own network namespace: a fixed port, as the in-hub spawner uses. A
+        # template's notebookPort should match (the hub connects to the status's port).
+        return 8888
+
     template = Unicode(
         "default", help="Name of the NotebookTemplate (or ClusterNotebookTemplate) to use."
     ).tag(config=True)

@@ -133,3 +133,12 @@ async def test_progress_shows_what_the_operator_waits_for(cluster_factory: Any) 
                    for line in messages.splitlines()), messages
     finally:
         await h.close()
+
+
+def test_server_listens_on_the_pod_network_like_the_in_hub_spawner() -> None:
+    from async_kubespawner.testing import build_spawner
+
+    spawner = build_spawner(OperatorSpawner, "alice")
+    assert (spawner.ip, spawner.port) == ("0.0.0.0", 8888)
+    env = spawner.get_env()
+    assert env["JUPYTERHUB_SERVICE_URL"].startswith("http://0.0.0.0:8888/")
