@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
 
 from devtools import local_stack
 from devtools.local_stack import SimulatorOptions, SupervisedProcess
 
+from .browser_steps import PASSWORD, expect_server_page, log_in
+from .conftest import Screenshots
 from .hub_stack import HubStack, eventually, http_json
+from .test_spawn import submit_spawn_form, watch_progress
 
 pytestmark = pytest.mark.e2e
 
@@ -71,13 +74,16 @@ class OperatorHubStack(HubStack):
         return {i["metadata"]["name"]: (i.get("status") or {}).get("phase", "") for i in items}
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[OperatorHubStack]:
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorHubStack]:
     # The entry point name works once the package is installed; the import path always.
-    overrides = ('c.JupyterHub.spawner_class = '
-                 '"async_kubespawner.operator.spawner.OperatorSpawner"\n')
+    overrides = (
+        'c.JupyterHub.spawner_class = "async_kubespawner.operator.spawner.OperatorSpawner"\n'
+        'c.JupyterHub.authenticator_class = "dummy"\n'
+        f'c.DummyAuthenticator.password = {PASSWORD!r}\n'
+    )
     stack = OperatorHubStack(
-        state_dir=tmp_path / "state", base_config=CONFIG, overrides=overrides,
+        state_dir=tmp_path_factory.mktemp("operator"), base_config=CONFIG, overrides=overrides,
         # The "large" profile's image (the template's default) takes 12 s to pull: longer
         # than a takeover, so the leader killed after the request dies mid-spawn.
         simulator=SimulatorOptions(process_mode=True, extra_args=(
@@ -137,3 +143,24 @@ def test_spawn_named_server_and_leader_failover(stack: OperatorHubStack) -> None
     eventually(lambda: not stack.pods(
         label_selector="app.kubernetes.io/managed-by=async-kubespawner-operator"),
         60, "every pod gone")
+
+
+def test_spawn_page_shows_the_operators_progress(
+    stack: OperatorHubStack, page: Page, screenshot: Screenshots
+) -> None:
+    seen = watch_progress(page.context)
+    log_in(page, stack, "bea")
+    page.goto(f"{stack.url}/hub/spawn/bea")
+    expect(page.locator("#spawn_form")).to_be_visible()
+    submit_spawn_form(page, "standard", {"image": "base"})
+    page.locator("#progress-details summary").click()
+    expect(page.locator("#progress-log")).to_contain_text("Creating 3 objects", timeout=30_000)
+    screenshot(page, "progress from the operator")
+    expect_server_page(page, "bea")
+    log = "\n".join(seen.log)
+    # the hub's request, the operator's Events on the NotebookServer, the pod's own Events
+    for expected in ("Requesting server jupyter-bea", "Created PersistentVolumeClaim claim-bea",
+                     "Started container"):
+        assert expected in log, f"{expected!r} missing from the progress log:\n{log}"
+    assert log.index("Requesting server") < log.index("Created Persistent")
+    assert seen.values == sorted(seen.values), f"the progress bar went backwards: {seen.values}"
