@@ -330,7 +330,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-pull-error-tolerance", type=float, default=0.0)
     parser.add_argument("--config-error-tolerance", type=float, default=10.0)
     parser.add_argument("--log-level", default="INFO")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: at least one worker is needed")
+    if args.resync_period <= 0:
+        parser.error(f"--resync-period {args.resync_period}: must be a positive number of seconds")
+    for name in ("unschedulable_tolerance", "image_pull_error_tolerance",
+                 "config_error_tolerance"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: a tolerance "
+                         "cannot be negative")
+    if not 0 <= args.health_port < 65536:
+        parser.error(f"--health-port {args.health_port}: must be 0 (off) to 65535")
+    return args
 
 
 def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
