@@ -29,14 +29,20 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from tornado import web
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, default, validate
 
 from ..kube.cache import EventIndex, ObjectCache
 from ..kube.client import EVENTS, SECRETS, ApiError, ApiSettings, KubeApi, shared_api
 from ..kube.reflector import Reflector
 from ..lifecycle.progress import SpawnProgress
-from ..objects.naming import TemplateFields, safe_label_value
+from ..objects.naming import (
+    TemplateFields,
+    is_valid_dns_label,
+    is_valid_dns_subdomain,
+    safe_label_value,
+)
 from ..profiles import ProfilesMixin
+from ..traits.errors import SpawnerConfigError
 from .kubeio import NOTEBOOK_SERVERS
 from .models import API_VERSION, FINALIZER, LABEL_SERVER, LABEL_SERVERNAME, LABEL_USER
 from .reconciler import trim_server
@@ -136,6 +142,22 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         ``kubespawner_override: {"variables": {...}}``; the operator refuses any variable the
         template does not declare or whose value fails its constraints.""",
     ).tag(config=True)
+
+    @validate("template")
+    def _check_template(self, proposal: Any) -> str:
+        value = str(proposal.value)
+        if not is_valid_dns_subdomain(value):
+            raise SpawnerConfigError("template", value, "is not a valid object name",
+                                     "Use the metadata.name of a NotebookTemplate.")
+        return value
+
+    @validate("namespace")
+    def _check_namespace(self, proposal: Any) -> str:
+        value = str(proposal.value)
+        if not is_valid_dns_label(value):
+            raise SpawnerConfigError("namespace", value, "is not a valid namespace name",
+                                     "Use the namespace the NotebookServers live in.")
+        return value
 
     k8s_api_host = Unicode("", help="API server URL (default: in-cluster or kubeconfig).").tag(
         config=True

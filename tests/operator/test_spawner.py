@@ -142,3 +142,17 @@ def test_server_listens_on_the_pod_network_like_the_in_hub_spawner() -> None:
     assert (spawner.ip, spawner.port) == ("0.0.0.0", 8888)
     env = spawner.get_env()
     assert env["JUPYTERHUB_SERVICE_URL"].startswith("http://0.0.0.0:8888/")
+
+
+@pytest.mark.parametrize(("setting", "value"), [("template", "Not A Name"),
+                                                 ("namespace", "under_score")])
+def test_bad_names_are_refused_at_config_load(setting: str, value: str) -> None:
+    from traitlets import TraitError
+    from traitlets.config import Config
+
+    from async_kubespawner.testing import build_spawner
+
+    config = Config()
+    config.OperatorSpawner = Config({setting: value})
+    with pytest.raises(TraitError, match=setting):
+        build_spawner(OperatorSpawner, "alice", config=config)
