@@ -31,7 +31,7 @@ T = Tolerances(image_pull=0, config_error=10, unschedulable=30)
         "lastState": {"terminated": {"exitCode": 2}}}]}, "failed", "CrashLoopBackOff"),
     ({"phase": "Failed", "reason": "Evicted", "message": "low memory"}, "failed", "Evicted"),
     ({"phase": "Running", "containerStatuses": [{"name": "notebook", "state": {
-        "terminated": {"exitCode": 1}}}]}, "failed", "NotebookExited"),
+        "terminated": {"exitCode": 1}}}]}, "failed", "ContainerExited"),
     (waiting("CreateContainerConfigError", "secret missing"), "waiting", ""),
     ({"phase": "Pending"}, "waiting", ""),
 ])
@@ -55,11 +55,11 @@ def test_tolerances_are_measured_from_first_sight() -> None:
     config = waiting("CreateContainerConfigError", "secret missing")
     seen = SeenSince()
     assert pod_verdict(pod(config), [], {}, T, seen, now=0).recheck_in == 10
-    assert pod_verdict(pod(config), [], {}, T, seen, now=10).reason == "ConfigError"
+    assert pod_verdict(pod(config), [], {}, T, seen, now=10).reason == "ContainerConfigError"
 
 
 def test_unprovisionable_volume_fails() -> None:
     events = {"claim-alice": [{"type": "Warning", "reason": "ProvisioningFailed",
                                "message": 'storageclass "fast" not found'}]}
     verdict = pod_verdict(pod({"phase": "Pending"}), [], events, T, SeenSince(), now=0)
-    assert verdict.reason == "StorageFailed" and "claim-alice" in verdict.message
+    assert verdict.reason == "VolumeProvisioningFailed" and "claim-alice" in verdict.message
