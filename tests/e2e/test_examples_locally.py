@@ -115,6 +115,32 @@ def test_named_servers_pvc_example_runs_locally(stack: HubStack) -> None:
     stop(stack, "dave", "analysis")
 
 
+def test_a_file_in_the_named_servers_volume_survives_stop_and_start(stack: HubStack) -> None:
+    """Write through the proxy into the server's PVC, stop, start again, read it back.
+
+    In process mode the claim's mount at /home/jovyan is the bound volume's own directory,
+    so this is the persistence a user relies on, checked through the whole stack.
+    """
+    stack.use_config(EXAMPLES / "named-servers-pvc" / "jupyterhub_config.py")
+    user, server = "gina", "thesis"
+    contents = f"{stack.url}/user/{user}/{server}/api/contents/home/jovyan/notes.txt"
+    spawn(stack, user, server)
+    status, body = http_json(
+        "PUT",
+        contents,
+        token=stack.api_token,
+        body={"type": "file", "format": "text", "content": "kept across restarts"},
+    )
+    assert status in (200, 201), f"writing into the volume: {status} {body}"
+    stop(stack, user, server)
+    assert stored(stack, f"/api/v1/namespaces/default/pods/jupyter-{user}--{server}") is None
+    spawn(stack, user, server)
+    status, body = http_json("GET", contents, token=stack.api_token)
+    assert status == 200, f"reading back: {status} {body}"
+    assert body["content"] == "kept across restarts"
+    stop(stack, user, server)
+
+
 def test_user_namespaces_example_runs_locally(stack: HubStack) -> None:
     stack.use_config(EXAMPLES / "user-namespaces" / "jupyterhub_config.py")
     spawn(stack, "erin")

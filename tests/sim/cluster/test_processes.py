@@ -355,3 +355,78 @@ async def test_a_second_delete_with_a_shorter_grace_period_wins(core: client.Cor
     assert [p.metadata.deletion_grace_period_seconds for _, p in seen][:2] == [3600, 1]
     term = seen[-1][1].status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (137, "Error")
+
+
+async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
+    core: client.CoreV1Api, tmp_path: Path
+):
+    """A process opens its mounts by their absolute paths, and a claim's files persist.
+
+    Env values and options naming paths under a mount are rewritten to rootfs, so
+    ``JUPYTERHUB_SSL_KEYFILE=/etc/jupyterhub/ssl/ssl.key`` works; what one pod writes to a
+    PersistentVolumeClaim, the next pod of the same claim reads back.
+    """
+    await core.create_namespaced_secret(
+        "default", {"metadata": {"name": "tls"}, "stringData": {"ssl.key": "KEY"}}
+    )
+    await core.create_namespaced_persistent_volume_claim(
+        "default",
+        {
+            "metadata": {"name": "home"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+
+    def pod(name: str, script: str) -> dict:
+        manifest = process_pod(
+            name,
+            [PY, "-c", script, "--out=/home/jovyan/from-arg.txt"],
+            env=[
+                {"name": "KEYFILE", "value": "/etc/jupyterhub/ssl/ssl.key"},
+                {"name": "HOMEDIR", "value": "/home/jovyan"},
+                {"name": "SCRATCH", "value": "/scratch"},
+                {"name": "HOST_PATH", "value": "/usr/bin"},
+            ],
+            volumeMounts=[
+                {"name": "ssl", "mountPath": "/etc/jupyterhub/ssl"},
+                {"name": "home", "mountPath": "/home/jovyan"},
+                {"name": "scratch", "mountPath": "/scratch"},
+            ],
+        )
+        manifest["spec"]["volumes"] = [
+            {"name": "ssl", "secret": {"secretName": "tls"}},
+            {"name": "home", "persistentVolumeClaim": {"claimName": "home"}},
+            {"name": "scratch", "emptyDir": {}},
+        ]
+        return manifest
+
+    writer = (
+        "import os, sys, pathlib;"
+        "print('KEY=' + pathlib.Path(os.environ['KEYFILE']).read_text());"
+        "pathlib.Path(os.environ['HOMEDIR'], 'notes.txt').write_text('kept');"
+        "pathlib.Path(sys.argv[1].split('=', 1)[1]).write_text('arg');"
+        "pathlib.Path(os.environ['SCRATCH'], 'tmp.txt').write_text('gone');"
+        "print('ROOT=' + os.environ['KUBESIM_ROOTFS']);"
+        "print('HOST=' + os.environ['HOST_PATH'])"
+    )
+    seen = await create_and_follow(core, pod("writer", writer), finished)
+    log = await core.read_namespaced_pod_log("writer", "default")
+    assert seen[-1][1].status.phase == "Succeeded", log
+    assert "KEY=KEY\n" in log and "HOST=/usr/bin\n" in log
+    rootfs = log.split("ROOT=")[1].split("\n")[0]
+    assert rootfs.startswith(str(tmp_path / "pods"))
+    before = (await core.list_namespaced_pod("default")).metadata.resource_version
+    await core.delete_namespaced_pod("writer", "default", grace_period_seconds=0)
+    await follow(core, "writer", lambda kind, _pod: kind == "DELETED", resource_version=before)
+
+    reader = (
+        "import os, pathlib;"
+        "print('NOTES=' + pathlib.Path(os.environ['HOMEDIR'], 'notes.txt').read_text());"
+        "print('ARG=' + pathlib.Path(os.environ['HOMEDIR'], 'from-arg.txt').read_text());"
+        "print('SCRATCH=' + str(sorted(os.listdir(os.environ['SCRATCH']))))"
+    )
+    seen = await create_and_follow(core, pod("reader", reader), finished)
+    log = await core.read_namespaced_pod_log("reader", "default")
+    assert seen[-1][1].status.phase == "Succeeded", log
+    assert "NOTES=kept\n" in log and "ARG=arg\n" in log
+    assert "SCRATCH=[]\n" in log  # an emptyDir starts empty in every pod
