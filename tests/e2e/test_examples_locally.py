@@ -11,17 +11,14 @@ takes, without a browser (the browser tests use ``examples/local``).
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from devtools.local_stack import SimulatorOptions
 
 from .conftest import keep_logs
-from .hub_stack import REPO_ROOT, HubStack, eventually, http_json
+from .hub_stack import REPO_ROOT, HubStack, http_json, spawn, stop, stored
 
 pytestmark = pytest.mark.e2e
 
@@ -43,58 +40,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
     finally:
         hub.stop()
         keep_logs(state_dir, "test_examples_locally")
-
-
-def server_path(user: str, server: str) -> str:
-    return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
-
-
-def progress_until_done(stack: HubStack, user: str, server: str) -> list[dict[str, Any]]:
-    """Follow the hub's progress stream (what the spawn page shows) until ready or failed.
-
-    A start that finished while the POST was answered (201) streams only the final event.
-    """
-    url = f"{stack.hub_api}{server_path(user, server)}/progress"
-    request = urllib.request.Request(url, headers={"Authorization": f"token {stack.api_token}"})
-    events: list[dict[str, Any]] = []
-    with urllib.request.urlopen(request, timeout=90) as stream:
-        for raw in stream:
-            line = raw.decode().strip()
-            if not line.startswith("data:"):
-                continue
-            events.append(json.loads(line[len("data:") :]))
-            if events[-1].get("ready") or events[-1].get("failed"):
-                break
-    return events
-
-
-def spawn(stack: HubStack, user: str, server: str = "") -> list[dict[str, Any]]:
-    status, body = http_json("POST", f"{stack.hub_api}/users/{user}", token=stack.api_token)
-    assert status in (201, 409), f"creating user {user}: {status} {body}"
-    status, body = http_json("POST", stack.hub_api + server_path(user, server), token=stack.api_token, body={})
-    assert status in (201, 202), f"starting {user}/{server}: {status} {body}"
-    events = progress_until_done(stack, user, server)
-    assert events and events[-1].get("ready"), f"{user}/{server} did not start: {events[-1:]}"
-    # Reachable through the proxy, as the browser would reach it.
-    prefix = f"/user/{user}/{server + '/' if server else ''}"
-    status, body = http_json("GET", f"{stack.url}{prefix}api/status", token=stack.api_token)
-    assert status == 200 and "started" in body, f"{prefix}api/status: {status} {body}"
-    return events
-
-
-def stop(stack: HubStack, user: str, server: str = "") -> None:
-    status, _ = http_json("DELETE", stack.hub_api + server_path(user, server), token=stack.api_token)
-    assert status in (202, 204)
-    eventually(
-        lambda: not (stack.user_model(user)["servers"].get(server) or {}).get("ready"),
-        60,
-        f"{user}/{server} stopped",
-    )
-
-
-def stored(stack: HubStack, path: str) -> dict[str, Any] | None:
-    status, body = http_json("GET", f"{stack.simulator_url}{path}")
-    return body if status == 200 else None
 
 
 def test_cluster_example_runs_locally(stack: HubStack) -> None:

@@ -34,6 +34,8 @@ import atexit
 import base64
 import contextlib
 import fnmatch
+import ipaddress
+import json
 import logging
 import math
 import os
@@ -582,6 +584,9 @@ class ProcessRuntime:
     # pod network
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:
         uid = (pod.get("metadata") or {}).get("uid", "")
+        requested = _requested_ip(pod)
+        if uid not in self._ips and requested and requested not in self._ips.values():
+            self._ips[uid] = requested
         if uid not in self._ips:
             n = self._next_ip
             self._next_ip = self._next_ip + 1 if self._next_ip < 65000 else 2
@@ -760,6 +765,30 @@ def _own_ip(value: str, pod_ip: str) -> str:
     a part of another one (``10.0.0.0/8``).
     """
     return _ANY_ADDRESS.sub(pod_ip, value)
+
+
+#: The annotation Calico's CNI reads to give a pod a fixed address; honoured here so that a
+#: client can know a pod's IP before it runs (a certificate naming it, made in advance).
+FIXED_IP_ANNOTATION = "cni.projectcalico.org/ipAddrs"
+
+
+def _requested_ip(pod: dict[str, Any]) -> str | None:
+    """The loopback address the pod asks for in ``cni.projectcalico.org/ipAddrs``, if any.
+
+    Only an address in 127.0.0.0/8 other than 127.0.0.1 is taken (this runtime's pod
+    network); anything else is ignored, as a CNI outside its pool would refuse it.
+    """
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(FIXED_IP_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        addresses = json.loads(raw)
+        address = ipaddress.ip_address(str(addresses[0]))
+    except (ValueError, IndexError, KeyError, TypeError):
+        return None
+    if address.version != 4 or not address.is_loopback or str(address) == "127.0.0.1":
+        return None
+    return str(address)
 
 
 def _in_rootfs(value: str, rootfs: Path, mount_paths: list[str]) -> str:

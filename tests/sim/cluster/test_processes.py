@@ -430,3 +430,20 @@ async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
     assert seen[-1][1].status.phase == "Succeeded", log
     assert "NOTES=kept\n" in log and "ARG=arg\n" in log
     assert "SCRATCH=[]\n" in log  # an emptyDir starts empty in every pod
+
+
+async def test_a_pod_gets_the_loopback_address_its_cni_annotation_asks_for(
+    core: client.CoreV1Api,
+):
+    """``cni.projectcalico.org/ipAddrs`` fixes the address; a non-loopback one is ignored."""
+    server = [PY, "-u", "-m", "http.server", "8888", "--bind", "0.0.0.0"]
+    fixed = process_pod("fixed", server, restart_policy="Always", port=8888)
+    fixed["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": '["127.3.9.9"]'}
+    ignored = process_pod("outside", server, restart_policy="Always", port=8888)
+    ignored["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": '["10.0.0.7"]'}
+    pod = (await create_and_follow(core, fixed, ready))[-1][1]
+    other = (await create_and_follow(core, ignored, ready))[-1][1]
+    assert pod.status.pod_ip == "127.3.9.9"
+    assert other.status.pod_ip.startswith("127.1.")
+    async with aiohttp.ClientSession() as session, session.get("http://127.3.9.9:8888/") as r:
+        assert r.status == 200
