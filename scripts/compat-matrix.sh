@@ -13,8 +13,10 @@ cd "$(dirname "$0")/.."
 UV="${UV:-.venv/bin/uv}"
 ROOT_DIR=.venv-matrix
 TIERS=(tests/unit tests/lifecycle tests/sim)
-# The browser form test needs Chromium and is run by the main suite; it tests no versions.
-PYTEST_OPTS=(-q -p no:cacheprovider -m "not e2e" --ignore tests/unit/test_options_form_browser.py)
+# The browser form test (Chromium) and the wheel-building test (pip, hatchling) check the
+# form and the packaging, not the versions; the main suite runs them.
+PYTEST_OPTS=(-q -p no:cacheprovider -m "not e2e" --ignore tests/unit/test_options_form_browser.py
+             --ignore tests/unit/test_distributions.py)
 
 pyenv_root() { command -v pyenv >/dev/null && pyenv root || echo "$HOME/.pyenv"; }
 
