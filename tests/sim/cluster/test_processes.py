@@ -447,3 +447,34 @@ async def test_a_pod_gets_the_loopback_address_its_cni_annotation_asks_for(
     assert other.status.pod_ip.startswith("127.1.")
     async with aiohttp.ClientSession() as session, session.get("http://127.3.9.9:8888/") as r:
         assert r.status == 200
+
+
+async def test_stub_servers_answer_on_pod_ports_while_the_container_runs():
+    """Stub-server mode: no process, yet the pod's address answers HTTP until it stops."""
+    config = ClusterConfig(clock=0.05, stub_servers=True, default_scenario="instant")
+    async with run_cluster(config) as sim:
+        api_client = sim.api_client()
+        try:
+            core = client.CoreV1Api(api_client)
+            pod = process_pod("stub", ["unused"], restart_policy="Always", port=8888)
+            seen = await create_and_follow(core, pod, ready)
+            address = seen[-1][1].status.pod_ip
+            assert address.startswith("127.2.")
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://{address}:8888/user/x/api/status") as r:
+                    assert r.status == 200
+                    assert (await r.json())["connections"] == 0
+                before = (await core.list_namespaced_pod("default")).metadata.resource_version
+                await core.delete_namespaced_pod("stub", "default", grace_period_seconds=0)
+                await follow(core, "stub", lambda kind, _p: kind == "DELETED", resource_version=before)
+                with pytest.raises(aiohttp.ClientConnectionError):
+                    await session.get(f"http://{address}:8888/")
+        finally:
+            await api_client.close()
+
+
+def test_stub_servers_and_process_mode_exclude_each_other():
+    from kubesim.cluster.config import ClusterConfigError
+
+    with pytest.raises(ClusterConfigError, match="exclude each other"):
+        ClusterConfig(stub_servers=True, process_mode=True).validate()
