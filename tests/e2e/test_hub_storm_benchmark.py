@@ -30,5 +30,5 @@ def test_a_small_whole_hub_storm_reports_every_figure(tmp_path: Path) -> None:
     phases = result["hub_time_by_phase"]
     assert phases["spawn (spawner start, per server)"]["count"] == 3
     assert phases["proxy route add"]["count"] == 3
-    assert phases["database (every statement)"]["count"] > 0
+    assert phases["database (every statement and commit)"]["count"] > 0
     assert result["meta"]["versions"]["jupyterhub"]
