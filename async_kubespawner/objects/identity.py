@@ -318,9 +318,14 @@ def template_fields(template: str, inherited: Mapping[str, Iterable[str]] | None
     return used
 
 
-def template_scope(template: str, inherited: Mapping[str, Iterable[str]] | None = None) -> Scope:
-    """The scope of the names a template gives (see :class:`Scope`)."""
-    used = template_fields(template, inherited)
+def template_scope(
+    template: str,
+    inherited: Mapping[str, Iterable[str]] | None = None,
+    context: Iterable[str] = (),
+) -> Scope:
+    """The scope of the names a template gives (see :class:`Scope`). ``context`` are the
+    fields of whatever else tells two objects apart: a per-user namespace's template."""
+    used = template_fields(template, inherited) | set(context)
     if not used & USER_UNIQUE_FIELDS:
         return Scope.SHARED
     if used & SERVER_UNIQUE_FIELDS:
@@ -333,14 +338,15 @@ def uniqueness_problem(
     *,
     named_servers: bool,
     inherited: Mapping[str, Iterable[str]] | None = None,
+    context: Iterable[str] = (),
 ) -> str | None:
     """Why a name template cannot give every server its own name, or None when it can.
 
-    ``inherited`` adds the fields of templates a field stands for (``pod_name``), and of
-    a per-user namespace (``namespace``: with user namespaces, the namespace already
-    separates users).
+    ``inherited`` adds the fields of templates a field stands for (``pod_name``);
+    ``context`` those of a per-user namespace (objects are unique per namespace, so with
+    user namespaces the namespace already separates users).
     """
-    scope = template_scope(template, inherited)
+    scope = template_scope(template, inherited, context)
     if scope is Scope.SHARED:
         return "it gives every user the same name (it contains no user field)"
     if scope is Scope.USER and named_servers:

@@ -160,6 +160,9 @@ class KubeSpawnerSettings(
     pvc_name: str = ""
     dns_name: str = ""
     secret_name: str = ""
+    #: The uid of the pod this server created last (state key ``pod_uid``): a pod with it
+    #: is this server's whatever its metadata says.
+    pod_uid: str = ""
     _pvc_exists: bool = False
     _pvc_name_from_state: bool = False
     _namespace_from_state: bool = False
@@ -357,17 +360,24 @@ class KubeSpawnerSettings(
         hub = self.hub_identity or f"{hub_namespace()}/{self.component_label}"
         return ServerIdentity(hub=hub, user=self.user.name, server=self.name or "")
 
+    def _namespace_fields(self) -> set[str]:
+        """What tells two servers' namespaces apart (objects are unique per namespace)."""
+        if self.enable_user_namespaces:
+            return template_fields(self.user_namespace_template)
+        return set()
+
     def _inherited_fields(self) -> dict[str, set[str]]:
         """Fields that ``{namespace}`` and ``{pod_name}`` stand for in other templates."""
-        inherited: dict[str, set[str]] = {}
-        if self.enable_user_namespaces:
-            inherited["namespace"] = template_fields(self.user_namespace_template)
-        inherited["pod_name"] = template_fields(self.pod_name_template, inherited)
-        return inherited
+        return {
+            "namespace": self._namespace_fields(),
+            "pod_name": template_fields(self.pod_name_template) | self._namespace_fields(),
+        }
 
     def pvc_scope(self) -> Scope:
         """Whom the PVC name is for, by pvc_name_template (recorded on the PVC)."""
-        return template_scope(self.pvc_name_template, self._inherited_fields())
+        return template_scope(
+            self.pvc_name_template, self._inherited_fields(), self._namespace_fields()
+        )
 
     def _named_servers_allowed(self) -> bool:
         allowed = getattr(getattr(self, "user", None), "allow_named_servers", None)
@@ -385,12 +395,16 @@ class KubeSpawnerSettings(
         """
         named = self._named_servers_allowed()
         inherited = self._inherited_fields()
-        inherited_ns = {k: v for k, v in inherited.items() if k == "namespace"}
-        checks = [("pod_name_template", self.pod_name_template, inherited_ns)]
+        checks = [("pod_name_template", self.pod_name_template)]
         if self.needs_secret:
-            checks.append(("secret_name_template", self.secret_name_template, inherited))
-        for setting, template, fields in checks:
-            problem = uniqueness_problem(template, named_servers=named, inherited=fields)
+            checks.append(("secret_name_template", self.secret_name_template))
+        for setting, template in checks:
+            problem = uniqueness_problem(
+                template,
+                named_servers=named,
+                inherited=inherited,
+                context=self._namespace_fields(),
+            )
             if problem:
                 raise SpawnerConfigError(
                     setting,
@@ -759,6 +773,8 @@ class KubeSpawnerSettings(
         state["dns_name"] = self.dns_name
         state["kubespawner_version"] = UPSTREAM_COMPATIBLE_VERSION
         state[STATE_VERSION_KEY] = __version__
+        if self.pod_uid:
+            state["pod_uid"] = self.pod_uid
         # Saved whenever the PVC is known to exist, whatever remember_pvc_name says:
         # load_state decides whether to use it, so turning the option on later works.
         if self._pvc_exists:
@@ -776,6 +792,8 @@ class KubeSpawnerSettings(
             self._namespace_from_state = True
         if "dns_name" in state:
             self.dns_name = state["dns_name"]
+        if isinstance(state.get("pod_uid"), str):
+            self.pod_uid = state["pod_uid"]
         if state.get("pvc_name") and self.remember_pvc_name:
             self.pvc_name = state["pvc_name"]
             self._pvc_name_from_state = True
@@ -796,6 +814,7 @@ class KubeSpawnerSettings(
     def clear_state(self) -> None:
         """Forget the stopped server's per-run names; a remembered PVC stays."""
         super().clear_state()
+        self.pod_uid = ""
         if self._has_user():
             self._refresh_names()
 
@@ -835,6 +854,22 @@ class KubeSpawnerSettings(
             return self._expand_user_properties(
                 self.pvc_name_template, "pvc_name_template", "escape"
             )
+        finally:
+            self.pvc_name = saved_pvc_name
+
+    def pvc_names_of_this_server(self) -> set[str]:
+        """The PVC names the current pvc_name_template gives this server, in the
+        configured and in the legacy slug scheme (what ``delete_forever`` accepts as
+        this server's name for a claim that records no scope)."""
+        saved_pvc_name = self.pvc_name
+        self.pvc_name = ""
+        try:
+            return {
+                self._expand_user_properties(self.pvc_name_template, "pvc_name_template"),
+                self._expand_user_properties(
+                    self.pvc_name_template, "pvc_name_template", "escape"
+                ),
+            }
         finally:
             self.pvc_name = saved_pvc_name
 

@@ -345,7 +345,9 @@ async def sim(kubelet):
 def spawner_factory(sim: Any) -> Callable[..., Any]:
     """Build KubeSpawners for user/server against the simulator ``sim``."""
 
-    def make(username: str = "alice", servername: str = "", **config: Any) -> KubeSpawner:
+    def make(
+        username: str = "alice", servername: str = "", *, user_id: int = 7, **config: Any
+    ) -> KubeSpawner:
         settings = {
             "k8s_api_host": sim.url,
             "namespace": NAMESPACE,
@@ -353,7 +355,11 @@ def spawner_factory(sim: Any) -> Callable[..., Any]:
             **config,
         }
         return build_spawner(
-            KubeSpawner, username, config=kubespawner_config(settings), servername=servername
+            KubeSpawner,
+            username,
+            user_id,
+            config=kubespawner_config(settings),
+            servername=servername,
         )
 
     return make
