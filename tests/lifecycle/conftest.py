@@ -20,6 +20,7 @@ from kubesim.testing import run_simulator
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
+from async_kubespawner.lifecycle.reconciler import stop_reconcilers
 from async_kubespawner.testing import build_spawner, kubespawner_config
 
 NAMESPACE = "default"
@@ -338,6 +339,7 @@ def kubelet() -> ScriptedKubelet:
 async def sim(kubelet):
     async with run_simulator(controllers=[kubelet]) as simulator:
         yield simulator
+        await stop_reconcilers()
         await stop_reflectors()
         await close_shared_apis()
 
