@@ -53,7 +53,7 @@ from .kube.client import (
 )
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
 from .lifecycle.loop_turns import loop_turns
-from .lifecycle.orphans import database_believes_stopped, schedule_orphan_sweep
+from .lifecycle.orphans import HubDatabase, schedule_orphan_sweep
 from .lifecycle.ownership import (
     NotMine,
     adopt_or_create_pvc,
@@ -350,7 +350,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             reflector,
             hub=self.server_identity().hub,
             component_label=self.component_label,
-            believes_stopped=database_believes_stopped(db),
+            records=HubDatabase(db),
         )
 
     async def _event_reflector(self) -> Reflector | None:

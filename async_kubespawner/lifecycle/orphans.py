@@ -35,8 +35,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..kube.client import PODS, ApiError, KubeApi
 from ..kube.reflector import Reflector
@@ -45,28 +44,51 @@ from ..objects.identity import COMPONENT_LABEL, read_owner
 
 log = logging.getLogger("async_kubespawner.orphans")
 
-#: Answers "does the hub's database record this user's server as stopped?": True (known
-#: and stopped), False (known and not stopped), None (unknown user or server).
-BelievesStopped = Callable[[str, str], bool | None]
+
+class ServerRecords(Protocol):
+    """What the sweep asks the hub's database."""
+
+    def stopped_servers(self) -> set[tuple[str, str]]:
+        """Every (user, server) the database knows and records as stopped (one query:
+        the sweep must not stall the hub's loop with a query per pod)."""
+        ...
+
+    def believes_stopped(self, user: str, server: str) -> bool | None:
+        """True (known and stopped), False (known, not stopped), None (unknown)."""
+        ...
+
 
 #: Seconds the sweep waits for the pod cache's first list before giving up for this run.
 SWEEP_LIST_TIMEOUT = 600.0
 
 
-def database_believes_stopped(db: Any) -> BelievesStopped:
-    """:data:`BelievesStopped` from the hub's SQLAlchemy session."""
-    from jupyterhub import orm
+class HubDatabase:
+    """:class:`ServerRecords` from the hub's SQLAlchemy session (JupyterHub's ``orm``)."""
 
-    def believes_stopped(user: str, server: str) -> bool | None:
-        orm_user = orm.User.find(db, user)
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    def stopped_servers(self) -> set[tuple[str, str]]:
+        from jupyterhub import orm  # type: ignore[import-untyped]
+
+        rows = (
+            self.db.query(orm.User.name, orm.Spawner.name)
+            .join(orm.Spawner, orm.Spawner.user_id == orm.User.id)
+            .filter(orm.Spawner.server_id.is_(None))
+            .all()
+        )
+        return {(user, server or "") for user, server in rows}
+
+    def believes_stopped(self, user: str, server: str) -> bool | None:
+        from jupyterhub import orm  # type: ignore[import-untyped]
+
+        orm_user = orm.User.find(self.db, user)
         if orm_user is None:
             return None
         orm_spawner = orm_user.orm_spawners.get(server)
         if orm_spawner is None:
             return None
         return orm_spawner.server is None
-
-    return believes_stopped
 
 
 async def sweep_orphans(
@@ -75,16 +97,23 @@ async def sweep_orphans(
     *,
     hub: str,
     component_label: str,
-    believes_stopped: BelievesStopped,
+    records: ServerRecords,
 ) -> list[tuple[str, str]]:
     """Delete this hub's pods of servers the database records as stopped; returns the
     (namespace, name) of the pods deleted. See the module docstring for the rules."""
     if not await reflector.wait_synced(SWEEP_LIST_TIMEOUT):
         log.warning("kubespawner orphan-sweep skipped: the pod cache did not load")
         return []
+    try:
+        stopped_servers = records.stopped_servers()
+    except Exception:  # a database error must not take the hub down with it
+        log.exception("kubespawner orphan-sweep skipped: cannot read the hub database")
+        return []
     cache = reflector.sink
     deleted: list[tuple[str, str]] = []
-    for key in cache.keys():  # type: ignore[attr-defined]
+    for index, key in enumerate(cache.keys()):  # type: ignore[attr-defined]
+        if index and index % 200 == 0:
+            await asyncio.sleep(0)  # decoding cached pods is CPU work: let the hub breathe
         pod = cache.get(key)  # type: ignore[attr-defined]
         if pod is None:
             continue
@@ -96,17 +125,17 @@ async def sweep_orphans(
         owner = read_owner(meta)
         if owner is None or not owner.readable or owner.hub != hub or owner.user is None:
             continue
-        try:
-            stopped = believes_stopped(owner.user, owner.server)
-        except Exception:  # a database error must not end the hub's sweep loudly
-            log.exception("kubespawner orphan-sweep: cannot read the hub database")
-            return deleted
-        if stopped is not True:
+        if (owner.user, owner.server) not in stopped_servers:
             continue
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
-        # Read again right before the DELETE (no await in between).
-        if believes_stopped(owner.user, owner.server) is not True:
-            continue
+        # Read again right before the DELETE (no await in between): the server may have
+        # been started since the snapshot.
+        try:
+            if records.believes_stopped(owner.user, owner.server) is not True:
+                continue
+        except Exception:
+            log.exception("kubespawner orphan-sweep stopped: cannot read the hub database")
+            return deleted
         try:
             await api.delete(PODS, namespace, name, grace_period_seconds=0, uid=meta.get("uid"))
         except ApiError as e:
@@ -136,7 +165,7 @@ def schedule_orphan_sweep(
     *,
     hub: str,
     component_label: str,
-    believes_stopped: BelievesStopped,
+    records: ServerRecords,
 ) -> asyncio.Task[list[tuple[str, str]]]:
     """The sweep of this pod cache for this hub: started on the first call, the same task
     afterwards (once per process)."""
@@ -150,7 +179,7 @@ def schedule_orphan_sweep(
                 reflector,
                 hub=hub,
                 component_label=component_label,
-                believes_stopped=believes_stopped,
+                records=records,
             )
         )
     return task

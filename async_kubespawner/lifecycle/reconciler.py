@@ -111,7 +111,7 @@ class DeletionReconciler:
         """Sleep out the backoff, or less: the first answer the API server gives anyone
         (it is back) or a new debt ends it."""
         answered = self.api.server_answered()
-        woken = asyncio.ensure_future(self._wake.wait())
+        woken: asyncio.Future[Any] = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({answered, woken}, timeout=delay)
             if answered.done():

@@ -156,7 +156,7 @@ def _parse_identity(raw: Any) -> OwnerRecord:
     if not isinstance(data, dict) or data.get("v") != IDENTITY_VERSION:
         return unreadable
     hub, user, server = data.get("hub"), data.get("user"), data.get("server")
-    if not all(isinstance(v, str) for v in (hub, user, server)):
+    if not (isinstance(hub, str) and isinstance(user, str) and isinstance(server, str)):
         return unreadable
     try:
         scope = Scope(data.get("scope"))
