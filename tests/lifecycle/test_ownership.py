@@ -386,3 +386,42 @@ async def test_delete_forever_deletes_its_own_and_upstreams_claims(sim, make_spa
     await spawner.delete_forever()
     await make_spawner("alice", "gpu").delete_forever()
     assert store_objects(sim, "persistentvolumeclaims") == {}
+
+
+# -- hostile names, end to end ------------------------------------------------------------
+
+HOSTILE = [
+    ("Bob", ""),
+    ("bob", ""),
+    ("BOB", "lab"),
+    (COLLIDER, ""),
+    ("a--b", ""),
+    ("a", "-b"),
+    ("a-", "b"),
+    ("é", "\x00"),
+    ("用户", "服务器"),
+    ("x" * 80, "y" * 80),
+    ("-", "."),
+    ("{username}", "{0.__class__}"),
+]
+
+
+async def test_hostile_names_get_their_own_objects_and_touch_nobody_elses(sim, make_spawner):
+    spawners = [
+        make_spawner(user, server, user_id=i, api_token_in_secret=True)
+        for i, (user, server) in enumerate(HOSTILE)
+    ]
+    assert len({s.pod_name for s in spawners}) == len(HOSTILE)
+    for spawner in spawners:
+        await spawner.start()
+    assert len(store_pods(sim)) == len(HOSTILE)
+    assert [await s.poll() for s in spawners] == [None] * len(HOSTILE)
+    for pod in store_pods(sim):
+        owner = json.loads(pod["metadata"]["annotations"][IDENTITY_ANNOTATION])
+        assert (owner["user"], owner["server"]) in HOSTILE
+    # Each stop removes its own pod and Secret, and nobody else's.
+    for done, spawner in enumerate(spawners, start=1):
+        await spawner.stop(now=True)
+        assert len(store_pods(sim)) == len(HOSTILE) - done
+        assert spawner.secret_name not in store_objects(sim, "secrets")
+        assert len(store_objects(sim, "secrets")) == len(HOSTILE) - done
