@@ -222,8 +222,10 @@ SPAWNER_NEEDS = {
     "pods/log": {"get"},
     "events": {"list", "watch"},
     "persistentvolumeclaims": {"get", "create", "delete"},
-    "services": {"create", "delete"},
-    "secrets": {"create", "delete"},
+    # get: the owner of an existing Secret/Service is checked before it is replaced or
+    # deleted (docs/security.md)
+    "services": {"get", "create", "delete"},
+    "secrets": {"get", "create", "delete"},
 }
 
 
