@@ -86,6 +86,7 @@ from .deprecated import DeprecatedTraits
 from .errors import SpawnerConfigError
 from .events import EventsTraits
 from .hooks import HooksTraits
+from .limits import NumericLimits
 from .namespaces import NamespaceTraits, hub_namespace
 from .naming import NamingTraits
 from .networking import NetworkingTraits
@@ -130,6 +131,7 @@ class KubeSpawnerSettings(
     StorageTraits,
     OwnershipTraits,
     DeprecatedTraits,
+    NumericLimits,
 ):
     """The settings mixin placed before ``Spawner`` in ``KubeSpawner``'s bases."""
 
@@ -614,9 +616,8 @@ class KubeSpawnerSettings(
         try:
             return build_pod_manifest(settings)
         except ManifestError as exc:
-            setting = str(exc).split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
             raise SpawnerConfigError(
-                setting, None, str(exc), "Fix the named field.", show_value=False
+                exc.setting or "pod", None, str(exc), "Fix the named field.", show_value=False
             ) from None
 
     async def run_modify_pod_hook(self, pod: k8s.V1Pod) -> k8s.V1Pod:
