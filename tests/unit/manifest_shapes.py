@@ -58,7 +58,9 @@ def rich_pod_settings() -> PodSettings:
                 "image": "busybox",
                 "ports": [{"containerPort": 9000, "name": "side-port"}],
                 "resources": {"limits": {"cpu": "100m"}},
-                "env": [{"name": "A", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}}],
+                "env": [
+                    {"name": "A", "value_from": {"field_ref": {"field_path": "spec.nodeName"}}}
+                ],
             }
         ],
         service_account="notebooks",
@@ -104,9 +106,10 @@ def rich_pvc_settings() -> PVCSettings:
         labels={"a": "b"},
         storage="10Gi",
         storage_class="fast",
-        selector={"match_labels": {"disk": "x"}, "matchExpressions": [
-            {"key": "k", "operator": "Exists"}
-        ]},
+        selector={
+            "match_labels": {"disk": "x"},
+            "matchExpressions": [{"key": "k", "operator": "Exists"}],
+        },
     )
 
 
