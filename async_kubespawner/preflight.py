@@ -83,18 +83,23 @@ def _configured(config: Mapping[str, Any], model: type, api_name: str) -> bool:
     )
 
 
-def origin(spawner: Any, pod: Mapping[str, Any], field: str) -> str:
-    """The setting a field of the final pod most likely comes from."""
+def _notebook_index(pod: Mapping[str, Any]) -> int:
+    for index, container in enumerate((pod.get("spec") or {}).get("containers") or []):
+        if isinstance(container, Mapping) and container.get("name") == NOTEBOOK_CONTAINER_NAME:
+            return index
+    return -1
+
+
+def origin(spawner: Any, pod: Mapping[str, Any], field: str, message: str = "") -> str:
+    """The setting a field of the final pod most likely comes from (``message``, the
+    rule it breaks, tells a CPU request from a memory one)."""
     import kubernetes_asyncio.client as k8s
 
     match = _PATH_PART.match(field)
     if match:
-        containers = (pod.get("spec") or {}).get(match["list"]) or []
-        index = int(match["i"])
-        name = containers[index].get("name") if index < len(containers) else None
         if match["list"] == "initContainers":
             return "init_containers"
-        if match["list"] == "ephemeralContainers" or name != NOTEBOOK_CONTAINER_NAME:
+        if match["list"] == "ephemeralContainers" or int(match["i"]) != _notebook_index(pod):
             return "extra_containers"
         rest = match["rest"]
         top = re.split(r"[.\[]", rest, maxsplit=1)[0]
@@ -103,10 +108,10 @@ def origin(spawner: Any, pod: Mapping[str, Any], field: str) -> str:
             return "extra_container_config"
         if top == "resources":
             for (section, resource), setting in _RESOURCE_SETTINGS.items():
-                if f"{section}[{resource}]" in rest:
+                if f"{section}[{resource}]" in rest or (
+                    rest == f"resources.{section}" and f" {resource} limit " in message
+                ):
                     return setting
-            if "requests" in rest and ("[cpu]" in rest or "cpu limit" in rest):
-                return "cpu_guarantee"
             return "extra_resource_guarantees" if "requests" in rest else "extra_resource_limits"
         if top == "securityContext":
             return "container_security_context"
@@ -187,7 +192,7 @@ def check_pod_fields(spawner: Any, pod: Mapping[str, Any]) -> None:
     """Refuse a pod the API server would refuse (field rules only)."""
     errors = pod_errors(pod)
     if errors:
-        setting = origin(spawner, pod, errors[0].field)
+        setting = origin(spawner, pod, errors[0].field, errors[0].message)
         _refuse_field_errors(spawner, "pod", setting, errors, _hook_hint(spawner))
 
 
@@ -202,6 +207,8 @@ def _pvc_setting(field: str) -> str:
         return "storage_access_modes"
     if field.startswith("spec.selector"):
         return "storage_selector"
+    if field.startswith("spec.storageClassName"):
+        return "storage_class"
     return "storage_capacity"
 
 

@@ -446,6 +446,11 @@ def pod_errors(pod: Mapping[str, Any]) -> list[FieldError]:
             errors.append(invalid("spec.nodeSelector", key, message))
         for message in label_value_errors(str(value)):
             errors.append(invalid("spec.nodeSelector", value, message))
+    for field_name in ("hostname", "subdomain"):
+        value = spec.get(field_name)
+        if value:
+            for message in dns1123_label_errors(str(value)):
+                errors.append(invalid(f"spec.{field_name}", value, message))
     for field_name in ("serviceAccountName", "priorityClassName", "schedulerName"):
         value = spec.get(field_name)
         if value:
@@ -493,6 +498,10 @@ def pvc_errors(pvc: Mapping[str, Any]) -> list[FieldError]:
     for mode in modes:
         if mode not in ACCESS_MODES:
             errors.append(not_supported("spec.accessModes", mode, ACCESS_MODES))
+    storage_class = spec.get("storageClassName")
+    if storage_class:
+        for message in dns1123_subdomain_errors(str(storage_class)):
+            errors.append(invalid("spec.storageClassName", storage_class, message))
     requests = _map(_map(spec.get("resources")).get("requests"))
     if "storage" not in requests:
         errors.append(required("spec.resources[storage]"))

@@ -96,6 +96,20 @@ def check_range(setting: str, value: Any) -> None:
 class NumericLimits(LoggingConfigurable):
     """Range validators for the numeric settings of the spawner and its base class."""
 
+    @validate("supplemental_gids")
+    def _check_supplemental_gids(self, proposal: Any) -> Any:
+        value = proposal.value
+        if isinstance(value, list):
+            for gid in value:
+                if isinstance(gid, int) and not 0 <= gid <= MAX_LINUX_ID:
+                    raise SpawnerConfigError(
+                        "supplemental_gids",
+                        value,
+                        f"{gid} is not a Linux group id",
+                        "Give group ids between 0 and 2147483647.",
+                    )
+        return value
+
     @validate(*NUMERIC_RANGES)
     def _check_numeric_range(self, proposal: Any) -> Any:
         check_range(proposal.trait.name, proposal.value)
