@@ -22,6 +22,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import orjson
+
 from .kube.client import NAMESPACES, ApiError, KubeApi, ResourceKind
 from .objects.api_rules import (
     FieldError,
@@ -196,6 +198,36 @@ def check_pod_fields(spawner: Any, pod: Mapping[str, Any]) -> None:
         _refuse_field_errors(spawner, "pod", setting, errors, _hook_hint(spawner))
 
 
+#: The API server refuses a request body above this (413 RequestEntityTooLarge).
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+
+
+def check_pod_size(spawner: Any, pod: Mapping[str, Any]) -> None:
+    """Refuse a pod whose JSON is over the API server's request limit, naming the part
+    that makes it big (in practice: an environment value)."""
+    size = len(orjson.dumps(pod))
+    if size <= MAX_REQUEST_BODY_BYTES:
+        return
+    parts: dict[str, int] = {}
+    spec = pod.get("spec") or {}
+    for list_name in ("initContainers", "containers"):
+        for index, container in enumerate(spec.get(list_name) or []):
+            for key, value in container.items():
+                field = f"spec.{list_name}[{index}].{key}"
+                parts[field] = len(orjson.dumps(value))
+    for key, value in (pod.get("metadata") or {}).items():
+        parts[f"metadata.{key}"] = len(orjson.dumps(value))
+    biggest = max(parts, key=parts.__getitem__, default="spec")
+    setting = origin(spawner, pod, biggest)
+    raise _refuse(
+        spawner,
+        setting,
+        f"the pod's JSON would be {size} bytes, over the API server's limit of "
+        f"{MAX_REQUEST_BODY_BYTES} (most of it in {biggest}, set by {setting})",
+        "Keep large data out of the pod spec: mount it from a ConfigMap, Secret or volume.",
+    )
+
+
 def _pvc_setting(field: str) -> str:
     if field.startswith("metadata.name"):
         return "pvc_name_template"
@@ -262,6 +294,7 @@ async def check_before_create(spawner: Any, api: KubeApi) -> None:
     pod = to_dict(pod_model)
     check_pod_security(spawner, pod)
     check_pod_fields(spawner, pod)
+    check_pod_size(spawner, pod)
     if spawner.storage_pvc_ensure:
         errors = pvc_errors(to_dict(spawner.get_pvc_manifest()))
         if errors:

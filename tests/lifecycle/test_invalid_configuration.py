@@ -264,3 +264,16 @@ async def test_invalid_value_refused_before_anything_is_created(
     assert "secret-value" not in message  # env values are never echoed
     _nothing_created(sim, namespaces_before)
     assert NAMESPACE == "default"
+
+
+async def test_a_pod_over_the_request_limit_is_refused_before_the_pvc(
+    sim: Any, make_spawner: Any
+) -> None:
+    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    spawner = make_spawner(environment={"BIG": "x" * (4 * 1024 * 1024)}, **PVC)
+    with pytest.raises(TraitError) as info:
+        await spawner.start()
+    message = str(info.value)
+    assert "KubeSpawner.environment" in message and "3145728" in message
+    assert "xxxx" not in message
+    _nothing_created(sim, namespaces_before)
