@@ -674,7 +674,9 @@ def build_service_manifest(s: ServiceSettings) -> k8s.V1Service:
         metadata=_owned_metadata(s),
         spec=k8s.V1ServiceSpec(
             type="ClusterIP",
-            ports=[k8s.V1ServicePort(port=s.port, target_port=s.port)],
+            # Named "http" as upstream names it: service meshes (Istio) pick the
+            # protocol from the port name.
+            ports=[k8s.V1ServicePort(name="http", port=s.port, target_port=s.port)],
             selector=dict(s.selector),
         ),
     )
