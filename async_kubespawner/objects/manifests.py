@@ -208,7 +208,7 @@ def shallow_model(model: type, value: Any, where: str = "value") -> Any:
     dropped, as the full conversion did.
     """
     full = to_model(model, value, where)
-    for attribute in model.openapi_types:
+    for attribute in getattr(model, "openapi_types"):  # noqa: B009 (a generated model)
         item = getattr(full, attribute)
         if item is not None and _has_model(item):
             setattr(full, attribute, to_dict(item))
@@ -496,7 +496,7 @@ def _restrict_container(container: k8s.V1Container) -> None:
     """Force the restricted profile onto a sidecar or init container; its other
     fields (runAsUser ...) are kept."""
     current = to_dict(container.security_context) or {}
-    container.security_context = plain_dict(
+    container.security_context = plain_dict(  # type: ignore[assignment]  # a dict, as upstream
         k8s.V1SecurityContext, _with_restrictions(current), "securityContext"
     )
 
@@ -539,7 +539,7 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
     )
     container_context = _container_security_context(s)
     if container_context:
-        notebook.security_context = plain_dict(
+        notebook.security_context = plain_dict(  # type: ignore[assignment]  # a dict, as upstream
             k8s.V1SecurityContext, container_context, "container_security_context"
         )
     if s.extra_container_config:
@@ -579,7 +579,7 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
     )
     pod_context = _pod_security_context(s)
     if pod_context:
-        spec.security_context = plain_dict(
+        spec.security_context = plain_dict(  # type: ignore[assignment]  # a dict, as upstream
             k8s.V1PodSecurityContext, pod_context, "pod_security_context"
         )
     if s.service_account is not None:
@@ -634,7 +634,7 @@ def build_pvc_manifest(s: PVCSettings) -> k8s.V1PersistentVolumeClaim:
         annotations[LEGACY_STORAGE_CLASS_ANNOTATION] = s.storage_class
         spec.storage_class_name = s.storage_class
     if s.selector:
-        spec.selector = plain_dict(k8s.V1LabelSelector, s.selector, "storage_selector")
+        spec.selector = plain_dict(k8s.V1LabelSelector, s.selector, "storage_selector")  # type: ignore[assignment]
     return k8s.V1PersistentVolumeClaim(
         api_version="v1",
         kind="PersistentVolumeClaim",
