@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import re
+import time
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -244,6 +246,14 @@ def _pvc_setting(field: str) -> str:
     return "storage_capacity"
 
 
+#: Seconds a service account found to exist is not looked up again (a spawn storm of
+#: one hub shares one account: one GET, not one per spawn).
+SERVICE_ACCOUNT_TTL = 60.0
+_known_accounts: weakref.WeakKeyDictionary[KubeApi, dict[tuple[str, str], float]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def check_service_account(spawner: Any, api: KubeApi, pod: Mapping[str, Any]) -> None:
     """Refuse a pod whose service account does not exist (the API server would answer
     403 after the PVC exists). Without the right to read service accounts (403) the
@@ -252,8 +262,15 @@ async def check_service_account(spawner: Any, api: KubeApi, pod: Mapping[str, An
     account = (pod.get("spec") or {}).get("serviceAccountName")
     if not account:
         return
+    known = _known_accounts.setdefault(api, {})
+    key = (namespace, account)
+    if known.get(key, 0.0) > time.monotonic():
+        return
     try:
         if await api.get_or_none(SERVICE_ACCOUNTS, namespace, account) is not None:
+            if len(known) > 10_000:
+                known.clear()
+            known[key] = time.monotonic() + SERVICE_ACCOUNT_TTL
             return
         if account == "default" and (await api.get_or_none(NAMESPACES, None, namespace)) is None:
             return  # created with the namespace, which start() creates next
