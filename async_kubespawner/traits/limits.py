@@ -73,7 +73,22 @@ NUMERIC_RANGES: dict[str, tuple[float, bool, float | None, str]] = {
     ),
     "slow_spawn_message_threshold": (0, False, None, "Give seconds, or 0 to disable."),
     "slow_spawn_message_frequency": (0, True, None, "Give the seconds between messages, e.g. 5."),
+    "poll_interval": (0, False, None, "Give the seconds between polls, e.g. 30."),
+    "poll_jitter": (0, False, 1, "Give a fraction between 0 and 1, e.g. 0.1."),
+    "consecutive_failure_limit": (0, False, None, "Give a number of failures, or 0 for no limit."),
+    "hub_connect_port": (0, False, 65535, "Use a TCP port (1-65535), or 0 for the hub's own."),
 }
+
+#: Numeric settings whose range is checked by a validator of their own.
+CHECKED_ELSEWHERE = frozenset(
+    {
+        "image_pull_error_tolerance",
+        "config_error_tolerance",
+        "unschedulable_tolerance",
+        "k8s_api_max_concurrent_requests",
+        "k8s_api_threadpool_workers",  # deprecated and ignored
+    }
+)
 
 
 def check_range(setting: str, value: Any) -> None:
