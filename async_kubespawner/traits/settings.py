@@ -15,6 +15,11 @@ What the lifecycle (``spawner.py``) calls, and when:
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
     or label is invalid. ``get_*_manifest`` call it too.
+``await preflight.check_before_create(spawner, api)``
+    Then, still before creating anything: builds the final pod (``prepare_pod()``) and
+    checks it, the PVC, Service and namespace against ``security_profile`` and the API
+    server's field rules, and that the service account exists. ``start()`` creates the
+    pod it checked (``preflight.take_checked_pod``).
 ``await resolve_legacy_pvc_name(pvc_exists)``
     Before ensuring the PVC: with ``handle_legacy_names``, on the first start of a
     server saved by a pre-7 KubeSpawner, keeps the current name if that PVC exists,

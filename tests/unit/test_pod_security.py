@@ -194,3 +194,11 @@ def test_an_unprofiled_pod_does_not_pass_restricted() -> None:
     controls = {v.control for v in check_pod(pod, "restricted")}
     assert {"Running as Non-root", "Seccomp", "Capabilities"} <= controls
     assert check_pod(pod, "baseline") == []
+
+
+def test_baseline_refuses_a_privileged_notebook_at_build() -> None:
+    from async_kubespawner.traits import SpawnerConfigError
+
+    spawner = make_spawner(config={"security_profile": "baseline", "privileged": True})
+    with pytest.raises(SpawnerConfigError, match="contradicts security_profile 'baseline'"):
+        asyncio.run(spawner.get_pod_manifest())
