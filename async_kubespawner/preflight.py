@@ -207,7 +207,7 @@ MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
 def check_pod_size(spawner: Any, pod: Mapping[str, Any]) -> None:
     """Refuse a pod whose JSON is over the API server's request limit, naming the part
     that makes it big (in practice: an environment value)."""
-    size = len(orjson.dumps(pod))
+    size = len(orjson.dumps(pod, default=str))
     if size <= MAX_REQUEST_BODY_BYTES:
         return
     parts: dict[str, int] = {}
@@ -216,9 +216,9 @@ def check_pod_size(spawner: Any, pod: Mapping[str, Any]) -> None:
         for index, container in enumerate(spec.get(list_name) or []):
             for key, value in container.items():
                 field = f"spec.{list_name}[{index}].{key}"
-                parts[field] = len(orjson.dumps(value))
+                parts[field] = len(orjson.dumps(value, default=str))
     for key, value in (pod.get("metadata") or {}).items():
-        parts[f"metadata.{key}"] = len(orjson.dumps(value))
+        parts[f"metadata.{key}"] = len(orjson.dumps(value, default=str))
     biggest = max(parts, key=parts.__getitem__, default="spec")
     setting = origin(spawner, pod, biggest)
     raise _refuse(

@@ -422,7 +422,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         api = await self._get_api()
         pod_reflector = await self._pod_reflector()
         event_reflector = await self._event_reflector()
-        await check_before_create(self, api)  # the final objects, before anything exists
+        async with _preparation_gate():  # builds the pod: CPU work, as below
+            await loop_turns().take()
+            await check_before_create(self, api)  # the final objects, before any create
 
         if self.enable_user_namespaces:
             await self._ensure_namespace(api)
