@@ -21,7 +21,7 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -292,6 +292,23 @@ async def check_service_account(spawner: Any, api: KubeApi, pod: Mapping[str, An
     )
 
 
+def adoptable_pvc(spawner: Any, api: KubeApi) -> Callable[[str], Awaitable[bool]]:
+    """``pvc_exists(name)`` for the legacy-name check: the claim exists *and* this server
+    may mount it (``lifecycle/ownership.py``), as ``start()`` decides it."""
+    from .lifecycle.ownership import pvc_is_adoptable
+
+    identity = spawner.server_identity()
+    scope = spawner.pvc_scope()
+    adopt_unowned = spawner.storage_adopt_unowned_pvcs
+
+    async def pvc_exists(name: str) -> bool:
+        return await pvc_is_adoptable(
+            api, spawner.namespace, name, identity, scope, adopt_unowned=adopt_unowned
+        )
+
+    return pvc_exists
+
+
 async def check_before_create(spawner: Any, api: KubeApi) -> None:
     """Build and check everything ``start()`` will create, before it creates anything.
 
@@ -300,13 +317,9 @@ async def check_before_create(spawner: Any, api: KubeApi) -> None:
     """
     setattr(spawner, _CHECKED_POD, None)
     if spawner.storage_pvc_ensure:
-        # The pod's volumes may name {pvc_name}: settle it first (reads only).
-        async def pvc_exists(name: str) -> bool:
-            from .kube.client import PVCS
-
-            return await api.get_or_none(PVCS, spawner.namespace, name) is not None
-
-        await spawner.resolve_legacy_pvc_name(pvc_exists)
+        # The pod's volumes may name {pvc_name}: settle it first (reads only), with the
+        # same rule start() uses: a claim counts only if this server may mount it.
+        await spawner.resolve_legacy_pvc_name(adoptable_pvc(spawner, api))
     pod_model = await spawner.prepare_pod()
     pod = to_dict(pod_model)
     check_pod_security(spawner, pod)
