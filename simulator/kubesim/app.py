@@ -439,7 +439,7 @@ class SimulatorAPI:
             patch_type = PATCH_TYPES.get(ctype)
             if patch_type is None:
                 raise errors.unsupported_media_type()
-            raw = await request.read()
+            raw = await read_body(request)
             patch = self._decode(raw, rt, yaml_body=False)
             obj = await self.store.patch(
                 rt,
@@ -482,7 +482,7 @@ class SimulatorAPI:
                     {},
                 )
             )
-        raw = await request.read()
+        raw = await read_body(request)
         if ctype == PROTOBUF_CONTENT_TYPE:
             obj = decode_object(raw, rt.kind if rt else "Binding")
         else:
@@ -580,7 +580,7 @@ class SimulatorAPI:
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         """DeleteOptions from the body when there is one, else from the query (real precedence)."""
-        raw = await request.read()
+        raw = await read_body(request)
         if raw.strip():
             try:
                 options = json.loads(raw, parse_constant=_refuse_constant(raw))
@@ -1226,6 +1226,21 @@ def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]
     if sub == "scale":
         return "Scale", ["get", "patch", "update"]
     return rt.kind, ["get", "patch", "update"]
+
+
+async def read_body(request: web.Request) -> bytes:
+    """A write's body, refused with 413 above the API server's 3 MiB limit (before it is
+    read when the client says its length, as the real server's limited reader does)."""
+    limit = errors.MAX_REQUEST_BODY_BYTES
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.request_entity_too_large(limit)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # beyond aiohttp's own cap, chunked
+        raise errors.request_entity_too_large(limit) from None
+    if len(raw) > limit:
+        raise errors.request_entity_too_large(limit)
+    return raw
 
 
 def _objkey(obj: dict[str, Any]) -> tuple[str, str]:

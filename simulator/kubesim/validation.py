@@ -494,6 +494,16 @@ def _validate_ids(security_context: Any, path: str) -> list[Cause]:
                     f"{path}.{field_name}", value, "must be between 0 and 2147483647, inclusive"
                 )
             )
+    # The pod's supplemental groups are group ids too (IsValidGroupID on each).
+    for index, gid in enumerate(security_context.get("supplementalGroups") or []):
+        if isinstance(gid, int) and not 0 <= gid <= 2147483647:
+            causes.append(
+                invalid(
+                    f"{path}.supplementalGroups[{index}]",
+                    gid,
+                    "must be between 0 and 2147483647, inclusive",
+                )
+            )
     return causes
 
 
