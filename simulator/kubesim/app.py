@@ -28,6 +28,7 @@ from . import errors
 from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknown_fields
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
+from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from .resources import REAL_GROUP_ORDER, ResourceType
 from .store import (
@@ -35,10 +36,9 @@ from .store import (
     Store,
     Watch,
     WatchEvent,
-    decode_continue,
     dumps,
-    encode_continue,
     parse_resource_version,
+    too_large_resource_version,
     too_old_resource_version,
 )
 from .tables import TABLE_CONTENT_TYPE, build_table, wants_table
@@ -190,6 +190,8 @@ class SimulatorAPI:
         self.token = token
         self.server_address = "127.0.0.1:0"
         self.list_snapshots = ListSnapshots(max_age=store.options.history_age)
+        #: how long a read at a future resourceVersion waits before its 504
+        self.version_wait_seconds = 3.0
 
     # ------------------------------------------------------------ dispatching
     async def handle(self, request: web.Request) -> web.StreamResponse:
@@ -378,12 +380,16 @@ class SimulatorAPI:
                 '"None", "Object"'
             )
         if verb == "list":
+            validate_list_options(q, watch=False)
+            await self._wait_for_version(q.get("resourceVersion"))
             return self._list(t, q, include if table else None)
         if verb == "watch":
+            validate_list_options(q, watch=True)
             return await self._watch(request, t, q)
         if verb == "get":
             if t.subresource == "log":
                 return await self._pod_log(request, t)
+            await self._wait_for_version(q.get("resourceVersion"))
             obj = self.store.get_ref(rt, t.namespace, t.name or "")
             if table:
                 meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
@@ -623,6 +629,17 @@ class SimulatorAPI:
         return options
 
     # ------------------------------------------------------------- list/watch
+    async def _wait_for_version(self, rv_param: str | None) -> None:
+        """A read at a version the store has not reached waits for it (up to 3 s, the
+        watch cache's block timeout), then is a 504 with ``Retry-After: 1``."""
+        if rv_param in (None, "", "0"):
+            return
+        wanted = parse_resource_version(rv_param)
+        if wanted > self.store.resource_version and not await self.store.wait_for_version(
+            wanted, self.version_wait_seconds
+        ):
+            raise too_large_resource_version(wanted, self.store.resource_version)
+
     def _list(self, t: Target, q: Any, table: str | None = None) -> web.Response:
         """A list (or, for kubectl, a Table) page: selectors, resourceVersion rules, paging."""
         rt = t.rt
@@ -631,15 +648,9 @@ class SimulatorAPI:
         token = q.get("continue")
         rv_param = q.get("resourceVersion")
         match = q.get("resourceVersionMatch")
-        if match and match not in ("Exact", "NotOlderThan"):
-            raise errors.bad_request(
-                f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"'
-            )
-        if match and not rv_param:
-            raise errors.bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
-            )
-        if token and rv_param:
+        if rv_param == "0" and match != "Exact" and not token:
+            limit = 0  # served from the watch cache, which does not page
+        if token and rv_param not in (None, "", "0"):
             raise errors.bad_request(
                 "specifying resource version is not allowed when using continue"
             )
@@ -648,6 +659,8 @@ class SimulatorAPI:
         query = (rt.key, t.namespace or "", labels or "", fields or "")
         if token:
             token_rv, start = decode_continue(token)
+            if token_rv == LATEST:  # the replacement of an expired token: go on at the newest
+                token_rv = self.store.resource_version
             if token_rv < self.store.oldest_resumable_version:
                 body = errors.expired(
                     "The provided continue parameter is too old to display a consistent list "
@@ -657,9 +670,7 @@ class SimulatorAPI:
                     "that were created, modified, or deleted between the time the first chunk was "
                     "returned and now may show up in the list."
                 )
-                body.status["metadata"] = {
-                    "continue": encode_continue(self.store.resource_version, start)
-                }
+                body.status["metadata"] = {"continue": encode_continue(LATEST, start)}
                 raise body
             cached = self.list_snapshots.page_after(
                 query, token_rv, start, limit, self.store.oldest_resumable_version, time.monotonic()

@@ -18,7 +18,6 @@ serialised JSON bytes without defensive copies on the hot path.
 from __future__ import annotations
 
 import asyncio
-import base64
 import bisect
 import collections
 import contextlib
@@ -39,6 +38,7 @@ from . import errors
 from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_than
 from .defaulting import default_object
 from .errors import StatusError
+from .list_options import decode_continue, encode_continue  # noqa: F401  (re-exported)
 from .patching import (
     PatchError,
     apply_json_patch,
@@ -54,6 +54,12 @@ from .validation import (
     validate_against_schema,
     validate_metadata,
     validate_object,
+)
+from .watch_cache import (
+    EVENT_FRESH_SECONDS,
+    LOWER_BOUND_CAPACITY,
+    UPPER_BOUND_CAPACITY,
+    WatchCacheWindows,
 )
 
 log = logging.getLogger(__name__)
@@ -319,8 +325,12 @@ class Watch:
 class StoreOptions:
     """Knobs of the history window, bookmarks and watch buffers."""
 
-    history_size: int = 10_000  # changes kept for watch resume / Exact lists
-    history_age: float = 300.0  # seconds a change stays resumable
+    history_size: int = 10_000  # changes kept for Exact lists / continue tokens (etcd's part)
+    history_age: float = 300.0  # seconds before a change is compacted (etcd's 5 min compaction)
+    # the per-resource watch cache that decides how far back a watch resumes
+    watch_cache_min: int = LOWER_BOUND_CAPACITY
+    watch_cache_max: int = UPPER_BOUND_CAPACITY
+    watch_cache_fresh: float = EVENT_FRESH_SECONDS
     bookmark_interval: float = 60.0  # seconds between periodic BOOKMARKs
     watch_queue_size: int = 100_000  # events buffered per watcher before it is dropped
     service_cidr: str = "10.96.0.0/12"
@@ -347,6 +357,12 @@ class Store:
         self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = collections.defaultdict(dict)
         self._history: collections.deque[_Change] = collections.deque()
         self._compacted_rv = 0  # every change with rv > this is still in the history
+        self._watch_windows = WatchCacheWindows(
+            lower_bound=self.options.watch_cache_min,
+            upper_bound=self.options.watch_cache_max,
+            fresh_seconds=self.options.watch_cache_fresh,
+        )
+        self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._watchers: dict[Key, set[Watch]] = collections.defaultdict(set)
         self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[Key, str, str]] = {}
@@ -366,6 +382,9 @@ class Store:
         ) = None
         for name in self.options.initial_namespaces:
             self._seed_namespace(name)
+        # a real cluster's bootstrap writes are long compacted, and its watch caches
+        # started after them: resourceVersion=1 is "too old" from the first request on
+        self.compact()
 
     # ------------------------------------------------------------------ lookup
     def resource(self, plural: str, group: str = "") -> ResourceType:
@@ -538,15 +557,17 @@ class Store:
         if initial:
             items, rv = self.list_refs(rt, watch.namespace)
             for obj in items:
-                watch._queue.append(WatchEvent("ADDED", obj))
+                if watch._matches(obj):  # the initial events honour the selectors too
+                    watch._queue.append(WatchEvent("ADDED", obj))
             if allow_bookmarks:
                 watch._queue.append(self._bookmark(rt, rv, initial_events_end=True))
                 watch._last_bookmark = time.monotonic()
         else:
             since = parse_resource_version(resource_version or "0")
-            if since < self._compacted_rv:
+            oldest = self.oldest_watchable_version(rt)
+            if since < oldest:
                 watch._queue.append(
-                    WatchEvent("ERROR", too_old_resource_version(since, self._compacted_rv).status)
+                    WatchEvent("ERROR", too_old_resource_version(since, oldest).status)
                 )
                 watch.closed = True
                 watch.close_reason = "expired"
@@ -601,6 +622,7 @@ class Store:
         """Forget the whole history: any older resourceVersion now gets 410 Expired."""
         self._history.clear()
         self._compacted_rv = self.resource_version
+        self._watch_windows.restart_all(self.resource_version)
 
     def restart(self) -> None:
         """What an API server restart looks like to clients: watches drop, history is gone."""
@@ -609,7 +631,34 @@ class Store:
 
     @property
     def oldest_resumable_version(self) -> int:
+        """The oldest version an Exact list or a continue token may still name."""
         return self._compacted_rv
+
+    def oldest_watchable_version(self, rt: ResourceType) -> int:
+        """The oldest version a watch of ``rt`` may resume from (its watch cache window)."""
+        return max(self._compacted_rv, self._watch_windows.oldest(rt.key))
+
+    async def wait_for_version(self, rv: int, patience: float = 3.0) -> bool:
+        """Wait until the store has reached ``rv`` (as the watch cache waits to catch up
+        with etcd before serving a read at a newer version); False on timeout."""
+        if self.resource_version >= rv:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (rv, future)
+        self._rv_waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), patience)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with contextlib.suppress(ValueError):
+                self._rv_waiters.remove(entry)
+
+    def _wake_rv_waiters(self, rv: int) -> None:
+        for wanted, future in self._rv_waiters:
+            if wanted <= rv and not future.done():
+                future.set_result(None)
 
     # ------------------------------------------------------------------ writes
     def _commit(
@@ -637,6 +686,9 @@ class Store:
         change = _Change(rv, rt.key, okey[0], event_type, obj, old, self.clock())
         self._history.append(change)
         self._trim_history(change.at)
+        self._watch_windows.record(rt.key, rv, change.at)
+        if self._rv_waiters:
+            self._wake_rv_waiters(rv)
         watchers = self._watchers.get(rt.key)
         shared = self._last_event = WatchEvent(event_type, obj)
         if watchers:
@@ -1519,6 +1571,8 @@ class Store:
                 returns_deleted=True,
             )
             schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+            if self.registry.find(rt.plural, rt.group) is None:
+                self._watch_windows.start(rt.key, self.resource_version)  # a new cache
             self.registry.add(rt, schema)
 
     def _unregister_crd(self, crd: dict[str, Any]) -> None:
@@ -1622,27 +1676,9 @@ def too_large_resource_version(requested: int, current: int) -> StatusError:
                 ],
                 "retryAfterSeconds": 1,
             },
-        )
+        ),
+        headers={"Retry-After": "1"},
     )
-
-
-def encode_continue(rv: int, last_key: ObjKey) -> str:
-    """An opaque token shaped like the real one: base64 of {v, rv, start}."""
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{last_key[0]}/{last_key[1]}\x00"})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_continue(token: str) -> tuple[int, ObjKey]:
-    """(list resourceVersion, last key served) from a token made by ``encode_continue``."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        ns, _, name = str(data["start"]).rstrip("\x00").partition("/")
-        return int(data["rv"]), (ns, name)
-    except (ValueError, KeyError, TypeError):
-        raise errors.bad_request(
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
-        ) from None
 
 
 ListQueryKey = tuple[Any, ...]

@@ -97,10 +97,37 @@ async def test_too_large_resource_version_and_bad_match(api_client):
             "default", resource_version="999999", resource_version_match="NotOlderThan"
         )
     assert info.value.status == 504
-    assert "Too large resource version" in json.loads(info.value.body)["message"]
+    assert info.value.headers["Retry-After"] == "1"
+    assert json.loads(info.value.body)["details"] == {
+        "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+        "retryAfterSeconds": 1,
+    }
+    assert "Too large resource version: 999999, current: " in json.loads(info.value.body)["message"]
     with pytest.raises(ApiException) as info:
         await v1.list_namespaced_config_map("default", resource_version_match="Exact")
-    assert info.value.status == 400
+    assert info.value.status == 422
+    assert json.loads(info.value.body) == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'ListOptions.meta.k8s.io "" is invalid: resourceVersionMatch: Forbidden: '
+        "resourceVersionMatch is forbidden unless resourceVersion is provided",
+        "reason": "Invalid",
+        "details": {
+            "group": "meta.k8s.io",
+            "kind": "ListOptions",
+            "causes": [
+                {
+                    "reason": "FieldValueForbidden",
+                    "message": "Forbidden: resourceVersionMatch is forbidden unless "
+                    "resourceVersion is provided",
+                    "field": "resourceVersionMatch",
+                }
+            ],
+        },
+        "code": 422,
+    }
 
 
 async def test_pagination_matches_the_recorded_shape(api_client):
