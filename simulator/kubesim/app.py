@@ -29,6 +29,7 @@ from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknow
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
+from .managed_fields import manager_from, validate_write_options
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from .resources import REAL_GROUP_ORDER, ResourceType
 from .store import (
@@ -50,7 +51,14 @@ PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
     "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
 }
+#: what a custom resource's PATCH accepts (no strategic merge: there is no Go struct)
+CUSTOM_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+)
 BODY_TYPES = ("application/json", "application/yaml", PROTOBUF_CONTENT_TYPE, "")
 VERSION_INFO = {
     "major": "1",
@@ -368,10 +376,8 @@ class SimulatorAPI:
     async def _dispatch(self, request: web.Request, t: Target, verb: str) -> web.StreamResponse:
         rt, q = t.rt, request.query
         dry_run = q.get("dryRun") == "All"
-        if "dryRun" in q and q.get("dryRun") not in ("All", ""):
-            raise errors.bad_request(
-                f'Invalid dryRun value: "{q.get("dryRun")}": supported values: "All"'
-            )
+        if verb in ("delete", "deletecollection"):
+            validate_write_options("DeleteOptions", q)
         table = wants_table(request.headers.get("Accept", ""))
         include = q.get("includeObject", "Metadata")
         if table and include not in ("None", "Metadata", "Object"):
@@ -425,10 +431,14 @@ class SimulatorAPI:
                     },
                     201,
                 )
+            validate_write_options("CreateOptions", q)
             body = await self._read_object(request, rt)
-            obj = await self.store.create(rt, t.namespace, body, dry_run=dry_run, owned=True)
+            obj = await self.store.create(
+                rt, t.namespace, body, dry_run=dry_run, owned=True, manager=_manager(request)
+            )
             return raw_json_response(self.store.encode(obj), 201)
         if verb == "update":
+            validate_write_options("UpdateOptions", q)
             body = await self._read_object(request, rt)
             obj = await self.store.replace(
                 rt,
@@ -438,15 +448,25 @@ class SimulatorAPI:
                 subresource=t.subresource,
                 dry_run=dry_run,
                 owned=True,
+                manager=_manager(request),
             )
             return raw_json_response(self.store.encode(obj))
         if verb == "patch":
             ctype = request.content_type
             patch_type = PATCH_TYPES.get(ctype)
+            custom = self.store.registry.schema(rt) is not None
+            if custom and ctype not in CUSTOM_PATCH_TYPES:
+                raise errors.unsupported_media_type_for(
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: " + ", ".join(CUSTOM_PATCH_TYPES)
+                )
             if patch_type is None:
                 raise errors.unsupported_media_type()
+            validate_write_options("PatchOptions", q, apply=patch_type == "apply")
             raw = await request.read()
-            patch = self._decode(raw, rt, yaml_body=False)
+            patch = self._decode(raw, rt, yaml_body=patch_type == "apply")
+            if patch_type == "apply":
+                return await self._apply(request, t, patch, dry_run)
             obj = await self.store.patch(
                 rt,
                 t.namespace,
@@ -455,6 +475,7 @@ class SimulatorAPI:
                 patch_type,
                 subresource=t.subresource,
                 dry_run=dry_run,
+                manager=_manager(request),
             )
             return raw_json_response(self.store.encode(obj))
         if verb == "delete":
@@ -474,6 +495,33 @@ class SimulatorAPI:
         if verb == "deletecollection":
             return await self._delete_collection(request, t)
         raise errors.method_not_allowed(verb, rt.plural)
+
+    async def _apply(
+        self, request: web.Request, t: Target, config: Any, dry_run: bool
+    ) -> web.Response:
+        """Server-side apply: the body is a (partial) object of the target's kind."""
+        rt = t.rt
+        if not isinstance(config, dict):
+            raise errors.bad_request(
+                f"error decoding YAML: json: cannot unmarshal {json_type_name(config)} into Go "
+                "value of type map[string]interface {}"
+            )
+        if not config.get("apiVersion") or not config.get("kind"):
+            missing = "apiVersion" if not config.get("apiVersion") else "kind"
+            raise errors.bad_request(f"invalid object type: {missing} must be set")
+        self._check_kind(config, rt)
+        self._field_validation(request, config, rt)
+        obj, created = await self.store.apply(
+            rt,
+            t.namespace,
+            t.name or "",
+            config,
+            manager=request.query.get("fieldManager", ""),
+            force=_bool_param(request.query.get("force")),
+            subresource=t.subresource,
+            dry_run=dry_run,
+        )
+        return raw_json_response(self.store.encode(obj), 201 if created else 200)
 
     # ----------------------------------------------------------------- bodies
     async def _read_object(self, request: web.Request, rt: ResourceType | None) -> dict[str, Any]:
@@ -1237,6 +1285,11 @@ def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]
     if sub == "scale":
         return "Scale", ["get", "patch", "update"]
     return rt.kind, ["get", "patch", "update"]
+
+
+def _manager(request: web.Request) -> str:
+    """The field manager a write is recorded under (``fieldManager``, else the User-Agent)."""
+    return manager_from(request.query.get("fieldManager"), request.headers.get("User-Agent", ""))
 
 
 def _objkey(obj: dict[str, Any]) -> tuple[str, str]:

@@ -39,6 +39,15 @@ from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_t
 from .defaulting import default_object
 from .errors import StatusError
 from .list_options import decode_continue, encode_continue  # noqa: F401  (re-exported)
+from .managed_fields import (
+    applied_set,
+    decode_entries,
+    merge_applied,
+    owned_by_others,
+    ownership_after_create,
+    ownership_after_write,
+    remove_paths,
+)
 from .patching import (
     PatchError,
     apply_json_patch,
@@ -830,10 +839,14 @@ class Store:
         *,
         dry_run: bool = False,
         owned: bool = False,
+        manager: str | None = None,
+        applied: Any = None,
     ) -> dict[str, Any]:
         """Store a new object; returns it as stored (defaulted, with uid/rv/timestamps).
 
         ``owned=True`` lets a caller that will never touch ``obj`` again skip the copy.
+        ``manager`` records the write in ``managedFields`` (an Update by that manager, or
+        with ``applied`` — the field set of an applied configuration — an Apply).
         """
         self._ensure_gc_worker()
         obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
@@ -882,6 +895,9 @@ class Store:
         ):
             meta.pop(volatile, None)
         self._check_namespace(rt, namespace, name)
+        spec = obj.get("spec")
+        # what the request itself set, so admission's additions are not the creator's
+        body = {"spec": dict.fromkeys(spec)} if isinstance(spec, dict) else {}
         obj = self._default(rt, obj, None, dry_run)
         meta = obj["metadata"]
         if rt.key == _NS_KEY:
@@ -891,6 +907,10 @@ class Store:
         if rt.key == _POD_KEY:
             self._admit_service_account(namespace or "", obj)
         self._validate(rt, obj, None)
+        if manager is not None:
+            ownership_after_create(
+                rt, obj, body, manager, self.registry.schema(rt), applied=applied
+            )
         if rt.key == _CRD_KEY:
             self._prepare_crd(obj)
         if self._objkey(rt, namespace, name) in self._bucket(rt):
@@ -954,6 +974,7 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         owned: bool = False,
+        manager: str | None = None,
     ) -> dict[str, Any]:
         """PUT semantics: a stale ``metadata.resourceVersion`` in ``obj`` is a 409 Conflict."""
         self._ensure_gc_worker()
@@ -970,7 +991,7 @@ class Store:
         body_rv = meta.get("resourceVersion")
         if body_rv and body_rv != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
-        return self._update(rt, current, obj, subresource, dry_run)
+        return self._update(rt, current, obj, subresource, dry_run, manager=manager)
 
     async def patch(
         self,
@@ -982,6 +1003,7 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> dict[str, Any]:
         """Apply a merge, JSON or strategic-merge patch (``patch_type`` "merge"/"json"/"strategic")."""
         self._ensure_gc_worker()
@@ -1029,7 +1051,73 @@ class Store:
             )
         if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
-        return self._update(rt, current, patched, subresource, dry_run)
+        return self._update(rt, current, patched, subresource, dry_run, manager=manager)
+
+    async def apply(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Server-side apply of ``config`` by ``manager``; (object, whether it was created).
+
+        A missing object is created from the configuration; an existing one gets the
+        configuration merged in, loses what ``manager`` applied before and applies no
+        more (unless another manager owns it), and changes no field another manager owns
+        unless ``force`` (409 ``FieldManagerConflict`` otherwise).
+        """
+        self._ensure_gc_worker()
+        meta = config.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        body_name = (meta or {}).get("name")
+        if body_name and body_name != name:
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
+        if rt.namespaced and (meta or {}).get("namespace") not in (None, "", namespace):
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        schema = self.registry.schema(rt)
+        reset = "status" in rt.subresources
+        config = decode(rt.kind, rt.group, rt.version, clone(config))
+        if schema is not None:
+            config = prune_unknown(schema, config)
+        applied = applied_set(config, schema, subresource=subresource, reset_status=reset)
+        current = self._bucket(rt).get(self._objkey(rt, namespace, name))
+        if current is None:
+            if subresource:
+                raise errors.not_found(rt.plural, name, rt.group)
+            config.setdefault("metadata", {})["name"] = name
+            created = await self.create(
+                rt, namespace, config, dry_run=dry_run, owned=True, manager=manager, applied=applied
+            )
+            return created, True
+        entries = decode_entries(current["metadata"].get("managedFields")) or []
+        mine = next(
+            (e for e in entries if e.manager == manager and e.operation == "Apply"
+             and e.subresource == (subresource or "")),
+            None,
+        )
+        merged = merge_applied(current, config)
+        if mine is not None:
+            stale = mine.fields - applied - owned_by_others(entries, manager, subresource or "")
+            if stale:
+                merged = remove_paths(merged, stale)
+        merged = dict(merged)
+        merged["metadata"] = dict(merged.get("metadata") or {})
+        merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        updated = self._update(
+            rt, current, merged, subresource, dry_run, manager=manager, applied=applied, force=force
+        )
+        return updated, False
 
     def _update(
         self,
@@ -1038,6 +1126,10 @@ class Store:
         new: dict[str, Any],
         subresource: str | None,
         dry_run: bool,
+        *,
+        manager: str | None = None,
+        applied: Any = None,
+        force: bool = False,
     ) -> dict[str, Any]:
         cur_meta = current["metadata"]
         custom = self.registry.schema(rt) is not None
@@ -1079,6 +1171,19 @@ class Store:
             new = self._default(rt, new, current, dry_run)
         meta = new["metadata"]
         meta["resourceVersion"] = cur_meta["resourceVersion"]
+        if manager is not None:  # before validation: an apply conflict is a 409, not a 422
+            ownership_after_write(
+                rt,
+                current,
+                new,
+                manager,
+                self.registry.schema(rt),
+                subresource=subresource or "",
+                applied=applied,
+                force=force,
+            )
+        elif "managedFields" in cur_meta:  # the server's own writes keep the entries
+            meta["managedFields"] = cur_meta["managedFields"]
         self._validate(rt, new, current)
         if "generation" in cur_meta and _generation_changes(rt, current, new, custom):
             meta["generation"] = cur_meta["generation"] + 1
