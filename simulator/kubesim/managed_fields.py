@@ -213,6 +213,7 @@ def leaves(
     """Every owned-able path of ``obj`` with its value (``_NODE`` for non-leaves)."""
     out: dict[Path, Any] = {}
     _walk(_strip(obj, subresource, reset_status), (), schema, out, every_node=every_node)
+    out.pop(("f:metadata",), None)  # a struct every object has: never owned itself
     return out
 
 
