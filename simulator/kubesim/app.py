@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime
 import hmac
 import json
@@ -25,7 +26,13 @@ import yaml
 from aiohttp import web
 
 from . import errors
-from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknown_fields
+from .decoding import (
+    MAX_BODY_DEPTH,
+    OBJECT_META_FIELDS,
+    json_type_name,
+    nested_deeper_than,
+    unknown_fields,
+)
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
@@ -42,6 +49,7 @@ from .store import (
     too_large_resource_version,
     too_old_resource_version,
 )
+from .structural_schema import unknown_schema_fields
 from .tables import TABLE_CONTENT_TYPE, build_table, wants_table
 
 log = logging.getLogger(__name__)
@@ -79,6 +87,43 @@ SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
 WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
+DUPLICATES_KEY = web.RequestKey("sim_duplicates", list)  # paths of duplicate JSON fields
+_DUPLICATE_SEEN: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "sim_duplicate_seen", default=False
+)
+
+
+def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict (the last duplicate wins, as in Go), noting duplicates."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        _DUPLICATE_SEEN.set(True)
+    return out
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object's members in order, kept as pairs to find duplicate keys."""
+
+
+def _decode_with_duplicates(raw: bytes) -> tuple[Any, list[str]]:
+    """The body parsed again, slowly, for the paths of its duplicate fields (rare)."""
+    tree = json.loads(raw, object_pairs_hook=_Pairs)
+    duplicates: list[str] = []
+
+    def convert(value: Any, path: str) -> Any:
+        if isinstance(value, _Pairs):
+            out: dict[str, Any] = {}
+            for key, item in value:
+                where = f"{path}.{key}" if path else key
+                if key in out and where not in duplicates:
+                    duplicates.append(where)
+                out[key] = convert(item, where)
+            return out
+        if isinstance(value, list):
+            return [convert(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return value
+
+    return convert(tree, ""), duplicates
 
 
 class _YamlAsJsonLoader(yaml.SafeLoader):
@@ -464,7 +509,7 @@ class SimulatorAPI:
                 raise errors.unsupported_media_type()
             validate_write_options("PatchOptions", q, apply=patch_type == "apply")
             raw = await request.read()
-            patch = self._decode(raw, rt, yaml_body=patch_type == "apply")
+            patch = self._decode(raw, rt, yaml_body=patch_type == "apply", request=request)
             if patch_type == "apply":
                 return await self._apply(request, t, patch, dry_run)
             obj = await self.store.patch(
@@ -540,7 +585,7 @@ class SimulatorAPI:
         if ctype == PROTOBUF_CONTENT_TYPE:
             obj = decode_object(raw, rt.kind if rt else "Binding")
         else:
-            obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
+            obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml", request=request)
         if obj is None:  # JSON null decodes to an empty TypeMeta
             raise errors.bad_request("Object 'Kind' is missing in 'null'")
         if not isinstance(obj, dict):
@@ -555,13 +600,27 @@ class SimulatorAPI:
             self._field_validation(request, obj, rt)
         return obj
 
-    def _decode(self, raw: bytes, rt: ResourceType | None, *, yaml_body: bool) -> Any:
+    def _decode(
+        self,
+        raw: bytes,
+        rt: ResourceType | None,
+        *,
+        yaml_body: bool,
+        request: web.Request | None = None,
+    ) -> Any:
         kind = rt.kind if rt else "Binding"
         try:
             if yaml_body:
                 value = _json_ready(yaml.load(raw, Loader=_YamlAsJsonLoader))
             else:
-                value = json.loads(raw, parse_constant=_refuse_constant(raw))
+                value = json.loads(
+                    raw, parse_constant=_refuse_constant(raw), object_pairs_hook=_pairs_to_dict
+                )
+                if _DUPLICATE_SEEN.get():
+                    _DUPLICATE_SEEN.set(False)
+                    value, duplicates = _decode_with_duplicates(raw)
+                    if duplicates and request is not None:
+                        request[DUPLICATES_KEY] = duplicates
         except RecursionError:  # a self-referencing YAML alias, or absurd JSON nesting
             value = _TOO_DEEP
         except (ValueError, yaml.YAMLError) as exc:
@@ -616,21 +675,32 @@ class SimulatorAPI:
     def _field_validation(
         self, request: web.Request, obj: dict[str, Any], rt: ResourceType
     ) -> None:
-        """Unknown fields under ``fieldValidation``: Strict refuses them (400); Warn, the
-        default, lets the decoder drop them and says so in ``Warning`` headers; Ignore
-        drops them silently."""
-        unknown = unknown_fields(rt.kind, rt.group, obj)
-        if not unknown:
+        """Unknown and duplicate fields under ``fieldValidation``: Strict refuses them
+        (400); Warn, the default, lets the decoder drop them (the last duplicate wins) and
+        says so in ``Warning`` headers; Ignore drops them silently. A custom resource's
+        unknown fields are the ones its schema prunes."""
+        schema = self.store.registry.schema(rt)
+        if schema is not None:
+            meta = obj.get("metadata")
+            unknown = [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS] if isinstance(
+                meta, dict
+            ) else []
+            unknown += unknown_schema_fields(schema, obj)
+        else:
+            unknown = unknown_fields(rt.kind, rt.group, obj)
+        problems = [f'unknown field "{u}"' for u in unknown]
+        problems += [f'duplicate field "{d}"' for d in request.get(DUPLICATES_KEY, ())]
+        if not problems:
             return
         mode = request.query.get("fieldValidation") or "Warn"
         if mode == "Strict":
-            listed = ", ".join(f'unknown field "{u}"' for u in unknown)
+            listed = ", ".join(problems)
             raise errors.bad_request(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                 f"strict decoding error: {listed}"
             )
         if mode != "Ignore":
-            request[WARNINGS_KEY] = [f'unknown field "{u}"' for u in unknown]
+            request[WARNINGS_KEY] = problems
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         """DeleteOptions from the body when there is one, else from the query (real precedence)."""
