@@ -38,6 +38,7 @@ from . import errors
 from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_than
 from .defaulting import default_object
 from .errors import StatusError
+from .field_errors import invalid as field_invalid
 from .list_options import decode_continue, encode_continue  # noqa: F401  (re-exported)
 from .managed_fields import (
     applied_set,
@@ -48,6 +49,7 @@ from .managed_fields import (
     ownership_after_write,
     remove_paths,
 )
+from .namespaces import PLACEHOLDER_CA, root_ca_configmap, termination_conditions
 from .patching import (
     PatchError,
     apply_json_patch,
@@ -347,6 +349,8 @@ class StoreOptions:
     # ServiceAccount "default" in every namespace, and pods refused (403) when the account
     # they name does not exist, like the real ServiceAccount admission plugin
     service_accounts: bool = True
+    # ConfigMap kube-root-ca.crt in every namespace, as kube-controller-manager publishes it
+    root_ca_configmaps: bool = True
 
 
 class Store:
@@ -389,6 +393,8 @@ class Store:
         self.pod_log_source: (
             Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
         ) = None
+        #: the CA bundle published as ConfigMap kube-root-ca.crt (the server may set its own)
+        self.root_ca_pem = PLACEHOLDER_CA
         for name in self.options.initial_namespaces:
             self._seed_namespace(name)
         # a real cluster's bootstrap writes are long compacted, and its watch caches
@@ -692,6 +698,9 @@ class Store:
             bucket[okey] = obj
             self._by_uid[uid] = (rt.key, okey[0], okey[1])
         self._index_owners(rt, okey, old, None if event_type == "DELETED" else obj)
+        if event_type != "DELETED" and meta.get("ownerReferences") and self._gc_wakeup is not None:
+            if _owner_uids(obj) != _owner_uids(old):
+                self._gc_enqueue("owners", (rt.key, okey))
         change = _Change(rv, rt.key, okey[0], event_type, obj, old, self.clock())
         self._history.append(change)
         self._trim_history(change.at)
@@ -773,11 +782,14 @@ class Store:
         self._add_default_service_account(name)
 
     def _add_default_service_account(self, namespace: str) -> None:
-        """Every namespace gets ServiceAccount "default", as kube-controller-manager does.
+        """Every namespace gets ServiceAccount "default" and ConfigMap kube-root-ca.crt,
+        as kube-controller-manager does.
 
         Done in the same call as the namespace's creation, so a pod created right after it
         never meets the real cluster's brief "serviceaccount not found" window.
         """
+        if self.options.root_ca_configmaps:
+            self._publish_root_ca(namespace)
         if not self.options.service_accounts:
             return
         sa = {
@@ -792,6 +804,18 @@ class Store:
             },
         }
         self._commit(self.registry.lookup("serviceaccounts"), "ADDED", sa, None)
+
+    def _publish_root_ca(self, namespace: str) -> None:
+        """The root-ca-cert-publisher: ConfigMap ``kube-root-ca.crt`` in every namespace
+        (pods mount it through their token volume)."""
+        rt = self.registry.lookup("configmaps")
+        cm = root_ca_configmap(namespace, self.root_ca_pem)
+        meta = cm["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["resourceVersion"] = ""
+        meta["creationTimestamp"] = now_rfc3339()
+        ownership_after_create(rt, cm, {}, "kube-controller-manager", None)
+        self._commit(rt, "ADDED", _ordered(cm), None)
 
     def _admit_service_account(self, namespace: str, pod: dict[str, Any]) -> None:
         """The ServiceAccount admission plugin: a pod may only run as an existing account."""
@@ -988,6 +1012,16 @@ class Store:
             raise errors.bad_request(
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
+        body_uid = meta.get("uid")
+        if body_uid and body_uid != current["metadata"].get("uid"):
+            # a uid in the body is a precondition of the update
+            raise errors.conflict(
+                rt.plural,
+                name,
+                f"Precondition failed: UID in precondition: {body_uid}, "
+                f"UID in object meta: {current['metadata'].get('uid')}",
+                rt.group,
+            )
         body_rv = meta.get("resourceVersion")
         if body_rv and body_rv != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
@@ -1051,6 +1085,15 @@ class Store:
             )
         if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
+        if meta.get("uid") != current["metadata"].get("uid"):
+            raise StatusError(
+                invalid_status(
+                    rt.kind,
+                    name,
+                    [field_invalid("metadata.uid", meta.get("uid"), "field is immutable")],
+                    rt.group,
+                )
+            )
         return self._update(rt, current, patched, subresource, dry_run, manager=manager)
 
     async def apply(
@@ -1327,7 +1370,9 @@ class Store:
             old_grace = meta.get("deletionGracePeriodSeconds")
             if rt.key == _POD_KEY and old_grace is not None and grace < old_grace:
                 if grace == 0 and not finalizers:
-                    return self._remove(rt, current, current)
+                    # the deletion shows grace 0 (MODIFIED), then the pod goes (DELETED)
+                    marked = self._mark_deleting(rt, current, 0, finalizers)
+                    return self._remove(rt, marked, marked)
                 return self._mark_deleting(rt, current, grace, finalizers)
             if finalizers != list(meta.get("finalizers") or []):
                 return self._mark_deleting(rt, current, old_grace or 0, finalizers)
@@ -1428,6 +1473,8 @@ class Store:
                     await self._gc_namespace(payload)
                 elif what == "claim":
                     await self._gc_claim(*payload)
+                elif what == "owners":
+                    await self._gc_check_owners(*payload)
             except StatusError as exc:
                 log.debug("garbage collector: %s", exc)
             except Exception:
@@ -1441,6 +1488,24 @@ class Store:
             return None
         rt = self.registry.find(key[1], key[0])
         return None if rt is None else (rt, obj)
+
+    async def _gc_check_owners(self, key: Key, okey: ObjKey) -> None:
+        """A dependent whose owners all do not exist (never did, or are gone) is deleted,
+        as the garbage collector's check of a new ownerReference decides. Owners of kinds
+        the server does not serve are left alone (the real collector cannot look them up)."""
+        obj = self._objects[key].get(okey)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        refs = [r for r in obj["metadata"].get("ownerReferences") or [] if isinstance(r, dict)]
+        if not refs:
+            return
+        for ref in refs:
+            owner_rt = self.registry.by_kind(str(ref.get("kind", "")), str(ref.get("apiVersion", "")))
+            if owner_rt is None or ref.get("uid", "") in self._by_uid:
+                return  # a live owner, or one that cannot be checked
+        rt = self.registry.find(key[1], key[0])
+        if rt is not None:
+            await self.delete(rt, okey[0] or None, okey[1], propagation_policy="Background")
 
     async def _gc_owner_removed(self, key: Key, owner: dict[str, Any]) -> None:
         """An owner is gone: delete dependents with no other live owner (background)."""
@@ -1557,16 +1622,40 @@ class Store:
                 if obj_ns == namespace and not obj["metadata"].get("deletionTimestamp"):
                     with contextlib.suppress(StatusError):
                         await self.delete(rt, namespace, name)
-        self._maybe_finish_namespace(namespace)
+        if not self._maybe_finish_namespace(namespace):
+            self._report_namespace_content(namespace)
 
-    def _maybe_finish_namespace(self, namespace: str) -> None:
+    def _report_namespace_content(self, namespace: str) -> None:
+        """The namespace controller's status conditions: what is left and who holds it."""
         ns = self._objects[_NS_KEY].get(("", namespace))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return
+        remaining: dict[str, int] = {}
+        holders: dict[str, int] = {}
+        for rt in self.registry:
+            if not rt.namespaced:
+                continue
+            for (obj_ns, _name), obj in self._objects[rt.key].items():
+                if obj_ns != namespace:
+                    continue
+                resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+                remaining[resource] = remaining.get(resource, 0) + 1
+                for finalizer in obj["metadata"].get("finalizers") or ():
+                    holders[finalizer] = holders.get(finalizer, 0) + 1
+        status = dict(ns.get("status") or {})
+        status["conditions"] = termination_conditions(remaining, holders, now_rfc3339())
+        new = dict(ns, status=status)
+        self._commit(self.registry.lookup("namespaces"), "MODIFIED", new, ns)
+
+    def _maybe_finish_namespace(self, namespace: str) -> bool:
+        ns = self._objects[_NS_KEY].get(("", namespace))
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return False
         for rt in self.registry:
             if rt.namespaced and any(k[0] == namespace for k in self._objects[rt.key]):
-                return
+                return False
         self._remove(self.registry.lookup("namespaces"), ns, ns)
+        return True
 
     # ---------------------------------------------------------------- CRDs
     def _prepare_crd(self, crd: dict[str, Any]) -> None:

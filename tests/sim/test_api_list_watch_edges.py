@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from kubesim.testing import run_simulator
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -92,6 +93,7 @@ async def test_exact_list_of_a_bootstrap_version_is_410_on_a_fresh_server(simula
     assert body == entry["response"]["body"]
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_limit_with_resource_version_0_is_served_whole(simulator):
     await make(simulator, 5)
     status, body, _ = await get(simulator, CM + "?limit=2&resourceVersion=0")
@@ -133,6 +135,7 @@ async def test_expired_continue_token_is_410_with_a_token_to_go_on():
         assert [o["metadata"]["name"] for o in rest["items"]][:2] == ["cm-2", "cm-3"]
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_read_at_a_future_version_waits_for_it_then_504(simulator):
     _, listed, _ = await get(simulator, CM)
     future = int(listed["metadata"]["resourceVersion"]) + 1
