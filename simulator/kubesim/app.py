@@ -26,6 +26,8 @@ import yaml
 from aiohttp import web
 
 from . import errors
+from .custom_resources import printer as custom_printer
+from .custom_resources import scale_of, scaled
 from .decoding import (
     MAX_BODY_DEPTH,
     OBJECT_META_FIELDS,
@@ -37,6 +39,7 @@ from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
 from .managed_fields import manager_from, validate_write_options
+from .patching import PatchError, apply_json_patch, apply_merge_patch
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from .resources import REAL_GROUP_ORDER, ResourceType
 from .store import (
@@ -442,10 +445,18 @@ class SimulatorAPI:
                 return await self._pod_log(request, t)
             await self._wait_for_version(q.get("resourceVersion"))
             obj = self.store.get_ref(rt, t.namespace, t.name or "")
+            if t.subresource == "scale":
+                return json_response(scale_of(obj, self._scale_spec(rt)))
             if table:
                 meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
                 return json_response(
-                    build_table(rt, [obj], list_meta=meta, include_object=include),
+                    build_table(
+                        rt,
+                        [obj],
+                        list_meta=meta,
+                        include_object=include,
+                        custom_printer=self._custom_printer(rt),
+                    ),
                     content_type=TABLE_CONTENT_TYPE,
                 )
             return json_response(obj)
@@ -482,6 +493,8 @@ class SimulatorAPI:
                 rt, t.namespace, body, dry_run=dry_run, owned=True, manager=_manager(request)
             )
             return raw_json_response(self.store.encode(obj), 201)
+        if t.subresource == "scale" and verb in ("update", "patch"):
+            return await self._write_scale(request, t, verb, dry_run)
         if verb == "update":
             validate_write_options("UpdateOptions", q)
             body = await self._read_object(request, rt)
@@ -540,6 +553,61 @@ class SimulatorAPI:
         if verb == "deletecollection":
             return await self._delete_collection(request, t)
         raise errors.method_not_allowed(verb, rt.plural)
+
+    def _scale_spec(self, rt: ResourceType) -> dict[str, Any]:
+        info = self.store.custom_versions.get((rt.group, rt.version, rt.plural))
+        if info is None or info.scale is None:
+            raise errors.resource_not_found()
+        return info.scale
+
+    def _custom_printer(self, rt: ResourceType) -> Any:
+        """A custom resource's printer (its CRD's additionalPrinterColumns), else None."""
+        info = self.store.custom_versions.get((rt.group, rt.version, rt.plural))
+        return None if info is None else custom_printer(info.columns)
+
+    async def _write_scale(
+        self, request: web.Request, t: Target, verb: str, dry_run: bool
+    ) -> web.Response:
+        """PUT or PATCH of a custom resource's ``/scale``: the replicas land at the CRD's
+        ``specReplicasPath`` of the resource itself."""
+        rt, q = t.rt, request.query
+        scale = self._scale_spec(rt)
+        current = self.store.get_ref(rt, t.namespace, t.name or "")
+        shown = scale_of(current, scale)
+        raw = await request.read()
+        if verb == "update":
+            validate_write_options("UpdateOptions", q)
+            body = self._decode(raw, None, yaml_body=request.content_type == "application/yaml")
+        else:
+            patch_type = PATCH_TYPES.get(request.content_type)
+            if patch_type is None or patch_type == "apply":
+                raise errors.unsupported_media_type()
+            validate_write_options("PatchOptions", q)
+            patch = self._decode(raw, None, yaml_body=False)
+            try:
+                if patch_type == "json" and isinstance(patch, list):
+                    body = apply_json_patch(shown, patch)
+                elif patch_type != "json" and isinstance(patch, dict):
+                    body = apply_merge_patch(shown, patch)
+                else:
+                    raise errors.bad_request("the patch is not of the patch type's shape")
+            except PatchError as exc:
+                raise StatusError(exc.status()) from None
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of a Scale must be a JSON object")
+        wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+            raise errors.stale_conflict(rt.plural, t.name or "", rt.group)
+        updated = await self.store.replace(
+            rt,
+            t.namespace,
+            t.name or "",
+            scaled(current, scale, body),
+            dry_run=dry_run,
+            owned=True,
+            manager=_manager(request),
+        )
+        return json_response(scale_of(updated, scale))
 
     async def _apply(
         self, request: web.Request, t: Target, config: Any, dry_run: bool
@@ -843,7 +911,13 @@ class SimulatorAPI:
             if not query[2] and not query[3]:  # no label or field selector
                 meta["remainingItemCount"] = remaining
         if table is not None:
-            body = build_table(rt, items, list_meta=meta, include_object=table)
+            body = build_table(
+                rt,
+                items,
+                list_meta=meta,
+                include_object=table,
+                custom_printer=self._custom_printer(rt),
+            )
             return json_response(body, content_type=TABLE_CONTENT_TYPE)
         keep_kind = rt.group not in (
             "",
@@ -885,14 +959,18 @@ class SimulatorAPI:
             return await self._stream(request, watch, table=q.get("includeObject", "Metadata"))
         return await self._stream(request, watch)
 
-    @staticmethod
-    def _table_line(watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
+    def _table_line(self, watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
         """A watch event whose object is a one-row Table (what ``kubectl get -w`` reads)."""
         if event.type not in ("ADDED", "MODIFIED", "DELETED"):
             return event.line()
         meta = {"resourceVersion": event.object.get("metadata", {}).get("resourceVersion", "")}
         table = build_table(
-            watch.rt, [event.object], list_meta=meta, include_object=include, with_columns=first
+            watch.rt,
+            [event.object],
+            list_meta=meta,
+            include_object=include,
+            with_columns=first,
+            custom_printer=self._custom_printer(watch.rt),
         )
         return dumps({"type": event.type, "object": table}) + b"\n"
 
@@ -1131,17 +1209,17 @@ class SimulatorAPI:
             if rt.storage_version_hash:
                 entry["storageVersionHash"] = rt.storage_version_hash
             resources.append(entry)
-            for sub in sorted(rt.subresources):
+            for sub in sorted(rt.subresources, key=lambda s: (s == "scale", s)):
                 kind, verbs = _subresource_kind_verbs(rt, sub)
-                resources.append(
-                    {
-                        "name": f"{rt.plural}/{sub}",
-                        "singularName": "",
-                        "namespaced": rt.namespaced,
-                        "kind": kind,
-                        "verbs": verbs,
-                    }
-                )
+                sub_entry: dict[str, Any] = {
+                    "name": f"{rt.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                }
+                if sub == "scale":
+                    sub_entry.update(group="autoscaling", version="v1")
+                sub_entry.update(kind=kind, verbs=verbs)
+                resources.append(sub_entry)
         gv = f"{group}/{version}" if group else version
         body: dict[str, Any] = {
             "kind": "APIResourceList",
@@ -1155,9 +1233,14 @@ class SimulatorAPI:
     def _aggregated_version(self, group: str, version: str) -> dict[str, Any]:
         resources = []
         for rt in self.store.registry.in_group_version(group, version):
+            custom = (rt.group, rt.version, rt.plural) in self.store.custom_versions
             entry: dict[str, Any] = {
                 "resource": rt.plural,
-                "responseKind": {"group": "", "version": "", "kind": rt.kind},
+                "responseKind": {
+                    "group": rt.group if custom else "",
+                    "version": rt.version if custom else "",
+                    "kind": rt.kind,
+                },
                 "scope": "Namespaced" if rt.namespaced else "Cluster",
                 "singularResource": rt.singular,
                 "verbs": list(rt.verbs),
@@ -1168,15 +1251,15 @@ class SimulatorAPI:
                 entry["categories"] = list(rt.categories)
             if rt.subresources:
                 subs = []
-                for sub in sorted(rt.subresources):
+                for sub in sorted(rt.subresources, key=lambda s: (s == "scale", s)):
                     kind, verbs = _subresource_kind_verbs(rt, sub)
-                    subs.append(
-                        {
-                            "subresource": sub,
-                            "responseKind": {"group": "", "version": "", "kind": kind},
-                            "verbs": verbs,
-                        }
-                    )
+                    if sub == "scale":
+                        response_kind = {"group": "autoscaling", "version": "v1", "kind": kind}
+                    elif custom:
+                        response_kind = {"group": rt.group, "version": rt.version, "kind": kind}
+                    else:
+                        response_kind = {"group": "", "version": "", "kind": kind}
+                    subs.append({"subresource": sub, "responseKind": response_kind, "verbs": verbs})
                 entry["subresources"] = subs
             resources.append(entry)
         return {"version": version, "resources": resources, "freshness": "Current"}

@@ -35,6 +35,12 @@ from typing import Any
 import orjson
 
 from . import errors
+from .custom_resources import (
+    CR_VERBS,
+    CustomResourceVersion,
+    storage_version_hash,
+    version_info,
+)
 from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_than
 from .defaulting import default_object
 from .errors import StatusError
@@ -376,6 +382,8 @@ class Store:
             fresh_seconds=self.options.watch_cache_fresh,
         )
         self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: scale subresource and printer columns of each served custom resource version
+        self.custom_versions: dict[tuple[str, str, str], CustomResourceVersion] = {}
         self._watchers: dict[Key, set[Watch]] = collections.defaultdict(set)
         self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[Key, str, str]] = {}
@@ -1231,7 +1239,7 @@ class Store:
         if "generation" in cur_meta and _generation_changes(rt, current, new, custom):
             meta["generation"] = cur_meta["generation"] + 1
         if rt.key == _CRD_KEY:
-            self._prepare_crd(new)
+            self._prepare_crd(new, current)
         if new == current:
             return current  # a no-op write: no new resourceVersion, no event
         if dry_run:
@@ -1658,7 +1666,7 @@ class Store:
         return True
 
     # ---------------------------------------------------------------- CRDs
-    def _prepare_crd(self, crd: dict[str, Any]) -> None:
+    def _prepare_crd(self, crd: dict[str, Any], old: dict[str, Any] | None = None) -> None:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         group = spec.get("group", "")
@@ -1723,6 +1731,19 @@ class Store:
         accepted = {k: v for k, v in names.items()}
         accepted.setdefault("singular", names["kind"].lower())
         accepted.setdefault("listKind", names["kind"] + "List")
+        old_status = (old or {}).get("status") or {}
+        if old_status.get("acceptedNames") == accepted and old_status.get("conditions"):
+            # names unchanged: the conditions (and their transition times) stay
+            crd["status"] = dict(
+                old_status,
+                storedVersions=list(
+                    dict.fromkeys(
+                        [*(old_status.get("storedVersions") or [])]
+                        + [v["name"] for v in spec["versions"] if v.get("storage")]
+                    )
+                ),
+            )
+            return
         crd["status"] = {
             "conditions": [
                 {
@@ -1751,6 +1772,9 @@ class Store:
             if not version.get("served", True):
                 continue
             subresources = frozenset((version.get("subresources") or {}).keys())
+            storage = next(
+                (v["name"] for v in spec["versions"] if v.get("storage")), version["name"]
+            )
             rt = ResourceType(
                 group=spec["group"],
                 version=version["name"],
@@ -1763,7 +1787,10 @@ class Store:
                 categories=tuple(names.get("categories") or ()),
                 has_generation=True,
                 returns_deleted=True,
+                verbs=CR_VERBS,
+                storage_version_hash=storage_version_hash(spec["group"], storage, names["kind"]),
             )
+            self.custom_versions[(rt.group, rt.version, rt.plural)] = version_info(version)
             schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
             if self.registry.find(rt.plural, rt.group) is None:
                 self._watch_windows.start(rt.key, self.resource_version)  # a new cache
@@ -1773,6 +1800,8 @@ class Store:
         spec = crd.get("spec") or {}
         group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
         gone = self.registry.remove(group, plural)
+        for rt_gone in gone:
+            self.custom_versions.pop((rt_gone.group, rt_gone.version, rt_gone.plural), None)
         if gone:
             rt = gone[0]
             for obj in list(self._objects[rt.key].values()):
