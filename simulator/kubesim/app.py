@@ -80,9 +80,9 @@ VERSION_INFO = {
     "minCompatibilityMinor": "35",
     "gitVersion": "v1.36.2",
     "gitCommit": "98b35193b2ac7a23a673325f5e9b830ecd5ba406",
-    "gitTreeState": "clean",
+    "gitTreeState": "dirty",
     "buildDate": "2026-11-01T00:00:00Z",
-    "goVersion": "go1.27.3",
+    "goVersion": "go1.27.3-X:nojsonv2",
     "compiler": "gc",
     "platform": "linux/amd64",
 }

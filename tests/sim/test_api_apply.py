@@ -266,3 +266,22 @@ async def test_custom_resources_apply_and_refuse_strategic_merge(simulator, widg
     status_entry = next(e for e in entries(obj) if e["manager"] == "ctrl")
     assert status_entry["subresource"] == "status"
     assert status_entry["fieldsV1"] == {"f:status": {".": {}, "f:phase": {}}}
+
+
+async def test_pod_field_set_equals_the_recorded_one(simulator):
+    """The recorded PUT body of 11-update-conflicts carries the real server's fieldsV1 for
+    a pod created with two containers and a scheduling gate: ours must be identical."""
+    sent = recorded("status-errors.json", "422_invalid_immutable_pod_field")["request"]["body"]
+    [real_entry] = sent["metadata"]["managedFields"]
+    image = "registry.example/probe/notebook:1.0"
+    status, pod = await call(simulator, "POST", "/api/v1/namespaces/default/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "upd-pod"},
+        "spec": {"containers": [{"name": "main", "image": image}, {"name": "side", "image": image}],
+                 "schedulingGates": [{"name": "example.com/probe-hold"}]},
+    }, agent="conformance-probe/1.0")
+    assert status == 201
+    [entry] = entries(pod)
+    assert entry["fieldsV1"] == real_entry["fieldsV1"]
+    assert {k: v for k, v in entry.items() if k not in ("time", "fieldsV1")} == {
+        k: v for k, v in real_entry.items() if k not in ("time", "fieldsV1")
+    }
