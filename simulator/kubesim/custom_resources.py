@@ -140,7 +140,8 @@ def scale_of(cr: dict[str, Any], scale: dict[str, Any]) -> dict[str, Any]:
 
 def scaled(cr: dict[str, Any], scale: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
     """``cr`` with the replicas of a written Scale ``body`` (422 when they are invalid)."""
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    raw_spec = body.get("spec")
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
     replicas = spec.get("replicas", 0)
     name = (cr.get("metadata") or {}).get("name", "")
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:

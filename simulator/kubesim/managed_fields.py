@@ -466,7 +466,7 @@ def manager_from(field_manager: str | None, user_agent: str) -> str:
     """``fieldManager`` if given, else the User-Agent's product token (the real rule)."""
     if field_manager:
         return field_manager
-    out = []
+    out: list[str] = []
     for ch in user_agent.split("/")[0]:
         if not ch.isprintable() or unicodedata.category(ch).startswith("C"):
             continue
@@ -823,7 +823,8 @@ def _without_admission(kind: str, obj: dict[str, Any], body: dict[str, Any]) -> 
     spec = obj.get("spec")
     if kind != "Pod" or not isinstance(spec, dict):
         return obj
-    asked = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    raw_asked = body.get("spec")
+    asked: dict[str, Any] = raw_asked if isinstance(raw_asked, dict) else {}
     spec = {k: v for k, v in spec.items() if k in asked or k not in _ADMISSION_SPEC_FIELDS}
     volumes = spec.get("volumes")
     if isinstance(volumes, list):

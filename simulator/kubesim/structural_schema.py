@@ -263,7 +263,8 @@ def unknown_schema_fields(schema: dict, obj: Any, path: str = "", *, root: bool 
     refuses for a custom resource."""
     found: list[str] = []
     if isinstance(obj, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        raw_items = schema.get("items")
+        items: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
         for i, item in enumerate(obj):
             found += unknown_schema_fields(items, item, f"{path}[{i}]", root=False)
         return found
