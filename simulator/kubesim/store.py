@@ -600,20 +600,8 @@ class Store:
         return watch
 
     def _replay(self, watch: Watch, since: int) -> None:
-        if not self._history or self._history[-1].rv <= since:
-            return
-        # binary search the first change newer than `since`
-        lo, hi = 0, len(self._history)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._history[mid].rv <= since:
-                lo = mid + 1
-            else:
-                hi = mid
-        for i in range(lo, len(self._history)):
-            change = self._history[i]
-            if change.key == watch.rt.key:
-                watch._offer(change)
+        for change in self._watch_windows.since(watch.rt.key, since):
+            watch._offer(change)
 
     def _bookmark(
         self, rt: ResourceType, rv: int | None = None, *, initial_events_end: bool = False
@@ -658,8 +646,9 @@ class Store:
         return self._compacted_rv
 
     def oldest_watchable_version(self, rt: ResourceType) -> int:
-        """The oldest version a watch of ``rt`` may resume from (its watch cache window)."""
-        return max(self._compacted_rv, self._watch_windows.oldest(rt.key))
+        """The oldest version a watch of ``rt`` may resume from (its watch cache window,
+        which etcd's compaction does not shorten)."""
+        return self._watch_windows.oldest(rt.key)
 
     async def wait_for_version(self, rv: int, patience: float = 3.0) -> bool:
         """Wait until the store has reached ``rv`` (as the watch cache waits to catch up
@@ -712,7 +701,7 @@ class Store:
         change = _Change(rv, rt.key, okey[0], event_type, obj, old, self.clock())
         self._history.append(change)
         self._trim_history(change.at)
-        self._watch_windows.record(rt.key, rv, change.at)
+        self._watch_windows.record(rt.key, rv, change.at, change)
         if self._rv_waiters:
             self._wake_rv_waiters(rv)
         watchers = self._watchers.get(rt.key)

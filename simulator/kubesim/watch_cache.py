@@ -13,15 +13,18 @@ version minus one.
 
 So a quiet resource keeps its window for hours, while a busy one can expire a version
 a few seconds old: exactly the case a client's resume-or-relist logic must handle, and
-the one a fixed 10,000-change / 300 s window hid. The changes themselves stay in the
-store's history (which plays etcd, for ``resourceVersionMatch=Exact`` lists and continue
-tokens); this module only decides which versions a watch may resume from.
+the one a fixed 10,000-change / 300 s window hid. Each window holds the changes
+themselves (references to the stored, immutable objects), which a resuming watch
+replays; the store's own history plays etcd, for ``resourceVersionMatch=Exact`` lists
+and continue tokens.
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 #: Events each cache holds at least, at most, and the age the cache grows to cover.
 LOWER_BOUND_CAPACITY = 100
@@ -33,7 +36,7 @@ EVENT_FRESH_SECONDS = 75.0
 class _Window:
     start_rv: int  # the version the cache was filled at (its initial list)
     capacity: int
-    events: collections.deque[tuple[int, float]]  # (resourceVersion, recorded at)
+    events: collections.deque[tuple[int, float, Any]]  # (resourceVersion, recorded at, change)
     evicted: bool = False
 
 
@@ -72,7 +75,7 @@ class WatchCacheWindows:
         self._default_start = rv
         self._windows.clear()
 
-    def record(self, key: object, rv: int, at: float) -> None:
+    def record(self, key: object, rv: int, at: float, change: Any = None) -> None:
         """An event of ``key`` at ``rv``, recorded at time ``at`` (seconds)."""
         window = self._window(key)
         events = window.events
@@ -89,7 +92,7 @@ class WatchCacheWindows:
         if len(events) >= window.capacity:
             events.popleft()
             window.evicted = True
-        events.append((rv, at))
+        events.append((rv, at, change))
 
     def oldest(self, key: object) -> int:
         """The version below which a watch of ``key`` is 410 Expired."""
@@ -100,3 +103,12 @@ class WatchCacheWindows:
 
     def capacity(self, key: object) -> int:
         return self._window(key).capacity
+
+    def since(self, key: object, rv: int) -> Iterator[Any]:
+        """The recorded changes of ``key`` newer than ``rv``, oldest first."""
+        events = self._window(key).events
+        start = len(events)
+        while start > 0 and events[start - 1][0] > rv:
+            start -= 1
+        for i in range(start, len(events)):
+            yield events[i][2]
