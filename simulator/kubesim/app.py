@@ -525,6 +525,10 @@ class SimulatorAPI:
             patch = self._decode(raw, rt, yaml_body=patch_type == "apply", request=request)
             if patch_type == "apply":
                 return await self._apply(request, t, patch, dry_run)
+            if patch_type in ("merge", "strategic") and isinstance(patch, dict):
+                # what the patch adds is decoded with the object: unknown fields are
+                # warned about or refused like a create's
+                self._field_validation(request, _patch_additions(patch), rt, patch=True)
             obj = await self.store.patch(
                 rt,
                 t.namespace,
@@ -741,7 +745,7 @@ class SimulatorAPI:
             )
 
     def _field_validation(
-        self, request: web.Request, obj: dict[str, Any], rt: ResourceType
+        self, request: web.Request, obj: dict[str, Any], rt: ResourceType, *, patch: bool = False
     ) -> None:
         """Unknown and duplicate fields under ``fieldValidation``: Strict refuses them
         (400); Warn, the default, lets the decoder drop them (the last duplicate wins) and
@@ -763,6 +767,8 @@ class SimulatorAPI:
         mode = request.query.get("fieldValidation") or "Warn"
         if mode == "Strict":
             listed = ", ".join(problems)
+            if patch:  # the patcher reports the strict decoding error on its own
+                raise errors.bad_request(f"strict decoding error: {listed}")
             raise errors.bad_request(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                 f"strict decoding error: {listed}"
@@ -1438,6 +1444,20 @@ def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]
     if sub == "scale":
         return "Scale", ["get", "patch", "update"]
     return rt.kind, ["get", "patch", "update"]
+
+
+def _patch_additions(patch: Any) -> Any:
+    """A merge or strategic merge patch without its deletions (nulls) and directives
+    (``$patch``, ``$retainKeys``...): the fields it would put into the object."""
+    if isinstance(patch, dict):
+        return {
+            k: _patch_additions(v)
+            for k, v in patch.items()
+            if v is not None and not k.startswith("$")
+        }
+    if isinstance(patch, list):
+        return [_patch_additions(v) for v in patch]
+    return patch
 
 
 def _manager(request: web.Request) -> str:

@@ -67,3 +67,23 @@ async def test_unknown_custom_resource_fields_are_pruned_with_a_warning(simulato
         'Gadget in version "v1" cannot be handled as a Gadget: strict decoding error: '
         'unknown field "spec.items[0].bogus", unknown field "spec.extra"'
     )
+
+
+async def patch(sim, path: str, body: Any) -> tuple[int, Any, list[str]]:
+    async with aiohttp.ClientSession() as http, http.patch(
+        sim.url + path, data=json.dumps(body), headers={"Content-Type": "application/merge-patch+json"}
+    ) as resp:
+        return resp.status, await resp.json(), resp.headers.getall("Warning", [])
+
+
+async def test_unknown_fields_added_by_a_patch_are_warned_about_or_refused(simulator):
+    await post(simulator, CM, b'{"metadata":{"name":"p"},"data":{"k":"v"}}')
+    status, obj, warnings = await patch(simulator, CM + "/p", {"extra": 1, "data": {"k": "w"}})
+    assert status == 200 and obj["data"] == {"k": "w"} and "extra" not in obj
+    assert warnings == ['299 - "unknown field \\"extra\\""']
+    status, body, _ = await patch(simulator, CM + "/p?fieldValidation=Strict", {"metadata": {"bogus": 1}})
+    assert status == 400
+    assert body["message"] == 'strict decoding error: unknown field "metadata.bogus"'
+    # removing a field that does not exist (null) is no addition: no warning
+    status, _, warnings = await patch(simulator, CM + "/p", {"extra": None})
+    assert status == 200 and warnings == []
