@@ -83,7 +83,10 @@ class WatchCacheWindows:
             if at - events[0][1] < self.fresh_seconds:
                 window.capacity = min(window.capacity * 2, self.upper_bound)
             else:
-                quarter_back = events[len(events) - window.capacity // 4]
+                # the event a quarter of the buffer back from the newest (in the real
+                # ring buffer's arithmetic, the oldest one when the quarter rounds to 0)
+                back = window.capacity // 4
+                quarter_back = events[len(events) - back] if back else events[0]
                 if at - quarter_back[1] > self.fresh_seconds:
                     window.capacity = max(window.capacity // 2, self.lower_bound)
                     while len(events) > window.capacity:
