@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import hmac
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ import yaml
 from aiohttp import web
 
 from . import errors
+from .auth import Auth
 from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknown_fields
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
@@ -182,12 +182,19 @@ class SimulatorAPI:
     """Request handling for one store; owns the fault script and the counters."""
 
     def __init__(
-        self, store: Store, faults: Faults, counters: RequestCounters, token: str | None = None
+        self,
+        store: Store,
+        faults: Faults,
+        counters: RequestCounters,
+        token: str | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self.store = store
         self.faults = faults
         self.counters = counters
-        self.token = token
+        # authentication and RBAC (kubesim.auth); off unless asked for, or a token is given
+        self.auth = auth if auth is not None else Auth(store, admin_token=token)
+        self.token = self.auth.admin_token
         self.server_address = "127.0.0.1:0"
         self.list_snapshots = ListSnapshots(max_age=store.options.history_age)
 
@@ -197,11 +204,10 @@ class SimulatorAPI:
         info = RequestInfo("discovery", "")
         status = 500
         try:
-            if self.token is not None and not self._authorized(request):
-                raise errors.unauthorized()
             path = request.path
             if path.startswith("/_sim/"):
                 info = RequestInfo("admin", path)
+                self.auth.admit(request)  # 401 / 403 (a no-op with authentication off)
                 response = await self._admin(request)
             else:
                 response, info = await self._api(request)
@@ -239,12 +245,6 @@ class SimulatorAPI:
                 time.perf_counter() - started,
             )
 
-    def _authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        assert self.token is not None
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), self.token)
-
     async def _api(self, request: web.Request) -> tuple[web.StreamResponse, RequestInfo]:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
@@ -252,6 +252,7 @@ class SimulatorAPI:
             if self.faults.outage_mode == "reset":
                 return await self._reset(request), RequestInfo("discovery", "")
             raise errors.service_unavailable()
+        self.auth.admit(request)  # 401 / 403 before anything is looked up, as on a real server
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
         if parts and parts[0] == "openapi":
@@ -282,6 +283,13 @@ class SimulatorAPI:
                 )
                 return await self._stream_single(request, event), info
             raise errors.list_too_old()
+        # the review APIs and TokenRequest: answered by kubesim.auth, never stored
+        served = await self.auth.serve(
+            request, target.rt.group, target.rt.plural, target.namespace, target.name,
+            target.subresource, verb,
+        )
+        if served is not None:
+            return served, info
         return await self._dispatch(request, target, verb), info
 
     async def _reset(self, request: web.Request) -> web.StreamResponse:
@@ -353,7 +361,7 @@ class SimulatorAPI:
                 return "watch" if watch_prefix or _bool_param(query.get("watch")) else "list"
             return "watch" if watch_prefix else "get"
         if method == "POST":
-            if collection or target.subresource == "binding":
+            if collection or target.subresource in ("binding", "token"):
                 return "create"
         elif method == "PUT" and not collection:
             return "update"

@@ -196,6 +196,10 @@ class ResourceRegistry:
         reg = cls()
         for rt in BUILTIN_TYPES:
             reg.add(rt)
+        from .auth.resources import AUTH_TYPES  # RBAC, reviews, serviceaccounts/token
+
+        for rt in AUTH_TYPES:
+            reg.add(rt)
         return reg
 
     def add(self, rt: ResourceType, schema: dict[str, Any] | None = None) -> None:

@@ -364,6 +364,9 @@ class Store:
         self.pod_log_source: (
             Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
         ) = None
+        # called with (type, event type, object) after every commit, synchronously: what
+        # must see a write before the next request does (the RBAC decision cache)
+        self.commit_listeners: list[Callable[[ResourceType, str, dict[str, Any]], None]] = []
         for name in self.options.initial_namespaces:
             self._seed_namespace(name)
 
@@ -644,6 +647,8 @@ class Store:
                 watch._offer(change, shared)
         if self._terminating_claims:
             self._note_claim_users(rt, event_type, obj)
+        for listener in self.commit_listeners:
+            listener(rt, event_type, obj)
         return obj
 
     def _note_claim_users(self, rt: ResourceType, event_type: str, obj: dict[str, Any]) -> None:

@@ -34,6 +34,7 @@ from kubesim.names import (
     dns1123_subdomain_errors,
     label_value_errors,
     max_len_error,
+    path_segment_errors,
     qualified_name_errors,
     regex_error,
 )
@@ -62,6 +63,11 @@ def _dicts(value: Any) -> list[dict]:
 _NAME_RULES = {
     "Namespace": dns1123_label_errors,
     "Service": dns1035_label_errors,
+    # RBAC names only have to be path segments ("system:discovery")
+    "Role": path_segment_errors,
+    "ClusterRole": path_segment_errors,
+    "RoleBinding": path_segment_errors,
+    "ClusterRoleBinding": path_segment_errors,
 }
 _STANDARD_FINALIZERS = {"kubernetes", "orphan", "foregroundDeletion"}
 
