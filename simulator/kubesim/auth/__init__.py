@@ -23,10 +23,13 @@ from typing import Any
 from aiohttp import web
 
 from .. import errors
+from .. import protobuf as wire
 from ..errors import StatusError
 from ..resources import ResourceType
 from . import endpoints
 from .controller import SA_NAME_KEY, SA_TOKEN_TYPE, TokenController
+from .impersonation import impersonated
+from .protobuf import AUTH_DECODERS
 from .rbac import Authorizer, Decision, default_policy
 from .requestinfo import Attributes, request_attributes
 from .resources import RBAC_KEYS
@@ -34,6 +37,8 @@ from .tokens import API_AUDIENCES, TokenSigner, user_for
 from .users import AUTHENTICATED, MASTERS, UNAUTHENTICATED_ADMIN, UserInfo
 
 USER_KEY = web.RequestKey("sim_user", UserInfo)
+# kubectl sends these kinds as protobuf (auth can-i, create token/role/rolebinding)
+wire.DECODERS.update(AUTH_DECODERS)
 ADMIN_USER = "kubesim-admin"
 
 __all__ = ["ADMIN_USER", "USER_KEY", "Attributes", "Auth", "Decision", "UserInfo", "forbidden"]
@@ -212,6 +217,10 @@ class Auth:
             return Decision(True)
         return self.authorizer.authorize(user, attrs)
 
+    def _allowed(self, user: UserInfo, attrs: Attributes) -> tuple[bool, str]:
+        decision = self.authorizer.authorize(user, attrs)
+        return decision.allowed, decision.reason
+
     def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[Any], list[Any], bool]:
         if not self.enabled:
             return (
@@ -226,6 +235,12 @@ class Auth:
         if not self.enabled:
             return
         user = self.authenticate(request)
+        if "Impersonate-User" in request.headers or any(
+            h.lower().startswith("impersonate-") for h in request.headers
+        ):
+            user = impersonated(
+                user, request.headers, request.headers.getall, self._allowed
+            ) or user
         request[USER_KEY] = user
         if MASTERS in user.groups:
             return

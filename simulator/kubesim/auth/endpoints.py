@@ -17,6 +17,7 @@ from aiohttp import web
 
 from .. import errors
 from ..errors import StatusError
+from ..protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from ..store import dumps, now_rfc3339
 from .requestinfo import Attributes
 from .resources import AUTHN_GROUP, AUTHZ_GROUP
@@ -50,6 +51,8 @@ def _invalid(kind: str, group: str, name: str, causes: list[dict[str, str]]) -> 
 async def read_body(request: web.Request, kind: str, api_version: str) -> dict[str, Any]:
     """The request body as an object of ``kind``; the real 400s for what is not one."""
     raw = await request.read()
+    if request.content_type == PROTOBUF_CONTENT_TYPE:
+        return decode_object(raw, kind)
     prefix = f"the object provided is unrecognized (must be of type {kind}): couldn't get version/kind; "
     try:
         if request.content_type == "application/yaml":

@@ -120,7 +120,7 @@ async def start_simulator(tmp_path: Path) -> tuple[asyncio.subprocess.Process, P
     assert proc.stdout is not None
     async with asyncio.timeout(30):
         line = (await proc.stdout.readline()).decode()
-    assert line.startswith("simulator listening on http://127.0.0.1:"), line
+    assert line.startswith("simulator listening on https://127.0.0.1:"), line
     return proc, kubeconfig
 
 
