@@ -238,8 +238,9 @@ class Auth:
         if "Impersonate-User" in request.headers or any(
             h.lower().startswith("impersonate-") for h in request.headers
         ):
+            headers = request.headers
             user = impersonated(
-                user, request.headers, request.headers.getall, self._allowed
+                user, headers, lambda name: headers.getall(name, []), self._allowed
             ) or user
         request[USER_KEY] = user
         if MASTERS in user.groups:

@@ -20,8 +20,9 @@ account), or Kubernetes objects — a YAML text with one or more documents, or a
 dicts — created as they are (Role, ClusterRole, RoleBinding, ClusterRoleBinding, and
 the ServiceAccount itself if you include it). ``cluster_rules`` grants rules through a
 ClusterRole and ClusterRoleBinding. By default it runs against a fresh simulator with
-authentication on (the ``auth_simulator`` fixture); pass ``sim=`` to use another one
-(it must have been started with ``auth=True``, e.g. ``cluster_factory(config, auth=True)``).
+authentication on, made at the first call and shared by the test's later calls
+(``client.simulator``); pass ``sim=`` to use another one, started with ``auth=True``
+(``auth_simulator``, or ``cluster_factory(config, auth=True)`` for a whole cluster).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import pytest_asyncio
 import yaml
 
@@ -166,11 +166,13 @@ async def auth_simulator() -> AsyncIterator[Simulator]:
 
 
 @pytest_asyncio.fixture
-async def sa_client(request: pytest.FixtureRequest) -> AsyncIterator[SaClientFactory]:
+async def sa_client() -> AsyncIterator[SaClientFactory]:
     """``await sa_client(namespace, name, rbac, cluster_rules=(), sim=None)`` →
     :class:`ServiceAccountClient` (see the module docstring)."""
     clients: list[Any] = []
-    with tempfile.TemporaryDirectory(prefix="kubesim-sa-") as tmp:
+    async with contextlib.AsyncExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kubesim-sa-")))
+        own: list[Simulator] = []  # the simulator made when a test passes none
 
         async def make(
             namespace: str,
@@ -180,7 +182,10 @@ async def sa_client(request: pytest.FixtureRequest) -> AsyncIterator[SaClientFac
             cluster_rules: Sequence[dict[str, Any]] = (),
             sim: Simulator | None = None,
         ) -> ServiceAccountClient:
-            sim = sim if sim is not None else request.getfixturevalue("auth_simulator")
+            if sim is None:
+                if not own:
+                    own.append(await stack.enter_async_context(run_simulator(auth=True)))
+                sim = own[0]
             if sim.auth is None or not sim.auth.enabled:
                 raise ValueError(
                     "sa_client needs a simulator with authentication on (run_simulator(auth=True))"
@@ -188,7 +193,7 @@ async def sa_client(request: pytest.FixtureRequest) -> AsyncIterator[SaClientFac
             await grant(sim, namespace, name, rbac, cluster_rules=cluster_rules)
             token = sim.auth.token_for(namespace, name)
             path = write_kubeconfig(
-                Path(tmp) / f"{namespace}.{name}.kubeconfig",
+                tmp / f"{namespace}.{name}.kubeconfig",
                 sim.url,
                 token=token,
                 ca_path=sim.ca_path,
