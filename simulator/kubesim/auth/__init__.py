@@ -92,6 +92,9 @@ class Auth:
             self.add_token(self.admin_token, ADMIN_USER, groups=(MASTERS,))
         self.controller = TokenController(store, self.signer, lambda: self.ca_pem)
         self._listening = False
+        self._accounts = store.registry.lookup("serviceaccounts")
+        self._sa_users: dict[str, UserInfo] = {}  # token -> user, once its signature checked
+        self._attributes: dict[tuple[str, str], Attributes] = {}  # per method and URL
         if self.enabled:
             self._listen()
 
@@ -147,19 +150,21 @@ class Auth:
         """Who ``token`` authenticates as for ``audiences``, or None (bad, expired, revoked)."""
         if not token:
             return None
-        for known, user in self._static.items():
-            if hmac.compare_digest(known, token):
-                return user
+        static = self._static.get(token)
+        if static is not None:
+            return static
         claims = self.signer.claims(token)
         if claims is None:
             return None
         if claims.expires is not None and claims.expires <= time.time():
             return None
-        if not set(claims.audiences) & set(audiences):
+        if audiences is not API_AUDIENCES and not set(claims.audiences) & set(audiences):
+            return None
+        if audiences is API_AUDIENCES and not claims.for_api:
             return None
         store, reg = self.store, self.store.registry
         try:
-            account = store.get_ref(reg.lookup("serviceaccounts"), claims.namespace, claims.name)
+            account = store.get_ref(self._accounts, claims.namespace, claims.name)
         except StatusError:
             return None
         if account["metadata"].get("uid") != claims.uid:
@@ -177,7 +182,12 @@ class Auth:
                 "deletionTimestamp"
             ):
                 return None
-        return user_for(claims)
+        user = self._sa_users.get(token)
+        if user is None:
+            if len(self._sa_users) >= 4096:
+                self._sa_users.clear()
+            user = self._sa_users[token] = user_for(claims)
+        return user
 
     def _legacy_secret_holds(self, namespace: str, name: str, account: str, token: str) -> bool:
         import base64
@@ -235,17 +245,21 @@ class Auth:
         if not self.enabled:
             return
         user = self.authenticate(request)
-        if "Impersonate-User" in request.headers or any(
-            h.lower().startswith("impersonate-") for h in request.headers
-        ):
-            headers = request.headers
+        headers = request.headers
+        if "Impersonate-User" in headers or "Impersonate-Group" in headers or "Impersonate-Uid" in headers:
             user = impersonated(
                 user, headers, lambda name: headers.getall(name, []), self._allowed
             ) or user
         request[USER_KEY] = user
         if MASTERS in user.groups:
             return
-        attrs = request_attributes(request.method, request.path, request.query)
+        key = (request.method, request.raw_path)  # the query included
+        attrs = self._attributes.get(key)
+        if attrs is None:
+            attrs = request_attributes(request.method, request.path, request.query)
+            if len(self._attributes) >= 4096:
+                self._attributes.clear()
+            self._attributes[key] = attrs
         decision = self.authorizer.authorize(user, attrs)
         if not decision.allowed:
             raise forbidden(user, attrs, decision.reason)

@@ -59,6 +59,11 @@ class Claims:
     audiences: tuple[str, ...]
     credential_id: str
 
+    @property
+    def for_api(self) -> bool:
+        """Whether the token is meant for this API server (one of its audiences)."""
+        return any(a in API_AUDIENCES for a in self.audiences)
+
 
 class TokenSigner:
     """Issues and verifies ServiceAccount JWTs with one per-simulator ES256 key."""

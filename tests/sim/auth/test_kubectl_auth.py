@@ -80,7 +80,7 @@ async def test_command_line_turns_authentication_on(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubesim", "--no-cluster", "--kubeconfig", str(kubeconfig),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO_ROOT))},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "simulator")])},
     )
     try:
         assert proc.stdout is not None

@@ -114,7 +114,7 @@ async def start_simulator(tmp_path: Path) -> tuple[asyncio.subprocess.Process, P
         str(tmp_path / "cluster.yaml"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "simulator")])},
         cwd=tmp_path,
     )
     assert proc.stdout is not None
