@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import errors
+from . import errors, event_views, representation
 from .auth import Auth
 from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknown_fields
 from .errors import StatusError
@@ -71,6 +71,7 @@ SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
 WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
+SHAPE_KEY = web.RequestKey("sim_shape", str)  # YAML or a metadata-only view (representation)
 
 
 class _YamlAsJsonLoader(yaml.SafeLoader):
@@ -211,6 +212,11 @@ class SimulatorAPI:
                 response = await self._admin(request)
             else:
                 response, info = await self._api(request)
+                shape = request.get(SHAPE_KEY)
+                if shape is not None:
+                    response = representation.reshape(
+                        response, shape, request.headers.get("Accept", "")
+                    )
             status = 0 if request.get(RESET_KEY) else response.status
             if not response.prepared:
                 for text in request.get(WARNINGS_KEY, ()):
@@ -220,6 +226,8 @@ class SimulatorAPI:
             return response
         except StatusError as exc:
             status = exc.code
+            if request.get(SHAPE_KEY) == representation.YAML:
+                return representation.reshape(status_response(exc), representation.YAML, "")
             return status_response(exc)
         except PlainNotFound:
             status = 404
@@ -266,6 +274,20 @@ class SimulatorAPI:
         target, watch_prefix = self._parse(parts)
         verb = self._verb(method, target, request.query, watch_prefix)
         resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
+        if target.subresource != "log":  # the media type of the answer, or 406 before anything
+            shape = representation.negotiate(
+                request.headers.get("Accept", ""), collection=target.name is None
+            )
+            if shape in (representation.PARTIAL, representation.PARTIAL_LIST):
+                representation.check_scope(
+                    shape,
+                    collection=target.name is None,
+                    watch=verb == "watch",
+                    kind=target.rt.kind,
+                    group=target.rt.group,
+                )
+            if shape not in (representation.JSON, representation.TABLE):
+                request[SHAPE_KEY] = shape
         info = RequestInfo(verb, resource, target.namespace, target.name, target.rt.group)
         request[INFO_KEY] = info  # counted even when a fault or error ends the request
         action = await self.faults.before(info)
@@ -283,6 +305,8 @@ class SimulatorAPI:
                 )
                 return await self._stream_single(request, event), info
             raise errors.list_too_old()
+        if target.rt.key == event_views.KEY:  # the core Events, seen as events.k8s.io/v1
+            return await event_views.serve(self, request, target, verb), info
         # the review APIs and TokenRequest: answered by kubesim.auth, never stored
         served = await self.auth.serve(
             request, target.rt.group, target.rt.plural, target.namespace, target.name,
@@ -323,7 +347,10 @@ class SimulatorAPI:
                 raise PlainNotFound()
         else:
             group, version, rest = parts[1], parts[2], parts[3:]
-            if group not in self.store.registry.group_versions() and group not in REAL_GROUP_ORDER:
+            served = self.store.registry.group_versions()
+            if group not in served and group not in REAL_GROUP_ORDER:
+                raise PlainNotFound()
+            if version not in served.get(group, ("v1",)):  # an unknown version: no route at all
                 raise PlainNotFound()
         watch_prefix = False
         if rest and rest[0] == "watch":
@@ -551,6 +578,17 @@ class SimulatorAPI:
                     f"{json_type_name(value)} into Go struct field .{field} of type string"
                 )
         if api_version and api_version != rt.api_version:
+            if (
+                kind == rt.kind
+                and self.store.registry.schema(rt) is None
+                and self.store.registry.by_kind(kind, api_version) is None
+            ):
+                # a built-in kind the scheme has not under that version: the decoder fails
+                raise errors.bad_request(
+                    f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as '
+                    f'a {rt.kind}: no kind "{kind}" is registered for version "{api_version}" in '
+                    'scheme "k8s.io/kubernetes/pkg/api/legacyscheme/scheme.go:30"'
+                )
             if kind and kind != rt.kind:
                 raise errors.bad_request(
                     f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as a '
@@ -744,7 +782,13 @@ class SimulatorAPI:
         }
         return json_response(body)
 
-    async def _watch(self, request: web.Request, t: Target, q: Any) -> web.StreamResponse:
+    async def _watch(
+        self,
+        request: web.Request,
+        t: Target,
+        q: Any,
+        transform: Callable[[bytes], bytes] | None = None,
+    ) -> web.StreamResponse:
         timeout = _int_param(q, "timeoutSeconds")
         send_initial = q.get("sendInitialEvents")
         rv = q.get("resourceVersion")
@@ -762,7 +806,9 @@ class SimulatorAPI:
         )
         if wants_table(request.headers.get("Accept", "")):
             return await self._stream(request, watch, table=q.get("includeObject", "Metadata"))
-        return await self._stream(request, watch)
+        if request.get(SHAPE_KEY) == representation.PARTIAL:  # metadata-only objects
+            transform = representation.then_partial(transform, request.headers.get("Accept", ""))
+        return await self._stream(request, watch, transform=transform)
 
     @staticmethod
     def _table_line(watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
@@ -776,7 +822,11 @@ class SimulatorAPI:
         return dumps({"type": event.type, "object": table}) + b"\n"
 
     async def _stream(
-        self, request: web.Request, watch: Watch, table: str | None = None
+        self,
+        request: web.Request,
+        watch: Watch,
+        table: str | None = None,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> web.StreamResponse:
         ctype = TABLE_CONTENT_TYPE if table is not None else "application/json"
         if request.method == "HEAD":  # headers only: streamed bytes would corrupt keep-alive
@@ -787,7 +837,7 @@ class SimulatorAPI:
         first = True
         try:
             await response.prepare(request)
-            if table is None:
+            if table is None and transform is None:
                 _send_headers(request)
                 watch.attach_writer(_direct_chunk_writer(request))
             while True:
@@ -797,6 +847,9 @@ class SimulatorAPI:
                 if table is not None:
                     await response.write(self._table_line(watch, event, table, first))
                     first = False
+                    continue
+                if transform is not None:  # another view of the stored objects
+                    await response.write(transform(event.line()))
                     continue
                 watch.begin_write()
                 try:
