@@ -1040,6 +1040,9 @@ def validate_object(
         return _validate_decoded(kind, obj, None)
 
 
+_RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
 def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
     old_meta = (old.get("metadata") or {}) if isinstance(old, dict) else None
     causes = validate_metadata(kind, obj.get("metadata"), old_meta)
@@ -1064,6 +1067,10 @@ def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
         causes.extend(_validate_namespace(obj))
     elif kind == "CustomResourceDefinition":
         causes.extend(_validate_crd(obj))
+    elif kind in _RBAC_KINDS:
+        from kubesim.auth.validation import validate_rbac  # late: kubesim.auth imports the store
+
+        causes.extend(validate_rbac(kind, obj, old))
     return causes
 
 

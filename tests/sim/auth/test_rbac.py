@@ -286,3 +286,36 @@ async def test_rbac_names_may_hold_colons_and_are_path_segments(admin: Caller) -
     bad = role("", "a/b", [], kind="ClusterRole")
     status, body = await admin("POST", f"/apis/{RBAC}/clusterroles", bad)
     assert status == 422 and "may not contain '/'" in body["message"]
+
+
+async def test_rbac_objects_are_validated_and_defaulted(admin: Caller) -> None:
+    status, body = await admin(
+        "POST",
+        f"/apis/{RBAC}/namespaces/default/roles",
+        role("default", "bad", [{"resources": ["pods"]}, {"nonResourceURLs": ["/x"], "verbs": ["get"]}]),
+    )
+    assert status == 422
+    assert body["details"]["causes"] == [
+        {"reason": "FieldValueRequired", "message": "Required value: verbs must contain at least one value", "field": "rules[0].verbs"},
+        {"reason": "FieldValueRequired", "message": "Required value: resource rules must supply at least one api group", "field": "rules[0].apiGroups"},
+        {"reason": "FieldValueInvalid", "message": 'Invalid value: ["/x"]: namespaced rules cannot apply to non-resource URLs', "field": "rules[1].nonResourceURLs"},
+    ]
+    bad = binding(None, "b", "Role", "", [{"kind": "ServiceAccount", "name": "x"}, {"kind": "Robot", "name": "r"}])
+    status, body = await admin("POST", f"/apis/{RBAC}/clusterrolebindings", bad)
+    assert status == 422
+    assert [c["field"] for c in body["details"]["causes"]] == [
+        "roleRef.kind", "roleRef.name", "subjects[0].namespace", "subjects[1].kind",
+    ]
+    assert body["details"]["causes"][0]["message"] == 'Unsupported value: "Role": supported values: "ClusterRole"'
+    # defaults: the API group of roleRef and of User/Group subjects
+    good = binding("default", "rb", "ClusterRole", "view", [{"kind": "User", "name": "jane"}])
+    del good["roleRef"]["apiGroup"]
+    status, made = await admin("POST", f"/apis/{RBAC}/namespaces/default/rolebindings", good)
+    assert status == 201, made
+    assert made["roleRef"]["apiGroup"] == "rbac.authorization.k8s.io"
+    assert made["subjects"] == [{"kind": "User", "name": "jane", "apiGroup": "rbac.authorization.k8s.io"}]
+    # a roleRef never changes
+    status, body = await admin(
+        "PATCH", f"/apis/{RBAC}/namespaces/default/rolebindings/rb", {"roleRef": {"name": "edit"}}
+    )
+    assert status == 422 and body["message"].endswith("cannot change roleRef")
