@@ -26,13 +26,13 @@ from .. import errors
 from .. import protobuf as wire
 from ..errors import StatusError
 from ..resources import ResourceType
-from . import endpoints
+from . import endpoints, escalation
 from .controller import SA_NAME_KEY, SA_TOKEN_TYPE, TokenController
 from .impersonation import impersonated
 from .protobuf import AUTH_DECODERS
 from .rbac import Authorizer, Decision, default_policy
 from .requestinfo import Attributes, request_attributes
-from .resources import RBAC_KEYS
+from .resources import RBAC_GROUP, RBAC_KEYS
 from .tokens import API_AUDIENCES, TokenSigner, user_for
 from .users import AUTHENTICATED, MASTERS, UNAUTHENTICATED_ADMIN, UserInfo
 
@@ -274,7 +274,17 @@ class Auth:
         subresource: str | None,
         verb: str,
     ) -> web.StreamResponse | None:
-        """The response for the review APIs and TokenRequest; None for anything else."""
+        """The response for the review APIs and TokenRequest; None for anything else.
+
+        A write of RBAC objects is checked here for escalation first (never by masters).
+        """
+        if (
+            self.enabled
+            and group == RBAC_GROUP
+            and verb in ("create", "update", "patch")
+            and subresource is None
+        ):
+            await escalation.check(self, request, plural, namespace, name, verb)
         return await endpoints.serve(
             self, request, group, plural, namespace, name, subresource, verb
         )

@@ -319,3 +319,53 @@ async def test_rbac_objects_are_validated_and_defaulted(admin: Caller) -> None:
         "PATCH", f"/apis/{RBAC}/namespaces/default/rolebindings/rb", {"roleRef": {"name": "edit"}}
     )
     assert status == 422 and body["message"].endswith("cannot change roleRef")
+
+
+RBAC_WRITER = [
+    {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create", "update", "patch"]},
+    {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]},
+]
+
+
+async def test_nobody_grants_what_they_do_not_hold(admin: Caller) -> None:
+    hub = await hub_with(admin, RBAC_WRITER)
+    pods = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    assert (await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/roles", role(NS, "ok", pods)))[0] == 201
+    secrets = [{"apiGroups": [""], "resources": ["secrets", "pods"], "verbs": ["get", "list"]}]
+    status, body = await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/roles", role(NS, "more", secrets))
+    assert status == 403
+    assert body["message"] == (
+        f'roles.rbac.authorization.k8s.io "more" is forbidden: user "{USER}" '
+        '(groups=["system:serviceaccounts" "system:serviceaccounts:team" "system:authenticated"]) '
+        "is attempting to grant RBAC permissions not currently held:\n"
+        '{APIGroups:[""], Resources:["secrets"], Verbs:["get" "list"]}'
+    )
+    assert body["details"] == {"name": "more", "group": "rbac.authorization.k8s.io", "kind": "roles"}
+    # ... nor widens a role it may patch
+    status, _ = await hub("PATCH", f"/apis/{RBAC}/namespaces/{NS}/roles/ok", {"rules": secrets})
+    assert status == 403
+    # a binding to a role within the author's rights is fine; to "admin" it is not
+    me = [{"kind": "ServiceAccount", "name": "hub", "namespace": NS}]
+    assert (await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/rolebindings", binding(NS, "ok", "Role", "ok", me)))[0] == 201
+    status, body = await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/rolebindings", binding(NS, "adm", "ClusterRole", "admin", me))
+    assert status == 403 and "is attempting to grant RBAC permissions not currently held" in body["message"]
+    status, body = await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/rolebindings", binding(NS, "gone", "Role", "missing", me))
+    assert status == 403 and body["message"].endswith('role.rbac.authorization.k8s.io "missing" not found')
+
+
+async def test_escalate_and_bind_verbs_lift_the_check(admin: Caller) -> None:
+    hub = await hub_with(
+        admin,
+        [
+            *RBAC_WRITER,
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]},
+            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "resourceNames": ["edit"], "verbs": ["bind"]},
+        ],
+    )
+    secrets = [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]
+    assert (await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/roles", role(NS, "more", secrets)))[0] == 201
+    me = [{"kind": "ServiceAccount", "name": "hub", "namespace": NS}]
+    assert (await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/rolebindings", binding(NS, "e", "ClusterRole", "edit", me)))[0] == 201
+    assert (await hub("POST", f"/apis/{RBAC}/namespaces/{NS}/rolebindings", binding(NS, "a", "ClusterRole", "admin", me)))[0] == 403
+    # the admin (system:masters) is never checked
+    assert (await admin("POST", f"/apis/{RBAC}/namespaces/{NS}/rolebindings", binding(NS, "a", "ClusterRole", "admin", me)))[0] == 201
