@@ -204,6 +204,7 @@ class SimulatorAPI:
         started = time.perf_counter()
         info = RequestInfo("discovery", "")
         status = 500
+        response: web.StreamResponse
         try:
             path = request.path
             if path.startswith("/_sim/"):

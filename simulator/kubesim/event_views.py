@@ -199,7 +199,8 @@ async def serve(api: SimulatorAPI, request: web.Request, t: Target, verb: str) -
     if verb in ("create", "update"):
         body = await api._read_object(request, t.rt)
         if verb == "create":
-            meta = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+            raw_meta = body.get("metadata")
+            meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
             if t.namespace and not meta.get("namespace"):
                 body["metadata"] = {**meta, "namespace": t.namespace}
             _strict_checks(body, t.rt)

@@ -159,7 +159,7 @@ async def serve(
     if group == AUTHN_GROUP:
         if plural == "selfsubjectreviews":
             body = await read_body(request, "SelfSubjectReview", f"{AUTHN_GROUP}/v1")
-            out = {
+            out: dict[str, Any] = {
                 "kind": "SelfSubjectReview",
                 "apiVersion": f"{AUTHN_GROUP}/v1",
                 "metadata": {**(body.get("metadata") or {}), "creationTimestamp": None},
@@ -246,7 +246,7 @@ async def serve(
         if causes:
             raise _invalid("LocalSubjectAccessReview", AUTHZ_GROUP, "", causes)
         out = _echo(body, "LocalSubjectAccessReview", AUTHZ_GROUP)
-        out["metadata"]["namespace"] = namespace
+        out["metadata"] = {**out["metadata"], "namespace": namespace}
         out["status"] = _access_status(auth, _subject(spec), _attributes(spec, namespace))
         return _created(out)
     if plural == "selfsubjectrulesreviews":

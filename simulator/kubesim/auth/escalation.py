@@ -172,7 +172,8 @@ async def check(
             return
         rules = [r for r in obj.get("rules") or [] if isinstance(r, dict)]
     else:
-        ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+        raw_ref = obj.get("roleRef")
+        ref: dict[str, Any] = raw_ref if isinstance(raw_ref, dict) else {}
         role_plural = "roles" if ref.get("kind") == "Role" else "clusterroles"
         bind = Attributes("bind", True, "", RBAC_GROUP, "", ns, role_plural, "", str(ref.get("name", "")))
         if authorizer.authorize(user, bind).allowed:

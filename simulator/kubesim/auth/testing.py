@@ -69,7 +69,7 @@ class ServiceAccountClient:
 def _objects(rbac: str | Sequence[Any]) -> list[dict[str, Any]]:
     if isinstance(rbac, str):
         return [d for d in yaml.safe_load_all(rbac) if isinstance(d, dict)]
-    return [dict(o) for o in rbac]
+    return [dict(o) for o in rbac if isinstance(o, dict)]
 
 
 async def ensure(sim: Simulator, obj: dict[str, Any], namespace: str | None = None) -> dict[str, Any]:

@@ -66,7 +66,8 @@ def _rule(rule: dict[str, Any], namespaced: bool, path: str) -> list[Cause]:
 
 def _binding(kind: str, obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
     causes: list[Cause] = []
-    ref = obj.get("roleRef") if isinstance(obj.get("roleRef"), dict) else {}
+    raw_ref = obj.get("roleRef")
+    ref: dict[str, Any] = raw_ref if isinstance(raw_ref, dict) else {}
     if ref.get("apiGroup") != GROUP:
         causes.append(not_supported("roleRef.apiGroup", ref.get("apiGroup", ""), [GROUP]))
     kinds = ["ClusterRole", "Role"] if kind == "RoleBinding" else ["ClusterRole"]
