@@ -62,10 +62,10 @@ def _clauses(accept: str) -> list[tuple[str, dict[str, str]]]:
 
 def negotiate(accept: str, *, collection: bool) -> str:
     """The shape to answer in for ``accept``; the real 406 when no clause can be served."""
-    accept = accept.strip()
-    if not accept:
-        return JSON
-    for media, params in _clauses(accept):
+    plain = _PLAIN.get(accept)  # the common case, one media type without parameters
+    if plain is not None:
+        return plain
+    for media, params in _clauses(accept.strip()):
         as_kind = params.get("as")
         if as_kind is None:
             shape = _PLAIN.get(media)
