@@ -276,9 +276,7 @@ class SimulatorAPI:
         verb = self._verb(method, target, request.query, watch_prefix)
         resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
         if target.subresource != "log":  # the media type of the answer, or 406 before anything
-            shape = representation.negotiate(
-                request.headers.get("Accept", ""), collection=target.name is None
-            )
+            shape = representation.negotiate(request.headers.get("Accept", ""))
             if shape in (representation.PARTIAL, representation.PARTIAL_LIST):
                 representation.check_scope(
                     shape,

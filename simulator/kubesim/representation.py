@@ -60,7 +60,7 @@ def _clauses(accept: str) -> list[tuple[str, dict[str, str]]]:
     return [(media, params) for _q, _i, media, params in ranked]
 
 
-def negotiate(accept: str, *, collection: bool) -> str:
+def negotiate(accept: str) -> str:
     """The shape to answer in for ``accept``; the real 406 when no clause can be served."""
     plain = _PLAIN.get(accept)  # the common case, one media type without parameters
     if plain is not None:
