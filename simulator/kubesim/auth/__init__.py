@@ -231,12 +231,12 @@ class Auth:
         decision = self.authorizer.authorize(user, attrs)
         return decision.allowed, decision.reason
 
-    def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[Any], list[Any], bool]:
+    def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[Any], list[Any], list[str]]:
         if not self.enabled:
             return (
                 [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
                 [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-                False,
+                [],
             )
         return self.authorizer.rules_for(user, namespace)
 

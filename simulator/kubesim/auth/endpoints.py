@@ -253,13 +253,17 @@ async def serve(
         body = await read_body(request, "SelfSubjectRulesReview", f"{AUTHZ_GROUP}/v1")
         spec = body.get("spec") or {}
         ns = str(spec.get("namespace", ""))
-        resource, nonresource, incomplete = auth.rules_for(user, ns)
+        resource, nonresource, problems = auth.rules_for(user, ns)
         out = _echo(body, "SelfSubjectRulesReview", AUTHZ_GROUP)
         out["status"] = {
             "resourceRules": resource,
             "nonResourceRules": nonresource,
-            "incomplete": incomplete,
+            "incomplete": bool(problems),
         }
+        if problems:
+            out["status"]["evaluationError"] = (
+                problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
+            )
         return _created(out)
     return None
 

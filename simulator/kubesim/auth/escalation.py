@@ -191,7 +191,7 @@ async def check(
                 )
             )
         rules = granted
-    owner_rules, nonresource, _incomplete = authorizer.rules_for(user, ns)
+    owner_rules, nonresource, _problems = authorizer.rules_for(user, ns)
     lacking = missing(owner_rules + nonresource, rules)
     if lacking:
         raise _refused(plural, obj_name, user, lacking)

@@ -286,19 +286,20 @@ class Authorizer:
         joined = problems[0] if len(problems) == 1 else "[" + ", ".join(problems) + "]"
         return Decision(False, f"RBAC: {joined}")
 
-    def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[Rule], list[Rule], bool]:
-        """(resource rules, non-resource rules, incomplete) for SelfSubjectRulesReview."""
+    def rules_for(self, user: UserInfo, namespace: str) -> tuple[list[Rule], list[Rule], list[str]]:
+        """(resource rules, non-resource rules, problems) for SelfSubjectRulesReview: the
+        rules are incomplete when a binding names a role that does not exist."""
         resource: list[Rule] = []
         nonresource: list[Rule] = []
-        incomplete = False
+        problems: list[str] = []
         if MASTERS in user.groups:
             resource.append({"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]})
             nonresource.append({"verbs": ["*"], "nonResourceURLs": ["*"]})
         index = self.index
         for binding, _subject in index.applicable(user, namespace):
-            rules, _problem = index.role_rules(binding)
+            rules, problem = index.role_rules(binding)
             if rules is None:
-                incomplete = True
+                problems.append(problem)
                 continue
             for rule in rules:
                 if rule.get("nonResourceURLs"):
@@ -311,7 +312,7 @@ class Authorizer:
                         if rule.get(key):
                             entry[key] = list(rule[key])
                     resource.append(entry)
-        return resource, nonresource, incomplete
+        return resource, nonresource, problems
 
 
 # ---------------------------------------------------------------------- default policy

@@ -86,6 +86,15 @@ async def test_self_subject_rules_review(admin: Caller) -> None:
     assert body["status"]["incomplete"] is False
     status, body = await hub("POST", f"{AUTHZ}/selfsubjectrulesreviews", {"spec": {"namespace": "default"}})
     assert {"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods"]} not in body["status"]["resourceRules"]
+    # a binding to a missing role makes the answer incomplete, and says why
+    await admin(
+        "POST",
+        f"/apis/{RBAC}/namespaces/{NS}/rolebindings",
+        binding(NS, "dangling", "Role", "missing", [{"kind": "ServiceAccount", "name": "hub"}]),
+    )
+    status, body = await hub("POST", f"{AUTHZ}/selfsubjectrulesreviews", {"spec": {"namespace": NS}})
+    assert body["status"]["incomplete"] is True
+    assert body["status"]["evaluationError"] == 'role.rbac.authorization.k8s.io "missing" not found'
 
 
 async def test_reviews_only_take_create(admin: Caller) -> None:
