@@ -1279,6 +1279,8 @@ def log_options(query: Any, container: str) -> dict[str, Any]:
 def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]:
     if sub == "binding":
         return "Binding", ["create"]
+    if sub == "token":  # serviceaccounts/token: TokenRequest (kubesim.auth)
+        return "TokenRequest", ["create"]
     if sub == "log":
         return rt.kind, ["get"]
     if sub == "finalize":

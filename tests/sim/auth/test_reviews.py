@@ -155,3 +155,22 @@ async def test_impersonation_needs_the_impersonate_verb(admin: Caller) -> None:
     assert status == 201 and body["status"]["userInfo"]["username"] == "jane"
     status, _ = await hub("GET", "/api/v1/nodes", headers={"Impersonate-User": "joe"})
     assert status == 403
+
+
+async def test_discovery_lists_the_auth_apis(admin: Caller) -> None:
+    bodies = {}
+    for path in ("/api/v1", AUTHZ, "/apis/rbac.authorization.k8s.io", f"/apis/{RBAC}"):
+        status, bodies[path] = await admin("GET", path)
+        assert status == 200, path
+    (token,) = [r for r in bodies["/api/v1"]["resources"] if r["name"] == "serviceaccounts/token"]
+    assert (token["kind"], token["verbs"]) == ("TokenRequest", ["create"])
+    assert {r["name"]: r["verbs"] for r in bodies[AUTHZ]["resources"]} == {
+        "localsubjectaccessreviews": ["create"],
+        "selfsubjectaccessreviews": ["create"],
+        "selfsubjectrulesreviews": ["create"],
+        "subjectaccessreviews": ["create"],
+    }
+    assert bodies["/apis/rbac.authorization.k8s.io"]["preferredVersion"]["groupVersion"] == RBAC
+    assert sorted(r["name"] for r in bodies[f"/apis/{RBAC}"]["resources"]) == [
+        "clusterrolebindings", "clusterroles", "rolebindings", "roles",
+    ]
