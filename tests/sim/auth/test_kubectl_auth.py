@@ -122,3 +122,19 @@ async def test_sa_client_fixture(sa_client) -> None:  # type: ignore[no-untyped-
     reader = await sa_client("ops", "reader", cluster_rules=[{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}])
     assert reader.simulator is hub.simulator
     assert (await CoreV1Api(reader.api_client).list_node()).items == []
+
+
+def test_command_line_options_of_authentication(capsys: pytest.CaptureFixture[str]) -> None:
+    from kubesim.__main__ import build_parser, validate_args
+
+    parser = build_parser()
+    args = parser.parse_args(["--kubeconfig", "k"])
+    assert (args.auth, args.tls) == (True, None)  # on, and HTTPS follows authentication
+    args = parser.parse_args(["--kubeconfig", "k", "--no-auth"])
+    assert args.auth is False
+    args = parser.parse_args(["--kubeconfig", "k", "--no-tls"])
+    assert (args.auth, args.tls) == (True, False)
+    args = parser.parse_args(["--kubeconfig", "k", "--no-auth", "--token", "t"])
+    with pytest.raises(SystemExit):
+        validate_args(parser, args)
+    assert "--token needs authentication" in capsys.readouterr().err
