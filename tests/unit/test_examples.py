@@ -254,7 +254,7 @@ def missing_permissions(rules: list[dict[str, Any]], needs: dict[str, set[str]])
         (
             "user-namespaces/rbac.yaml",
             "ClusterRole",
-            {**SPAWNER_NEEDS, "namespaces": {"get", "create"}},
+            {**SPAWNER_NEEDS, "namespaces": {"create"}},
         ),
     ],
 )
