@@ -263,6 +263,9 @@ class Reconciler:
         self.kinds = KindResolver(api)
         self._memory: dict[str, _Memory] = {}
         self._recorded: dict[str, set[str]] = {}
+        #: (kind, namespace, name) -> (resourceVersion, parsed spec, generation).
+        self._parsed_templates: dict[
+            tuple[str, str, str], tuple[str, NotebookTemplateSpec, int]] = {}
         self._clock = time.monotonic
 
     # -- entry -------------------------------------------------------------------------
@@ -302,15 +305,26 @@ class Reconciler:
             if self.cluster_templates is None:
                 raise Refused("TemplateNotFound", "ClusterNotebookTemplates are not enabled "
                               "in this operator.")
-            obj = self.cluster_templates.get(("", ref.name))
+            cache, key = self.cluster_templates, ("", ref.name)
         else:
-            obj = self.templates.get((namespace, ref.name))
+            cache, key = self.templates, (namespace, ref.name)
+        # Every server of a template uses the same parsed spec: parse it once per version
+        # of the template, not on every pass of every server (a storm is thousands).
+        version = cache.version(key)
+        parsed = self._parsed_templates.get((ref.kind, *key))
+        if parsed is not None and version is not None and parsed[0] == version:
+            return parsed[1], parsed[2]
+        obj = cache.get(key)
         if obj is None:
+            self._parsed_templates.pop((ref.kind, *key), None)
             raise Refused("TemplateNotFound", f"The {ref.kind} {ref.name!r} does not exist.")
         try:
-            return parse_template_spec(obj), int(obj["metadata"].get("generation") or 0)
+            result = parse_template_spec(obj), int(obj["metadata"].get("generation") or 0)
         except ModelError as e:
             raise Refused("TemplateInvalid", f"The {ref.kind} {ref.name!r} is invalid: {e}") from e
+        if version:
+            self._parsed_templates[(ref.kind, *key)] = (version, *result)
+        return result
 
     async def _provision(self, server: Obj, spec: NotebookServerSpec) -> Outcome:
         meta = server["metadata"]

@@ -1,0 +1,56 @@
+"""What keeps a reconcile pass cheap: the owner index, the parsed-template cache, and
+skipping the watch echo of the replica's own status write."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from async_kubespawner.kube.cache import ObjectCache
+from async_kubespawner.operator.reconciler import (
+    Reconciler,
+    trim_server,
+    trim_template,
+)
+
+from .conftest import NAMESPACE, example_template
+
+
+def reconciler(templates: ObjectCache, api: Any = None) -> Reconciler:
+    return Reconciler(api, servers=ObjectCache(trim_server), templates=templates,
+                      cluster_templates=None, pods=ObjectCache(), pvcs=ObjectCache(),
+                      events=None)
+
+
+def server_spec() -> Any:
+    from async_kubespawner.operator.models import parse_server_spec
+
+    from .conftest import notebook_server
+
+    return parse_server_spec(notebook_server("alice"))
+
+
+def test_template_is_parsed_once_per_version() -> None:
+    templates = ObjectCache(trim_template)
+    body = example_template()
+    body["metadata"].update(namespace=NAMESPACE, resourceVersion="5", generation=1)
+    templates.upsert(body)
+    r = reconciler(templates)
+    spec = server_spec()
+    first, generation = r._template(NAMESPACE, spec)
+    again, _ = r._template(NAMESPACE, spec)
+    assert again is first and generation == 1
+    changed = example_template()
+    changed["metadata"].update(namespace=NAMESPACE, resourceVersion="9", generation=2)
+    changed["spec"]["pods"][0]["labels"] = {"changed": "yes"}
+    templates.upsert(changed)
+    newer, generation = r._template(NAMESPACE, spec)
+    assert newer is not first and generation == 2
+    assert newer.pods[0].labels == {"changed": "yes"}
+    templates.remove(changed)
+    import pytest
+
+    from async_kubespawner.operator.reconciler import Refused
+
+    with pytest.raises(Refused) as refused:
+        r._template(NAMESPACE, spec)
+    assert refused.value.reason == "TemplateNotFound"
