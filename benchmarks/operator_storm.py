@@ -398,9 +398,11 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         children = await children_census(admin)
         started = sum(1 for r in records if r.start_returned is not None)
         errors = [r.start_error for r in records if r.start_error]
+        stop0 = time.monotonic()
         await asyncio.gather(*(stop_server(s, r) for s, r in zip(spawners, records,
                                                                    strict=True)
                                if r.start_returned is not None))
+        stop_wall = time.monotonic() - stop0
         stopped = sum(1 for r in records if r.stop_returned is not None)
         result = {
             "meta": {"users": opts.users, "ready_spread_s": opts.ready_spread,
@@ -412,6 +414,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             "stopped": stopped,
             "start_errors": errors[:5],
             "storm_wall_s": round(wall, 3),
+            "stop_all_wall_s": round(stop_wall, 3),
             "start_after_ready_ms": summarise(raw["start"], 1000),
             "reconciles": passes,
             "reconciles_per_s": round(passes / wall, 1),

@@ -6,13 +6,40 @@ from __future__ import annotations
 from typing import Any
 
 from async_kubespawner.kube.cache import ObjectCache
+from async_kubespawner.operator.models import API_VERSION
 from async_kubespawner.operator.reconciler import (
+    NotifyingCache,
     Reconciler,
+    trim_child_pod,
     trim_server,
     trim_template,
 )
 
 from .conftest import NAMESPACE, example_template
+
+
+def pod(name: str, owner: str | None, rv: str = "1") -> dict[str, Any]:
+    refs = [{"apiVersion": API_VERSION, "kind": "NotebookServer", "name": "x", "uid": owner,
+             "controller": True}] if owner else []
+    return {"metadata": {"name": name, "namespace": NAMESPACE, "uid": f"uid-{name}",
+                         "resourceVersion": rv, "ownerReferences": refs}}
+
+
+def test_owner_index_follows_upserts_removals_and_relists() -> None:
+    changed: list[str] = []
+    cache = NotifyingCache(trim_child_pod, lambda o: changed.append(o["metadata"]["name"]))
+    cache.upsert(pod("p1", "s1"))
+    cache.upsert(pod("p2", "s1"))
+    cache.upsert(pod("p3", "s2"))
+    assert cache.owned_keys("s1") == [(NAMESPACE, "p1"), (NAMESPACE, "p2")]
+    cache.upsert(pod("p2", None, rv="2"))  # released (a retained object loses its owner)
+    assert cache.owned_keys("s1") == [(NAMESPACE, "p1")]
+    cache.remove(pod("p1", "s1"))
+    assert cache.owned_keys("s1") == []
+    cache.replace_all([pod("p4", "s1"), pod("p3", "s3")])
+    assert cache.owned_keys("s1") == [(NAMESPACE, "p4")]
+    assert cache.owned_keys("s2") == [] and cache.owned_keys("s3") == [(NAMESPACE, "p3")]
+    assert "p4" in changed
 
 
 def reconciler(templates: ObjectCache, api: Any = None) -> Reconciler:
