@@ -664,7 +664,9 @@ class Reconciler:
         merged = {k: v for k, v in merged.items() if v is not None}
         if merged == current:
             return False
-        patch_status = {k: status.get(k) for k in status}
+        # Only the fields that change: a pass restates the whole status (children,
+        # generations...), and every field sent costs the API server field-ownership work.
+        patch_status = {k: v for k, v in status.items() if current.get(k) != v}
         meta = server["metadata"]
         try:
             updated = await merge_patch(self.api, NOTEBOOK_SERVERS, meta["namespace"],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from async_kubespawner.kube.cache import ObjectCache
-from async_kubespawner.operator.models import API_VERSION
+from async_kubespawner.operator.models import API_VERSION, FINALIZER
 from async_kubespawner.operator.reconciler import (
     NotifyingCache,
     Reconciler,
@@ -81,3 +81,45 @@ def test_template_is_parsed_once_per_version() -> None:
     with pytest.raises(Refused) as refused:
         r._template(NAMESPACE, spec)
     assert refused.value.reason == "TemplateNotFound"
+
+
+class PatchOnly:
+    """An API that answers a status merge patch with what the server would return."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+
+    async def request(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.answer
+
+
+def server(rv: str, generation: int = 1, **meta: Any) -> dict[str, Any]:
+    return {"metadata": {"name": "alice", "namespace": NAMESPACE, "uid": "u1",
+                         "resourceVersion": rv, "generation": generation,
+                         "finalizers": [FINALIZER], **meta},
+            "spec": {}, "status": {}}
+
+
+class Recording(PatchOnly):
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(answer)
+        self.bodies: list[dict[str, Any]] = []
+
+    async def request(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.bodies.append(kwargs["body"])
+        return self.answer
+
+
+async def test_a_status_write_sends_only_what_changes() -> None:
+    current = server("10")
+    current["status"] = {"phase": "Starting", "children": [{"kind": "Pod", "name": "p"}],
+                         "observedGeneration": 1, "reason": "old"}
+    api = Recording(server("11"))
+    r = reconciler(ObjectCache(trim_template), api)
+    assert await r._write_status(current, {
+        "phase": "Ready", "children": [{"kind": "Pod", "name": "p"}], "observedGeneration": 1,
+        "reason": None, "port": 8888})
+    assert api.bodies == [{"status": {"phase": "Ready", "reason": None, "port": 8888}}]
+    assert not await r._write_status(
+        {**current, "status": {"phase": "Ready", "port": 8888}}, {"phase": "Ready"})
+    assert len(api.bodies) == 1  # nothing changes: nothing is sent
