@@ -118,6 +118,7 @@ class Operator:
             on_change=self._leadership_changed,
         )
         self.reconciles = 0
+        self._deferred: dict[Key, list[Obj]] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -145,12 +146,14 @@ class Operator:
     async def stop(self) -> None:
         """Clean shutdown: stop leading, give the Lease up, stop the reflectors."""
         await self._cancel()
+        await self.reconciler.drain(5.0)
         await self.elector.release()
         await asyncio.gather(*(r.stop() for r in self.reflectors))
 
     async def kill(self) -> None:
         """As if the process died: everything stops, the Lease is *not* released."""
         await self._cancel()
+        self.reconciler.abandon()
         await asyncio.gather(*(r.stop() for r in self.reflectors))
 
     async def _cancel(self) -> None:
@@ -168,6 +171,7 @@ class Operator:
     async def _lead(self) -> None:
         """Run while holding the Lease: workers and the periodic resync."""
         self.queue = WorkQueue(on_depth=QUEUE_DEPTH.set)
+        self._deferred.clear()
         await self.wait_synced()
         workers = [
             asyncio.ensure_future(self._worker(i)) for i in range(self.settings.workers)
@@ -181,6 +185,8 @@ class Operator:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            if not self.elector.is_leader:
+                self.reconciler.abandon()  # a former leader writes nothing more
 
     def _resync(self) -> None:
         phases: dict[str, int] = {}
@@ -215,6 +221,7 @@ class Operator:
                 log.warning("reconcile of %s/%s failed (%s: %s); retrying in %.2fs",
                             key[0], key[1], type(e).__name__, e, delay)
             finally:
+                self._settle_deferred(key)
                 queue.done(key)
                 self.reconciles += 1
                 RECONCILES.labels(outcome).inc()
@@ -224,7 +231,25 @@ class Operator:
 
     def _server_changed(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
-        self.queue.add((meta.get("namespace") or "", meta.get("name") or ""))
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        if self.queue.is_processing(key):
+            # Often the echo of the running pass's own status write, delivered before the
+            # write's response: decided when the pass ends (see _settle_deferred).
+            self._deferred.setdefault(key, []).append({"metadata": {
+                "namespace": key[0], "name": key[1],
+                "resourceVersion": meta.get("resourceVersion"),
+                "generation": meta.get("generation")}})
+            return
+        if self.reconciler.own_echo(obj):
+            return  # this replica's own status write coming back: nothing new to do
+        self.queue.add(key)
+
+    def _settle_deferred(self, key: Key) -> None:
+        """After a pass: queue the server again if a change other than the pass's own
+        status writes arrived while it ran (the workqueue's "dirty" rule, minus echoes)."""
+        arrived = self._deferred.pop(key, None)
+        if arrived and not all([self.reconciler.own_echo(obj) for obj in arrived]):
+            self.queue.add(key)
 
     def _template_changed(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}

@@ -296,6 +296,11 @@ class Reconciler:
         self._parsed_templates: dict[
             tuple[str, str, str], tuple[str, NotebookTemplateSpec, int]] = {}
         self._clock = time.monotonic
+        #: Events being written off the passes' critical path.
+        self._background: set[asyncio.Future[None]] = set()
+        #: server key -> (resourceVersion, generation) of this replica's latest status
+        #: writes whose watch echo has not arrived: it needs no pass (see :meth:`own_echo`).
+        self._written: dict[Key, list[tuple[str, int]]] = {}
 
     # -- entry -------------------------------------------------------------------------
 
@@ -322,9 +327,11 @@ class Reconciler:
                              extra={"templateGeneration": e.template_generation})
             return Outcome()
 
-    def forget(self, uid: str) -> None:
+    def forget(self, uid: str, key: Key | None = None) -> None:
         self._memory.pop(uid, None)
         self._recorded.pop(uid, None)
+        if key is not None:
+            self._written.pop(key, None)
 
     # -- provisioning --------------------------------------------------------------------
 
@@ -381,17 +388,12 @@ class Reconciler:
             # Refused for this very spec and template: retrying cannot help (the hub
             # deletes the server; a fixed template is another generation and retries).
             return Outcome()
-        # Events that need not delay the pass's next write (written alongside it).
-        pending: list[asyncio.Future[None]] = []
         try:
             return await self._provision_with(
-                server, spec, status, recorded, memory, template, template_generation, pending)
+                server, spec, status, recorded, memory, template, template_generation)
         except Refused as e:
             e.template_generation = template_generation
             raise
-        finally:
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _provision_with(
         self,
@@ -402,7 +404,6 @@ class Reconciler:
         memory: _Memory,
         template: NotebookTemplateSpec | None,
         template_generation: int | None,
-        pending: list[asyncio.Future[None]],
     ) -> Outcome:
         meta = server["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
@@ -470,9 +471,8 @@ class Reconciler:
             ]
             conditions = set_condition(conditions, "ChildrenCreated", "True", "Created",
                                        f"{len(children)} objects created.", generation)
-            pending.append(asyncio.ensure_future(self._record(
-                server, "Normal", "Created",
-                "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))))
+            self._emit(server, "Normal", "Created",
+                       "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))
         pod_child = next(c for c in recorded if c["kind"] == "Pod")
         pod_key = (namespace, pod_child["name"])
         pod = self.pods.get(pod_key)
@@ -524,7 +524,7 @@ class Reconciler:
                 "address": address, "port": port, "reason": None,
             })
             if changed:
-                await self._record(server, "Normal", "Ready", f"Server ready at {address}:{port}")
+                self._emit(server, "Normal", "Ready", f"Server ready at {address}:{port}")
             return Outcome()
         if verdict.state == "failed":
             await self._fail(server, verdict.reason or "Failed", verdict.message, extra=base)
@@ -677,8 +677,38 @@ class Reconciler:
                 return False
             raise
         server["status"] = updated.get("status") or merged
-        server["metadata"]["resourceVersion"] = updated.get("metadata", {}).get(
+        written = updated.get("metadata") or {}
+        server["metadata"]["resourceVersion"] = written.get(
             "resourceVersion", meta.get("resourceVersion"))
+        if (
+            written.get("resourceVersion")
+            and written.get("generation") == meta.get("generation")
+            and not written.get("deletionTimestamp")
+            and FINALIZER in (written.get("finalizers") or ())
+        ):
+            # Nothing but this status changed since the pass read the server.
+            records = self._written.setdefault((meta["namespace"], meta["name"]), [])
+            records.append((written["resourceVersion"], int(written.get("generation") or 0)))
+            del records[:-4]  # an echo never delivered (a relist skipped it) must not pile up
+        return True
+
+    def own_echo(self, obj: Obj) -> bool:
+        """Whether ``obj`` is the watch echo of this replica's own status write, made by a
+        pass that saw this very spec, deletion state and finalizers: a pass over it would
+        find nothing to do (the pass that wrote it carried on from it), so the watch event
+        need not queue one. Any later change has another resourceVersion and does."""
+        meta = obj.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        records = self._written.get(key)
+        if not records:
+            return False
+        seen = (meta.get("resourceVersion"), int(meta.get("generation") or 0))
+        if seen not in records:
+            return False
+        # Watch events arrive in order: writes before this one will not echo any more.
+        del records[:records.index(seen) + 1]
+        if not records:
+            del self._written[key]
         return True
 
     async def _fail(
@@ -700,6 +730,26 @@ class Reconciler:
             **base, "phase": "Failed", "reason": message, "conditions": conditions,
             "observedGeneration": generation,
         })
+
+    def _emit(self, server: Obj, type_: str, reason: str, message: str) -> None:
+        """Record an Event without holding the pass (and its worker) until it is written:
+        for steps whose status write already told the hub what it waits for. Written in
+        the background, at the same moment; dropped when this replica stops leading."""
+        metadata = {k: server["metadata"][k] for k in ("name", "namespace", "uid")}
+        task = asyncio.ensure_future(self._record({"metadata": metadata}, type_, reason, message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Let Events still being written finish (a clean stop), then drop the rest."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Drop Events still being written (leadership lost, or the process dying)."""
+        for task in list(self._background):
+            task.cancel()
 
     async def _record(self, server: Obj, type_: str, reason: str, message: str) -> None:
         """A Kubernetes Event on the NotebookServer, once per (server, reason, message).
@@ -821,7 +871,7 @@ class Reconciler:
         except ApiError as e:
             if e.status != 404:
                 raise
-        self.forget(uid)
+        self.forget(uid, (namespace, meta["name"]))
         return Outcome()
 
     # -- delete_forever ---------------------------------------------------------------------

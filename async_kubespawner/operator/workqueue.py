@@ -152,6 +152,10 @@ class WorkQueue(Generic[K]):
         self._depth_changed()
         return key
 
+    def is_processing(self, key: K) -> bool:
+        """Whether a worker holds ``key`` right now."""
+        return key in self._processing
+
     def done(self, key: K) -> None:
         self._processing.discard(key)
         if key in self._dirty:

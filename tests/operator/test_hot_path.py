@@ -123,3 +123,56 @@ async def test_a_status_write_sends_only_what_changes() -> None:
     assert not await r._write_status(
         {**current, "status": {"phase": "Ready", "port": 8888}}, {"phase": "Ready"})
     assert len(api.bodies) == 1  # nothing changes: nothing is sent
+
+
+async def test_only_the_exact_echo_of_an_own_status_write_is_skipped() -> None:
+    written = server("11")
+    written["status"] = {"phase": "Starting"}
+    r = reconciler(ObjectCache(trim_template), PatchOnly(written))
+    assert await r._write_status(server("10"), {"phase": "Starting"})
+    assert not r.own_echo(server("12"))  # someone else's change: a pass is needed
+    assert not r.own_echo(server("11", generation=2))  # the spec moved: a pass is needed
+    assert r.own_echo(server("11"))
+    assert not r.own_echo(server("11"))  # once only
+    assert r._written == {}
+
+
+async def test_no_echo_is_skipped_when_the_spec_or_deletion_moved_under_the_write() -> None:
+    for answer in (server("11", generation=2), server("11", deletionTimestamp="now"),
+                   server("11", finalizers=[])):
+        r = reconciler(ObjectCache(trim_template), PatchOnly(answer))
+        assert await r._write_status(server("10"), {"phase": "Starting"})
+        assert not r.own_echo(answer)
+
+
+def operator() -> Any:
+    from async_kubespawner.operator.app import Operator, OperatorSettings
+
+    return Operator(None, OperatorSettings(namespace=NAMESPACE))  # type: ignore[arg-type]
+
+
+async def test_changes_during_a_pass_requeue_it_unless_they_are_its_own_echo() -> None:
+    op = operator()
+    key = (NAMESPACE, "alice")
+    op.reconciler._written[key] = [("11", 1)]
+    op.queue.add(key)
+    assert await op.queue.get() == key  # a worker holds the key
+    op._server_changed(server("11"))  # the echo, before the write's response
+    op._settle_deferred(key)
+    op.queue.done(key)
+    assert len(op.queue) == 0  # nothing but the pass's own write happened
+
+    op.reconciler._written[key] = [("13", 1)]
+    op.queue.add(key)
+    await op.queue.get()
+    op._server_changed(server("12", generation=2))  # the hub changed the spec meanwhile
+    op._server_changed(server("13"))
+    op._settle_deferred(key)
+    op.queue.done(key)
+    assert len(op.queue) == 1 and await op.queue.get() == key
+
+
+async def test_a_change_outside_a_pass_is_queued() -> None:
+    op = operator()
+    op._server_changed(server("20"))
+    assert len(op.queue) == 1
