@@ -97,7 +97,11 @@ class Operator:
             Reflector(api, NOTEBOOK_TEMPLATES, ns, self.templates, settings=rs),
             Reflector(api, PODS, ns, self.pods, label_selector=selector, settings=rs),
             Reflector(api, PVCS, ns, self.pvcs, label_selector=selector, settings=rs),
-            Reflector(api, EVENTS, ns, self.events, settings=rs),
+            # Not the Events this operator writes about NotebookServers (three per
+            # spawn): it reads only those about pods and PVCs, and each one delivered is
+            # API server and operator work for nothing.
+            Reflector(api, EVENTS, ns, self.events, settings=rs,
+                      field_selector="involvedObject.kind!=NotebookServer"),
         ]
         if self.cluster_templates is not None:
             self.reflectors.append(
