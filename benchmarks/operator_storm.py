@@ -106,6 +106,11 @@ def operator_bytes(operator: Operator) -> int:
     """What the operator keeps per managed server: its caches and per-server memory."""
     held = [operator.servers._objects, operator.pods._objects, operator.pvcs._objects,
             operator.reconciler._memory, operator.reconciler._recorded]
+    # The children's owner index and the pending status-write echoes, where they exist.
+    held += [getattr(cache, name) for cache in (operator.pods, operator.pvcs)
+             for name in ("_by_owner",) if hasattr(cache, name)]
+    held += [getattr(operator.reconciler, name) for name in ("_written", "_parsed_templates")
+             if hasattr(operator.reconciler, name)]
     return sum(deep_size(h) for h in held)
 
 

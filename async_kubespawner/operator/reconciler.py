@@ -142,24 +142,34 @@ class NotifyingCache(ObjectCache):
     def __init__(self, trim: Callable[[Obj], Obj], on_change: Callable[[Obj], None]) -> None:
         super().__init__(trim)
         self.on_change = on_change
-        self._owner_of: dict[Key, str] = {}
-        self._by_owner: dict[str, set[Key]] = {}
+        # uid -> keys (a tuple: most servers have one child of a kind, and a tuple of one
+        # is a fifth of a set). An entry may outlive its object's ownership (a released
+        # PVC): readers check the owner of what they get, and forget_owner() ends it.
+        self._by_owner: dict[str, tuple[Key, ...]] = {}
 
     def _index(self, key: Key, owner: str | None) -> None:
-        previous = self._owner_of.pop(key, None)
-        if previous is not None:
-            keys = self._by_owner.get(previous)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
-                    del self._by_owner[previous]
-        if owner is not None:
-            self._owner_of[key] = owner
-            self._by_owner.setdefault(owner, set()).add(key)
+        if owner is None:
+            return
+        keys = self._by_owner.get(owner, ())
+        if key not in keys:
+            self._by_owner[owner] = (*keys, key)
+
+    def _unindex(self, key: Key, owner: str | None) -> None:
+        keys = self._by_owner.get(owner or "")
+        if keys is not None and key in keys:
+            rest = tuple(k for k in keys if k != key)
+            if rest:
+                self._by_owner[owner or ""] = rest
+            else:
+                del self._by_owner[owner or ""]
 
     def owned_keys(self, uid: str) -> list[Key]:
-        """Keys of the cached objects whose controller is the NotebookServer ``uid``."""
-        return sorted(self._by_owner.get(uid, ()))
+        """Keys of cached objects that were controlled by the NotebookServer ``uid`` (a
+        superset: check each object's owner)."""
+        return sorted(k for k in self._by_owner.get(uid, ()) if k in self._objects)
+
+    def forget_owner(self, uid: str) -> None:
+        self._by_owner.pop(uid, None)
 
     def upsert(self, obj: Obj) -> None:
         super().upsert(obj)
@@ -168,13 +178,12 @@ class NotifyingCache(ObjectCache):
 
     def remove(self, obj: Obj) -> None:
         super().remove(obj)
-        self._index(object_key(obj), None)
+        self._unindex(object_key(obj), controller_uid(obj))
         self.on_change(obj)
 
     def replace_all(self, objects: list[Any], *, trimmed: bool = False) -> None:
         before = set(self.keys())
         super().replace_all(objects, trimmed=trimmed)
-        self._owner_of.clear()
         self._by_owner.clear()
         for key in before | set(self.keys()):
             obj = self.get(key)
@@ -330,6 +339,9 @@ class Reconciler:
     def forget(self, uid: str, key: Key | None = None) -> None:
         self._memory.pop(uid, None)
         self._recorded.pop(uid, None)
+        for cache in (self.pods, self.pvcs):
+            if isinstance(cache, NotifyingCache):
+                cache.forget_owner(uid)
         if key is not None:
             self._written.pop(key, None)
 

@@ -30,16 +30,31 @@ def test_owner_index_follows_upserts_removals_and_relists() -> None:
     cache = NotifyingCache(trim_child_pod, lambda o: changed.append(o["metadata"]["name"]))
     cache.upsert(pod("p1", "s1"))
     cache.upsert(pod("p2", "s1"))
+    cache.upsert(pod("p2", "s1", rv="2"))  # an update: still one entry
     cache.upsert(pod("p3", "s2"))
     assert cache.owned_keys("s1") == [(NAMESPACE, "p1"), (NAMESPACE, "p2")]
-    cache.upsert(pod("p2", None, rv="2"))  # released (a retained object loses its owner)
-    assert cache.owned_keys("s1") == [(NAMESPACE, "p1")]
     cache.remove(pod("p1", "s1"))
-    assert cache.owned_keys("s1") == []
+    assert cache.owned_keys("s1") == [(NAMESPACE, "p2")]
     cache.replace_all([pod("p4", "s1"), pod("p3", "s3")])
     assert cache.owned_keys("s1") == [(NAMESPACE, "p4")]
     assert cache.owned_keys("s2") == [] and cache.owned_keys("s3") == [(NAMESPACE, "p3")]
+    cache.forget_owner("s3")
+    assert cache.owned_keys("s3") == []
     assert "p4" in changed
+
+
+def test_a_released_child_is_not_reported_as_owned() -> None:
+    pods = NotifyingCache(trim_child_pod, lambda o: None)
+    pods.upsert(pod("p1", "s1"))
+    pods.upsert(pod("p2", "s1"))
+    pods.upsert(pod("p2", None, rv="2"))  # released (as a retained PVC is)
+    r = Reconciler(None, servers=ObjectCache(trim_server),  # type: ignore[arg-type]
+                   templates=ObjectCache(trim_template), cluster_templates=None, pods=pods,
+                   pvcs=NotifyingCache(trim_child_pod, lambda o: None), events=None)
+    assert [p["metadata"]["name"] for p in r._owned(pods, NAMESPACE, "s1")] == ["p1"]
+    assert r._owned(pods, "elsewhere", "s1") == []
+    r.forget("s1")
+    assert pods.owned_keys("s1") == []
 
 
 def reconciler(templates: ObjectCache, api: Any = None) -> Reconciler:
