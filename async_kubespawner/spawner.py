@@ -44,14 +44,30 @@ from .kube.client import (
     PVCS,
     SECRETS,
     SERVICES,
-    ApiError,
     ApiSettings,
     KubeApi,
     close_shared_apis,
     new_create_id,
     shared_api,
 )
-from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
+from .kube.deadline import Deadline
+from .kube.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NamespaceNotFound,
+    RequestTooLarge,
+)
+from .kube.reflector import (
+    Reflector,
+    ReflectorSettings,
+    get_reflector,
+    reflectors,
+    release_reflectors,
+    stop_reflectors,
+)
 from .lifecycle.loop_turns import loop_turns
 from .lifecycle.progress import SpawnProgress
 from .metrics import SPAWN_DURATION, STOP_DURATION
@@ -90,9 +106,6 @@ _USER_FIELDS = (
     "{safe_user_server}",
     "{escaped_user_server}",
 )
-
-# Namespaces known to exist, per API client (created once per process).
-_ensured_namespaces: dict[int, set[str]] = {}
 
 
 async def close_shared_resources() -> None:
@@ -283,6 +296,33 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         help="Longest pause (seconds, jittered) between reflector attempts during an outage.",
     ).tag(config=True)
 
+    reflector_release_delay = Float(
+        30,
+        help="""With enable_user_namespaces and per-namespace reflectors
+        (reflector_cluster_wide False): seconds a namespace's reflectors (its pod and event
+        watches) keep running after its last active server stopped. Then they are stopped,
+        with their metric series, and started again by the namespace's next server.""",
+    ).tag(config=True)
+
+    reflector_stale_after = Float(
+        5,
+        help="""Seconds the pod reflector may be cut off from the API server (an outage, a
+        partition) before poll() stops trusting its cache and reads the pod with one direct
+        GET instead. While the reflector is connected, poll() never calls the API.""",
+    ).tag(config=True)
+
+    @validate("reflector_release_delay", "reflector_stale_after")
+    def _check_reflector_seconds(self, proposal: Any) -> float:
+        value = proposal.value
+        if not value >= 0:  # also refuses NaN
+            raise SpawnerConfigError(
+                proposal.trait.name,
+                value,
+                "must be a number of seconds >= 0",
+                "Use 0 for at once, or a few seconds.",
+            )
+        return float(value)
+
     reflector_list_page_size = Integer(
         200,
         help="Objects per list page, bounding each JSON parse on the hub's event loop.",
@@ -326,6 +366,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             idle_timeout=self.reflector_idle_timeout,
             backoff_max=self.reflector_backoff_max,
             list_page_size=self.reflector_list_page_size,
+            release_delay=self.reflector_release_delay,
         )
 
     def _watch_namespace(self) -> str | None:
@@ -334,7 +375,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             cluster_wide = bool(self.enable_user_namespaces)
         return None if cluster_wide else self.namespace
 
-    async def _pod_reflector(self) -> Reflector:
+    def _reflector_owner(self) -> object | None:
+        """Per-user namespaces' reflectors are leased by the servers using them, and
+        released when none is active (see release_reflectors); shared ones live on."""
+        if self.enable_user_namespaces and self._watch_namespace() is not None:
+            return self
+        return None
+
+    async def _pod_reflector(self) -> Reflector[ObjectCache]:
         return get_reflector(
             await self._get_api(),
             PODS,
@@ -342,9 +390,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             lambda: ObjectCache(trim_pod),
             label_selector=f"component={self.component_label}",
             settings=self._reflector_settings(),
+            owner=self._reflector_owner(),
         )
 
-    async def _event_reflector(self) -> Reflector | None:
+    async def _event_reflector(self) -> Reflector[EventIndex] | None:
         if not self.events_enabled:
             return None
         limits = (self.events_per_object_limit, self.events_total_limit)
@@ -354,7 +403,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             self._watch_namespace(),
             lambda: EventIndex(per_object_limit=limits[0], total_limit=limits[1]),
             settings=self._reflector_settings(),
+            owner=self._reflector_owner(),
         )
+
+    async def cached_pod(self) -> dict[str, Any] | None:
+        """This server's pod as the hub's cache holds it (trimmed), or None: what poll(),
+        stop() and start() decide on. For hooks, health pages and benchmarks."""
+        reflector = await self._pod_reflector()
+        return reflector.sink.get(self._pod_key)
 
     @property
     def _pod_key(self) -> tuple[str, str]:
@@ -401,7 +457,11 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             progress_log.finish()
 
     async def _start(self, started: float) -> str:
-        deadline = started + self.start_timeout
+        deadline = Deadline(
+            self.start_timeout,
+            f"Server {self.pod_name} in namespace {self.namespace} did not become ready",
+            start=started,
+        )
         await self.load_user_options()
         async with _preparation_gate():
             # The semaphore alone lets a body that never suspends through at once (all of
@@ -439,10 +499,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         # only a full GC collection frees.
         uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         changed = asyncio.Event()
-        pod_cache: ObjectCache = pod_reflector.sink  # type: ignore[assignment]
-        event_index: EventIndex | None = (
-            event_reflector.sink if event_reflector else None  # type: ignore[assignment]
-        )
+        pod_cache = pod_reflector.sink
+        event_index = event_reflector.sink if event_reflector else None
         progress = self._progress_log
 
         def learn_uid(uid: str) -> None:
@@ -550,19 +608,22 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return await self.get_pod_manifest()
 
     async def _ensure_namespace(self, api: KubeApi) -> None:
-        known = _ensured_namespaces.setdefault(id(api), set())
-        if self.namespace in known:
+        # The client forgets a namespace it is told is missing, and the reflectors'
+        # release forgets it when no server of it is active: a deleted user namespace
+        # is created again.
+        if self.namespace in api.known_namespaces:
             return
         try:
             await api.create(NAMESPACES, None, self.get_namespace_manifest())
             self._log_state("namespace-created")
+        except Conflict:
+            pass
         except ApiError as e:
-            if e.status != 409:
-                raise SpawnFailed(
-                    f"Could not create the namespace {self.namespace!r} for this server: {e}. "
-                    "Check the hub's RBAC rights to create namespaces."
-                ) from None
-        known.add(self.namespace)
+            raise SpawnFailed(
+                f"Could not create the namespace {self.namespace!r} for this server: {e}. "
+                "Check the hub's RBAC rights to create namespaces."
+            ) from None
+        api.known_namespaces.add(self.namespace)
 
     async def _ensure_pvc(self, api: KubeApi) -> bool:
         """Create the PVC unless it exists; True when this start created it."""
@@ -575,13 +636,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         await self.resolve_legacy_pvc_name(pvc_exists)
         try:
             await api.create(PVCS, self.namespace, self.get_pvc_manifest())
-        except ApiError as e:
-            if e.status != 409:
-                raise SpawnFailed(
-                    f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
-                ) from None
+        except Conflict:
             self.log.debug("kubespawner pvc=%s/%s state=exists", self.namespace, self.pvc_name)
             created = False
+        except ApiError as e:
+            raise SpawnFailed(
+                f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
+            ) from None
         else:
             self.log.info("kubespawner pvc=%s/%s state=created", self.namespace, self.pvc_name)
             created = True
@@ -614,7 +675,12 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return False
 
     async def _create_pod(
-        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
+        self,
+        api: KubeApi,
+        manifest: Any,
+        reflector: Reflector[ObjectCache],
+        deadline: Deadline,
+        create_id: str,
     ) -> dict[str, Any]:
         created = await self._create_pod_once(api, manifest, reflector, deadline, create_id)
         if self.after_pod_created_hook is not None:
@@ -624,22 +690,28 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return {"metadata": {"uid": created["metadata"]["uid"]}}
 
     async def _create_pod_once(
-        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
+        self,
+        api: KubeApi,
+        manifest: Any,
+        reflector: Reflector[ObjectCache],
+        deadline: Deadline,
+        create_id: str,
     ) -> dict[str, Any]:
         try:
             return await api.create(PODS, self.namespace, manifest, create_id=create_id)
-        except ApiError as e:
-            if e.status == 409:
-                pass
-            elif e.status == 404 and "namespaces" in (e.body.get("details") or {}).get("kind", ""):
-                raise SpawnFailed(
-                    f"The namespace {self.namespace!r} does not exist. Create it, or enable "
-                    "c.KubeSpawner.enable_user_namespaces so that the hub creates it."
-                ) from None
-            elif e.status in (403, 422, 400):
-                raise SpawnFailed(f"Kubernetes refused the pod {self.pod_name!r}: {e}") from None
-            else:
-                raise
+        except Conflict:
+            pass
+        except NamespaceNotFound:
+            if self.enable_user_namespaces:
+                # Deleted since the hub created it (the client has forgotten it): again.
+                await self._ensure_namespace(api)
+                return await api.create(PODS, self.namespace, manifest, create_id=create_id)
+            raise SpawnFailed(
+                f"The namespace {self.namespace!r} does not exist. Create it, or enable "
+                "c.KubeSpawner.enable_user_namespaces so that the hub creates it."
+            ) from None
+        except (Forbidden, Invalid, BadRequest, RequestTooLarge) as e:
+            raise SpawnFailed(f"Kubernetes refused the pod {self.pod_name!r}: {e}") from None
         existing = await api.get_or_none(PODS, self.namespace, self.pod_name)
         if existing is not None and not self._is_ours(existing):
             owner = ((existing.get("metadata") or {}).get("annotations") or {}).get(
@@ -656,20 +728,18 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             await api.delete(
                 PODS, self.namespace, self.pod_name, grace_period_seconds=0, uid=old_uid
             )
-            await reflector.wait_synced(max(0.0, deadline - time.monotonic()))
-            await reflector.sink.wait_for(  # type: ignore[attr-defined]
+            await reflector.wait_synced(deadline.left())
+            await reflector.sink.wait_for(
                 self._pod_key,
                 lambda p: p is None or p["metadata"].get("uid") != old_uid,
-                max(0.0, deadline - time.monotonic()),
+                deadline.left(),
             )
         return await api.create(PODS, self.namespace, manifest, create_id=create_id)
 
     async def _create_or_replace(self, api: KubeApi, kind: Any, manifest: Any) -> None:
         try:
             await api.create(kind, self.namespace, manifest)
-        except ApiError as e:
-            if e.status != 409:
-                raise
+        except Conflict:
             # A leftover from an earlier run (its owner pod is gone): replace it.
             name = manifest.metadata.name
             await api.delete(kind, self.namespace, name)
@@ -701,7 +771,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         pod_cache: ObjectCache,
         event_index: EventIndex | None,
         changed: asyncio.Event,
-        deadline: float,
+        deadline: Deadline,
     ) -> dict[str, Any]:
         """Wait on the caches until the pod is ready or is known to fail. ``changed`` is
         set by the listeners of the pod and its events (registered by start())."""
@@ -716,15 +786,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 if verdict.pvc_failure:
                     raise _PVCFailed(verdict.message)
                 raise SpawnFailed(verdict.message)
-            remaining = deadline - now
-            if remaining <= 0:
+            if deadline.expired:
                 self._log_state("timeout", f"start_timeout={self.start_timeout}", logging.WARNING)
-                raise TimeoutError(
-                    f"Server {self.pod_name} in namespace {self.namespace} did not become "
-                    f"ready within {self.start_timeout} seconds"
-                    + (f": {verdict.message}" if verdict.message else "")
+                # Names as they are now: the profile may have refreshed them after start.
+                deadline.what = (
+                    f"Server {self.pod_name} in namespace {self.namespace} did not become ready"
                 )
-            wait = remaining if verdict.recheck_in is None else min(remaining, verdict.recheck_in)
+                raise deadline.error(verdict.message)
+            wait = deadline.timeout(verdict.recheck_in)
             try:
                 async with asyncio.timeout(wait):
                     await changed.wait()
@@ -954,14 +1023,11 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             ):
                 if wanted and name:
                     await api.delete(kind, self.namespace, name)
-            remaining = self.stop_timeout - (time.monotonic() - started)
-            if not await reflector.wait_synced(remaining):
+            deadline = Deadline(self.stop_timeout, "stop() did not complete", start=started)
+            if not await reflector.wait_synced(deadline.left()):
                 raise TimeoutError("the pod cache could not be loaded from the API server")
-            remaining = self.stop_timeout - (time.monotonic() - started)
             try:
-                await reflector.sink.wait_for(  # type: ignore[attr-defined]
-                    self._pod_key, lambda p: p is None, max(0.0, remaining)
-                )
+                await reflector.sink.wait_for(self._pod_key, lambda p: p is None, deadline.left())
             except TimeoutError:
                 outcome = "timeout"
                 self._log_state(
@@ -973,6 +1039,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 ) from None
             outcome = "success"
             self._log_state("stopped", f"after={time.monotonic() - started:.3f}s")
+            release_reflectors(self)
         finally:
             if outcome != "success" and outcome != "timeout":
                 outcome = "failure"
@@ -981,8 +1048,35 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     # -- poll ---------------------------------------------------------------------------
 
     async def poll(self) -> int | None:
-        """From the cache, never the API: None while the pod exists and runs (or starts),
-        its exit code once the notebook container has exited, 1 once it is gone."""
+        """From the cache: None while the pod exists and runs (or starts), its exit code
+        once the notebook container has exited, 1 once it is gone.
+
+        The cache is trusted while its reflector is connected, or was cut off for less
+        than ``reflector_stale_after`` seconds; beyond that (an API outage, a network
+        partition) the pod is read with one direct GET, so a server deleted meanwhile is
+        not reported running. A stopped server releases its per-namespace reflectors.
+        """
+        status = await self._poll_cache()
+        if status is not None:
+            release_reflectors(self)
+        return status
+
+    async def _read_pod(self, api: KubeApi, cached: dict[str, Any] | None) -> dict[str, Any] | None:
+        """One direct GET of the pod, trimmed as the cache would keep it; the cached answer
+        if the API does not answer at once (the cache is then the best there is)."""
+        try:
+            pod = await api.get_or_none(PODS, self.namespace, self.pod_name, retry_timeout=0)
+        except ApiError as e:
+            self.log.info(
+                "kubespawner pod=%s/%s poll: cache stale and direct read failed (%s)",
+                self.namespace,
+                self.pod_name,
+                e,
+            )
+            return cached
+        return None if pod is None else trim_pod(pod)
+
+    async def _poll_cache(self) -> int | None:
         reflector = await self._pod_reflector()
         if not await reflector.wait_synced(self.first_list_timeout):
             self.log.warning(
@@ -991,7 +1085,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 self.pod_name,
             )
             return None
-        pod = reflector.sink.get(self._pod_key)  # type: ignore[attr-defined]
+        pod = reflector.sink.get(self._pod_key)
+        if reflector.stale_for() > self.reflector_stale_after:
+            pod = await self._read_pod(await self._get_api(), pod)
         if pod is None:
             return 1
         if pod["metadata"].get("deletionTimestamp"):
