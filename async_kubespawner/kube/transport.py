@@ -44,7 +44,8 @@ _REST_ATTRIBUTES = ("pool_manager", "proxy", "proxy_headers", "server_hostname")
 
 def check_library() -> None:
     """Raise :class:`LibraryShapeError` naming every internal this module relies on that the
-    installed kubernetes_asyncio lacks (called by a test; cheap enough for a startup check)."""
+    installed kubernetes_asyncio lacks (called by a test; cheap enough for a startup
+    check). Call it on a running event loop: the library builds an aiohttp session."""
     problems: list[str] = []
     if not hasattr(k8s_rest, "ssl"):
         problems.append("kubernetes_asyncio.client.rest has no module attribute 'ssl'")

@@ -257,7 +257,7 @@ class ScriptedSource:
         self.done = asyncio.Event()
         self.answered = answered
 
-    async def list_page(self, *, limit, continue_token, timeout, decode):
+    async def list_page(self, *, limit, continue_token, timeout, decode):  # noqa: ASYNC109
         return decode(b'{"metadata": {"resourceVersion": "1"}, "items": []}')
 
     @contextlib.asynccontextmanager
@@ -466,3 +466,72 @@ async def test_a_failure_of_the_reflector_alone_still_backs_off():
         assert attempts == 2 and len(pauses) == 2
     finally:
         await reflector.stop()
+
+
+class OneChunkSource:
+    """Lists nothing, then delivers ``lines`` as one chunk on its first watch (a backlog
+    arriving at once, as after a stall) and stays open."""
+
+    name = "pods@default"
+    resource = "pods"
+    namespace = "default"
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self.watched = 0
+
+    async def list_page(self, *, limit, continue_token, timeout, decode):  # noqa: ASYNC109
+        return decode(b'{"metadata": {"resourceVersion": "1"}, "items": []}')
+
+    @contextlib.asynccontextmanager
+    async def watch(self, *, resource_version, timeout_seconds, read_timeout):
+        self.watched += 1
+        lines = self.lines if self.watched == 1 else []
+
+        async def chunks():
+            if lines:
+                yield b"\n".join(lines) + b"\n"
+            await asyncio.Event().wait()
+
+        yield chunks()
+
+    def server_answered(self):
+        return asyncio.get_running_loop().create_future()
+
+
+def added(name: str, rv: int) -> bytes:
+    import json
+
+    pod = pod_body(name)
+    pod["metadata"].update(namespace="default", uid=name, resourceVersion=str(rv))
+    return json.dumps({"type": "MODIFIED" if rv > 1 else "ADDED", "object": pod}).encode()
+
+
+async def test_a_slow_listener_does_not_delay_the_stream():
+    """A listener is someone else's code (a progress log, a hook). 50 changes of one pod
+    whose listener takes 5 ms each must not hold up the next pod's change: called inside
+    the watch loop, the other pod would be applied only after 250 ms of listener calls."""
+    import time
+
+    changes = 50
+    source = OneChunkSource([added("jupyter-a", rv) for rv in range(1, changes + 1)] +
+                            [added("jupyter-b", changes + 1)])
+    cache = ObjectCache(trim_pod)
+    heard: list[str] = []
+
+    def slow_listener(pod):
+        heard.append(pod["metadata"]["resourceVersion"])
+        time.sleep(0.005)  # stands for a listener's CPU work, not for synchronisation
+
+    cache.listen(("default", "jupyter-a"), slow_listener)
+    reflector = Reflector(source, cache, settings=FAST)
+    reflector.start()
+    try:
+        await cache.wait_for(("default", "jupyter-b"), lambda p: p is not None, 10)
+        heard_when_b_arrived = len(heard)
+        await cache.listeners_idle()
+    finally:
+        await reflector.stop()
+    assert heard_when_b_arrived < changes // 2  # the stream did not wait for the listener
+    assert heard[-1] == str(changes)  # the listener heard the latest state...
+    assert len(heard) < changes  # ...without replaying every intermediate one
