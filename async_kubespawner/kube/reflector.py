@@ -70,6 +70,7 @@ __all__ = [
     "reflectors",
     "release_reflectors",
     "stop_reflectors",
+    "wait_released",
 ]
 
 log = logging.getLogger("async_kubespawner.kube")
@@ -306,6 +307,8 @@ class Reflector(Generic[SinkT]):
         self.last_error: str | None = None
         self.last_event_monotonic: float | None = None
         self._disconnected_since: float | None = None
+        self._is_connected = asyncio.Event()
+        self._is_disconnected = asyncio.Event()
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -407,12 +410,29 @@ class Reflector(Generic[SinkT]):
             except Exception:
                 log.exception("Reflector %s: state callback failed", self.name)
 
+    async def wait_connection(self, connected: bool, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until the reflector is connected (a list or watch succeeded) or cut off
+        (its last attempt failed); ``False`` if that did not happen within ``timeout``."""
+        event = self._is_connected if connected else self._is_disconnected
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
     def _connected(self) -> None:
+        if not self._is_connected.is_set():
+            self._is_disconnected.clear()
+            self._is_connected.set()
         if self._disconnected_since is not None:
             self._disconnected_since = None
             self._state("connected")
 
     def _disconnected(self) -> None:
+        if not self._is_disconnected.is_set():
+            self._is_connected.clear()
+            self._is_disconnected.set()
         if self._disconnected_since is None:
             self._disconnected_since = self.options.clock()
             self._state("disconnected")
@@ -788,6 +808,13 @@ def release_reflectors(owner: object) -> None:
     for key, entry in list(_registry.get(loop, {}).items()):
         if ident in entry.holders:
             _release_key(loop, key, ident)
+
+
+async def wait_released() -> None:
+    """Return once the reflectors stopped by releases so far have finished stopping."""
+    pending = list(_stopping.get(asyncio.get_running_loop(), ()))
+    if pending:
+        await asyncio.gather(*pending)
 
 
 def reflectors() -> list[Reflector[Any]]:
