@@ -524,7 +524,7 @@ class EventIndex:
         previous = bucket.get(uid)
         is_new = previous is None
         rv = trimmed["metadata"].get("resourceVersion") or ""
-        if not is_new and previous[0] == rv:
+        if previous is not None and previous[0] == rv:
             return  # seen already (a relist repeats what we hold)
         involved_uid = (trimmed.get("involvedObject") or {}).get("uid") or ""
         bucket[uid] = (rv, involved_uid, pack_json(trimmed))
@@ -545,7 +545,9 @@ class EventIndex:
 
     def remove(self, event: Obj) -> None:
         uid = (event.get("metadata") or {}).get("uid")
-        key = self._order.pop(uid, None) if uid else None
+        if not uid:
+            return
+        key = self._order.pop(uid, None)
         if key is None:
             return
         bucket = self._by_object.get(key)

@@ -818,7 +818,10 @@ async def load_configuration(settings: ApiSettings) -> k8s_client.Configuration:
     """
     configuration = k8s_client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not settings.kubeconfig:
-        k8s_config.load_incluster_config(client_configuration=configuration)
+        # Unannotated in kubernetes_asyncio; it fills ``configuration`` and returns None.
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
     else:
         try:
             await k8s_config.load_kube_config(
@@ -864,7 +867,7 @@ def build_api(
         request_timeout=request_timeout,
         retry_timeout=retry_timeout,
         max_concurrent_requests=max_concurrent_requests,
-        proxy=proxy_for(configuration.host, configuration.proxy),
+        proxy=proxy_for(configuration.host or "", configuration.proxy),
         options=options,
     )
 

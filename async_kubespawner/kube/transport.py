@@ -17,12 +17,19 @@ from __future__ import annotations
 import inspect
 import ssl
 import urllib.request
+from collections.abc import Callable
 from typing import Any, cast
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import aiohttp
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio.client import rest as k8s_rest
+
+# Undocumented but present since Python 3.0 and used by urllib itself (it honours NO_PROXY
+# from the environment only); typeshed omits it.
+_proxy_bypass_environment: Callable[[str], bool] = (
+    urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+)
 
 __all__ = [
     "LibraryShapeError",
@@ -47,15 +54,15 @@ def check_library() -> None:
     installed kubernetes_asyncio lacks (called by a test; cheap enough for a startup
     check). Call it on a running event loop: the library builds an aiohttp session."""
     problems: list[str] = []
-    if not hasattr(k8s_rest, "ssl"):
+    if "ssl" not in vars(k8s_rest):
         problems.append("kubernetes_asyncio.client.rest has no module attribute 'ssl'")
-    rest_cls = getattr(k8s_rest, "RESTClientObject", None)
+    rest_cls = vars(k8s_rest).get("RESTClientObject")
     if rest_cls is None:
         problems.append("kubernetes_asyncio.client.rest.RESTClientObject is gone")
-    api_client_cls = getattr(k8s_client, "ApiClient", None)
+    api_client_cls = vars(k8s_client).get("ApiClient")
     if api_client_cls is None or not hasattr(api_client_cls, "update_params_for_auth"):
         problems.append("ApiClient.update_params_for_auth is gone")
-    if problems:
+    if problems or rest_cls is None:
         raise LibraryShapeError("; ".join(problems))
     configuration = k8s_client.Configuration(host="https://127.0.0.1:1")
     # Built without a loop-bound session being used: only attributes are read.
@@ -113,10 +120,10 @@ def proxy_for(host_url: str, configured: str | None) -> str | None:
     """
     if configured:
         return configured
-    parsed = urllib.request.urlparse(host_url)
+    parsed = urlparse(host_url)
     if not parsed.hostname:
         return None
-    if urllib.request.proxy_bypass_environment(parsed.netloc):
+    if _proxy_bypass_environment(parsed.netloc):
         return None
     proxies = urllib.request.getproxies_environment()
     return proxies.get(parsed.scheme) or None
@@ -137,14 +144,15 @@ def build_client(
     if ssl_context is None:
         api_client = k8s_client.ApiClient(configuration)
     else:
-        real = k8s_rest.ssl
-        # The library reads the module attribute while building; a stand-in module object
-        # is the only way in, hence the assignment of a non-module to it.
-        k8s_rest.ssl = _PrebuiltTLS(ssl_context)
+        # The library reads its module global ``ssl`` while building: a stand-in in the
+        # module's namespace is the only way in.
+        namespace = vars(k8s_rest)
+        real = namespace["ssl"]
+        namespace["ssl"] = _PrebuiltTLS(ssl_context)
         try:  # synchronous: nothing else runs until it is restored
             api_client = k8s_client.ApiClient(configuration)
         finally:
-            k8s_rest.ssl = real
+            namespace["ssl"] = real
     rest = api_client.rest_client
     original: aiohttp.ClientSession = rest.pool_manager
     connector = original.connector
@@ -178,7 +186,8 @@ class Transport:
 
     @property
     def session(self) -> aiohttp.ClientSession:
-        return cast(aiohttp.ClientSession, self.api_client.rest_client.pool_manager)
+        session: aiohttp.ClientSession = self.api_client.rest_client.pool_manager
+        return session
 
     async def _authorize(self, headers: dict[str, str], queries: list[tuple[str, Any]]) -> None:
         # Synchronous up to kubernetes_asyncio 32.x, a coroutine from 33.0 (awaiting the
