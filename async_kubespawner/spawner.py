@@ -457,11 +457,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             progress_log.finish()
 
     async def _start(self, started: float) -> str:
-        deadline = Deadline(
-            self.start_timeout,
-            f"Server {self.pod_name} in namespace {self.namespace} did not become ready",
-            start=started,
-        )
+        deadline = Deadline(self.start_timeout, "The server did not become ready", start=started)
         await self.load_user_options()
         async with _preparation_gate():
             # The semaphore alone lets a body that never suspends through at once (all of
@@ -469,6 +465,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             await loop_turns().take()
             self._refresh_names()
             self.check_configuration()
+        deadline.what = f"Server {self.pod_name} in namespace {self.namespace} did not become ready"
         api = await self._get_api()
         pod_reflector = await self._pod_reflector()
         event_reflector = await self._event_reflector()
@@ -788,10 +785,6 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 raise SpawnFailed(verdict.message)
             if deadline.expired:
                 self._log_state("timeout", f"start_timeout={self.start_timeout}", logging.WARNING)
-                # Names as they are now: the profile may have refreshed them after start.
-                deadline.what = (
-                    f"Server {self.pod_name} in namespace {self.namespace} did not become ready"
-                )
                 raise deadline.error(verdict.message)
             wait = deadline.timeout(verdict.recheck_in)
             try:
