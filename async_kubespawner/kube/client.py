@@ -77,6 +77,7 @@ from .errors import (
     Forbidden,
     Invalid,
     NamespaceNotFound,
+    NoResponse,
     NotFound,
     RequestTooLarge,
     error_for_exception,
@@ -545,7 +546,7 @@ class KubeApi:
                         if result is not None:
                             return result
                     raise
-                if e.status == 0 and method in ("POST", "PATCH", "DELETE"):
+                if isinstance(e, NoResponse) and method in ("POST", "PATCH", "DELETE"):
                     # The server may have applied it; later attempts must reconcile.
                     ambiguous = True
                 delay = e.retry_after if e.retry_after is not None else self.options.backoff(
@@ -649,6 +650,7 @@ class KubeApi:
         grace_period_seconds: int | None = None,
         uid: str | None = None,
         propagation_policy: str | None = None,
+        retry_timeout: float | None = None,
     ) -> dict[str, Any] | None:
         """Delete an object; ``None`` when it was already gone (404 is success).
 
@@ -672,6 +674,7 @@ class KubeApi:
                 body=options,
                 namespace=namespace,
                 name=name,
+                retry_timeout=retry_timeout,
             )
         except NotFound:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from async_kubespawner.objects.manifests import (
     NamespaceSettings,
@@ -120,6 +121,15 @@ def test_pvc_from_the_spawner() -> None:
     assert set(versions) == {
         "hub.jupyter.org/kubespawner-version",
         "hub.jupyter.org/jupyterhub-version",
+    }
+    owner = json.loads(annotations.pop("hub.jupyter.org/async-kubespawner-owner"))
+    # per server: the template names the user and the server
+    assert owner == {
+        "v": 1,
+        "hub": "default/singleuser-server",
+        "user": "alice",
+        "server": "lab",
+        "scope": "server",
     }
     assert annotations == {
         "hub.jupyter.org/username": "alice",
