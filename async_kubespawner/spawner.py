@@ -632,7 +632,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             ) from None
         api.known_namespaces.add(self.namespace)
 
-    async def _ensure_pvc(self, api: KubeApi) -> bool:
+    async def _ensure_pvc(self, api: KubeApi, *, namespace_recreated: bool = False) -> bool:
         """Create the PVC unless it exists; True when this start created it."""
 
         identity = self.server_identity()
@@ -669,6 +669,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 f"The storage volume claim {self.pvc_name!r} exists but is not this "
                 f"server's ({e.reason}), so it is not mounted.{hint}"
             ) from None
+        except NamespaceNotFound as e:
+            if not self.enable_user_namespaces or namespace_recreated:
+                raise SpawnFailed(
+                    f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
+                ) from None
+            # The user namespace was deleted since the hub created it: again, once.
+            await self._ensure_namespace(api)
+            return await self._ensure_pvc(api, namespace_recreated=True)
         except ApiError as e:
             raise SpawnFailed(
                 f"Could not create the storage volume claim {self.pvc_name!r}: {e}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
+import pytest
 from prometheus_client import REGISTRY
 
 from async_kubespawner.kube.reflector import reflectors, wait_released
@@ -90,20 +91,27 @@ async def test_a_spawner_dropped_without_stop_releases_its_lease(sim, make_spawn
     assert reflectors() == []
 
 
-async def test_a_deleted_user_namespace_is_created_again(sim, make_spawner):
+@pytest.mark.parametrize("with_pvc", [False, True])
+async def test_a_deleted_user_namespace_is_created_again(sim, make_spawner, with_pvc):
     """The hub remembers which namespaces exist; an administrator deleting one (with its
     pods) used to make every later start of that user fail."""
-    alice = make_spawner("alice", enable_user_namespaces=True)  # cluster-wide reflectors
+    config = {"enable_user_namespaces": True}  # cluster-wide reflectors: never released
+    if with_pvc:
+        config.update(storage_pvc_ensure=True, storage_capacity="1Gi")
+    alice = make_spawner("alice", **config)
     await alice.start()
     namespace = alice.namespace
     await alice.stop()
     await sim.store.delete(sim.store.resource("namespaces"), None, namespace)
     await sim.store.wait_gc_idle()
     assert namespace not in namespaces(sim)
-    again = make_spawner("alice", enable_user_namespaces=True)
-    await again.start()  # the pod create meets "namespace not found": created, retried
+    again = make_spawner("alice", **config)
+    # The first create (PVC or pod) meets "namespace not found": created again, retried.
+    await again.start()
     assert namespace in namespaces(sim)
     assert sim.counters.count("create", "namespaces") == 2
+    first_create = "persistentvolumeclaims" if with_pvc else "pods"
+    assert sim.counters.count("create", first_create, status=404) == 1
     assert await again.poll() is None
     await again.stop()
 
