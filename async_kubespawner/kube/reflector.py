@@ -49,11 +49,12 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
+import aiohttp
 import orjson
 
 from ..metrics import CACHE_SIZE, REFLECTOR_RESTARTS, REFLECTOR_WATCH_AGE
 from .client import KubeApi, ResourceKind
-from .errors import ApiError, Gone, NoResponse, error_for_status
+from .errors import ApiError, Gone, NoResponse, error_for_exception, error_for_status
 
 __all__ = [
     "ApiListerWatcher",
@@ -195,7 +196,20 @@ class ApiListerWatcher:
             field_selector=self.field_selector,
             read_timeout=read_timeout,
         ) as resp:
-            yield resp.content.iter_any()
+            yield self._chunks(resp.content.iter_any())
+
+    async def _chunks(self, raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The stream's chunks; a connection lost mid-stream is a :class:`NoResponse`, like
+        one lost before the answer (the one mapping of :mod:`.errors`)."""
+        try:
+            async for chunk in raw:
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as e:
+            error = error_for_exception(
+                e, verb="watch", kind=self.kind.plural, namespace=self.namespace
+            )
+            assert error is not None  # both kinds map
+            raise error from e
 
     def server_answered(self) -> asyncio.Future[None]:
         return self.api.server_answered()
@@ -587,13 +601,19 @@ class Reflector(Generic[SinkT]):
         """One watch from ``resource_version``; returns whether it delivered anything."""
         assert self.resource_version is not None
         delivered = False
+        # Connected once the watch holds for a while or delivers a whole event: a server
+        # that answers and cuts at once (crashing, or behind a failing proxy) is still
+        # cut off, and the cache still stale.
+        holding: asyncio.TimerHandle | None = None
         try:
             async with self.source.watch(
                 resource_version=self.resource_version,
                 timeout_seconds=self.settings.watch_timeout,
                 read_timeout=self.settings.idle_timeout,
             ) as chunks:
-                self._connected()
+                holding = asyncio.get_running_loop().call_later(
+                    _QUICK_WATCH_END, self._connected
+                )
                 buffer = b""
                 async for chunk in chunks:
                     buffer += chunk
@@ -604,7 +624,9 @@ class Reflector(Generic[SinkT]):
                     for line in lines:
                         if line.strip():
                             self.apply(orjson.loads(line))
-                            delivered = True
+                            if not delivered:
+                                delivered = True
+                                self._connected()
                         if time.perf_counter() - step_started > _MAX_STEP_SECONDS:
                             # A backlog (after a stall, or a burst) arrives as one chunk
                             # of many events: let waiting spawners run in between.
@@ -613,6 +635,7 @@ class Reflector(Generic[SinkT]):
                 if buffer.strip():
                     self.apply(orjson.loads(buffer))
                     delivered = True
+                    self._connected()
         except WatchGone:
             raise
         except Gone as e:
@@ -633,6 +656,9 @@ class Reflector(Generic[SinkT]):
                 )
                 return True
             raise
+        finally:
+            if holding is not None:
+                holding.cancel()
         return delivered
 
     def apply(self, event: dict[str, Any]) -> None:

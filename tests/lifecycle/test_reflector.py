@@ -538,3 +538,62 @@ async def test_a_slow_listener_does_not_delay_the_stream():
     assert heard_when_b_arrived < changes // 2  # the stream did not wait for the listener
     assert heard[-1] == str(changes)  # the listener heard the latest state...
     assert len(heard) < changes  # ...without replaying every intermediate one
+
+
+class AnswersThenCuts:
+    """A crashing server: every watch is answered (200), sends half a line, and is cut."""
+
+    name = "pods@default"
+    resource = "pods"
+    namespace = "default"
+
+    def __init__(self, cuts: int) -> None:
+        self.cuts = cuts
+        self.done = asyncio.Event()
+
+    async def list_page(self, *, limit, continue_token, timeout, decode):  # noqa: ASYNC109
+        return decode(b'{"metadata": {"resourceVersion": "1"}, "items": []}')
+
+    @contextlib.asynccontextmanager
+    async def watch(self, *, resource_version, timeout_seconds, read_timeout):
+        if self.cuts == 0:
+            self.done.set()
+            await asyncio.Event().wait()
+        self.cuts -= 1
+
+        async def chunks():
+            yield b'{"type": "ADDED", "object": {"metadata":'
+            raise NoResponse(0, "ClientPayloadError: cut", reason="ConnectionError")
+
+        yield chunks()
+
+    def server_answered(self):
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_server_that_answers_and_cuts_at_once_leaves_the_cache_stale():
+    """Answered-then-cut watches are not a connection: the cache stays marked stale (so
+    poll() reads directly), and the failures back off."""
+    now = [0.0]
+    pauses: list[float] = []
+
+    async def sleep(seconds):
+        pauses.append(seconds)
+        now[0] += seconds
+
+    states = StateLog()
+    source = AnswersThenCuts(cuts=4)
+    reflector = Reflector(
+        source,
+        ObjectCache(trim_pod),
+        settings=FAST,
+        options=ReflectorOptions(clock=lambda: now[0], sleep=sleep, on_state=states),
+    )
+    reflector.start()
+    try:
+        await asyncio.wait_for(source.done.wait(), 5)
+        assert reflector.errors == 4 and len(pauses) == 4
+        assert states.states == ["disconnected"]  # never "connected" in between
+        assert reflector.stale_for() == sum(pauses)
+    finally:
+        await reflector.stop()
