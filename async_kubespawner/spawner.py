@@ -82,6 +82,7 @@ from .lifecycle.progress import SpawnProgress
 from .lifecycle.reconciler import OwedDeletion, deletion_reconciler, stop_reconcilers
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .objects.identity import Ownership, pod_ownership
+from .preflight import check_before_create, take_checked_pod
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap
 from .traits import KubeSpawnerSettings, SpawnerConfigError
@@ -478,6 +479,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         api = await self._get_api()
         pod_reflector = await self._pod_reflector()
         event_reflector = await self._event_reflector()
+        async with _preparation_gate():  # builds the pod: CPU work, as below
+            await loop_turns().take()
+            await check_before_create(self, api)  # the final objects, before any create
 
         if self.enable_user_namespaces:
             await self._ensure_namespace(api)
@@ -609,6 +613,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         learn_uid((await create_task)["metadata"]["uid"])
 
     async def _pod_manifest(self) -> Any:
+        checked = take_checked_pod(self)
+        if checked is not None:
+            return checked
         prepare = getattr(self, "prepare_pod", None)
         if prepare is not None:
             return await prepare()

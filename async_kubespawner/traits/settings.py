@@ -15,6 +15,11 @@ What the lifecycle (``spawner.py``) calls, and when:
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
     or label is invalid. ``get_*_manifest`` call it too.
+``await preflight.check_before_create(spawner, api)``
+    Then, still before creating anything: builds the final pod (``prepare_pod()``) and
+    checks it, the PVC, Service and namespace against ``security_profile`` and the API
+    server's field rules, and that the service account exists. ``start()`` creates the
+    pod it checked (``preflight.take_checked_pod``).
 ``await resolve_legacy_pvc_name(pvc_exists)``
     Before ensuring the PVC: with ``handle_legacy_names``, on the first start of a
     server saved by a pre-7 KubeSpawner, keeps the current name if that PVC exists,
@@ -86,6 +91,7 @@ from .deprecated import DeprecatedTraits
 from .errors import SpawnerConfigError
 from .events import EventsTraits
 from .hooks import HooksTraits
+from .limits import MAX_LINUX_ID, NumericLimits, check_range
 from .namespaces import NamespaceTraits, hub_namespace
 from .naming import NamingTraits
 from .networking import NetworkingTraits
@@ -130,6 +136,7 @@ class KubeSpawnerSettings(
     StorageTraits,
     OwnershipTraits,
     DeprecatedTraits,
+    NumericLimits,
 ):
     """The settings mixin placed before ``Spawner`` in ``KubeSpawner``'s bases."""
 
@@ -473,7 +480,26 @@ class KubeSpawnerSettings(
                 "the callable returned something other than an integer or None",
                 "Return a numeric id.",
             )
+        check_range(setting, value)
         return value
+
+    async def _resolve_id_list(self, setting: str) -> list[int]:
+        """A list of Linux ids from a setting that may be a callable. A string is refused:
+        ``list("100")`` would silently become groups 1, 0 and 0."""
+        value = await self._resolve(setting)
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_LINUX_ID
+            for v in value
+        ):
+            raise SpawnerConfigError(
+                setting,
+                value,
+                "the callable must return a list of integer ids (0-2147483647)",
+                "Return e.g. [100], not '100' or ['100'].",
+            )
+        return list(value)
 
     # -- manifests -------------------------------------------------------------------
 
@@ -493,6 +519,15 @@ class KubeSpawnerSettings(
     ) -> None:
         """Refuse what the "restricted" profile would otherwise silently override, or
         what would still make the pod fail the restricted Pod Security Standard."""
+        if self.security_profile == "baseline" and (
+            self.privileged or container_context.get("privileged")
+        ):
+            raise SpawnerConfigError(
+                "privileged" if self.privileged else "container_security_context",
+                True,
+                "a privileged container contradicts security_profile 'baseline'",
+                "Do not run it privileged, or set security_profile = ''.",
+            )
         if self.security_profile != "restricted":
             return
 
@@ -544,7 +579,7 @@ class KubeSpawnerSettings(
         uid = await self._resolve_int("uid")
         gid = await self._resolve_int("gid")
         fs_gid = await self._resolve_int("fs_gid")
-        supplemental_gids = await self._resolve("supplemental_gids") or []
+        supplemental_gids = await self._resolve_id_list("supplemental_gids")
         container_context = await self._resolve("container_security_context") or {}
         pod_context = await self._resolve("pod_security_context") or {}
         self._check_security_profile(uid, container_context, pod_context)
@@ -614,9 +649,8 @@ class KubeSpawnerSettings(
         try:
             return build_pod_manifest(settings)
         except ManifestError as exc:
-            setting = str(exc).split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
             raise SpawnerConfigError(
-                setting, None, str(exc), "Fix the named field.", show_value=False
+                exc.setting or "pod", None, str(exc), "Fix the named field.", show_value=False
             ) from None
 
     async def run_modify_pod_hook(self, pod: k8s.V1Pod) -> k8s.V1Pod:

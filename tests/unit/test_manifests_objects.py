@@ -63,7 +63,7 @@ def test_service_builder() -> None:
     assert svc["spec"] == {
         "type": "ClusterIP",
         "selector": {"x": "y"},
-        "ports": [{"port": 8888, "targetPort": 8888}],
+        "ports": [{"name": "http", "port": 8888, "targetPort": 8888}],
     }
     assert svc["metadata"]["ownerReferences"] == [OWNER]
 
@@ -164,7 +164,7 @@ def test_service_from_the_spawner() -> None:
     assert "hub.jupyter.org/kubespawner-version" in annotations
     assert svc["spec"]["selector"]["component"] == "singleuser-server"
     assert svc["spec"]["selector"]["hub.jupyter.org/username"] == "alice"
-    assert svc["spec"]["ports"] == [{"port": 8888, "targetPort": 8888}]
+    assert svc["spec"]["ports"] == [{"name": "http", "port": 8888, "targetPort": 8888}]
 
 
 def test_secret_from_the_spawner_with_internal_ssl(tmp_path) -> None:
