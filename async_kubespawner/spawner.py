@@ -302,18 +302,6 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         GET instead. While the reflector is connected, poll() never calls the API.""",
     ).tag(config=True)
 
-    @validate("reflector_release_delay", "reflector_stale_after")
-    def _check_reflector_seconds(self, proposal: Any) -> float:
-        value = proposal.value
-        if not value >= 0:  # also refuses NaN
-            raise SpawnerConfigError(
-                proposal.trait.name,
-                value,
-                "must be a number of seconds >= 0",
-                "Use 0 for at once, or a few seconds.",
-            )
-        return float(value)
-
     reflector_list_page_size = Integer(
         200,
         help="Objects per list page, bounding each JSON parse on the hub's event loop.",

@@ -112,6 +112,13 @@ class ApiError(Exception):
     server's own explanation, which is what an operator needs; never the request body.
     """
 
+    def __new__(cls, status: int, *args: Any, **kwargs: Any) -> ApiError:
+        # ``ApiError(404, ...)`` (code written before the classes, hooks, test doubles)
+        # is a NotFound like the client's own: ``except NotFound`` sees it.
+        if cls is ApiError:
+            cls = _class_for(status)
+        return super().__new__(cls, status, *args)
+
     def __init__(
         self,
         status: int,
@@ -227,6 +234,13 @@ _BY_CODE: dict[int, type[ApiError]] = {
 }
 
 
+def _class_for(status: int) -> type[ApiError]:
+    cls = _BY_CODE.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else ApiError
+    return cls
+
+
 def error_for_status(
     status: int,
     message: str,
@@ -240,9 +254,7 @@ def error_for_status(
     name: str | None = None,
 ) -> ApiError:
     """The typed error for an HTTP ``status`` (the one place that picks the class)."""
-    cls = _BY_CODE.get(status)
-    if cls is None:
-        cls = ServerError if status >= 500 else ApiError
+    cls = _class_for(status)
     if cls is NotFound and kind != "namespaces" and namespace:
         details = Status.from_body(body, status)
         if details.details_kind == "namespaces" and details.details_name in ("", namespace):

@@ -163,3 +163,15 @@ def test_a_child_deadline_never_outlives_its_parent():
         Deadline(-1)
     with pytest.raises(ValueError):
         Deadline(math.nan)
+
+
+def test_constructing_the_base_class_gives_the_typed_error():
+    """Code written against ``ApiError(status, ...)`` (hooks, test doubles) gets the class
+    the client would have raised, so ``except Forbidden`` sees it."""
+    assert type(ApiError(403, "no")) is errors.Forbidden
+    assert type(ApiError(0, "no answer")) is errors.NoResponse
+    assert type(ApiError(503, "down")) is errors.ServerError
+    assert type(ApiError(418, "teapot")) is ApiError
+    assert type(errors.Conflict(409, "exists")) is errors.Conflict
+    error = ApiError(404, "gone", verb="get", kind="pods", namespace="ns", name="p")
+    assert isinstance(error, NotFound) and error.status == 404 and error.name == "p"
