@@ -37,6 +37,7 @@ import logging
 import weakref
 from typing import Any, Protocol
 
+from ..kube.cache import ObjectCache
 from ..kube.client import PODS, KubeApi
 from ..kube.errors import ApiError, Conflict
 from ..kube.reflector import Reflector
@@ -94,7 +95,7 @@ class HubDatabase:
 
 async def sweep_orphans(
     api: KubeApi,
-    reflector: Reflector,
+    reflector: Reflector[ObjectCache],
     *,
     hub: str,
     component_label: str,
@@ -112,10 +113,10 @@ async def sweep_orphans(
         return []
     cache = reflector.sink
     deleted: list[tuple[str, str]] = []
-    for index, key in enumerate(cache.keys()):  # type: ignore[attr-defined]
+    for index, key in enumerate(cache.keys()):
         if index and index % 200 == 0:
             await asyncio.sleep(0)  # decoding cached pods is CPU work: let the hub breathe
-        pod = cache.get(key)  # type: ignore[attr-defined]
+        pod = cache.get(key)
         if pod is None:
             continue
         meta = pod.get("metadata") or {}
@@ -163,7 +164,7 @@ _sweeps: weakref.WeakKeyDictionary[
 
 def schedule_orphan_sweep(
     api: KubeApi,
-    reflector: Reflector,
+    reflector: Reflector[ObjectCache],
     *,
     hub: str,
     component_label: str,
