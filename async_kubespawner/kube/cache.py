@@ -13,8 +13,8 @@ change costs O(waiters of that object), not O(all spawners).
 Why listeners are called apart from the change: a listener is code of whoever subscribed
 (a spawn's progress log, a hook) and may be slow. Called inside the change, each call
 would hold up the reflector's watch loop, and with it every other spawn's events. Inside
-a running event loop, changes are queued per key and delivered by a separate task that
-yields between keys, so the watch loop applies the next events meanwhile. An object's
+a running event loop, changes are queued per key and delivered by loop callbacks of
+their own, in short steps, so the watch loop applies the next events in between. An object's
 listeners get its latest state (intermediate states of a slow-listened object are
 skipped, as a reader of the cache would skip them); an event's listeners get every new
 event. Waiters (:meth:`ObjectCache.wait_for`) are still woken inside the change: they
@@ -53,18 +53,22 @@ P = TypeVar("P")
 
 
 class _Notifier(Generic[K, P]):
-    """Delivers changes to listeners from its own task, not from the code that changed.
+    """Delivers changes to listeners from loop callbacks of its own, not from the code
+    that changed the cache.
 
     ``coalesce``: keep only the latest payload per key (object states); otherwise every
-    payload is delivered in order (events). Outside a running event loop (plain
-    synchronous use of a cache), listeners are called at once.
+    payload is delivered in order (events). Deliveries run in steps of at most
+    ``_NOTIFY_STEP_SECONDS``, each a plain loop callback (cheaper than a task per burst),
+    so the watch loop runs between steps. Outside a running event loop (plain synchronous
+    use of a cache), listeners are called at once.
     """
 
     def __init__(self, listeners: dict[K, list[Callable[[P], None]]], coalesce: bool) -> None:
         self._listeners = listeners
         self._coalesce = coalesce
         self._pending: dict[K, list[P]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._scheduled = False
+        self._idle_waiters: list[asyncio.Future[None]] = []
 
     def notify(self, key: K, payload: P) -> None:
         try:
@@ -77,18 +81,23 @@ class _Notifier(Generic[K, P]):
             self._pending[key] = [payload]
         else:
             queued.append(payload)
-        if self._task is None or self._task.done():
-            self._task = loop.create_task(self._drain(), name="kubespawner-cache-listeners")
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._step)
 
-    async def _drain(self) -> None:
-        step_started = time.perf_counter()
+    def _step(self) -> None:
+        started = time.perf_counter()
         while self._pending:
             key = next(iter(self._pending))
-            payloads = self._pending.pop(key)
-            self._deliver(key, payloads)
-            if time.perf_counter() - step_started > _NOTIFY_STEP_SECONDS:
-                await asyncio.sleep(0)  # the watch loop runs in between
-                step_started = time.perf_counter()
+            self._deliver(key, self._pending.pop(key))
+            if self._pending and time.perf_counter() - started > _NOTIFY_STEP_SECONDS:
+                asyncio.get_running_loop().call_soon(self._step)  # the watch loop runs first
+                return
+        self._scheduled = False
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _deliver(self, key: K, payloads: list[P]) -> None:
         for payload in payloads:
@@ -100,8 +109,11 @@ class _Notifier(Generic[K, P]):
 
     async def idle(self) -> None:
         """Return once every change queued so far has been delivered."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        if not self._scheduled:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(waiter)
+        await waiter
 
     @property
     def pending(self) -> int:
