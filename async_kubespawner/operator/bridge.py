@@ -41,7 +41,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import copy
+import json
 import re
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -676,6 +678,49 @@ class ServerContextNames:
         return f"{ServerContextNames.object(username, servername, namespace)}-env"
 
 
+# -- adopting the in-hub volumes -----------------------------------------------------------------
+
+
+def adoption_patch(config: Config, username: str, servername: str = "") -> tuple[str, str, Obj]:
+    """(namespace, PVC name, merge patch) marking an in-hub server's PVC as that server's
+    in operator mode, so that its next start adopts the claim instead of refusing it.
+
+    The operator adopts an existing PVC only when it is managed by it and names the same
+    NotebookServer, user and server (its rule for volumes it retained itself); this patch
+    writes exactly those labels and annotations, plus the retention the converted
+    template records on the claims it creates.
+    """
+    from ..objects.naming import safe_label_value
+    from .models import (
+        ANNOTATION_DELETE_WITH_SERVER,
+        LABEL_SERVER,
+        LABEL_USER,
+    )
+    from .reconciler import ANNOTATION_SERVER, ANNOTATION_USER, ANNOTATION_WHEN_STOPPED
+
+    check_expressible(config)
+    spawner = build_in_hub(config, username, servername, 0)
+    spawner._refresh_names()
+    if not spawner.storage_pvc_ensure:
+        raise BridgeRefused("this configuration creates no PVC (storage_pvc_ensure is off)")
+    object_name = ServerContextNames.object(username, servername, spawner.namespace)
+    patch: Obj = {"metadata": {
+        "labels": {
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_SERVER: object_name,
+            LABEL_USER: safe_label_value(username),
+            LABEL_SERVERNAME: safe_label_value(servername),
+        },
+        "annotations": {
+            ANNOTATION_USER: username,
+            ANNOTATION_SERVER: servername,
+            ANNOTATION_WHEN_STOPPED: "Retain",
+            ANNOTATION_DELETE_WITH_SERVER: "true" if spawner.delete_pvc else "false",
+        },
+    }}
+    return spawner.namespace, spawner.pvc_name, patch
+
+
 # -- command line --------------------------------------------------------------------------------
 
 
@@ -704,10 +749,19 @@ def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = N
     parser.add_argument("--user", action="append", default=[],
                         help="also check the template for this user name (repeatable)")
     parser.add_argument("-o", "--output", help="write the YAML here (default: stdout)")
+    parser.add_argument("--adopt-pvc", metavar="USER",
+                        help="print the kubectl patch that lets operator mode adopt this "
+                        "user's in-hub PVC (instead of converting)")
+    parser.add_argument("--server", default="", help="the server name, with --adopt-pvc")
     args = parser.parse_args(argv)
     write = out or sys.stdout.write
     try:
         config = load_hub_config(args.config)
+        if args.adopt_pvc is not None:
+            namespace, pvc, patch = adoption_patch(config, args.adopt_pvc, args.server)
+            write(f"kubectl patch pvc {shlex.quote(pvc)} -n {shlex.quote(namespace)} "
+                  f"--type merge -p {shlex.quote(json.dumps(patch))}\n")
+            return 0
         options = _options(args.profile, args.option)
         identities = [*VERIFY_IDENTITIES, *((u, "") for u in args.user)]
         conversion = asyncio.run(convert(config, name=args.name, user_options=options,

@@ -276,3 +276,64 @@ async def test_profiles_convert_one_template_each() -> None:
     text = small.yaml()
     assert yaml.safe_load(text) == small.template  # the comments are comments
     assert "c.OperatorSpawner.template = 'default'" in text
+
+
+async def test_in_hub_volume_is_adopted_after_the_printed_patch(
+    clusters: tuple[Any, Any],
+) -> None:
+    """The in-hub user's claim (and so their data) survives the switch to operator mode."""
+    sim = clusters[0]
+    path = EXAMPLES / "cluster" / "jupyterhub_config.py"
+    in_hub_config = load_hub_config(path)
+    in_hub_config.KubeSpawner.k8s_api_host = sim.url
+    in_hub = build_spawner(KubeSpawner, "alice", config=in_hub_config)
+    await in_hub.start()
+    await in_hub.stop()
+    claim = stored(sim, "persistentvolumeclaims", "default")["claim-alice"]
+
+    conversion = await convert(load_hub_config(path))
+    harness = OperatorHarness(sim, namespace="default")
+    await harness.setup(conversion.template)
+    await harness.start_operator()
+    try:
+        hub_config = Config()
+        hub_config.OperatorSpawner = Config({**conversion.hub_settings, "k8s_api_host": sim.url,
+                                             "namespace": "default"})
+        # unmarked, the in-hub claim is not the operator's to take
+        refused = build_spawner(OperatorSpawner, "alice", config=hub_config)
+        with pytest.raises(Exception, match="already exists and does not belong"):
+            await refused.start()
+        await harness.wait_server("jupyter-alice", lambda s: s is None)
+
+        namespace, name, patch = bridge.adoption_patch(load_hub_config(path), "alice")
+        assert (namespace, name) == ("default", "claim-alice")
+        from async_kubespawner.kube.client import PVCS
+        from async_kubespawner.operator.kubeio import merge_patch
+
+        await merge_patch(harness.api, PVCS, namespace, name, patch)
+        spawner = build_spawner(OperatorSpawner, "alice", config=hub_config)
+        await spawner.start()
+        adopted = stored(sim, "persistentvolumeclaims", "default")["claim-alice"]
+        assert adopted["metadata"]["uid"] == claim["metadata"]["uid"]  # the same claim
+        server = await harness.server("jupyter-alice")
+        assert server is not None
+        assert adopted["metadata"]["ownerReferences"][0]["uid"] == server["metadata"]["uid"]
+        pod = stored(sim, "pods", "default")["jupyter-alice"]
+        assert {"name": "volume-alice", "persistentVolumeClaim": {"claimName": "claim-alice"}} in (
+            pod["spec"]["volumes"])
+        await spawner.stop()
+    finally:
+        await harness.close()
+
+
+def test_adoption_command_quotes_what_it_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    import shlex
+
+    code = bridge.main(["--config", str(EXAMPLES / "cluster" / "jupyterhub_config.py"),
+                        "--adopt-pvc", "O'Brien $(rm -rf /)", "--server", "work"])
+    assert code == 0
+    words = shlex.split(capsys.readouterr().out)
+    assert words[:3] == ["kubectl", "patch", "pvc"]
+    patch = __import__("json").loads(words[-1])
+    assert patch["metadata"]["annotations"]["notebooks.async-kubespawner.io/user"] == (
+        "O'Brien $(rm -rf /)")
