@@ -4,7 +4,8 @@
 
 Runs exactly what ``python -m async_kubespawner.operator`` runs (same arguments, same
 code path through :func:`async_kubespawner.operator.app.run`), and in addition serves
-``GET http://127.0.0.1:P/memory``: after a full garbage collection, the process's RSS and
+``GET http://127.0.0.1:P/memory`` (and, with ``--profile``, ``/profile?path=FILE``, the
+cProfile statistics of the replica so far): after a full garbage collection, the process's RSS and
 the deep size of the operator's own state (its caches of NotebookServers, templates,
 pods, PVCs and Events, and the reconciler's per-server memory). The benchmark reads it
 with no servers and with N servers; the difference divided by N is the memory the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import logging
 import sys
@@ -83,7 +85,12 @@ def operator_state(operator: app.Operator) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--memory-port", type=int, required=True)
+    parser.add_argument("--profile", action="store_true",
+                        help="run under cProfile; GET /profile?path=FILE writes the stats")
     ours, rest = parser.parse_known_args(argv)
+    profiler = cProfile.Profile() if ours.profile else None
+    if profiler is not None:
+        profiler.enable()
     args = app.parse_args(rest)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -93,8 +100,17 @@ def main(argv: list[str] | None = None) -> int:
         async def memory(request: web.Request) -> web.Response:
             return web.json_response(operator_state(operator))
 
+        async def profile(request: web.Request) -> web.Response:
+            if profiler is None:
+                return web.json_response({"error": "not started with --profile"}, status=404)
+            profiler.disable()
+            profiler.dump_stats(request.query["path"])
+            profiler.enable()
+            return web.json_response({"written": request.query["path"]})
+
         web_app = web.Application()
         web_app.router.add_get("/memory", memory)
+        web_app.router.add_get("/profile", profile)
         runner = web.AppRunner(web_app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", ours.memory_port).start()

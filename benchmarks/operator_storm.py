@@ -64,7 +64,7 @@ from async_kubespawner.operator.spawner import OperatorSpawner, stop_operator_re
 from async_kubespawner.testing import build_spawner
 
 from .figures import summarise
-from .simulator_process import REPO_ROOT, SimulatorProcess
+from .simulator_process import REPO_ROOT, SimulatorProcess, counts_by_verb
 from .spawner_loading import benchmark_kubeconfig
 
 NAMESPACE = "default"
@@ -106,6 +106,15 @@ def progress(message: str) -> None:
     print(f"[operator_storm {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -115,8 +124,11 @@ def free_port() -> int:
 class Replica:
     """One operator replica process and its endpoints."""
 
-    def __init__(self, identity: str, url: str, logdir: Path) -> None:
+    def __init__(self, identity: str, url: str, logdir: Path, profile: bool = False,
+                 workers: int = 8) -> None:
         self.identity = identity
+        self.workers = workers
+        self.profile = profile
         self.url = url
         self.health_port = free_port()
         self.memory_port = free_port()
@@ -129,10 +141,10 @@ class Replica:
         log = self.log.open("wb")
         self.process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "benchmarks.operator_replica",
-            "--memory-port", str(self.memory_port),
+            "--memory-port", str(self.memory_port), *(["--profile"] if self.profile else []),
             "--namespace", NAMESPACE, "--api-host", self.url, "--identity", self.identity,
             "--health-port", str(self.health_port), "--health-address", "127.0.0.1",
-            "--log-level", "WARNING",
+            "--log-level", "WARNING", "--workers", str(self.workers),
             stdout=log, stderr=log, cwd=REPO_ROOT, env=env,
         )
 
@@ -140,8 +152,12 @@ class Replica:
     def alive(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.process.pid) if self.process is not None else 0.0
+
     async def get(self, session: aiohttp.ClientSession, path: str) -> Any:
-        port = self.memory_port if path == "/memory" else self.health_port
+        port = self.memory_port if path.startswith(("/memory", "/profile")) else (
+            self.health_port)
         async with session.get(f"http://127.0.0.1:{port}{path}") as resp:
             if path == "/metrics":
                 return await resp.text()
@@ -333,12 +349,14 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
     sim = await start_simulator(kubeconfig, users=args.users * 2, seed=args.seed,
                                 scenario=default_scenario(args.ready_spread))
     logdir = Path(tempfile.mkdtemp(prefix="operator-storm-"))
-    replicas = [Replica("op-a", sim.url, logdir), Replica("op-b", sim.url, logdir)]
+    replicas = [Replica("op-a", sim.url, logdir, args.profile, args.workers),
+                Replica("op-b", sim.url, logdir, args.profile, args.workers)]
     api = build_api(await load_configuration(ApiSettings(host=sim.url)),
                     request_timeout=30.0, retry_timeout=120.0)
     result: dict[str, Any] = {
         "users": args.users, "ready_spread_s": args.ready_spread,
         "scenario": default_scenario(args.ready_spread), "targets": TARGETS,
+        "operator_workers": args.workers,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_before": [round(x, 2) for x in load_before]},
         "logs": str(logdir),
@@ -370,11 +388,21 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
             # -- 1. latency storm -------------------------------------------------------
             spawners = [spawner_for(sim.url, f"user{i}") for i in range(args.users)]
             sampler = MetricsSampler(replicas, session)
+            await sim.command("reset_counters")
+            cpu_before = {"hub": time.process_time(),
+                          "simulator": process_cpu_seconds(sim.process.pid),
+                          **{r.identity: r.cpu_seconds() for r in replicas}}
             sampler.start()
             started = time.monotonic()
             returned, failures = await start_all(spawners)
             storm_seconds = time.monotonic() - started
             await sampler.stop()
+            cpu_after = {"hub": time.process_time(),
+                         "simulator": process_cpu_seconds(sim.process.pid),
+                         **{r.identity: r.cpu_seconds() for r in replicas}}
+            requests = counts_by_verb(await sim.command("counters"))
+            if args.profile:
+                await leader.get(session, f"/profile?path={logdir}/{leader.identity}.pstats")
             overheads = start_overheads(returned, await sim.command("marks"))
             loaded = {r.identity: await memory(r, session) for r in replicas}
             audit = await audit_children(api)
@@ -400,6 +428,12 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
                 "wall_seconds": round(storm_seconds, 2),
                 "start_after_ready_ms": summarise(overheads, scale=1000),
                 "reconciles_per_second": sampler.rates(),
+                "cpu_seconds": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
+                "leader_cpu_ms_per_reconcile": round(
+                    1000 * (cpu_after[leader.identity] - cpu_before[leader.identity])
+                    / max(1, sampler.rates()["reconciles"]), 2),
+                "api_requests_per_spawn": {
+                    k: round(v / args.users, 2) for k, v in requests.items()},
                 "memory": per_server,
                 "audit": audit,
                 "stop_wall_seconds": round(time.monotonic() - stop_started, 2),
@@ -452,6 +486,7 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
         "start_after_ready_ms.p99": latency["start_after_ready_ms"]["p99"],
         "reconciles_per_second.busy": latency["reconciles_per_second"]["busy"],
         "reconciles_per_second.overall": latency["reconciles_per_second"]["overall"],
+        "leader_cpu_ms_per_reconcile": latency["leader_cpu_ms_per_reconcile"],
         "failover_seconds": failover["failover_seconds"],
         "state_bytes_per_server": leader_memory["state_bytes_per_server"],
         "rss_bytes_per_server": leader_memory["rss_bytes_per_server"],
@@ -472,6 +507,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds into the failover storm the leader is killed "
                         "(default: half the ready spread)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=8,
+                        help="the operators' --workers (concurrent reconciles; default: the "
+                        "operator's default)")
+    parser.add_argument("--profile", action="store_true",
+                        help="cProfile the operators; the leader's stats of the latency storm "
+                        "are written next to the logs")
     parser.add_argument("--json", help="write the results here (default: stdout only)")
     args = parser.parse_args(argv)
     if args.kill_after is None:

@@ -185,7 +185,7 @@ def build_in_hub(
     """The in-hub spawner for one server, configured exactly as the hub configures it."""
     from ..testing import build_spawner
 
-    spawner = build_spawner(
+    spawner: Any = build_spawner(
         _kubespawner_class(), username, user_id, config=config, servername=servername,
         api_token=f"token-of-{username}",
     )
