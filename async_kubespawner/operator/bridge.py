@@ -71,11 +71,12 @@ Obj = dict[str, Any]
 #: The probe: names whose every derived form is unique and recognisable. The user name
 #: is not a valid label (so its label value is a hashed slug), and long enough that its
 #: label slug (cut to 21 characters) differs from its DNS slug (cut to 37); both names
-#: carry a marker ("zq", "srvq") that no configuration contains by chance.
-PROBE_USER = "Zq Probe@User.Name-for.bridge"
-PROBE_SERVER = "Srvq Probe@Named.Server"
+#: start with a lowercase marker ("zqjxv", "srvqk") that survives every slug scheme
+#: (the legacy escaping keeps [a-z0-9]) and that no configuration contains by chance.
+PROBE_USER = "zqjxv Probe@User.Name-for.bridge"
+PROBE_SERVER = "srvqk Probe@Named.Server"
 PROBE_USER_ID = 739451
-_MARKERS = ("zq", "srvq", str(PROBE_USER_ID))
+_MARKERS = ("zqjxv", "srvqk", str(PROBE_USER_ID))
 
 #: Users and servers the finished template is checked against (rendered by the operator,
 #: built by the in-hub spawner, compared). Plain names, names that need slugs, a name

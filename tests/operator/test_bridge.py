@@ -138,6 +138,10 @@ async def test_userid_and_literal_placeholders_are_refused(tmp_path: Path) -> No
     path.write_text('c = get_config()\nc.KubeSpawner.environment = {"X": "awk {{print}}"}\n')
     with pytest.raises(BridgeRefused, match="would read as a placeholder"):
         await convert(load_hub_config(path))
+    # the legacy 'escape' slugs have no built-in either: named, not silently approximated
+    path.write_text('c = get_config()\nc.KubeSpawner.slug_scheme = "escape"\n')
+    with pytest.raises(BridgeRefused, match=r"pod metadata.name \(c.KubeSpawner.pod_name_template\)"):
+        await convert(load_hub_config(path))
 
 
 async def test_hostile_user_names_stay_data(tmp_path: Path) -> None:
