@@ -1,6 +1,6 @@
 """Operator mode under a spawn storm: start latency, reconcile rate, memory and leader failover.
 
-    python -m benchmarks.operator_storm --users 1000 --ready-spread 10 --json out.json
+    python -m benchmarks.operator_mode_storm --users 1000 --ready-spread 10 --json out.json
 
 One run, four processes: the simulator (``benchmarks.sim_host``: API server, scheduler,
 kubelet; pods become Ready uniformly within ``--ready-spread`` s of being created), two
@@ -103,7 +103,7 @@ async def start_simulator(kubeconfig: Path, *, users: int, seed: int,
 
 
 def progress(message: str) -> None:
-    print(f"[operator_storm {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    print(f"[operator_mode_storm {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -498,7 +498,7 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.operator_storm",
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.operator_mode_storm",
                                      description=__doc__.split("\n", 1)[0])
     parser.add_argument("--users", type=int, default=1000, help="concurrent spawns per storm")
     parser.add_argument("--ready-spread", type=float, default=10.0,

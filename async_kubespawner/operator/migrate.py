@@ -1,6 +1,6 @@
 """From the in-hub mode to operator mode: a hub's ``c.KubeSpawner`` configuration as a NotebookTemplate.
 
-    python -m async_kubespawner.operator.bridge --config jupyterhub_config.py [--name default]
+    python -m async_kubespawner.operator.migrate --config jupyterhub_config.py [--name default]
         [--profile SLUG] [--option NAME=CHOICE ...] [--user NAME] > template.yaml
 
 Why this works the way it does: the pod, PVC and Service a hub creates are whatever the
@@ -230,7 +230,7 @@ class Conversion:
 
     def yaml(self) -> str:
         header = [
-            "# NotebookTemplate made by `python -m async_kubespawner.operator.bridge` from the",
+            "# NotebookTemplate made by `python -m async_kubespawner.operator.migrate` from the",
             "# hub's c.KubeSpawner settings. Apply it with kubectl apply -f, and set on the hub:",
             '#   c.JupyterHub.spawner_class = "async-kubernetes-operator"',
         ]
@@ -739,7 +739,7 @@ def _options(profile: str | None, option_args: Sequence[str]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None, out: Callable[[str], Any] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m async_kubespawner.operator.bridge",
+        prog="python -m async_kubespawner.operator.migrate",
         description="Turn a hub's c.KubeSpawner configuration into a NotebookTemplate.",
     )
     parser.add_argument("--config", required=True, help="the hub's jupyterhub_config.py")

@@ -43,8 +43,8 @@ from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
 from async_kubespawner.objects.manifests import API_TOKEN_ENV_NAMES
-from async_kubespawner.operator import bridge
-from async_kubespawner.operator.bridge import (
+from async_kubespawner.operator import migrate as bridge
+from async_kubespawner.operator.migrate import (
     BridgeRefused,
     convert,
     first_difference,

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from async_kubespawner.operator import bridge, jupyternetes
+from async_kubespawner.operator import jupyternetes, migrate
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "operator-migration.md"
 COMMANDS = {
-    "async_kubespawner.operator.bridge": bridge.main,
+    "async_kubespawner.operator.migrate": migrate.main,
     "async_kubespawner.operator.jupyternetes": jupyternetes.main,
 }
 
