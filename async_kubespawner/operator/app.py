@@ -63,7 +63,7 @@ class OperatorSettings:
     lease_namespace: str = "default"
     identity: str = ""
     lease: LeaseSettings = field(default_factory=LeaseSettings)
-    workers: int = 8
+    workers: int = 32
     resync_period: float = 300.0
     cluster_templates: bool = True
     tolerances: Tolerances = field(default_factory=Tolerances)
@@ -241,7 +241,10 @@ class Operator:
     def _child_changed(self, obj: Obj) -> None:
         owner = owner_name(obj)
         if owner:
-            self.queue.add(((obj.get("metadata") or {}).get("namespace") or "", owner))
+            # A child's change moves a started server on (to Ready, or to a failure the
+            # user is waiting to hear about): ahead of servers not yet provisioned.
+            key = ((obj.get("metadata") or {}).get("namespace") or "", owner)
+            self.queue.add(key, urgent=True)
 
     def _event_seen(self, event: Obj) -> None:
         involved = event.get("involvedObject") or {}
@@ -313,7 +316,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "$POD_NAMESPACE, or 'default')")
     parser.add_argument("--lease-name", default=LeaseSettings.name)
     parser.add_argument("--identity", default="", help="this replica's name (default: host-pid)")
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=32,
+                        help="concurrent reconcile passes (they wait on the API, not the CPU)")
     parser.add_argument("--resync-period", type=float, default=300.0)
     parser.add_argument("--health-port", type=int, default=8080,
                         help="port of /healthz, /readyz and /metrics (0: off)")
@@ -326,7 +330,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-pull-error-tolerance", type=float, default=0.0)
     parser.add_argument("--config-error-tolerance", type=float, default=10.0)
     parser.add_argument("--log-level", default="INFO")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error(f"--workers {args.workers}: at least one worker is needed")
+    if args.resync_period <= 0:
+        parser.error(f"--resync-period {args.resync_period}: must be a positive number of seconds")
+    for name in ("unschedulable_tolerance", "image_pull_error_tolerance",
+                 "config_error_tolerance"):
+        if getattr(args, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: a tolerance "
+                         "cannot be negative")
+    if not 0 <= args.health_port < 65536:
+        parser.error(f"--health-port {args.health_port}: must be 0 (off) to 65535")
+    return args
 
 
 def settings_from_args(args: argparse.Namespace) -> OperatorSettings:

@@ -177,6 +177,7 @@ class ServerIdentity:
 
     user: str = prop("JupyterHub user name.", max_length=256)
     server: str = prop("Server name (empty for the default server).", default="", max_length=256)
+    user_id: str = prop("JupyterHub user id.", default="", max_length=32)
 
 
 @dataclass(kw_only=True)

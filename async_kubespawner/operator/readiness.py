@@ -84,7 +84,7 @@ def pod_verdict(
     name = pod["metadata"].get("name")
     status = pod.get("status") or {}
     if pod["metadata"].get("deletionTimestamp"):
-        return Verdict("failed", f"The server's pod {name} is being deleted.", "PodDeleted")
+        return Verdict("failed", f"The server's pod {name} is being deleted.", "PodDeleting")
     if _pod_running(pod):
         return Verdict("ready")
     phase = status.get("phase")
@@ -134,7 +134,7 @@ def pod_verdict(
                         "failed",
                         f"Container {cname!r} cannot be created: {detail}. "
                         "A Secret or ConfigMap it needs is missing.",
-                        "ConfigError",
+                        "ContainerConfigError",
                     )
                 recheck.append(left)
                 continue
@@ -147,11 +147,11 @@ def pod_verdict(
                 "failed",
                 f"The notebook server exited with code {code} before it became ready. "
                 "Check the image's start command and the server's logs.",
-                "NotebookExited",
+                "ContainerExited",
             )
     if phase == "Succeeded":
         return Verdict("failed", "The notebook server exited before it became ready.",
-                       "NotebookExited")
+                       "ContainerExited")
     for claim, events in pvc_events.items():
         problem = pvc_failure(events)
         if problem:
@@ -159,7 +159,7 @@ def pod_verdict(
                 "failed",
                 f"The storage volume {claim!r} cannot be provisioned: {problem}. "
                 "Ask an administrator to check the storage class.",
-                "StorageFailed",
+                "VolumeProvisioningFailed",
             )
     scheduled = next(
         (c for c in status.get("conditions") or () if c.get("type") == "PodScheduled"), None

@@ -23,6 +23,7 @@ periodic resync. Safety rules:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -337,12 +338,17 @@ class Reconciler:
             # Refused for this very spec and template: retrying cannot help (the hub
             # deletes the server; a fixed template is another generation and retries).
             return Outcome()
+        # Events that need not delay the pass's next write (written alongside it).
+        pending: list[asyncio.Future[None]] = []
         try:
             return await self._provision_with(
-                server, spec, status, recorded, memory, template, template_generation)
+                server, spec, status, recorded, memory, template, template_generation, pending)
         except Refused as e:
             e.template_generation = template_generation
             raise
+        finally:
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _provision_with(
         self,
@@ -353,6 +359,7 @@ class Reconciler:
         memory: _Memory,
         template: NotebookTemplateSpec | None,
         template_generation: int | None,
+        pending: list[asyncio.Future[None]],
     ) -> Outcome:
         meta = server["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
@@ -363,6 +370,7 @@ class Reconciler:
             namespace=namespace,
             object_name=name,
             secret_name=spec.env_secret_ref.name if spec.env_secret_ref else "",
+            user_id=spec.identity.user_id,
         )
         if (
             recorded
@@ -370,9 +378,9 @@ class Reconciler:
             and status.get("templateGeneration") not in (None, template_generation)
         ):
             if template.update_running_servers:
-                for child in recorded:
-                    if child.get("kind") == "Pod":
-                        await self._delete_owned(PODS, namespace, child["name"], uid)
+                for entry in recorded:
+                    if entry.get("kind") == "Pod":
+                        await self._delete_owned(PODS, namespace, entry["name"], uid)
                 await self._fail(server, "TemplateChanged",
                                  "The server's template changed; start the server again.")
                 return Outcome()
@@ -388,29 +396,40 @@ class Reconciler:
         conditions = set_condition(status.get("conditions") or [], "Accepted", "True",
                                    "Accepted", "Template and variables accepted.", generation)
         if children is not None:
-            await self._record(server, "Normal", "Provisioning",
-                               f"Creating {len(children)} objects from template "
-                               f"{spec.template_ref.name}")
-            await self._write_status(server, {
-                "phase": "Provisioning", "conditions": conditions,
-                "observedGeneration": generation,
-            })
             assert template is not None and template_generation is not None
             for child in children:  # every kind checked before anything is created
                 await self._resolve(child)
-            for child in children:
-                created = await self._ensure_child(
-                    server, spec, child, template, template_generation)
-                if child.kind == "Pod":
-                    memory.created[(namespace, child.name)] = created["metadata"]["uid"]
+            # Announcing the step and doing it are independent writes: in parallel, so the
+            # announcement costs the spawn no round trip.
+            announce = asyncio.gather(
+                self._record(server, "Normal", "Provisioning",
+                             f"Creating {len(children)} objects from template "
+                             f"{spec.template_ref.name}"),
+                self._write_status(server, {
+                    "phase": "Provisioning", "conditions": conditions,
+                    "observedGeneration": generation,
+                }),
+                return_exceptions=True,
+            )
+            try:
+                for child in children:
+                    created = await self._ensure_child(
+                        server, spec, child, template, template_generation)
+                    if child.kind == "Pod":
+                        memory.created[(namespace, child.name)] = created["metadata"]["uid"]
+            finally:
+                for outcome in await announce:
+                    if isinstance(outcome, ApiError):
+                        log.info("announcing provisioning of %s failed: %s", name, outcome)
             recorded = [
                 {"id": c.id, "kind": c.kind, "apiVersion": c.api_version, "name": c.name}
                 for c in children
             ]
             conditions = set_condition(conditions, "ChildrenCreated", "True", "Created",
                                        f"{len(children)} objects created.", generation)
-            await self._record(server, "Normal", "Created",
-                               "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))
+            pending.append(asyncio.ensure_future(self._record(
+                server, "Normal", "Created",
+                "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))))
         pod_child = next(c for c in recorded if c["kind"] == "Pod")
         pod_key = (namespace, pod_child["name"])
         pod = self.pods.get(pod_key)
@@ -456,13 +475,13 @@ class Reconciler:
             address = (pod.get("status") or {}).get("podIP")
             conditions = set_condition(base["conditions"], "Ready", "True", "PodReady",
                                        "The notebook server is ready.", generation)
-            if (server.get("status") or {}).get("phase") != "Ready":
-                # The Event first: a hub following progress sees it before start() returns.
-                await self._record(server, "Normal", "Ready", f"Server ready at {address}:{port}")
-            await self._write_status(server, {
+            # The status first: it is what the hub's start() waits for.
+            changed = await self._write_status(server, {
                 **base, "conditions": conditions, "phase": "Ready",
                 "address": address, "port": port, "reason": None,
             })
+            if changed:
+                await self._record(server, "Normal", "Ready", f"Server ready at {address}:{port}")
             return Outcome()
         if verdict.state == "failed":
             await self._fail(server, verdict.reason or "Failed", verdict.message, extra=base)

@@ -45,6 +45,7 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9
 #: Built-in variables every template may use.
 BUILTINS = (
     "user.name",
+    "user.id",
     "user.slug",
     "user.label",
     "server.name",
@@ -92,6 +93,7 @@ class ServerContext:
         )
         return {
             "user.name": self.user,
+            "user.id": self.user_id,
             "user.slug": fields.safe_username,
             "user.label": fields.user_label_value(),
             "server.name": self.server,
@@ -286,9 +288,14 @@ def render(
                 k: label_value(substitute(v, full)) for k, v in entry.labels.items()
             }
         if entry.annotations:
-            metadata["annotations"] = {
-                k: substitute(v, full) for k, v in entry.annotations.items()
+            # An annotation whose placeholders leave it empty (the server name of a default
+            # server) is left out, as the in-hub spawner leaves it out.
+            annotations = {k: substitute(v, full) for k, v in entry.annotations.items()}
+            annotations = {
+                k: v for k, v in annotations.items() if v or not placeholders(entry.annotations[k])
             }
+            if annotations:
+                metadata["annotations"] = annotations
         manifest: dict[str, Any] = {"apiVersion": api_version, "kind": kind, "metadata": metadata}
         if entry.spec is not None:
             manifest["spec"] = substitute_tree(entry.spec, full)

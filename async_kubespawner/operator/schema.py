@@ -17,6 +17,7 @@ attribute names unless ``json=`` says otherwise.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, NewType, TypeVar, get_args, get_origin, get_type_hints
@@ -86,7 +87,9 @@ def _unwrap_optional(hint: Any) -> tuple[Any, bool]:
     return hint, False
 
 
-def _hints(cls: type) -> dict[str, Any]:
+@functools.cache
+def _hints(cls: Any) -> dict[str, Any]:
+    """Resolved type hints of a model (cached: resolving them compiles every annotation)."""
     return get_type_hints(cls, globalns=vars(__import__(cls.__module__, fromlist=["_"])))
 
 
@@ -181,9 +184,10 @@ def from_json(cls: type[T], data: Any, path: str = "") -> T:
     """A model instance from parsed JSON; unknown keys are ignored (as the server prunes)."""
     if not isinstance(data, dict):
         raise ModelError(f"{path or cls.__name__}: must be an object")
-    hints = _hints(cls)
+    model: Any = cls
+    hints = _hints(model)
     kwargs: dict[str, Any] = {}
-    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for field in dataclasses.fields(model):
         name = json_name(field)
         where = f"{path}.{name}" if path else name
         if name not in data or data[name] is None:

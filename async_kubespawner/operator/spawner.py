@@ -29,16 +29,22 @@ from typing import Any
 
 from jupyterhub.spawner import Spawner
 from tornado import web
-from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, default
+from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, default, validate
 
 from ..kube.cache import EventIndex, ObjectCache
 from ..kube.client import EVENTS, SECRETS, ApiError, ApiSettings, KubeApi, shared_api
 from ..kube.reflector import Reflector
 from ..lifecycle.progress import SpawnProgress
-from ..objects.naming import TemplateFields, safe_label_value
+from ..objects.naming import (
+    TemplateFields,
+    is_valid_dns_label,
+    is_valid_dns_subdomain,
+    safe_label_value,
+)
 from ..profiles import ProfilesMixin
+from ..traits.errors import SpawnerConfigError
 from .kubeio import NOTEBOOK_SERVERS
-from .models import API_VERSION, LABEL_SERVER, LABEL_SERVERNAME, LABEL_USER
+from .models import API_VERSION, FINALIZER, LABEL_SERVER, LABEL_SERVERNAME, LABEL_USER
 from .reconciler import trim_server
 
 STATE_OBJECT = "notebook_server"
@@ -109,6 +115,17 @@ class OperatorSpawner(ProfilesMixin, Spawner):
     def _namespace_default(self) -> str:
         return _default_namespace()
 
+    @default("ip")
+    def _ip_default(self) -> str:
+        # Inside the pod: listen on every interface (the hub reaches it by the pod's IP).
+        return "0.0.0.0"
+
+    @default("port")
+    def _port_default(self) -> int:
+        # The pod's own network namespace: a fixed port, as the in-hub spawner uses. A
+        # template's notebookPort should match (the hub connects to the status's port).
+        return 8888
+
     template = Unicode(
         "default", help="Name of the NotebookTemplate (or ClusterNotebookTemplate) to use."
     ).tag(config=True)
@@ -125,6 +142,22 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         ``kubespawner_override: {"variables": {...}}``; the operator refuses any variable the
         template does not declare or whose value fails its constraints.""",
     ).tag(config=True)
+
+    @validate("template")
+    def _check_template(self, proposal: Any) -> str:
+        value = str(proposal.value)
+        if not is_valid_dns_subdomain(value):
+            raise SpawnerConfigError("template", value, "is not a valid object name",
+                                     "Use the metadata.name of a NotebookTemplate.")
+        return value
+
+    @validate("namespace")
+    def _check_namespace(self, proposal: Any) -> str:
+        value = str(proposal.value)
+        if not is_valid_dns_label(value):
+            raise SpawnerConfigError("namespace", value, "is not a valid namespace name",
+                                     "Use the namespace the NotebookServers live in.")
+        return value
 
     k8s_api_host = Unicode("", help="API server URL (default: in-cluster or kubeconfig).").tag(
         config=True
@@ -163,6 +196,14 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             hub_namespace=self.namespace,
         )
         return f"jupyter-{fields.safe_user_server}"
+
+    _pod_name = ""
+
+    @property
+    def pod_name(self) -> str:
+        """The notebook pod's name, once the operator has reported it (read-only: the
+        template decides it)."""
+        return self._pod_name
 
     @property
     def _key(self) -> tuple[str, str]:
@@ -221,6 +262,9 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             "kind": "NotebookServer",
             "metadata": {
                 "name": self.object_name,
+                # Set at creation (the operator would add it otherwise): one round trip
+                # less per spawn, and no moment when children exist without it.
+                "finalizers": [FINALIZER],
                 "labels": {
                     LABEL_USER: safe_label_value(self.user.name),
                     LABEL_SERVERNAME: safe_label_value(self.name or ""),
@@ -228,7 +272,8 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             },
             "spec": {
                 "templateRef": {"name": self.template, "kind": self.template_kind},
-                "identity": {"user": self.user.name, "server": self.name or ""},
+                "identity": {"user": self.user.name, "server": self.name or "",
+                             "userId": str(getattr(self.user, "id", "") or "")},
                 "variables": {str(k): str(v) for k, v in self.variables.items()},
                 "envSecretRef": {"name": self.secret_name},
             },
@@ -309,6 +354,8 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             with contextlib.suppress(Exception):
                 await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name, uid=uid)
             raise SpawnFailed(status.get("reason") or "The server failed to start.")
+        self._pod_name = next(
+            (c["name"] for c in status.get("children") or () if c.get("kind") == "Pod"), "")
         url = f"http://{status['address']}:{status['port']}"
         progress.push(f"Server {self.object_name} is ready at {url}")
         return url
@@ -355,6 +402,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
     ) -> list[Any]:
         """Phase changes and Events of the server (and of its pod) into the progress log."""
         seen_phases: set[str] = set()
+        seen_waiting: set[str] = set()
         watched_pods: set[str] = set()
         unsubscribe: list[Any] = []
         index: EventIndex | None = events.sink if events is not None else None  # type: ignore[assignment]
@@ -371,6 +419,14 @@ class OperatorSpawner(ProfilesMixin, Spawner):
                 seen_phases.add(phase)
                 if phase in ("Provisioning", "Starting"):
                     progress.push(f"Server {phase.lower()}")
+            for condition in status.get("conditions") or ():
+                # What the operator is waiting for ("0/3 nodes are available: ..."), once each.
+                message = condition.get("message") or ""
+                if (condition.get("type") == "Ready" and condition.get("status") == "False"
+                        and condition.get("reason") == "Starting" and message
+                        and message != "Waiting for the pod." and message not in seen_waiting):
+                    seen_waiting.add(message)
+                    progress.push(message)
             if index is None:
                 return
             for child in status.get("children") or ():

@@ -53,16 +53,24 @@ class WorkQueue(Generic[K]):
         if self._on_depth is not None:
             self._on_depth(len(self._queue))
 
-    def add(self, key: K) -> None:
+    def add(self, key: K, *, urgent: bool = False) -> None:
+        """Queue ``key``; ``urgent`` keys go to the front (work finishing a spawn should not
+        wait behind a storm of new ones)."""
         if self._shutdown:
             return
         if key in self._processing:
             self._dirty.add(key)
             return
         if key in self._queued:
+            if urgent:
+                self._queue.remove(key)
+                self._queue.appendleft(key)
             return
         self._queued.add(key)
-        self._queue.append(key)
+        if urgent:
+            self._queue.appendleft(key)
+        else:
+            self._queue.append(key)
         self._depth_changed()
         self._wake_one()
 

@@ -4,7 +4,6 @@ without duplicating or orphaning anything."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from async_kubespawner.operator.kubeio import LEASES
@@ -69,13 +68,10 @@ async def test_second_replica_takes_over_mid_spawn_without_duplicates(
         "claim-alice"]
     assert harness.store_items("pods") == []
     await a.kill()
-    killed_at = time.monotonic()
+    # (how soon: benchmarks/operator_storm.py --failover measures it with the real timings)
     await wait_until(lambda: b.is_leader, changed)
-    failover = time.monotonic() - killed_at
     ready = await harness.wait_server("alice", lambda s: phase(s) == "Ready")
     assert ready is not None
-    # the lease duration (2 s here; 15 s by default) bounds the takeover
-    assert failover < 2.0 + 2 * 0.25 + 1.0
     uid = ready["metadata"]["uid"]
     for plural in ("pods", "persistentvolumeclaims", "services"):
         owned = [o for o in harness.store_items(plural)
@@ -89,8 +85,12 @@ async def test_second_replica_takes_over_mid_spawn_without_duplicates(
 async def test_only_one_replica_leads_and_a_clean_stop_hands_over_at_once(
     harness: OperatorHarness,
 ) -> None:
-    a = await harness.start_operator("op-a")
-    b = await harness.start_operator("op-b")
+    # A lease far longer than the test may wait: a hand-over can only come from release.
+    from async_kubespawner.operator.leader import LeaseSettings
+
+    slow = LeaseSettings(lease_duration=120.0, renew_deadline=60.0, retry_period=0.25)
+    a = await harness.start_operator("op-a", lease=slow)
+    b = await harness.start_operator("op-b", lease=slow)
     changed = watch_leadership(a, b)
     await wait_until(lambda: a.is_leader or b.is_leader, changed)
     leader, standby = (a, b) if a.is_leader else (b, a)
@@ -101,7 +101,7 @@ async def test_only_one_replica_leads_and_a_clean_stop_hands_over_at_once(
     assert not (a.is_leader and b.is_leader)
     assert standby.reconciles == 0
     assert len(harness.store_items("pods")) == 5
-    stopped_at = time.monotonic()
     await leader.stop()  # releases the Lease
-    await wait_until(lambda: standby.is_leader, changed)
-    assert time.monotonic() - stopped_at < 2.0  # sooner than the lease duration
+    await wait_until(lambda: standby.is_leader, changed, timeout=30)
+    lease = await harness.api.get(LEASES, NAMESPACE, "async-kubespawner-operator")
+    assert lease["spec"]["holderIdentity"] == standby.identity

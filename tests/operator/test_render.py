@@ -139,8 +139,10 @@ def shape(value: Any) -> Any:
     return type(value).__name__
 
 
+# Non-empty: an annotation left empty by its placeholders is omitted, by design (see
+# test_annotation_left_empty_is_omitted).
 hostile = st.one_of(
-    st.text(max_size=300),
+    st.text(min_size=1, max_size=300),
     st.sampled_from([
         '", "privileged": true, "x": "', "}\n  hostNetwork: true\n", "{user.name}",
         "{pvcs.home.name}", "${HOME}", "'; rm -rf / #", "\x00\u202e", "a: [1, 2]",
@@ -185,3 +187,9 @@ def test_different_servers_never_share_a_name(a, b) -> None:
 
     if a != b:
         assert pod_name(*a) != pod_name(*b)
+
+
+def test_annotation_left_empty_is_omitted() -> None:
+    children = by_id(render(parse_template_spec(template()), {"note": ""}, CTX))
+    assert "annotations" not in children["notebook"].manifest["metadata"]
+    assert children["notebook"].manifest["metadata"]["labels"]["note"] == ""

@@ -111,3 +111,48 @@ async def test_stop_of_a_server_that_was_never_started(harness: OperatorHarness)
     await spawner.stop()
     assert await spawner.poll() == 1
     assert await harness.api.get_or_none(NOTEBOOK_SERVERS, NAMESPACE, spawner.object_name) is None
+
+
+async def test_progress_shows_what_the_operator_waits_for(cluster_factory: Any) -> None:
+    from kubesim.cluster.config import ClusterConfig
+
+    from async_kubespawner.operator.readiness import Tolerances
+
+    sim = await cluster_factory(ClusterConfig.fast(
+        image_rules=[("*/huge:*", "unschedulable")]))
+    h = OperatorHarness(sim)
+    await h.setup()
+    try:
+        await h.start_operator(tolerances=Tolerances(unschedulable=0.5))
+        spawner = make_spawner(sim, variables={"image": "quay.io/jupyter/huge:1"})
+        with pytest.raises(SpawnFailed, match="No node can run this server"):
+            await spawner.start()
+        messages = "\n".join(await collect_progress(spawner))
+        # the operator's waiting condition (Normal), not only the scheduler's Warning event
+        assert any("[Normal]" in line and "Insufficient cpu" in line
+                   for line in messages.splitlines()), messages
+    finally:
+        await h.close()
+
+
+def test_server_listens_on_the_pod_network_like_the_in_hub_spawner() -> None:
+    from async_kubespawner.testing import build_spawner
+
+    spawner = build_spawner(OperatorSpawner, "alice")
+    assert (spawner.ip, spawner.port) == ("0.0.0.0", 8888)
+    env = spawner.get_env()
+    assert env["JUPYTERHUB_SERVICE_URL"].startswith("http://0.0.0.0:8888/")
+
+
+@pytest.mark.parametrize(("setting", "value"), [("template", "Not A Name"),
+                                                 ("namespace", "under_score")])
+def test_bad_names_are_refused_at_config_load(setting: str, value: str) -> None:
+    from traitlets import TraitError
+    from traitlets.config import Config
+
+    from async_kubespawner.testing import build_spawner
+
+    config = Config()
+    config.OperatorSpawner = Config({setting: value})
+    with pytest.raises(TraitError, match=setting):
+        build_spawner(OperatorSpawner, "alice", config=config)

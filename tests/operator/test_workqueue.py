@@ -46,12 +46,12 @@ async def test_retry_backs_off_per_key_and_forget_resets() -> None:
 
 async def test_add_after_keeps_the_earliest_schedule() -> None:
     q: WorkQueue[str] = WorkQueue()
-    loop = asyncio.get_running_loop()
-    q.add_after("a", 10)
-    q.add_after("a", 0.01)
-    started = loop.time()
-    assert await asyncio.wait_for(q.get(), 2) == "a"
-    assert loop.time() - started < 5
+    q.add_after("a", 3600)
+    q.add_after("a", 0.01)  # earlier: replaces the hour-long schedule
+    assert await asyncio.wait_for(q.get(), 30) == "a"
+    q.add_after("b", 0.01)
+    q.add_after("b", 3600)  # later: the earlier one stays
+    assert await asyncio.wait_for(q.get(), 30) == "b"
 
 
 async def test_shutdown_ends_waiting_workers() -> None:
@@ -61,3 +61,12 @@ async def test_shutdown_ends_waiting_workers() -> None:
     q.shutdown()
     with pytest.raises(QueueShutDown):
         await asyncio.wait_for(waiter, 1)
+
+
+async def test_urgent_keys_jump_the_queue() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for key in ("new-1", "new-2", "started"):
+        q.add(key)
+    q.add("started", urgent=True)  # already queued: moved to the front
+    q.add("other", urgent=True)
+    assert [await q.get() for _ in range(4)] == ["other", "started", "new-1", "new-2"]
