@@ -9,7 +9,8 @@ needs care is what each placeholder *means*, because the two systems split the w
 between hub and operator differently:
 
 * Identity placeholders become the operator's built-ins (``{jupyterhub.user.name}`` ->
-  ``{user.name}``, ``{jupyternetes.instance.name}`` -> ``{server.object}``, the PVC
+  ``{user.name}``, ``{jupyterhub.user.id}`` -> ``{user.id}`` (the hub passes the id in
+  the NotebookServer's identity), ``{jupyternetes.instance.name}`` -> ``{server.object}``, the PVC
   cross-references -> ``{pvcs.<id>.name}``).
 * The hub's environment (``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_CLIENT_ID``,
   ``JUPYTERHUB_OAUTH_*`` ...) is written by a Jupyternetes template into the pod spec,
@@ -17,9 +18,6 @@ between hub and operator differently:
   variables are removed from the containers and the Secret is passed with ``envFrom``;
   ``{jupyterhub.api_token}`` and ``{jupyterhub.oauth_client_id}`` anywhere else are
   refused: a token never belongs in a template.
-* ``{jupyterhub.user.id}`` (the hub database's id, which the operator never sees) is
-  accepted in label and annotation values only, as ``{user.label}`` (an identity label
-  still identifies the user); anywhere else it is refused.
 * A placeholder that is not one of Jupyternetes' documented variables is refused with
   its name: converting it to text would hide a template error until the first spawn.
 
@@ -54,6 +52,7 @@ _PLACEHOLDER = re.compile(r"\$\{[^}]*\}|\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 #: Jupyternetes variables with an exact built-in here.
 _BUILTIN_MAP = {
     "jupyterhub.user.name": "{user.name}",
+    "jupyterhub.user.id": "{user.id}",
     "jupyternetes.instance.name": "{server.object}",
     "jupyternetes.instance.namespace": "{server.namespace}",
 }
@@ -95,15 +94,6 @@ class _Converter:
                         f"(its PVCs: {', '.join(sorted(self.pvc_ids)) or 'none'})"
                     )
                 return f"{{pvcs.{self.pvc_ids[pvc]}.name}}"
-            if name == "jupyterhub.user.id":
-                if in_metadata:
-                    self.notes.append(f"{where}: {{jupyterhub.user.id}} became {{user.label}} "
-                                      "(the operator knows users by name, not by hub id)")
-                    return "{user.label}"
-                raise ConversionRefused(
-                    f"{where}: {{jupyterhub.user.id}} has no equivalent outside labels and "
-                    "annotations (the operator never sees the hub's database ids)"
-                )
             if name in _HUB_ONLY:
                 raise ConversionRefused(
                     f"{where}: {{{name}}} is part of the hub's environment, which in operator "

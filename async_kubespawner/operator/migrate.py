@@ -54,6 +54,7 @@ import yaml
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
+from ..objects.identity import IDENTITY_ANNOTATION
 from ..objects.manifests import to_dict
 from ..objects.naming import TemplateFields
 from ..traits.namespaces import hub_namespace
@@ -89,6 +90,9 @@ VERIFY_IDENTITIES: tuple[tuple[str, str], ...] = (
     ("x" * 60, "s" * 40),
     ("d--e", "my server"),
 )
+
+#: The user id the check uses (the probe's is distinct so that its traces are recognised).
+VERIFY_USER_ID = 4242
 
 #: Spawner classes whose ``c.KubeSpawner`` settings this command understands.
 _IN_HUB_CLASSES = {
@@ -284,6 +288,7 @@ def _forms(fields: TemplateFields) -> list[tuple[str, str]]:
         (fields.safe_username, "{user.slug}"),
         (fields.unescaped_servername, "{server.name}"),
         (fields.server_label_value(), "{server.label}"),
+        (str(fields.userid), "{user.id}"),  # the hub passes the id in the identity
     ]
     values = [v for v, _ in pairs]
     if len(set(values)) != len(values) or any(not v for v in values):
@@ -344,10 +349,11 @@ class _Templatizer:
                 raise BridgeRefused(
                     f"{path}{_setting_hint(path)} depends on the user or server in a form operator templates cannot "
                     f"express (seen as {text!r} for the probe user): templates know "
-                    "{user.name}, {user.slug}, {user.label}, {server.name}, {server.slug}, "
-                    "{server.label} (the in-hub {unescaped_username}, {safe_username}, the "
-                    "username label, {unescaped_servername}, {user_server}, the servername "
-                    "label), not {userid}, {servername} alone or the legacy 'escape' slugs."
+                    "{user.name}, {user.slug}, {user.label}, {user.id}, {server.name}, "
+                    "{server.slug}, {server.label} (the in-hub {unescaped_username}, "
+                    "{safe_username}, the username label, {userid}, {unescaped_servername}, "
+                    "{user_server}, the servername label), not {servername} alone or the "
+                    "legacy 'escape' slugs."
                 )
         if placeholders(text) or _PLACEHOLDER_LIKE.search(text):
             raise BridgeRefused(
@@ -382,9 +388,13 @@ def _entry(templatizer: _Templatizer, obj: Obj, entry_id: str, what: str) -> Obj
     labels = {k: v for k, v in (meta.get("labels") or {}).items() if k != LABEL_MANAGED_BY}
     if labels:
         entry["labels"] = templatizer.tree(labels, f"{what} metadata.labels")
-    if meta.get("annotations"):
-        entry["annotations"] = templatizer.tree(dict(meta["annotations"]),
-                                                f"{what} metadata.annotations")
+    # The in-hub ownership record says "this hub's spawner owns it": on an operator's
+    # child it would let an in-hub spawner or orphan sweep of the same hub claim, replace
+    # or delete the object. In operator mode the ownerReference decides.
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
+                   if k != IDENTITY_ANNOTATION}
+    if annotations:
+        entry["annotations"] = templatizer.tree(annotations, f"{what} metadata.annotations")
     return entry
 
 
@@ -520,7 +530,7 @@ def effective_env(container: Obj, secret_env: Mapping[str, str] | None) -> dict[
 
 
 def rendered_objects(conversion: Conversion, username: str, servername: str,
-                     namespace: str) -> dict[str, Obj]:
+                     namespace: str, user_id: int | str = VERIFY_USER_ID) -> dict[str, Obj]:
     """The operator's objects for one server, as :func:`render` makes them (before the
     operator adds ownership labels and references)."""
     template = parse_template_spec(conversion.template)
@@ -528,7 +538,8 @@ def rendered_objects(conversion: Conversion, username: str, servername: str,
                                        hub_namespace=namespace)
     object_name = f"jupyter-{fields.safe_user_server}"
     context = ServerContext(user=username, server=servername, namespace=namespace,
-                            object_name=object_name, secret_name=f"{object_name}-env")
+                            object_name=object_name, secret_name=f"{object_name}-env",
+                            user_id=str(user_id))
     children: list[RenderedChild] = render(template, {}, context)
     out: dict[str, Obj] = {}
     for child in children:
@@ -548,6 +559,8 @@ def normalise_pair(in_hub: Obj, operator: Obj, kind: str, token_names: Iterable[
       (in-hub only the pod has it);
     * the ``hub.jupyter.org/servername`` annotation of a default server: absent in-hub,
       empty in operator mode;
+    * the in-hub ownership record (``hub.jupyter.org/async-kubespawner-owner``) and
+      create-id annotations, which only the in-hub spawner reads;
     * the token and the hub's environment: in-hub in the container's ``env`` (the token
       inline or from the pod's Secret), in operator mode from the hub's Secret through
       ``envFrom``: both sides are compared as the effective environment, tokens as a
@@ -569,7 +582,7 @@ def normalise_pair(in_hub: Obj, operator: Obj, kind: str, token_names: Iterable[
             for k in list(mapping):
                 if k.startswith("notebooks.async-kubespawner.io/") or k == LABEL_MANAGED_BY:
                     del mapping[k]
-                if k == "hub.jupyter.org/async-kubespawner-create-id":
+                if k in ("hub.jupyter.org/async-kubespawner-create-id", IDENTITY_ANNOTATION):
                     del mapping[k]
             if mapping_key == "annotations" and mapping.get("hub.jupyter.org/servername") == "":
                 del mapping["hub.jupyter.org/servername"]
@@ -639,7 +652,7 @@ async def verify_identity(config: Config, conversion: Conversion, username: str,
     """Refuse unless the template renders, for this server, what the in-hub spawner builds."""
     from ..objects.manifests import API_TOKEN_ENV_NAMES
 
-    spawner = build_in_hub(config, username, servername, 4242, user_options)
+    spawner = build_in_hub(config, username, servername, VERIFY_USER_ID, user_options)
     try:
         expected = await in_hub_objects(spawner)
     except Exception:
@@ -652,7 +665,8 @@ async def verify_identity(config: Config, conversion: Conversion, username: str,
     if expected.keys() != got.keys():
         raise BridgeRefused(f"for user {username!r} server {servername!r} the in-hub spawner "
                             f"makes {sorted(expected)}, the template {sorted(got)}")
-    secret_env = operator_env(config, conversion.hub_settings, username, servername, 4242)
+    secret_env = operator_env(config, conversion.hub_settings, username, servername,
+                              VERIFY_USER_ID)
     secret_name = ServerContextNames.secret(username, servername, namespace)
     for kind in expected:
         a, b = normalise_pair(expected[kind], got[kind], kind, API_TOKEN_ENV_NAMES,

@@ -48,8 +48,7 @@ def test_documented_template_converts() -> None:
     assert container["volumeMounts"][0]["mountPath"] == "/home/{user.name}/work"
     assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == (
         "{pvcs.workspace.name}")
-    assert pod["labels"] == {"jupyternetes.kadense.io/userId": "{user.label}"}
-    assert any("userId" in n and "{user.label}" in n for n in notes)
+    assert pod["labels"] == {"jupyternetes.kadense.io/userId": "{user.id}"}
     assert any("JUPYTERHUB_API_TOKEN" in n for n in notes)
     parse_template_spec(template)  # valid against the CRD's model
 
@@ -85,7 +84,7 @@ async def test_converted_template_spawns_with_the_operator(harness: OperatorHarn
     assert pvcs == {"jupyter-alice-workspace"}
     assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == (
         "jupyter-alice-workspace")
-    assert pod["metadata"]["labels"]["jupyternetes.kadense.io/userId"] == "alice"
+    assert pod["metadata"]["labels"]["jupyternetes.kadense.io/userId"] == str(spawner.user.id)
     assert spawner.api_token not in json.dumps(pod)
     await spawner.stop()
 
@@ -111,8 +110,8 @@ CONTAINER = ["spec", "pods", 0, "spec", "containers", 0]
      "{jupyternetes.pvcs.scratch} refers to no PVC of the template (its PVCs: workspace)"),
     (mutated(["spec", "pods", 0, "annotations"], {"token": "{jupyterhub.api_token}"}),
      "{jupyterhub.api_token} is part of the hub's environment"),
-    (mutated([*CONTAINER, "workingDir"], "/home/{jupyterhub.user.id}"),
-     "{jupyterhub.user.id} has no equivalent outside labels"),
+    (mutated([*CONTAINER, "workingDir"], "{jupyterhub.oauth_client_id}"),
+     "{jupyterhub.oauth_client_id} is part of the hub's environment"),
     (mutated(["spec", "otherResources"], [{"name": "svc", "apiVersion": "v1",
                                            "kind": "{jupyterhub.user.name}"}]),
      "placeholders in apiVersion or kind are refused"),

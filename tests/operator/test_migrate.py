@@ -18,7 +18,10 @@ after :func:`normalise_pair` removes exactly these differences (and nothing else
 3. the operator's identity label ``hub.jupyter.org/servername`` on the PVC and the
    Service (in-hub only the pod has it); the ``hub.jupyter.org/servername`` annotation of a default server: absent in-hub, empty
    in operator mode;
-4. the in-hub create-id annotation (how the in-hub spawner finds its pod on the watch);
+4. the in-hub create-id annotation (how the in-hub spawner finds its pod on the watch) and
+   its ownership record ``hub.jupyter.org/async-kubespawner-owner``, which the converted
+   template leaves out on purpose (an in-hub spawner or orphan sweep of the same hub
+   would otherwise take the operator's children for its own);
 5. what the API server and the cluster fill in: uid, resourceVersion, timestamps,
    status, ``spec.nodeName``, a Service's cluster IPs, a PVC's bound volume.
 """
@@ -130,10 +133,13 @@ def test_operator_mode_config_and_hooks_are_refused(tmp_path: Path) -> None:
         bridge.check_expressible(load_hub_config(path))
 
 
-async def test_userid_and_literal_placeholders_are_refused(tmp_path: Path) -> None:
+async def test_userid_converts_and_unexpressible_forms_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "jupyterhub_config.py"
     path.write_text('c = get_config()\nc.KubeSpawner.extra_labels = {"uid": "u{userid}"}\n')
-    with pytest.raises(BridgeRefused, match=r"extra_labels\) depends on the user"):
+    conversion = await convert(load_hub_config(path))
+    assert conversion.template["spec"]["pods"][0]["labels"]["uid"] == "u{user.id}"
+    path.write_text('c = get_config()\nc.KubeSpawner.extra_labels = {"srv": "{servername}"}\n')
+    with pytest.raises(BridgeRefused, match=r"extra_labels\) depends on the user or server"):
         await convert(load_hub_config(path))
     path.write_text('c = get_config()\nc.KubeSpawner.environment = {"X": "awk {{print}}"}\n')
     with pytest.raises(BridgeRefused, match="would read as a placeholder"):
@@ -152,6 +158,7 @@ async def test_hostile_user_names_stay_data(tmp_path: Path) -> None:
     pod = got["pod"]
     assert pod["metadata"]["annotations"]["hub.jupyter.org/username"] == hostile
     assert [c["name"] for c in pod["spec"]["containers"]] == ["notebook"]
+    assert "hub.jupyter.org/async-kubespawner-owner" not in pod["metadata"]["annotations"]
     # and the in-hub spawner builds the very same objects for that user
     await bridge.verify_identity(load_hub_config(EXAMPLES / "cluster" / "jupyterhub_config.py"),
                                  conversion, hostile, "", None)
