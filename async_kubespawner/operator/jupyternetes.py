@@ -36,7 +36,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+try:
+    import yaml
+except ModuleNotFoundError as exc:  # a hub does not need PyYAML; only these commands do
+    raise SystemExit(
+        "this command reads and writes YAML: pip install 'async-kubespawner[migrate]'"
+    ) from exc
 
 from .models import API_VERSION, CHILD_ID, GROUP, parse_template_spec
 

@@ -50,7 +50,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+try:
+    import yaml
+except ModuleNotFoundError as exc:  # a hub does not need PyYAML; only these commands do
+    raise SystemExit(
+        "this command reads and writes YAML: pip install 'async-kubespawner[migrate]'"
+    ) from exc
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
