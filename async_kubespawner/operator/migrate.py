@@ -10,13 +10,12 @@ setting would drift; instead the builders run for a *probe* user and server whos
 are chosen so that every per-user form (the exact name, its DNS slug, its label value,
 the user-and-server slug) is a distinct string that cannot occur by chance. The manifests
 are then walked as parsed objects: inside each string value the probe's forms become the
-operator's built-in placeholders (``{user.name}``, ``{user.slug}``, ``{server.slug}``
-...), the PVC's name becomes the cross-reference ``{pvcs.home.name}``. Nothing is done
+operator's built-in placeholders (``{user.name}``, ``{user.slug}``, ``{server.slug}``,
+``{server.name.slug}`` ...), the PVC's name becomes the cross-reference ``{pvcs.home.name}``. Nothing is done
 to serialized text, keys are never touched.
 
 Nothing is trusted on faith: a string that still carries a trace of the probe (a form
-the operator has no built-in for: ``{userid}``, the legacy ``escape`` slugs, the server
-name's slug alone) is refused with its path, and the finished template is then rendered
+the operator has no built-in for: the legacy ``escape`` slugs) is refused with its path, and the finished template is then rendered
 by the operator's own :func:`~.render.render` for several real-looking users and servers
 (hostile names included) and compared with what the in-hub builders make for them. Any
 difference refuses the conversion; a template that is produced is exact for those users.
@@ -94,6 +93,11 @@ VERIFY_IDENTITIES: tuple[tuple[str, str], ...] = (
     ("Carol_1", "Analysis.2"),
     ("x" * 60, "s" * 40),
     ("d--e", "my server"),
+    # server names whose slug is not the name: capitals, a dot, non-ASCII, a "--"
+    ("alice", "Work"),
+    ("alice", "a.b"),
+    ("Zoë", "données-été"),
+    ("alice", "x--y"),
 )
 
 #: The user id the check uses (the probe's is distinct so that its traces are recognised).
@@ -292,6 +296,7 @@ def _forms(fields: TemplateFields) -> list[tuple[str, str]]:
         (fields.user_label_value(), "{user.label}"),
         (fields.safe_username, "{user.slug}"),
         (fields.unescaped_servername, "{server.name}"),
+        (fields.safe_servername, "{server.name.slug}"),
         (fields.server_label_value(), "{server.label}"),
         (str(fields.userid), "{user.id}"),  # the hub passes the id in the identity
     ]
@@ -355,10 +360,10 @@ class _Templatizer:
                     f"{path}{_setting_hint(path)} depends on the user or server in a form operator templates cannot "
                     f"express (seen as {text!r} for the probe user): templates know "
                     "{user.name}, {user.slug}, {user.label}, {user.id}, {server.name}, "
-                    "{server.slug}, {server.label} (the in-hub {unescaped_username}, "
-                    "{safe_username}, the username label, {userid}, {unescaped_servername}, "
-                    "{user_server}, the servername label), not {servername} alone or the "
-                    "legacy 'escape' slugs."
+                    "{server.name.slug}, {server.slug}, {server.label} (the in-hub "
+                    "{unescaped_username}, {safe_username}, the username label, {userid}, "
+                    "{unescaped_servername}, {servername} of the 'safe' slug_scheme, "
+                    "{user_server}, the servername label), not the legacy 'escape' slugs."
                 )
         if placeholders(text) or _PLACEHOLDER_LIKE.search(text):
             raise BridgeRefused(
@@ -437,8 +442,8 @@ async def convert(
     from ..objects.manifests import API_TOKEN_ENV_NAMES
 
     check_expressible(config)
-    probe = build_in_hub(config, PROBE_USER, PROBE_SERVER, PROBE_USER_ID, user_options)
     try:
+        probe = build_in_hub(config, PROBE_USER, PROBE_SERVER, PROBE_USER_ID, user_options)
         objects = await in_hub_objects(probe)
     except BridgeRefused:
         raise
