@@ -21,10 +21,11 @@ by the operator's own :func:`~.render.render` for several real-looking users and
 difference refuses the conversion; a template that is produced is exact for those users.
 
 What operator mode cannot express is refused before anything is written, with the
-reason: per-user namespaces (a server's objects live in its NotebookServer's namespace),
-internal SSL (the certificates are issued by the hub per server and handed over in a
-Secret the operator cannot fill), and hooks or callables (per-user code cannot become a
-static template).
+reason (:data:`USER_NAMESPACES_REFUSAL`, :data:`INTERNAL_SSL_REFUSAL`): per-user
+namespaces (ownerReferences do not cross namespaces, and the way around it is a hub with
+cluster-wide rights), internal SSL (the certificate is issued before the address the hub
+connects to exists, and its key would reach the container as environment variables), and
+hooks or callables (per-user code cannot become a static template).
 
 The hub's own environment (``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_USER``, ...) does not
 go into the template: in operator mode the hub puts it in the server's Secret, which the
@@ -130,6 +131,41 @@ _CALLABLE_SETTINGS = (
 _PLACEHOLDER_LIKE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.\-]*\}")
 
 
+#: Why per-user namespaces stay in-hub. Kubernetes honours an ownerReference to a
+#: namespaced owner only within its namespace (a child elsewhere counts as orphaned and is
+#: garbage-collected), so the NotebookServer would have to live in the user's namespace:
+#: the hub would then create namespaces, NotebookServers and Secrets in any namespace of
+#: the cluster, the rights operator mode takes away from it.
+USER_NAMESPACES_REFUSAL = (
+    "c.KubeSpawner.enable_user_namespaces cannot be expressed in operator mode: a "
+    "server's objects are owned by its NotebookServer, and Kubernetes honours an "
+    "ownerReference only within one namespace (a pod in the user's namespace owned by a "
+    "NotebookServer in the hub's would be garbage-collected as an orphan). Moving each "
+    "NotebookServer and its Secret into the user's namespace instead would need a hub that "
+    "creates namespaces, NotebookServers and Secrets anywhere in the cluster (a ClusterRole), "
+    "the rights operator mode exists to take away from the hub. Keep the in-hub mode for "
+    "per-user namespaces (examples/user-namespaces), or drop the setting and run every server "
+    "in c.OperatorSpawner.namespace, capped per server by the template's resource limits."
+)
+
+#: Why internal SSL stays in-hub. The hub issues a server's certificate before the server
+#: exists, for the names in ``ssl_alt_names``; operator mode reports the pod's IP (known
+#: only once the pod runs) as the address the hub connects to, so no certificate can name
+#: it. And the key could only travel in the hub's Secret, which the template passes to the
+#: container as environment variables (``envFrom``), not as a file readable by one process.
+INTERNAL_SSL_REFUSAL = (
+    "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub issues each "
+    "server's certificate before the server exists, for the names it will connect to, but "
+    "in operator mode the hub connects to the pod's IP, which the operator reports only once "
+    "the pod runs, so no certificate can name it; and the certificate's private key could "
+    "only travel in the hub's Secret, which the template passes to the container as "
+    "environment variables (envFrom) instead of a mounted file. Keep the in-hub mode for "
+    "internal SSL (examples/internal-ssl), or in operator mode leave hub-to-server traffic "
+    "to the network layer (a service mesh's mutual TLS) and restrict it with a "
+    "NetworkPolicy in the template's otherResources."
+)
+
+
 class BridgeRefused(ValueError):
     """The configuration cannot become a NotebookTemplate; the message says why and what to do."""
 
@@ -162,19 +198,9 @@ def check_expressible(config: Config) -> None:
         )
     settings = {**config.get("Spawner", {}), **config.get("KubeSpawner", {})}
     if settings.get("enable_user_namespaces"):
-        raise BridgeRefused(
-            "c.KubeSpawner.enable_user_namespaces cannot be expressed in operator mode: the "
-            "operator creates a server's objects in the namespace of its NotebookServer "
-            "(c.OperatorSpawner.namespace, one namespace for every user). Keep the in-hub mode "
-            "for per-user namespaces, or drop the setting and run one namespace."
-        )
+        raise BridgeRefused(USER_NAMESPACES_REFUSAL)
     if config.JupyterHub.get("internal_ssl"):
-        raise BridgeRefused(
-            "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub issues "
-            "each server's certificate and the in-hub spawner hands it to the pod in a Secret; "
-            "the Secret a hub creates in operator mode carries the environment only, so the "
-            "operator has no certificate to mount. Keep the in-hub mode for internal SSL."
-        )
+        raise BridgeRefused(INTERNAL_SSL_REFUSAL)
     for setting in _CALLABLE_SETTINGS:
         if callable(settings.get(setting)):
             raise BridgeRefused(

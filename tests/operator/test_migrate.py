@@ -69,8 +69,11 @@ EXPECTED: dict[str, str | None] = {
     "cluster": None,
     "hardened": None,
     "named-servers-pvc": None,
-    "user-namespaces": "c.KubeSpawner.enable_user_namespaces cannot be expressed",
-    "internal-ssl": "c.JupyterHub.internal_ssl cannot be expressed",
+    "user-namespaces": "c.KubeSpawner.enable_user_namespaces cannot be expressed in operator "
+                       "mode: a server's objects are owned by its NotebookServer, and "
+                       "Kubernetes honours an ownerReference only within one namespace",
+    "internal-ssl": "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub "
+                    "issues each server's certificate before the server exists",
 }
 
 #: The servers compared on the clusters, per example (named ones where the hub allows them).
@@ -107,6 +110,9 @@ async def test_refused_examples_say_why(example: str) -> None:
         await convert(config)
     reason = EXPECTED[example]
     assert reason is not None and reason in str(refused.value)
+    # and it says what to do instead, pointing at the example that keeps the in-hub mode
+    assert "Keep the in-hub mode for" in str(refused.value)
+    assert f"(examples/{example})" in str(refused.value)
 
 
 def test_command_line_refuses_with_exit_code_and_message(capsys: pytest.CaptureFixture[str]
