@@ -151,15 +151,15 @@ USER_NAMESPACES_REFUSAL = (
 #: Why internal SSL stays in-hub. The hub issues a server's certificate before the server
 #: exists, for the names in ``ssl_alt_names``; operator mode reports the pod's IP (known
 #: only once the pod runs) as the address the hub connects to, so no certificate can name
-#: it. And the key could only travel in the hub's Secret, which the template passes to the
-#: container as environment variables (``envFrom``), not as a file readable by one process.
+#: it. And the only object the hub hands the server, its Secret, reaches the container as
+#: environment variables (``envFrom``), visible to every process; in-hub the key is a file.
 INTERNAL_SSL_REFUSAL = (
     "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub issues each "
     "server's certificate before the server exists, for the names it will connect to, but "
     "in operator mode the hub connects to the pod's IP, which the operator reports only once "
-    "the pod runs, so no certificate can name it; and the certificate's private key could "
-    "only travel in the hub's Secret, which the template passes to the container as "
-    "environment variables (envFrom) instead of a mounted file. Keep the in-hub mode for "
+    "the pod runs, so no certificate can name it; and the only object the hub hands the "
+    "server, its Secret, reaches the container as environment variables (envFrom), where a "
+    "private key does not belong (in-hub it is a mounted file). Keep the in-hub mode for "
     "internal SSL (examples/internal-ssl), or in operator mode leave hub-to-server traffic "
     "to the network layer (a service mesh's mutual TLS) and restrict it with a "
     "NetworkPolicy in the template's otherResources."
@@ -542,6 +542,12 @@ async def convert(
     except Exception as e:
         raise BridgeRefused(f"the converted template is not a valid NotebookTemplate: {e}") from e
     notes: list[str] = []
+    if "pvc" in objects and probe.remember_pvc_name:
+        # The in-hub spawner keeps a claim's name in the server's state; an operator renders
+        # it from the template at every start (a stopped server's NotebookServer is gone).
+        notes.append("remember_pvc_name: operator mode names each claim from the template at "
+                     "every start; keep the PVC name unchanged (a new name would start servers "
+                     "on new, empty claims; the old ones are retained, not reattached).")
     if config.get("KubeSpawner", {}).get("profile_list"):
         chosen = ", ".join(f"{k}={v}" for k, v in (user_options or {}).items()) or "the default"
         notes.append(f"profile_list: made for {chosen} profile; run again with --profile "

@@ -400,3 +400,17 @@ async def test_servername_where_the_in_hub_expansion_drops_a_dash(tmp_path: Path
     with pytest.raises(BridgeRefused, match=r"depends on the user or server in a form operator "
                        r"templates cannot express .* not the legacy 'escape' slugs"):
         await convert(load_hub_config(path))
+
+
+async def test_remember_pvc_name_is_a_printed_note() -> None:
+    """The one in-hub storage behaviour a template cannot carry is said, not dropped."""
+    config = load_hub_config(EXAMPLES / "named-servers-pvc" / "jupyterhub_config.py")
+    conversion = await convert(config)
+    assert any(n.startswith("remember_pvc_name:") for n in conversion.notes)
+    assert "# remember_pvc_name: operator mode names each claim" in conversion.yaml()
+    assert yaml.safe_load(conversion.yaml()) == conversion.template
+    config.KubeSpawner.remember_pvc_name = False
+    assert not any(n.startswith("remember_pvc_name:") for n in (await convert(config)).notes)
+    local = await convert(load_hub_config(EXAMPLES / "local" / "jupyterhub_config.py"))
+    assert "pvcs" not in local.template["spec"]
+    assert not any(n.startswith("remember_pvc_name:") for n in local.notes)
