@@ -231,3 +231,11 @@ def test_server_name_slug_examples() -> None:
         value = slug(name)
         assert value.startswith(f"{stem}---") and len(value) == len(stem) + 11, value
     assert len({slug(n) for n in ("Work", "work", "WORK", "a.b", "a-b")}) == 5
+
+
+def test_server_name_slug_values_the_migration_page_shows() -> None:
+    def slug(server: str) -> str:
+        ctx = ServerContext(user="alice", server=server, namespace="ns", object_name="o")
+        return ctx.builtins(8888)["server.name.slug"]
+
+    assert (slug("Work"), slug("a.b")) == ("work---104ab921", "a-b---2e7336dc")
