@@ -10,22 +10,22 @@ setting would drift; instead the builders run for a *probe* user and server whos
 are chosen so that every per-user form (the exact name, its DNS slug, its label value,
 the user-and-server slug) is a distinct string that cannot occur by chance. The manifests
 are then walked as parsed objects: inside each string value the probe's forms become the
-operator's built-in placeholders (``{user.name}``, ``{user.slug}``, ``{server.slug}``
-...), the PVC's name becomes the cross-reference ``{pvcs.home.name}``. Nothing is done
+operator's built-in placeholders (``{user.name}``, ``{user.slug}``, ``{server.slug}``,
+``{server.name.slug}`` ...), the PVC's name becomes the cross-reference ``{pvcs.home.name}``. Nothing is done
 to serialized text, keys are never touched.
 
 Nothing is trusted on faith: a string that still carries a trace of the probe (a form
-the operator has no built-in for: ``{userid}``, the legacy ``escape`` slugs, the server
-name's slug alone) is refused with its path, and the finished template is then rendered
+the operator has no built-in for: the legacy ``escape`` slugs) is refused with its path, and the finished template is then rendered
 by the operator's own :func:`~.render.render` for several real-looking users and servers
 (hostile names included) and compared with what the in-hub builders make for them. Any
 difference refuses the conversion; a template that is produced is exact for those users.
 
 What operator mode cannot express is refused before anything is written, with the
-reason: per-user namespaces (a server's objects live in its NotebookServer's namespace),
-internal SSL (the certificates are issued by the hub per server and handed over in a
-Secret the operator cannot fill), and hooks or callables (per-user code cannot become a
-static template).
+reason (:data:`USER_NAMESPACES_REFUSAL`, :data:`INTERNAL_SSL_REFUSAL`): per-user
+namespaces (ownerReferences do not cross namespaces, and the way around it is a hub with
+cluster-wide rights), internal SSL (the certificate is issued before the address the hub
+connects to exists, and its key would reach the container as environment variables), and
+hooks or callables (per-user code cannot become a static template).
 
 The hub's own environment (``JUPYTERHUB_API_TOKEN``, ``JUPYTERHUB_USER``, ...) does not
 go into the template: in operator mode the hub puts it in the server's Secret, which the
@@ -94,6 +94,11 @@ VERIFY_IDENTITIES: tuple[tuple[str, str], ...] = (
     ("Carol_1", "Analysis.2"),
     ("x" * 60, "s" * 40),
     ("d--e", "my server"),
+    # server names whose slug is not the name: capitals, a dot, non-ASCII, a "--"
+    ("alice", "Work"),
+    ("alice", "a.b"),
+    ("Zoë", "données-été"),
+    ("alice", "x--y"),
 )
 
 #: The user id the check uses (the probe's is distinct so that its traces are recognised).
@@ -124,6 +129,41 @@ _CALLABLE_SETTINGS = (
 )
 
 _PLACEHOLDER_LIKE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.\-]*\}")
+
+
+#: Why per-user namespaces stay in-hub. Kubernetes honours an ownerReference to a
+#: namespaced owner only within its namespace (a child elsewhere counts as orphaned and is
+#: garbage-collected), so the NotebookServer would have to live in the user's namespace:
+#: the hub would then create namespaces, NotebookServers and Secrets in any namespace of
+#: the cluster, the rights operator mode takes away from it.
+USER_NAMESPACES_REFUSAL = (
+    "c.KubeSpawner.enable_user_namespaces cannot be expressed in operator mode: a "
+    "server's objects are owned by its NotebookServer, and Kubernetes honours an "
+    "ownerReference only within one namespace (a pod in the user's namespace owned by a "
+    "NotebookServer in the hub's would be garbage-collected as an orphan). Moving each "
+    "NotebookServer and its Secret into the user's namespace instead would need a hub that "
+    "creates namespaces, NotebookServers and Secrets anywhere in the cluster (a ClusterRole), "
+    "the rights operator mode exists to take away from the hub. Keep the in-hub mode for "
+    "per-user namespaces (examples/user-namespaces), or drop the setting and run every server "
+    "in c.OperatorSpawner.namespace, capped per server by the template's resource limits."
+)
+
+#: Why internal SSL stays in-hub. The hub issues a server's certificate before the server
+#: exists, for the names in ``ssl_alt_names``; operator mode reports the pod's IP (known
+#: only once the pod runs) as the address the hub connects to, so no certificate can name
+#: it. And the only object the hub hands the server, its Secret, reaches the container as
+#: environment variables (``envFrom``), visible to every process; in-hub the key is a file.
+INTERNAL_SSL_REFUSAL = (
+    "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub issues each "
+    "server's certificate before the server exists, for the names it will connect to, but "
+    "in operator mode the hub connects to the pod's IP, which the operator reports only once "
+    "the pod runs, so no certificate can name it; and the only object the hub hands the "
+    "server, its Secret, reaches the container as environment variables (envFrom), where a "
+    "private key does not belong (in-hub it is a mounted file). Keep the in-hub mode for "
+    "internal SSL (examples/internal-ssl), or in operator mode leave hub-to-server traffic "
+    "to the network layer (a service mesh's mutual TLS) and restrict it with a "
+    "NetworkPolicy in the template's otherResources."
+)
 
 
 class BridgeRefused(ValueError):
@@ -158,19 +198,9 @@ def check_expressible(config: Config) -> None:
         )
     settings = {**config.get("Spawner", {}), **config.get("KubeSpawner", {})}
     if settings.get("enable_user_namespaces"):
-        raise BridgeRefused(
-            "c.KubeSpawner.enable_user_namespaces cannot be expressed in operator mode: the "
-            "operator creates a server's objects in the namespace of its NotebookServer "
-            "(c.OperatorSpawner.namespace, one namespace for every user). Keep the in-hub mode "
-            "for per-user namespaces, or drop the setting and run one namespace."
-        )
+        raise BridgeRefused(USER_NAMESPACES_REFUSAL)
     if config.JupyterHub.get("internal_ssl"):
-        raise BridgeRefused(
-            "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub issues "
-            "each server's certificate and the in-hub spawner hands it to the pod in a Secret; "
-            "the Secret a hub creates in operator mode carries the environment only, so the "
-            "operator has no certificate to mount. Keep the in-hub mode for internal SSL."
-        )
+        raise BridgeRefused(INTERNAL_SSL_REFUSAL)
     for setting in _CALLABLE_SETTINGS:
         if callable(settings.get(setting)):
             raise BridgeRefused(
@@ -292,6 +322,7 @@ def _forms(fields: TemplateFields) -> list[tuple[str, str]]:
         (fields.user_label_value(), "{user.label}"),
         (fields.safe_username, "{user.slug}"),
         (fields.unescaped_servername, "{server.name}"),
+        (fields.safe_servername, "{server.name.slug}"),
         (fields.server_label_value(), "{server.label}"),
         (str(fields.userid), "{user.id}"),  # the hub passes the id in the identity
     ]
@@ -355,10 +386,10 @@ class _Templatizer:
                     f"{path}{_setting_hint(path)} depends on the user or server in a form operator templates cannot "
                     f"express (seen as {text!r} for the probe user): templates know "
                     "{user.name}, {user.slug}, {user.label}, {user.id}, {server.name}, "
-                    "{server.slug}, {server.label} (the in-hub {unescaped_username}, "
-                    "{safe_username}, the username label, {userid}, {unescaped_servername}, "
-                    "{user_server}, the servername label), not {servername} alone or the "
-                    "legacy 'escape' slugs."
+                    "{server.name.slug}, {server.slug}, {server.label} (the in-hub "
+                    "{unescaped_username}, {safe_username}, the username label, {userid}, "
+                    "{unescaped_servername}, {servername} of the 'safe' slug_scheme, "
+                    "{user_server}, the servername label), not the legacy 'escape' slugs."
                 )
         if placeholders(text) or _PLACEHOLDER_LIKE.search(text):
             raise BridgeRefused(
@@ -437,8 +468,8 @@ async def convert(
     from ..objects.manifests import API_TOKEN_ENV_NAMES
 
     check_expressible(config)
-    probe = build_in_hub(config, PROBE_USER, PROBE_SERVER, PROBE_USER_ID, user_options)
     try:
+        probe = build_in_hub(config, PROBE_USER, PROBE_SERVER, PROBE_USER_ID, user_options)
         objects = await in_hub_objects(probe)
     except BridgeRefused:
         raise
@@ -511,6 +542,12 @@ async def convert(
     except Exception as e:
         raise BridgeRefused(f"the converted template is not a valid NotebookTemplate: {e}") from e
     notes: list[str] = []
+    if "pvc" in objects and probe.remember_pvc_name:
+        # The in-hub spawner keeps a claim's name in the server's state; an operator renders
+        # it from the template at every start (a stopped server's NotebookServer is gone).
+        notes.append("remember_pvc_name: operator mode names each claim from the template at "
+                     "every start; keep the PVC name unchanged (a new name would start servers "
+                     "on new, empty claims; the old ones are retained, not reattached).")
     if config.get("KubeSpawner", {}).get("profile_list"):
         chosen = ", ".join(f"{k}={v}" for k, v in (user_options or {}).items()) or "the default"
         notes.append(f"profile_list: made for {chosen} profile; run again with --profile "

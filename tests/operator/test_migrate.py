@@ -68,10 +68,12 @@ EXPECTED: dict[str, str | None] = {
     "local": None,
     "cluster": None,
     "hardened": None,
-    "named-servers-pvc": "PVC metadata.labels.hub.jupyter.org/server "
-                         "(c.KubeSpawner.storage_extra_labels) depends on the user or server",
-    "user-namespaces": "c.KubeSpawner.enable_user_namespaces cannot be expressed",
-    "internal-ssl": "c.JupyterHub.internal_ssl cannot be expressed",
+    "named-servers-pvc": None,
+    "user-namespaces": "c.KubeSpawner.enable_user_namespaces cannot be expressed in operator "
+                       "mode: a server's objects are owned by its NotebookServer, and "
+                       "Kubernetes honours an ownerReference only within one namespace",
+    "internal-ssl": "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub "
+                    "issues each server's certificate before the server exists",
 }
 
 #: The servers compared on the clusters, per example (named ones where the hub allows them).
@@ -79,6 +81,11 @@ IDENTITIES: dict[str, list[tuple[str, str]]] = {
     "local": [("alice", ""), ("alice", "work"), ("Bob.Smith@example.org", "")],
     "cluster": [("alice", ""), ("alice", "work"), ("Bob.Smith@example.org", "Analysis.2")],
     "hardened": [("alice", ""), ("Bob.Smith@example.org", "")],
+    # {servername} in a PVC label: names the 'safe' scheme keeps, and names it slugs
+    # (capitals, a dot, non-ASCII, its own "--" separator)
+    "named-servers-pvc": [("alice", ""), ("alice", "analysis"), ("alice", "Work"),
+                          ("alice", "a.b"), ("Zoë", "données-été"), ("alice", "x--y"),
+                          ("Bob.Smith@example.org", "Analysis.2")],
 }
 
 KIND_PLURALS = {"pod": "pods", "pvc": "persistentvolumeclaims", "service": "services"}
@@ -103,6 +110,9 @@ async def test_refused_examples_say_why(example: str) -> None:
         await convert(config)
     reason = EXPECTED[example]
     assert reason is not None and reason in str(refused.value)
+    # and it says what to do instead, pointing at the example that keeps the in-hub mode
+    assert "Keep the in-hub mode for" in str(refused.value)
+    assert f"(examples/{example})" in str(refused.value)
 
 
 def test_command_line_refuses_with_exit_code_and_message(capsys: pytest.CaptureFixture[str]
@@ -139,8 +149,8 @@ async def test_userid_converts_and_unexpressible_forms_are_refused(tmp_path: Pat
     conversion = await convert(load_hub_config(path))
     assert conversion.template["spec"]["pods"][0]["labels"]["uid"] == "u{user.id}"
     path.write_text('c = get_config()\nc.KubeSpawner.extra_labels = {"srv": "{servername}"}\n')
-    with pytest.raises(BridgeRefused, match=r"extra_labels\) depends on the user or server"):
-        await convert(load_hub_config(path))
+    conversion = await convert(load_hub_config(path))
+    assert conversion.template["spec"]["pods"][0]["labels"]["srv"] == "{server.name.slug}"
     path.write_text('c = get_config()\nc.KubeSpawner.environment = {"X": "awk {{print}}"}\n')
     with pytest.raises(BridgeRefused, match="would read as a placeholder"):
         await convert(load_hub_config(path))
@@ -348,3 +358,59 @@ def test_adoption_command_quotes_what_it_prints(capsys: pytest.CaptureFixture[st
     patch = __import__("json").loads(words[-1])
     assert patch["metadata"]["annotations"]["notebooks.async-kubespawner.io/user"] == (
         "O'Brien $(rm -rf /)")
+
+
+async def test_servername_converts_and_renders_the_in_hub_slug(tmp_path: Path) -> None:
+    """``{servername}`` becomes ``{server.name.slug}``, which renders exactly the in-hub
+    value, also for server names the 'safe' scheme slugs (checked against the in-hub
+    spawner here, beyond the bridge's own verification)."""
+    config = load_hub_config(EXAMPLES / "named-servers-pvc" / "jupyterhub_config.py")
+    conversion = await convert(config)
+    pvc = conversion.template["spec"]["pvcs"][0]
+    assert pvc["labels"]["hub.jupyter.org/server"] == "{server.name.slug}"
+    for servername in ("", "work", "Work", "a.b", "données-été", "x--y", 'q"}\n- {user.name}'):
+        got = bridge.rendered_objects(conversion, "alice", servername, "default")
+        in_hub = build_spawner(KubeSpawner, "alice", config=config, servername=servername)
+        expected = in_hub.get_pvc_manifest().metadata.labels["hub.jupyter.org/server"]
+        assert got["pvc"]["metadata"]["labels"]["hub.jupyter.org/server"] == expected
+        if servername not in ("", "work"):
+            assert expected != servername  # slugged: the case the built-in exists for
+        await bridge.verify_identity(config, conversion, "alice", servername, None)
+
+
+async def test_servername_where_the_in_hub_expansion_drops_a_dash(tmp_path: Path) -> None:
+    """In-hub, a template whose fields leave a trailing '-' (``srv-{servername}`` for the
+    default server gives ``srv``) loses it; a NotebookTemplate has no such rule, so the
+    bridge's own check refuses rather than produce ``srv-`` for the default server."""
+    path = tmp_path / "jupyterhub_config.py"
+    path.write_text('c = get_config()\nc.KubeSpawner.extra_labels = {"srv": "srv-{servername}"}\n')
+    with pytest.raises(BridgeRefused, match=r"would not reproduce the in-hub pod for user "
+                       r"'alice', server '': pod.metadata.labels.srv: 'srv' in-hub"):
+        await convert(load_hub_config(path))
+    # the legacy scheme's {servername} has no built-in: refused, naming the setting
+    path.write_text('c = get_config()\nc.KubeSpawner.slug_scheme = "escape"\n'
+                    'c.KubeSpawner.pod_name_template = "jupyter-{safe_username}"\n'
+                    'c.KubeSpawner.pvc_name_template = "claim-{safe_username}"\n'
+                    'c.KubeSpawner.extra_labels = {"srv": "{servername}"}\n')
+    with pytest.raises(BridgeRefused, match=r"the in-hub spawner refuses this configuration: "
+                       r"c.KubeSpawner.pod_name_template"):
+        await convert(load_hub_config(path))
+    path.write_text('c = get_config()\nc.KubeSpawner.slug_scheme = "escape"\n'
+                    'c.KubeSpawner.extra_labels = {"srv": "{servername}"}\n')
+    with pytest.raises(BridgeRefused, match=r"depends on the user or server in a form operator "
+                       r"templates cannot express .* not the legacy 'escape' slugs"):
+        await convert(load_hub_config(path))
+
+
+async def test_remember_pvc_name_is_a_printed_note() -> None:
+    """The one in-hub storage behaviour a template cannot carry is said, not dropped."""
+    config = load_hub_config(EXAMPLES / "named-servers-pvc" / "jupyterhub_config.py")
+    conversion = await convert(config)
+    assert any(n.startswith("remember_pvc_name:") for n in conversion.notes)
+    assert "# remember_pvc_name: operator mode names each claim" in conversion.yaml()
+    assert yaml.safe_load(conversion.yaml()) == conversion.template
+    config.KubeSpawner.remember_pvc_name = False
+    assert not any(n.startswith("remember_pvc_name:") for n in (await convert(config)).notes)
+    local = await convert(load_hub_config(EXAMPLES / "local" / "jupyterhub_config.py"))
+    assert "pvcs" not in local.template["spec"]
+    assert not any(n.startswith("remember_pvc_name:") for n in local.notes)
