@@ -54,20 +54,11 @@ from .kube.client import (
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
 from .lifecycle.loop_turns import loop_turns
 from .lifecycle.progress import SpawnProgress
+from .lifecycle.readiness import Memory, Target, Tolerances, assess
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap
 from .traits import KubeSpawnerSettings, SpawnerConfigError
-
-_IMAGE_PULL_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "RegistryUnavailable",
-    }
-)
 
 # Template fields that make a PVC name specific to one server of a user / to one user.
 _SERVER_FIELDS = (
@@ -135,27 +126,6 @@ def _consume_result(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-#: How much of a container's termination message (its last output, with
-#: ``terminationMessagePolicy: FallbackToLogsOnError``) a spawn failure quotes.
-TERMINATION_MESSAGE_LIMIT = 1000
-
-
-def _last_output(terminated: dict[str, Any]) -> str:
-    """The container's termination message, quoted for the spawn page.
-
-    A traceback from the server's last lines tells a user more than any advice we can
-    give; Kubernetes fills it from ``/dev/termination-log`` or, with
-    ``FallbackToLogsOnError``, from the log tail. Only the end is kept: that is where the
-    error is.
-    """
-    message = str(terminated.get("message") or "").strip()
-    if not message:
-        return ""
-    if len(message) > TERMINATION_MESSAGE_LIMIT:
-        message = "…" + message[-TERMINATION_MESSAGE_LIMIT:]
-    return f" Its last output: {message}"
-
-
 class SpawnFailed(web.HTTPError):
     """start() cannot succeed; the message tells the user (or admin) what to do.
 
@@ -175,29 +145,36 @@ class SpawnFailed(web.HTTPError):
 
 
 @dataclass
-class _Verdict:
-    state: str  # "ready" | "failed" | "waiting"
-    message: str = ""
-    recheck_in: float | None = None  # seconds until a tolerance expires
-    pvc_failure: bool = False
-
-
-@dataclass
 class _StartWatch:
-    """What a start has seen of its pod, for tolerances measured from first sight."""
+    """What a start knows of its pod: the uid once learnt, and the readiness memory
+    (first sight, tolerance clocks) carried from one assessment to the next."""
 
     uid: str
     pod_name: str
     namespace: str
     pvc_name: str | None
-    seen: bool = False
-    since: dict[str, float] = field(default_factory=dict)
+    memory: Memory = field(default_factory=Memory)
 
-    def first_seen(self, what: str, now: float) -> float:
-        return self.since.setdefault(what, now)
+    def target(self) -> Target:
+        return Target(self.namespace, self.pod_name, self.uid, self.pvc_name)
 
-    def clear(self, what: str) -> None:
-        self.since.pop(what, None)
+
+@dataclass(frozen=True)
+class _IndexedEvents:
+    """The readiness module's view of the event index, decoding only what it asks for."""
+
+    index: EventIndex
+    target: Target
+
+    def for_pod(self) -> list[dict[str, Any]]:
+        return self.index.for_object(self.target.namespace, self.target.pod_name, uid=self.target.uid)
+
+    def for_pvc(self) -> list[dict[str, Any]]:
+        if not self.target.pvc_name:
+            return []
+        return self.index.for_object(
+            self.target.namespace, self.target.pvc_name, kind="PersistentVolumeClaim"
+        )
 
 
 class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
@@ -705,10 +682,25 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     ) -> dict[str, Any]:
         """Wait on the caches until the pod is ready or is known to fail. ``changed`` is
         set by the listeners of the pod and its events (registered by start())."""
+        tolerances = Tolerances(
+            image_pull=self.image_pull_error_tolerance,
+            config_error=self.config_error_tolerance,
+            unschedulable=self.unschedulable_tolerance,
+        )
         while True:
             changed.clear()
             now = time.monotonic()
-            verdict = self._assess(watch, pod_cache.get(self._pod_key), event_index, now)
+            target = watch.target()
+            verdict = assess(
+                pod_cache.get(self._pod_key),
+                _IndexedEvents(event_index, target) if event_index is not None else None,
+                tolerances,
+                now,
+                target=target,
+                memory=watch.memory,
+                is_running=self.is_pod_running,
+            )
+            watch.memory = verdict.memory
             if verdict.state == "ready":
                 return pod_cache.get(self._pod_key)  # type: ignore[return-value]
             if verdict.state == "failed":
@@ -730,170 +722,6 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                     await changed.wait()
             except TimeoutError:
                 pass
-
-    def _assess(
-        self,
-        watch: _StartWatch,
-        pod: dict[str, Any] | None,
-        events: EventIndex | None,
-        now: float,
-    ) -> _Verdict:
-        """Classify the pod: ready, failed (with a message a user can act on), or waiting."""
-        if pod is None or pod["metadata"].get("uid") != watch.uid:
-            if watch.seen:
-                return _Verdict(
-                    "failed",
-                    f"The server's pod {self.pod_name} was deleted before "
-                    "it became ready. Try starting it again.",
-                )
-            return _Verdict("waiting")
-        watch.seen = True
-        meta, status = pod["metadata"], pod.get("status") or {}
-        if meta.get("deletionTimestamp"):
-            return _Verdict(
-                "failed",
-                f"The server's pod {self.pod_name} is being deleted "
-                "before it became ready. Try starting it again.",
-            )
-        if self.is_pod_running(pod):
-            return _Verdict("ready")
-        phase = status.get("phase")
-        if phase == "Failed":
-            reason = status.get("reason") or "Failed"
-            detail = status.get("message") or ""
-            if reason == "Evicted":
-                return _Verdict(
-                    "failed",
-                    f"The server was evicted from its node: {detail} "
-                    "Try again; if it recurs, choose a smaller profile "
-                    "or ask an administrator.",
-                )
-            return _Verdict("failed", f"The server's pod failed ({reason}). {detail}".strip())
-        recheck: list[float] = []
-        for cs in (
-            *(status.get("initContainerStatuses") or ()),
-            *(status.get("containerStatuses") or ()),
-        ):
-            verdict = self._assess_container(watch, cs, now, recheck)
-            if verdict is not None:
-                return verdict
-        if phase == "Succeeded":
-            return _Verdict(
-                "failed",
-                "The notebook server exited (with success) before it "
-                "became ready. Check the image's start command.",
-            )
-        scheduled = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None
-        )
-        if (
-            scheduled
-            and scheduled.get("status") == "False"
-            and (scheduled.get("reason") == "Unschedulable")
-        ):
-            message = scheduled.get("message") or "no node can run it"
-            pvc_problem = self._pvc_failure(watch, events)
-            if pvc_problem:
-                return _Verdict("failed", pvc_problem, pvc_failure=True)
-            if events is not None and any(
-                e.get("reason") == "TriggeredScaleUp"
-                for e in events.for_object(self.namespace, self.pod_name, uid=watch.uid)
-            ):
-                return _Verdict("waiting", f"waiting for the cluster to scale up: {message}")
-            since = watch.first_seen("unschedulable", now)
-            left = self.unschedulable_tolerance - (now - since)
-            if left <= 0:
-                return _Verdict(
-                    "failed",
-                    f"No node can run this server: {message}. Choose a "
-                    "smaller profile or try again later; if it persists, "
-                    "ask an administrator.",
-                )
-            return _Verdict("waiting", message, recheck_in=left)
-        watch.clear("unschedulable")
-        pvc_problem = self._pvc_failure(watch, events)
-        if pvc_problem:
-            return _Verdict("failed", pvc_problem, pvc_failure=True)
-        return _Verdict("waiting", recheck_in=min(recheck) if recheck else None)
-
-    def _assess_container(
-        self, watch: _StartWatch, cs: dict[str, Any], now: float, recheck: list[float]
-    ) -> _Verdict | None:
-        name = cs.get("name")
-        state = cs.get("state") or {}
-        waiting = state.get("waiting")
-        key = f"{name}:"
-        if waiting:
-            reason = waiting.get("reason") or ""
-            detail = waiting.get("message") or ""
-            if reason in _IMAGE_PULL_REASONS:
-                since = watch.first_seen(key + "pull", now)
-                left = self.image_pull_error_tolerance - (now - since)
-                if left <= 0:
-                    return _Verdict(
-                        "failed",
-                        f"The image of container {name!r} cannot be pulled ({reason}): "
-                        f"{detail or 'no detail given'}. Check the image name and tag, and that "
-                        "the registry is reachable and its credentials (image_pull_secrets) "
-                        "are set.",
-                    )
-                recheck.append(left)
-                return None
-            watch.clear(key + "pull")
-            if reason == "CrashLoopBackOff":
-                last = (cs.get("lastState") or {}).get("terminated") or {}
-                code = last.get("exitCode")
-                why = f"exit code {code}" if code is not None else "it keeps exiting"
-                if last.get("reason"):
-                    why += f", {last['reason']}"
-                return _Verdict(
-                    "failed",
-                    f"Container {name!r} keeps crashing ({why}; restarted "
-                    f"{cs.get('restartCount', 0)} times). Check the image's start command and "
-                    "the server's logs." + _last_output(last),
-                )
-            if reason == "CreateContainerConfigError":
-                since = watch.first_seen(key + "config", now)
-                left = self.config_error_tolerance - (now - since)
-                if left <= 0:
-                    return _Verdict(
-                        "failed",
-                        f"Container {name!r} cannot be created: {detail}. "
-                        "A Secret or ConfigMap it needs is missing.",
-                    )
-                recheck.append(left)
-                return None
-            watch.clear(key + "config")
-            return None
-        terminated = state.get("terminated")
-        if terminated and name == "notebook":
-            code = terminated.get("exitCode")
-            reason = terminated.get("reason") or ""
-            return _Verdict(
-                "failed",
-                f"The notebook server exited with code {code}"
-                + (f" ({reason})" if reason else "")
-                + " before it became ready. Check the image's start command and the server's "
-                "logs." + _last_output(terminated),
-            )
-        return None
-
-    def _pvc_failure(self, watch: _StartWatch, events: EventIndex | None) -> str | None:
-        if not watch.pvc_name or events is None:
-            return None
-        for event in reversed(
-            events.for_object(self.namespace, watch.pvc_name, kind="PersistentVolumeClaim")
-        ):
-            if event.get("type") == "Warning" and event.get("reason") in (
-                "ProvisioningFailed",
-                "FailedBinding",
-            ):
-                return (
-                    f"The storage volume {watch.pvc_name!r} cannot be provisioned: "
-                    f"{event.get('message', '')}. Ask an administrator to check the "
-                    "storage class."
-                )
-        return None
 
     def _pod_url(self, pod: dict[str, Any]) -> str:
         """The settings' URL (get_pod_url hook, pod_connect_ip, dns_name or pod IP), with

@@ -51,6 +51,7 @@ import kubernetes_asyncio.client as k8s
 from traitlets import Bool, List, default
 
 from .._version import __version__
+from ..lifecycle.readiness import pod_is_running
 from ..objects.manifests import (
     ManifestError,
     NamespaceSettings,
@@ -664,18 +665,9 @@ class KubeSpawnerSettings(
         return f"{scheme}://{host}:{self.port}"
 
     def is_pod_running(self, pod: Mapping[str, Any] | None) -> bool:
-        """Running, has an IP, not being deleted, and every container ready."""
-        if pod is None:
-            return False
-        status = pod.get("status") or {}
-        metadata = pod.get("metadata") or {}
-        statuses = status.get("containerStatuses") or []
-        return (
-            status.get("phase") == "Running"
-            and status.get("podIP") is not None
-            and not metadata.get("deletionTimestamp")
-            and all(cs.get("ready") for cs in statuses)
-        )
+        """Running, has an IP, not being deleted, and every container ready (upstream's
+        hook point: a subclass may override it; the readiness verdicts use it)."""
+        return pod_is_running(pod)
 
     # -- state -----------------------------------------------------------------------
 
