@@ -384,7 +384,6 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             # The semaphore alone lets a body that never suspends through at once (all of
             # a storm in one iteration); the turn hands the loop over between bodies.
             await loop_turns().take()
-            self._refresh_names()
             self.check_configuration()
         api = await self._get_api()
         pod_reflector = await self._pod_reflector()

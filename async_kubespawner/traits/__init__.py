@@ -10,9 +10,10 @@ composed of one mixin per concern (``api``, ``events``, ``namespaces``, ``naming
 lifecycle calls and when.
 """
 
+from ..objects.state import STATE_VERSION_KEY, UPSTREAM_COMPATIBLE_VERSION
 from .deprecated import DEPRECATED_ALIASES
 from .errors import SpawnerConfigError
-from .settings import STATE_VERSION_KEY, UPSTREAM_COMPATIBLE_VERSION, KubeSpawnerSettings
+from .settings import KubeSpawnerSettings
 
 __all__ = [
     "DEPRECATED_ALIASES",

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +68,27 @@ from ..objects.manifests import (
     build_service_manifest,
     ordered_items,
 )
+from ..objects.names import (
+    Names,
+    NameTemplateError,
+    NameTemplates,
+    Remembered,
+    compute_names,
+    legacy_pvc_name,
+    template_values,
+)
 from ..objects.naming import (
     TemplateFields,
     expand_template,
     is_valid_dns_label,
     is_valid_dns_subdomain,
     is_valid_label,
+)
+from ..objects.state import (
+    SavedNames,
+    after_stop,
+    read_state,
+    state_to_save,
 )
 from .api import ApiTraits
 from .deprecated import DeprecatedTraits
@@ -87,15 +103,6 @@ from .resources import ResourceTraits
 from .security import SecurityTraits
 from .stop import StopTraits
 from .storage import StorageTraits
-
-# What we write as ``kubespawner_version``: the upstream release whose state layout
-# and names we reproduce, so a hub switching back to upstream KubeSpawner does not
-# mistake our state for pre-7 state. Our own version goes under STATE_VERSION_KEY.
-UPSTREAM_COMPATIBLE_VERSION = "7.1.0"
-STATE_VERSION_KEY = "async_kubespawner_version"
-# ``_state_kubespawner_version`` for state that exists but records no version: written
-# by a KubeSpawner older than 7.0 (the value upstream uses, for subclasses that look).
-LEGACY_STATE_VERSION = "unknown"
 
 USERNAME_KEY = "hub.jupyter.org/username"
 SERVERNAME_KEY = "hub.jupyter.org/servername"
@@ -146,15 +153,12 @@ class KubeSpawnerSettings(
             f"DNS:{self.pod_name}.{self.namespace}.svc",
         ]
 
-    # Names of this server's objects (not traits: they are computed, or loaded from state).
-    pod_name: str = ""
-    pvc_name: str = ""
-    dns_name: str = ""
-    secret_name: str = ""
-    _pvc_exists: bool = False
-    _pvc_name_from_state: bool = False
-    _namespace_from_state: bool = False
-    _state_kubespawner_version: str | None = None
+    # What decided this server's names besides the templates: its saved state (and a
+    # PVC found to exist), and names assigned explicitly (a pre_spawn_hook or a
+    # profile's kubespawner_override setting spawner.pvc_name, as upstream honours).
+    _saved: SavedNames = SavedNames()
+    _assigned: Remembered = Remembered()
+    _names_cache: tuple[tuple[Any, ...], Names] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -163,9 +167,9 @@ class KubeSpawnerSettings(
         if self._has_user():
             if self.working_dir:
                 self.working_dir = self._expand_user_properties(self.working_dir, "working_dir")
-            self._refresh_names()
+            self._settle_namespace()
 
-    # -- templates -----------------------------------------------------------------
+    # -- names -----------------------------------------------------------------------
 
     def _has_user(self) -> bool:
         return getattr(getattr(self, "user", None), "name", None) is not None
@@ -180,13 +184,128 @@ class KubeSpawnerSettings(
             slug_scheme=slug_scheme or self.slug_scheme,
         )
 
+    def _name_templates(self, *, user_namespace: bool = False) -> NameTemplates:
+        return NameTemplates(
+            pod=self.pod_name_template,
+            pvc=self.pvc_name_template,
+            secret=self.secret_name_template,
+            dns=self.dns_name_template,
+            namespace=self.namespace,
+            user_namespace=self.user_namespace_template if user_namespace else None,
+        )
+
+    @property
+    def names(self) -> Names:
+        """This server's object names, as they are now: assigned names, then names
+        remembered in state, then the templates (a profile may have changed them).
+
+        Derived on every read from one pure function (``compute_names``), cached while
+        its inputs stay the same.
+        """
+        remembered = self._saved.names.merged(self._assigned)
+        remembered = Remembered(
+            namespace=None,
+            pod_name=remembered.pod_name,
+            dns_name=remembered.dns_name,
+            secret_name=remembered.secret_name,
+            pvc_name=remembered.pvc_name,
+        )
+        templates = self._name_templates()
+        user = self.user
+        key = (
+            user.name,
+            getattr(self, "name", "") or "",
+            getattr(user, "id", ""),
+            self.slug_scheme,
+            templates,
+            remembered,
+        )
+        cached = self._names_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        try:
+            names = compute_names(self._template_fields(), templates, remembered)
+        except NameTemplateError as exc:
+            raise self._template_error(exc) from None
+        self._names_cache = (key, names)
+        return names
+
+    def _assign(self, **names: str) -> None:
+        self._assigned = replace(self._assigned, **{k: v or None for k, v in names.items()})
+
+    @property
+    def pod_name(self) -> str:
+        """The pod's name (also its Service's). Assignable, as upstream: a hook that
+        sets it before start() decides the name of this spawn's pod."""
+        return self.names.pod_name
+
+    @pod_name.setter
+    def pod_name(self, value: str) -> None:
+        self._assign(pod_name=value)
+
+    @property
+    def pvc_name(self) -> str:
+        """The PVC's name. Assignable (a hook, or ``kubespawner_override`` of
+        ``pvc_name``); a name assigned so is used for the spawn, while a name already
+        remembered in the server's state stays the one remembered."""
+        return self.names.pvc_name
+
+    @pvc_name.setter
+    def pvc_name(self, value: str) -> None:
+        self._assign(pvc_name=value)
+
+    @property
+    def dns_name(self) -> str:
+        return self.names.dns_name
+
+    @dns_name.setter
+    def dns_name(self, value: str) -> None:
+        self._assign(dns_name=value)
+
+    @property
+    def secret_name(self) -> str:
+        return self.names.secret_name
+
+    @secret_name.setter
+    def secret_name(self, value: str) -> None:
+        self._assign(secret_name=value)
+
+    def _settle_namespace(self) -> None:
+        """With user namespaces, the namespace setting takes the server's namespace:
+        the one remembered in its state, else the template's (a profile override or a
+        hook may still set another before start())."""
+        remembered = self._saved.names.namespace
+        if remembered:
+            self.namespace = remembered
+        elif self.enable_user_namespaces:
+            try:
+                self.namespace = compute_names(
+                    self._template_fields(), self._name_templates(user_namespace=True)
+                ).namespace
+            except NameTemplateError as exc:
+                raise self._template_error(exc) from None
+
+    @staticmethod
+    def _template_error(exc: NameTemplateError) -> SpawnerConfigError:
+        return SpawnerConfigError(
+            exc.setting,
+            exc.template,
+            exc.problem,
+            "Use only the documented {fields}; double literal braces as {{ }}."
+            if exc.setting != "dns_name_template"
+            else "Only {name} and {namespace} are available.",
+        )
+
     def _template_namespace(self, slug_scheme: str | None = None) -> dict[str, Any]:
-        fields: dict[str, Any] = self._template_fields(slug_scheme).as_dict()
-        for name in ("pod_name", "pvc_name"):
-            if getattr(self, name, ""):
-                fields[name] = getattr(self, name)
-        fields["namespace"] = self.namespace
-        return fields
+        """What content templates (labels, volumes, environment ...) may use: the
+        user/server fields and the resolved names."""
+        names = self.names
+        return template_values(
+            self._template_fields(slug_scheme),
+            namespace=self.namespace,
+            pod_name=names.pod_name,
+            pvc_name=names.pvc_name,
+        )
 
     def _expand_user_properties(
         self, template: str, setting: str = "template", slug_scheme: str | None = None
@@ -211,35 +330,6 @@ class KubeSpawnerSettings(
         if isinstance(value, list | tuple):
             return [self._expand_all(v, f"{setting}[{i}]") for i, v in enumerate(value)]
         return value
-
-    def _refresh_names(self) -> None:
-        """(Re)compute the object names from the templates, in dependency order."""
-        if self.enable_user_namespaces and not self._namespace_from_state:
-            self.namespace = self._expand_user_properties(
-                self.user_namespace_template, "user_namespace_template"
-            )
-        self.pod_name = ""
-        self.pod_name = self._expand_user_properties(self.pod_name_template, "pod_name_template")
-        self.dns_name = self._expand_dns_name()
-        self.secret_name = self._expand_user_properties(
-            self.secret_name_template, "secret_name_template"
-        )
-        if not self._pvc_name_from_state:
-            self.pvc_name = ""
-            self.pvc_name = self._expand_user_properties(
-                self.pvc_name_template, "pvc_name_template"
-            )
-
-    def _expand_dns_name(self) -> str:
-        try:
-            return self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise SpawnerConfigError(
-                "dns_name_template",
-                self.dns_name_template,
-                f"the template cannot be expanded ({exc})",
-                "Only {name} and {namespace} are available.",
-            ) from None
 
     # -- checks ----------------------------------------------------------------------
 
@@ -671,52 +761,47 @@ class KubeSpawnerSettings(
 
     # -- state -----------------------------------------------------------------------
 
+    @property
+    def _pvc_exists(self) -> bool:
+        return self._saved.pvc_exists
+
+    @property
+    def _state_kubespawner_version(self) -> str | None:
+        """The ``kubespawner_version`` the loaded state recorded (upstream's attribute:
+        ``"unknown"`` for pre-7 state, None for none)."""
+        return self._saved.version
+
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
-        state["pod_name"] = self.pod_name
-        state["namespace"] = self.namespace
-        state["dns_name"] = self.dns_name
-        state["kubespawner_version"] = UPSTREAM_COMPATIBLE_VERSION
-        state[STATE_VERSION_KEY] = __version__
-        # Saved whenever the PVC is known to exist, whatever remember_pvc_name says:
-        # load_state decides whether to use it, so turning the option on later works.
-        if self._pvc_exists:
-            state["pvc_name"] = self.pvc_name
+        state.update(state_to_save(self.names, self._saved, __version__))
         return state
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         super().load_state(state)
-        if "pod_name" in state:
-            self.pod_name = state["pod_name"]
-        if state.get("namespace"):
-            # Persisted like upstream: the server's objects (its PVC above all) live
-            # there, so a later change of user_namespace_template does not move them.
-            self.namespace = state["namespace"]
-            self._namespace_from_state = True
-        if "dns_name" in state:
-            self.dns_name = state["dns_name"]
-        if state.get("pvc_name") and self.remember_pvc_name:
-            self.pvc_name = state["pvc_name"]
-            self._pvc_name_from_state = True
-            self._pvc_exists = True
-        if "kubespawner_version" in state:
-            self._state_kubespawner_version = str(state["kubespawner_version"])
-        elif state:
-            # Written by a KubeSpawner older than 7.0, which recorded no version.
+        loaded = read_state(state, remember_pvc_name=self.remember_pvc_name)
+        # A PVC known to exist stays known (load_state may come late, or twice).
+        self._saved = replace(loaded, pvc_exists=loaded.pvc_exists or self._saved.pvc_exists)
+        if loaded.is_legacy:
             self.log.info(
                 "State of %s/%s has no kubespawner_version: written before KubeSpawner 7",
                 self.user.name,
                 self.name,
             )
-            self._state_kubespawner_version = LEGACY_STATE_VERSION
-        else:
-            self._state_kubespawner_version = None
+        if loaded.names.namespace:
+            # Persisted like upstream: the server's objects (its PVC above all) live
+            # there, so a later change of user_namespace_template does not move them.
+            self.namespace = loaded.names.namespace
 
     def clear_state(self) -> None:
-        """Forget the stopped server's per-run names; a remembered PVC stays."""
+        """Forget the stopped server's per-run names; a remembered PVC and the
+        namespace stay. Names assigned for the last spawn are forgotten too (hooks
+        assign them again), except ``pvc_name`` and ``secret_name``, which upstream
+        keeps on the spawner."""
         super().clear_state()
+        self._saved = after_stop(self._saved)
+        self._assigned = replace(self._assigned, pod_name=None, dns_name=None)
         if self._has_user():
-            self._refresh_names()
+            self._settle_namespace()
 
     @property
     def needs_legacy_pvc_check(self) -> bool:
@@ -724,8 +809,8 @@ class KubeSpawnerSettings(
         return bool(
             self.handle_legacy_names
             and self.remember_pvc_name
-            and not self._pvc_exists
-            and self._state_kubespawner_version == LEGACY_STATE_VERSION
+            and not self._saved.pvc_exists
+            and self._saved.is_legacy
             and self.legacy_pvc_name() != self.pvc_name
         )
 
@@ -748,23 +833,17 @@ class KubeSpawnerSettings(
 
     def legacy_pvc_name(self) -> str:
         """The PVC name a pre-7 KubeSpawner gave this server ('escape' scheme)."""
-        saved_pvc_name = self.pvc_name
-        self.pvc_name = ""
         try:
-            return self._expand_user_properties(
-                self.pvc_name_template, "pvc_name_template", "escape"
-            )
-        finally:
-            self.pvc_name = saved_pvc_name
+            return legacy_pvc_name(self._template_fields(), self._name_templates(), self.names)
+        except NameTemplateError as exc:
+            raise self._template_error(exc) from None
 
     def use_pvc_name(self, name: str) -> None:
         """Adopt an existing PVC's name (found by the legacy check) for good."""
-        self.pvc_name = name
-        self._pvc_name_from_state = True
-        self._pvc_exists = True
+        self._saved = replace(
+            self._saved, names=replace(self._saved.names, pvc_name=name), pvc_exists=True
+        )
 
     def mark_pvc_exists(self) -> None:
         """The PVC now exists: remember its name in state (remember_pvc_name)."""
-        self._pvc_exists = True
-        if self.remember_pvc_name:
-            self._pvc_name_from_state = True
+        self._saved = self._saved.with_pvc(self.pvc_name, remember=self.remember_pvc_name)
