@@ -25,40 +25,36 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from typing import Any
 
 from jupyterhub.spawner import Spawner
-from kubernetes_asyncio.client import V1OwnerReference
-from tornado import web
 from traitlets import Bool, Float, Integer, validate
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
 from .kube.client import (
-    CREATE_ID_ANNOTATION,
     EVENTS,
-    NAMESPACES,
     PODS,
     PVCS,
     SECRETS,
     SERVICES,
-    ApiError,
     ApiSettings,
     KubeApi,
     close_shared_apis,
-    new_create_id,
     shared_api,
 )
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
+from .lifecycle.errors import SpawnFailed
 from .lifecycle.loop_turns import loop_turns
 from .lifecycle.progress import SpawnProgress
-from .lifecycle.readiness import Memory, Target, Tolerances, assess
+from .lifecycle.readiness import Tolerances
+from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap
 from .traits import KubeSpawnerSettings, SpawnerConfigError
+
+__all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
 
 # Template fields that make a PVC name specific to one server of a user / to one user.
 _SERVER_FIELDS = (
@@ -82,10 +78,6 @@ _USER_FIELDS = (
     "{escaped_user_server}",
 )
 
-# Namespaces known to exist, per API client (created once per process).
-_ensured_namespaces: dict[int, set[str]] = {}
-
-
 async def close_shared_resources() -> None:
     """Stop this event loop's reflectors and close its API client.
 
@@ -102,79 +94,6 @@ def reflector_health() -> list[dict[str, Any]]:
     whether each runs and has listed, seconds since it last heard from the API server,
     restarts, errors and the last error."""
     return [vars(r.health()) for r in reflectors()]
-
-
-#: Starts preparing names and manifests at the same time, per event loop (CPU work that
-#: a storm would otherwise do in one loop iteration; hooks may await inside).
-PREPARATION_CONCURRENCY = 16
-_preparation_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _preparation_gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    gate = _preparation_gates.get(loop)
-    if gate is None:
-        gate = _preparation_gates[loop] = asyncio.Semaphore(PREPARATION_CONCURRENCY)
-    return gate
-
-
-def _consume_result(future: asyncio.Future[Any]) -> None:
-    """Retrieve a finished future's outcome so that asyncio does not report it."""
-    if not future.cancelled():
-        future.exception()
-
-
-class SpawnFailed(web.HTTPError):
-    """start() cannot succeed; the message tells the user (or admin) what to do.
-
-    An ``HTTPError`` carrying ``jupyterhub_message`` because that is what JupyterHub
-    relays to the user verbatim: a failure within the first second of a spawn is raised
-    straight into the spawn form's POST, where any other exception becomes a bare
-    "HTTP 500: Unhandled error starting server".
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(500, reason="Spawn failed")
-        self.message = message
-        self.jupyterhub_message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass
-class _StartWatch:
-    """What a start knows of its pod: the uid once learnt, and the readiness memory
-    (first sight, tolerance clocks) carried from one assessment to the next."""
-
-    uid: str
-    pod_name: str
-    namespace: str
-    pvc_name: str | None
-    memory: Memory = field(default_factory=Memory)
-
-    def target(self) -> Target:
-        return Target(self.namespace, self.pod_name, self.uid, self.pvc_name)
-
-
-@dataclass(frozen=True)
-class _IndexedEvents:
-    """The readiness module's view of the event index, decoding only what it asks for."""
-
-    index: EventIndex
-    target: Target
-
-    def for_pod(self) -> list[dict[str, Any]]:
-        return self.index.for_object(self.target.namespace, self.target.pod_name, uid=self.target.uid)
-
-    def for_pvc(self) -> list[dict[str, Any]]:
-        if not self.target.pvc_name:
-            return []
-        return self.index.for_object(
-            self.target.namespace, self.target.pvc_name, kind="PersistentVolumeClaim"
-        )
 
 
 class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
@@ -378,193 +297,54 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             progress_log.finish()
 
     async def _start(self, started: float) -> str:
-        deadline = started + self.start_timeout
         await self.load_user_options()
-        async with _preparation_gate():
+        async with preparation_gate():
             # The semaphore alone lets a body that never suspends through at once (all of
             # a storm in one iteration); the turn hands the loop over between bodies.
             await loop_turns().take()
-            self.check_configuration()
+            plan = self._start_plan()
         api = await self._get_api()
-        pod_reflector = await self._pod_reflector()
-        event_reflector = await self._event_reflector()
-
-        if self.enable_user_namespaces:
-            await self._ensure_namespace(api)
-        pvc_created = False
-        if self.storage_pvc_ensure:
-            pvc_created = await self._ensure_pvc(api)
-        async with _preparation_gate():
-            # Building the pod is CPU work: a storm of starts would otherwise build every
-            # pod in one event-loop iteration and stall every watch and waiter behind it.
-            await loop_turns().take()
-            pod_manifest = await self._pod_manifest()
-
-        watch = _StartWatch(
-            uid="",
-            pod_name=self.pod_name,
-            namespace=self.namespace,
-            pvc_name=self.pvc_name if self.storage_pvc_ensure else None,
+        operation = StartOperation(
+            self,
+            plan,
+            api=api,
+            pod_reflector=await self._pod_reflector(),
+            event_reflector=await self._event_reflector(),
+            progress=self._progress_log,
+            started=started,
         )
-        create_id = new_create_id()
-        # Learn the new pod's uid from whichever comes first: the watch showing a pod with
-        # our create id, or the create response. Under load the watch often wins by
-        # seconds, and progress and readiness must not wait for the response.
-        # A plain future, not an Event: waiting on an Event needs a task per spawn, and
-        # cancelling it leaves a reference cycle (task, CancelledError, traceback) that
-        # only a full GC collection frees.
-        uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        changed = asyncio.Event()
-        pod_cache: ObjectCache = pod_reflector.sink  # type: ignore[assignment]
-        event_index: EventIndex | None = (
-            event_reflector.sink if event_reflector else None  # type: ignore[assignment]
-        )
-        progress = self._progress_log
-
-        def learn_uid(uid: str) -> None:
-            if watch.uid:
-                return
-            watch.uid = uid
-            if not uid_known.done():
-                uid_known.set_result(None)
-            if event_index is not None and progress is not None:
-                for event in event_index.for_object(self.namespace, self.pod_name, uid=uid):
-                    progress.add_event(event)
-
-        def on_pod_change(pod: dict[str, Any] | None) -> None:
-            changed.set()
-            if pod is not None and not watch.uid:
-                annotations = pod["metadata"].get("annotations") or {}
-                if annotations.get(CREATE_ID_ANNOTATION) == create_id:
-                    learn_uid(pod["metadata"]["uid"])
-
-        def on_pod_event(event: dict[str, Any]) -> None:
-            if watch.uid and event["involvedObject"].get("uid") == watch.uid:
-                if progress is not None:
-                    progress.add_event(event)
-                changed.set()
-
-        unsubscribe = [pod_cache.listen(self._pod_key, on_pod_change)]
-        if event_index is not None:
-            unsubscribe.append(event_index.listen(self.namespace, self.pod_name, on_pod_event))
-            if watch.pvc_name:
-                unsubscribe.append(
-                    event_index.listen(
-                        self.namespace,
-                        watch.pvc_name,
-                        lambda _e: changed.set(),
-                        kind="PersistentVolumeClaim",
-                    )
-                )
-        create_task = asyncio.ensure_future(
-            self._create_pod(api, pod_manifest, pod_reflector, deadline, create_id)
-        )
-        # The model tree (hundreds of objects) now belongs to the create alone: held here
-        # through the readiness wait, 1,000 of them would feed full GC collections.
-        del pod_manifest
+        self._configuration_checked = True
         try:
-            await self._await_created(create_task, uid_known, learn_uid)
-        except BaseException:
-            for off in unsubscribe:
-                off()
-            raise
-        uid = watch.uid
-        self._log_state("created", f"uid={uid}")
-        made: list[tuple[Any, str]] = []
-        try:
-            owner = V1OwnerReference(
-                api_version="v1", kind="Pod", name=self.pod_name, uid=uid, block_owner_deletion=True
-            )
-            if getattr(self, "needs_secret", False):
-                await self._create_or_replace(api, SECRETS, self.get_secret_manifest(owner))
-                made.append((SECRETS, self.secret_name))
-            if self.needs_service:
-                await self._create_or_replace(api, SERVICES, self.get_service_manifest(owner))
-                made.append((SERVICES, self.pod_name))
-            if self.after_pod_created_hook is not None:
-                # The hook gets the create response, as upstream's does.
-                await self.run_after_pod_created_hook(await create_task)
-            pod = await self._await_ready(watch, pod_cache, event_index, changed, deadline)
-        except BaseException as e:
-            pvc_failed = isinstance(e, _PVCFailed)
-            await self._cleanup_failed_start(api, uid, made, pvc_created and pvc_failed)
-            if isinstance(e, _PVCFailed):
-                raise SpawnFailed(str(e)) from None
-            raise
+            return await operation.run()
         finally:
-            for off in unsubscribe:
-                off()
-            if not create_task.done():
-                # The watch proved the pod exists; the response no longer matters.
-                create_task.cancel()
-        url = self._pod_url(pod)
-        self._log_state("ready", f"url={url} after={time.monotonic() - started:.3f}s")
-        return url
+            self._configuration_checked = False
 
-    async def _await_created(
-        self,
-        create_task: asyncio.Future[dict[str, Any]],
-        uid_known: asyncio.Future[None],
-        learn_uid: Callable[[str], None],
-    ) -> None:
-        """Until the pod is known to exist: by the create response or by the watch."""
-        try:
-            await asyncio.wait({create_task, uid_known}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            create_task.cancel()
-            raise
-        if uid_known.done():
-            # Seen on the watch. A late error of the create call cannot undo that.
-            create_task.add_done_callback(_consume_result)
-            return
-        learn_uid((await create_task)["metadata"]["uid"])
-
-    async def _pod_manifest(self) -> Any:
-        prepare = getattr(self, "prepare_pod", None)
-        if prepare is not None:
-            return await prepare()
-        return await self.get_pod_manifest()
-
-    async def _ensure_namespace(self, api: KubeApi) -> None:
-        known = _ensured_namespaces.setdefault(id(api), set())
-        if self.namespace in known:
-            return
-        try:
-            await api.create(NAMESPACES, None, self.get_namespace_manifest())
-            self._log_state("namespace-created")
-        except ApiError as e:
-            if e.status != 409:
-                raise SpawnFailed(
-                    f"Could not create the namespace {self.namespace!r} for this server: {e}. "
-                    "Check the hub's RBAC rights to create namespaces."
-                ) from None
-        known.add(self.namespace)
-
-    async def _ensure_pvc(self, api: KubeApi) -> bool:
-        """Create the PVC unless it exists; True when this start created it."""
-
-        async def pvc_exists(name: str) -> bool:
-            return await api.get_or_none(PVCS, self.namespace, name) is not None
-
-        # Upstream's order: the current name's PVC wins; the pre-7 name is adopted only
-        # when the current one does not exist (so upgrading never detaches data).
-        await self.resolve_legacy_pvc_name(pvc_exists)
-        try:
-            await api.create(PVCS, self.namespace, self.get_pvc_manifest())
-        except ApiError as e:
-            if e.status != 409:
-                raise SpawnFailed(
-                    f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
-                ) from None
-            self.log.debug("kubespawner pvc=%s/%s state=exists", self.namespace, self.pvc_name)
-            created = False
-        else:
-            self.log.info("kubespawner pvc=%s/%s state=created", self.namespace, self.pvc_name)
-            created = True
-        mark = getattr(self, "mark_pvc_exists", None)
-        if mark is not None:
-            mark()
-        return created
+    def _start_plan(self) -> StartPlan:
+        """This start's settings, read once: names (as the profile and the hooks left
+        them), timeouts, tolerances and what to create; the configuration is checked
+        here, once, before anything is created."""
+        self.check_configuration()
+        names = self.names
+        # The running server keeps these names whatever templates change later (the hub
+        # must find its pod); clear_state() releases them for the next start.
+        self._assign(
+            pod_name=names.pod_name, dns_name=names.dns_name, secret_name=names.secret_name
+        )
+        return StartPlan(
+            names=names,
+            start_timeout=self.start_timeout,
+            stop_timeout=self.stop_timeout,
+            tolerances=Tolerances(
+                image_pull=self.image_pull_error_tolerance,
+                config_error=self.config_error_tolerance,
+                unschedulable=self.unschedulable_tolerance,
+            ),
+            ensure_namespace=bool(self.enable_user_namespaces),
+            ensure_pvc=bool(self.storage_pvc_ensure),
+            needs_secret=self.needs_secret,
+            needs_service=self.needs_service,
+            after_pod_created_hook=self.after_pod_created_hook is not None,
+        )
 
     def _is_ours(self, pod: dict[str, Any]) -> bool:
         """Whether an existing pod belongs to this very server (a leftover of an earlier
@@ -576,151 +356,15 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 annotations.get("hub.jupyter.org/servername", "") == (self.name or "")
             )
         labels = meta.get("labels") or {}
-        mine = getattr(self, "_build_pod_labels", None)
-        if mine is not None:
-            expected = mine({})
-            return (
-                all(
-                    labels.get(k) == expected.get(k)
-                    for k in ("hub.jupyter.org/username", "hub.jupyter.org/servername")
-                    if k in expected
-                )
-                and "hub.jupyter.org/username" in labels
+        expected = self._build_pod_labels({})
+        return (
+            all(
+                labels.get(k) == expected.get(k)
+                for k in ("hub.jupyter.org/username", "hub.jupyter.org/servername")
+                if k in expected
             )
-        return False
-
-    async def _create_pod(
-        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
-    ) -> dict[str, Any]:
-        created = await self._create_pod_once(api, manifest, reflector, deadline, create_id)
-        if self.after_pod_created_hook is not None:
-            return created
-        # start() reads only the uid; the whole response would otherwise stay alive (as
-        # the task's result) until the pod is ready.
-        return {"metadata": {"uid": created["metadata"]["uid"]}}
-
-    async def _create_pod_once(
-        self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
-    ) -> dict[str, Any]:
-        try:
-            return await api.create(PODS, self.namespace, manifest, create_id=create_id)
-        except ApiError as e:
-            if e.status == 409:
-                pass
-            elif e.status == 404 and "namespaces" in (e.body.get("details") or {}).get("kind", ""):
-                raise SpawnFailed(
-                    f"The namespace {self.namespace!r} does not exist. Create it, or enable "
-                    "c.KubeSpawner.enable_user_namespaces so that the hub creates it."
-                ) from None
-            elif e.status in (403, 422, 400):
-                raise SpawnFailed(f"Kubernetes refused the pod {self.pod_name!r}: {e}") from None
-            else:
-                raise
-        existing = await api.get_or_none(PODS, self.namespace, self.pod_name)
-        if existing is not None and not self._is_ours(existing):
-            owner = ((existing.get("metadata") or {}).get("annotations") or {}).get(
-                "hub.jupyter.org/username"
-            )
-            whose = f" (it belongs to user {owner!r})" if owner else ""
-            raise SpawnFailed(
-                f"A pod named {self.pod_name!r} already exists in namespace {self.namespace!r} "
-                f"and is not this server's{whose}. Delete it, or change pod_name_template."
-            )
-        if existing is not None:
-            old_uid = existing["metadata"]["uid"]
-            self._log_state("replacing-leftover", f"old_uid={old_uid}")
-            await api.delete(
-                PODS, self.namespace, self.pod_name, grace_period_seconds=0, uid=old_uid
-            )
-            await reflector.wait_synced(max(0.0, deadline - time.monotonic()))
-            await reflector.sink.wait_for(  # type: ignore[attr-defined]
-                self._pod_key,
-                lambda p: p is None or p["metadata"].get("uid") != old_uid,
-                max(0.0, deadline - time.monotonic()),
-            )
-        return await api.create(PODS, self.namespace, manifest, create_id=create_id)
-
-    async def _create_or_replace(self, api: KubeApi, kind: Any, manifest: Any) -> None:
-        try:
-            await api.create(kind, self.namespace, manifest)
-        except ApiError as e:
-            if e.status != 409:
-                raise
-            # A leftover from an earlier run (its owner pod is gone): replace it.
-            name = manifest.metadata.name
-            await api.delete(kind, self.namespace, name)
-            await api.create(kind, self.namespace, manifest)
-
-    async def _cleanup_failed_start(
-        self, api: KubeApi, uid: str, made: list[tuple[Any, str]], delete_pvc: bool
-    ) -> None:
-        """Remove what this start created, so the next attempt starts clean. Best effort:
-        a cleanup error must not hide the reason the start failed."""
-        try:
-            async with asyncio.timeout(self.stop_timeout):
-                await api.delete(
-                    PODS, self.namespace, self.pod_name, grace_period_seconds=0, uid=uid
-                )
-                for kind, name in made:
-                    await api.delete(kind, self.namespace, name)
-                if delete_pvc and self.pvc_name:
-                    await api.delete(PVCS, self.namespace, self.pvc_name)
-            self._log_state("cleaned-up")
-        except BaseException as e:
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            self._log_state("cleanup-failed", f"error={e}", logging.WARNING)
-
-    async def _await_ready(
-        self,
-        watch: _StartWatch,
-        pod_cache: ObjectCache,
-        event_index: EventIndex | None,
-        changed: asyncio.Event,
-        deadline: float,
-    ) -> dict[str, Any]:
-        """Wait on the caches until the pod is ready or is known to fail. ``changed`` is
-        set by the listeners of the pod and its events (registered by start())."""
-        tolerances = Tolerances(
-            image_pull=self.image_pull_error_tolerance,
-            config_error=self.config_error_tolerance,
-            unschedulable=self.unschedulable_tolerance,
+            and "hub.jupyter.org/username" in labels
         )
-        while True:
-            changed.clear()
-            now = time.monotonic()
-            target = watch.target()
-            verdict = assess(
-                pod_cache.get(self._pod_key),
-                _IndexedEvents(event_index, target) if event_index is not None else None,
-                tolerances,
-                now,
-                target=target,
-                memory=watch.memory,
-                is_running=self.is_pod_running,
-            )
-            watch.memory = verdict.memory
-            if verdict.state == "ready":
-                return pod_cache.get(self._pod_key)  # type: ignore[return-value]
-            if verdict.state == "failed":
-                self._log_state("failed", f"reason={verdict.message!r}", logging.WARNING)
-                if verdict.pvc_failure:
-                    raise _PVCFailed(verdict.message)
-                raise SpawnFailed(verdict.message)
-            remaining = deadline - now
-            if remaining <= 0:
-                self._log_state("timeout", f"start_timeout={self.start_timeout}", logging.WARNING)
-                raise TimeoutError(
-                    f"Server {self.pod_name} in namespace {self.namespace} did not become "
-                    f"ready within {self.start_timeout} seconds"
-                    + (f": {verdict.message}" if verdict.message else "")
-                )
-            wait = remaining if verdict.recheck_in is None else min(remaining, verdict.recheck_in)
-            try:
-                async with asyncio.timeout(wait):
-                    await changed.wait()
-            except TimeoutError:
-                pass
 
     def _pod_url(self, pod: dict[str, Any]) -> str:
         """The settings' URL (get_pod_url hook, pod_connect_ip, dns_name or pod IP), with
@@ -777,7 +421,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             )
             for kind, name, wanted in (
                 (SERVICES, self.pod_name, self.needs_service),
-                (SECRETS, getattr(self, "secret_name", ""), getattr(self, "needs_secret", False)),
+                (SECRETS, self.secret_name, self.needs_secret),
             ):
                 if wanted and name:
                     await api.delete(kind, self.namespace, name)
@@ -873,7 +517,3 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             self.pvc_name,
             "deleted" if deleted is not None else "already-gone",
         )
-
-
-class _PVCFailed(SpawnFailed):
-    """The volume cannot be provisioned: the PVC this start created is removed too."""

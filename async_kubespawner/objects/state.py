@@ -41,29 +41,31 @@ LEGACY_STATE_VERSION = "unknown"
 class SavedNames:
     """What a server's state says about its objects.
 
-    ``names`` are the names that win over the templates; ``pvc_exists`` whether the
-    PVC is known to exist (then its name is saved, whatever ``remember_pvc_name``
-    says, so that turning the option on later works); ``version`` the
-    ``kubespawner_version`` that wrote the state (:data:`LEGACY_STATE_VERSION` for
-    pre-7 state, None for no state at all).
+    ``names`` are the names that win over the templates; ``existing_pvc`` the name of
+    the PVC known to exist (saved whatever ``remember_pvc_name`` says, so that turning
+    the option on later works); ``version`` the ``kubespawner_version`` that wrote the
+    state (:data:`LEGACY_STATE_VERSION` for pre-7 state, None for no state at all).
     """
 
     names: Remembered = field(default_factory=Remembered)
-    pvc_exists: bool = False
+    existing_pvc: str | None = None
     version: str | None = None
+
+    @property
+    def pvc_exists(self) -> bool:
+        return self.existing_pvc is not None
 
     @property
     def is_legacy(self) -> bool:
         return self.version == LEGACY_STATE_VERSION
 
     def with_pvc(self, name: str, *, remember: bool) -> SavedNames:
-        """The PVC now exists. With ``remember``, its name is kept from now on, unless
-        a name is already remembered: a name chosen for one spawn (a hook or an
-        override) never moves an existing user to another volume for good."""
+        """The PVC ``name`` now exists. With ``remember``, its name is kept from now
+        on, unless one is remembered already (the remembered volume stays the user's)."""
         names = self.names
         if remember and not names.pvc_name:
             names = replace(names, pvc_name=name)
-        return replace(self, names=names, pvc_exists=True)
+        return replace(self, names=names, existing_pvc=name)
 
 
 def read_state(state: Mapping[str, Any], *, remember_pvc_name: bool) -> SavedNames:
@@ -81,7 +83,7 @@ def read_state(state: Mapping[str, Any], *, remember_pvc_name: bool) -> SavedNam
         version = LEGACY_STATE_VERSION
     else:
         version = None
-    return SavedNames(names=names, pvc_exists=bool(pvc_name), version=version)
+    return SavedNames(names=names, existing_pvc=pvc_name or None, version=version)
 
 
 def state_to_save(names: Names, saved: SavedNames, our_version: str) -> dict[str, Any]:
@@ -93,8 +95,8 @@ def state_to_save(names: Names, saved: SavedNames, our_version: str) -> dict[str
         "kubespawner_version": UPSTREAM_COMPATIBLE_VERSION,
         STATE_VERSION_KEY: our_version,
     }
-    if saved.pvc_exists:
-        state["pvc_name"] = saved.names.pvc_name or names.pvc_name
+    if saved.existing_pvc:
+        state["pvc_name"] = saved.names.pvc_name or saved.existing_pvc
     return state
 
 

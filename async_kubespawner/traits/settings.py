@@ -162,7 +162,7 @@ class KubeSpawnerSettings(
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if getattr(self, "port", None) == 0:
+        if self.port == 0:
             self.port = 8888
         if self._has_user():
             if self.working_dir:
@@ -178,7 +178,7 @@ class KubeSpawnerSettings(
         user = self.user
         return TemplateFields.for_server(
             username=user.name,
-            servername=getattr(self, "name", "") or "",
+            servername=self.name or "",
             userid=getattr(user, "id", ""),
             hub_namespace=hub_namespace(),
             slug_scheme=slug_scheme or self.slug_scheme,
@@ -214,7 +214,7 @@ class KubeSpawnerSettings(
         user = self.user
         key = (
             user.name,
-            getattr(self, "name", "") or "",
+            self.name or "",
             getattr(user, "id", ""),
             self.slug_scheme,
             templates,
@@ -367,6 +367,16 @@ class KubeSpawnerSettings(
             ),
         )
 
+    # True while a start runs: it checked the configuration before creating anything,
+    # so the manifest methods it calls need not check it again.
+    _configuration_checked: bool = False
+
+    def _check_configuration_once(self) -> None:
+        """The manifest methods check the configuration when called on their own (by a
+        hook, a test); within a start, which checked it once already, they do not."""
+        if not self._configuration_checked:
+            self.check_configuration()
+
     def _check_service_name(self) -> None:
         """The Service takes the pod's name, and Service names are stricter (RFC 1035
         label: at most 63 characters, starting with a letter)."""
@@ -485,13 +495,13 @@ class KubeSpawnerSettings(
     @property
     def needs_secret(self) -> bool:
         """Whether the pod gets a Secret (internal SSL files and/or the API token)."""
-        return bool(getattr(self, "internal_ssl", False) or self.api_token_in_secret)
+        return bool(self.internal_ssl or self.api_token_in_secret)
 
     @property
     def needs_service(self) -> bool:
         """Whether the pod gets a Service: ``services_enabled``, or internal SSL (whose
         URL and certificate use ``dns_name``, which only a Service resolves)."""
-        return bool(self.services_enabled or getattr(self, "internal_ssl", False))
+        return bool(self.services_enabled or self.internal_ssl)
 
     def _check_security_profile(
         self, uid: int | None, container_context: Mapping[str, Any], pod_context: Mapping[str, Any]
@@ -545,7 +555,7 @@ class KubeSpawnerSettings(
     async def get_pod_manifest(self) -> k8s.V1Pod:
         """The user's pod, before ``modify_pod_hook``. Resolves callables (sync or
         async), expands templates and checks the result."""
-        self.check_configuration()
+        self._check_configuration_once()
         uid = await self._resolve_int("uid")
         gid = await self._resolve_int("gid")
         fs_gid = await self._resolve_int("fs_gid")
@@ -613,7 +623,7 @@ class KubeSpawnerSettings(
             scheduler_name=self.scheduler_name,
             extra_container_config=dict(self.extra_container_config),
             extra_pod_config=self._expand_all(dict(self.extra_pod_config), "extra_pod_config"),
-            ssl_secret_name=self.secret_name if getattr(self, "internal_ssl", False) else None,
+            ssl_secret_name=self.secret_name if self.internal_ssl else None,
             ssl_secret_mount_path=self.secret_mount_path,
         )
         try:
@@ -648,7 +658,7 @@ class KubeSpawnerSettings(
             await _maybe_await(self.after_pod_created_hook(self, pod))
 
     def get_pvc_manifest(self) -> k8s.V1PersistentVolumeClaim:
-        self.check_configuration()
+        self._check_configuration_once()
         labels = self._build_common_labels(
             self._expand_all(self.storage_extra_labels, "storage_extra_labels")
         )
@@ -671,7 +681,7 @@ class KubeSpawnerSettings(
         )
 
     def get_service_manifest(self, owner_reference: Any) -> k8s.V1Service:
-        self.check_configuration()
+        self._check_configuration_once()
         self._check_service_name()
         extra_labels = self._expand_all(self.extra_labels, "extra_labels")
         return build_service_manifest(
@@ -690,13 +700,13 @@ class KubeSpawnerSettings(
     def get_secret_manifest(self, owner_reference: Any) -> k8s.V1Secret:
         """The pod's Secret: internal-SSL files (read from ``cert_paths``) and/or the
         API token (``api_token_in_secret``)."""
-        self.check_configuration()
+        self._check_configuration_once()
         files: dict[str, str] = {}
-        if getattr(self, "internal_ssl", False) and self.cert_paths:
+        if self.internal_ssl and self.cert_paths:
             files["ssl.key"] = Path(self.cert_paths["keyfile"]).read_text()
             files["ssl.crt"] = Path(self.cert_paths["certfile"]).read_text()
             trust = Path(self.cert_paths["cafile"]).read_text()
-            hub_ca = (getattr(self, "internal_trust_bundles", {}) or {}).get("hub-ca")
+            hub_ca = (self.internal_trust_bundles or {}).get("hub-ca")
             if hub_ca:
                 trust += Path(hub_ca).read_text()
             files["notebooks-ca_trust.crt"] = trust
@@ -721,7 +731,7 @@ class KubeSpawnerSettings(
         return {key: base + name for key, name in SSL_FILES.items()}
 
     def get_namespace_manifest(self) -> k8s.V1Namespace:
-        self.check_configuration()
+        self._check_configuration_once()
         return build_namespace_manifest(
             NamespaceSettings(
                 name=self.namespace,
@@ -737,7 +747,7 @@ class KubeSpawnerSettings(
         ``pod_connect_ip``, else ``dns_name`` (internal SSL or Services), else the pod IP."""
         if self.get_pod_url is not None:
             return self.get_pod_url(self, pod)
-        internal_ssl = getattr(self, "internal_ssl", False)
+        internal_ssl = self.internal_ssl
         scheme = "https" if internal_ssl else "http"
         if self.pod_connect_ip:
             # A host name, not a slug: only the dot-separated parts with fields are
@@ -780,7 +790,9 @@ class KubeSpawnerSettings(
         super().load_state(state)
         loaded = read_state(state, remember_pvc_name=self.remember_pvc_name)
         # A PVC known to exist stays known (load_state may come late, or twice).
-        self._saved = replace(loaded, pvc_exists=loaded.pvc_exists or self._saved.pvc_exists)
+        self._saved = replace(
+            loaded, existing_pvc=loaded.existing_pvc or self._saved.existing_pvc
+        )
         if loaded.is_legacy:
             self.log.info(
                 "State of %s/%s has no kubespawner_version: written before KubeSpawner 7",
@@ -794,12 +806,12 @@ class KubeSpawnerSettings(
 
     def clear_state(self) -> None:
         """Forget the stopped server's per-run names; a remembered PVC and the
-        namespace stay. Names assigned for the last spawn are forgotten too (hooks
-        assign them again), except ``pvc_name`` and ``secret_name``, which upstream
-        keeps on the spawner."""
+        namespace stay. Names assigned for the last spawn are forgotten too: JupyterHub
+        clears the state before each spawn's hooks and profile run, and they assign
+        them again, so a volume chosen for one spawn never leaks into the next."""
         super().clear_state()
         self._saved = after_stop(self._saved)
-        self._assigned = replace(self._assigned, pod_name=None, dns_name=None)
+        self._assigned = Remembered()
         if self._has_user():
             self._settle_namespace()
 
@@ -810,6 +822,7 @@ class KubeSpawnerSettings(
             self.handle_legacy_names
             and self.remember_pvc_name
             and not self._saved.pvc_exists
+            and not self._assigned.pvc_name
             and self._saved.is_legacy
             and self.legacy_pvc_name() != self.pvc_name
         )
@@ -841,9 +854,15 @@ class KubeSpawnerSettings(
     def use_pvc_name(self, name: str) -> None:
         """Adopt an existing PVC's name (found by the legacy check) for good."""
         self._saved = replace(
-            self._saved, names=replace(self._saved.names, pvc_name=name), pvc_exists=True
+            self._saved, names=replace(self._saved.names, pvc_name=name), existing_pvc=name
         )
 
     def mark_pvc_exists(self) -> None:
-        """The PVC now exists: remember its name in state (remember_pvc_name)."""
+        """The PVC now exists: remember its name in state (remember_pvc_name).
+
+        Not a name assigned for this spawn (a hook's or a profile's ``pvc_name``): that
+        volume is used for the spawn it was chosen for, while the server's own volume
+        stays the one its state remembers (or its template names)."""
+        if self._assigned.pvc_name:
+            return
         self._saved = self._saved.with_pvc(self.pvc_name, remember=self.remember_pvc_name)

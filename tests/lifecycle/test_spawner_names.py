@@ -53,8 +53,10 @@ async def test_names_a_pre_spawn_hook_sets_are_used(sim, make_spawner):
     assert pvc_names(sim) == ["home-alice-custom"]
     assert url.startswith("http://10.")
     state = spawner.get_state()
-    assert (state["pod_name"], state["pvc_name"]) == ("nb-alice-custom", "home-alice-custom")
+    assert state["pod_name"] == "nb-alice-custom"
     assert state["dns_name"].startswith("nb-alice-custom.")
+    # a name assigned for a spawn is not made the server's remembered volume
+    assert "pvc_name" not in state
     await spawner.stop()
     assert store_pods(sim) == []
 
@@ -133,4 +135,14 @@ async def test_a_new_user_gets_an_overridden_template(sim, make_spawner):
     await spawn_like_jupyterhub(spawner, {"profile": "renamed"})
     assert pvc_names(sim) == ["vol-alice"]
     assert spawner.get_state()["pvc_name"] == "vol-alice"
+    await spawner.stop()
+
+
+async def test_a_volume_chosen_for_one_spawn_does_not_leak_into_the_next(sim, make_spawner):
+    spawner = make_spawner(profile_list=PROFILES, **STORAGE, **HOME)
+    await spawn_like_jupyterhub(spawner, {"profile": "course"})
+    assert claim_of(store_pods(sim)[0]) == "course-data"
+    await spawner.stop()
+    await spawn_like_jupyterhub(spawner, {"profile": "personal"})
+    assert claim_of(store_pods(sim)[0]) == "claim-alice"
     await spawner.stop()

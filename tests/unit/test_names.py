@@ -149,7 +149,7 @@ def test_state_round_trip() -> None:
         STATE_VERSION_KEY: "9.9",
     }
     loaded = read_state(state, remember_pvc_name=True)
-    assert loaded.pvc_exists and loaded.version == UPSTREAM_COMPATIBLE_VERSION
+    assert loaded.existing_pvc == "claim-bob--x" and loaded.version == UPSTREAM_COMPATIBLE_VERSION
     assert compute_names(fields("bob", "x"), TEMPLATES, loaded.names) == names
 
 
