@@ -27,6 +27,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyterhub.spawner import Spawner
 from traitlets import Bool, Float, Integer, validate
@@ -94,6 +95,14 @@ def reflector_health() -> list[dict[str, Any]]:
     whether each runs and has listed, seconds since it last heard from the API server,
     restarts, errors and the last error."""
     return [vars(r.health()) for r in reflectors()]
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    """Host and port of a URL, the scheme's default port when it names none, so that
+    ``http://h`` and ``http://h:80`` compare equal."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return parts.hostname or "", port
 
 
 class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
@@ -482,7 +491,29 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             if self.delete_stopped_pods:
                 await self.stop(now=True)
             return 0 if status.get("phase") == "Succeeded" else 1
+        if self.server is not None and self.is_pod_running(pod):
+            self._follow_pod_address(pod)
         return None
+
+    def _follow_pod_address(self, pod: dict[str, Any]) -> None:
+        """Point the hub's record of the server at where the pod listens now.
+
+        A pod can come back with another IP (a restarted hub adopting a pod recreated
+        by someone, a node's network reconfigured); as upstream does, the server's ip and
+        port are updated and committed, so that the proxy route follows on the hub's
+        next route check instead of pointing at a dead address.
+        """
+        server = self.server
+        pod_url = self._pod_url(pod)
+        now, recorded = _host_port(pod_url), _host_port(server.url)
+        if now == recorded:
+            return
+        self._log_state(
+            "address-changed", f"from={recorded[0]}:{recorded[1]} to={now[0]}:{now[1]}",
+            logging.WARNING,
+        )
+        server.ip, server.port = now
+        self.db.commit()
 
     # -- delete_forever ---------------------------------------------------------------------
 
