@@ -30,7 +30,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from jupyterhub.spawner import Spawner
-from traitlets import Bool, Float, Integer, validate
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
 from .kube.client import (
@@ -53,7 +52,7 @@ from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap
-from .traits import KubeSpawnerSettings, SpawnerConfigError
+from .traits import KubeSpawnerSettings
 
 __all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
 
@@ -107,99 +106,6 @@ def _host_port(url: str) -> tuple[str, int]:
 
 class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     """A JupyterHub spawner that runs each server as a pod (drop-in for upstream 7.1)."""
-
-    # -- lifecycle settings (beyond upstream's) ------------------------------------------
-
-    stop_timeout = Integer(
-        60,
-        help="""Seconds stop() waits for the pod to disappear after deleting it.
-
-        Upstream KubeSpawner reuses start_timeout; a slow image pull and a slow shutdown
-        are different things, so they get separate limits here.""",
-    ).tag(config=True)
-
-    image_pull_error_tolerance = Float(
-        0,
-        help="""Seconds an image pull error (ErrImagePull, ImagePullBackOff) may persist
-        before start() fails. 0 fails at the first report: an image that cannot be pulled
-        rarely heals, and the user should not wait for start_timeout to learn it. Raise it
-        for registries with transient outages.""",
-    ).tag(config=True)
-
-    config_error_tolerance = Float(
-        10,
-        help="""Seconds a CreateContainerConfigError (a Secret, ConfigMap or key the pod
-        needs is missing) may persist before start() fails. It is normal for the instant
-        between the pod and its Secret being created (api_token_in_secret, internal_ssl),
-        and the kubelet retries on its own; if it lasts, the missing object is not coming.
-        Raise it when another controller creates objects the pod needs.""",
-    ).tag(config=True)
-
-    @validate("image_pull_error_tolerance", "config_error_tolerance", "unschedulable_tolerance")
-    def _check_tolerance(self, proposal: Any) -> float:
-        value = proposal.value
-        if value < 0:
-            raise SpawnerConfigError(
-                proposal.trait.name,
-                value,
-                "a tolerance cannot be negative",
-                "Use 0 to fail at the first report, or a number of seconds to wait.",
-            )
-        return value
-
-    unschedulable_tolerance = Float(
-        30,
-        help="""Seconds a pod may stay unschedulable (FailedScheduling) before start() fails.
-        While a cluster autoscaler reports a scale-up for the pod, start() keeps waiting up
-        to start_timeout instead.""",
-    ).tag(config=True)
-
-    first_list_timeout = Float(
-        10,
-        help="""Seconds poll() waits for the pod reflector's first list. Until then the
-        cache cannot say that a pod is gone, so poll() answers None (running) rather than
-        risk declaring a running server stopped.""",
-    ).tag(config=True)
-
-    reflector_cluster_wide = Bool(
-        None,
-        allow_none=True,
-        help="""Watch pods and events in all namespaces with one reflector (needs list/watch
-        rights cluster-wide). None: cluster-wide when enable_user_namespaces is on. Set False
-        for hubs that may only list in their users' namespaces: one reflector per
-        namespace, shared by that namespace's servers.""",
-    ).tag(config=True)
-
-    reflector_watch_timeout = Integer(
-        300,
-        help="""Seconds each watch is held before it is renewed from the last
-        resourceVersion (no relist). Idle hubs send no other requests.""",
-    ).tag(config=True)
-
-    reflector_idle_timeout = Float(
-        None,
-        allow_none=True,
-        help="""Seconds without any data (event or bookmark) after which a watch is presumed
-        dead and reopened. None: rely on reflector_watch_timeout.""",
-    ).tag(config=True)
-
-    reflector_backoff_max = Float(
-        30,
-        help="Longest pause (seconds, jittered) between reflector attempts during an outage.",
-    ).tag(config=True)
-
-    reflector_list_page_size = Integer(
-        200,
-        help="Objects per list page, bounding each JSON parse on the hub's event loop.",
-    ).tag(config=True)
-
-    events_per_object_limit = Integer(
-        100, help="Kubernetes events kept per pod or PVC for progress and diagnosis."
-    ).tag(config=True)
-
-    events_total_limit = Integer(
-        20000, help="Kubernetes events kept in total by the hub (oldest dropped first)."
-    ).tag(config=True)
 
     # -- shared resources --------------------------------------------------------------
 

@@ -99,10 +99,12 @@ from .namespaces import NamespaceTraits, hub_namespace
 from .naming import NamingTraits
 from .networking import NetworkingTraits
 from .pod import PodTraits
+from .readiness import ReadinessTraits
 from .resources import ResourceTraits
 from .security import SecurityTraits
 from .stop import StopTraits
 from .storage import StorageTraits
+from .watch import WatchTraits
 
 USERNAME_KEY = "hub.jupyter.org/username"
 SERVERNAME_KEY = "hub.jupyter.org/servername"
@@ -127,6 +129,8 @@ class KubeSpawnerSettings(
     ResourceTraits,
     SecurityTraits,
     StorageTraits,
+    ReadinessTraits,
+    WatchTraits,
     DeprecatedTraits,
 ):
     """The settings mixin placed before ``Spawner`` in ``KubeSpawner``'s bases."""
