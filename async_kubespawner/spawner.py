@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from jupyterhub.spawner import Spawner
@@ -184,7 +184,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- start --------------------------------------------------------------------------
 
-    def start(self) -> asyncio.Future[str]:  # type: ignore[override]
+    def start(self) -> asyncio.Future[str]:
         """Start the server; returns a future of its URL.
 
         Not a coroutine on purpose: JupyterHub calls ``start()`` and may ask for
@@ -345,7 +345,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 raise TimeoutError("the pod cache could not be loaded from the API server")
             remaining = self.stop_timeout - (time.monotonic() - started)
             try:
-                await reflector.sink.wait_for(  # type: ignore[attr-defined]
+                await cast(ObjectCache, reflector.sink).wait_for(
                     self._pod_key, lambda p: p is None, max(0.0, remaining)
                 )
             except TimeoutError:
@@ -377,7 +377,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 self.pod_name,
             )
             return None
-        pod = reflector.sink.get(self._pod_key)  # type: ignore[attr-defined]
+        pod = cast(ObjectCache, reflector.sink).get(self._pod_key)
         if pod is None:
             return 1
         if pod["metadata"].get("deletionTimestamp"):

@@ -348,8 +348,9 @@ class StartOperation:
 
     async def _await_created(self, create_task: asyncio.Future[dict[str, Any]]) -> None:
         """Until the pod is known to exist: by the create response or by the watch."""
+        either: set[asyncio.Future[Any]] = {create_task, self.uid_known}
         try:
-            await asyncio.wait({create_task, self.uid_known}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             create_task.cancel()
             raise

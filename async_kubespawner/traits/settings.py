@@ -45,7 +45,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupyterhub
 import kubernetes_asyncio.client as k8s
@@ -117,6 +117,15 @@ async def _maybe_await(value: Any) -> Any:
     return value
 
 
+if TYPE_CHECKING:
+    # For the type checker the mixin is what it always is at run time: the part of a
+    # Spawner before JupyterHub's class in the MRO (its user, name, port, internal_ssl,
+    # state methods ... are JupyterHub's). At run time it cannot be a Spawner subclass.
+    from jupyterhub.spawner import Spawner as _SpawnerPart
+else:
+    _SpawnerPart = object
+
+
 class KubeSpawnerSettings(
     ApiTraits,
     EventsTraits,
@@ -132,10 +141,14 @@ class KubeSpawnerSettings(
     ReadinessTraits,
     WatchTraits,
     DeprecatedTraits,
+    _SpawnerPart,
 ):
     """The settings mixin placed before ``Spawner`` in ``KubeSpawner``'s bases."""
 
-    env_keep = List(
+    if TYPE_CHECKING:
+        port: int  # JupyterHub's trait; 0 becomes 8888 below
+
+    env_keep: List[str] = List(
         [],
         config=True,
         help="""Hub environment variables passed on to the server. Empty by default: the
@@ -705,7 +718,7 @@ class KubeSpawnerSettings(
         """The pod's Secret: internal-SSL files (read from ``cert_paths``) and/or the
         API token (``api_token_in_secret``)."""
         self._check_configuration_once()
-        files: dict[str, str] = {}
+        files: dict[str, str | bytes] = {}
         if self.internal_ssl and self.cert_paths:
             files["ssl.key"] = Path(self.cert_paths["keyfile"]).read_text()
             files["ssl.crt"] = Path(self.cert_paths["certfile"]).read_text()
@@ -790,7 +803,7 @@ class KubeSpawnerSettings(
         state.update(state_to_save(self.names, self._saved, __version__))
         return state
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         loaded = read_state(state, remember_pvc_name=self.remember_pvc_name)
         # A PVC known to exist stays known (load_state may come late, or twice).
