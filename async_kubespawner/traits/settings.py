@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import jupyterhub
 import kubernetes_asyncio.client as k8s
-from traitlets import Bool, List, default
+from traitlets import Bool, List, default, observe
 
 from .._version import __version__
 from ..lifecycle.readiness import pod_is_running
@@ -175,7 +175,7 @@ class KubeSpawnerSettings(
     # profile's kubespawner_override setting spawner.pvc_name, as upstream honours).
     _saved: SavedNames = SavedNames()
     _assigned: Remembered = Remembered()
-    _names_cache: tuple[tuple[Any, ...], Names] | None = None
+    _names_cache: tuple[str, Names] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -216,39 +216,51 @@ class KubeSpawnerSettings(
         """This server's object names, as they are now: assigned names, then names
         remembered in state, then the templates (a profile may have changed them).
 
-        Derived on every read from one pure function (``compute_names``), cached while
-        its inputs stay the same.
+        Derived from one pure function (``compute_names``); the result is kept until an
+        input changes (a template or namespace setting, the slug scheme, the state, an
+        assignment, the user's name), since names are read on every cache lookup and
+        log line.
         """
-        remembered = self._saved.names.merged(self._assigned)
-        remembered = Remembered(
-            namespace=None,
-            pod_name=remembered.pod_name,
-            dns_name=remembered.dns_name,
-            secret_name=remembered.secret_name,
-            pvc_name=remembered.pvc_name,
-        )
-        templates = self._name_templates()
-        user = self.user
-        key = (
-            user.name,
-            self.name or "",
-            getattr(user, "id", ""),
-            self.slug_scheme,
-            templates,
-            remembered,
-        )
+        # A user can be renamed (a server cannot): the name is part of the cache key.
+        identity = self.user.name
         cached = self._names_cache
-        if cached is not None and cached[0] == key:
+        if cached is not None and cached[0] == identity:
             return cached[1]
+        memory = self._saved.names.merged(self._assigned)
         try:
-            names = compute_names(self._template_fields(), templates, remembered)
+            names = compute_names(
+                self._template_fields(), self._name_templates(), replace(memory, namespace=None)
+            )
         except NameTemplateError as exc:
             raise self._template_error(exc) from None
-        self._names_cache = (key, names)
+        self._names_cache = (identity, names)
         return names
 
+    @observe(
+        "pod_name_template",
+        "pvc_name_template",
+        "secret_name_template",
+        "dns_name_template",
+        "namespace",
+        "slug_scheme",
+    )
+    def _names_inputs_changed(self, _change: Any) -> None:
+        self._names_cache = None
+
+    def _remember(
+        self, *, saved: SavedNames | None = None, assigned: Remembered | None = None
+    ) -> None:
+        """Change what decides names besides the templates (and so the names)."""
+        if saved is not None:
+            self._saved = saved
+        if assigned is not None:
+            self._assigned = assigned
+        self._names_cache = None
+
     def _assign(self, **names: str) -> None:
-        self._assigned = replace(self._assigned, **{k: v or None for k, v in names.items()})
+        self._remember(
+            assigned=replace(self._assigned, **{k: v or None for k, v in names.items()})
+        )
 
     @property
     def pod_name(self) -> str:
@@ -807,8 +819,8 @@ class KubeSpawnerSettings(
         super().load_state(state)
         loaded = read_state(state, remember_pvc_name=self.remember_pvc_name)
         # A PVC known to exist stays known (load_state may come late, or twice).
-        self._saved = replace(
-            loaded, existing_pvc=loaded.existing_pvc or self._saved.existing_pvc
+        self._remember(
+            saved=replace(loaded, existing_pvc=loaded.existing_pvc or self._saved.existing_pvc)
         )
         if loaded.is_legacy:
             self.log.info(
@@ -827,8 +839,7 @@ class KubeSpawnerSettings(
         clears the state before each spawn's hooks and profile run, and they assign
         them again, so a volume chosen for one spawn never leaks into the next."""
         super().clear_state()
-        self._saved = after_stop(self._saved)
-        self._assigned = Remembered()
+        self._remember(saved=after_stop(self._saved), assigned=Remembered())
         if self._has_user():
             self._settle_namespace()
 
@@ -870,8 +881,10 @@ class KubeSpawnerSettings(
 
     def use_pvc_name(self, name: str) -> None:
         """Adopt an existing PVC's name (found by the legacy check) for good."""
-        self._saved = replace(
-            self._saved, names=replace(self._saved.names, pvc_name=name), existing_pvc=name
+        self._remember(
+            saved=replace(
+                self._saved, names=replace(self._saved.names, pvc_name=name), existing_pvc=name
+            )
         )
 
     def mark_pvc_exists(self) -> None:
@@ -882,4 +895,4 @@ class KubeSpawnerSettings(
         stays the one its state remembers (or its template names)."""
         if self._assigned.pvc_name:
             return
-        self._saved = self._saved.with_pvc(self.pvc_name, remember=self.remember_pvc_name)
+        self._remember(saved=self._saved.with_pvc(self.pvc_name, remember=self.remember_pvc_name))

@@ -210,3 +210,17 @@ async def test_resolve_legacy_pvc_name(
         asked.clear()
         await spawner.resolve_legacy_pvc_name(pvc_exists)
         assert asked == []
+
+
+def test_names_follow_their_inputs_until_something_decides_them() -> None:
+    spawner = make_spawner("alice", "lab")
+    assert spawner.pod_name == "jupyter-alice--lab"
+    spawner.pod_name_template = "nb-{username}"
+    spawner.namespace = "team"
+    spawner.slug_scheme = "escape"
+    assert (spawner.pod_name, spawner.dns_name) == ("nb-alice", "nb-alice.team.svc.cluster.local")
+    spawner.user.name = "bob"  # an admin renamed the user
+    assert spawner.pod_name == "nb-bob"
+    spawner.pod_name = "chosen"
+    spawner.pod_name_template = "other-{username}"
+    assert spawner.pod_name == spawner.secret_name == "chosen"
