@@ -3,18 +3,19 @@
 What the lifecycle (``spawner.py``) calls, and when:
 
 ``__init__``
-    Sets port 0 to 8888, expands ``working_dir`` and computes ``namespace`` (with user
-    namespaces), ``pod_name``, ``dns_name``, ``secret_name`` and ``pvc_name``.
+    Sets port 0 to 8888, expands ``working_dir`` and, with user namespaces, sets
+    ``namespace`` (also done by ``load_state`` from the state, and by ``clear_state``).
+``names`` (and ``pod_name``, ``pvc_name``, ``dns_name``, ``secret_name``)
+    Derived when read, from ``objects.names.compute_names``: names assigned for this
+    spawn, then names in state, then the templates as the profile left them. Nothing
+    needs to recompute them after an override.
 ``load_state`` / ``get_state`` / ``clear_state``
-    Called by JupyterHub. Names saved in state win over the templates; ``pvc_name``
-    is kept across stops once the PVC is known to exist (``remember_pvc_name``).
-``_refresh_names()``
-    Call in ``start()`` after profile overrides were applied (they may change
-    templates, ``namespace`` or ``slug_scheme``); keeps a remembered ``pvc_name``
-    and a namespace loaded from state (a profile may still set ``namespace``).
+    Called by JupyterHub; the mapping is ``objects.state``. ``pvc_name`` is kept across
+    stops once the PVC is known to exist (``remember_pvc_name``).
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
-    or label is invalid. ``get_*_manifest`` call it too.
+    or label is invalid. ``get_*_manifest`` call it too, except within a start (which
+    checked once already).
 ``await resolve_legacy_pvc_name(pvc_exists)``
     Before ensuring the PVC: with ``handle_legacy_names``, on the first start of a
     server saved by a pre-7 KubeSpawner, keeps the current name if that PVC exists,
