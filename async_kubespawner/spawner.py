@@ -47,7 +47,7 @@ from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflect
 from .lifecycle.errors import SpawnFailed
 from .lifecycle.loop_turns import loop_turns
 from .lifecycle.progress import SpawnProgress
-from .lifecycle.readiness import Tolerances
+from .lifecycle.readiness import Tolerances, exit_code
 from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .profiles import ProfilesMixin
@@ -378,25 +378,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             )
             return None
         pod = cast(ObjectCache, reflector.sink).get(self._pod_key)
-        if pod is None:
+        if pod is None or pod["metadata"].get("deletionTimestamp"):
             return 1
-        if pod["metadata"].get("deletionTimestamp"):
-            return 1
-        status = pod.get("status") or {}
-        for cs in status.get("containerStatuses") or []:
-            if cs.get("name") != "notebook":
-                continue
-            terminated = (cs.get("state") or {}).get("terminated")
-            if terminated:
-                code = terminated.get("exitCode")
-                self._log_state("exited", f"exit_code={code}")
-                if self.delete_stopped_pods:
-                    await self.stop(now=True)
-                return int(code) if code is not None else 1
-        if status.get("phase") in ("Failed", "Succeeded"):
+        code = exit_code(pod)
+        if code is not None:
+            self._log_state("exited", f"exit_code={code}")
             if self.delete_stopped_pods:
                 await self.stop(now=True)
-            return 0 if status.get("phase") == "Succeeded" else 1
+            return code
         if self.server is not None and self.is_pod_running(pod):
             self._follow_pod_address(pod)
         return None

@@ -29,6 +29,7 @@ __all__ = [
     "Tolerances",
     "Verdict",
     "assess",
+    "exit_code",
     "pod_is_running",
 ]
 
@@ -154,6 +155,28 @@ def pod_is_running(pod: Pod | None) -> bool:
     )
 
 
+def exit_code(pod: Pod) -> int | None:
+    """The exit status of a server whose pod has ended, None while it starts or runs.
+
+    The notebook container's exit code once it terminated (1 if it gave none); else 0
+    for a pod that Succeeded and 1 for one that Failed (evicted, say).
+    """
+    status = pod.get("status") or {}
+    for cs in status.get("containerStatuses") or ():
+        if cs.get("name") != NOTEBOOK_CONTAINER:
+            continue
+        terminated = (cs.get("state") or {}).get("terminated")
+        if terminated:
+            code = terminated.get("exitCode")
+            return int(code) if code is not None else 1
+    phase = status.get("phase")
+    if phase == "Succeeded":
+        return 0
+    if phase == "Failed":
+        return 1
+    return None
+
+
 def last_output(terminated: Mapping[str, Any]) -> str:
     """The container's termination message, quoted for the spawn page.
 
@@ -244,31 +267,10 @@ def _assess_pod(
     clocks: _Clocks,
     is_running: Callable[[Pod | None], bool],
 ) -> Verdict:
-    meta, status = pod["metadata"], pod.get("status") or {}
-    if meta.get("deletionTimestamp"):
-        return Verdict(
-            "failed",
-            f"The server's pod {target.pod_name} is being deleted "
-            "before it became ready. Try starting it again.",
-            "PodDeleting",
-        )
-    if is_running(pod):
-        return Verdict("ready", reason="Ready")
-    phase = status.get("phase")
-    if phase == "Failed":
-        reason = status.get("reason") or "Failed"
-        detail = status.get("message") or ""
-        if reason == "Evicted":
-            return Verdict(
-                "failed",
-                f"The server was evicted from its node: {detail} "
-                "Try again; if it recurs, choose a smaller profile "
-                "or ask an administrator.",
-                "Evicted",
-            )
-        return Verdict(
-            "failed", f"The server's pod failed ({reason}). {detail}".strip(), "PodFailed"
-        )
+    status = pod.get("status") or {}
+    verdict = _phase_verdict(pod, status, target, is_running)
+    if verdict is not None:
+        return verdict
     recheck: list[float] = []
     for cs in (
         *(status.get("initContainerStatuses") or ()),
@@ -277,7 +279,7 @@ def _assess_pod(
         verdict = _assess_container(cs, tolerances, clocks, recheck)
         if verdict is not None:
             return verdict
-    if phase == "Succeeded":
+    if status.get("phase") == "Succeeded":
         return Verdict(
             "failed",
             "The notebook server exited (with success) before it "
@@ -286,30 +288,62 @@ def _assess_pod(
         )
     unschedulable = _unschedulable_message(status)
     if unschedulable is not None:
-        pvc_problem = _pvc_failure(target, events)
-        if pvc_problem is not None:
-            return pvc_problem
-        if events is not None and any(
-            e.get("reason") == "TriggeredScaleUp" for e in events.for_pod()
-        ):
-            return Verdict(
-                "waiting", f"waiting for the cluster to scale up: {unschedulable}", "ScalingUp"
-            )
-        left = clocks.left("unschedulable", tolerances.unschedulable)
-        if left <= 0:
-            return Verdict(
-                "failed",
-                f"No node can run this server: {unschedulable}. Choose a "
-                "smaller profile or try again later; if it persists, "
-                "ask an administrator.",
-                "Unschedulable",
-            )
-        return Verdict("waiting", unschedulable, "Unschedulable", recheck_in=left)
+        return _pvc_failure(target, events) or _unschedulable_verdict(
+            unschedulable, events, tolerances, clocks
+        )
     clocks.clear("unschedulable")
-    pvc_problem = _pvc_failure(target, events)
-    if pvc_problem is not None:
-        return pvc_problem
-    return Verdict("waiting", reason="Starting", recheck_in=min(recheck) if recheck else None)
+    return _pvc_failure(target, events) or Verdict(
+        "waiting", reason="Starting", recheck_in=min(recheck) if recheck else None
+    )
+
+
+def _phase_verdict(
+    pod: Pod,
+    status: Mapping[str, Any],
+    target: Target,
+    is_running: Callable[[Pod | None], bool],
+) -> Verdict | None:
+    """What the pod as a whole says: being deleted, ready, or failed."""
+    if pod["metadata"].get("deletionTimestamp"):
+        return Verdict(
+            "failed",
+            f"The server's pod {target.pod_name} is being deleted "
+            "before it became ready. Try starting it again.",
+            "PodDeleting",
+        )
+    if is_running(pod):
+        return Verdict("ready", reason="Ready")
+    if status.get("phase") != "Failed":
+        return None
+    reason = status.get("reason") or "Failed"
+    detail = status.get("message") or ""
+    if reason == "Evicted":
+        return Verdict(
+            "failed",
+            f"The server was evicted from its node: {detail} "
+            "Try again; if it recurs, choose a smaller profile "
+            "or ask an administrator.",
+            "Evicted",
+        )
+    return Verdict("failed", f"The server's pod failed ({reason}). {detail}".strip(), "PodFailed")
+
+
+def _unschedulable_verdict(
+    message: str, events: EventView | None, tolerances: Tolerances, clocks: _Clocks
+) -> Verdict:
+    """No node can run the pod: wait while an autoscaler adds one, else the tolerance."""
+    if events is not None and any(e.get("reason") == "TriggeredScaleUp" for e in events.for_pod()):
+        return Verdict("waiting", f"waiting for the cluster to scale up: {message}", "ScalingUp")
+    left = clocks.left("unschedulable", tolerances.unschedulable)
+    if left <= 0:
+        return Verdict(
+            "failed",
+            f"No node can run this server: {message}. Choose a "
+            "smaller profile or try again later; if it persists, "
+            "ask an administrator.",
+            "Unschedulable",
+        )
+    return Verdict("waiting", message, "Unschedulable", recheck_in=left)
 
 
 def _unschedulable_message(status: Mapping[str, Any]) -> str | None:

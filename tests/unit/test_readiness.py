@@ -17,6 +17,7 @@ from async_kubespawner.lifecycle.readiness import (
     Tolerances,
     Verdict,
     assess,
+    exit_code,
     pod_is_running,
 )
 
@@ -244,6 +245,34 @@ def test_pvc_that_cannot_be_provisioned() -> None:
     # no PVC ensured for this start: its events are not consulted
     no_pvc = Target("users", "jupyter-alice", "uid-1")
     assert judge(pod(), events=events, target=no_pvc).state == "waiting"
+
+
+@pytest.mark.parametrize(
+    ("p", "expected"),
+    [
+        (pod("Running", containers=[{"name": "notebook", "state": {"running": {}}}]), None),
+        (pod("Pending"), None),
+        (
+            pod(
+                "Running",
+                containers=[{"name": "notebook", "state": {"terminated": {"exitCode": 3}}}],
+            ),
+            3,
+        ),
+        (pod("Running", containers=[{"name": "notebook", "state": {"terminated": {"reason": "Error"}}}]), 1),
+        (
+            pod(
+                "Running",
+                containers=[{"name": "sidecar", "state": {"terminated": {"exitCode": 0}}}],
+            ),
+            None,
+        ),
+        (pod("Succeeded"), 0),
+        (pod("Failed", reason="Evicted"), 1),
+    ],
+)
+def test_exit_code(p: dict[str, Any], expected: int | None) -> None:
+    assert exit_code(p) == expected
 
 
 def test_without_events_the_event_verdicts_are_never_given() -> None:
