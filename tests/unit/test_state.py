@@ -224,3 +224,26 @@ def test_names_follow_their_inputs_until_something_decides_them() -> None:
     spawner.pod_name = "chosen"
     spawner.pod_name_template = "other-{username}"
     assert spawner.pod_name == spawner.secret_name == "chosen"
+
+
+async def test_a_profiles_namespace_wins_over_user_namespaces() -> None:
+    """Names are not recomputed after the overrides, so a profile's namespace stays the
+    namespace of the spawn, user namespaces or not (docs/profiles.md)."""
+    spawner = make_spawner(
+        "alice",
+        config={
+            "enable_user_namespaces": True,
+            "profile_list": [
+                {
+                    "display_name": "Team",
+                    "slug": "team",
+                    "kubespawner_override": {"namespace": "team-a"},
+                }
+            ],
+        },
+    )
+    spawner.clear_state()
+    assert spawner.namespace == "user-alice"
+    await spawner.load_user_options()
+    assert spawner.namespace == spawner.names.namespace == "team-a"
+    assert spawner.dns_name == "jupyter-alice.team-a.svc.cluster.local"
