@@ -1,14 +1,17 @@
 """The start sequence of one server, as an object of its own.
 
-``KubeSpawner.start()`` resolves its settings once (:class:`StartPlan`) and hands them to
-a :class:`StartOperation`, which runs the sequence:
+``KubeSpawner.start()`` resolves its settings once (:class:`StartPlan`), runs the
+pre-create checks (:mod:`async_kubespawner.preflight`: the final objects, before any is
+created) and hands the plan to a :class:`StartOperation`, which runs the sequence:
 
 1. the user namespace (once per process and API client), with ``enable_user_namespaces``;
-2. the PVC (409: it exists), with ``storage_pvc_ensure``, after the pre-7 name check;
+2. the PVC, with ``storage_pvc_ensure``, after the pre-7 name check (an existing claim
+   is mounted only if it is provably this server's, :mod:`.ownership`);
 3. the pod, created with a create id so that the watch can recognise it before the
    create response arrives (a timed-out create is reconciled, never blindly retried; a
    leftover of this very server is replaced, anyone else's pod is refused);
-4. the Secret and Service owned by the pod, and ``after_pod_created_hook``;
+4. the Secret and Service owned by the pod (a leftover replaced only if it is this
+   server's), and ``after_pod_created_hook``;
 5. the wait on the caches until :func:`~.readiness.assess` says ready or failed;
 6. on any failure, the cleanup of what this start created.
 
@@ -43,9 +46,11 @@ from ..kube.client import (
     new_create_id,
 )
 from ..kube.reflector import Reflector
+from ..objects.identity import Scope, ServerIdentity
 from ..objects.names import Names
 from .errors import SpawnFailed, VolumeFailed
 from .loop_turns import loop_turns
+from .ownership import NotMine, adopt_or_create_pvc, create_or_replace_own, pvc_is_adoptable
 from .progress import SpawnProgress
 from .readiness import Memory, Target, Tolerances, assess
 
@@ -100,7 +105,11 @@ class StartPlan:
 
 
 class StartHost(Protocol):
-    """What a start needs from the spawner: the upstream hook points and its log."""
+    """What a start needs from the spawner: the upstream hook points, who owns what,
+    and its log."""
+
+    pod_uid: str
+    storage_adopt_unowned_pvcs: bool
 
     @property
     def pvc_name(self) -> str: ...
@@ -116,7 +125,11 @@ class StartHost(Protocol):
 
     def get_service_manifest(self, owner_reference: Any) -> Any: ...
 
-    async def prepare_pod(self) -> Any: ...
+    async def _pod_manifest(self) -> Any: ...
+
+    def server_identity(self) -> ServerIdentity: ...
+
+    def pvc_scope(self) -> Scope: ...
 
     async def resolve_legacy_pvc_name(
         self, pvc_exists: Callable[[str], Awaitable[bool]]
@@ -222,7 +235,7 @@ class StartOperation:
             # Building the pod is CPU work: a storm of starts would otherwise build every
             # pod in one event-loop iteration and stall every watch and waiter behind it.
             await loop_turns().take()
-            pod_manifest = await self.host.prepare_pod()
+            pod_manifest = await self.host._pod_manifest()
         unsubscribe = self._subscribe()
         create_task = asyncio.ensure_future(self._create_pod(pod_manifest))
         # The model tree (hundreds of objects) now belongs to the create alone: held here
@@ -235,6 +248,7 @@ class StartOperation:
                 off()
             raise
         uid = self.watch.uid
+        self.host.pod_uid = uid
         self.host._log_state("created", f"uid={uid}")
         made: list[tuple[Any, str]] = []
         try:
@@ -277,27 +291,49 @@ class StartOperation:
         known.add(self.namespace)
 
     async def _ensure_pvc(self) -> bool:
-        """Create the PVC unless it exists; True when this start created it."""
+        """Create the PVC unless this server's exists; True when this start created it.
+        A claim of that name that is not provably this server's is never mounted."""
         api, host, namespace = self.api, self.host, self.namespace
+        identity = host.server_identity()
+        scope = host.pvc_scope()
+        adopt_unowned = host.storage_adopt_unowned_pvcs
 
         async def pvc_exists(name: str) -> bool:
-            return await api.get_or_none(PVCS, namespace, name) is not None
+            # Exists *and* may be mounted by this server (objects/identity.py).
+            return await pvc_is_adoptable(
+                api, namespace, name, identity, scope, adopt_unowned=adopt_unowned
+            )
 
         # Upstream's order: the current name's PVC wins; the pre-7 name is adopted only
         # when the current one does not exist (so upgrading never detaches data).
         await host.resolve_legacy_pvc_name(pvc_exists)
         try:
-            await api.create(PVCS, namespace, host.get_pvc_manifest())
+            created = await adopt_or_create_pvc(
+                api,
+                namespace,
+                host.get_pvc_manifest(),
+                identity,
+                scope,
+                adopt_unowned=adopt_unowned,
+            )
+        except NotMine as e:
+            hint = (
+                " If administrators pre-provision claims, set "
+                "c.KubeSpawner.storage_adopt_unowned_pvcs = True."
+                if e.reason == "it records no owner"
+                else " Ask an administrator: two servers are given the same claim name "
+                "(pvc_name_template)."
+            )
+            raise SpawnFailed(
+                f"The storage volume claim {host.pvc_name!r} exists but is not this "
+                f"server's ({e.reason}), so it is not mounted.{hint}"
+            ) from None
         except ApiError as e:
-            if e.status != 409:
-                raise SpawnFailed(
-                    f"Could not create the storage volume claim {host.pvc_name!r}: {e}"
-                ) from None
-            host.log.debug("kubespawner pvc=%s/%s state=exists", namespace, host.pvc_name)
-            created = False
-        else:
+            raise SpawnFailed(
+                f"Could not create the storage volume claim {host.pvc_name!r}: {e}"
+            ) from None
+        if created:
             host.log.info("kubespawner pvc=%s/%s state=created", namespace, host.pvc_name)
-            created = True
         host.mark_pvc_exists()
         return created
 
@@ -386,13 +422,14 @@ class StartOperation:
                 raise
         existing = await api.get_or_none(PODS, namespace, pod_name)
         if existing is not None and not self.host._is_ours(existing):
-            owner = ((existing.get("metadata") or {}).get("annotations") or {}).get(
-                "hub.jupyter.org/username"
+            # The message reaches the user: it names no other owner.
+            self.host._log_state(
+                "name-taken", "the existing pod is not this server's", logging.WARNING
             )
-            whose = f" (it belongs to user {owner!r})" if owner else ""
             raise SpawnFailed(
                 f"A pod named {pod_name!r} already exists in namespace {namespace!r} "
-                f"and is not this server's{whose}. Delete it, or change pod_name_template."
+                "and is not this server's. Ask an administrator: another server or hub uses "
+                "the same pod name (pod_name_template, component_label)."
             )
         if existing is not None:
             old_uid = existing["metadata"]["uid"]
@@ -421,15 +458,16 @@ class StartOperation:
             made.append((SERVICES, self.pod_name))
 
     async def _create_or_replace(self, kind: Any, manifest: Any) -> None:
+        """Create the Secret or Service; replace a leftover only if it is this server's."""
         try:
-            await self.api.create(kind, self.namespace, manifest)
-        except ApiError as e:
-            if e.status != 409:
-                raise
-            # A leftover from an earlier run (its owner pod is gone): replace it.
-            name = manifest.metadata.name
-            await self.api.delete(kind, self.namespace, name)
-            await self.api.create(kind, self.namespace, manifest)
+            await create_or_replace_own(
+                self.api, kind, self.namespace, manifest, self.host.server_identity()
+            )
+        except NotMine as e:
+            raise SpawnFailed(
+                f"{e} Ask an administrator to rename or remove it, or to change "
+                f"{'secret_name_template' if kind is SECRETS else 'pod_name_template'}."
+            ) from None
 
     async def _await_ready(self) -> dict[str, Any]:
         """Wait on the caches until the pod is ready or is known to fail."""

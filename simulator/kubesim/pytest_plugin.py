@@ -9,15 +9,27 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 import pytest_asyncio
 
 from .testing import Simulator, run_simulator
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "simulator_options(**options): Store options for the test's `simulator` fixture "
+        "(e.g. root_ca_configmaps=False for a namespace without kube-root-ca.crt)",
+    )
+
+
 @pytest_asyncio.fixture
-async def simulator() -> AsyncIterator[Simulator]:
-    """A running API simulator (no nodes, scheduler or kubelet)."""
-    async with run_simulator() as sim:
+async def simulator(request: pytest.FixtureRequest) -> AsyncIterator[Simulator]:
+    """A running API simulator (no nodes, scheduler or kubelet); a test's
+    ``@pytest.mark.simulator_options(...)`` passes store options to it."""
+    marker = request.node.get_closest_marker("simulator_options")
+    options = dict(marker.kwargs) if marker is not None else {}
+    async with run_simulator(**options) as sim:
         yield sim
 
 

@@ -494,6 +494,16 @@ def _validate_ids(security_context: Any, path: str) -> list[Cause]:
                     f"{path}.{field_name}", value, "must be between 0 and 2147483647, inclusive"
                 )
             )
+    # The pod's supplemental groups are group ids too (IsValidGroupID on each).
+    for index, gid in enumerate(security_context.get("supplementalGroups") or []):
+        if isinstance(gid, int) and not 0 <= gid <= 2147483647:
+            causes.append(
+                invalid(
+                    f"{path}.supplementalGroups[{index}]",
+                    gid,
+                    "must be between 0 and 2147483647, inclusive",
+                )
+            )
     return causes
 
 
@@ -773,12 +783,14 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
     if old is not None:
         old_spec = dict(old.get("spec") or {})
         new_spec = dict(spec)
+        bound = (obj.get("status") or {}).get("phase") == "Bound"
         for masked in (old_spec, new_spec):
             masked.pop("volumeAttributesClassName", None)
-            if isinstance(masked.get("resources"), dict):
-                masked["resources"] = {
-                    k: v for k, v in masked["resources"].items() if k != "requests"
-                }
+            resources = masked.get("resources")
+            if bound and isinstance(resources, dict) and isinstance(resources.get("requests"), dict):
+                # only a bound claim may be resized: its storage request is not compared
+                requests = {k: v for k, v in resources["requests"].items() if k != "storage"}
+                masked["resources"] = dict(resources, requests=requests)
         if not old_spec.get("volumeName"):
             new_spec.pop("volumeName", None)  # the binder may set it once
             old_spec.pop("volumeName", None)

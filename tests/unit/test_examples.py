@@ -23,7 +23,9 @@ from async_kubespawner.kube.quantity import parse_quantity
 from async_kubespawner.testing import build_spawner
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-EXAMPLE_NAMES = ["local", "cluster", "named-servers-pvc", "user-namespaces", "hardened"]
+EXAMPLE_NAMES = [
+    "local", "cluster", "named-servers-pvc", "user-namespaces", "hardened", "internal-ssl"
+]
 
 
 def load_example(name: str) -> Config:
@@ -220,8 +222,10 @@ SPAWNER_NEEDS = {
     "pods/log": {"get"},
     "events": {"list", "watch"},
     "persistentvolumeclaims": {"get", "create", "delete"},
-    "services": {"create", "delete"},
-    "secrets": {"create", "delete"},
+    # get: the owner of an existing Secret/Service is checked before it is replaced or
+    # deleted (docs/security.md)
+    "services": {"get", "create", "delete"},
+    "secrets": {"get", "create", "delete"},
 }
 
 

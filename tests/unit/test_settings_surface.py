@@ -247,6 +247,9 @@ DEFAULTS: list[tuple[str, type | tuple[T, ...], object]] = [
     ("reflector_idle_timeout", Float, None),
     ("reflector_backoff_max", Float, 30),
     ("reflector_list_page_size", Integer, 200),
+    ("hub_identity", Unicode, None),
+    ("delete_orphaned_pods", Bool, True),
+    ("storage_adopt_unowned_pvcs", Bool, False),
 ]
 
 
