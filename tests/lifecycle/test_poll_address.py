@@ -103,3 +103,12 @@ async def test_a_dns_name_url_is_compared_by_host_and_port(sim, make_spawner):
     assert await spawner.poll() is None
     assert db.commits == 0 and spawner.server.ip == spawner.dns_name
     await spawner.stop()
+
+
+def test_urls_are_compared_by_host_and_port_with_default_ports() -> None:
+    from async_kubespawner.spawner import _host_port
+
+    assert _host_port("http://h.example") == _host_port("http://h.example:80/user/a/")
+    assert _host_port("https://h.example") == ("h.example", 443)
+    assert _host_port("http://[fd00::5]:8888") == ("fd00::5", 8888)
+    assert _host_port("http://10.0.0.1:8888") != _host_port("http://10.0.0.2:8888")
