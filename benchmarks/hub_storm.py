@@ -355,7 +355,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     nodes = max(3, math.ceil(args.users / 100) + 1)
     sim = await Process(
         "simulator",
-        [sys.executable, "-m", "kubesim", "--kubeconfig", str(kubeconfig), "--stub-servers",
+        # --no-auth: plain HTTP without RBAC, so figures compare with runs before auth
+        [sys.executable, "-m", "kubesim", "--no-auth", "--kubeconfig", str(kubeconfig), "--stub-servers",
          "--scenario", args.scenario, "--seed", "42", "--nodes", str(nodes),
          "--node-cpu", "64", "--node-memory", "512Gi"],
         state / "simulator.log", env, state,

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -241,6 +242,9 @@ class SimulatorOptions:
     port: int = 0
     process_mode: bool = True
     fast: bool = False
+    # authentication and RBAC (the program's default): off here, so the stack's own checks
+    # and the browser tests read the simulator over plain HTTP without a token
+    auth: bool = False
     extra_args: Sequence[str] = ()
 
     def argv(self, kubeconfig: Path) -> list[str]:
@@ -257,6 +261,8 @@ class SimulatorOptions:
             argv.append("--process-mode")
         if self.fast:
             argv.append("--fast")
+        if not self.auth:
+            argv.append("--no-auth")
         argv.extend(self.extra_args)
         return argv
 
@@ -306,7 +312,16 @@ def namespaces_to_prepare(config_path: Path) -> list[str]:
 
 def ensure_namespaces(kubeconfig: Path, names: Iterable[str]) -> list[str]:
     """Create the namespaces ``names`` on the simulator of ``kubeconfig``; returns those it created."""
-    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    server = cluster["server"]
+    headers = {"Content-Type": "application/json"}
+    token = (config.get("users") or [{}])[0].get("user", {}).get("token")
+    if token:  # the simulator's admin token (authentication is on by default)
+        headers["Authorization"] = f"Bearer {token}"
+    context = None
+    if cluster.get("certificate-authority"):
+        context = ssl.create_default_context(cafile=cluster["certificate-authority"])
     created = []
     for name in names:
         body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -314,10 +329,10 @@ def ensure_namespaces(kubeconfig: Path, names: Iterable[str]) -> list[str]:
             f"{server}/api/v1/namespaces",
             data=body.encode(),
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers=headers,
         )
         try:
-            with urllib.request.urlopen(request, timeout=10):
+            with urllib.request.urlopen(request, timeout=10, context=context):
                 created.append(name)
         except urllib.error.HTTPError as exc:
             if exc.code != 409:  # 409 AlreadyExists: nothing to do

@@ -35,8 +35,27 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="where to write a kubeconfig for this simulator",
     )
-    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed cert")
-    parser.add_argument("--token", help="require this bearer token on every request")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="serve HTTPS with a self-signed cert (the default with authentication on: "
+        "kubectl sends bearer tokens over HTTPS only)",
+    )
+    parser.add_argument(
+        "--no-tls", dest="tls", action="store_false", help="serve plain HTTP even with authentication on"
+    )
+    parser.add_argument(
+        "--token",
+        help="the admin (system:masters) bearer token written into the kubeconfig "
+        "(default: a random one)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        dest="auth",
+        action="store_false",
+        help="turn authentication and RBAC off: every request may do everything",
+    )
     history = parser.add_argument_group("history and watches")
     history.add_argument(
         "--history-size",
@@ -126,6 +145,8 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(f"--watch-cache-fresh must be >= 0, got {args.watch_cache_fresh}")
     if args.bookmark_interval <= 0:
         parser.error(f"--bookmark-interval must be > 0, got {args.bookmark_interval}")
+    if args.token is not None and not args.auth:
+        parser.error("--token needs authentication: drop --no-auth")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
 
@@ -138,8 +159,9 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with run_simulator(
-        tls=args.tls,
-        token=args.token,
+        tls=args.auth if args.tls is None else args.tls,
+        token=args.token if args.auth else None,
+        auth=args.auth,
         host=args.host,
         port=args.port,
         kubeconfig_path=args.kubeconfig,

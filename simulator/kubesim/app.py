@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import contextvars
 import datetime
-import hmac
 import json
 import logging
 import math
@@ -25,7 +24,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import errors
+from . import errors, event_views, representation
+from .auth import Auth
 from .custom_resources import printer as custom_printer
 from .custom_resources import scale_of, scaled
 from .decoding import (
@@ -127,6 +127,7 @@ def _decode_with_duplicates(raw: bytes) -> tuple[Any, list[str]]:
         return value
 
     return convert(tree, ""), duplicates
+SHAPE_KEY = web.RequestKey("sim_shape", str)  # YAML or a metadata-only view (representation)
 
 
 class _YamlAsJsonLoader(yaml.SafeLoader):
@@ -238,12 +239,19 @@ class SimulatorAPI:
     """Request handling for one store; owns the fault script and the counters."""
 
     def __init__(
-        self, store: Store, faults: Faults, counters: RequestCounters, token: str | None = None
+        self,
+        store: Store,
+        faults: Faults,
+        counters: RequestCounters,
+        token: str | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self.store = store
         self.faults = faults
         self.counters = counters
-        self.token = token
+        # authentication and RBAC (kubesim.auth); off unless asked for, or a token is given
+        self.auth = auth if auth is not None else Auth(store, admin_token=token)
+        self.token = self.auth.admin_token
         self.server_address = "127.0.0.1:0"
         self.list_snapshots = ListSnapshots(max_age=store.options.history_age)
         #: how long a read at a future resourceVersion waits before its 504
@@ -254,15 +262,20 @@ class SimulatorAPI:
         started = time.perf_counter()
         info = RequestInfo("discovery", "")
         status = 500
+        response: web.StreamResponse
         try:
-            if self.token is not None and not self._authorized(request):
-                raise errors.unauthorized()
             path = request.path
             if path.startswith("/_sim/"):
                 info = RequestInfo("admin", path)
+                self.auth.admit(request)  # 401 / 403 (a no-op with authentication off)
                 response = await self._admin(request)
             else:
                 response, info = await self._api(request)
+                shape = request.get(SHAPE_KEY)
+                if shape is not None:
+                    response = representation.reshape(
+                        response, shape, request.headers.get("Accept", "")
+                    )
             status = 0 if request.get(RESET_KEY) else response.status
             if not response.prepared:
                 for text in request.get(WARNINGS_KEY, ()):
@@ -272,6 +285,8 @@ class SimulatorAPI:
             return response
         except StatusError as exc:
             status = exc.code
+            if request.get(SHAPE_KEY) == representation.YAML:
+                return representation.reshape(status_response(exc), representation.YAML, "")
             return status_response(exc)
         except PlainNotFound:
             status = 404
@@ -297,12 +312,6 @@ class SimulatorAPI:
                 time.perf_counter() - started,
             )
 
-    def _authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        assert self.token is not None
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), self.token)
-
     async def _api(self, request: web.Request) -> tuple[web.StreamResponse, RequestInfo]:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
@@ -310,6 +319,7 @@ class SimulatorAPI:
             if self.faults.outage_mode == "reset":
                 return await self._reset(request), RequestInfo("discovery", "")
             raise errors.service_unavailable()
+        self.auth.admit(request)  # 401 / 403 before anything is looked up, as on a real server
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
         if parts and parts[0] == "openapi":
@@ -323,6 +333,18 @@ class SimulatorAPI:
         target, watch_prefix = self._parse(parts)
         verb = self._verb(method, target, request.query, watch_prefix)
         resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
+        if target.subresource != "log":  # the media type of the answer, or 406 before anything
+            shape = representation.negotiate(request.headers.get("Accept", ""))
+            if shape in (representation.PARTIAL, representation.PARTIAL_LIST):
+                representation.check_scope(
+                    shape,
+                    collection=target.name is None,
+                    watch=verb == "watch",
+                    kind=target.rt.kind,
+                    group=target.rt.group,
+                )
+            if shape not in (representation.JSON, representation.TABLE):
+                request[SHAPE_KEY] = shape
         info = RequestInfo(verb, resource, target.namespace, target.name, target.rt.group)
         request[INFO_KEY] = info  # counted even when a fault or error ends the request
         action = await self.faults.before(info)
@@ -340,6 +362,15 @@ class SimulatorAPI:
                 )
                 return await self._stream_single(request, event), info
             raise errors.list_too_old()
+        if target.rt.key == event_views.KEY:  # the core Events, seen as events.k8s.io/v1
+            return await event_views.serve(self, request, target, verb), info
+        # the review APIs and TokenRequest: answered by kubesim.auth, never stored
+        served = await self.auth.serve(
+            request, target.rt.group, target.rt.plural, target.namespace, target.name,
+            target.subresource, verb,
+        )
+        if served is not None:
+            return served, info
         return await self._dispatch(request, target, verb), info
 
     async def _reset(self, request: web.Request) -> web.StreamResponse:
@@ -373,7 +404,10 @@ class SimulatorAPI:
                 raise PlainNotFound()
         else:
             group, version, rest = parts[1], parts[2], parts[3:]
-            if group not in self.store.registry.group_versions() and group not in REAL_GROUP_ORDER:
+            served = self.store.registry.group_versions()
+            if group not in served and group not in REAL_GROUP_ORDER:
+                raise PlainNotFound()
+            if version not in served.get(group, ("v1",)):  # an unknown version: no route at all
                 raise PlainNotFound()
         watch_prefix = False
         if rest and rest[0] == "watch":
@@ -411,7 +445,7 @@ class SimulatorAPI:
                 return "watch" if watch_prefix or _bool_param(query.get("watch")) else "list"
             return "watch" if watch_prefix else "get"
         if method == "POST":
-            if collection or target.subresource == "binding":
+            if collection or target.subresource in ("binding", "token"):
                 return "create"
         elif method == "PUT" and not collection:
             return "update"
@@ -728,6 +762,17 @@ class SimulatorAPI:
                     f"{json_type_name(value)} into Go struct field .{field} of type string"
                 )
         if api_version and api_version != rt.api_version:
+            if (
+                kind == rt.kind
+                and self.store.registry.schema(rt) is None
+                and self.store.registry.by_kind(kind, api_version) is None
+            ):
+                # a built-in kind the scheme has not under that version: the decoder fails
+                raise errors.bad_request(
+                    f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as '
+                    f'a {rt.kind}: no kind "{kind}" is registered for version "{api_version}" in '
+                    'scheme "k8s.io/kubernetes/pkg/api/legacyscheme/scheme.go:30"'
+                )
             if kind and kind != rt.kind:
                 raise errors.bad_request(
                     f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as a '
@@ -945,7 +990,13 @@ class SimulatorAPI:
         }
         return json_response(body)
 
-    async def _watch(self, request: web.Request, t: Target, q: Any) -> web.StreamResponse:
+    async def _watch(
+        self,
+        request: web.Request,
+        t: Target,
+        q: Any,
+        transform: Callable[[bytes], bytes] | None = None,
+    ) -> web.StreamResponse:
         timeout = _int_param(q, "timeoutSeconds")
         send_initial = q.get("sendInitialEvents")
         rv = q.get("resourceVersion")
@@ -963,7 +1014,9 @@ class SimulatorAPI:
         )
         if wants_table(request.headers.get("Accept", "")):
             return await self._stream(request, watch, table=q.get("includeObject", "Metadata"))
-        return await self._stream(request, watch)
+        if request.get(SHAPE_KEY) == representation.PARTIAL:  # metadata-only objects
+            transform = representation.then_partial(transform, request.headers.get("Accept", ""))
+        return await self._stream(request, watch, transform=transform)
 
     def _table_line(self, watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
         """A watch event whose object is a one-row Table (what ``kubectl get -w`` reads)."""
@@ -981,7 +1034,11 @@ class SimulatorAPI:
         return dumps({"type": event.type, "object": table}) + b"\n"
 
     async def _stream(
-        self, request: web.Request, watch: Watch, table: str | None = None
+        self,
+        request: web.Request,
+        watch: Watch,
+        table: str | None = None,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> web.StreamResponse:
         ctype = TABLE_CONTENT_TYPE if table is not None else "application/json"
         if request.method == "HEAD":  # headers only: streamed bytes would corrupt keep-alive
@@ -992,7 +1049,7 @@ class SimulatorAPI:
         first = True
         try:
             await response.prepare(request)
-            if table is None:
+            if table is None and transform is None:
                 _send_headers(request)
                 watch.attach_writer(_direct_chunk_writer(request))
             while True:
@@ -1002,6 +1059,9 @@ class SimulatorAPI:
                 if table is not None:
                     await response.write(self._table_line(watch, event, table, first))
                     first = False
+                    continue
+                if transform is not None:  # another view of the stored objects
+                    await response.write(transform(event.line()))
                     continue
                 watch.begin_write()
                 try:
@@ -1437,6 +1497,8 @@ def log_options(query: Any, container: str) -> dict[str, Any]:
 def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]:
     if sub == "binding":
         return "Binding", ["create"]
+    if sub == "token":  # serviceaccounts/token: TokenRequest (kubesim.auth)
+        return "TokenRequest", ["create"]
     if sub == "log":
         return rt.kind, ["get"]
     if sub == "finalize":

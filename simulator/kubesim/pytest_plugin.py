@@ -1,4 +1,5 @@
-"""pytest fixtures for the simulator: ``simulator`` (API server only) and ``api_client``.
+"""pytest fixtures for the simulator: ``simulator`` (API server only), ``api_client``,
+``auth_simulator`` and ``sa_client`` (authentication and RBAC on; a client per ServiceAccount).
 
 Registered for the whole suite from ``tests/conftest.py``. Each test gets a fresh
 simulator on its own loopback port, so tests never share state.
@@ -42,4 +43,5 @@ async def api_client(simulator: Simulator) -> AsyncIterator[Any]:
     finally:
         await client.close()
 
+from .auth.testing import auth_simulator, sa_client  # noqa: E402,F401  (identities and RBAC)
 from .cluster.testing import cluster, cluster_factory  # noqa: E402,F401  (the cluster fixtures)

@@ -403,6 +403,9 @@ class Store:
         ) = None
         #: the CA bundle published as ConfigMap kube-root-ca.crt (the server may set its own)
         self.root_ca_pem = PLACEHOLDER_CA
+        # called with (type, event type, object) after every commit, synchronously: what
+        # must see a write before the next request does (the RBAC decision cache)
+        self.commit_listeners: list[Callable[[ResourceType, str, dict[str, Any]], None]] = []
         for name in self.options.initial_namespaces:
             self._seed_namespace(name)
         # a real cluster's bootstrap writes are long compacted, and its watch caches
@@ -711,6 +714,8 @@ class Store:
                 watch._offer(change, shared)
         if self._terminating_claims:
             self._note_claim_users(rt, event_type, obj)
+        for listener in self.commit_listeners:
+            listener(rt, event_type, obj)
         return obj
 
     def _note_claim_users(self, rt: ResourceType, event_type: str, obj: dict[str, Any]) -> None:

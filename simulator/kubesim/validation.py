@@ -34,6 +34,7 @@ from kubesim.names import (
     dns1123_subdomain_errors,
     label_value_errors,
     max_len_error,
+    path_segment_errors,
     qualified_name_errors,
     regex_error,
 )
@@ -62,6 +63,11 @@ def _dicts(value: Any) -> list[dict]:
 _NAME_RULES = {
     "Namespace": dns1123_label_errors,
     "Service": dns1035_label_errors,
+    # RBAC names only have to be path segments ("system:discovery")
+    "Role": path_segment_errors,
+    "ClusterRole": path_segment_errors,
+    "RoleBinding": path_segment_errors,
+    "ClusterRoleBinding": path_segment_errors,
 }
 _STANDARD_FINALIZERS = {"kubernetes", "orphan", "foregroundDeletion"}
 
@@ -1036,6 +1042,9 @@ def validate_object(
         return _validate_decoded(kind, obj, None)
 
 
+_RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
 def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
     old_meta = (old.get("metadata") or {}) if isinstance(old, dict) else None
     causes = validate_metadata(kind, obj.get("metadata"), old_meta)
@@ -1060,6 +1069,10 @@ def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
         causes.extend(_validate_namespace(obj))
     elif kind == "CustomResourceDefinition":
         causes.extend(_validate_crd(obj))
+    elif kind in _RBAC_KINDS:
+        from kubesim.auth.validation import validate_rbac  # late: kubesim.auth imports the store
+
+        causes.extend(validate_rbac(kind, obj, old))
     return causes
 
 

@@ -219,7 +219,6 @@ async def test_hardened_example_pod_is_restricted_and_carries_no_token() -> None
 #: What the spawner calls on the API, per resource (see the comments in the rbac files).
 SPAWNER_NEEDS = {
     "pods": {"get", "list", "watch", "create", "delete"},
-    "pods/log": {"get"},
     "events": {"list", "watch"},
     "persistentvolumeclaims": {"get", "create", "delete"},
     # get: the owner of an existing Secret/Service is checked before it is replaced or
@@ -255,7 +254,7 @@ def missing_permissions(rules: list[dict[str, Any]], needs: dict[str, set[str]])
         (
             "user-namespaces/rbac.yaml",
             "ClusterRole",
-            {**SPAWNER_NEEDS, "namespaces": {"get", "create"}},
+            {**SPAWNER_NEEDS, "namespaces": {"create"}},
         ),
     ],
 )
