@@ -228,17 +228,28 @@ def assess(
     tolerances: Tolerances,
     now: float,
     *,
-    target: Target,
+    target: Target | None = None,
     memory: Memory | None = None,
     is_running: Callable[[Pod | None], bool] = pod_is_running,
 ) -> Verdict:
     """Judge ``pod`` (None: not in the cache) for ``target`` at time ``now``.
 
-    ``events`` None means events are not watched: the verdicts that need them (PVC
-    failures, a cluster autoscaler's scale-up) are then never given. ``is_running`` is
-    the readiness test (a spawner's overridable ``is_pod_running``).
+    ``target`` None judges the pod as it is (its own name and uid, no PVC): for a caller
+    such as an operator that already holds the pod it means. ``events`` None means
+    events are not watched: the verdicts that need them (PVC failures, a cluster
+    autoscaler's scale-up) are then never given. ``is_running`` is the readiness test
+    (a spawner's overridable ``is_pod_running``).
     """
     memory = memory or Memory()
+    if target is None:
+        if pod is None:
+            return Verdict("waiting", reason="PodNotSeen", memory=memory)
+        meta = pod.get("metadata") or {}
+        target = Target(
+            str(meta.get("namespace") or ""),
+            str(meta.get("name") or ""),
+            str(meta.get("uid") or ""),
+        )
     clocks = _Clocks(memory.since, now)
     seen = memory.seen
     if pod is None or (pod.get("metadata") or {}).get("uid") != target.uid:

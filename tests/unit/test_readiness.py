@@ -275,6 +275,16 @@ def test_exit_code(p: dict[str, Any], expected: int | None) -> None:
     assert exit_code(p) == expected
 
 
+def test_the_four_argument_form_judges_the_pod_as_it_is() -> None:
+    """assess(pod, events, tolerances, now): what a caller holding the pod it means
+    (an operator's status) uses."""
+    p = pod(conditions=UNSCHEDULABLE)
+    first = assess(p, None, TOLERANCES, 0)
+    assert (first.state, first.reason) == ("waiting", "Unschedulable")
+    assert assess(p, None, TOLERANCES, 30, memory=first.memory).state == "failed"
+    assert assess(None, None, TOLERANCES, 0).reason == "PodNotSeen"
+
+
 def test_without_events_the_event_verdicts_are_never_given() -> None:
     assert judge(pod(), events=None).state == "waiting"
 
