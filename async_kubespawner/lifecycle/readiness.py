@@ -231,6 +231,7 @@ def assess(
     target: Target | None = None,
     memory: Memory | None = None,
     is_running: Callable[[Pod | None], bool] = pod_is_running,
+    container: str = NOTEBOOK_CONTAINER,
 ) -> Verdict:
     """Judge ``pod`` (None: not in the cache) for ``target`` at time ``now``.
 
@@ -238,7 +239,8 @@ def assess(
     such as an operator that already holds the pod it means. ``events`` None means
     events are not watched: the verdicts that need them (PVC failures, a cluster
     autoscaler's scale-up) are then never given. ``is_running`` is the readiness test
-    (a spawner's overridable ``is_pod_running``).
+    (a spawner's overridable ``is_pod_running``); ``container`` the server's container,
+    whose exit ends the server.
     """
     memory = memory or Memory()
     if target is None:
@@ -262,7 +264,7 @@ def assess(
                 memory=memory,
             )
         return Verdict("waiting", reason="PodNotSeen", memory=memory)
-    verdict = _assess_pod(pod, events, tolerances, target, clocks, is_running)
+    verdict = _assess_pod(pod, events, tolerances, target, clocks, is_running, container)
     if seen and not clocks.changed:
         new_memory = memory
     else:
@@ -277,6 +279,7 @@ def _assess_pod(
     target: Target,
     clocks: _Clocks,
     is_running: Callable[[Pod | None], bool],
+    container: str,
 ) -> Verdict:
     status = pod.get("status") or {}
     verdict = _phase_verdict(pod, status, target, is_running)
@@ -287,7 +290,7 @@ def _assess_pod(
         *(status.get("initContainerStatuses") or ()),
         *(status.get("containerStatuses") or ()),
     ):
-        verdict = _assess_container(cs, tolerances, clocks, recheck)
+        verdict = _assess_container(cs, tolerances, clocks, recheck, container)
         if verdict is not None:
             return verdict
     if status.get("phase") == "Succeeded":
@@ -369,7 +372,11 @@ def _unschedulable_message(status: Mapping[str, Any]) -> str | None:
 
 
 def _assess_container(
-    cs: Mapping[str, Any], tolerances: Tolerances, clocks: _Clocks, recheck: list[float]
+    cs: Mapping[str, Any],
+    tolerances: Tolerances,
+    clocks: _Clocks,
+    recheck: list[float],
+    container: str,
 ) -> Verdict | None:
     """A failure of one container, or None (appending to ``recheck`` when a tolerated
     problem's time runs out later)."""
@@ -421,7 +428,7 @@ def _assess_container(
         clocks.clear(key + "config")
         return None
     terminated = state.get("terminated")
-    if terminated and name == NOTEBOOK_CONTAINER:
+    if terminated and name == container:
         code = terminated.get("exitCode")
         reason = terminated.get("reason") or ""
         return Verdict(
@@ -436,14 +443,16 @@ def _assess_container(
 
 
 def _pvc_failure(target: Target, events: EventView | None) -> Verdict | None:
-    """The latest warning that the target's PVC cannot be provisioned or bound."""
+    """The latest warning that the target's PVC (or one of its claims: the event names
+    which) cannot be provisioned or bound."""
     if not target.pvc_name or events is None:
         return None
     for event in reversed(events.for_pvc()):
         if event.get("type") == "Warning" and event.get("reason") in _PVC_FAILURE_REASONS:
+            claim = (event.get("involvedObject") or {}).get("name") or target.pvc_name
             return Verdict(
                 "failed",
-                f"The storage volume {target.pvc_name!r} cannot be provisioned: "
+                f"The storage volume {claim!r} cannot be provisioned: "
                 f"{event.get('message', '')}. Ask an administrator to check the "
                 "storage class.",
                 "VolumeProvisioningFailed",
