@@ -241,8 +241,7 @@ async def in_hub_objects(spawner: Any) -> dict[str, Obj]:
     """
     from kubernetes_asyncio.client import V1OwnerReference
 
-    await spawner.load_user_options()
-    spawner._refresh_names()
+    await spawner.load_user_options()  # names follow the profile: they are derived on read
     spawner.check_configuration()
     out: dict[str, Obj] = {"pod": to_dict(await spawner.prepare_pod())}
     if spawner.storage_pvc_ensure:
@@ -757,7 +756,6 @@ def adoption_patch(config: Config, username: str, servername: str = "") -> tuple
 
     check_expressible(config)
     spawner = build_in_hub(config, username, servername, 0)
-    spawner._refresh_names()
     if not spawner.storage_pvc_ensure:
         raise BridgeRefused("this configuration creates no PVC (storage_pvc_ensure is off)")
     object_name = ServerContextNames.object(username, servername, spawner.namespace)

@@ -298,7 +298,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             "stringData": env,
         }
 
-    async def start(self) -> str:  # type: ignore[override]
+    async def start(self) -> str:
         progress = self._progress_log = SpawnProgress()
         try:
             return await self._start(progress)
