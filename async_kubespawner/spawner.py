@@ -25,41 +25,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyterhub.spawner import Spawner
-from kubernetes_asyncio.client import V1OwnerReference
-from tornado import web
-from traitlets import Bool, Float, Integer, validate
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
 from .kube.client import (
-    CREATE_ID_ANNOTATION,
     EVENTS,
-    NAMESPACES,
     PODS,
-    PVCS,
     SECRETS,
     SERVICES,
     ApiSettings,
     KubeApi,
     close_shared_apis,
-    new_create_id,
     shared_api,
 )
 from .kube.deadline import Deadline
-from .kube.errors import (
-    ApiError,
-    BadRequest,
-    Conflict,
-    Forbidden,
-    Invalid,
-    NamespaceNotFound,
-    RequestTooLarge,
-)
+from .kube.errors import ApiError, Conflict
 from .kube.reflector import (
     Reflector,
     ReflectorSettings,
@@ -68,35 +52,22 @@ from .kube.reflector import (
     release_reflectors,
     stop_reflectors,
 )
+from .lifecycle.errors import SpawnFailed
 from .lifecycle.loop_turns import loop_turns
 from .lifecycle.orphans import HubDatabase, schedule_orphan_sweep
-from .lifecycle.ownership import (
-    NotMine,
-    adopt_or_create_pvc,
-    create_or_replace_own,
-    delete_own,
-    delete_pvc_forever,
-    pvc_is_adoptable,
-)
+from .lifecycle.ownership import delete_own, delete_pvc_forever
 from .lifecycle.progress import SpawnProgress
+from .lifecycle.readiness import Tolerances, exit_code
 from .lifecycle.reconciler import OwedDeletion, deletion_reconciler, stop_reconcilers
+from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .objects.identity import Ownership, pod_ownership
 from .preflight import check_before_create, take_checked_pod
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap
-from .traits import KubeSpawnerSettings, SpawnerConfigError
+from .traits import KubeSpawnerSettings
 
-_IMAGE_PULL_REASONS = frozenset(
-    {
-        "ErrImagePull",
-        "ImagePullBackOff",
-        "InvalidImageName",
-        "ErrImageNeverPull",
-        "RegistryUnavailable",
-    }
-)
-
+__all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
 
 async def close_shared_resources() -> None:
     """Stop this event loop's reflectors and close its API client.
@@ -117,203 +88,16 @@ def reflector_health() -> list[dict[str, Any]]:
     return [vars(r.health()) for r in reflectors()]
 
 
-#: Starts preparing names and manifests at the same time, per event loop (CPU work that
-#: a storm would otherwise do in one loop iteration; hooks may await inside).
-PREPARATION_CONCURRENCY = 16
-_preparation_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _preparation_gate() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    gate = _preparation_gates.get(loop)
-    if gate is None:
-        gate = _preparation_gates[loop] = asyncio.Semaphore(PREPARATION_CONCURRENCY)
-    return gate
-
-
-def _consume_result(future: asyncio.Future[Any]) -> None:
-    """Retrieve a finished future's outcome so that asyncio does not report it."""
-    if not future.cancelled():
-        future.exception()
-
-
-#: How much of a container's termination message (its last output, with
-#: ``terminationMessagePolicy: FallbackToLogsOnError``) a spawn failure quotes.
-TERMINATION_MESSAGE_LIMIT = 1000
-
-
-def _last_output(terminated: dict[str, Any]) -> str:
-    """The container's termination message, quoted for the spawn page.
-
-    A traceback from the server's last lines tells a user more than any advice we can
-    give; Kubernetes fills it from ``/dev/termination-log`` or, with
-    ``FallbackToLogsOnError``, from the log tail. Only the end is kept: that is where the
-    error is.
-    """
-    message = str(terminated.get("message") or "").strip()
-    if not message:
-        return ""
-    if len(message) > TERMINATION_MESSAGE_LIMIT:
-        message = "…" + message[-TERMINATION_MESSAGE_LIMIT:]
-    return f" Its last output: {message}"
-
-
-class SpawnFailed(web.HTTPError):
-    """start() cannot succeed; the message tells the user (or admin) what to do.
-
-    An ``HTTPError`` carrying ``jupyterhub_message`` because that is what JupyterHub
-    relays to the user verbatim: a failure within the first second of a spawn is raised
-    straight into the spawn form's POST, where any other exception becomes a bare
-    "HTTP 500: Unhandled error starting server".
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(500, reason="Spawn failed")
-        self.message = message
-        self.jupyterhub_message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass
-class _Verdict:
-    state: str  # "ready" | "failed" | "waiting"
-    message: str = ""
-    recheck_in: float | None = None  # seconds until a tolerance expires
-    pvc_failure: bool = False
-
-
-@dataclass
-class _StartWatch:
-    """What a start has seen of its pod, for tolerances measured from first sight."""
-
-    uid: str
-    pod_name: str
-    namespace: str
-    pvc_name: str | None
-    seen: bool = False
-    since: dict[str, float] = field(default_factory=dict)
-
-    def first_seen(self, what: str, now: float) -> float:
-        return self.since.setdefault(what, now)
-
-    def clear(self, what: str) -> None:
-        self.since.pop(what, None)
+def _host_port(url: str) -> tuple[str, int]:
+    """Host and port of a URL, the scheme's default port when it names none, so that
+    ``http://h`` and ``http://h:80`` compare equal."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+    return parts.hostname or "", port
 
 
 class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     """A JupyterHub spawner that runs each server as a pod (drop-in for upstream 7.1)."""
-
-    # -- lifecycle settings (beyond upstream's) ------------------------------------------
-
-    stop_timeout = Integer(
-        60,
-        help="""Seconds stop() waits for the pod to disappear after deleting it.
-
-        Upstream KubeSpawner reuses start_timeout; a slow image pull and a slow shutdown
-        are different things, so they get separate limits here.""",
-    ).tag(config=True)
-
-    image_pull_error_tolerance = Float(
-        0,
-        help="""Seconds an image pull error (ErrImagePull, ImagePullBackOff) may persist
-        before start() fails. 0 fails at the first report: an image that cannot be pulled
-        rarely heals, and the user should not wait for start_timeout to learn it. Raise it
-        for registries with transient outages.""",
-    ).tag(config=True)
-
-    config_error_tolerance = Float(
-        10,
-        help="""Seconds a CreateContainerConfigError (a Secret, ConfigMap or key the pod
-        needs is missing) may persist before start() fails. It is normal for the instant
-        between the pod and its Secret being created (api_token_in_secret, internal_ssl),
-        and the kubelet retries on its own; if it lasts, the missing object is not coming.
-        Raise it when another controller creates objects the pod needs.""",
-    ).tag(config=True)
-
-    @validate("image_pull_error_tolerance", "config_error_tolerance", "unschedulable_tolerance")
-    def _check_tolerance(self, proposal: Any) -> float:
-        value = proposal.value
-        if value < 0:
-            raise SpawnerConfigError(
-                proposal.trait.name,
-                value,
-                "a tolerance cannot be negative",
-                "Use 0 to fail at the first report, or a number of seconds to wait.",
-            )
-        return value
-
-    unschedulable_tolerance = Float(
-        30,
-        help="""Seconds a pod may stay unschedulable (FailedScheduling) before start() fails.
-        While a cluster autoscaler reports a scale-up for the pod, start() keeps waiting up
-        to start_timeout instead.""",
-    ).tag(config=True)
-
-    first_list_timeout = Float(
-        10,
-        help="""Seconds poll() waits for the pod reflector's first list. Until then the
-        cache cannot say that a pod is gone, so poll() answers None (running) rather than
-        risk declaring a running server stopped.""",
-    ).tag(config=True)
-
-    reflector_cluster_wide = Bool(
-        None,
-        allow_none=True,
-        help="""Watch pods and events in all namespaces with one reflector (needs list/watch
-        rights cluster-wide). None: cluster-wide when enable_user_namespaces is on. Set False
-        for hubs that may only list in their users' namespaces: one reflector per
-        namespace, shared by that namespace's servers.""",
-    ).tag(config=True)
-
-    reflector_watch_timeout = Integer(
-        300,
-        help="""Seconds each watch is held before it is renewed from the last
-        resourceVersion (no relist). Idle hubs send no other requests.""",
-    ).tag(config=True)
-
-    reflector_idle_timeout = Float(
-        None,
-        allow_none=True,
-        help="""Seconds without any data (event or bookmark) after which a watch is presumed
-        dead and reopened. None: rely on reflector_watch_timeout.""",
-    ).tag(config=True)
-
-    reflector_backoff_max = Float(
-        30,
-        help="Longest pause (seconds, jittered) between reflector attempts during an outage.",
-    ).tag(config=True)
-
-    reflector_release_delay = Float(
-        30,
-        help="""With enable_user_namespaces and per-namespace reflectors
-        (reflector_cluster_wide False): seconds a namespace's reflectors (its pod and event
-        watches) keep running after its last active server stopped. Then they are stopped,
-        with their metric series, and started again by the namespace's next server.""",
-    ).tag(config=True)
-
-    reflector_stale_after = Float(
-        5,
-        help="""Seconds the pod reflector may be cut off from the API server (an outage, a
-        partition) before poll() stops trusting its cache and reads the pod with one direct
-        GET instead. While the reflector is connected, poll() never calls the API.""",
-    ).tag(config=True)
-
-    reflector_list_page_size = Integer(
-        200,
-        help="Objects per list page, bounding each JSON parse on the hub's event loop.",
-    ).tag(config=True)
-
-    events_per_object_limit = Integer(
-        100, help="Kubernetes events kept per pod or PVC for progress and diagnosis."
-    ).tag(config=True)
-
-    events_total_limit = Integer(
-        20000, help="Kubernetes events kept in total by the hub (oldest dropped first)."
-    ).tag(config=True)
 
     # -- shared resources --------------------------------------------------------------
 
@@ -427,7 +211,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- start --------------------------------------------------------------------------
 
-    def start(self) -> asyncio.Future[str]:  # type: ignore[override]
+    def start(self) -> asyncio.Future[str]:
         """Start the server; returns a future of its URL.
 
         Not a coroutine on purpose: JupyterHub calls ``start()`` and may ask for
@@ -455,233 +239,64 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             progress_log.finish()
 
     async def _start(self, started: float) -> str:
-        deadline = Deadline(self.start_timeout, "The server did not become ready", start=started)
         await self.load_user_options()
-        async with _preparation_gate():
+        async with preparation_gate():
             # The semaphore alone lets a body that never suspends through at once (all of
             # a storm in one iteration); the turn hands the loop over between bodies.
             await loop_turns().take()
-            self._refresh_names()
-            self.check_configuration()
-        deadline.what = f"Server {self.pod_name} in namespace {self.namespace} did not become ready"
+            plan = self._start_plan()
         api = await self._get_api()
-        pod_reflector = await self._pod_reflector()
-        event_reflector = await self._event_reflector()
-        async with _preparation_gate():  # builds the pod: CPU work, as below
-            await loop_turns().take()
-            await check_before_create(self, api)  # the final objects, before any create
-
-        if self.enable_user_namespaces:
-            await self._ensure_namespace(api)
-        pvc_created = False
-        if self.storage_pvc_ensure:
-            pvc_created = await self._ensure_pvc(api)
-        async with _preparation_gate():
-            # Building the pod is CPU work: a storm of starts would otherwise build every
-            # pod in one event-loop iteration and stall every watch and waiter behind it.
-            await loop_turns().take()
-            pod_manifest = await self._pod_manifest()
-
-        watch = _StartWatch(
-            uid="",
-            pod_name=self.pod_name,
-            namespace=self.namespace,
-            pvc_name=self.pvc_name if self.storage_pvc_ensure else None,
+        operation = StartOperation(
+            self,
+            plan,
+            api=api,
+            pod_reflector=await self._pod_reflector(),
+            event_reflector=await self._event_reflector(),
+            progress=self._progress_log,
+            started=started,
         )
-        create_id = new_create_id()
-        # Learn the new pod's uid from whichever comes first: the watch showing a pod with
-        # our create id, or the create response. Under load the watch often wins by
-        # seconds, and progress and readiness must not wait for the response.
-        # A plain future, not an Event: waiting on an Event needs a task per spawn, and
-        # cancelling it leaves a reference cycle (task, CancelledError, traceback) that
-        # only a full GC collection frees.
-        uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        changed = asyncio.Event()
-        pod_cache = pod_reflector.sink
-        event_index = event_reflector.sink if event_reflector else None
-        progress = self._progress_log
-
-        def learn_uid(uid: str) -> None:
-            if watch.uid:
-                return
-            watch.uid = uid
-            if not uid_known.done():
-                uid_known.set_result(None)
-            if event_index is not None and progress is not None:
-                for event in event_index.for_object(self.namespace, self.pod_name, uid=uid):
-                    progress.add_event(event)
-
-        def on_pod_change(pod: dict[str, Any] | None) -> None:
-            changed.set()
-            if pod is not None and not watch.uid:
-                annotations = pod["metadata"].get("annotations") or {}
-                if annotations.get(CREATE_ID_ANNOTATION) == create_id:
-                    learn_uid(pod["metadata"]["uid"])
-
-        def on_pod_event(event: dict[str, Any]) -> None:
-            if watch.uid and event["involvedObject"].get("uid") == watch.uid:
-                if progress is not None:
-                    progress.add_event(event)
-                changed.set()
-
-        unsubscribe = [pod_cache.listen(self._pod_key, on_pod_change)]
-        if event_index is not None:
-            unsubscribe.append(event_index.listen(self.namespace, self.pod_name, on_pod_event))
-            if watch.pvc_name:
-                unsubscribe.append(
-                    event_index.listen(
-                        self.namespace,
-                        watch.pvc_name,
-                        lambda _e: changed.set(),
-                        kind="PersistentVolumeClaim",
-                    )
-                )
-        create_task = asyncio.ensure_future(
-            self._create_pod(api, pod_manifest, pod_reflector, deadline, create_id)
-        )
-        # The model tree (hundreds of objects) now belongs to the create alone: held here
-        # through the readiness wait, 1,000 of them would feed full GC collections.
-        del pod_manifest
+        self._configuration_checked = True
         try:
-            await self._await_created(create_task, uid_known, learn_uid)
-        except BaseException:
-            for off in unsubscribe:
-                off()
-            raise
-        uid = watch.uid
-        self.pod_uid = uid
-        self._log_state("created", f"uid={uid}")
-        made: list[tuple[Any, str]] = []
-        try:
-            owner = V1OwnerReference(
-                api_version="v1", kind="Pod", name=self.pod_name, uid=uid, block_owner_deletion=True
-            )
-            if getattr(self, "needs_secret", False):
-                await self._create_or_replace(api, SECRETS, self.get_secret_manifest(owner))
-                made.append((SECRETS, self.secret_name))
-            if self.needs_service:
-                await self._create_or_replace(api, SERVICES, self.get_service_manifest(owner))
-                made.append((SERVICES, self.pod_name))
-            if self.after_pod_created_hook is not None:
-                # The hook gets the create response, as upstream's does.
-                await self.run_after_pod_created_hook(await create_task)
-            pod = await self._await_ready(watch, pod_cache, event_index, changed, deadline)
-        except BaseException as e:
-            pvc_failed = isinstance(e, _PVCFailed)
-            await self._cleanup_failed_start(api, uid, made, pvc_created and pvc_failed)
-            if isinstance(e, _PVCFailed):
-                raise SpawnFailed(str(e)) from None
-            raise
+            async with preparation_gate():  # builds the pod: CPU work, as below
+                await loop_turns().take()
+                await check_before_create(self, api)  # the final objects, before any create
+            return await operation.run()
         finally:
-            for off in unsubscribe:
-                off()
-            if not create_task.done():
-                # The watch proved the pod exists; the response no longer matters.
-                create_task.cancel()
-        url = self._pod_url(pod)
-        self._log_state("ready", f"url={url} after={time.monotonic() - started:.3f}s")
-        return url
-
-    async def _await_created(
-        self,
-        create_task: asyncio.Future[dict[str, Any]],
-        uid_known: asyncio.Future[None],
-        learn_uid: Callable[[str], None],
-    ) -> None:
-        """Until the pod is known to exist: by the create response or by the watch."""
-        try:
-            await asyncio.wait({create_task, uid_known}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            create_task.cancel()
-            raise
-        if uid_known.done():
-            # Seen on the watch. A late error of the create call cannot undo that.
-            create_task.add_done_callback(_consume_result)
-            return
-        learn_uid((await create_task)["metadata"]["uid"])
+            self._configuration_checked = False
 
     async def _pod_manifest(self) -> Any:
+        """The pod to create: the one the pre-create checks built and checked."""
         checked = take_checked_pod(self)
         if checked is not None:
             return checked
-        prepare = getattr(self, "prepare_pod", None)
-        if prepare is not None:
-            return await prepare()
-        return await self.get_pod_manifest()
+        return await self.prepare_pod()
 
-    async def _ensure_namespace(self, api: KubeApi) -> None:
-        # The client forgets a namespace it is told is missing, and the reflectors'
-        # release forgets it when no server of it is active: a deleted user namespace
-        # is created again.
-        if self.namespace in api.known_namespaces:
-            return
-        try:
-            await api.create(NAMESPACES, None, self.get_namespace_manifest())
-            self._log_state("namespace-created")
-        except Conflict:
-            pass
-        except ApiError as e:
-            raise SpawnFailed(
-                f"Could not create the namespace {self.namespace!r} for this server: {e}. "
-                "Check the hub's RBAC rights to create namespaces."
-            ) from None
-        api.known_namespaces.add(self.namespace)
-
-    async def _ensure_pvc(self, api: KubeApi, *, namespace_recreated: bool = False) -> bool:
-        """Create the PVC unless it exists; True when this start created it."""
-
-        identity = self.server_identity()
-        scope = self.pvc_scope()
-        adopt_unowned = self.storage_adopt_unowned_pvcs
-
-        async def pvc_exists(name: str) -> bool:
-            # Exists *and* may be mounted by this server (objects/identity.py).
-            return await pvc_is_adoptable(
-                api, self.namespace, name, identity, scope, adopt_unowned=adopt_unowned
-            )
-
-        # Upstream's order: the current name's PVC wins; the pre-7 name is adopted only
-        # when the current one does not exist (so upgrading never detaches data).
-        await self.resolve_legacy_pvc_name(pvc_exists)
-        try:
-            created = await adopt_or_create_pvc(
-                api,
-                self.namespace,
-                self.get_pvc_manifest(),
-                identity,
-                scope,
-                adopt_unowned=adopt_unowned,
-            )
-        except NotMine as e:
-            hint = (
-                " If administrators pre-provision claims, set "
-                "c.KubeSpawner.storage_adopt_unowned_pvcs = True."
-                if e.reason == "it records no owner"
-                else " Ask an administrator: two servers are given the same claim name "
-                "(pvc_name_template)."
-            )
-            raise SpawnFailed(
-                f"The storage volume claim {self.pvc_name!r} exists but is not this "
-                f"server's ({e.reason}), so it is not mounted.{hint}"
-            ) from None
-        except NamespaceNotFound as e:
-            if not self.enable_user_namespaces or namespace_recreated:
-                raise SpawnFailed(
-                    f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
-                ) from None
-            # The user namespace was deleted since the hub created it: again, once.
-            await self._ensure_namespace(api)
-            return await self._ensure_pvc(api, namespace_recreated=True)
-        except ApiError as e:
-            raise SpawnFailed(
-                f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
-            ) from None
-        if created:
-            self.log.info("kubespawner pvc=%s/%s state=created", self.namespace, self.pvc_name)
-        mark = getattr(self, "mark_pvc_exists", None)
-        if mark is not None:
-            mark()
-        return created
+    def _start_plan(self) -> StartPlan:
+        """This start's settings, read once: names (as the profile and the hooks left
+        them), timeouts, tolerances and what to create; the configuration is checked
+        here, once, before anything is created."""
+        self.check_configuration()
+        names = self.names
+        # The running server keeps these names whatever templates change later (the hub
+        # must find its pod); clear_state() releases them for the next start.
+        self._assign(
+            pod_name=names.pod_name, dns_name=names.dns_name, secret_name=names.secret_name
+        )
+        return StartPlan(
+            names=names,
+            start_timeout=self.start_timeout,
+            stop_timeout=self.stop_timeout,
+            tolerances=Tolerances(
+                image_pull=self.image_pull_error_tolerance,
+                config_error=self.config_error_tolerance,
+                unschedulable=self.unschedulable_tolerance,
+            ),
+            ensure_namespace=bool(self.enable_user_namespaces),
+            ensure_pvc=bool(self.storage_pvc_ensure),
+            needs_secret=self.needs_secret,
+            needs_service=self.needs_service,
+            after_pod_created_hook=self.after_pod_created_hook is not None,
+        )
 
     def _is_ours(self, pod: dict[str, Any]) -> bool:
         """Whether an existing pod is provably this server's: the uid this server created,
@@ -693,294 +308,6 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return (
             pod_ownership(self.server_identity(), meta, self.component_label) is Ownership.MINE
         )
-
-    async def _create_pod(
-        self,
-        api: KubeApi,
-        manifest: Any,
-        reflector: Reflector[ObjectCache],
-        deadline: Deadline,
-        create_id: str,
-    ) -> dict[str, Any]:
-        created = await self._create_pod_once(api, manifest, reflector, deadline, create_id)
-        if self.after_pod_created_hook is not None:
-            return created
-        # start() reads only the uid; the whole response would otherwise stay alive (as
-        # the task's result) until the pod is ready.
-        return {"metadata": {"uid": created["metadata"]["uid"]}}
-
-    async def _create_pod_once(
-        self,
-        api: KubeApi,
-        manifest: Any,
-        reflector: Reflector[ObjectCache],
-        deadline: Deadline,
-        create_id: str,
-    ) -> dict[str, Any]:
-        try:
-            return await api.create(PODS, self.namespace, manifest, create_id=create_id)
-        except Conflict:
-            pass
-        except NamespaceNotFound:
-            if self.enable_user_namespaces:
-                # Deleted since the hub created it (the client has forgotten it): again.
-                await self._ensure_namespace(api)
-                return await api.create(PODS, self.namespace, manifest, create_id=create_id)
-            raise SpawnFailed(
-                f"The namespace {self.namespace!r} does not exist. Create it, or enable "
-                "c.KubeSpawner.enable_user_namespaces so that the hub creates it."
-            ) from None
-        except (Forbidden, Invalid, BadRequest, RequestTooLarge) as e:
-            raise SpawnFailed(f"Kubernetes refused the pod {self.pod_name!r}: {e}") from None
-        existing = await api.get_or_none(PODS, self.namespace, self.pod_name)
-        if existing is not None and not self._is_ours(existing):
-            # The message reaches the user: it names no other owner.
-            self._log_state("name-taken", "the existing pod is not this server's", logging.WARNING)
-            raise SpawnFailed(
-                f"A pod named {self.pod_name!r} already exists in namespace {self.namespace!r} "
-                "and is not this server's. Ask an administrator: another server or hub uses "
-                "the same pod name (pod_name_template, component_label)."
-            )
-        if existing is not None:
-            old_uid = existing["metadata"]["uid"]
-            self._log_state("replacing-leftover", f"old_uid={old_uid}")
-            await api.delete(
-                PODS, self.namespace, self.pod_name, grace_period_seconds=0, uid=old_uid
-            )
-            await reflector.wait_synced(deadline.left())
-            await reflector.sink.wait_for(
-                self._pod_key,
-                lambda p: p is None or p["metadata"].get("uid") != old_uid,
-                deadline.left(),
-            )
-        return await api.create(PODS, self.namespace, manifest, create_id=create_id)
-
-    async def _create_or_replace(self, api: KubeApi, kind: Any, manifest: Any) -> None:
-        """Create the Secret or Service; replace a leftover only if it is this server's."""
-        try:
-            await create_or_replace_own(
-                api, kind, self.namespace, manifest, self.server_identity()
-            )
-        except NotMine as e:
-            raise SpawnFailed(
-                f"{e} Ask an administrator to rename or remove it, or to change "
-                f"{'secret_name_template' if kind is SECRETS else 'pod_name_template'}."
-            ) from None
-
-    async def _cleanup_failed_start(
-        self, api: KubeApi, uid: str, made: list[tuple[Any, str]], delete_pvc: bool
-    ) -> None:
-        """Remove what this start created, so the next attempt starts clean. Best effort:
-        a cleanup error must not hide the reason the start failed."""
-        try:
-            async with asyncio.timeout(self.stop_timeout):
-                await api.delete(
-                    PODS, self.namespace, self.pod_name, grace_period_seconds=0, uid=uid
-                )
-                for kind, name in made:
-                    await api.delete(kind, self.namespace, name)
-                if delete_pvc and self.pvc_name:
-                    await api.delete(PVCS, self.namespace, self.pvc_name)
-            self._log_state("cleaned-up")
-        except BaseException as e:
-            if isinstance(e, asyncio.CancelledError):
-                raise
-            self._log_state("cleanup-failed", f"error={e}", logging.WARNING)
-
-    async def _await_ready(
-        self,
-        watch: _StartWatch,
-        pod_cache: ObjectCache,
-        event_index: EventIndex | None,
-        changed: asyncio.Event,
-        deadline: Deadline,
-    ) -> dict[str, Any]:
-        """Wait on the caches until the pod is ready or is known to fail. ``changed`` is
-        set by the listeners of the pod and its events (registered by start())."""
-        while True:
-            changed.clear()
-            now = time.monotonic()
-            verdict = self._assess(watch, pod_cache.get(self._pod_key), event_index, now)
-            if verdict.state == "ready":
-                return pod_cache.get(self._pod_key)  # type: ignore[return-value]
-            if verdict.state == "failed":
-                self._log_state("failed", f"reason={verdict.message!r}", logging.WARNING)
-                if verdict.pvc_failure:
-                    raise _PVCFailed(verdict.message)
-                raise SpawnFailed(verdict.message)
-            if deadline.expired:
-                self._log_state("timeout", f"start_timeout={self.start_timeout}", logging.WARNING)
-                raise deadline.error(verdict.message)
-            wait = deadline.timeout(verdict.recheck_in)
-            try:
-                async with asyncio.timeout(wait):
-                    await changed.wait()
-            except TimeoutError:
-                pass
-
-    def _assess(
-        self,
-        watch: _StartWatch,
-        pod: dict[str, Any] | None,
-        events: EventIndex | None,
-        now: float,
-    ) -> _Verdict:
-        """Classify the pod: ready, failed (with a message a user can act on), or waiting."""
-        if pod is None or pod["metadata"].get("uid") != watch.uid:
-            if watch.seen:
-                return _Verdict(
-                    "failed",
-                    f"The server's pod {self.pod_name} was deleted before "
-                    "it became ready. Try starting it again.",
-                )
-            return _Verdict("waiting")
-        watch.seen = True
-        meta, status = pod["metadata"], pod.get("status") or {}
-        if meta.get("deletionTimestamp"):
-            return _Verdict(
-                "failed",
-                f"The server's pod {self.pod_name} is being deleted "
-                "before it became ready. Try starting it again.",
-            )
-        if self.is_pod_running(pod):
-            return _Verdict("ready")
-        phase = status.get("phase")
-        if phase == "Failed":
-            reason = status.get("reason") or "Failed"
-            detail = status.get("message") or ""
-            if reason == "Evicted":
-                return _Verdict(
-                    "failed",
-                    f"The server was evicted from its node: {detail} "
-                    "Try again; if it recurs, choose a smaller profile "
-                    "or ask an administrator.",
-                )
-            return _Verdict("failed", f"The server's pod failed ({reason}). {detail}".strip())
-        recheck: list[float] = []
-        for cs in (
-            *(status.get("initContainerStatuses") or ()),
-            *(status.get("containerStatuses") or ()),
-        ):
-            verdict = self._assess_container(watch, cs, now, recheck)
-            if verdict is not None:
-                return verdict
-        if phase == "Succeeded":
-            return _Verdict(
-                "failed",
-                "The notebook server exited (with success) before it "
-                "became ready. Check the image's start command.",
-            )
-        scheduled = next(
-            (c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None
-        )
-        if (
-            scheduled
-            and scheduled.get("status") == "False"
-            and (scheduled.get("reason") == "Unschedulable")
-        ):
-            message = scheduled.get("message") or "no node can run it"
-            pvc_problem = self._pvc_failure(watch, events)
-            if pvc_problem:
-                return _Verdict("failed", pvc_problem, pvc_failure=True)
-            if events is not None and any(
-                e.get("reason") == "TriggeredScaleUp"
-                for e in events.for_object(self.namespace, self.pod_name, uid=watch.uid)
-            ):
-                return _Verdict("waiting", f"waiting for the cluster to scale up: {message}")
-            since = watch.first_seen("unschedulable", now)
-            left = self.unschedulable_tolerance - (now - since)
-            if left <= 0:
-                return _Verdict(
-                    "failed",
-                    f"No node can run this server: {message}. Choose a "
-                    "smaller profile or try again later; if it persists, "
-                    "ask an administrator.",
-                )
-            return _Verdict("waiting", message, recheck_in=left)
-        watch.clear("unschedulable")
-        pvc_problem = self._pvc_failure(watch, events)
-        if pvc_problem:
-            return _Verdict("failed", pvc_problem, pvc_failure=True)
-        return _Verdict("waiting", recheck_in=min(recheck) if recheck else None)
-
-    def _assess_container(
-        self, watch: _StartWatch, cs: dict[str, Any], now: float, recheck: list[float]
-    ) -> _Verdict | None:
-        name = cs.get("name")
-        state = cs.get("state") or {}
-        waiting = state.get("waiting")
-        key = f"{name}:"
-        if waiting:
-            reason = waiting.get("reason") or ""
-            detail = waiting.get("message") or ""
-            if reason in _IMAGE_PULL_REASONS:
-                since = watch.first_seen(key + "pull", now)
-                left = self.image_pull_error_tolerance - (now - since)
-                if left <= 0:
-                    return _Verdict(
-                        "failed",
-                        f"The image of container {name!r} cannot be pulled ({reason}): "
-                        f"{detail or 'no detail given'}. Check the image name and tag, and that "
-                        "the registry is reachable and its credentials (image_pull_secrets) "
-                        "are set.",
-                    )
-                recheck.append(left)
-                return None
-            watch.clear(key + "pull")
-            if reason == "CrashLoopBackOff":
-                last = (cs.get("lastState") or {}).get("terminated") or {}
-                code = last.get("exitCode")
-                why = f"exit code {code}" if code is not None else "it keeps exiting"
-                if last.get("reason"):
-                    why += f", {last['reason']}"
-                return _Verdict(
-                    "failed",
-                    f"Container {name!r} keeps crashing ({why}; restarted "
-                    f"{cs.get('restartCount', 0)} times). Check the image's start command and "
-                    "the server's logs." + _last_output(last),
-                )
-            if reason == "CreateContainerConfigError":
-                since = watch.first_seen(key + "config", now)
-                left = self.config_error_tolerance - (now - since)
-                if left <= 0:
-                    return _Verdict(
-                        "failed",
-                        f"Container {name!r} cannot be created: {detail}. "
-                        "A Secret or ConfigMap it needs is missing.",
-                    )
-                recheck.append(left)
-                return None
-            watch.clear(key + "config")
-            return None
-        terminated = state.get("terminated")
-        if terminated and name == "notebook":
-            code = terminated.get("exitCode")
-            reason = terminated.get("reason") or ""
-            return _Verdict(
-                "failed",
-                f"The notebook server exited with code {code}"
-                + (f" ({reason})" if reason else "")
-                + " before it became ready. Check the image's start command and the server's "
-                "logs." + _last_output(terminated),
-            )
-        return None
-
-    def _pvc_failure(self, watch: _StartWatch, events: EventIndex | None) -> str | None:
-        if not watch.pvc_name or events is None:
-            return None
-        for event in reversed(
-            events.for_object(self.namespace, watch.pvc_name, kind="PersistentVolumeClaim")
-        ):
-            if event.get("type") == "Warning" and event.get("reason") in (
-                "ProvisioningFailed",
-                "FailedBinding",
-            ):
-                return (
-                    f"The storage volume {watch.pvc_name!r} cannot be provisioned: "
-                    f"{event.get('message', '')}. Ask an administrator to check the "
-                    "storage class."
-                )
-        return None
 
     def _pod_url(self, pod: dict[str, Any]) -> str:
         """The settings' URL (get_pod_url hook, pod_connect_ip, dns_name or pod IP), with
@@ -1139,7 +466,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         identity = self.server_identity()
         for kind, name, wanted in (
             (SERVICES, self.pod_name, self.needs_service),
-            (SECRETS, getattr(self, "secret_name", ""), getattr(self, "needs_secret", False)),
+            (SECRETS, self.secret_name, self.needs_secret),
         ):
             if not (wanted and name):
                 continue
@@ -1227,22 +554,35 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             return 1
         if pod["metadata"].get("deletionTimestamp"):
             return 1
-        status = pod.get("status") or {}
-        for cs in status.get("containerStatuses") or []:
-            if cs.get("name") != "notebook":
-                continue
-            terminated = (cs.get("state") or {}).get("terminated")
-            if terminated:
-                code = terminated.get("exitCode")
-                self._log_state("exited", f"exit_code={code}")
-                if self.delete_stopped_pods:
-                    await self.stop(now=True)
-                return int(code) if code is not None else 1
-        if status.get("phase") in ("Failed", "Succeeded"):
+        code = exit_code(pod)
+        if code is not None:
+            self._log_state("exited", f"exit_code={code}")
             if self.delete_stopped_pods:
                 await self.stop(now=True)
-            return 0 if status.get("phase") == "Succeeded" else 1
+            return code
+        if self.server is not None and self.is_pod_running(pod):
+            self._follow_pod_address(pod)
         return None
+
+    def _follow_pod_address(self, pod: dict[str, Any]) -> None:
+        """Point the hub's record of the server at where the pod listens now.
+
+        A pod can come back with another IP (a restarted hub adopting a pod recreated
+        by someone, a node's network reconfigured); as upstream does, the server's ip and
+        port are updated and committed, so that the proxy route follows on the hub's
+        next route check instead of pointing at a dead address.
+        """
+        server = self.server
+        pod_url = self._pod_url(pod)
+        now, recorded = _host_port(pod_url), _host_port(server.url)
+        if now == recorded:
+            return
+        self._log_state(
+            "address-changed", f"from={recorded[0]}:{recorded[1]} to={now[0]}:{now[1]}",
+            logging.WARNING,
+        )
+        server.ip, server.port = now
+        self.db.commit()
 
     # -- delete_forever ---------------------------------------------------------------------
 
@@ -1280,7 +620,3 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 #: Answers of ``KubeSpawner._stop_target`` besides a uid or None.
 _NOT_MINE = object()
 _UNREACHABLE = object()
-
-
-class _PVCFailed(SpawnFailed):
-    """The volume cannot be provisioned: the PVC this start created is removed too."""

@@ -32,6 +32,7 @@ from . import local_stack
 from .local_stack import ProcessFailed, SimulatorOptions, SupervisedProcess
 
 DEFAULT_CONFIG = local_stack.PACKAGE_ROOT / "examples" / "local" / "jupyterhub_config.py"
+OPERATOR_CONFIG = local_stack.PACKAGE_ROOT / "examples" / "operator" / "jupyterhub_config.py"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -64,9 +65,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--fast", action="store_true", help="simulator timings in milliseconds instead of seconds"
     )
     parser.add_argument(
+        "--operator",
+        action="store_true",
+        help="operator mode: the CRDs and examples/operator/template.yaml are installed, two "
+        "operator replicas (one leads) provision the servers, and the hub (default config "
+        "examples/operator/jupyterhub_config.py) only creates NotebookServers",
+    )
+    parser.add_argument(
         "--verbose", action="store_true", help="echo the simulator's and the proxy's logs too"
     )
     args = parser.parse_args(argv)
+    if args.operator and args.config == DEFAULT_CONFIG:
+        args.config = OPERATOR_CONFIG
     if not args.config.is_file():
         parser.error(
             f"--config {args.config}: no such file. From a source checkout the default is "
@@ -146,6 +156,15 @@ class Demo:
             kubeconfig = args.kubeconfig.resolve()
             print(f"using the cluster of {kubeconfig}", flush=True)
         env["KUBECONFIG"] = str(kubeconfig)
+        if args.operator:
+            print("installing the CRDs and the default NotebookTemplate ...", flush=True)
+            local_stack.install_operator_mode(kubeconfig)
+            for identity in ("operator-a", "operator-b"):
+                print(f"starting {identity} ...", flush=True)
+                operator = local_stack.start_operator(
+                    state, kubeconfig, identity, echo=args.verbose)
+                # Not watched: a replica that dies is what the other one is there for.
+                self.processes.append(operator)
 
         print("starting configurable-http-proxy ...", flush=True)
         proxy, endpoints = local_stack.start_proxy(state, public_port=args.port, echo=args.verbose)

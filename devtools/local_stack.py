@@ -529,6 +529,88 @@ def start_hub(
     return proc
 
 
+#: What the operator prints once its caches are loading and it campaigns for the Lease.
+OPERATOR_READY = re.compile(r"operator \S+ started")
+OPERATOR_TEMPLATE = PACKAGE_ROOT / "examples" / "operator" / "template.yaml"
+
+
+def install_operator_mode(kubeconfig: Path, template_path: Path = OPERATOR_TEMPLATE,
+                          *, namespace: str = "default") -> None:
+    """The CRDs and the default NotebookTemplate, as an administrator installs them.
+
+    On this machine the "pods" are processes of the launcher's user: the template's
+    ``runAsUser``/``runAsNonRoot`` cannot hold, and a root launcher needs jupyter_server's
+    ``--allow-root``, so the demo's copy of the template says so (what a cluster runs is
+    the file itself).
+    """
+    import asyncio
+
+    from async_kubespawner.kube.client import ApiSettings, build_api, load_configuration
+    from async_kubespawner.operator import crds
+    from async_kubespawner.operator.kubeio import NOTEBOOK_TEMPLATES
+
+    template = yaml.safe_load(template_path.read_text())
+    pod_spec = template["spec"]["pods"][0]["spec"]
+    pod_spec.pop("securityContext", None)
+    if os.geteuid() == 0:
+        for container in pod_spec["containers"]:
+            container["args"] = [*container.get("args", []), "--allow-root"]
+
+    async def install() -> None:
+        configuration = await load_configuration(ApiSettings(kubeconfig=str(kubeconfig)))
+        api = build_api(configuration, request_timeout=10, retry_timeout=30)
+        try:
+            for manifest in crds.all_crds():
+                existing = await api.get_or_none(
+                    _CRDS, None, manifest["metadata"]["name"])
+                if existing is None:
+                    await api.create(_CRDS, None, manifest)
+            if await api.get_or_none(NOTEBOOK_TEMPLATES, namespace,
+                                     template["metadata"]["name"]) is None:
+                await api.create(NOTEBOOK_TEMPLATES, namespace, template)
+        finally:
+            await api.close()
+
+    asyncio.run(install())
+
+
+def _crd_kind() -> object:
+    from async_kubespawner.kube.client import ResourceKind
+
+    return ResourceKind("customresourcedefinitions", "CustomResourceDefinition",
+                        namespaced=False, prefix="/apis/apiextensions.k8s.io/v1")
+
+
+_CRDS: Any = _crd_kind()
+
+
+def start_operator(
+    state_dir: Path,
+    kubeconfig: Path,
+    identity: str,
+    *,
+    namespace: str = "default",
+    echo: bool = False,
+    timeout: float = 60.0,
+) -> SupervisedProcess:
+    """One operator replica (``python -m async_kubespawner.operator``), once it runs."""
+    proc = SupervisedProcess(
+        name=identity,
+        argv=[sys.executable, "-m", "async_kubespawner.operator", "--namespace", namespace,
+              "--kubeconfig", str(kubeconfig), "--identity", identity, "--health-port", "0"],
+        log_path=state_dir / f"{identity}.log",
+        env=subprocess_env(),
+        cwd=state_dir,
+        echo=echo,
+    ).start()
+    try:
+        proc.wait_for_line(OPERATOR_READY, timeout)
+    except ProcessFailed:
+        proc.stop()
+        raise
+    return proc
+
+
 def stop_all(
     processes: Iterable[SupervisedProcess | None],
     *,

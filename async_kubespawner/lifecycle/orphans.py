@@ -71,7 +71,7 @@ class HubDatabase:
         self.db = db
 
     def stopped_servers(self) -> set[tuple[str, str]]:
-        from jupyterhub import orm  # type: ignore[import-untyped]
+        from jupyterhub import orm
 
         rows = (
             self.db.query(orm.User.name, orm.Spawner.name)
@@ -82,7 +82,7 @@ class HubDatabase:
         return {(user, server or "") for user, server in rows}
 
     def believes_stopped(self, user: str, server: str) -> bool | None:
-        from jupyterhub import orm  # type: ignore[import-untyped]
+        from jupyterhub import orm
 
         orm_user = orm.User.find(self.db, user)
         if orm_user is None:

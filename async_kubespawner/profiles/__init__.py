@@ -750,19 +750,8 @@ class ProfilesMixin(LoggingConfigurable):
         )
         for where, override, option in selection.overrides():
             await self._apply_override(where, override, option)
-        self._refresh_names_after_overrides()
         self._profile_applied_options = options
         self._profile_selection = selection.as_user_options()
-
-    def _refresh_names_after_overrides(self) -> None:
-        """Recompute pod/PVC/namespace names: a profile may change their templates.
-
-        The settings mixin computes the names when the spawner is created and in
-        clear_state(), both before the profile applies; ``_refresh_names`` is its hook.
-        """
-        refresh = getattr(self, "_refresh_names", None)
-        if callable(refresh) and getattr(getattr(self, "user", None), "name", None) is not None:
-            refresh()
 
     async def _apply_override(
         self, where: str, override: Mapping[str, Any], option: OptionSelection | None

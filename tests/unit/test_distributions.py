@@ -80,7 +80,15 @@ def test_product_wheel_has_no_simulator_demo_or_their_dependencies(
             archive.read(n).decode() for n in names if n.endswith("entry_points.txt")
         )
     assert "async-kubernetes = async_kubespawner:KubeSpawner" in entry_points
-    assert "[console_scripts]" not in entry_points
+    # The console scripts are operator mode's: the operator and the two migration
+    # commands (the simulator's and the demo's commands stay in their own distributions).
+    scripts = entry_points.split("[console_scripts]", 1)[1].split("\n[", 1)[0]
+    assert sorted(line.split("=")[0].strip() for line in scripts.splitlines() if "=" in line) == [
+        "async-kubespawner-jupyternetes", "async-kubespawner-migrate", "async-kubespawner-operator"
+    ]
+    assert "async-kubernetes-operator = async_kubespawner.operator.spawner:OperatorSpawner" in (
+        entry_points
+    )
 
 
 def test_the_alias_imports_no_simulator_code_itself() -> None:

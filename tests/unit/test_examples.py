@@ -26,6 +26,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = [
     "local", "cluster", "named-servers-pvc", "user-namespaces", "hardened", "internal-ssl"
 ]
+#: Examples of operator mode (another spawner class), tested in tests/operator/.
+OPERATOR_EXAMPLES = ["operator"]
 
 
 def load_example(name: str) -> Config:
@@ -73,7 +75,7 @@ def load_yaml_documents(path: Path) -> list[dict[str, Any]]:
 
 def test_every_example_directory_is_tested() -> None:
     found = sorted(p.name for p in EXAMPLES.iterdir() if (p / "jupyterhub_config.py").exists())
-    assert found == sorted(EXAMPLE_NAMES)
+    assert found == sorted(EXAMPLE_NAMES + OPERATOR_EXAMPLES)
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)

@@ -1,0 +1,151 @@
+"""A work queue of object keys: deduplicated, one worker per key at a time, rate-limited retries.
+
+The semantics of client-go's workqueue, which every controller relies on:
+
+* a key added several times before a worker takes it is processed once (changes
+  coalesce: the reconciler reads the latest state from the cache anyway);
+* a key is never processed by two workers at once; added again while in progress, it
+  is processed once more after the current pass (so no change is lost);
+* a failed key is retried after a per-key exponential delay (``base * 2**failures``,
+  capped), reset by :meth:`forget` after a success;
+* :meth:`add_after` schedules a key (a tolerance expiring, a periodic resync).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+
+
+class QueueShutDown(Exception):
+    """The queue was shut down: workers end."""
+
+
+class WorkQueue(Generic[K]):
+    def __init__(
+        self,
+        *,
+        base_delay: float = 0.05,
+        max_delay: float = 60.0,
+        on_depth: Callable[[int], None] | None = None,
+    ) -> None:
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._queue: deque[K] = deque()
+        self._queued: set[K] = set()
+        self._processing: set[K] = set()
+        self._dirty: set[K] = set()
+        self._failures: dict[K, int] = {}
+        self._timers: dict[K, asyncio.TimerHandle] = {}
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._shutdown = False
+        self._on_depth = on_depth
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def _depth_changed(self) -> None:
+        if self._on_depth is not None:
+            self._on_depth(len(self._queue))
+
+    def add(self, key: K, *, urgent: bool = False) -> None:
+        """Queue ``key``; ``urgent`` keys go to the front (work finishing a spawn should not
+        wait behind a storm of new ones)."""
+        if self._shutdown:
+            return
+        if key in self._processing:
+            self._dirty.add(key)
+            return
+        if key in self._queued:
+            if urgent:
+                self._queue.remove(key)
+                self._queue.appendleft(key)
+            return
+        self._queued.add(key)
+        if urgent:
+            self._queue.appendleft(key)
+        else:
+            self._queue.append(key)
+        self._depth_changed()
+        self._wake_one()
+
+    def _wake_one(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def add_after(self, key: K, delay: float) -> None:
+        """Add ``key`` after ``delay`` seconds (an earlier pending schedule wins)."""
+        if self._shutdown:
+            return
+        if delay <= 0:
+            self.add(key)
+            return
+        loop = asyncio.get_running_loop()
+        existing = self._timers.get(key)
+        when = loop.time() + delay
+        if existing is not None:
+            if existing.when() <= when:
+                return
+            existing.cancel()
+        self._timers[key] = loop.call_at(when, self._fire, key)
+
+    def _fire(self, key: K) -> None:
+        self._timers.pop(key, None)
+        self.add(key)
+
+    def retry(self, key: K) -> float:
+        """Schedule a failed key again after its backoff; returns the delay."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = min(self.max_delay, self.base_delay * 2**failures)
+        delay = random.uniform(delay / 2, delay)
+        self.add_after(key, delay)
+        return delay
+
+    def forget(self, key: K) -> None:
+        self._failures.pop(key, None)
+
+    def failures(self, key: K) -> int:
+        return self._failures.get(key, 0)
+
+    async def get(self) -> K:
+        while not self._queue:
+            if self._shutdown:
+                raise QueueShutDown()
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and self._queue:
+                    self._wake_one()  # pass the wake-up on to another worker
+                raise
+        key = self._queue.popleft()
+        self._queued.discard(key)
+        self._processing.add(key)
+        self._depth_changed()
+        return key
+
+    def done(self, key: K) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._dirty.discard(key)
+            self.add(key)
+
+    def shutdown(self) -> None:
+        self._shutdown = True
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,437 @@
+"""Operator mode under a spawn storm: hub latency after Ready, reconcile rate, memory, failover.
+
+    python -m benchmarks.operator_storm --users 1000 --ready-spread 10 --json out.json
+    python -m benchmarks.operator_storm --users 300 --failover          # kill the leader
+
+The simulator runs in its own process (``benchmarks.sim_host``: pods become Ready a
+uniformly drawn 0-S s after they start, everything else instant; it timestamps the
+moment each pod is Ready *in the API*). This process plays both the hub (N
+``OperatorSpawner``s started at once, as ``User.spawn`` does, with a progress listener
+each) and the operator (one replica, or two with ``--failover``), on one event loop — so
+the hub's figures include the operator's CPU on the same loop, a pessimistic setup.
+
+Figures (JSON):
+
+``start_after_ready_ms``
+    ``start()`` returned - the pod became Ready in the API (the operator's status write
+    and its delivery to the hub included).
+``reconciles_per_s``
+    reconcile passes during the storm / storm wall time (driven by the storm's demand);
+    ``steady_reconciles_per_s``: passes per second when every server is queued at once,
+    several times (a resync of N Ready servers): what one replica sustains.
+``operator_bytes_per_server``
+    the deep size of the leader's caches and per-server memory / N (trimmed objects are
+    kept as compact JSON bytes).
+``failover``
+    with ``--failover``: the leader is killed (Lease not released; SIGKILL with
+    ``--operator-process``) when half the servers are Ready; seconds until the Lease names
+    the standby, and duplicate / orphaned children.
+
+With ``--operator-process`` the replicas are ``python -m async_kubespawner.operator``
+child processes (reconcile counts from their ``/metrics``, memory as the leader's RSS
+growth over the storm / N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from traitlets.config import Config
+
+from async_kubespawner.kube.client import ApiSettings, build_api, load_configuration
+from async_kubespawner.operator import crds
+from async_kubespawner.operator.app import Operator, OperatorSettings
+from async_kubespawner.operator.kubeio import NOTEBOOK_TEMPLATES
+from async_kubespawner.operator.leader import LeaseSettings
+from async_kubespawner.operator.metrics import RECONCILE_DURATION
+from async_kubespawner.operator.models import API_VERSION
+from async_kubespawner.operator.spawner import OperatorSpawner, stop_operator_reflectors
+
+from .figures import summarise
+from .hub_stand_in import CycleRecord, build_spawner, start_server, stop_server
+from .simulator_process import SimulatorProcess
+from .spawn_storm import compute_figures, default_scenario
+from .spawner_loading import benchmark_kubeconfig, shutdown_spawner_module
+
+NAMESPACE = "default"
+
+TEMPLATE = {
+    "apiVersion": API_VERSION,
+    "kind": "NotebookTemplate",
+    "metadata": {"name": "bench"},
+    "spec": {
+        "variables": [{"name": "image", "default": "quay.io/jupyterhub/singleuser:5"}],
+        "pods": [{
+            "id": "notebook",
+            "name": "jupyter-{server.slug}",
+            "labels": {"component": "singleuser-server"},
+            "spec": {"containers": [{
+                "name": "notebook", "image": "{image}",
+                "envFrom": [{"secretRef": {"name": "{secret.name}"}}],
+                "ports": [{"name": "notebook-port", "containerPort": 8888}],
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
+            }]},
+        }],
+    },
+}
+
+
+def deep_size(obj: Any, seen: set[int] | None = None) -> int:
+    """Bytes held by ``obj`` and everything it references (each object counted once)."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return 0
+    seen.add(id(obj))
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(deep_size(k, seen) + deep_size(v, seen) for k, v in obj.items())
+    elif isinstance(obj, list | tuple | set | frozenset):
+        size += sum(deep_size(v, seen) for v in obj)
+    elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+        size += deep_size(vars(obj), seen)
+    elif hasattr(obj, "__slots__"):
+        size += sum(deep_size(getattr(obj, s), seen) for s in obj.__slots__ if hasattr(obj, s))
+    return size
+
+
+def operator_bytes(operator: Operator) -> int:
+    """What the operator keeps per managed server: its caches and per-server memory."""
+    held = [operator.servers._objects, operator.pods._objects, operator.pvcs._objects,
+            operator.reconciler._memory, operator.reconciler._recorded]
+    return sum(deep_size(h) for h in held)
+
+
+def reconcile_seconds() -> float:
+    total = 0.0
+    for metric in RECONCILE_DURATION.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_sum"):
+                total += sample.value
+    return total
+
+
+class InProcessReplicas:
+    """Operator replicas on this process's loop (shares the CPU with the stand-in hub)."""
+
+    def __init__(self, configuration: Any, opts: argparse.Namespace) -> None:
+        self.configuration = configuration
+        self.opts = opts
+        self.operators: list[Operator] = []
+
+    async def start(self, identities: list[str]) -> None:
+        lease = LeaseSettings()  # the production timings: 10 s lease, renew every 2 s
+        for identity in identities:
+            api = build_api(self.configuration, request_timeout=10, retry_timeout=30)
+            operator = Operator(api, OperatorSettings(
+                namespace=NAMESPACE, lease_namespace=NAMESPACE, identity=identity,
+                lease=lease, workers=self.opts.workers, resync_period=600))
+            await operator.start()
+            self.operators.append(operator)
+            while not (self.operators[0].is_leader and operator.synced):  # noqa: ASYNC110
+                await asyncio.sleep(0.05)  # set-up only; nothing is measured yet
+
+    async def counters(self) -> tuple[int, float]:
+        return sum(o.reconciles for o in self.operators), reconcile_seconds()
+
+    async def memory_per_server(self, users: int) -> float:
+        leader = next(o for o in self.operators if o.is_leader)
+        return operator_bytes(leader) / users
+
+    async def steady_rate(self, users: int, rounds: int) -> float | None:
+        return await resync_rate(next(o for o in self.operators if o.is_leader), users, rounds)
+
+    async def kill_leader(self) -> None:
+        leader = next(o for o in self.operators if o.is_leader)
+        await leader.kill()
+
+    def leader_identity(self) -> str | None:
+        return next((o.identity for o in self.operators if o.is_leader), None)
+
+    async def stop(self) -> None:
+        for operator in self.operators:
+            await operator.stop()
+            await operator.api.close()
+
+
+class ProcessReplicas:
+    """``python -m async_kubespawner.operator`` child processes, as in a Deployment."""
+
+    def __init__(self, kubeconfig: str, opts: argparse.Namespace, admin: Any) -> None:
+        self.kubeconfig = kubeconfig
+        self.opts = opts
+        self.admin = admin
+        self.processes: dict[str, tuple[asyncio.subprocess.Process, int]] = {}
+        self.baseline_rss: int | None = None
+
+    async def start(self, identities: list[str]) -> None:
+        import os
+        import socket
+
+        from .simulator_process import REPO_ROOT
+
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        for identity in identities:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "async_kubespawner.operator", "--namespace", NAMESPACE,
+                "--kubeconfig", self.kubeconfig, "--identity", identity,
+                "--health-address", "127.0.0.1", "--health-port", str(port),
+                "--workers", str(self.opts.workers), "--resync-period", "600",
+                "--log-level", "WARNING", env=env, cwd=REPO_ROOT)
+            self.processes[identity] = (process, port)
+            while not await self._ready(port):  # noqa: ASYNC110 (set-up only)
+                await asyncio.sleep(0.1)
+        while self.leader_identity() is None:
+            await self._refresh_leader()
+            await asyncio.sleep(0.1)
+        self.baseline_rss = self._rss(self.leader_identity() or "")
+
+    async def _ready(self, port: int) -> bool:
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession() as http, http.get(
+                    f"http://127.0.0.1:{port}/readyz") as r:
+                return r.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    _leader: str | None = None
+
+    async def _refresh_leader(self) -> None:
+        from async_kubespawner.operator.kubeio import LEASES
+
+        lease = await self.admin.get_or_none(LEASES, NAMESPACE, LeaseSettings().name)
+        self._leader = ((lease or {}).get("spec") or {}).get("holderIdentity") or None
+
+    def leader_identity(self) -> str | None:
+        return self._leader
+
+    def _rss(self, identity: str) -> int:
+        pid = self.processes[identity][0].pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+        return 0
+
+    async def _metrics(self, identity: str) -> tuple[int, float]:
+        import aiohttp
+
+        port = self.processes[identity][1]
+        passes, busy = 0, 0.0
+        try:
+            async with aiohttp.ClientSession() as http, http.get(
+                    f"http://127.0.0.1:{port}/metrics") as r:
+                text = await r.text()
+        except aiohttp.ClientError:
+            return 0, 0.0
+        for line in text.splitlines():
+            if line.startswith("kubespawner_operator_reconciles_total{"):
+                passes += int(float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("kubespawner_operator_reconcile_duration_seconds_sum{"):
+                busy += float(line.rsplit(" ", 1)[1])
+        return passes, busy
+
+    async def counters(self) -> tuple[int, float]:
+        total, busy = 0, 0.0
+        for identity, (process, _) in self.processes.items():
+            if process.returncode is None:
+                p, b = await self._metrics(identity)
+                total, busy = total + p, busy + b
+        return total, busy
+
+    async def memory_per_server(self, users: int) -> float:
+        await self._refresh_leader()
+        leader = self.leader_identity() or ""
+        return (self._rss(leader) - (self.baseline_rss or 0)) / users
+
+    async def steady_rate(self, users: int, rounds: int) -> float | None:
+        return None  # the resync cannot be triggered from outside the process
+
+    async def kill_leader(self) -> None:
+        import signal
+
+        await self._refresh_leader()
+        process = self.processes[self.leader_identity() or ""][0]
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+
+    async def stop(self) -> None:
+        import signal
+
+        for process, _ in self.processes.values():
+            if process.returncode is None:
+                process.send_signal(signal.SIGTERM)
+                await process.wait()
+
+
+async def run(opts: argparse.Namespace) -> dict[str, Any]:
+    kubeconfig = benchmark_kubeconfig()
+    sim = await SimulatorProcess.start(kubeconfig, users=opts.users, seed=opts.seed,
+                                       scenario=default_scenario(opts.ready_spread))
+    configuration = await load_configuration(ApiSettings(kubeconfig=sim.kubeconfig))
+    admin = build_api(configuration, request_timeout=10, retry_timeout=30)
+    replicas: InProcessReplicas | ProcessReplicas = (
+        ProcessReplicas(sim.kubeconfig, opts, admin) if opts.operator_process
+        else InProcessReplicas(configuration, opts))
+    try:
+        for manifest in crds.all_crds():
+            await admin.request("create", "customresourcedefinitions", "POST",
+                                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                                body=manifest)
+        await admin.create(NOTEBOOK_TEMPLATES, NAMESPACE, TEMPLATE)
+        await replicas.start(["op-a", "op-b"] if opts.failover else ["op-a"])
+        config = Config()
+        config.OperatorSpawner = Config({"kubeconfig": sim.kubeconfig, "namespace": NAMESPACE,
+                                         "template": "bench", "start_timeout": 300})
+        spawners = [build_spawner(OperatorSpawner, f"bench-user-{i:05d}", i + 1, config=config)
+                    for i in range(opts.users)]
+        records = [CycleRecord(user=s.user.name) for s in spawners]
+        warm = build_spawner(OperatorSpawner, "bench-warmup", 0, config=config)
+        await warm.poll()
+        await sim.command("reset_counters")
+        failover: dict[str, Any] | None = None
+        reconciles0, busy0 = await replicas.counters()
+        wall0 = time.monotonic()
+        storm = asyncio.gather(*(start_server(s, r) for s, r in zip(spawners, records,
+                                                                      strict=True)))
+        if opts.failover:
+            failover = await kill_leader_midway(replicas, admin, records, opts.users)
+        await storm
+        wall = time.monotonic() - wall0
+        reconciles1, busy1 = await replicas.counters()
+        passes, busy = reconciles1 - reconciles0, busy1 - busy0
+        per_server = await replicas.memory_per_server(opts.users)
+        capacity = await replicas.steady_rate(opts.users, opts.resync_rounds)
+        requests = await sim.command("counters")
+        marks = await sim.command("marks")
+        raw = compute_figures(records, marks)
+        children = await children_census(admin)
+        started = sum(1 for r in records if r.start_returned is not None)
+        errors = [r.start_error for r in records if r.start_error]
+        await asyncio.gather(*(stop_server(s, r) for s, r in zip(spawners, records,
+                                                                   strict=True)
+                               if r.start_returned is not None))
+        stopped = sum(1 for r in records if r.stop_returned is not None)
+        result = {
+            "meta": {"users": opts.users, "ready_spread_s": opts.ready_spread,
+                     "seed": opts.seed, "workers": opts.workers, "failover": opts.failover,
+                     "operator": "process" if opts.operator_process else "in-process"},
+            "started": started,
+            "stopped": stopped,
+            "start_errors": errors[:5],
+            "storm_wall_s": round(wall, 3),
+            "start_after_ready_ms": summarise(raw["start"], 1000),
+            "reconciles": passes,
+            "reconciles_per_s": round(passes / wall, 1),
+            "reconcile_seconds_per_pass": round(busy / passes, 4) if passes else None,
+            "steady_reconciles_per_s": capacity,
+            "operator_bytes_per_server": round(per_server),
+            "api_requests": requests.get("total"),
+            "children": children,
+        }
+        if failover is not None:
+            result["failover"] = failover
+        return result
+    finally:
+        await replicas.stop()
+        await stop_operator_reflectors()
+        await shutdown_spawner_module(OperatorSpawner)
+        await admin.close()
+        await sim.close()
+
+
+async def resync_rate(leader: Operator, users: int, rounds: int) -> float | None:
+    """Passes per second when every server is queued ``rounds`` times (all Ready, caches
+    warm): what one replica sustains, the figure behind "reconciles/s"."""
+    if rounds <= 0:
+        return None
+    before = leader.reconciles
+    started = time.monotonic()
+    for _ in range(rounds):
+        target = leader.reconciles + users
+        leader._resync()
+        while leader.reconciles < target:  # noqa: ASYNC110 (the end of a measured run)
+            await asyncio.sleep(0.005)
+    return round((leader.reconciles - before) / (time.monotonic() - started), 1)
+
+
+async def kill_leader_midway(replicas: Any, admin: Any, records: list[CycleRecord],
+                             users: int) -> dict[str, Any]:
+    """Kill the leader (no release) once half the servers are Ready; time the takeover
+    from the Lease itself, as any observer would see it."""
+    from async_kubespawner.operator.kubeio import LEASES
+
+    while sum(1 for r in records if r.start_returned is not None) < users // 2:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)  # the moment to inject the failure, not a synchronisation
+    lease = await admin.get(LEASES, NAMESPACE, LeaseSettings().name)
+    old = lease["spec"]["holderIdentity"]
+    await replicas.kill_leader()
+    killed = time.monotonic()
+    while True:
+        lease = await admin.get(LEASES, NAMESPACE, LeaseSettings().name)
+        if lease["spec"].get("holderIdentity") not in (old, "", None):
+            break
+        await asyncio.sleep(0.05)  # measured to 50 ms, far below the lease duration
+    return {"takeover_s": round(time.monotonic() - killed, 3), "from": old,
+            "to": lease["spec"]["holderIdentity"],
+            "lease_duration_s": lease["spec"].get("leaseDurationSeconds")}
+
+
+async def children_census(admin: Any) -> dict[str, int]:
+    """Pods per NotebookServer: duplicates (two pods for one server) and orphans (a pod
+    whose owner does not exist)."""
+    from async_kubespawner.kube.client import PODS
+    from async_kubespawner.operator.kubeio import NOTEBOOK_SERVERS
+
+    servers = await admin.list_page(NOTEBOOK_SERVERS, NAMESPACE)
+    live = {s["metadata"]["uid"] for s in servers.get("items") or ()}
+    pods = await admin.list_page(PODS, NAMESPACE)
+    per_owner: dict[str, int] = {}
+    orphans = 0
+    for pod in pods.get("items") or ():
+        owners = [r["uid"] for r in pod["metadata"].get("ownerReferences") or ()]
+        if not owners or owners[0] not in live:
+            orphans += 1
+            continue
+        per_owner[owners[0]] = per_owner.get(owners[0], 0) + 1
+    return {"servers": len(live), "pods": sum(per_owner.values()) + orphans,
+            "duplicate_pods": sum(n - 1 for n in per_owner.values()), "orphaned_pods": orphans}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.operator_storm",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--ready-spread", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=32)
+    parser.add_argument("--resync-rounds", type=int, default=3,
+                        help="after the storm, queue every server this many times and "
+                        "measure the pass rate")
+    parser.add_argument("--operator-process", action="store_true",
+                        help="run the operator replicas as their own processes "
+                        "(python -m async_kubespawner.operator), as a Deployment does")
+    parser.add_argument("--failover", action="store_true",
+                        help="two replicas; kill the leader when half the servers are Ready")
+    parser.add_argument("--json", type=Path, default=None)
+    opts = parser.parse_args(argv)
+    result = asyncio.run(run(opts))
+    text = json.dumps(result, indent=2)
+    if opts.json:
+        opts.json.write_text(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

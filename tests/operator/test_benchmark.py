@@ -1,0 +1,36 @@
+"""benchmarks/operator_storm.py end to end on a tiny storm: every figure produced, counts
+consistent (never how fast anything was)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extra", [[], ["--operator-process", "--failover"]])
+def test_tiny_operator_storm_produces_every_figure(tmp_path: Path, extra: list[str]) -> None:
+    out = tmp_path / "storm.json"
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.operator_storm", "--users", "4",
+         "--ready-spread", "0.5", "--resync-rounds", "1", "--json", str(out), *extra],
+        cwd=REPO, env={**os.environ}, check=True, capture_output=True, timeout=240,
+    )
+    result = json.loads(out.read_text())
+    assert result["started"] == result["stopped"] == 4
+    assert result["start_after_ready_ms"]["n"] == 4
+    assert result["children"] == {"servers": 4, "pods": 4, "duplicate_pods": 0,
+                                  "orphaned_pods": 0}
+    assert result["reconciles"] >= 4
+    if extra:
+        assert result["failover"]["from"] != result["failover"]["to"]
+    else:
+        assert result["steady_reconciles_per_s"] > 0
+        assert result["operator_bytes_per_server"] > 0

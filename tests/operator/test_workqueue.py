@@ -1,0 +1,72 @@
+"""The work queue: coalescing, one worker per key, re-run after a change mid-pass, backoff."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from async_kubespawner.operator.workqueue import QueueShutDown, WorkQueue
+
+
+async def test_adds_coalesce_until_taken() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for _ in range(3):
+        q.add("a")
+    q.add("b")
+    assert len(q) == 2
+    assert await q.get() == "a"
+    assert await q.get() == "b"
+
+
+async def test_a_key_is_never_handed_to_two_workers_and_a_change_mid_pass_is_not_lost() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add("a")
+    assert await q.get() == "a"
+    q.add("a")  # changed while being processed
+    assert len(q) == 0  # not handed out again now ...
+    waiter = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    q.done("a")  # ... but right after the pass
+    assert await asyncio.wait_for(waiter, 1) == "a"
+
+
+async def test_retry_backs_off_per_key_and_forget_resets() -> None:
+    q: WorkQueue[str] = WorkQueue(base_delay=0.01, max_delay=1.0)
+    delays = [q.retry("a") for _ in range(5)]
+    assert all(0.005 * 2**i <= d <= 0.01 * 2**i for i, d in enumerate(delays))
+    assert q.failures("a") == 5
+    q.forget("a")
+    assert q.failures("a") == 0
+    assert await asyncio.wait_for(q.get(), 2) == "a"  # scheduled once, not five times
+    q.done("a")
+    assert len(q) == 0
+
+
+async def test_add_after_keeps_the_earliest_schedule() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add_after("a", 3600)
+    q.add_after("a", 0.01)  # earlier: replaces the hour-long schedule
+    assert await asyncio.wait_for(q.get(), 30) == "a"
+    q.add_after("b", 0.01)
+    q.add_after("b", 3600)  # later: the earlier one stays
+    assert await asyncio.wait_for(q.get(), 30) == "b"
+
+
+async def test_shutdown_ends_waiting_workers() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    waiter = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    q.shutdown()
+    with pytest.raises(QueueShutDown):
+        await asyncio.wait_for(waiter, 1)
+
+
+async def test_urgent_keys_jump_the_queue() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for key in ("new-1", "new-2", "started"):
+        q.add(key)
+    q.add("started", urgent=True)  # already queued: moved to the front
+    q.add("other", urgent=True)
+    assert [await q.get() for _ in range(4)] == ["other", "started", "new-1", "new-2"]
