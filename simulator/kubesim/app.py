@@ -31,12 +31,12 @@ from .custom_resources import scale_of, scaled
 from .decoding import (
     MAX_BODY_DEPTH,
     OBJECT_META_FIELDS,
-    json_type_name,
     nested_deeper_than,
     unknown_fields,
 )
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
+from .json_values import go_unmarshal_type
 from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
 from .managed_fields import manager_from, validate_write_options
 from .patching import PatchError, apply_json_patch, apply_merge_patch
@@ -654,7 +654,7 @@ class SimulatorAPI:
         rt = t.rt
         if not isinstance(config, dict):
             raise errors.bad_request(
-                f"error decoding YAML: json: cannot unmarshal {json_type_name(config)} into Go "
+                f"error decoding YAML: json: cannot unmarshal {go_unmarshal_type(config)} into Go "
                 "value of type map[string]interface {}"
             )
         if not config.get("apiVersion") or not config.get("kind"):
@@ -698,7 +698,7 @@ class SimulatorAPI:
             kind = rt.kind if rt else "Binding"
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get "
-                f"version/kind; json parse error: json: cannot unmarshal {json_type_name(obj)} "
+                f"version/kind; json parse error: json: cannot unmarshal {go_unmarshal_type(obj)} "
                 'into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
             )
         if rt is not None:
@@ -759,7 +759,7 @@ class SimulatorAPI:
                 raise errors.bad_request(
                     f"the object provided is unrecognized (must be of type {rt.kind}): couldn't "
                     f"get version/kind; json parse error: json: cannot unmarshal "
-                    f"{json_type_name(value)} into Go struct field .{field} of type string"
+                    f"{go_unmarshal_type(value)} into Go struct field .{field} of type string"
                 )
         if api_version and api_version != rt.api_version:
             if (

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from kubesim.decoding import DecodeError, check_types, drop_nulls
-from kubesim.patching import clone_json
+from kubesim.json_values import clone_json
 from kubesim.quantities import QuantityError, canonical_quantity, quantity_value
 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"

@@ -45,6 +45,7 @@ from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_t
 from .defaulting import default_object
 from .errors import StatusError
 from .field_errors import invalid as field_invalid
+from .json_values import clone_json
 from .list_options import decode_continue, encode_continue  # noqa: F401  (re-exported)
 from .managed_fields import (
     applied_set,
@@ -108,15 +109,6 @@ def dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
     except TypeError:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of JSON-shaped data, several times faster than ``copy.deepcopy``."""
-    if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) for v in value]
-    return value
 
 
 def now_rfc3339(offset_seconds: float = 0) -> str:
@@ -431,7 +423,7 @@ class Store:
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         """A private copy of the object; ``StatusError(404)`` if missing."""
-        return clone(self.get_ref(rt, namespace, name))
+        return clone_json(self.get_ref(rt, namespace, name))
 
     def encode(self, obj: dict[str, Any]) -> bytes:
         """``obj`` as JSON, reusing the bytes its watch event already made when it is the
@@ -523,7 +515,7 @@ class Store:
         items, rv = self.list_refs(
             rt, namespace, label_selector=label_selector, field_selector=field_selector
         )
-        return [clone(o) for o in items], str(rv)
+        return [clone_json(o) for o in items], str(rv)
 
     def _snapshot(self, rt: ResourceType, at_rv: int) -> dict[ObjKey, dict[str, Any]]:
         """The kind's objects as they were at ``at_rv``, by undoing newer changes."""
@@ -875,7 +867,7 @@ class Store:
         with ``applied`` — the field set of an applied configuration — an Apply).
         """
         self._ensure_gc_worker()
-        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone_json(obj))
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
         meta = obj["metadata"]
@@ -1005,7 +997,7 @@ class Store:
         """PUT semantics: a stale ``metadata.resourceVersion`` in ``obj`` is a 409 Conflict."""
         self._ensure_gc_worker()
         current = self.get_ref(rt, namespace, name)
-        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone_json(obj))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             obj["metadata"] = meta = {}
@@ -1132,7 +1124,7 @@ class Store:
             )
         schema = self.registry.schema(rt)
         reset = "status" in rt.subresources
-        config = decode(rt.kind, rt.group, rt.version, clone(config))
+        config = decode(rt.kind, rt.group, rt.version, clone_json(config))
         if schema is not None:
             config = prune_unknown(schema, config)
         applied = applied_set(config, schema, subresource=subresource, reset_status=reset)

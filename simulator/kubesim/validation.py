@@ -28,6 +28,7 @@ from kubesim.field_errors import (
     required,
     too_long,
 )
+from kubesim.json_values import clone_json
 from kubesim.names import (
     dns1035_label_errors,
     dns1123_label_errors,
@@ -38,7 +39,6 @@ from kubesim.names import (
     qualified_name_errors,
     regex_error,
 )
-from kubesim.patching import clone_json
 from kubesim.quantities import canonical_quantity, quantity_value
 from kubesim.quantity_grammar import QUANTITY_FORMAT_HINT, QuantityError
 from kubesim.structural_schema import (
