@@ -30,14 +30,14 @@ from kubesim.field_errors import (
 )
 from kubesim.json_values import clone_json
 from kubesim.names import (
+    config_key_errors,
     dns1035_label_errors,
     dns1123_label_errors,
     dns1123_subdomain_errors,
     label_value_errors,
-    max_len_error,
     path_segment_errors,
+    port_name_errors,
     qualified_name_errors,
-    regex_error,
 )
 from kubesim.quantities import canonical_quantity, quantity_value
 from kubesim.quantity_grammar import QUANTITY_FORMAT_HINT, QuantityError
@@ -170,24 +170,6 @@ _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _PORT_RANGE = "must be between 1 and 65535, inclusive"
-_IANA_LETTER = re.compile(r"[a-z]")
-_IANA_CHARS = re.compile(r"^[-a-z0-9]+$")
-
-
-def _port_name_errors(name: str) -> list[str]:
-    """IANA service names, as container port names and named targetPorts must be."""
-    errors = []
-    if len(name) > 15:
-        errors.append(max_len_error(15))
-    if not _IANA_CHARS.match(name):
-        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not _IANA_LETTER.search(name):
-        errors.append("must contain at least one letter (a-z)")
-    if "--" in name:
-        errors.append("must not contain consecutive hyphens")
-    if name.startswith("-") or name.endswith("-"):
-        errors.append("must not begin or end with a hyphen")
-    return errors
 
 
 def _valid_port(value: Any) -> bool:
@@ -267,7 +249,7 @@ def _validate_containers(
             p_path = f"{path}.ports[{p_index}]"
             port_name = port.get("name")
             if port_name:
-                for msg in _port_name_errors(port_name):
+                for msg in port_name_errors(port_name):
                     causes.append(invalid(f"{p_path}.name", port_name, msg))
                 if port_name in port_names:
                     causes.append(duplicate(f"{p_path}.name", port_name))
@@ -643,7 +625,7 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
         keys.add(key)  # type: ignore[arg-type]
         target = port.get("targetPort")
         if isinstance(target, str):
-            for msg in _port_name_errors(target):
+            for msg in port_name_errors(target):
                 causes.append(invalid(f"{path}.targetPort", target, msg))
         elif target is not None and target != 0 and not _valid_port(target):
             causes.append(invalid(f"{path}.targetPort", target, _PORT_RANGE))
@@ -665,36 +647,12 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
 
 # --------------------------------------------------------------------------- secrets, configmaps
 
-_CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-def _config_key_errors(key: str) -> list[str]:
-    errors = []
-    if len(key) > 253:
-        errors.append("must be no more than 253 bytes")
-    if not _CONFIG_KEY_RE.match(key):
-        errors.append(
-            regex_error(
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-                "[-._a-zA-Z0-9]+",
-                "key.name",
-                "KEY_NAME",
-                "key-name",
-            )
-        )
-    if key in (".", ".."):
-        errors.append(f"must not be '{key}'")
-    elif key.startswith(".."):
-        errors.append("must not start with '..'")
-    return errors
-
-
 def _validate_keys(obj: dict, sections: tuple[str, ...]) -> list[Cause]:
     causes: list[Cause] = []
     seen: set[str] = set()
     for section in sections:
         for key in obj.get(section) or {}:
-            for msg in _config_key_errors(key):
+            for msg in config_key_errors(key):
                 causes.append(invalid(f"{section}[{key}]", key, msg))
             if key in seen:
                 causes.append(invalid(f"{section}[{key}]", key, "duplicate of key present in data"))
