@@ -36,6 +36,7 @@ from .decoding import (
 )
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
+from .field_errors import forbidden, required
 from .json_values import go_unmarshal_type
 from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
 from .managed_fields import manager_from, validate_write_options
@@ -503,11 +504,7 @@ class SimulatorAPI:
                         "Binding",
                         t.name or "",
                         [
-                            {
-                                "reason": "FieldValueRequired",
-                                "message": "Required value",
-                                "field": "target.name",
-                            }
+                            required("target.name")
                         ],
                     )
                 await self.store.bind(t.namespace or "", t.name or "", target["name"])
@@ -852,11 +849,10 @@ class SimulatorAPI:
                     "DeleteOptions",
                     "",
                     [
-                        {
-                            "reason": "FieldValueForbidden",
-                            "message": "Forbidden: orphanDependents and deletionPropagation cannot be both set",
-                            "field": "propagationPolicy",
-                        }
+                        forbidden(
+                            "propagationPolicy",
+                            "orphanDependents and deletionPropagation cannot be both set",
+                        )
                     ],
                 )
             options["propagationPolicy"] = "Orphan" if options["orphanDependents"] else "Background"

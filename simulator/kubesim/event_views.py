@@ -19,9 +19,8 @@ from multidict import MultiDict
 
 from . import errors
 from .decoding import decode
-from .errors import StatusError
 from .resources import ResourceType
-from .validation import invalid_status, validate_object
+from .validation import validate_object
 
 if TYPE_CHECKING:
     from .app import SimulatorAPI, Target
@@ -172,7 +171,7 @@ def _strict_checks(obj: dict[str, Any], new_rt: ResourceType) -> None:
     causes = validate_object("Event", obj)
     if causes:
         name = (obj.get("metadata") or {}).get("name", "")
-        raise StatusError(invalid_status("Event", name, causes, GROUP))
+        raise errors.invalid("Event", name, causes, GROUP)
 
 
 async def serve(api: SimulatorAPI, request: web.Request, t: Target, verb: str) -> web.StreamResponse:

@@ -45,6 +45,8 @@ from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_t
 from .defaulting import default_object
 from .errors import StatusError
 from .field_errors import invalid as field_invalid
+from .field_errors import not_supported as field_not_supported
+from .field_errors import required as field_required
 from .json_values import clone_json
 from .list_options import decode_continue, encode_continue  # noqa: F401  (re-exported)
 from .managed_fields import (
@@ -67,7 +69,6 @@ from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .validation import (
     apply_schema_defaults,
-    invalid_status,
     prune_unknown,
     validate_against_schema,
     validate_metadata,
@@ -847,7 +848,7 @@ class Store:
             causes = validate_object(rt.kind, obj, old, decoded=True)
         if causes:
             name = obj.get("metadata", {}).get("name", "")
-            raise StatusError(invalid_status(rt.kind, name, causes, rt.group))
+            raise errors.invalid(rt.kind, name, causes, rt.group)
 
     async def create(
         self,
@@ -894,11 +895,7 @@ class Store:
                     rt.kind,
                     "",
                     [
-                        {
-                            "reason": "FieldValueRequired",
-                            "message": "Required value: name or generateName is required",
-                            "field": "metadata.name",
-                        }
+                        field_required("metadata.name", "name or generateName is required")
                     ],
                     rt.group,
                 )
@@ -1080,13 +1077,11 @@ class Store:
         if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
         if meta.get("uid") != current["metadata"].get("uid"):
-            raise StatusError(
-                invalid_status(
-                    rt.kind,
-                    name,
-                    [field_invalid("metadata.uid", meta.get("uid"), "field is immutable")],
-                    rt.group,
-                )
+            raise errors.invalid(
+                rt.kind,
+                name,
+                [field_invalid("metadata.uid", meta.get("uid"), "field is immutable")],
+                rt.group,
             )
         return self._update(rt, current, patched, subresource, dry_run, manager=manager)
 
@@ -1327,11 +1322,11 @@ class Store:
                 "DeleteOptions",
                 "",
                 [
-                    {
-                        "reason": "FieldValueNotSupported",
-                        "message": f'Unsupported value: "{propagation_policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
-                        "field": "propagationPolicy",
-                    }
+                    field_not_supported(
+                        "propagationPolicy",
+                        propagation_policy,
+                        ("Foreground", "Background", "Orphan", "nil"),
+                    )
                 ],
             )
         if grace_period_seconds is not None and grace_period_seconds < 0:
@@ -1660,52 +1655,34 @@ class Store:
         causes = []
         if not group or "." not in group:
             causes.append(
-                {
-                    "reason": "FieldValueInvalid",
-                    "message": f'Invalid value: "{group}": should be a domain with at least one dot',
-                    "field": "spec.group",
-                }
+                field_invalid("spec.group", group, "should be a domain with at least one dot")
             )
         if not plural:
             causes.append(
-                {
-                    "reason": "FieldValueRequired",
-                    "message": "Required value",
-                    "field": "spec.names.plural",
-                }
+                field_required("spec.names.plural")
             )
         if not names.get("kind"):
             causes.append(
-                {
-                    "reason": "FieldValueRequired",
-                    "message": "Required value",
-                    "field": "spec.names.kind",
-                }
+                field_required("spec.names.kind")
             )
         if spec.get("scope") not in ("Namespaced", "Cluster"):
             causes.append(
-                {
-                    "reason": "FieldValueNotSupported",
-                    "message": f'Unsupported value: "{spec.get("scope", "")}": supported values: "Cluster", "Namespaced"',
-                    "field": "spec.scope",
-                }
+                field_not_supported("spec.scope", spec.get("scope", ""), ("Cluster", "Namespaced"))
             )
         if not spec.get("versions"):
             causes.append(
-                {
-                    "reason": "FieldValueRequired",
-                    "message": "Required value: must have exactly one version marked as storage version",
-                    "field": "spec.versions",
-                }
+                field_required(
+                    "spec.versions", "must have exactly one version marked as storage version"
+                )
             )
         expected = f"{plural}.{group}"
         if crd["metadata"].get("name") != expected:
             causes.append(
-                {
-                    "reason": "FieldValueInvalid",
-                    "message": f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group',
-                    "field": "metadata.name",
-                }
+                field_invalid(
+                    "metadata.name",
+                    crd["metadata"].get("name"),
+                    'must be spec.names.plural+"."+spec.group',
+                )
             )
         if causes:
             raise errors.invalid(

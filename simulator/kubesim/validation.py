@@ -6,7 +6,7 @@ by field, in the same words (``spec.containers[0].image: Required value``). Caus
 plain dicts ``{"reason", "message", "field"}``; ``invalid_status`` wraps them into the
 ``Status`` body the real server returns.
 
-``invalid_status`` (from ``field_errors``) and the CRD schema functions (from
+``invalid_status`` (from ``errors``) and the CRD schema functions (from
 ``structural_schema``) are re-exported here, where the store looks for them.
 """
 
@@ -17,12 +17,12 @@ from decimal import Decimal
 from typing import Any
 
 from kubesim.decoding import DecodeError, check_types, decode_error, drop_nulls
+from kubesim.errors import invalid_status
 from kubesim.field_errors import (
     Cause,
     duplicate,
     forbidden,
     invalid,
-    invalid_status,
     not_found,
     not_supported,
     required,
