@@ -572,16 +572,7 @@ class SimulatorAPI:
             )
             return raw_json_response(self.store.encode(obj))
         if verb == "delete":
-            options = await self._delete_options(request)
-            obj = await self.store.delete(
-                rt,
-                t.namespace,
-                t.name or "",
-                grace_period_seconds=options.get("gracePeriodSeconds"),
-                propagation_policy=options.get("propagationPolicy"),
-                preconditions=options.get("preconditions"),
-                dry_run=options.get("dryRun") == ["All"],
-            )
+            obj = await self._delete_one(request, rt, t.namespace, t.name or "")
             if rt.returns_deleted or self.store.holds(obj):
                 return json_response(obj)
             return json_response(deleted_status(rt, obj))
@@ -817,6 +808,21 @@ class SimulatorAPI:
             )
         if mode != "Ignore":
             request[WARNINGS_KEY] = problems
+
+    async def _delete_one(
+        self, request: web.Request, rt: ResourceType, namespace: str | None, name: str
+    ) -> dict[str, Any]:
+        """DELETE one object as the request's DeleteOptions ask."""
+        options = await self._delete_options(request)
+        return await self.store.delete(
+            rt,
+            namespace,
+            name,
+            grace_period_seconds=options.get("gracePeriodSeconds"),
+            propagation_policy=options.get("propagationPolicy"),
+            preconditions=options.get("preconditions"),
+            dry_run=options.get("dryRun") == ["All"],
+        )
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         """DeleteOptions from the body when there is one, else from the query (real precedence)."""

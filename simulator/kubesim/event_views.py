@@ -217,16 +217,7 @@ async def serve(api: SimulatorAPI, request: web.Request, t: Target, verb: str) -
         )
         return _json(to_new(patched))
     if verb == "delete":
-        options = await api._delete_options(request)
-        gone = await store.delete(
-            core_rt,
-            t.namespace,
-            t.name or "",
-            grace_period_seconds=options.get("gracePeriodSeconds"),
-            propagation_policy=options.get("propagationPolicy"),
-            preconditions=options.get("preconditions"),
-            dry_run=options.get("dryRun") == ["All"],
-        )
+        gone = await api._delete_one(request, core_rt, t.namespace, t.name or "")
         return _json(deleted_status(t.rt, gone))
     if verb == "deletecollection":
         return _list_body(await api._delete_collection(request, core_t))
