@@ -7,9 +7,6 @@ prints is stable while it runs; every wait is on a watch, never on a timer.
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,30 +15,10 @@ from kubesim.cluster.config import ClusterConfig
 from kubesim.cluster.nodes import NodePoolSpec
 from kubesim.cluster.testing import run_cluster
 
+from ..support import ok
 from .podwatch import follow, main_state, pod_manifest, wait_for_event
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-
-
-@pytest.fixture(autouse=True)
-def _kubectl_installed() -> None:
-    """A missing kubectl is a failed set-up, not a reason to skip the smoke test."""
-    if not Path(KUBECTL).exists():
-        pytest.fail(
-            f"{KUBECTL} is missing: `make test` installs it (scripts/install-system-deps.sh), "
-            "or run `apt-get install -y kubernetes-client`"
-        )
-
-
-
-async def kubectl(kubeconfig: Path, *args: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "--kubeconfig", str(kubeconfig), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {err.decode()}"
-    return out.decode()
+pytestmark = pytest.mark.usefixtures("kubectl_installed")
 
 
 def rows(output: str) -> tuple[list[str], dict[str, list[str]]]:
@@ -105,7 +82,7 @@ async def test_kubectl_get_pods_shows_kubectl_statuses():
             await wait_for_event(api, "creating", "Pulling")
             await wait_for_event(api, "nofit", "FailedScheduling")
 
-            header, table = rows(await kubectl(kc, "get", "pods"))
+            header, table = rows(await ok(kc, "get", "pods"))
             assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
             status = {name: cells[2] for name, cells in table.items()}
             assert status == {
@@ -124,7 +101,7 @@ async def test_kubectl_get_pods_shows_kubectl_statuses():
             assert table["crashing"][3].startswith("1 (") and table["crashing"][3].endswith(" ago)")
             assert table["running"][3] == "0"
 
-            header, wide = rows(await kubectl(kc, "get", "pods", "-o", "wide"))
+            header, wide = rows(await ok(kc, "get", "pods", "-o", "wide"))
             assert header == ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE",
                               "NOMINATED NODE", "READINESS GATES"]
             running = await api.read_namespaced_pod("running", "default")
@@ -138,7 +115,7 @@ async def test_kubectl_get_pods_shows_kubectl_statuses():
             await follow(api, "leaving", until_state("running"))
             await api.delete_namespaced_pod("leaving", "default", grace_period_seconds=600)
             await wait_for_event(api, "leaving", "Killing")
-            _, table = rows(await kubectl(kc, "get", "pod", "leaving"))
+            _, table = rows(await ok(kc, "get", "pod", "leaving"))
             assert table["leaving"][2] == "Terminating"
         finally:
             await api_client.close()
@@ -151,23 +128,23 @@ async def test_kubectl_get_nodes_events_and_other_kinds():
         api_client = sim.api_client()
         api = client.CoreV1Api(api_client)
         try:
-            header, nodes = rows(await kubectl(kc, "get", "nodes"))
+            header, nodes = rows(await ok(kc, "get", "nodes"))
             assert header == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
             assert sorted(nodes) == ["sim-node-0", "sim-node-1"]
             assert nodes["sim-node-0"][1:3] == ["Ready", "<none>"]
             assert nodes["sim-node-0"][4].startswith("v1.")
-            header, _ = rows(await kubectl(kc, "get", "nodes", "-o", "wide"))
+            header, _ = rows(await ok(kc, "get", "nodes", "-o", "wide"))
             assert header[5:8] == ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE"]
 
             await api.create_namespaced_pod(
                 "default", pod_manifest("web", scenario="instant,output=hello\\nworld\\n"))
             await wait_for_event(api, "web", "Started")
-            assert await kubectl(kc, "logs", "web") == "hello\nworld\n"
-            stamped = (await kubectl(kc, "logs", "web", "--timestamps", "--tail=1")).split(" ")
+            assert await ok(kc, "logs", "web") == "hello\nworld\n"
+            stamped = (await ok(kc, "logs", "web", "--timestamps", "--tail=1")).split(" ")
             assert stamped[0].endswith("Z") and len(stamped[0]) == 30 and stamped[1] == "world\n"
-            assert await kubectl(kc, "logs", "web", "--limit-bytes=3") == "hel"
-            assert await kubectl(kc, "logs", "web", "--since=1h") == "hello\nworld\n"
-            listing = await kubectl(kc, "get", "events")
+            assert await ok(kc, "logs", "web", "--limit-bytes=3") == "hel"
+            assert await ok(kc, "logs", "web", "--since=1h") == "hello\nworld\n"
+            listing = await ok(kc, "get", "events")
             header, _ = rows(listing)
             assert header == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
             lines = listing.splitlines()[1:]
@@ -176,7 +153,7 @@ async def test_kubectl_get_nodes_events_and_other_kinds():
             assert " ".join(started[4:]) == "Started container notebook"
             assert any("Successfully assigned default/web to sim-node-" in line for line in lines)
             # -o wide adds the kubelet as source and the container as subobject
-            wide = await kubectl(kc, "get", "events", "-o", "wide",
+            wide = await ok(kc, "get", "events", "-o", "wide",
                                  "--field-selector", "reason=Started")
             assert "spec.containers{notebook}" in wide and "kubelet, sim-node-" in wide
 
@@ -192,19 +169,19 @@ async def test_kubectl_get_nodes_events_and_other_kinds():
                 "spec": {"accessModes": ["ReadWriteOnce"],
                          "resources": {"requests": {"storage": "1Gi"}},
                          "storageClassName": "nope"}})
-            header, secrets = rows(await kubectl(kc, "get", "secrets"))
+            header, secrets = rows(await ok(kc, "get", "secrets"))
             assert header == ["NAME", "TYPE", "DATA", "AGE"]
             assert secrets["tok"][1:3] == ["Opaque", "2"]
-            header, cms = rows(await kubectl(kc, "get", "configmaps"))
+            header, cms = rows(await ok(kc, "get", "configmaps"))
             assert header == ["NAME", "DATA", "AGE"] and cms["cfg"][1] == "1"
-            header, svcs = rows(await kubectl(kc, "get", "services"))
+            header, svcs = rows(await ok(kc, "get", "services"))
             assert header == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
             assert svcs["hub"][1] == "ClusterIP" and svcs["hub"][3:5] == ["<none>", "8081/TCP"]
-            header, pvcs = rows(await kubectl(kc, "get", "pvc"))
+            header, pvcs = rows(await ok(kc, "get", "pvc"))
             assert header[:6] == ["NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES",
                                   "STORAGECLASS"]
             assert pvcs["home"][1] == "Pending" and "nope" in pvcs["home"]
-            header, nss = rows(await kubectl(kc, "get", "namespaces"))
+            header, nss = rows(await ok(kc, "get", "namespaces"))
             assert header == ["NAME", "STATUS", "AGE"] and nss["default"][1] == "Active"
         finally:
             await api_client.close()
