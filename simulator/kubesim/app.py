@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,7 +87,6 @@ VERSION_INFO = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
 WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
@@ -105,7 +104,7 @@ def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class _Pairs(list):  # type: ignore[type-arg]
+class _Pairs(list[tuple[str, Any]]):
     """A JSON object's members in order, kept as pairs to find duplicate keys."""
 
 
@@ -1157,7 +1156,7 @@ class SimulatorAPI:
             if provider is None
             else provider(t.namespace or "", name, log_options(request.query, container))
         )
-        if asyncio.iscoroutine(result):
+        if isinstance(result, Awaitable):
             result = await result
         if result is None:
             raise errors.bad_request(
@@ -1343,8 +1342,8 @@ class SimulatorAPI:
         if parts[1:2] != ["v3"]:
             raise PlainNotFound()
         groups = {"": ["v1"], **self.store.registry.group_versions()}
+        paths: dict[str, Any] = {}
         if len(parts) == 2:
-            paths = {}
             for group, versions in groups.items():
                 for version in versions:
                     rel = f"api/{version}" if not group else f"apis/{group}/{version}"
@@ -1361,7 +1360,6 @@ class SimulatorAPI:
             raise PlainNotFound()
         if version not in groups.get(group, []):
             raise PlainNotFound()
-        paths = {}
         prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
         for rt in self.store.registry.in_group_version(group, version):
             item = (
@@ -1552,7 +1550,6 @@ def _objkey(obj: dict[str, Any]) -> tuple[str, str]:
 def make_app(api: SimulatorAPI) -> web.Application:
     """An aiohttp application that sends every path to ``api``."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
-    app[SIM_KEY] = api
     app.router.add_route("*", "/{tail:.*}", api.handle)
     return app
 

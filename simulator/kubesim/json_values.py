@@ -68,3 +68,9 @@ def go_dynamic_type(value: Any) -> str:
     """The Go type ``value`` has after encoding/json decoded it into an ``interface{}``,
     for messages that print it (``float64``, ``map[string]interface {}``, ...)."""
     return _GO_DYNAMIC_TYPES[json_type(value)]
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one: validators read fields of a
+    section that a bad body may have given another type (which decoding reports)."""
+    return value if isinstance(value, dict) else {}

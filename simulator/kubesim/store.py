@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import collections
 import contextlib
 import ipaddress
@@ -612,7 +613,7 @@ class Store:
     def _forget(self, watch: Watch) -> None:
         self._watchers[watch.rt.key].discard(watch)
 
-    def watches(self) -> list[Watch]:
+    def watches(self) -> builtins.list[Watch]:
         return [w for ws in self._watchers.values() for w in ws]
 
     def close_watches(self, after_events: int | None = None) -> int:
@@ -1376,7 +1377,7 @@ class Store:
         return self._remove(rt, current, current)
 
     def _mark_deleting(
-        self, rt: ResourceType, current: dict[str, Any], grace: int, finalizers: list[str]
+        self, rt: ResourceType, current: dict[str, Any], grace: int, finalizers: builtins.list[str]
     ) -> dict[str, Any]:
         new = dict(current)
         meta = new["metadata"] = dict(current["metadata"])

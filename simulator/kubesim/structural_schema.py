@@ -21,7 +21,7 @@ from kubesim.field_errors import (
     too_long,
     type_invalid,
 )
-from kubesim.json_values import clone_json, json_type
+from kubesim.json_values import clone_json, json_type, mapping
 
 _JSON_TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -220,7 +220,7 @@ def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
     describes map values. Returns a new value; ``obj`` is not modified.
     """
     if isinstance(obj, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        items = mapping(schema.get("items"))
         return [prune_unknown(items, item, root=False) for item in obj]
     if not isinstance(obj, dict):
         return obj

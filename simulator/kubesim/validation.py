@@ -28,7 +28,7 @@ from kubesim.field_errors import (
     required,
     too_long,
 )
-from kubesim.json_values import clone_json
+from kubesim.json_values import clone_json, mapping
 from kubesim.names import (
     config_key_errors,
     dns1035_label_errors,
@@ -591,7 +591,7 @@ _SESSION_AFFINITIES = ("ClientIP", "None")
 
 
 def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     causes: list[Cause] = []
     service_type = spec.get("type", "ClusterIP")
     if service_type not in _SERVICE_TYPES:
@@ -601,7 +601,7 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
     if not ports and service_type != "ExternalName" and not headless:
         causes.append(required("spec.ports"))
     names: set[str] = set()
-    keys: set[tuple[int, str]] = set()
+    keys: set[tuple[Any, Any]] = set()  # (port, protocol) as given, valid or not
     for index, port in enumerate(ports):
         path = f"spec.ports[{index}]"
         name = port.get("name") or ""
@@ -622,7 +622,7 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
         key = (number, protocol)
         if key in keys:
             causes.append(duplicate(path, f"{number}/{protocol}"))
-        keys.add(key)  # type: ignore[arg-type]
+        keys.add(key)
         target = port.get("targetPort")
         if isinstance(target, str):
             for msg in port_name_errors(target):
@@ -716,7 +716,7 @@ _VOLUME_MODES = ("Block", "Filesystem")
 
 
 def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     causes: list[Cause] = []
     modes = spec.get("accessModes") or []
     if not modes:
@@ -818,7 +818,7 @@ def _validate_event(obj: dict) -> list[Cause]:
     event, strict = _core_event_view(obj)
     causes: list[Cause] = []
     namespace = (event.get("metadata") or {}).get("namespace") or ""
-    involved = event.get("involvedObject") if isinstance(event.get("involvedObject"), dict) else {}
+    involved = mapping(event.get("involvedObject"))
     involved_ns = involved.get("namespace") or ""
     controller_field = "reportingController" if strict else "reportingComponent"
     if not event.get("eventTime"):
@@ -860,7 +860,7 @@ def _validate_event(obj: dict) -> list[Cause]:
         for field_name in ("firstTimestamp", "lastTimestamp", "count"):
             if event.get(field_name):
                 causes.append(invalid(field_name, "", "needs to be unset"))
-        source = event.get("source") if isinstance(event.get("source"), dict) else {}
+        source = mapping(event.get("source"))
         if source.get("component") or source.get("host"):
             causes.append(invalid("source", "", "needs to be unset"))
     return causes
@@ -868,7 +868,7 @@ def _validate_event(obj: dict) -> list[Cause]:
 
 def _validate_namespace(obj: dict) -> list[Cause]:
     causes: list[Cause] = []
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     for index, finalizer in enumerate(spec.get("finalizers") or []):
         path = f"spec.finalizers[{index}]"
         errors = qualified_name_errors(finalizer)
@@ -886,7 +886,7 @@ def _validate_namespace(obj: dict) -> list[Cause]:
 
 
 def _validate_lease(obj: dict) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     duration = spec.get("leaseDurationSeconds")
     if duration is not None and (not isinstance(duration, int) or duration <= 0):
         return [invalid("spec.leaseDurationSeconds", duration, "must be greater than 0")]
@@ -894,8 +894,8 @@ def _validate_lease(obj: dict) -> list[Cause]:
 
 
 def _validate_crd(obj: dict) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+    spec = mapping(obj.get("spec"))
+    names = mapping(spec.get("names"))
     causes: list[Cause] = []
     group = spec.get("group") or ""
     plural = names.get("plural") or ""

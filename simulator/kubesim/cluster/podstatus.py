@@ -9,6 +9,7 @@ patch on ``pods/status``. Keeping this pure makes the phase rules (which a spawn
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,7 +254,7 @@ def build_pod_status(
     phase_override: str | None = None,
     reason: str | None = None,
     message: str | None = None,
-    extra_conditions: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    extra_conditions: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The full status object for a pod bound to a node."""
     spec = pod.get("spec") or {}

@@ -27,7 +27,6 @@ from .pvc import SELECTED_NODE, PVCBinder
 from .scenarios import ScenarioBook
 from .storeview import (
     StoreLike,
-    bind_pod,
     cancel_all,
     is_missing,
     key_of,
@@ -301,7 +300,7 @@ class Scheduler:
         assert self.store is not None
         self._bound[key] = (node.name, requests)  # reserve before the await (the "assume" step)
         try:
-            bound = await bind_pod(self.store, self._pods, pod, node.name, self.clock.timestamp())
+            bound = await self.store.bind(*key, node.name)
         except BaseException:
             self._bound.pop(key, None)
             raise
