@@ -106,10 +106,6 @@ def terminated(
     return {"terminated": body}
 
 
-def exit_reason(exit_code: int) -> str:
-    return "Completed" if exit_code == 0 else "Error"
-
-
 @dataclass
 class ContainerRecord:
     """The kubelet's knowledge of one container (init or regular)."""
