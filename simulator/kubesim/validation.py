@@ -6,7 +6,7 @@ by field, in the same words (``spec.containers[0].image: Required value``). Caus
 plain dicts ``{"reason", "message", "field"}``; ``invalid_status`` wraps them into the
 ``Status`` body the real server returns.
 
-``invalid_status`` (from ``field_errors``) and the CRD schema functions (from
+``invalid_status`` (from ``errors``) and the CRD schema functions (from
 ``structural_schema``) are re-exported here, where the store looks for them.
 """
 
@@ -17,28 +17,28 @@ from decimal import Decimal
 from typing import Any
 
 from kubesim.decoding import DecodeError, check_types, decode_error, drop_nulls
+from kubesim.errors import invalid_status
 from kubesim.field_errors import (
     Cause,
     duplicate,
     forbidden,
     invalid,
-    invalid_status,
     not_found,
     not_supported,
     required,
     too_long,
 )
+from kubesim.json_values import clone_json, mapping
 from kubesim.names import (
+    config_key_errors,
     dns1035_label_errors,
     dns1123_label_errors,
     dns1123_subdomain_errors,
     label_value_errors,
-    max_len_error,
     path_segment_errors,
+    port_name_errors,
     qualified_name_errors,
-    regex_error,
 )
-from kubesim.patching import clone_json
 from kubesim.quantities import canonical_quantity, quantity_value
 from kubesim.quantity_grammar import QUANTITY_FORMAT_HINT, QuantityError
 from kubesim.structural_schema import (
@@ -170,24 +170,6 @@ _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _PORT_RANGE = "must be between 1 and 65535, inclusive"
-_IANA_LETTER = re.compile(r"[a-z]")
-_IANA_CHARS = re.compile(r"^[-a-z0-9]+$")
-
-
-def _port_name_errors(name: str) -> list[str]:
-    """IANA service names, as container port names and named targetPorts must be."""
-    errors = []
-    if len(name) > 15:
-        errors.append(max_len_error(15))
-    if not _IANA_CHARS.match(name):
-        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not _IANA_LETTER.search(name):
-        errors.append("must contain at least one letter (a-z)")
-    if "--" in name:
-        errors.append("must not contain consecutive hyphens")
-    if name.startswith("-") or name.endswith("-"):
-        errors.append("must not begin or end with a hyphen")
-    return errors
 
 
 def _valid_port(value: Any) -> bool:
@@ -267,7 +249,7 @@ def _validate_containers(
             p_path = f"{path}.ports[{p_index}]"
             port_name = port.get("name")
             if port_name:
-                for msg in _port_name_errors(port_name):
+                for msg in port_name_errors(port_name):
                     causes.append(invalid(f"{p_path}.name", port_name, msg))
                 if port_name in port_names:
                     causes.append(duplicate(f"{p_path}.name", port_name))
@@ -609,7 +591,7 @@ _SESSION_AFFINITIES = ("ClientIP", "None")
 
 
 def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     causes: list[Cause] = []
     service_type = spec.get("type", "ClusterIP")
     if service_type not in _SERVICE_TYPES:
@@ -619,7 +601,7 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
     if not ports and service_type != "ExternalName" and not headless:
         causes.append(required("spec.ports"))
     names: set[str] = set()
-    keys: set[tuple[int, str]] = set()
+    keys: set[tuple[Any, Any]] = set()  # (port, protocol) as given, valid or not
     for index, port in enumerate(ports):
         path = f"spec.ports[{index}]"
         name = port.get("name") or ""
@@ -640,10 +622,10 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
         key = (number, protocol)
         if key in keys:
             causes.append(duplicate(path, f"{number}/{protocol}"))
-        keys.add(key)  # type: ignore[arg-type]
+        keys.add(key)
         target = port.get("targetPort")
         if isinstance(target, str):
-            for msg in _port_name_errors(target):
+            for msg in port_name_errors(target):
                 causes.append(invalid(f"{path}.targetPort", target, msg))
         elif target is not None and target != 0 and not _valid_port(target):
             causes.append(invalid(f"{path}.targetPort", target, _PORT_RANGE))
@@ -665,36 +647,12 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
 
 # --------------------------------------------------------------------------- secrets, configmaps
 
-_CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-def _config_key_errors(key: str) -> list[str]:
-    errors = []
-    if len(key) > 253:
-        errors.append("must be no more than 253 bytes")
-    if not _CONFIG_KEY_RE.match(key):
-        errors.append(
-            regex_error(
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-                "[-._a-zA-Z0-9]+",
-                "key.name",
-                "KEY_NAME",
-                "key-name",
-            )
-        )
-    if key in (".", ".."):
-        errors.append(f"must not be '{key}'")
-    elif key.startswith(".."):
-        errors.append("must not start with '..'")
-    return errors
-
-
 def _validate_keys(obj: dict, sections: tuple[str, ...]) -> list[Cause]:
     causes: list[Cause] = []
     seen: set[str] = set()
     for section in sections:
         for key in obj.get(section) or {}:
-            for msg in _config_key_errors(key):
+            for msg in config_key_errors(key):
                 causes.append(invalid(f"{section}[{key}]", key, msg))
             if key in seen:
                 causes.append(invalid(f"{section}[{key}]", key, "duplicate of key present in data"))
@@ -758,7 +716,7 @@ _VOLUME_MODES = ("Block", "Filesystem")
 
 
 def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     causes: list[Cause] = []
     modes = spec.get("accessModes") or []
     if not modes:
@@ -860,7 +818,7 @@ def _validate_event(obj: dict) -> list[Cause]:
     event, strict = _core_event_view(obj)
     causes: list[Cause] = []
     namespace = (event.get("metadata") or {}).get("namespace") or ""
-    involved = event.get("involvedObject") if isinstance(event.get("involvedObject"), dict) else {}
+    involved = mapping(event.get("involvedObject"))
     involved_ns = involved.get("namespace") or ""
     controller_field = "reportingController" if strict else "reportingComponent"
     if not event.get("eventTime"):
@@ -902,7 +860,7 @@ def _validate_event(obj: dict) -> list[Cause]:
         for field_name in ("firstTimestamp", "lastTimestamp", "count"):
             if event.get(field_name):
                 causes.append(invalid(field_name, "", "needs to be unset"))
-        source = event.get("source") if isinstance(event.get("source"), dict) else {}
+        source = mapping(event.get("source"))
         if source.get("component") or source.get("host"):
             causes.append(invalid("source", "", "needs to be unset"))
     return causes
@@ -910,7 +868,7 @@ def _validate_event(obj: dict) -> list[Cause]:
 
 def _validate_namespace(obj: dict) -> list[Cause]:
     causes: list[Cause] = []
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     for index, finalizer in enumerate(spec.get("finalizers") or []):
         path = f"spec.finalizers[{index}]"
         errors = qualified_name_errors(finalizer)
@@ -928,7 +886,7 @@ def _validate_namespace(obj: dict) -> list[Cause]:
 
 
 def _validate_lease(obj: dict) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     duration = spec.get("leaseDurationSeconds")
     if duration is not None and (not isinstance(duration, int) or duration <= 0):
         return [invalid("spec.leaseDurationSeconds", duration, "must be greater than 0")]
@@ -936,8 +894,8 @@ def _validate_lease(obj: dict) -> list[Cause]:
 
 
 def _validate_crd(obj: dict) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+    spec = mapping(obj.get("spec"))
+    names = mapping(spec.get("names"))
     causes: list[Cause] = []
     group = spec.get("group") or ""
     plural = names.get("plural") or ""
