@@ -53,7 +53,7 @@ from .kube.client import (
 )
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
 from .lifecycle.loop_turns import loop_turns
-from .lifecycle.orphans import HubDatabase, schedule_orphan_sweep
+from .lifecycle.orphans import HubDatabase, remembered_by_another_server, schedule_orphan_sweep
 from .lifecycle.ownership import (
     NotMine,
     adopt_or_create_pvc,
@@ -636,8 +636,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         meta = pod.get("metadata") or {}
         if self.pod_uid and meta.get("uid") == self.pod_uid:
             return True
-        return (
-            pod_ownership(self.server_identity(), meta, self.component_label) is Ownership.MINE
+        identity = self.server_identity()
+        if pod_ownership(identity, meta, self.component_label) is not Ownership.MINE:
+            return False
+        # The annotation names a user as it was: a running server renamed since then
+        # proves the pod its own by the uid in its state (lifecycle/orphans.py).
+        return not remembered_by_another_server(
+            getattr(self.user, "db", None), meta.get("uid"), identity.user, identity.server
         )
 
     async def _create_pod(
