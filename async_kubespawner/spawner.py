@@ -640,10 +640,17 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         if pod_ownership(identity, meta, self.component_label) is not Ownership.MINE:
             return False
         # The annotation names a user as it was: a running server renamed since then
-        # proves the pod its own by the uid in its state (lifecycle/orphans.py).
-        return not remembered_by_another_server(
-            getattr(self.user, "db", None), meta.get("uid"), identity.user, identity.server
-        )
+        # proves the pod its own by the uid in its state (lifecycle/orphans.py). Asked
+        # once per pod: an upstream pod is claimed this way at every poll.
+        uid = meta.get("uid")
+        if uid and uid == getattr(self, "_uid_not_claimed_elsewhere", None):
+            return True
+        if remembered_by_another_server(
+            getattr(self.user, "db", None), uid, identity.user, identity.server
+        ):
+            return False
+        self._uid_not_claimed_elsewhere = uid
+        return True
 
     async def _create_pod(
         self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str

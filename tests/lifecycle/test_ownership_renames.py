@@ -68,3 +68,31 @@ async def test_the_new_user_of_the_old_name_neither_replaces_nor_stops_it(
     assert uid_of(sim, bob.pod_name) == uid
     assert live_pods(sim) == [bob.pod_name]
     assert await bob.poll() is None
+
+
+async def test_a_pod_claimed_by_its_annotation_is_checked_once(
+    sim,
+    make_spawner,
+    hub_db,  # noqa: F811
+    monkeypatch,
+):
+    """Pods of upstream KubeSpawner are claimed by their annotations at every poll: the
+    database is asked once per pod, not once per poll."""
+    from async_kubespawner.lifecycle import orphans
+
+    first = make_spawner("carol", delete_orphaned_pods=False)
+    await first.start()
+    record(hub_db, "carol", {"": True})
+    calls: list[int] = []
+    real = orphans.HubDatabase.running_pod_uids
+
+    def counted(self: Any) -> dict[str, tuple[str, str]]:
+        calls.append(1)
+        return real(self)
+
+    monkeypatch.setattr(orphans.HubDatabase, "running_pod_uids", counted)
+    after_restart = make_spawner("carol", delete_orphaned_pods=False)  # no uid in state
+    after_restart.user.db = hub_db
+    for _ in range(3):
+        assert await after_restart.poll() is None
+    assert calls == [1]
