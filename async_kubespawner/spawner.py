@@ -27,7 +27,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jupyterhub.spawner import Spawner
@@ -60,6 +60,7 @@ from .lifecycle.ownership import (
     create_or_replace_own,
     delete_own,
     delete_pvc_forever,
+    pvc_held_by_server_name,
     pvc_is_adoptable,
 )
 from .lifecycle.progress import SpawnProgress
@@ -1198,6 +1199,40 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             {"deleted": "deleted", "gone": "already-gone", "kept": "kept"}[outcome],
             f" reason={decision.reason!r}" if decision is not None and outcome == "kept" else "",
         )
+
+    # -- rename (JupyterHub 6) ----------------------------------------------------------
+
+    async def rename(self, old_name: str, new_name: str) -> None:
+        """Refuse to rename a server whose PVC records its name (JupyterHub then keeps
+        the old name and shows the message).
+
+        The claim's owner annotation cannot be rewritten (the hub has no patch right),
+        so renamed, the server could no longer mount its own claim, while a new server
+        given the old name would mount it and delete it with ``delete_forever``. A
+        server with no claim, or one shared by the user's servers, is renamed as usual.
+        """
+        if not self.pvc_name:
+            return
+        identity = self.server_identity()
+        held = await pvc_held_by_server_name(
+            await self._get_api(),
+            self.namespace,
+            self.pvc_name,
+            replace(identity, server=old_name),
+            names_of_this_server=self.pvc_names_of_this_server,
+            template_scope=self.pvc_scope(),
+        )
+        if held:
+            message = (
+                f"The server {old_name!r} cannot be renamed to {new_name!r}: its storage "
+                f"volume claim {self.pvc_name!r} belongs to the server by name, and would "
+                "be mounted by a new server called "
+                f"{old_name!r} instead. Keep the name, or ask an administrator to move the "
+                "data and delete the claim first."
+            )
+            error = web.HTTPError(409, "%s", message)
+            error.jupyterhub_message = message  # type: ignore[attr-defined]
+            raise error
 
 
 #: Answers of ``KubeSpawner._stop_target`` besides a uid or None.
