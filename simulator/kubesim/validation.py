@@ -282,6 +282,15 @@ def _validate_containers(
             else:
                 for msg in _env_name_errors(env_name):
                     causes.append(invalid(f"{path}.env[{e_index}].name", env_name, msg))
+            if env.get("valueFrom") is not None and env.get("value"):
+                # The real server shows "" here, never the value.
+                causes.append(
+                    invalid(
+                        f"{path}.env[{e_index}].valueFrom",
+                        "",
+                        "may not be specified when `value` is not empty",
+                    )
+                )
         mount_paths: set[str] = set()
         for m_index, mount in enumerate(_dicts(container.get("volumeMounts"))):
             m_path = f"{path}.volumeMounts[{m_index}]"
@@ -353,6 +362,7 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if isinstance(secret, dict) and not secret.get("name"):
             causes.append(required(f"spec.imagePullSecrets[{index}].name"))
     causes.extend(_validate_tolerations(spec.get("tolerations")))
+    causes.extend(_validate_node_affinity(spec.get("affinity")))
     for key, value in (spec.get("nodeSelector") or {}).items():
         for msg in qualified_name_errors(key):
             causes.append(invalid("spec.nodeSelector", key, msg))
@@ -375,6 +385,70 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if gate_name in gates:
             causes.append(duplicate(f"spec.schedulingGates[{index}].name", gate_name))
         gates.add(gate_name)
+    return causes
+
+
+def _validate_node_selector_term(term: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    term = term if isinstance(term, dict) else {}
+    for index, requirement in enumerate(_dicts(term.get("matchExpressions"))):
+        where = f"{path}.matchExpressions[{index}]"
+        operator = requirement.get("operator")
+        values = requirement.get("values") or []
+        if operator in ("In", "NotIn"):
+            if not values:
+                causes.append(
+                    required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+                )
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                causes.append(
+                    forbidden(
+                        f"{where}.values",
+                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                    )
+                )
+        elif operator in ("Gt", "Lt"):
+            if len(values) != 1:
+                causes.append(
+                    required(
+                        f"{where}.values",
+                        "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                    )
+                )
+        else:
+            causes.append(invalid(f"{where}.operator", operator, "not a valid selector operator"))
+        for msg in qualified_name_errors(requirement.get("key") or ""):
+            causes.append(invalid(f"{where}.key", requirement.get("key") or "", msg))
+    return causes
+
+
+def _validate_node_affinity(affinity: Any) -> list[Cause]:
+    """The node affinity rules of the real server's ValidateAffinity (pod affinity's
+    label selectors are not checked here)."""
+    node = (affinity or {}).get("nodeAffinity") if isinstance(affinity, dict) else None
+    if not isinstance(node, dict):
+        return []
+    causes: list[Cause] = []
+    base = "spec.affinity.nodeAffinity"
+    required_terms = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(required_terms, dict):
+        path = f"{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        terms = _dicts(required_terms.get("nodeSelectorTerms"))
+        if not terms:
+            causes.append(required(path, "must have at least one node selector term"))
+        for index, term in enumerate(terms):
+            causes.extend(_validate_node_selector_term(term, f"{path}[{index}]"))
+    path = f"{base}.preferredDuringSchedulingIgnoredDuringExecution"
+    for index, preferred in enumerate(
+        _dicts(node.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ):
+        weight = preferred.get("weight")
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
+            causes.append(invalid(f"{path}[{index}].weight", weight, "must be in the range 1-100"))
+        causes.extend(
+            _validate_node_selector_term(preferred.get("preference"), f"{path}[{index}].preference")
+        )
     return causes
 
 
