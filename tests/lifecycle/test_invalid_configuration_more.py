@@ -24,11 +24,24 @@ def affinity(operator: str, values: list[str] | None = None) -> list[dict[str, A
     return [{"matchExpressions": [expression]}]
 
 
+def _returns(value: Any) -> Any:
+    def callable_setting(spawner: Any) -> Any:
+        return value
+
+    return callable_setting
+
+
 CASES: list[tuple[str, dict[str, Any], str]] = [
     ("cpu-limit-infinite", {"cpu_limit": math.inf}, "cpu_limit"),
     ("cpu-guarantee-infinite", {"cpu_guarantee": math.inf}, "cpu_guarantee"),
     ("first-list-timeout-infinite", {"first_list_timeout": math.inf}, "first_list_timeout"),
     ("backoff-infinite", {"reflector_backoff_max": math.inf}, "reflector_backoff_max"),
+    ("pod-context-callable-list", {"pod_security_context": _returns([1])}, "pod_security_context"),
+    (
+        "container-context-callable-str",
+        {"container_security_context": _returns("privileged")},
+        "container_security_context",
+    ),
     ("env-value-and-value-from", {"environment": {"A": SECRET_ENV}}, "environment"),
     (
         "node-affinity-operator",
