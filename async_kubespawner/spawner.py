@@ -64,7 +64,12 @@ from .lifecycle.ownership import (
     pvc_is_adoptable,
 )
 from .lifecycle.progress import SpawnProgress
-from .lifecycle.reconciler import OwedDeletion, deletion_reconciler, stop_reconcilers
+from .lifecycle.reconciler import (
+    OwedDeletion,
+    deletion_reconciler,
+    pin_unknown_debts,
+    stop_reconcilers,
+)
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .objects.identity import Ownership, pod_ownership
 from .preflight import check_before_create, take_checked_pod
@@ -426,6 +431,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         async with _preparation_gate():  # builds the pod: CPU work, as below
             await loop_turns().take()
             await check_before_create(self, api)  # the final objects, before any create
+        # A stop that owed this pod's deletion without knowing its uid must not take the
+        # pod this start creates for the old one (lifecycle/reconciler.py).
+        await pin_unknown_debts(self.namespace, self.pod_name, self._is_ours)
 
         if self.enable_user_namespaces:
             await self._ensure_namespace(api)
