@@ -1,0 +1,76 @@
+"""Configuration errors reach the user (JupyterHub shows a spawn's error): no env value
+of any container, wherever it is configured, may appear in one. Each case names a
+setting whose value holds env entries and is invalid for another reason."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from traitlets import TraitError
+
+from tests.unit.spawner_fakes import make_spawner
+
+SECRET = "s3cretVALUE"
+ENV = {"name": "TOKEN", "value": SECRET}
+CASES: dict[str, dict[str, Any]] = {
+    "sidecar": {"extra_containers": [{"name": "side", "image": "x", "env": [ENV], "bogus": 1}]},
+    "sidecar-env-entry": {
+        "extra_containers": [{"name": "side", "image": "x", "env": [{**ENV, "bogus": 1}]}]
+    },
+    "sidecar-value-from-string": {
+        "extra_containers": [
+            {"name": "side", "image": "x", "env": [{"name": "T", "valueFrom": SECRET}]}
+        ]
+    },
+    "init-container": {
+        "init_containers": [{"name": "init", "image": "x", "env": [ENV], "bogus": 1}]
+    },
+    "container-config-env-entry": {"extra_container_config": {"env": [{**ENV, "bogus": 1}]}},
+    "container-config-env-mapping": {"extra_container_config": {"env": {"TOKEN": SECRET}}},
+    "container-config-other-field": {"extra_container_config": {"env": [ENV], "bogus": 1}},
+    "pod-config-init-containers": {
+        "extra_pod_config": {
+            "initContainers": [{"name": "i", "image": "x", "env": [ENV], "bogus": 1}]
+        }
+    },
+}
+
+
+def error_text(config: dict[str, Any]) -> str:
+    try:
+        spawner = make_spawner(config=config)
+        asyncio.run(spawner.get_pod_manifest())
+    except (TraitError, ValueError, TypeError) as e:
+        return str(e)
+    raise AssertionError("the configuration was accepted")
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_no_env_value_in_a_configuration_error(case: str) -> None:
+    text = error_text(CASES[case])
+    assert SECRET not in text, text
+    assert "c.KubeSpawner." in text  # still names the setting
+
+
+def test_the_rest_of_the_value_is_still_shown() -> None:
+    text = error_text(CASES["sidecar"])
+    assert "'bogus'" in text and "'side'" in text and "TOKEN" in text
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"extra_containers": [{"name": "side", "image": "x", "env": [ENV], "bogus": 1}]},
+        {"environment": [SECRET]},
+    ],
+    ids=["sidecar", "environment"],
+)
+def test_no_env_value_in_a_profile_override_error(override: dict[str, Any]) -> None:
+    profile = {"display_name": "P", "slug": "p", "default": True, "kubespawner_override": override}
+    spawner = make_spawner(config={"profile_list": [profile]})
+    with pytest.raises(Exception) as info:
+        asyncio.run(spawner.load_user_options())
+    assert "kubespawner_override" in str(info.value)
+    assert SECRET not in str(info.value), str(info.value)
