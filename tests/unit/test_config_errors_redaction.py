@@ -30,6 +30,15 @@ CASES: dict[str, dict[str, Any]] = {
     "container-config-env-entry": {"extra_container_config": {"env": [{**ENV, "bogus": 1}]}},
     "container-config-env-mapping": {"extra_container_config": {"env": {"TOKEN": SECRET}}},
     "container-config-other-field": {"extra_container_config": {"env": [ENV], "bogus": 1}},
+    "sidecars-given-as-a-mapping": {"extra_containers": {"name": "x", "env": [ENV]}},
+    "probe-header": {
+        "extra_container_config": {
+            "livenessProbe": {
+                "httpGet": {"port": 80, "httpHeaders": [{"name": "Authorization", "value": SECRET}]},
+                "bogus": 1,
+            }
+        }
+    },
     "pod-config-init-containers": {
         "extra_pod_config": {
             "initContainers": [{"name": "i", "image": "x", "env": [ENV], "bogus": 1}]
