@@ -124,3 +124,57 @@ def test_the_simulator_refuses_them_as_the_api_server_does(body: dict[str, Any],
     causes = validate_object("Pod", body)
     assert field in [c["field"] for c in causes], causes
     assert "secret-value" not in repr(causes)
+
+
+@pytest.mark.parametrize(
+    ("config", "setting"),
+    [
+        pytest.param({"extra_resource_limits": {"nvidia.com/gpu": 1.5}}, "extra_resource_limits", id="half-a-gpu"),
+        pytest.param(
+            {"extra_resource_guarantees": {"nvidia.com/gpu": "1"}},
+            "extra_resource_guarantees",
+            id="gpu-request-without-limit",
+        ),
+        pytest.param(
+            {
+                "extra_resource_guarantees": {"nvidia.com/gpu": "1"},
+                "extra_resource_limits": {"nvidia.com/gpu": "2"},
+            },
+            "extra_resource_guarantees",
+            id="gpu-request-below-limit",
+        ),
+    ],
+)
+async def test_extended_resources_are_whole_and_not_overcommitted(
+    sim: Any, make_spawner: Any, config: dict[str, Any], setting: str
+) -> None:
+    """Extended resources (a GPU) are counted in whole units and never overcommitted:
+    the API server refuses a fraction, a request without a limit and a request that
+    differs from the limit."""
+    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    spawner = make_spawner(**PVC, **MOUNTED, **config)
+    with pytest.raises(TraitError) as info:
+        await spawner.start()
+    assert f"KubeSpawner.{setting}" in str(info.value), str(info.value)
+    _nothing_created(sim, namespaces_before)
+
+
+@pytest.mark.parametrize(
+    ("resources", "field"),
+    [
+        ({"limits": {"nvidia.com/gpu": "1500m"}}, "spec.containers[0].resources.limits[nvidia.com/gpu]"),
+        ({"requests": {"nvidia.com/gpu": "1"}}, "spec.containers[0].resources.limits"),
+        (
+            {"requests": {"nvidia.com/gpu": "1"}, "limits": {"nvidia.com/gpu": "2"}},
+            "spec.containers[0].resources.requests",
+        ),
+    ],
+)
+def test_the_simulator_refuses_bad_extended_resources(resources: dict[str, Any], field: str) -> None:
+    causes = validate_object("Pod", pod({"resources": resources}))
+    assert field in [c["field"] for c in causes], causes
+
+
+def test_fractional_native_resources_are_still_accepted() -> None:
+    resources = {"limits": {"cpu": "1500m", "memory": "1.5Gi"}, "requests": {"cpu": "500m"}}
+    assert validate_object("Pod", pod({"resources": resources})) == []
