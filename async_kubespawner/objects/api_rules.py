@@ -237,6 +237,20 @@ def metadata_errors(meta: Any, name_rule: Any = dns1123_subdomain_errors) -> Ite
 # --------------------------------------------------------------------------- pods
 
 
+def _is_native_resource(name: str) -> bool:
+    return "/" not in name or "kubernetes.io/" in name
+
+
+def _is_extended_resource(name: str) -> bool:
+    """A device plugin's resource (``nvidia.com/gpu``): counted in whole units."""
+    return not _is_native_resource(name) and not name.startswith("requests.")
+
+
+def _overcommit_allowed(name: str) -> bool:
+    """Extended resources and huge pages: a request must equal its limit."""
+    return _is_native_resource(name) and not name.startswith("hugepages-")
+
+
 def resources_errors(path: str, resources: Any) -> Iterator[FieldError]:
     parsed: dict[str, dict[str, Decimal]] = {"limits": {}, "requests": {}}
     for section in ("limits", "requests"):
@@ -251,10 +265,25 @@ def resources_errors(path: str, resources: Any) -> Iterator[FieldError]:
                 yield invalid(where, raw, "must be greater than or equal to 0")
             elif name == "cpu" and value != 0 and value < Decimal("0.001"):
                 yield invalid(where, raw, "must be a valid CPU quantity (at least 1m)")
+            if _is_extended_resource(str(name)) and value != value.to_integral_value():
+                yield invalid(where, str(raw), "must be an integer")
             parsed[section][name] = value
     limits = _map(_map(resources).get("limits"))
     for name, request in parsed["requests"].items():
         limit = parsed["limits"].get(name)
+        if not _overcommit_allowed(str(name)):
+            # A GPU is never shared: its request, if any, is its limit.
+            if limit is None:
+                yield required(
+                    f"{path}.limits", "Limit must be set for non overcommitable resources"
+                )
+            elif request != limit:
+                yield invalid(
+                    f"{path}.requests",
+                    str(_map(_map(resources).get("requests")).get(name)),
+                    f"must be equal to {name} limit of {limits.get(name)}",
+                )
+            continue
         if limit is not None and request > limit:
             yield invalid(
                 f"{path}.requests",

@@ -197,6 +197,20 @@ def _env_name_errors(name: str) -> list[str]:
     ]
 
 
+def _is_native_resource(name: str) -> bool:
+    return "/" not in name or "kubernetes.io/" in name
+
+
+def _is_extended_resource(name: str) -> bool:
+    """A device plugin's resource (``nvidia.com/gpu``): counted in whole units."""
+    return not _is_native_resource(name) and not name.startswith("requests.")
+
+
+def _overcommit_allowed(name: str) -> bool:
+    """Extended resources and huge pages: a request must equal its limit."""
+    return _is_native_resource(name) and not name.startswith("hugepages-")
+
+
 def _validate_resources(path: str, resources: Any) -> list[Cause]:
     causes: list[Cause] = []
     if not isinstance(resources, dict):
@@ -214,11 +228,27 @@ def _validate_resources(path: str, resources: Any) -> list[Cause]:
                 causes.append(invalid(field, raw, "must be greater than or equal to 0"))
             if name == "cpu" and value != 0 and value < Decimal("0.001"):
                 causes.append(invalid(field, raw, "must be a valid CPU quantity (at least 1m)"))
+            if _is_extended_resource(name) and value != value.to_integral_value():
+                causes.append(invalid(field, canonical_quantity(raw), "must be an integer"))
             parsed[section][name] = value
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}
     for name, request in parsed["requests"].items():
         limit = parsed["limits"].get(name)
+        if not _overcommit_allowed(name):
+            if limit is None:
+                causes.append(
+                    required(f"{path}.limits", "Limit must be set for non overcommitable resources")
+                )
+            elif request != limit:
+                causes.append(
+                    invalid(
+                        f"{path}.requests",
+                        canonical_quantity(requests[name]),
+                        f"must be equal to {name} limit of {canonical_quantity(limits[name])}",
+                    )
+                )
+            continue
         if limit is not None and request > limit:
             causes.append(
                 invalid(

@@ -132,7 +132,7 @@ def test_the_simulator_refuses_them_as_the_api_server_does(body: dict[str, Any],
         pytest.param({"extra_resource_limits": {"nvidia.com/gpu": 1.5}}, "extra_resource_limits", id="half-a-gpu"),
         pytest.param(
             {"extra_resource_guarantees": {"nvidia.com/gpu": "1"}},
-            "extra_resource_guarantees",
+            "extra_resource_limits",  # the fix: set the limit
             id="gpu-request-without-limit",
         ),
         pytest.param(

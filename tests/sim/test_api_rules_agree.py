@@ -62,7 +62,9 @@ def pods(draw: Any) -> dict[str, Any]:
         resources: dict[str, Any] = {}
         for section in ("requests", "limits"):
             if draw(st.booleans()):
-                resources[section] = {draw(st.sampled_from(["cpu", "memory"])): draw(QUANTITIES)}
+                resources[section] = {
+                    draw(st.sampled_from(["cpu", "memory", "nvidia.com/gpu"])): draw(QUANTITIES)
+                }
         c: dict[str, Any] = {
             "name": name,
             "image": draw(mostly(["busybox"], ["", " busybox"])),
