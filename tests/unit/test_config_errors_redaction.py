@@ -8,8 +8,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from traitlets import TraitError
 
+from async_kubespawner.traits.errors import SpawnerConfigError
 from tests.unit.spawner_fakes import make_spawner
 
 SECRET = "s3cretVALUE"
@@ -83,3 +86,26 @@ def test_no_env_value_in_a_profile_override_error(override: dict[str, Any]) -> N
         asyncio.run(spawner.load_user_options())
     assert "kubespawner_override" in str(info.value)
     assert SECRET not in str(info.value), str(info.value)
+
+
+# Any configuration-shaped value: env lists and name/value pairs nested anywhere.
+_leaf = st.sampled_from(["x", 1, None, True, "image:1"])
+_env_list = st.lists(
+    st.fixed_dictionaries({"name": st.sampled_from(["A", "TOKEN"]), "value": st.just(SECRET)}),
+    min_size=1,
+    max_size=3,
+)
+_values = st.recursive(
+    _leaf | _env_list.map(lambda env: {"env": env}),
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.sampled_from(["spec", "containers", "env", "x", "env2"]), inner, max_size=3)
+    | inner.map(lambda v: {"env": {"TOKEN": SECRET}, "other": v}),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_values, st.sampled_from(["extra_pod_config", "extra_containers", "init_containers"]))
+def test_no_nested_env_value_is_ever_shown(value: Any, setting: str) -> None:
+    text = str(SpawnerConfigError(setting, value, "it is wrong", "Fix it."))
+    assert SECRET[:5] not in text  # not even the start of one, where a long value is cut
