@@ -96,3 +96,24 @@ async def test_a_pod_claimed_by_its_annotation_is_checked_once(
     for _ in range(3):
         assert await after_restart.poll() is None
     assert calls == [1]
+
+
+async def test_the_sweep_matches_exact_names_only(sim, make_spawner, hub_db):  # noqa: F811
+    """Server and user names that share a prefix, or differ only by case, are distinct
+    owners: only the exact (user, server) the database records as stopped is swept."""
+    stopped = make_spawner("alice", "lab")
+    await stopped.start()
+    spared = []
+    for user, server in (("alice", "lab2"), ("alice-lab", ""), ("Alice", "lab"), ("alice", "Lab")):
+        spawner = make_spawner(user, server)
+        await spawner.start()
+        spared.append(spawner.pod_name)
+    record(hub_db, "alice", {"lab": False, "lab2": True, "Lab": True})
+    record(hub_db, "alice-lab", {"": True})
+    record(hub_db, "Alice", {"lab": True})
+    poller = make_spawner("alice", "lab2")
+    poller.user.db = hub_db
+    assert await poller.poll() is None
+    [sweep] = orphan_sweeps()
+    assert await asyncio.wait_for(sweep, 30) == [(stopped.namespace, stopped.pod_name)]
+    assert sorted(live_pods(sim)) == sorted(spared)
