@@ -178,3 +178,20 @@ def test_the_simulator_refuses_bad_extended_resources(resources: dict[str, Any],
 def test_fractional_native_resources_are_still_accepted() -> None:
     resources = {"limits": {"cpu": "1500m", "memory": "1.5Gi"}, "requests": {"cpu": "500m"}}
     assert validate_object("Pod", pod({"resources": resources})) == []
+
+
+NEGATIVE_SCRATCH = {
+    "volumes": [{"name": "scratch", "emptyDir": {"sizeLimit": "-1Gi"}}],
+    "volume_mounts": [{"name": "scratch", "mountPath": "/scratch"}],
+}
+
+
+async def test_a_negative_empty_dir_size_is_refused(sim: Any, make_spawner: Any) -> None:
+    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    with pytest.raises(TraitError, match=r"KubeSpawner\.volumes"):
+        spawner = make_spawner(storage_pvc_ensure=True, storage_capacity="1Gi", **NEGATIVE_SCRATCH)
+        await spawner.start()
+    _nothing_created(sim, namespaces_before)
+    body = pod({}, {"volumes": NEGATIVE_SCRATCH["volumes"]})
+    fields = [c["field"] for c in validate_object("Pod", body)]
+    assert "spec.volumes[0].emptyDir.sizeLimit" in fields
