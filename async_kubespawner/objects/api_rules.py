@@ -394,6 +394,17 @@ def volume_errors(path: str, volume: Mapping[str, Any]) -> Iterator[FieldError]:
     body = volume[sources[0]]
     if needed and isinstance(body, Mapping) and not body.get(needed):
         yield required(f"{path}.{sources[0]}.{needed}")
+    if sources[0] == "emptyDir" and isinstance(body, Mapping):
+        size = body.get("sizeLimit")
+        try:
+            negative = size is not None and parse_quantity(size) < 0
+        except QuantityError:
+            negative = False  # the format is checked where quantities are parsed
+        if negative:
+            yield FieldError(
+                f"{path}.emptyDir.sizeLimit",
+                "Forbidden: SizeLimit field must be a valid resource quantity",
+            )
 
 
 def toleration_errors(path: str, toleration: Mapping[str, Any]) -> Iterator[FieldError]:

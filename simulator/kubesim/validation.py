@@ -537,6 +537,17 @@ def _validate_volume_source(volume: dict, path: str) -> list[Cause]:
     body = volume[source]
     if needed and isinstance(body, dict) and not body.get(needed):
         causes.append(required(f"{path}.{source}.{needed}"))
+    if source == "emptyDir" and isinstance(body, dict) and body.get("sizeLimit") is not None:
+        try:
+            negative = quantity_value(body["sizeLimit"]) < 0
+        except QuantityError:
+            negative = False  # a format error is decoding's to report
+        if negative:
+            causes.append(
+                forbidden(
+                    f"{path}.emptyDir.sizeLimit", "SizeLimit field must be a valid resource quantity"
+                )
+            )
     return causes
 
 
