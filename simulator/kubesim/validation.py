@@ -185,6 +185,20 @@ def _env_name_errors(name: str) -> list[str]:
     ]
 
 
+def _is_native_resource(name: str) -> bool:
+    return "/" not in name or "kubernetes.io/" in name
+
+
+def _is_extended_resource(name: str) -> bool:
+    """A device plugin's resource (``nvidia.com/gpu``): counted in whole units."""
+    return not _is_native_resource(name) and not name.startswith("requests.")
+
+
+def _overcommit_allowed(name: str) -> bool:
+    """Extended resources and huge pages: a request must equal its limit."""
+    return _is_native_resource(name) and not name.startswith("hugepages-")
+
+
 def _validate_resources(path: str, resources: Any) -> list[Cause]:
     causes: list[Cause] = []
     if not isinstance(resources, dict):
@@ -202,11 +216,27 @@ def _validate_resources(path: str, resources: Any) -> list[Cause]:
                 causes.append(invalid(field, raw, "must be greater than or equal to 0"))
             if name == "cpu" and value != 0 and value < Decimal("0.001"):
                 causes.append(invalid(field, raw, "must be a valid CPU quantity (at least 1m)"))
+            if _is_extended_resource(name) and value != value.to_integral_value():
+                causes.append(invalid(field, canonical_quantity(raw), "must be an integer"))
             parsed[section][name] = value
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}
     for name, request in parsed["requests"].items():
         limit = parsed["limits"].get(name)
+        if not _overcommit_allowed(name):
+            if limit is None:
+                causes.append(
+                    required(f"{path}.limits", "Limit must be set for non overcommitable resources")
+                )
+            elif request != limit:
+                causes.append(
+                    invalid(
+                        f"{path}.requests",
+                        canonical_quantity(requests[name]),
+                        f"must be equal to {name} limit of {canonical_quantity(limits[name])}",
+                    )
+                )
+            continue
         if limit is not None and request > limit:
             causes.append(
                 invalid(
@@ -270,6 +300,15 @@ def _validate_containers(
             else:
                 for msg in _env_name_errors(env_name):
                     causes.append(invalid(f"{path}.env[{e_index}].name", env_name, msg))
+            if env.get("valueFrom") is not None and env.get("value"):
+                # The real server shows "" here, never the value.
+                causes.append(
+                    invalid(
+                        f"{path}.env[{e_index}].valueFrom",
+                        "",
+                        "may not be specified when `value` is not empty",
+                    )
+                )
         mount_paths: set[str] = set()
         for m_index, mount in enumerate(_dicts(container.get("volumeMounts"))):
             m_path = f"{path}.volumeMounts[{m_index}]"
@@ -341,6 +380,7 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if isinstance(secret, dict) and not secret.get("name"):
             causes.append(required(f"spec.imagePullSecrets[{index}].name"))
     causes.extend(_validate_tolerations(spec.get("tolerations")))
+    causes.extend(_validate_node_affinity(spec.get("affinity")))
     for key, value in (spec.get("nodeSelector") or {}).items():
         for msg in qualified_name_errors(key):
             causes.append(invalid("spec.nodeSelector", key, msg))
@@ -363,6 +403,70 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if gate_name in gates:
             causes.append(duplicate(f"spec.schedulingGates[{index}].name", gate_name))
         gates.add(gate_name)
+    return causes
+
+
+def _validate_node_selector_term(term: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    term = term if isinstance(term, dict) else {}
+    for index, requirement in enumerate(_dicts(term.get("matchExpressions"))):
+        where = f"{path}.matchExpressions[{index}]"
+        operator = requirement.get("operator")
+        values = requirement.get("values") or []
+        if operator in ("In", "NotIn"):
+            if not values:
+                causes.append(
+                    required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+                )
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                causes.append(
+                    forbidden(
+                        f"{where}.values",
+                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                    )
+                )
+        elif operator in ("Gt", "Lt"):
+            if len(values) != 1:
+                causes.append(
+                    required(
+                        f"{where}.values",
+                        "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                    )
+                )
+        else:
+            causes.append(invalid(f"{where}.operator", operator, "not a valid selector operator"))
+        for msg in qualified_name_errors(requirement.get("key") or ""):
+            causes.append(invalid(f"{where}.key", requirement.get("key") or "", msg))
+    return causes
+
+
+def _validate_node_affinity(affinity: Any) -> list[Cause]:
+    """The node affinity rules of the real server's ValidateAffinity (pod affinity's
+    label selectors are not checked here)."""
+    node = (affinity or {}).get("nodeAffinity") if isinstance(affinity, dict) else None
+    if not isinstance(node, dict):
+        return []
+    causes: list[Cause] = []
+    base = "spec.affinity.nodeAffinity"
+    required_terms = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(required_terms, dict):
+        path = f"{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        terms = _dicts(required_terms.get("nodeSelectorTerms"))
+        if not terms:
+            causes.append(required(path, "must have at least one node selector term"))
+        for index, term in enumerate(terms):
+            causes.extend(_validate_node_selector_term(term, f"{path}[{index}]"))
+    path = f"{base}.preferredDuringSchedulingIgnoredDuringExecution"
+    for index, preferred in enumerate(
+        _dicts(node.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ):
+        weight = preferred.get("weight")
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
+            causes.append(invalid(f"{path}[{index}].weight", weight, "must be in the range 1-100"))
+        causes.extend(
+            _validate_node_selector_term(preferred.get("preference"), f"{path}[{index}].preference")
+        )
     return causes
 
 
@@ -421,6 +525,17 @@ def _validate_volume_source(volume: dict, path: str) -> list[Cause]:
     body = volume[source]
     if needed and isinstance(body, dict) and not body.get(needed):
         causes.append(required(f"{path}.{source}.{needed}"))
+    if source == "emptyDir" and isinstance(body, dict) and body.get("sizeLimit") is not None:
+        try:
+            negative = quantity_value(body["sizeLimit"]) < 0
+        except QuantityError:
+            negative = False  # a format error is decoding's to report
+        if negative:
+            causes.append(
+                forbidden(
+                    f"{path}.emptyDir.sizeLimit", "SizeLimit field must be a valid resource quantity"
+                )
+            )
     return causes
 
 
