@@ -127,6 +127,8 @@ def origin(spawner: Any, pod: Mapping[str, Any], field: str, message: str = "") 
         return "extra_labels"
     if field.startswith("metadata.annotations"):
         return "extra_annotations"
+    if field.startswith("spec.affinity.nodeAffinity.preferred"):
+        return "node_affinity_preferred"
     if field.startswith("spec."):
         top = re.split(r"[.\[]", field[5:], maxsplit=1)[0]
         extra = getattr(spawner, "extra_pod_config", None) or {}

@@ -26,10 +26,12 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from jupyterhub.spawner import Spawner
+from tornado import web
 
 from .kube.cache import EventIndex, ObjectCache, trim_pod
 from .kube.client import (
@@ -54,11 +56,16 @@ from .kube.reflector import (
 )
 from .lifecycle.errors import SpawnFailed
 from .lifecycle.loop_turns import loop_turns
-from .lifecycle.orphans import HubDatabase, schedule_orphan_sweep
-from .lifecycle.ownership import delete_own, delete_pvc_forever
+from .lifecycle.orphans import HubDatabase, remembered_by_another_server, schedule_orphan_sweep
+from .lifecycle.ownership import delete_own, delete_pvc_forever, pvc_held_by_server_name
 from .lifecycle.progress import SpawnProgress
 from .lifecycle.readiness import Tolerances, exit_code
-from .lifecycle.reconciler import OwedDeletion, deletion_reconciler, stop_reconcilers
+from .lifecycle.reconciler import (
+    OwedDeletion,
+    deletion_reconciler,
+    pin_unknown_debts,
+    stop_reconcilers,
+)
 from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .objects.identity import Ownership, pod_ownership
@@ -260,6 +267,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             async with preparation_gate():  # builds the pod: CPU work, as below
                 await loop_turns().take()
                 await check_before_create(self, api)  # the final objects, before any create
+            # A stop that owed this pod's deletion without knowing its uid must not take
+            # the pod this start creates for the old one (lifecycle/reconciler.py).
+            await pin_unknown_debts(self.namespace, self.pod_name, self._is_ours)
             return await operation.run()
         finally:
             self._configuration_checked = False
@@ -298,6 +308,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             after_pod_created_hook=self.after_pod_created_hook is not None,
         )
 
+    #: The last pod uid found claimed by no other running server (asked once per pod).
+    _uid_not_claimed_elsewhere: str | None = None
+
     def _is_ours(self, pod: dict[str, Any]) -> bool:
         """Whether an existing pod is provably this server's: the uid this server created,
         or this hub's component label and an owner annotation naming this server
@@ -305,9 +318,21 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         meta = pod.get("metadata") or {}
         if self.pod_uid and meta.get("uid") == self.pod_uid:
             return True
-        return (
-            pod_ownership(self.server_identity(), meta, self.component_label) is Ownership.MINE
-        )
+        identity = self.server_identity()
+        if pod_ownership(identity, meta, self.component_label) is not Ownership.MINE:
+            return False
+        # The annotation names a user as it was: a running server renamed since then
+        # proves the pod its own by the uid in its state (lifecycle/orphans.py). Asked
+        # once per pod: an upstream pod is claimed this way at every poll.
+        uid = meta.get("uid")
+        if uid and uid == self._uid_not_claimed_elsewhere:
+            return True
+        if remembered_by_another_server(
+            getattr(self.user, "db", None), uid, identity.user, identity.server
+        ):
+            return False
+        self._uid_not_claimed_elsewhere = uid
+        return True
 
     def _pod_url(self, pod: dict[str, Any]) -> str:
         """The settings' URL (get_pod_url hook, pod_connect_ip, dns_name or pod IP), with
@@ -615,6 +640,40 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             {"deleted": "deleted", "gone": "already-gone", "kept": "kept"}[outcome],
             f" reason={decision.reason!r}" if decision is not None and outcome == "kept" else "",
         )
+
+    # -- rename (JupyterHub 6) ----------------------------------------------------------
+
+    async def rename(self, old_name: str, new_name: str) -> None:
+        """Refuse to rename a server whose PVC records its name (JupyterHub then keeps
+        the old name and shows the message).
+
+        The claim's owner annotation cannot be rewritten (the hub has no patch right),
+        so renamed, the server could no longer mount its own claim, while a new server
+        given the old name would mount it and delete it with ``delete_forever``. A
+        server with no claim, or one shared by the user's servers, is renamed as usual.
+        """
+        if not self.pvc_name:
+            return
+        identity = self.server_identity()
+        held = await pvc_held_by_server_name(
+            await self._get_api(),
+            self.namespace,
+            self.pvc_name,
+            replace(identity, server=old_name),
+            names_of_this_server=self.pvc_names_of_this_server,
+            template_scope=self.pvc_scope(),
+        )
+        if held:
+            message = (
+                f"The server {old_name!r} cannot be renamed to {new_name!r}: its storage "
+                f"volume claim {self.pvc_name!r} belongs to the server by name, and would "
+                "be mounted by a new server called "
+                f"{old_name!r} instead. Keep the name, or ask an administrator to move the "
+                "data and delete the claim first."
+            )
+            error = web.HTTPError(409, "%s", message)
+            error.jupyterhub_message = message  # type: ignore[attr-defined]
+            raise error
 
 
 #: Answers of ``KubeSpawner._stop_target`` besides a uid or None.

@@ -197,3 +197,28 @@ async def delete_pvc_forever(
     except Conflict:
         return "kept", Decision(False, "it was replaced while being checked")
     return ("deleted" if deleted is not None else "gone"), decision
+
+
+async def pvc_held_by_server_name(
+    api: KubeApi,
+    namespace: str,
+    name: str,
+    identity: ServerIdentity,
+    *,
+    names_of_this_server: Callable[[], set[str]],
+    template_scope: Scope,
+) -> bool:
+    """Whether the PVC ``name`` exists and is this server's alone (what ``delete_forever``
+    would delete): its owner annotation names the server, so renaming the server would
+    strand it. Claims shared by the user's servers or by everybody, and claims nobody
+    owns, are not held by the server's name."""
+    existing = await api.get_or_none(PVCS, namespace, name)
+    if existing is None:
+        return False
+    return pvc_deletion(
+        identity,
+        _meta(existing),
+        name=name,
+        names_of_this_server=names_of_this_server(),
+        template_scope=template_scope,
+    ).allowed

@@ -137,9 +137,10 @@ def to_model(model: type, value: Any, where: str = "value") -> Any:
     if isinstance(value, model):
         return value
     if not isinstance(value, Mapping):
+        # The type is enough, and the value may be (or hold) an env value: credentials.
         raise ManifestError(
             f"{where}: expected a mapping describing a {model.__name__[2:] or model.__name__}, "
-            f"got {type(value).__name__} {value!r}",
+            f"got {type(value).__name__}",
             path=where,
         )
     kwargs: dict[str, Any] = {}

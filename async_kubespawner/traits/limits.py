@@ -14,6 +14,7 @@ beside each trait, so that settings declared on the base ``Spawner`` (``port``,
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from traitlets import validate
@@ -113,6 +114,10 @@ def check_range(setting: str, value: Any) -> None:
     low, exclusive, high, fix = NUMERIC_RANGES[setting]
     if value != value:  # NaN compares false with everything
         raise SpawnerConfigError(setting, value, "it is not a number", fix)
+    if value in (math.inf, -math.inf):
+        # Rendered as null in a manifest (a 422 after the PVC exists), and an endless
+        # wait or backoff where it is a duration.
+        raise SpawnerConfigError(setting, value, "it is not a finite number", fix)
     if (value <= low) if exclusive else (value < low):
         bound = f"greater than {low:g}" if exclusive else f"at least {low:g}"
         raise SpawnerConfigError(setting, value, f"it must be {bound}", fix)

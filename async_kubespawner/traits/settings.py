@@ -632,6 +632,21 @@ class KubeSpawnerSettings(
             )
         return list(value)
 
+    async def _resolve_mapping(self, setting: str) -> dict[str, Any]:
+        """A dict from a setting that may be a callable (a security context): anything
+        else would fail deep inside the manifest builder with no setting named."""
+        value = await self._resolve(setting)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise SpawnerConfigError(
+                setting,
+                value,
+                "the callable must return a dict (a Kubernetes security context) or None",
+                "Return e.g. {'runAsNonRoot': True}.",
+            )
+        return dict(value)
+
     # -- manifests -------------------------------------------------------------------
 
     @property
@@ -711,8 +726,8 @@ class KubeSpawnerSettings(
         gid = await self._resolve_int("gid")
         fs_gid = await self._resolve_int("fs_gid")
         supplemental_gids = await self._resolve_id_list("supplemental_gids")
-        container_context = await self._resolve("container_security_context") or {}
-        pod_context = await self._resolve("pod_security_context") or {}
+        container_context = await self._resolve_mapping("container_security_context")
+        pod_context = await self._resolve_mapping("pod_security_context")
         self._check_security_profile(uid, container_context, pod_context)
 
         env = self.get_env()
