@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 from jupyterhub.spawner import Spawner
@@ -39,13 +39,21 @@ from .kube.client import (
     PODS,
     SECRETS,
     SERVICES,
-    ApiError,
     ApiSettings,
     KubeApi,
     close_shared_apis,
     shared_api,
 )
-from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
+from .kube.deadline import Deadline
+from .kube.errors import ApiError, Conflict
+from .kube.reflector import (
+    Reflector,
+    ReflectorSettings,
+    get_reflector,
+    reflectors,
+    release_reflectors,
+    stop_reflectors,
+)
 from .lifecycle.errors import SpawnFailed
 from .lifecycle.loop_turns import loop_turns
 from .lifecycle.orphans import HubDatabase, remembered_by_another_server, schedule_orphan_sweep
@@ -128,6 +136,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             idle_timeout=self.reflector_idle_timeout,
             backoff_max=self.reflector_backoff_max,
             list_page_size=self.reflector_list_page_size,
+            release_delay=self.reflector_release_delay,
         )
 
     def _watch_namespace(self) -> str | None:
@@ -136,7 +145,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             cluster_wide = bool(self.enable_user_namespaces)
         return None if cluster_wide else self.namespace
 
-    async def _pod_reflector(self) -> Reflector:
+    def _reflector_owner(self) -> object | None:
+        """Per-user namespaces' reflectors are leased by the servers using them, and
+        released when none is active (see release_reflectors); shared ones live on."""
+        if self.enable_user_namespaces and self._watch_namespace() is not None:
+            return self
+        return None
+
+    async def _pod_reflector(self) -> Reflector[ObjectCache]:
         api = await self._get_api()
         reflector = get_reflector(
             api,
@@ -145,11 +161,12 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             lambda: ObjectCache(trim_pod),
             label_selector=f"component={self.component_label}",
             settings=self._reflector_settings(),
+            owner=self._reflector_owner(),
         )
         self._sweep_orphans_once(api, reflector)
         return reflector
 
-    def _sweep_orphans_once(self, api: KubeApi, reflector: Reflector) -> None:
+    def _sweep_orphans_once(self, api: KubeApi, reflector: Reflector[ObjectCache]) -> None:
         """Start this process's orphan sweep of the pod cache (lifecycle/orphans.py):
         needs the hub's database, which a spawner inside a hub reaches as ``user.db``."""
         if not self.delete_orphaned_pods:
@@ -165,7 +182,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             records=HubDatabase(db),
         )
 
-    async def _event_reflector(self) -> Reflector | None:
+    async def _event_reflector(self) -> Reflector[EventIndex] | None:
         if not self.events_enabled:
             return None
         limits = (self.events_per_object_limit, self.events_total_limit)
@@ -175,7 +192,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             self._watch_namespace(),
             lambda: EventIndex(per_object_limit=limits[0], total_limit=limits[1]),
             settings=self._reflector_settings(),
+            owner=self._reflector_owner(),
         )
+
+    async def cached_pod(self) -> dict[str, Any] | None:
+        """This server's pod as the hub's cache holds it (trimmed), or None: what poll(),
+        stop() and start() decide on. For hooks, health pages and benchmarks."""
+        reflector = await self._pod_reflector()
+        return reflector.sink.get(self._pod_key)
 
     @property
     def _pod_key(self) -> tuple[str, str]:
@@ -366,8 +390,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             api = await self._get_api()
             reflector = await self._pod_reflector()
 
-            def remaining() -> float:
-                return max(0.0, self.stop_timeout - (time.monotonic() - started))
+            remaining = Deadline(self.stop_timeout, "stop() did not complete", start=started).left
 
             target = await self._stop_target(api, reflector, remaining)
             if target is _NOT_MINE:
@@ -389,15 +412,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                         uid=uid,
                         retry_timeout=remaining(),
                     )
+                except Conflict:  # replaced since we looked: not ours to delete
+                    uid = None
                 except ApiError as e:
-                    if e.status == 409:  # replaced since we looked: not ours to delete
-                        uid = None
-                    elif e.retriable:
-                        self._owe_pod_deletion(api, reflector, uid, grace)
-                        outcome = "owed"
-                        return
-                    else:
+                    if not e.retriable:
                         raise
+                    self._owe_pod_deletion(api, reflector, uid, grace)
+                    outcome = "owed"
+                    return
             self._log_state(
                 "deleting" if deleted is not None else "already-gone", f"grace={grace}s"
             )
@@ -409,7 +431,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             if not await reflector.wait_synced(remaining()):
                 raise TimeoutError("the pod cache could not be loaded from the API server")
             try:
-                await cast(ObjectCache, reflector.sink).wait_for(
+                await reflector.sink.wait_for(
                     self._pod_key,
                     lambda p: p is None or p["metadata"].get("uid") != uid,
                     remaining(),
@@ -428,10 +450,12 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         finally:
             if outcome not in ("success", "timeout", "owed"):
                 outcome = "failure"
+            if outcome == "success":
+                release_reflectors(self)
             STOP_DURATION.labels(outcome).observe(time.monotonic() - started)
 
     async def _stop_target(
-        self, api: KubeApi, reflector: Reflector, remaining: Callable[[], float]
+        self, api: KubeApi, reflector: Reflector[ObjectCache], remaining: Callable[[], float]
     ) -> str | object | None:
         """The uid of this server's pod to delete; None when there is none;
         ``_NOT_MINE`` when a pod of its name belongs to somebody else (left alone);
@@ -440,8 +464,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         The cache answers when it holds this server's pod (no request); otherwise the API
         server is asked, since a pod created a moment ago may not be cached yet.
         """
-        cache = cast(ObjectCache, reflector.sink)
-        pod = cache.get(self._pod_key) if reflector.synced else None
+        pod = reflector.sink.get(self._pod_key) if reflector.synced else None
         if pod is not None and self._is_ours(pod):
             return pod["metadata"]["uid"]
         try:
@@ -482,14 +505,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 )
 
     def _owe_pod_deletion(
-        self, api: KubeApi, reflector: Reflector, uid: str | None, grace: int
+        self, api: KubeApi, reflector: Reflector[ObjectCache], uid: str | None, grace: int
     ) -> None:
         key = self._pod_key
 
         def cached() -> dict[str, Any] | None:
             if not reflector.synced:
                 return {"metadata": {"uid": uid}}  # unknown: keep trying
-            return cast(ObjectCache, reflector.sink).get(key)
+            return reflector.sink.get(key)
 
         deletion_reconciler(api).owe(
             OwedDeletion(
@@ -506,9 +529,36 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     # -- poll ---------------------------------------------------------------------------
 
     async def poll(self) -> int | None:
-        """From the cache, never the API: None while the pod exists and runs (or starts),
-        its exit code once the notebook container has exited, 1 once it is gone, and 1
-        when the pod of this name is not this server's (it is never touched)."""
+        """From the cache: None while the pod exists and runs (or starts), its exit code
+        once the notebook container has exited, 1 once it is gone, and 1 when the pod of
+        this name is not this server's (it is never touched).
+
+        The cache is trusted while its reflector is connected, or was cut off for less
+        than ``reflector_stale_after`` seconds; beyond that (an API outage, a network
+        partition) the pod is read with one direct GET, so a server deleted meanwhile is
+        not reported running. A stopped server releases its per-namespace reflectors.
+        """
+        status = await self._poll_cache()
+        if status is not None:
+            release_reflectors(self)
+        return status
+
+    async def _read_pod(self, api: KubeApi, cached: dict[str, Any] | None) -> dict[str, Any] | None:
+        """One direct GET of the pod, trimmed as the cache would keep it; the cached answer
+        if the API does not answer at once (the cache is then the best there is)."""
+        try:
+            pod = await api.get_or_none(PODS, self.namespace, self.pod_name, retry_timeout=0)
+        except ApiError as e:
+            self.log.info(
+                "kubespawner pod=%s/%s poll: cache stale and direct read failed (%s)",
+                self.namespace,
+                self.pod_name,
+                e,
+            )
+            return cached
+        return None if pod is None else trim_pod(pod)
+
+    async def _poll_cache(self) -> int | None:
         reflector = await self._pod_reflector()
         if not await reflector.wait_synced(self.first_list_timeout):
             self.log.warning(
@@ -517,7 +567,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 self.pod_name,
             )
             return None
-        pod = cast(ObjectCache, reflector.sink).get(self._pod_key)
+        pod = reflector.sink.get(self._pod_key)
+        if reflector.stale_for() > self.reflector_stale_after:
+            pod = await self._read_pod(await self._get_api(), pod)
         if pod is None:
             return 1
         if not self._is_ours(pod):

@@ -41,7 +41,9 @@ import logging
 import weakref
 from typing import Any, Protocol
 
-from ..kube.client import PODS, ApiError, KubeApi
+from ..kube.cache import ObjectCache
+from ..kube.client import PODS, KubeApi
+from ..kube.errors import ApiError, Conflict
 from ..kube.reflector import Reflector
 from ..metrics import ORPHANED_PODS_DELETED
 from ..objects.identity import COMPONENT_LABEL, read_owner
@@ -139,7 +141,7 @@ def remembered_by_another_server(db: Any, uid: str | None, user: str, server: st
 
 async def sweep_orphans(
     api: KubeApi,
-    reflector: Reflector,
+    reflector: Reflector[ObjectCache],
     *,
     hub: str,
     component_label: str,
@@ -158,10 +160,10 @@ async def sweep_orphans(
         return []
     cache = reflector.sink
     deleted: list[tuple[str, str]] = []
-    for index, key in enumerate(cache.keys()):  # type: ignore[attr-defined]
+    for index, key in enumerate(cache.keys()):
         if index and index % 200 == 0:
             await asyncio.sleep(0)  # decoding cached pods is CPU work: let the hub breathe
-        pod = cache.get(key)  # type: ignore[attr-defined]
+        pod = cache.get(key)
         if pod is None:
             continue
         meta = pod.get("metadata") or {}
@@ -187,9 +189,10 @@ async def sweep_orphans(
             return deleted
         try:
             await api.delete(PODS, namespace, name, grace_period_seconds=0, uid=meta.get("uid"))
+        except Conflict:  # replaced meanwhile, not the orphan any more
+            continue
         except ApiError as e:
-            if e.status != 409:  # 409: replaced meanwhile, not the orphan any more
-                log.warning("kubespawner pod=%s/%s orphan-sweep delete failed: %s", namespace, name, e)
+            log.warning("kubespawner pod=%s/%s orphan-sweep delete failed: %s", namespace, name, e)
             continue
         ORPHANED_PODS_DELETED.inc()
         log.warning(
@@ -210,7 +213,7 @@ _sweeps: weakref.WeakKeyDictionary[
 
 def schedule_orphan_sweep(
     api: KubeApi,
-    reflector: Reflector,
+    reflector: Reflector[ObjectCache],
     *,
     hub: str,
     component_label: str,

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kube.client import PODS, ApiError, KubeApi
+from ..kube.client import PODS, KubeApi
+from ..kube.errors import ApiError, Conflict
 from ..metrics import OWED_DELETIONS, OWED_DELETIONS_SETTLED
 from ..objects.identity import Ownership, ServerIdentity, pod_ownership
 
@@ -196,9 +197,9 @@ class DeletionReconciler:
                 uid=uid,
             )
             return True
+        except Conflict:  # the uid precondition failed: that pod is gone
+            return True
         except ApiError as e:
-            if e.status == 409:  # the uid precondition failed: that pod is gone
-                return True
             debt.delay = min(BACKOFF_MAX, debt.delay * 2) * random.uniform(0.8, 1.2)
             log.warning(
                 "kubespawner pod=%s/%s state=owed-deletion-retry attempt=%d error=%s "

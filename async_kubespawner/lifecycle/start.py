@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from kubernetes_asyncio.client import V1OwnerReference
 
@@ -41,9 +41,18 @@ from ..kube.client import (
     PVCS,
     SECRETS,
     SERVICES,
-    ApiError,
     KubeApi,
     new_create_id,
+)
+from ..kube.deadline import Deadline
+from ..kube.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NamespaceNotFound,
+    RequestTooLarge,
 )
 from ..kube.reflector import Reflector
 from ..objects.identity import Scope, ServerIdentity
@@ -68,9 +77,6 @@ PREPARATION_CONCURRENCY = 16
 _preparation_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
-
-# Namespaces known to exist, per API client (created once per process).
-_ensured_namespaces: dict[int, set[str]] = {}
 
 
 def preparation_gate() -> asyncio.Semaphore:
@@ -192,8 +198,8 @@ class StartOperation:
         plan: StartPlan,
         *,
         api: KubeApi,
-        pod_reflector: Reflector,
-        event_reflector: Reflector | None,
+        pod_reflector: Reflector[ObjectCache],
+        event_reflector: Reflector[EventIndex] | None,
         progress: SpawnProgress | None,
         started: float,
     ) -> None:
@@ -201,13 +207,17 @@ class StartOperation:
         self.plan = plan
         self.api = api
         self.pod_reflector = pod_reflector
-        self.pod_cache = cast(ObjectCache, pod_reflector.sink)
-        self.event_index = cast(EventIndex, event_reflector.sink) if event_reflector else None
+        self.pod_cache = pod_reflector.sink
+        self.event_index = event_reflector.sink if event_reflector else None
         self.progress = progress
         self.started = started
-        self.deadline = started + plan.start_timeout
         self.namespace = plan.names.namespace
         self.pod_name = plan.names.pod_name
+        self.deadline = Deadline(
+            plan.start_timeout,
+            f"Server {self.pod_name} in namespace {self.namespace} did not become ready",
+            start=started,
+        )
         self.pod_key = (self.namespace, self.pod_name)
         self.create_id = new_create_id()
         self.watch = _StartWatch(
@@ -276,21 +286,24 @@ class StartOperation:
     # -- before the pod -----------------------------------------------------------------
 
     async def _ensure_namespace(self) -> None:
-        known = _ensured_namespaces.setdefault(id(self.api), set())
-        if self.namespace in known:
+        # The client forgets a namespace it is told is missing, and the reflectors'
+        # release forgets it when no server of it is active: a deleted user namespace
+        # is created again.
+        if self.namespace in self.api.known_namespaces:
             return
         try:
             await self.api.create(NAMESPACES, None, self.host.get_namespace_manifest())
             self.host._log_state("namespace-created")
+        except Conflict:
+            pass
         except ApiError as e:
-            if e.status != 409:
-                raise SpawnFailed(
-                    f"Could not create the namespace {self.namespace!r} for this server: {e}. "
-                    "Check the hub's RBAC rights to create namespaces."
-                ) from None
-        known.add(self.namespace)
+            raise SpawnFailed(
+                f"Could not create the namespace {self.namespace!r} for this server: {e}. "
+                "Check the hub's RBAC rights to create namespaces."
+            ) from None
+        self.api.known_namespaces.add(self.namespace)
 
-    async def _ensure_pvc(self) -> bool:
+    async def _ensure_pvc(self, *, namespace_recreated: bool = False) -> bool:
         """Create the PVC unless this server's exists; True when this start created it.
         A claim of that name that is not provably this server's is never mounted."""
         api, host, namespace = self.api, self.host, self.namespace
@@ -328,6 +341,14 @@ class StartOperation:
                 f"The storage volume claim {host.pvc_name!r} exists but is not this "
                 f"server's ({e.reason}), so it is not mounted.{hint}"
             ) from None
+        except NamespaceNotFound as e:
+            if not self.plan.ensure_namespace or namespace_recreated:
+                raise SpawnFailed(
+                    f"Could not create the storage volume claim {host.pvc_name!r}: {e}"
+                ) from None
+            # The user namespace was deleted since the hub created it: again, once.
+            await self._ensure_namespace()
+            return await self._ensure_pvc(namespace_recreated=True)
         except ApiError as e:
             raise SpawnFailed(
                 f"Could not create the storage volume claim {host.pvc_name!r}: {e}"
@@ -408,18 +429,19 @@ class StartOperation:
         api, namespace, pod_name = self.api, self.namespace, self.pod_name
         try:
             return await api.create(PODS, namespace, manifest, create_id=self.create_id)
-        except ApiError as e:
-            if e.status == 409:
-                pass
-            elif e.status == 404 and "namespaces" in (e.body.get("details") or {}).get("kind", ""):
-                raise SpawnFailed(
-                    f"The namespace {namespace!r} does not exist. Create it, or enable "
-                    "c.KubeSpawner.enable_user_namespaces so that the hub creates it."
-                ) from None
-            elif e.status in (403, 422, 400):
-                raise SpawnFailed(f"Kubernetes refused the pod {pod_name!r}: {e}") from None
-            else:
-                raise
+        except Conflict:
+            pass
+        except NamespaceNotFound:
+            if self.plan.ensure_namespace:
+                # Deleted since the hub created it (the client has forgotten it): again.
+                await self._ensure_namespace()
+                return await api.create(PODS, namespace, manifest, create_id=self.create_id)
+            raise SpawnFailed(
+                f"The namespace {namespace!r} does not exist. Create it, or enable "
+                "c.KubeSpawner.enable_user_namespaces so that the hub creates it."
+            ) from None
+        except (Forbidden, Invalid, BadRequest, RequestTooLarge) as e:
+            raise SpawnFailed(f"Kubernetes refused the pod {pod_name!r}: {e}") from None
         existing = await api.get_or_none(PODS, namespace, pod_name)
         if existing is not None and not self.host._is_ours(existing):
             # The message reaches the user: it names no other owner.
@@ -435,11 +457,11 @@ class StartOperation:
             old_uid = existing["metadata"]["uid"]
             self.host._log_state("replacing-leftover", f"old_uid={old_uid}")
             await api.delete(PODS, namespace, pod_name, grace_period_seconds=0, uid=old_uid)
-            await self.pod_reflector.wait_synced(max(0.0, self.deadline - time.monotonic()))
+            await self.pod_reflector.wait_synced(self.deadline.left())
             await self.pod_cache.wait_for(
                 self.pod_key,
                 lambda p: p is None or p["metadata"].get("uid") != old_uid,
-                max(0.0, self.deadline - time.monotonic()),
+                self.deadline.left(),
             )
         return await api.create(PODS, namespace, manifest, create_id=self.create_id)
 
@@ -495,15 +517,10 @@ class StartOperation:
                 if verdict.pvc_failure:
                     raise VolumeFailed(verdict.message)
                 raise SpawnFailed(verdict.message)
-            remaining = self.deadline - now
-            if remaining <= 0:
+            if self.deadline.expired:
                 host._log_state("timeout", f"start_timeout={plan.start_timeout}", logging.WARNING)
-                raise TimeoutError(
-                    f"Server {self.pod_name} in namespace {self.namespace} did not become "
-                    f"ready within {plan.start_timeout} seconds"
-                    + (f": {verdict.message}" if verdict.message else "")
-                )
-            wait = remaining if verdict.recheck_in is None else min(remaining, verdict.recheck_in)
+                raise self.deadline.error(verdict.message)
+            wait = self.deadline.timeout(verdict.recheck_in)
             try:
                 async with asyncio.timeout(wait):
                     await self.changed.wait()

@@ -33,7 +33,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, defa
 
 from ..kube.cache import EventIndex, ObjectCache
 from ..kube.client import EVENTS, SECRETS, ApiError, ApiSettings, KubeApi, shared_api
-from ..kube.reflector import Reflector
+from ..kube.reflector import ApiListerWatcher, Reflector
 from ..lifecycle.progress import SpawnProgress
 from ..objects.naming import (
     TemplateFields,
@@ -65,7 +65,7 @@ class SpawnFailed(web.HTTPError):
 
 # -- the reflectors of this process (one per loop, API client and namespace) ---------------
 
-_Registry = dict[tuple[int, str, str], Reflector]
+_Registry = dict[tuple[int, str, str], tuple[KubeApi, Reflector]]
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Registry] = (
     weakref.WeakKeyDictionary()
 )
@@ -74,22 +74,24 @@ _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Registry] = (
 def _reflector(api: KubeApi, what: str, namespace: str) -> Reflector:
     per_loop = _registry.setdefault(asyncio.get_running_loop(), {})
     key = (id(api), what, namespace)
-    reflector = per_loop.get(key)
-    if reflector is None or not reflector.running or reflector.api is not api:
+    entry = per_loop.get(key)
+    if entry is None or not entry[1].running or entry[0] is not api:
+        reflector: Reflector
         if what == "servers":
-            reflector = Reflector(api, NOTEBOOK_SERVERS, namespace, ObjectCache(trim_server))
+            source = ApiListerWatcher(api, NOTEBOOK_SERVERS, namespace)
+            reflector = Reflector(source, ObjectCache(trim_server))
         else:
             index = EventIndex(kinds=frozenset({"NotebookServer", "Pod"}))
-            reflector = Reflector(api, EVENTS, namespace, index)
+            reflector = Reflector(ApiListerWatcher(api, EVENTS, namespace), index)
         reflector.start()
-        per_loop[key] = reflector
-    return reflector
+        entry = per_loop[key] = (api, reflector)
+    return entry[1]
 
 
 async def stop_operator_reflectors() -> None:
     """Stop this loop's operator-mode reflectors (hub shutdown, tests)."""
     per_loop = _registry.pop(asyncio.get_running_loop(), {})
-    await asyncio.gather(*(r.stop() for r in per_loop.values()))
+    await asyncio.gather(*(r.stop() for _, r in per_loop.values()))
 
 
 def _phase(obj: dict[str, Any] | None) -> str:

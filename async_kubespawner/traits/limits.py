@@ -60,6 +60,18 @@ NUMERIC_RANGES: dict[str, tuple[float, bool, float | None, str]] = {
     ),
     "reflector_list_page_size": (0, True, None, "Give the objects per list page, e.g. 200."),
     "first_list_timeout": (0, False, None, "Give the seconds poll() waits, e.g. 10."),
+    "reflector_release_delay": (
+        0,
+        False,
+        None,
+        "Give the seconds a namespace's reflectors outlive its last server, e.g. 30.",
+    ),
+    "reflector_stale_after": (
+        0,
+        False,
+        None,
+        "Give the seconds poll() trusts a cut-off cache, e.g. 5 (0: never).",
+    ),
     "events_per_object_limit": (
         0,
         True,

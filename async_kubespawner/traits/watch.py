@@ -44,6 +44,21 @@ class WatchTraits(LoggingConfigurable):
         config=True,
         help="Longest pause (seconds, jittered) between reflector attempts during an outage.",
     )
+    reflector_release_delay = Float(
+        30,
+        config=True,
+        help="""With enable_user_namespaces and per-namespace reflectors
+        (reflector_cluster_wide False): seconds a namespace's reflectors (its pod and event
+        watches) keep running after its last active server stopped. Then they are stopped,
+        with their metric series, and started again by the namespace's next server.""",
+    )
+    reflector_stale_after = Float(
+        5,
+        config=True,
+        help="""Seconds the pod reflector may be cut off from the API server (an outage, a
+        partition) before poll() stops trusting its cache and reads the pod with one direct
+        GET instead. While the reflector is connected, poll() never calls the API.""",
+    )
     reflector_list_page_size = Integer(
         200,
         config=True,

@@ -246,6 +246,8 @@ DEFAULTS: list[tuple[str, type | tuple[T, ...], object]] = [
     ("reflector_watch_timeout", Integer, 300),
     ("reflector_idle_timeout", Float, None),
     ("reflector_backoff_max", Float, 30),
+    ("reflector_release_delay", Float, 30),
+    ("reflector_stale_after", Float, 5),
     ("reflector_list_page_size", Integer, 200),
     ("hub_identity", Unicode, None),
     ("delete_orphaned_pods", Bool, True),
