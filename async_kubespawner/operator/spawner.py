@@ -337,7 +337,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
                 return seen  # gone (or replaced) after we saw it
 
             try:
-                server = await servers.sink.wait_for(  # type: ignore[attr-defined]
+                server = await servers.sink.wait_for(
                     self._key, settled, remaining
                 )
             except TimeoutError:
@@ -363,7 +363,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         return url
 
     def _last_words(self, servers: Reflector) -> str:
-        server = servers.sink.get(self._key)  # type: ignore[attr-defined]
+        server = servers.sink.get(self._key)
         conditions = ((server or {}).get("status") or {}).get("conditions") or []
         waiting = [c.get("message") for c in conditions if c.get("status") != "True"]
         return f": {waiting[-1]}" if waiting and waiting[-1] else ""
@@ -372,7 +372,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         """A NotebookServer of this name from an earlier start (a hub that died mid-spawn)."""
         if not await servers.wait_synced(max(0.0, deadline - time.monotonic())):
             raise TimeoutError("the NotebookServer cache could not be loaded")
-        existing = servers.sink.get(self._key)  # type: ignore[attr-defined]
+        existing = servers.sink.get(self._key)
         if existing is None:
             return
         spec = existing.get("spec") or {}
@@ -385,7 +385,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         self.log.info("Removing the earlier NotebookServer %s before starting", self.object_name)
         await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name,
                          uid=existing["metadata"]["uid"])
-        await servers.sink.wait_for(  # type: ignore[attr-defined]
+        await servers.sink.wait_for(
             self._key, lambda s: s is None, max(0.0, deadline - time.monotonic()))
 
     async def _create_secret(self, api: KubeApi, server: dict[str, Any]) -> None:
@@ -407,7 +407,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         seen_waiting: set[str] = set()
         watched_pods: set[str] = set()
         unsubscribe: list[Any] = []
-        index: EventIndex | None = events.sink if events is not None else None  # type: ignore[assignment]
+        index: EventIndex | None = events.sink if events is not None else None
 
         def on_event(event: dict[str, Any]) -> None:
             progress.add_event(event)
@@ -450,8 +450,8 @@ class OperatorSpawner(ProfilesMixin, Spawner):
 
             unsubscribe.append(index.listen(self.namespace, self.object_name, on_server_event,
                                             kind="NotebookServer"))
-        unsubscribe.append(servers.sink.listen(self._key, on_server))  # type: ignore[attr-defined]
-        on_server(servers.sink.get(self._key))  # type: ignore[attr-defined]
+        unsubscribe.append(servers.sink.listen(self._key, on_server))
+        on_server(servers.sink.get(self._key))
         return unsubscribe
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
@@ -469,7 +469,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             self.log.warning("NotebookServer cache not loaded yet; assuming %s runs",
                              self.object_name)
             return None
-        server = servers.sink.get(self._key)  # type: ignore[attr-defined]
+        server = servers.sink.get(self._key)
         if server is None or server["metadata"].get("deletionTimestamp"):
             return 1
         if _phase(server) in ("Failed", "Terminating"):
@@ -487,7 +487,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         if not await servers.wait_synced(max(0.0, remaining)):
             raise TimeoutError("the NotebookServer cache could not be loaded")
         try:
-            await servers.sink.wait_for(  # type: ignore[attr-defined]
+            await servers.sink.wait_for(
                 self._key, lambda s: s is None,
                 max(0.0, self.stop_timeout - (time.monotonic() - started)))
         except TimeoutError:
@@ -525,7 +525,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             return False
 
         try:
-            server = await servers.sink.wait_for(  # type: ignore[attr-defined]
+            server = await servers.sink.wait_for(
                 self._key, purged, max(0.0, deadline - time.monotonic()))
             message = next((c.get("message") for c in (server or {}).get("status", {}).get(
                 "conditions", ()) if c.get("type") == "StoragePurged"), "")
@@ -533,5 +533,5 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         finally:
             await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name, uid=uid)
             with contextlib.suppress(TimeoutError):
-                await servers.sink.wait_for(  # type: ignore[attr-defined]
+                await servers.sink.wait_for(
                     self._key, lambda s: s is None, max(0.0, deadline - time.monotonic()))
