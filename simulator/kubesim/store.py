@@ -1490,19 +1490,21 @@ class Store:
             None if live is None else live[1],
         )
 
-    async def _gc_settle_dependent(self, rt: ResourceType, okey: ObjKey) -> list[dict[str, Any]]:
+    async def _gc_settle_dependent(
+        self, rt: ResourceType, okey: ObjKey
+    ) -> tuple[dict[str, Any], ...]:
         """The collector's attempt on one dependent: delete it (background) when no owner
         is verified present, else drop its references to absent owners. Any reference that
         cannot be resolved leaves it untouched, as the real collector stops there.
         Returns the references that break the namespace rule."""
         dep = self._objects[rt.key].get(okey)
         if dep is None:
-            return []
+            return ()
         refs = [r for r in dep["metadata"].get("ownerReferences") or [] if isinstance(r, dict)]
         if not refs:
-            return []
+            return ()
         verdicts = [(r, self._owner_verdict(okey[0], r)) for r in refs]
-        invalid = [r for r, v in verdicts if v.invalid_namespace]
+        invalid = tuple(r for r, v in verdicts if v.invalid_namespace)
         if any(v.state is OwnerState.UNRESOLVABLE for _, v in verdicts):
             return invalid
         solid = [r for r, v in verdicts if v.state is OwnerState.SOLID]
