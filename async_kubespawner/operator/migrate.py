@@ -21,7 +21,7 @@ by the operator's own :func:`~.render.render` for several real-looking users and
 difference refuses the conversion; a template that is produced is exact for those users.
 
 What operator mode cannot express is refused before anything is written, with the
-reason (:data:`USER_NAMESPACES_REFUSAL`, :data:`INTERNAL_SSL_REFUSAL`): per-user
+reason (worded once in :mod:`.limits`, which the hub-side spawner shares): per-user
 namespaces (ownerReferences do not cross namespaces, and the way around it is a hub with
 cluster-wide rights), internal SSL (the certificate is issued before the address the hub
 connects to exists, and its key would reach the container as environment variables), and
@@ -63,6 +63,7 @@ from ..objects.identity import IDENTITY_ANNOTATION
 from ..objects.manifests import to_dict
 from ..objects.naming import TemplateFields
 from ..traits.namespaces import hub_namespace
+from .limits import INTERNAL_SSL_REFUSAL, USER_NAMESPACES_REFUSAL
 from .models import (
     API_VERSION,
     LABEL_MANAGED_BY,
@@ -129,41 +130,6 @@ _CALLABLE_SETTINGS = (
 )
 
 _PLACEHOLDER_LIKE = re.compile(r"\{[A-Za-z_][A-Za-z0-9_.\-]*\}")
-
-
-#: Why per-user namespaces stay in-hub. Kubernetes honours an ownerReference to a
-#: namespaced owner only within its namespace (a child elsewhere counts as orphaned and is
-#: garbage-collected), so the NotebookServer would have to live in the user's namespace:
-#: the hub would then create namespaces, NotebookServers and Secrets in any namespace of
-#: the cluster, the rights operator mode takes away from it.
-USER_NAMESPACES_REFUSAL = (
-    "c.KubeSpawner.enable_user_namespaces cannot be expressed in operator mode: a "
-    "server's objects are owned by its NotebookServer, and Kubernetes honours an "
-    "ownerReference only within one namespace (a pod in the user's namespace owned by a "
-    "NotebookServer in the hub's would be garbage-collected as an orphan). Moving each "
-    "NotebookServer and its Secret into the user's namespace instead would need a hub that "
-    "creates namespaces, NotebookServers and Secrets anywhere in the cluster (a ClusterRole), "
-    "the rights operator mode exists to take away from the hub. Keep the in-hub mode for "
-    "per-user namespaces (examples/user-namespaces), or drop the setting and run every server "
-    "in c.OperatorSpawner.namespace, capped per server by the template's resource limits."
-)
-
-#: Why internal SSL stays in-hub. The hub issues a server's certificate before the server
-#: exists, for the names in ``ssl_alt_names``; operator mode reports the pod's IP (known
-#: only once the pod runs) as the address the hub connects to, so no certificate can name
-#: it. And the only object the hub hands the server, its Secret, reaches the container as
-#: environment variables (``envFrom``), visible to every process; in-hub the key is a file.
-INTERNAL_SSL_REFUSAL = (
-    "c.JupyterHub.internal_ssl cannot be expressed in operator mode: the hub issues each "
-    "server's certificate before the server exists, for the names it will connect to, but "
-    "in operator mode the hub connects to the pod's IP, which the operator reports only once "
-    "the pod runs, so no certificate can name it; and the only object the hub hands the "
-    "server, its Secret, reaches the container as environment variables (envFrom), where a "
-    "private key does not belong (in-hub it is a mounted file). Keep the in-hub mode for "
-    "internal SSL (examples/internal-ssl), or in operator mode leave hub-to-server traffic "
-    "to the network layer (a service mesh's mutual TLS) and restrict it with a "
-    "NetworkPolicy in the template's otherResources."
-)
 
 
 class BridgeRefused(ValueError):

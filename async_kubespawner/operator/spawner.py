@@ -16,6 +16,11 @@ Events (and its pod's) as they are written.
 ``profile_list`` works as in the in-hub mode (same form, same field names); a profile's
 ``kubespawner_override`` sets ``template`` and ``variables`` here, and the operator checks
 every variable against the template's declared constraints.
+
+What operator mode cannot honour (``c.JupyterHub.internal_ssl``, per-user namespaces) fails
+``start()`` with the reason from :mod:`.limits` before anything is created: a server the hub
+would otherwise reach over plain http while it expects TLS, or in one namespace while the
+configuration asks for one per user, is a failure that only shows much later.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from jupyterhub.spawner import Spawner
@@ -41,9 +46,10 @@ from ..objects.naming import (
     is_valid_dns_subdomain,
     safe_label_value,
 )
-from ..profiles import ProfilesMixin
+from ..profiles import OptionSelection, ProfileOverrideError, ProfilesMixin
 from ..traits.errors import SpawnerConfigError
 from .kubeio import NOTEBOOK_SERVERS
+from .limits import INTERNAL_SSL_REFUSAL, OperatorModeRefused, user_namespaces_refusal
 from .models import API_VERSION, FINALIZER, LABEL_SERVER, LABEL_SERVERNAME, LABEL_USER
 from .reconciler import trim_server
 
@@ -96,6 +102,19 @@ async def stop_operator_reflectors() -> None:
 
 def _phase(obj: dict[str, Any] | None) -> str:
     return str(((obj or {}).get("status") or {}).get("phase") or "")
+
+
+#: The in-hub setting for per-user namespaces; operator mode has no counterpart (see
+#: :data:`.limits.USER_NAMESPACES_REASON`), so asking for it is refused, not ignored.
+_USER_NAMESPACES_SETTING = "enable_user_namespaces"
+
+
+def _asks_for(value: Any) -> bool:
+    """Whether a configured value turns a Bool setting on (``"false"`` from a command line
+    does not)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
 
 
 def _default_namespace() -> str:
@@ -307,7 +326,39 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         finally:
             progress.finish()
 
+    def _refuse_what_operator_mode_cannot_honour(self) -> None:
+        """Raise :class:`OperatorModeRefused` for a configuration this mode cannot honour.
+
+        Runs before anything is created. ``internal_ssl`` is the hub's own setting (JupyterHub
+        copies it onto every spawner). ``enable_user_namespaces`` is not a setting of this
+        class, so traitlets would only warn and ignore it: it is looked for in every config
+        section that reaches this class (``c.Spawner``, ``c.OperatorSpawner``, a subclass's
+        own), never in ``c.KubeSpawner``, which a hub wrapping both spawners may set for
+        its in-hub servers alone.
+        """
+        if self.internal_ssl:
+            raise OperatorModeRefused(INTERNAL_SSL_REFUSAL)
+        for section in type(self).section_names():
+            values = self.config.get(section)
+            if isinstance(values, Mapping) and _asks_for(values.get(_USER_NAMESPACES_SETTING)):
+                raise OperatorModeRefused(
+                    user_namespaces_refusal(f"c.{section}.{_USER_NAMESPACES_SETTING}"))
+
+    async def _apply_override(
+        self, where: str, override: Mapping[str, Any], option: OptionSelection | None
+    ) -> None:
+        """A profile that asks for per-user namespaces is refused with the reason (not as an
+        unknown setting); one that sets it off asks for nothing this mode does not do."""
+        if _USER_NAMESPACES_SETTING in override:
+            value = override[_USER_NAMESPACES_SETTING]
+            if callable(value) or _asks_for(value):
+                raise ProfileOverrideError(user_namespaces_refusal(
+                    f"{where}: kubespawner_override {_USER_NAMESPACES_SETTING}"))
+            override = {k: v for k, v in override.items() if k != _USER_NAMESPACES_SETTING}
+        await super()._apply_override(where, override, option)
+
     async def _start(self, progress: SpawnProgress) -> str:
+        self._refuse_what_operator_mode_cannot_honour()
         await self.load_user_options()
         self.object_name = self._compute_object_name()
         api = await self._api()

@@ -60,6 +60,7 @@ from .managed_fields import (
     remove_paths,
 )
 from .namespaces import PLACEHOLDER_CA, root_ca_configmap, termination_conditions
+from .owner_refs import OwnerState, Verdict, classify, invalid_namespace_event
 from .patching import (
     PatchError,
     apply_json_patch,
@@ -1479,44 +1480,67 @@ class Store:
         rt = self.registry.find(key[1], key[0])
         return None if rt is None else (rt, obj)
 
-    async def _gc_check_owners(self, key: Key, okey: ObjKey) -> None:
-        """A dependent whose owners all do not exist (never did, or are gone) is deleted,
-        as the garbage collector's check of a new ownerReference decides. Owners of kinds
-        the server does not serve are left alone (the real collector cannot look them up)."""
-        obj = self._objects[key].get(okey)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return
-        refs = [r for r in obj["metadata"].get("ownerReferences") or [] if isinstance(r, dict)]
+    def _owner_verdict(self, dependent_namespace: str, ref: dict[str, Any]) -> Verdict:
+        """How the collector sees one ownerReference of a dependent (``owner_refs``)."""
+        owner_rt = self.registry.by_kind(str(ref.get("kind", "")), str(ref.get("apiVersion", "")))
+        live = self._by_uid.get(str(ref.get("uid", "")))
+        return classify(
+            dependent_namespace,
+            None if owner_rt is None else owner_rt.namespaced,
+            None if live is None else live[1],
+        )
+
+    async def _gc_settle_dependent(
+        self, rt: ResourceType, okey: ObjKey
+    ) -> tuple[dict[str, Any], ...]:
+        """The collector's attempt on one dependent: delete it (background) when no owner
+        is verified present, else drop its references to absent owners. Any reference that
+        cannot be resolved leaves it untouched, as the real collector stops there.
+        Returns the references that break the namespace rule."""
+        dep = self._objects[rt.key].get(okey)
+        if dep is None:
+            return ()
+        refs = [r for r in dep["metadata"].get("ownerReferences") or [] if isinstance(r, dict)]
         if not refs:
-            return
-        for ref in refs:
-            owner_rt = self.registry.by_kind(str(ref.get("kind", "")), str(ref.get("apiVersion", "")))
-            if owner_rt is None or ref.get("uid", "") in self._by_uid:
-                return  # a live owner, or one that cannot be checked
+            return ()
+        verdicts = [(r, self._owner_verdict(okey[0], r)) for r in refs]
+        invalid = tuple(r for r, v in verdicts if v.invalid_namespace)
+        if any(v.state is OwnerState.UNRESOLVABLE for _, v in verdicts):
+            return invalid
+        solid = [r for r, v in verdicts if v.state is OwnerState.SOLID]
+        if not solid:
+            if not dep["metadata"].get("deletionTimestamp"):
+                await self.delete(rt, okey[0] or None, okey[1], propagation_policy="Background")
+        elif len(solid) < len(refs):
+            await self.patch(
+                rt, okey[0] or None, okey[1], {"metadata": {"ownerReferences": solid}}, "merge"
+            )
+        return invalid
+
+    async def _gc_check_owners(self, key: Key, okey: ObjKey) -> None:
+        """A dependent whose ownerReferences changed: settled as the collector's check of a
+        new reference decides, and each reference that breaks the namespace rule is
+        reported with an ``OwnerRefInvalidNamespace`` Event about the dependent."""
         rt = self.registry.find(key[1], key[0])
-        if rt is not None:
-            await self.delete(rt, okey[0] or None, okey[1], propagation_policy="Background")
+        obj = self._objects[key].get(okey)
+        if rt is None or obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        for ref in await self._gc_settle_dependent(rt, okey):
+            event = invalid_namespace_event(obj, rt.api_version, rt.kind, ref, now_rfc3339())
+            with contextlib.suppress(StatusError):  # e.g. the namespace is terminating
+                await self.create(
+                    self.registry.lookup("events"), event["metadata"]["namespace"], event
+                )
 
     async def _gc_owner_removed(self, key: Key, owner: dict[str, Any]) -> None:
-        """An owner is gone: delete dependents with no other live owner (background)."""
+        """An owner is gone: each dependent is settled again (deleted in the background
+        when no other owner is verified present)."""
         uid = owner["metadata"].get("uid", "")
         for ref in list(self._dependents.get(uid, ())):
             found = self._lookup_ref(ref)
             if found is None:
                 continue
-            rt, dep = found
-            refs = dep["metadata"].get("ownerReferences") or []
-            alive = [r for r in refs if r.get("uid") != uid and r.get("uid") in self._by_uid]
-            if alive:
-                await self.patch(
-                    rt,
-                    ref[1] or None,
-                    ref[2],
-                    {"metadata": {"ownerReferences": alive}},
-                    "merge",
-                )
-            elif not dep["metadata"].get("deletionTimestamp"):
-                await self.delete(rt, ref[1] or None, ref[2], propagation_policy="Background")
+            await self._gc_settle_dependent(found[0], (ref[1], ref[2]))
         # dependents of a foreground-deleting owner may be waiting on this one
         for r in owner["metadata"].get("ownerReferences") or []:
             where = self._by_uid.get(r.get("uid", ""))
@@ -1562,6 +1586,11 @@ class Store:
                 rt, ns, name, {"metadata": {"finalizers": finalizers or None}}, "merge"
             )
         elif "foregroundDeletion" in finalizers:
+            # only dependents that may reference this owner wait for it (and are deleted
+            # with it); the others are the collector's to settle on their own
+            me = {"kind": rt.kind, "apiVersion": rt.api_version, "uid": uid}
+            deps = [(dep_rt, dep) for dep_rt, dep in deps if self._owner_verdict(
+                dep["metadata"].get("namespace") or "", me).state is OwnerState.SOLID]
             pending = False
             for dep_rt, dep in deps:
                 pending = True
