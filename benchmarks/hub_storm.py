@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -271,6 +272,10 @@ class Driver:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._stop_watcher is not None:
+            self._stop_watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, RuntimeError):
+                await self._stop_watcher
         await self.session.close()
 
     async def wait_for_hub(self) -> None:
