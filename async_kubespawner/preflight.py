@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from .kube.client import NAMESPACES, ApiError, KubeApi, ResourceKind
+from .kube.client import NAMESPACES, KubeApi, ResourceKind
+from .kube.errors import Forbidden, Unauthorized
 from .objects.api_rules import (
     FieldError,
     namespace_errors,
@@ -126,6 +127,8 @@ def origin(spawner: Any, pod: Mapping[str, Any], field: str, message: str = "") 
         return "extra_labels"
     if field.startswith("metadata.annotations"):
         return "extra_annotations"
+    if field.startswith("spec.affinity.nodeAffinity.preferred"):
+        return "node_affinity_preferred"
     if field.startswith("spec."):
         top = re.split(r"[.\[]", field[5:], maxsplit=1)[0]
         extra = getattr(spawner, "extra_pod_config", None) or {}
@@ -274,11 +277,9 @@ async def check_service_account(spawner: Any, api: KubeApi, pod: Mapping[str, An
             return
         if account == "default" and (await api.get_or_none(NAMESPACES, None, namespace)) is None:
             return  # created with the namespace, which start() creates next
-    except ApiError as e:
-        if e.status in (401, 403):
-            log.debug("kubespawner cannot read service accounts in %s: %s", namespace, e)
-            return
-        raise
+    except (Unauthorized, Forbidden) as e:
+        log.debug("kubespawner cannot read service accounts in %s: %s", namespace, e)
+        return
     setting = (
         "service_account"
         if spawner.service_account

@@ -62,9 +62,9 @@ def _ready(pod: dict[str, Any]) -> bool:
 class ReflectorDeliveries:
     """When async_kubespawner's reflectors received each change (monotonic seconds).
 
-    Wraps ``Reflector._apply`` (called once per watch line, right after it is decoded)
-    in this process only. Other spawner classes are not instrumented: their figures
-    stay the end-to-end ones.
+    Registered as a reflector event observer (``add_event_observer``: called once per
+    watch line, right after it is decoded) in this process only. Other spawner classes
+    are not instrumented: their figures stay the end-to-end ones.
     """
 
     def __init__(self) -> None:
@@ -78,23 +78,15 @@ class ReflectorDeliveries:
         if not spawner_class.__module__.startswith("async_kubespawner"):
             return False
         try:
-            from async_kubespawner.kube.reflector import Reflector
+            from async_kubespawner.kube.reflector import add_event_observer
         except ImportError:
             return False
-        original = Reflector._apply
         probe = self
 
-        def timed_apply(reflector: Any, event: dict[str, Any]) -> None:
-            seen = time.monotonic()
-            original(reflector, event)
-            probe.record(str(getattr(reflector.kind, "plural", "")), event, seen)
+        def observe(reflector: Any, event: dict[str, Any], seen: float) -> None:
+            probe.record(str(reflector.resource), event, seen)
 
-        Reflector._apply = timed_apply  # type: ignore[method-assign]
-
-        def restore() -> None:
-            Reflector._apply = original  # type: ignore[method-assign]
-
-        self._restore = restore
+        self._restore = add_event_observer(observe)
         return True
 
     def uninstall(self) -> None:

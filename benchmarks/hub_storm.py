@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -259,6 +260,8 @@ class Driver:
         self.headers = {"Authorization": f"token {token}"}
         self.timeout = timeout
         self.session: aiohttp.ClientSession
+        self._stopping: dict[str, asyncio.Future[float]] = {}
+        self._stop_watcher: asyncio.Future[None] | None = None
 
     async def __aenter__(self) -> Driver:
         self.session = aiohttp.ClientSession(
@@ -269,6 +272,10 @@ class Driver:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        if self._stop_watcher is not None:
+            self._stop_watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, aiohttp.ClientError, RuntimeError):
+                await self._stop_watcher
         await self.session.close()
 
     async def wait_for_hub(self) -> None:
@@ -324,19 +331,54 @@ class Driver:
         return None, "not reachable through the proxy"
 
     async def stop(self, name: str) -> tuple[float | None, str]:
+        """Seconds from the DELETE to the hub reporting the server gone, or the failure.
+
+        A stop the hub answers 202 (still stopping after its ``slow_stop_timeout``) is
+        followed by one shared poll of the hub's active users (:meth:`_watch_stops`), not
+        by a request per user: 1,000 users polling on their own would be thousands of
+        requests a second, and the hub would spend the storm answering the driver.
+        """
         t0 = time.monotonic()
         async with self.session.delete(f"{self.hub_api}/users/{name}/server") as r:
             if r.status == 204:
                 return time.monotonic() - t0, ""
             if r.status != 202:
                 return None, f"DELETE {r.status}: {(await r.text())[:200]}"
-        while time.monotonic() - t0 < self.timeout:
-            await asyncio.sleep(0.25)
-            async with self.session.get(f"{self.hub_api}/users/{name}") as r:
-                model = await r.json()
-            if "" not in (model.get("servers") or {}):
-                return time.monotonic() - t0, ""
-        return None, "stop did not finish"
+        done = asyncio.get_running_loop().create_future()
+        self._stopping[name] = done
+        if self._stop_watcher is None or self._stop_watcher.done():
+            self._stop_watcher = asyncio.ensure_future(self._watch_stops())
+        try:
+            await asyncio.wait_for(done, self.timeout)
+        except TimeoutError:
+            return None, "stop did not finish"
+        finally:
+            self._stopping.pop(name, None)
+        return time.monotonic() - t0, ""
+
+    async def _watch_stops(self, interval: float = 0.25) -> None:
+        """Every ``interval``: which pending stops has the hub finished (one paged list)."""
+        while self._stopping:
+            await asyncio.sleep(interval)
+            active: set[str] = set()
+            offset = 0
+            while True:
+                async with self.session.get(
+                    f"{self.hub_api}/users",
+                    params={"state": "active", "offset": str(offset), "limit": "200"},
+                    headers={"Accept": "application/jupyterhub-pagination+json"},
+                ) as r:
+                    page = await r.json()
+                items = page["items"] if isinstance(page, dict) else page
+                active.update(u["name"] for u in items if "" in (u.get("servers") or {}))
+                next_page = page.get("_pagination", {}).get("next") if isinstance(page, dict) else None
+                if not next_page:
+                    break
+                offset = int(next_page["offset"])
+            arrived = time.monotonic()
+            for name, done in list(self._stopping.items()):
+                if name not in active and not done.done():
+                    done.set_result(arrived)
 
 
 def stalls_between(stalls: list[list[float]], start: float, end: float) -> float:

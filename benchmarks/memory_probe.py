@@ -79,8 +79,7 @@ def _cached_pods() -> int | None:
         reflectors = getattr(getattr(upstream, "KubeSpawner", None), "reflectors", {})
         pods = reflectors.get("pods") if isinstance(reflectors, dict) else None
         return len(pods.resources) if pods is not None else None
-    sizes = [len(r.sink) for r in module.reflectors() if getattr(r, "kind", None) is not None
-             and "pod" in str(getattr(r.kind, "plural", "")).lower()]
+    sizes = [len(r.sink) for r in module.reflectors() if r.resource == "pods"]
     return max(sizes) if sizes else None
 
 

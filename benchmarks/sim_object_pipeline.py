@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from kubesim.defaulting import default_object
+from kubesim.json_values import clone_json
 from kubesim.patching import (
     apply_json_patch,
     apply_merge_patch,
     apply_strategic_merge_patch,
-    clone_json,
 )
 from kubesim.selectors import parse_field_selector, parse_label_selector
 from kubesim.store import Store

@@ -34,7 +34,8 @@ SECTIONS = [
     ("async_kubespawner.traits.events", "Events and progress"),
     ("async_kubespawner.traits.stop", "Stopping"),
     ("async_kubespawner.traits.api", "Kubernetes API client"),
-    ("async_kubespawner.spawner", "Lifecycle: waiting, failing fast, reflectors (beyond upstream)"),
+    ("async_kubespawner.traits.readiness", "Failing fast (beyond upstream)"),
+    ("async_kubespawner.traits.watch", "Watches and the pod cache (beyond upstream)"),
     ("async_kubespawner.traits.settings", "Inherited settings with a KubeSpawner default"),
     ("async_kubespawner.traits.deprecated", "Deprecated settings"),
 ]

@@ -10,6 +10,16 @@ becoming ready and ``stop()`` within milliseconds of it disappearing. Each wait 
 a predicate on one key; a change to that key evaluates only that key's waiters, so a
 change costs O(waiters of that object), not O(all spawners).
 
+Why listeners are called apart from the change: a listener is code of whoever subscribed
+(a spawn's progress log, a hook) and may be slow. Called inside the change, each call
+would hold up the reflector's watch loop, and with it every other spawn's events. Inside
+a running event loop, changes are queued per key and delivered by loop callbacks of
+their own, in short steps, so the watch loop applies the next events in between. An object's
+listeners get its latest state (intermediate states of a slow-listened object are
+skipped, as a reader of the cache would skip them); an event's listeners get every new
+event. Waiters (:meth:`ObjectCache.wait_for`) are still woken inside the change: they
+only resolve a future.
+
 Why an event index: progress and fail-fast decisions for one server must cost
 O(its own events). Events are indexed by the object they involve (namespace, kind, name)
 and filtered by the involved object's uid, bounded per object and in total, so a
@@ -20,9 +30,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
@@ -32,6 +43,82 @@ Key = tuple[str, str]
 Obj = dict[str, Any]
 Predicate = Callable[[Obj | None], Any]
 Listener = Callable[[Obj | None], None]
+
+
+#: Longest stretch of listener calls the notifier makes before yielding to the loop.
+_NOTIFY_STEP_SECONDS = 0.002
+
+K = TypeVar("K")
+P = TypeVar("P")
+
+
+class _Notifier(Generic[K, P]):
+    """Delivers changes to listeners from loop callbacks of its own, not from the code
+    that changed the cache.
+
+    ``coalesce``: keep only the latest payload per key (object states); otherwise every
+    payload is delivered in order (events). Deliveries run in steps of at most
+    ``_NOTIFY_STEP_SECONDS``, each a plain loop callback (cheaper than a task per burst),
+    so the watch loop runs between steps. Outside a running event loop (plain synchronous
+    use of a cache), listeners are called at once.
+    """
+
+    def __init__(self, listeners: dict[K, list[Callable[[P], None]]], coalesce: bool) -> None:
+        self._listeners = listeners
+        self._coalesce = coalesce
+        self._pending: dict[K, list[P]] = {}
+        self._scheduled = False
+        self._idle_waiters: list[asyncio.Future[None]] = []
+
+    def notify(self, key: K, payload: P) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._deliver(key, [payload])
+            return
+        queued = self._pending.get(key)
+        if queued is None or self._coalesce:
+            self._pending[key] = [payload]
+        else:
+            queued.append(payload)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._step)
+
+    def _step(self) -> None:
+        started = time.perf_counter()
+        while self._pending:
+            key = next(iter(self._pending))
+            self._deliver(key, self._pending.pop(key))
+            if self._pending and time.perf_counter() - started > _NOTIFY_STEP_SECONDS:
+                asyncio.get_running_loop().call_soon(self._step)  # the watch loop runs first
+                return
+        self._scheduled = False
+        waiters, self._idle_waiters = self._idle_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def _deliver(self, key: K, payloads: list[P]) -> None:
+        for payload in payloads:
+            for listener in list(self._listeners.get(key, ())):
+                try:
+                    listener(payload)
+                except Exception:
+                    log.exception("cache listener for %s failed", key)
+
+    async def idle(self) -> None:
+        """Return once every change queued so far has been delivered."""
+        if not self._scheduled:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(waiter)
+        await waiter
+
+    @property
+    def pending(self) -> int:
+        """Keys with changes not yet delivered (for tests and diagnostics)."""
+        return len(self._pending)
 
 
 def _subscribe(registry: dict[Any, list[Any]], key: Any, listener: Any) -> Callable[[], None]:
@@ -258,6 +345,7 @@ class ObjectCache:
         self._objects: dict[Key, tuple[str, bytes]] = {}
         self._waiters: dict[Key, list[_Waiter]] = {}
         self._listeners: dict[Key, list[Listener]] = {}
+        self._notifier: _Notifier[Key, Obj | None] = _Notifier(self._listeners, coalesce=True)
 
     def __len__(self) -> int:
         return len(self._objects)
@@ -328,11 +416,7 @@ class ObjectCache:
                 except Exception as e:
                     waiter.future.set_exception(e)
         if listeners:
-            for listener in list(listeners):
-                try:
-                    listener(obj)
-                except Exception:
-                    log.exception("cache listener for %s/%s failed", *key)
+            self._notifier.notify(key, obj)
 
     # -- waiting ----------------------------------------------------------------------
 
@@ -363,8 +447,13 @@ class ObjectCache:
                     del self._waiters[key]
 
     def listen(self, key: Key, listener: Listener) -> Callable[[], None]:
-        """Call ``listener(obj_or_None)`` on every change of ``key``; returns the unsubscribe."""
+        """Call ``listener(obj_or_None)`` after changes of ``key`` (with its latest state,
+        from the cache's notifier task); returns the unsubscribe."""
         return _subscribe(self._listeners, key, listener)
+
+    async def listeners_idle(self) -> None:
+        """Return once listeners have heard every change made so far."""
+        await self._notifier.idle()
 
 
 EventKey = tuple[str, str, str]  # (namespace, involved kind, involved name)
@@ -398,6 +487,7 @@ class EventIndex:
         # Insertion order of every kept event (event uid -> its object key): eviction order.
         self._order: OrderedDict[str, EventKey] = OrderedDict()
         self._listeners: dict[EventKey, list[EventListener]] = {}
+        self._notifier: _Notifier[EventKey, Obj] = _Notifier(self._listeners, coalesce=False)
 
     def __len__(self) -> int:
         return len(self._order)
@@ -427,6 +517,10 @@ class EventIndex:
     ) -> Callable[[], None]:
         return _subscribe(self._listeners, (namespace, kind, name), listener)
 
+    async def listeners_idle(self) -> None:
+        """Return once listeners have heard every event added so far."""
+        await self._notifier.idle()
+
     # -- changes (called by the reflector) ----------------------------------------------
 
     def trim(self, event: Obj) -> Obj | None:
@@ -448,7 +542,7 @@ class EventIndex:
         previous = bucket.get(uid)
         is_new = previous is None
         rv = trimmed["metadata"].get("resourceVersion") or ""
-        if not is_new and previous[0] == rv:
+        if previous is not None and previous[0] == rv:
             return  # seen already (a relist repeats what we hold)
         involved_uid = (trimmed.get("involvedObject") or {}).get("uid") or ""
         bucket[uid] = (rv, involved_uid, pack_json(trimmed))
@@ -464,15 +558,14 @@ class EventIndex:
                     old_bucket.pop(old_uid, None)
                     if not old_bucket:
                         del self._by_object[old_key]
-        for listener in list(self._listeners.get(key, ())):
-            try:
-                listener(trimmed)
-            except Exception:
-                log.exception("event listener for %s/%s failed", key[0], key[2])
+        if key in self._listeners:
+            self._notifier.notify(key, trimmed)
 
     def remove(self, event: Obj) -> None:
         uid = (event.get("metadata") or {}).get("uid")
-        key = self._order.pop(uid, None) if uid else None
+        if not uid:
+            return
+        key = self._order.pop(uid, None)
         if key is None:
             return
         bucket = self._by_object.get(key)

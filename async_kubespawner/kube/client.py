@@ -18,10 +18,9 @@ Why no thread-pool work per request: ``kubernetes_asyncio`` builds its aiohttp s
 ``trust_env=True``, which makes aiohttp look up ``~/.netrc`` and the proxy environment
 variables in the default executor on *every* request (two thread hops each, measured:
 604 + 604 for 604 requests). :func:`build_api` swaps in a ``trust_env=False`` session on the
-same connector and resolves the proxy once, at client creation: the kubeconfig's /
-``Configuration.proxy`` when set, else ``HTTPS_PROXY``/``HTTP_PROXY`` honouring ``NO_PROXY``
-for the API host. ``.netrc`` is not consulted (Kubernetes credentials come from the
-kubeconfig or the service account, never from netrc).
+same connector and resolves the proxy once (see :mod:`.transport`, the one module that
+touches the library's internals). ``.netrc`` is not consulted (Kubernetes credentials come
+from the kubeconfig or the service account, never from netrc).
 
 Why a bound on requests in flight: with a fixed connection pool, a request waiting for a
 free connection used to spend its per-attempt timeout in the queue, so a storm of creates
@@ -33,15 +32,23 @@ retry budget (``k8s_api_request_retry_timeout``) starts with the first attempt a
 Queueing therefore never turns into timeouts, retries or 409s; a request the server keeps
 failing still ends when its budget is spent.
 
+Why typed errors: every failure is raised as a class of :mod:`.errors` (``NotFound``,
+``Conflict``, ``NamespaceNotFound``...) naming the kind, namespace and name it was about.
+Only "no answer", 429 and 5xx are retried; any other 4xx is an answer about the request
+itself (a 413 body too large, a 422 invalid object, a 403 refused by RBAC) and is raised
+at once. A refused create is logged once, with the object and the server's reason.
+
 Creates are not idempotent, so a timed-out POST may still have succeeded on the server.
 :meth:`KubeApi.create` stamps each object with a random create id and, when a retry meets
 ``409 AlreadyExists``, reads the object back: if it carries our id, the earlier attempt
 won and the object is returned as created; otherwise the 409 is the caller's to handle.
 """
 
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime
 import itertools
@@ -50,21 +57,57 @@ import os
 import random
 import ssl
 import time
-import urllib.request
 import weakref
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client import rest as k8s_rest
 
 from ..metrics import API_REQUEST_DURATION, API_REQUEST_ERRORS
+from .deadline import Deadline
+from .errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NamespaceNotFound,
+    NoResponse,
+    NotFound,
+    RequestTooLarge,
+    error_for_exception,
+    error_for_response,
+)
+from .transport import Transport, build_client, proxy_for, tls_context
+
+__all__ = [
+    "CREATE_ID_ANNOTATION",
+    "EVENTS",
+    "NAMESPACES",
+    "PODS",
+    "PVCS",
+    "SECRETS",
+    "SERVICES",
+    "ApiError",
+    "ApiSettings",
+    "ClientOptions",
+    "KubeApi",
+    "ResourceKind",
+    "adopt_api",
+    "build_api",
+    "close_shared_apis",
+    "load_configuration",
+    "new_create_id",
+    "proxy_for",
+    "shared_api",
+    "tls_context",
+    "to_json",
+]
 
 log = logging.getLogger("async_kubespawner.kube")
 
@@ -72,7 +115,6 @@ log = logging.getLogger("async_kubespawner.kube")
 #: its own earlier (timed-out but successful) attempt from somebody else's object.
 CREATE_ID_ANNOTATION = "hub.jupyter.org/async-kubespawner-create-id"
 
-_RETRIABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 _create_ids = itertools.count()
 
 
@@ -87,43 +129,27 @@ _BACKOFF_BASE = 0.1
 _BACKOFF_CAP = 5.0
 
 
-class ApiError(Exception):
-    """A Kubernetes API request that failed, with the server's ``Status`` when there is one.
+def full_jitter_backoff(attempt: int) -> float:
+    """Full-jitter exponential backoff: spreads a thundering herd of retries over time."""
+    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
 
-    ``status`` is the HTTP code, or 0 when no response arrived (timeout, connection refused).
-    The message carries the server's own explanation, which is what an operator needs; it
-    never carries the request body (a pod manifest may hold an API token).
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How the client paces itself; passed in (tests give a fake clock), never patched.
+
+    ``clock`` and ``sleep`` drive the retry budget and the pauses between attempts;
+    ``backoff(attempt)`` is the pause before attempt ``attempt + 1`` when the server gave
+    no ``Retry-After``. ``probe_interval`` / ``probe_timeout`` pace the cheap
+    ``GET /version`` sent while someone waits for the server to come back
+    (:meth:`KubeApi.server_answered`).
     """
 
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        reason: str = "",
-        body: dict[str, Any] | None = None,
-        retry_after: float | None = None,
-        verb: str = "",
-        kind: str = "",
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
-        self.body = body or {}
-        self.retry_after = retry_after
-        self.verb = verb
-        self.kind = kind
-
-    @property
-    def retriable(self) -> bool:
-        return self.status == 0 or self.status in _RETRIABLE_STATUS
-
-    def __str__(self) -> str:
-        where = f"{self.verb} {self.kind}: " if self.verb else ""
-        code = f"HTTP {self.status}" if self.status else "no response"
-        reason = f" {self.reason}" if self.reason else ""
-        return f"{where}{code}{reason}: {self.message}"
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    backoff: Callable[[int], float] = full_jitter_backoff
+    probe_interval: float = 1.0
+    probe_timeout: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -197,44 +223,41 @@ def to_json(value: Any) -> Any:
     return out
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After") if headers is not None else None
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class _Target:
+    """What one request is about, for metrics, errors and log lines."""
+
+    verb: str
+    kind: str
+    namespace: str | None = None
+    name: str | None = None
 
 
-def _backoff(attempt: int) -> float:
-    """Full-jitter exponential backoff: spreads a thundering herd of retries over time."""
-    return random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+#: Refusals of a create worth one log line for the operator: the object is wrong or not
+#: allowed, and retrying cannot help.
+_REFUSALS = (BadRequest, Forbidden, Invalid, RequestTooLarge)
+#: Longest server message quoted in that log line.
+_REFUSAL_MESSAGE_LIMIT = 500
 
 
-class _RetryBudget:
-    """One logical call's retry deadline, started when its first attempt is sent.
-
-    Starting at the first send (not at the call) means time queued for a request slot is
-    never charged to the budget; later attempts get what is left, at most one
-    per-attempt timeout each.
-    """
-
-    def __init__(self, budget: float, request_timeout: float) -> None:
-        self.budget = budget
-        self.request_timeout = request_timeout
-        self.deadline = float("inf")
-        self._first = True
-
-    def start(self, now: float) -> None:
-        if self.deadline == float("inf"):
-            self.deadline = now + self.budget
-
-    def attempt_timeout(self, now: float) -> float:
-        if self._first:
-            self._first = False
-            return self.request_timeout
-        return max(0.05, min(self.request_timeout, self.deadline - now))
+def _log_refused_create(rk: ResourceKind, namespace: str | None, name: str, e: ApiError) -> None:
+    """One structured line per refused create: which object, the code and the server's
+    reason and message (capped), the fields it named. Never the request body: a manifest
+    may carry a token or a user's secret."""
+    fields = ",".join(c.field for c in e.details.causes if c.field)
+    message = e.message if len(e.message) <= _REFUSAL_MESSAGE_LIMIT else (
+        e.message[:_REFUSAL_MESSAGE_LIMIT] + "..."
+    )
+    log.warning(
+        "kubernetes create refused kind=%s object=%s/%s status=%d reason=%s fields=%s message=%r",
+        rk.kind,
+        namespace or "",
+        name,
+        e.status,
+        e.reason or "-",
+        fields or "-",
+        message,
+    )
 
 
 class KubeApi:
@@ -248,6 +271,8 @@ class KubeApi:
         retry_timeout: float,
         max_concurrent_requests: int = 100,
         proxy: str | None = None,
+        options: ClientOptions | None = None,
+        transport: Transport | None = None,
     ) -> None:
         if max_concurrent_requests < 1:
             raise ValueError(
@@ -255,17 +280,22 @@ class KubeApi:
                 "set c.KubeSpawner.k8s_api_max_concurrent_requests to a positive number"
             )
         self.api_client = api_client
+        self.transport = transport if transport is not None else Transport(api_client, proxy=proxy)
         self.request_timeout = request_timeout
         self.retry_timeout = retry_timeout
         self.max_concurrent_requests = max_concurrent_requests
-        # Resolved once (see build_api); falls back to the Configuration's own proxy.
-        self.proxy = proxy if proxy is not None else api_client.rest_client.proxy
+        self.options = options if options is not None else ClientOptions()
+        #: Namespaces known to exist (created or found once); forgotten when a request is
+        #: answered "namespace not found", so a deleted namespace is created again.
+        self.known_namespaces: set[str] = set()
         self._slots = asyncio.Semaphore(max_concurrent_requests)
         self._closed = False
         self._answer_waiters: list[asyncio.Future[None]] = []
-        # Seams for tests of the retry policy (a fake clock makes budgets exact).
-        self._sleep = asyncio.sleep
-        self._clock = time.monotonic
+        self._probe_task: asyncio.Task[None] | None = None
+
+    @property
+    def proxy(self) -> str | None:
+        return self.transport.proxy
 
     # -- is the server up? -----------------------------------------------------------
 
@@ -273,14 +303,57 @@ class KubeApi:
         """A future resolved by the next response showing that the API server is up again.
 
         Why: a reflector backing off after an outage would otherwise learn that the
-        server is back only when its jittered sleep ends (up to ``reflector_backoff_max``),
-        while the spawns' own requests are already succeeding. Any response below 500
-        (but 429) counts: the server is answering. Cancel the future when done with it.
+        server is back only when its jittered sleep ends (up to ``reflector_backoff_max``).
+        Any response below 500 (but 429) counts: the server is answering. While anyone
+        waits, one cheap probe (``GET /version``) is sent about once a second
+        (``ClientOptions.probe_interval``), shared by all waiters, so the answer comes
+        within a second of the server's return even when the hub sends nothing else.
+        Cancel the future when done with it.
         """
         self._answer_waiters = [f for f in self._answer_waiters if not f.done()]
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._answer_waiters.append(future)
+        if self.options.probe_interval > 0 and (
+            self._probe_task is None or self._probe_task.done()
+        ):
+            self._probe_task = asyncio.get_running_loop().create_task(
+                self._probe_while_waited_for(), name="kubespawner-api-probe"
+            )
         return future
+
+    def _someone_waits(self) -> bool:
+        self._answer_waiters = [f for f in self._answer_waiters if not f.done()]
+        return bool(self._answer_waiters)
+
+    async def _probe_while_waited_for(self) -> None:
+        while not self._closed and self._someone_waits():
+            # Real time on purpose: a test's fake clock (options.sleep) would make this a
+            # hot loop of requests.
+            await asyncio.sleep(self.options.probe_interval)
+            if self._closed or not self._someone_waits():
+                return
+            with contextlib.suppress(ApiError):
+                await self.probe()
+
+    async def probe(self) -> bool:
+        """One cheap ``GET /version`` outside the request slots and retries: True when the
+        server answered (whatever it said, but 5xx/429)."""
+        target = _Target("probe", "version")
+        try:
+            await self._send(
+                target,
+                "GET",
+                "/version",
+                query=None,
+                body=None,
+                content_type="application/json",
+                timeout=self.options.probe_timeout,
+                decode=None,
+                started=time.monotonic(),
+            )
+        except ApiError as e:
+            return not e.unavailable and e.status != 429
+        return True
 
     def _note_answer(self, status: int) -> None:
         if self._answer_waiters and status < 500 and status != 429:
@@ -291,92 +364,70 @@ class KubeApi:
 
     # -- one round trip ---------------------------------------------------------------
 
-    async def _call(
+    async def _round_trip(
         self,
-        method: str,
-        path: str,
-        *,
-        query: list[tuple[str, Any]] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-        timeout: float | aiohttp.ClientTimeout | None,  # noqa: ASYNC109 (passed to aiohttp)
-    ) -> aiohttp.ClientResponse:
-        """One HTTP request on the shared session, with the client's credentials.
-
-        The ApiClient's own ``call_api`` would serialise the body twice (models to dicts,
-        then its JSON encoder); under a spawn storm that is most of the hub's CPU per
-        create. Here the body is encoded once, and auth (bearer tokens, refreshed
-        in-cluster tokens) still comes from the client's configuration.
-        """
-        client = self.api_client
-        headers = dict(client.default_headers)
-        headers["Accept"] = "application/json"
-        queries = list(query or ())
-        await client.update_params_for_auth(headers, queries, ["BearerToken"])
-        url = client.configuration.host + path
-        if queries:
-            url += "?" + urlencode(queries)
-        data: bytes | None = None
-        if body is not None:
-            headers["Content-Type"] = content_type
-            data = orjson.dumps(to_json(body))
-        if isinstance(timeout, int | float):
-            timeout = aiohttp.ClientTimeout(total=timeout)
-        rest = client.rest_client
-        extra: dict[str, Any] = {}
-        if self.proxy:
-            extra["proxy"] = self.proxy
-            if rest.proxy_headers:
-                extra["proxy_headers"] = rest.proxy_headers
-        if rest.server_hostname:
-            extra["server_hostname"] = rest.server_hostname
-        return await rest.pool_manager.request(
-            method,
-            url,
-            headers=headers,
-            data=data,
-            timeout=timeout or aiohttp.ClientTimeout(),
-            **extra,
-        )
-
-    async def _attempt(
-        self,
-        verb: str,
-        kind: str,
+        target: _Target,
         method: str,
         path: str,
         *,
         query: list[tuple[str, Any]] | None,
         body: Any,
         content_type: str,
-        timeout: float,  # noqa: ASYNC109 (passed to aiohttp)
-        decode: Callable[[bytes], dict[str, Any]] | None = None,
-        deadline: _RetryBudget | None = None,
-    ) -> dict[str, Any]:
-        # The slot is taken before the clock starts: waiting for one is not the server's
-        # slowness and must not use up the per-attempt timeout.
-        async with self._slots:
-            started = time.monotonic()
-            if deadline is not None:
-                deadline.start(self._clock())
-                timeout = deadline.attempt_timeout(self._clock())
-            return await self._send(
-                verb,
-                kind,
-                method,
-                path,
-                query=query,
-                body=body,
-                content_type=content_type,
-                timeout=timeout,
-                decode=decode,
-                started=started,
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (passed to aiohttp)
+        started: float,
+    ) -> aiohttp.ClientResponse:
+        """Send one request; a transport failure becomes :class:`~.errors.NoResponse`.
+
+        The one exception mapping for requests and watches alike; the body is encoded
+        once, here.
+        """
+        data = None if body is None else orjson.dumps(to_json(body))
+        try:
+            return await self.transport.request(
+                method, path, query=query, data=data, content_type=content_type, timeout=timeout
             )
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise self._no_response(target, e, timeout.total) from e
+        finally:
+            API_REQUEST_DURATION.labels(target.verb, target.kind).observe(
+                time.monotonic() - started
+            )
+
+    def _no_response(
+        self, target: _Target, e: BaseException, timeout: float | None
+    ) -> ApiError:
+        error = error_for_exception(
+            e,
+            verb=target.verb,
+            kind=target.kind,
+            namespace=target.namespace,
+            name=target.name,
+            timeout=timeout,
+        )
+        assert error is not None  # only called with what it maps
+        API_REQUEST_ERRORS.labels(
+            target.verb, target.kind, "timeout" if error.reason == "Timeout" else "connection"
+        ).inc()
+        return error
+
+    def _refusal(self, target: _Target, status: int, raw: bytes, headers: Any) -> ApiError:
+        API_REQUEST_ERRORS.labels(target.verb, target.kind, str(status)).inc()
+        error = error_for_response(
+            status,
+            raw,
+            headers,
+            verb=target.verb,
+            kind=target.kind,
+            namespace=target.namespace,
+            name=target.name,
+        )
+        if isinstance(error, NamespaceNotFound) and error.namespace:
+            self.known_namespaces.discard(error.namespace)
+        return error
 
     async def _send(
         self,
-        verb: str,
-        kind: str,
+        target: _Target,
         method: str,
         path: str,
         *,
@@ -387,49 +438,61 @@ class KubeApi:
         decode: Callable[[bytes], dict[str, Any]] | None,
         started: float,
     ) -> dict[str, Any]:
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+        resp = await self._round_trip(
+            target,
+            method,
+            path,
+            query=query,
+            body=body,
+            content_type=content_type,
+            timeout=client_timeout,
+            started=started,
+        )
         try:
-            resp = await self._call(
-                method, path, query=query, body=body, content_type=content_type, timeout=timeout
-            )
-            try:
-                raw = await resp.read()
-            finally:
-                resp.release()
-        except TimeoutError as e:
-            API_REQUEST_ERRORS.labels(verb, kind, "timeout").inc()
-            raise ApiError(
-                0, f"no response within {timeout:g}s", reason="Timeout", verb=verb, kind=kind
-            ) from e
-        except aiohttp.ClientError as e:
-            API_REQUEST_ERRORS.labels(verb, kind, "connection").inc()
-            raise ApiError(
-                0, f"{type(e).__name__}: {e}", reason="ConnectionError", verb=verb, kind=kind
-            ) from e
+            raw = await resp.read()
+        except (TimeoutError, aiohttp.ClientError) as e:
+            raise self._no_response(target, e, timeout) from e
         finally:
-            API_REQUEST_DURATION.labels(verb, kind).observe(time.monotonic() - started)
+            resp.release()
         self._note_answer(resp.status)
         if 200 <= resp.status < 300:
             if not raw:
                 return {}
-            return orjson.loads(raw) if decode is None else decode(raw)
-        API_REQUEST_ERRORS.labels(verb, kind, str(resp.status)).inc()
-        status_body: dict[str, Any] = {}
-        try:
-            parsed = orjson.loads(raw)
-            if isinstance(parsed, dict):
-                status_body = parsed
-        except ValueError:
-            pass
-        message = status_body.get("message") or raw[:200].decode("utf-8", "replace")
-        raise ApiError(
-            resp.status,
-            message,
-            reason=status_body.get("reason", ""),
-            body=status_body,
-            retry_after=_retry_after(resp.headers),
-            verb=verb,
-            kind=kind,
-        )
+            parsed: dict[str, Any] = orjson.loads(raw) if decode is None else decode(raw)
+            return parsed
+        raise self._refusal(target, resp.status, raw, resp.headers)
+
+    async def _attempt(
+        self,
+        target: _Target,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None,
+        body: Any,
+        content_type: str,
+        timeout: float | None,  # noqa: ASYNC109 (passed to aiohttp)
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
+        budget: _RetryBudget | None = None,
+    ) -> dict[str, Any]:
+        # The slot is taken before the clock starts: waiting for one is not the server's
+        # slowness and must not use up the per-attempt timeout.
+        async with self._slots:
+            started = time.monotonic()
+            if budget is not None:
+                timeout = budget.attempt_timeout()
+            return await self._send(
+                target,
+                method,
+                path,
+                query=query,
+                body=body,
+                content_type=content_type,
+                timeout=self.request_timeout if timeout is None else timeout,
+                decode=decode,
+                started=started,
+            )
 
     # -- the retry policy ---------------------------------------------------------------
 
@@ -444,31 +507,37 @@ class KubeApi:
         body: Any = None,
         content_type: str = "application/json",
         retry_timeout: float | None = None,
-        on_retry_error: Any = None,
+        on_retry_error: Callable[[ApiError], Awaitable[dict[str, Any] | None]] | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
     ) -> dict[str, Any]:
         """One logical API call: retried on 429/5xx/no response until the budget is spent.
 
-        ``on_retry_error(error)`` lets a caller inspect a non-retriable error met *after*
-        an ambiguous attempt (used by :meth:`create` to reconcile a 409) and return a
-        result instead of raising.
+        Any other 4xx is raised at once: it is the server's answer about this request
+        (413 too large, 422 invalid, 403 forbidden...), and the same request would get
+        the same answer. ``on_retry_error(error)`` lets a caller inspect a non-retriable
+        error met *after* an ambiguous attempt (used by :meth:`create` to reconcile a 409)
+        and return a result instead of raising. ``namespace``/``name`` only label errors.
         """
+        target = _Target(verb, kind, namespace, name)
         budget = _RetryBudget(
-            self.retry_timeout if retry_timeout is None else retry_timeout, self.request_timeout
+            self.retry_timeout if retry_timeout is None else retry_timeout,
+            self.request_timeout,
+            self.options.clock,
         )
         attempt = 0
         ambiguous = False
         while True:
             try:
                 return await self._attempt(
-                    verb,
-                    kind,
+                    target,
                     method,
                     path,
                     query=query,
                     body=body,
                     content_type=content_type,
-                    timeout=self.request_timeout,
-                    deadline=budget,
+                    timeout=None,
+                    budget=budget,
                 )
             except ApiError as e:
                 if not e.retriable:
@@ -477,17 +546,17 @@ class KubeApi:
                         if result is not None:
                             return result
                     raise
-                if e.status == 0 and method in ("POST", "PATCH", "DELETE"):
+                if isinstance(e, NoResponse) and method in ("POST", "PATCH", "DELETE"):
                     # The server may have applied it; later attempts must reconcile.
                     ambiguous = True
-                delay = e.retry_after if e.retry_after is not None else _backoff(attempt)
-                if self._clock() + delay >= budget.deadline:
-                    raise
-                log.info(
-                    "Kubernetes API %s %s failed (%s); retrying in %.2fs", verb, kind, e, delay
+                delay = e.retry_after if e.retry_after is not None else self.options.backoff(
+                    attempt
                 )
+                if not budget.allows(delay):
+                    raise
+                log.info("Kubernetes API %s failed (%s); retrying in %.2fs", verb, e, delay)
                 attempt += 1
-                await self._sleep(delay)
+                await self.options.sleep(delay)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -500,7 +569,13 @@ class KubeApi:
         retry_timeout: float | None = None,
     ) -> dict[str, Any]:
         return await self.request(
-            "get", rk.plural, "GET", rk.path(namespace, name), retry_timeout=retry_timeout
+            "get",
+            rk.plural,
+            "GET",
+            rk.path(namespace, name),
+            retry_timeout=retry_timeout,
+            namespace=namespace,
+            name=name,
         )
 
     async def get_or_none(
@@ -513,17 +588,17 @@ class KubeApi:
     ) -> dict[str, Any] | None:
         try:
             return await self.get(rk, namespace, name, retry_timeout=retry_timeout)
-        except ApiError as e:
-            if e.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     async def create(
         self, rk: ResourceKind, namespace: str | None, body: Any, *, create_id: str | None = None
     ) -> dict[str, Any]:
         """Create an object, reconciling a create that timed out but reached the server.
 
-        Raises ``ApiError(409)`` only when the existing object is not one this call made.
+        Raises :class:`~.errors.Conflict` only when the existing object is not one this
+        call made, :class:`~.errors.NamespaceNotFound` when the namespace is missing. A
+        refused create (400, 403, 413, 422) is logged once with the object and the reason.
         """
         manifest = to_json(body)
         metadata = copy.copy(manifest.get("metadata") or {})
@@ -535,7 +610,7 @@ class KubeApi:
         name = metadata.get("name")
 
         async def reconcile(error: ApiError) -> dict[str, Any] | None:
-            if error.status != 409 or not name:
+            if not isinstance(error, Conflict) or not name:
                 return None
             existing = await self.get_or_none(rk, namespace, name)
             if existing is not None and (
@@ -548,14 +623,23 @@ class KubeApi:
                 return existing
             return None
 
-        return await self.request(
-            "create",
-            rk.plural,
-            "POST",
-            rk.path(namespace),
-            body=manifest,
-            on_retry_error=reconcile,
-        )
+        try:
+            created = await self.request(
+                "create",
+                rk.plural,
+                "POST",
+                rk.path(namespace),
+                body=manifest,
+                on_retry_error=reconcile,
+                namespace=namespace,
+                name=name or metadata.get("generateName"),
+            )
+        except _REFUSALS as e:
+            _log_refused_create(rk, namespace, name or metadata.get("generateName") or "", e)
+            raise
+        if rk == NAMESPACES and name:
+            self.known_namespaces.add(name)
+        return created
 
     async def delete(
         self,
@@ -571,7 +655,8 @@ class KubeApi:
         """Delete an object; ``None`` when it was already gone (404 is success).
 
         ``uid`` adds a precondition so that a newer object with the same name is never
-        deleted by mistake (409 then means: that object is not ours any more).
+        deleted by mistake (:class:`~.errors.Conflict` then means: that object is not ours
+        any more).
         """
         options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if grace_period_seconds is not None:
@@ -587,12 +672,12 @@ class KubeApi:
                 "DELETE",
                 rk.path(namespace, name),
                 body=options,
+                namespace=namespace,
+                name=name,
                 retry_timeout=retry_timeout,
             )
-        except ApiError as e:
-            if e.status == 404:
-                return None
-            raise
+        except NotFound:
+            return None
 
     async def list_page(
         self,
@@ -620,8 +705,7 @@ class KubeApi:
         if continue_token:
             query.append(("continue", continue_token))
         return await self._attempt(
-            "list",
-            rk.plural,
+            _Target("list", rk.plural, namespace),
             "GET",
             rk.path(namespace),
             query=query,
@@ -659,45 +743,25 @@ class KubeApi:
             sock_connect=self.request_timeout * 3,
             sock_read=read_timeout,
         )
-        started = time.monotonic()
-        try:
-            resp = await self._call("GET", rk.path(namespace), query=query, timeout=timeout)
-        except TimeoutError as e:
-            API_REQUEST_ERRORS.labels("watch", rk.plural, "timeout").inc()
-            raise ApiError(
-                0, "no response to watch", reason="Timeout", verb="watch", kind=rk.plural
-            ) from e
-        except aiohttp.ClientError as e:
-            API_REQUEST_ERRORS.labels("watch", rk.plural, "connection").inc()
-            raise ApiError(
-                0,
-                f"{type(e).__name__}: {e}",
-                reason="ConnectionError",
-                verb="watch",
-                kind=rk.plural,
-            ) from e
-        finally:
-            API_REQUEST_DURATION.labels("watch", rk.plural).observe(time.monotonic() - started)
+        target = _Target("watch", rk.plural, namespace)
+        resp = await self._round_trip(
+            target,
+            "GET",
+            rk.path(namespace),
+            query=query,
+            body=None,
+            content_type="application/json",
+            timeout=timeout,
+            started=time.monotonic(),
+        )
         self._note_answer(resp.status)
         try:
             if resp.status != 200:
-                raw = await resp.read()
-                API_REQUEST_ERRORS.labels("watch", rk.plural, str(resp.status)).inc()
                 try:
-                    body = orjson.loads(raw)
-                except ValueError:
-                    body = {}
-                if not isinstance(body, dict):
-                    body = {}
-                raise ApiError(
-                    resp.status,
-                    body.get("message") or raw[:200].decode("utf-8", "replace"),
-                    reason=body.get("reason", ""),
-                    body=body,
-                    retry_after=_retry_after(resp.headers),
-                    verb="watch",
-                    kind=rk.plural,
-                )
+                    raw = await resp.read()
+                except (TimeoutError, aiohttp.ClientError) as e:
+                    raise self._no_response(target, e, None) from e
+                raise self._refusal(target, resp.status, raw, resp.headers)
             yield resp
         finally:
             resp.release()
@@ -706,13 +770,46 @@ class KubeApi:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            await self.api_client.close()
+            if self._probe_task is not None and not self._probe_task.done():
+                self._probe_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._probe_task
+            await self.transport.close()
+
+
+class _RetryBudget:
+    """One logical call's retry deadline, started when its first attempt is sent.
+
+    Starting at the first send (not at the call) means time queued for a request slot is
+    never charged to the budget; later attempts get what is left, at most one
+    per-attempt timeout each.
+    """
+
+    def __init__(
+        self, budget: float, request_timeout: float, clock: Callable[[], float]
+    ) -> None:
+        self.budget = budget
+        self.request_timeout = request_timeout
+        self.clock = clock
+        self.deadline: Deadline | None = None
+
+    def attempt_timeout(self) -> float:
+        if self.deadline is None:
+            self.deadline = Deadline(
+                self.budget, "the API request did not succeed", clock=self.clock
+            )
+            return self.request_timeout
+        return max(0.05, self.deadline.timeout(self.request_timeout))
+
+    def allows(self, delay: float) -> bool:
+        """Whether another attempt after a pause of ``delay`` still fits in the budget."""
+        return self.deadline is not None and self.deadline.allows(delay)
 
 
 # -- sharing per event loop ------------------------------------------------------------------
 
 _shared: weakref.WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[ApiSettings, asyncio.Task[KubeApi]]
+    asyncio.AbstractEventLoop, dict[ApiSettings, asyncio.Future[KubeApi]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -724,7 +821,10 @@ async def load_configuration(settings: ApiSettings) -> k8s_client.Configuration:
     """
     configuration = k8s_client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not settings.kubeconfig:
-        k8s_config.load_incluster_config(client_configuration=configuration)
+        # Unannotated in kubernetes_asyncio; it fills ``configuration`` and returns None.
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+            client_configuration=configuration
+        )
     else:
         try:
             await k8s_config.load_kube_config(
@@ -750,48 +850,6 @@ async def load_configuration(settings: ApiSettings) -> k8s_client.Configuration:
     return configuration
 
 
-def proxy_for(host_url: str, configured: str | None) -> str | None:
-    """The proxy to reach ``host_url``: the configuration's own, else the environment's.
-
-    Read once per client (``HTTPS_PROXY``/``HTTP_PROXY``, upper or lower case, and
-    ``NO_PROXY``), because doing it per request is what cost a thread hop each time.
-    """
-    if configured:
-        return configured
-    parsed = urllib.request.urlparse(host_url)
-    if not parsed.hostname:
-        return None
-    if urllib.request.proxy_bypass_environment(parsed.netloc):
-        return None
-    proxies = urllib.request.getproxies_environment()
-    return proxies.get(parsed.scheme) or None
-
-
-class _PrebuiltTLS:
-    """Stands in for the ``ssl`` module inside ``kubernetes_asyncio.client.rest`` while one
-    ApiClient is built, handing it a context that was created off the event loop.
-
-    Why: ``RESTClientObject.__init__`` calls ``ssl.create_default_context()``, which loads
-    the system CA store when no CA file is configured (~50 ms on the benchmark machine,
-    the longest single step of a hub loading 20,000 pods). Everything else it does to the
-    context (client certificates, verification flags) still happens, on ours.
-    """
-
-    def __init__(self, context: ssl.SSLContext) -> None:
-        self._context = context
-
-    def create_default_context(self, *args: Any, **kwargs: Any) -> ssl.SSLContext:
-        return self._context
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(ssl, name)
-
-
-def tls_context(configuration: k8s_client.Configuration) -> ssl.SSLContext:
-    """The context kubernetes_asyncio would make (run it in a thread: it reads files)."""
-    return ssl.create_default_context(cafile=configuration.ssl_ca_cert)
-
-
 def build_api(
     configuration: k8s_client.Configuration,
     *,
@@ -799,37 +857,21 @@ def build_api(
     retry_timeout: float,
     max_concurrent_requests: int = 100,
     ssl_context: ssl.SSLContext | None = None,
+    options: ClientOptions | None = None,
 ) -> KubeApi:
     """A ``KubeApi`` whose session does no per-request thread-pool work (``trust_env=False``).
 
-    Must run on the loop that will use it. The ApiClient's own ``trust_env=True`` session is
-    detached from its connector (not closed, so the connector and its TLS setup are kept)
-    and replaced; the proxy it would have looked up per request is resolved here once.
-    ``ssl_context`` (from :func:`tls_context`, made in a thread) spares the loop the CA
-    store load.
+    Must run on the loop that will use it. ``ssl_context`` (from :func:`tls_context`, made
+    in a thread) spares the loop the CA store load; see :func:`.transport.build_client`.
     """
-    if ssl_context is None:
-        api_client = k8s_client.ApiClient(configuration)
-    else:
-        real = k8s_rest.ssl
-        k8s_rest.ssl = _PrebuiltTLS(ssl_context)  # type: ignore[assignment]
-        try:  # synchronous: nothing else runs until it is restored
-            api_client = k8s_client.ApiClient(configuration)
-        finally:
-            k8s_rest.ssl = real
-    rest = api_client.rest_client
-    original = rest.pool_manager
-    connector = original.connector
-    original.detach()
-    rest.pool_manager = aiohttp.ClientSession(
-        connector=connector, trust_env=False, read_bufsize=2**21
-    )
+    api_client = build_client(configuration, ssl_context)
     return KubeApi(
         api_client,
         request_timeout=request_timeout,
         retry_timeout=retry_timeout,
         max_concurrent_requests=max_concurrent_requests,
-        proxy=proxy_for(configuration.host, configuration.proxy),
+        proxy=proxy_for(configuration.host or "", configuration.proxy),
+        options=options,
     )
 
 
@@ -861,7 +903,7 @@ def adopt_api(settings: ApiSettings, api: KubeApi) -> None:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[KubeApi] = loop.create_future()
     future.set_result(api)
-    _shared.setdefault(loop, {})[settings] = future  # type: ignore[assignment]
+    _shared.setdefault(loop, {})[settings] = future
 
 
 async def close_shared_apis() -> None:

@@ -12,13 +12,27 @@ The informer pattern of client-go, in asyncio:
 3. **Relist only on 410 Gone** (the server no longer has history that old).
 4. On errors, **back off** with full jitter, capped, reset after a success. The supervisor
    never gives up and never raises into the hub: a reflector outlives API outages of any
-   length and catches up when the server returns.
+   length and catches up when the server returns. While it waits out an outage, the
+   client probes the server about once a second and the first answer ends the wait.
+
+A :class:`Reflector` is built from three things passed in, never patched: a
+:class:`ListerWatcher` (where the objects come from: :class:`ApiListerWatcher` for the API
+server, a scripted one in tests), a sink (what they go into: an
+:class:`~.cache.ObjectCache`, an :class:`~.cache.EventIndex`, or anything following
+:class:`Sink`), and :class:`ReflectorOptions` (clock, sleep, backoff, a state callback).
+``Reflector[ObjectCache]`` is what a reader gets back, so ``reflector.sink`` is typed.
 
 Upstream's reflector re-listed every few seconds even when idle, gave up after a few
 failures (and was then reused dead, so ``poll()`` answered from a frozen cache), and
 could be handed out before its first list (so ``poll()`` said running pods had stopped).
-Here, :func:`get_reflector` hands out a reflector whose supervisor is running, and readers
-call :meth:`Reflector.wait_synced` before trusting an absence.
+Here, :func:`get_reflector` hands out a reflector whose supervisor is running, readers
+call :meth:`Reflector.wait_synced` before trusting an absence, and
+:meth:`Reflector.stale_for` tells them how long the cache has been cut off.
+
+Reflectors of per-user namespaces are leased by the servers that use them
+(:func:`get_reflector` with ``owner``) and stopped, with their metric series, a short
+while after the last lease is released (:func:`release_reflectors`): a hub whose users
+once spawned in 300 namespaces does not keep 600 watches open.
 """
 
 from __future__ import annotations
@@ -30,14 +44,35 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
+import aiohttp
 import orjson
 
 from ..metrics import CACHE_SIZE, REFLECTOR_RESTARTS, REFLECTOR_WATCH_AGE
-from .client import ApiError, KubeApi, ResourceKind
+from .client import KubeApi, ResourceKind
+from .errors import ApiError, Gone, NoResponse, error_for_exception, error_for_status
+
+__all__ = [
+    "ApiListerWatcher",
+    "EventObserver",
+    "ListerWatcher",
+    "Reflector",
+    "ReflectorHealth",
+    "ReflectorOptions",
+    "ReflectorSettings",
+    "Sink",
+    "WatchGone",
+    "add_event_observer",
+    "get_reflector",
+    "reflectors",
+    "release_reflectors",
+    "stop_reflectors",
+    "wait_released",
+]
 
 log = logging.getLogger("async_kubespawner.kube")
 
@@ -62,6 +97,124 @@ class Sink(Protocol):
     def __len__(self) -> int: ...
 
 
+SinkT = TypeVar("SinkT", bound=Sink)
+
+Decode = Callable[[bytes], dict[str, Any]]
+
+
+class ListerWatcher(Protocol):
+    """Where a reflector's objects come from: pages of a list, and a watch from a version.
+
+    ``watch`` yields the stream's raw chunks (newline-separated JSON watch events);
+    ``server_answered`` resolves when the source is reachable again after an outage.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def resource(self) -> str: ...
+
+    @property
+    def namespace(self) -> str | None: ...  # None: all namespaces
+
+    async def list_page(
+        self,
+        *,
+        limit: int,
+        continue_token: str | None,
+        timeout: float,  # noqa: ASYNC109 (a per-page client timeout)
+        decode: Decode,
+    ) -> dict[str, Any]: ...
+
+    def watch(
+        self, *, resource_version: str, timeout_seconds: int, read_timeout: float | None
+    ) -> AbstractAsyncContextManager[AsyncIterator[bytes]]: ...
+
+    def server_answered(self) -> asyncio.Future[None]: ...
+
+
+class ApiListerWatcher:
+    """One kind in one namespace (or all), optionally filtered by selectors, via KubeApi."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        kind: ResourceKind,
+        namespace: str | None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> None:
+        self.api = api
+        self.kind = kind
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        name = f"{kind.plural}@{namespace or '*'}"
+        if label_selector:
+            name += f"[{label_selector}]"
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def resource(self) -> str:
+        return self.kind.plural
+
+    async def list_page(
+        self,
+        *,
+        limit: int,
+        continue_token: str | None,
+        timeout: float,  # noqa: ASYNC109 (a per-page client timeout)
+        decode: Decode,
+    ) -> dict[str, Any]:
+        return await self.api.list_page(
+            self.kind,
+            self.namespace,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            limit=limit,
+            continue_token=continue_token,
+            timeout=timeout,
+            decode=decode,
+        )
+
+    @asynccontextmanager
+    async def watch(
+        self, *, resource_version: str, timeout_seconds: int, read_timeout: float | None
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        async with self.api.watch_stream(
+            self.kind,
+            self.namespace,
+            resource_version=resource_version,
+            timeout_seconds=timeout_seconds,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            read_timeout=read_timeout,
+        ) as resp:
+            yield self._chunks(resp.content.iter_any())
+
+    async def _chunks(self, raw: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """The stream's chunks; a connection lost mid-stream is a :class:`NoResponse`, like
+        one lost before the answer (the one mapping of :mod:`.errors`)."""
+        try:
+            async for chunk in raw:
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError) as e:
+            error = error_for_exception(
+                e, verb="watch", kind=self.kind.plural, namespace=self.namespace
+            )
+            assert error is not None  # both kinds map
+            raise error from e
+
+    def server_answered(self) -> asyncio.Future[None]:
+        return self.api.server_answered()
+
+
 @dataclass(frozen=True)
 class ReflectorSettings:
     """Knobs of every reflector (configured as ``c.KubeSpawner.reflector_*``)."""
@@ -80,6 +233,31 @@ class ReflectorSettings:
     list_page_size: int = 200
     #: Client timeout of one list page request.
     list_timeout: float = 60.0
+    #: Seconds a leased reflector keeps running after its last lease is released (a
+    #: server stopping and starting again does not relist).
+    release_delay: float = 30.0
+
+
+def jittered_backoff(failures: int, settings: ReflectorSettings) -> float:
+    """Full jitter, doubling from ``backoff_initial`` up to ``backoff_max``."""
+    return random.uniform(
+        0, min(settings.backoff_max, settings.backoff_initial * 2 ** min(failures, 20))
+    )
+
+
+#: ``on_state(reflector, state)``: "connected" (a list or a watch succeeded after a
+#: failure, or the first list) or "disconnected" (the first failure of a streak).
+StateCallback = Callable[["Reflector[Any]", str], None]
+
+
+@dataclass(frozen=True)
+class ReflectorOptions:
+    """The seams of a reflector, passed in: time, pauses, backoff and a state callback."""
+
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    backoff: Callable[[int, ReflectorSettings], float] = jittered_backoff
+    on_state: StateCallback | None = None
 
 
 class WatchGone(Exception):
@@ -97,43 +275,57 @@ class ReflectorHealth:
     last_error: str | None
     resource_version: str | None
     objects: int
+    stale_for: float = 0.0
 
 
-class Reflector:
-    """Keeps ``sink`` equal to the server's view of one kind, namespace and selector."""
+#: ``observer(reflector, event, seen)`` for every watch event a reflector applies, with
+#: the monotonic time it was decoded (benchmarks time deliveries with it).
+EventObserver = Callable[["Reflector[Any]", dict[str, Any], float], None]
+_event_observers: list[EventObserver] = []
+
+
+def add_event_observer(observer: EventObserver) -> Callable[[], None]:
+    """Call ``observer`` for every watch event of every reflector; returns the removal.
+
+    For instrumentation (benchmarks, diagnostics): observers run inside the watch loop, so
+    they must be quick; an observer that raises is logged and kept.
+    """
+    _event_observers.append(observer)
+
+    def remove() -> None:
+        with contextlib.suppress(ValueError):
+            _event_observers.remove(observer)
+
+    return remove
+
+
+class Reflector(Generic[SinkT]):
+    """Keeps ``sink`` equal to what ``source`` lists and watches."""
 
     def __init__(
         self,
-        api: KubeApi,
-        kind: ResourceKind,
-        namespace: str | None,
-        sink: Sink,
+        source: ListerWatcher,
+        sink: SinkT,
         *,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
         settings: ReflectorSettings = ReflectorSettings(),
+        options: ReflectorOptions = ReflectorOptions(),
     ) -> None:
-        self.api = api
-        self.kind = kind
-        self.namespace = namespace
+        self.source = source
         self.sink = sink
-        self.label_selector = label_selector
-        self.field_selector = field_selector
         self.settings = settings
-        self.name = f"{kind.plural}@{namespace or '*'}"
-        if label_selector:
-            self.name += f"[{label_selector}]"
+        self.options = options
+        self.name = source.name
         self.resource_version: str | None = None
         self.restarts = 0
         self.errors = 0
         self.last_error: str | None = None
         self.last_event_monotonic: float | None = None
+        self._disconnected_since: float | None = None
+        self._is_connected = asyncio.Event()
+        self._is_disconnected = asyncio.Event()
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        # Seams for tests of the supervisor's pacing.
-        self._sleep = asyncio.sleep
-        self._clock = time.monotonic
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -143,15 +335,29 @@ class Reflector:
                 self._supervise(), name=f"reflector {self.name}"
             )
             REFLECTOR_WATCH_AGE.labels(self.name).set_function(self._age_or_zero)
-            CACHE_SIZE.labels(self.name).set_function(lambda: len(self.sink))
+            CACHE_SIZE.labels(self.name).set_function(self._size)
+
+    @property
+    def resource(self) -> str:
+        """The resource reflected (plural, as in the URL: ``pods``, ``events``)."""
+        return self.source.resource
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace reflected; None for all namespaces."""
+        return self.source.namespace
+
+    def _size(self) -> int:
+        return len(self.sink)
 
     async def stop(self) -> None:
+        """Stop the supervisor (closing its watch) and drop this reflector's metric series."""
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for metric in (REFLECTOR_WATCH_AGE, CACHE_SIZE):
+        for metric in (REFLECTOR_WATCH_AGE, CACHE_SIZE, REFLECTOR_RESTARTS):
             with contextlib.suppress(KeyError):
                 metric.remove(self.name)
 
@@ -176,6 +382,17 @@ class Reflector:
             return False
         return True
 
+    def stale_for(self) -> float:
+        """Seconds since this reflector lost its connection to the API server (0 while it
+        is connected: then the cache is as current as the watch).
+
+        A reader that needs the truth (``poll()``) reads the object directly once this
+        exceeds its bound, instead of trusting a cache that cannot hear changes.
+        """
+        if self._disconnected_since is None:
+            return 0.0
+        return max(0.0, self.options.clock() - self._disconnected_since)
+
     def _age_or_zero(self) -> float:
         age = self.last_event_age
         return 0.0 if age is None else age
@@ -197,15 +414,51 @@ class Reflector:
             last_error=self.last_error,
             resource_version=self.resource_version,
             objects=len(self.sink),
+            stale_for=self.stale_for(),
         )
+
+    def _state(self, state: str) -> None:
+        if self.options.on_state is not None:
+            try:
+                self.options.on_state(self, state)
+            except Exception:
+                log.exception("Reflector %s: state callback failed", self.name)
+
+    async def wait_connection(self, connected: bool, timeout: float | None = None) -> bool:  # noqa: ASYNC109
+        """Wait until the reflector is connected (a list or watch succeeded) or cut off
+        (its last attempt failed); ``False`` if that did not happen within ``timeout``."""
+        event = self._is_connected if connected else self._is_disconnected
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _connected(self) -> None:
+        if not self._is_connected.is_set():
+            self._is_disconnected.clear()
+            self._is_connected.set()
+        if self._disconnected_since is not None:
+            self._disconnected_since = None
+            self._state("connected")
+
+    def _disconnected(self) -> None:
+        if not self._is_disconnected.is_set():
+            self._is_connected.clear()
+            self._is_disconnected.set()
+        if self._disconnected_since is None:
+            self._disconnected_since = self.options.clock()
+            self._state("disconnected")
 
     # -- the supervisor ----------------------------------------------------------------
 
     async def _supervise(self) -> None:
         failures = 0
-        # Whether the last pause ended early because the server answered someone else: if
-        # the attempt after it fails too, the next pause is a plain one (see _pause).
+        # Whether the last pause ended early because the server answered: if the attempt
+        # after it fails too, the next pause is a plain one (see _pause).
         woke_early = False
+        clock = self.options.clock
         while not self._stopping:
             opened: float | None = None
             unavailable = False
@@ -213,9 +466,9 @@ class Reflector:
                 if self.resource_version is None:
                     await self._list()
                     failures = 0
-                opened = self._clock()
+                opened = clock()
                 delivered = await self._watch()
-                if delivered or self._clock() - opened >= _QUICK_WATCH_END:
+                if delivered or clock() - opened >= _QUICK_WATCH_END:
                     # Events arrived, or a quiet watch ran until the server ended it:
                     # renew at once (from the last resourceVersion) and forget failures.
                     failures = 0
@@ -241,7 +494,7 @@ class Reflector:
                 if failures == 1:
                     continue
             except Exception as e:  # never let an error end the reflector
-                if opened is not None and self._clock() - opened >= _QUICK_WATCH_END:
+                if opened is not None and clock() - opened >= _QUICK_WATCH_END:
                     # A long-held quiet watch cut by the network (a load balancer's idle
                     # timeout): not an outage, renew at once from where we are.
                     log.debug("Reflector %s: watch cut after a while (%s); renewing", self.name, e)
@@ -251,7 +504,8 @@ class Reflector:
                 self.errors += 1
                 self.restarts += 1
                 self.last_error = f"{type(e).__name__}: {e}"
-                unavailable = isinstance(e, ApiError) and (e.status == 0 or e.status >= 500)
+                unavailable = isinstance(e, ApiError) and e.unavailable
+                self._disconnected()
                 REFLECTOR_RESTARTS.labels(self.name).inc()
                 log_at = logging.WARNING if failures <= 3 or failures % 20 == 0 else logging.DEBUG
                 log.log(
@@ -261,29 +515,24 @@ class Reflector:
                     failures,
                     self.last_error,
                 )
-            delay = random.uniform(
-                0,
-                min(
-                    self.settings.backoff_max,
-                    self.settings.backoff_initial * 2 ** min(failures, 20),
-                ),
-            )
+            delay = self.options.backoff(failures, self.settings)
             woke_early = await self._pause(delay, wake_on_answer=unavailable and not woke_early)
 
     async def _pause(self, delay: float, *, wake_on_answer: bool) -> bool:
         """Back off for ``delay``; True if it ended early because the server answered.
 
         After an outage (connection errors, 5xx) the backoff can have grown to tens of
-        seconds while the API server is back and the spawns' own requests already succeed:
-        the first such answer ends the pause, so the hub catches up at once. Only one
-        pause in a row may end early, so a failure of this reflector alone (a broken
-        watch endpoint while other requests work) still backs off.
+        seconds while the API server is back: the first answer (to a probe the client
+        sends about once a second while anyone waits, or to any other request) ends the
+        pause, so the hub catches up at once. Only one pause in a row may end early, so a
+        failure of this reflector alone (a broken watch endpoint while other requests
+        work) still backs off.
         """
         if not wake_on_answer:
-            await self._sleep(delay)
+            await self.options.sleep(delay)
             return False
-        answered = self.api.server_answered()
-        sleeping = asyncio.ensure_future(self._sleep(delay))
+        answered = self.source.server_answered()
+        sleeping = asyncio.ensure_future(self.options.sleep(delay))
         try:
             await asyncio.wait({answered, sleeping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -297,18 +546,14 @@ class Reflector:
         continue_token: str | None = None
         while True:
             try:
-                page = await self.api.list_page(
-                    self.kind,
-                    self.namespace,
-                    label_selector=self.label_selector,
-                    field_selector=self.field_selector,
+                page = await self.source.list_page(
                     limit=self.settings.list_page_size,
                     continue_token=continue_token,
                     timeout=self.settings.list_timeout,
                     decode=self._decode_page,
                 )
-            except ApiError as e:
-                if e.status == 410 and continue_token:
+            except Gone:
+                if continue_token:
                     # The continue token expired between pages: start the list again.
                     items, continue_token = [], None
                     continue
@@ -321,6 +566,7 @@ class Reflector:
         self.sink.replace_all(items, trimmed=True)
         self.resource_version = (page.get("metadata") or {}).get("resourceVersion")
         self.last_event_monotonic = time.monotonic()
+        self._connected()
         first = not self._synced.is_set()
         self._synced.set()
         log.log(
@@ -342,7 +588,7 @@ class Reflector:
         reference cycles: refcounting frees it as soon as the page is dropped.
         """
         with _gc_paused():
-            page = orjson.loads(raw)
+            page: dict[str, Any] = orjson.loads(raw)
             kept = []
             for obj in page.get("items") or ():
                 trimmed = self.sink.trim(obj)
@@ -355,18 +601,21 @@ class Reflector:
         """One watch from ``resource_version``; returns whether it delivered anything."""
         assert self.resource_version is not None
         delivered = False
+        # Connected once the watch holds for a while or delivers a whole event: a server
+        # that answers and cuts at once (crashing, or behind a failing proxy) is still
+        # cut off, and the cache still stale.
+        holding: asyncio.TimerHandle | None = None
         try:
-            async with self.api.watch_stream(
-                self.kind,
-                self.namespace,
+            async with self.source.watch(
                 resource_version=self.resource_version,
                 timeout_seconds=self.settings.watch_timeout,
-                label_selector=self.label_selector,
-                field_selector=self.field_selector,
                 read_timeout=self.settings.idle_timeout,
-            ) as resp:
+            ) as chunks:
+                holding = asyncio.get_running_loop().call_later(
+                    _QUICK_WATCH_END, self._connected
+                )
                 buffer = b""
-                async for chunk in resp.content.iter_any():
+                async for chunk in chunks:
                     buffer += chunk
                     if b"\n" not in chunk:
                         continue
@@ -374,27 +623,28 @@ class Reflector:
                     step_started = time.perf_counter()
                     for line in lines:
                         if line.strip():
-                            self._apply(orjson.loads(line))
-                            delivered = True
+                            self.apply(orjson.loads(line))
+                            if not delivered:
+                                delivered = True
+                                self._connected()
                         if time.perf_counter() - step_started > _MAX_STEP_SECONDS:
                             # A backlog (after a stall, or a burst) arrives as one chunk
                             # of many events: let waiting spawners run in between.
                             await asyncio.sleep(0)
                             step_started = time.perf_counter()
                 if buffer.strip():
-                    self._apply(orjson.loads(buffer))
+                    self.apply(orjson.loads(buffer))
                     delivered = True
+                    self._connected()
         except WatchGone:
             raise
-        except ApiError as e:
-            if e.status == 410:
-                raise WatchGone() from e
-            raise
+        except Gone as e:
+            raise WatchGone() from e
         except TimeoutError as e:
             if delivered:
                 return True  # the stream went quiet past its deadline; resume
-            raise ApiError(
-                0, "watch timed out", reason="Timeout", verb="watch", kind=self.kind.plural
+            raise NoResponse(
+                0, "watch timed out", reason="Timeout", verb="watch", kind=self.source.resource
             ) from e
         except Exception:
             if delivered:
@@ -406,22 +656,27 @@ class Reflector:
                 )
                 return True
             raise
+        finally:
+            if holding is not None:
+                holding.cancel()
         return delivered
 
-    def _apply(self, event: dict[str, Any]) -> None:
-        self.last_event_monotonic = time.monotonic()
+    def apply(self, event: dict[str, Any]) -> None:
+        """Apply one decoded watch event to the sink (ERROR events raise)."""
+        self.last_event_monotonic = seen = time.monotonic()
         kind = event.get("type")
         obj = event.get("object") or {}
         if kind == "ERROR":
             code = obj.get("code")
             if code == 410:
                 raise WatchGone()
-            raise ApiError(
+            raise error_for_status(
                 int(code or 0),
                 obj.get("message") or "watch error",
                 reason=obj.get("reason", ""),
+                body=obj if isinstance(obj, dict) else None,
                 verb="watch",
-                kind=self.kind.plural,
+                kind=self.source.resource,
             )
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if kind in ("ADDED", "MODIFIED"):
@@ -431,6 +686,11 @@ class Reflector:
         # BOOKMARK carries only the resourceVersion.
         if rv:
             self.resource_version = rv
+        for observer in _event_observers:
+            try:
+                observer(self, event, seen)
+            except Exception:
+                log.exception("Reflector %s: event observer failed", self.name)
 
 
 @contextlib.contextmanager
@@ -449,7 +709,28 @@ def _gc_paused() -> Iterator[None]:
 # -- sharing -------------------------------------------------------------------------------
 
 RegistryKey = tuple[int, str, str | None, str | None, str | None]
-_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[RegistryKey, Reflector]] = (
+
+
+class _Entry:
+    """A shared reflector and who holds it (only leased reflectors are ever released)."""
+
+    __slots__ = ("api", "holders", "leased", "namespace", "reaper", "reflector")
+
+    def __init__(self, reflector: Reflector[Any], api: KubeApi, namespace: str | None) -> None:
+        self.reflector = reflector
+        self.api = api
+        self.namespace = namespace
+        self.leased = False
+        #: id(owner) -> the finalizer that releases the lease if the owner is collected.
+        self.holders: dict[int, weakref.finalize[Any, Any]] = {}
+        self.reaper: asyncio.TimerHandle | None = None
+
+
+_registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[RegistryKey, _Entry]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Reflector stops started by a release, awaited by stop_reflectors (clean shutdown).
+_stopping: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -458,42 +739,123 @@ def get_reflector(
     api: KubeApi,
     kind: ResourceKind,
     namespace: str | None,
-    make_sink: Callable[[], Sink],
+    make_sink: Callable[[], SinkT],
     *,
     label_selector: str | None = None,
     field_selector: str | None = None,
     settings: ReflectorSettings = ReflectorSettings(),
-) -> Reflector:
+    options: ReflectorOptions = ReflectorOptions(),
+    owner: object | None = None,
+) -> Reflector[SinkT]:
     """The running reflector for (loop, api, kind, namespace, selectors), started on first use.
 
     A reflector whose supervisor is no longer running (only possible if it was stopped) is
-    replaced, so callers never get a dead one.
+    replaced, so callers never get a dead one. With ``owner``, the reflector is leased to
+    it until :func:`release_reflectors` (or until ``owner`` is garbage-collected); a
+    reflector once leased is stopped ``settings.release_delay`` seconds after its last
+    lease ends, and a later call starts a new one.
     """
     loop = asyncio.get_running_loop()
     per_loop = _registry.setdefault(loop, {})
     key: RegistryKey = (id(api), kind.plural, namespace, label_selector, field_selector)
-    reflector = per_loop.get(key)
-    if reflector is None or not reflector.running or reflector.api is not api:
-        reflector = Reflector(
-            api,
-            kind,
-            namespace,
-            make_sink(),
-            label_selector=label_selector,
-            field_selector=field_selector,
-            settings=settings,
+    entry = per_loop.get(key)
+    if entry is None or not entry.reflector.running or entry.api is not api:
+        source = ApiListerWatcher(
+            api, kind, namespace, label_selector=label_selector, field_selector=field_selector
         )
+        reflector = Reflector(source, make_sink(), settings=settings, options=options)
         reflector.start()
-        per_loop[key] = reflector
-    return reflector
+        entry = per_loop[key] = _Entry(reflector, api, namespace)
+    if owner is not None:
+        _lease(entry, owner, key)
+    # The key's sink type is fixed by the factory every caller of this key passes.
+    found: Reflector[SinkT] = entry.reflector
+    return found
 
 
-def reflectors() -> list[Reflector]:
+def _lease(entry: _Entry, owner: object, key: RegistryKey) -> None:
+    entry.leased = True
+    if entry.reaper is not None:
+        entry.reaper.cancel()
+        entry.reaper = None
+    ident = id(owner)
+    if ident not in entry.holders:
+        loop = asyncio.get_running_loop()
+        entry.holders[ident] = weakref.finalize(owner, _collected, loop, key, ident)
+
+
+def _collected(loop: asyncio.AbstractEventLoop, key: RegistryKey, ident: int) -> None:
+    """An owner was garbage-collected without releasing: release for it, on its loop."""
+    if loop.is_closed():
+        return
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_release_key, loop, key, ident)
+
+
+def _release_key(loop: asyncio.AbstractEventLoop, key: RegistryKey, ident: int) -> None:
+    entry = _registry.get(loop, {}).get(key)
+    if entry is None:
+        return
+    finalizer = entry.holders.pop(ident, None)
+    if finalizer is not None:
+        finalizer.detach()
+    if entry.holders or not entry.leased or entry.reaper is not None:
+        return
+    delay = entry.reflector.settings.release_delay
+    if delay <= 0:
+        _reap(loop, key, entry)
+    else:
+        entry.reaper = loop.call_later(delay, _reap, loop, key, entry)
+
+
+def _reap(loop: asyncio.AbstractEventLoop, key: RegistryKey, entry: _Entry) -> None:
+    entry.reaper = None
+    per_loop = _registry.get(loop, {})
+    if per_loop.get(key) is not entry or entry.holders:
+        return
+    del per_loop[key]
+    if entry.namespace is not None:
+        # Nothing of this namespace is active: check it exists again before the next start.
+        entry.api.known_namespaces.discard(entry.namespace)
+    log.info("Reflector %s: no active server left; stopped", entry.reflector.name)
+    task = loop.create_task(entry.reflector.stop(), name=f"stop reflector {entry.reflector.name}")
+    pending = _stopping.setdefault(loop, set())
+    pending.add(task)
+    task.add_done_callback(pending.discard)
+
+
+def release_reflectors(owner: object) -> None:
+    """End ``owner``'s leases on this loop's reflectors (a server stopped or is gone).
+
+    Idempotent. A reflector whose last lease ends is stopped after its ``release_delay``.
+    """
+    loop = asyncio.get_running_loop()
+    ident = id(owner)
+    for key, entry in list(_registry.get(loop, {}).items()):
+        if ident in entry.holders:
+            _release_key(loop, key, ident)
+
+
+async def wait_released() -> None:
+    """Return once the reflectors stopped by releases so far have finished stopping."""
+    pending = list(_stopping.get(asyncio.get_running_loop(), ()))
+    if pending:
+        await asyncio.gather(*pending)
+
+
+def reflectors() -> list[Reflector[Any]]:
     """Every reflector of the running loop (for health pages and tests)."""
-    return list(_registry.get(asyncio.get_running_loop(), {}).values())
+    return [e.reflector for e in _registry.get(asyncio.get_running_loop(), {}).values()]
 
 
 async def stop_reflectors() -> None:
     """Stop every reflector of the running loop (hub shutdown, test teardown)."""
-    per_loop = _registry.pop(asyncio.get_running_loop(), {})
-    await asyncio.gather(*(r.stop() for r in per_loop.values()))
+    loop = asyncio.get_running_loop()
+    per_loop = _registry.pop(loop, {})
+    for entry in per_loop.values():
+        if entry.reaper is not None:
+            entry.reaper.cancel()
+        for finalizer in entry.holders.values():
+            finalizer.detach()
+    pending = list(_stopping.pop(loop, set()))
+    await asyncio.gather(*(e.reflector.stop() for e in per_loop.values()), *pending)

@@ -19,7 +19,11 @@ What is deleted, and why it is safe. A pod is deleted only if all of these hold:
    starting, running or stopping is never "stopped" here. A user or server the database
    does not know (deleted, or a database restored from a backup) is left alone: it is not
    *known* to be stopped;
-3. the answer is read again from the database right before the DELETE, and the DELETE
+3. no server the database records as running remembers the pod's uid in its state. The
+   owner annotation holds the user's name when the pod was created; an administrator
+   may rename a user while the server runs (JupyterHub allows it) and then create a new
+   user of the old name, whose stopped server the annotation would name;
+4. the answer is read again from the database right before the DELETE, and the DELETE
    carries the pod's uid as a precondition, so a new pod started meanwhile is untouched.
 
 The database is read through the spawner's own ``user.db`` (the hub's SQLAlchemy session;
@@ -37,7 +41,9 @@ import logging
 import weakref
 from typing import Any, Protocol
 
-from ..kube.client import PODS, ApiError, KubeApi
+from ..kube.cache import ObjectCache
+from ..kube.client import PODS, KubeApi
+from ..kube.errors import ApiError, Conflict
 from ..kube.reflector import Reflector
 from ..metrics import ORPHANED_PODS_DELETED
 from ..objects.identity import COMPONENT_LABEL, read_owner
@@ -57,6 +63,11 @@ class ServerRecords(Protocol):
         """True (known and stopped), False (known, not stopped), None (unknown)."""
         ...
 
+    def running_pod_uids(self) -> dict[str, tuple[str, str]]:
+        """The pod uid each server recorded as running remembers in its state, with
+        that server's current (user, server) names (one query)."""
+        ...
+
 
 #: Seconds the sweep waits for the pod cache's first list before giving up for this run.
 SWEEP_LIST_TIMEOUT = 600.0
@@ -69,7 +80,7 @@ class HubDatabase:
         self.db = db
 
     def stopped_servers(self) -> set[tuple[str, str]]:
-        from jupyterhub import orm  # type: ignore[import-untyped]
+        from jupyterhub import orm
 
         rows = (
             self.db.query(orm.User.name, orm.Spawner.name)
@@ -80,7 +91,7 @@ class HubDatabase:
         return {(user, server or "") for user, server in rows}
 
     def believes_stopped(self, user: str, server: str) -> bool | None:
-        from jupyterhub import orm  # type: ignore[import-untyped]
+        from jupyterhub import orm
 
         orm_user = orm.User.find(self.db, user)
         if orm_user is None:
@@ -90,10 +101,47 @@ class HubDatabase:
             return None
         return orm_spawner.server is None
 
+    def running_pod_uids(self) -> dict[str, tuple[str, str]]:
+        from jupyterhub import orm
+
+        rows = (
+            self.db.query(orm.User.name, orm.Spawner)
+            .join(orm.Spawner, orm.Spawner.user_id == orm.User.id)
+            .filter(orm.Spawner.server_id.isnot(None))
+            .all()
+        )
+        remembered: dict[str, tuple[str, str]] = {}
+        for user, orm_spawner in rows:
+            state = orm_spawner.state
+            uid = state.get("pod_uid") if isinstance(state, dict) else None
+            if isinstance(uid, str) and uid:
+                remembered[uid] = (user, orm_spawner.name or "")
+        return remembered
+
+
+def remembered_by_another_server(db: Any, uid: str | None, user: str, server: str) -> bool:
+    """Whether a server other than (user, server) that the hub database records as
+    running remembers the pod ``uid`` as its own: the pod of a user renamed while the
+    server ran still carries the old name, which a new user of that name now has.
+
+    Asked only when a pod is claimed by its annotation alone (not by this server's own
+    remembered uid), so it costs one query on a rare path. Without a database (a spawner
+    driven outside a hub) nothing is known: False. A database error answers True (not
+    this server's), the side on which nothing is deleted.
+    """
+    if db is None or not uid:
+        return False
+    try:
+        owner = HubDatabase(db).running_pod_uids().get(uid)
+    except Exception:
+        log.exception("kubespawner cannot read the hub database: pod uid=%s left alone", uid)
+        return True
+    return owner is not None and owner != (user, server)
+
 
 async def sweep_orphans(
     api: KubeApi,
-    reflector: Reflector,
+    reflector: Reflector[ObjectCache],
     *,
     hub: str,
     component_label: str,
@@ -106,15 +154,16 @@ async def sweep_orphans(
         return []
     try:
         stopped_servers = records.stopped_servers()
+        running_uids = records.running_pod_uids()
     except Exception:  # a database error must not take the hub down with it
         log.exception("kubespawner orphan-sweep skipped: cannot read the hub database")
         return []
     cache = reflector.sink
     deleted: list[tuple[str, str]] = []
-    for index, key in enumerate(cache.keys()):  # type: ignore[attr-defined]
+    for index, key in enumerate(cache.keys()):
         if index and index % 200 == 0:
             await asyncio.sleep(0)  # decoding cached pods is CPU work: let the hub breathe
-        pod = cache.get(key)  # type: ignore[attr-defined]
+        pod = cache.get(key)
         if pod is None:
             continue
         meta = pod.get("metadata") or {}
@@ -127,6 +176,8 @@ async def sweep_orphans(
             continue
         if (owner.user, owner.server) not in stopped_servers:
             continue
+        if meta.get("uid") in running_uids:  # a running server's, under its old name
+            continue
         namespace, name = meta.get("namespace") or "", meta.get("name") or ""
         # Read again right before the DELETE (no await in between): the server may have
         # been started since the snapshot.
@@ -138,9 +189,10 @@ async def sweep_orphans(
             return deleted
         try:
             await api.delete(PODS, namespace, name, grace_period_seconds=0, uid=meta.get("uid"))
+        except Conflict:  # replaced meanwhile, not the orphan any more
+            continue
         except ApiError as e:
-            if e.status != 409:  # 409: replaced meanwhile, not the orphan any more
-                log.warning("kubespawner pod=%s/%s orphan-sweep delete failed: %s", namespace, name, e)
+            log.warning("kubespawner pod=%s/%s orphan-sweep delete failed: %s", namespace, name, e)
             continue
         ORPHANED_PODS_DELETED.inc()
         log.warning(
@@ -161,7 +213,7 @@ _sweeps: weakref.WeakKeyDictionary[
 
 def schedule_orphan_sweep(
     api: KubeApi,
-    reflector: Reflector,
+    reflector: Reflector[ObjectCache],
     *,
     hub: str,
     component_label: str,

@@ -13,7 +13,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..kube.client import PVCS, ApiError, KubeApi, ResourceKind
+from ..kube.client import PVCS, KubeApi, ResourceKind
+from ..kube.errors import Conflict
 from ..objects.identity import (
     Decision,
     Ownership,
@@ -62,9 +63,8 @@ async def create_or_replace_own(
     try:
         await api.create(kind, namespace, manifest)
         return
-    except ApiError as e:
-        if e.status != 409:
-            raise
+    except Conflict:
+        pass
     existing = await api.get_or_none(kind, namespace, name)
     if existing is not None:
         verdict = object_ownership(identity, _meta(existing))
@@ -113,10 +113,8 @@ async def delete_own(
         deleted = await api.delete(
             kind, namespace, name, uid=_meta(existing).get("uid"), retry_timeout=retry_timeout
         )
-    except ApiError as e:
-        if e.status == 409:  # replaced since we read it: no longer ours to delete
-            return "not-mine"
-        raise
+    except Conflict:  # replaced since we read it: no longer ours to delete
+        return "not-mine"
     return "deleted" if deleted is not None else "gone"
 
 
@@ -135,9 +133,8 @@ async def adopt_or_create_pvc(
     try:
         await api.create(PVCS, namespace, manifest)
         return True
-    except ApiError as e:
-        if e.status != 409:
-            raise
+    except Conflict:
+        pass
     existing = await api.get_or_none(PVCS, namespace, name)
     if existing is None:
         # Deleted between our create and our read: one more try, with the same rule.
@@ -197,8 +194,31 @@ async def delete_pvc_forever(
         return "kept", decision
     try:
         deleted = await api.delete(PVCS, namespace, name, uid=_meta(existing).get("uid"))
-    except ApiError as e:
-        if e.status == 409:
-            return "kept", Decision(False, "it was replaced while being checked")
-        raise
+    except Conflict:
+        return "kept", Decision(False, "it was replaced while being checked")
     return ("deleted" if deleted is not None else "gone"), decision
+
+
+async def pvc_held_by_server_name(
+    api: KubeApi,
+    namespace: str,
+    name: str,
+    identity: ServerIdentity,
+    *,
+    names_of_this_server: Callable[[], set[str]],
+    template_scope: Scope,
+) -> bool:
+    """Whether the PVC ``name`` exists and is this server's alone (what ``delete_forever``
+    would delete): its owner annotation names the server, so renaming the server would
+    strand it. Claims shared by the user's servers or by everybody, and claims nobody
+    owns, are not held by the server's name."""
+    existing = await api.get_or_none(PVCS, namespace, name)
+    if existing is None:
+        return False
+    return pvc_deletion(
+        identity,
+        _meta(existing),
+        name=name,
+        names_of_this_server=names_of_this_server(),
+        template_scope=template_scope,
+    ).allowed

@@ -71,7 +71,7 @@ class SpawnProgress:
         # ~16,000 objects for every full garbage collection of the hub to walk.
         self._entries: list[bytes] = []
         self.finished = False
-        self.progress = 0
+        self.progress: float = 0
         self._seen_events: set[str] = set()
         # One future per waiting listener: a listener that is cancelled cancels only its
         # own, and a new message wakes each listener in the very next loop iteration

@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..kube.client import PODS, ApiError, KubeApi
+from ..kube.client import PODS, KubeApi
+from ..kube.errors import ApiError, Conflict
 from ..metrics import OWED_DELETIONS, OWED_DELETIONS_SETTLED
 from ..objects.identity import Ownership, ServerIdentity, pod_ownership
 
@@ -87,6 +88,34 @@ class DeletionReconciler:
             self._task = asyncio.get_running_loop().create_task(self._run())
         self._wake.set()
 
+    async def pin_unknown(
+        self, namespace: str, name: str, owned: Callable[[dict[str, Any]], bool]
+    ) -> None:
+        """Before a server starts again, turn its debt of unknown uid into a debt of the
+        pod that exists now (or settle it when there is none, or it is not the server's).
+
+        Such a debt deletes "the server's pod, whichever": reached after the new start
+        created its pod, it would take the new pod for the old one. Pinned to the uid
+        read here, before anything is created, it can only ever delete the old pod.
+        Errors propagate: the start then fails, as it would at its own first request.
+        """
+        debt = self.owed.get((namespace, name, None))
+        if debt is None:
+            return
+        pod = await self.api.get_or_none(PODS, namespace, name)
+        if self.owed.get(debt.key) is not debt:
+            return  # settled meanwhile
+        uid = (pod.get("metadata") or {}).get("uid") if pod is not None else None
+        if pod is None or not uid or not owned(pod) or (namespace, name, uid) in self.owed:
+            # Gone, not the server's, or already owed by uid: nothing left to pin.
+            self._settle(debt)
+            if not self.owed:
+                self.settled.set()
+            return
+        del self.owed[debt.key]
+        debt.uid = uid
+        self.owed[debt.key] = debt
+
     async def stop(self) -> None:
         """Cancel the background task (hub shutdown); debts are then left to the sweep."""
         if self._task is not None:
@@ -122,7 +151,9 @@ class DeletionReconciler:
             woken.cancel()
 
     def _settle(self, debt: OwedDeletion) -> None:
-        self.owed.pop(debt.key, None)
+        if self.owed.get(debt.key) is not debt:
+            return  # settled already (a start pinned it while an attempt was under way)
+        del self.owed[debt.key]
         OWED_DELETIONS.dec()
         OWED_DELETIONS_SETTLED.inc()
         log.info(
@@ -146,7 +177,9 @@ class DeletionReconciler:
                 if pod is None:
                     return True
                 meta = pod.get("metadata") or {}
-                if pod_ownership(debt.identity, meta, debt.component_label) is not Ownership.MINE:
+                if debt.uid is not None:  # pinned while we read: that uid, nothing else
+                    uid = debt.uid
+                elif pod_ownership(debt.identity, meta, debt.component_label) is not Ownership.MINE:
                     log.warning(
                         "kubespawner pod=%s/%s state=owed-deletion-dropped: the pod of that "
                         "name is not this server's",
@@ -154,7 +187,8 @@ class DeletionReconciler:
                         debt.name,
                     )
                     return True
-                uid = meta.get("uid")
+                else:
+                    uid = meta.get("uid")
             await self.api.delete(
                 PODS,
                 debt.namespace,
@@ -163,9 +197,9 @@ class DeletionReconciler:
                 uid=uid,
             )
             return True
+        except Conflict:  # the uid precondition failed: that pod is gone
+            return True
         except ApiError as e:
-            if e.status == 409:  # the uid precondition failed: that pod is gone
-                return True
             debt.delay = min(BACKOFF_MAX, debt.delay * 2) * random.uniform(0.8, 1.2)
             log.warning(
                 "kubespawner pod=%s/%s state=owed-deletion-retry attempt=%d error=%s "
@@ -196,6 +230,16 @@ def deletion_reconciler(api: KubeApi) -> DeletionReconciler:
 def reconcilers() -> list[DeletionReconciler]:
     """Every reconciler of the running loop."""
     return list(_reconcilers.get(asyncio.get_running_loop(), {}).values())
+
+
+async def pin_unknown_debts(
+    namespace: str, name: str, owned: Callable[[dict[str, Any]], bool]
+) -> None:
+    """:meth:`DeletionReconciler.pin_unknown` in every reconciler of the running loop
+    (a stop made with other API settings, e.g. before a configuration change, owes its
+    debt to another client's reconciler)."""
+    for reconciler in reconcilers():
+        await reconciler.pin_unknown(namespace, name, owned)
 
 
 async def stop_reconcilers() -> None:

@@ -237,6 +237,20 @@ def metadata_errors(meta: Any, name_rule: Any = dns1123_subdomain_errors) -> Ite
 # --------------------------------------------------------------------------- pods
 
 
+def _is_native_resource(name: str) -> bool:
+    return "/" not in name or "kubernetes.io/" in name
+
+
+def _is_extended_resource(name: str) -> bool:
+    """A device plugin's resource (``nvidia.com/gpu``): counted in whole units."""
+    return not _is_native_resource(name) and not name.startswith("requests.")
+
+
+def _overcommit_allowed(name: str) -> bool:
+    """Extended resources and huge pages: a request must equal its limit."""
+    return _is_native_resource(name) and not name.startswith("hugepages-")
+
+
 def resources_errors(path: str, resources: Any) -> Iterator[FieldError]:
     parsed: dict[str, dict[str, Decimal]] = {"limits": {}, "requests": {}}
     for section in ("limits", "requests"):
@@ -251,10 +265,25 @@ def resources_errors(path: str, resources: Any) -> Iterator[FieldError]:
                 yield invalid(where, raw, "must be greater than or equal to 0")
             elif name == "cpu" and value != 0 and value < Decimal("0.001"):
                 yield invalid(where, raw, "must be a valid CPU quantity (at least 1m)")
+            if _is_extended_resource(str(name)) and value != value.to_integral_value():
+                yield invalid(where, str(raw), "must be an integer")
             parsed[section][name] = value
     limits = _map(_map(resources).get("limits"))
     for name, request in parsed["requests"].items():
         limit = parsed["limits"].get(name)
+        if not _overcommit_allowed(str(name)):
+            # A GPU is never shared: its request, if any, is its limit.
+            if limit is None:
+                yield required(
+                    f"{path}.limits", "Limit must be set for non overcommitable resources"
+                )
+            elif request != limit:
+                yield invalid(
+                    f"{path}.requests",
+                    str(_map(_map(resources).get("requests")).get(name)),
+                    f"must be equal to {name} limit of {limits.get(name)}",
+                )
+            continue
         if limit is not None and request > limit:
             yield invalid(
                 f"{path}.requests",
@@ -319,6 +348,11 @@ def container_errors(
         else:
             for message in env_name_errors(str(env_name)):
                 yield invalid(f"{path}.env[{index}].name", env_name, message)
+        if env.get("valueFrom") is not None and env.get("value"):
+            # As the API server words it: "" in place of the value, which may be secret.
+            yield invalid(
+                f"{path}.env[{index}].valueFrom", "", "may not be specified when `value` is not empty"
+            )
     mount_paths: set[str] = set()
     for index, mount in enumerate(_dicts(container.get("volumeMounts"))):
         where = f"{path}.volumeMounts[{index}]"
@@ -360,6 +394,17 @@ def volume_errors(path: str, volume: Mapping[str, Any]) -> Iterator[FieldError]:
     body = volume[sources[0]]
     if needed and isinstance(body, Mapping) and not body.get(needed):
         yield required(f"{path}.{sources[0]}.{needed}")
+    if sources[0] == "emptyDir" and isinstance(body, Mapping):
+        size = body.get("sizeLimit")
+        try:
+            negative = size is not None and parse_quantity(size) < 0
+        except QuantityError:
+            negative = False  # the format is checked where quantities are parsed
+        if negative:
+            yield FieldError(
+                f"{path}.emptyDir.sizeLimit",
+                "Forbidden: SizeLimit field must be a valid resource quantity",
+            )
 
 
 def toleration_errors(path: str, toleration: Mapping[str, Any]) -> Iterator[FieldError]:
@@ -441,6 +486,7 @@ def pod_errors(pod: Mapping[str, Any]) -> list[FieldError]:
             errors.append(required(f"spec.imagePullSecrets[{index}].name"))
     for index, toleration in enumerate(_dicts(spec.get("tolerations"))):
         errors.extend(toleration_errors(f"spec.tolerations[{index}]", toleration))
+    errors.extend(node_affinity_errors(spec.get("affinity")))
     for key, value in _map(spec.get("nodeSelector")).items():
         for message in qualified_name_errors(str(key)):
             errors.append(invalid("spec.nodeSelector", key, message))
@@ -457,6 +503,63 @@ def pod_errors(pod: Mapping[str, Any]) -> list[FieldError]:
             for message in dns1123_subdomain_errors(str(value)):
                 errors.append(invalid(f"spec.{field_name}", value, message))
     errors.extend(security_context_errors("spec.securityContext", spec.get("securityContext")))
+    return errors
+
+
+def node_selector_term_errors(path: str, term: Any) -> Iterator[FieldError]:
+    """A node selector term's requirements (operators and their values, keys)."""
+    for index, requirement in enumerate(_dicts(_map(term).get("matchExpressions"))):
+        where = f"{path}.matchExpressions[{index}]"
+        operator = requirement.get("operator")
+        values = requirement.get("values") or []
+        if operator in ("In", "NotIn"):
+            if not values:
+                yield required(
+                    f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'"
+                )
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                yield FieldError(
+                    f"{where}.values",
+                    "Forbidden: may not be specified when `operator` is 'Exists' or "
+                    "'DoesNotExist'",
+                )
+        elif operator in ("Gt", "Lt"):
+            if len(values) != 1:
+                yield required(
+                    f"{where}.values",
+                    "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                )
+        else:
+            yield invalid(f"{where}.operator", operator, "not a valid selector operator")
+        for message in qualified_name_errors(str(requirement.get("key") or "")):
+            yield invalid(f"{where}.key", requirement.get("key") or "", message)
+
+
+def node_affinity_errors(affinity: Any) -> list[FieldError]:
+    """``node_affinity_required`` / ``node_affinity_preferred`` as the API server checks
+    them (pod affinity's label selectors are left to the server)."""
+    node = _map(_map(affinity).get("nodeAffinity"))
+    errors: list[FieldError] = []
+    base = "spec.affinity.nodeAffinity"
+    required_terms = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(required_terms, Mapping):
+        path = f"{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        terms = _dicts(required_terms.get("nodeSelectorTerms"))
+        if not terms:
+            errors.append(required(path, "must have at least one node selector term"))
+        for index, term in enumerate(terms):
+            errors.extend(node_selector_term_errors(f"{path}[{index}]", term))
+    path = f"{base}.preferredDuringSchedulingIgnoredDuringExecution"
+    for index, preferred in enumerate(
+        _dicts(node.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ):
+        weight = preferred.get("weight")
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
+            errors.append(invalid(f"{path}[{index}].weight", weight, "must be in the range 1-100"))
+        errors.extend(
+            node_selector_term_errors(f"{path}[{index}].preference", preferred.get("preference"))
+        )
     return errors
 
 

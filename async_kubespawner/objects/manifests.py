@@ -28,6 +28,10 @@ from typing import Any
 
 import kubernetes_asyncio.client as k8s
 
+#: A ``kubernetes_asyncio`` model class (``V1Pod`` ...): generated, untyped, and read here
+#: through its ``attribute_map`` / ``openapi_types`` class attributes.
+ModelClass = type[Any]
+
 NOTEBOOK_CONTAINER_NAME = "notebook"
 NOTEBOOK_PORT_NAME = "notebook-port"
 INTERNAL_CERTS_VOLUME = "jupyterhub-internal-certs"
@@ -118,7 +122,7 @@ def convert_value(type_name: str, value: Any, where: str) -> Any:
     return to_model(_model_class(type_name), value, where)
 
 
-def attribute_for_key(model: type, key: str) -> str | None:
+def attribute_for_key(model: ModelClass, key: str) -> str | None:
     """The model attribute for a camelCase (API) or snake_case (Python) key."""
     if key in model.attribute_map:
         return key
@@ -128,7 +132,7 @@ def attribute_for_key(model: type, key: str) -> str | None:
     return None
 
 
-def to_model(model: type, value: Any, where: str = "value") -> Any:
+def to_model(model: ModelClass, value: Any, where: str = "value") -> Any:
     """Turn a dict (camelCase or snake_case keys, at any depth) into ``model``.
 
     An unknown key, a wrong type or a missing required field raises ManifestError
@@ -137,9 +141,10 @@ def to_model(model: type, value: Any, where: str = "value") -> Any:
     if isinstance(value, model):
         return value
     if not isinstance(value, Mapping):
+        # The type is enough, and the value may be (or hold) an env value: credentials.
         raise ManifestError(
             f"{where}: expected a mapping describing a {model.__name__[2:] or model.__name__}, "
-            f"got {type(value).__name__} {value!r}",
+            f"got {type(value).__name__}",
             path=where,
         )
     kwargs: dict[str, Any] = {}
@@ -190,13 +195,13 @@ def _plain(value: Any) -> Any:
     return to_dict(value) if _has_model(value) else value
 
 
-def plain_dict(model: type, value: Any, where: str = "value") -> dict[str, Any]:
+def plain_dict(model: ModelClass, value: Any, where: str = "value") -> dict[str, Any]:
     """``value`` validated as ``model`` and returned as the API's JSON dict, where
     upstream keeps a plain dict (security contexts, the PVC's selector)."""
-    return to_dict(to_model(model, value, where))  # type: ignore[no-any-return]
+    return to_dict(to_model(model, value, where))
 
 
-def shallow_model(model: type, value: Any, where: str = "value") -> Any:
+def shallow_model(model: ModelClass, value: Any, where: str = "value") -> Any:
     """``value`` as ``model`` converted at its top level only, nested fields as plain
     dicts and lists in the API's camelCase spelling.
 
@@ -438,7 +443,7 @@ def _resources(s: PodSettings) -> k8s.V1ResourceRequirements:
     return k8s.V1ResourceRequirements(requests=requests, limits=limits)
 
 
-def _models(model: type, terms: list[Any], setting: str) -> list[Any] | None:
+def _models(model: ModelClass, terms: list[Any], setting: str) -> list[Any] | None:
     """Each term of ``setting`` as ``model`` (errors name the term), None if there are none."""
     return [shallow_model(model, t, f"{setting}[{i}]") for i, t in enumerate(terms)] or None
 

@@ -8,11 +8,13 @@ pod, in the API's JSON shape (camelCase, what is actually sent), and reports eve
 control it breaks with the field, the value and the fix.
 
 The controls and their allowed values are those of the Pod Security Standards as the
-built-in PodSecurity admission plugin enforces them at ``latest`` (Kubernetes 1.33+),
+built-in PodSecurity admission plugin enforces them at ``latest`` (Kubernetes 1.34+),
 including the values that admission accepts beyond older wording of the standard
 (``image`` volumes under restricted; the ``container_engine_t`` SELinux type; the
-keepalive sysctls). Windows pods (``spec.os.name: windows``) are exempt from the
-restricted seccomp, capabilities and privilege-escalation controls, as in the standard.
+keepalive sysctls) and its 1.34 control on the host of probes and lifecycle hooks.
+Seccomp annotations count as the empty field the API server copies them into. Windows
+pods (``spec.os.name: windows``) are exempt from the restricted seccomp, capabilities
+and privilege-escalation controls, as in the standard.
 
 Pure: JSON in, violations out; no I/O, no settings.
 """
@@ -73,6 +75,15 @@ RESTRICTED_VOLUME_SOURCES = frozenset(
     }
 )
 APPARMOR_ANNOTATION_PREFIX = "container.apparmor.security.beta.kubernetes.io/"
+#: Seccomp annotations: deprecated, but the API server still copies them into the empty
+#: ``seccompProfile`` field they stand for when it creates a pod (its version-skew rule),
+#: so the kubelet applies them. They count as that field wherever the field is unset.
+SECCOMP_POD_ANNOTATION = "seccomp.security.alpha.kubernetes.io/pod"
+SECCOMP_CONTAINER_ANNOTATION_PREFIX = "container.seccomp.security.alpha.kubernetes.io/"
+#: Probe and lifecycle handlers whose ``host`` the 1.34 baseline forbids.
+_PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+_LIFECYCLE_HANDLERS = ("postStart", "preStop")
+_HOST_ACTIONS = ("httpGet", "tcpSocket")
 _CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 
 
@@ -121,6 +132,43 @@ def _contexts(pod: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]
     yield "spec.securityContext", _dict(spec.get("securityContext"))
     for path, container in _containers(pod):
         yield f"{path}.securityContext", _dict(container.get("securityContext"))
+
+
+def _seccomp_for_annotation(value: Any) -> str | None:
+    """The ``seccompProfile.type`` the API server derives from an annotation value."""
+    if value == "unconfined":
+        return "Unconfined"
+    if value in ("runtime/default", "docker/default"):
+        return "RuntimeDefault"
+    if isinstance(value, str) and value.startswith("localhost/"):
+        return "Localhost"
+    return None
+
+
+def _seccomp_types(pod: Mapping[str, Any]) -> Iterator[tuple[str, str | None, Any]]:
+    """Every security context's effective seccomp type: ``(path, type, shown value)``,
+    the pod's first. The field when it is set, otherwise the annotation the API server
+    copies into it (reported under the annotation's own path)."""
+    spec = _dict(pod.get("spec"))
+    annotations = _dict(_dict(pod.get("metadata")).get("annotations"))
+    kind = _dict(_dict(spec.get("securityContext")).get("seccompProfile")).get("type")
+    if kind is not None:
+        yield "spec.securityContext.seccompProfile.type", kind, kind
+    elif SECCOMP_POD_ANNOTATION in annotations:
+        value = annotations[SECCOMP_POD_ANNOTATION]
+        yield f"metadata.annotations[{SECCOMP_POD_ANNOTATION!r}]", _seccomp_for_annotation(
+            value
+        ), value
+    else:
+        yield "spec.securityContext.seccompProfile.type", None, None
+    for path, container in _containers(pod):
+        kind = _dict(_dict(container.get("securityContext")).get("seccompProfile")).get("type")
+        key = SECCOMP_CONTAINER_ANNOTATION_PREFIX + str(container.get("name"))
+        if kind is None and key in annotations:
+            value = annotations[key]
+            yield f"metadata.annotations[{key!r}]", _seccomp_for_annotation(value), value
+        else:
+            yield f"{path}.securityContext.seccompProfile.type", kind, kind
 
 
 def _is_windows(pod: Mapping[str, Any]) -> bool:
@@ -203,10 +251,9 @@ def _proc_mount(pod: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 
 
 def _baseline_seccomp(pod: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
-    for path, context in _contexts(pod):
-        kind = _dict(context.get("seccompProfile")).get("type")
+    for path, kind, shown in _seccomp_types(pod):
         if kind == "Unconfined":
-            yield f"{path}.seccompProfile.type", kind
+            yield path, shown
 
 
 def _sysctls(pod: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -215,6 +262,21 @@ def _sysctls(pod: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
         name = _dict(sysctl).get("name")
         if name not in SAFE_SYSCTLS:
             yield f"spec.securityContext.sysctls[{index}].name", name
+
+
+def _host_probes(pod: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """Probes and lifecycle hooks run by the kubelet, from the node: a ``host`` makes it
+    send requests wherever the pod's author chose (the node's own services, a cloud
+    metadata endpoint). Only the host is reported: headers can carry credentials."""
+    for path, container in _containers(pod):
+        handlers = [(name, _dict(container.get(name))) for name in _PROBES]
+        lifecycle = _dict(container.get("lifecycle"))
+        handlers += [(f"lifecycle.{name}", _dict(lifecycle.get(name))) for name in _LIFECYCLE_HANDLERS]
+        for where, handler in handlers:
+            for action in _HOST_ACTIONS:
+                host = _dict(handler.get(action)).get("host")
+                if host not in (None, ""):
+                    yield f"{path}.{where}.{action}.host", host
 
 
 # --------------------------------------------------------------------------- restricted
@@ -258,17 +320,15 @@ def _restricted_seccomp(pod: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     if _is_windows(pod):
         return
     allowed = ("RuntimeDefault", "Localhost")
-    pod_kind = _dict(
-        _dict(_dict(pod.get("spec")).get("securityContext")).get("seccompProfile")
-    ).get("type")
+    types = _seccomp_types(pod)
+    path, pod_kind, shown = next(types)
     if pod_kind is not None and pod_kind not in allowed:
-        yield "spec.securityContext.seccompProfile.type", pod_kind
-    for path, container in _containers(pod):
-        kind = _dict(_dict(container.get("securityContext")).get("seccompProfile")).get("type")
+        yield path, shown
+    for path, kind, shown in types:
         if kind is None and pod_kind in allowed:
             continue
         if kind not in allowed:
-            yield f"{path}.securityContext.seccompProfile.type", kind
+            yield path, shown
 
 
 def _restricted_capabilities(pod: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -346,6 +406,13 @@ CONTROLS: tuple[Control, ...] = (
         "baseline",
         "Set only the safe sysctls: " + ", ".join(sorted(SAFE_SYSCTLS)) + ".",
         _sysctls,
+    ),
+    Control(
+        "Host Probes / Lifecycle Hooks",
+        "baseline",
+        "Remove host from the probes' and lifecycle hooks' httpGet and tcpSocket (they then "
+        "reach the pod itself).",
+        _host_probes,
     ),
     Control(
         "Volume Types",

@@ -26,8 +26,17 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..kube.client import EVENTS, PODS, PVCS, ApiSettings, KubeApi, build_api, load_configuration
-from ..kube.reflector import Reflector, ReflectorSettings
+from ..kube.client import (
+    EVENTS,
+    PODS,
+    PVCS,
+    ApiSettings,
+    KubeApi,
+    ResourceKind,
+    build_api,
+    load_configuration,
+)
+from ..kube.reflector import ApiListerWatcher, Reflector, ReflectorSettings
 from .kubeio import CLUSTER_NOTEBOOK_TEMPLATES, NOTEBOOK_SERVERS, NOTEBOOK_TEMPLATES
 from .leader import LeaderElector, LeaseSettings
 from .metrics import (
@@ -92,20 +101,23 @@ class Operator:
         )
         selector = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
         rs = settings.reflector
-        self.reflectors = [
-            Reflector(api, NOTEBOOK_SERVERS, ns, self.servers, settings=rs),
-            Reflector(api, NOTEBOOK_TEMPLATES, ns, self.templates, settings=rs),
-            Reflector(api, PODS, ns, self.pods, label_selector=selector, settings=rs),
-            Reflector(api, PVCS, ns, self.pvcs, label_selector=selector, settings=rs),
+        def source(kind: ResourceKind, namespace: str | None, **kw: Any) -> ApiListerWatcher:
+            return ApiListerWatcher(api, kind, namespace, **kw)
+
+        self.reflectors: list[Reflector[Any]] = [
+            Reflector(source(NOTEBOOK_SERVERS, ns), self.servers, settings=rs),
+            Reflector(source(NOTEBOOK_TEMPLATES, ns), self.templates, settings=rs),
+            Reflector(source(PODS, ns, label_selector=selector), self.pods, settings=rs),
+            Reflector(source(PVCS, ns, label_selector=selector), self.pvcs, settings=rs),
             # Not the Events this operator writes about NotebookServers (three per
             # spawn): it reads only those about pods and PVCs, and each one delivered is
             # API server and operator work for nothing.
-            Reflector(api, EVENTS, ns, self.events, settings=rs,
-                      field_selector="involvedObject.kind!=NotebookServer"),
+            Reflector(source(EVENTS, ns, field_selector="involvedObject.kind!=NotebookServer"),
+                      self.events, settings=rs),
         ]
         if self.cluster_templates is not None:
             self.reflectors.append(
-                Reflector(api, CLUSTER_NOTEBOOK_TEMPLATES, None, self.cluster_templates,
+                Reflector(source(CLUSTER_NOTEBOOK_TEMPLATES, None), self.cluster_templates,
                           settings=rs))
         self.reconciler = Reconciler(
             api,

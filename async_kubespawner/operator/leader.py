@@ -109,15 +109,30 @@ class LeaderElector:
                 self._set_leader(False)
 
     async def release(self) -> None:
-        """Give the Lease up (clean shutdown): the next candidate need not wait it out."""
+        """Give the Lease up (clean shutdown): the next candidate need not wait it out.
+
+        The copy we hold may be one write behind: a renewal cancelled by the shutdown after
+        its PUT was sent has moved the resourceVersion on. A conflict is therefore answered
+        by reading the Lease again and releasing it if it is still ours (a few tries), not
+        by giving up, which would leave every standby waiting out the whole lease.
+        """
         lease = self._lease
-        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
-            return
-        body = dict(lease)
-        body["spec"] = dict(lease["spec"], holderIdentity="", leaseDurationSeconds=1,
-                            renewTime=_micro_time())
-        with contextlib.suppress(ApiError):
-            await replace(self.api, LEASES, self.namespace, self.settings.name, body)
+        for _attempt in range(3):
+            if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+                break
+            body = dict(lease)
+            body["spec"] = dict(lease["spec"], holderIdentity="", leaseDurationSeconds=1,
+                                renewTime=_micro_time())
+            try:
+                await replace(self.api, LEASES, self.namespace, self.settings.name, body)
+                break
+            except ApiError as e:
+                if e.status != 409:
+                    break
+            try:
+                lease = await self.api.get_or_none(LEASES, self.namespace, self.settings.name)
+            except ApiError:
+                break
         self._lease = None
 
     # -- one attempt ----------------------------------------------------------------

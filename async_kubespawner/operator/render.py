@@ -49,6 +49,7 @@ BUILTINS = (
     "user.slug",
     "user.label",
     "server.name",
+    "server.name.slug",
     "server.slug",
     "server.label",
     "server.namespace",
@@ -97,6 +98,10 @@ class ServerContext:
             "user.slug": fields.safe_username,
             "user.label": fields.user_label_value(),
             "server.name": self.server,
+            # The in-hub ``{servername}`` (``{safe_servername}``): taken from the very
+            # TemplateFields the in-hub spawner expands its settings with, so the two
+            # modes cannot disagree on a server name's slug ('' for the default server).
+            "server.name.slug": fields.safe_servername,
             "server.slug": fields.safe_user_server,
             "server.label": fields.server_label_value(),
             "server.namespace": self.namespace,

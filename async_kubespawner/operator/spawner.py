@@ -16,6 +16,11 @@ Events (and its pod's) as they are written.
 ``profile_list`` works as in the in-hub mode (same form, same field names); a profile's
 ``kubespawner_override`` sets ``template`` and ``variables`` here, and the operator checks
 every variable against the template's declared constraints.
+
+What operator mode cannot honour (``c.JupyterHub.internal_ssl``, per-user namespaces) fails
+``start()`` with the reason from :mod:`.limits` before anything is created: a server the hub
+would otherwise reach over plain http while it expects TLS, or in one namespace while the
+configuration asks for one per user, is a failure that only shows much later.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from jupyterhub.spawner import Spawner
@@ -33,7 +38,7 @@ from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, defa
 
 from ..kube.cache import EventIndex, ObjectCache
 from ..kube.client import EVENTS, SECRETS, ApiError, ApiSettings, KubeApi, shared_api
-from ..kube.reflector import Reflector
+from ..kube.reflector import ApiListerWatcher, Reflector
 from ..lifecycle.progress import SpawnProgress
 from ..objects.naming import (
     TemplateFields,
@@ -41,9 +46,10 @@ from ..objects.naming import (
     is_valid_dns_subdomain,
     safe_label_value,
 )
-from ..profiles import ProfilesMixin
+from ..profiles import OptionSelection, ProfileOverrideError, ProfilesMixin
 from ..traits.errors import SpawnerConfigError
 from .kubeio import NOTEBOOK_SERVERS
+from .limits import INTERNAL_SSL_REFUSAL, OperatorModeRefused, user_namespaces_refusal
 from .models import API_VERSION, FINALIZER, LABEL_SERVER, LABEL_SERVERNAME, LABEL_USER
 from .reconciler import trim_server
 
@@ -65,7 +71,7 @@ class SpawnFailed(web.HTTPError):
 
 # -- the reflectors of this process (one per loop, API client and namespace) ---------------
 
-_Registry = dict[tuple[int, str, str], Reflector]
+_Registry = dict[tuple[int, str, str], tuple[KubeApi, Reflector]]
 _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Registry] = (
     weakref.WeakKeyDictionary()
 )
@@ -74,26 +80,41 @@ _registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Registry] = (
 def _reflector(api: KubeApi, what: str, namespace: str) -> Reflector:
     per_loop = _registry.setdefault(asyncio.get_running_loop(), {})
     key = (id(api), what, namespace)
-    reflector = per_loop.get(key)
-    if reflector is None or not reflector.running or reflector.api is not api:
+    entry = per_loop.get(key)
+    if entry is None or not entry[1].running or entry[0] is not api:
+        reflector: Reflector
         if what == "servers":
-            reflector = Reflector(api, NOTEBOOK_SERVERS, namespace, ObjectCache(trim_server))
+            source = ApiListerWatcher(api, NOTEBOOK_SERVERS, namespace)
+            reflector = Reflector(source, ObjectCache(trim_server))
         else:
             index = EventIndex(kinds=frozenset({"NotebookServer", "Pod"}))
-            reflector = Reflector(api, EVENTS, namespace, index)
+            reflector = Reflector(ApiListerWatcher(api, EVENTS, namespace), index)
         reflector.start()
-        per_loop[key] = reflector
-    return reflector
+        entry = per_loop[key] = (api, reflector)
+    return entry[1]
 
 
 async def stop_operator_reflectors() -> None:
     """Stop this loop's operator-mode reflectors (hub shutdown, tests)."""
     per_loop = _registry.pop(asyncio.get_running_loop(), {})
-    await asyncio.gather(*(r.stop() for r in per_loop.values()))
+    await asyncio.gather(*(r.stop() for _, r in per_loop.values()))
 
 
 def _phase(obj: dict[str, Any] | None) -> str:
     return str(((obj or {}).get("status") or {}).get("phase") or "")
+
+
+#: The in-hub setting for per-user namespaces; operator mode has no counterpart (see
+#: :data:`.limits.USER_NAMESPACES_REASON`), so asking for it is refused, not ignored.
+_USER_NAMESPACES_SETTING = "enable_user_namespaces"
+
+
+def _asks_for(value: Any) -> bool:
+    """Whether a configured value turns a Bool setting on (``"false"`` from a command line
+    does not)."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "0", "false", "no", "off")
+    return bool(value)
 
 
 def _default_namespace() -> str:
@@ -298,14 +319,46 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             "stringData": env,
         }
 
-    async def start(self) -> str:  # type: ignore[override]
+    async def start(self) -> str:
         progress = self._progress_log = SpawnProgress()
         try:
             return await self._start(progress)
         finally:
             progress.finish()
 
+    def _refuse_what_operator_mode_cannot_honour(self) -> None:
+        """Raise :class:`OperatorModeRefused` for a configuration this mode cannot honour.
+
+        Runs before anything is created. ``internal_ssl`` is the hub's own setting (JupyterHub
+        copies it onto every spawner). ``enable_user_namespaces`` is not a setting of this
+        class, so traitlets would only warn and ignore it: it is looked for in every config
+        section that reaches this class (``c.Spawner``, ``c.OperatorSpawner``, a subclass's
+        own), never in ``c.KubeSpawner``, which a hub wrapping both spawners may set for
+        its in-hub servers alone.
+        """
+        if self.internal_ssl:
+            raise OperatorModeRefused(INTERNAL_SSL_REFUSAL)
+        for section in type(self).section_names():
+            values = self.config.get(section)
+            if isinstance(values, Mapping) and _asks_for(values.get(_USER_NAMESPACES_SETTING)):
+                raise OperatorModeRefused(
+                    user_namespaces_refusal(f"c.{section}.{_USER_NAMESPACES_SETTING}"))
+
+    async def _apply_override(
+        self, where: str, override: Mapping[str, Any], option: OptionSelection | None
+    ) -> None:
+        """A profile that asks for per-user namespaces is refused with the reason (not as an
+        unknown setting); one that sets it off asks for nothing this mode does not do."""
+        if _USER_NAMESPACES_SETTING in override:
+            value = override[_USER_NAMESPACES_SETTING]
+            if callable(value) or _asks_for(value):
+                raise ProfileOverrideError(user_namespaces_refusal(
+                    f"{where}: kubespawner_override {_USER_NAMESPACES_SETTING}"))
+            override = {k: v for k, v in override.items() if k != _USER_NAMESPACES_SETTING}
+        await super()._apply_override(where, override, option)
+
     async def _start(self, progress: SpawnProgress) -> str:
+        self._refuse_what_operator_mode_cannot_honour()
         await self.load_user_options()
         self.object_name = self._compute_object_name()
         api = await self._api()
@@ -335,7 +388,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
                 return seen  # gone (or replaced) after we saw it
 
             try:
-                server = await servers.sink.wait_for(  # type: ignore[attr-defined]
+                server = await servers.sink.wait_for(
                     self._key, settled, remaining
                 )
             except TimeoutError:
@@ -361,7 +414,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         return url
 
     def _last_words(self, servers: Reflector) -> str:
-        server = servers.sink.get(self._key)  # type: ignore[attr-defined]
+        server = servers.sink.get(self._key)
         conditions = ((server or {}).get("status") or {}).get("conditions") or []
         waiting = [c.get("message") for c in conditions if c.get("status") != "True"]
         return f": {waiting[-1]}" if waiting and waiting[-1] else ""
@@ -370,7 +423,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         """A NotebookServer of this name from an earlier start (a hub that died mid-spawn)."""
         if not await servers.wait_synced(max(0.0, deadline - time.monotonic())):
             raise TimeoutError("the NotebookServer cache could not be loaded")
-        existing = servers.sink.get(self._key)  # type: ignore[attr-defined]
+        existing = servers.sink.get(self._key)
         if existing is None:
             return
         spec = existing.get("spec") or {}
@@ -383,7 +436,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         self.log.info("Removing the earlier NotebookServer %s before starting", self.object_name)
         await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name,
                          uid=existing["metadata"]["uid"])
-        await servers.sink.wait_for(  # type: ignore[attr-defined]
+        await servers.sink.wait_for(
             self._key, lambda s: s is None, max(0.0, deadline - time.monotonic()))
 
     async def _create_secret(self, api: KubeApi, server: dict[str, Any]) -> None:
@@ -405,7 +458,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         seen_waiting: set[str] = set()
         watched_pods: set[str] = set()
         unsubscribe: list[Any] = []
-        index: EventIndex | None = events.sink if events is not None else None  # type: ignore[assignment]
+        index: EventIndex | None = events.sink if events is not None else None
 
         def on_event(event: dict[str, Any]) -> None:
             progress.add_event(event)
@@ -448,8 +501,8 @@ class OperatorSpawner(ProfilesMixin, Spawner):
 
             unsubscribe.append(index.listen(self.namespace, self.object_name, on_server_event,
                                             kind="NotebookServer"))
-        unsubscribe.append(servers.sink.listen(self._key, on_server))  # type: ignore[attr-defined]
-        on_server(servers.sink.get(self._key))  # type: ignore[attr-defined]
+        unsubscribe.append(servers.sink.listen(self._key, on_server))
+        on_server(servers.sink.get(self._key))
         return unsubscribe
 
     async def progress(self) -> AsyncIterator[dict[str, Any]]:
@@ -467,7 +520,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             self.log.warning("NotebookServer cache not loaded yet; assuming %s runs",
                              self.object_name)
             return None
-        server = servers.sink.get(self._key)  # type: ignore[attr-defined]
+        server = servers.sink.get(self._key)
         if server is None or server["metadata"].get("deletionTimestamp"):
             return 1
         if _phase(server) in ("Failed", "Terminating"):
@@ -485,7 +538,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         if not await servers.wait_synced(max(0.0, remaining)):
             raise TimeoutError("the NotebookServer cache could not be loaded")
         try:
-            await servers.sink.wait_for(  # type: ignore[attr-defined]
+            await servers.sink.wait_for(
                 self._key, lambda s: s is None,
                 max(0.0, self.stop_timeout - (time.monotonic() - started)))
         except TimeoutError:
@@ -523,7 +576,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
             return False
 
         try:
-            server = await servers.sink.wait_for(  # type: ignore[attr-defined]
+            server = await servers.sink.wait_for(
                 self._key, purged, max(0.0, deadline - time.monotonic()))
             message = next((c.get("message") for c in (server or {}).get("status", {}).get(
                 "conditions", ()) if c.get("type") == "StoragePurged"), "")
@@ -531,5 +584,5 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         finally:
             await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name, uid=uid)
             with contextlib.suppress(TimeoutError):
-                await servers.sink.wait_for(  # type: ignore[attr-defined]
+                await servers.sink.wait_for(
                     self._key, lambda s: s is None, max(0.0, deadline - time.monotonic()))

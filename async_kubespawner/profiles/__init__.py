@@ -64,6 +64,8 @@ from traitlets import Callable as CallableTrait
 from traitlets import Dict, List, TraitError, Unicode, Union, default
 from traitlets.config import LoggingConfigurable
 
+from ..traits.errors import SpawnerConfigError, hides_whole_value, redact_env_values
+
 #: Form value (and ``user_options`` value) of the choice that stands for free text.
 UNLISTED_CHOICE = "unlisted_choice"
 #: Suffix of the field (and ``user_options`` key) holding the free text of an option.
@@ -104,6 +106,20 @@ def _echo(value: Any) -> str:
     """A user-supplied value, shortened, for an error message."""
     text = repr(value)
     return text if len(text) <= _MAX_ECHO else text[: _MAX_ECHO - 3] + "..."
+
+
+def _override_error(where: str, key: str, value: Any, exc: Exception) -> str:
+    """The message of a refused override, without env values: they reach the user."""
+    redacted = redact_env_values(value)
+    if hides_whole_value(key) or redacted != value:
+        # traitlets' own message repeats the whole value: say what was given instead.
+        detail = str(exc) if isinstance(exc, SpawnerConfigError) else "wrong type"
+        shown = "(value hidden)" if hides_whole_value(key) else _echo(redacted)
+        return (
+            f"{where}: kubespawner_override {key} = {shown} is invalid: {detail} "
+            f"(a {type(value).__name__} was given)"
+        )
+    return f"{where}: kubespawner_override {key} = {_echo(value)} is invalid: {exc}"
 
 
 def _allowed(values: list[str]) -> str:
@@ -750,19 +766,8 @@ class ProfilesMixin(LoggingConfigurable):
         )
         for where, override, option in selection.overrides():
             await self._apply_override(where, override, option)
-        self._refresh_names_after_overrides()
         self._profile_applied_options = options
         self._profile_selection = selection.as_user_options()
-
-    def _refresh_names_after_overrides(self) -> None:
-        """Recompute pod/PVC/namespace names: a profile may change their templates.
-
-        The settings mixin computes the names when the spawner is created and in
-        clear_state(), both before the profile applies; ``_refresh_names`` is its hook.
-        """
-        refresh = getattr(self, "_refresh_names", None)
-        if callable(refresh) and getattr(getattr(self, "user", None), "name", None) is not None:
-            refresh()
 
     async def _apply_override(
         self, where: str, override: Mapping[str, Any], option: OptionSelection | None
@@ -801,9 +806,7 @@ class ProfilesMixin(LoggingConfigurable):
                         field,
                         f"{_echo(option.unlisted_value)} cannot be used for {key}: {exc}",
                     ).as_http_error() from exc
-                raise ProfileOverrideError(
-                    f"{where}: kubespawner_override {key} = {_echo(value)} is invalid: {exc}"
-                ) from exc
+                raise ProfileOverrideError(_override_error(where, key, value, exc)) from exc
 
     async def apply_group_overrides(self) -> None:
         """JupyterHub's first pre-start step; the profile applies right after the group overrides."""

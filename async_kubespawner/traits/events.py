@@ -29,3 +29,13 @@ class EventsTraits(LoggingConfigurable):
         config=True,
         help="""Text shown when a spawn is slow; {seconds} is the time spent so far.""",
     )
+    events_per_object_limit = Integer(
+        100,
+        config=True,
+        help="Kubernetes events kept per pod or PVC for progress and diagnosis.",
+    )
+    events_total_limit = Integer(
+        20000,
+        config=True,
+        help="Kubernetes events kept in total by the hub (oldest dropped first).",
+    )

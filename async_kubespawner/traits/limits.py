@@ -14,6 +14,7 @@ beside each trait, so that settings declared on the base ``Spawner`` (``port``,
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from traitlets import validate
@@ -59,6 +60,18 @@ NUMERIC_RANGES: dict[str, tuple[float, bool, float | None, str]] = {
     ),
     "reflector_list_page_size": (0, True, None, "Give the objects per list page, e.g. 200."),
     "first_list_timeout": (0, False, None, "Give the seconds poll() waits, e.g. 10."),
+    "reflector_release_delay": (
+        0,
+        False,
+        None,
+        "Give the seconds a namespace's reflectors outlive its last server, e.g. 30.",
+    ),
+    "reflector_stale_after": (
+        0,
+        False,
+        None,
+        "Give the seconds poll() trusts a cut-off cache, e.g. 5 (0: never).",
+    ),
     "events_per_object_limit": (
         0,
         True,
@@ -101,6 +114,10 @@ def check_range(setting: str, value: Any) -> None:
     low, exclusive, high, fix = NUMERIC_RANGES[setting]
     if value != value:  # NaN compares false with everything
         raise SpawnerConfigError(setting, value, "it is not a number", fix)
+    if value in (math.inf, -math.inf):
+        # Rendered as null in a manifest (a 422 after the PVC exists), and an endless
+        # wait or backoff where it is a duration.
+        raise SpawnerConfigError(setting, value, "it is not a finite number", fix)
     if (value <= low) if exclusive else (value < low):
         bound = f"greater than {low:g}" if exclusive else f"at least {low:g}"
         raise SpawnerConfigError(setting, value, f"it must be {bound}", fix)

@@ -3,18 +3,19 @@
 What the lifecycle (``spawner.py``) calls, and when:
 
 ``__init__``
-    Sets port 0 to 8888, expands ``working_dir`` and computes ``namespace`` (with user
-    namespaces), ``pod_name``, ``dns_name``, ``secret_name`` and ``pvc_name``.
+    Sets port 0 to 8888, expands ``working_dir`` and, with user namespaces, sets
+    ``namespace`` (also done by ``load_state`` from the state, and by ``clear_state``).
+``names`` (and ``pod_name``, ``pvc_name``, ``dns_name``, ``secret_name``)
+    Derived when read, from ``objects.names.compute_names``: names assigned for this
+    spawn, then names in state, then the templates as the profile left them. Nothing
+    needs to recompute them after an override.
 ``load_state`` / ``get_state`` / ``clear_state``
-    Called by JupyterHub. Names saved in state win over the templates; ``pvc_name``
-    is kept across stops once the PVC is known to exist (``remember_pvc_name``).
-``_refresh_names()``
-    Call in ``start()`` after profile overrides were applied (they may change
-    templates, ``namespace`` or ``slug_scheme``); keeps a remembered ``pvc_name``
-    and a namespace loaded from state (a profile may still set ``namespace``).
+    Called by JupyterHub; the mapping is ``objects.state``. ``pvc_name`` is kept across
+    stops once the PVC is known to exist (``remember_pvc_name``).
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
-    or label is invalid. ``get_*_manifest`` call it too.
+    or label is invalid. ``get_*_manifest`` call it too, except within a start (which
+    checked once already).
 ``await preflight.check_before_create(spawner, api)``
     Then, still before creating anything: builds the final pod (``prepare_pod()``) and
     checks it, the PVC, Service and namespace against ``security_profile`` and the API
@@ -48,14 +49,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupyterhub
 import kubernetes_asyncio.client as k8s
-from traitlets import Bool, List, default
+from traitlets import Bool, List, default, observe
 
 from .._version import __version__
+from ..lifecycle.readiness import pod_is_running
 from ..objects.identity import (
     IDENTITY_ANNOTATION,
     Scope,
@@ -79,12 +82,27 @@ from ..objects.manifests import (
     build_service_manifest,
     ordered_items,
 )
+from ..objects.names import (
+    Names,
+    NameTemplateError,
+    NameTemplates,
+    Remembered,
+    compute_names,
+    legacy_pvc_name,
+    template_values,
+)
 from ..objects.naming import (
     TemplateFields,
     expand_template,
     is_valid_dns_label,
     is_valid_dns_subdomain,
     is_valid_label,
+)
+from ..objects.state import (
+    SavedNames,
+    after_stop,
+    read_state,
+    state_to_save,
 )
 from .api import ApiTraits
 from .deprecated import DeprecatedTraits
@@ -97,19 +115,12 @@ from .naming import NamingTraits
 from .networking import NetworkingTraits
 from .ownership import OwnershipTraits
 from .pod import PodTraits
+from .readiness import ReadinessTraits
 from .resources import ResourceTraits
 from .security import SecurityTraits
 from .stop import StopTraits
 from .storage import StorageTraits
-
-# What we write as ``kubespawner_version``: the upstream release whose state layout
-# and names we reproduce, so a hub switching back to upstream KubeSpawner does not
-# mistake our state for pre-7 state. Our own version goes under STATE_VERSION_KEY.
-UPSTREAM_COMPATIBLE_VERSION = "7.1.0"
-STATE_VERSION_KEY = "async_kubespawner_version"
-# ``_state_kubespawner_version`` for state that exists but records no version: written
-# by a KubeSpawner older than 7.0 (the value upstream uses, for subclasses that look).
-LEGACY_STATE_VERSION = "unknown"
+from .watch import WatchTraits
 
 USERNAME_KEY = "hub.jupyter.org/username"
 SERVERNAME_KEY = "hub.jupyter.org/servername"
@@ -120,6 +131,15 @@ async def _maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+if TYPE_CHECKING:
+    # For the type checker the mixin is what it always is at run time: the part of a
+    # Spawner before JupyterHub's class in the MRO (its user, name, port, internal_ssl,
+    # state methods ... are JupyterHub's). At run time it cannot be a Spawner subclass.
+    from jupyterhub.spawner import Spawner as _SpawnerPart
+else:
+    _SpawnerPart = object
 
 
 class KubeSpawnerSettings(
@@ -134,13 +154,19 @@ class KubeSpawnerSettings(
     ResourceTraits,
     SecurityTraits,
     StorageTraits,
+    ReadinessTraits,
+    WatchTraits,
     OwnershipTraits,
     DeprecatedTraits,
     NumericLimits,
+    _SpawnerPart,
 ):
     """The settings mixin placed before ``Spawner`` in ``KubeSpawner``'s bases."""
 
-    env_keep = List(
+    if TYPE_CHECKING:
+        port: int  # JupyterHub's trait; 0 becomes 8888 below
+
+    env_keep: List[str] = List(
         [],
         config=True,
         help="""Hub environment variables passed on to the server. Empty by default: the
@@ -162,30 +188,27 @@ class KubeSpawnerSettings(
             f"DNS:{self.pod_name}.{self.namespace}.svc",
         ]
 
-    # Names of this server's objects (not traits: they are computed, or loaded from state).
-    pod_name: str = ""
-    pvc_name: str = ""
-    dns_name: str = ""
-    secret_name: str = ""
+    # What decided this server's names besides the templates: its saved state (and a
+    # PVC found to exist), and names assigned explicitly (a pre_spawn_hook or a
+    # profile's kubespawner_override setting spawner.pvc_name, as upstream honours).
+    _saved: SavedNames = SavedNames()
+    _assigned: Remembered = Remembered()
+    _names_cache: tuple[str, Names] | None = None
     #: The uid of the pod this server created last (state key ``pod_uid``): a pod with it
     #: is this server's whatever its metadata says.
     pod_uid: str = ""
-    _pvc_exists: bool = False
-    _pvc_name_from_state: bool = False
-    _namespace_from_state: bool = False
-    _state_kubespawner_version: str | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if getattr(self, "port", None) == 0:
+        if self.port == 0:
             self.port = 8888
         if self._has_user():
             if self.working_dir:
                 self.working_dir = self._expand_user_properties(self.working_dir, "working_dir")
-            self._refresh_names()
+            self._settle_namespace()
             self.check_name_uniqueness()
 
-    # -- templates -----------------------------------------------------------------
+    # -- names -----------------------------------------------------------------------
 
     def _has_user(self) -> bool:
         return getattr(getattr(self, "user", None), "name", None) is not None
@@ -194,19 +217,146 @@ class KubeSpawnerSettings(
         user = self.user
         return TemplateFields.for_server(
             username=user.name,
-            servername=getattr(self, "name", "") or "",
+            servername=self.name or "",
             userid=getattr(user, "id", ""),
             hub_namespace=hub_namespace(),
             slug_scheme=slug_scheme or self.slug_scheme,
         )
 
+    def _name_templates(self, *, user_namespace: bool = False) -> NameTemplates:
+        return NameTemplates(
+            pod=self.pod_name_template,
+            pvc=self.pvc_name_template,
+            secret=self.secret_name_template,
+            dns=self.dns_name_template,
+            namespace=self.namespace,
+            user_namespace=self.user_namespace_template if user_namespace else None,
+        )
+
+    @property
+    def names(self) -> Names:
+        """This server's object names, as they are now: assigned names, then names
+        remembered in state, then the templates (a profile may have changed them).
+
+        Derived from one pure function (``compute_names``); the result is kept until an
+        input changes (a template or namespace setting, the slug scheme, the state, an
+        assignment, the user's name), since names are read on every cache lookup and
+        log line.
+        """
+        # A user can be renamed (a server cannot): the name is part of the cache key.
+        identity = self.user.name
+        cached = self._names_cache
+        if cached is not None and cached[0] == identity:
+            return cached[1]
+        memory = self._saved.names.merged(self._assigned)
+        try:
+            names = compute_names(
+                self._template_fields(), self._name_templates(), replace(memory, namespace=None)
+            )
+        except NameTemplateError as exc:
+            raise self._template_error(exc) from None
+        self._names_cache = (identity, names)
+        return names
+
+    @observe(
+        "pod_name_template",
+        "pvc_name_template",
+        "secret_name_template",
+        "dns_name_template",
+        "namespace",
+        "slug_scheme",
+    )
+    def _names_inputs_changed(self, _change: Any) -> None:
+        self._names_cache = None
+
+    def _remember(
+        self, *, saved: SavedNames | None = None, assigned: Remembered | None = None
+    ) -> None:
+        """Change what decides names besides the templates (and so the names)."""
+        if saved is not None:
+            self._saved = saved
+        if assigned is not None:
+            self._assigned = assigned
+        self._names_cache = None
+
+    def _assign(self, **names: str) -> None:
+        self._remember(
+            assigned=replace(self._assigned, **{k: v or None for k, v in names.items()})
+        )
+
+    @property
+    def pod_name(self) -> str:
+        """The pod's name (also its Service's). Assignable, as upstream: a hook that
+        sets it before start() decides the name of this spawn's pod."""
+        return self.names.pod_name
+
+    @pod_name.setter
+    def pod_name(self, value: str) -> None:
+        self._assign(pod_name=value)
+
+    @property
+    def pvc_name(self) -> str:
+        """The PVC's name. Assignable (a hook, or ``kubespawner_override`` of
+        ``pvc_name``); a name assigned so is used for the spawn, while a name already
+        remembered in the server's state stays the one remembered."""
+        return self.names.pvc_name
+
+    @pvc_name.setter
+    def pvc_name(self, value: str) -> None:
+        self._assign(pvc_name=value)
+
+    @property
+    def dns_name(self) -> str:
+        return self.names.dns_name
+
+    @dns_name.setter
+    def dns_name(self, value: str) -> None:
+        self._assign(dns_name=value)
+
+    @property
+    def secret_name(self) -> str:
+        return self.names.secret_name
+
+    @secret_name.setter
+    def secret_name(self, value: str) -> None:
+        self._assign(secret_name=value)
+
+    def _settle_namespace(self) -> None:
+        """With user namespaces, the namespace setting takes the server's namespace:
+        the one remembered in its state, else the template's (a profile override or a
+        hook may still set another before start())."""
+        remembered = self._saved.names.namespace
+        if remembered:
+            self.namespace = remembered
+        elif self.enable_user_namespaces:
+            try:
+                self.namespace = compute_names(
+                    self._template_fields(), self._name_templates(user_namespace=True)
+                ).namespace
+            except NameTemplateError as exc:
+                raise self._template_error(exc) from None
+
+    @staticmethod
+    def _template_error(exc: NameTemplateError) -> SpawnerConfigError:
+        return SpawnerConfigError(
+            exc.setting,
+            exc.template,
+            exc.problem,
+            "Use only the documented {fields}; double literal braces as {{ }}."
+            if exc.setting != "dns_name_template"
+            else "Only {name} and {namespace} are available.",
+        )
+
     def _template_namespace(self, slug_scheme: str | None = None) -> dict[str, Any]:
-        fields: dict[str, Any] = self._template_fields(slug_scheme).as_dict()
-        for name in ("pod_name", "pvc_name"):
-            if getattr(self, name, ""):
-                fields[name] = getattr(self, name)
-        fields["namespace"] = self.namespace
-        return fields
+        """What content templates (labels, volumes, environment ...) may use: the
+        user/server fields and the resolved names."""
+        names = self.names
+        return template_values(
+            self._template_fields(slug_scheme),
+            namespace=self.namespace,
+            pod_name=names.pod_name,
+            pvc_name=names.pvc_name,
+        )
 
     def _expand_user_properties(
         self, template: str, setting: str = "template", slug_scheme: str | None = None
@@ -231,35 +381,6 @@ class KubeSpawnerSettings(
         if isinstance(value, list | tuple):
             return [self._expand_all(v, f"{setting}[{i}]") for i, v in enumerate(value)]
         return value
-
-    def _refresh_names(self) -> None:
-        """(Re)compute the object names from the templates, in dependency order."""
-        if self.enable_user_namespaces and not self._namespace_from_state:
-            self.namespace = self._expand_user_properties(
-                self.user_namespace_template, "user_namespace_template"
-            )
-        self.pod_name = ""
-        self.pod_name = self._expand_user_properties(self.pod_name_template, "pod_name_template")
-        self.dns_name = self._expand_dns_name()
-        self.secret_name = self._expand_user_properties(
-            self.secret_name_template, "secret_name_template"
-        )
-        if not self._pvc_name_from_state:
-            self.pvc_name = ""
-            self.pvc_name = self._expand_user_properties(
-                self.pvc_name_template, "pvc_name_template"
-            )
-
-    def _expand_dns_name(self) -> str:
-        try:
-            return self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise SpawnerConfigError(
-                "dns_name_template",
-                self.dns_name_template,
-                f"the template cannot be expanded ({exc})",
-                "Only {name} and {namespace} are available.",
-            ) from None
 
     # -- checks ----------------------------------------------------------------------
 
@@ -297,6 +418,16 @@ class KubeSpawnerSettings(
                 self._expand_all(self.storage_extra_labels, "storage_extra_labels")
             ),
         )
+
+    # True while a start runs: it checked the configuration before creating anything,
+    # so the manifest methods it calls need not check it again.
+    _configuration_checked: bool = False
+
+    def _check_configuration_once(self) -> None:
+        """The manifest methods check the configuration when called on their own (by a
+        hook, a test); within a start, which checked it once already, they do not."""
+        if not self._configuration_checked:
+            self.check_configuration()
 
     def _check_service_name(self) -> None:
         """The Service takes the pod's name, and Service names are stricter (RFC 1035
@@ -501,18 +632,33 @@ class KubeSpawnerSettings(
             )
         return list(value)
 
+    async def _resolve_mapping(self, setting: str) -> dict[str, Any]:
+        """A dict from a setting that may be a callable (a security context): anything
+        else would fail deep inside the manifest builder with no setting named."""
+        value = await self._resolve(setting)
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise SpawnerConfigError(
+                setting,
+                value,
+                "the callable must return a dict (a Kubernetes security context) or None",
+                "Return e.g. {'runAsNonRoot': True}.",
+            )
+        return dict(value)
+
     # -- manifests -------------------------------------------------------------------
 
     @property
     def needs_secret(self) -> bool:
         """Whether the pod gets a Secret (internal SSL files and/or the API token)."""
-        return bool(getattr(self, "internal_ssl", False) or self.api_token_in_secret)
+        return bool(self.internal_ssl or self.api_token_in_secret)
 
     @property
     def needs_service(self) -> bool:
         """Whether the pod gets a Service: ``services_enabled``, or internal SSL (whose
         URL and certificate use ``dns_name``, which only a Service resolves)."""
-        return bool(self.services_enabled or getattr(self, "internal_ssl", False))
+        return bool(self.services_enabled or self.internal_ssl)
 
     def _check_security_profile(
         self, uid: int | None, container_context: Mapping[str, Any], pod_context: Mapping[str, Any]
@@ -575,13 +721,13 @@ class KubeSpawnerSettings(
     async def get_pod_manifest(self) -> k8s.V1Pod:
         """The user's pod, before ``modify_pod_hook``. Resolves callables (sync or
         async), expands templates and checks the result."""
-        self.check_configuration()
+        self._check_configuration_once()
         uid = await self._resolve_int("uid")
         gid = await self._resolve_int("gid")
         fs_gid = await self._resolve_int("fs_gid")
         supplemental_gids = await self._resolve_id_list("supplemental_gids")
-        container_context = await self._resolve("container_security_context") or {}
-        pod_context = await self._resolve("pod_security_context") or {}
+        container_context = await self._resolve_mapping("container_security_context")
+        pod_context = await self._resolve_mapping("pod_security_context")
         self._check_security_profile(uid, container_context, pod_context)
 
         env = self.get_env()
@@ -643,7 +789,7 @@ class KubeSpawnerSettings(
             scheduler_name=self.scheduler_name,
             extra_container_config=dict(self.extra_container_config),
             extra_pod_config=self._expand_all(dict(self.extra_pod_config), "extra_pod_config"),
-            ssl_secret_name=self.secret_name if getattr(self, "internal_ssl", False) else None,
+            ssl_secret_name=self.secret_name if self.internal_ssl else None,
             ssl_secret_mount_path=self.secret_mount_path,
         )
         try:
@@ -677,7 +823,7 @@ class KubeSpawnerSettings(
             await _maybe_await(self.after_pod_created_hook(self, pod))
 
     def get_pvc_manifest(self) -> k8s.V1PersistentVolumeClaim:
-        self.check_configuration()
+        self._check_configuration_once()
         labels = self._build_common_labels(
             self._expand_all(self.storage_extra_labels, "storage_extra_labels")
         )
@@ -701,7 +847,7 @@ class KubeSpawnerSettings(
         )
 
     def get_service_manifest(self, owner_reference: Any) -> k8s.V1Service:
-        self.check_configuration()
+        self._check_configuration_once()
         self._check_service_name()
         extra_labels = self._expand_all(self.extra_labels, "extra_labels")
         return build_service_manifest(
@@ -720,13 +866,13 @@ class KubeSpawnerSettings(
     def get_secret_manifest(self, owner_reference: Any) -> k8s.V1Secret:
         """The pod's Secret: internal-SSL files (read from ``cert_paths``) and/or the
         API token (``api_token_in_secret``)."""
-        self.check_configuration()
-        files: dict[str, str] = {}
-        if getattr(self, "internal_ssl", False) and self.cert_paths:
+        self._check_configuration_once()
+        files: dict[str, str | bytes] = {}
+        if self.internal_ssl and self.cert_paths:
             files["ssl.key"] = Path(self.cert_paths["keyfile"]).read_text()
             files["ssl.crt"] = Path(self.cert_paths["certfile"]).read_text()
             trust = Path(self.cert_paths["cafile"]).read_text()
-            hub_ca = (getattr(self, "internal_trust_bundles", {}) or {}).get("hub-ca")
+            hub_ca = (self.internal_trust_bundles or {}).get("hub-ca")
             if hub_ca:
                 trust += Path(hub_ca).read_text()
             files["notebooks-ca_trust.crt"] = trust
@@ -751,7 +897,7 @@ class KubeSpawnerSettings(
         return {key: base + name for key, name in SSL_FILES.items()}
 
     def get_namespace_manifest(self) -> k8s.V1Namespace:
-        self.check_configuration()
+        self._check_configuration_once()
         return build_namespace_manifest(
             NamespaceSettings(
                 name=self.namespace,
@@ -767,7 +913,7 @@ class KubeSpawnerSettings(
         ``pod_connect_ip``, else ``dns_name`` (internal SSL or Services), else the pod IP."""
         if self.get_pod_url is not None:
             return self.get_pod_url(self, pod)
-        internal_ssl = getattr(self, "internal_ssl", False)
+        internal_ssl = self.internal_ssl
         scheme = "https" if internal_ssl else "http"
         if self.pod_connect_ip:
             # A host name, not a slug: only the dot-separated parts with fields are
@@ -785,72 +931,59 @@ class KubeSpawnerSettings(
         return f"{scheme}://{host}:{self.port}"
 
     def is_pod_running(self, pod: Mapping[str, Any] | None) -> bool:
-        """Running, has an IP, not being deleted, and every container ready."""
-        if pod is None:
-            return False
-        status = pod.get("status") or {}
-        metadata = pod.get("metadata") or {}
-        statuses = status.get("containerStatuses") or []
-        return (
-            status.get("phase") == "Running"
-            and status.get("podIP") is not None
-            and not metadata.get("deletionTimestamp")
-            and all(cs.get("ready") for cs in statuses)
-        )
+        """Running, has an IP, not being deleted, and every container ready (upstream's
+        hook point: a subclass may override it; the readiness verdicts use it)."""
+        return pod_is_running(pod)
 
     # -- state -----------------------------------------------------------------------
 
+    @property
+    def _pvc_exists(self) -> bool:
+        return self._saved.pvc_exists
+
+    @property
+    def _state_kubespawner_version(self) -> str | None:
+        """The ``kubespawner_version`` the loaded state recorded (upstream's attribute:
+        ``"unknown"`` for pre-7 state, None for none)."""
+        return self._saved.version
+
     def get_state(self) -> dict[str, Any]:
         state = super().get_state()
-        state["pod_name"] = self.pod_name
-        state["namespace"] = self.namespace
-        state["dns_name"] = self.dns_name
-        state["kubespawner_version"] = UPSTREAM_COMPATIBLE_VERSION
-        state[STATE_VERSION_KEY] = __version__
+        state.update(state_to_save(self.names, self._saved, __version__))
         if self.pod_uid:
             state["pod_uid"] = self.pod_uid
-        # Saved whenever the PVC is known to exist, whatever remember_pvc_name says:
-        # load_state decides whether to use it, so turning the option on later works.
-        if self._pvc_exists:
-            state["pvc_name"] = self.pvc_name
         return state
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
-        if "pod_name" in state:
-            self.pod_name = state["pod_name"]
-        if state.get("namespace"):
-            # Persisted like upstream: the server's objects (its PVC above all) live
-            # there, so a later change of user_namespace_template does not move them.
-            self.namespace = state["namespace"]
-            self._namespace_from_state = True
-        if "dns_name" in state:
-            self.dns_name = state["dns_name"]
+        loaded = read_state(state, remember_pvc_name=self.remember_pvc_name)
+        # A PVC known to exist stays known (load_state may come late, or twice).
+        self._remember(
+            saved=replace(loaded, existing_pvc=loaded.existing_pvc or self._saved.existing_pvc)
+        )
         if isinstance(state.get("pod_uid"), str):
             self.pod_uid = state["pod_uid"]
-        if state.get("pvc_name") and self.remember_pvc_name:
-            self.pvc_name = state["pvc_name"]
-            self._pvc_name_from_state = True
-            self._pvc_exists = True
-        if "kubespawner_version" in state:
-            self._state_kubespawner_version = str(state["kubespawner_version"])
-        elif state:
-            # Written by a KubeSpawner older than 7.0, which recorded no version.
+        if loaded.is_legacy:
             self.log.info(
                 "State of %s/%s has no kubespawner_version: written before KubeSpawner 7",
                 self.user.name,
                 self.name,
             )
-            self._state_kubespawner_version = LEGACY_STATE_VERSION
-        else:
-            self._state_kubespawner_version = None
+        if loaded.names.namespace:
+            # Persisted like upstream: the server's objects (its PVC above all) live
+            # there, so a later change of user_namespace_template does not move them.
+            self.namespace = loaded.names.namespace
 
     def clear_state(self) -> None:
-        """Forget the stopped server's per-run names; a remembered PVC stays."""
+        """Forget the stopped server's per-run names; a remembered PVC and the
+        namespace stay. Names assigned for the last spawn are forgotten too: JupyterHub
+        clears the state before each spawn's hooks and profile run, and they assign
+        them again, so a volume chosen for one spawn never leaks into the next."""
         super().clear_state()
+        self._remember(saved=after_stop(self._saved), assigned=Remembered())
         self.pod_uid = ""
         if self._has_user():
-            self._refresh_names()
+            self._settle_namespace()
 
     @property
     def needs_legacy_pvc_check(self) -> bool:
@@ -858,8 +991,9 @@ class KubeSpawnerSettings(
         return bool(
             self.handle_legacy_names
             and self.remember_pvc_name
-            and not self._pvc_exists
-            and self._state_kubespawner_version == LEGACY_STATE_VERSION
+            and not self._saved.pvc_exists
+            and not self._assigned.pvc_name
+            and self._saved.is_legacy
             and self.legacy_pvc_name() != self.pvc_name
         )
 
@@ -882,39 +1016,42 @@ class KubeSpawnerSettings(
 
     def legacy_pvc_name(self) -> str:
         """The PVC name a pre-7 KubeSpawner gave this server ('escape' scheme)."""
-        saved_pvc_name = self.pvc_name
-        self.pvc_name = ""
         try:
-            return self._expand_user_properties(
-                self.pvc_name_template, "pvc_name_template", "escape"
-            )
-        finally:
-            self.pvc_name = saved_pvc_name
+            return legacy_pvc_name(self._template_fields(), self._name_templates(), self.names)
+        except NameTemplateError as exc:
+            raise self._template_error(exc) from None
 
     def pvc_names_of_this_server(self) -> set[str]:
         """The PVC names the current pvc_name_template gives this server, in the
         configured and in the legacy slug scheme (what ``delete_forever`` accepts as
         this server's name for a claim that records no scope)."""
-        saved_pvc_name = self.pvc_name
-        self.pvc_name = ""
+        names = self.names
+        fields, templates = self._template_fields(), self._name_templates()
+        running = Remembered(
+            namespace=names.namespace, pod_name=names.pod_name, dns_name=names.dns_name
+        )
         try:
             return {
-                self._expand_user_properties(self.pvc_name_template, "pvc_name_template"),
-                self._expand_user_properties(
-                    self.pvc_name_template, "pvc_name_template", "escape"
-                ),
+                compute_names(fields, templates, running).pvc_name,
+                legacy_pvc_name(fields, templates, names),
             }
-        finally:
-            self.pvc_name = saved_pvc_name
+        except NameTemplateError as exc:
+            raise self._template_error(exc) from None
 
     def use_pvc_name(self, name: str) -> None:
         """Adopt an existing PVC's name (found by the legacy check) for good."""
-        self.pvc_name = name
-        self._pvc_name_from_state = True
-        self._pvc_exists = True
+        self._remember(
+            saved=replace(
+                self._saved, names=replace(self._saved.names, pvc_name=name), existing_pvc=name
+            )
+        )
 
     def mark_pvc_exists(self) -> None:
-        """The PVC now exists: remember its name in state (remember_pvc_name)."""
-        self._pvc_exists = True
-        if self.remember_pvc_name:
-            self._pvc_name_from_state = True
+        """The PVC now exists: remember its name in state (remember_pvc_name).
+
+        Not a name assigned for this spawn (a hook's or a profile's ``pvc_name``): that
+        volume is used for the spawn it was chosen for, while the server's own volume
+        stays the one its state remembers (or its template names)."""
+        if self._assigned.pvc_name:
+            return
+        self._remember(saved=self._saved.with_pvc(self.pvc_name, remember=self.remember_pvc_name))

@@ -5,6 +5,14 @@ from traitlets.config import LoggingConfigurable
 
 
 class StopTraits(LoggingConfigurable):
+    stop_timeout = Integer(
+        60,
+        config=True,
+        help="""Seconds stop() waits for the pod to disappear after deleting it.
+
+        Upstream KubeSpawner reuses start_timeout; a slow image pull and a slow shutdown
+        are different things, so they get separate limits here.""",
+    )
     delete_grace_period = Integer(
         1,
         config=True,

@@ -18,6 +18,7 @@ from ..kube.quantity import QuantityError, parse_quantity
 from ..objects.api_rules import FieldError, toleration_errors, volume_errors
 from ..objects.manifests import (
     ManifestError,
+    ModelClass,
     attribute_for_key,
     convert_value,
     ordered_items,
@@ -80,7 +81,7 @@ def check_templates_in(setting: str, value: Any, allowed: Iterable[str] = CONTEN
         check_template(path, text, allowed)
 
 
-def check_models(setting: str, value: Any, model: type, what: str) -> None:
+def check_models(setting: str, value: Any, model: ModelClass, what: str) -> None:
     """Each entry of a ``Union[List, Dict]`` setting must describe a ``model``."""
     for index, item in enumerate(ordered_items(value)):
         try:
@@ -94,7 +95,7 @@ def check_models(setting: str, value: Any, model: type, what: str) -> None:
             ) from None
 
 
-def check_model_fields(setting: str, value: Mapping, model: type, what: str) -> None:
+def check_model_fields(setting: str, value: Mapping, model: ModelClass, what: str) -> None:
     """The keys of a partial object (extra_container_config ...) must be fields of it."""
     for key, item in value.items():
         attribute = attribute_for_key(model, str(key))
@@ -114,7 +115,7 @@ def check_model_fields(setting: str, value: Mapping, model: type, what: str) -> 
             ) from None
 
 
-def check_camel_case_fields(setting: str, value: Mapping, model: type, what: str) -> None:
+def check_camel_case_fields(setting: str, value: Mapping, model: ModelClass, what: str) -> None:
     """Security contexts are merged as dicts in the API's spelling: camelCase only."""
     camel = set(model.attribute_map.values())
     for key in value:

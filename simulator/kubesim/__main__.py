@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import cluster
 from .testing import Controller, run_simulator
 
 log = logging.getLogger("kubesim")
@@ -110,26 +111,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the cluster components (nodes, scheduler, kubelet): added by ``sim/cluster``."""
-    with contextlib.suppress(ImportError, AttributeError):
-        from . import cluster
-
-        cluster.add_arguments(parser)  # type: ignore[attr-defined]
+    """Options of the cluster components (nodes, scheduler, kubelet, process mode)."""
+    cluster.add_arguments(parser)
 
 
 def build_controllers(args: argparse.Namespace) -> Sequence[Controller]:
-    """The in-process cluster components to run next to the API server.
-
-    The API server alone (no nodes, no scheduler) until ``sim/cluster`` provides
-    ``build_controllers(args)``.
-    """
-    try:
-        from . import cluster
-
-        factory = cluster.build_controllers  # type: ignore[attr-defined]
-    except (ImportError, AttributeError):
-        return ()
-    return tuple(factory(args))
+    """The in-process cluster components to run next to the API server (none with
+    ``--no-cluster``: the API server alone, no nodes and no scheduler)."""
+    return tuple(cluster.build_controllers(args))
 
 
 def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

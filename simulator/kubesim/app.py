@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +31,13 @@ from .custom_resources import scale_of, scaled
 from .decoding import (
     MAX_BODY_DEPTH,
     OBJECT_META_FIELDS,
-    json_type_name,
     nested_deeper_than,
     unknown_fields,
 )
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
+from .field_errors import forbidden, required
+from .json_values import go_unmarshal_type
 from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
 from .managed_fields import manager_from, validate_write_options
 from .patching import PatchError, apply_json_patch, apply_merge_patch
@@ -86,7 +87,6 @@ VERSION_INFO = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
-SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
 WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
@@ -104,7 +104,7 @@ def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class _Pairs(list):  # type: ignore[type-arg]
+class _Pairs(list[tuple[str, Any]]):
     """A JSON object's members in order, kept as pairs to find duplicate keys."""
 
 
@@ -503,11 +503,7 @@ class SimulatorAPI:
                         "Binding",
                         t.name or "",
                         [
-                            {
-                                "reason": "FieldValueRequired",
-                                "message": "Required value",
-                                "field": "target.name",
-                            }
+                            required("target.name")
                         ],
                     )
                 await self.store.bind(t.namespace or "", t.name or "", target["name"])
@@ -575,16 +571,7 @@ class SimulatorAPI:
             )
             return raw_json_response(self.store.encode(obj))
         if verb == "delete":
-            options = await self._delete_options(request)
-            obj = await self.store.delete(
-                rt,
-                t.namespace,
-                t.name or "",
-                grace_period_seconds=options.get("gracePeriodSeconds"),
-                propagation_policy=options.get("propagationPolicy"),
-                preconditions=options.get("preconditions"),
-                dry_run=options.get("dryRun") == ["All"],
-            )
+            obj = await self._delete_one(request, rt, t.namespace, t.name or "")
             if rt.returns_deleted or self.store.holds(obj):
                 return json_response(obj)
             return json_response(deleted_status(rt, obj))
@@ -654,7 +641,7 @@ class SimulatorAPI:
         rt = t.rt
         if not isinstance(config, dict):
             raise errors.bad_request(
-                f"error decoding YAML: json: cannot unmarshal {json_type_name(config)} into Go "
+                f"error decoding YAML: json: cannot unmarshal {go_unmarshal_type(config)} into Go "
                 "value of type map[string]interface {}"
             )
         if not config.get("apiVersion") or not config.get("kind"):
@@ -698,7 +685,7 @@ class SimulatorAPI:
             kind = rt.kind if rt else "Binding"
             raise errors.bad_request(
                 f"the object provided is unrecognized (must be of type {kind}): couldn't get "
-                f"version/kind; json parse error: json: cannot unmarshal {json_type_name(obj)} "
+                f"version/kind; json parse error: json: cannot unmarshal {go_unmarshal_type(obj)} "
                 'into Go value of type struct { APIVersion string "json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
             )
         if rt is not None:
@@ -759,7 +746,7 @@ class SimulatorAPI:
                 raise errors.bad_request(
                     f"the object provided is unrecognized (must be of type {rt.kind}): couldn't "
                     f"get version/kind; json parse error: json: cannot unmarshal "
-                    f"{json_type_name(value)} into Go struct field .{field} of type string"
+                    f"{go_unmarshal_type(value)} into Go struct field .{field} of type string"
                 )
         if api_version and api_version != rt.api_version:
             if (
@@ -821,6 +808,21 @@ class SimulatorAPI:
         if mode != "Ignore":
             request[WARNINGS_KEY] = problems
 
+    async def _delete_one(
+        self, request: web.Request, rt: ResourceType, namespace: str | None, name: str
+    ) -> dict[str, Any]:
+        """DELETE one object as the request's DeleteOptions ask."""
+        options = await self._delete_options(request)
+        return await self.store.delete(
+            rt,
+            namespace,
+            name,
+            grace_period_seconds=options.get("gracePeriodSeconds"),
+            propagation_policy=options.get("propagationPolicy"),
+            preconditions=options.get("preconditions"),
+            dry_run=options.get("dryRun") == ["All"],
+        )
+
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         """DeleteOptions from the body when there is one, else from the query (real precedence)."""
         raw = await read_body(request)
@@ -852,11 +854,10 @@ class SimulatorAPI:
                     "DeleteOptions",
                     "",
                     [
-                        {
-                            "reason": "FieldValueForbidden",
-                            "message": "Forbidden: orphanDependents and deletionPropagation cannot be both set",
-                            "field": "propagationPolicy",
-                        }
+                        forbidden(
+                            "propagationPolicy",
+                            "orphanDependents and deletionPropagation cannot be both set",
+                        )
                     ],
                 )
             options["propagationPolicy"] = "Orphan" if options["orphanDependents"] else "Background"
@@ -1155,7 +1156,7 @@ class SimulatorAPI:
             if provider is None
             else provider(t.namespace or "", name, log_options(request.query, container))
         )
-        if asyncio.iscoroutine(result):
+        if isinstance(result, Awaitable):
             result = await result
         if result is None:
             raise errors.bad_request(
@@ -1341,8 +1342,8 @@ class SimulatorAPI:
         if parts[1:2] != ["v3"]:
             raise PlainNotFound()
         groups = {"": ["v1"], **self.store.registry.group_versions()}
+        paths: dict[str, Any] = {}
         if len(parts) == 2:
-            paths = {}
             for group, versions in groups.items():
                 for version in versions:
                     rel = f"api/{version}" if not group else f"apis/{group}/{version}"
@@ -1359,7 +1360,6 @@ class SimulatorAPI:
             raise PlainNotFound()
         if version not in groups.get(group, []):
             raise PlainNotFound()
-        paths = {}
         prefix = f"/api/{version}" if not group else f"/apis/{group}/{version}"
         for rt in self.store.registry.in_group_version(group, version):
             item = (
@@ -1550,7 +1550,6 @@ def _objkey(obj: dict[str, Any]) -> tuple[str, str]:
 def make_app(api: SimulatorAPI) -> web.Application:
     """An aiohttp application that sends every path to ``api``."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
-    app[SIM_KEY] = api
     app.router.add_route("*", "/{tail:.*}", api.handle)
     return app
 

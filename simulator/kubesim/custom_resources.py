@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import StatusError
-from .field_errors import invalid, invalid_status
+from . import errors
+from .field_errors import invalid
 from .tables import AGE_DESCRIPTION, NAME_DESCRIPTION, Column, human_age
 
 #: the verbs the apiextensions discovery controller lists for every custom resource
@@ -145,13 +145,11 @@ def scaled(cr: dict[str, Any], scale: dict[str, Any], body: dict[str, Any]) -> d
     replicas = spec.get("replicas", 0)
     name = (cr.get("metadata") or {}).get("name", "")
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-        raise StatusError(
-            invalid_status(
-                "Scale",
-                name,
-                [invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
-                "autoscaling",
-            )
+        raise errors.invalid(
+            "Scale",
+            name,
+            [invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+            "autoscaling",
         )
     return _set_path(cr, scale.get("specReplicasPath", ".spec.replicas"), replicas)
 

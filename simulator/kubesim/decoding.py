@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from kubesim.json_values import go_unmarshal_type
 from kubesim.quantities import QuantityError, quantity_value
 from kubesim.quantity_grammar import QUANTITY_FORMAT_HINT
 
@@ -512,19 +513,6 @@ _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _BASE64_RE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
-def json_type_name(value: Any) -> str:
-    """How Go's encoding/json names the JSON type of ``value`` in its unmarshal errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
-
-
 def _go_name(node: Any) -> str:
     if isinstance(node, Struct):
         return f"v1.{node.go}" if node.go not in ("Object",) else "map[string]interface {}"
@@ -544,7 +532,7 @@ class _Mismatch(Exception):
         self.keys: list[str] = []
 
     def decode_error(self) -> DecodeError:
-        shown = json_type_name(self.value)
+        shown = go_unmarshal_type(self.value)
         if shown == "number":
             shown = f"number {self.value}"
         path = ".".join(reversed(self.keys))
@@ -646,7 +634,7 @@ def _check_scalar(node: Scalar, value: Any) -> None:
             return
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise DecodeError(
-                f"json: cannot unmarshal {json_type_name(value)} into Go value of type int32"
+                f"json: cannot unmarshal {go_unmarshal_type(value)} into Go value of type int32"
             )
         if isinstance(value, float) and not value.is_integer():
             raise DecodeError(f"json: cannot unmarshal number {value} into Go value of type int32")
@@ -688,7 +676,7 @@ def check_types(kind: str, obj: Any) -> bool:
     schema = KIND_SCHEMAS.get(kind, DEFAULT_SCHEMA)
     if not isinstance(obj, dict):
         raise DecodeError(
-            f"json: cannot unmarshal {json_type_name(obj)} into Go value of type v1.{kind}"
+            f"json: cannot unmarshal {go_unmarshal_type(obj)} into Go value of type v1.{kind}"
         )
     try:
         return _check(schema, obj)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from kubesim.decoding import DecodeError, check_types, drop_nulls
-from kubesim.patching import clone_json
+from kubesim.json_values import clone_json, mapping
 from kubesim.quantities import QuantityError, canonical_quantity, quantity_value
 
 SERVICE_ACCOUNT_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -76,7 +76,7 @@ def default_object(
             drop_nulls(kind, obj)
     if defaulter is None:
         return
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = mapping(obj.get("metadata"))
     creating = old is None and not meta.get("uid")
     if kind == "Service" and old is not None:
         _keep_allocated_values(obj, old)

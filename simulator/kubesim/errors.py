@@ -8,6 +8,7 @@ recorded in ``reference/apiserver-samples/status-errors.json``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -61,15 +62,23 @@ def _qualified(plural: str, group: str) -> str:
     return f"{plural}.{group}" if group else plural
 
 
-def not_found(plural: str, name: str, group: str = "") -> StatusError:
+def _about(
+    code: int, reason: str, plural: str, name: str, group: str, message: str
+) -> StatusError:
+    """A failure about one named object: apimachinery's ``{resource} "{name}" {message}``
+    with the object named in ``details``."""
     return StatusError(
         status_body(
-            404,
-            "NotFound",
-            f'{_qualified(plural, group)} "{name}" not found',
+            code,
+            reason,
+            f'{_qualified(plural, group)} "{name}" {message}',
             _details(name, plural, group),
         )
     )
+
+
+def not_found(plural: str, name: str, group: str = "") -> StatusError:
+    return _about(404, "NotFound", plural, name, group, "not found")
 
 
 def resource_not_found() -> StatusError:
@@ -80,14 +89,7 @@ def resource_not_found() -> StatusError:
 
 
 def already_exists(plural: str, name: str, group: str = "") -> StatusError:
-    return StatusError(
-        status_body(
-            409,
-            "AlreadyExists",
-            f'{_qualified(plural, group)} "{name}" already exists',
-            _details(name, plural, group),
-        )
-    )
+    return _about(409, "AlreadyExists", plural, name, group, "already exists")
 
 
 def conflict(plural: str, name: str, detail: str, group: str = "") -> StatusError:
@@ -110,18 +112,29 @@ def stale_conflict(plural: str, name: str, group: str = "") -> StatusError:
     return conflict(plural, name, STALE_OBJECT, group)
 
 
-def invalid(kind: str, name: str, causes: list[dict[str, Any]], group: str = "") -> StatusError:
-    """422 Invalid; the message lists every cause the way the server joins them."""
-    parts = [f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes]
-    joined = parts[0] if len(parts) == 1 else "[" + ", ".join(parts) + "]"
-    details: dict[str, Any] = {"name": name}
-    if group:
-        details["group"] = group
-    details["kind"] = kind
-    details["causes"] = causes
-    return StatusError(
-        status_body(422, "Invalid", f'{kind} "{name}" is invalid: {joined}', details)
-    )
+def invalid_status(
+    kind: str, name: str, causes: list[dict[str, str]], group: str = ""
+) -> dict[str, Any]:
+    """The 422 ``Status`` body, built like apimachinery's NewInvalid: the message names
+    the group-qualified kind and lists each distinct cause once."""
+    seen: list[str] = []
+    for cause in causes:
+        text = f"{cause['field']}: {cause['message']}"
+        if text not in seen:
+            seen.append(text)
+    message = f"{_qualified(kind, group)} {json.dumps(name)} is invalid"
+    if len(seen) == 1:
+        message += f": {seen[0]}"
+    elif seen:
+        message += f": [{', '.join(seen)}]"
+    details = _details(name or None, kind, group)  # Go omits an empty name
+    details["causes"] = [dict(c) for c in causes]
+    return status_body(422, "Invalid", message, details)
+
+
+def invalid(kind: str, name: str, causes: list[dict[str, str]], group: str = "") -> StatusError:
+    """422 Invalid for ``causes`` (field errors of the object ``kind``/``name``)."""
+    return StatusError(invalid_status(kind, name, causes, group))
 
 
 def bad_request(message: str) -> StatusError:
@@ -156,14 +169,7 @@ def method_not_allowed(verb: str, plural: str) -> StatusError:
 
 
 def forbidden(plural: str, name: str, why: str, group: str = "") -> StatusError:
-    return StatusError(
-        status_body(
-            403,
-            "Forbidden",
-            f'{_qualified(plural, group)} "{name}" is forbidden: {why}',
-            _details(name, plural, group),
-        )
-    )
+    return _about(403, "Forbidden", plural, name, group, f"is forbidden: {why}")
 
 
 def namespace_terminating(plural: str, name: str, namespace: str, group: str = "") -> StatusError:

@@ -19,9 +19,8 @@ from multidict import MultiDict
 
 from . import errors
 from .decoding import decode
-from .errors import StatusError
 from .resources import ResourceType
-from .validation import invalid_status, validate_object
+from .validation import validate_object
 
 if TYPE_CHECKING:
     from .app import SimulatorAPI, Target
@@ -172,7 +171,7 @@ def _strict_checks(obj: dict[str, Any], new_rt: ResourceType) -> None:
     causes = validate_object("Event", obj)
     if causes:
         name = (obj.get("metadata") or {}).get("name", "")
-        raise StatusError(invalid_status("Event", name, causes, GROUP))
+        raise errors.invalid("Event", name, causes, GROUP)
 
 
 async def serve(api: SimulatorAPI, request: web.Request, t: Target, verb: str) -> web.StreamResponse:
@@ -218,16 +217,7 @@ async def serve(api: SimulatorAPI, request: web.Request, t: Target, verb: str) -
         )
         return _json(to_new(patched))
     if verb == "delete":
-        options = await api._delete_options(request)
-        gone = await store.delete(
-            core_rt,
-            t.namespace,
-            t.name or "",
-            grace_period_seconds=options.get("gracePeriodSeconds"),
-            propagation_policy=options.get("propagationPolicy"),
-            preconditions=options.get("preconditions"),
-            dry_run=options.get("dryRun") == ["All"],
-        )
+        gone = await api._delete_one(request, core_rt, t.namespace, t.name or "")
         return _json(deleted_status(t.rt, gone))
     if verb == "deletecollection":
         return _list_body(await api._delete_collection(request, core_t))

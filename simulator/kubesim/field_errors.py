@@ -2,8 +2,8 @@
 
 Both object validation and CRD schema validation report problems as causes
 ``{"reason", "message", "field"}`` whose message text must match the real server's
-(``Invalid value: "x": ...``, ``Required value``, ``Duplicate value: "main"``), and
-``invalid_status`` wraps them like ``NewInvalid`` does. Kept apart so every validator
+(``Invalid value: "x": ...``, ``Required value``, ``Duplicate value: "main"``);
+``errors.invalid`` wraps them like ``NewInvalid`` does. Kept apart so every validator
 speaks with the same voice.
 """
 
@@ -96,35 +96,4 @@ def type_invalid(field: str, value: Any, detail: str) -> Cause:
         "reason": "FieldValueTypeInvalid",
         "message": f"Invalid value: {go_value(value)}: {detail}",
         "field": field,
-    }
-
-
-def invalid_status(kind: str, name: str, causes: list[Cause], group: str = "") -> dict[str, Any]:
-    """The 422 ``Status`` body, built like apimachinery's NewInvalid (message dedups causes)."""
-    qualified = f"{kind}.{group}" if group else kind
-    seen: list[str] = []
-    for cause in causes:
-        text = f"{cause['field']}: {cause['message']}"
-        if text not in seen:
-            seen.append(text)
-    if not seen:
-        message = f"{qualified} {json.dumps(name)} is invalid"
-    elif len(seen) == 1:
-        message = f"{qualified} {json.dumps(name)} is invalid: {seen[0]}"
-    else:
-        message = f"{qualified} {json.dumps(name)} is invalid: [{', '.join(seen)}]"
-    details: dict[str, Any] = {"name": name} if name else {}  # Go omits an empty name
-    if group:
-        details["group"] = group
-    details["kind"] = kind
-    details["causes"] = [dict(c) for c in causes]
-    return {
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": "Invalid",
-        "details": details,
-        "code": 422,
     }

@@ -15,8 +15,8 @@ import binascii
 import json
 from typing import Any
 
-from .errors import StatusError, bad_request
-from .field_errors import forbidden, invalid_status, not_supported
+from .errors import StatusError, bad_request, invalid
+from .field_errors import forbidden, not_supported
 
 ObjKey = tuple[str, str]
 
@@ -89,7 +89,7 @@ def validate_list_options(query: Any, *, watch: bool) -> None:
         if send_initial is not None:
             causes.append(forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list"))
     if causes:
-        raise StatusError(invalid_status("ListOptions", "", causes, "meta.k8s.io"))
+        raise invalid("ListOptions", "", causes, "meta.k8s.io")
 
 
 def encode_continue(rv: int, last_key: ObjKey) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from . import errors
 from .errors import StatusError
-from .field_errors import invalid_status, not_supported, required, too_long
+from .field_errors import forbidden, invalid, not_supported, required, too_long
 from .resources import ResourceType
 
 Path = tuple[str, ...]
@@ -772,22 +772,14 @@ def validate_write_options(
             causes.append(required("fieldManager", "is required for apply patch"))
         if not apply and "force" in query:
             causes.append(
-                {
-                    "reason": "FieldValueForbidden",
-                    "message": "Forbidden: may not be specified for non-apply patch",
-                    "field": "force",
-                }
+                forbidden("force", "may not be specified for non-apply patch")
             )
     if manager:
         if len(manager) > 128:
             causes.append(too_long("fieldManager", 128))
         elif any(not ch.isprintable() for ch in manager):
             causes.append(
-                {
-                    "reason": "FieldValueInvalid",
-                    "message": f"Invalid value: {json.dumps(manager)}: must only contain printable characters",
-                    "field": "fieldManager",
-                }
+                invalid("fieldManager", manager, "must only contain printable characters")
             )
     dry_run = query.getall("dryRun", []) if hasattr(query, "getall") else []
     if any(v != "All" for v in dry_run):
@@ -803,7 +795,7 @@ def validate_write_options(
     if validation is not None and validation not in _FIELD_VALIDATION:
         causes.append(not_supported("fieldValidation", validation, _FIELD_VALIDATION))
     if causes:
-        raise StatusError(invalid_status(options_kind, "", causes, "meta.k8s.io"))
+        raise errors.invalid(options_kind, "", causes, "meta.k8s.io")
 
 
 # -------------------------------------------------------------------- store hooks

@@ -33,12 +33,16 @@ DNS1123_SUBDOMAIN_FMT = DNS1123_LABEL_FMT + "(\\." + DNS1123_LABEL_FMT + ")*"
 DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
 QUALIFIED_NAME_FMT = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
 LABEL_VALUE_FMT = "(" + QUALIFIED_NAME_FMT + ")?"
+CONFIG_KEY_FMT = "[-._a-zA-Z0-9]+"
 
 _DNS1123_LABEL_RE = re.compile(f"^{DNS1123_LABEL_FMT}$")
 _DNS1123_SUBDOMAIN_RE = re.compile(f"^{DNS1123_SUBDOMAIN_FMT}$")
 _DNS1035_LABEL_RE = re.compile(f"^{DNS1035_LABEL_FMT}$")
 _QUALIFIED_NAME_RE = re.compile(f"^{QUALIFIED_NAME_FMT}$")
 _LABEL_VALUE_RE = re.compile(f"^{LABEL_VALUE_FMT}$")
+_CONFIG_KEY_RE = re.compile(f"^{CONFIG_KEY_FMT}$")
+_IANA_CHARS_RE = re.compile(r"^[-a-z0-9]+$")
+_IANA_LETTER_RE = re.compile(r"[a-z]")
 
 _QUALIFIED_NAME_MSG = (
     "must consist of alphanumeric characters, '-', '_' or '.', "
@@ -46,57 +50,58 @@ _QUALIFIED_NAME_MSG = (
 )
 
 
+def _grammar_errors(
+    value: str, limit: int, pattern: re.Pattern[str], message: str, fmt: str, *examples: str
+) -> list[str]:
+    """apimachinery's two checks of a name grammar, in its order: the byte length, then
+    the pattern (both are reported when both fail)."""
+    errors = []
+    if len(value.encode()) > limit:
+        errors.append(max_len_error(limit))
+    if not pattern.match(value):
+        errors.append(regex_error(message, fmt, *examples))
+    return errors
+
+
 def dns1123_label_errors(value: str) -> list[str]:
     """Errors for a namespace name (and other RFC 1123 labels), at most 63 bytes."""
-    errors = []
-    if len(value.encode()) > 63:
-        errors.append(max_len_error(63))
-    if not _DNS1123_LABEL_RE.match(value):
-        errors.append(
-            regex_error(
-                "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                "or '-', and must start and end with an alphanumeric character",
-                DNS1123_LABEL_FMT,
-                "my-name",
-                "123-abc",
-            )
-        )
-    return errors
+    return _grammar_errors(
+        value,
+        63,
+        _DNS1123_LABEL_RE,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+        "or '-', and must start and end with an alphanumeric character",
+        DNS1123_LABEL_FMT,
+        "my-name",
+        "123-abc",
+    )
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """Errors for most object names (pods, secrets, PVCs...), at most 253 bytes."""
-    errors = []
-    if len(value.encode()) > 253:
-        errors.append(max_len_error(253))
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
-        errors.append(
-            regex_error(
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                "'-' or '.', and must start and end with an alphanumeric character",
-                DNS1123_SUBDOMAIN_FMT,
-                "example.com",
-            )
-        )
-    return errors
+    return _grammar_errors(
+        value,
+        253,
+        _DNS1123_SUBDOMAIN_RE,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
+        "'-' or '.', and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_FMT,
+        "example.com",
+    )
 
 
 def dns1035_label_errors(value: str) -> list[str]:
     """Errors for Service names: the real server wants an RFC 1035 label (starts with a letter)."""
-    errors = []
-    if len(value.encode()) > 63:
-        errors.append(max_len_error(63))
-    if not _DNS1035_LABEL_RE.match(value):
-        errors.append(
-            regex_error(
-                "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
-                "start with an alphabetic character, and end with an alphanumeric character",
-                DNS1035_LABEL_FMT,
-                "my-name",
-                "abc-123",
-            )
-        )
-    return errors
+    return _grammar_errors(
+        value,
+        63,
+        _DNS1035_LABEL_RE,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+        "start with an alphabetic character, and end with an alphanumeric character",
+        DNS1035_LABEL_FMT,
+        "my-name",
+        "abc-123",
+    )
 
 
 def qualified_name_errors(value: str) -> list[str]:
@@ -131,20 +136,52 @@ def qualified_name_errors(value: str) -> list[str]:
 
 def label_value_errors(value: str) -> list[str]:
     """Errors for a label value: empty, or a qualified-name-like string of at most 63 bytes."""
+    return _grammar_errors(
+        value,
+        63,
+        _LABEL_VALUE_RE,
+        "a valid label must be an empty string or consist of alphanumeric characters, "
+        "'-', '_' or '.', and must start and end with an alphanumeric character",
+        LABEL_VALUE_FMT,
+        "MyValue",
+        "my_value",
+        "12345",
+    )
+
+
+def config_key_errors(key: str) -> list[str]:
+    """Errors for a ConfigMap or Secret data key (apimachinery's IsConfigMapKey)."""
+    errors = _grammar_errors(
+        key,
+        253,
+        _CONFIG_KEY_RE,
+        "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+        CONFIG_KEY_FMT,
+        "key.name",
+        "KEY_NAME",
+        "key-name",
+    )
+    if key in (".", ".."):
+        errors.append(f"must not be '{key}'")
+    elif key.startswith(".."):
+        errors.append("must not start with '..'")
+    return errors
+
+
+def port_name_errors(name: str) -> list[str]:
+    """IANA service names (apimachinery's IsValidPortName), as container port names and
+    named targetPorts must be."""
     errors = []
-    if len(value.encode()) > 63:
-        errors.append(max_len_error(63))
-    if not _LABEL_VALUE_RE.match(value):
-        errors.append(
-            regex_error(
-                "a valid label must be an empty string or consist of alphanumeric characters, "
-                "'-', '_' or '.', and must start and end with an alphanumeric character",
-                LABEL_VALUE_FMT,
-                "MyValue",
-                "my_value",
-                "12345",
-            )
-        )
+    if len(name) > 15:
+        errors.append(max_len_error(15))
+    if not _IANA_CHARS_RE.match(name):
+        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    if not _IANA_LETTER_RE.search(name):
+        errors.append("must contain at least one letter (a-z)")
+    if "--" in name:
+        errors.append("must not contain consecutive hyphens")
+    if name.startswith("-") or name.endswith("-"):
+        errors.append("must not begin or end with a hyphen")
     return errors
 
 

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .json_values import clone_json, go_dynamic_type, go_unmarshal_type
+
 GENERIC_INVALID_MESSAGE = "the server rejected our request due to an error in our request"
 
 
@@ -73,15 +75,6 @@ def _unprocessable(detail: str) -> PatchError:
 
 
 # --------------------------------------------------------------------------- RFC 7386
-
-
-def clone_json(value: Any) -> Any:
-    """Deep copy of JSON data (dicts, lists, scalars), several times faster than copy.deepcopy."""
-    if isinstance(value, dict):
-        return {k: clone_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone_json(v) for v in value]
-    return value
 
 
 def apply_merge_patch(target: Any, patch: Any) -> Any:
@@ -309,12 +302,12 @@ def apply_json_patch(target: Any, ops: Any) -> Any:
     """
     if not isinstance(ops, list):
         raise _bad_request(
-            f"json: cannot unmarshal {_json_type(ops)} into Go value of type jsonpatch.Patch"
+            f"json: cannot unmarshal {go_unmarshal_type(ops)} into Go value of type jsonpatch.Patch"
         )
     for operation in ops:
         if not isinstance(operation, dict):
             raise _bad_request(
-                f"json: cannot unmarshal {_json_type(operation)} into Go value of type "
+                f"json: cannot unmarshal {go_unmarshal_type(operation)} into Go value of type "
                 "jsonpatch.Operation"
             )
     doc = clone_json(target)
@@ -324,20 +317,6 @@ def apply_json_patch(target: Any, ops: Any) -> Any:
         except _OpFailed as exc:
             raise _unprocessable(str(exc)) from None
     return doc
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "bool"
-    if value is None:
-        return "null"
-    return "number"
 
 
 # --------------------------------------------------------------------------- strategic merge
@@ -422,7 +401,7 @@ def apply_strategic_merge_patch(target: dict, patch: Any, kind: str) -> dict:
     """Kubernetes strategic merge patch for ``kind`` (lists merge by the kind's merge keys)."""
     if not isinstance(patch, dict):
         raise _bad_request(
-            f"json: cannot unmarshal {_json_type(patch)} into Go value of type map[string]interface {{}}"
+            f"json: cannot unmarshal {go_unmarshal_type(patch)} into Go value of type map[string]interface {{}}"
         )
     schema = STRATEGIC_SCHEMAS.get(kind, {"metadata": _METADATA})
     result = _merge_map(clone_json(target) if isinstance(target, dict) else {}, patch, schema)
@@ -518,7 +497,7 @@ def _merge_list(original: list, patch: list, strategy: ListMerge) -> list:
     for item in patch:
         if not isinstance(item, dict):
             raise _unconverted(
-                f"expected a map[string]interface {{}}, but received a {_go_type_name(item)}"
+                f"expected a map[string]interface {{}}, but received a {go_dynamic_type(item)}"
             )
         if strategy.key not in item:
             raise _unconverted(
@@ -607,19 +586,6 @@ def _strip_list(value: list) -> list:
         for i in value
         if not (isinstance(i, dict) and i.get(_DIRECTIVE_PATCH) == "delete")
     ]
-
-
-def _go_type_name(value: Any) -> str:
-    """The Go type a decoded JSON value has, for messages that name it."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    return "<nil>" if value is None else "map[string]interface {}"
 
 
 def _go_map(value: dict) -> str:

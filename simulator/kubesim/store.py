@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import builtins
 import collections
 import contextlib
 import ipaddress
@@ -45,6 +46,9 @@ from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_t
 from .defaulting import default_object
 from .errors import StatusError
 from .field_errors import invalid as field_invalid
+from .field_errors import not_supported as field_not_supported
+from .field_errors import required as field_required
+from .json_values import clone_json
 from .list_options import decode_continue, encode_continue  # noqa: F401  (re-exported)
 from .managed_fields import (
     applied_set,
@@ -56,6 +60,7 @@ from .managed_fields import (
     remove_paths,
 )
 from .namespaces import PLACEHOLDER_CA, root_ca_configmap, termination_conditions
+from .owner_refs import OwnerState, Verdict, classify, invalid_namespace_event
 from .patching import (
     PatchError,
     apply_json_patch,
@@ -66,7 +71,6 @@ from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
 from .validation import (
     apply_schema_defaults,
-    invalid_status,
     prune_unknown,
     validate_against_schema,
     validate_metadata,
@@ -108,15 +112,6 @@ def dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
     except TypeError:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of JSON-shaped data, several times faster than ``copy.deepcopy``."""
-    if isinstance(value, dict):
-        return {k: clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clone(v) for v in value]
-    return value
 
 
 def now_rfc3339(offset_seconds: float = 0) -> str:
@@ -431,7 +426,7 @@ class Store:
 
     def get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         """A private copy of the object; ``StatusError(404)`` if missing."""
-        return clone(self.get_ref(rt, namespace, name))
+        return clone_json(self.get_ref(rt, namespace, name))
 
     def encode(self, obj: dict[str, Any]) -> bytes:
         """``obj`` as JSON, reusing the bytes its watch event already made when it is the
@@ -523,7 +518,7 @@ class Store:
         items, rv = self.list_refs(
             rt, namespace, label_selector=label_selector, field_selector=field_selector
         )
-        return [clone(o) for o in items], str(rv)
+        return [clone_json(o) for o in items], str(rv)
 
     def _snapshot(self, rt: ResourceType, at_rv: int) -> dict[ObjKey, dict[str, Any]]:
         """The kind's objects as they were at ``at_rv``, by undoing newer changes."""
@@ -619,7 +614,7 @@ class Store:
     def _forget(self, watch: Watch) -> None:
         self._watchers[watch.rt.key].discard(watch)
 
-    def watches(self) -> list[Watch]:
+    def watches(self) -> builtins.list[Watch]:
         return [w for ws in self._watchers.values() for w in ws]
 
     def close_watches(self, after_events: int | None = None) -> int:
@@ -855,7 +850,7 @@ class Store:
             causes = validate_object(rt.kind, obj, old, decoded=True)
         if causes:
             name = obj.get("metadata", {}).get("name", "")
-            raise StatusError(invalid_status(rt.kind, name, causes, rt.group))
+            raise errors.invalid(rt.kind, name, causes, rt.group)
 
     async def create(
         self,
@@ -875,7 +870,7 @@ class Store:
         with ``applied`` — the field set of an applied configuration — an Apply).
         """
         self._ensure_gc_worker()
-        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone_json(obj))
         if not isinstance(obj.get("metadata"), dict):
             obj["metadata"] = {}
         meta = obj["metadata"]
@@ -902,11 +897,7 @@ class Store:
                     rt.kind,
                     "",
                     [
-                        {
-                            "reason": "FieldValueRequired",
-                            "message": "Required value: name or generateName is required",
-                            "field": "metadata.name",
-                        }
+                        field_required("metadata.name", "name or generateName is required")
                     ],
                     rt.group,
                 )
@@ -1005,7 +996,7 @@ class Store:
         """PUT semantics: a stale ``metadata.resourceVersion`` in ``obj`` is a 409 Conflict."""
         self._ensure_gc_worker()
         current = self.get_ref(rt, namespace, name)
-        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
+        obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone_json(obj))
         meta = obj.get("metadata")
         if not isinstance(meta, dict):
             obj["metadata"] = meta = {}
@@ -1088,13 +1079,11 @@ class Store:
         if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
         if meta.get("uid") != current["metadata"].get("uid"):
-            raise StatusError(
-                invalid_status(
-                    rt.kind,
-                    name,
-                    [field_invalid("metadata.uid", meta.get("uid"), "field is immutable")],
-                    rt.group,
-                )
+            raise errors.invalid(
+                rt.kind,
+                name,
+                [field_invalid("metadata.uid", meta.get("uid"), "field is immutable")],
+                rt.group,
             )
         return self._update(rt, current, patched, subresource, dry_run, manager=manager)
 
@@ -1132,7 +1121,7 @@ class Store:
             )
         schema = self.registry.schema(rt)
         reset = "status" in rt.subresources
-        config = decode(rt.kind, rt.group, rt.version, clone(config))
+        config = decode(rt.kind, rt.group, rt.version, clone_json(config))
         if schema is not None:
             config = prune_unknown(schema, config)
         applied = applied_set(config, schema, subresource=subresource, reset_status=reset)
@@ -1335,11 +1324,11 @@ class Store:
                 "DeleteOptions",
                 "",
                 [
-                    {
-                        "reason": "FieldValueNotSupported",
-                        "message": f'Unsupported value: "{propagation_policy}": supported values: "Foreground", "Background", "Orphan", "nil"',
-                        "field": "propagationPolicy",
-                    }
+                    field_not_supported(
+                        "propagationPolicy",
+                        propagation_policy,
+                        ("Foreground", "Background", "Orphan", "nil"),
+                    )
                 ],
             )
         if grace_period_seconds is not None and grace_period_seconds < 0:
@@ -1389,7 +1378,7 @@ class Store:
         return self._remove(rt, current, current)
 
     def _mark_deleting(
-        self, rt: ResourceType, current: dict[str, Any], grace: int, finalizers: list[str]
+        self, rt: ResourceType, current: dict[str, Any], grace: int, finalizers: builtins.list[str]
     ) -> dict[str, Any]:
         new = dict(current)
         meta = new["metadata"] = dict(current["metadata"])
@@ -1491,44 +1480,67 @@ class Store:
         rt = self.registry.find(key[1], key[0])
         return None if rt is None else (rt, obj)
 
-    async def _gc_check_owners(self, key: Key, okey: ObjKey) -> None:
-        """A dependent whose owners all do not exist (never did, or are gone) is deleted,
-        as the garbage collector's check of a new ownerReference decides. Owners of kinds
-        the server does not serve are left alone (the real collector cannot look them up)."""
-        obj = self._objects[key].get(okey)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
-            return
-        refs = [r for r in obj["metadata"].get("ownerReferences") or [] if isinstance(r, dict)]
+    def _owner_verdict(self, dependent_namespace: str, ref: dict[str, Any]) -> Verdict:
+        """How the collector sees one ownerReference of a dependent (``owner_refs``)."""
+        owner_rt = self.registry.by_kind(str(ref.get("kind", "")), str(ref.get("apiVersion", "")))
+        live = self._by_uid.get(str(ref.get("uid", "")))
+        return classify(
+            dependent_namespace,
+            None if owner_rt is None else owner_rt.namespaced,
+            None if live is None else live[1],
+        )
+
+    async def _gc_settle_dependent(
+        self, rt: ResourceType, okey: ObjKey
+    ) -> tuple[dict[str, Any], ...]:
+        """The collector's attempt on one dependent: delete it (background) when no owner
+        is verified present, else drop its references to absent owners. Any reference that
+        cannot be resolved leaves it untouched, as the real collector stops there.
+        Returns the references that break the namespace rule."""
+        dep = self._objects[rt.key].get(okey)
+        if dep is None:
+            return ()
+        refs = [r for r in dep["metadata"].get("ownerReferences") or [] if isinstance(r, dict)]
         if not refs:
-            return
-        for ref in refs:
-            owner_rt = self.registry.by_kind(str(ref.get("kind", "")), str(ref.get("apiVersion", "")))
-            if owner_rt is None or ref.get("uid", "") in self._by_uid:
-                return  # a live owner, or one that cannot be checked
+            return ()
+        verdicts = [(r, self._owner_verdict(okey[0], r)) for r in refs]
+        invalid = tuple(r for r, v in verdicts if v.invalid_namespace)
+        if any(v.state is OwnerState.UNRESOLVABLE for _, v in verdicts):
+            return invalid
+        solid = [r for r, v in verdicts if v.state is OwnerState.SOLID]
+        if not solid:
+            if not dep["metadata"].get("deletionTimestamp"):
+                await self.delete(rt, okey[0] or None, okey[1], propagation_policy="Background")
+        elif len(solid) < len(refs):
+            await self.patch(
+                rt, okey[0] or None, okey[1], {"metadata": {"ownerReferences": solid}}, "merge"
+            )
+        return invalid
+
+    async def _gc_check_owners(self, key: Key, okey: ObjKey) -> None:
+        """A dependent whose ownerReferences changed: settled as the collector's check of a
+        new reference decides, and each reference that breaks the namespace rule is
+        reported with an ``OwnerRefInvalidNamespace`` Event about the dependent."""
         rt = self.registry.find(key[1], key[0])
-        if rt is not None:
-            await self.delete(rt, okey[0] or None, okey[1], propagation_policy="Background")
+        obj = self._objects[key].get(okey)
+        if rt is None or obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        for ref in await self._gc_settle_dependent(rt, okey):
+            event = invalid_namespace_event(obj, rt.api_version, rt.kind, ref, now_rfc3339())
+            with contextlib.suppress(StatusError):  # e.g. the namespace is terminating
+                await self.create(
+                    self.registry.lookup("events"), event["metadata"]["namespace"], event
+                )
 
     async def _gc_owner_removed(self, key: Key, owner: dict[str, Any]) -> None:
-        """An owner is gone: delete dependents with no other live owner (background)."""
+        """An owner is gone: each dependent is settled again (deleted in the background
+        when no other owner is verified present)."""
         uid = owner["metadata"].get("uid", "")
         for ref in list(self._dependents.get(uid, ())):
             found = self._lookup_ref(ref)
             if found is None:
                 continue
-            rt, dep = found
-            refs = dep["metadata"].get("ownerReferences") or []
-            alive = [r for r in refs if r.get("uid") != uid and r.get("uid") in self._by_uid]
-            if alive:
-                await self.patch(
-                    rt,
-                    ref[1] or None,
-                    ref[2],
-                    {"metadata": {"ownerReferences": alive}},
-                    "merge",
-                )
-            elif not dep["metadata"].get("deletionTimestamp"):
-                await self.delete(rt, ref[1] or None, ref[2], propagation_policy="Background")
+            await self._gc_settle_dependent(found[0], (ref[1], ref[2]))
         # dependents of a foreground-deleting owner may be waiting on this one
         for r in owner["metadata"].get("ownerReferences") or []:
             where = self._by_uid.get(r.get("uid", ""))
@@ -1574,6 +1586,11 @@ class Store:
                 rt, ns, name, {"metadata": {"finalizers": finalizers or None}}, "merge"
             )
         elif "foregroundDeletion" in finalizers:
+            # only dependents that may reference this owner wait for it (and are deleted
+            # with it); the others are the collector's to settle on their own
+            me = {"kind": rt.kind, "apiVersion": rt.api_version, "uid": uid}
+            deps = [(dep_rt, dep) for dep_rt, dep in deps if self._owner_verdict(
+                dep["metadata"].get("namespace") or "", me).state is OwnerState.SOLID]
             pending = False
             for dep_rt, dep in deps:
                 pending = True
@@ -1668,52 +1685,34 @@ class Store:
         causes = []
         if not group or "." not in group:
             causes.append(
-                {
-                    "reason": "FieldValueInvalid",
-                    "message": f'Invalid value: "{group}": should be a domain with at least one dot',
-                    "field": "spec.group",
-                }
+                field_invalid("spec.group", group, "should be a domain with at least one dot")
             )
         if not plural:
             causes.append(
-                {
-                    "reason": "FieldValueRequired",
-                    "message": "Required value",
-                    "field": "spec.names.plural",
-                }
+                field_required("spec.names.plural")
             )
         if not names.get("kind"):
             causes.append(
-                {
-                    "reason": "FieldValueRequired",
-                    "message": "Required value",
-                    "field": "spec.names.kind",
-                }
+                field_required("spec.names.kind")
             )
         if spec.get("scope") not in ("Namespaced", "Cluster"):
             causes.append(
-                {
-                    "reason": "FieldValueNotSupported",
-                    "message": f'Unsupported value: "{spec.get("scope", "")}": supported values: "Cluster", "Namespaced"',
-                    "field": "spec.scope",
-                }
+                field_not_supported("spec.scope", spec.get("scope", ""), ("Cluster", "Namespaced"))
             )
         if not spec.get("versions"):
             causes.append(
-                {
-                    "reason": "FieldValueRequired",
-                    "message": "Required value: must have exactly one version marked as storage version",
-                    "field": "spec.versions",
-                }
+                field_required(
+                    "spec.versions", "must have exactly one version marked as storage version"
+                )
             )
         expected = f"{plural}.{group}"
         if crd["metadata"].get("name") != expected:
             causes.append(
-                {
-                    "reason": "FieldValueInvalid",
-                    "message": f'Invalid value: "{crd["metadata"].get("name")}": must be spec.names.plural+"."+spec.group',
-                    "field": "metadata.name",
-                }
+                field_invalid(
+                    "metadata.name",
+                    crd["metadata"].get("name"),
+                    'must be spec.names.plural+"."+spec.group',
+                )
             )
         if causes:
             raise errors.invalid(

@@ -21,7 +21,7 @@ from kubesim.field_errors import (
     too_long,
     type_invalid,
 )
-from kubesim.patching import clone_json
+from kubesim.json_values import clone_json, json_type, mapping
 
 _JSON_TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -34,22 +34,6 @@ _JSON_TYPES = {
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
     "boolean": lambda v: isinstance(v, bool),
 }
-
-
-def _go_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "null"
 
 
 def validate_against_schema(schema: dict, obj: Any, path: str = "") -> list[Cause]:
@@ -84,8 +68,8 @@ def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool 
             causes.append(
                 type_invalid(
                     path,
-                    _go_type(value),
-                    f'{path} in body must be of type integer,string: "{_go_type(value)}"',
+                    json_type(value),
+                    f'{path} in body must be of type integer,string: "{json_type(value)}"',
                 )
             )
             return
@@ -93,8 +77,8 @@ def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool 
         causes.append(
             type_invalid(
                 path,
-                _go_type(value),
-                f'{path} in body must be of type {expected}: "{_go_type(value)}"',
+                json_type(value),
+                f'{path} in body must be of type {expected}: "{json_type(value)}"',
             )
         )
         return
@@ -236,7 +220,7 @@ def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
     describes map values. Returns a new value; ``obj`` is not modified.
     """
     if isinstance(obj, list):
-        items = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        items = mapping(schema.get("items"))
         return [prune_unknown(items, item, root=False) for item in obj]
     if not isinstance(obj, dict):
         return obj

@@ -404,7 +404,7 @@ def _cols(*spec: tuple[str, int] | tuple[str, int, str]) -> list[Column]:
     columns: list[Column] = []
     for entry in spec:
         name, priority = entry[0], entry[1]
-        kind = entry[2] if len(entry) > 2 else "string"  # type: ignore[misc]
+        kind = entry[2] if len(entry) > 2 else "string"
         columns.append((name, kind, priority, described.get(name, "")))
     return columns
 

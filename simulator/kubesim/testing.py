@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yaml
 from aiohttp import web
@@ -25,6 +25,9 @@ from .app import SimulatorAPI, make_app
 from .auth import Auth
 from .faults import Faults, RequestCounters
 from .store import Store
+
+if TYPE_CHECKING:
+    from .cluster.cluster import SimCluster
 
 
 class Controller(Protocol):
@@ -49,6 +52,8 @@ class Simulator:
     controllers: Sequence[Controller] = field(default_factory=tuple)
     #: authentication and RBAC: ``auth.enabled``, ``auth.add_user``, ``auth.token_for``
     auth: Auth | None = None
+    #: the simulated cluster (nodes, scheduler, kubelet) when ``run_cluster`` started one
+    cluster: SimCluster | None = None
 
     @property
     def port(self) -> int:

@@ -6,7 +6,7 @@ by field, in the same words (``spec.containers[0].image: Required value``). Caus
 plain dicts ``{"reason", "message", "field"}``; ``invalid_status`` wraps them into the
 ``Status`` body the real server returns.
 
-``invalid_status`` (from ``field_errors``) and the CRD schema functions (from
+``invalid_status`` (from ``errors``) and the CRD schema functions (from
 ``structural_schema``) are re-exported here, where the store looks for them.
 """
 
@@ -17,28 +17,28 @@ from decimal import Decimal
 from typing import Any
 
 from kubesim.decoding import DecodeError, check_types, decode_error, drop_nulls
+from kubesim.errors import invalid_status
 from kubesim.field_errors import (
     Cause,
     duplicate,
     forbidden,
     invalid,
-    invalid_status,
     not_found,
     not_supported,
     required,
     too_long,
 )
+from kubesim.json_values import clone_json, mapping
 from kubesim.names import (
+    config_key_errors,
     dns1035_label_errors,
     dns1123_label_errors,
     dns1123_subdomain_errors,
     label_value_errors,
-    max_len_error,
     path_segment_errors,
+    port_name_errors,
     qualified_name_errors,
-    regex_error,
 )
-from kubesim.patching import clone_json
 from kubesim.quantities import canonical_quantity, quantity_value
 from kubesim.quantity_grammar import QUANTITY_FORMAT_HINT, QuantityError
 from kubesim.structural_schema import (
@@ -170,24 +170,6 @@ _DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 _PULL_POLICIES = ("Always", "IfNotPresent", "Never")
 _PROTOCOLS = ("SCTP", "TCP", "UDP")
 _PORT_RANGE = "must be between 1 and 65535, inclusive"
-_IANA_LETTER = re.compile(r"[a-z]")
-_IANA_CHARS = re.compile(r"^[-a-z0-9]+$")
-
-
-def _port_name_errors(name: str) -> list[str]:
-    """IANA service names, as container port names and named targetPorts must be."""
-    errors = []
-    if len(name) > 15:
-        errors.append(max_len_error(15))
-    if not _IANA_CHARS.match(name):
-        errors.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
-    if not _IANA_LETTER.search(name):
-        errors.append("must contain at least one letter (a-z)")
-    if "--" in name:
-        errors.append("must not contain consecutive hyphens")
-    if name.startswith("-") or name.endswith("-"):
-        errors.append("must not begin or end with a hyphen")
-    return errors
 
 
 def _valid_port(value: Any) -> bool:
@@ -201,6 +183,20 @@ def _env_name_errors(name: str) -> list[str]:
         "a valid environment variable name must consist only of printable ASCII characters "
         "other than '='"
     ]
+
+
+def _is_native_resource(name: str) -> bool:
+    return "/" not in name or "kubernetes.io/" in name
+
+
+def _is_extended_resource(name: str) -> bool:
+    """A device plugin's resource (``nvidia.com/gpu``): counted in whole units."""
+    return not _is_native_resource(name) and not name.startswith("requests.")
+
+
+def _overcommit_allowed(name: str) -> bool:
+    """Extended resources and huge pages: a request must equal its limit."""
+    return _is_native_resource(name) and not name.startswith("hugepages-")
 
 
 def _validate_resources(path: str, resources: Any) -> list[Cause]:
@@ -220,11 +216,27 @@ def _validate_resources(path: str, resources: Any) -> list[Cause]:
                 causes.append(invalid(field, raw, "must be greater than or equal to 0"))
             if name == "cpu" and value != 0 and value < Decimal("0.001"):
                 causes.append(invalid(field, raw, "must be a valid CPU quantity (at least 1m)"))
+            if _is_extended_resource(name) and value != value.to_integral_value():
+                causes.append(invalid(field, canonical_quantity(raw), "must be an integer"))
             parsed[section][name] = value
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}
     for name, request in parsed["requests"].items():
         limit = parsed["limits"].get(name)
+        if not _overcommit_allowed(name):
+            if limit is None:
+                causes.append(
+                    required(f"{path}.limits", "Limit must be set for non overcommitable resources")
+                )
+            elif request != limit:
+                causes.append(
+                    invalid(
+                        f"{path}.requests",
+                        canonical_quantity(requests[name]),
+                        f"must be equal to {name} limit of {canonical_quantity(limits[name])}",
+                    )
+                )
+            continue
         if limit is not None and request > limit:
             causes.append(
                 invalid(
@@ -267,7 +279,7 @@ def _validate_containers(
             p_path = f"{path}.ports[{p_index}]"
             port_name = port.get("name")
             if port_name:
-                for msg in _port_name_errors(port_name):
+                for msg in port_name_errors(port_name):
                     causes.append(invalid(f"{p_path}.name", port_name, msg))
                 if port_name in port_names:
                     causes.append(duplicate(f"{p_path}.name", port_name))
@@ -288,6 +300,15 @@ def _validate_containers(
             else:
                 for msg in _env_name_errors(env_name):
                     causes.append(invalid(f"{path}.env[{e_index}].name", env_name, msg))
+            if env.get("valueFrom") is not None and env.get("value"):
+                # The real server shows "" here, never the value.
+                causes.append(
+                    invalid(
+                        f"{path}.env[{e_index}].valueFrom",
+                        "",
+                        "may not be specified when `value` is not empty",
+                    )
+                )
         mount_paths: set[str] = set()
         for m_index, mount in enumerate(_dicts(container.get("volumeMounts"))):
             m_path = f"{path}.volumeMounts[{m_index}]"
@@ -359,6 +380,7 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if isinstance(secret, dict) and not secret.get("name"):
             causes.append(required(f"spec.imagePullSecrets[{index}].name"))
     causes.extend(_validate_tolerations(spec.get("tolerations")))
+    causes.extend(_validate_node_affinity(spec.get("affinity")))
     for key, value in (spec.get("nodeSelector") or {}).items():
         for msg in qualified_name_errors(key):
             causes.append(invalid("spec.nodeSelector", key, msg))
@@ -381,6 +403,70 @@ def _validate_pod_spec(spec: Any) -> list[Cause]:
         if gate_name in gates:
             causes.append(duplicate(f"spec.schedulingGates[{index}].name", gate_name))
         gates.add(gate_name)
+    return causes
+
+
+def _validate_node_selector_term(term: Any, path: str) -> list[Cause]:
+    causes: list[Cause] = []
+    term = term if isinstance(term, dict) else {}
+    for index, requirement in enumerate(_dicts(term.get("matchExpressions"))):
+        where = f"{path}.matchExpressions[{index}]"
+        operator = requirement.get("operator")
+        values = requirement.get("values") or []
+        if operator in ("In", "NotIn"):
+            if not values:
+                causes.append(
+                    required(f"{where}.values", "must be specified when `operator` is 'In' or 'NotIn'")
+                )
+        elif operator in ("Exists", "DoesNotExist"):
+            if values:
+                causes.append(
+                    forbidden(
+                        f"{where}.values",
+                        "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
+                    )
+                )
+        elif operator in ("Gt", "Lt"):
+            if len(values) != 1:
+                causes.append(
+                    required(
+                        f"{where}.values",
+                        "must be specified single value when `operator` is 'Lt' or 'Gt'",
+                    )
+                )
+        else:
+            causes.append(invalid(f"{where}.operator", operator, "not a valid selector operator"))
+        for msg in qualified_name_errors(requirement.get("key") or ""):
+            causes.append(invalid(f"{where}.key", requirement.get("key") or "", msg))
+    return causes
+
+
+def _validate_node_affinity(affinity: Any) -> list[Cause]:
+    """The node affinity rules of the real server's ValidateAffinity (pod affinity's
+    label selectors are not checked here)."""
+    node = (affinity or {}).get("nodeAffinity") if isinstance(affinity, dict) else None
+    if not isinstance(node, dict):
+        return []
+    causes: list[Cause] = []
+    base = "spec.affinity.nodeAffinity"
+    required_terms = node.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if isinstance(required_terms, dict):
+        path = f"{base}.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
+        terms = _dicts(required_terms.get("nodeSelectorTerms"))
+        if not terms:
+            causes.append(required(path, "must have at least one node selector term"))
+        for index, term in enumerate(terms):
+            causes.extend(_validate_node_selector_term(term, f"{path}[{index}]"))
+    path = f"{base}.preferredDuringSchedulingIgnoredDuringExecution"
+    for index, preferred in enumerate(
+        _dicts(node.get("preferredDuringSchedulingIgnoredDuringExecution"))
+    ):
+        weight = preferred.get("weight")
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 100:
+            causes.append(invalid(f"{path}[{index}].weight", weight, "must be in the range 1-100"))
+        causes.extend(
+            _validate_node_selector_term(preferred.get("preference"), f"{path}[{index}].preference")
+        )
     return causes
 
 
@@ -439,6 +525,17 @@ def _validate_volume_source(volume: dict, path: str) -> list[Cause]:
     body = volume[source]
     if needed and isinstance(body, dict) and not body.get(needed):
         causes.append(required(f"{path}.{source}.{needed}"))
+    if source == "emptyDir" and isinstance(body, dict) and body.get("sizeLimit") is not None:
+        try:
+            negative = quantity_value(body["sizeLimit"]) < 0
+        except QuantityError:
+            negative = False  # a format error is decoding's to report
+        if negative:
+            causes.append(
+                forbidden(
+                    f"{path}.emptyDir.sizeLimit", "SizeLimit field must be a valid resource quantity"
+                )
+            )
     return causes
 
 
@@ -609,7 +706,7 @@ _SESSION_AFFINITIES = ("ClientIP", "None")
 
 
 def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     causes: list[Cause] = []
     service_type = spec.get("type", "ClusterIP")
     if service_type not in _SERVICE_TYPES:
@@ -619,7 +716,7 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
     if not ports and service_type != "ExternalName" and not headless:
         causes.append(required("spec.ports"))
     names: set[str] = set()
-    keys: set[tuple[int, str]] = set()
+    keys: set[tuple[Any, Any]] = set()  # (port, protocol) as given, valid or not
     for index, port in enumerate(ports):
         path = f"spec.ports[{index}]"
         name = port.get("name") or ""
@@ -640,10 +737,10 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
         key = (number, protocol)
         if key in keys:
             causes.append(duplicate(path, f"{number}/{protocol}"))
-        keys.add(key)  # type: ignore[arg-type]
+        keys.add(key)
         target = port.get("targetPort")
         if isinstance(target, str):
-            for msg in _port_name_errors(target):
+            for msg in port_name_errors(target):
                 causes.append(invalid(f"{path}.targetPort", target, msg))
         elif target is not None and target != 0 and not _valid_port(target):
             causes.append(invalid(f"{path}.targetPort", target, _PORT_RANGE))
@@ -665,36 +762,12 @@ def _validate_service(obj: dict, old: dict | None) -> list[Cause]:
 
 # --------------------------------------------------------------------------- secrets, configmaps
 
-_CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
-
-
-def _config_key_errors(key: str) -> list[str]:
-    errors = []
-    if len(key) > 253:
-        errors.append("must be no more than 253 bytes")
-    if not _CONFIG_KEY_RE.match(key):
-        errors.append(
-            regex_error(
-                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
-                "[-._a-zA-Z0-9]+",
-                "key.name",
-                "KEY_NAME",
-                "key-name",
-            )
-        )
-    if key in (".", ".."):
-        errors.append(f"must not be '{key}'")
-    elif key.startswith(".."):
-        errors.append("must not start with '..'")
-    return errors
-
-
 def _validate_keys(obj: dict, sections: tuple[str, ...]) -> list[Cause]:
     causes: list[Cause] = []
     seen: set[str] = set()
     for section in sections:
         for key in obj.get(section) or {}:
-            for msg in _config_key_errors(key):
+            for msg in config_key_errors(key):
                 causes.append(invalid(f"{section}[{key}]", key, msg))
             if key in seen:
                 causes.append(invalid(f"{section}[{key}]", key, "duplicate of key present in data"))
@@ -758,7 +831,7 @@ _VOLUME_MODES = ("Block", "Filesystem")
 
 
 def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     causes: list[Cause] = []
     modes = spec.get("accessModes") or []
     if not modes:
@@ -860,7 +933,7 @@ def _validate_event(obj: dict) -> list[Cause]:
     event, strict = _core_event_view(obj)
     causes: list[Cause] = []
     namespace = (event.get("metadata") or {}).get("namespace") or ""
-    involved = event.get("involvedObject") if isinstance(event.get("involvedObject"), dict) else {}
+    involved = mapping(event.get("involvedObject"))
     involved_ns = involved.get("namespace") or ""
     controller_field = "reportingController" if strict else "reportingComponent"
     if not event.get("eventTime"):
@@ -902,7 +975,7 @@ def _validate_event(obj: dict) -> list[Cause]:
         for field_name in ("firstTimestamp", "lastTimestamp", "count"):
             if event.get(field_name):
                 causes.append(invalid(field_name, "", "needs to be unset"))
-        source = event.get("source") if isinstance(event.get("source"), dict) else {}
+        source = mapping(event.get("source"))
         if source.get("component") or source.get("host"):
             causes.append(invalid("source", "", "needs to be unset"))
     return causes
@@ -910,7 +983,7 @@ def _validate_event(obj: dict) -> list[Cause]:
 
 def _validate_namespace(obj: dict) -> list[Cause]:
     causes: list[Cause] = []
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     for index, finalizer in enumerate(spec.get("finalizers") or []):
         path = f"spec.finalizers[{index}]"
         errors = qualified_name_errors(finalizer)
@@ -928,7 +1001,7 @@ def _validate_namespace(obj: dict) -> list[Cause]:
 
 
 def _validate_lease(obj: dict) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = mapping(obj.get("spec"))
     duration = spec.get("leaseDurationSeconds")
     if duration is not None and (not isinstance(duration, int) or duration <= 0):
         return [invalid("spec.leaseDurationSeconds", duration, "must be greater than 0")]
@@ -936,8 +1009,8 @@ def _validate_lease(obj: dict) -> list[Cause]:
 
 
 def _validate_crd(obj: dict) -> list[Cause]:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    names = spec.get("names") if isinstance(spec.get("names"), dict) else {}
+    spec = mapping(obj.get("spec"))
+    names = mapping(spec.get("names"))
     causes: list[Cause] = []
     group = spec.get("group") or ""
     plural = names.get("plural") or ""

@@ -47,9 +47,14 @@ CHROMIUM_ARGS = [
 
 
 def http_json(
-    method: str, url: str, *, token: str | None = None, body: Any = None, timeout: float = 10.0
+    method: str, url: str, *, token: str | None = None, body: Any = None, timeout: float = 30.0
 ) -> tuple[int, Any]:
-    """One HTTP request; returns (status, decoded JSON or None). HTTP errors are returned, not raised."""
+    """One HTTP request; returns (status, decoded JSON or None). HTTP errors are returned, not raised.
+
+    The default timeout is well above JupyterHub's own ``slow_spawn_timeout`` (10 s): a
+    start request is answered 201 when the server is up within it and 202 after it, so
+    a client timeout of 10 s races the hub's answer on a loaded machine.
+    """
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     if token:

@@ -185,6 +185,7 @@ async def test_replace_all_reports_deletions_and_changes_only():
     cache.listen(("ns", "b"), lambda p: seen.append(("b", p)))
     cache.listen(("ns", "c"), lambda p: seen.append(("c", p["metadata"]["name"])))
     cache.replace_all([big_pod("a", rv="1"), big_pod("c")])
+    await cache.listeners_idle()
     assert sorted(seen, key=str) == sorted([("b", None), ("c", "c")], key=str)
     assert cache.get(("ns", "b")) is None
     assert len(cache) == 2

@@ -14,11 +14,13 @@ import pytest
 from aiohttp import web
 from kubernetes_asyncio import client as k8s_client
 
+from async_kubespawner.kube import errors
 from async_kubespawner.kube.client import (
     CREATE_ID_ANNOTATION,
     PODS,
     ApiError,
     ApiSettings,
+    ClientOptions,
     KubeApi,
     close_shared_apis,
     load_configuration,
@@ -105,10 +107,13 @@ async def server():
 @pytest.fixture
 async def api(server):
     configuration = k8s_client.Configuration(host=server.url)
-    kube = KubeApi(k8s_client.ApiClient(configuration), request_timeout=0.5, retry_timeout=30)
     clock = FakeClock()
-    kube._clock = clock
-    kube._sleep = clock.sleep
+    kube = KubeApi(
+        k8s_client.ApiClient(configuration),
+        request_timeout=0.5,
+        retry_timeout=30,
+        options=ClientOptions(clock=clock, sleep=clock.sleep),
+    )
     kube.clock = clock
     yield kube
     await kube.close()
@@ -214,16 +219,105 @@ async def test_retry_after_beyond_the_budget_fails_at_once(server, api):
     assert api.clock.sleeps == []
 
 
-@pytest.mark.parametrize("code,reason", [(404, "NotFound"), (422, "Invalid"), (403, "Forbidden")])
-async def test_client_errors_are_not_retried_and_do_not_leak_the_body(server, api, code, reason):
+CLIENT_ERRORS = [
+    (400, "BadRequest", errors.BadRequest),
+    (401, "Unauthorized", errors.Unauthorized),
+    (403, "Forbidden", errors.Forbidden),
+    (404, "NotFound", errors.NotFound),
+    (409, "AlreadyExists", errors.Conflict),
+    (410, "Gone", errors.Gone),
+    (413, "RequestEntityTooLarge", errors.RequestTooLarge),
+    (422, "Invalid", errors.Invalid),
+]
+
+
+@pytest.mark.parametrize("code,reason,cls", CLIENT_ERRORS)
+async def test_client_errors_are_not_retried_and_do_not_leak_the_body(
+    server, api, code, reason, cls
+):
+    """A 4xx (but 429) is the server's answer about this very request: one attempt, a
+    typed error naming the object, never the body (the pod's env holds a token)."""
     server.on("POST", PODS_PATH, error(code, reason, f"pods is {reason.lower()}"))
     with pytest.raises(ApiError) as info:
         await api.create(PODS, "ns", POD)
+    assert type(info.value) is cls
     assert info.value.status == code
     assert info.value.reason == reason
+    assert (info.value.kind, info.value.namespace, info.value.name) == (
+        "pods",
+        "ns",
+        "jupyter-alice",
+    )
+    assert not info.value.retriable
     assert api.clock.sleeps == []
+    assert len(server.bodies("POST", PODS_PATH)) == 1
     assert "s3cret" not in str(info.value)
-    assert f"create pods: HTTP {code} {reason}" in str(info.value)
+    assert f"create pods ns/jupyter-alice: HTTP {code} {reason}" in str(info.value)
+
+
+@pytest.mark.parametrize("code,reason,cls", CLIENT_ERRORS)
+async def test_client_errors_on_reads_and_deletes_are_not_retried(server, api, code, reason, cls):
+    server.on("GET", POD_PATH, error(code, reason, "no"))
+    server.on("DELETE", POD_PATH, error(code, reason, "no"))
+    if cls is errors.NotFound:
+        assert await api.get_or_none(PODS, "ns", "jupyter-alice") is None
+        assert await api.delete(PODS, "ns", "jupyter-alice") is None
+    else:
+        with pytest.raises(cls):
+            await api.get(PODS, "ns", "jupyter-alice")
+        with pytest.raises(cls):
+            await api.delete(PODS, "ns", "jupyter-alice")
+    assert len(server.bodies("GET", POD_PATH)) == 1
+    assert len(server.bodies("DELETE", POD_PATH)) == 1
+    assert api.clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "code,reason,cls",
+    [(400, "BadRequest", errors.BadRequest), (403, "Forbidden", errors.Forbidden),
+     (413, "RequestEntityTooLarge", errors.RequestTooLarge), (422, "Invalid", errors.Invalid)],
+)
+async def test_a_refused_create_logs_one_line_with_the_object_and_reason(
+    server, api, caplog, code, reason, cls
+):
+    body = status(code, reason, 'Pod "jupyter-alice" is invalid: spec.containers[0].image: Required')
+    body["details"] = {
+        "name": "jupyter-alice",
+        "kind": "pods",
+        "causes": [{"field": "spec.containers[0].image", "reason": "FieldValueRequired"}],
+    }
+    server.on("POST", PODS_PATH, Reply(status=code, body=body))
+    with caplog.at_level("WARNING", logger="async_kubespawner.kube"), pytest.raises(cls):
+        await api.create(PODS, "ns", POD)
+    [line] = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert "kind=Pod object=ns/jupyter-alice" in line
+    assert f"status={code} reason={reason}" in line
+    assert "fields=spec.containers[0].image" in line
+    assert "s3cret" not in line and "JUPYTERHUB_API_TOKEN" not in line
+
+
+async def test_a_create_into_a_missing_namespace_is_namespace_not_found(server, api):
+    body = status(404, "NotFound", 'namespaces "ns" not found')
+    body["details"] = {"name": "ns", "kind": "namespaces"}
+    server.on("POST", PODS_PATH, Reply(status=404, body=body))
+    api.known_namespaces.add("ns")
+    with pytest.raises(errors.NamespaceNotFound) as info:
+        await api.create(PODS, "ns", POD)
+    assert info.value.namespace == "ns"
+    assert info.value.details.details_kind == "namespaces"
+    assert "ns" not in api.known_namespaces  # forgotten: the next start creates it
+    # A missing pod is a plain NotFound, not a missing namespace.
+    server.on("GET", POD_PATH, error(404, "NotFound", 'pods "jupyter-alice" not found'))
+    with pytest.raises(errors.NotFound) as missing:
+        await api.get(PODS, "ns", "jupyter-alice")
+    assert type(missing.value) is errors.NotFound
+
+
+@pytest.mark.parametrize("code", [429, 500, 502, 503, 504])
+async def test_overload_and_server_errors_are_retried(server, api, code):
+    server.on("GET", POD_PATH, error(code, "Busy", "try later"), Reply(body=created(POD)))
+    assert (await api.get(PODS, "ns", "jupyter-alice"))["metadata"]["uid"] == "uid-1"
+    assert len(server.bodies("GET", POD_PATH)) == 2
 
 
 async def test_timed_out_create_that_succeeded_is_reconciled_not_duplicated(server, api):

@@ -16,10 +16,12 @@ from async_kubespawner.kube.client import (
     NAMESPACES,
     PODS,
     ApiError,
+    ClientOptions,
     KubeApi,
     build_api,
     proxy_for,
 )
+from async_kubespawner.kube.transport import Transport, build_client
 from async_kubespawner.metrics import API_REQUEST_ERRORS
 
 NS = "storm"
@@ -138,27 +140,42 @@ async def test_control_queueing_in_the_connection_pool_times_out(sim):
         await api.close()
 
 
-async def test_slots_bound_requests_in_flight(sim):
-    sim.faults.add_latency(0.05, verb="get", resource="pods")
-    api = await make_api(sim, max_concurrent_requests=3)
-    await api.create(PODS, NS, pod("jupyter-x"))
+class CountingTransport(Transport):
+    """The real transport, counting requests in flight (the client's public seam)."""
+
     in_flight = 0
     peak = 0
-    original = api._send
 
-    async def tracking(*args: Any, **kwargs: Any) -> Any:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
+    async def request(self, *args: Any, **kwargs: Any) -> Any:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
         try:
-            return await original(*args, **kwargs)
+            resp = await super().request(*args, **kwargs)
+            await resp.read()  # the body is part of the round trip
+            return resp
         finally:
-            in_flight -= 1
+            self.in_flight -= 1
 
-    api._send = tracking  # type: ignore[method-assign]
+
+async def test_slots_bound_requests_in_flight(sim):
+    sim.faults.add_latency(0.05, verb="get", resource="pods")
+    configuration = sim.client_configuration()
+    configuration.connection_pool_maxsize = 0
+    client = build_client(configuration)
+    transport = CountingTransport(client)
+    api = KubeApi(
+        client,
+        request_timeout=3.0,
+        retry_timeout=30.0,
+        max_concurrent_requests=3,
+        transport=transport,
+    )
     try:
+        await api.create(NAMESPACES, None, {"metadata": {"name": NS}})
+        await api.create(PODS, NS, pod("jupyter-x"))
+        transport.peak = 0
         await asyncio.gather(*(api.get(PODS, NS, "jupyter-x") for _ in range(12)))
-        assert peak == 3
+        assert transport.peak == 3
     finally:
         await api.close()
 
@@ -178,10 +195,13 @@ class FakeClock:
 
 async def test_retry_budget_still_ends_a_request_that_never_succeeds(sim):
     sim.faults.fail(503, verb="create", resource="pods")
-    api = await make_api(sim, retry_timeout=10, max_concurrent_requests=1)
     clock = FakeClock()
-    api._clock = clock
-    api._sleep = clock.sleep
+    api = await make_api(
+        sim,
+        retry_timeout=10,
+        max_concurrent_requests=1,
+        options=ClientOptions(clock=clock, sleep=clock.sleep),
+    )
     try:
         with pytest.raises(ApiError) as info:
             await api.create(PODS, NS, pod("jupyter-doomed"))

@@ -2,13 +2,17 @@
 survive drops and outages, share per key."""
 
 import asyncio
+import contextlib
 
 import pytest
 from kubesim.testing import run_simulator
 
 from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod
-from async_kubespawner.kube.client import EVENTS, PODS, ApiError, KubeApi
+from async_kubespawner.kube.client import EVENTS, PODS, ClientOptions, KubeApi
+from async_kubespawner.kube.errors import NoResponse, ServerError
 from async_kubespawner.kube.reflector import (
+    Reflector,
+    ReflectorOptions,
     ReflectorSettings,
     get_reflector,
     reflectors,
@@ -243,41 +247,91 @@ async def test_event_reflector_indexes_pod_events(sim, api):
     assert event["message"] == "assigned to node-1"
 
 
+class ScriptedSource:
+    """A lister-watcher whose watches are scripted: each is a callable run inside the watch
+    (it may advance the fake clock, raise, or return whether to deliver an event)."""
+
+    name = "pods@default"
+    resource = "pods"
+    namespace = "default"
+
+    def __init__(self, watches, answered=None):
+        self.watches = list(watches)
+        self.done = asyncio.Event()
+        self.answered = answered
+
+    async def list_page(self, *, limit, continue_token, timeout, decode):  # noqa: ASYNC109
+        return decode(b'{"metadata": {"resourceVersion": "1"}, "items": []}')
+
+    @contextlib.asynccontextmanager
+    async def watch(self, *, resource_version, timeout_seconds, read_timeout):
+        if not self.watches:
+            self.done.set()
+            await asyncio.Event().wait()  # stay "watching" until stopped
+        delivered = await self.watches.pop(0)()
+
+        async def chunks():
+            if delivered:
+                yield b'{"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "2"}}}\n'
+
+        yield chunks()
+
+    def server_answered(self):
+        future = asyncio.get_running_loop().create_future()
+        if self.answered is not None:
+            self.answered(future)
+        return future
+
+
 class PacedReflector:
-    """A reflector whose watches are scripted, on a fake clock: tests the supervisor's
-    pacing (when it backs off) without any real waiting."""
+    """A reflector on a scripted source and a fake clock: tests the supervisor's pacing
+    (when it backs off) without any real waiting. Seams are passed in, not patched."""
 
-    def __init__(self, api, outcomes):
-        from async_kubespawner.kube.reflector import Reflector
-
-        self.reflector = Reflector(api, PODS, "default", ObjectCache(trim_pod), settings=FAST)
-        self.reflector.resource_version = "1"  # as after a list
+    def __init__(self, watches, answered=None):
         self.now = 0.0
         self.sleeps: list[float] = []
-        self.outcomes = list(outcomes)
-        self.done = asyncio.Event()
-        self.reflector._clock = lambda: self.now
-        self.reflector._sleep = self.sleep
-        self.reflector._watch = self.watch
+        self.source = ScriptedSource(watches, answered)
+        self.reflector = Reflector(
+            self.source,
+            ObjectCache(trim_pod),
+            settings=FAST,
+            options=ReflectorOptions(clock=lambda: self.now, sleep=self.sleep),
+        )
+
+    @property
+    def done(self):
+        return self.source.done
 
     async def sleep(self, seconds):
         self.sleeps.append(seconds)
         self.now += seconds
 
-    async def watch(self):
-        if not self.outcomes:
-            self.done.set()
-            await asyncio.Event().wait()  # stay "watching" until stopped
-        delivered, lasted = self.outcomes.pop(0)
-        self.now += lasted
-        return delivered
+    def outcome(self, delivered, lasted):
+        async def watch():
+            self.now += lasted
+            return delivered
+
+        return watch
+
+    def failure(self, lasted, error):
+        async def watch():
+            self.now += lasted
+            raise error
+
+        return watch
 
 
-async def test_quiet_watches_that_expire_are_renewed_without_backoff(api):
+def paced_reflector(outcomes):
+    pacer = PacedReflector([])
+    pacer.source.watches = [pacer.outcome(d, t) for d, t in outcomes]
+    return pacer
+
+
+async def test_quiet_watches_that_expire_are_renewed_without_backoff():
     """A quiet hub's watches end after watch_timeout with no events; that is no failure,
     so renewals never slow down (upstream-style backoff here would delay the next
     spawn's events by up to backoff_max)."""
-    paced = PacedReflector(api, [(False, 60.0)] * 10)
+    paced = paced_reflector([(False, 60.0)] * 10)
     paced.reflector.start()
     await paced.done.wait()
     await paced.reflector.stop()
@@ -285,8 +339,8 @@ async def test_quiet_watches_that_expire_are_renewed_without_backoff(api):
     assert paced.reflector.errors == 0
 
 
-async def test_watches_ending_at_once_back_off(api):
-    paced = PacedReflector(api, [(False, 0.0)] * 6 + [(True, 0.0)] + [(False, 0.0)])
+async def test_watches_ending_at_once_back_off():
+    paced = paced_reflector([(False, 0.0)] * 6 + [(True, 0.0)] + [(False, 0.0)])
     paced.reflector.start()
     await paced.done.wait()
     await paced.reflector.stop()
@@ -295,36 +349,20 @@ async def test_watches_ending_at_once_back_off(api):
     assert len(paced.sleeps) == 5
 
 
-async def test_quiet_watches_cut_by_the_network_are_renewed_without_backoff(api):
-    paced = PacedReflector(api, [])
-    cuts = [60.0] * 5
-
-    async def cut_watch():
-        if not cuts:
-            paced.done.set()
-            await asyncio.Event().wait()
-        paced.now += cuts.pop()
-        raise ApiError(0, "ServerDisconnectedError", reason="ConnectionError")
-
-    paced.reflector._watch = cut_watch
+async def test_quiet_watches_cut_by_the_network_are_renewed_without_backoff():
+    paced = PacedReflector([])
+    cut = NoResponse(0, "ServerDisconnectedError", reason="ConnectionError")
+    paced.source.watches = [paced.failure(60.0, cut) for _ in range(5)]
     paced.reflector.start()
     await paced.done.wait()
     await paced.reflector.stop()
     assert paced.sleeps == []
 
 
-async def test_watches_failing_at_once_back_off_and_count_as_errors(api):
-    paced = PacedReflector(api, [])
-    failures = [0.0] * 4
-
-    async def failing_watch():
-        if not failures:
-            paced.done.set()
-            await asyncio.Event().wait()
-        paced.now += failures.pop()
-        raise ApiError(503, "unavailable", reason="ServiceUnavailable")
-
-    paced.reflector._watch = failing_watch
+async def test_watches_failing_at_once_back_off_and_count_as_errors():
+    paced = PacedReflector([])
+    down = ServerError(503, "unavailable", reason="ServiceUnavailable")
+    paced.source.watches = [paced.failure(0.0, down) for _ in range(4)]
     paced.reflector.start()
     await paced.done.wait()
     await paced.reflector.stop()
@@ -332,49 +370,78 @@ async def test_watches_failing_at_once_back_off_and_count_as_errors(api):
     assert paced.reflector.errors == 4
 
 
-async def test_after_an_outage_the_first_answer_to_anyone_ends_the_backoff(
-    sim, api, monkeypatch
-):
-    """The backoff may have grown to tens of seconds during an outage; once the server
-    answers another request (a spawn's create, say), the reflector catches up at once."""
-    monkeypatch.setattr("async_kubespawner.kube.reflector.random.uniform", lambda a, b: b)
+def longest_backoff(failures: int, settings: ReflectorSettings) -> float:
+    """No jitter: the longest pause the settings allow."""
+    return min(settings.backoff_max, settings.backoff_initial * 2**failures)
+
+
+class StateLog:
+    """A reflector's on_state callback that tests can await (no sleeps)."""
+
+    def __init__(self) -> None:
+        self.states: list[str] = []
+        self.changed = asyncio.Condition()
+        self._events: dict[str, asyncio.Event] = {}
+
+    def __call__(self, reflector, state: str) -> None:
+        self.states.append(state)
+        self.event(state).set()
+
+    def event(self, state: str) -> asyncio.Event:
+        return self._events.setdefault(state, asyncio.Event())
+
+
+async def outage_then_answer(sim, api, *, answer_by_request: bool) -> None:
     slow = ReflectorSettings(watch_timeout=60, backoff_initial=20, backoff_max=60)
-    reflector = pod_reflector(api, slow)
+    states = StateLog()
+    options = ReflectorOptions(backoff=longest_backoff, on_state=states)
+    reflector = get_reflector(
+        api, PODS, "default", lambda: ObjectCache(trim_pod), settings=slow, options=options
+    )
     await reflector.wait_synced(10)
-    pausing = asyncio.Event()
-    subscribe = api.server_answered
-
-    def noting_the_pause():
-        pausing.set()
-        return subscribe()
-
-    api.server_answered = noting_the_pause
     sim.faults.outage(3600, mode="503")
     sim.store.close_watches()  # the watch fails over to the outage
-    await asyncio.wait_for(pausing.wait(), 10)  # backing off: 40 s if nothing wakes it
+    # Disconnected: the reflector now pauses 40 s unless an answer wakes it.
+    await asyncio.wait_for(states.event("disconnected").wait(), 10)
+    assert reflector.stale_for() >= 0
     sim.faults.clear()
     await make_pod(sim, "jupyter-after")  # straight into the store: nobody is told
-    await api.list_page(PODS, "default")  # someone else's request is answered
+    if answer_by_request:
+        await api.list_page(PODS, "default")  # someone else's request is answered
     await reflector.sink.wait_for(("default", "jupyter-after"), lambda p: p is not None, 5)
     assert reflector.errors >= 1
+    assert states.states == ["disconnected", "connected"]
+    assert reflector.stale_for() == 0
 
 
-class AlwaysAnswering:
-    """An API that answers everyone but the reflector (whose watch is scripted to fail)."""
+async def test_after_an_outage_the_first_answer_to_anyone_ends_the_backoff(sim):
+    """The backoff may have grown to tens of seconds during an outage; once the server
+    answers another request (a spawn's create, say), the reflector catches up at once."""
+    # No probes: the answer must come from someone else's request.
+    kube = KubeApi(
+        sim.api_client(),
+        request_timeout=5,
+        retry_timeout=10,
+        options=ClientOptions(probe_interval=0),
+    )
+    try:
+        await outage_then_answer(sim, kube, answer_by_request=True)
+        assert sim.counters.count("discovery", "version") == 0
+    finally:
+        await stop_reflectors()
+        await kube.close()
 
-    def server_answered(self):
-        answered = asyncio.get_running_loop().create_future()
-        answered.set_result(None)
-        return answered
+
+async def test_after_an_outage_a_probe_ends_the_backoff_when_nobody_else_asks(sim, api):
+    """A quiet hub sends no other request: the client's own probe (GET /version about once
+    a second while a reflector waits) finds the server back and the reflector resumes."""
+    await outage_then_answer(sim, api, answer_by_request=False)
+    assert sim.counters.count("discovery", "version") >= 1
 
 
 async def test_a_failure_of_the_reflector_alone_still_backs_off():
     """Others' answers end one pause only: if the next attempt fails as well, the reflector
     waits its full backoff instead of retrying at the rate of everyone else's requests."""
-    from async_kubespawner.kube.reflector import Reflector
-
-    reflector = Reflector(AlwaysAnswering(), PODS, "default", ObjectCache(trim_pod), settings=FAST)
-    reflector.resource_version = "1"
     attempts = 0
     pauses: list[float] = []
     waiting_in_full = asyncio.Event()
@@ -382,20 +449,151 @@ async def test_a_failure_of_the_reflector_alone_still_backs_off():
     async def failing_watch():
         nonlocal attempts
         attempts += 1
-        raise ApiError(500, "watch endpoint broken", verb="watch", kind="pods")
+        raise ServerError(500, "watch endpoint broken", verb="watch", kind="pods")
 
     async def sleep(seconds):
         pauses.append(seconds)
         if len(pauses) == 2:
             waiting_in_full.set()
-            await asyncio.Event().wait()  # a full pause: never ends in this test
+        await asyncio.Event().wait()  # a full pause: never ends in this test
 
-    reflector._watch = failing_watch
-    reflector._sleep = sleep
+    source = ScriptedSource([failing_watch] * 3, answered=lambda f: f.set_result(None))
+    reflector = Reflector(
+        source, ObjectCache(trim_pod), settings=FAST, options=ReflectorOptions(sleep=sleep)
+    )
     reflector.start()
     try:
         await asyncio.wait_for(waiting_in_full.wait(), 5)
-        # attempt 1 fails -> pause ended early by an answer -> attempt 2 fails -> full pause
+        # list, attempt 1 fails -> pause ended early by an answer -> attempt 2 fails ->
+        # full pause
         assert attempts == 2 and len(pauses) == 2
+    finally:
+        await reflector.stop()
+
+
+class OneChunkSource:
+    """Lists nothing, then delivers ``lines`` as one chunk on its first watch (a backlog
+    arriving at once, as after a stall) and stays open."""
+
+    name = "pods@default"
+    resource = "pods"
+    namespace = "default"
+
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self.watched = 0
+
+    async def list_page(self, *, limit, continue_token, timeout, decode):  # noqa: ASYNC109
+        return decode(b'{"metadata": {"resourceVersion": "1"}, "items": []}')
+
+    @contextlib.asynccontextmanager
+    async def watch(self, *, resource_version, timeout_seconds, read_timeout):
+        self.watched += 1
+        lines = self.lines if self.watched == 1 else []
+
+        async def chunks():
+            if lines:
+                yield b"\n".join(lines) + b"\n"
+            await asyncio.Event().wait()
+
+        yield chunks()
+
+    def server_answered(self):
+        return asyncio.get_running_loop().create_future()
+
+
+def added(name: str, rv: int) -> bytes:
+    import json
+
+    pod = pod_body(name)
+    pod["metadata"].update(namespace="default", uid=name, resourceVersion=str(rv))
+    return json.dumps({"type": "MODIFIED" if rv > 1 else "ADDED", "object": pod}).encode()
+
+
+async def test_a_slow_listener_does_not_delay_the_stream():
+    """A listener is someone else's code (a progress log, a hook). 50 changes of one pod
+    whose listener takes 5 ms each must not hold up the next pod's change: called inside
+    the watch loop, the other pod would be applied only after 250 ms of listener calls."""
+    import time
+
+    changes = 50
+    source = OneChunkSource([added("jupyter-a", rv) for rv in range(1, changes + 1)] +
+                            [added("jupyter-b", changes + 1)])
+    cache = ObjectCache(trim_pod)
+    heard: list[str] = []
+
+    def slow_listener(pod):
+        heard.append(pod["metadata"]["resourceVersion"])
+        time.sleep(0.005)  # stands for a listener's CPU work, not for synchronisation
+
+    cache.listen(("default", "jupyter-a"), slow_listener)
+    reflector = Reflector(source, cache, settings=FAST)
+    reflector.start()
+    try:
+        await cache.wait_for(("default", "jupyter-b"), lambda p: p is not None, 10)
+        heard_when_b_arrived = len(heard)
+        await cache.listeners_idle()
+    finally:
+        await reflector.stop()
+    assert heard_when_b_arrived < changes // 2  # the stream did not wait for the listener
+    assert heard[-1] == str(changes)  # the listener heard the latest state...
+    assert len(heard) < changes  # ...without replaying every intermediate one
+
+
+class AnswersThenCuts:
+    """A crashing server: every watch is answered (200), sends half a line, and is cut."""
+
+    name = "pods@default"
+    resource = "pods"
+    namespace = "default"
+
+    def __init__(self, cuts: int) -> None:
+        self.cuts = cuts
+        self.done = asyncio.Event()
+
+    async def list_page(self, *, limit, continue_token, timeout, decode):  # noqa: ASYNC109
+        return decode(b'{"metadata": {"resourceVersion": "1"}, "items": []}')
+
+    @contextlib.asynccontextmanager
+    async def watch(self, *, resource_version, timeout_seconds, read_timeout):
+        if self.cuts == 0:
+            self.done.set()
+            await asyncio.Event().wait()
+        self.cuts -= 1
+
+        async def chunks():
+            yield b'{"type": "ADDED", "object": {"metadata":'
+            raise NoResponse(0, "ClientPayloadError: cut", reason="ConnectionError")
+
+        yield chunks()
+
+    def server_answered(self):
+        return asyncio.get_running_loop().create_future()
+
+
+async def test_a_server_that_answers_and_cuts_at_once_leaves_the_cache_stale():
+    """Answered-then-cut watches are not a connection: the cache stays marked stale (so
+    poll() reads directly), and the failures back off."""
+    now = [0.0]
+    pauses: list[float] = []
+
+    async def sleep(seconds):
+        pauses.append(seconds)
+        now[0] += seconds
+
+    states = StateLog()
+    source = AnswersThenCuts(cuts=4)
+    reflector = Reflector(
+        source,
+        ObjectCache(trim_pod),
+        settings=FAST,
+        options=ReflectorOptions(clock=lambda: now[0], sleep=sleep, on_state=states),
+    )
+    reflector.start()
+    try:
+        await asyncio.wait_for(source.done.wait(), 5)
+        assert reflector.errors == 4 and len(pauses) == 4
+        assert states.states == ["disconnected"]  # never "connected" in between
+        assert reflector.stale_for() == sum(pauses)
     finally:
         await reflector.stop()

@@ -20,7 +20,7 @@ async def test_user_namespaces_are_created_once_and_watched_cluster_wide(sim, ma
     gpu = make_spawner("alice", "gpu", enable_user_namespaces=True)
     await gpu.start()  # same namespace: no second create
     assert sim.counters.count("create", "namespaces") == 1
-    pod_reflectors = [r for r in reflectors() if r.kind.plural == "pods"]
+    pod_reflectors = [r for r in reflectors() if r.resource == "pods"]
     assert [r.namespace for r in pod_reflectors] == [None]  # one cluster-wide reflector
     assert await alice.poll() is None and await gpu.poll() is None
     await alice.stop()

@@ -95,7 +95,7 @@ async def test_200_concurrent_spawns_share_one_reflector(sim, make_spawner):
     assert len(store_pods(sim)) == 200
     assert sim.counters.count("list", "pods") == 1
     assert sim.counters.count("create", "pods") == 200
-    assert len([r for r in reflectors() if r.kind.plural == "pods"]) == 1
+    assert len([r for r in reflectors() if r.resource == "pods"]) == 1
     assert await asyncio.gather(*(s.poll() for s in spawners)) == [None] * 200
     await asyncio.gather(*(s.stop(now=True) for s in spawners))
     assert store_pods(sim) == []

@@ -105,3 +105,22 @@ async def test_only_one_replica_leads_and_a_clean_stop_hands_over_at_once(
     await wait_until(lambda: standby.is_leader, changed, timeout=30)
     lease = await harness.api.get(LEASES, NAMESPACE, "async-kubespawner-operator")
     assert lease["spec"]["holderIdentity"] == standby.identity
+
+
+async def test_release_frees_the_lease_even_after_a_renewal_it_never_saw_answered(
+    harness: OperatorHarness,
+) -> None:
+    """A shutdown can cancel a renewal after its PUT was sent: the elector's copy of the
+    Lease is then one write behind, and releasing with it is a conflict. The release must
+    read the Lease again and free it, or every standby waits out the whole lease."""
+    from async_kubespawner.operator.leader import LeaderElector, LeaseSettings
+
+    settings = LeaseSettings(lease_duration=120.0, renew_deadline=60.0, retry_period=0.25)
+    elector = LeaderElector(harness.api, NAMESPACE, "op-x", settings)
+    assert await elector.try_acquire_or_renew()
+    stale = elector._lease
+    assert await elector.try_acquire_or_renew()  # the renewal whose answer was lost
+    elector._lease = stale
+    await elector.release()
+    lease = await harness.api.get(LEASES, NAMESPACE, settings.name)
+    assert lease["spec"]["holderIdentity"] == ""

@@ -66,3 +66,39 @@ def test_unprovisionable_volume_fails() -> None:
                                "message": 'storageclass "fast" not found'}]}
     verdict = pod_verdict(pod({"phase": "Pending"}), [], events, T, SeenSince(), now=0)
     assert verdict.reason == "VolumeProvisioningFailed" and "claim-alice" in verdict.message
+
+
+def test_the_verdict_is_the_spawners_and_names_the_failing_claim() -> None:
+    """The operator asks the spawner's verdict function: same judgement, same words; of
+    several claims, the one whose events report the failure is named."""
+    from async_kubespawner.lifecycle.readiness import StaticEvents, Target, assess
+    from async_kubespawner.lifecycle.readiness import Tolerances as SpawnerTolerances
+
+    evicted = pod({"phase": "Failed", "reason": "Evicted", "message": "low memory"})
+    mine = pod_verdict(evicted, [], {}, T, SeenSince(), now=0)
+    spawners = assess(
+        evicted,
+        StaticEvents(),
+        SpawnerTolerances(0, 10, 30),
+        0,
+        target=Target("ns", "jupyter-alice", "u-1"),
+    )
+    assert (mine.state, mine.reason, mine.message) == (
+        spawners.state,
+        spawners.reason,
+        spawners.message,
+    )
+    events = {
+        "home-alice": [],
+        "scratch-alice": [
+            {
+                "type": "Warning",
+                "reason": "ProvisioningFailed",
+                "message": "no capacity",
+                "involvedObject": {"kind": "PersistentVolumeClaim", "name": "scratch-alice"},
+            }
+        ],
+    }
+    verdict = pod_verdict(pod({"phase": "Pending"}), [], events, T, SeenSince(), now=0)
+    assert verdict.reason == "VolumeProvisioningFailed"
+    assert "'scratch-alice'" in verdict.message and "no capacity" in verdict.message

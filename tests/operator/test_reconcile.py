@@ -354,7 +354,7 @@ async def test_operator_watches_pod_events_but_not_its_own_server_events(
     await harness.wait_server("alice", lambda s: phase(s) == "Ready")
     written = {e["involvedObject"]["kind"] for e in harness.store_items("events")}
     assert {"NotebookServer", "Pod"} <= written  # both kinds exist in the namespace
-    watch = next(r for r in operator.reflectors if r.kind is EVENTS)
+    watch = next(r.source for r in operator.reflectors if r.source.kind is EVENTS)
     page = await harness.api.list_page(EVENTS, NAMESPACE, field_selector=watch.field_selector)
     kinds = {e["involvedObject"]["kind"] for e in page["items"]}
     assert "Pod" in kinds and "NotebookServer" not in kinds

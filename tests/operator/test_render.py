@@ -193,3 +193,49 @@ def test_annotation_left_empty_is_omitted() -> None:
     children = by_id(render(parse_template_spec(template()), {"note": ""}, CTX))
     assert "annotations" not in children["notebook"].manifest["metadata"]
     assert children["notebook"].manifest["metadata"]["labels"]["note"] == ""
+
+
+@settings(max_examples=150, deadline=None)
+@given(user=names, server=st.one_of(
+    st.just(""),
+    st.sampled_from(["Work", "a.b", "données-été", "x--y", "ok", "-lead", "9lives", "a" * 60]),
+    names))
+def test_server_name_slug_is_the_in_hub_servername(user: str, server: str) -> None:
+    """``{server.name.slug}`` is what the in-hub spawner puts for ``{servername}`` (and
+    ``{safe_servername}``) in a name or a label, for any user and server name."""
+    from async_kubespawner import KubeSpawner
+    from async_kubespawner.testing import build_spawner
+
+    spawner = build_spawner(KubeSpawner, user, servername=server)
+    in_hub = spawner._expand_user_properties("{servername}")
+    assert spawner._expand_user_properties("{safe_servername}") == in_hub
+    ctx = ServerContext(user=user, server=server, namespace="ns", object_name="o")
+    assert ctx.builtins(8888)["server.name.slug"] == in_hub
+    if server == "":
+        assert in_hub == ""
+    else:
+        assert is_valid_dns_label(in_hub) and is_valid_label(in_hub)
+
+
+def test_server_name_slug_examples() -> None:
+    def slug(server: str) -> str:
+        ctx = ServerContext(user="alice", server=server, namespace="ns", object_name="o")
+        return ctx.builtins(8888)["server.name.slug"]
+
+    assert slug("") == ""
+    assert slug("work") == "work"  # a valid name is kept
+    # capitals, dots, non-ASCII and the "--" separator are slugged with a hash, so that
+    # "Work" and "work" (or "a.b" and "a-b") never share a claim or a label value
+    for name, stem in (("Work", "work"), ("a.b", "a-b"), ("données", "donn-es"),
+                       ("x--y", "x-y")):
+        value = slug(name)
+        assert value.startswith(f"{stem}---") and len(value) == len(stem) + 11, value
+    assert len({slug(n) for n in ("Work", "work", "WORK", "a.b", "a-b")}) == 5
+
+
+def test_server_name_slug_values_the_migration_page_shows() -> None:
+    def slug(server: str) -> str:
+        ctx = ServerContext(user="alice", server=server, namespace="ns", object_name="o")
+        return ctx.builtins(8888)["server.name.slug"]
+
+    assert (slug("Work"), slug("a.b")) == ("work---104ab921", "a-b---2e7336dc")

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import functools
 from typing import Any
 
-import aiohttp
 import pytest
 
-SAMPLES = Path(__file__).parent / "samples"
+from . import support
+from .support import sample
+
+# the recording client's User-Agent, which names the default field manager
+call = functools.partial(support.call, agent="probe/1.0")
+
 APPLY = "application/apply-patch+yaml"
-
-
-def recorded(file: str, key: str) -> dict[str, Any]:
-    with open(SAMPLES / file) as f:
-        return json.load(f)[key]
-
-
-async def call(
-    sim, method: str, path: str, body: Any = None, ctype: str = "application/json",
-    agent: str = "probe/1.0",
-) -> tuple[int, dict[str, Any]]:
-    data = body if isinstance(body, str) or body is None else json.dumps(body)
-    headers = {"Content-Type": ctype, "User-Agent": agent}
-    async with aiohttp.ClientSession() as http, http.request(
-        method, sim.url + path, data=data, headers=headers
-    ) as resp:
-        return resp.status, await resp.json()
 
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -44,7 +30,7 @@ def strip_time(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 async def test_create_records_the_user_agent_as_manager_like_the_recording(simulator):
     """The recorded PUT body carries the real server's entry for a ConfigMap created by
     the probe: manager = User-Agent product token, fieldsV1 owning data as a whole."""
-    sent = recorded("status-errors.json", "409_conflict_stale_resource_version")["request"]["body"]
+    sent = sample("status-errors.json", "409_conflict_stale_resource_version")["request"]["body"]
     real_entry = sent["metadata"]["managedFields"][0]
     status, obj = await call(
         simulator, "POST", CM, {"metadata": {"name": "upd"}, "data": {"k": "v"}},
@@ -271,7 +257,7 @@ async def test_custom_resources_apply_and_refuse_strategic_merge(simulator, widg
 async def test_pod_field_set_equals_the_recorded_one(simulator):
     """The recorded PUT body of 11-update-conflicts carries the real server's fieldsV1 for
     a pod created with two containers and a scheduling gate: ours must be identical."""
-    sent = recorded("status-errors.json", "422_invalid_immutable_pod_field")["request"]["body"]
+    sent = sample("status-errors.json", "422_invalid_immutable_pod_field")["request"]["body"]
     [real_entry] = sent["metadata"]["managedFields"]
     image = "registry.example/probe/notebook:1.0"
     status, pod = await call(simulator, "POST", "/api/v1/namespaces/default/pods", {

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from typing import Any
 
-import aiohttp
 import pytest
+
+from .support import call
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 WIDGETS = "/apis/example.com/v1/namespaces/default/widgets"
@@ -49,16 +49,6 @@ CRD: dict[str, Any] = {
         }],
     },
 }
-
-
-async def call(sim, method: str, path: str, body: Any = None, ctype: str = "application/json",
-               accept: str = "application/json") -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as http, http.request(
-        method, sim.url + path,
-        data=body if body is None or isinstance(body, str) else json.dumps(body),
-        headers={"Content-Type": ctype, "Accept": accept},
-    ) as resp:
-        return resp.status, await resp.json()
 
 
 @pytest.fixture

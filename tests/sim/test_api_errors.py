@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import aiohttp
 import pytest
 
-SAMPLES = Path(__file__).parent / "samples"
-with open(f"{SAMPLES}/status-errors.json") as f:
-    ERRORS = json.load(f)
+from .support import concrete, load
+
+ERRORS = load("status-errors.json")
 
 RUN = "t1"
 
 
-def concrete(value):
-    """The recorded request with its placeholders filled in for this run."""
-    if isinstance(value, str):
-        return value.replace("<run>", RUN)
-    if isinstance(value, dict):
-        return {k: concrete(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [concrete(v) for v in value]
-    return value
-
-
 async def replay(sim, key: str, *, prepare=()) -> tuple[int, str, object, object]:
     """Send the recorded request of ``key``; return (status, content type, body, expected body)."""
-    entry = concrete(ERRORS[key])
+    entry = concrete(ERRORS[key], RUN)
     req, expected = entry["request"], entry["response"]
     async with aiohttp.ClientSession() as http:
         await http.post(f"{sim.url}/api/v1/namespaces", json={"metadata": {"name": f"probe-{RUN}"}})
@@ -65,7 +53,7 @@ async def test_error_body_matches_recording(simulator, key):
 
 
 async def test_already_exists_matches_recording(simulator):
-    pod = concrete(ERRORS["409_already_exists"]["request"]["body"])
+    pod = concrete(ERRORS["409_already_exists"]["request"]["body"], RUN)
     status, _, body, expected = await replay(
         simulator, "409_already_exists", prepare=[(f"/api/v1/namespaces/probe-{RUN}/pods", pod)]
     )
@@ -82,7 +70,7 @@ async def test_stale_put_matches_recording(simulator):
         await http.patch(f"{simulator.url}/api/v1/namespaces/probe-{RUN}/configmaps/upd",
                          data=json.dumps({"data": {"k": "newer"}}),
                          headers={"Content-Type": "application/merge-patch+json"})
-        stale = concrete(entry["request"]["body"])
+        stale = concrete(entry["request"]["body"], RUN)
         stale["metadata"].update(uid=created["metadata"]["uid"],
                                  resourceVersion=created["metadata"]["resourceVersion"],
                                  creationTimestamp=created["metadata"]["creationTimestamp"])

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-SAMPLES = Path(__file__).parent / "samples"
+from .support import concrete, load
+
 RUN = "g1"
 USER_AGENT = "conformance-probe/1.0"  # the recording's client: its field manager
 PLACEHOLDERS = {
@@ -27,11 +27,6 @@ PLACEHOLDERS = {
     r"<gen(-\d+)?>": r"[bcdfghjklmnpqrstvwxz2456789]{5}",
     r"<run>": RUN,
 }
-
-
-def load(file: str) -> dict[str, Any]:
-    with open(SAMPLES / file) as f:
-        return json.load(f)
 
 
 def pattern(recorded: str) -> re.Pattern[str]:
@@ -69,16 +64,6 @@ def assert_matches(actual: Any, recorded: Any, where: str = "") -> None:
         assert actual == recorded, f"{where}: {actual!r} != {recorded!r}"
 
 
-def concrete(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("<run>", RUN)
-    if isinstance(value, dict):
-        return {k: concrete(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [concrete(v) for v in value]
-    return value
-
-
 def cases(file: str) -> list[tuple[str, str]]:
     return [(file, k) for k, v in load(file).items() if isinstance(v, dict) and "response" in v]
 
@@ -86,11 +71,11 @@ def cases(file: str) -> list[tuple[str, str]]:
 async def send(sim, request: dict[str, Any]) -> tuple[int, str, Any]:
     data = request.get("body_text")
     if data is None and "body" in request:
-        data = json.dumps(concrete(request["body"]))
+        data = json.dumps(concrete(request["body"], RUN))
     headers = {"Content-Type": request["content_type"]} if "content_type" in request else {}
     headers["User-Agent"] = USER_AGENT
     async with aiohttp.ClientSession() as http:
-        async with http.request(request["method"], sim.url + concrete(request["path"]),
+        async with http.request(request["method"], sim.url + concrete(request["path"], RUN),
                                 data=data, headers=headers) as resp:
             return resp.status, resp.headers["Content-Type"], await resp.json()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -12,12 +11,7 @@ from kubernetes_asyncio import client, watch
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubesim.testing import run_simulator
 
-SAMPLES = Path(__file__).parent / "samples"
-
-
-def sample(file: str, key: str) -> dict:
-    with open(f"{SAMPLES}/{file}") as f:
-        return json.load(f)[key]
+from .support import sample
 
 
 async def make_configmaps(v1, n: int, prefix: str = "page", **labels) -> None:

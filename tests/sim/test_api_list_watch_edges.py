@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from kubesim.testing import run_simulator
 
-SAMPLES = Path(__file__).parent / "samples"
+from .support import sample
+
 CM = "/api/v1/namespaces/default/configmaps"
-
-
-def sample(file: str, key: str) -> dict[str, Any]:
-    with open(SAMPLES / file) as f:
-        return json.load(f)[key]
 
 
 async def get(sim, path: str) -> tuple[int, Any, Any]:

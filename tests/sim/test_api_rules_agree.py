@@ -37,6 +37,7 @@ OPERATORS = mostly([None, "Equal", "Exists"], ["Maybe"])
 EFFECTS = mostly([None, "", "NoSchedule", "NoExecute", "PreferNoSchedule"], ["Sometimes"])
 RESTART = mostly([None, "Always", "OnFailure", "Never"], ["Sometimes"])
 IDS = mostly([None, 0, 1000], [-1, 2**31])
+AFFINITY_OPERATORS = mostly(["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"], ["Bogus"])
 
 
 @st.composite
@@ -61,12 +62,27 @@ def pods(draw: Any) -> dict[str, Any]:
         resources: dict[str, Any] = {}
         for section in ("requests", "limits"):
             if draw(st.booleans()):
-                resources[section] = {draw(st.sampled_from(["cpu", "memory"])): draw(QUANTITIES)}
+                resources[section] = {
+                    draw(st.sampled_from(["cpu", "memory", "nvidia.com/gpu"])): draw(QUANTITIES)
+                }
         c: dict[str, Any] = {
             "name": name,
             "image": draw(mostly(["busybox"], ["", " busybox"])),
             "ports": [port],
-            "env": [{"name": draw(ENV_NAMES), "value": "v"}],
+            "env": [
+                {
+                    "name": draw(ENV_NAMES),
+                    **draw(
+                        mostly(
+                            [
+                                {"value": "v"},
+                                {"valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                            ],
+                            [{"value": "v", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}],
+                        )
+                    ),
+                }
+            ],
             "resources": resources,
             "volumeMounts": [
                 {"name": draw(NAMES), "mountPath": draw(mostly(["/a", "/b"], ["/a", ""]))}
@@ -104,6 +120,25 @@ def pods(draw: Any) -> dict[str, Any]:
             draw(mostly(["pool"], ["bad key"])): draw(mostly(["users"], ["not a label"]))
         },
     }
+    if draw(st.booleans()):
+        requirement = {
+            "key": draw(mostly(["pool"], ["bad key"])),
+            "operator": draw(AFFINITY_OPERATORS),
+        }
+        values = draw(mostly([["a"], None], [["1", "2"]]))
+        if values is not None:
+            requirement["values"] = values
+        term = {"matchExpressions": [requirement]}
+        if draw(st.booleans()):
+            node = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
+        else:
+            weight = draw(mostly([1, 100], [0, 101]))
+            node = {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {"weight": weight, "preference": term}
+                ]
+            }
+        spec["affinity"] = {"nodeAffinity": node}
     restart = draw(RESTART)
     if restart is not None:
         spec["restartPolicy"] = restart

@@ -9,15 +9,9 @@ from typing import Any
 
 import aiohttp
 
+from .support import call
+
 NS = "/api/v1/namespaces/default"
-
-
-async def call(sim, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    async with aiohttp.ClientSession() as http, http.request(
-        method, sim.url + path, data=None if body is None else json.dumps(body),
-        headers={"Content-Type": "application/json"},
-    ) as resp:
-        return resp.status, await resp.json()
 
 
 def conflict(plural: str, name: str, detail: str) -> dict[str, Any]:

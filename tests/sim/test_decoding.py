@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from kubesim.decoding import decode_error, drop_nulls
 from kubesim.defaulting import default_object
-from kubesim.patching import PatchError, apply_strategic_merge_patch, clone_json
+from kubesim.json_values import clone_json
+from kubesim.patching import PatchError, apply_strategic_merge_patch
 from kubesim.validation import validate_object
 
 SAMPLES = Path(__file__).parent / "samples"

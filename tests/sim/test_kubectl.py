@@ -5,27 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
-from pathlib import Path
 
 import pytest
 from kubesim.testing import run_simulator
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+from .support import REPO_ROOT, kubectl, ok
 
+pytestmark = pytest.mark.usefixtures("kubectl_installed")
 
-@pytest.fixture(autouse=True)
-def _kubectl_installed() -> None:
-    """A missing kubectl is a failed set-up, not a reason to skip the smoke test."""
-    if not Path(KUBECTL).exists():
-        pytest.fail(
-            f"{KUBECTL} is missing: `make test` installs it (scripts/install-system-deps.sh), "
-            "or run `apt-get install -y kubernetes-client`"
-        )
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 POD_YAML = """\
 apiVersion: v1
@@ -38,22 +27,6 @@ spec:
   - name: main
     image: registry.example/nb:1
 """
-
-
-async def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "--kubeconfig", str(kubeconfig), *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-async def ok(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    code, out, err = await kubectl(kubeconfig, *args, stdin=stdin)
-    assert code == 0, f"kubectl {' '.join(args)} failed: {err}"
-    return out
 
 
 async def test_kubectl_smoke(tmp_path):

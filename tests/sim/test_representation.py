@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kubesim.testing import Simulator
 
-from .test_api_goldens import load
+from .support import load
 
 PARTIAL = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 PARTIAL_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"

@@ -1,8 +1,8 @@
 """Watch events are written to the client in the write that commits them, in order.
 
-Why it matters: the benchmark's stop() latency was dominated by events waiting for the
-rest of a busy loop iteration before the stream's task wrote them (issue 5). These tests
-pin the two halves of the contract: delivery at commit time while the client keeps up,
+Why it matters: an event that waits for the rest of a busy loop iteration before the
+stream's task writes it delays every watcher, and a spawner's stop() waits on exactly
+that watch (the stop-latency benchmark measures it). These tests pin the two halves of the contract: delivery at commit time while the client keeps up,
 and the queued, backpressured path (same order, nothing lost) when it does not.
 """
 

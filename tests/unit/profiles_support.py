@@ -25,12 +25,14 @@ class ProfileTestSpawner(ProfilesMixin, Spawner):
     extra_pod_config = Dict(config=True)
 
     started_with: dict[str, Any] | None = None
-    pod_name = ""
 
-    def _refresh_names(self) -> None:
-        """Stands in for the settings mixin's name computation (the real one expands slugs)."""
+    @property
+    def pod_name(self) -> str:
+        """Derived when read, like the settings mixin's names (which expand slugs too)."""
+        if self.user is None:
+            return ""
         server = f"{self.user.name}--{self.name}" if self.name else self.user.name
-        self.pod_name = self.pod_name_template.replace("{user_server}", server)
+        return self.pod_name_template.replace("{user_server}", server)
 
     async def start(self) -> str:
         await self.load_user_options()

@@ -81,11 +81,25 @@ BREAKERS = {
     ("/proc Mount Type", "baseline"): [lambda p: init(p).update(procMount="Unmasked")],
     ("Seccomp", "baseline"): [
         lambda p: side(p).update(seccompProfile={"type": "Unconfined"}),
+        lambda p: (
+            side(p).pop("seccompProfile"),
+            p["metadata"]["annotations"].update(
+                {"container.seccomp.security.alpha.kubernetes.io/side": "unconfined"}
+            ),
+        ),
     ],
     ("Sysctls", "baseline"): [
         lambda p: p["spec"]["securityContext"].update(
             sysctls=[{"name": "kernel.msgmax", "value": "1"}]
         )
+    ],
+    ("Host Probes / Lifecycle Hooks", "baseline"): [
+        lambda p: p["spec"]["containers"][1].update(
+            readinessProbe={"httpGet": {"host": "10.0.0.1", "port": 80}}
+        ),
+        lambda p: p["spec"]["initContainers"][0].update(
+            lifecycle={"preStop": {"tcpSocket": {"host": "node", "port": 22}}}
+        ),
     ],
     ("Volume Types", "restricted"): [
         lambda p: p["spec"]["volumes"].append({"name": "n", "nfs": {"server": "s", "path": "/"}}),
@@ -120,8 +134,8 @@ BREAKERS = {
 
 
 def test_every_control_is_counted_and_broken_by_a_case() -> None:
-    assert len(CONTROLS) == 17
-    assert len(controls_for("baseline")) == 11
+    assert len(CONTROLS) == 18
+    assert len(controls_for("baseline")) == 12
     assert {(c.name, c.level) for c in CONTROLS} == set(BREAKERS)
 
 

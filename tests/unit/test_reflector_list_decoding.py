@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from async_kubespawner.kube.cache import ObjectCache, trim_pod
-from async_kubespawner.kube.client import PODS
 from async_kubespawner.kube.reflector import Reflector
 
 
@@ -23,13 +22,24 @@ def pod(name: str, rv: str) -> dict[str, Any]:
     }
 
 
-class PagedApi:
-    """Serves a list in pages of raw JSON through the reflector's ``decode``."""
+class PagedSource:
+    """Serves a list in pages of raw JSON through the reflector's ``decode`` (a
+    lister-watcher that only lists)."""
+
+    name = "pods@default"
+    resource = "pods"
+    namespace = "default"
 
     def __init__(self, pages: list[dict[str, Any]]) -> None:
         self.pages = pages
 
-    async def list_page(self, kind: Any, namespace: Any, **kw: Any) -> dict[str, Any]:
+    def watch(self, **kw: Any) -> Any:
+        raise AssertionError("not watched in these tests")
+
+    def server_answered(self) -> Any:
+        raise AssertionError("not waited for in these tests")
+
+    async def list_page(self, **kw: Any) -> dict[str, Any]:
         index = int(kw.get("continue_token") or 0)
         raw = json.dumps(self.pages[index]).encode()
         decode = kw["decode"]
@@ -59,7 +69,7 @@ def two_pages() -> list[dict[str, Any]]:
 
 async def test_pages_are_trimmed_with_gc_paused_and_gc_restored() -> None:
     cache = RecordingCache()
-    reflector = Reflector(PagedApi(two_pages()), PODS, "default", cache)  # type: ignore[arg-type]
+    reflector = Reflector(PagedSource(two_pages()), cache)
     assert gc.isenabled()
     await reflector._list()
     assert gc.isenabled()
@@ -73,7 +83,7 @@ async def test_pages_are_trimmed_with_gc_paused_and_gc_restored() -> None:
 async def test_gc_is_restored_when_a_page_cannot_be_trimmed() -> None:
     cache = RecordingCache()
     pages = [{"metadata": {"resourceVersion": "3"}, "items": [pod("poison", "1")]}]
-    reflector = Reflector(PagedApi(pages), PODS, "default", cache)  # type: ignore[arg-type]
+    reflector = Reflector(PagedSource(pages), cache)
     with pytest.raises(ValueError, match="cannot trim"):
         await reflector._list()
     assert gc.isenabled()
@@ -81,7 +91,7 @@ async def test_gc_is_restored_when_a_page_cannot_be_trimmed() -> None:
 
 async def test_a_hub_that_disabled_gc_keeps_it_disabled() -> None:
     cache = RecordingCache()
-    reflector = Reflector(PagedApi(two_pages()), PODS, "default", cache)  # type: ignore[arg-type]
+    reflector = Reflector(PagedSource(two_pages()), cache)
     gc.disable()
     try:
         await reflector._list()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from traitlets import Bool, Dict, Enum, Integer, List, Unicode, Union
+from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, Union
 
 from async_kubespawner.profiles import ProfilesMixin
 from async_kubespawner.traits import DEPRECATED_ALIASES, KubeSpawnerSettings
@@ -235,6 +235,20 @@ DEFAULTS: list[tuple[str, type | tuple[T, ...], object]] = [
     ("security_profile", Enum, ""),
     ("k8s_api_max_concurrent_requests", Integer, 100),
     ("freeze_startup_heap", Bool, True),
+    ("stop_timeout", Integer, 60),
+    ("events_per_object_limit", Integer, 100),
+    ("events_total_limit", Integer, 20000),
+    ("image_pull_error_tolerance", Float, 0),
+    ("config_error_tolerance", Float, 10),
+    ("unschedulable_tolerance", Float, 30),
+    ("first_list_timeout", Float, 10),
+    ("reflector_cluster_wide", Bool, None),
+    ("reflector_watch_timeout", Integer, 300),
+    ("reflector_idle_timeout", Float, None),
+    ("reflector_backoff_max", Float, 30),
+    ("reflector_release_delay", Float, 30),
+    ("reflector_stale_after", Float, 5),
+    ("reflector_list_page_size", Integer, 200),
     ("hub_identity", Unicode, None),
     ("delete_orphaned_pods", Bool, True),
     ("storage_adopt_unowned_pvcs", Bool, False),

@@ -128,13 +128,25 @@ def test_empty_state_is_not_legacy() -> None:
     assert spawner.pod_name == "jupyter-alice"
 
 
-def test_refresh_names_after_overrides_keeps_remembered_pvc() -> None:
+def test_a_running_servers_names_stay_those_of_its_state() -> None:
+    """Until the server stops, a changed template (a new config, a profile) renames
+    nothing: the hub must find the pod it started."""
     spawner = make_spawner("alice")
     spawner.load_state(UPSTREAM_STATE)
     spawner.pod_name_template = "lab-{username}"
+    assert spawner.pod_name == "jupyter-alice--lab"
+    assert spawner.dns_name == "jupyter-alice--lab.jhub.svc.cluster.local"
+
+
+def test_template_overrides_after_clear_state_keep_remembered_pvc() -> None:
+    """JupyterHub clears the state, then applies the profile, then starts: a profile's
+    templates name the new pod, but the remembered PVC is never replaced."""
+    spawner = make_spawner("alice")
+    spawner.load_state(UPSTREAM_STATE)
+    spawner.clear_state()
+    spawner.pod_name_template = "lab-{username}"
     spawner.pvc_name_template = "vol-{username}"
     spawner.slug_scheme = "escape"
-    spawner._refresh_names()
     assert spawner.pod_name == "lab-alice"
     assert spawner.pvc_name == "claim-alice--lab"
     assert spawner.dns_name == "lab-alice.jhub.svc.cluster.local"
@@ -147,8 +159,7 @@ def test_user_namespaces_in_state() -> None:
     assert spawner.namespace == "old-alice"
     # a changed template does not move a server whose namespace is in its state
     spawner.user_namespace_template = "new-{username}"
-    spawner._refresh_names()
-    assert spawner.namespace == "old-alice"
+    assert spawner.names.namespace == spawner.namespace == "old-alice"
     spawner.clear_state()
     assert spawner.namespace == "old-alice"
     assert spawner.dns_name == "jupyter-alice.old-alice.svc.cluster.local"
@@ -199,3 +210,40 @@ async def test_resolve_legacy_pvc_name(
         asked.clear()
         await spawner.resolve_legacy_pvc_name(pvc_exists)
         assert asked == []
+
+
+def test_names_follow_their_inputs_until_something_decides_them() -> None:
+    spawner = make_spawner("alice", "lab")
+    assert spawner.pod_name == "jupyter-alice--lab"
+    spawner.pod_name_template = "nb-{username}"
+    spawner.namespace = "team"
+    spawner.slug_scheme = "escape"
+    assert (spawner.pod_name, spawner.dns_name) == ("nb-alice", "nb-alice.team.svc.cluster.local")
+    spawner.user.name = "bob"  # an admin renamed the user
+    assert spawner.pod_name == "nb-bob"
+    spawner.pod_name = "chosen"
+    spawner.pod_name_template = "other-{username}"
+    assert spawner.pod_name == spawner.secret_name == "chosen"
+
+
+async def test_a_profiles_namespace_wins_over_user_namespaces() -> None:
+    """Names are not recomputed after the overrides, so a profile's namespace stays the
+    namespace of the spawn, user namespaces or not (docs/profiles.md)."""
+    spawner = make_spawner(
+        "alice",
+        config={
+            "enable_user_namespaces": True,
+            "profile_list": [
+                {
+                    "display_name": "Team",
+                    "slug": "team",
+                    "kubespawner_override": {"namespace": "team-a"},
+                }
+            ],
+        },
+    )
+    spawner.clear_state()
+    assert spawner.namespace == "user-alice"
+    await spawner.load_user_options()
+    assert spawner.namespace == spawner.names.namespace == "team-a"
+    assert spawner.dns_name == "jupyter-alice.team-a.svc.cluster.local"

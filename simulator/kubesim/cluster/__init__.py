@@ -2,14 +2,17 @@
 
 ``python -m kubesim`` calls :func:`add_arguments` and
 :func:`build_controllers`; tests use :class:`~.cluster.SimCluster` through
-``run_cluster`` or the ``cluster`` fixture (``sim/cluster/testing.py``).
+``run_cluster`` or the ``cluster`` fixture (``kubesim/cluster/testing.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kubesim.testing import Controller
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ClusterConfig.add_arguments(parser)
 
 
-def build_controllers(args: argparse.Namespace) -> Sequence[Any]:
+def build_controllers(args: argparse.Namespace) -> Sequence[Controller]:
     """The cluster for ``python -m kubesim`` (none with ``--no-cluster``).
 
     A bad option or YAML file ends the program with the configuration's own message.
@@ -27,7 +30,7 @@ def build_controllers(args: argparse.Namespace) -> Sequence[Any]:
     from .cluster import SimCluster
     from .config import ClusterConfig, ClusterConfigError
 
-    if getattr(args, "no_cluster", False):
+    if args.no_cluster:
         return ()
     try:
         return (SimCluster(ClusterConfig.from_args(args)),)

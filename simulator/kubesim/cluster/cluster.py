@@ -56,8 +56,7 @@ class SimCluster:
     async def start(self, store: StoreLike) -> None:
         self.store = store
         await self._register_nodes(store)
-        if hasattr(store, "pod_log_source"):
-            store.pod_log_source = self.kubelet.pod_log  # sim-core's hook for pods/{name}/log
+        store.pod_log_source = self.kubelet.pod_log  # the store's hook for pods/{name}/log
         await self.pvc_binder.start(store)
         await self.kubelet.start(store)
         await self.scheduler.start(store)

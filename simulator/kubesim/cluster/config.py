@@ -291,13 +291,13 @@ class ClusterConfig:
             config.image_rules.append((glob, spec))
         if args.seed is not None:
             config.seed = args.seed
-        if getattr(args, "fast", False):
+        if args.fast:
             config.clock = "fast"
         if args.clock:
             config.clock = args.clock
         if args.process_mode:
             config.process_mode = True
-        if getattr(args, "stub_servers", False):
+        if args.stub_servers:
             config.stub_servers = True
         for mapping in args.image_command or []:
             glob, sep, command = mapping.partition("=")

@@ -53,6 +53,11 @@ from .storeview import (
 log = logging.getLogger("kubesim.cluster.kubelet")
 
 
+def _futures(*futures: asyncio.Future[Any]) -> set[asyncio.Future[Any]]:
+    """The set ``asyncio.wait`` takes, typed as futures of anything (the ones raced here
+    have different result types)."""
+    return set(futures)
+
 class _ContainerDone(Exception):
     """A container that could not start and will not be restarted (restartPolicy)."""
 
@@ -240,7 +245,7 @@ class PodWorker:
                 await everything
                 return
             timer = asyncio.ensure_future(self.clock.sleep(s.seconds("evict_after")))
-            await asyncio.wait({everything, timer}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(_futures(everything, timer), return_when=asyncio.FIRST_COMPLETED)
             timer.cancel()
             if not everything.done():
                 for task in supervisors:
@@ -500,7 +505,7 @@ class PodWorker:
         stops = asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
         while not stops.done():
             shortened = asyncio.ensure_future(self.grace_shortened.wait())
-            await asyncio.wait({stops, shortened}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(_futures(stops, shortened), return_when=asyncio.FIRST_COMPLETED)
             shortened.cancel()
             if stops.done():
                 break
@@ -509,7 +514,7 @@ class PodWorker:
             new_grace = float(self.pod["metadata"].get("deletionGracePeriodSeconds") or 0)
             spent = self.clock.cluster_seconds(asyncio.get_running_loop().time() - started)
             deadline = asyncio.ensure_future(self.clock.sleep(new_grace - spent))
-            await asyncio.wait({stops, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(_futures(stops, deadline), return_when=asyncio.FIRST_COMPLETED)
             if not deadline.done():
                 deadline.cancel()
                 continue
@@ -561,9 +566,7 @@ class PodWorker:
     def stop_now(self) -> None:
         """The pod vanished (force-deleted): nothing to report, just stop what runs."""
         for container in self.running.values():
-            kill = getattr(container, "kill_now", None)
-            if kill is not None:
-                kill()
+            container.kill_now()
 
 
 class Kubelet:

@@ -9,6 +9,7 @@ patch on ``pods/status``. Keeping this pure makes the phase rules (which a spawn
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,10 +104,6 @@ def terminated(
     if container_id:
         body["containerID"] = container_id
     return {"terminated": body}
-
-
-def exit_reason(exit_code: int) -> str:
-    return "Completed" if exit_code == 0 else "Error"
 
 
 @dataclass
@@ -253,7 +250,7 @@ def build_pod_status(
     phase_override: str | None = None,
     reason: str | None = None,
     message: str | None = None,
-    extra_conditions: list[dict[str, Any]] = (),  # type: ignore[assignment]
+    extra_conditions: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The full status object for a pod bound to a node."""
     spec = pod.get("spec") or {}

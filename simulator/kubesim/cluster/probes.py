@@ -85,7 +85,7 @@ def probe_port(container: dict[str, Any], probe: dict[str, Any]) -> int:
     return int(ports[0]["containerPort"]) if ports else 8888
 
 
-def _url(probe: dict[str, Any], host: str, port: int) -> str:
+def _url(probe: dict[str, Any], host: str, port: int | str) -> str:
     get = probe.get("httpGet") or {}
     scheme = str(get.get("scheme") or "HTTP").lower()
     path = str(get.get("path") or "/")

@@ -216,8 +216,8 @@ class EnvResolver:
                 if kind in source:
                     ref = source[kind]
                     data = self._object_data(plural, ref.get("name", ""), bool(ref.get("optional")))
-                    for key, value in (data or {}).items():
-                        env[prefix + key] = value
+                    for key, text in (data or {}).items():
+                        env[prefix + key] = text
         for var in container.get("env") or []:
             name = var.get("name", "")
             if "valueFrom" not in var:

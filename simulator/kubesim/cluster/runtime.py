@@ -190,7 +190,7 @@ class SimulatedContainer:
             upcoming.append((self._next_probe, 2, ContainerChange("unready", message)))
         elif not self._ready_reported and not any(e.kind == "started" for e in self._timeline):
             # ready wins a tie with an exit: a container ready at 0 s that exits at 0 s
-            # was ready first (the order the old single-timer version reported)
+            # was ready first, so watchers see Ready before the termination
             ready_at = self.scenario.seconds("ready_after") if self.main else 0.0
             upcoming.append((max(ready_at, self._started_at), -1, ContainerChange("ready")))
         if not upcoming:

@@ -27,7 +27,6 @@ from .pvc import SELECTED_NODE, PVCBinder
 from .scenarios import ScenarioBook
 from .storeview import (
     StoreLike,
-    bind_pod,
     cancel_all,
     is_missing,
     key_of,
@@ -301,7 +300,7 @@ class Scheduler:
         assert self.store is not None
         self._bound[key] = (node.name, requests)  # reserve before the await (the "assume" step)
         try:
-            bound = await bind_pod(self.store, self._pods, pod, node.name, self.clock.timestamp())
+            bound = await self.store.bind(*key, node.name)
         except BaseException:
             self._bound.pop(key, None)
             raise
@@ -325,6 +324,13 @@ class Scheduler:
         if self._last_message.get(key) == message:
             return  # same verdict as last time: the real scheduler's event would be a duplicate
         self._last_message[key] = message
+        await self._not_scheduled(pod, "Unschedulable", message)
+        await record(self.store, scheduler_event(pod, "FailedScheduling", message, type_="Warning"))
+
+    async def _not_scheduled(self, pod: dict[str, Any], reason: str, message: str) -> None:
+        """Set ``PodScheduled=False`` with the reason kube-scheduler gives (Unschedulable,
+        SchedulingGated): what ``kubectl describe`` and the spawner's progress read."""
+        assert self.store is not None
         await patch_status(
             self.store,
             self._pods,
@@ -336,33 +342,16 @@ class Scheduler:
                         "status": "False",
                         "lastProbeTime": None,
                         "lastTransitionTime": self.clock.timestamp(),
-                        "reason": "Unschedulable",
+                        "reason": reason,
                         "message": message,
                     }
                 ]
             },
         )
-        await record(self.store, scheduler_event(pod, "FailedScheduling", message, type_="Warning"))
 
     async def _mark_gated(self, pod: dict[str, Any]) -> None:
         assert self.store is not None
         conditions = (pod.get("status") or {}).get("conditions") or []
         if any(c.get("reason") == "SchedulingGated" for c in conditions):
             return
-        await patch_status(
-            self.store,
-            self._pods,
-            pod,
-            {
-                "conditions": [
-                    {
-                        "type": "PodScheduled",
-                        "status": "False",
-                        "lastProbeTime": None,
-                        "lastTransitionTime": self.clock.timestamp(),
-                        "reason": "SchedulingGated",
-                        "message": SCHEDULING_GATED_MESSAGE,
-                    }
-                ]
-            },
-        )
+        await self._not_scheduled(pod, "SchedulingGated", SCHEDULING_GATED_MESSAGE)

@@ -1,4 +1,4 @@
-"""The few store operations the controllers share: list-then-watch, status writes, binding.
+"""The few store operations the controllers share: list-then-watch, status writes, events.
 
 The scheduler, kubelet and PVC binder talk to the store only through these helpers, so a
 change in the store's seam (docs/contracts.md §1) is absorbed here once.
@@ -7,26 +7,56 @@ change in the store's seam (docs/contracts.md §1) is absorbed here once.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from kubesim.store import PodLog
 
 log = logging.getLogger("kubesim.cluster")
 
 
 class StoreLike(Protocol):
-    """The subset of ``sim.store.Store`` the cluster uses (see docs/contracts.md §1)."""
+    """The part of ``kubesim.store.Store`` the cluster uses (docs/contracts.md §1).
+
+    The controllers are clients of the store through these calls only, as a real
+    scheduler and kubelet are clients of the API server through its API.
+    """
+
+    pod_log_source: Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
 
     def resource(self, plural: str, group: str = "") -> Any: ...
-    async def create(self, rt: Any, namespace: str | None, obj: dict, **kw: Any) -> dict: ...
-    def get(self, rt: Any, namespace: str | None, name: str) -> dict: ...
-    def list(self, rt: Any, namespace: str | None = None, **kw: Any) -> tuple[list[dict], str]: ...
+    async def create(self, rt: Any, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]: ...
+    def get(self, rt: Any, namespace: str | None, name: str) -> dict[str, Any]: ...
+    def list(
+        self, rt: Any, namespace: str | None = None
+    ) -> tuple[builtins.list[dict[str, Any]], str]: ...
     async def patch(
-        self, rt: Any, namespace: str | None, name: str, patch: Any, patch_type: str, **kw: Any
-    ) -> dict: ...
-    async def delete(self, rt: Any, namespace: str | None, name: str, **kw: Any) -> dict: ...
-    def watch(self, rt: Any, namespace: str | None = None, **kw: Any) -> Any: ...
+        self,
+        rt: Any,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str,
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]: ...
+    async def delete(
+        self,
+        rt: Any,
+        namespace: str | None,
+        name: str,
+        *,
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+    def watch(
+        self, rt: Any, namespace: str | None = None, *, resource_version: str | None = None
+    ) -> Any: ...
+    async def bind(self, namespace: str, name: str, node_name: str) -> dict[str, Any]: ...
 
 
 def status_code(exc: BaseException) -> int | None:
@@ -130,32 +160,6 @@ async def record(store: StoreLike, event: dict[str, Any]) -> None:
     except Exception as exc:
         if status_code(exc) not in (403, 404, 409):
             raise
-
-
-async def bind_pod(
-    store: StoreLike, pods: Any, pod: dict[str, Any], node: str, now: str
-) -> dict[str, Any]:
-    """Bind a pod to a node as the scheduler does: ``pods/binding``, which also sets PodScheduled.
-
-    Stores without a binding call get the same result from a spec patch plus a status patch.
-    """
-    namespace, name = key_of(pod)
-    bind = getattr(store, "bind", None)
-    if bind is not None:
-        return await bind(namespace, name, node)
-    bound = await store.patch(pods, namespace, name, {"spec": {"nodeName": node}}, "merge")
-    scheduled = {
-        "type": "PodScheduled",
-        "status": "True",
-        "lastProbeTime": None,
-        "lastTransitionTime": now,
-    }
-    others = [
-        c
-        for c in (bound.get("status") or {}).get("conditions") or []
-        if c.get("type") != "PodScheduled"
-    ]
-    return await patch_status(store, pods, bound, {"conditions": [*others, scheduled]}) or bound
 
 
 def spawn(coro: Awaitable[Any], tasks: set[asyncio.Task[Any]], name: str) -> asyncio.Task[Any]:

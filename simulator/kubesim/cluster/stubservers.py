@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -144,7 +145,9 @@ class StubServerRuntime(SimulatedRuntime):
     def __init__(self, clock: Any, *, pod_ip_prefix: str = "127.2") -> None:
         super().__init__(clock)
         self.pod_ip_prefix = pod_ip_prefix
-        self._next = 2
+        # Where this simulator starts handing out addresses: spread by process id, so two
+        # simulators on one machine rarely hand out the same address and port.
+        self._next = 2 + (os.getpid() * 7919) % 60000
         self._served: dict[str, list[_ServedContainer]] = {}
 
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:

@@ -30,7 +30,7 @@ async def run_cluster(
 
     cluster = SimCluster(config or ClusterConfig.fast())
     async with run_simulator(controllers=[cluster], **simulator_options) as sim:
-        sim.cluster = cluster  # type: ignore[attr-defined]
+        sim.cluster = cluster
         yield sim
 
 

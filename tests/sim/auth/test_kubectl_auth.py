@@ -13,13 +13,9 @@ from kubernetes_asyncio.client import CoreV1Api
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubesim.testing import run_simulator, write_kubeconfig
 
-from ..test_kubectl import KUBECTL, REPO_ROOT, kubectl, ok
+from ..support import REPO_ROOT, kubectl, ok
 
-
-@pytest.fixture(autouse=True)
-def _kubectl_installed() -> None:
-    if not Path(KUBECTL).exists():
-        pytest.fail(f"{KUBECTL} is missing (scripts/install-system-deps.sh installs it)")
+pytestmark = pytest.mark.usefixtures("kubectl_installed")
 
 
 async def test_kubectl_auth_can_i_create_token_and_whoami(tmp_path: Path) -> None:

@@ -116,3 +116,13 @@ def pod_manifest(
     if restart_policy:
         body["spec"]["restartPolicy"] = restart_policy
     return body
+
+
+def ready(_type: str, pod: Any) -> bool:
+    """A ``follow`` predicate: the pod reports Ready=True."""
+    return condition(pod, "Ready") == "True"
+
+
+def finished(_type: str, pod: Any) -> bool:
+    """A ``follow`` predicate: the pod reached a terminal phase."""
+    return pod.status.phase in ("Succeeded", "Failed")

@@ -8,11 +8,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from .podwatch import condition, create_and_follow, follow, pod_manifest
-
-
-def ready(_t, pod):
-    return condition(pod, "Ready") == "True"
+from .podwatch import create_and_follow, follow, pod_manifest, ready
 
 
 async def test_closed_watches_and_restart_do_not_stop_the_cluster(

@@ -15,12 +15,9 @@ from .podwatch import (
     main_state,
     pod_events,
     pod_manifest,
+    ready,
     wait_for_event,
 )
-
-
-def ready(_type, pod):
-    return condition(pod, "Ready") == "True"
 
 
 async def test_pod_becomes_ready_with_real_statuses_and_events(core: client.CoreV1Api):

@@ -26,16 +26,11 @@ from kubesim.cluster.containerlogs import (
 )
 from kubesim.errors import StatusError
 
-from .podwatch import create_and_follow, pod_manifest
-from .test_probes import processes  # noqa: F401  (the process-mode cluster fixture)
-from .test_processes import PY, process_pod
+from .podprocess import PY, process_pod
+from .podwatch import create_and_follow, finished, pod_manifest
 
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 T0 = 1_790_000_000 * 1_000_000_000  # nanoseconds
-
-
-def finished(_type, pod) -> bool:
-    return pod.status.phase in ("Succeeded", "Failed")
 
 
 def stored_log(tmp_path: Path, records: list[LogRecord]) -> ContainerLog:
@@ -126,10 +121,10 @@ def test_termination_message_sources(tmp_path: Path):
 # ------------------------------------------------------------------ through the API
 
 
-async def test_log_options_through_the_api(processes: client.CoreV1Api):  # noqa: F811
+async def test_log_options_through_the_api(process_core: client.CoreV1Api):
     script = "print('alpha'); print('beta'); print('gamma')"
-    await create_and_follow(processes, process_pod("talker", [PY, "-c", script]), finished)
-    read = processes.read_namespaced_pod_log
+    await create_and_follow(process_core, process_pod("talker", [PY, "-c", script]), finished)
+    read = process_core.read_namespaced_pod_log
     stamped = await read("talker", "default", timestamps=True)
     lines = stamped.splitlines()
     assert len(lines) == 3 and all(STAMP.match(line) for line in lines)
@@ -144,7 +139,7 @@ async def test_log_options_through_the_api(processes: client.CoreV1Api):  # noqa
 
 
 async def test_fallback_to_logs_on_error_becomes_the_terminated_message(
-    processes: client.CoreV1Api,  # noqa: F811
+    process_core: client.CoreV1Api,
 ):
     script = ("import sys\n"
               "for i in range(100): print('setup', i)\n"
@@ -152,7 +147,7 @@ async def test_fallback_to_logs_on_error_becomes_the_terminated_message(
               "sys.exit(3)\n")
     body = process_pod("broken", [PY, "-u", "-c", script],
                        terminationMessagePolicy="FallbackToLogsOnError")
-    seen = await create_and_follow(processes, body, finished)
+    seen = await create_and_follow(process_core, body, finished)
     terminated = seen[-1][1].status.container_statuses[0].state.terminated
     assert terminated.exit_code == 3
     lines = terminated.message.splitlines()
@@ -161,7 +156,7 @@ async def test_fallback_to_logs_on_error_becomes_the_terminated_message(
 
     # the default policy (File) leaves the message empty
     plain = process_pod("plain", [PY, "-c", script])
-    seen = await create_and_follow(processes, plain, finished)
+    seen = await create_and_follow(process_core, plain, finished)
     assert seen[-1][1].status.container_statuses[0].state.terminated.message is None
 
     # a message the process writes to its terminationMessagePath wins
@@ -171,22 +166,22 @@ async def test_fallback_to_logs_on_error_becomes_the_terminated_message(
               "print('noise'); sys.exit(1)\n")
     body = process_pod("writer", [PY, "-c", writes],
                        terminationMessagePolicy="FallbackToLogsOnError")
-    seen = await create_and_follow(processes, body, finished)
+    seen = await create_and_follow(process_core, body, finished)
     assert seen[-1][1].status.container_statuses[0].state.terminated.message == "disk full"
 
 
 async def test_follow_with_timestamps_ends_at_the_byte_limit(
-    processes: client.CoreV1Api,  # noqa: F811
+    process_core: client.CoreV1Api,
 ):
     script = (
         "import time\nprint('first line', flush=True)\nprint('second', flush=True)\n"
         "time.sleep(600)\n"
     )
     body = process_pod("chatty", [PY, "-c", script], restart_policy="Always")
-    await create_and_follow(processes, body,
+    await create_and_follow(process_core, body,
                             lambda _t, p: bool(p.status.container_statuses)
                             and p.status.container_statuses[0].ready)
-    response = await processes.read_namespaced_pod_log(
+    response = await process_core.read_namespaced_pod_log(
         "chatty", "default", follow=True, timestamps=True, limit_bytes=45,
         _preload_content=False)
     # the process keeps running: only the byte budget can end this stream

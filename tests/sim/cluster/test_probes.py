@@ -8,22 +8,16 @@ tcpSocket, exec) on a clock 20x faster than real time.
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
-import pytest_asyncio
 from kubernetes_asyncio import client, watch
-from kubesim.cluster.config import ClusterConfig
 from kubesim.cluster.probes import (
     ProbeTiming,
     simulated_probe_timeline,
 )
-from kubesim.cluster.testing import run_cluster
 
-from .podwatch import HANG_GUARD, condition, create_and_follow, pod_events, pod_manifest
-from .test_processes import PY, descendants, process_pod
+from .podprocess import PY, process_pod
+from .podwatch import HANG_GUARD, condition, create_and_follow, finished, pod_events, pod_manifest
 
 LIVENESS = {"httpGet": {"path": "/api", "port": "notebook-port"}, "periodSeconds": 10,
             "failureThreshold": 3}
@@ -37,10 +31,6 @@ def with_probe(body: dict[str, Any], kind: str, probe: dict[str, Any]) -> dict[s
 def restarted(_type: str, pod: Any) -> bool:
     statuses = pod.status.container_statuses or []
     return bool(statuses) and statuses[0].restart_count >= 1 and statuses[0].state.running
-
-
-def finished(_type: str, pod: Any) -> bool:
-    return pod.status.phase in ("Succeeded", "Failed")
 
 
 def reasons_and_messages(events: list[Any]) -> list[tuple[str, str, int]]:
@@ -181,57 +171,43 @@ async def test_startup_probe_that_never_passes_kills_and_restarts(core: client.C
 # ------------------------------------------------------------------ process mode
 
 
-@pytest_asyncio.fixture
-async def processes(tmp_path: Path) -> AsyncIterator[client.CoreV1Api]:
-    before = descendants(os.getpid())
-    config = ClusterConfig(clock=0.05, process_mode=True, default_scenario="instant",
-                           process_root=str(tmp_path / "pods"))
-    async with run_cluster(config) as sim:
-        api_client = sim.api_client()
-        try:
-            yield client.CoreV1Api(api_client)
-        finally:
-            await api_client.close()
-    assert descendants(os.getpid()) - before == set(), "a pod process outlived the simulator"
-
-
 SERVER = [PY, "-u", "-m", "http.server", "8888", "--bind", "0.0.0.0"]
 
 
-async def test_process_liveness_http_status_failure_restarts(processes: client.CoreV1Api):
+async def test_process_liveness_http_status_failure_restarts(process_core: client.CoreV1Api):
     # the startup probe holds the liveness probe back until the server listens
     body = process_pod("web", SERVER, restart_policy="Always", port=8888,
                        startupProbe={"tcpSocket": {"port": 8888}, "periodSeconds": 1,
                                      "failureThreshold": 1000},
                        livenessProbe={"httpGet": {"path": "/missing", "port": 8888},
                                       "periodSeconds": 1, "failureThreshold": 2})
-    await create_and_follow(processes, body, restarted)
-    events = reasons_and_messages(await pod_events(processes, "web"))
+    await create_and_follow(process_core, body, restarted)
+    events = reasons_and_messages(await pod_events(process_core, "web"))
     status_failure = "Liveness probe failed: HTTP probe failed with statuscode: 404"
     assert count_of(events, "Unhealthy", status_failure) >= 2
     killing = "Container main failed liveness probe, will be restarted"
     assert count_of(events, "Killing", killing) >= 1
     # the killed run's log is the previous one; it served the probe's requests
-    previous = await processes.read_namespaced_pod_log("web", "default", previous=True)
+    previous = await process_core.read_namespaced_pod_log("web", "default", previous=True)
     assert '"GET /missing HTTP/1.1" 404' in previous
 
 
-async def test_process_liveness_tcp_failure_with_never(processes: client.CoreV1Api):
+async def test_process_liveness_tcp_failure_with_never(process_core: client.CoreV1Api):
     body = process_pod("tcp", SERVER, port=8888,
                        livenessProbe={"tcpSocket": {"port": 9999}, "periodSeconds": 1,
                                       "failureThreshold": 1})
-    seen = await create_and_follow(processes, body, finished)
+    seen = await create_and_follow(process_core, body, finished)
     pod = seen[-1][1]
     terminated = pod.status.container_statuses[0].state.terminated
     assert terminated.exit_code == 143 and pod.status.phase == "Failed"  # SIGTERM
-    events = reasons_and_messages(await pod_events(processes, "tcp"))
+    events = reasons_and_messages(await pod_events(process_core, "tcp"))
     ip = pod.status.pod_ip
     assert ("Unhealthy", f"Liveness probe failed: dial tcp {ip}:9999: connect: connection refused",
             1) in events
     assert ("Killing", "Container main failed liveness probe", 1) in events
 
 
-async def test_process_startup_exec_probe(processes: client.CoreV1Api):
+async def test_process_startup_exec_probe(process_core: client.CoreV1Api):
     # the startup probe passes once the server has written its marker file
     script = ("import pathlib, time, http.server;"
               "time.sleep(0.3); pathlib.Path('up').write_text('1');"
@@ -240,10 +216,10 @@ async def test_process_startup_exec_probe(processes: client.CoreV1Api):
         "exec-start", [PY, "-u", "-c", script], restart_policy="Always", port=8888,
         startupProbe={"exec": {"command": ["sh", "-c", "cat up || { echo not yet; exit 1; }"]},
                       "periodSeconds": 1, "failureThreshold": 100})
-    seen = await create_and_follow(processes, body, lambda _t, p: condition(p, "Ready") == "True")
+    seen = await create_and_follow(process_core, body, lambda _t, p: condition(p, "Ready") == "True")
     statuses = [p.status.container_statuses[0] for _, p in seen if p.status.container_statuses]
     assert any(s.state.running and not s.started for s in statuses)
     assert statuses[-1].started and statuses[-1].ready
-    unhealthy = [e for e in await pod_events(processes, "exec-start") if e.reason == "Unhealthy"]
+    unhealthy = [e for e in await pod_events(process_core, "exec-start") if e.reason == "Unhealthy"]
     assert unhealthy and unhealthy[0].message.startswith("Startup probe failed: ")
     assert "not yet" in unhealthy[0].message

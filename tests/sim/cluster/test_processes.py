@@ -3,97 +3,31 @@
 import asyncio
 import base64
 import os
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from kubernetes_asyncio import client
 from kubesim.cluster.config import ClusterConfig
 from kubesim.cluster.testing import run_cluster
 
-from .podwatch import condition, create_and_follow, follow, pod_events, wait_for_event
-
-PY = sys.executable
-
-
-def descendants(pid: int) -> set[int]:
-    """Live (non-zombie) descendants of ``pid``, from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        state, ppid = fields[0], int(fields[1])
-        if state != "Z":
-            children.setdefault(ppid, []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+from .podprocess import PY, process_pod
+from .podwatch import (
+    create_and_follow,
+    finished,
+    follow,
+    pod_events,
+    ready,
+    wait_for_event,
+)
 
 
-@pytest_asyncio.fixture
-async def core(tmp_path: Path) -> AsyncIterator[client.CoreV1Api]:
-    """A process-mode cluster (a clock 20x faster than real time); asserts no stray processes."""
-    before = descendants(os.getpid())
-    config = ClusterConfig(
-        clock=0.05,
-        process_mode=True,
-        default_scenario="instant",
-        process_root=str(tmp_path / "pods"),
-    )
-    async with run_cluster(config) as sim:
-        api_client = sim.api_client()
-        try:
-            yield client.CoreV1Api(api_client)
-        finally:
-            await api_client.close()
-    assert descendants(os.getpid()) - before == set(), "a pod process outlived the simulator"
-
-
-def process_pod(name, command, *, restart_policy="Never", port=None, **container):
-    body = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": restart_policy,
-            "terminationGracePeriodSeconds": 30,
-            "containers": [
-                {"name": "main", "image": "python:3.11", "command": command, **container}
-            ],
-        },
-    }
-    if port:
-        body["spec"]["containers"][0]["ports"] = [{"containerPort": port}]
-    return body
-
-
-def ready(_t, pod):
-    return condition(pod, "Ready") == "True"
-
-
-def finished(_t, pod):
-    return pod.status.phase in ("Succeeded", "Failed")
-
-
-async def test_two_http_servers_on_the_same_port_each_on_its_pod_ip(core: client.CoreV1Api):
+async def test_two_http_servers_on_the_same_port_each_on_its_pod_ip(process_core: client.CoreV1Api):
     server = [PY, "-u", "-m", "http.server", "8888", "--bind", "0.0.0.0"]
     pods = []
     for name in ("web-a", "web-b"):
         seen = await create_and_follow(
-            core, process_pod(name, server, restart_policy="Always", port=8888), ready
+            process_core, process_pod(name, server, restart_policy="Always", port=8888), ready
         )
         pods.append(seen[-1][1])
     ips = {p.status.pod_ip for p in pods}
@@ -103,18 +37,18 @@ async def test_two_http_servers_on_the_same_port_each_on_its_pod_ip(core: client
             async with session.get(f"http://{pod.status.pod_ip}:8888/") as response:
                 assert response.status == 200
                 assert "Directory listing" in await response.text()
-    log = await core.read_namespaced_pod_log("web-a", "default")
+    log = await process_core.read_namespaced_pod_log("web-a", "default")
     assert '"GET / HTTP/1.1" 200' in log
-    tail = await core.read_namespaced_pod_log("web-a", "default", tail_lines=1)
+    tail = await process_core.read_namespaced_pod_log("web-a", "default", tail_lines=1)
     assert tail.count("\n") == 1 and tail in log
 
 
-async def test_env_and_volumes_from_secret_configmap_and_downward_api(core: client.CoreV1Api):
-    await core.create_namespaced_secret(
+async def test_env_and_volumes_from_secret_configmap_and_downward_api(process_core: client.CoreV1Api):
+    await process_core.create_namespaced_secret(
         "default",
         {"metadata": {"name": "creds"}, "data": {"token": base64.b64encode(b"s3cret").decode()}},
     )
-    await core.create_namespaced_config_map(
+    await process_core.create_namespaced_config_map(
         "default",
         {"metadata": {"name": "settings"}, "data": {"colour": "teal", "app.conf": "x=1\n"}},
     )
@@ -159,9 +93,9 @@ async def test_env_and_volumes_from_secret_configmap_and_downward_api(core: clie
         {"name": "conf", "configMap": {"name": "settings"}},
         {"name": "sec", "secret": {"secretName": "creds"}},
     ]
-    seen = await create_and_follow(core, manifest, finished)
+    seen = await create_and_follow(process_core, manifest, finished)
     pod = seen[-1][1]
-    log = await core.read_namespaced_pod_log("env-check", "default")
+    log = await process_core.read_namespaced_pod_log("env-check", "default")
     assert pod.status.phase == "Succeeded", log
     assert "TOKEN=s3cret\n" in log and "COLOUR=teal\n" in log
     assert "NAME=env-check NS=default\n" in log
@@ -171,14 +105,14 @@ async def test_env_and_volumes_from_secret_configmap_and_downward_api(core: clie
     assert "FILE=x=1\n" in log and "SECRETFILE=s3cret" in log
 
 
-async def test_missing_secret_is_a_container_config_error(core: client.CoreV1Api):
+async def test_missing_secret_is_a_container_config_error(process_core: client.CoreV1Api):
     manifest = process_pod(
         "no-secret",
         [PY, "-c", "pass"],
         env=[{"name": "T", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}],
     )
     seen = await create_and_follow(
-        core,
+        process_core,
         manifest,
         lambda _t, p: any(
             s.state.waiting and s.state.waiting.reason == "CreateContainerConfigError"
@@ -189,24 +123,24 @@ async def test_missing_secret_is_a_container_config_error(core: client.CoreV1Api
         seen[-1][1].status.container_statuses[0].state.waiting.message
         == 'secret "absent" not found'
     )
-    failed = await wait_for_event(core, "no-secret", "Failed")
+    failed = await wait_for_event(process_core, "no-secret", "Failed")
     assert failed.message == 'Error: secret "absent" not found'
 
 
-async def test_crash_exit_code_is_reported(core: client.CoreV1Api):
+async def test_crash_exit_code_is_reported(process_core: client.CoreV1Api):
     seen = await create_and_follow(
-        core, process_pod("crasher", [PY, "-c", "import sys; print('bye'); sys.exit(7)"]), finished
+        process_core, process_pod("crasher", [PY, "-c", "import sys; print('bye'); sys.exit(7)"]), finished
     )
     pod = seen[-1][1]
     term = pod.status.container_statuses[0].state.terminated
     assert (pod.status.phase, term.exit_code, term.reason) == ("Failed", 7, "Error")
-    assert await core.read_namespaced_pod_log("crasher", "default") == "bye\n"
+    assert await process_core.read_namespaced_pod_log("crasher", "default") == "bye\n"
 
 
-async def test_restarted_container_keeps_previous_log(core: client.CoreV1Api):
+async def test_restarted_container_keeps_previous_log(process_core: client.CoreV1Api):
     script = "import sys; print('run'); sys.exit(3)"
     seen = await create_and_follow(
-        core,
+        process_core,
         process_pod("flappy", [PY, "-c", script], restart_policy="OnFailure"),
         lambda _t, p: (
             (p.status.container_statuses or [None])[0] is not None
@@ -215,7 +149,7 @@ async def test_restarted_container_keeps_previous_log(core: client.CoreV1Api):
         ),
     )
     assert seen[-1][1].status.container_statuses[0].last_state.terminated.exit_code == 3
-    previous = await core.read_namespaced_pod_log("flappy", "default", previous=True)
+    previous = await process_core.read_namespaced_pod_log("flappy", "default", previous=True)
     assert previous == "run\n"
 
 
@@ -235,34 +169,34 @@ TRAP_TERM = (
 @pytest.mark.parametrize(
     ("on_term", "exit_code", "reason"), [("sys.exit(0)", 0, "Completed"), ("pass", 137, "Error")]
 )
-async def test_delete_sends_sigterm_then_sigkill_at_grace_end(core, on_term, exit_code, reason):
+async def test_delete_sends_sigterm_then_sigkill_at_grace_end(process_core, on_term, exit_code, reason):
     manifest = process_pod(
         "stopper",
         [PY, "-c", TRAP_TERM.format(on_term=on_term)],
         restart_policy="Always",
         readinessProbe={"exec": {"command": ["test", "-e", "ready"]}, "periodSeconds": 1},
     )
-    await create_and_follow(core, manifest, ready)
-    log = await core.read_namespaced_pod_log("stopper", "default")
+    await create_and_follow(process_core, manifest, ready)
+    log = await process_core.read_namespaced_pod_log("stopper", "default")
     pid = int(log.split("pid ")[1].split()[0])
-    before = (await core.list_namespaced_pod("default")).metadata.resource_version
-    await core.delete_namespaced_pod("stopper", "default", grace_period_seconds=4)
-    seen = await follow(core, "stopper", lambda t, _p: t == "DELETED", resource_version=before)
+    before = (await process_core.list_namespaced_pod("default")).metadata.resource_version
+    await process_core.delete_namespaced_pod("stopper", "default", grace_period_seconds=4)
+    seen = await follow(process_core, "stopper", lambda t, _p: t == "DELETED", resource_version=before)
     term = seen[-1][1].status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (exit_code, reason)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
-    killing = [e.message for e in await pod_events(core, "stopper") if e.reason == "Killing"]
+    killing = [e.message for e in await pod_events(process_core, "stopper") if e.reason == "Killing"]
     assert killing == ["Stopping container main"]
 
 
-async def test_follow_log_streams_until_exit(core: client.CoreV1Api):
+async def test_follow_log_streams_until_exit(process_core: client.CoreV1Api):
     script = (
         "import sys, time\nfor i in range(3):\n    print('line', i, flush=True); time.sleep(0.1)\n"
     )
-    await core.create_namespaced_pod("default", process_pod("talker", [PY, "-c", script]))
-    await wait_for_event(core, "talker", "Started")
-    response = await core.read_namespaced_pod_log(
+    await process_core.create_namespaced_pod("default", process_pod("talker", [PY, "-c", script]))
+    await wait_for_event(process_core, "talker", "Started")
+    response = await process_core.read_namespaced_pod_log(
         "talker", "default", follow=True, _preload_content=False
     )
     async with asyncio.timeout(20):
@@ -280,7 +214,7 @@ async def test_image_command_mapping_and_missing_command(tmp_path: Path):
     )
     async with run_cluster(config) as sim:
         api_client = sim.api_client()
-        core = client.CoreV1Api(api_client)
+        process_core = client.CoreV1Api(api_client)
         try:
             mapped = {
                 "metadata": {"name": "mapped"},
@@ -289,8 +223,8 @@ async def test_image_command_mapping_and_missing_command(tmp_path: Path):
                     "containers": [{"name": "main", "image": "example.org/echo:1"}],
                 },
             }
-            await create_and_follow(core, mapped, finished)
-            assert await core.read_namespaced_pod_log("mapped", "default") == "mapped\n"
+            await create_and_follow(process_core, mapped, finished)
+            assert await process_core.read_namespaced_pod_log("mapped", "default") == "mapped\n"
             unknown = {
                 "metadata": {"name": "unknown"},
                 "spec": {
@@ -298,7 +232,7 @@ async def test_image_command_mapping_and_missing_command(tmp_path: Path):
                     "containers": [{"name": "main", "image": "example.org/other:1"}],
                 },
             }
-            seen = await create_and_follow(core, unknown, finished)
+            seen = await create_and_follow(process_core, unknown, finished)
             term = seen[-1][1].status.container_statuses[0].state.terminated
             assert (term.exit_code, term.reason) == (128, "StartError")
             assert "no command for image" in term.message
@@ -339,26 +273,26 @@ def test_only_the_whole_any_address_is_rewritten():
     assert _own_ip("0.0.0.0.1", ip) == "0.0.0.0.1"
 
 
-async def test_a_second_delete_with_a_shorter_grace_period_wins(core: client.CoreV1Api):
+async def test_a_second_delete_with_a_shorter_grace_period_wins(process_core: client.CoreV1Api):
     manifest = process_pod(
         "stubborn",
         [PY, "-c", TRAP_TERM.format(on_term="pass")],
         restart_policy="Always",
         readinessProbe={"exec": {"command": ["test", "-e", "ready"]}, "periodSeconds": 1},
     )
-    await create_and_follow(core, manifest, ready)
-    before = (await core.list_namespaced_pod("default")).metadata.resource_version
+    await create_and_follow(process_core, manifest, ready)
+    before = (await process_core.list_namespaced_pod("default")).metadata.resource_version
     # 3600 cluster seconds is three minutes here: only the shortened period ends this test
-    await core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=3600)
-    await core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=1)
-    seen = await follow(core, "stubborn", lambda t, _p: t == "DELETED", resource_version=before)
+    await process_core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=3600)
+    await process_core.delete_namespaced_pod("stubborn", "default", grace_period_seconds=1)
+    seen = await follow(process_core, "stubborn", lambda t, _p: t == "DELETED", resource_version=before)
     assert [p.metadata.deletion_grace_period_seconds for _, p in seen][:2] == [3600, 1]
     term = seen[-1][1].status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (137, "Error")
 
 
 async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
-    core: client.CoreV1Api, tmp_path: Path
+    process_core: client.CoreV1Api, tmp_path: Path
 ):
     """A process opens its mounts by their absolute paths, and a claim's files persist.
 
@@ -366,10 +300,10 @@ async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
     ``JUPYTERHUB_SSL_KEYFILE=/etc/jupyterhub/ssl/ssl.key`` works; what one pod writes to a
     PersistentVolumeClaim, the next pod of the same claim reads back.
     """
-    await core.create_namespaced_secret(
+    await process_core.create_namespaced_secret(
         "default", {"metadata": {"name": "tls"}, "stringData": {"ssl.key": "KEY"}}
     )
-    await core.create_namespaced_persistent_volume_claim(
+    await process_core.create_namespaced_persistent_volume_claim(
         "default",
         {
             "metadata": {"name": "home"},
@@ -409,15 +343,15 @@ async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
         "print('ROOT=' + os.environ['KUBESIM_ROOTFS']);"
         "print('HOST=' + os.environ['HOST_PATH'])"
     )
-    seen = await create_and_follow(core, pod("writer", writer), finished)
-    log = await core.read_namespaced_pod_log("writer", "default")
+    seen = await create_and_follow(process_core, pod("writer", writer), finished)
+    log = await process_core.read_namespaced_pod_log("writer", "default")
     assert seen[-1][1].status.phase == "Succeeded", log
     assert "KEY=KEY\n" in log and "HOST=/usr/bin\n" in log
     rootfs = log.split("ROOT=")[1].split("\n")[0]
     assert rootfs.startswith(str(tmp_path / "pods"))
-    before = (await core.list_namespaced_pod("default")).metadata.resource_version
-    await core.delete_namespaced_pod("writer", "default", grace_period_seconds=0)
-    await follow(core, "writer", lambda kind, _pod: kind == "DELETED", resource_version=before)
+    before = (await process_core.list_namespaced_pod("default")).metadata.resource_version
+    await process_core.delete_namespaced_pod("writer", "default", grace_period_seconds=0)
+    await follow(process_core, "writer", lambda kind, _pod: kind == "DELETED", resource_version=before)
 
     reader = (
         "import os, pathlib;"
@@ -425,15 +359,15 @@ async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
         "print('ARG=' + pathlib.Path(os.environ['HOMEDIR'], 'from-arg.txt').read_text());"
         "print('SCRATCH=' + str(sorted(os.listdir(os.environ['SCRATCH']))))"
     )
-    seen = await create_and_follow(core, pod("reader", reader), finished)
-    log = await core.read_namespaced_pod_log("reader", "default")
+    seen = await create_and_follow(process_core, pod("reader", reader), finished)
+    log = await process_core.read_namespaced_pod_log("reader", "default")
     assert seen[-1][1].status.phase == "Succeeded", log
     assert "NOTES=kept\n" in log and "ARG=arg\n" in log
     assert "SCRATCH=[]\n" in log  # an emptyDir starts empty in every pod
 
 
 async def test_a_pod_gets_the_loopback_address_its_cni_annotation_asks_for(
-    core: client.CoreV1Api,
+    process_core: client.CoreV1Api,
 ):
     """``cni.projectcalico.org/ipAddrs`` fixes the address; a non-loopback one is ignored."""
     server = [PY, "-u", "-m", "http.server", "8888", "--bind", "0.0.0.0"]
@@ -441,8 +375,8 @@ async def test_a_pod_gets_the_loopback_address_its_cni_annotation_asks_for(
     fixed["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": '["127.3.9.9"]'}
     ignored = process_pod("outside", server, restart_policy="Always", port=8888)
     ignored["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": '["10.0.0.7"]'}
-    pod = (await create_and_follow(core, fixed, ready))[-1][1]
-    other = (await create_and_follow(core, ignored, ready))[-1][1]
+    pod = (await create_and_follow(process_core, fixed, ready))[-1][1]
+    other = (await create_and_follow(process_core, ignored, ready))[-1][1]
     assert pod.status.pod_ip == "127.3.9.9"
     assert other.status.pod_ip.startswith("127.1.")
     async with aiohttp.ClientSession() as session, session.get("http://127.3.9.9:8888/") as r:
@@ -455,18 +389,18 @@ async def test_stub_servers_answer_on_pod_ports_while_the_container_runs():
     async with run_cluster(config) as sim:
         api_client = sim.api_client()
         try:
-            core = client.CoreV1Api(api_client)
+            process_core = client.CoreV1Api(api_client)
             pod = process_pod("stub", ["unused"], restart_policy="Always", port=8888)
-            seen = await create_and_follow(core, pod, ready)
+            seen = await create_and_follow(process_core, pod, ready)
             address = seen[-1][1].status.pod_ip
             assert address.startswith("127.2.")
             async with aiohttp.ClientSession() as session:
                 async with session.get(f"http://{address}:8888/user/x/api/status") as r:
                     assert r.status == 200
                     assert (await r.json())["connections"] == 0
-                before = (await core.list_namespaced_pod("default")).metadata.resource_version
-                await core.delete_namespaced_pod("stub", "default", grace_period_seconds=0)
-                await follow(core, "stub", lambda kind, _p: kind == "DELETED", resource_version=before)
+                before = (await process_core.list_namespaced_pod("default")).metadata.resource_version
+                await process_core.delete_namespaced_pod("stub", "default", grace_period_seconds=0)
+                await follow(process_core, "stub", lambda kind, _p: kind == "DELETED", resource_version=before)
                 with pytest.raises(aiohttp.ClientConnectionError):
                     await session.get(f"http://{address}:8888/")
         finally:
