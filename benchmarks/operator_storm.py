@@ -36,7 +36,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -104,6 +106,11 @@ def operator_bytes(operator: Operator) -> int:
     """What the operator keeps per managed server: its caches and per-server memory."""
     held = [operator.servers._objects, operator.pods._objects, operator.pvcs._objects,
             operator.reconciler._memory, operator.reconciler._recorded]
+    # The children's owner index and the pending status-write echoes, where they exist.
+    held += [getattr(cache, name) for cache in (operator.pods, operator.pvcs)
+             for name in ("_by_owner",) if hasattr(cache, name)]
+    held += [getattr(operator.reconciler, name) for name in ("_written", "_parsed_templates")
+             if hasattr(operator.reconciler, name)]
     return sum(deep_size(h) for h in held)
 
 
@@ -116,6 +123,75 @@ def reconcile_seconds() -> float:
     return total
 
 
+class HopTrace:
+    """Timestamps of the hop from "pod Ready in the API" to "start() returned", per server
+    (in-process replicas only): when the leader's pod cache got the Ready pod, when the
+    reconcile writing the Ready status began and ended its write, and when the hub's
+    NotebookServer cache got the Ready status. Where the latency after Ready goes."""
+
+    def __init__(self) -> None:
+        self.pod_seen: dict[str, float] = {}
+        self.write_began: dict[str, float] = {}
+        self.write_ended: dict[str, float] = {}
+        self.hub_seen: dict[str, float] = {}
+
+    def attach_operator(self, operator: Operator) -> None:
+        from async_kubespawner.operator.reconciler import owner_name
+
+        pods = operator.pods
+        upsert = pods.upsert
+
+        def traced_upsert(obj: dict[str, Any]) -> None:
+            conditions = (obj.get("status") or {}).get("conditions") or ()
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                self.pod_seen.setdefault(owner_name(obj) or "", time.monotonic())
+            upsert(obj)
+
+        pods.upsert = traced_upsert  # type: ignore[method-assign]
+        reconciler = operator.reconciler
+        write = reconciler._write_status
+
+        async def traced_write(server: dict[str, Any], status: dict[str, Any]) -> bool:
+            ready = status.get("phase") == "Ready"
+            name = server["metadata"]["name"]
+            began = time.monotonic()
+            written = await write(server, status)
+            if ready and written:
+                self.write_began.setdefault(name, began)
+                self.write_ended.setdefault(name, time.monotonic())
+            return written
+
+        reconciler._write_status = traced_write  # type: ignore[method-assign]
+
+    def attach_hub(self, cache: Any) -> None:
+        upsert = cache.upsert
+
+        def traced_upsert(obj: dict[str, Any]) -> None:
+            if (obj.get("status") or {}).get("phase") == "Ready":
+                self.hub_seen.setdefault(obj["metadata"]["name"], time.monotonic())
+            upsert(obj)
+
+        cache.upsert = traced_upsert
+
+    def figures(self, spawners: list[Any], records: list[CycleRecord],
+                marks: dict[str, Any]) -> dict[str, Any]:
+        ready = {name: float(at) for _ns, name, _uid, at in marks["ready"]}
+        stages: dict[str, list[float]] = {
+            "ready_to_operator_seen": [], "operator_seen_to_write_began": [],
+            "status_write": [], "write_ended_to_hub_seen": [], "hub_seen_to_start_returned": []}
+        for spawner, record in zip(spawners, records, strict=True):
+            name = spawner.object_name
+            chain = [ready.get(record.pod_name), self.pod_seen.get(name),
+                     self.write_began.get(name), self.write_ended.get(name),
+                     self.hub_seen.get(name), record.start_returned]
+            if any(t is None for t in chain):
+                continue
+            for stage, (a, b) in zip(stages.values(), itertools.pairwise(chain),
+                                     strict=True):
+                stage.append(b - a)  # type: ignore[operator]
+        return {k: summarise(v, 1000) for k, v in stages.items()}
+
+
 class InProcessReplicas:
     """Operator replicas on this process's loop (shares the CPU with the stand-in hub)."""
 
@@ -123,6 +199,7 @@ class InProcessReplicas:
         self.configuration = configuration
         self.opts = opts
         self.operators: list[Operator] = []
+        self.trace = HopTrace()
 
     async def start(self, identities: list[str]) -> None:
         lease = LeaseSettings()  # the production timings: 10 s lease, renew every 2 s
@@ -131,6 +208,7 @@ class InProcessReplicas:
             operator = Operator(api, OperatorSettings(
                 namespace=NAMESPACE, lease_namespace=NAMESPACE, identity=identity,
                 lease=lease, workers=self.opts.workers, resync_period=600))
+            self.trace.attach_operator(operator)
             await operator.start()
             self.operators.append(operator)
             while not (self.operators[0].is_leader and operator.synced):  # noqa: ASYNC110
@@ -298,38 +376,50 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         records = [CycleRecord(user=s.user.name) for s in spawners]
         warm = build_spawner(OperatorSpawner, "bench-warmup", 0, config=config)
         await warm.poll()
+        trace = replicas.trace if isinstance(replicas, InProcessReplicas) else None
+        if trace is not None:
+            trace.attach_hub((await warm._servers()).sink)
         await sim.command("reset_counters")
         failover: dict[str, Any] | None = None
         reconciles0, busy0 = await replicas.counters()
-        wall0 = time.monotonic()
+        sim_cpu0 = (await sim.command("cpu"))["process_time"]
+        load0 = os.getloadavg()
+        wall0, cpu0 = time.monotonic(), time.process_time()
         storm = asyncio.gather(*(start_server(s, r) for s, r in zip(spawners, records,
                                                                       strict=True)))
         if opts.failover:
             failover = await kill_leader_midway(replicas, admin, records, opts.users)
         await storm
-        wall = time.monotonic() - wall0
+        wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+        # The storm's requests and simulator CPU, before the resync below adds its own.
+        requests = await sim.command("counters")
+        sim_cpu = (await sim.command("cpu"))["process_time"] - sim_cpu0
         reconciles1, busy1 = await replicas.counters()
         passes, busy = reconciles1 - reconciles0, busy1 - busy0
         per_server = await replicas.memory_per_server(opts.users)
         capacity = await replicas.steady_rate(opts.users, opts.resync_rounds)
-        requests = await sim.command("counters")
         marks = await sim.command("marks")
         raw = compute_figures(records, marks)
         children = await children_census(admin)
         started = sum(1 for r in records if r.start_returned is not None)
         errors = [r.start_error for r in records if r.start_error]
+        stop0 = time.monotonic()
         await asyncio.gather(*(stop_server(s, r) for s, r in zip(spawners, records,
                                                                    strict=True)
                                if r.start_returned is not None))
+        stop_wall = time.monotonic() - stop0
         stopped = sum(1 for r in records if r.stop_returned is not None)
         result = {
             "meta": {"users": opts.users, "ready_spread_s": opts.ready_spread,
                      "seed": opts.seed, "workers": opts.workers, "failover": opts.failover,
-                     "operator": "process" if opts.operator_process else "in-process"},
+                     "operator": "process" if opts.operator_process else "in-process",
+                     "load_average_before": [round(x, 2) for x in load0],
+                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
             "started": started,
             "stopped": stopped,
             "start_errors": errors[:5],
             "storm_wall_s": round(wall, 3),
+            "stop_all_wall_s": round(stop_wall, 3),
             "start_after_ready_ms": summarise(raw["start"], 1000),
             "reconciles": passes,
             "reconciles_per_s": round(passes / wall, 1),
@@ -337,8 +427,15 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             "steady_reconciles_per_s": capacity,
             "operator_bytes_per_server": round(per_server),
             "api_requests": requests.get("total"),
+            "requests_per_spawn": round((requests.get("total") or 0) / opts.users, 2),
+            "requests_per_spawn_by_kind": requests_by_kind(requests, opts.users),
+            "simulator_cpu_s": round(sim_cpu, 3),
+            "simulator_cpu_ms_per_spawn": round(1000 * sim_cpu / opts.users, 3),
+            "bench_process_cpu_ms_per_spawn": round(1000 * cpu / opts.users, 3),
             "children": children,
         }
+        if trace is not None:
+            result["start_after_ready_stages_ms"] = trace.figures(spawners, records, marks)
         if failover is not None:
             result["failover"] = failover
         return result
@@ -348,6 +445,16 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         await shutdown_spawner_module(OperatorSpawner)
         await admin.close()
         await sim.close()
+
+
+def requests_by_kind(snapshot: dict[str, Any], users: int) -> dict[str, float]:
+    """``verb resource`` -> requests per spawn (every status code together), the storm's
+    API cost broken down: what each avoidable read or write costs the API server."""
+    counts: dict[str, int] = {}
+    for row in snapshot.get("counts") or ():
+        key = f"{row['verb']} {row['resource']}"
+        counts[key] = counts.get(key, 0) + int(row["count"])
+    return {k: round(n / users, 3) for k, n in sorted(counts.items(), key=lambda kv: -kv[1])}
 
 
 async def resync_rate(leader: Operator, users: int, rounds: int) -> float | None:

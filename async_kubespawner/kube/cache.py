@@ -357,6 +357,12 @@ class ObjectCache:
     def keys(self) -> list[Key]:
         return list(self._objects)
 
+    def version(self, key: Key) -> str | None:
+        """The cached object's resourceVersion (None: absent), without decoding it: lets a
+        reader keep what it derived from an object until the object changes."""
+        entry = self._objects.get(key)
+        return None if entry is None else entry[0]
+
     # -- changes (called by the reflector) ----------------------------------------------
 
     def upsert(self, obj: Obj) -> None:

@@ -109,7 +109,11 @@ class Operator:
             Reflector(source(NOTEBOOK_TEMPLATES, ns), self.templates, settings=rs),
             Reflector(source(PODS, ns, label_selector=selector), self.pods, settings=rs),
             Reflector(source(PVCS, ns, label_selector=selector), self.pvcs, settings=rs),
-            Reflector(source(EVENTS, ns), self.events, settings=rs),
+            # Not the Events this operator writes about NotebookServers (three per
+            # spawn): it reads only those about pods and PVCs, and each one delivered is
+            # API server and operator work for nothing.
+            Reflector(source(EVENTS, ns, field_selector="involvedObject.kind!=NotebookServer"),
+                      self.events, settings=rs),
         ]
         if self.cluster_templates is not None:
             self.reflectors.append(
@@ -130,6 +134,7 @@ class Operator:
             on_change=self._leadership_changed,
         )
         self.reconciles = 0
+        self._deferred: dict[Key, list[Obj]] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -157,12 +162,14 @@ class Operator:
     async def stop(self) -> None:
         """Clean shutdown: stop leading, give the Lease up, stop the reflectors."""
         await self._cancel()
+        await self.reconciler.drain(5.0)
         await self.elector.release()
         await asyncio.gather(*(r.stop() for r in self.reflectors))
 
     async def kill(self) -> None:
         """As if the process died: everything stops, the Lease is *not* released."""
         await self._cancel()
+        self.reconciler.abandon()
         await asyncio.gather(*(r.stop() for r in self.reflectors))
 
     async def _cancel(self) -> None:
@@ -180,6 +187,7 @@ class Operator:
     async def _lead(self) -> None:
         """Run while holding the Lease: workers and the periodic resync."""
         self.queue = WorkQueue(on_depth=QUEUE_DEPTH.set)
+        self._deferred.clear()
         await self.wait_synced()
         workers = [
             asyncio.ensure_future(self._worker(i)) for i in range(self.settings.workers)
@@ -193,6 +201,8 @@ class Operator:
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
+            if not self.elector.is_leader:
+                self.reconciler.abandon()  # a former leader writes nothing more
 
     def _resync(self) -> None:
         phases: dict[str, int] = {}
@@ -227,6 +237,7 @@ class Operator:
                 log.warning("reconcile of %s/%s failed (%s: %s); retrying in %.2fs",
                             key[0], key[1], type(e).__name__, e, delay)
             finally:
+                self._settle_deferred(key)
                 queue.done(key)
                 self.reconciles += 1
                 RECONCILES.labels(outcome).inc()
@@ -236,7 +247,25 @@ class Operator:
 
     def _server_changed(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
-        self.queue.add((meta.get("namespace") or "", meta.get("name") or ""))
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        if self.queue.is_processing(key):
+            # Often the echo of the running pass's own status write, delivered before the
+            # write's response: decided when the pass ends (see _settle_deferred).
+            self._deferred.setdefault(key, []).append({"metadata": {
+                "namespace": key[0], "name": key[1],
+                "resourceVersion": meta.get("resourceVersion"),
+                "generation": meta.get("generation")}})
+            return
+        if self.reconciler.own_echo(obj):
+            return  # this replica's own status write coming back: nothing new to do
+        self.queue.add(key)
+
+    def _settle_deferred(self, key: Key) -> None:
+        """After a pass: queue the server again if a change other than the pass's own
+        status writes arrived while it ran (the workqueue's "dirty" rule, minus echoes)."""
+        arrived = self._deferred.pop(key, None)
+        if arrived and not all([self.reconciler.own_echo(obj) for obj in arrived]):
+            self.queue.add(key)
 
     def _template_changed(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}

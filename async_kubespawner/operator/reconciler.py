@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from ..kube.cache import EventIndex, ObjectCache, trim_pod
+from ..kube.cache import EventIndex, ObjectCache, object_key, trim_pod
 from ..kube.client import EVENTS, PODS, PVCS, ApiError, KubeApi, ResourceKind
 from ..objects.naming import safe_label_value
 from .kubeio import NOTEBOOK_SERVERS, KindResolver, merge_patch
@@ -132,25 +132,63 @@ def trim_child(obj: Obj) -> Obj:
 
 
 class NotifyingCache(ObjectCache):
-    """An :class:`ObjectCache` that reports every change (to enqueue the owner)."""
+    """An :class:`ObjectCache` that reports every change (to enqueue the owner) and indexes
+    its objects by controlling NotebookServer uid.
+
+    Why the index: a teardown pass asks for the server's children; scanning (and decoding)
+    every cached pod for that is O(servers) per pass, O(servers²) when many stop at once.
+    """
 
     def __init__(self, trim: Callable[[Obj], Obj], on_change: Callable[[Obj], None]) -> None:
         super().__init__(trim)
         self.on_change = on_change
+        # uid -> keys (a tuple: most servers have one child of a kind, and a tuple of one
+        # is a fifth of a set). An entry may outlive its object's ownership (a released
+        # PVC): readers check the owner of what they get, and forget_owner() ends it.
+        self._by_owner: dict[str, tuple[Key, ...]] = {}
+
+    def _index(self, key: Key, owner: str | None) -> None:
+        if owner is None:
+            return
+        keys = self._by_owner.get(owner, ())
+        if key not in keys:
+            self._by_owner[owner] = (*keys, key)
+
+    def _unindex(self, key: Key, owner: str | None) -> None:
+        keys = self._by_owner.get(owner or "")
+        if keys is not None and key in keys:
+            rest = tuple(k for k in keys if k != key)
+            if rest:
+                self._by_owner[owner or ""] = rest
+            else:
+                del self._by_owner[owner or ""]
+
+    def owned_keys(self, uid: str) -> list[Key]:
+        """Keys of cached objects that were controlled by the NotebookServer ``uid`` (a
+        superset: check each object's owner)."""
+        return sorted(k for k in self._by_owner.get(uid, ()) if k in self._objects)
+
+    def forget_owner(self, uid: str) -> None:
+        self._by_owner.pop(uid, None)
 
     def upsert(self, obj: Obj) -> None:
         super().upsert(obj)
+        self._index(object_key(obj), controller_uid(obj))
         self.on_change(obj)
 
     def remove(self, obj: Obj) -> None:
         super().remove(obj)
+        self._unindex(object_key(obj), controller_uid(obj))
         self.on_change(obj)
 
     def replace_all(self, objects: list[Any], *, trimmed: bool = False) -> None:
         before = set(self.keys())
         super().replace_all(objects, trimmed=trimmed)
+        self._by_owner.clear()
         for key in before | set(self.keys()):
             obj = self.get(key)
+            if obj is not None:
+                self._index(key, controller_uid(obj))
             self.on_change(obj or {"metadata": {"namespace": key[0], "name": key[1]}})
 
 
@@ -263,7 +301,15 @@ class Reconciler:
         self.kinds = KindResolver(api)
         self._memory: dict[str, _Memory] = {}
         self._recorded: dict[str, set[str]] = {}
+        #: (kind, namespace, name) -> (resourceVersion, parsed spec, generation).
+        self._parsed_templates: dict[
+            tuple[str, str, str], tuple[str, NotebookTemplateSpec, int]] = {}
         self._clock = time.monotonic
+        #: Events being written off the passes' critical path.
+        self._background: set[asyncio.Future[None]] = set()
+        #: server key -> (resourceVersion, generation) of this replica's latest status
+        #: writes whose watch echo has not arrived: it needs no pass (see :meth:`own_echo`).
+        self._written: dict[Key, list[tuple[str, int]]] = {}
 
     # -- entry -------------------------------------------------------------------------
 
@@ -290,9 +336,14 @@ class Reconciler:
                              extra={"templateGeneration": e.template_generation})
             return Outcome()
 
-    def forget(self, uid: str) -> None:
+    def forget(self, uid: str, key: Key | None = None) -> None:
         self._memory.pop(uid, None)
         self._recorded.pop(uid, None)
+        for cache in (self.pods, self.pvcs):
+            if isinstance(cache, NotifyingCache):
+                cache.forget_owner(uid)
+        if key is not None:
+            self._written.pop(key, None)
 
     # -- provisioning --------------------------------------------------------------------
 
@@ -302,15 +353,26 @@ class Reconciler:
             if self.cluster_templates is None:
                 raise Refused("TemplateNotFound", "ClusterNotebookTemplates are not enabled "
                               "in this operator.")
-            obj = self.cluster_templates.get(("", ref.name))
+            cache, key = self.cluster_templates, ("", ref.name)
         else:
-            obj = self.templates.get((namespace, ref.name))
+            cache, key = self.templates, (namespace, ref.name)
+        # Every server of a template uses the same parsed spec: parse it once per version
+        # of the template, not on every pass of every server (a storm is thousands).
+        version = cache.version(key)
+        parsed = self._parsed_templates.get((ref.kind, *key))
+        if parsed is not None and version is not None and parsed[0] == version:
+            return parsed[1], parsed[2]
+        obj = cache.get(key)
         if obj is None:
+            self._parsed_templates.pop((ref.kind, *key), None)
             raise Refused("TemplateNotFound", f"The {ref.kind} {ref.name!r} does not exist.")
         try:
-            return parse_template_spec(obj), int(obj["metadata"].get("generation") or 0)
+            result = parse_template_spec(obj), int(obj["metadata"].get("generation") or 0)
         except ModelError as e:
             raise Refused("TemplateInvalid", f"The {ref.kind} {ref.name!r} is invalid: {e}") from e
+        if version:
+            self._parsed_templates[(ref.kind, *key)] = (version, *result)
+        return result
 
     async def _provision(self, server: Obj, spec: NotebookServerSpec) -> Outcome:
         meta = server["metadata"]
@@ -338,17 +400,12 @@ class Reconciler:
             # Refused for this very spec and template: retrying cannot help (the hub
             # deletes the server; a fixed template is another generation and retries).
             return Outcome()
-        # Events that need not delay the pass's next write (written alongside it).
-        pending: list[asyncio.Future[None]] = []
         try:
             return await self._provision_with(
-                server, spec, status, recorded, memory, template, template_generation, pending)
+                server, spec, status, recorded, memory, template, template_generation)
         except Refused as e:
             e.template_generation = template_generation
             raise
-        finally:
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
 
     async def _provision_with(
         self,
@@ -359,7 +416,6 @@ class Reconciler:
         memory: _Memory,
         template: NotebookTemplateSpec | None,
         template_generation: int | None,
-        pending: list[asyncio.Future[None]],
     ) -> Outcome:
         meta = server["metadata"]
         namespace, name, uid = meta["namespace"], meta["name"], meta["uid"]
@@ -427,9 +483,8 @@ class Reconciler:
             ]
             conditions = set_condition(conditions, "ChildrenCreated", "True", "Created",
                                        f"{len(children)} objects created.", generation)
-            pending.append(asyncio.ensure_future(self._record(
-                server, "Normal", "Created",
-                "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))))
+            self._emit(server, "Normal", "Created",
+                       "Created " + ", ".join(f"{c.kind} {c.name}" for c in children))
         pod_child = next(c for c in recorded if c["kind"] == "Pod")
         pod_key = (namespace, pod_child["name"])
         pod = self.pods.get(pod_key)
@@ -481,7 +536,7 @@ class Reconciler:
                 "address": address, "port": port, "reason": None,
             })
             if changed:
-                await self._record(server, "Normal", "Ready", f"Server ready at {address}:{port}")
+                self._emit(server, "Normal", "Ready", f"Server ready at {address}:{port}")
             return Outcome()
         if verdict.state == "failed":
             await self._fail(server, verdict.reason or "Failed", verdict.message, extra=base)
@@ -621,7 +676,9 @@ class Reconciler:
         merged = {k: v for k, v in merged.items() if v is not None}
         if merged == current:
             return False
-        patch_status = {k: status.get(k) for k in status}
+        # Only the fields that change: a pass restates the whole status (children,
+        # generations...), and every field sent costs the API server field-ownership work.
+        patch_status = {k: v for k, v in status.items() if current.get(k) != v}
         meta = server["metadata"]
         try:
             updated = await merge_patch(self.api, NOTEBOOK_SERVERS, meta["namespace"],
@@ -632,8 +689,38 @@ class Reconciler:
                 return False
             raise
         server["status"] = updated.get("status") or merged
-        server["metadata"]["resourceVersion"] = updated.get("metadata", {}).get(
+        written = updated.get("metadata") or {}
+        server["metadata"]["resourceVersion"] = written.get(
             "resourceVersion", meta.get("resourceVersion"))
+        if (
+            written.get("resourceVersion")
+            and written.get("generation") == meta.get("generation")
+            and not written.get("deletionTimestamp")
+            and FINALIZER in (written.get("finalizers") or ())
+        ):
+            # Nothing but this status changed since the pass read the server.
+            records = self._written.setdefault((meta["namespace"], meta["name"]), [])
+            records.append((written["resourceVersion"], int(written.get("generation") or 0)))
+            del records[:-4]  # an echo never delivered (a relist skipped it) must not pile up
+        return True
+
+    def own_echo(self, obj: Obj) -> bool:
+        """Whether ``obj`` is the watch echo of this replica's own status write, made by a
+        pass that saw this very spec, deletion state and finalizers: a pass over it would
+        find nothing to do (the pass that wrote it carried on from it), so the watch event
+        need not queue one. Any later change has another resourceVersion and does."""
+        meta = obj.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("name") or "")
+        records = self._written.get(key)
+        if not records:
+            return False
+        seen = (meta.get("resourceVersion"), int(meta.get("generation") or 0))
+        if seen not in records:
+            return False
+        # Watch events arrive in order: writes before this one will not echo any more.
+        del records[:records.index(seen) + 1]
+        if not records:
+            del self._written[key]
         return True
 
     async def _fail(
@@ -655,6 +742,26 @@ class Reconciler:
             **base, "phase": "Failed", "reason": message, "conditions": conditions,
             "observedGeneration": generation,
         })
+
+    def _emit(self, server: Obj, type_: str, reason: str, message: str) -> None:
+        """Record an Event without holding the pass (and its worker) until it is written:
+        for steps whose status write already told the hub what it waits for. Written in
+        the background, at the same moment; dropped when this replica stops leading."""
+        metadata = {k: server["metadata"][k] for k in ("name", "namespace", "uid")}
+        task = asyncio.ensure_future(self._record({"metadata": metadata}, type_, reason, message))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Let Events still being written finish (a clean stop), then drop the rest."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=timeout)
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Drop Events still being written (leadership lost, or the process dying)."""
+        for task in list(self._background):
+            task.cancel()
 
     async def _record(self, server: Obj, type_: str, reason: str, message: str) -> None:
         """A Kubernetes Event on the NotebookServer, once per (server, reason, message).
@@ -705,8 +812,9 @@ class Reconciler:
         return trim_server(updated)
 
     def _owned(self, cache: ObjectCache, namespace: str, uid: str) -> list[Obj]:
+        keys = cache.owned_keys(uid) if isinstance(cache, NotifyingCache) else cache.keys()
         out = []
-        for key in cache.keys():
+        for key in keys:
             if key[0] != namespace:
                 continue
             obj = cache.get(key)
@@ -775,7 +883,7 @@ class Reconciler:
         except ApiError as e:
             if e.status != 404:
                 raise
-        self.forget(uid)
+        self.forget(uid, (namespace, meta["name"]))
         return Outcome()
 
     # -- delete_forever ---------------------------------------------------------------------

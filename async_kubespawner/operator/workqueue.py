@@ -36,8 +36,12 @@ class WorkQueue(Generic[K]):
     ) -> None:
         self.base_delay = base_delay
         self.max_delay = max_delay
-        self._queue: deque[K] = deque()
-        self._queued: set[K] = set()
+        # Two lanes: urgent keys are taken before the others. A key moved to the urgent
+        # lane leaves a stale entry in the normal one, skipped when reached: promoting a
+        # key costs O(1), not a scan of a queue thousands deep during a storm.
+        self._urgent: deque[K] = deque()
+        self._normal: deque[K] = deque()
+        self._queued: dict[K, bool] = {}  # queued key -> in the urgent lane
         self._processing: set[K] = set()
         self._dirty: set[K] = set()
         self._failures: dict[K, int] = {}
@@ -47,11 +51,11 @@ class WorkQueue(Generic[K]):
         self._on_depth = on_depth
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queued)
 
     def _depth_changed(self) -> None:
         if self._on_depth is not None:
-            self._on_depth(len(self._queue))
+            self._on_depth(len(self._queued))
 
     def add(self, key: K, *, urgent: bool = False) -> None:
         """Queue ``key``; ``urgent`` keys go to the front (work finishing a spawn should not
@@ -61,16 +65,17 @@ class WorkQueue(Generic[K]):
         if key in self._processing:
             self._dirty.add(key)
             return
-        if key in self._queued:
-            if urgent:
-                self._queue.remove(key)
-                self._queue.appendleft(key)
+        in_urgent_lane = self._queued.get(key)
+        if in_urgent_lane is not None:
+            if urgent and not in_urgent_lane:
+                self._queued[key] = True
+                self._urgent.appendleft(key)
             return
-        self._queued.add(key)
+        self._queued[key] = urgent
         if urgent:
-            self._queue.appendleft(key)
+            self._urgent.appendleft(key)
         else:
-            self._queue.append(key)
+            self._normal.append(key)
         self._depth_changed()
         self._wake_one()
 
@@ -116,8 +121,20 @@ class WorkQueue(Generic[K]):
     def failures(self, key: K) -> int:
         return self._failures.get(key, 0)
 
+    def _pop(self) -> K | None:
+        """The next queued key (urgent lane first), skipping stale entries."""
+        while self._urgent:
+            key = self._urgent.popleft()
+            if self._queued.get(key) is True:
+                return key
+        while self._normal:
+            key = self._normal.popleft()
+            if self._queued.get(key) is False:
+                return key
+        return None
+
     async def get(self) -> K:
-        while not self._queue:
+        while not self._queued:
             if self._shutdown:
                 raise QueueShutDown()
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -125,14 +142,19 @@ class WorkQueue(Generic[K]):
             try:
                 await waiter
             except asyncio.CancelledError:
-                if waiter.done() and not waiter.cancelled() and self._queue:
+                if waiter.done() and not waiter.cancelled() and self._queued:
                     self._wake_one()  # pass the wake-up on to another worker
                 raise
-        key = self._queue.popleft()
-        self._queued.discard(key)
+        key = self._pop()
+        assert key is not None  # every queued key has a live entry in its lane
+        del self._queued[key]
         self._processing.add(key)
         self._depth_changed()
         return key
+
+    def is_processing(self, key: K) -> bool:
+        """Whether a worker holds ``key`` right now."""
+        return key in self._processing
 
     def done(self, key: K) -> None:
         self._processing.discard(key)

@@ -343,3 +343,18 @@ async def test_deleting_the_template_leaves_running_servers_alone_and_opt_in_res
                       {"spec": {"notebookPort": 9999}})
     failed = await harness.wait_server("alice", lambda s: phase(s) == "Failed")
     assert failed is not None and failed["status"]["conditions"][-1]["reason"] == "TemplateChanged"
+
+
+async def test_operator_watches_pod_events_but_not_its_own_server_events(
+        harness: OperatorHarness) -> None:
+    from async_kubespawner.kube.client import EVENTS
+
+    operator = await harness.start_operator()
+    await create_server(harness)
+    await harness.wait_server("alice", lambda s: phase(s) == "Ready")
+    written = {e["involvedObject"]["kind"] for e in harness.store_items("events")}
+    assert {"NotebookServer", "Pod"} <= written  # both kinds exist in the namespace
+    watch = next(r.source for r in operator.reflectors if r.source.kind is EVENTS)
+    page = await harness.api.list_page(EVENTS, NAMESPACE, field_selector=watch.field_selector)
+    kinds = {e["involvedObject"]["kind"] for e in page["items"]}
+    assert "Pod" in kinds and "NotebookServer" not in kinds

@@ -70,3 +70,33 @@ async def test_urgent_keys_jump_the_queue() -> None:
     q.add("started", urgent=True)  # already queued: moved to the front
     q.add("other", urgent=True)
     assert [await q.get() for _ in range(4)] == ["other", "started", "new-1", "new-2"]
+
+
+async def test_promoted_key_is_taken_once_and_its_old_place_is_skipped() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    for key in ("a", "b", "c"):
+        q.add(key)
+    q.add("b", urgent=True)
+    q.add("b", urgent=True)  # already in the urgent lane: nothing changes
+    assert len(q) == 3
+    assert await q.get() == "b"
+    q.done("b")
+    q.add("b")  # queued again, behind c; its stale entry (between a and c) must not
+    assert len(q) == 3  # make it a fourth key
+    taken = [await q.get() for _ in range(3)]
+    assert sorted(taken) == ["a", "b", "c"] and len(q) == 0
+    for key in taken:
+        q.done(key)
+    q.add("d")
+    assert await q.get() == "d"  # no leftover entry of any earlier key comes first
+    assert len(q) == 0
+
+
+async def test_depth_counts_keys_not_lane_entries() -> None:
+    depths: list[int] = []
+    q: WorkQueue[str] = WorkQueue(on_depth=depths.append)
+    q.add("a")
+    q.add("a", urgent=True)
+    assert len(q) == 1 and depths == [1]
+    await q.get()
+    assert depths == [1, 0]
