@@ -296,6 +296,11 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         20000, help="Kubernetes events kept in total by the hub (oldest dropped first)."
     ).tag(config=True)
 
+    def profile_overrides_applied(self) -> None:
+        """A profile may change name templates, ``namespace`` or ``slug_scheme``."""
+        if self._has_user():
+            self._refresh_names()
+
     # -- shared resources --------------------------------------------------------------
 
     _progress_log: SpawnProgress | None = None

@@ -7,11 +7,14 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
+import jupyterhub
 from tornado import web
 from traitlets import Callable as CallableTrait
 from traitlets import Dict, List, TraitError, Unicode, Union, default
 from traitlets.config import LoggingConfigurable
 
+from ..objects.naming import TemplateError
+from ..traits.redaction import redact_error, redact_value
 from .form import render_form
 from .model import (
     PROFILE_FIELD,
@@ -66,6 +69,14 @@ class ProfilesMixin(LoggingConfigurable):
     _profile_applied_options: dict[str, Any] | None = None
     _profile_selection: dict[str, str] | None = None
     _rejected_form_options: dict[str, str] | None = None
+    # Profiles last resolved (from a profile_list callable), for the synchronous form
+    # parser: JupyterHub renders the form before it parses its submission.
+    _resolved_profiles: list[dict[str, Any]] | None = None
+    # Setting -> its value before the first profile override touched it, so that
+    # applying another choice starts from the configuration again.
+    _profile_originals: dict[str, Any] | None = None
+    # A profile set ``namespace``: it wins over user_namespace_template.
+    _namespace_from_profile: bool = False
 
     # -- profile_list -------------------------------------------------------- #
 
@@ -84,9 +95,17 @@ class ProfilesMixin(LoggingConfigurable):
                     f"the profile_list callable {getattr(self.profile_list, '__name__', '')!r}"
                     f" raised {type(exc).__name__}: {exc}"
                 ) from exc
-        if raw is None:
-            return []
-        return normalize_profile_list(raw)
+        profiles = normalize_profile_list(raw) if raw is not None else []
+        if callable(self.profile_list):
+            self._resolved_profiles = profiles
+        return profiles
+
+    def _profiles_now(self) -> list[dict[str, Any]] | None:
+        """The profiles, without awaiting: None when only an async callable could say."""
+        raw = self.profile_list
+        if not callable(raw):
+            return normalize_profile_list(raw) if raw is not None else []
+        return self._resolved_profiles
 
     @property
     def profile_selection(self) -> dict[str, str] | None:
@@ -130,25 +149,38 @@ class ProfilesMixin(LoggingConfigurable):
     # -- form data and user_options ------------------------------------------ #
 
     @default("options_from_form")
-    def _options_from_form(self) -> Any:
-        # Same name as JupyterHub's own default handler, so that ours replaces it.
-        return self._profile_options_from_form
+    def _options_from_form_default(self) -> Any:
+        # Replaces JupyterHub's passthrough default; a subclass may override
+        # _options_from_form (and call it through super()), as with upstream.
+        return self._options_from_form
 
-    async def _profile_options_from_form(self, form_data: dict[str, list[str]]) -> dict[str, Any]:
-        """Validate the submitted form; JupyterHub re-renders the form with our 400 message."""
-        profiles = await self.resolve_profile_list()
-        if not profiles:
-            return form_data  # JupyterHub's passthrough behaviour when no profiles exist
+    def _options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
+        """The submitted form as ``user_options``; synchronous, as upstream's.
+
+        Returns upstream's shape: ``profile`` plus the chosen profile's fields without
+        their ``profile-option-<profile>--`` prefix. Whenever the profiles are known
+        here (a list or dict, or a callable already resolved to render this form),
+        the choice is validated at once, and a refusal is a 400 that JupyterHub shows
+        above the form again, filled in as the user left it. Otherwise (a hub that
+        restarted between showing and submitting a form of an async ``profile_list``)
+        the same validation runs in :meth:`load_user_options`, still before anything
+        is created.
+        """
+        profiles = self._profiles_now()
+        if profiles is not None and not profiles:
+            return formdata  # type: ignore[return-value]  # JupyterHub's passthrough
         try:
-            options = form_data_to_user_options(profiles, form_data)
+            options = form_data_to_user_options(profiles, formdata)
         except UserOptionsError as exc:
             raise exc.as_http_error() from exc
-        try:
-            return select_profile(profiles, options).as_user_options()
-        except UserOptionsError as exc:
-            # JupyterHub answers with the form again: show it as the user filled it in.
-            self._rejected_form_options = options
-            raise exc.as_http_error() from exc
+        if profiles:
+            try:
+                select_profile(profiles, options)
+            except UserOptionsError as exc:
+                # JupyterHub answers with the form again: show it as the user filled it in.
+                self._rejected_form_options = options
+                raise exc.as_http_error() from exc
+        return options
 
     @default("apply_user_options")
     def _default_apply_user_options(self) -> Any:
@@ -157,51 +189,59 @@ class ProfilesMixin(LoggingConfigurable):
     # -- applying the chosen profile ----------------------------------------- #
 
     async def load_user_options(self) -> None:
-        """Validate ``user_options`` and apply the chosen profile's overrides, once per spawn.
+        """Validate ``user_options`` and apply the chosen profile's overrides.
 
         Raises ``HTTPError(400)`` for invalid user choices (before anything is changed),
         :class:`ProfileListError` / :class:`ProfileOverrideError` for configuration errors.
-        Calling it again with the same ``user_options`` does nothing; ``clear_state()``
-        (which JupyterHub calls at the start of every spawn) re-arms it.
+        Calling it again with the same ``user_options`` does nothing (it runs from
+        several of JupyterHub's steps, and operator code may call it too); with
+        different ``user_options`` the settings the earlier choice overrode go back to
+        their configured values and the new choice applies, as if it had been the
+        first.
         """
         options = copy.deepcopy(dict(self.user_options or {}))
-        if self._profile_applied_options is not None:
-            if self._profile_applied_options == options:
-                return
-            raise RuntimeError(
-                f"profile overrides were already applied to this spawner for"
-                f" {self._profile_applied_options!r}; user_options changed to {options!r}"
-                " without clear_state(). One spawner applies one profile per start."
-            )
+        if self._profile_applied_options is not None and self._profile_applied_options == options:
+            return
         profiles = await self.resolve_profile_list()
         if not profiles:
+            self._restore_profile_originals()
             self._profile_applied_options = options
             return
         try:
+            check_api_body_shape(options)
             selection = select_profile(profiles, options)
         except UserOptionsError as exc:
             raise exc.as_http_error() from exc
+        self._restore_profile_originals()
         self.log.info(
             "Applying profile %r for %s with options %s",
             selection.slug,
             getattr(self, "_log_name", "spawner"),
-            selection.as_user_options(),
+            _loggable(selection.as_user_options()),
         )
         for where, override, option in selection.overrides():
             await self._apply_override(where, override, option)
-        self._refresh_names_after_overrides()
         self._profile_applied_options = options
         self._profile_selection = selection.as_user_options()
+        self.profile_overrides_applied()
 
-    def _refresh_names_after_overrides(self) -> None:
-        """Recompute pod/PVC/namespace names: a profile may change their templates.
+    def profile_overrides_applied(self) -> None:
+        """Called once a choice's overrides are in place. Subclasses recompute what depends
+        on overridden settings (the settings layer recomputes the object names)."""
 
-        The settings mixin computes the names when the spawner is created and in
-        clear_state(), both before the profile applies; ``_refresh_names`` is its hook.
-        """
-        refresh = getattr(self, "_refresh_names", None)
-        if callable(refresh) and getattr(getattr(self, "user", None), "name", None) is not None:
-            refresh()
+    def _restore_profile_originals(self) -> None:
+        """Undo the previous choice's overrides: each setting back to its configured value."""
+        originals = self._profile_originals or {}
+        self._profile_originals = None
+        self._namespace_from_profile = False
+        for key, value in originals.items():
+            setattr(self, key, value)
+
+    def _remember_original(self, key: str) -> None:
+        if self._profile_originals is None:
+            self._profile_originals = {}
+        if key not in self._profile_originals:
+            self._profile_originals[key] = copy.deepcopy(getattr(self, key))
 
     async def _apply_override(
         self, where: str, override: Mapping[str, Any], option: OptionSelection | None
@@ -213,7 +253,13 @@ class ProfilesMixin(LoggingConfigurable):
                     " check its spelling"
                 )
             if option is not None and option.unlisted_value is not None:
-                value = substitute_unlisted_value(value, option.unlisted_value)
+                try:
+                    value = substitute_unlisted_value(value, option.unlisted_value)
+                except TemplateError as exc:
+                    raise ProfileOverrideError(
+                        f"{where}: kubespawner_override[{key!r}] is not a valid template: {exc}."
+                        " Use {value} alone for the user's text and double literal braces"
+                    ) from None
             if callable(value):
                 try:
                     value = value(self)
@@ -224,13 +270,15 @@ class ProfilesMixin(LoggingConfigurable):
                 except Exception as exc:
                     raise ProfileOverrideError(
                         f"{where}: kubespawner_override[{key!r}] callable raised"
-                        f" {type(exc).__name__}: {exc}"
+                        f" {type(exc).__name__}: {redact_error(exc, key, getattr(self, key))}"
                     ) from exc
             current = getattr(self, key)
             if isinstance(value, Mapping) and isinstance(current, Mapping):
                 value = merge_override(current, value)
             else:
                 value = copy.deepcopy(value)
+            if self.has_trait(key):
+                self._remember_original(key)
             try:
                 setattr(self, key, value)
             except (TraitError, ValueError, TypeError) as exc:
@@ -238,11 +286,15 @@ class ProfilesMixin(LoggingConfigurable):
                     field = option.option + UNLISTED_SUFFIX
                     raise UserOptionsError(
                         field,
-                        f"{_echo(option.unlisted_value)} cannot be used for {key}: {exc}",
+                        f"{_echo(option.unlisted_value)} cannot be used for {key}:"
+                        f" {redact_error(exc, key, value)}",
                     ).as_http_error() from exc
                 raise ProfileOverrideError(
-                    f"{where}: kubespawner_override {key} = {_echo(value)} is invalid: {exc}"
+                    f"{where}: kubespawner_override {key} = {redact_value(key, value)} is"
+                    f" invalid: {redact_error(exc, key, value)}"
                 ) from exc
+            if key == "namespace":
+                self._namespace_from_profile = True
 
     async def apply_group_overrides(self) -> None:
         """JupyterHub's first pre-start step; the profile applies right after the group overrides."""
@@ -276,20 +328,71 @@ class ProfilesMixin(LoggingConfigurable):
             self._profile_selection = {str(k): str(v) for k, v in selection.items()}
 
     def clear_state(self) -> None:
+        # The next start applies its choice from the configured values again; the
+        # overrides of the stopped server stay visible until then.
+        self._profile_applied_options = None
         super().clear_state()  # type: ignore[misc]
         self._profile_selection = None
-        self._profile_applied_options = None
+
+
+#: JupyterHub's version as (major, minor): what its REST API accepts as a spawn request.
+JUPYTERHUB_VERSION = tuple(jupyterhub.version_info[:2])
+
+
+def check_api_body_shape(
+    options: Mapping[str, Any], hub_version: tuple[int, ...] = JUPYTERHUB_VERSION
+) -> None:
+    """Refuse a JupyterHub 6 request body that reached a JupyterHub 5 hub.
+
+    JupyterHub 6 reads the options of ``POST /users/:name/servers/:server`` from the
+    ``user_options`` key of the body; JupyterHub 5 takes the whole body as the options.
+    A client written for 6 that talks to a 5.x hub therefore sends
+    ``{"user_options": {...}}`` as *the options*: every profile key is missing, and
+    without this check the default profile would start in place of what was asked
+    for. With profiles configured, that is a 400 naming the fix, before anything is
+    created.
+    """
+    if hub_version >= (6, 0):
+        return
+    nested = options.get("user_options")
+    if isinstance(nested, Mapping) and PROFILE_FIELD not in options:
+        raise UserOptionsError(
+            "user_options",
+            f"this hub runs JupyterHub {jupyterhub.__version__}, whose REST API takes the"
+            " options as the request body itself: send {\"profile\": ...} rather than"
+            " {\"user_options\": {\"profile\": ...}}",
+        )
+
+
+#: Longest rendering of unknown ``user_options`` keys in one log line.
+UNKNOWN_KEYS_LOG_LIMIT = 500
+
+
+def _loggable(options: Mapping[str, Any]) -> str:
+    """``user_options`` for a log line: repr (no raw newlines), length-capped."""
+    text = repr(dict(options))
+    if len(text) > UNKNOWN_KEYS_LOG_LIMIT:
+        text = text[:UNKNOWN_KEYS_LOG_LIMIT] + f"... ({len(text)} characters)"
+    return text
 
 
 def _acknowledge_profile_user_options(spawner: Any, user_options: Mapping[str, Any]) -> None:
     """Default ``apply_user_options``: profile keys are handled already; warn about the rest.
 
     Without it JupyterHub warns "unhandled user_options" about ``profile`` on every spawn.
+    The keys come from the user: logged as a repr (a newline cannot forge a log line)
+    and cut to :data:`UNKNOWN_KEYS_LOG_LIMIT` characters (20,000 keys make no 150 KB line).
     """
-    known = {PROFILE_FIELD, *(getattr(spawner, "_profile_selection", None) or {})}
-    unknown = [str(k) for k in user_options if k not in known]
+    selection = getattr(spawner, "_profile_selection", None) or {}
+    known = {PROFILE_FIELD, *selection, *(k.removesuffix(UNLISTED_SUFFIX) for k in selection)}
+    unknown = [k for k in user_options if k not in known]
     if unknown:
+        shown = repr(unknown)
+        if len(shown) > UNKNOWN_KEYS_LOG_LIMIT:
+            shown = shown[:UNKNOWN_KEYS_LOG_LIMIT] + "..."
         spawner.log.warning(
-            "Received user_options that no profile option or apply_user_options handles: %s",
-            ", ".join(unknown),
+            "Received %d user_options key(s) that no profile option or apply_user_options"
+            " handles: %s",
+            len(unknown),
+            shown,
         )

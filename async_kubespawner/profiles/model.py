@@ -17,8 +17,15 @@ from typing import Any
 from slugify import slugify
 from tornado import web
 
-#: Form value (and ``user_options`` value) of the choice that stands for free text.
-UNLISTED_CHOICE = "unlisted_choice"
+from ..objects.naming import fill_value
+
+#: Form value (and ``user_options`` value) of the choice that stands for free text:
+#: upstream's value, which clients of the REST API post.
+UNLISTED_CHOICE = "unlisted-choice"
+#: The same meaning, as earlier releases of this package wrote it; still accepted so that
+#: ``user_options`` saved by them (and clients written against them) keep working.
+LEGACY_UNLISTED_CHOICE = "unlisted_choice"
+_UNLISTED_MARKERS = frozenset({UNLISTED_CHOICE, LEGACY_UNLISTED_CHOICE})
 #: Suffix of the field (and ``user_options`` key) holding the free text of an option.
 UNLISTED_SUFFIX = "--unlisted-choice"
 #: Name of the form field (and ``user_options`` key) naming the profile.
@@ -131,9 +138,10 @@ def _normalize_option(option_slug: str, raw: Any, where: str) -> dict[str, Any]:
     choices: dict[str, dict[str, Any]] = {}
     for choice_slug, raw_choice in raw_choices.items():
         cwhere = f"{where}.choices[{choice_slug!r}]"
-        if not isinstance(choice_slug, str) or not choice_slug or choice_slug == UNLISTED_CHOICE:
+        if not isinstance(choice_slug, str) or not choice_slug or choice_slug in _UNLISTED_MARKERS:
             raise ProfileListError(
-                f"{cwhere}: a choice name must be a non-empty string other than {UNLISTED_CHOICE!r}"
+                f"{cwhere}: a choice name must be a non-empty string other than"
+                f" {UNLISTED_CHOICE!r} and {LEGACY_UNLISTED_CHOICE!r}"
             )
         choice = dict(_require_mapping(raw_choice, cwhere))
         choice["display_name"] = _optional_str(choice, "display_name", cwhere, choice_slug)
@@ -257,11 +265,14 @@ class ProfileSelection:
         return self.profile["slug"]
 
     def as_user_options(self) -> dict[str, str]:
-        """The selection in upstream's ``user_options`` shape, every option explicit."""
+        """The selection in upstream's ``user_options`` shape, every option explicit.
+
+        Free text is the ``<option>--unlisted-choice`` key alone, as upstream's form
+        submits it.
+        """
         result = {PROFILE_FIELD: self.slug}
         for name, chosen in self.options.items():
             if chosen.unlisted_value is not None:
-                result[name] = UNLISTED_CHOICE
                 result[name + UNLISTED_SUFFIX] = chosen.unlisted_value
             elif chosen.choice is not None:
                 result[name] = chosen.choice
@@ -310,7 +321,7 @@ def _select_option(
         raise UserOptionsError(
             text_key, f"free text for {where} must be a string, got {type(text).__name__}"
         )
-    wants_text = value == UNLISTED_CHOICE or (value is None and text is not None)
+    wants_text = value in _UNLISTED_MARKERS or (value is None and text is not None)
     if wants_text:
         if not unlisted["enabled"]:
             field = name if value is not None else text_key
@@ -364,7 +375,8 @@ def select_profile(
         )
     slugs = [p["slug"] for p in profiles]
     requested = user_options.get(PROFILE_FIELD)
-    if requested is None:
+    if requested is None or requested == "":
+        # As upstream: no profile, or an empty one, means the default profile.
         profile = default_profile(profiles)
     elif not isinstance(requested, str):
         raise UserOptionsError(
@@ -416,9 +428,11 @@ def preselect(profiles: list[dict[str, Any]], options: Mapping[str, Any]) -> Pro
         default_choice = next((s for s, c in option["choices"].items() if c["default"]), None)
         if isinstance(value, str) and value in option["choices"]:
             chosen[name] = OptionSelection(name, value)
-        elif free_text_allowed and value in (None, UNLISTED_CHOICE) and isinstance(text, str):
+        elif free_text_allowed and (value is None or value in _UNLISTED_MARKERS) and isinstance(
+            text, str
+        ):
             chosen[name] = OptionSelection(name, None, text)
-        elif free_text_allowed and (value == UNLISTED_CHOICE or default_choice is None):
+        elif free_text_allowed and (value in _UNLISTED_MARKERS or default_choice is None):
             chosen[name] = OptionSelection(name, None, "")
         else:
             chosen[name] = OptionSelection(name, default_choice)
@@ -426,14 +440,18 @@ def preselect(profiles: list[dict[str, Any]], options: Mapping[str, Any]) -> Pro
 
 
 def form_data_to_user_options(
-    profiles: list[dict[str, Any]], form_data: Mapping[str, list[str]]
+    profiles: list[dict[str, Any]] | None, form_data: Mapping[str, list[str]]
 ) -> dict[str, str]:
-    """Turn the spawn form's fields into upstream-shaped ``user_options`` (unvalidated).
+    """Turn the spawn form's fields into ``user_options`` (unvalidated), as upstream.
 
-    Without JavaScript every profile's fields are submitted, so only the chosen
-    profile's fields count, and a free-text box counts only when its select names
-    ``unlisted_choice`` (or there is no select): what the user saw selected is what
-    they get.
+    ``profile`` names the chosen profile; each field ``profile-option-<profile>--<key>``
+    of that profile becomes ``user_options[<key>]`` (so ``<option>`` and
+    ``<option>--unlisted-choice``), and the fields of other profiles are ignored
+    (without JavaScript a form submits every profile's fields). One refinement: a
+    free-text box counts only when its select says ``unlisted-choice`` or is absent,
+    so that what the user saw selected is what they get. ``profiles`` may be None
+    (a ``profile_list`` callable not resolved yet): the fields are then read by their
+    names alone and validated when the options are loaded.
     """
 
     def single(key: str) -> str:
@@ -446,23 +464,25 @@ def form_data_to_user_options(
     profile_slug = single(PROFILE_FIELD) if PROFILE_FIELD in form_data else None
     if profile_slug is not None:
         options[PROFILE_FIELD] = profile_slug
-    chosen = next((p for p in profiles if p["slug"] == profile_slug), None)
-    if profile_slug is None:
-        chosen = default_profile(profiles)
-    if chosen is None:
-        return options  # unknown profile: select_profile reports it
-    prefix = f"profile-option-{chosen['slug']}--"
-    for name in chosen["profile_options"]:
-        field = prefix + name
-        text_field = field + UNLISTED_SUFFIX
-        value = single(field) if field in form_data else None
-        text = single(text_field) if text_field in form_data else None
-        if value is not None:
-            options[name] = value
-        # An empty box next to "unlisted_choice" is kept, so that select_profile can say
-        # the text is missing; an empty box next to nothing means "not given".
-        if text is not None and (value == UNLISTED_CHOICE or (value is None and text)):
-            options[name + UNLISTED_SUFFIX] = text
+    elif profiles:
+        profile_slug = default_profile(profiles)["slug"]
+    if not profile_slug:
+        return options
+    prefix = f"profile-option-{profile_slug}--"
+    fields = {key[len(prefix) :]: key for key in form_data if key.startswith(prefix)}
+    for key, field in fields.items():
+        if key.endswith(UNLISTED_SUFFIX):
+            continue
+        options[key] = single(field)
+    for key, field in fields.items():
+        if not key.endswith(UNLISTED_SUFFIX):
+            continue
+        text = single(field)
+        value = options.get(key.removesuffix(UNLISTED_SUFFIX))
+        # An empty box next to "unlisted-choice" is kept, so that select_profile can
+        # say the text is missing; an empty box next to nothing means "not given".
+        if value in _UNLISTED_MARKERS or (value is None and text):
+            options[key] = text
     return options
 
 
@@ -491,9 +511,17 @@ def merge_override(current: Mapping[str, Any], update: Mapping[str, Any]) -> dic
 
 
 def substitute_unlisted_value(template: Any, value: str) -> Any:
-    """Replace ``{value}`` by the user's text in every string nested in dicts and lists."""
+    """Fill ``{value}`` with the user's text in every string nested in dicts and lists.
+
+    As upstream, each string is a template for ``{value}`` alone: ``{{``/``}}`` become
+    single braces and other ``{fields}`` stay for the setting's own expansion. The
+    user's text is never parsed as a template, neither here nor later (see
+    :class:`~async_kubespawner.objects.naming.FilledTemplate`). Raises
+    :class:`~async_kubespawner.objects.naming.TemplateError` for a template using
+    format specs, conversions, attributes or indexes.
+    """
     if isinstance(template, str):
-        return template.replace("{value}", value)
+        return fill_value(template, value)
     if isinstance(template, Mapping):
         return {k: substitute_unlisted_value(v, value) for k, v in template.items()}
     if isinstance(template, list | tuple):

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from traitlets import TraitError
 
+from .redaction import ENV_SETTINGS, redact_text, secret_strings
+
 # Values of these settings may hold credentials: error messages never repeat them.
-_REDACTED_SETTINGS = frozenset({"environment"})
+_REDACTED_SETTINGS = ENV_SETTINGS
 
 
 class SpawnerConfigError(TraitError, ValueError):
@@ -26,12 +28,18 @@ class SpawnerConfigError(TraitError, ValueError):
         fix: str,
         *,
         show_value: bool = True,
+        context: object = None,
     ) -> None:
+        # Every environment value of every container in the value (or in ``context``,
+        # what the problem text was computed from) is redacted from the whole message:
+        # JupyterHub shows this message to the user who spawns.
+        secrets = secret_strings(value, setting) | secret_strings(context)
+        problem = redact_text(problem, secrets)
         self.setting = setting
         self.problem = problem
         self.fix = fix
         if show_value and setting.split(".", 1)[0].split("[", 1)[0] not in _REDACTED_SETTINGS:
-            shown = f" = {value!r}"
+            shown = f" = {redact_text(repr(value), secrets)}"
             if len(shown) > 300:
                 shown = shown[:297] + "..."
         else:

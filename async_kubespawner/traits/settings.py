@@ -72,6 +72,7 @@ from ..objects.naming import (
     is_valid_dns_label,
     is_valid_dns_subdomain,
     is_valid_label,
+    render_template,
 )
 from .api import ApiTraits
 from .deprecated import DeprecatedTraits
@@ -153,6 +154,9 @@ class KubeSpawnerSettings(
     _pvc_exists: bool = False
     _pvc_name_from_state: bool = False
     _namespace_from_state: bool = False
+    # Set by the profile layer when a profile overrides ``namespace``: as upstream, the
+    # override wins over ``user_namespace_template``.
+    _namespace_from_profile: bool = False
     _state_kubespawner_version: str | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -198,7 +202,8 @@ class KubeSpawnerSettings(
                 setting,
                 template,
                 f"the template cannot be expanded ({type(exc).__name__}: {exc})",
-                "Use only the documented {fields}; double literal braces as {{ }}.",
+                "Use only the documented plain {fields} (no format specs, conversions,"
+                " attributes or indexes); double literal braces as {{ }}.",
             ) from None
 
     def _expand_all(self, value: Any, setting: str = "template") -> Any:
@@ -213,7 +218,11 @@ class KubeSpawnerSettings(
 
     def _refresh_names(self) -> None:
         """(Re)compute the object names from the templates, in dependency order."""
-        if self.enable_user_namespaces and not self._namespace_from_state:
+        if (
+            self.enable_user_namespaces
+            and not self._namespace_from_state
+            and not self._namespace_from_profile
+        ):
             self.namespace = self._expand_user_properties(
                 self.user_namespace_template, "user_namespace_template"
             )
@@ -231,8 +240,10 @@ class KubeSpawnerSettings(
 
     def _expand_dns_name(self) -> str:
         try:
-            return self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
-        except (KeyError, IndexError, ValueError) as exc:
+            return render_template(
+                self.dns_name_template, {"namespace": self.namespace, "name": self.pod_name}
+            )
+        except (KeyError, ValueError) as exc:
             raise SpawnerConfigError(
                 "dns_name_template",
                 self.dns_name_template,
@@ -530,7 +541,12 @@ class KubeSpawnerSettings(
         except ManifestError as exc:
             setting = str(exc).split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
             raise SpawnerConfigError(
-                setting, None, str(exc), "Fix the named field.", show_value=False
+                setting,
+                None,
+                str(exc),
+                "Fix the named field.",
+                show_value=False,
+                context=settings,
             ) from None
 
     async def run_modify_pod_hook(self, pod: k8s.V1Pod) -> k8s.V1Pod:

@@ -8,6 +8,7 @@ start() records what it was started with instead of talking to Kubernetes.
 from html.parser import HTMLParser
 from typing import Any
 
+import jupyterhub
 from jupyterhub.spawner import Spawner
 from jupyterhub.tests.mocking import MockHub
 from traitlets import Dict, List, Unicode
@@ -27,8 +28,10 @@ class ProfileTestSpawner(ProfilesMixin, Spawner):
     started_with: dict[str, Any] | None = None
     pod_name = ""
 
-    def _refresh_names(self) -> None:
+    def profile_overrides_applied(self) -> None:
         """Stands in for the settings mixin's name computation (the real one expands slugs)."""
+        if getattr(self.user, "name", None) is None:
+            return
         server = f"{self.user.name}--{self.name}" if self.name else self.user.name
         self.pod_name = self.pod_name_template.replace("{user_server}", server)
 
@@ -196,3 +199,11 @@ async def stop_mock_hub(app: MockHub) -> None:
         callback.stop()
     MockHub.clear_instance()
     app.db_file.close()
+
+
+def spawn_body(user_options: dict[str, Any]) -> dict[str, Any]:
+    """The body of a spawn request for this JupyterHub: 6.x reads ``user_options`` from
+    its key, 5.x takes the whole body as the options."""
+    if jupyterhub.version_info[0] >= 6:
+        return {"user_options": user_options}
+    return dict(user_options)

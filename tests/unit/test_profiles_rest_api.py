@@ -19,7 +19,13 @@ from jupyterhub.tests.mocking import MockHub
 from jupyterhub.utils import random_port
 from traitlets.config import Config
 
-from .profiles_support import PROFILES, FormParser, ProfileTestSpawner, stop_mock_hub
+from .profiles_support import (
+    PROFILES,
+    FormParser,
+    ProfileTestSpawner,
+    spawn_body,
+    stop_mock_hub,
+)
 
 
 class InMemoryProxy(Proxy):
@@ -162,11 +168,11 @@ async def client(hub: MockHub) -> AsyncIterator[HubClient]:
 @pytest.mark.parametrize(
     ("body", "field", "allowed"),
     [
-        ({"user_options": {"profile": "tpu"}}, "'profile'", "'small-cpu', 'gpu'"),
-        ({"user_options": {"profile": "gpu", "size": "three"}}, "'size'", "'one', 'two'"),
-        ({"user_options": {"profile": ["gpu"]}}, "'profile'", "'small-cpu', 'gpu'"),
+        (spawn_body({"profile": "tpu"}), "'profile'", "'small-cpu', 'gpu'"),
+        (spawn_body({"profile": "gpu", "size": "three"}), "'size'", "'one', 'two'"),
+        (spawn_body({"profile": ["gpu"]}), "'profile'", "'small-cpu', 'gpu'"),
         (
-            {"user_options": {"profile": "small-cpu", "image--unlisted-choice": "ubuntu"}},
+            spawn_body({"profile": "small-cpu", "image--unlisted-choice": "ubuntu"}),
             "'image--unlisted-choice'",
             "Must be a pangeo image with a tag",
         ),
@@ -194,7 +200,7 @@ async def test_valid_options_spawn_with_overrides_in_the_documented_order(
     status, _ = await client.api(
         "POST",
         "users/alice/servers/work",
-        {"user_options": {"profile": "gpu", "size": "two", "team": "physics"}},
+        spawn_body({"profile": "gpu", "size": "two", "team": "physics"}),
     )
     assert status == 201
     spawner = client.spawner("alice", "work")
@@ -244,7 +250,7 @@ async def test_spawn_form_refuses_invalid_choice_with_a_400_and_the_form(
 async def test_spawn_form_shows_refused_free_text_again(client: HubClient) -> None:
     form = {
         "profile": "small-cpu",
-        "profile-option-small-cpu--image": "unlisted_choice",
+        "profile-option-small-cpu--image": "unlisted-choice",
         "profile-option-small-cpu--image--unlisted-choice": "docker.io/typo:1",
     }
     browser = await client.login("alice")
@@ -264,7 +270,7 @@ async def test_spawn_form_valid_choice_starts_and_preselects_next_time(
 ) -> None:
     form = {
         "profile": "small-cpu",
-        "profile-option-small-cpu--image": "unlisted_choice",
+        "profile-option-small-cpu--image": "unlisted-choice",
         "profile-option-small-cpu--image--unlisted-choice": "pangeo/ml:7",
         "profile-option-gpu--size": "two",
     }
@@ -277,7 +283,7 @@ async def test_spawn_form_valid_choice_starts_and_preselects_next_time(
     stored = client.app.users["alice"].orm_user.orm_spawners["formtest"].user_options
     assert stored == {
         "profile": "small-cpu",
-        "image": "unlisted_choice",
+        "image": "unlisted-choice",
         "image--unlisted-choice": "pangeo/ml:7",
     }
 
@@ -287,6 +293,6 @@ async def test_spawn_form_valid_choice_starts_and_preselects_next_time(
     form_page = FormParser()
     form_page.feed(page)
     assert form_page.checked_profile() == ["small-cpu"]
-    assert form_page.selected("profile-option-small-cpu--image") == "unlisted_choice"
+    assert form_page.selected("profile-option-small-cpu--image") == "unlisted-choice"
     (text,) = form_page.named("profile-option-small-cpu--image--unlisted-choice")
     assert text["value"] == "pangeo/ml:7"
