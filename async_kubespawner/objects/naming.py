@@ -126,8 +126,18 @@ def _short_hash(data: bytes) -> str:
 
 def strip_and_hash(name: str, max_length: int = DEFAULT_HASHED_LENGTH) -> str:
     """``{body}---{hash}`` fitting in ``max_length``: the hash keeps names that differ
-    only in stripped characters (or case) apart."""
-    body = _slug_body(name, max_length - len("---") - _HASH_LENGTH)
+    only in stripped characters (or case) apart.
+
+    Raises ValueError when ``max_length`` leaves no room for a one-character body
+    (below 12), as upstream does: a longer result would break the caller's limit.
+    """
+    body_length = max_length - len("---") - _HASH_LENGTH
+    if body_length < 1:
+        raise ValueError(
+            f"max_length={max_length} is too small for a hashed slug: it needs at least"
+            f" {len('---') + _HASH_LENGTH + 1} characters"
+        )
+    body = _slug_body(name, body_length)
     return f"{body}---{_short_hash(name.encode('utf-8'))}"
 
 
@@ -159,6 +169,10 @@ def multi_slug(names: Iterable[str], max_length: int = NAME_SLUG_MAX_LENGTH) -> 
     hash_value = _short_hash(b"\xff".join(n.encode("utf-8") for n in names))
     available = max_length - _HASH_LENGTH - 1
     per_name = available // len(names) - 2
+    if per_name < 2:
+        raise ValueError(
+            f"max_length={max_length} is too small for a slug of {len(names)} names"
+        )
     bodies = [_slug_body(n, per_name) for n in names]
     return "--".join(bodies) + "---" + hash_value
 
