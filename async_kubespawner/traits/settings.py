@@ -75,6 +75,7 @@ from ..objects.naming import (
     render_template,
 )
 from .api import ApiTraits
+from .deferred import DeferredConfigErrors
 from .deprecated import DeprecatedTraits
 from .errors import SpawnerConfigError
 from .events import EventsTraits
@@ -109,6 +110,7 @@ async def _maybe_await(value: Any) -> Any:
 
 
 class KubeSpawnerSettings(
+    DeferredConfigErrors,
     ApiTraits,
     EventsTraits,
     NamespaceTraits,
@@ -254,8 +256,10 @@ class KubeSpawnerSettings(
     # -- checks ----------------------------------------------------------------------
 
     def check_configuration(self) -> None:
-        """Raise SpawnerConfigError if this server's names or labels would be refused
-        by the API server. Call before creating anything."""
+        """Raise SpawnerConfigError if a setting was refused when the configuration
+        loaded (and no profile or hook replaced it since), or if this server's names or
+        labels would be refused by the API server. Call before creating anything."""
+        self.raise_config_errors()
         if self.enable_user_namespaces and not is_valid_dns_label(self.namespace):
             self._bad_name(
                 "user_namespace_template",
