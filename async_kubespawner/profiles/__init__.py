@@ -49,6 +49,7 @@ running server was started with.
 
 from .mixin import ProfilesMixin
 from .model import (
+    LEGACY_UNLISTED_CHOICE,
     PROFILE_FIELD,
     STATE_KEY,
     UNLISTED_CHOICE,
@@ -68,6 +69,7 @@ from .model import (
 )
 
 __all__ = [
+    "LEGACY_UNLISTED_CHOICE",
     "PROFILE_FIELD",
     "STATE_KEY",
     "UNLISTED_CHOICE",
