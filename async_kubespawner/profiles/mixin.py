@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jupyterhub
 from tornado import web
@@ -65,6 +65,9 @@ class ProfilesMixin(LoggingConfigurable):
         config=True,
         help="Directories searched for form.html (and anything it includes) before the packaged templates.",
     )
+
+    if TYPE_CHECKING:  # provided by JupyterHub's Spawner, which this mixes into
+        user_options: Any
 
     _profile_applied_options: dict[str, Any] | None = None
     _profile_selection: dict[str, str] | None = None
