@@ -331,8 +331,11 @@ class ProfilesMixin(LoggingConfigurable):
             self._profile_selection = {str(k): str(v) for k, v in selection.items()}
 
     def clear_state(self) -> None:
-        # The next start applies its choice from the configured values again; the
-        # overrides of the stopped server stay visible until then.
+        # JupyterHub clears the state after a stop and at the start of every spawn,
+        # before group_overrides apply: undo the last choice there, so that each start
+        # applies its group overrides and its choice to the configured values (a
+        # group the user left no longer shows through a remembered value).
+        self._restore_profile_originals()
         self._profile_applied_options = None
         super().clear_state()  # type: ignore[misc]
         self._profile_selection = None

@@ -308,3 +308,17 @@ async def test_an_invalid_setting_fails_spawns_not_the_construction(
     # logged once per process, not per spawner object
     spawner_for(profiles, **bad)
     assert len([r for r in caplog.records if typo in r.getMessage()]) == 1
+
+
+async def test_each_start_applies_its_choice_to_the_configured_values() -> None:
+    """JupyterHub clears the state at every spawn, before group overrides: the last
+    choice is undone there, so a value it set never outlives it."""
+    spawner = spawner_for(cpu_limit=0.5)
+    spawner.user_options = {"profile": "cpu"}
+    await spawner.load_user_options()
+    assert spawner.cpu_limit == 2
+    spawner.clear_state()
+    assert spawner.cpu_limit == 0.5
+    spawner.user_options = {"profile": "cpu"}
+    await spawner.load_user_options()
+    assert spawner.cpu_limit == 2
