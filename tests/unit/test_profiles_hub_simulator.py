@@ -100,16 +100,23 @@ def pod_creations(simulator: Simulator) -> int:
         ({"profile": "gpu", "size": "three"}, 400, "allowed: 'one', 'two'"),
         ({"profile": "tpu"}, 400, "allowed: 'small', 'gpu', 'quota', 'broken'"),
         ({"profile": "quota"}, 403, "No GPU quota left for you this month"),
-        ({"profile": "broken"}, 500, "Internal Server Error"),  # details in the hub log
+        ({"profile": "broken"}, 500, None),  # details in the hub log only
     ],
 )
 async def test_refused_or_failing_profile_creates_nothing(
-    hub: MockHub, simulator: Simulator, options: dict[str, Any], status: int, message: str
+    hub: MockHub,
+    simulator: Simulator,
+    options: dict[str, Any],
+    status: int,
+    message: str | None,
 ) -> None:
     assert (await post(hub, "users/bob"))[0] == 201
     code, reply = await post(hub, "users/bob/servers/", spawn_body(options))
     assert code == status, reply
-    assert message in reply["message"]
+    if message is None:  # JupyterHub's own wording of a 500 differs between 5.x and 6.x
+        assert "quota service unreachable" not in reply["message"]
+    else:
+        assert message in reply["message"]
     assert pod_creations(simulator) == 0
     pods, _ = simulator.store.list(simulator.store.resource("pods"), "default")
     assert pods == []
