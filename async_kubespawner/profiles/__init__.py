@@ -39,12 +39,20 @@ called with the spawner (it may be async) and its result used. A callable (or a
 the hub log). ``{value}`` in an
 ``unlisted_choice.kubespawner_override`` is replaced by the user's free text, in
 strings nested at any depth of dicts and lists (other ``{...}`` fields are left for the
-settings' own template expansion). Free text must match ``validation_regex`` as a whole
-(``re.fullmatch``, the same semantics as the form's HTML ``pattern``).
+settings' own template expansion, and doubled braces are unescaped, as upstream). The
+text itself is data: the settings' later template expansion never parses it
+(:class:`~async_kubespawner.objects.naming.FilledTemplate`). Free text must match
+``validation_regex`` as a whole (``re.fullmatch``, the same semantics as the form's
+HTML ``pattern``).
 
 The resolved choice (profile and every option, defaults filled in) is kept in the
 spawner state under ``profile_selection`` so that a restarted hub knows what each
 running server was started with.
+
+Modules: :mod:`.model` (the pure model: normalising ``profile_list``, validating
+``user_options``, merging overrides), :mod:`.form` (rendering the form) and
+:mod:`.mixin` (the spawner's traits and the application of a choice). Every name is
+importable from this package.
 """
 
 from .mixin import ProfilesMixin
