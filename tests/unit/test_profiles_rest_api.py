@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import jupyterhub
 import pytest
 from jupyterhub import orm
 from jupyterhub.proxy import Proxy
@@ -296,3 +297,20 @@ async def test_spawn_form_valid_choice_starts_and_preselects_next_time(
     assert form_page.selected("profile-option-small-cpu--image") == "unlisted-choice"
     (text,) = form_page.named("profile-option-small-cpu--image--unlisted-choice")
     assert text["value"] == "pangeo/ml:7"
+
+
+async def test_a_body_shaped_for_jupyterhub_6_on_either_version(client: HubClient) -> None:
+    """JupyterHub 6 reads ``user_options`` from the body's key; JupyterHub 5 takes the
+    body itself, where the nested shape would silently start the default profile: a 400
+    naming the fix there, before anything starts."""
+    body = {"user_options": {"profile": "small-cpu"}}
+    status, reply = await client.api("POST", "users/alice/servers/shape", body)
+    spawner = client.spawner("alice", "shape")
+    if jupyterhub.version_info[0] >= 6:
+        assert status == 201, reply
+        assert spawner.profile_selection is not None
+        assert spawner.profile_selection["profile"] == "small-cpu"
+    else:
+        assert status == 400, reply
+        assert "takes the options as the request body itself" in reply["message"]
+        assert "start" not in spawner.events
