@@ -410,24 +410,39 @@ def render_template(template: str, fields: Mapping[str, object]) -> str:
 def fill_value(template: str, value: str) -> str:
     """Fill ``{value}`` with a user's text, as an unlisted choice's override does.
 
-    As upstream: ``{{`` and ``}}`` become single braces and every other ``{field}`` is
-    left in place for the setting's own expansion. Unlike upstream the user's text is
-    never parsed: the result is a :class:`FilledTemplate` that expands with the text
-    literal. ``{value}`` itself may not carry a format spec or conversion.
+    As upstream: ``{{`` and ``}}`` become single braces and every other ``{...}`` is
+    left in place, as written, for the setting's own expansion (which judges it: a
+    JSON-like environment value stays literal there, a format spec in a name template
+    is a configuration error). Unlike upstream the user's text is never parsed: the
+    result is a :class:`FilledTemplate` that expands with the text literal. ``{value}``
+    itself must be plain (no format spec, conversion, attribute or index); unbalanced
+    braces are refused.
     """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"unbalanced braces ({exc})") from None
     filled: list[str] = []
     escaped: list[str] = []
     has_value = False
-    for literal, field in parse_template(template):
+    for literal, field, spec, conversion in parsed:
         filled.append(literal)
         escaped.append(literal)
-        if field == "value":
+        if field is None:
+            continue
+        if field == "value" and not spec and not conversion:
             has_value = True
             filled.append(value)
             escaped.append(escape_braces(value))
-        elif field is not None:
-            filled.append("{" + field + "}")
-            escaped.append("{" + field + "}")
+            continue
+        if re.split(r"[.\[]", field, maxsplit=1)[0] == "value":
+            raise TemplateError(
+                "{value} takes no format spec, conversion, attribute or index: the user's"
+                " text is inserted as it is"
+            )
+        raw = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        filled.append(raw)
+        escaped.append(raw)
     if not has_value:
         return "".join(filled)
     return FilledTemplate("".join(filled), "".join(escaped))

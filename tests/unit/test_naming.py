@@ -297,3 +297,14 @@ def test_fill_value_unescapes_like_upstream_and_keeps_user_text_literal() -> Non
     with pytest.raises(TemplateError, match="format spec"):
         fill_value("{value:>9}", "x")
     assert fill_value("no value here {{x}}", "v") == "no value here {x}"
+
+
+def test_fill_value_leaves_other_fields_as_written() -> None:
+    """Only ``{value}`` is the unlisted choice's business; a JSON-like string or another
+    field's spec is left for the setting's own expansion to judge."""
+    assert fill_value('{"a": 1} {value}', "v") == '{"a": 1} v'
+    assert fill_value("{username!r}-{value}", "v") == "{username!r}-v"
+    with pytest.raises(TemplateError, match="takes no format spec"):
+        fill_value("{value.upper}", "v")
+    with pytest.raises(TemplateError, match="unbalanced"):
+        fill_value("{value", "v")
