@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 CHP    := node_modules/.bin/configurable-http-proxy
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint system-deps venv bench bench-sim bench-cluster clean
+.PHONY: demo test test-matrix lint system-deps venv bench bench-hub bench-sim bench-cluster clean
 
 $(STAMP): pyproject.toml simulator/pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -39,6 +39,12 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.spawn_storm --spawner async_kubespawner.KubeSpawner --users 1000 --ready-spread 10 \
 		--json benchmarks/results/storm-1000.json --markdown benchmarks/results/storm-1000.md \
 		--plots benchmarks/results
+
+# The whole hub (JupyterHub + proxy + simulator) at 100, 1,000 and 5,000 users, ours and
+# upstream 7.1 (installed into .bench/, never imported by the package) side by side.
+bench-hub: $(STAMP) $(CHP)
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m benchmarks.hub_sweep --users $(or $(USERS),100,1000,5000) \
+		--out benchmarks/results/hub
 
 # The simulator alone: stored pods, watches, creates/s, watch delivery latency.
 bench-sim: $(STAMP)

@@ -57,3 +57,17 @@ CACHE_SIZE = Gauge(
     "Objects held in a reflector's in-memory cache.",
     ["reflector"],
 )
+OWED_DELETIONS = Gauge(
+    "kubespawner_owed_deletions",
+    "Pods a stop() could not delete (API server unreachable) that the background "
+    "reconciler is still retrying; above 0 for long means the hub cannot reach the API.",
+)
+OWED_DELETIONS_SETTLED = Counter(
+    "kubespawner_owed_deletions_settled_total",
+    "Owed pod deletions the background reconciler completed.",
+)
+ORPHANED_PODS_DELETED = Counter(
+    "kubespawner_orphaned_pods_deleted_total",
+    "Pods of this hub found running for servers its database records as stopped, and "
+    "deleted by the orphan sweep.",
+)

@@ -53,8 +53,20 @@ from .kube.client import (
 )
 from .kube.reflector import Reflector, ReflectorSettings, get_reflector, reflectors, stop_reflectors
 from .lifecycle.loop_turns import loop_turns
+from .lifecycle.orphans import HubDatabase, schedule_orphan_sweep
+from .lifecycle.ownership import (
+    NotMine,
+    adopt_or_create_pvc,
+    create_or_replace_own,
+    delete_own,
+    delete_pvc_forever,
+    pvc_is_adoptable,
+)
 from .lifecycle.progress import SpawnProgress
+from .lifecycle.reconciler import OwedDeletion, deletion_reconciler, stop_reconcilers
 from .metrics import SPAWN_DURATION, STOP_DURATION
+from .objects.identity import Ownership, pod_ownership
+from .preflight import check_before_create, take_checked_pod
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap
 from .traits import KubeSpawnerSettings, SpawnerConfigError
@@ -69,28 +81,6 @@ _IMAGE_PULL_REASONS = frozenset(
     }
 )
 
-# Template fields that make a PVC name specific to one server of a user / to one user.
-_SERVER_FIELDS = (
-    "{servername}",
-    "{unescaped_servername}",
-    "{safe_servername}",
-    "{escaped_servername}",
-    "{user_server}",
-    "{safe_user_server}",
-    "{escaped_user_server}",
-    "{server}",
-)
-_USER_FIELDS = (
-    "{username}",
-    "{unescaped_username}",
-    "{safe_username}",
-    "{escaped_username}",
-    "{userid}",
-    "{user_server}",
-    "{safe_user_server}",
-    "{escaped_user_server}",
-)
-
 # Namespaces known to exist, per API client (created once per process).
 _ensured_namespaces: dict[int, set[str]] = {}
 
@@ -102,6 +92,7 @@ async def close_shared_resources() -> None:
     this package is pending and no HTTP session is open. Spawners used later simply start
     new ones.
     """
+    await stop_reconcilers()
     await stop_reflectors()
     await close_shared_apis()
 
@@ -340,13 +331,32 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return None if cluster_wide else self.namespace
 
     async def _pod_reflector(self) -> Reflector:
-        return get_reflector(
-            await self._get_api(),
+        api = await self._get_api()
+        reflector = get_reflector(
+            api,
             PODS,
             self._watch_namespace(),
             lambda: ObjectCache(trim_pod),
             label_selector=f"component={self.component_label}",
             settings=self._reflector_settings(),
+        )
+        self._sweep_orphans_once(api, reflector)
+        return reflector
+
+    def _sweep_orphans_once(self, api: KubeApi, reflector: Reflector) -> None:
+        """Start this process's orphan sweep of the pod cache (lifecycle/orphans.py):
+        needs the hub's database, which a spawner inside a hub reaches as ``user.db``."""
+        if not self.delete_orphaned_pods:
+            return
+        db = getattr(self.user, "db", None)
+        if db is None:
+            return
+        schedule_orphan_sweep(
+            api,
+            reflector,
+            hub=self.server_identity().hub,
+            component_label=self.component_label,
+            records=HubDatabase(db),
         )
 
     async def _event_reflector(self) -> Reflector | None:
@@ -417,6 +427,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         api = await self._get_api()
         pod_reflector = await self._pod_reflector()
         event_reflector = await self._event_reflector()
+        async with _preparation_gate():  # builds the pod: CPU work, as below
+            await loop_turns().take()
+            await check_before_create(self, api)  # the final objects, before any create
 
         if self.enable_user_namespaces:
             await self._ensure_namespace(api)
@@ -498,6 +511,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 off()
             raise
         uid = watch.uid
+        self.pod_uid = uid
         self._log_state("created", f"uid={uid}")
         made: list[tuple[Any, str]] = []
         try:
@@ -549,6 +563,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         learn_uid((await create_task)["metadata"]["uid"])
 
     async def _pod_manifest(self) -> Any:
+        checked = take_checked_pod(self)
+        if checked is not None:
+            return checked
         prepare = getattr(self, "prepare_pod", None)
         if prepare is not None:
             return await prepare()
@@ -572,51 +589,61 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _ensure_pvc(self, api: KubeApi) -> bool:
         """Create the PVC unless it exists; True when this start created it."""
 
+        identity = self.server_identity()
+        scope = self.pvc_scope()
+        adopt_unowned = self.storage_adopt_unowned_pvcs
+
         async def pvc_exists(name: str) -> bool:
-            return await api.get_or_none(PVCS, self.namespace, name) is not None
+            # Exists *and* may be mounted by this server (objects/identity.py).
+            return await pvc_is_adoptable(
+                api, self.namespace, name, identity, scope, adopt_unowned=adopt_unowned
+            )
 
         # Upstream's order: the current name's PVC wins; the pre-7 name is adopted only
         # when the current one does not exist (so upgrading never detaches data).
         await self.resolve_legacy_pvc_name(pvc_exists)
         try:
-            await api.create(PVCS, self.namespace, self.get_pvc_manifest())
+            created = await adopt_or_create_pvc(
+                api,
+                self.namespace,
+                self.get_pvc_manifest(),
+                identity,
+                scope,
+                adopt_unowned=adopt_unowned,
+            )
+        except NotMine as e:
+            hint = (
+                " If administrators pre-provision claims, set "
+                "c.KubeSpawner.storage_adopt_unowned_pvcs = True."
+                if e.reason == "it records no owner"
+                else " Ask an administrator: two servers are given the same claim name "
+                "(pvc_name_template)."
+            )
+            raise SpawnFailed(
+                f"The storage volume claim {self.pvc_name!r} exists but is not this "
+                f"server's ({e.reason}), so it is not mounted.{hint}"
+            ) from None
         except ApiError as e:
-            if e.status != 409:
-                raise SpawnFailed(
-                    f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
-                ) from None
-            self.log.debug("kubespawner pvc=%s/%s state=exists", self.namespace, self.pvc_name)
-            created = False
-        else:
+            raise SpawnFailed(
+                f"Could not create the storage volume claim {self.pvc_name!r}: {e}"
+            ) from None
+        if created:
             self.log.info("kubespawner pvc=%s/%s state=created", self.namespace, self.pvc_name)
-            created = True
         mark = getattr(self, "mark_pvc_exists", None)
         if mark is not None:
             mark()
         return created
 
     def _is_ours(self, pod: dict[str, Any]) -> bool:
-        """Whether an existing pod belongs to this very server (a leftover of an earlier
-        run), judged by JupyterHub's identity annotations, falling back to labels."""
+        """Whether an existing pod is provably this server's: the uid this server created,
+        or this hub's component label and an owner annotation naming this server
+        (objects/identity.py). Never by name alone."""
         meta = pod.get("metadata") or {}
-        annotations = meta.get("annotations") or {}
-        if "hub.jupyter.org/username" in annotations:
-            return annotations.get("hub.jupyter.org/username") == self.user.name and (
-                annotations.get("hub.jupyter.org/servername", "") == (self.name or "")
-            )
-        labels = meta.get("labels") or {}
-        mine = getattr(self, "_build_pod_labels", None)
-        if mine is not None:
-            expected = mine({})
-            return (
-                all(
-                    labels.get(k) == expected.get(k)
-                    for k in ("hub.jupyter.org/username", "hub.jupyter.org/servername")
-                    if k in expected
-                )
-                and "hub.jupyter.org/username" in labels
-            )
-        return False
+        if self.pod_uid and meta.get("uid") == self.pod_uid:
+            return True
+        return (
+            pod_ownership(self.server_identity(), meta, self.component_label) is Ownership.MINE
+        )
 
     async def _create_pod(
         self, api: KubeApi, manifest: Any, reflector: Reflector, deadline: float, create_id: str
@@ -647,13 +674,12 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 raise
         existing = await api.get_or_none(PODS, self.namespace, self.pod_name)
         if existing is not None and not self._is_ours(existing):
-            owner = ((existing.get("metadata") or {}).get("annotations") or {}).get(
-                "hub.jupyter.org/username"
-            )
-            whose = f" (it belongs to user {owner!r})" if owner else ""
+            # The message reaches the user: it names no other owner.
+            self._log_state("name-taken", "the existing pod is not this server's", logging.WARNING)
             raise SpawnFailed(
                 f"A pod named {self.pod_name!r} already exists in namespace {self.namespace!r} "
-                f"and is not this server's{whose}. Delete it, or change pod_name_template."
+                "and is not this server's. Ask an administrator: another server or hub uses "
+                "the same pod name (pod_name_template, component_label)."
             )
         if existing is not None:
             old_uid = existing["metadata"]["uid"]
@@ -670,15 +696,16 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return await api.create(PODS, self.namespace, manifest, create_id=create_id)
 
     async def _create_or_replace(self, api: KubeApi, kind: Any, manifest: Any) -> None:
+        """Create the Secret or Service; replace a leftover only if it is this server's."""
         try:
-            await api.create(kind, self.namespace, manifest)
-        except ApiError as e:
-            if e.status != 409:
-                raise
-            # A leftover from an earlier run (its owner pod is gone): replace it.
-            name = manifest.metadata.name
-            await api.delete(kind, self.namespace, name)
-            await api.create(kind, self.namespace, manifest)
+            await create_or_replace_own(
+                api, kind, self.namespace, manifest, self.server_identity()
+            )
+        except NotMine as e:
+            raise SpawnFailed(
+                f"{e} Ask an administrator to rename or remove it, or to change "
+                f"{'secret_name_template' if kind is SECRETS else 'pod_name_template'}."
+            ) from None
 
     async def _cleanup_failed_start(
         self, api: KubeApi, uid: str, made: list[tuple[Any, str]], delete_pvc: bool
@@ -940,6 +967,14 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     # -- stop ---------------------------------------------------------------------------
 
     async def stop(self, now: bool = False) -> None:
+        """Delete this server's pod (only if it is provably this server's) and wait until
+        it is gone, within ``stop_timeout``.
+
+        The delete is retried for the whole ``stop_timeout`` (not only the client's
+        ``k8s_api_request_retry_timeout``); if the API server still cannot be reached the
+        deletion is handed to the background reconciler (lifecycle/reconciler.py) and
+        stop() returns: the stop is never forgotten, JupyterHub records the server stopped.
+        """
         started = time.monotonic()
         outcome = "failure"
         grace = 0 if now else self.delete_grace_period
@@ -947,25 +982,54 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             await loop_turns().take()  # a burst of stops: one delete request per iteration
             api = await self._get_api()
             reflector = await self._pod_reflector()
-            deleted = await api.delete(
-                PODS, self.namespace, self.pod_name, grace_period_seconds=grace
-            )
+
+            def remaining() -> float:
+                return max(0.0, self.stop_timeout - (time.monotonic() - started))
+
+            target = await self._stop_target(api, reflector, remaining)
+            if target is _NOT_MINE:
+                outcome = "success"
+                return
+            uid = target if isinstance(target, str) else None
+            if target is _UNREACHABLE:
+                self._owe_pod_deletion(api, reflector, None, grace)
+                outcome = "owed"
+                return
+            deleted = None
+            if uid:
+                try:
+                    deleted = await api.delete(
+                        PODS,
+                        self.namespace,
+                        self.pod_name,
+                        grace_period_seconds=grace,
+                        uid=uid,
+                        retry_timeout=remaining(),
+                    )
+                except ApiError as e:
+                    if e.status == 409:  # replaced since we looked: not ours to delete
+                        uid = None
+                    elif e.retriable:
+                        self._owe_pod_deletion(api, reflector, uid, grace)
+                        outcome = "owed"
+                        return
+                    else:
+                        raise
             self._log_state(
                 "deleting" if deleted is not None else "already-gone", f"grace={grace}s"
             )
-            for kind, name, wanted in (
-                (SERVICES, self.pod_name, self.needs_service),
-                (SECRETS, getattr(self, "secret_name", ""), getattr(self, "needs_secret", False)),
-            ):
-                if wanted and name:
-                    await api.delete(kind, self.namespace, name)
-            remaining = self.stop_timeout - (time.monotonic() - started)
-            if not await reflector.wait_synced(remaining):
+            await self._delete_own_extras(api, remaining())
+            if not uid:
+                outcome = "success"
+                self._log_state("stopped", f"after={time.monotonic() - started:.3f}s")
+                return
+            if not await reflector.wait_synced(remaining()):
                 raise TimeoutError("the pod cache could not be loaded from the API server")
-            remaining = self.stop_timeout - (time.monotonic() - started)
             try:
                 await reflector.sink.wait_for(  # type: ignore[attr-defined]
-                    self._pod_key, lambda p: p is None, max(0.0, remaining)
+                    self._pod_key,
+                    lambda p: p is None or p["metadata"].get("uid") != uid,
+                    remaining(),
                 )
             except TimeoutError:
                 outcome = "timeout"
@@ -979,15 +1043,88 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             outcome = "success"
             self._log_state("stopped", f"after={time.monotonic() - started:.3f}s")
         finally:
-            if outcome != "success" and outcome != "timeout":
+            if outcome not in ("success", "timeout", "owed"):
                 outcome = "failure"
             STOP_DURATION.labels(outcome).observe(time.monotonic() - started)
+
+    async def _stop_target(
+        self, api: KubeApi, reflector: Reflector, remaining: Callable[[], float]
+    ) -> str | object | None:
+        """The uid of this server's pod to delete; None when there is none;
+        ``_NOT_MINE`` when a pod of its name belongs to somebody else (left alone);
+        ``_UNREACHABLE`` when the API server could not be asked within stop_timeout.
+
+        The cache answers when it holds this server's pod (no request); otherwise the API
+        server is asked, since a pod created a moment ago may not be cached yet.
+        """
+        pod = reflector.sink.get(self._pod_key) if reflector.synced else None  # type: ignore[attr-defined]
+        if pod is not None and self._is_ours(pod):
+            return pod["metadata"]["uid"]
+        try:
+            pod = await api.get_or_none(
+                PODS, self.namespace, self.pod_name, retry_timeout=remaining()
+            )
+        except ApiError as e:
+            if e.retriable:
+                return _UNREACHABLE
+            raise
+        if pod is None:
+            return None
+        if not self._is_ours(pod):
+            self._log_state(
+                "not-mine", "stop: the pod of this name is not this server's; left alone",
+                logging.WARNING,
+            )
+            return _NOT_MINE
+        return pod["metadata"]["uid"]
+
+    async def _delete_own_extras(self, api: KubeApi, retry_timeout: float) -> None:
+        """The server's Service and Secret, each only if it is this server's. Best effort:
+        they are owned by the pod, so Kubernetes removes them with it anyway."""
+        identity = self.server_identity()
+        for kind, name, wanted in (
+            (SERVICES, self.pod_name, self.needs_service),
+            (SECRETS, getattr(self, "secret_name", ""), getattr(self, "needs_secret", False)),
+        ):
+            if not (wanted and name):
+                continue
+            try:
+                await delete_own(
+                    api, kind, self.namespace, name, identity, retry_timeout=retry_timeout
+                )
+            except ApiError as e:
+                self._log_state(
+                    "cleanup-deferred", f"{kind.kind}={name} error={e}", logging.WARNING
+                )
+
+    def _owe_pod_deletion(
+        self, api: KubeApi, reflector: Reflector, uid: str | None, grace: int
+    ) -> None:
+        key = self._pod_key
+
+        def cached() -> dict[str, Any] | None:
+            if not reflector.synced:
+                return {"metadata": {"uid": uid}}  # unknown: keep trying
+            return reflector.sink.get(key)  # type: ignore[attr-defined,no-any-return]
+
+        deletion_reconciler(api).owe(
+            OwedDeletion(
+                namespace=self.namespace,
+                name=self.pod_name,
+                uid=uid,
+                identity=self.server_identity(),
+                component_label=self.component_label,
+                grace_period_seconds=grace,
+                cached=cached,
+            )
+        )
 
     # -- poll ---------------------------------------------------------------------------
 
     async def poll(self) -> int | None:
         """From the cache, never the API: None while the pod exists and runs (or starts),
-        its exit code once the notebook container has exited, 1 once it is gone."""
+        its exit code once the notebook container has exited, 1 once it is gone, and 1
+        when the pod of this name is not this server's (it is never touched)."""
         reflector = await self._pod_reflector()
         if not await reflector.wait_synced(self.first_list_timeout):
             self.log.warning(
@@ -998,6 +1135,11 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             return None
         pod = reflector.sink.get(self._pod_key)  # type: ignore[attr-defined]
         if pod is None:
+            return 1
+        if not self._is_ours(pod):
+            self._log_state(
+                "not-mine", "poll: the pod of this name is not this server's", logging.WARNING
+            )
             return 1
         if pod["metadata"].get("deletionTimestamp"):
             return 1
@@ -1021,36 +1163,39 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     # -- delete_forever ---------------------------------------------------------------------
 
     async def delete_forever(self) -> None:
-        """Delete the server's PVC when the user (or this named server) is deleted, under
-        upstream's rules: only with ``delete_pvc``, and never a PVC other servers share."""
+        """Delete the server's PVC when the user (or this named server) is deleted.
+
+        Decided on the PVC it would delete (the name remembered in state) and that PVC's
+        own owner annotations, never on the current template alone: only a claim
+        provably for this server (or for this user, from the user's default server) is
+        deleted; shared, administrator-made and other users' claims are kept
+        (objects/identity.py ``pvc_deletion``). Only with ``delete_pvc``, as upstream.
+        """
         who = f"{self.user.name}/{self.name}" if self.name else self.user.name
         if not self.delete_pvc:
             self.log.info("kubespawner server=%s delete_forever: delete_pvc is off", who)
             return
-        template = self.pvc_name_template
-        if self.name and not any(f in template for f in _SERVER_FIELDS):
-            self.log.info(
-                "kubespawner server=%s delete_forever: the PVC name does not depend "
-                "on the server name, so it is shared with the user's other "
-                "servers; keeping it",
-                who,
-            )
-            return
-        if not any(f in template for f in _USER_FIELDS):
-            self.log.info(
-                "kubespawner server=%s delete_forever: the PVC name does not depend "
-                "on the user, so it is shared; keeping it",
-                who,
-            )
-            return
         api = await self._get_api()
-        deleted = await api.delete(PVCS, self.namespace, self.pvc_name)
-        self.log.info(
-            "kubespawner pvc=%s/%s state=%s",
+        outcome, decision = await delete_pvc_forever(
+            api,
             self.namespace,
             self.pvc_name,
-            "deleted" if deleted is not None else "already-gone",
+            self.server_identity(),
+            names_of_this_server=self.pvc_names_of_this_server,
+            template_scope=self.pvc_scope(),
         )
+        self.log.info(
+            "kubespawner pvc=%s/%s state=%s%s",
+            self.namespace,
+            self.pvc_name,
+            {"deleted": "deleted", "gone": "already-gone", "kept": "kept"}[outcome],
+            f" reason={decision.reason!r}" if decision is not None and outcome == "kept" else "",
+        )
+
+
+#: Answers of ``KubeSpawner._stop_target`` besides a uid or None.
+_NOT_MINE = object()
+_UNREACHABLE = object()
 
 
 class _PVCFailed(SpawnFailed):

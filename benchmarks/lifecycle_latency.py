@@ -249,6 +249,7 @@ async def measure_stall(cached: int, gc_freeze: bool = False) -> dict[str, Any]:
             sys.executable,
             "-m",
             "kubesim",
+            "--no-auth",  # the spawner's latency, comparable with runs before authentication
             "--kubeconfig",
             str(kubeconfig),
             stdout=asyncio.subprocess.DEVNULL,

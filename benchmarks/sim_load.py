@@ -7,6 +7,13 @@ the server's rather than a client library's.
 
     python -m benchmarks.sim_load                      # the issue's targets
     python -m benchmarks.sim_load --pods 2000 --json out.json
+    python -m benchmarks.sim_load --auth serviceaccount  # every request through RBAC
+
+``--auth`` says who the load comes from: ``off`` (authentication and RBAC off), ``admin``
+(the kubeconfig's system:masters token: authenticated, allowed before RBAC) or
+``serviceaccount`` (a TokenRequest token of a ServiceAccount whose Role and ClusterRole
+allow the load, so every request is authenticated and RBAC-authorized). The server serves
+plain HTTP in every mode, so the modes differ by the authentication and RBAC checks only.
 
 Figures (goals from issue 2): stored pods (>= 20,000), open watches (>= 100), pod
 creates/s with 10 watchers attached (>= 1,000), watch delivery latency p50/p99 (<= 5 ms),
@@ -27,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NAMESPACE = "bench"
@@ -234,12 +242,14 @@ async def list_in_pages(http: aiohttp.ClientSession, url: str, page_size: int,
     return time.perf_counter() - started, pages
 
 
-async def start_server(kubeconfig: Path, history_size: int) -> tuple[asyncio.subprocess.Process, str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+async def start_server(kubeconfig: Path, history_size: int,
+                       auth: str = "off") -> tuple[asyncio.subprocess.Process, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "simulator")])}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubesim", "--port", "0",
         "--kubeconfig", str(kubeconfig), "--history-size", str(history_size),
         "--no-cluster",  # the API server alone: no scheduler/kubelet writing pod status
+        *(["--no-auth"] if auth == "off" else ["--no-tls"]),
         stdout=asyncio.subprocess.PIPE, env=env,
     )
     assert proc.stdout is not None
@@ -249,19 +259,62 @@ async def start_server(kubeconfig: Path, history_size: int) -> tuple[asyncio.sub
     return proc, line.split("listening on ", 1)[1].split()[0]
 
 
+async def service_account_token(http: aiohttp.ClientSession, base: str) -> str:
+    """A ServiceAccount allowed exactly the load (via a Role in each namespace used and a
+    ClusterRole for the all-namespaces list), and a TokenRequest token for it."""
+    rbac = f"{base}/apis/rbac.authorization.k8s.io/v1"
+    subject = [{"kind": "ServiceAccount", "name": "load", "namespace": NAMESPACE}]
+    rules = [{"apiGroups": [""], "resources": ["pods", "events"],
+              "verbs": ["get", "list", "watch", "create"]}]
+    posts = [(f"{base}/api/v1/namespaces/{NAMESPACE}/serviceaccounts", {"metadata": {"name": "load"}})]
+    for ns in (NAMESPACE, "idle"):
+        posts += [
+            (f"{rbac}/namespaces/{ns}/roles", {"metadata": {"name": "load"}, "rules": rules}),
+            (f"{rbac}/namespaces/{ns}/rolebindings", {
+                "metadata": {"name": "load"}, "subjects": subject,
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "load"}}),
+        ]
+    posts += [
+        (f"{rbac}/clusterroles", {"metadata": {"name": "load"}, "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}]}),
+        (f"{rbac}/clusterrolebindings", {
+            "metadata": {"name": "load"}, "subjects": subject,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "load"}}),
+    ]
+    for url, body in posts:
+        async with http.post(url, json=body) as resp:
+            if resp.status != 201:
+                raise RuntimeError(f"RBAC set-up {url}: HTTP {resp.status} {await resp.text()}")
+    async with http.post(f"{base}/api/v1/namespaces/{NAMESPACE}/serviceaccounts/load/token",
+                         json={"spec": {}}) as resp:
+        return str((await resp.json())["status"]["token"])
+
+
 async def run(args: argparse.Namespace) -> Results:
     res = Results(settings=vars(args).copy())
     res.settings.pop("json", None)
     res.settings["cpus"] = os.cpu_count()
     res.load_average_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        proc, base = await start_server(Path(tmp) / "kubeconfig", args.history_size)
+        kubeconfig = Path(tmp) / "kubeconfig"
+        proc, base = await start_server(kubeconfig, args.history_size, args.auth)
+        admin = {}
+        if args.auth != "off":
+            token = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"]
+            admin = {"Authorization": f"Bearer {token}"}
         connector = aiohttp.TCPConnector(limit=0)
         try:
-            async with aiohttp.ClientSession(connector=connector) as http:
-                await http.post(f"{base}/api/v1/namespaces",
-                                json={"metadata": {"name": NAMESPACE}})
-                await http.post(f"{base}/api/v1/namespaces", json={"metadata": {"name": "idle"}})
+            async with aiohttp.ClientSession(connector=connector, connector_owner=False,
+                                             headers=admin) as setup:
+                for ns in (NAMESPACE, "idle"):
+                    async with setup.post(f"{base}/api/v1/namespaces",
+                                          json={"metadata": {"name": ns}}) as resp:
+                        if resp.status != 201:
+                            raise RuntimeError(f"namespace {ns}: HTTP {resp.status} {await resp.text()}")
+                load_headers = admin
+                if args.auth == "serviceaccount":
+                    load_headers = {"Authorization": f"Bearer {await service_account_token(setup, base)}"}
+            async with aiohttp.ClientSession(connector=connector, headers=load_headers) as http:
                 res.server_rss_mb_empty = rss_mb(proc.pid)
 
                 # 1. bulk load, no watchers
@@ -289,7 +342,7 @@ async def run(args: argparse.Namespace) -> Results:
                 for w in busy + idle:
                     w.start()
                 await asyncio.gather(*(w.ready.wait() for w in busy + idle))
-                async with http.get(f"{base}/_sim/state") as resp:
+                async with http.get(f"{base}/_sim/state", headers=admin) as resp:
                     res.open_watches = (await resp.json())["openWatches"]
 
                 # 3. creates as fast as they go, with 10 watchers attached
@@ -389,6 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=200, help="limit of the paged list")
     parser.add_argument("--history-size", type=int, default=10_000)
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--auth", choices=("off", "admin", "serviceaccount"), default="off",
+                        help="who the load comes from (see the module docstring)")
     args = parser.parse_args(argv)
     for name in ("pods", "watches", "burst", "concurrency", "paced_count", "page_size"):
         if getattr(args, name) < 1:

@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -32,7 +33,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import yaml
 from traitlets.config.loader import PyFileConfigLoader
@@ -241,6 +242,9 @@ class SimulatorOptions:
     port: int = 0
     process_mode: bool = True
     fast: bool = False
+    # authentication and RBAC (the program's default): off here, so the stack's own checks
+    # and the browser tests read the simulator over plain HTTP without a token
+    auth: bool = False
     extra_args: Sequence[str] = ()
 
     def argv(self, kubeconfig: Path) -> list[str]:
@@ -257,6 +261,8 @@ class SimulatorOptions:
             argv.append("--process-mode")
         if self.fast:
             argv.append("--fast")
+        if not self.auth:
+            argv.append("--no-auth")
         argv.extend(self.extra_args)
         return argv
 
@@ -306,7 +312,16 @@ def namespaces_to_prepare(config_path: Path) -> list[str]:
 
 def ensure_namespaces(kubeconfig: Path, names: Iterable[str]) -> list[str]:
     """Create the namespaces ``names`` on the simulator of ``kubeconfig``; returns those it created."""
-    server = yaml.safe_load(kubeconfig.read_text())["clusters"][0]["cluster"]["server"]
+    config = yaml.safe_load(kubeconfig.read_text())
+    cluster = config["clusters"][0]["cluster"]
+    server = cluster["server"]
+    headers = {"Content-Type": "application/json"}
+    token = (config.get("users") or [{}])[0].get("user", {}).get("token")
+    if token:  # the simulator's admin token (authentication is on by default)
+        headers["Authorization"] = f"Bearer {token}"
+    context = None
+    if cluster.get("certificate-authority"):
+        context = ssl.create_default_context(cafile=cluster["certificate-authority"])
     created = []
     for name in names:
         body = json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
@@ -314,10 +329,10 @@ def ensure_namespaces(kubeconfig: Path, names: Iterable[str]) -> list[str]:
             f"{server}/api/v1/namespaces",
             data=body.encode(),
             method="POST",
-            headers={"Content-Type": "application/json"},
+            headers=headers,
         )
         try:
-            with urllib.request.urlopen(request, timeout=10):
+            with urllib.request.urlopen(request, timeout=10, context=context):
                 created.append(name)
         except urllib.error.HTTPError as exc:
             if exc.code != 409:  # 409 AlreadyExists: nothing to do
@@ -387,6 +402,7 @@ def write_hub_config(
     *,
     hub_port: int,
     overrides: str = "",
+    proxy_started_by_hub: bool = False,
 ) -> Path:
     """Write a config that loads ``base_config`` and then points the hub at our proxy and state dir.
 
@@ -399,6 +415,13 @@ def write_hub_config(
     ``--allow-root`` for jupyter_server when the "pods" run as root (process mode runs
     them as the launcher's user). ``overrides`` is extra Python appended last (the
     tests use it for their settings).
+
+    With ``proxy_started_by_hub`` the hub starts the proxy itself on ``proxy``'s ports:
+    what ``internal_ssl`` needs, because the proxy's TLS certificates are made by the hub
+    when it starts. With ``internal_ssl`` each pod is also given a fixed loopback address
+    before it is created (the ``cni.projectcalico.org/ipAddrs`` annotation, which the
+    simulator's process mode honours), so the certificate the hub makes for the server
+    names the very address the hub and the proxy will reach it at.
     """
     config_path = state_dir / "jupyterhub_config.py"
     text = f'''# Written by devtools.local_stack: {base_config} plus the launcher's settings.
@@ -410,8 +433,10 @@ c.JupyterHub.hub_port = {hub_port}
 c.JupyterHub.db_url = {"sqlite:///" + str(state_dir / "jupyterhub.sqlite")!r}
 c.JupyterHub.cookie_secret_file = {str(state_dir / "jupyterhub_cookie_secret")!r}
 c.JupyterHub.pid_file = {str(state_dir / "jupyterhub.pid")!r}
-c.ConfigurableHTTPProxy.should_start = False
+c.ConfigurableHTTPProxy.should_start = {proxy_started_by_hub!r}
 c.ConfigurableHTTPProxy.api_url = {proxy.api_url!r}
+if {proxy_started_by_hub!r} and c.JupyterHub.get("internal_ssl"):
+    c.ConfigurableHTTPProxy.api_url = {proxy.api_url.replace("http://", "https://")!r}
 c.ConfigurableHTTPProxy.auth_token = {proxy.auth_token!r}
 c.JupyterHub.hub_connect_ip = ""  # the hub_ip above: pods on this machine reach it on loopback
 if "authenticator_class" not in c.JupyterHub:
@@ -425,10 +450,57 @@ if {os.geteuid() == 0!r} and "--allow-root" not in list(c.KubeSpawner.get("args"
 if c.KubeSpawner.get("services_enabled") and "get_pod_url" not in c.KubeSpawner:
     # No cluster DNS on this machine: reach the pod by its IP rather than its Service name.
     c.KubeSpawner.get_pod_url = lambda spawner, pod: f"http://{{pod['status']['podIP']}}:{{spawner.port}}"
+if c.JupyterHub.get("internal_ssl"):
+    from devtools.local_stack import pin_pod_address as _pin_pod_address
+
+    _pin_pod_address(c)
 {overrides}
 '''
     config_path.write_text(text)
     return config_path
+
+
+def _free_loopback_address(port: int) -> str:
+    """A 127.3.x.y address whose ``port`` is free (127.1/16 is the simulator's own pool)."""
+    while True:
+        address = f"127.3.{secrets.randbelow(256)}.{1 + secrets.randbelow(254)}"
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, port))
+            except OSError:
+                continue
+            return address
+
+
+def pin_pod_address(c: Any) -> None:
+    """For ``internal_ssl`` on one machine: know each pod's address before its certificate.
+
+    JupyterHub makes a server's certificate after ``pre_spawn_hook`` and before ``start()``;
+    on a cluster the certificate names the Service's DNS name. There is no cluster DNS
+    here, so the hook picks a free loopback address, puts it in the certificate's
+    alternative names and asks for it in the pod's annotations, and the hub reaches the
+    pod at it over https. The example's own ``pre_spawn_hook`` runs first.
+    """
+    import inspect
+
+    previous = c.Spawner.get("pre_spawn_hook") or c.KubeSpawner.get("pre_spawn_hook")
+
+    async def pre_spawn_hook(spawner: Any) -> None:
+        if previous is not None:
+            result = previous(spawner)
+            if inspect.isawaitable(result):
+                await result
+        address = _free_loopback_address(spawner.port or 8888)
+        spawner.ssl_alt_names = [*spawner.ssl_alt_names, f"IP:{address}"]
+        spawner.extra_annotations = {
+            **spawner.extra_annotations,
+            "cni.projectcalico.org/ipAddrs": json.dumps([address]),
+        }
+
+    c.KubeSpawner.pre_spawn_hook = pre_spawn_hook
+    c.KubeSpawner.get_pod_url = (
+        lambda spawner, pod: f"https://{pod['status']['podIP']}:{spawner.port or 8888}"
+    )
 
 
 def start_hub(

@@ -28,6 +28,7 @@ SECTIONS = [
     ("async_kubespawner.traits.naming", "Naming, labels and annotations"),
     ("async_kubespawner.traits.namespaces", "Namespaces"),
     ("async_kubespawner.traits.networking", "Networking, Services and internal SSL"),
+    ("async_kubespawner.traits.ownership", "Ownership and orphaned pods"),
     ("async_kubespawner.traits.hooks", "Hooks"),
     ("async_kubespawner.profiles.mixin", "Profiles and the options form"),
     ("async_kubespawner.traits.events", "Events and progress"),

@@ -491,14 +491,28 @@ class KubeApi:
 
     # -- operations -----------------------------------------------------------------------
 
-    async def get(self, rk: ResourceKind, namespace: str | None, name: str) -> dict[str, Any]:
-        return await self.request("get", rk.plural, "GET", rk.path(namespace, name))
+    async def get(
+        self,
+        rk: ResourceKind,
+        namespace: str | None,
+        name: str,
+        *,
+        retry_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        return await self.request(
+            "get", rk.plural, "GET", rk.path(namespace, name), retry_timeout=retry_timeout
+        )
 
     async def get_or_none(
-        self, rk: ResourceKind, namespace: str | None, name: str
+        self,
+        rk: ResourceKind,
+        namespace: str | None,
+        name: str,
+        *,
+        retry_timeout: float | None = None,
     ) -> dict[str, Any] | None:
         try:
-            return await self.get(rk, namespace, name)
+            return await self.get(rk, namespace, name, retry_timeout=retry_timeout)
         except ApiError as e:
             if e.status == 404:
                 return None
@@ -552,6 +566,7 @@ class KubeApi:
         grace_period_seconds: int | None = None,
         uid: str | None = None,
         propagation_policy: str | None = None,
+        retry_timeout: float | None = None,
     ) -> dict[str, Any] | None:
         """Delete an object; ``None`` when it was already gone (404 is success).
 
@@ -567,7 +582,12 @@ class KubeApi:
             options["propagationPolicy"] = propagation_policy
         try:
             return await self.request(
-                "delete", rk.plural, "DELETE", rk.path(namespace, name), body=options
+                "delete",
+                rk.plural,
+                "DELETE",
+                rk.path(namespace, name),
+                body=options,
+                retry_timeout=retry_timeout,
             )
         except ApiError as e:
             if e.status == 404:

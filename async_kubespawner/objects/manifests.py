@@ -34,11 +34,26 @@ INTERNAL_CERTS_VOLUME = "jupyterhub-internal-certs"
 API_TOKEN_SECRET_KEY = "jupyterhub-api-token"
 API_TOKEN_ENV_NAMES = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")
 LEGACY_STORAGE_CLASS_ANNOTATION = "volume.beta.kubernetes.io/storage-class"
-SECURITY_PROFILES = ("", "restricted")
+SECURITY_PROFILES = ("", "baseline", "restricted")
 
 
 class ManifestError(ValueError):
-    """A user-supplied fragment that does not describe a valid Kubernetes object."""
+    """A user-supplied fragment that does not describe a valid Kubernetes object.
+
+    ``path`` is where in the configuration the problem is (``volumes[0].hostPath``) and
+    ``setting`` the setting that path starts with (``volumes``), so callers can name the
+    setting without parsing the message.
+    """
+
+    def __init__(self, message: str, *, path: str = "", setting: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+        self.setting = setting or setting_of(path)
+
+
+def setting_of(path: str) -> str:
+    """The setting a configuration path starts with: ``volumes[0].name`` -> ``volumes``."""
+    return re.split(r"[\[.:]", path, maxsplit=1)[0] if path else ""
 
 
 # ---------------------------------------------------------------------------
@@ -67,12 +82,14 @@ def convert_value(type_name: str, value: Any, where: str) -> Any:
         return None
     if type_name.startswith("list["):
         if not isinstance(value, list | tuple):
-            raise ManifestError(f"{where}: expected a list, got {type(value).__name__}")
+            raise ManifestError(f"{where}: expected a list, got {type(value).__name__}", path=where)
         inner = type_name[5:-1]
         return [convert_value(inner, item, f"{where}[{i}]") for i, item in enumerate(value)]
     if type_name.startswith("dict("):
         if not isinstance(value, Mapping):
-            raise ManifestError(f"{where}: expected a mapping, got {type(value).__name__}")
+            raise ManifestError(
+                f"{where}: expected a mapping, got {type(value).__name__}", path=where
+            )
         inner = type_name[5:-1].split(", ", 1)[1]
         if inner == "str":
             # Quantity maps (requests, limits, capacity) are typed dict(str, str) in the
@@ -82,13 +99,19 @@ def convert_value(type_name: str, value: Any, where: str) -> Any:
     if type_name in _PRIMITIVES:
         expected = _PRIMITIVES[type_name]
         if type_name != "bool" and isinstance(value, bool):
-            raise ManifestError(f"{where}: expected {type_name}, got a boolean {value!r}")
+            raise ManifestError(
+                f"{where}: expected {type_name}, got a boolean {value!r}", path=where
+            )
         if not isinstance(value, expected):
-            raise ManifestError(f"{where}: expected {type_name}, got {type(value).__name__}")
+            raise ManifestError(
+                f"{where}: expected {type_name}, got {type(value).__name__}", path=where
+            )
         return value
     if type_name == "quantity":
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise ManifestError(f"{where}: expected a string, got {type(value).__name__}")
+            raise ManifestError(
+                f"{where}: expected a string, got {type(value).__name__}", path=where
+            )
         return value
     if type_name in ("object", "datetime", "date"):
         return value
@@ -116,7 +139,8 @@ def to_model(model: type, value: Any, where: str = "value") -> Any:
     if not isinstance(value, Mapping):
         raise ManifestError(
             f"{where}: expected a mapping describing a {model.__name__[2:] or model.__name__}, "
-            f"got {type(value).__name__} {value!r}"
+            f"got {type(value).__name__} {value!r}",
+            path=where,
         )
     kwargs: dict[str, Any] = {}
     for key, item in value.items():
@@ -124,13 +148,14 @@ def to_model(model: type, value: Any, where: str = "value") -> Any:
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise ManifestError(
-                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
+                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}",
+                path=f"{where}.{key}",
             )
         kwargs[attribute] = convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
     try:
         return model(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise ManifestError(f"{where}: {exc}") from exc
+        raise ManifestError(f"{where}: {exc}", path=where) from exc
 
 
 def update_model(target: Any, changes: Mapping[str, Any], where: str) -> Any:
@@ -142,12 +167,52 @@ def update_model(target: Any, changes: Mapping[str, Any], where: str) -> Any:
         if attribute is None:
             known = ", ".join(sorted(model.attribute_map.values()))
             raise ManifestError(
-                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}"
+                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}",
+                path=f"{where}.{key}",
             )
-        setattr(
-            target, attribute, convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
-        )
+        converted = convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
+        setattr(target, attribute, _plain(converted))
     return target
+
+
+def _has_model(value: Any) -> bool:
+    if hasattr(value, "openapi_types"):
+        return True
+    if isinstance(value, list | tuple):
+        return any(_has_model(v) for v in value)
+    if isinstance(value, Mapping):
+        return any(_has_model(v) for v in value.values())
+    return False
+
+
+def _plain(value: Any) -> Any:
+    """Nested models as the API's JSON dicts; anything else unchanged."""
+    return to_dict(value) if _has_model(value) else value
+
+
+def plain_dict(model: type, value: Any, where: str = "value") -> dict[str, Any]:
+    """``value`` validated as ``model`` and returned as the API's JSON dict, where
+    upstream keeps a plain dict (security contexts, the PVC's selector)."""
+    return to_dict(to_model(model, value, where))  # type: ignore[no-any-return]
+
+
+def shallow_model(model: type, value: Any, where: str = "value") -> Any:
+    """``value`` as ``model`` converted at its top level only, nested fields as plain
+    dicts and lists in the API's camelCase spelling.
+
+    Upstream KubeSpawner converts a configured dict (a volume, a container, a toleration)
+    into its model but leaves what is inside it as the dicts it was given, and hooks rely
+    on that (``pod.spec.volumes[0].persistent_volume_claim["claimName"]``). Every level is
+    still validated (by converting it fully first), and the JSON sent is the same as for
+    a fully converted model: nested keys are normalised to camelCase and unset fields
+    dropped, as the full conversion did.
+    """
+    full = to_model(model, value, where)
+    for attribute in getattr(model, "openapi_types"):  # noqa: B009 (a generated model)
+        item = getattr(full, attribute)
+        if item is not None and _has_model(item):
+            setattr(full, attribute, to_dict(item))
+    return full
 
 
 def to_dict(value: Any) -> Any:
@@ -226,7 +291,7 @@ def build_env(env: Mapping[str, Any], where: str = "environment") -> list[k8s.V1
         if isinstance(value, Mapping):
             spec = dict(value)
             spec.setdefault("name", name)
-            result.append(to_model(k8s.V1EnvVar, spec, f"{where}[{name!r}]"))
+            result.append(shallow_model(k8s.V1EnvVar, spec, f"{where}[{name!r}]"))
         else:
             result.append(
                 k8s.V1EnvVar(name=name, value=value if isinstance(value, str) else str(value))
@@ -375,7 +440,7 @@ def _resources(s: PodSettings) -> k8s.V1ResourceRequirements:
 
 def _models(model: type, terms: list[Any], setting: str) -> list[Any] | None:
     """Each term of ``setting`` as ``model`` (errors name the term), None if there are none."""
-    return [to_model(model, t, f"{setting}[{i}]") for i, t in enumerate(terms)] or None
+    return [shallow_model(model, t, f"{setting}[{i}]") for i, t in enumerate(terms)] or None
 
 
 def _pod_affinity(kind: type, required: list[Any], preferred: list[Any], setting: str) -> Any:
@@ -424,23 +489,24 @@ def _affinity(s: PodSettings) -> k8s.V1Affinity | None:
 def _image_pull_secret(item: str | Mapping, where: str) -> k8s.V1LocalObjectReference:
     if isinstance(item, str):
         return k8s.V1LocalObjectReference(name=item)
-    return to_model(k8s.V1LocalObjectReference, item, where)
+    return shallow_model(k8s.V1LocalObjectReference, item, where)
 
 
 def _restrict_container(container: k8s.V1Container) -> None:
     """Force the restricted profile onto a sidecar or init container; its other
     fields (runAsUser ...) are kept."""
     current = to_dict(container.security_context) or {}
-    container.security_context = to_model(
+    container.security_context = plain_dict(  # type: ignore[assignment]  # a dict, as upstream
         k8s.V1SecurityContext, _with_restrictions(current), "securityContext"
     )
 
 
 def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
     """The user's pod: the notebook container, sidecars, volumes and scheduling."""
-    volumes = [to_model(k8s.V1Volume, v, f"volumes[{i}]") for i, v in enumerate(s.volumes)]
+    volumes = [shallow_model(k8s.V1Volume, v, f"volumes[{i}]") for i, v in enumerate(s.volumes)]
     mounts = [
-        to_model(k8s.V1VolumeMount, m, f"volume_mounts[{i}]") for i, m in enumerate(s.volume_mounts)
+        shallow_model(k8s.V1VolumeMount, m, f"volume_mounts[{i}]")
+        for i, m in enumerate(s.volume_mounts)
     ]
     env = dict(s.env)
     if s.ssl_secret_name:
@@ -464,7 +530,7 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
         env=build_env(env),
         image_pull_policy=s.image_pull_policy,
         lifecycle=(
-            to_model(k8s.V1Lifecycle, s.lifecycle_hooks, "lifecycle_hooks")
+            shallow_model(k8s.V1Lifecycle, s.lifecycle_hooks, "lifecycle_hooks")
             if s.lifecycle_hooks
             else None
         ),
@@ -473,18 +539,18 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
     )
     container_context = _container_security_context(s)
     if container_context:
-        notebook.security_context = to_model(
+        notebook.security_context = plain_dict(  # type: ignore[assignment]  # a dict, as upstream
             k8s.V1SecurityContext, container_context, "container_security_context"
         )
     if s.extra_container_config:
         update_model(notebook, s.extra_container_config, "extra_container_config")
 
     extra_containers = [
-        to_model(k8s.V1Container, c, f"extra_containers[{i}]")
+        shallow_model(k8s.V1Container, c, f"extra_containers[{i}]")
         for i, c in enumerate(s.extra_containers)
     ]
     init_containers = [
-        to_model(k8s.V1Container, c, f"init_containers[{i}]")
+        shallow_model(k8s.V1Container, c, f"init_containers[{i}]")
         for i, c in enumerate(s.init_containers)
     ]
     if s.security_profile == "restricted":
@@ -503,7 +569,8 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
         ]
         or None,
         tolerations=[
-            to_model(k8s.V1Toleration, t, f"tolerations[{i}]") for i, t in enumerate(s.tolerations)
+            shallow_model(k8s.V1Toleration, t, f"tolerations[{i}]")
+            for i, t in enumerate(s.tolerations)
         ]
         or None,
         affinity=_affinity(s),
@@ -512,7 +579,7 @@ def build_pod_manifest(s: PodSettings) -> k8s.V1Pod:
     )
     pod_context = _pod_security_context(s)
     if pod_context:
-        spec.security_context = to_model(
+        spec.security_context = plain_dict(  # type: ignore[assignment]  # a dict, as upstream
             k8s.V1PodSecurityContext, pod_context, "pod_security_context"
         )
     if s.service_account is not None:
@@ -567,7 +634,7 @@ def build_pvc_manifest(s: PVCSettings) -> k8s.V1PersistentVolumeClaim:
         annotations[LEGACY_STORAGE_CLASS_ANNOTATION] = s.storage_class
         spec.storage_class_name = s.storage_class
     if s.selector:
-        spec.selector = to_model(k8s.V1LabelSelector, s.selector, "storage_selector")
+        spec.selector = plain_dict(k8s.V1LabelSelector, s.selector, "storage_selector")  # type: ignore[assignment]
     return k8s.V1PersistentVolumeClaim(
         api_version="v1",
         kind="PersistentVolumeClaim",
@@ -607,7 +674,9 @@ def build_service_manifest(s: ServiceSettings) -> k8s.V1Service:
         metadata=_owned_metadata(s),
         spec=k8s.V1ServiceSpec(
             type="ClusterIP",
-            ports=[k8s.V1ServicePort(port=s.port, target_port=s.port)],
+            # Named "http" as upstream names it: service meshes (Istio) pick the
+            # protocol from the port name.
+            ports=[k8s.V1ServicePort(name="http", port=s.port, target_port=s.port)],
             selector=dict(s.selector),
         ),
     )

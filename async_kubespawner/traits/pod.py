@@ -16,6 +16,7 @@ from .validation import (
     check_string_map,
     check_template,
     check_templates_in,
+    check_tolerations,
 )
 
 IMAGE_PULL_POLICIES = ("Always", "IfNotPresent", "Never")
@@ -181,6 +182,7 @@ class PodTraits(LoggingConfigurable):
     @validate("tolerations")
     def _check_tolerations(self, proposal):
         check_models("tolerations", proposal.value, k8s.V1Toleration, "Toleration")
+        check_tolerations("tolerations", proposal.value)
         return proposal.value
 
     @validate(*_AFFINITY_MODELS)

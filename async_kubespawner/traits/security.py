@@ -88,10 +88,13 @@ class SecurityTraits(LoggingConfigurable):
         list(SECURITY_PROFILES),
         default_value="",
         config=True,
-        help="""'restricted' makes every container pass the Kubernetes "restricted" Pod
-        Security Standard: seccomp RuntimeDefault, all capabilities dropped, runAsNonRoot,
-        no privilege escalation. Configuration that contradicts it (privileged, uid 0,
-        allow_privilege_escalation) is refused. '' (default) adds nothing.""",
+        help="""The Kubernetes Pod Security Standard every user pod must pass.
+        'restricted' sets what the standard requires of every container (seccomp
+        RuntimeDefault, all capabilities dropped, runAsNonRoot, no privilege escalation);
+        'baseline' sets nothing. With either, the final pod (after every override,
+        profile and modify_pod_hook) is checked against every control of the level
+        before anything is created, and refused with the control's name and the fix.
+        '' (default) checks nothing.""",
     )
     api_token_in_secret = Bool(
         False,

@@ -15,6 +15,11 @@ What the lifecycle (``spawner.py``) calls, and when:
 ``check_configuration()``
     Call before creating anything: raises ``SpawnerConfigError`` if an expanded name
     or label is invalid. ``get_*_manifest`` call it too.
+``await preflight.check_before_create(spawner, api)``
+    Then, still before creating anything: builds the final pod (``prepare_pod()``) and
+    checks it, the PVC, Service and namespace against ``security_profile`` and the API
+    server's field rules, and that the service account exists. ``start()`` creates the
+    pod it checked (``preflight.take_checked_pod``).
 ``await resolve_legacy_pvc_name(pvc_exists)``
     Before ensuring the PVC: with ``handle_legacy_names``, on the first start of a
     server saved by a pre-7 KubeSpawner, keeps the current name if that PVC exists,
@@ -51,6 +56,14 @@ import kubernetes_asyncio.client as k8s
 from traitlets import Bool, List, default
 
 from .._version import __version__
+from ..objects.identity import (
+    IDENTITY_ANNOTATION,
+    Scope,
+    ServerIdentity,
+    template_fields,
+    template_scope,
+    uniqueness_problem,
+)
 from ..objects.manifests import (
     ManifestError,
     NamespaceSettings,
@@ -80,9 +93,11 @@ from .deprecated import DeprecatedTraits
 from .errors import SpawnerConfigError
 from .events import EventsTraits
 from .hooks import HooksTraits
+from .limits import MAX_LINUX_ID, NumericLimits, check_range
 from .namespaces import NamespaceTraits, hub_namespace
 from .naming import NamingTraits
 from .networking import NetworkingTraits
+from .ownership import OwnershipTraits
 from .pod import PodTraits
 from .resources import ResourceTraits
 from .security import SecurityTraits
@@ -122,7 +137,9 @@ class KubeSpawnerSettings(
     ResourceTraits,
     SecurityTraits,
     StorageTraits,
+    OwnershipTraits,
     DeprecatedTraits,
+    NumericLimits,
 ):
     """The settings mixin placed before ``Spawner`` in ``KubeSpawner``'s bases."""
 
@@ -153,6 +170,9 @@ class KubeSpawnerSettings(
     pvc_name: str = ""
     dns_name: str = ""
     secret_name: str = ""
+    #: The uid of the pod this server created last (state key ``pod_uid``): a pod with it
+    #: is this server's whatever its metadata says.
+    pod_uid: str = ""
     _pvc_exists: bool = False
     _pvc_name_from_state: bool = False
     _namespace_from_state: bool = False
@@ -169,6 +189,7 @@ class KubeSpawnerSettings(
             if self.working_dir:
                 self.working_dir = self._expand_user_properties(self.working_dir, "working_dir")
             self._refresh_names()
+            self.check_name_uniqueness()
 
     # -- templates -----------------------------------------------------------------
 
@@ -260,6 +281,7 @@ class KubeSpawnerSettings(
         loaded (and no profile or hook replaced it since), or if this server's names or
         labels would be refused by the API server. Call before creating anything."""
         self.raise_config_errors()
+        self.check_name_uniqueness()
         if self.enable_user_namespaces and not is_valid_dns_label(self.namespace):
             self._bad_name(
                 "user_namespace_template",
@@ -340,14 +362,85 @@ class KubeSpawnerSettings(
         )
         return labels
 
-    def _build_common_annotations(self, extra_annotations: Mapping[str, str]) -> dict[str, str]:
+    def _build_common_annotations(
+        self, extra_annotations: Mapping[str, str], scope: Scope = Scope.SERVER
+    ) -> dict[str, str]:
         annotations = {USERNAME_KEY: self.user.name}
         if self.name:
             annotations[SERVERNAME_KEY] = self.name
         annotations["hub.jupyter.org/kubespawner-version"] = __version__
         annotations["hub.jupyter.org/jupyterhub-version"] = jupyterhub.__version__
         annotations.update(extra_annotations)
+        # Last, so that no extra_annotations entry can make an object look like another's.
+        annotations[IDENTITY_ANNOTATION] = self.server_identity().annotation(scope)
         return annotations
+
+    # -- ownership (objects/identity.py) -----------------------------------------------
+
+    def server_identity(self) -> ServerIdentity:
+        """This server as the owner annotation records it: hub, raw user and server name."""
+        hub = self.hub_identity or f"{hub_namespace()}/{self.component_label}"
+        return ServerIdentity(hub=hub, user=self.user.name, server=self.name or "")
+
+    def _namespace_fields(self) -> set[str]:
+        """What tells two servers' namespaces apart (objects are unique per namespace)."""
+        if self.enable_user_namespaces:
+            return template_fields(self.user_namespace_template)
+        return set()
+
+    def _inherited_fields(self) -> dict[str, set[str]]:
+        """Fields that ``{namespace}`` and ``{pod_name}`` stand for in other templates."""
+        return {
+            "namespace": self._namespace_fields(),
+            "pod_name": template_fields(self.pod_name_template) | self._namespace_fields(),
+        }
+
+    def pvc_scope(self) -> Scope:
+        """Whom the PVC name is for, by pvc_name_template (recorded on the PVC)."""
+        return template_scope(
+            self.pvc_name_template, self._inherited_fields(), self._namespace_fields()
+        )
+
+    def _named_servers_allowed(self) -> bool:
+        allowed = getattr(getattr(self, "user", None), "allow_named_servers", None)
+        if allowed is None:
+            allowed = self.config.get("JupyterHub", {}).get("allow_named_servers", False)
+        return bool(allowed) or bool(getattr(self, "name", ""))
+
+    def check_name_uniqueness(self) -> None:
+        """Refuse name templates that give two servers the same pod, Service or Secret.
+
+        Run when the spawner is built (the hub builds one per running server at start-up,
+        so a bad template stops the hub with this message) and before every start (a
+        profile may change a template). Object ownership would still keep servers apart,
+        but every start after the first would fail.
+        """
+        named = self._named_servers_allowed()
+        inherited = self._inherited_fields()
+        checks = [("pod_name_template", self.pod_name_template)]
+        if self.needs_secret:
+            checks.append(("secret_name_template", self.secret_name_template))
+        for setting, template in checks:
+            problem = uniqueness_problem(
+                template,
+                named_servers=named,
+                inherited=inherited,
+                context=self._namespace_fields(),
+            )
+            if problem:
+                raise SpawnerConfigError(
+                    setting,
+                    template,
+                    f"{problem}, so one server would stop or replace another's objects",
+                    "Include {user_server} (user and server), or {username} or {userid} "
+                    "and, when named servers are allowed, {servername}"
+                    + (
+                        "; {pod_name} is unique when pod_name_template is"
+                        if setting == "secret_name_template"
+                        else ""
+                    )
+                    + ".",
+                )
 
     # -- environment and command -----------------------------------------------------
 
@@ -402,7 +495,26 @@ class KubeSpawnerSettings(
                 "the callable returned something other than an integer or None",
                 "Return a numeric id.",
             )
+        check_range(setting, value)
         return value
+
+    async def _resolve_id_list(self, setting: str) -> list[int]:
+        """A list of Linux ids from a setting that may be a callable. A string is refused:
+        ``list("100")`` would silently become groups 1, 0 and 0."""
+        value = await self._resolve(setting)
+        if value is None:
+            return []
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_LINUX_ID
+            for v in value
+        ):
+            raise SpawnerConfigError(
+                setting,
+                value,
+                "the callable must return a list of integer ids (0-2147483647)",
+                "Return e.g. [100], not '100' or ['100'].",
+            )
+        return list(value)
 
     # -- manifests -------------------------------------------------------------------
 
@@ -422,6 +534,15 @@ class KubeSpawnerSettings(
     ) -> None:
         """Refuse what the "restricted" profile would otherwise silently override, or
         what would still make the pod fail the restricted Pod Security Standard."""
+        if self.security_profile == "baseline" and (
+            self.privileged or container_context.get("privileged")
+        ):
+            raise SpawnerConfigError(
+                "privileged" if self.privileged else "container_security_context",
+                True,
+                "a privileged container contradicts security_profile 'baseline'",
+                "Do not run it privileged, or set security_profile = ''.",
+            )
         if self.security_profile != "restricted":
             return
 
@@ -473,7 +594,7 @@ class KubeSpawnerSettings(
         uid = await self._resolve_int("uid")
         gid = await self._resolve_int("gid")
         fs_gid = await self._resolve_int("fs_gid")
-        supplemental_gids = await self._resolve("supplemental_gids") or []
+        supplemental_gids = await self._resolve_id_list("supplemental_gids")
         container_context = await self._resolve("container_security_context") or {}
         pod_context = await self._resolve("pod_security_context") or {}
         self._check_security_profile(uid, container_context, pod_context)
@@ -543,9 +664,8 @@ class KubeSpawnerSettings(
         try:
             return build_pod_manifest(settings)
         except ManifestError as exc:
-            setting = str(exc).split(":", 1)[0].split("[", 1)[0].split(".", 1)[0]
             raise SpawnerConfigError(
-                setting,
+                exc.setting or "pod",
                 None,
                 str(exc),
                 "Fix the named field.",
@@ -590,7 +710,8 @@ class KubeSpawnerSettings(
                 name=self.pvc_name,
                 labels=labels,
                 annotations=self._build_common_annotations(
-                    self._expand_all(self.storage_extra_annotations, "storage_extra_annotations")
+                    self._expand_all(self.storage_extra_annotations, "storage_extra_annotations"),
+                    self.pvc_scope(),
                 ),
                 storage=self.storage_capacity,
                 storage_class=self.storage_class,
@@ -706,6 +827,8 @@ class KubeSpawnerSettings(
         state["dns_name"] = self.dns_name
         state["kubespawner_version"] = UPSTREAM_COMPATIBLE_VERSION
         state[STATE_VERSION_KEY] = __version__
+        if self.pod_uid:
+            state["pod_uid"] = self.pod_uid
         # Saved whenever the PVC is known to exist, whatever remember_pvc_name says:
         # load_state decides whether to use it, so turning the option on later works.
         if self._pvc_exists:
@@ -723,6 +846,8 @@ class KubeSpawnerSettings(
             self._namespace_from_state = True
         if "dns_name" in state:
             self.dns_name = state["dns_name"]
+        if isinstance(state.get("pod_uid"), str):
+            self.pod_uid = state["pod_uid"]
         if state.get("pvc_name") and self.remember_pvc_name:
             self.pvc_name = state["pvc_name"]
             self._pvc_name_from_state = True
@@ -743,6 +868,7 @@ class KubeSpawnerSettings(
     def clear_state(self) -> None:
         """Forget the stopped server's per-run names; a remembered PVC stays."""
         super().clear_state()
+        self.pod_uid = ""
         if self._has_user():
             self._refresh_names()
 
@@ -782,6 +908,22 @@ class KubeSpawnerSettings(
             return self._expand_user_properties(
                 self.pvc_name_template, "pvc_name_template", "escape"
             )
+        finally:
+            self.pvc_name = saved_pvc_name
+
+    def pvc_names_of_this_server(self) -> set[str]:
+        """The PVC names the current pvc_name_template gives this server, in the
+        configured and in the legacy slug scheme (what ``delete_forever`` accepts as
+        this server's name for a claim that records no scope)."""
+        saved_pvc_name = self.pvc_name
+        self.pvc_name = ""
+        try:
+            return {
+                self._expand_user_properties(self.pvc_name_template, "pvc_name_template"),
+                self._expand_user_properties(
+                    self.pvc_name_template, "pvc_name_template", "escape"
+                ),
+            }
         finally:
             self.pvc_name = saved_pvc_name
 

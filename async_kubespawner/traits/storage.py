@@ -13,6 +13,7 @@ from .validation import (
     check_quantity,
     check_template,
     check_templates_in,
+    check_volumes,
 )
 
 ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
@@ -128,6 +129,7 @@ class StorageTraits(LoggingConfigurable):
     @validate("volumes")
     def _check_volumes(self, proposal):
         check_models("volumes", proposal.value, k8s.V1Volume, "Volume")
+        check_volumes("volumes", proposal.value)
         check_templates_in("volumes", proposal.value, CONTENT_FIELDS)
         return proposal.value
 

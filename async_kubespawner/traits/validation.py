@@ -12,12 +12,16 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import kubernetes_asyncio.client as k8s
+
 from ..kube.quantity import QuantityError, parse_quantity
+from ..objects.api_rules import FieldError, toleration_errors, volume_errors
 from ..objects.manifests import (
     ManifestError,
     attribute_for_key,
     convert_value,
     ordered_items,
+    to_dict,
     to_model,
 )
 from ..objects.naming import (
@@ -209,3 +213,39 @@ def check_string_map(setting: str, value: Mapping) -> None:
                 f"the value for {key!r} is a {type(item).__name__}, not a string",
                 'Quote the value, e.g. "true" or "1".',
             )
+
+
+def _refuse_field_errors(setting: str, value: Any, errors: list[FieldError], what: str) -> None:
+    if errors:
+        raise SpawnerConfigError(
+            setting,
+            value,
+            "Kubernetes would refuse it: " + "; ".join(str(e) for e in errors[:5]),
+            f"Give each entry as a valid Kubernetes {what}.",
+        )
+
+
+def check_tolerations(setting: str, value: Any) -> None:
+    """Operators, effects and keys as the API server checks them, at load."""
+    errors: list[FieldError] = []
+    for index, item in enumerate(ordered_items(value)):
+        entry = to_dict(to_model(k8s.V1Toleration, item, setting))
+        errors.extend(toleration_errors(f"{setting}[{index}]", entry))
+    _refuse_field_errors(setting, value, errors, "Toleration")
+
+
+def check_volumes(setting: str, value: Any) -> None:
+    """Volume names (unique, DNS labels) and exactly one source each, at load. Names
+    with template fields are checked per user, before the pod is created."""
+    errors: list[FieldError] = []
+    names: set[str] = set()
+    for index, item in enumerate(ordered_items(value)):
+        entry = to_dict(to_model(k8s.V1Volume, item, setting))
+        name = str(entry.get("name") or "")
+        if "{" in name:
+            continue
+        errors.extend(volume_errors(f"{setting}[{index}]", entry))
+        if name in names:
+            errors.append(FieldError(f"{setting}[{index}].name", f'Duplicate value: "{name}"'))
+        names.add(name)
+    _refuse_field_errors(setting, value, errors, "Volume")

@@ -35,20 +35,51 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help="where to write a kubeconfig for this simulator",
     )
-    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a self-signed cert")
-    parser.add_argument("--token", help="require this bearer token on every request")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        default=None,
+        help="serve HTTPS with a self-signed cert (the default with authentication on: "
+        "kubectl sends bearer tokens over HTTPS only)",
+    )
+    parser.add_argument(
+        "--no-tls", dest="tls", action="store_false", help="serve plain HTTP even with authentication on"
+    )
+    parser.add_argument(
+        "--token",
+        help="the admin (system:masters) bearer token written into the kubeconfig "
+        "(default: a random one)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        dest="auth",
+        action="store_false",
+        help="turn authentication and RBAC off: every request may do everything",
+    )
     history = parser.add_argument_group("history and watches")
     history.add_argument(
         "--history-size",
         type=int,
         default=10_000,
-        help="changes kept for watch resume; older versions get 410 Expired (default 10000)",
+        help="changes kept for Exact lists and continue tokens (etcd's part; default 10000)",
     )
     history.add_argument(
         "--history-age",
         type=float,
         default=300.0,
-        help="seconds a change stays resumable (default 300)",
+        help="seconds before a change is compacted (default 300, etcd's compaction)",
+    )
+    history.add_argument(
+        "--watch-cache-min",
+        type=int,
+        default=100,
+        help="events each resource's watch cache keeps at least (default 100, as the real one)",
+    )
+    history.add_argument(
+        "--watch-cache-fresh",
+        type=float,
+        default=75.0,
+        help="seconds of events a watch cache grows to keep (default 75, as the real one)",
     )
     history.add_argument(
         "--bookmark-interval",
@@ -108,8 +139,14 @@ def validate_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(f"--latency must be >= 0, got {args.latency}")
     if args.history_size < 1:
         parser.error(f"--history-size must be at least 1, got {args.history_size}")
+    if args.watch_cache_min < 1:
+        parser.error(f"--watch-cache-min must be at least 1, got {args.watch_cache_min}")
+    if args.watch_cache_fresh < 0:
+        parser.error(f"--watch-cache-fresh must be >= 0, got {args.watch_cache_fresh}")
     if args.bookmark_interval <= 0:
         parser.error(f"--bookmark-interval must be > 0, got {args.bookmark_interval}")
+    if args.token is not None and not args.auth:
+        parser.error("--token needs authentication: drop --no-auth")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
 
@@ -122,14 +159,18 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with run_simulator(
-        tls=args.tls,
-        token=args.token,
+        tls=args.auth if args.tls is None else args.tls,
+        token=args.token if args.auth else None,
+        auth=args.auth,
         host=args.host,
         port=args.port,
         kubeconfig_path=args.kubeconfig,
         controllers=build_controllers(args),
         history_size=args.history_size,
         history_age=args.history_age,
+        watch_cache_min=args.watch_cache_min,
+        watch_cache_max=max(args.watch_cache_min, 100 * 1024),
+        watch_cache_fresh=args.watch_cache_fresh,
         bookmark_interval=args.bookmark_interval,
     ) as sim:
         if args.latency:

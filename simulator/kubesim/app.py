@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime
-import hmac
 import json
 import logging
 import math
@@ -24,10 +24,22 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import errors
-from .decoding import MAX_BODY_DEPTH, json_type_name, nested_deeper_than, unknown_fields
+from . import errors, event_views, representation
+from .auth import Auth
+from .custom_resources import printer as custom_printer
+from .custom_resources import scale_of, scaled
+from .decoding import (
+    MAX_BODY_DEPTH,
+    OBJECT_META_FIELDS,
+    json_type_name,
+    nested_deeper_than,
+    unknown_fields,
+)
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
+from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
+from .managed_fields import manager_from, validate_write_options
+from .patching import PatchError, apply_json_patch, apply_merge_patch
 from .protobuf import PROTOBUF_CONTENT_TYPE, decode_object
 from .resources import REAL_GROUP_ORDER, ResourceType
 from .store import (
@@ -35,12 +47,12 @@ from .store import (
     Store,
     Watch,
     WatchEvent,
-    decode_continue,
     dumps,
-    encode_continue,
     parse_resource_version,
+    too_large_resource_version,
     too_old_resource_version,
 )
+from .structural_schema import unknown_schema_fields
 from .tables import TABLE_CONTENT_TYPE, build_table, wants_table
 
 log = logging.getLogger(__name__)
@@ -50,7 +62,14 @@ PATCH_TYPES = {
     "application/merge-patch+json": "merge",
     "application/json-patch+json": "json",
     "application/strategic-merge-patch+json": "strategic",
+    "application/apply-patch+yaml": "apply",
 }
+#: what a custom resource's PATCH accepts (no strategic merge: there is no Go struct)
+CUSTOM_PATCH_TYPES = (
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+)
 BODY_TYPES = ("application/json", "application/yaml", PROTOBUF_CONTENT_TYPE, "")
 VERSION_INFO = {
     "major": "1",
@@ -61,9 +80,9 @@ VERSION_INFO = {
     "minCompatibilityMinor": "35",
     "gitVersion": "v1.36.2",
     "gitCommit": "98b35193b2ac7a23a673325f5e9b830ecd5ba406",
-    "gitTreeState": "clean",
+    "gitTreeState": "dirty",
     "buildDate": "2026-11-01T00:00:00Z",
-    "goVersion": "go1.27.3",
+    "goVersion": "go1.27.3-X:nojsonv2",
     "compiler": "gc",
     "platform": "linux/amd64",
 }
@@ -71,6 +90,44 @@ SIM_KEY = web.AppKey("sim_api", "SimulatorAPI")
 INFO_KEY = web.RequestKey("sim_info", RequestInfo)
 RESET_KEY = web.RequestKey("sim_reset", bool)  # the connection was cut by a scripted fault
 WARNINGS_KEY = web.RequestKey("sim_warnings", list)  # texts of the response's Warning headers
+DUPLICATES_KEY = web.RequestKey("sim_duplicates", list)  # paths of duplicate JSON fields
+_DUPLICATE_SEEN: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "sim_duplicate_seen", default=False
+)
+
+
+def _pairs_to_dict(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict (the last duplicate wins, as in Go), noting duplicates."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        _DUPLICATE_SEEN.set(True)
+    return out
+
+
+class _Pairs(list):  # type: ignore[type-arg]
+    """A JSON object's members in order, kept as pairs to find duplicate keys."""
+
+
+def _decode_with_duplicates(raw: bytes) -> tuple[Any, list[str]]:
+    """The body parsed again, slowly, for the paths of its duplicate fields (rare)."""
+    tree = json.loads(raw, object_pairs_hook=_Pairs)
+    duplicates: list[str] = []
+
+    def convert(value: Any, path: str) -> Any:
+        if isinstance(value, _Pairs):
+            out: dict[str, Any] = {}
+            for key, item in value:
+                where = f"{path}.{key}" if path else key
+                if key in out and where not in duplicates:
+                    duplicates.append(where)
+                out[key] = convert(item, where)
+            return out
+        if isinstance(value, list):
+            return [convert(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        return value
+
+    return convert(tree, ""), duplicates
+SHAPE_KEY = web.RequestKey("sim_shape", str)  # YAML or a metadata-only view (representation)
 
 
 class _YamlAsJsonLoader(yaml.SafeLoader):
@@ -182,29 +239,43 @@ class SimulatorAPI:
     """Request handling for one store; owns the fault script and the counters."""
 
     def __init__(
-        self, store: Store, faults: Faults, counters: RequestCounters, token: str | None = None
+        self,
+        store: Store,
+        faults: Faults,
+        counters: RequestCounters,
+        token: str | None = None,
+        auth: Auth | None = None,
     ) -> None:
         self.store = store
         self.faults = faults
         self.counters = counters
-        self.token = token
+        # authentication and RBAC (kubesim.auth); off unless asked for, or a token is given
+        self.auth = auth if auth is not None else Auth(store, admin_token=token)
+        self.token = self.auth.admin_token
         self.server_address = "127.0.0.1:0"
         self.list_snapshots = ListSnapshots(max_age=store.options.history_age)
+        #: how long a read at a future resourceVersion waits before its 504
+        self.version_wait_seconds = 3.0
 
     # ------------------------------------------------------------ dispatching
     async def handle(self, request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
         info = RequestInfo("discovery", "")
         status = 500
+        response: web.StreamResponse
         try:
-            if self.token is not None and not self._authorized(request):
-                raise errors.unauthorized()
             path = request.path
             if path.startswith("/_sim/"):
                 info = RequestInfo("admin", path)
+                self.auth.admit(request)  # 401 / 403 (a no-op with authentication off)
                 response = await self._admin(request)
             else:
                 response, info = await self._api(request)
+                shape = request.get(SHAPE_KEY)
+                if shape is not None:
+                    response = representation.reshape(
+                        response, shape, request.headers.get("Accept", "")
+                    )
             status = 0 if request.get(RESET_KEY) else response.status
             if not response.prepared:
                 for text in request.get(WARNINGS_KEY, ()):
@@ -214,6 +285,8 @@ class SimulatorAPI:
             return response
         except StatusError as exc:
             status = exc.code
+            if request.get(SHAPE_KEY) == representation.YAML:
+                return representation.reshape(status_response(exc), representation.YAML, "")
             return status_response(exc)
         except PlainNotFound:
             status = 404
@@ -239,12 +312,6 @@ class SimulatorAPI:
                 time.perf_counter() - started,
             )
 
-    def _authorized(self, request: web.Request) -> bool:
-        header = request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        assert self.token is not None
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip(), self.token)
-
     async def _api(self, request: web.Request) -> tuple[web.StreamResponse, RequestInfo]:
         parts = [p for p in request.path.split("/") if p]
         method = request.method
@@ -252,6 +319,7 @@ class SimulatorAPI:
             if self.faults.outage_mode == "reset":
                 return await self._reset(request), RequestInfo("discovery", "")
             raise errors.service_unavailable()
+        self.auth.admit(request)  # 401 / 403 before anything is looked up, as on a real server
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
         if parts and parts[0] == "openapi":
@@ -265,6 +333,18 @@ class SimulatorAPI:
         target, watch_prefix = self._parse(parts)
         verb = self._verb(method, target, request.query, watch_prefix)
         resource = target.rt.plural + (f"/{target.subresource}" if target.subresource else "")
+        if target.subresource != "log":  # the media type of the answer, or 406 before anything
+            shape = representation.negotiate(request.headers.get("Accept", ""))
+            if shape in (representation.PARTIAL, representation.PARTIAL_LIST):
+                representation.check_scope(
+                    shape,
+                    collection=target.name is None,
+                    watch=verb == "watch",
+                    kind=target.rt.kind,
+                    group=target.rt.group,
+                )
+            if shape not in (representation.JSON, representation.TABLE):
+                request[SHAPE_KEY] = shape
         info = RequestInfo(verb, resource, target.namespace, target.name, target.rt.group)
         request[INFO_KEY] = info  # counted even when a fault or error ends the request
         action = await self.faults.before(info)
@@ -282,6 +362,15 @@ class SimulatorAPI:
                 )
                 return await self._stream_single(request, event), info
             raise errors.list_too_old()
+        if target.rt.key == event_views.KEY:  # the core Events, seen as events.k8s.io/v1
+            return await event_views.serve(self, request, target, verb), info
+        # the review APIs and TokenRequest: answered by kubesim.auth, never stored
+        served = await self.auth.serve(
+            request, target.rt.group, target.rt.plural, target.namespace, target.name,
+            target.subresource, verb,
+        )
+        if served is not None:
+            return served, info
         return await self._dispatch(request, target, verb), info
 
     async def _reset(self, request: web.Request) -> web.StreamResponse:
@@ -315,7 +404,10 @@ class SimulatorAPI:
                 raise PlainNotFound()
         else:
             group, version, rest = parts[1], parts[2], parts[3:]
-            if group not in self.store.registry.group_versions() and group not in REAL_GROUP_ORDER:
+            served = self.store.registry.group_versions()
+            if group not in served and group not in REAL_GROUP_ORDER:
+                raise PlainNotFound()
+            if version not in served.get(group, ("v1",)):  # an unknown version: no route at all
                 raise PlainNotFound()
         watch_prefix = False
         if rest and rest[0] == "watch":
@@ -353,7 +445,7 @@ class SimulatorAPI:
                 return "watch" if watch_prefix or _bool_param(query.get("watch")) else "list"
             return "watch" if watch_prefix else "get"
         if method == "POST":
-            if collection or target.subresource == "binding":
+            if collection or target.subresource in ("binding", "token"):
                 return "create"
         elif method == "PUT" and not collection:
             return "update"
@@ -366,10 +458,8 @@ class SimulatorAPI:
     async def _dispatch(self, request: web.Request, t: Target, verb: str) -> web.StreamResponse:
         rt, q = t.rt, request.query
         dry_run = q.get("dryRun") == "All"
-        if "dryRun" in q and q.get("dryRun") not in ("All", ""):
-            raise errors.bad_request(
-                f'Invalid dryRun value: "{q.get("dryRun")}": supported values: "All"'
-            )
+        if verb in ("delete", "deletecollection"):
+            validate_write_options("DeleteOptions", q)
         table = wants_table(request.headers.get("Accept", ""))
         include = q.get("includeObject", "Metadata")
         if table and include not in ("None", "Metadata", "Object"):
@@ -378,17 +468,29 @@ class SimulatorAPI:
                 '"None", "Object"'
             )
         if verb == "list":
+            validate_list_options(q, watch=False)
+            await self._wait_for_version(q.get("resourceVersion"))
             return self._list(t, q, include if table else None)
         if verb == "watch":
+            validate_list_options(q, watch=True)
             return await self._watch(request, t, q)
         if verb == "get":
             if t.subresource == "log":
                 return await self._pod_log(request, t)
+            await self._wait_for_version(q.get("resourceVersion"))
             obj = self.store.get_ref(rt, t.namespace, t.name or "")
+            if t.subresource == "scale":
+                return json_response(scale_of(obj, self._scale_spec(rt)))
             if table:
                 meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
                 return json_response(
-                    build_table(rt, [obj], list_meta=meta, include_object=include),
+                    build_table(
+                        rt,
+                        [obj],
+                        list_meta=meta,
+                        include_object=include,
+                        custom_printer=self._custom_printer(rt),
+                    ),
                     content_type=TABLE_CONTENT_TYPE,
                 )
             return json_response(obj)
@@ -419,10 +521,16 @@ class SimulatorAPI:
                     },
                     201,
                 )
+            validate_write_options("CreateOptions", q)
             body = await self._read_object(request, rt)
-            obj = await self.store.create(rt, t.namespace, body, dry_run=dry_run, owned=True)
+            obj = await self.store.create(
+                rt, t.namespace, body, dry_run=dry_run, owned=True, manager=_manager(request)
+            )
             return raw_json_response(self.store.encode(obj), 201)
+        if t.subresource == "scale" and verb in ("update", "patch"):
+            return await self._write_scale(request, t, verb, dry_run)
         if verb == "update":
+            validate_write_options("UpdateOptions", q)
             body = await self._read_object(request, rt)
             obj = await self.store.replace(
                 rt,
@@ -432,15 +540,29 @@ class SimulatorAPI:
                 subresource=t.subresource,
                 dry_run=dry_run,
                 owned=True,
+                manager=_manager(request),
             )
             return raw_json_response(self.store.encode(obj))
         if verb == "patch":
             ctype = request.content_type
             patch_type = PATCH_TYPES.get(ctype)
+            custom = self.store.registry.schema(rt) is not None
+            if custom and ctype not in CUSTOM_PATCH_TYPES:
+                raise errors.unsupported_media_type_for(
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: " + ", ".join(CUSTOM_PATCH_TYPES)
+                )
             if patch_type is None:
                 raise errors.unsupported_media_type()
-            raw = await request.read()
-            patch = self._decode(raw, rt, yaml_body=False)
+            validate_write_options("PatchOptions", q, apply=patch_type == "apply")
+            raw = await read_body(request)
+            patch = self._decode(raw, rt, yaml_body=patch_type == "apply", request=request)
+            if patch_type == "apply":
+                return await self._apply(request, t, patch, dry_run)
+            if patch_type in ("merge", "strategic") and isinstance(patch, dict):
+                # what the patch adds is decoded with the object: unknown fields are
+                # warned about or refused like a create's
+                self._field_validation(request, _patch_additions(patch), rt, patch=True)
             obj = await self.store.patch(
                 rt,
                 t.namespace,
@@ -449,6 +571,7 @@ class SimulatorAPI:
                 patch_type,
                 subresource=t.subresource,
                 dry_run=dry_run,
+                manager=_manager(request),
             )
             return raw_json_response(self.store.encode(obj))
         if verb == "delete":
@@ -469,6 +592,88 @@ class SimulatorAPI:
             return await self._delete_collection(request, t)
         raise errors.method_not_allowed(verb, rt.plural)
 
+    def _scale_spec(self, rt: ResourceType) -> dict[str, Any]:
+        info = self.store.custom_versions.get((rt.group, rt.version, rt.plural))
+        if info is None or info.scale is None:
+            raise errors.resource_not_found()
+        return info.scale
+
+    def _custom_printer(self, rt: ResourceType) -> Any:
+        """A custom resource's printer (its CRD's additionalPrinterColumns), else None."""
+        info = self.store.custom_versions.get((rt.group, rt.version, rt.plural))
+        return None if info is None else custom_printer(info.columns)
+
+    async def _write_scale(
+        self, request: web.Request, t: Target, verb: str, dry_run: bool
+    ) -> web.Response:
+        """PUT or PATCH of a custom resource's ``/scale``: the replicas land at the CRD's
+        ``specReplicasPath`` of the resource itself."""
+        rt, q = t.rt, request.query
+        scale = self._scale_spec(rt)
+        current = self.store.get_ref(rt, t.namespace, t.name or "")
+        shown = scale_of(current, scale)
+        raw = await read_body(request)
+        if verb == "update":
+            validate_write_options("UpdateOptions", q)
+            body = self._decode(raw, None, yaml_body=request.content_type == "application/yaml")
+        else:
+            patch_type = PATCH_TYPES.get(request.content_type)
+            if patch_type is None or patch_type == "apply":
+                raise errors.unsupported_media_type()
+            validate_write_options("PatchOptions", q)
+            patch = self._decode(raw, None, yaml_body=False)
+            try:
+                if patch_type == "json" and isinstance(patch, list):
+                    body = apply_json_patch(shown, patch)
+                elif patch_type != "json" and isinstance(patch, dict):
+                    body = apply_merge_patch(shown, patch)
+                else:
+                    raise errors.bad_request("the patch is not of the patch type's shape")
+            except PatchError as exc:
+                raise StatusError(exc.status()) from None
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of a Scale must be a JSON object")
+        wanted_rv = (body.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv and wanted_rv != current["metadata"]["resourceVersion"]:
+            raise errors.stale_conflict(rt.plural, t.name or "", rt.group)
+        updated = await self.store.replace(
+            rt,
+            t.namespace,
+            t.name or "",
+            scaled(current, scale, body),
+            dry_run=dry_run,
+            owned=True,
+            manager=_manager(request),
+        )
+        return json_response(scale_of(updated, scale))
+
+    async def _apply(
+        self, request: web.Request, t: Target, config: Any, dry_run: bool
+    ) -> web.Response:
+        """Server-side apply: the body is a (partial) object of the target's kind."""
+        rt = t.rt
+        if not isinstance(config, dict):
+            raise errors.bad_request(
+                f"error decoding YAML: json: cannot unmarshal {json_type_name(config)} into Go "
+                "value of type map[string]interface {}"
+            )
+        if not config.get("apiVersion") or not config.get("kind"):
+            missing = "apiVersion" if not config.get("apiVersion") else "kind"
+            raise errors.bad_request(f"invalid object type: {missing} must be set")
+        self._check_kind(config, rt)
+        self._field_validation(request, config, rt)
+        obj, created = await self.store.apply(
+            rt,
+            t.namespace,
+            t.name or "",
+            config,
+            manager=request.query.get("fieldManager", ""),
+            force=_bool_param(request.query.get("force")),
+            subresource=t.subresource,
+            dry_run=dry_run,
+        )
+        return raw_json_response(self.store.encode(obj), 201 if created else 200)
+
     # ----------------------------------------------------------------- bodies
     async def _read_object(self, request: web.Request, rt: ResourceType | None) -> dict[str, Any]:
         ctype = request.content_type
@@ -482,11 +687,11 @@ class SimulatorAPI:
                     {},
                 )
             )
-        raw = await request.read()
+        raw = await read_body(request)
         if ctype == PROTOBUF_CONTENT_TYPE:
             obj = decode_object(raw, rt.kind if rt else "Binding")
         else:
-            obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml")
+            obj = self._decode(raw, rt, yaml_body=ctype == "application/yaml", request=request)
         if obj is None:  # JSON null decodes to an empty TypeMeta
             raise errors.bad_request("Object 'Kind' is missing in 'null'")
         if not isinstance(obj, dict):
@@ -501,13 +706,27 @@ class SimulatorAPI:
             self._field_validation(request, obj, rt)
         return obj
 
-    def _decode(self, raw: bytes, rt: ResourceType | None, *, yaml_body: bool) -> Any:
+    def _decode(
+        self,
+        raw: bytes,
+        rt: ResourceType | None,
+        *,
+        yaml_body: bool,
+        request: web.Request | None = None,
+    ) -> Any:
         kind = rt.kind if rt else "Binding"
         try:
             if yaml_body:
                 value = _json_ready(yaml.load(raw, Loader=_YamlAsJsonLoader))
             else:
-                value = json.loads(raw, parse_constant=_refuse_constant(raw))
+                value = json.loads(
+                    raw, parse_constant=_refuse_constant(raw), object_pairs_hook=_pairs_to_dict
+                )
+                if _DUPLICATE_SEEN.get():
+                    _DUPLICATE_SEEN.set(False)
+                    value, duplicates = _decode_with_duplicates(raw)
+                    if duplicates and request is not None:
+                        request[DUPLICATES_KEY] = duplicates
         except RecursionError:  # a self-referencing YAML alias, or absurd JSON nesting
             value = _TOO_DEEP
         except (ValueError, yaml.YAMLError) as exc:
@@ -543,6 +762,17 @@ class SimulatorAPI:
                     f"{json_type_name(value)} into Go struct field .{field} of type string"
                 )
         if api_version and api_version != rt.api_version:
+            if (
+                kind == rt.kind
+                and self.store.registry.schema(rt) is None
+                and self.store.registry.by_kind(kind, api_version) is None
+            ):
+                # a built-in kind the scheme has not under that version: the decoder fails
+                raise errors.bad_request(
+                    f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as '
+                    f'a {rt.kind}: no kind "{kind}" is registered for version "{api_version}" in '
+                    'scheme "k8s.io/kubernetes/pkg/api/legacyscheme/scheme.go:30"'
+                )
             if kind and kind != rt.kind:
                 raise errors.bad_request(
                     f'{kind} in version "{api_version.rsplit("/", 1)[-1]}" cannot be handled as a '
@@ -560,27 +790,40 @@ class SimulatorAPI:
             )
 
     def _field_validation(
-        self, request: web.Request, obj: dict[str, Any], rt: ResourceType
+        self, request: web.Request, obj: dict[str, Any], rt: ResourceType, *, patch: bool = False
     ) -> None:
-        """Unknown fields under ``fieldValidation``: Strict refuses them (400); Warn, the
-        default, lets the decoder drop them and says so in ``Warning`` headers; Ignore
-        drops them silently."""
-        unknown = unknown_fields(rt.kind, rt.group, obj)
-        if not unknown:
+        """Unknown and duplicate fields under ``fieldValidation``: Strict refuses them
+        (400); Warn, the default, lets the decoder drop them (the last duplicate wins) and
+        says so in ``Warning`` headers; Ignore drops them silently. A custom resource's
+        unknown fields are the ones its schema prunes."""
+        schema = self.store.registry.schema(rt)
+        if schema is not None:
+            meta = obj.get("metadata")
+            unknown = [f"metadata.{k}" for k in meta if k not in OBJECT_META_FIELDS] if isinstance(
+                meta, dict
+            ) else []
+            unknown += unknown_schema_fields(schema, obj)
+        else:
+            unknown = unknown_fields(rt.kind, rt.group, obj)
+        problems = [f'unknown field "{u}"' for u in unknown]
+        problems += [f'duplicate field "{d}"' for d in request.get(DUPLICATES_KEY, ())]
+        if not problems:
             return
         mode = request.query.get("fieldValidation") or "Warn"
         if mode == "Strict":
-            listed = ", ".join(f'unknown field "{u}"' for u in unknown)
+            listed = ", ".join(problems)
+            if patch:  # the patcher reports the strict decoding error on its own
+                raise errors.bad_request(f"strict decoding error: {listed}")
             raise errors.bad_request(
                 f'{rt.kind} in version "{rt.version}" cannot be handled as a {rt.kind}: '
                 f"strict decoding error: {listed}"
             )
         if mode != "Ignore":
-            request[WARNINGS_KEY] = [f'unknown field "{u}"' for u in unknown]
+            request[WARNINGS_KEY] = problems
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         """DeleteOptions from the body when there is one, else from the query (real precedence)."""
-        raw = await request.read()
+        raw = await read_body(request)
         if raw.strip():
             try:
                 options = json.loads(raw, parse_constant=_refuse_constant(raw))
@@ -623,6 +866,17 @@ class SimulatorAPI:
         return options
 
     # ------------------------------------------------------------- list/watch
+    async def _wait_for_version(self, rv_param: str | None) -> None:
+        """A read at a version the store has not reached waits for it (up to 3 s, the
+        watch cache's block timeout), then is a 504 with ``Retry-After: 1``."""
+        if rv_param in (None, "", "0"):
+            return
+        wanted = parse_resource_version(rv_param)
+        if wanted > self.store.resource_version and not await self.store.wait_for_version(
+            wanted, self.version_wait_seconds
+        ):
+            raise too_large_resource_version(wanted, self.store.resource_version)
+
     def _list(self, t: Target, q: Any, table: str | None = None) -> web.Response:
         """A list (or, for kubectl, a Table) page: selectors, resourceVersion rules, paging."""
         rt = t.rt
@@ -631,15 +885,9 @@ class SimulatorAPI:
         token = q.get("continue")
         rv_param = q.get("resourceVersion")
         match = q.get("resourceVersionMatch")
-        if match and match not in ("Exact", "NotOlderThan"):
-            raise errors.bad_request(
-                f'resourceVersionMatch: Unsupported value: "{match}": supported values: "Exact", "NotOlderThan"'
-            )
-        if match and not rv_param:
-            raise errors.bad_request(
-                "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"
-            )
-        if token and rv_param:
+        if rv_param == "0" and match != "Exact" and not token:
+            limit = 0  # served from the watch cache, which does not page
+        if token and rv_param not in (None, "", "0"):
             raise errors.bad_request(
                 "specifying resource version is not allowed when using continue"
             )
@@ -648,6 +896,8 @@ class SimulatorAPI:
         query = (rt.key, t.namespace or "", labels or "", fields or "")
         if token:
             token_rv, start = decode_continue(token)
+            if token_rv == LATEST:  # the replacement of an expired token: go on at the newest
+                token_rv = self.store.resource_version
             if token_rv < self.store.oldest_resumable_version:
                 body = errors.expired(
                     "The provided continue parameter is too old to display a consistent list "
@@ -657,9 +907,7 @@ class SimulatorAPI:
                     "that were created, modified, or deleted between the time the first chunk was "
                     "returned and now may show up in the list."
                 )
-                body.status["metadata"] = {
-                    "continue": encode_continue(self.store.resource_version, start)
-                }
+                body.status["metadata"] = {"continue": encode_continue(LATEST, start)}
                 raise body
             cached = self.list_snapshots.page_after(
                 query, token_rv, start, limit, self.store.oldest_resumable_version, time.monotonic()
@@ -714,7 +962,13 @@ class SimulatorAPI:
             if not query[2] and not query[3]:  # no label or field selector
                 meta["remainingItemCount"] = remaining
         if table is not None:
-            body = build_table(rt, items, list_meta=meta, include_object=table)
+            body = build_table(
+                rt,
+                items,
+                list_meta=meta,
+                include_object=table,
+                custom_printer=self._custom_printer(rt),
+            )
             return json_response(body, content_type=TABLE_CONTENT_TYPE)
         keep_kind = rt.group not in (
             "",
@@ -736,7 +990,13 @@ class SimulatorAPI:
         }
         return json_response(body)
 
-    async def _watch(self, request: web.Request, t: Target, q: Any) -> web.StreamResponse:
+    async def _watch(
+        self,
+        request: web.Request,
+        t: Target,
+        q: Any,
+        transform: Callable[[bytes], bytes] | None = None,
+    ) -> web.StreamResponse:
         timeout = _int_param(q, "timeoutSeconds")
         send_initial = q.get("sendInitialEvents")
         rv = q.get("resourceVersion")
@@ -754,21 +1014,31 @@ class SimulatorAPI:
         )
         if wants_table(request.headers.get("Accept", "")):
             return await self._stream(request, watch, table=q.get("includeObject", "Metadata"))
-        return await self._stream(request, watch)
+        if request.get(SHAPE_KEY) == representation.PARTIAL:  # metadata-only objects
+            transform = representation.then_partial(transform, request.headers.get("Accept", ""))
+        return await self._stream(request, watch, transform=transform)
 
-    @staticmethod
-    def _table_line(watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
+    def _table_line(self, watch: Watch, event: WatchEvent, include: str, first: bool) -> bytes:
         """A watch event whose object is a one-row Table (what ``kubectl get -w`` reads)."""
         if event.type not in ("ADDED", "MODIFIED", "DELETED"):
             return event.line()
         meta = {"resourceVersion": event.object.get("metadata", {}).get("resourceVersion", "")}
         table = build_table(
-            watch.rt, [event.object], list_meta=meta, include_object=include, with_columns=first
+            watch.rt,
+            [event.object],
+            list_meta=meta,
+            include_object=include,
+            with_columns=first,
+            custom_printer=self._custom_printer(watch.rt),
         )
         return dumps({"type": event.type, "object": table}) + b"\n"
 
     async def _stream(
-        self, request: web.Request, watch: Watch, table: str | None = None
+        self,
+        request: web.Request,
+        watch: Watch,
+        table: str | None = None,
+        transform: Callable[[bytes], bytes] | None = None,
     ) -> web.StreamResponse:
         ctype = TABLE_CONTENT_TYPE if table is not None else "application/json"
         if request.method == "HEAD":  # headers only: streamed bytes would corrupt keep-alive
@@ -779,7 +1049,7 @@ class SimulatorAPI:
         first = True
         try:
             await response.prepare(request)
-            if table is None:
+            if table is None and transform is None:
                 _send_headers(request)
                 watch.attach_writer(_direct_chunk_writer(request))
             while True:
@@ -789,6 +1059,9 @@ class SimulatorAPI:
                 if table is not None:
                     await response.write(self._table_line(watch, event, table, first))
                     first = False
+                    continue
+                if transform is not None:  # another view of the stored objects
+                    await response.write(transform(event.line()))
                     continue
                 watch.begin_write()
                 try:
@@ -1002,17 +1275,17 @@ class SimulatorAPI:
             if rt.storage_version_hash:
                 entry["storageVersionHash"] = rt.storage_version_hash
             resources.append(entry)
-            for sub in sorted(rt.subresources):
+            for sub in sorted(rt.subresources, key=lambda s: (s == "scale", s)):
                 kind, verbs = _subresource_kind_verbs(rt, sub)
-                resources.append(
-                    {
-                        "name": f"{rt.plural}/{sub}",
-                        "singularName": "",
-                        "namespaced": rt.namespaced,
-                        "kind": kind,
-                        "verbs": verbs,
-                    }
-                )
+                sub_entry: dict[str, Any] = {
+                    "name": f"{rt.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                }
+                if sub == "scale":
+                    sub_entry.update(group="autoscaling", version="v1")
+                sub_entry.update(kind=kind, verbs=verbs)
+                resources.append(sub_entry)
         gv = f"{group}/{version}" if group else version
         body: dict[str, Any] = {
             "kind": "APIResourceList",
@@ -1026,9 +1299,14 @@ class SimulatorAPI:
     def _aggregated_version(self, group: str, version: str) -> dict[str, Any]:
         resources = []
         for rt in self.store.registry.in_group_version(group, version):
+            custom = (rt.group, rt.version, rt.plural) in self.store.custom_versions
             entry: dict[str, Any] = {
                 "resource": rt.plural,
-                "responseKind": {"group": "", "version": "", "kind": rt.kind},
+                "responseKind": {
+                    "group": rt.group if custom else "",
+                    "version": rt.version if custom else "",
+                    "kind": rt.kind,
+                },
                 "scope": "Namespaced" if rt.namespaced else "Cluster",
                 "singularResource": rt.singular,
                 "verbs": list(rt.verbs),
@@ -1039,15 +1317,15 @@ class SimulatorAPI:
                 entry["categories"] = list(rt.categories)
             if rt.subresources:
                 subs = []
-                for sub in sorted(rt.subresources):
+                for sub in sorted(rt.subresources, key=lambda s: (s == "scale", s)):
                     kind, verbs = _subresource_kind_verbs(rt, sub)
-                    subs.append(
-                        {
-                            "subresource": sub,
-                            "responseKind": {"group": "", "version": "", "kind": kind},
-                            "verbs": verbs,
-                        }
-                    )
+                    if sub == "scale":
+                        response_kind = {"group": "autoscaling", "version": "v1", "kind": kind}
+                    elif custom:
+                        response_kind = {"group": rt.group, "version": rt.version, "kind": kind}
+                    else:
+                        response_kind = {"group": "", "version": "", "kind": kind}
+                    subs.append({"subresource": sub, "responseKind": response_kind, "verbs": verbs})
                 entry["subresources"] = subs
             resources.append(entry)
         return {"version": version, "resources": resources, "freshness": "Current"}
@@ -1219,6 +1497,8 @@ def log_options(query: Any, container: str) -> dict[str, Any]:
 def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]:
     if sub == "binding":
         return "Binding", ["create"]
+    if sub == "token":  # serviceaccounts/token: TokenRequest (kubesim.auth)
+        return "TokenRequest", ["create"]
     if sub == "log":
         return rt.kind, ["get"]
     if sub == "finalize":
@@ -1226,6 +1506,40 @@ def _subresource_kind_verbs(rt: ResourceType, sub: str) -> tuple[str, list[str]]
     if sub == "scale":
         return "Scale", ["get", "patch", "update"]
     return rt.kind, ["get", "patch", "update"]
+
+
+async def read_body(request: web.Request) -> bytes:
+    """A write's body, refused with 413 above the API server's 3 MiB limit (before it is
+    read when the client says its length, as the real server's limited reader does)."""
+    limit = errors.MAX_REQUEST_BODY_BYTES
+    if request.content_length is not None and request.content_length > limit:
+        raise errors.request_entity_too_large(limit)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:  # beyond aiohttp's own cap, chunked
+        raise errors.request_entity_too_large(limit) from None
+    if len(raw) > limit:
+        raise errors.request_entity_too_large(limit)
+    return raw
+
+
+def _patch_additions(patch: Any) -> Any:
+    """A merge or strategic merge patch without its deletions (nulls) and directives
+    (``$patch``, ``$retainKeys``...): the fields it would put into the object."""
+    if isinstance(patch, dict):
+        return {
+            k: _patch_additions(v)
+            for k, v in patch.items()
+            if v is not None and not k.startswith("$")
+        }
+    if isinstance(patch, list):
+        return [_patch_additions(v) for v in patch]
+    return patch
+
+
+def _manager(request: web.Request) -> str:
+    """The field manager a write is recorded under (``fieldManager``, else the User-Agent)."""
+    return manager_from(request.query.get("fieldManager"), request.headers.get("User-Agent", ""))
 
 
 def _objkey(obj: dict[str, Any]) -> tuple[str, str]:

@@ -36,6 +36,9 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
 def default_object(
     kind: str,
     obj: dict,
@@ -58,6 +61,11 @@ def default_object(
     of a pod's defaulting, is then not done a second time. Other callers leave it False
     and get an undecodable object left alone rather than a crash.
     """
+    if kind in _RBAC_KINDS:  # the roleRef and subject API groups
+        from kubesim.auth.validation import default_rbac  # late: kubesim.auth imports the store
+
+        default_rbac(kind, obj)
+        return
     defaulter = _DEFAULTERS.get(kind)
     if not decoded:
         try:

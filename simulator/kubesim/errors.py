@@ -199,6 +199,18 @@ def too_many_requests(retry_after: int = 1) -> StatusError:
     )
 
 
+#: The API server's limit on a create/update/patch/delete body (``MaxRequestBodyBytes``:
+#: twice etcd's 1.5 MiB request limit, because JSON shrinks as protobuf).
+MAX_REQUEST_BODY_BYTES = 3 * 1024 * 1024
+
+
+def request_entity_too_large(limit: int = MAX_REQUEST_BODY_BYTES) -> StatusError:
+    """413 for a request body over the limit, worded as the real server words it."""
+    return StatusError(
+        status_body(413, "RequestEntityTooLarge", f"Request entity too large: limit is {limit}", {})
+    )
+
+
 def internal_error(
     message: str = "an error on the server has prevented the request from succeeding",
 ) -> StatusError:

@@ -113,7 +113,7 @@ def invalid_status(kind: str, name: str, causes: list[Cause], group: str = "") -
         message = f"{qualified} {json.dumps(name)} is invalid: {seen[0]}"
     else:
         message = f"{qualified} {json.dumps(name)} is invalid: [{', '.join(seen)}]"
-    details: dict[str, Any] = {"name": name}
+    details: dict[str, Any] = {"name": name} if name else {}  # Go omits an empty name
     if group:
         details["group"] = group
     details["kind"] = kind

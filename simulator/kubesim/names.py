@@ -146,3 +146,10 @@ def label_value_errors(value: str) -> list[str]:
             )
         )
     return errors
+
+
+def path_segment_errors(value: str) -> list[str]:
+    """Errors for a name that need only be one URL path segment (RBAC objects)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]

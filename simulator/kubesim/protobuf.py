@@ -77,7 +77,8 @@ def _object_meta(data: bytes) -> dict[str, Any]:
     strings = {1: "name", 2: "generateName", 3: "namespace", 5: "uid", 6: "resourceVersion"}
     for number, _wire, raw in fields(data):
         if number in strings:
-            meta[strings[number]] = raw.decode()
+            if raw:  # Go writes every string field; empty ones decode to "absent"
+                meta[strings[number]] = raw.decode()
         elif number in (11, 12):
             k, v = _map_entry(raw, "str")
             meta.setdefault("labels" if number == 11 else "annotations", {})[k] = v

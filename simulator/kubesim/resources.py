@@ -155,8 +155,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     ),
 )
 
-# core/v1 events and events.k8s.io/v1 events are one stored collection in a real
-# cluster; the simulator keeps them apart (a spawner reads core/v1 only).
+# core/v1 events and events.k8s.io/v1 events are one stored collection, as in a real
+# cluster: requests under events.k8s.io are served from the core one (event_views).
 
 # Group names a real 1.36 server lists in /apis, in its order; groups the simulator
 # does not serve are listed too so that kubectl's discovery matches, but have no resources.
@@ -195,6 +195,10 @@ class ResourceRegistry:
     def with_builtins(cls) -> ResourceRegistry:
         reg = cls()
         for rt in BUILTIN_TYPES:
+            reg.add(rt)
+        from .auth.resources import AUTH_TYPES  # RBAC, reviews, serviceaccounts/token
+
+        for rt in AUTH_TYPES:
             reg.add(rt)
         return reg
 

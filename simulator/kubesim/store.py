@@ -18,7 +18,6 @@ serialised JSON bytes without defensive copies on the hot path.
 from __future__ import annotations
 
 import asyncio
-import base64
 import bisect
 import collections
 import contextlib
@@ -36,9 +35,27 @@ from typing import Any
 import orjson
 
 from . import errors
+from .custom_resources import (
+    CR_VERBS,
+    CustomResourceVersion,
+    storage_version_hash,
+    version_info,
+)
 from .decoding import MAX_BODY_DEPTH, OBJECT_META_ORDER, decode, nested_deeper_than
 from .defaulting import default_object
 from .errors import StatusError
+from .field_errors import invalid as field_invalid
+from .list_options import decode_continue, encode_continue  # noqa: F401  (re-exported)
+from .managed_fields import (
+    applied_set,
+    decode_entries,
+    merge_applied,
+    owned_by_others,
+    ownership_after_create,
+    ownership_after_write,
+    remove_paths,
+)
+from .namespaces import PLACEHOLDER_CA, root_ca_configmap, termination_conditions
 from .patching import (
     PatchError,
     apply_json_patch,
@@ -54,6 +71,12 @@ from .validation import (
     validate_against_schema,
     validate_metadata,
     validate_object,
+)
+from .watch_cache import (
+    EVENT_FRESH_SECONDS,
+    LOWER_BOUND_CAPACITY,
+    UPPER_BOUND_CAPACITY,
+    WatchCacheWindows,
 )
 
 log = logging.getLogger(__name__)
@@ -319,8 +342,12 @@ class Watch:
 class StoreOptions:
     """Knobs of the history window, bookmarks and watch buffers."""
 
-    history_size: int = 10_000  # changes kept for watch resume / Exact lists
-    history_age: float = 300.0  # seconds a change stays resumable
+    history_size: int = 10_000  # changes kept for Exact lists / continue tokens (etcd's part)
+    history_age: float = 300.0  # seconds before a change is compacted (etcd's 5 min compaction)
+    # the per-resource watch cache that decides how far back a watch resumes
+    watch_cache_min: int = LOWER_BOUND_CAPACITY
+    watch_cache_max: int = UPPER_BOUND_CAPACITY
+    watch_cache_fresh: float = EVENT_FRESH_SECONDS
     bookmark_interval: float = 60.0  # seconds between periodic BOOKMARKs
     watch_queue_size: int = 100_000  # events buffered per watcher before it is dropped
     service_cidr: str = "10.96.0.0/12"
@@ -328,6 +355,8 @@ class StoreOptions:
     # ServiceAccount "default" in every namespace, and pods refused (403) when the account
     # they name does not exist, like the real ServiceAccount admission plugin
     service_accounts: bool = True
+    # ConfigMap kube-root-ca.crt in every namespace, as kube-controller-manager publishes it
+    root_ca_configmaps: bool = True
 
 
 class Store:
@@ -347,6 +376,14 @@ class Store:
         self._objects: dict[Key, dict[ObjKey, dict[str, Any]]] = collections.defaultdict(dict)
         self._history: collections.deque[_Change] = collections.deque()
         self._compacted_rv = 0  # every change with rv > this is still in the history
+        self._watch_windows = WatchCacheWindows(
+            lower_bound=self.options.watch_cache_min,
+            upper_bound=self.options.watch_cache_max,
+            fresh_seconds=self.options.watch_cache_fresh,
+        )
+        self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: scale subresource and printer columns of each served custom resource version
+        self.custom_versions: dict[tuple[str, str, str], CustomResourceVersion] = {}
         self._watchers: dict[Key, set[Watch]] = collections.defaultdict(set)
         self._dependents: dict[str, set[tuple[Key, str, str]]] = collections.defaultdict(set)
         self._by_uid: dict[str, tuple[Key, str, str]] = {}
@@ -364,8 +401,16 @@ class Store:
         self.pod_log_source: (
             Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
         ) = None
+        #: the CA bundle published as ConfigMap kube-root-ca.crt (the server may set its own)
+        self.root_ca_pem = PLACEHOLDER_CA
+        # called with (type, event type, object) after every commit, synchronously: what
+        # must see a write before the next request does (the RBAC decision cache)
+        self.commit_listeners: list[Callable[[ResourceType, str, dict[str, Any]], None]] = []
         for name in self.options.initial_namespaces:
             self._seed_namespace(name)
+        # a real cluster's bootstrap writes are long compacted, and its watch caches
+        # started after them: resourceVersion=1 is "too old" from the first request on
+        self.compact()
 
     # ------------------------------------------------------------------ lookup
     def resource(self, plural: str, group: str = "") -> ResourceType:
@@ -538,15 +583,17 @@ class Store:
         if initial:
             items, rv = self.list_refs(rt, watch.namespace)
             for obj in items:
-                watch._queue.append(WatchEvent("ADDED", obj))
+                if watch._matches(obj):  # the initial events honour the selectors too
+                    watch._queue.append(WatchEvent("ADDED", obj))
             if allow_bookmarks:
                 watch._queue.append(self._bookmark(rt, rv, initial_events_end=True))
                 watch._last_bookmark = time.monotonic()
         else:
             since = parse_resource_version(resource_version or "0")
-            if since < self._compacted_rv:
+            oldest = self.oldest_watchable_version(rt)
+            if since < oldest:
                 watch._queue.append(
-                    WatchEvent("ERROR", too_old_resource_version(since, self._compacted_rv).status)
+                    WatchEvent("ERROR", too_old_resource_version(since, oldest).status)
                 )
                 watch.closed = True
                 watch.close_reason = "expired"
@@ -556,20 +603,8 @@ class Store:
         return watch
 
     def _replay(self, watch: Watch, since: int) -> None:
-        if not self._history or self._history[-1].rv <= since:
-            return
-        # binary search the first change newer than `since`
-        lo, hi = 0, len(self._history)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._history[mid].rv <= since:
-                lo = mid + 1
-            else:
-                hi = mid
-        for i in range(lo, len(self._history)):
-            change = self._history[i]
-            if change.key == watch.rt.key:
-                watch._offer(change)
+        for change in self._watch_windows.since(watch.rt.key, since):
+            watch._offer(change)
 
     def _bookmark(
         self, rt: ResourceType, rv: int | None = None, *, initial_events_end: bool = False
@@ -601,6 +636,7 @@ class Store:
         """Forget the whole history: any older resourceVersion now gets 410 Expired."""
         self._history.clear()
         self._compacted_rv = self.resource_version
+        self._watch_windows.restart_all(self.resource_version)
 
     def restart(self) -> None:
         """What an API server restart looks like to clients: watches drop, history is gone."""
@@ -609,7 +645,35 @@ class Store:
 
     @property
     def oldest_resumable_version(self) -> int:
+        """The oldest version an Exact list or a continue token may still name."""
         return self._compacted_rv
+
+    def oldest_watchable_version(self, rt: ResourceType) -> int:
+        """The oldest version a watch of ``rt`` may resume from (its watch cache window,
+        which etcd's compaction does not shorten)."""
+        return self._watch_windows.oldest(rt.key)
+
+    async def wait_for_version(self, rv: int, patience: float = 3.0) -> bool:
+        """Wait until the store has reached ``rv`` (as the watch cache waits to catch up
+        with etcd before serving a read at a newer version); False on timeout."""
+        if self.resource_version >= rv:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (rv, future)
+        self._rv_waiters.append(entry)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), patience)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with contextlib.suppress(ValueError):
+                self._rv_waiters.remove(entry)
+
+    def _wake_rv_waiters(self, rv: int) -> None:
+        for wanted, future in self._rv_waiters:
+            if wanted <= rv and not future.done():
+                future.set_result(None)
 
     # ------------------------------------------------------------------ writes
     def _commit(
@@ -634,9 +698,15 @@ class Store:
             bucket[okey] = obj
             self._by_uid[uid] = (rt.key, okey[0], okey[1])
         self._index_owners(rt, okey, old, None if event_type == "DELETED" else obj)
+        if event_type != "DELETED" and meta.get("ownerReferences") and self._gc_wakeup is not None:
+            if _owner_uids(obj) != _owner_uids(old):
+                self._gc_enqueue("owners", (rt.key, okey))
         change = _Change(rv, rt.key, okey[0], event_type, obj, old, self.clock())
         self._history.append(change)
         self._trim_history(change.at)
+        self._watch_windows.record(rt.key, rv, change.at, change)
+        if self._rv_waiters:
+            self._wake_rv_waiters(rv)
         watchers = self._watchers.get(rt.key)
         shared = self._last_event = WatchEvent(event_type, obj)
         if watchers:
@@ -644,6 +714,8 @@ class Store:
                 watch._offer(change, shared)
         if self._terminating_claims:
             self._note_claim_users(rt, event_type, obj)
+        for listener in self.commit_listeners:
+            listener(rt, event_type, obj)
         return obj
 
     def _note_claim_users(self, rt: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
@@ -712,11 +784,14 @@ class Store:
         self._add_default_service_account(name)
 
     def _add_default_service_account(self, namespace: str) -> None:
-        """Every namespace gets ServiceAccount "default", as kube-controller-manager does.
+        """Every namespace gets ServiceAccount "default" and ConfigMap kube-root-ca.crt,
+        as kube-controller-manager does.
 
         Done in the same call as the namespace's creation, so a pod created right after it
         never meets the real cluster's brief "serviceaccount not found" window.
         """
+        if self.options.root_ca_configmaps:
+            self._publish_root_ca(namespace)
         if not self.options.service_accounts:
             return
         sa = {
@@ -731,6 +806,18 @@ class Store:
             },
         }
         self._commit(self.registry.lookup("serviceaccounts"), "ADDED", sa, None)
+
+    def _publish_root_ca(self, namespace: str) -> None:
+        """The root-ca-cert-publisher: ConfigMap ``kube-root-ca.crt`` in every namespace
+        (pods mount it through their token volume)."""
+        rt = self.registry.lookup("configmaps")
+        cm = root_ca_configmap(namespace, self.root_ca_pem)
+        meta = cm["metadata"]
+        meta["uid"] = str(uuid.uuid4())
+        meta["resourceVersion"] = ""
+        meta["creationTimestamp"] = now_rfc3339()
+        ownership_after_create(rt, cm, {}, "kube-controller-manager", None)
+        self._commit(rt, "ADDED", _ordered(cm), None)
 
     def _admit_service_account(self, namespace: str, pod: dict[str, Any]) -> None:
         """The ServiceAccount admission plugin: a pod may only run as an existing account."""
@@ -778,10 +865,14 @@ class Store:
         *,
         dry_run: bool = False,
         owned: bool = False,
+        manager: str | None = None,
+        applied: Any = None,
     ) -> dict[str, Any]:
         """Store a new object; returns it as stored (defaulted, with uid/rv/timestamps).
 
         ``owned=True`` lets a caller that will never touch ``obj`` again skip the copy.
+        ``manager`` records the write in ``managedFields`` (an Update by that manager, or
+        with ``applied`` — the field set of an applied configuration — an Apply).
         """
         self._ensure_gc_worker()
         obj = decode(rt.kind, rt.group, rt.version, obj if owned else clone(obj))
@@ -830,6 +921,9 @@ class Store:
         ):
             meta.pop(volatile, None)
         self._check_namespace(rt, namespace, name)
+        spec = obj.get("spec")
+        # what the request itself set, so admission's additions are not the creator's
+        body = {"spec": dict.fromkeys(spec)} if isinstance(spec, dict) else {}
         obj = self._default(rt, obj, None, dry_run)
         meta = obj["metadata"]
         if rt.key == _NS_KEY:
@@ -839,6 +933,10 @@ class Store:
         if rt.key == _POD_KEY:
             self._admit_service_account(namespace or "", obj)
         self._validate(rt, obj, None)
+        if manager is not None:
+            ownership_after_create(
+                rt, obj, body, manager, self.registry.schema(rt), applied=applied
+            )
         if rt.key == _CRD_KEY:
             self._prepare_crd(obj)
         if self._objkey(rt, namespace, name) in self._bucket(rt):
@@ -902,6 +1000,7 @@ class Store:
         subresource: str | None = None,
         dry_run: bool = False,
         owned: bool = False,
+        manager: str | None = None,
     ) -> dict[str, Any]:
         """PUT semantics: a stale ``metadata.resourceVersion`` in ``obj`` is a 409 Conflict."""
         self._ensure_gc_worker()
@@ -915,10 +1014,20 @@ class Store:
             raise errors.bad_request(
                 f"the name of the object ({body_name}) does not match the name on the URL ({name})"
             )
+        body_uid = meta.get("uid")
+        if body_uid and body_uid != current["metadata"].get("uid"):
+            # a uid in the body is a precondition of the update
+            raise errors.conflict(
+                rt.plural,
+                name,
+                f"Precondition failed: UID in precondition: {body_uid}, "
+                f"UID in object meta: {current['metadata'].get('uid')}",
+                rt.group,
+            )
         body_rv = meta.get("resourceVersion")
         if body_rv and body_rv != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
-        return self._update(rt, current, obj, subresource, dry_run)
+        return self._update(rt, current, obj, subresource, dry_run, manager=manager)
 
     async def patch(
         self,
@@ -930,6 +1039,7 @@ class Store:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        manager: str | None = None,
     ) -> dict[str, Any]:
         """Apply a merge, JSON or strategic-merge patch (``patch_type`` "merge"/"json"/"strategic")."""
         self._ensure_gc_worker()
@@ -977,7 +1087,82 @@ class Store:
             )
         if meta.get("resourceVersion") != current["metadata"]["resourceVersion"]:
             raise errors.stale_conflict(rt.plural, name, rt.group)
-        return self._update(rt, current, patched, subresource, dry_run)
+        if meta.get("uid") != current["metadata"].get("uid"):
+            raise StatusError(
+                invalid_status(
+                    rt.kind,
+                    name,
+                    [field_invalid("metadata.uid", meta.get("uid"), "field is immutable")],
+                    rt.group,
+                )
+            )
+        return self._update(rt, current, patched, subresource, dry_run, manager=manager)
+
+    async def apply(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str,
+        config: dict[str, Any],
+        *,
+        manager: str,
+        force: bool = False,
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Server-side apply of ``config`` by ``manager``; (object, whether it was created).
+
+        A missing object is created from the configuration; an existing one gets the
+        configuration merged in, loses what ``manager`` applied before and applies no
+        more (unless another manager owns it), and changes no field another manager owns
+        unless ``force`` (409 ``FieldManagerConflict`` otherwise).
+        """
+        self._ensure_gc_worker()
+        meta = config.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        body_name = (meta or {}).get("name")
+        if body_name and body_name != name:
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
+        if rt.namespaced and (meta or {}).get("namespace") not in (None, "", namespace):
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
+        schema = self.registry.schema(rt)
+        reset = "status" in rt.subresources
+        config = decode(rt.kind, rt.group, rt.version, clone(config))
+        if schema is not None:
+            config = prune_unknown(schema, config)
+        applied = applied_set(config, schema, subresource=subresource, reset_status=reset)
+        current = self._bucket(rt).get(self._objkey(rt, namespace, name))
+        if current is None:
+            if subresource:
+                raise errors.not_found(rt.plural, name, rt.group)
+            config.setdefault("metadata", {})["name"] = name
+            created = await self.create(
+                rt, namespace, config, dry_run=dry_run, owned=True, manager=manager, applied=applied
+            )
+            return created, True
+        entries = decode_entries(current["metadata"].get("managedFields")) or []
+        mine = next(
+            (e for e in entries if e.manager == manager and e.operation == "Apply"
+             and e.subresource == (subresource or "")),
+            None,
+        )
+        merged = merge_applied(current, config)
+        if mine is not None:
+            stale = mine.fields - applied - owned_by_others(entries, manager, subresource or "")
+            if stale:
+                merged = remove_paths(merged, stale)
+        merged = dict(merged)
+        merged["metadata"] = dict(merged.get("metadata") or {})
+        merged["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        updated = self._update(
+            rt, current, merged, subresource, dry_run, manager=manager, applied=applied, force=force
+        )
+        return updated, False
 
     def _update(
         self,
@@ -986,6 +1171,10 @@ class Store:
         new: dict[str, Any],
         subresource: str | None,
         dry_run: bool,
+        *,
+        manager: str | None = None,
+        applied: Any = None,
+        force: bool = False,
     ) -> dict[str, Any]:
         cur_meta = current["metadata"]
         custom = self.registry.schema(rt) is not None
@@ -1027,11 +1216,24 @@ class Store:
             new = self._default(rt, new, current, dry_run)
         meta = new["metadata"]
         meta["resourceVersion"] = cur_meta["resourceVersion"]
+        if manager is not None:  # before validation: an apply conflict is a 409, not a 422
+            ownership_after_write(
+                rt,
+                current,
+                new,
+                manager,
+                self.registry.schema(rt),
+                subresource=subresource or "",
+                applied=applied,
+                force=force,
+            )
+        elif "managedFields" in cur_meta:  # the server's own writes keep the entries
+            meta["managedFields"] = cur_meta["managedFields"]
         self._validate(rt, new, current)
         if "generation" in cur_meta and _generation_changes(rt, current, new, custom):
             meta["generation"] = cur_meta["generation"] + 1
         if rt.key == _CRD_KEY:
-            self._prepare_crd(new)
+            self._prepare_crd(new, current)
         if new == current:
             return current  # a no-op write: no new resourceVersion, no event
         if dry_run:
@@ -1170,7 +1372,9 @@ class Store:
             old_grace = meta.get("deletionGracePeriodSeconds")
             if rt.key == _POD_KEY and old_grace is not None and grace < old_grace:
                 if grace == 0 and not finalizers:
-                    return self._remove(rt, current, current)
+                    # the deletion shows grace 0 (MODIFIED), then the pod goes (DELETED)
+                    marked = self._mark_deleting(rt, current, 0, finalizers)
+                    return self._remove(rt, marked, marked)
                 return self._mark_deleting(rt, current, grace, finalizers)
             if finalizers != list(meta.get("finalizers") or []):
                 return self._mark_deleting(rt, current, old_grace or 0, finalizers)
@@ -1271,6 +1475,8 @@ class Store:
                     await self._gc_namespace(payload)
                 elif what == "claim":
                     await self._gc_claim(*payload)
+                elif what == "owners":
+                    await self._gc_check_owners(*payload)
             except StatusError as exc:
                 log.debug("garbage collector: %s", exc)
             except Exception:
@@ -1284,6 +1490,24 @@ class Store:
             return None
         rt = self.registry.find(key[1], key[0])
         return None if rt is None else (rt, obj)
+
+    async def _gc_check_owners(self, key: Key, okey: ObjKey) -> None:
+        """A dependent whose owners all do not exist (never did, or are gone) is deleted,
+        as the garbage collector's check of a new ownerReference decides. Owners of kinds
+        the server does not serve are left alone (the real collector cannot look them up)."""
+        obj = self._objects[key].get(okey)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            return
+        refs = [r for r in obj["metadata"].get("ownerReferences") or [] if isinstance(r, dict)]
+        if not refs:
+            return
+        for ref in refs:
+            owner_rt = self.registry.by_kind(str(ref.get("kind", "")), str(ref.get("apiVersion", "")))
+            if owner_rt is None or ref.get("uid", "") in self._by_uid:
+                return  # a live owner, or one that cannot be checked
+        rt = self.registry.find(key[1], key[0])
+        if rt is not None:
+            await self.delete(rt, okey[0] or None, okey[1], propagation_policy="Background")
 
     async def _gc_owner_removed(self, key: Key, owner: dict[str, Any]) -> None:
         """An owner is gone: delete dependents with no other live owner (background)."""
@@ -1400,19 +1624,43 @@ class Store:
                 if obj_ns == namespace and not obj["metadata"].get("deletionTimestamp"):
                     with contextlib.suppress(StatusError):
                         await self.delete(rt, namespace, name)
-        self._maybe_finish_namespace(namespace)
+        if not self._maybe_finish_namespace(namespace):
+            self._report_namespace_content(namespace)
 
-    def _maybe_finish_namespace(self, namespace: str) -> None:
+    def _report_namespace_content(self, namespace: str) -> None:
+        """The namespace controller's status conditions: what is left and who holds it."""
         ns = self._objects[_NS_KEY].get(("", namespace))
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
             return
+        remaining: dict[str, int] = {}
+        holders: dict[str, int] = {}
+        for rt in self.registry:
+            if not rt.namespaced:
+                continue
+            for (obj_ns, _name), obj in self._objects[rt.key].items():
+                if obj_ns != namespace:
+                    continue
+                resource = f"{rt.plural}.{rt.group}" if rt.group else rt.plural
+                remaining[resource] = remaining.get(resource, 0) + 1
+                for finalizer in obj["metadata"].get("finalizers") or ():
+                    holders[finalizer] = holders.get(finalizer, 0) + 1
+        status = dict(ns.get("status") or {})
+        status["conditions"] = termination_conditions(remaining, holders, now_rfc3339())
+        new = dict(ns, status=status)
+        self._commit(self.registry.lookup("namespaces"), "MODIFIED", new, ns)
+
+    def _maybe_finish_namespace(self, namespace: str) -> bool:
+        ns = self._objects[_NS_KEY].get(("", namespace))
+        if ns is None or not ns["metadata"].get("deletionTimestamp"):
+            return False
         for rt in self.registry:
             if rt.namespaced and any(k[0] == namespace for k in self._objects[rt.key]):
-                return
+                return False
         self._remove(self.registry.lookup("namespaces"), ns, ns)
+        return True
 
     # ---------------------------------------------------------------- CRDs
-    def _prepare_crd(self, crd: dict[str, Any]) -> None:
+    def _prepare_crd(self, crd: dict[str, Any], old: dict[str, Any] | None = None) -> None:
         spec = crd.get("spec") or {}
         names = spec.get("names") or {}
         group = spec.get("group", "")
@@ -1477,6 +1725,19 @@ class Store:
         accepted = {k: v for k, v in names.items()}
         accepted.setdefault("singular", names["kind"].lower())
         accepted.setdefault("listKind", names["kind"] + "List")
+        old_status = (old or {}).get("status") or {}
+        if old_status.get("acceptedNames") == accepted and old_status.get("conditions"):
+            # names unchanged: the conditions (and their transition times) stay
+            crd["status"] = dict(
+                old_status,
+                storedVersions=list(
+                    dict.fromkeys(
+                        [*(old_status.get("storedVersions") or [])]
+                        + [v["name"] for v in spec["versions"] if v.get("storage")]
+                    )
+                ),
+            )
+            return
         crd["status"] = {
             "conditions": [
                 {
@@ -1505,6 +1766,9 @@ class Store:
             if not version.get("served", True):
                 continue
             subresources = frozenset((version.get("subresources") or {}).keys())
+            storage = next(
+                (v["name"] for v in spec["versions"] if v.get("storage")), version["name"]
+            )
             rt = ResourceType(
                 group=spec["group"],
                 version=version["name"],
@@ -1517,14 +1781,21 @@ class Store:
                 categories=tuple(names.get("categories") or ()),
                 has_generation=True,
                 returns_deleted=True,
+                verbs=CR_VERBS,
+                storage_version_hash=storage_version_hash(spec["group"], storage, names["kind"]),
             )
+            self.custom_versions[(rt.group, rt.version, rt.plural)] = version_info(version)
             schema = (version.get("schema") or {}).get("openAPIV3Schema") or {}
+            if self.registry.find(rt.plural, rt.group) is None:
+                self._watch_windows.start(rt.key, self.resource_version)  # a new cache
             self.registry.add(rt, schema)
 
     def _unregister_crd(self, crd: dict[str, Any]) -> None:
         spec = crd.get("spec") or {}
         group, plural = spec.get("group", ""), (spec.get("names") or {}).get("plural", "")
         gone = self.registry.remove(group, plural)
+        for rt_gone in gone:
+            self.custom_versions.pop((rt_gone.group, rt_gone.version, rt_gone.plural), None)
         if gone:
             rt = gone[0]
             for obj in list(self._objects[rt.key].values()):
@@ -1622,27 +1893,9 @@ def too_large_resource_version(requested: int, current: int) -> StatusError:
                 ],
                 "retryAfterSeconds": 1,
             },
-        )
+        ),
+        headers={"Retry-After": "1"},
     )
-
-
-def encode_continue(rv: int, last_key: ObjKey) -> str:
-    """An opaque token shaped like the real one: base64 of {v, rv, start}."""
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{last_key[0]}/{last_key[1]}\x00"})
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_continue(token: str) -> tuple[int, ObjKey]:
-    """(list resourceVersion, last key served) from a token made by ``encode_continue``."""
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        ns, _, name = str(data["start"]).rstrip("\x00").partition("/")
-        return int(data["rv"]), (ns, name)
-    except (ValueError, KeyError, TypeError):
-        raise errors.bad_request(
-            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
-        ) from None
 
 
 ListQueryKey = tuple[Any, ...]

@@ -255,3 +255,33 @@ def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
         elif preserve or additional is True:
             result[key] = clone_json(value)
     return result
+
+
+def unknown_schema_fields(schema: dict, obj: Any, path: str = "", *, root: bool = True) -> list[str]:
+    """The paths ``prune_unknown`` would drop, named as the real strict decoder names them
+    (``spec.extra``, ``spec.items[0].bogus``): what ``fieldValidation`` warns about or
+    refuses for a custom resource."""
+    found: list[str] = []
+    if isinstance(obj, list):
+        raw_items = schema.get("items")
+        items: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
+        for i, item in enumerate(obj):
+            found += unknown_schema_fields(items, item, f"{path}[{i}]", root=False)
+        return found
+    if not isinstance(obj, dict):
+        return found
+    properties = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+    embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+    for key, value in obj.items():
+        where = f"{path}.{key}" if path else key
+        if embedded and key in ("apiVersion", "kind", "metadata"):
+            continue
+        if key in properties:
+            found += unknown_schema_fields(properties[key], value, where, root=False)
+        elif isinstance(additional, dict):
+            found += unknown_schema_fields(additional, value, where, root=False)
+        elif not (preserve or additional is True):
+            found.append(where)
+    return found

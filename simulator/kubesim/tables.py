@@ -516,9 +516,11 @@ def build_table(
     list_meta: dict[str, Any] | None = None,
     include_object: str = "Metadata",
     with_columns: bool = True,
+    custom_printer: tuple[list[Column], Callable[[dict[str, Any]], Row]] | None = None,
 ) -> dict[str, Any]:
-    """A ``Table`` of ``items``; ``with_columns=False`` for watch events after the first."""
-    columns, printer = PRINTERS.get(rt.key, DEFAULT_PRINTER)
+    """A ``Table`` of ``items``; ``with_columns=False`` for watch events after the first.
+    ``custom_printer`` (a custom resource's printer columns) replaces the kind's own."""
+    columns, printer = custom_printer or PRINTERS.get(rt.key, DEFAULT_PRINTER)
     rows = []
     for obj in items:
         row: dict[str, Any] = {"cells": printer(obj)}

@@ -22,6 +22,7 @@ import yaml
 from aiohttp import web
 
 from .app import SimulatorAPI, make_app
+from .auth import Auth
 from .faults import Faults, RequestCounters
 from .store import Store
 
@@ -46,6 +47,8 @@ class Simulator:
     token: str | None = None
     ca_path: Path | None = None
     controllers: Sequence[Controller] = field(default_factory=tuple)
+    #: authentication and RBAC: ``auth.enabled``, ``auth.add_user``, ``auth.token_for``
+    auth: Auth | None = None
 
     @property
     def port(self) -> int:
@@ -145,6 +148,7 @@ async def run_simulator(
     *,
     tls: bool = False,
     token: str | None = None,
+    auth: bool = False,
     controllers: Sequence[Controller] = (),
     host: str = "127.0.0.1",
     port: int = 0,
@@ -157,11 +161,17 @@ async def run_simulator(
     ``store_options`` go to ``Store`` (``history_size``, ``history_age``,
     ``bookmark_interval``, ...). ``controllers`` are started after the server listens
     and stopped before it closes, in reverse order.
+
+    ``auth=True`` turns on authentication and RBAC (``kubesim.auth``) with a random admin
+    token (``system:masters``) in the kubeconfig and on ``sim.token``; ``token=...``
+    does the same with that token. Without either, every request is let through.
     """
     store = store if store is not None else Store(**store_options)
     faults = Faults(store)
     counters = RequestCounters()
-    api = SimulatorAPI(store, faults, counters, token=token)
+    api = SimulatorAPI(store, faults, counters, auth=Auth(store, enabled=auth, admin_token=token))
+    token = api.auth.admin_token
+    await api.auth.start()
     runner = web.AppRunner(
         make_app(api), handler_cancellation=True, access_log=None, shutdown_timeout=0.1
     )
@@ -172,6 +182,7 @@ async def run_simulator(
         ca_path = None
         if tls:
             ca_path, key_path = make_self_signed_cert(workdir, host)
+            api.auth.ca_pem = ca_path.read_bytes()  # what token Secrets carry as ca.crt
             ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ssl_context.load_cert_chain(ca_path, key_path)
         site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
@@ -187,7 +198,7 @@ async def run_simulator(
             kc_path = Path(kubeconfig_path) if kubeconfig_path else workdir / "kubeconfig"
             write_kubeconfig(kc_path, url, token=token, ca_path=ca_path)
             sim = Simulator(
-                url, store, faults, counters, kc_path, token, ca_path, tuple(controllers)
+                url, store, faults, counters, kc_path, token, ca_path, tuple(controllers), api.auth
             )
             for controller in controllers:
                 await controller.start(store)
@@ -198,5 +209,6 @@ async def run_simulator(
                 with contextlib.suppress(Exception):
                     await controller.stop()
             store.close_watches()
+            await api.auth.stop()
             await runner.cleanup()
             await store.close()

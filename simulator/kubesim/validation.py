@@ -34,6 +34,7 @@ from kubesim.names import (
     dns1123_subdomain_errors,
     label_value_errors,
     max_len_error,
+    path_segment_errors,
     qualified_name_errors,
     regex_error,
 )
@@ -62,6 +63,11 @@ def _dicts(value: Any) -> list[dict]:
 _NAME_RULES = {
     "Namespace": dns1123_label_errors,
     "Service": dns1035_label_errors,
+    # RBAC names only have to be path segments ("system:discovery")
+    "Role": path_segment_errors,
+    "ClusterRole": path_segment_errors,
+    "RoleBinding": path_segment_errors,
+    "ClusterRoleBinding": path_segment_errors,
 }
 _STANDARD_FINALIZERS = {"kubernetes", "orphan", "foregroundDeletion"}
 
@@ -494,6 +500,16 @@ def _validate_ids(security_context: Any, path: str) -> list[Cause]:
                     f"{path}.{field_name}", value, "must be between 0 and 2147483647, inclusive"
                 )
             )
+    # The pod's supplemental groups are group ids too (IsValidGroupID on each).
+    for index, gid in enumerate(security_context.get("supplementalGroups") or []):
+        if isinstance(gid, int) and not 0 <= gid <= 2147483647:
+            causes.append(
+                invalid(
+                    f"{path}.supplementalGroups[{index}]",
+                    gid,
+                    "must be between 0 and 2147483647, inclusive",
+                )
+            )
     return causes
 
 
@@ -773,12 +789,14 @@ def _validate_pvc(obj: dict, old: dict | None) -> list[Cause]:
     if old is not None:
         old_spec = dict(old.get("spec") or {})
         new_spec = dict(spec)
+        bound = (obj.get("status") or {}).get("phase") == "Bound"
         for masked in (old_spec, new_spec):
             masked.pop("volumeAttributesClassName", None)
-            if isinstance(masked.get("resources"), dict):
-                masked["resources"] = {
-                    k: v for k, v in masked["resources"].items() if k != "requests"
-                }
+            resources = masked.get("resources")
+            if bound and isinstance(resources, dict) and isinstance(resources.get("requests"), dict):
+                # only a bound claim may be resized: its storage request is not compared
+                requests = {k: v for k, v in resources["requests"].items() if k != "storage"}
+                masked["resources"] = dict(resources, requests=requests)
         if not old_spec.get("volumeName"):
             new_spec.pop("volumeName", None)  # the binder may set it once
             old_spec.pop("volumeName", None)
@@ -1024,6 +1042,9 @@ def validate_object(
         return _validate_decoded(kind, obj, None)
 
 
+_RBAC_KINDS = frozenset({"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"})
+
+
 def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
     old_meta = (old.get("metadata") or {}) if isinstance(old, dict) else None
     causes = validate_metadata(kind, obj.get("metadata"), old_meta)
@@ -1048,6 +1069,10 @@ def _validate_decoded(kind: str, obj: dict, old: dict | None) -> list[Cause]:
         causes.extend(_validate_namespace(obj))
     elif kind == "CustomResourceDefinition":
         causes.extend(_validate_crd(obj))
+    elif kind in _RBAC_KINDS:
+        from kubesim.auth.validation import validate_rbac  # late: kubesim.auth imports the store
+
+        causes.extend(validate_rbac(kind, obj, old))
     return causes
 
 

@@ -135,6 +135,8 @@ class HubStack:
     proxy: ProxyEndpoints | None = field(default=None, repr=False)
     kubeconfig: Path | None = None
     hub_starts: int = 0
+    #: The hub starts the proxy itself (internal_ssl: the proxy's certificates are the hub's).
+    proxy_started_by_hub: bool = False
 
     def start(self) -> HubStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +146,14 @@ class HubStack:
                     self.state_dir, self.simulator
                 )
                 self.prepare_namespaces()
-            self.proxy_process, self.proxy = local_stack.start_proxy(self.state_dir)
+            if self.proxy_started_by_hub:
+                self.proxy = local_stack.ProxyEndpoints(
+                    public_port=local_stack.free_port(),
+                    api_port=local_stack.free_port(),
+                    auth_token=secrets.token_hex(32),
+                )
+            else:
+                self.proxy_process, self.proxy = local_stack.start_proxy(self.state_dir)
             self.start_hub()
         except BaseException:
             self.stop()
@@ -169,6 +178,7 @@ c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "a
             self.proxy,
             hub_port=self.hub_port,
             overrides=service + self.overrides,
+            proxy_started_by_hub=self.proxy_started_by_hub,
         )
 
     def start_hub(self) -> None:
@@ -247,3 +257,58 @@ c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "a
 
     def artifact_logs(self) -> list[Path]:
         return sorted(self.state_dir.glob("*.log"))
+
+
+# ---------------------------------------------------------------- driving servers through the REST API
+
+
+def server_path(user: str, server: str) -> str:
+    return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
+
+
+def progress_until_done(stack: HubStack, user: str, server: str) -> list[dict[str, Any]]:
+    """Follow the hub's progress stream (what the spawn page shows) until ready or failed.
+
+    A start that finished while the POST was answered (201) streams only the final event.
+    """
+    url = f"{stack.hub_api}{server_path(user, server)}/progress"
+    request = urllib.request.Request(url, headers={"Authorization": f"token {stack.api_token}"})
+    events: list[dict[str, Any]] = []
+    with urllib.request.urlopen(request, timeout=90) as stream:
+        for raw in stream:
+            line = raw.decode().strip()
+            if not line.startswith("data:"):
+                continue
+            events.append(json.loads(line[len("data:") :]))
+            if events[-1].get("ready") or events[-1].get("failed"):
+                break
+    return events
+
+
+def spawn(stack: HubStack, user: str, server: str = "") -> list[dict[str, Any]]:
+    status, body = http_json("POST", f"{stack.hub_api}/users/{user}", token=stack.api_token)
+    assert status in (201, 409), f"creating user {user}: {status} {body}"
+    status, body = http_json("POST", stack.hub_api + server_path(user, server), token=stack.api_token, body={})
+    assert status in (201, 202), f"starting {user}/{server}: {status} {body}"
+    events = progress_until_done(stack, user, server)
+    assert events and events[-1].get("ready"), f"{user}/{server} did not start: {events[-1:]}"
+    # Reachable through the proxy, as the browser would reach it.
+    prefix = f"/user/{user}/{server + '/' if server else ''}"
+    status, body = http_json("GET", f"{stack.url}{prefix}api/status", token=stack.api_token)
+    assert status == 200 and "started" in body, f"{prefix}api/status: {status} {body}"
+    return events
+
+
+def stop(stack: HubStack, user: str, server: str = "") -> None:
+    status, _ = http_json("DELETE", stack.hub_api + server_path(user, server), token=stack.api_token)
+    assert status in (202, 204)
+    eventually(
+        lambda: not (stack.user_model(user)["servers"].get(server) or {}).get("ready"),
+        60,
+        f"{user}/{server} stopped",
+    )
+
+
+def stored(stack: HubStack, path: str) -> dict[str, Any] | None:
+    status, body = http_json("GET", f"{stack.simulator_url}{path}")
+    return body if status == 200 else None

@@ -11,17 +11,14 @@ takes, without a browser (the browser tests use ``examples/local``).
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from devtools.local_stack import SimulatorOptions
 
 from .conftest import keep_logs
-from .hub_stack import REPO_ROOT, HubStack, eventually, http_json
+from .hub_stack import REPO_ROOT, HubStack, http_json, spawn, stop, stored
 
 pytestmark = pytest.mark.e2e
 
@@ -45,58 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
         keep_logs(state_dir, "test_examples_locally")
 
 
-def server_path(user: str, server: str) -> str:
-    return f"/users/{user}/servers/{server}" if server else f"/users/{user}/server"
-
-
-def progress_until_done(stack: HubStack, user: str, server: str) -> list[dict[str, Any]]:
-    """Follow the hub's progress stream (what the spawn page shows) until ready or failed.
-
-    A start that finished while the POST was answered (201) streams only the final event.
-    """
-    url = f"{stack.hub_api}{server_path(user, server)}/progress"
-    request = urllib.request.Request(url, headers={"Authorization": f"token {stack.api_token}"})
-    events: list[dict[str, Any]] = []
-    with urllib.request.urlopen(request, timeout=90) as stream:
-        for raw in stream:
-            line = raw.decode().strip()
-            if not line.startswith("data:"):
-                continue
-            events.append(json.loads(line[len("data:") :]))
-            if events[-1].get("ready") or events[-1].get("failed"):
-                break
-    return events
-
-
-def spawn(stack: HubStack, user: str, server: str = "") -> list[dict[str, Any]]:
-    status, body = http_json("POST", f"{stack.hub_api}/users/{user}", token=stack.api_token)
-    assert status in (201, 409), f"creating user {user}: {status} {body}"
-    status, body = http_json("POST", stack.hub_api + server_path(user, server), token=stack.api_token, body={})
-    assert status in (201, 202), f"starting {user}/{server}: {status} {body}"
-    events = progress_until_done(stack, user, server)
-    assert events and events[-1].get("ready"), f"{user}/{server} did not start: {events[-1:]}"
-    # Reachable through the proxy, as the browser would reach it.
-    prefix = f"/user/{user}/{server + '/' if server else ''}"
-    status, body = http_json("GET", f"{stack.url}{prefix}api/status", token=stack.api_token)
-    assert status == 200 and "started" in body, f"{prefix}api/status: {status} {body}"
-    return events
-
-
-def stop(stack: HubStack, user: str, server: str = "") -> None:
-    status, _ = http_json("DELETE", stack.hub_api + server_path(user, server), token=stack.api_token)
-    assert status in (202, 204)
-    eventually(
-        lambda: not (stack.user_model(user)["servers"].get(server) or {}).get("ready"),
-        60,
-        f"{user}/{server} stopped",
-    )
-
-
-def stored(stack: HubStack, path: str) -> dict[str, Any] | None:
-    status, body = http_json("GET", f"{stack.simulator_url}{path}")
-    return body if status == 200 else None
-
-
 def test_cluster_example_runs_locally(stack: HubStack) -> None:
     stack.use_config(EXAMPLES / "cluster" / "jupyterhub_config.py")
     spawn(stack, "carol")
@@ -113,6 +58,32 @@ def test_named_servers_pvc_example_runs_locally(stack: HubStack) -> None:
     pvc = stored(stack, "/api/v1/namespaces/default/persistentvolumeclaims/claim-dave--analysis")
     assert pvc is not None and pvc["spec"]["storageClassName"] == "standard"
     stop(stack, "dave", "analysis")
+
+
+def test_a_file_in_the_named_servers_volume_survives_stop_and_start(stack: HubStack) -> None:
+    """Write through the proxy into the server's PVC, stop, start again, read it back.
+
+    In process mode the claim's mount at /home/jovyan is the bound volume's own directory,
+    so this is the persistence a user relies on, checked through the whole stack.
+    """
+    stack.use_config(EXAMPLES / "named-servers-pvc" / "jupyterhub_config.py")
+    user, server = "gina", "thesis"
+    contents = f"{stack.url}/user/{user}/{server}/api/contents/home/jovyan/notes.txt"
+    spawn(stack, user, server)
+    status, body = http_json(
+        "PUT",
+        contents,
+        token=stack.api_token,
+        body={"type": "file", "format": "text", "content": "kept across restarts"},
+    )
+    assert status in (200, 201), f"writing into the volume: {status} {body}"
+    stop(stack, user, server)
+    assert stored(stack, f"/api/v1/namespaces/default/pods/jupyter-{user}--{server}") is None
+    spawn(stack, user, server)
+    status, body = http_json("GET", contents, token=stack.api_token)
+    assert status == 200, f"reading back: {status} {body}"
+    assert body["content"] == "kept across restarts"
+    stop(stack, user, server)
 
 
 def test_user_namespaces_example_runs_locally(stack: HubStack) -> None:

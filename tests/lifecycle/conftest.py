@@ -20,6 +20,7 @@ from kubesim.testing import run_simulator
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
+from async_kubespawner.lifecycle.reconciler import stop_reconcilers
 from async_kubespawner.testing import build_spawner, kubespawner_config
 
 NAMESPACE = "default"
@@ -338,6 +339,7 @@ def kubelet() -> ScriptedKubelet:
 async def sim(kubelet):
     async with run_simulator(controllers=[kubelet]) as simulator:
         yield simulator
+        await stop_reconcilers()
         await stop_reflectors()
         await close_shared_apis()
 
@@ -345,7 +347,9 @@ async def sim(kubelet):
 def spawner_factory(sim: Any) -> Callable[..., Any]:
     """Build KubeSpawners for user/server against the simulator ``sim``."""
 
-    def make(username: str = "alice", servername: str = "", **config: Any) -> KubeSpawner:
+    def make(
+        username: str = "alice", servername: str = "", *, user_id: int = 7, **config: Any
+    ) -> KubeSpawner:
         settings = {
             "k8s_api_host": sim.url,
             "namespace": NAMESPACE,
@@ -353,7 +357,11 @@ def spawner_factory(sim: Any) -> Callable[..., Any]:
             **config,
         }
         return build_spawner(
-            KubeSpawner, username, config=kubespawner_config(settings), servername=servername
+            KubeSpawner,
+            username,
+            user_id,
+            config=kubespawner_config(settings),
+            servername=servername,
         )
 
     return make

@@ -134,7 +134,10 @@ async def test_watches_dropped_every_few_events_lose_nothing(sim, api):
         drop_each_watch_after_two_events()
     assert sorted(k[1] for k in cache.keys()) == sorted(f"jupyter-{i}" for i in range(12) if i % 3)
     assert sim.counters.count("list", "pods") == 1
-    assert sim.counters.count("watch", "pods") >= 5
+    # The first armed watch ends after jupyter-1 and jupyter-2, so jupyter-3 can only have
+    # arrived on a resumed one. How many more were armed before their first events
+    # depends on scheduling, so only that lower bound is certain.
+    assert sim.counters.count("watch", "pods") >= 2
     assert reflector.errors == 0
 
 

@@ -176,9 +176,11 @@ async def test_start_timeout_still_applies(sim, make_spawner, kubelet):
 async def test_kubernetes_refusing_the_pod_is_reported_without_the_manifest(
     sim, make_spawner, caplog
 ):
-    spawner = make_spawner(extra_pod_config={"restartPolicy": "Sometimes"})
+    # A rule the local pre-create checks do not repeat (they cover the fields the
+    # spawner's settings usually set), so the API server's own refusal is exercised.
+    spawner = make_spawner(extra_pod_config={"schedulingGates": [{"name": "not a name"}]})
     with caplog.at_level("DEBUG"):
-        message = await expect_failure(spawner, "Kubernetes refused the pod", "restartPolicy")
+        message = await expect_failure(spawner, "Kubernetes refused the pod", "schedulingGates")
     assert "token-of-alice" not in message
     assert "token-of-alice" not in caplog.text
 

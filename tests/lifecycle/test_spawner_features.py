@@ -108,14 +108,16 @@ async def test_url_port_is_the_pods_notebook_port(sim, make_spawner):
     await spawner.stop()
 
 
-async def _make_pvc(sim, name: str) -> None:
+async def _make_pvc(sim, name: str, owner: str = "al.ice") -> None:
+    """A claim as KubeSpawner (any version since 0.8) made it: its owner annotation holds
+    the raw user name, which is how a later hub recognises the user's claim."""
     await sim.store.create(
         sim.store.resource("persistentvolumeclaims"),
         "default",
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name},
+            "metadata": {"name": name, "annotations": {"hub.jupyter.org/username": owner}},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
         },
     )
@@ -132,6 +134,19 @@ async def test_pre7_state_adopts_the_legacy_pvc_name(sim, make_spawner):
     names = [p["metadata"]["name"] for p in objects(sim, "persistentvolumeclaims", "default")]
     assert names == [legacy]
     assert spawner.get_state()["pvc_name"] == legacy
+    await spawner.stop()
+
+
+async def test_pre7_legacy_pvc_of_another_user_is_not_adopted(sim, make_spawner):
+    """A legacy name that collides with another user's claim: not this user's volume."""
+    spawner = make_spawner("al.ice", storage_pvc_ensure=True, storage_capacity="1Gi")
+    legacy = spawner.legacy_pvc_name()
+    await _make_pvc(sim, legacy, owner="somebody else")
+    spawner.load_state({"pod_name": "jupyter-al-2eice"})
+    await spawner.start()
+    names = sorted(p["metadata"]["name"] for p in objects(sim, "persistentvolumeclaims", "default"))
+    assert names == sorted([legacy, spawner.pvc_name])
+    assert spawner.get_state()["pvc_name"] == spawner.pvc_name != legacy
     await spawner.stop()
 
 

@@ -195,7 +195,8 @@ async def test_409_for_someone_elses_pod_fails_clearly(sim, make_spawner):
         await spawner.start()
         raise AssertionError("start() should have failed")
     except SpawnFailed as e:
-        assert "already exists" in str(e) and "mallory" in str(e)
+        # The user is told the name is taken, never by whom.
+        assert "already exists" in str(e) and "mallory" not in str(e)
     [pod] = store_pods(sim)
     assert pod["metadata"]["annotations"]["hub.jupyter.org/username"] == "mallory"
 
@@ -214,14 +215,18 @@ async def test_create_carries_a_create_id_and_no_secret_in_logs(sim, make_spawne
 async def test_delete_forever_follows_upstream_pvc_rules(sim, make_spawner):
     pvcs = sim.store.resource("persistentvolumeclaims")
 
-    async def make_pvc(name):
+    async def make_pvc(name, server=None):
+        """A claim as upstream KubeSpawner makes it: owner annotations with raw names."""
+        annotations = {"hub.jupyter.org/username": "alice"}
+        if server:
+            annotations["hub.jupyter.org/servername"] = server
         await sim.store.create(
             pvcs,
             NAMESPACE,
             {
                 "apiVersion": "v1",
                 "kind": "PersistentVolumeClaim",
-                "metadata": {"name": name},
+                "metadata": {"name": name, "annotations": annotations},
                 "spec": {
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": "1Gi"}},
@@ -240,7 +245,7 @@ async def test_delete_forever_follows_upstream_pvc_rules(sim, make_spawner):
 
     await make_pvc("claim-alice")
     await make_pvc("shared-home")
-    await make_pvc("claim-alice--gpu")
+    await make_pvc("claim-alice--gpu", "gpu")
     # A named server whose PVC name does not mention the server shares the default's PVC.
     await make_spawner("alice", "gpu", pvc_name_template="claim-{username}").delete_forever()
     # A PVC name without the user is shared by everyone.

@@ -78,6 +78,7 @@ async def test_strategic_merge_patch_uses_list_merge_keys(api_client):
     assert ports == {80: ("http", 9090), 81: ("extra", 81)}
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_label_selector_operators(api_client):
     v1 = client.CoreV1Api(api_client)
     for name, labels in (("a", {"tier": "web", "env": "prod"}), ("b", {"tier": "db"}),

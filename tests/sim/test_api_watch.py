@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import aiohttp
+import pytest
 from kubernetes_asyncio import client, watch
 from kubesim.testing import run_simulator
 
@@ -46,6 +47,7 @@ async def test_watch_resumes_from_list_resource_version(api_client):
     assert events == [("ADDED", "after"), ("MODIFIED", "after"), ("DELETED", "after")]
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_watch_without_version_starts_with_existing_objects(api_client):
     v1 = client.CoreV1Api(api_client)
     await v1.create_namespaced_config_map("default", cm("one"))
@@ -100,6 +102,7 @@ async def test_label_selector_moves_become_added_and_deleted(api_client):
     assert events == [("ADDED", "mover"), ("MODIFIED", "mover"), ("DELETED", "mover")]
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_namespace_scoping(api_client):
     v1 = client.CoreV1Api(api_client)
     await v1.create_namespace({"metadata": {"name": "other"}})

@@ -90,7 +90,7 @@ async def test_kubectl_reports_server_validation_errors(tmp_path):
 async def test_command_line_program_serves_until_sigterm(tmp_path):
     # kubectl only sends a bearer token over TLS, so the token goes with --tls
     kubeconfig = tmp_path / "kubeconfig"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "simulator")])}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubesim", "--port", "0", "--kubeconfig",
         str(kubeconfig), "--tls", "--token", "cli-token", "--bookmark-interval", "5",
@@ -116,7 +116,7 @@ async def test_command_line_rejects_bad_options(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "kubesim", "--kubeconfig", str(tmp_path / "k"),
         "--error-rate", "2", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(REPO_ROOT / "simulator")])},
     )
     _, err = await proc.communicate()
     assert proc.returncode == 2

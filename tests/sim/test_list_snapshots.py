@@ -50,6 +50,7 @@ def count_rebuilds(monkeypatch: pytest.MonkeyPatch, store: Any) -> list[int]:
     return calls
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_continue_pages_do_not_rebuild_the_list(simulator, api_client, monkeypatch):
     v1 = client.CoreV1Api(api_client)
     await make_configmaps(v1, 25)
@@ -61,6 +62,7 @@ async def test_continue_pages_do_not_rebuild_the_list(simulator, api_client, mon
     assert len(rebuilds) == 1  # the first page only
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_remembered_pages_stay_consistent_while_objects_change(simulator, api_client):
     v1 = client.CoreV1Api(api_client)
     await make_configmaps(v1, 6)
@@ -81,6 +83,7 @@ async def test_remembered_pages_stay_consistent_while_objects_change(simulator, 
     assert second.metadata.resource_version == first.metadata.resource_version
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_selector_lists_are_remembered_separately(simulator, api_client):
     v1 = client.CoreV1Api(api_client)
     await make_configmaps(v1, 5, prefix="a", team="a")

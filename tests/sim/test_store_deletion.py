@@ -202,6 +202,7 @@ async def test_delete_options_body_wins_over_query(simulator, api_client):
     assert info.value.status == 404
 
 
+@pytest.mark.simulator_options(root_ca_configmaps=False)  # counts configmaps
 async def test_deletecollection_with_label_selector(api_client):
     v1 = client.CoreV1Api(api_client)
     for name, team in (("a", "x"), ("b", "x"), ("c", "y")):

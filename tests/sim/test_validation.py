@@ -359,6 +359,12 @@ def test_pvc_rules_and_update() -> None:
     grown = copy.deepcopy(pvc)
     grown["spec"]["resources"]["requests"]["storage"] = "2Gi"
     grown["spec"]["volumeName"] = "pv-1"
+    # only a bound claim may grow; the binder may set volumeName once
+    assert _fields(validate_object("PersistentVolumeClaim", grown, pvc))[0][:2] == (
+        "FieldValueForbidden",
+        "spec",
+    )
+    grown["status"] = {"phase": "Bound"}
     assert validate_object("PersistentVolumeClaim", grown, pvc) == []
     changed = copy.deepcopy(pvc)
     changed["spec"]["accessModes"] = ["ReadWriteMany"]

@@ -80,8 +80,9 @@ def test_alias_changes_the_pod() -> None:
     )
     pod = asyncio.run(spawner.get_pod_manifest())
     container = pod.spec.containers[0]
-    assert container.lifecycle.post_start._exec.command == ["true"]
-    assert container.security_context.allow_privilege_escalation is True
+    # Nested fields stay plain dicts, as upstream leaves them.
+    assert container.lifecycle.post_start["exec"]["command"] == ["true"]
+    assert container.security_context["allowPrivilegeEscalation"] is True
 
 
 def test_hub_connect_settings_copy_onto_the_hub(caplog: pytest.LogCaptureFixture) -> None:

@@ -339,8 +339,8 @@ def test_restricted_profile_allows_net_bind_service() -> None:
     )
     pod = asyncio.run(spawner.get_pod_manifest())
     # the profile's drop ALL wins; the allowed add is kept
-    capabilities = pod.spec.containers[0].security_context.capabilities
-    assert (capabilities.add, capabilities.drop) == (["NET_BIND_SERVICE"], ["ALL"])
+    capabilities = pod.spec.containers[0].security_context["capabilities"]
+    assert (capabilities["add"], capabilities["drop"]) == (["NET_BIND_SERVICE"], ["ALL"])
 
 
 def test_modify_pod_hook_returning_none() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from async_kubespawner.objects.manifests import (
     NamespaceSettings,
@@ -62,7 +63,7 @@ def test_service_builder() -> None:
     assert svc["spec"] == {
         "type": "ClusterIP",
         "selector": {"x": "y"},
-        "ports": [{"port": 8888, "targetPort": 8888}],
+        "ports": [{"name": "http", "port": 8888, "targetPort": 8888}],
     }
     assert svc["metadata"]["ownerReferences"] == [OWNER]
 
@@ -121,6 +122,15 @@ def test_pvc_from_the_spawner() -> None:
         "hub.jupyter.org/kubespawner-version",
         "hub.jupyter.org/jupyterhub-version",
     }
+    owner = json.loads(annotations.pop("hub.jupyter.org/async-kubespawner-owner"))
+    # per server: the template names the user and the server
+    assert owner == {
+        "v": 1,
+        "hub": "default/singleuser-server",
+        "user": "alice",
+        "server": "lab",
+        "scope": "server",
+    }
     assert annotations == {
         "hub.jupyter.org/username": "alice",
         "hub.jupyter.org/servername": "lab",
@@ -154,7 +164,7 @@ def test_service_from_the_spawner() -> None:
     assert "hub.jupyter.org/kubespawner-version" in annotations
     assert svc["spec"]["selector"]["component"] == "singleuser-server"
     assert svc["spec"]["selector"]["hub.jupyter.org/username"] == "alice"
-    assert svc["spec"]["ports"] == [{"port": 8888, "targetPort": 8888}]
+    assert svc["spec"]["ports"] == [{"name": "http", "port": 8888, "targetPort": 8888}]
 
 
 def test_secret_from_the_spawner_with_internal_ssl(tmp_path) -> None:

@@ -235,6 +235,9 @@ DEFAULTS: list[tuple[str, type | tuple[T, ...], object]] = [
     ("security_profile", Enum, ""),
     ("k8s_api_max_concurrent_requests", Integer, 100),
     ("freeze_startup_heap", Bool, True),
+    ("hub_identity", Unicode, None),
+    ("delete_orphaned_pods", Bool, True),
+    ("storage_adopt_unowned_pvcs", Bool, False),
 ]
 
 

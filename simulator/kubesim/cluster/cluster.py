@@ -38,6 +38,10 @@ class SimCluster:
         self.store: StoreLike | None = None
 
     def _make_runtime(self) -> ContainerRuntime:
+        if self.config.stub_servers:
+            from .stubservers import StubServerRuntime
+
+            return StubServerRuntime(self.clock, pod_ip_prefix=self.config.stub_ip_prefix)
         if not self.config.process_mode:
             return SimulatedRuntime(self.clock)
         from .processes import ProcessRuntime

@@ -69,6 +69,9 @@ class ClusterConfig:
     process_root: str | None = None
     # process mode: the first three octets given out as pod IPs (127.x.y.z)
     pod_ip_prefix: str = "127.1"
+    # stub-server mode: pods on loopback IPs answer HTTP on their ports from the simulator
+    stub_servers: bool = False
+    stub_ip_prefix: str = "127.2"
 
     @classmethod
     def fast(cls, **overrides: Any) -> ClusterConfig:
@@ -175,14 +178,24 @@ class ClusterConfig:
                 pool.validate()
         except NodeConfigError as exc:
             raise ClusterConfigError(str(exc)) from exc
-        parts = self.pod_ip_prefix.split(".")
+        if self.stub_servers and self.process_mode:
+            raise ClusterConfigError(
+                "stub_servers and process_mode exclude each other: pods are either real "
+                "processes or answered by the simulator"
+            )
+        self._check_ip_prefix("pod_ip_prefix", self.pod_ip_prefix)
+        self._check_ip_prefix("stub_ip_prefix", self.stub_ip_prefix)
+
+    @staticmethod
+    def _check_ip_prefix(name: str, prefix: str) -> None:
+        parts = prefix.split(".")
         if (
             len(parts) != 2
             or parts[0] != "127"
             or not all(p.isdigit() and int(p) < 256 for p in parts)
         ):
             raise ClusterConfigError(
-                f"pod_ip_prefix: {self.pod_ip_prefix!r} must look like '127.N' (pods get 127.N.x.y)"
+                f"{name}: {prefix!r} must look like '127.N' (pods get 127.N.x.y)"
             )
 
     # ---------------------------------------------------------------- command line
@@ -236,6 +249,12 @@ class ClusterConfig:
             help="run each pod's main container as a real local process",
         )
         group.add_argument(
+            "--stub-servers",
+            action="store_true",
+            help="pods get loopback IPs and the simulator answers HTTP on their ports "
+            "(no process per pod: for load tests of thousands of servers)",
+        )
+        group.add_argument(
             "--image-command",
             action="append",
             metavar="GLOB=COMMAND",
@@ -278,6 +297,8 @@ class ClusterConfig:
             config.clock = args.clock
         if args.process_mode:
             config.process_mode = True
+        if getattr(args, "stub_servers", False):
+            config.stub_servers = True
         for mapping in args.image_command or []:
             glob, sep, command = mapping.partition("=")
             if not sep or not command.strip():

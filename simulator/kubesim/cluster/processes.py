@@ -13,7 +13,13 @@ What a container runtime would give the process, emulated on one machine:
   resourceFieldRef and ``$(VAR)`` expansion) and ``envFrom``.
 - **its files**: a per-pod directory ``<root>/<namespace>/<pod>/rootfs``; Secret, ConfigMap
   and downwardAPI volumes are written under ``rootfs/<mountPath>``, emptyDirs created
-  there, and ``workingDir`` is taken inside rootfs unless it exists on the host.
+  there, and a PersistentVolumeClaim's mount is a link to the bound volume's own directory
+  ``<root>/_volumes/<pv>``, which outlives the pod (what one pod writes, the next pod of the
+  claim reads). The process has no mount namespace, so it is told where its files are:
+  every env value and command-line argument that names a path under a mount
+  (``/etc/jupyterhub/ssl/ssl.key``, ``--notebook-dir=/home/jovyan``) is rewritten to the
+  same path under rootfs, and ``KUBESIM_ROOTFS`` holds the root. ``workingDir`` is taken
+  inside rootfs unless it exists on the host.
 - **its lifetime**: a new session (process group) per container, SIGTERM then SIGKILL at
   the end of the grace period, the whole group killed when the simulator stops, and
   ``PR_SET_PDEATHSIG`` so a killed simulator does not leave orphans behind.
@@ -28,6 +34,8 @@ import atexit
 import base64
 import contextlib
 import fnmatch
+import ipaddress
+import json
 import logging
 import math
 import os
@@ -233,14 +241,28 @@ class EnvResolver:
                 env[name] = value
         return env
 
-    def write_volumes(self, rootfs: Path, container: dict[str, Any]) -> None:
-        """Materialise the container's Secret/ConfigMap/downwardAPI/emptyDir mounts under rootfs."""
+    def write_volumes(
+        self, rootfs: Path, container: dict[str, Any], volumes_root: Path | None = None
+    ) -> list[str]:
+        """Materialise the container's mounts under rootfs; return their mount paths.
+
+        Secret/ConfigMap/downwardAPI files are written, emptyDirs created, and a
+        PersistentVolumeClaim's mount becomes a link to its bound volume's directory under
+        ``volumes_root`` (kept across pods, as a real volume is).
+        """
         volumes = {v.get("name"): v for v in (self.pod.get("spec") or {}).get("volumes") or []}
+        mount_paths: list[str] = []
         for mount in container.get("volumeMounts") or []:
             volume = volumes.get(mount.get("name"))
             if volume is None:
                 continue
-            target = rootfs / str(mount.get("mountPath", "")).lstrip("/")
+            mount_path = "/" + str(mount.get("mountPath", "")).strip("/")
+            if mount_path != "/":
+                mount_paths.append(mount_path)
+            target = rootfs / mount_path.lstrip("/")
+            if "persistentVolumeClaim" in volume and volumes_root is not None:
+                self._link_claim(volume["persistentVolumeClaim"], mount, target, volumes_root)
+                continue
             if mount.get("subPath"):
                 target = target.parent
             target.mkdir(parents=True, exist_ok=True)
@@ -271,6 +293,37 @@ class EnvResolver:
                 path = target / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(content)
+        return mount_paths
+
+    def _link_claim(
+        self, ref: dict[str, Any], mount: dict[str, Any], target: Path, volumes_root: Path
+    ) -> None:
+        """Point the mount at the claim's volume directory, made on first use.
+
+        The directory is named after the bound PersistentVolume (``spec.volumeName``), so
+        it lives as long as the volume, not the pod; an unbound claim (the scheduler does
+        not place such a pod) falls back to the claim's uid.
+        """
+        claim = ref.get("claimName", "")
+        try:
+            pvc = self.store.get(self.store.resource("persistentvolumeclaims"), self.namespace, claim)
+        except Exception as exc:
+            if is_missing(exc):
+                raise ContainerConfigError(
+                    f'persistentvolumeclaim "{claim}" not found'
+                ) from None
+            raise
+        volume_name = (pvc.get("spec") or {}).get("volumeName") or (
+            f"claim-{(pvc.get('metadata') or {}).get('uid', claim)}"
+        )
+        source = volumes_root / volume_name
+        if mount.get("subPath"):
+            source = source / str(mount["subPath"]).strip("/")
+        source.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.exists():
+            return
+        target.symlink_to(source, target_is_directory=True)
 
 
 def _select_items(data: dict[str, str], items: list[dict[str, Any]] | None) -> dict[str, str]:
@@ -531,6 +584,9 @@ class ProcessRuntime:
     # pod network
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:
         uid = (pod.get("metadata") or {}).get("uid", "")
+        requested = _requested_ip(pod)
+        if uid not in self._ips and requested and requested not in self._ips.values():
+            self._ips[uid] = requested
         if uid not in self._ips:
             n = self._next_ip
             self._next_ip = self._next_ip + 1 if self._next_ip < 65000 else 2
@@ -595,11 +651,13 @@ class ProcessRuntime:
         env = resolver.environment(container)
         rootfs = self.pod_dir(namespace, name) / "rootfs"
         rootfs.mkdir(parents=True, exist_ok=True)
-        resolver.write_volumes(rootfs, container)
+        mount_paths = resolver.write_volumes(rootfs, container, self.root / "_volumes")
         command = [
-            _own_ip(expand_references(part, env), pod_ip) for part in self.command_for(container)
+            _in_rootfs(_own_ip(expand_references(part, env), pod_ip), rootfs, mount_paths)
+            for part in self.command_for(container)
         ]
-        env = {k: _own_ip(v, pod_ip) for k, v in env.items()}
+        env = {k: _in_rootfs(_own_ip(v, pod_ip), rootfs, mount_paths) for k, v in env.items()}
+        env["KUBESIM_ROOTFS"] = str(rootfs)
         full_env = {k: os.environ[k] for k in PASSED_THROUGH_ENV if k in os.environ}
         # tools installed next to the simulator's interpreter (jupyterhub-singleuser in the
         # same virtualenv) are found even when that virtualenv is not activated
@@ -707,6 +765,44 @@ def _own_ip(value: str, pod_ip: str) -> str:
     a part of another one (``10.0.0.0/8``).
     """
     return _ANY_ADDRESS.sub(pod_ip, value)
+
+
+#: The annotation Calico's CNI reads to give a pod a fixed address; honoured here so that a
+#: client can know a pod's IP before it runs (a certificate naming it, made in advance).
+FIXED_IP_ANNOTATION = "cni.projectcalico.org/ipAddrs"
+
+
+def _requested_ip(pod: dict[str, Any]) -> str | None:
+    """The loopback address the pod asks for in ``cni.projectcalico.org/ipAddrs``, if any.
+
+    Only an address in 127.0.0.0/8 other than 127.0.0.1 is taken (this runtime's pod
+    network); anything else is ignored, as a CNI outside its pool would refuse it.
+    """
+    raw = ((pod.get("metadata") or {}).get("annotations") or {}).get(FIXED_IP_ANNOTATION)
+    if not raw:
+        return None
+    try:
+        addresses = json.loads(raw)
+        address = ipaddress.ip_address(str(addresses[0]))
+    except (ValueError, IndexError, KeyError, TypeError):
+        return None
+    if address.version != 4 or not address.is_loopback or str(address) == "127.0.0.1":
+        return None
+    return str(address)
+
+
+def _in_rootfs(value: str, rootfs: Path, mount_paths: list[str]) -> str:
+    """A path under one of the pod's mounts, as the process can open it: under rootfs.
+
+    Whole values (``/etc/jupyterhub/ssl/ssl.key``) and option values
+    (``--notebook-dir=/home/jovyan``) are rewritten; anything else is left alone, so a
+    path that is not a mount (``/usr/bin/python``) still names the host's file.
+    """
+    prefix, sep, path = value.partition("=") if value.startswith("-") else ("", "", value)
+    for mount in mount_paths:
+        if path == mount or path.startswith(mount + "/"):
+            return f"{prefix}{sep}{rootfs}{path}"
+    return value
 
 
 def _working_dir(working_dir: str | None, rootfs: Path) -> str:

@@ -114,13 +114,13 @@ async def start_simulator(tmp_path: Path) -> tuple[asyncio.subprocess.Process, P
         str(tmp_path / "cluster.yaml"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "simulator")])},
         cwd=tmp_path,
     )
     assert proc.stdout is not None
     async with asyncio.timeout(30):
         line = (await proc.stdout.readline()).decode()
-    assert line.startswith("simulator listening on http://127.0.0.1:"), line
+    assert line.startswith("simulator listening on https://127.0.0.1:"), line
     return proc, kubeconfig
 
 

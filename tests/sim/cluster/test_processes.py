@@ -355,3 +355,126 @@ async def test_a_second_delete_with_a_shorter_grace_period_wins(core: client.Cor
     assert [p.metadata.deletion_grace_period_seconds for _, p in seen][:2] == [3600, 1]
     term = seen[-1][1].status.container_statuses[0].state.terminated
     assert (term.exit_code, term.reason) == (137, "Error")
+
+
+async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
+    core: client.CoreV1Api, tmp_path: Path
+):
+    """A process opens its mounts by their absolute paths, and a claim's files persist.
+
+    Env values and options naming paths under a mount are rewritten to rootfs, so
+    ``JUPYTERHUB_SSL_KEYFILE=/etc/jupyterhub/ssl/ssl.key`` works; what one pod writes to a
+    PersistentVolumeClaim, the next pod of the same claim reads back.
+    """
+    await core.create_namespaced_secret(
+        "default", {"metadata": {"name": "tls"}, "stringData": {"ssl.key": "KEY"}}
+    )
+    await core.create_namespaced_persistent_volume_claim(
+        "default",
+        {
+            "metadata": {"name": "home"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+        },
+    )
+
+    def pod(name: str, script: str) -> dict:
+        manifest = process_pod(
+            name,
+            [PY, "-c", script, "--out=/home/jovyan/from-arg.txt"],
+            env=[
+                {"name": "KEYFILE", "value": "/etc/jupyterhub/ssl/ssl.key"},
+                {"name": "HOMEDIR", "value": "/home/jovyan"},
+                {"name": "SCRATCH", "value": "/scratch"},
+                {"name": "HOST_PATH", "value": "/usr/bin"},
+            ],
+            volumeMounts=[
+                {"name": "ssl", "mountPath": "/etc/jupyterhub/ssl"},
+                {"name": "home", "mountPath": "/home/jovyan"},
+                {"name": "scratch", "mountPath": "/scratch"},
+            ],
+        )
+        manifest["spec"]["volumes"] = [
+            {"name": "ssl", "secret": {"secretName": "tls"}},
+            {"name": "home", "persistentVolumeClaim": {"claimName": "home"}},
+            {"name": "scratch", "emptyDir": {}},
+        ]
+        return manifest
+
+    writer = (
+        "import os, sys, pathlib;"
+        "print('KEY=' + pathlib.Path(os.environ['KEYFILE']).read_text());"
+        "pathlib.Path(os.environ['HOMEDIR'], 'notes.txt').write_text('kept');"
+        "pathlib.Path(sys.argv[1].split('=', 1)[1]).write_text('arg');"
+        "pathlib.Path(os.environ['SCRATCH'], 'tmp.txt').write_text('gone');"
+        "print('ROOT=' + os.environ['KUBESIM_ROOTFS']);"
+        "print('HOST=' + os.environ['HOST_PATH'])"
+    )
+    seen = await create_and_follow(core, pod("writer", writer), finished)
+    log = await core.read_namespaced_pod_log("writer", "default")
+    assert seen[-1][1].status.phase == "Succeeded", log
+    assert "KEY=KEY\n" in log and "HOST=/usr/bin\n" in log
+    rootfs = log.split("ROOT=")[1].split("\n")[0]
+    assert rootfs.startswith(str(tmp_path / "pods"))
+    before = (await core.list_namespaced_pod("default")).metadata.resource_version
+    await core.delete_namespaced_pod("writer", "default", grace_period_seconds=0)
+    await follow(core, "writer", lambda kind, _pod: kind == "DELETED", resource_version=before)
+
+    reader = (
+        "import os, pathlib;"
+        "print('NOTES=' + pathlib.Path(os.environ['HOMEDIR'], 'notes.txt').read_text());"
+        "print('ARG=' + pathlib.Path(os.environ['HOMEDIR'], 'from-arg.txt').read_text());"
+        "print('SCRATCH=' + str(sorted(os.listdir(os.environ['SCRATCH']))))"
+    )
+    seen = await create_and_follow(core, pod("reader", reader), finished)
+    log = await core.read_namespaced_pod_log("reader", "default")
+    assert seen[-1][1].status.phase == "Succeeded", log
+    assert "NOTES=kept\n" in log and "ARG=arg\n" in log
+    assert "SCRATCH=[]\n" in log  # an emptyDir starts empty in every pod
+
+
+async def test_a_pod_gets_the_loopback_address_its_cni_annotation_asks_for(
+    core: client.CoreV1Api,
+):
+    """``cni.projectcalico.org/ipAddrs`` fixes the address; a non-loopback one is ignored."""
+    server = [PY, "-u", "-m", "http.server", "8888", "--bind", "0.0.0.0"]
+    fixed = process_pod("fixed", server, restart_policy="Always", port=8888)
+    fixed["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": '["127.3.9.9"]'}
+    ignored = process_pod("outside", server, restart_policy="Always", port=8888)
+    ignored["metadata"]["annotations"] = {"cni.projectcalico.org/ipAddrs": '["10.0.0.7"]'}
+    pod = (await create_and_follow(core, fixed, ready))[-1][1]
+    other = (await create_and_follow(core, ignored, ready))[-1][1]
+    assert pod.status.pod_ip == "127.3.9.9"
+    assert other.status.pod_ip.startswith("127.1.")
+    async with aiohttp.ClientSession() as session, session.get("http://127.3.9.9:8888/") as r:
+        assert r.status == 200
+
+
+async def test_stub_servers_answer_on_pod_ports_while_the_container_runs():
+    """Stub-server mode: no process, yet the pod's address answers HTTP until it stops."""
+    config = ClusterConfig(clock=0.05, stub_servers=True, default_scenario="instant")
+    async with run_cluster(config) as sim:
+        api_client = sim.api_client()
+        try:
+            core = client.CoreV1Api(api_client)
+            pod = process_pod("stub", ["unused"], restart_policy="Always", port=8888)
+            seen = await create_and_follow(core, pod, ready)
+            address = seen[-1][1].status.pod_ip
+            assert address.startswith("127.2.")
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"http://{address}:8888/user/x/api/status") as r:
+                    assert r.status == 200
+                    assert (await r.json())["connections"] == 0
+                before = (await core.list_namespaced_pod("default")).metadata.resource_version
+                await core.delete_namespaced_pod("stub", "default", grace_period_seconds=0)
+                await follow(core, "stub", lambda kind, _p: kind == "DELETED", resource_version=before)
+                with pytest.raises(aiohttp.ClientConnectionError):
+                    await session.get(f"http://{address}:8888/")
+        finally:
+            await api_client.close()
+
+
+def test_stub_servers_and_process_mode_exclude_each_other():
+    from kubesim.cluster.config import ClusterConfigError
+
+    with pytest.raises(ClusterConfigError, match="exclude each other"):
+        ClusterConfig(stub_servers=True, process_mode=True).validate()

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The compatibility matrix: the fast test tiers (unit, lifecycle, simulator) under
+#   z2jh    the Zero to JupyterHub hub image's versions (JupyterHub 5.5, kubernetes_asyncio
+#           36.1) on the newest Python this machine has;
+#   lowest  the lowest versions pyproject.toml allows, on the lowest Python it allows.
+# The locked versions are the main `make test` run. Each entry gets its own virtualenv
+# under .venv-matrix/, built with uv from the package index in seconds.
+#
+# Usage: scripts/compat-matrix.sh [z2jh|lowest ...]   (default: all entries)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV="${UV:-.venv/bin/uv}"
+ROOT_DIR=.venv-matrix
+TIERS=(tests/unit tests/lifecycle tests/sim)
+# Run by the main suite only, as they check this repository rather than the versions: the
+# browser form test (Chromium), the wheel-building test (pip, hatchling), and the check
+# that docs/configuration.md matches the settings' help texts (JupyterHub's own base-class
+# help texts, which differ between JupyterHub releases, are rendered in it).
+PYTEST_OPTS=(-q -p no:cacheprovider -m "not e2e" --ignore tests/unit/test_options_form_browser.py
+             --ignore tests/unit/test_distributions.py
+             --deselect tests/unit/test_config_reference.py::test_committed_reference_is_up_to_date)
+
+pyenv_root() { command -v pyenv >/dev/null && pyenv root || echo "$HOME/.pyenv"; }
+
+# The newest (or lowest supported) CPython installed by pyenv, else the one on PATH.
+find_python() {
+  local order="$1" found=""
+  local versions
+  versions=$(ls -d "$(pyenv_root)"/versions/3.1[1-9]* 2>/dev/null | sort -V || true)
+  if [[ -n "$versions" ]]; then
+    if [[ "$order" == newest ]]; then found=$(echo "$versions" | tail -1); else found=$(echo "$versions" | head -1); fi
+    echo "$found/bin/python"
+  else
+    command -v python3
+  fi
+}
+
+make_env() {  # name python install-args...
+  local name="$1" python="$2"; shift 2
+  local venv="$ROOT_DIR/$name"
+  rm -rf "$venv"
+  "$UV" venv -q --python "$python" "$venv"
+  VIRTUAL_ENV="$venv" "$UV" pip install -q "$@"
+}
+
+run_entry() {
+  local name="$1" python
+  case "$name" in
+    z2jh)
+      python=$(find_python newest)
+      make_env z2jh "$python" -r requirements.lock --override scripts/matrix/z2jh.txt -e . -e ./simulator
+      ;;
+    lowest)
+      python=$(find_python lowest)
+      make_env lowest "$python" --resolution lowest-direct -r scripts/matrix/lowest.txt
+      ;;
+    *) echo "unknown matrix entry: $name (z2jh, lowest)" >&2; return 2 ;;
+  esac
+  local venv="$ROOT_DIR/$name"
+  echo "== matrix $name: $("$venv/bin/python" -c 'import sys, jupyterhub, kubernetes_asyncio, traitlets; print(f"Python {sys.version.split()[0]}, JupyterHub {jupyterhub.__version__}, kubernetes_asyncio {kubernetes_asyncio.__version__}, traitlets {traitlets.__version__}")')"
+  PATH="$PWD/node_modules/.bin:$PATH" "$venv/bin/python" -m pytest "${PYTEST_OPTS[@]}" "${TIERS[@]}"
+}
+
+entries=("$@")
+[[ ${#entries[@]} -eq 0 ]] && entries=(z2jh lowest)
+for entry in "${entries[@]}"; do
+  run_entry "$entry"
+done
