@@ -80,6 +80,13 @@ class DeferredConfigErrors(LoggingConfigurable):
                 error,
             )
 
+    def settle_config_errors(self) -> None:
+        """Take the values the refused settings hold once construction is complete
+        (``__init__`` may derive some, e.g. port 0 -> 8888) as the ones that still mean
+        "refused"; call at the end of ``__init__``."""
+        for name, (error, _kept) in (self._config_errors or {}).items():
+            self._config_errors[name] = (error, getattr(self, name))  # type: ignore[index]
+
     @property
     def config_errors(self) -> dict[str, SpawnerConfigError]:
         """Settings whose configured value was refused and that still hold their default."""

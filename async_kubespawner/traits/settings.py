@@ -190,6 +190,7 @@ class KubeSpawnerSettings(
                 self.working_dir = self._expand_user_properties(self.working_dir, "working_dir")
             self._refresh_names()
             self.check_name_uniqueness()
+        self.settle_config_errors()
 
     # -- templates -----------------------------------------------------------------
 
