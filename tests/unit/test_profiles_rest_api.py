@@ -28,6 +28,11 @@ from .profiles_support import (
     stop_mock_hub,
 )
 
+#: JupyterHub answers a refused form with the form again, with status 400 on 5.5 and
+#: 6.x and 200 on 5.0 (the versions the matrix runs); the message and the re-rendered
+#: form are checked either way.
+REFUSED_FORM_STATUS = 400 if jupyterhub.version_info[:2] >= (5, 5) else 200
+
 
 class InMemoryProxy(Proxy):
     """Keeps routes in a dict: the tests exercise the hub, not configurable-http-proxy."""
@@ -205,8 +210,11 @@ async def test_valid_options_spawn_with_overrides_in_the_documented_order(
     )
     assert status == 201
     spawner = client.spawner("alice", "work")
+    # JupyterHub < 5.3 has neither group_overrides nor apply_user_options; the profile
+    # still applies before pre_spawn_hook there.
+    hub_steps = jupyterhub.version_info[:2] >= (5, 3)
     assert spawner.events == [
-        "apply_user_options saw image=cuda:12",  # group image already replaced by the profile
+        *(["apply_user_options saw image=cuda:12"] if hub_steps else []),  # group image replaced
         "pre_spawn_hook saw image=cuda:12 cpu=8.0",
         "start",
     ]
@@ -216,7 +224,7 @@ async def test_valid_options_spawn_with_overrides_in_the_documented_order(
     assert started["namespace"] == "gpu-users"
     assert started["node_selector"] == {"gpu": "true"}
     assert started["cpu_limit"] == 4  # pre_spawn_hook has the last word
-    assert started["environment"] == {"FROM_GROUP": "1", "TEAM": "physics"}
+    assert started["environment"] == ({"FROM_GROUP": "1", "TEAM": "physics"} if hub_steps else {})
     assert started["pod_name_template"] == "gpu-{user_server}"
     assert started["pod_name"] == "gpu-alice--work"  # names recomputed after the profile
     assert spawner.profile_selection == {"profile": "gpu", "size": "two"}
@@ -242,7 +250,7 @@ async def test_spawn_form_refuses_invalid_choice_with_a_400_and_the_form(
     form = {"profile": "gpu", "profile-option-gpu--size": "seven"}
     browser = await client.login("alice")
     status, page = await client.post_form(browser, "spawn/alice/formtest", form)
-    assert status == 400
+    assert status == REFUSED_FORM_STATUS
     assert "&#39;seven&#39; is not a choice of option &#39;size&#39;" in page
     assert 'name="profile-option-gpu--size"' in page  # the form is shown again
     assert "start" not in client.spawner("alice", "formtest").events
@@ -257,7 +265,7 @@ async def test_spawn_form_shows_refused_free_text_again(client: HubClient) -> No
     browser = await client.login("alice")
     # The default server: JupyterHub 6.1 re-renders a refused form from user.spawner.
     status, page = await client.post_form(browser, "spawn/alice", form)
-    assert status == 400
+    assert status == REFUSED_FORM_STATUS
     assert "Must be a pangeo image with a tag" in page
     shown = FormParser()
     shown.feed(page)
