@@ -30,7 +30,7 @@ SECTIONS = [
     ("async_kubespawner.traits.networking", "Networking, Services and internal SSL"),
     ("async_kubespawner.traits.ownership", "Ownership and orphaned pods"),
     ("async_kubespawner.traits.hooks", "Hooks"),
-    ("async_kubespawner.profiles", "Profiles and the options form"),
+    ("async_kubespawner.profiles.mixin", "Profiles and the options form"),
     ("async_kubespawner.traits.events", "Events and progress"),
     ("async_kubespawner.traits.stop", "Stopping"),
     ("async_kubespawner.traits.api", "Kubernetes API client"),

@@ -35,6 +35,7 @@ from typing import Any
 import orjson
 
 from ..kube.cache import pack_json
+from ..objects.naming import render_template
 
 log = logging.getLogger("async_kubespawner.lifecycle.progress")
 
@@ -136,8 +137,9 @@ class SpawnProgress:
             return
         seconds = int(time.monotonic() - self._started)
         try:
-            text = self._slow_message.format(seconds=seconds)
-        except (KeyError, IndexError, ValueError):
+            # Plain {seconds} only, like every template here (no format specs).
+            text = render_template(self._slow_message, {"seconds": seconds})
+        except (KeyError, ValueError):
             text = self._slow_message
         self.push(text, progress=int(self.progress), level="Normal")
         self._slow_handle = asyncio.get_running_loop().call_later(

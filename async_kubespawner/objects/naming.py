@@ -21,6 +21,7 @@ label value, so a bad template is reported before anything is sent to the API.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import string
@@ -125,8 +126,18 @@ def _short_hash(data: bytes) -> str:
 
 def strip_and_hash(name: str, max_length: int = DEFAULT_HASHED_LENGTH) -> str:
     """``{body}---{hash}`` fitting in ``max_length``: the hash keeps names that differ
-    only in stripped characters (or case) apart."""
-    body = _slug_body(name, max_length - len("---") - _HASH_LENGTH)
+    only in stripped characters (or case) apart.
+
+    Raises ValueError when ``max_length`` leaves no room for a one-character body
+    (below 12), as upstream does: a longer result would break the caller's limit.
+    """
+    body_length = max_length - len("---") - _HASH_LENGTH
+    if body_length < 1:
+        raise ValueError(
+            f"max_length={max_length} is too small for a hashed slug: it needs at least"
+            f" {len('---') + _HASH_LENGTH + 1} characters"
+        )
+    body = _slug_body(name, body_length)
     return f"{body}---{_short_hash(name.encode('utf-8'))}"
 
 
@@ -158,6 +169,10 @@ def multi_slug(names: Iterable[str], max_length: int = NAME_SLUG_MAX_LENGTH) -> 
     hash_value = _short_hash(b"\xff".join(n.encode("utf-8") for n in names))
     available = max_length - _HASH_LENGTH - 1
     per_name = available // len(names) - 2
+    if per_name < 2:
+        raise ValueError(
+            f"max_length={max_length} is too small for a slug of {len(names)} names"
+        )
     bodies = [_slug_body(n, per_name) for n in names]
     return "--".join(bodies) + "---" + hash_value
 
@@ -267,25 +282,177 @@ class TemplateFields:
         return safe_label_value(self.unescaped_servername)
 
 
-def template_field_names(template: str) -> set[str]:
-    """The root names of the ``{fields}`` a format string uses.
+class TemplateError(ValueError):
+    """A template uses something other than plain ``{field}`` substitution.
 
-    Raises ValueError (from ``string.Formatter``) for unbalanced braces.
+    Templates only ever substitute whole values: a format spec (``{userid:>9}``), a
+    conversion (``{username!r}``), attribute or index access (``{username.upper}``,
+    ``{x[0]}``) and positional fields (``{}``, ``{0}``) are refused, because the values
+    may come from users (a user name, a profile's free text), and Python's formatting
+    mini-language lets such a field read object attributes or allocate a string of any
+    width.
     """
-    names: set[str] = set()
-    for _literal, field, _spec, _conversion in string.Formatter().parse(template):
+
+
+#: One parsed template: ``(literal text, field name or None)`` pairs. Literal text has
+#: ``{{`` and ``}}`` already turned into single braces.
+TemplateParts = tuple[tuple[str, str | None], ...]
+
+_FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+#: Longest template kept in the parse cache: configured templates are short, while a
+#: string holding a user's text may be long and must not pin memory.
+_CACHED_TEMPLATE_LENGTH = 512
+
+
+def parse_template(template: str) -> TemplateParts:
+    """Split a template into literal text and plain field names, refusing anything else.
+
+    Raises :class:`TemplateError` (a ``ValueError``) for unbalanced braces and for any
+    field that is not a bare identifier. Short plain templates (configuration) are
+    parsed once per process; anything holding a user's text is parsed each time.
+    """
+    if type(template) is str and len(template) <= _CACHED_TEMPLATE_LENGTH:
+        return _parse_cached(template)
+    return _parse(str(template))
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(template: str) -> TemplateParts:
+    return _parse(template)
+
+
+def _parse(template: str) -> TemplateParts:
+    parts: list[tuple[str, str | None]] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"unbalanced braces ({exc})") from None
+    for literal, field, spec, conversion in parsed:
+        if field is None:
+            parts.append((literal, None))
+            continue
+        shown = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        if conversion or spec:
+            raise TemplateError(
+                f"{shown} uses a format spec or conversion; templates only substitute plain"
+                " {field} names"
+            )
+        if not _FIELD_NAME.match(field):
+            raise TemplateError(
+                f"{shown} is not a plain field name (no attribute, index or positional fields)"
+            )
+        parts.append((literal, field))
+    return tuple(parts)
+
+
+def template_field_names(template: str) -> set[str]:
+    """The names of the ``{fields}`` a template uses.
+
+    Raises :class:`TemplateError` (a ``ValueError``) for unbalanced braces or anything but
+    plain ``{field}`` names.
+    """
+    return {field for _literal, field in parse_template(str(template_source(template))) if field}
+
+
+class FilledTemplate(str):
+    """A configured template with a user's text already filled in for ``{value}``.
+
+    It *reads* as the filled result (what hooks and ``spawner.<setting>`` show, as
+    upstream), but when a setting later expands it as a template, the user's text
+    stays literal: :attr:`template` is the same string with the user's braces doubled.
+    So user text is data, never a template, whatever braces or format specs it holds.
+    Immutable, so copies are the object itself.
+    """
+
+    template: str
+
+    def __new__(cls, filled: str, template: str) -> FilledTemplate:
+        obj = super().__new__(cls, filled)
+        obj.template = template
+        return obj
+
+    def __copy__(self) -> FilledTemplate:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> FilledTemplate:
+        return self
+
+    def __reduce__(self) -> tuple:
+        return (FilledTemplate, (str(self), self.template))
+
+
+def template_source(template: str) -> str:
+    """What to expand for ``template``: its escaped form when it holds a user's text."""
+    return template.template if isinstance(template, FilledTemplate) else template
+
+
+def escape_braces(text: str) -> str:
+    """``text`` as literal template text: every brace doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def render_template(template: str, fields: Mapping[str, object]) -> str:
+    """Substitute plain ``{field}`` names; values are inserted as text, never re-parsed.
+
+    Raises ``KeyError`` for a field missing from ``fields`` and :class:`TemplateError`
+    for anything but plain fields.
+    """
+    out: list[str] = []
+    for literal, field in parse_template(template_source(template)):
+        out.append(literal)
+        if field is not None:
+            out.append(str(fields[field]))
+    return "".join(out)
+
+
+def fill_value(template: str, value: str) -> str:
+    """Fill ``{value}`` with a user's text, as an unlisted choice's override does.
+
+    As upstream: ``{{`` and ``}}`` become single braces and every other ``{...}`` is
+    left in place, as written, for the setting's own expansion (which judges it: a
+    JSON-like environment value stays literal there, a format spec in a name template
+    is a configuration error). Unlike upstream the user's text is never parsed: the
+    result is a :class:`FilledTemplate` that expands with the text literal. ``{value}``
+    itself must be plain (no format spec, conversion, attribute or index); unbalanced
+    braces are refused.
+    """
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise TemplateError(f"unbalanced braces ({exc})") from None
+    filled: list[str] = []
+    escaped: list[str] = []
+    has_value = False
+    for literal, field, spec, conversion in parsed:
+        filled.append(literal)
+        escaped.append(literal)
         if field is None:
             continue
-        root = re.split(r"[.\[]", field, maxsplit=1)[0]
-        names.add(root)
-    return names
+        if field == "value" and not spec and not conversion:
+            has_value = True
+            filled.append(value)
+            escaped.append(escape_braces(value))
+            continue
+        if re.split(r"[.\[]", field, maxsplit=1)[0] == "value":
+            raise TemplateError(
+                "{value} takes no format spec, conversion, attribute or index: the user's"
+                " text is inserted as it is"
+            )
+        raw = "{" + field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "") + "}"
+        filled.append(raw)
+        escaped.append(raw)
+    if not has_value:
+        return "".join(filled)
+    return FilledTemplate("".join(filled), "".join(escaped))
 
 
 def expand_template(template: str, fields: Mapping[str, object]) -> str:
     """Fill a template. Trailing ``-`` that the *fields* leave (an empty server name
     in ``jupyter-{username}--{servername}``) are dropped, as they would make an
     invalid object name; a ``-`` the template itself ends with is kept."""
-    rendered = template.format(**fields)
-    if not template.endswith("-"):
+    rendered = render_template(template, fields)
+    if not template_source(template).endswith("-"):
         rendered = rendered.rstrip("-")
     return rendered

@@ -9,58 +9,9 @@ never a 422 from the API server halfway through a spawn.
 
 from __future__ import annotations
 
-from typing import Any
-
 from traitlets import TraitError
 
-# Values of these settings may hold credentials: error messages never repeat them.
-_REDACTED_SETTINGS = frozenset({"environment"})
-#: What an env value is replaced with in an error message.
-REDACTED = "<redacted>"
-
-
-def hides_whole_value(setting: str) -> bool:
-    """Whether a setting's value is never shown at all (it is a set of env values)."""
-    return setting.split(".", 1)[0].split("[", 1)[0] in _REDACTED_SETTINGS
-
-
-def redact_env_values(value: Any) -> Any:
-    """``value`` with every env value replaced, at any depth: under each ``env`` key
-    (a container's, in extra_containers, init_containers, extra_container_config,
-    extra_pod_config or an override) an entry keeps its ``name`` only, and a mapping
-    its keys only; so does any name/value pair elsewhere. Env values are where
-    credentials go; the rest of the value is kept so that the error still shows what is
-    wrong."""
-    if isinstance(value, dict) and _looks_like_env_entry(value):
-        return {k: (v if k == "name" else REDACTED) for k, v in value.items()}
-    if isinstance(value, dict):
-        return {
-            key: _redact_env(item) if key == "env" else redact_env_values(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return type(value)(redact_env_values(item) for item in value)
-    return value
-
-
-def _looks_like_env_entry(value: dict[Any, Any]) -> bool:
-    """A name/value pair wherever it is (an env list given where it does not belong, an
-    HTTP header of a probe): its value is hidden too."""
-    keys = set(value)
-    return bool(keys & {"value", "valueFrom"}) and keys <= {"name", "value", "valueFrom"}
-
-
-def _redact_env(env: Any) -> Any:
-    if isinstance(env, list | tuple):
-        return [
-            {k: (v if k == "name" else REDACTED) for k, v in entry.items()}
-            if isinstance(entry, dict)
-            else REDACTED
-            for entry in env
-        ]
-    if isinstance(env, dict):
-        return dict.fromkeys(env, REDACTED)
-    return REDACTED
+from .redaction import hides_whole_value, redact_env_values, redact_text, secret_strings
 
 
 class SpawnerConfigError(TraitError, ValueError):
@@ -74,12 +25,20 @@ class SpawnerConfigError(TraitError, ValueError):
         fix: str,
         *,
         show_value: bool = True,
+        context: object = None,
     ) -> None:
+        # Every environment value of every container in the value (or in ``context``,
+        # what the problem text was computed from) is redacted from the whole message:
+        # JupyterHub shows this message to the user who spawns.
+        secrets = secret_strings(value, setting) | secret_strings(context)
+        problem = redact_text(problem, secrets)
         self.setting = setting
         self.problem = problem
         self.fix = fix
         if show_value and not hides_whole_value(setting):
-            shown = f" = {redact_env_values(value)!r}"
+            # Structurally (every env entry and name/value pair keeps its name only), then
+            # by content (an env value repeated anywhere else in the value).
+            shown = f" = {redact_text(repr(redact_env_values(value)), secrets)}"
             if len(shown) > 300:
                 shown = shown[:297] + "..."
         else:

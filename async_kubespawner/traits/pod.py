@@ -148,11 +148,12 @@ class PodTraits(LoggingConfigurable):
         if isinstance(value, str):
             warnings.warn(
                 "Giving KubeSpawner.image_pull_secrets as a string is deprecated since 0.14: "
-                f"use a list, image_pull_secrets = [{value!r}]",
+                f"use a list, image_pull_secrets = [{{'name': {value!r}}}]",
                 DeprecationWarning,
                 stacklevel=2,
             )
-            value = [value] if value else []
+            # Read back as upstream does: one {"name": ...} reference.
+            value = [{"name": value}] if value else []
         for index, item in enumerate(value):
             if isinstance(item, str):
                 continue

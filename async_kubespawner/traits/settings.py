@@ -105,6 +105,7 @@ from ..objects.state import (
     state_to_save,
 )
 from .api import ApiTraits
+from .deferred import DeferredConfigErrors
 from .deprecated import DeprecatedTraits
 from .errors import SpawnerConfigError
 from .events import EventsTraits
@@ -143,6 +144,7 @@ else:
 
 
 class KubeSpawnerSettings(
+    DeferredConfigErrors,
     ApiTraits,
     EventsTraits,
     NamespaceTraits,
@@ -207,6 +209,7 @@ class KubeSpawnerSettings(
                 self.working_dir = self._expand_user_properties(self.working_dir, "working_dir")
             self._settle_namespace()
             self.check_name_uniqueness()
+        self.settle_config_errors()
 
     # -- names -----------------------------------------------------------------------
 
@@ -369,7 +372,8 @@ class KubeSpawnerSettings(
                 setting,
                 template,
                 f"the template cannot be expanded ({type(exc).__name__}: {exc})",
-                "Use only the documented {fields}; double literal braces as {{ }}.",
+                "Use only the documented plain {fields} (no format specs, conversions,"
+                " attributes or indexes); double literal braces as {{ }}.",
             ) from None
 
     def _expand_all(self, value: Any, setting: str = "template") -> Any:
@@ -385,8 +389,10 @@ class KubeSpawnerSettings(
     # -- checks ----------------------------------------------------------------------
 
     def check_configuration(self) -> None:
-        """Raise SpawnerConfigError if this server's names or labels would be refused
-        by the API server. Call before creating anything."""
+        """Raise SpawnerConfigError if a setting was refused when the configuration
+        loaded (and no profile or hook replaced it since), or if this server's names or
+        labels would be refused by the API server. Call before creating anything."""
+        self.raise_config_errors()
         self.check_name_uniqueness()
         if self.enable_user_namespaces and not is_valid_dns_label(self.namespace):
             self._bad_name(
@@ -796,7 +802,12 @@ class KubeSpawnerSettings(
             return build_pod_manifest(settings)
         except ManifestError as exc:
             raise SpawnerConfigError(
-                exc.setting or "pod", None, str(exc), "Fix the named field.", show_value=False
+                exc.setting or "pod",
+                None,
+                str(exc),
+                "Fix the named field.",
+                show_value=False,
+                context=settings,
             ) from None
 
     async def run_modify_pod_hook(self, pod: k8s.V1Pod) -> k8s.V1Pod:

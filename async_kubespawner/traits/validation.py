@@ -62,7 +62,8 @@ def check_template(setting: str, template: str, allowed: Iterable[str]) -> None:
             setting,
             template,
             f"it is not a valid template ({exc})",
-            "Write fields as {username}; double a literal brace as {{ or }}.",
+            "Write fields as plain {username} (no format specs, conversions, attributes or"
+            " indexes); double a literal brace as {{ or }}.",
         ) from None
     unknown = sorted(used - allowed)
     if unknown:

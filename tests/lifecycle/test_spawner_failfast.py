@@ -82,10 +82,12 @@ async def test_config_error_that_heals_within_the_default_tolerance(sim, make_sp
     "setting", ["config_error_tolerance", "image_pull_error_tolerance", "unschedulable_tolerance"]
 )
 async def test_a_negative_tolerance_is_refused(sim, make_spawner, setting):
+    spawner = make_spawner(**{setting: -1.0})  # the hub can still build it (poll, stop)
     with pytest.raises(
         SpawnerConfigError, match=f"{setting} = -1.0: a tolerance cannot be negative"
     ):
-        make_spawner(**{setting: -1.0})
+        await spawner.start()
+    assert store_pods(sim) == []
 
 
 async def test_crash_loop(sim, make_spawner, kubelet):

@@ -8,6 +8,7 @@ start() records what it was started with instead of talking to Kubernetes.
 from html.parser import HTMLParser
 from typing import Any
 
+import jupyterhub
 from jupyterhub.spawner import Spawner
 from jupyterhub.tests.mocking import MockHub
 from traitlets import Dict, List, Unicode
@@ -198,3 +199,11 @@ async def stop_mock_hub(app: MockHub) -> None:
         callback.stop()
     MockHub.clear_instance()
     app.db_file.close()
+
+
+def spawn_body(user_options: dict[str, Any]) -> dict[str, Any]:
+    """The body of a spawn request for this JupyterHub: 6.x reads ``user_options`` from
+    its key, 5.x takes the whole body as the options."""
+    if jupyterhub.version_info[0] >= 6:
+        return {"user_options": user_options}
+    return dict(user_options)

@@ -280,3 +280,15 @@ def test_memory_and_sweep_reports_have_a_row_per_size(tmp_path: Path) -> None:
     assert "| figure | N=10 | N=100 |" in table
     assert "| requests per idle minute | 0.0 | 0.0 |" in table
     assert [p.name for p in write_plots(sweep, tmp_path)] == ["sweep.png"]
+
+
+async def test_hostile_options_benchmark_produces_every_figure() -> None:
+    from benchmarks.hostile_options import measure
+
+    figures = await measure(submissions=60, warmup=20, servers=5, seed=3)
+    assert figures["accepted"] + figures["refused"] == 60
+    assert figures["accepted"] > 0 and figures["refused"] > 0
+    # user text never became a template: no 50-million-character env value
+    assert figures["longest_env_value_chars"] < 1000
+    for key in ("rss_growth_mb", "heap_growth_kb", "cpu_us_per_submission", "peak_rss_mb"):
+        assert isinstance(figures[key], float)

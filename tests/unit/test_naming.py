@@ -13,9 +13,12 @@ import hashlib
 import pytest
 
 from async_kubespawner.objects.naming import (
+    FilledTemplate,
+    TemplateError,
     TemplateFields,
     escape_slug,
     expand_template,
+    fill_value,
     is_valid_default_name,
     is_valid_dns_label,
     is_valid_dns_subdomain,
@@ -226,7 +229,7 @@ def test_expand_template_drops_trailing_dash() -> None:
     )
     # a "-" the template itself ends with is kept
     assert expand_template("{username}-", {"username": "a"}) == "a-"
-    assert template_field_names("{a}-{b.c}-{d[0]}-{{lit}}") == {"a", "b", "d"}
+    assert template_field_names("{a}-{b}-{{lit}}") == {"a", "b"}
 
 
 def test_validity_checks() -> None:
@@ -240,3 +243,68 @@ def test_validity_checks() -> None:
     assert not is_valid_label("-a") and not is_valid_label("a" * 64) and not is_valid_label("a@b")
     assert is_valid_dns_subdomain("a.b-c") and not is_valid_dns_subdomain("a..b")
     assert not is_valid_dns_label("a.b")
+
+
+def test_safe_slug_refuses_a_max_length_too_small_for_a_hash() -> None:
+    """Upstream's slugs raise ValueError rather than return a slug longer than asked:
+    a hashed slug needs 12 characters (one of body, '---', 8 of hash)."""
+    with pytest.raises(ValueError, match="max_length=11 is too small"):
+        safe_slug("a" * 20, max_length=11)
+    with pytest.raises(ValueError, match="too small"):
+        safe_slug("a--b", max_length=11)
+    assert len(safe_slug("a" * 20, max_length=12)) == 12
+    # a name that is valid and fits needs no hash, whatever the limit
+    assert safe_slug("abc", max_length=11) == "abc"
+    with pytest.raises(ValueError, match="too small for a slug of 2 names"):
+        multi_slug(["alice", "work"], max_length=16)
+    assert len(multi_slug(["alice", "work"], max_length=17)) <= 17
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("{userid:>50000000}", "format spec"),
+        ("{username!r}", "format spec or conversion"),
+        ("{username.__class__}", "not a plain field name"),
+        ("{username[0]}", "not a plain field name"),
+        ("{}", "not a plain field name"),
+        ("{0}", "not a plain field name"),
+        ("{username", "unbalanced braces"),
+    ],
+)
+def test_templates_substitute_plain_fields_only(template: str, problem: str) -> None:
+    with pytest.raises(TemplateError, match=problem):
+        expand_template(template, {"username": "alice", "userid": 7})
+    with pytest.raises(ValueError):  # TemplateError is a ValueError, as format's errors were
+        template_field_names(template)
+
+
+def test_field_values_are_inserted_as_text_never_parsed() -> None:
+    fields = {"username": "{userid:>50000000}", "userid": 7}
+    assert expand_template("jupyter-{username}", fields) == "jupyter-{userid:>50000000}"
+
+
+def test_fill_value_unescapes_like_upstream_and_keeps_user_text_literal() -> None:
+    filled = fill_value("${{X}}-{value}-{username}", "v")
+    assert filled == "${X}-v-{username}"  # what upstream shows in spawner.<setting>
+    hostile = fill_value("img-{value}", "{username}{{}}{userid:>99}")
+    assert hostile == "img-{username}{{}}{userid:>99}"
+    assert isinstance(hostile, FilledTemplate)
+    # a later expansion of the setting leaves the user's text exactly as typed
+    assert expand_template(hostile, {"username": "alice", "userid": 7}) == (
+        "img-{username}{{}}{userid:>99}"
+    )
+    with pytest.raises(TemplateError, match="format spec"):
+        fill_value("{value:>9}", "x")
+    assert fill_value("no value here {{x}}", "v") == "no value here {x}"
+
+
+def test_fill_value_leaves_other_fields_as_written() -> None:
+    """Only ``{value}`` is the unlisted choice's business; a JSON-like string or another
+    field's spec is left for the setting's own expansion to judge."""
+    assert fill_value('{"a": 1} {value}', "v") == '{"a": 1} v'
+    assert fill_value("{username!r}-{value}", "v") == "{username!r}-v"
+    with pytest.raises(TemplateError, match="takes no format spec"):
+        fill_value("{value.upper}", "v")
+    with pytest.raises(TemplateError, match="unbalanced"):
+        fill_value("{value", "v")

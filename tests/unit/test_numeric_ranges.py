@@ -38,8 +38,9 @@ def _below(setting: str) -> Any:
 
 @pytest.mark.parametrize("setting", sorted(NUMERIC_RANGES))
 def test_below_the_range_is_refused_naming_the_setting(setting: str) -> None:
+    spawner = make_spawner(config={setting: _below(setting)})  # built: running servers work
     with pytest.raises(TraitError) as info:
-        make_spawner(config={setting: _below(setting)})
+        spawner.check_configuration()  # refused for every spawn, before anything is created
     message = str(info.value)
     # ours, or traitlets' own bound check where the trait declares one (poll_jitter)
     assert f"KubeSpawner.{setting}" in message or f"'{setting}' trait" in message, message
@@ -54,8 +55,9 @@ def test_above_the_range_is_refused(setting: str) -> None:
     value: Any = high + 1 if isinstance(high, int) or float(high).is_integer() else high * 2
     if setting == "poll_jitter":
         value = 1.5
+    spawner = make_spawner(config={setting: int(value) if setting != "poll_jitter" else value})
     with pytest.raises(TraitError):
-        make_spawner(config={setting: int(value) if setting != "poll_jitter" else value})
+        spawner.check_configuration()
 
 
 @pytest.mark.parametrize("setting", sorted(NUMERIC_RANGES))

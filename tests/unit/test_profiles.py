@@ -94,7 +94,7 @@ def test_dict_form_is_keyed_by_slug() -> None:
         ),
         (
             [{"display_name": "A", "profile_options": {"o": {"choices": {"unlisted_choice": {}}}}}],
-            "a choice name must be a non-empty string other than 'unlisted_choice'",
+            "a choice name must be a non-empty string other than 'unlisted-choice'",
         ),
         (
             [
@@ -141,7 +141,7 @@ def test_empty_options_select_default_profile_and_default_choices() -> None:
         (
             {"profile": "small-cpu", "image": "conda"},
             "image",
-            ["'conda' is not a choice", "'base', 'scipy', 'unlisted_choice'"],
+            ["'conda' is not a choice", "'base', 'scipy', 'unlisted-choice'"],
         ),
         (
             {"profile": "small-cpu", "image--unlisted-choice": "ubuntu:22.04"},
@@ -149,7 +149,7 @@ def test_empty_options_select_default_profile_and_default_choices() -> None:
             ["'ubuntu:22.04' is not accepted", "Must be a pangeo image with a tag"],
         ),
         (
-            {"profile": "small-cpu", "image": "unlisted_choice"},
+            {"profile": "small-cpu", "image": "unlisted-choice"},
             "image--unlisted-choice",
             ["no free text was given", "'base', 'scipy'"],
         ),
@@ -418,7 +418,7 @@ async def test_load_user_options_is_idempotent_and_rearmed_by_clear_state() -> N
     await spawner.load_user_options()
     assert calls == [1]
     spawner.user_options = {"profile": "nope"}
-    with pytest.raises(RuntimeError, match="without clear_state"):
+    with pytest.raises(web.HTTPError):
         await spawner.load_user_options()
     spawner.clear_state()
     spawner.user_options = {}
@@ -431,11 +431,7 @@ async def test_selection_is_kept_in_state_and_survives_a_restart() -> None:
     spawner.user_options = {"profile": "small-cpu", "image--unlisted-choice": "pangeo/ml:1"}
     await spawner.load_user_options()
     state = spawner.get_state()
-    assert state[STATE_KEY] == {
-        "profile": "small-cpu",
-        "image": "unlisted_choice",
-        "image--unlisted-choice": "pangeo/ml:1",
-    }
+    assert state[STATE_KEY] == {"profile": "small-cpu", "image--unlisted-choice": "pangeo/ml:1"}
     restarted = spawner_with(PROFILES)
     restarted.load_state(state)
     assert restarted.profile_selection == state[STATE_KEY]
@@ -448,7 +444,7 @@ async def test_no_profiles_means_no_form_and_options_pass_through() -> None:
     spawner = spawner_with([])
     assert await spawner.get_options_form() == ""
     form_data = {"anything": ["x"]}
-    assert await spawner.run_options_from_form(form_data) == form_data
+    assert spawner.run_options_from_form(form_data) == form_data
     spawner.user_options = {"anything": "x"}
     await spawner.load_user_options()
     assert spawner.profile_selection is None
@@ -474,4 +470,4 @@ def test_default_apply_user_options_warns_only_about_keys_nobody_handles(
     spawner.apply_user_options(spawner, {"profile": "gpu", "size": "one"})
     assert "no profile option" not in caplog.text
     spawner.apply_user_options(spawner, {"profile": "gpu", "team": "physics"})
-    assert "no profile option or apply_user_options handles: team" in caplog.text
+    assert "no profile option or apply_user_options handles: ['team']" in caplog.text

@@ -23,7 +23,7 @@ from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
 
-from .profiles_support import stop_mock_hub
+from .profiles_support import spawn_body, stop_mock_hub
 from .test_profiles_rest_api import InMemoryProxy
 
 
@@ -100,16 +100,23 @@ def pod_creations(simulator: Simulator) -> int:
         ({"profile": "gpu", "size": "three"}, 400, "allowed: 'one', 'two'"),
         ({"profile": "tpu"}, 400, "allowed: 'small', 'gpu', 'quota', 'broken'"),
         ({"profile": "quota"}, 403, "No GPU quota left for you this month"),
-        ({"profile": "broken"}, 500, "Internal Server Error"),  # details in the hub log
+        ({"profile": "broken"}, 500, None),  # details in the hub log only
     ],
 )
 async def test_refused_or_failing_profile_creates_nothing(
-    hub: MockHub, simulator: Simulator, options: dict[str, Any], status: int, message: str
+    hub: MockHub,
+    simulator: Simulator,
+    options: dict[str, Any],
+    status: int,
+    message: str | None,
 ) -> None:
     assert (await post(hub, "users/bob"))[0] == 201
-    code, reply = await post(hub, "users/bob/servers/", {"user_options": options})
+    code, reply = await post(hub, "users/bob/servers/", spawn_body(options))
     assert code == status, reply
-    assert message in reply["message"]
+    if message is None:  # JupyterHub's own wording of a 500 differs between 5.x and 6.x
+        assert "quota service unreachable" not in reply["message"]
+    else:
+        assert message in reply["message"]
     assert pod_creations(simulator) == 0
     pods, _ = simulator.store.list(simulator.store.resource("pods"), "default")
     assert pods == []
@@ -119,7 +126,7 @@ async def test_failing_override_is_explained_in_the_hub_log(
     hub: MockHub, simulator: Simulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert (await post(hub, "users/carol"))[0] == 201
-    code, _ = await post(hub, "users/carol/servers/", {"user_options": {"profile": "broken"}})
+    code, _ = await post(hub, "users/carol/servers/", spawn_body({"profile": "broken"}))
     assert code == 500
     assert (
         "profile 'broken': kubespawner_override['image'] callable raised LookupError:"

@@ -87,7 +87,6 @@ async def test_profile_reaches_every_part_of_the_pod_manifest() -> None:
     assert pod.metadata.labels["custom-image"] == "yes"
     assert spawner.get_state()[STATE_KEY] == {
         "profile": "gpu",
-        "image": "unlisted_choice",
         "image--unlisted-choice": "quay.io/jupyter/julia-notebook:2025",
     }
 

@@ -509,9 +509,10 @@ def test_is_pod_running(pod, running: bool) -> None:
 
 
 async def test_image_pull_secrets_as_a_string_is_deprecated_but_works() -> None:
-    with pytest.warns(DeprecationWarning, match=r"image_pull_secrets = \['regcred'\]"):
+    with pytest.warns(DeprecationWarning, match=r"image_pull_secrets = \[\{'name': 'regcred'\}\]"):
         spawner = make_spawner(config={"image_pull_secrets": "regcred"})
-    assert spawner.image_pull_secrets == ["regcred"]
+    # upstream's documented reading of a single name: one LocalObjectReference dict
+    assert spawner.image_pull_secrets == [{"name": "regcred"}]
     pod = to_dict(await spawner.get_pod_manifest())
     assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}]
 
