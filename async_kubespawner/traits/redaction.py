@@ -41,15 +41,28 @@ def _env_values(env: Any) -> Iterator[str]:
                 yield item.value
 
 
+def _string_leaves(value: Any, _depth: int = 0) -> Iterator[str]:
+    if _depth > 32:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _string_leaves(item, _depth + 1)
+    elif isinstance(value, list | tuple | set):
+        for item in value:
+            yield from _string_leaves(item, _depth + 1)
+
+
 def secret_strings(value: Any, setting: str = "", _depth: int = 0) -> set[str]:
     """Every environment value found in ``value`` (the value of ``setting``)."""
     found: set[str] = set()
     if _depth > 32:
         return found
     if setting.split("[", 1)[0].split(".", 1)[0] in ENV_SETTINGS:
-        found.update(_env_values(value))
-        if isinstance(value, str):
-            found.add(value)
+        # The whole value is environment: every string in it, whatever its shape (a
+        # wrongly typed list of values is still a list of credentials).
+        found.update(_string_leaves(value))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):

@@ -216,7 +216,6 @@ async def test_profile_namespace_wins_over_user_namespaces() -> None:
     assert spawner.namespace == "user-alice"
     spawner.user_options = {"profile": "team"}
     await spawner.load_user_options()
-    spawner._refresh_names()  # what start() does before creating anything
     assert spawner.namespace == "team-x"
     assert spawner.get_namespace_manifest().metadata.name == "team-x"
     pod = await spawner.get_pod_manifest()
@@ -225,7 +224,6 @@ async def test_profile_namespace_wins_over_user_namespaces() -> None:
     spawner.clear_state()
     spawner.user_options = {"profile": "own"}
     await spawner.load_user_options()
-    spawner._refresh_names()
     assert spawner.namespace == "user-alice"
 
 
