@@ -24,8 +24,12 @@ $(CHP): package.json
 system-deps:
 	bash scripts/install-system-deps.sh
 
+# ruff on the whole tree; mypy on each distribution with its own [tool.mypy] settings
+# (the product's Kubernetes layer and pure modules strictly).
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
+	cd simulator && $(abspath $(PY)) -m mypy
 
 test: $(STAMP) $(CHP) system-deps lint
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)

@@ -672,7 +672,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                 "data and delete the claim first."
             )
             error = web.HTTPError(409, "%s", message)
-            error.jupyterhub_message = message  # type: ignore[attr-defined]
+            error.jupyterhub_message = message  # type: ignore[attr-defined]  # read by JupyterHub
             raise error
 
 

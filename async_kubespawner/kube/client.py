@@ -822,7 +822,7 @@ async def load_configuration(settings: ApiSettings) -> k8s_client.Configuration:
     configuration = k8s_client.Configuration()
     if os.environ.get("KUBERNETES_SERVICE_HOST") and not settings.kubeconfig:
         # Unannotated in kubernetes_asyncio; it fills ``configuration`` and returns None.
-        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+        k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]  # untyped library
             client_configuration=configuration
         )
     else:

@@ -28,7 +28,7 @@ from kubernetes_asyncio.client import rest as k8s_rest
 # Undocumented but present since Python 3.0 and used by urllib itself (it honours NO_PROXY
 # from the environment only); typeshed omits it.
 _proxy_bypass_environment: Callable[[str], bool] = (
-    urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+    urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]  # undeclared in typeshed
 )
 
 __all__ = [

@@ -639,7 +639,7 @@ def build_pvc_manifest(s: PVCSettings) -> k8s.V1PersistentVolumeClaim:
         annotations[LEGACY_STORAGE_CLASS_ANNOTATION] = s.storage_class
         spec.storage_class_name = s.storage_class
     if s.selector:
-        spec.selector = plain_dict(k8s.V1LabelSelector, s.selector, "storage_selector")  # type: ignore[assignment]
+        spec.selector = plain_dict(k8s.V1LabelSelector, s.selector, "storage_selector")  # type: ignore[assignment]  # a dict, as upstream
     return k8s.V1PersistentVolumeClaim(
         api_version="v1",
         kind="PersistentVolumeClaim",

@@ -112,7 +112,7 @@ def _type_schema(hint: Any) -> dict[str, Any]:
             raise TypeError(f"map keys must be strings: {hint}")
         return {"type": "object", "additionalProperties": _type_schema(value)}
     if dataclasses.is_dataclass(hint):
-        return openapi_schema(hint)  # type: ignore[arg-type]
+        return openapi_schema(hint)  # type: ignore[arg-type]  # a typing form, not a class
     raise TypeError(f"no schema for {hint!r}")
 
 
@@ -176,7 +176,7 @@ def _convert_in(hint: Any, value: Any, path: str) -> Any:
         _, item = get_args(hint)
         return {str(k): _convert_in(item, v, f"{path}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
-        return from_json(hint, value, path)  # type: ignore[arg-type]
+        return from_json(hint, value, path)  # type: ignore[arg-type]  # a typing form, not a class
     raise TypeError(f"cannot convert {hint!r}")
 
 

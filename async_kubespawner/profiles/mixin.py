@@ -171,7 +171,7 @@ class ProfilesMixin(LoggingConfigurable):
         """
         profiles = self._profiles_now()
         if profiles is not None and not profiles:
-            return formdata  # type: ignore[return-value]  # JupyterHub's passthrough
+            return formdata  # JupyterHub's passthrough
         try:
             options = form_data_to_user_options(profiles, formdata)
         except UserOptionsError as exc:
@@ -312,20 +312,20 @@ class ProfilesMixin(LoggingConfigurable):
 
     async def _load_then_pre_spawn_hook(self) -> None:
         await self.load_user_options()
-        result = super().run_pre_spawn_hook()  # type: ignore[misc]
+        result = super().run_pre_spawn_hook()  # type: ignore[misc]  # Spawner is next in the MRO
         if inspect.isawaitable(result):
             await result
 
     # -- state --------------------------------------------------------------- #
 
     def get_state(self) -> dict[str, Any]:
-        state = super().get_state()  # type: ignore[misc]
+        state = super().get_state()  # type: ignore[misc]  # Spawner is next in the MRO
         if self._profile_selection is not None:
             state[STATE_KEY] = dict(self._profile_selection)
         return state
 
     def load_state(self, state: dict[str, Any]) -> None:
-        super().load_state(state)  # type: ignore[misc]
+        super().load_state(state)  # type: ignore[misc]  # Spawner is next in the MRO
         selection = state.get(STATE_KEY)
         if isinstance(selection, dict):
             self._profile_selection = {str(k): str(v) for k, v in selection.items()}
@@ -337,7 +337,7 @@ class ProfilesMixin(LoggingConfigurable):
         # group the user left no longer shows through a remembered value).
         self._restore_profile_originals()
         self._profile_applied_options = None
-        super().clear_state()  # type: ignore[misc]
+        super().clear_state()  # type: ignore[misc]  # Spawner is next in the MRO
         self._profile_selection = None
 
 

@@ -85,7 +85,7 @@ class DeferredConfigErrors(LoggingConfigurable):
         (``__init__`` may derive some, e.g. port 0 -> 8888) as the ones that still mean
         "refused"; call at the end of ``__init__``."""
         for name, (error, _kept) in (self._config_errors or {}).items():
-            self._config_errors[name] = (error, getattr(self, name))  # type: ignore[index]
+            self._config_errors[name] = (error, getattr(self, name))  # type: ignore[index]  # set up by the settings mixin before any trait is read
 
     @property
     def config_errors(self) -> dict[str, SpawnerConfigError]:
