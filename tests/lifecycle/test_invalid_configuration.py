@@ -17,13 +17,9 @@ import pytest
 from traitlets import TraitError
 
 from .conftest import NAMESPACE
+from .refusals import MOUNTED, PVC, nothing_created
 
 SIDE = {"name": "side", "image": "busybox"}
-PVC = {"storage_pvc_ensure": True, "storage_capacity": "1Gi"}
-MOUNTED = {
-    "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}],
-    "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
-}
 
 
 def _gids_as_string(spawner: Any) -> str:
@@ -232,15 +228,6 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-def _nothing_created(sim: Any, namespaces_before: int) -> None:
-    store = sim.store
-    for plural in ("pods", "persistentvolumeclaims", "secrets", "services"):
-        items, _ = store.list(store.resource(plural), None)
-        assert items == [], (plural, [i["metadata"]["name"] for i in items])
-    namespaces, _ = store.list(store.resource("namespaces"), None)
-    assert len(namespaces) == namespaces_before
-
-
 def test_the_table_is_large_and_distinct() -> None:
     assert len(CASES) >= 70
     assert len({case_id for case_id, _, _ in CASES}) == len(CASES)
@@ -262,7 +249,7 @@ async def test_invalid_value_refused_before_anything_is_created(
     message = str(error)
     assert f"KubeSpawner.{setting}" in message or f"{setting} must" in message, message
     assert "secret-value" not in message  # env values are never echoed
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
     assert NAMESPACE == "default"
 
 
@@ -276,4 +263,4 @@ async def test_a_pod_over_the_request_limit_is_refused_before_the_pvc(
     message = str(info.value)
     assert "KubeSpawner.environment" in message and "3145728" in message
     assert "xxxx" not in message
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)

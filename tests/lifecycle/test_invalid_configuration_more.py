@@ -12,7 +12,7 @@ import pytest
 from kubesim.validation import validate_object
 from traitlets import TraitError
 
-from .test_invalid_configuration import MOUNTED, PVC, _nothing_created
+from .refusals import MOUNTED, PVC, nothing_created
 
 SECRET_ENV = {"value": "secret-value", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
 
@@ -86,7 +86,7 @@ async def test_refused_before_anything_is_created(
     message = str(error)
     assert f"KubeSpawner.{setting}" in message, message
     assert "secret-value" not in message
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
 
 
 def pod(container: dict[str, Any], spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -156,7 +156,7 @@ async def test_extended_resources_are_whole_and_not_overcommitted(
     with pytest.raises(TraitError) as info:
         await spawner.start()
     assert f"KubeSpawner.{setting}" in str(info.value), str(info.value)
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
 
 
 @pytest.mark.parametrize(
@@ -191,7 +191,7 @@ async def test_a_negative_empty_dir_size_is_refused(sim: Any, make_spawner: Any)
     with pytest.raises(TraitError, match=r"KubeSpawner\.volumes"):
         spawner = make_spawner(storage_pvc_ensure=True, storage_capacity="1Gi", **NEGATIVE_SCRATCH)
         await spawner.start()
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
     body = pod({}, {"volumes": NEGATIVE_SCRATCH["volumes"]})
     fields = [c["field"] for c in validate_object("Pod", body)]
     assert "spec.volumes[0].emptyDir.sizeLimit" in fields
