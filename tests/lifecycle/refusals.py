@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from traitlets import TraitError
+
 #: Settings that make the spawner ensure a PVC before the pod.
 PVC = {"storage_pvc_ensure": True, "storage_capacity": "1Gi"}
 #: A home volume mounted from that PVC (the claim name is a template the spawner expands).
@@ -15,6 +17,25 @@ MOUNTED = {
     "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}],
     "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
 }
+
+
+def namespace_count(sim: Any) -> int:
+    """How many namespaces the simulator holds (a refusal must not add one)."""
+    return len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+
+
+async def refusal(make_spawner: Any, config: dict[str, Any]) -> str:
+    """The message of the TraitError that refuses ``config``: raised when the hub loads
+    it, or else by ``start()`` before its first create. No error at all fails the test."""
+    try:
+        spawner = make_spawner(**config)
+    except TraitError as e:
+        return str(e)
+    try:
+        await spawner.start()
+    except TraitError as e:
+        return str(e)
+    raise AssertionError(f"start() accepted {sorted(config)}")
 
 
 def nothing_created(sim: Any, namespaces_before: int) -> None:

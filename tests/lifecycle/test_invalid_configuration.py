@@ -17,7 +17,7 @@ import pytest
 from traitlets import TraitError
 
 from .conftest import NAMESPACE
-from .refusals import MOUNTED, PVC, nothing_created
+from .refusals import MOUNTED, PVC, namespace_count, nothing_created, refusal
 
 SIDE = {"name": "side", "image": "busybox"}
 
@@ -237,16 +237,8 @@ def test_the_table_is_large_and_distinct() -> None:
 async def test_invalid_value_refused_before_anything_is_created(
     sim: Any, make_spawner: Any, config: dict[str, Any], setting: str
 ) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
-    try:
-        spawner = make_spawner(**config)
-    except TraitError as e:
-        error: BaseException = e
-    else:
-        with pytest.raises(TraitError) as info:
-            await spawner.start()
-        error = info.value
-    message = str(error)
+    namespaces_before = namespace_count(sim)
+    message = await refusal(make_spawner, config)
     assert f"KubeSpawner.{setting}" in message or f"{setting} must" in message, message
     assert "secret-value" not in message  # env values are never echoed
     nothing_created(sim, namespaces_before)
@@ -256,7 +248,7 @@ async def test_invalid_value_refused_before_anything_is_created(
 async def test_a_pod_over_the_request_limit_is_refused_before_the_pvc(
     sim: Any, make_spawner: Any
 ) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    namespaces_before = namespace_count(sim)
     spawner = make_spawner(environment={"BIG": "x" * (4 * 1024 * 1024)}, **PVC)
     with pytest.raises(TraitError) as info:
         await spawner.start()

@@ -12,7 +12,7 @@ import pytest
 from kubesim.validation import validate_object
 from traitlets import TraitError
 
-from .refusals import MOUNTED, PVC, nothing_created
+from .refusals import MOUNTED, PVC, namespace_count, nothing_created, refusal
 
 SECRET_ENV = {"value": "secret-value", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
 
@@ -74,16 +74,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 async def test_refused_before_anything_is_created(
     sim: Any, make_spawner: Any, config: dict[str, Any], setting: str
 ) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
-    try:
-        spawner = make_spawner(**PVC, **MOUNTED, **config)
-    except TraitError as e:
-        error: BaseException = e
-    else:
-        with pytest.raises(TraitError) as info:
-            await spawner.start()
-        error = info.value
-    message = str(error)
+    namespaces_before = namespace_count(sim)
+    message = await refusal(make_spawner, {**PVC, **MOUNTED, **config})
     assert f"KubeSpawner.{setting}" in message, message
     assert "secret-value" not in message
     nothing_created(sim, namespaces_before)
@@ -151,7 +143,7 @@ async def test_extended_resources_are_whole_and_not_overcommitted(
     """Extended resources (a GPU) are counted in whole units and never overcommitted:
     the API server refuses a fraction, a request without a limit and a request that
     differs from the limit."""
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    namespaces_before = namespace_count(sim)
     spawner = make_spawner(**PVC, **MOUNTED, **config)
     with pytest.raises(TraitError) as info:
         await spawner.start()
@@ -187,7 +179,7 @@ NEGATIVE_SCRATCH = {
 
 
 async def test_a_negative_empty_dir_size_is_refused(sim: Any, make_spawner: Any) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    namespaces_before = namespace_count(sim)
     with pytest.raises(TraitError, match=r"KubeSpawner\.volumes"):
         spawner = make_spawner(storage_pvc_ensure=True, storage_capacity="1Gi", **NEGATIVE_SCRATCH)
         await spawner.start()
