@@ -141,9 +141,9 @@ def origin(spawner: Any, pod: Mapping[str, Any], field: str, message: str = "") 
         if top == "securityContext":
             return "container_security_context"
         return _CONTAINER_FIELD_SETTINGS.get(top, "extra_container_config")
-    setting = _by_prefix(field, _POD_PREFIX_SETTINGS)
-    if setting is not None:
-        return setting
+    named = _by_prefix(field, _POD_PREFIX_SETTINGS)
+    if named is not None:
+        return named
     if field.startswith("spec."):
         top = re.split(r"[.\[]", field[5:], maxsplit=1)[0]
         extra = getattr(spawner, "extra_pod_config", None) or {}
