@@ -75,9 +75,29 @@ _SPEC_FIELD_SETTINGS = {
     "schedulerName": "scheduler_name",
     "affinity": "node_affinity_required",
 }
+# Fields of the pod and of the PVC whose setting their path alone names (first match wins).
+_POD_PREFIX_SETTINGS = (
+    ("metadata.name", "pod_name_template"),
+    ("metadata.labels", "extra_labels"),
+    ("metadata.annotations", "extra_annotations"),
+    ("spec.affinity.nodeAffinity.preferred", "node_affinity_preferred"),
+)
+_PVC_PREFIX_SETTINGS = (
+    ("metadata.name", "pvc_name_template"),
+    ("metadata.labels", "storage_extra_labels"),
+    ("metadata.annotations", "storage_extra_annotations"),
+    ("spec.accessModes", "storage_access_modes"),
+    ("spec.selector", "storage_selector"),
+    ("spec.storageClassName", "storage_class"),
+)
 _PATH_PART = re.compile(
     r"^spec\.(?P<list>containers|initContainers|ephemeralContainers)\[(?P<i>\d+)\]\.?(?P<rest>.*)$"
 )
+
+
+def _by_prefix(field: str, table: Iterable[tuple[str, str]]) -> str | None:
+    """The setting of the first ``(prefix, setting)`` row whose prefix starts ``field``."""
+    return next((setting for prefix, setting in table if field.startswith(prefix)), None)
 
 
 def _configured(config: Mapping[str, Any], model: type, api_name: str) -> bool:
@@ -121,14 +141,9 @@ def origin(spawner: Any, pod: Mapping[str, Any], field: str, message: str = "") 
         if top == "securityContext":
             return "container_security_context"
         return _CONTAINER_FIELD_SETTINGS.get(top, "extra_container_config")
-    if field.startswith("metadata.name"):
-        return "pod_name_template"
-    if field.startswith("metadata.labels"):
-        return "extra_labels"
-    if field.startswith("metadata.annotations"):
-        return "extra_annotations"
-    if field.startswith("spec.affinity.nodeAffinity.preferred"):
-        return "node_affinity_preferred"
+    named = _by_prefix(field, _POD_PREFIX_SETTINGS)
+    if named is not None:
+        return named
     if field.startswith("spec."):
         top = re.split(r"[.\[]", field[5:], maxsplit=1)[0]
         extra = getattr(spawner, "extra_pod_config", None) or {}
@@ -234,19 +249,7 @@ def check_pod_size(spawner: Any, pod: Mapping[str, Any]) -> None:
 
 
 def _pvc_setting(field: str) -> str:
-    if field.startswith("metadata.name"):
-        return "pvc_name_template"
-    if field.startswith("metadata.labels"):
-        return "storage_extra_labels"
-    if field.startswith("metadata.annotations"):
-        return "storage_extra_annotations"
-    if field.startswith("spec.accessModes"):
-        return "storage_access_modes"
-    if field.startswith("spec.selector"):
-        return "storage_selector"
-    if field.startswith("spec.storageClassName"):
-        return "storage_class"
-    return "storage_capacity"
+    return _by_prefix(field, _PVC_PREFIX_SETTINGS) or "storage_capacity"
 
 
 #: Seconds a service account found to exist is not looked up again (a spawn storm of

@@ -1,4 +1,4 @@
-"""Measure the lifecycle's own latencies against the in-process simulator (issue 5 numbers).
+"""Measure the lifecycle's own latencies against the in-process simulator.
 
     PYTHONPATH=. python benchmarks/lifecycle_latency.py --spawns 1000 --spread 10
 

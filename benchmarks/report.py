@@ -162,7 +162,7 @@ def markdown_report(result: dict[str, Any]) -> str:
     if meta.get("mode") == "memory":
         lines += _memory_table(result["memory"])
         return "\n".join(lines)
-    lines += ["| figure | measured | target (issue 5) |", "|---|---:|---|"]
+    lines += ["| figure | measured | target |", "|---|---:|---|"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in _storm_rows(result)]
     if result.get("memory"):
         lines += ["", *_memory_table(result["memory"])]

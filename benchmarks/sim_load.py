@@ -5,7 +5,7 @@ for the demo, so it has a core to itself and its memory can be read from /proc; 
 process is the client, speaking raw HTTP with pre-serialised bodies so the figures are
 the server's rather than a client library's.
 
-    python -m benchmarks.sim_load                      # the issue's targets
+    python -m benchmarks.sim_load                      # the full-size targets
     python -m benchmarks.sim_load --pods 2000 --json out.json
     python -m benchmarks.sim_load --auth serviceaccount  # every request through RBAC
 
@@ -15,7 +15,7 @@ the server's rather than a client library's.
 allow the load, so every request is authenticated and RBAC-authorized). The server serves
 plain HTTP in every mode, so the modes differ by the authentication and RBAC checks only.
 
-Figures (goals from issue 2): stored pods (>= 20,000), open watches (>= 100), pod
+Figures (and their goals): stored pods (>= 20,000), open watches (>= 100), pod
 creates/s with 10 watchers attached (>= 1,000), watch delivery latency p50/p99 (<= 5 ms),
 server memory per stored pod. Nothing here asserts; it measures and reports.
 """

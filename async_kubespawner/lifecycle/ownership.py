@@ -168,6 +168,30 @@ async def pvc_is_adoptable(
     return pvc_adoption(identity, _meta(existing), scope, adopt_unowned=adopt_unowned).allowed
 
 
+async def _pvc_deletion_decision(
+    api: KubeApi,
+    namespace: str,
+    name: str,
+    identity: ServerIdentity,
+    names_of_this_server: Callable[[], set[str]],
+    template_scope: Scope,
+) -> tuple[dict[str, Any] | None, Decision | None]:
+    """The PVC ``name`` as read now and :func:`pvc_deletion`'s verdict on it (both None
+    when it does not exist): deleting it and asking whether it is held by the server's
+    name must judge the claim the same way."""
+    existing = await api.get_or_none(PVCS, namespace, name)
+    if existing is None:
+        return None, None
+    decision = pvc_deletion(
+        identity,
+        _meta(existing),
+        name=name,
+        names_of_this_server=names_of_this_server(),
+        template_scope=template_scope,
+    )
+    return existing, decision
+
+
 async def delete_pvc_forever(
     api: KubeApi,
     namespace: str,
@@ -180,16 +204,11 @@ async def delete_pvc_forever(
     """Delete the PVC ``name`` (the one the server's state remembers) if
     :func:`pvc_deletion` proves it is this server's alone. Returns the outcome
     (``deleted``, ``gone``, ``kept``) and the decision behind it."""
-    existing = await api.get_or_none(PVCS, namespace, name)
-    if existing is None:
-        return "gone", None
-    decision = pvc_deletion(
-        identity,
-        _meta(existing),
-        name=name,
-        names_of_this_server=names_of_this_server(),
-        template_scope=template_scope,
+    existing, decision = await _pvc_deletion_decision(
+        api, namespace, name, identity, names_of_this_server, template_scope
     )
+    if existing is None or decision is None:
+        return "gone", None
     if not decision.allowed:
         return "kept", decision
     try:
@@ -212,13 +231,7 @@ async def pvc_held_by_server_name(
     would delete): its owner annotation names the server, so renaming the server would
     strand it. Claims shared by the user's servers or by everybody, and claims nobody
     owns, are not held by the server's name."""
-    existing = await api.get_or_none(PVCS, namespace, name)
-    if existing is None:
-        return False
-    return pvc_deletion(
-        identity,
-        _meta(existing),
-        name=name,
-        names_of_this_server=names_of_this_server(),
-        template_scope=template_scope,
-    ).allowed
+    _, decision = await _pvc_deletion_decision(
+        api, namespace, name, identity, names_of_this_server, template_scope
+    )
+    return decision is not None and decision.allowed

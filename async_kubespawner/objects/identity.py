@@ -165,12 +165,21 @@ def _parse_identity(raw: Any) -> OwnerRecord:
     return OwnerRecord(user=user, server=server, hub=hub, scope=scope)
 
 
-def _same_server(identity: ServerIdentity, owner: OwnerRecord) -> bool:
+def _not_this_user(identity: ServerIdentity, owner: OwnerRecord) -> str | None:
+    """Why ``owner`` is not this hub's record of this user (unreadable, another hub's,
+    another user's), or None when it is. Every ownership decision starts here, so pods,
+    Secrets, Services and PVCs are refused for the same reasons."""
     if not owner.readable:
-        return False
+        return "its owner annotation cannot be read"
     if owner.hub is not None and owner.hub != identity.hub:
-        return False
-    return owner.user == identity.user and owner.server == identity.server
+        return "it belongs to another hub"
+    if owner.user != identity.user:
+        return "it belongs to another user"
+    return None
+
+
+def _same_server(identity: ServerIdentity, owner: OwnerRecord) -> bool:
+    return _not_this_user(identity, owner) is None and owner.server == identity.server
 
 
 def pod_ownership(
@@ -235,12 +244,9 @@ def pvc_adoption(
         if adopt_unowned:
             return Decision(True, "no owner recorded; storage_adopt_unowned_pvcs is on")
         return Decision(False, "it records no owner")
-    if not owner.readable:
-        return Decision(False, "its owner annotation cannot be read")
-    if owner.hub is not None and owner.hub != identity.hub:
-        return Decision(False, "it belongs to another hub")
-    if owner.user != identity.user:
-        return Decision(False, "it belongs to another user")
+    refusal = _not_this_user(identity, owner)
+    if refusal is not None:
+        return Decision(False, refusal)
     if scope is Scope.USER:
         return Decision(True, "it is this user's")
     if owner.scope is Scope.USER:
@@ -276,12 +282,9 @@ def pvc_deletion(
     owner = read_owner(metadata)
     if owner is None:
         return Decision(False, "it records no owner (created outside the hub)")
-    if not owner.readable:
-        return Decision(False, "its owner annotation cannot be read")
-    if owner.hub is not None and owner.hub != identity.hub:
-        return Decision(False, "it belongs to another hub")
-    if owner.user != identity.user:
-        return Decision(False, "it belongs to another user")
+    refusal = _not_this_user(identity, owner)
+    if refusal is not None:
+        return Decision(False, refusal)
     scope = owner.scope
     if scope is None:
         if name not in set(names_of_this_server):

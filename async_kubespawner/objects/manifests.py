@@ -149,13 +149,7 @@ def to_model(model: ModelClass, value: Any, where: str = "value") -> Any:
         )
     kwargs: dict[str, Any] = {}
     for key, item in value.items():
-        attribute = attribute_for_key(model, str(key))
-        if attribute is None:
-            known = ", ".join(sorted(model.attribute_map.values()))
-            raise ManifestError(
-                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}",
-                path=f"{where}.{key}",
-            )
+        attribute = _known_attribute(model, key, where)
         kwargs[attribute] = convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
     try:
         return model(**kwargs)
@@ -163,18 +157,25 @@ def to_model(model: ModelClass, value: Any, where: str = "value") -> Any:
         raise ManifestError(f"{where}: {exc}", path=where) from exc
 
 
+def _known_attribute(model: ModelClass, key: Any, where: str) -> str:
+    """The model's attribute for ``key`` (camelCase or snake_case), or a ManifestError that
+    lists the fields the model does have: a typo must not be dropped silently."""
+    attribute = attribute_for_key(model, str(key))
+    if attribute is None:
+        known = ", ".join(sorted(model.attribute_map.values()))
+        raise ManifestError(
+            f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}",
+            path=f"{where}.{key}",
+        )
+    return attribute
+
+
 def update_model(target: Any, changes: Mapping[str, Any], where: str) -> Any:
     """Set the fields in ``changes`` (camelCase or snake_case) on an existing model:
     how ``extra_container_config`` and ``extra_pod_config`` are merged."""
     model = type(target)
     for key, item in changes.items():
-        attribute = attribute_for_key(model, str(key))
-        if attribute is None:
-            known = ", ".join(sorted(model.attribute_map.values()))
-            raise ManifestError(
-                f"{where}: unknown field {key!r} for a {model.__name__}; known fields: {known}",
-                path=f"{where}.{key}",
-            )
+        attribute = _known_attribute(model, key, where)
         converted = convert_value(model.openapi_types[attribute], item, f"{where}.{key}")
         setattr(target, attribute, _plain(converted))
     return target

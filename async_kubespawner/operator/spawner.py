@@ -33,12 +33,12 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from jupyterhub.spawner import Spawner
-from tornado import web
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, default, validate
 
 from ..kube.cache import EventIndex, ObjectCache
 from ..kube.client import EVENTS, SECRETS, ApiError, ApiSettings, KubeApi, shared_api
 from ..kube.reflector import ApiListerWatcher, Reflector
+from ..lifecycle.errors import SpawnFailed
 from ..lifecycle.progress import SpawnProgress
 from ..objects.naming import (
     TemplateFields,
@@ -55,18 +55,6 @@ from .reconciler import trim_server
 
 STATE_OBJECT = "notebook_server"
 STATE_NAMESPACE = "namespace"
-
-
-class SpawnFailed(web.HTTPError):
-    """The operator reported the server failed; the message is for the user."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(500, reason="Spawn failed")
-        self.message = message
-        self.jupyterhub_message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 # -- the reflectors of this process (one per loop, API client and namespace) ---------------

@@ -8,8 +8,8 @@ from traitlets.config import LoggingConfigurable
 
 from .validation import (
     USER_FIELDS,
-    check_metadata_map,
     check_template,
+    metadata_validator,
 )
 
 SERVICE_ACCOUNT_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -66,10 +66,6 @@ class NamespaceTraits(LoggingConfigurable):
         check_template("user_namespace_template", proposal.value, USER_FIELDS)
         return proposal.value
 
-    @validate("user_namespace_labels", "user_namespace_annotations")
-    def _check_namespace_metadata(self, proposal):
-        name = proposal.trait.name
-        check_metadata_map(
-            name, proposal.value, USER_FIELDS, labels=name == "user_namespace_labels"
-        )
-        return proposal.value
+    _check_namespace_metadata = metadata_validator(
+        "user_namespace_labels", "user_namespace_annotations", USER_FIELDS
+    )

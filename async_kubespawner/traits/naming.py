@@ -9,9 +9,9 @@ from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
     check_label_keys,
-    check_metadata_map,
     check_string_map,
     check_template,
+    metadata_validator,
 )
 
 DEFAULT_COMMON_LABELS = {
@@ -107,12 +107,4 @@ class NamingTraits(LoggingConfigurable):
                 )
         return proposal.value
 
-    @validate("extra_labels")
-    def _check_extra_labels(self, proposal):
-        check_metadata_map("extra_labels", proposal.value, CONTENT_FIELDS, labels=True)
-        return proposal.value
-
-    @validate("extra_annotations")
-    def _check_extra_annotations(self, proposal):
-        check_metadata_map("extra_annotations", proposal.value, CONTENT_FIELDS, labels=False)
-        return proposal.value
+    _check_extra_metadata = metadata_validator("extra_labels", "extra_annotations", CONTENT_FIELDS)

@@ -8,12 +8,12 @@ from .errors import SpawnerConfigError
 from .validation import (
     CONTENT_FIELDS,
     USER_FIELDS,
-    check_metadata_map,
     check_models,
     check_quantity,
     check_template,
     check_templates_in,
     check_volumes,
+    metadata_validator,
 )
 
 ACCESS_MODES = ("ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod")
@@ -113,13 +113,9 @@ class StorageTraits(LoggingConfigurable):
         check_templates_in("storage_selector", proposal.value, CONTENT_FIELDS)
         return proposal.value
 
-    @validate("storage_extra_labels", "storage_extra_annotations")
-    def _check_storage_metadata(self, proposal):
-        name = proposal.trait.name
-        check_metadata_map(
-            name, proposal.value, CONTENT_FIELDS, labels=name == "storage_extra_labels"
-        )
-        return proposal.value
+    _check_storage_metadata = metadata_validator(
+        "storage_extra_labels", "storage_extra_annotations", CONTENT_FIELDS
+    )
 
     @validate("pvc_name_template")
     def _check_pvc_name_template(self, proposal):

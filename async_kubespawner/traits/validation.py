@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import kubernetes_asyncio.client as k8s
+from traitlets import validate
 
 from ..kube.quantity import QuantityError, parse_quantity
 from ..objects.api_rules import FieldError, toleration_errors, volume_errors
@@ -203,6 +204,19 @@ def check_metadata_map(
     if labels:
         check_literal_label_values(setting, value)
     check_templates_in(setting, value, fields)
+
+
+def metadata_validator(labels: str, annotations: str, fields: Iterable[str]) -> Any:
+    """The traitlets validator of a labels setting and its annotations companion, for a
+    class body: every object's metadata settings are checked by :func:`check_metadata_map`
+    with the same rules, the labels one also for literal label values."""
+
+    def check(self: Any, proposal: Any) -> Any:
+        name = proposal.trait.name
+        check_metadata_map(name, proposal.value, fields, labels=name == labels)
+        return proposal.value
+
+    return validate(labels, annotations)(check)
 
 
 def check_string_map(setting: str, value: Mapping) -> None:

@@ -20,12 +20,13 @@ from .browser_steps import (
     expect_server_page,
     log_in,
     open_home,
+    pod_of,
     server_is_stopped,
     stop_from_home,
+    submit_spawn_form,
 )
 from .conftest import Screenshots, keep_logs
 from .hub_stack import REPO_ROOT, HubStack, eventually
-from .test_spawn import pod_of, submit_spawn_form
 
 pytestmark = pytest.mark.e2e
 

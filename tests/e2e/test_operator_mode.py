@@ -20,10 +20,9 @@ from playwright.sync_api import Page, expect
 from devtools import local_stack
 from devtools.local_stack import SimulatorOptions, SupervisedProcess
 
-from .browser_steps import PASSWORD, expect_server_page, log_in
+from .browser_steps import PASSWORD, expect_server_page, log_in, submit_spawn_form, watch_progress
 from .conftest import Screenshots
 from .hub_stack import HubStack, eventually, http_json
-from .test_spawn import submit_spawn_form, watch_progress
 
 pytestmark = pytest.mark.e2e
 

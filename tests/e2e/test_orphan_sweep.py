@@ -15,10 +15,9 @@ import pytest
 
 from devtools.local_stack import SimulatorOptions
 
-from .browser_steps import PASSWORD
+from .browser_steps import PASSWORD, pod_of
 from .conftest import keep_logs
 from .hub_stack import REPO_ROOT, HubStack, eventually, http_json
-from .test_spawn import pod_of
 
 pytestmark = pytest.mark.e2e
 

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import Page, expect
 
 from async_kubespawner.kube.quantity import parse_quantity
 from devtools.local_stack import SimulatorOptions
@@ -26,8 +25,11 @@ from .browser_steps import (
     expect_server_page,
     log_in,
     open_home,
+    pod_of,
     server_is_stopped,
     stop_from_home,
+    submit_spawn_form,
+    watch_progress,
 )
 from .conftest import Screenshots, keep_logs
 from .hub_stack import REPO_ROOT, HubStack, eventually
@@ -77,76 +79,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
     finally:
         hub.stop()
         keep_logs(state_dir, "test_spawn")
-
-
-# -- watching the progress bar ----------------------------------------------------------------
-
-RECORD_PROGRESS = """
-(() => {
-  const report = () => {
-    const bar = document.querySelector('#progress-bar');
-    const log = [...document.querySelectorAll('#progress-log .progress-log-event')].map(e => e.textContent);
-    window.e2eRecordProgress({
-      value: bar ? Number(bar.getAttribute('aria-valuenow') || 0) : null,
-      message: (document.querySelector('#progress-message') || {}).textContent || '',
-      log: log,
-      failed: !!(bar && bar.classList.contains('bg-danger')),
-    });
-  };
-  document.addEventListener('DOMContentLoaded', () => {
-    const target = document.querySelector('#progress-log');
-    if (!target) return;
-    new MutationObserver(report).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-    report();
-  });
-})();
-"""
-
-
-@dataclass
-class ProgressSeen:
-    """Every state of the spawn page's progress bar the browser rendered (survives the redirect)."""
-
-    states: list[dict[str, Any]] = field(default_factory=list)
-
-    def record(self, state: dict[str, Any]) -> None:
-        if not self.states or self.states[-1] != state:
-            self.states.append(state)
-
-    @property
-    def values(self) -> list[int]:
-        return [s["value"] for s in self.states if s["value"] is not None]
-
-    @property
-    def log(self) -> list[str]:
-        return max((s["log"] for s in self.states), key=len, default=[])
-
-
-def watch_progress(context: BrowserContext) -> ProgressSeen:
-    seen = ProgressSeen()
-    context.expose_function("e2eRecordProgress", seen.record)
-    context.add_init_script(RECORD_PROGRESS)
-    return seen
-
-
-def submit_spawn_form(page: Page, profile: str, options: dict[str, str] | None = None) -> None:
-    """Choose a profile (and option choices) on the options form and press Start."""
-    page.check(f"input[name='profile'][value='{profile}']")
-    for option, choice in (options or {}).items():
-        page.select_option(f"select[name='profile-option-{profile}--{option}']", choice)
-    page.locator("#spawn_form [type='submit']").click()
-
-
-def pod_of(stack: HubStack, user: str, server: str = "") -> dict[str, Any]:
-    """The pod the hub's state says belongs to user/server, read from the simulator."""
-    selector = f"hub.jupyter.org/username={user}"
-    pods = [
-        p
-        for p in stack.pods(label_selector=selector)
-        if p["metadata"].get("annotations", {}).get("hub.jupyter.org/servername", "") == server
-    ]
-    assert len(pods) == 1, f"expected one pod for {user}/{server!r}, found {[p['metadata']['name'] for p in pods]}"
-    return pods[0]
 
 
 def notebook_container(pod: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from jupyterhub import orm
 from kubesim.testing import run_simulator
 
 from async_kubespawner import KubeSpawner
@@ -383,3 +384,29 @@ async def make_cluster_spawner(cluster):
 def store_pods(sim) -> list[dict[str, Any]]:
     items, _ = sim.store.list(sim.store.resource("pods"), NAMESPACE)
     return items
+
+
+def live_pods(sim: Any) -> list[str]:
+    """Names of the pods in the store that are not being deleted."""
+    return [p["metadata"]["name"] for p in store_pods(sim) if not p["metadata"].get("deletionTimestamp")]
+
+
+@pytest.fixture
+def hub_db() -> Any:
+    """A real JupyterHub database (in memory), as the hub's session."""
+    db = orm.new_session_factory("sqlite:///:memory:")()
+    yield db
+    db.close()
+
+
+def record(db: Any, user: str, servers: dict[str, bool]) -> None:
+    """The hub's record of ``user``: each server name → whether it is running."""
+    orm_user = orm.User(name=user)
+    db.add(orm_user)
+    db.commit()
+    for name, running in servers.items():
+        orm_spawner = orm.Spawner(name=name, user=orm_user)
+        if running:
+            orm_spawner.server = orm.Server()
+        db.add(orm_spawner)
+    db.commit()

@@ -104,7 +104,7 @@ def test_trim_pod_keeps_what_the_spawner_reads_and_drops_secrets():
 
 
 def test_cached_pod_heap_is_under_3kb():
-    """Issue 5 asks for <= 3 KB of heap per cached pod; measured as the hub would hold them
+    """The memory target is <= 3 KB of heap per cached pod; measured as the hub would hold them
     (each pod parsed from its own watch line, then trimmed)."""
     raw = [json.dumps(big_pod(f"jupyter-user{i}", phase="Running")) for i in range(1000)]
     assert len(raw[0]) > 10_000

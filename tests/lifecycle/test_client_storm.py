@@ -1,4 +1,4 @@
-"""The API client under a spawn storm (issue 5): no thread-pool work per request, and
+"""The API client under a spawn storm: no thread-pool work per request, and
 queueing for a request slot never spends a request's timeout or retry budget.
 
 Against the simulator over real HTTP; latency and errors come from ``sim.faults``.

@@ -17,13 +17,9 @@ import pytest
 from traitlets import TraitError
 
 from .conftest import NAMESPACE
+from .refusals import MOUNTED, PVC, namespace_count, nothing_created, refusal
 
 SIDE = {"name": "side", "image": "busybox"}
-PVC = {"storage_pvc_ensure": True, "storage_capacity": "1Gi"}
-MOUNTED = {
-    "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}],
-    "volume_mounts": [{"name": "home", "mountPath": "/home/jovyan"}],
-}
 
 
 def _gids_as_string(spawner: Any) -> str:
@@ -232,15 +228,6 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-def _nothing_created(sim: Any, namespaces_before: int) -> None:
-    store = sim.store
-    for plural in ("pods", "persistentvolumeclaims", "secrets", "services"):
-        items, _ = store.list(store.resource(plural), None)
-        assert items == [], (plural, [i["metadata"]["name"] for i in items])
-    namespaces, _ = store.list(store.resource("namespaces"), None)
-    assert len(namespaces) == namespaces_before
-
-
 def test_the_table_is_large_and_distinct() -> None:
     assert len(CASES) >= 70
     assert len({case_id for case_id, _, _ in CASES}) == len(CASES)
@@ -250,30 +237,22 @@ def test_the_table_is_large_and_distinct() -> None:
 async def test_invalid_value_refused_before_anything_is_created(
     sim: Any, make_spawner: Any, config: dict[str, Any], setting: str
 ) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
-    try:
-        spawner = make_spawner(**config)
-    except TraitError as e:
-        error: BaseException = e
-    else:
-        with pytest.raises(TraitError) as info:
-            await spawner.start()
-        error = info.value
-    message = str(error)
+    namespaces_before = namespace_count(sim)
+    message = await refusal(make_spawner, config)
     assert f"KubeSpawner.{setting}" in message or f"{setting} must" in message, message
     assert "secret-value" not in message  # env values are never echoed
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
     assert NAMESPACE == "default"
 
 
 async def test_a_pod_over_the_request_limit_is_refused_before_the_pvc(
     sim: Any, make_spawner: Any
 ) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    namespaces_before = namespace_count(sim)
     spawner = make_spawner(environment={"BIG": "x" * (4 * 1024 * 1024)}, **PVC)
     with pytest.raises(TraitError) as info:
         await spawner.start()
     message = str(info.value)
     assert "KubeSpawner.environment" in message and "3145728" in message
     assert "xxxx" not in message
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)

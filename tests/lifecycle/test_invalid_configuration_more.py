@@ -12,7 +12,7 @@ import pytest
 from kubesim.validation import validate_object
 from traitlets import TraitError
 
-from .test_invalid_configuration import MOUNTED, PVC, _nothing_created
+from .refusals import MOUNTED, PVC, namespace_count, nothing_created, refusal
 
 SECRET_ENV = {"value": "secret-value", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
 
@@ -74,19 +74,11 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 async def test_refused_before_anything_is_created(
     sim: Any, make_spawner: Any, config: dict[str, Any], setting: str
 ) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
-    try:
-        spawner = make_spawner(**PVC, **MOUNTED, **config)
-    except TraitError as e:
-        error: BaseException = e
-    else:
-        with pytest.raises(TraitError) as info:
-            await spawner.start()
-        error = info.value
-    message = str(error)
+    namespaces_before = namespace_count(sim)
+    message = await refusal(make_spawner, {**PVC, **MOUNTED, **config})
     assert f"KubeSpawner.{setting}" in message, message
     assert "secret-value" not in message
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
 
 
 def pod(container: dict[str, Any], spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -151,12 +143,12 @@ async def test_extended_resources_are_whole_and_not_overcommitted(
     """Extended resources (a GPU) are counted in whole units and never overcommitted:
     the API server refuses a fraction, a request without a limit and a request that
     differs from the limit."""
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    namespaces_before = namespace_count(sim)
     spawner = make_spawner(**PVC, **MOUNTED, **config)
     with pytest.raises(TraitError) as info:
         await spawner.start()
     assert f"KubeSpawner.{setting}" in str(info.value), str(info.value)
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
 
 
 @pytest.mark.parametrize(
@@ -187,11 +179,11 @@ NEGATIVE_SCRATCH = {
 
 
 async def test_a_negative_empty_dir_size_is_refused(sim: Any, make_spawner: Any) -> None:
-    namespaces_before = len(sim.store.list(sim.store.resource("namespaces"), None)[0])
+    namespaces_before = namespace_count(sim)
     with pytest.raises(TraitError, match=r"KubeSpawner\.volumes"):
         spawner = make_spawner(storage_pvc_ensure=True, storage_capacity="1Gi", **NEGATIVE_SCRATCH)
         await spawner.start()
-    _nothing_created(sim, namespaces_before)
+    nothing_created(sim, namespaces_before)
     body = pod({}, {"volumes": NEGATIVE_SCRATCH["volumes"]})
     fields = [c["field"] for c in validate_object("Pod", body)]
     assert "spec.volumes[0].emptyDir.sizeLimit" in fields

@@ -15,8 +15,7 @@ from jupyterhub import orm
 from async_kubespawner.lifecycle.orphans import orphan_sweeps
 from async_kubespawner.spawner import SpawnFailed
 
-from .conftest import store_pods
-from .test_stop_never_forgotten import hub_db, live_pods, record  # noqa: F401  (fixture)
+from .conftest import live_pods, record, store_pods
 
 
 def uid_of(sim: Any, name: str) -> str:
@@ -41,7 +40,7 @@ async def rename_running_user(sim: Any, make_spawner: Any, db: Any) -> tuple[Any
     return bob, uid_of(sim, alice.pod_name)
 
 
-async def test_the_sweep_spares_a_renamed_users_running_pod(sim, make_spawner, hub_db):  # noqa: F811
+async def test_the_sweep_spares_a_renamed_users_running_pod(sim, make_spawner, hub_db):
     bob, uid = await rename_running_user(sim, make_spawner, hub_db)
     assert await bob.poll() is None  # still bob's, by the uid in his state
     [sweep] = orphan_sweeps()
@@ -52,7 +51,7 @@ async def test_the_sweep_spares_a_renamed_users_running_pod(sim, make_spawner, h
 async def test_the_new_user_of_the_old_name_neither_replaces_nor_stops_it(
     sim,
     make_spawner,
-    hub_db,  # noqa: F811
+    hub_db,
 ):
     bob, uid = await rename_running_user(sim, make_spawner, hub_db)
     newcomer = make_spawner("alice", user_id=8, delete_orphaned_pods=False)
@@ -73,7 +72,7 @@ async def test_the_new_user_of_the_old_name_neither_replaces_nor_stops_it(
 async def test_a_pod_claimed_by_its_annotation_is_checked_once(
     sim,
     make_spawner,
-    hub_db,  # noqa: F811
+    hub_db,
     monkeypatch,
 ):
     """Pods of upstream KubeSpawner are claimed by their annotations at every poll: the
@@ -98,7 +97,7 @@ async def test_a_pod_claimed_by_its_annotation_is_checked_once(
     assert calls == [1]
 
 
-async def test_the_sweep_matches_exact_names_only(sim, make_spawner, hub_db):  # noqa: F811
+async def test_the_sweep_matches_exact_names_only(sim, make_spawner, hub_db):
     """Server and user names that share a prefix, or differ only by case, are distinct
     owners: only the exact (user, server) the database records as stopped is swept."""
     stopped = make_spawner("alice", "lab")

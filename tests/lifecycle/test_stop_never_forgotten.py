@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from jupyterhub import orm
 
 from async_kubespawner.kube.client import PODS
@@ -24,7 +23,7 @@ from async_kubespawner.lifecycle.orphans import orphan_sweeps
 from async_kubespawner.lifecycle.reconciler import deletion_reconciler
 from async_kubespawner.metrics import ORPHANED_PODS_DELETED, OWED_DELETIONS
 
-from .conftest import NAMESPACE, store_pods
+from .conftest import NAMESPACE, live_pods, record, store_pods
 
 
 @contextmanager
@@ -47,10 +46,6 @@ def log_event(logger: str, matches: Callable[[logging.LogRecord], bool]) -> Iter
     finally:
         target.removeHandler(handler)
         target.setLevel(old_level)
-
-
-def live_pods(sim: Any) -> list[str]:
-    return [p["metadata"]["name"] for p in store_pods(sim) if not p["metadata"].get("deletionTimestamp")]
 
 
 async def test_stop_retries_through_an_outage_longer_than_the_retry_budget(sim, make_spawner):
@@ -124,27 +119,6 @@ async def test_the_reconciler_never_deletes_a_new_pod_of_the_same_server(sim, ma
 
 
 # -- the orphan sweep ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def hub_db() -> Any:
-    """A real JupyterHub database (in memory), as the hub's session."""
-    db = orm.new_session_factory("sqlite:///:memory:")()
-    yield db
-    db.close()
-
-
-def record(db: Any, user: str, servers: dict[str, bool]) -> None:
-    """The hub's record of ``user``: each server name → whether it is running."""
-    orm_user = orm.User(name=user)
-    db.add(orm_user)
-    db.commit()
-    for name, running in servers.items():
-        orm_spawner = orm.Spawner(name=name, user=orm_user)
-        if running:
-            orm_spawner.server = orm.Server()
-        db.add(orm_spawner)
-    db.commit()
 
 
 async def make_running(make_spawner, user: str, server: str = "", **config: Any) -> Any:

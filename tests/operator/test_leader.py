@@ -9,7 +9,7 @@ from typing import Any
 from async_kubespawner.operator.kubeio import LEASES
 
 from .conftest import NAMESPACE, OperatorHarness
-from .test_reconcile import create_server, phase
+from .servers import create_server, phase
 
 
 async def wait_until(predicate: Any, event: asyncio.Event | None = None, timeout: float = 20) -> None:  # noqa: ASYNC109

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from async_kubespawner.kube.client import SECRETS
 from async_kubespawner.operator.kubeio import NOTEBOOK_SERVERS
 from async_kubespawner.operator.models import FINALIZER, LABEL_SERVER
 
 from .conftest import NAMESPACE, OperatorHarness, notebook_server
+from .servers import create_server, phase
 
 
 async def one_pass(operator: Any, name: str) -> None:
@@ -32,24 +32,6 @@ async def one_pass(operator: Any, name: str) -> None:
             await done.wait()
     finally:
         operator.reconciler.reconcile = reconcile
-
-
-def phase(obj: dict[str, Any] | None) -> str | None:
-    return ((obj or {}).get("status") or {}).get("phase")
-
-
-async def create_server(h: OperatorHarness, name: str = "alice", **kwargs: Any) -> dict[str, Any]:
-    body = notebook_server(name, **kwargs)
-    body["spec"]["envSecretRef"] = {"name": f"{name}-env"}
-    created = await h.api.create(NOTEBOOK_SERVERS, NAMESPACE, body)
-    await h.api.create(SECRETS, NAMESPACE, {
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": f"{name}-env", "ownerReferences": [{
-            "apiVersion": created["apiVersion"], "kind": "NotebookServer", "name": name,
-            "uid": created["metadata"]["uid"]}]},
-        "stringData": {"JUPYTERHUB_API_TOKEN": "t0ken"},
-    })
-    return created
 
 
 async def test_server_is_provisioned_and_becomes_ready(harness: OperatorHarness) -> None:

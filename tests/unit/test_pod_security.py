@@ -5,37 +5,14 @@ passes every control."""
 from __future__ import annotations
 
 import asyncio
-import copy
 from typing import Any
 
 import pytest
 
 from async_kubespawner.objects.manifests import to_dict
 from async_kubespawner.objects.pod_security import CONTROLS, check_pod, controls_for
+from tests.unit.restricted_pods import compliant
 from tests.unit.spawner_fakes import make_spawner
-
-
-def compliant() -> dict[str, Any]:
-    context = {
-        "allowPrivilegeEscalation": False,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": True,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
-    return {
-        "metadata": {"name": "p", "annotations": {}},
-        "spec": {
-            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [
-                {"name": "notebook", "image": "x", "securityContext": copy.deepcopy(context)},
-                {"name": "side", "image": "x", "securityContext": copy.deepcopy(context)},
-            ],
-            "initContainers": [
-                {"name": "init", "image": "x", "securityContext": copy.deepcopy(context)}
-            ],
-            "volumes": [{"name": "home", "persistentVolumeClaim": {"claimName": "c"}}],
-        },
-    }
 
 
 def side(pod: dict[str, Any]) -> dict[str, Any]:

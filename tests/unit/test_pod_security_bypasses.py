@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from async_kubespawner.objects.pod_security import check_pod
-from tests.unit.test_pod_security import compliant
+from tests.unit.restricted_pods import compliant
 
 POD_SECCOMP = "seccomp.security.alpha.kubernetes.io/pod"
 CONTAINER_SECCOMP = "container.seccomp.security.alpha.kubernetes.io/"

@@ -3,7 +3,11 @@
 No hub is needed: the rendered form is put inside a ``<form>`` as JupyterHub's
 spawn.html does, a person operates it with the keyboard, and what the browser would
 submit (``FormData``) goes through ``options_from_form``. The full spawn through a hub
-to a pod is the end-to-end suite's job.
+to a pod is the other end-to-end tests' job.
+
+This module drives Playwright's async API from a function-scoped fixture, which shadows
+the package's sync, module-scoped ``browser``: the sync API never runs in this module,
+so no event loop is held while these asyncio tests run.
 """
 
 from collections.abc import AsyncIterator
@@ -13,23 +17,18 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from .profiles_support import PROFILES, ProfileTestSpawner
+from tests.unit.profiles_support import PROFILES, ProfileTestSpawner
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from .hub_stack import CHROMIUM_ARGS, CHROMIUM_PATH
+
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install -y chromium` (Debian's package)")
-    return CHROMIUM
+    if not Path(CHROMIUM_PATH).exists():
+        pytest.fail(f"{CHROMIUM_PATH} is missing: `apt-get install -y chromium` (Debian's package)")
+    return CHROMIUM_PATH
 
 
 @pytest.fixture
