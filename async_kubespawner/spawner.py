@@ -58,6 +58,7 @@ from .lifecycle.errors import SpawnFailed
 from .lifecycle.loop_turns import loop_turns
 from .lifecycle.orphans import HubDatabase, remembered_by_another_server, schedule_orphan_sweep
 from .lifecycle.ownership import delete_own, delete_pvc_forever, pvc_held_by_server_name
+from .lifecycle.preflight import check_before_create, take_checked_pod
 from .lifecycle.progress import SpawnProgress
 from .lifecycle.readiness import Tolerances, exit_code
 from .lifecycle.reconciler import (
@@ -69,7 +70,6 @@ from .lifecycle.reconciler import (
 from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .objects.identity import Ownership, pod_ownership
-from .preflight import check_before_create, take_checked_pod
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap
 from .traits import KubeSpawnerSettings

@@ -111,7 +111,7 @@ def _help(trait) -> str:
 def render() -> str:
     sys.path.insert(0, str(ROOT))
     from async_kubespawner import KubeSpawner
-    from async_kubespawner.objects.naming import RESOLVED_NAME_FIELDS, USER_TEMPLATE_FIELDS
+    from async_kubespawner.objects.slugs import RESOLVED_NAME_FIELDS, USER_TEMPLATE_FIELDS
     from async_kubespawner.traits import DEPRECATED_ALIASES
 
     traits = KubeSpawner.class_traits(config=True)

@@ -35,7 +35,7 @@ from typing import Any
 import orjson
 
 from ..kube.cache import pack_json
-from ..objects.naming import render_template
+from ..objects.slugs import render_template
 
 log = logging.getLogger("async_kubespawner.lifecycle.progress")
 

@@ -1,7 +1,7 @@
 """The start sequence of one server, as an object of its own.
 
 ``KubeSpawner.start()`` resolves its settings once (:class:`StartPlan`), runs the
-pre-create checks (:mod:`async_kubespawner.preflight`: the final objects, before any is
+pre-create checks (:mod:`async_kubespawner.lifecycle.preflight`: the final objects, before any is
 created) and hands the plan to a :class:`StartOperation`, which runs the sequence:
 
 1. the user namespace (once per process and API client), with ``enable_user_namespaces``;

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .naming import TemplateFields, expand_template
+from .slugs import TemplateFields, expand_template
 
 __all__ = [
     "NameTemplateError",

@@ -61,7 +61,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from ..objects.identity import IDENTITY_ANNOTATION
 from ..objects.manifests import to_dict
-from ..objects.naming import TemplateFields
+from ..objects.slugs import TemplateFields
 from ..traits.namespaces import hub_namespace
 from .limits import INTERNAL_SSL_REFUSAL, USER_NAMESPACES_REFUSAL
 from .models import (
@@ -712,7 +712,7 @@ def adoption_patch(config: Config, username: str, servername: str = "") -> tuple
     writes exactly those labels and annotations, plus the retention the converted
     template records on the claims it creates.
     """
-    from ..objects.naming import safe_label_value
+    from ..objects.slugs import safe_label_value
     from .models import (
         ANNOTATION_DELETE_WITH_SERVER,
         LABEL_SERVER,

@@ -34,7 +34,7 @@ from typing import Any
 
 from ..kube.cache import EventIndex, ObjectCache, object_key, trim_pod
 from ..kube.client import EVENTS, PODS, PVCS, ApiError, KubeApi, ResourceKind
-from ..objects.naming import safe_label_value
+from ..objects.slugs import safe_label_value
 from .kubeio import NOTEBOOK_SERVERS, KindResolver, merge_patch
 from .models import (
     ANNOTATION_DELETE_WITH_SERVER,

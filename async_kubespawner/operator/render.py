@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..objects.naming import (
+from ..objects.slugs import (
     TemplateFields,
     is_valid_dns_label,
     is_valid_label,

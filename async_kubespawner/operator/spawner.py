@@ -40,7 +40,7 @@ from ..kube.client import EVENTS, SECRETS, ApiError, ApiSettings, KubeApi, share
 from ..kube.reflector import ApiListerWatcher, Reflector
 from ..lifecycle.errors import SpawnFailed
 from ..lifecycle.progress import SpawnProgress
-from ..objects.naming import (
+from ..objects.slugs import (
     TemplateFields,
     is_valid_dns_label,
     is_valid_dns_subdomain,

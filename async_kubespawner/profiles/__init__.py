@@ -41,7 +41,7 @@ the hub log). ``{value}`` in an
 strings nested at any depth of dicts and lists (other ``{...}`` fields are left for the
 settings' own template expansion, and doubled braces are unescaped, as upstream). The
 text itself is data: the settings' later template expansion never parses it
-(:class:`~async_kubespawner.objects.naming.FilledTemplate`). Free text must match
+(:class:`~async_kubespawner.objects.slugs.FilledTemplate`). Free text must match
 ``validation_regex`` as a whole (``re.fullmatch``, the same semantics as the form's
 HTML ``pattern``).
 

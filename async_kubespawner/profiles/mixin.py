@@ -13,7 +13,7 @@ from traitlets import Callable as CallableTrait
 from traitlets import Dict, List, TraitError, Unicode, Union, default
 from traitlets.config import LoggingConfigurable
 
-from ..objects.naming import TemplateError
+from ..objects.slugs import TemplateError
 from ..traits.redaction import redact_error, redact_value
 from .form import render_form
 from .model import (

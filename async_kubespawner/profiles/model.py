@@ -17,7 +17,7 @@ from typing import Any
 from slugify import slugify
 from tornado import web
 
-from ..objects.naming import fill_value
+from ..objects.slugs import fill_value
 
 #: Form value (and ``user_options`` value) of the choice that stands for free text:
 #: upstream's value, which clients of the REST API post.
@@ -516,8 +516,8 @@ def substitute_unlisted_value(template: Any, value: str) -> Any:
     As upstream, each string is a template for ``{value}`` alone: ``{{``/``}}`` become
     single braces and other ``{fields}`` stay for the setting's own expansion. The
     user's text is never parsed as a template, neither here nor later (see
-    :class:`~async_kubespawner.objects.naming.FilledTemplate`). Raises
-    :class:`~async_kubespawner.objects.naming.TemplateError` for a template using
+    :class:`~async_kubespawner.objects.slugs.FilledTemplate`). Raises
+    :class:`~async_kubespawner.objects.slugs.TemplateError` for a template using
     format specs, conversions, attributes or indexes.
     """
     if isinstance(template, str):

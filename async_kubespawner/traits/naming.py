@@ -3,7 +3,7 @@
 from traitlets import Bool, Dict, Enum, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
-from ..objects.naming import SLUG_SCHEMES, is_valid_label
+from ..objects.slugs import SLUG_SCHEMES, is_valid_label
 from .errors import SpawnerConfigError
 from .validation import (
     CONTENT_FIELDS,

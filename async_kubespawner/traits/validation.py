@@ -26,7 +26,7 @@ from ..objects.manifests import (
     to_dict,
     to_model,
 )
-from ..objects.naming import (
+from ..objects.slugs import (
     RESOLVED_NAME_FIELDS,
     USER_TEMPLATE_FIELDS,
     is_valid_label,

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from async_kubespawner.objects.identity import IDENTITY_ANNOTATION
-from async_kubespawner.objects.naming import escape_slug
+from async_kubespawner.objects.slugs import escape_slug
 from async_kubespawner.spawner import SpawnFailed
 from async_kubespawner.traits import SpawnerConfigError
 

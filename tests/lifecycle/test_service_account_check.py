@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from async_kubespawner.kube.client import ApiError
-from async_kubespawner.preflight import check_service_account
+from async_kubespawner.lifecycle.preflight import check_service_account
 from async_kubespawner.traits import SpawnerConfigError
 
 from .conftest import NAMESPACE

@@ -10,7 +10,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from async_kubespawner.objects.naming import is_valid_dns_label, is_valid_label
+from async_kubespawner.objects.slugs import is_valid_dns_label, is_valid_label
 from async_kubespawner.operator.models import parse_template_spec
 from async_kubespawner.operator.render import (
     ServerContext,

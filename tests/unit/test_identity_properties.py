@@ -21,7 +21,7 @@ from async_kubespawner.objects.identity import (
     pvc_deletion,
     read_owner,
 )
-from async_kubespawner.objects.naming import (
+from async_kubespawner.objects.slugs import (
     TemplateFields,
     expand_template,
     is_valid_dns_label,

@@ -14,7 +14,7 @@ from async_kubespawner.objects.names import (
     compute_names,
     legacy_pvc_name,
 )
-from async_kubespawner.objects.naming import TemplateFields
+from async_kubespawner.objects.slugs import TemplateFields
 from async_kubespawner.objects.state import (
     LEGACY_STATE_VERSION,
     STATE_VERSION_KEY,

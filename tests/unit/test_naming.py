@@ -12,7 +12,7 @@ import hashlib
 
 import pytest
 
-from async_kubespawner.objects.naming import (
+from async_kubespawner.objects.slugs import (
     FilledTemplate,
     TemplateError,
     TemplateFields,

@@ -26,20 +26,20 @@ from typing import Any
 
 import orjson
 
-from .kube.client import NAMESPACES, KubeApi, ResourceKind
-from .kube.errors import Forbidden, Unauthorized
-from .objects.api_rules import (
+from ..kube.client import NAMESPACES, KubeApi, ResourceKind
+from ..kube.errors import Forbidden, Unauthorized
+from ..objects.api_rules import (
     FieldError,
     namespace_errors,
     pod_errors,
     pvc_errors,
     service_errors,
 )
-from .objects.manifests import NOTEBOOK_CONTAINER_NAME, attribute_for_key, to_dict
-from .objects.pod_security import check_pod
-from .traits.errors import SpawnerConfigError
+from ..objects.manifests import NOTEBOOK_CONTAINER_NAME, attribute_for_key, to_dict
+from ..objects.pod_security import check_pod
+from ..traits.errors import SpawnerConfigError
 
-log = logging.getLogger("async_kubespawner.preflight")
+log = logging.getLogger("async_kubespawner.lifecycle.preflight")
 
 SERVICE_ACCOUNTS = ResourceKind("serviceaccounts", "ServiceAccount")
 _CHECKED_POD = "_preflight_checked_pod"
@@ -299,7 +299,7 @@ async def check_service_account(spawner: Any, api: KubeApi, pod: Mapping[str, An
 def adoptable_pvc(spawner: Any, api: KubeApi) -> Callable[[str], Awaitable[bool]]:
     """``pvc_exists(name)`` for the legacy-name check: the claim exists *and* this server
     may mount it (``lifecycle/ownership.py``), as ``start()`` decides it."""
-    from .lifecycle.ownership import pvc_is_adoptable
+    from .ownership import pvc_is_adoptable
 
     identity = spawner.server_identity()
     scope = spawner.pvc_scope()
