@@ -112,13 +112,13 @@ from .events import EventsTraits
 from .hooks import HooksTraits
 from .limits import MAX_LINUX_ID, NumericLimits, check_range
 from .namespaces import NamespaceTraits, hub_namespace
+from .naming import NamingTraits
 from .networking import NetworkingTraits
 from .ownership import OwnershipTraits
 from .pod import PodTraits
 from .readiness import ReadinessTraits
 from .resources import ResourceTraits
 from .security import SecurityTraits
-from .slugs import NamingTraits
 from .stop import StopTraits
 from .storage import StorageTraits
 from .watch import WatchTraits

@@ -9,6 +9,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import jupyterhub
+from jupyterhub.proxy import Proxy
 from jupyterhub.spawner import Spawner
 from jupyterhub.tests.mocking import MockHub
 from traitlets import Dict, List, Unicode
@@ -207,3 +208,22 @@ def spawn_body(user_options: dict[str, Any]) -> dict[str, Any]:
     if jupyterhub.version_info[0] >= 6:
         return {"user_options": user_options}
     return dict(user_options)
+
+
+class InMemoryProxy(Proxy):
+    """Keeps routes in a dict: the tests exercise the hub, not configurable-http-proxy."""
+
+    should_start = False
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.routes: dict[str, dict[str, Any]] = {}
+
+    async def add_route(self, routespec: str, target: str, data: dict[str, Any]) -> None:
+        self.routes[routespec] = {"routespec": routespec, "target": target, "data": data}
+
+    async def delete_route(self, routespec: str) -> None:
+        self.routes.pop(routespec, None)
+
+    async def get_all_routes(self) -> dict[str, dict[str, Any]]:
+        return dict(self.routes)

@@ -15,14 +15,14 @@ import aiohttp
 import jupyterhub
 import pytest
 from jupyterhub import orm
-from jupyterhub.proxy import Proxy
 from jupyterhub.tests.mocking import MockHub
 from jupyterhub.utils import random_port
 from traitlets.config import Config
 
-from .profiles_support import (
+from tests.unit.profiles_support import (
     PROFILES,
     FormParser,
+    InMemoryProxy,
     ProfileTestSpawner,
     spawn_body,
     stop_mock_hub,
@@ -32,25 +32,6 @@ from .profiles_support import (
 #: 6.x and 200 on 5.0 (the versions the matrix runs); the message and the re-rendered
 #: form are checked either way.
 REFUSED_FORM_STATUS = 400 if jupyterhub.version_info[:2] >= (5, 5) else 200
-
-
-class InMemoryProxy(Proxy):
-    """Keeps routes in a dict: the tests exercise the hub, not configurable-http-proxy."""
-
-    should_start = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.routes: dict[str, dict[str, Any]] = {}
-
-    async def add_route(self, routespec: str, target: str, data: dict[str, Any]) -> None:
-        self.routes[routespec] = {"routespec": routespec, "target": target, "data": data}
-
-    async def delete_route(self, routespec: str) -> None:
-        self.routes.pop(routespec, None)
-
-    async def get_all_routes(self) -> dict[str, dict[str, Any]]:
-        return dict(self.routes)
 
 
 class RecordingSpawner(ProfileTestSpawner):

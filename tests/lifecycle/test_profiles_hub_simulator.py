@@ -22,9 +22,7 @@ from traitlets.config import Config
 from async_kubespawner import KubeSpawner
 from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
-
-from .profiles_support import spawn_body, stop_mock_hub
-from .test_profiles_rest_api import InMemoryProxy
+from tests.unit.profiles_support import InMemoryProxy, spawn_body, stop_mock_hub
 
 
 def broken(spawner: Any) -> str:
