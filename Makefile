@@ -33,6 +33,12 @@ lint: $(STAMP)
 
 test: $(STAMP) $(CHP) system-deps lint
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-matrix
+
+# The fast tiers again under the Zero to JupyterHub hub image's versions and under the
+# lowest versions pyproject.toml allows (scripts/compat-matrix.sh; uv virtualenvs).
+test-matrix: $(STAMP)
+	UV="$(abspath $(VENV))/bin/uv" bash scripts/compat-matrix.sh
 
 # make demo DEMO_ARGS="--kubeconfig ~/.kube/config" runs the same hub against a real cluster.
 demo: $(STAMP) $(CHP)

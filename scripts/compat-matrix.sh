@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The compatibility matrix: the fast test tiers (unit, lifecycle, simulator) under
+# The compatibility matrix: the fast test tiers (unit, lifecycle, operator, simulator) under
 #   z2jh    the Zero to JupyterHub hub image's versions (JupyterHub 5.5, kubernetes_asyncio
 #           36.1) on the newest Python this machine has;
 #   lowest  the lowest versions pyproject.toml allows, on the lowest Python it allows.
@@ -12,12 +12,12 @@ cd "$(dirname "$0")/.."
 
 UV="${UV:-.venv/bin/uv}"
 ROOT_DIR=.venv-matrix
-TIERS=(tests/unit tests/lifecycle tests/sim)
+TIERS=(tests/unit tests/lifecycle tests/operator tests/sim)
 # Run by the main suite only, as they check this repository rather than the versions: the
 # browser form test (Chromium), the wheel-building test (pip, hatchling), and the check
 # that docs/configuration.md matches the settings' help texts (JupyterHub's own base-class
 # help texts, which differ between JupyterHub releases, are rendered in it).
-PYTEST_OPTS=(-q -p no:cacheprovider -m "not e2e" --ignore tests/unit/test_options_form_browser.py
+PYTEST_OPTS=(-q -p no:cacheprovider -m "not e2e"
              --ignore tests/unit/test_distributions.py
              --deselect tests/unit/test_config_reference.py::test_committed_reference_is_up_to_date)
 
