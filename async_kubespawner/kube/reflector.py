@@ -233,6 +233,15 @@ class ReflectorSettings:
     list_page_size: int = 200
     #: Client timeout of one list page request.
     list_timeout: float = 60.0
+    #: Apply each page of the *first* list to the sink as it arrives (if the sink has
+    #: ``load_page``), so a reader waiting on one key (``wait_listed``) is answered by the
+    #: page that holds it instead of by the last page. The sink is then partial until
+    #: ``synced``: a key present is true, an absence means nothing yet. Relists (after a
+    #: 410) never do this: they replace the old content only once complete.
+    partial_first_list: bool = False
+    #: Objects in the first page of a list (``None``: ``list_page_size``). A small first
+    #: page answers the readers of its keys after a short request; later pages are large.
+    first_page_size: int | None = None
     #: Seconds a leased reflector keeps running after its last lease is released (a
     #: server stopping and starting again does not relist).
     release_delay: float = 30.0
@@ -324,6 +333,10 @@ class Reflector(Generic[SinkT]):
         self._is_connected = asyncio.Event()
         self._is_disconnected = asyncio.Event()
         self._synced = asyncio.Event()
+        #: Set (then replaced) each time a page of a partial first list is applied.
+        self._page_applied = asyncio.Event()
+        #: Pages of the current first list applied to the sink so far (partial loading).
+        self.pages_loaded = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -378,6 +391,33 @@ class Reflector(Generic[SinkT]):
         try:
             async with asyncio.timeout(timeout):
                 await self._synced.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def wait_listed(
+        self,
+        present: Callable[[], bool],
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> bool:
+        """Wait until ``present()`` holds or the first list has completed; ``False`` if
+        neither happened within ``timeout``.
+
+        For a reader of one key: with ``partial_first_list`` the sink fills page by page,
+        so a key on page 1 of 25 is answered after one page. ``present()`` must only be
+        true for something a page (or an event) put in the sink; an absence is only
+        meaningful once :attr:`synced`, which the caller checks after this returns.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while not self._synced.is_set() and not present():
+                    page = asyncio.ensure_future(self._page_applied.wait())
+                    synced = asyncio.ensure_future(self._synced.wait())
+                    try:
+                        await asyncio.wait({page, synced}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        page.cancel()
+                        synced.cancel()
         except TimeoutError:
             return False
         return True
@@ -544,10 +584,17 @@ class Reflector(Generic[SinkT]):
     async def _list(self) -> None:
         items: list[Any] = []
         continue_token: str | None = None
+        load_page: Callable[[list[Any]], None] | None = None
+        if self.settings.partial_first_list and not self._synced.is_set():
+            load_page = getattr(self.sink, "load_page", None)
+        self.pages_loaded = 0
         while True:
+            limit = self.settings.list_page_size
+            if continue_token is None and self.settings.first_page_size:
+                limit = self.settings.first_page_size
             try:
                 page = await self.source.list_page(
-                    limit=self.settings.list_page_size,
+                    limit=limit,
                     continue_token=continue_token,
                     timeout=self.settings.list_timeout,
                     decode=self._decode_page,
@@ -558,7 +605,15 @@ class Reflector(Generic[SinkT]):
                     items, continue_token = [], None
                     continue
                 raise
-            items.extend(page.get("items") or ())
+            page_items = page.get("items") or []
+            items.extend(page_items)
+            if load_page is not None:
+                # A first list: what this page holds is true now; what it lacks may be
+                # on a later page, so nothing is removed until the list completes.
+                load_page(page_items)
+                self.pages_loaded += 1
+                self._page_applied.set()
+                self._page_applied = asyncio.Event()
             meta = page.get("metadata") or {}
             continue_token = meta.get("continue") or None
             if not continue_token:
