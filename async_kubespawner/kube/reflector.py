@@ -333,8 +333,8 @@ class Reflector(Generic[SinkT]):
         self._is_connected = asyncio.Event()
         self._is_disconnected = asyncio.Event()
         self._synced = asyncio.Event()
-        #: Set (then replaced) each time a page of a partial first list is applied.
-        self._page_applied = asyncio.Event()
+        #: wait_listed's waiters: future -> its ``present()``.
+        self._listed_waiters: dict[asyncio.Future[None], Callable[[], bool]] = {}
         #: Pages of the current first list applied to the sink so far (partial loading).
         self.pages_loaded = 0
         self._task: asyncio.Task[None] | None = None
@@ -405,22 +405,35 @@ class Reflector(Generic[SinkT]):
 
         For a reader of one key: with ``partial_first_list`` the sink fills page by page,
         so a key on page 1 of 25 is answered after one page. ``present()`` must only be
-        true for something a page (or an event) put in the sink; an absence is only
-        meaningful once :attr:`synced`, which the caller checks after this returns.
+        true for something a page (or an event) put in the sink, and cheap: it is asked
+        once per page applied. An absence is only meaningful once :attr:`synced`, which
+        the caller checks after this returns. One future per waiter, resolved by the
+        page that satisfies it: a restarted hub polling 5,000 servers at once does not
+        wake 5,000 coroutines per page.
         """
+        if self._synced.is_set() or present():
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._listed_waiters[future] = present
         try:
             async with asyncio.timeout(timeout):
-                while not self._synced.is_set() and not present():
-                    page = asyncio.ensure_future(self._page_applied.wait())
-                    synced = asyncio.ensure_future(self._synced.wait())
-                    try:
-                        await asyncio.wait({page, synced}, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        page.cancel()
-                        synced.cancel()
+                await future
         except TimeoutError:
             return False
+        finally:
+            self._listed_waiters.pop(future, None)
         return True
+
+    def _wake_listed(self, *, everyone: bool) -> None:
+        """Resolve the ``wait_listed`` waiters whose key a page brought (all at the end)."""
+        for future, present in list(self._listed_waiters.items()):
+            if future.done():
+                continue
+            try:
+                if everyone or present():
+                    future.set_result(None)
+            except Exception as e:
+                future.set_exception(e)
 
     def stale_for(self) -> float:
         """Seconds since this reflector lost its connection to the API server (0 while it
@@ -612,8 +625,7 @@ class Reflector(Generic[SinkT]):
                 # on a later page, so nothing is removed until the list completes.
                 load_page(page_items)
                 self.pages_loaded += 1
-                self._page_applied.set()
-                self._page_applied = asyncio.Event()
+                self._wake_listed(everyone=False)
             meta = page.get("metadata") or {}
             continue_token = meta.get("continue") or None
             if not continue_token:
@@ -624,6 +636,7 @@ class Reflector(Generic[SinkT]):
         self._connected()
         first = not self._synced.is_set()
         self._synced.set()
+        self._wake_listed(everyone=True)
         log.log(
             logging.INFO if first else logging.DEBUG,
             "Reflector %s listed %d objects at resourceVersion %s",
