@@ -4,7 +4,8 @@ What a restarted hub feels: JupyterHub polls every running server when it starts
 each answer waits on the pod cache. This measures, in a fresh hub process per sample,
 the time from the first ``poll()`` call to its answer, for the server whose pod is
 (a) first in the list, (b) the median one and (c) the last one, and the time until the
-whole cache is loaded.
+whole cache is loaded. With ``--all``, also what a restarting hub does: poll every
+running server at once (the answer times of the first, median and last pod, p50/p99).
 
 The simulator runs in its own process; its store is filled directly with N running
 pods, each one a different user's (the measured spawner's own manifest for a marker
@@ -59,6 +60,8 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     point_at_simulator(spawner_class, config, args.url, args.kubeconfig)
     if args.tracemalloc:
         tracemalloc.start()
+    if args.all:
+        return await probe_all(args, spawner_class, config)
     spawner = build_spawner(spawner_class, user_of(args.index), args.index + 1, config=config)
     started = time.monotonic()
     status = await spawner.poll()
@@ -79,6 +82,38 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+async def probe_all(args: argparse.Namespace, spawner_class: type,
+                    config: Any) -> dict[str, Any]:
+    """What a restarting hub does: poll every running server at once (JupyterHub checks
+    all of them concurrently at start-up); when does each answer?"""
+    spawners = [build_spawner(spawner_class, user_of(i), i + 1, config=config)
+                for i in range(args.pods)]
+    answered: list[float] = [0.0] * len(spawners)
+    statuses: dict[str, int] = {}
+
+    async def one(i: int) -> None:
+        status = await spawners[i].poll()
+        answered[i] = time.monotonic()
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(i) for i in range(len(spawners))))
+    ms = [round((t - started) * 1000, 1) for t in answered]
+    ordered = sorted(ms)
+    result = {
+        "pods": args.pods,
+        "statuses": statuses,
+        "first_ms": ms[0],
+        "median_pod_ms": ms[len(ms) // 2],
+        "last_ms": ms[-1],
+        "p50_ms": ordered[len(ordered) // 2],
+        "p99_ms": ordered[int(len(ordered) * 0.99)],
+        "max_ms": ordered[-1],
+    }
+    await shutdown_spawner_module(spawner_class)
+    return result
+
+
 async def _run_child(args: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="aks-first-poll-") as tmp:
         out = Path(tmp) / "probe.json"
@@ -95,7 +130,7 @@ async def _run_child(args: list[str]) -> dict[str, Any]:
 
 
 async def measure(spawner: str, pods: int, samples: int, seed: int,
-                  traced: bool = False) -> dict[str, Any]:
+                  traced: bool = False, all_users: bool = False) -> dict[str, Any]:
     benchmark_kubeconfig()
     spawner_class = load_spawner_class(spawner)
     sim = await SimulatorProcess.start(benchmark_kubeconfig(), users=1, seed=seed,
@@ -120,9 +155,12 @@ async def measure(spawner: str, pods: int, samples: int, seed: int,
             common.append("--tracemalloc")
         cases = {"first": 0, "median": pods // 2, "last": pods - 1}
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+        everyone: list[dict[str, Any]] = []
         for _ in range(samples):  # interleaved, so drift of the machine hits every case
             for name, index in cases.items():
                 runs[name].append(await _run_child([*common, "--index", str(index)]))
+            if all_users:
+                everyone.append(await _run_child([*common, "--all", "--pods", str(pods)]))
     finally:
         await sim.close()
     summary: dict[str, Any] = {"spawner": spawner, "pods": pods, "samples": samples,
@@ -140,6 +178,12 @@ async def measure(spawner: str, pods: int, samples: int, seed: int,
         loads = [r["load_ms"] for r in results if "load_ms" in r]
         if loads:
             summary[name]["load_ms_median"] = statistics.median(loads)
+    if everyone:
+        summary["all_at_once"] = {
+            key: statistics.median(r[key] for r in everyone)
+            for key in ("first_ms", "median_pod_ms", "last_ms", "p50_ms", "p99_ms", "max_ms")
+        }
+        summary["all_at_once"]["statuses"] = [r["statuses"] for r in everyone]
     return summary
 
 
@@ -155,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="trace the heap in each hub process (as the memory benchmark "
                         "does: every allocation several-fold slower)")
     # one probe (internal: the fresh hub process of one sample)
+    parser.add_argument("--all", action="store_true",
+                        help="also time a hub start that polls every server at once")
     parser.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -164,8 +210,11 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(probe(args))
     else:
         result = asyncio.run(measure(args.spawner, args.pods, args.samples, args.seed,
-                                     args.tracemalloc))
+                                     args.tracemalloc, args.all))
         brief = {k: v for k, v in result.items() if k not in ("first", "median", "last")}
+        brief.pop("all_at_once", None)
+        if "all_at_once" in result:
+            brief["all_at_once"] = result["all_at_once"]
         for name in ("first", "median", "last"):
             brief[name] = {k: v for k, v in result[name].items() if k != "runs"}
         print(json.dumps(brief, indent=2))
