@@ -350,15 +350,15 @@ class ObjectCache:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._objects
+
     def get(self, key: Key) -> Obj | None:
         entry = self._objects.get(key)
         return None if entry is None else orjson.loads(entry[1])
 
     def keys(self) -> list[Key]:
         return list(self._objects)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._objects
 
     # -- changes (called by the reflector) ----------------------------------------------
 
