@@ -141,7 +141,7 @@ async def measure(spawner: str, pods: int, samples: int, seed: int,
         template_spawner = build_spawner(spawner_class, MARK, 0, config=config)
         from kubernetes_asyncio.client import ApiClient
 
-        manifest = await template_spawner.get_pod_manifest()  # type: ignore[attr-defined]
+        manifest = await template_spawner.get_pod_manifest()
         async with ApiClient() as client:
             template = client.sanitize_for_serialization(manifest)
         namespace = str(getattr(template_spawner, "namespace", "default") or "default")

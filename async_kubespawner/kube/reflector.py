@@ -601,35 +601,46 @@ class Reflector(Generic[SinkT]):
         if self.settings.partial_first_list and not self._synced.is_set():
             load_page = getattr(self.sink, "load_page", None)
         self.pages_loaded = 0
-        while True:
-            limit = self.settings.list_page_size
-            if continue_token is None and self.settings.first_page_size:
-                limit = self.settings.first_page_size
-            try:
-                page = await self.source.list_page(
-                    limit=limit,
-                    continue_token=continue_token,
-                    timeout=self.settings.list_timeout,
-                    decode=self._decode_page,
-                )
-            except Gone:
-                if continue_token:
-                    # The continue token expired between pages: start the list again.
-                    items, continue_token = [], None
-                    continue
-                raise
-            page_items = page.get("items") or []
-            items.extend(page_items)
-            if load_page is not None:
-                # A first list: what this page holds is true now; what it lacks may be
-                # on a later page, so nothing is removed until the list completes.
-                load_page(page_items)
-                self.pages_loaded += 1
-                self._wake_listed(everyone=False)
-            meta = page.get("metadata") or {}
-            continue_token = meta.get("continue") or None
-            if not continue_token:
-                break
+        prefetched: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            while True:
+                limit = self.settings.list_page_size
+                if continue_token is None and self.settings.first_page_size:
+                    limit = self.settings.first_page_size
+                try:
+                    if prefetched is not None:
+                        fetch, prefetched = prefetched, None
+                        page = await fetch
+                    else:
+                        page = await self._list_page(limit, continue_token)
+                except Gone:
+                    if continue_token:
+                        # The continue token expired between pages: start the list again.
+                        items, continue_token = [], None
+                        continue
+                    raise
+                page_items = page.get("items") or []
+                items.extend(page_items)
+                meta = page.get("metadata") or {}
+                continue_token = meta.get("continue") or None
+                if load_page is not None:
+                    # A first list: what this page holds is true now; what it lacks may
+                    # be on a later page, so nothing is removed until the list completes.
+                    load_page(page_items)
+                    self.pages_loaded += 1
+                    if continue_token:
+                        # Ask for the next page before waking this page's readers (from
+                        # the loop, after the request is under way): their work then
+                        # overlaps the server preparing it instead of delaying the ask.
+                        prefetched = asyncio.ensure_future(
+                            self._list_page(self.settings.list_page_size, continue_token)
+                        )
+                        asyncio.get_running_loop().call_soon(self._wake_listed_some)
+                if not continue_token:
+                    break
+        finally:
+            if prefetched is not None:
+                prefetched.cancel()
         self.sink.replace_all(items, trimmed=True)
         self.resource_version = (page.get("metadata") or {}).get("resourceVersion")
         self.last_event_monotonic = time.monotonic()
@@ -644,6 +655,17 @@ class Reflector(Generic[SinkT]):
             len(items),
             self.resource_version,
         )
+
+    async def _list_page(self, limit: int, continue_token: str | None) -> dict[str, Any]:
+        return await self.source.list_page(
+            limit=limit,
+            continue_token=continue_token,
+            timeout=self.settings.list_timeout,
+            decode=self._decode_page,
+        )
+
+    def _wake_listed_some(self) -> None:
+        self._wake_listed(everyone=False)
 
     def _decode_page(self, raw: bytes) -> dict[str, Any]:
         """Parse one list page and trim its items, with the cyclic GC paused.
