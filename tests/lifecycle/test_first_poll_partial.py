@@ -185,3 +185,37 @@ async def test_polls_after_a_restart_answer_listed_pods_early_never_stopped_earl
         assert len(order) == len(users)
     finally:
         gate.open()
+
+
+async def test_a_first_list_restarted_by_an_expired_continue_token_ends_right(sim):
+    """A continue token expires between pages (410): the list starts over; what earlier
+    pages brought stays readable meanwhile, and the complete list decides the end."""
+    await make_pods(sim, [f"jupyter-c{i}" for i in range(5)])
+    order = listed_names(sim)
+    api = KubeApi(sim.api_client(), request_timeout=5, retry_timeout=10)
+    gate = sim.faults.hold(verb="list", resource="pods")
+    try:
+        reflector = get_reflector(
+            api, PODS, NAMESPACE, lambda: ObjectCache(trim_pod),
+            label_selector=SELECTOR, settings=PAGED,
+        )
+        cache = reflector.sink
+        gate.release()
+        await page_applied(reflector, 1)
+        assert key(order[0]) in cache
+        await sim.store.delete(
+            sim.store.resource("pods"), NAMESPACE, order[0], grace_period_seconds=0
+        )
+        sim.faults.expire_next(verb="list")
+        gate.release()  # page 2 is answered 410 Expired: the list starts over
+        await gate.wait_arrived(3)
+        assert key(order[0]) in cache  # listed once, not yet contradicted by a full list
+        assert not reflector.synced
+        gate.open()
+        assert await reflector.wait_synced(10)
+        assert sorted(cache.keys()) == sorted(key(n) for n in order[1:])
+        assert sim.counters.count("list", "pods", status=410) == 1
+    finally:
+        gate.open()
+        await stop_reflectors()
+        await api.close()
