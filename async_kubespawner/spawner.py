@@ -139,6 +139,16 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             release_delay=self.reflector_release_delay,
         )
 
+    def _pod_reflector_settings(self) -> ReflectorSettings:
+        """The pod cache loads page by page (poll() answers a listed key before the whole
+        first list is in), starting with a small page so the first keys answer at once."""
+        settings = self._reflector_settings()
+        return replace(
+            settings,
+            partial_first_list=True,
+            first_page_size=min(POD_FIRST_PAGE_SIZE, settings.list_page_size),
+        )
+
     def _watch_namespace(self) -> str | None:
         cluster_wide = self.reflector_cluster_wide
         if cluster_wide is None:
@@ -160,7 +170,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             self._watch_namespace(),
             lambda: ObjectCache(trim_pod),
             label_selector=f"component={self.component_label}",
-            settings=self._reflector_settings(),
+            settings=self._pod_reflector_settings(),
             owner=self._reflector_owner(),
         )
         self._sweep_orphans_once(api, reflector)
@@ -560,14 +570,19 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     async def _poll_cache(self) -> int | None:
         reflector = await self._pod_reflector()
-        if not await reflector.wait_synced(self.first_list_timeout):
+        key = self._pod_key
+        cache = reflector.sink
+        # A key already listed answers now (a hub restarted with 5,000 pods answers the
+        # polls of the first pages before the last page arrives); an absence only once
+        # the whole first list is in, since the pod may be on a later page.
+        if not await reflector.wait_listed(lambda: key in cache, self.first_list_timeout):
             self.log.warning(
                 "kubespawner pod=%s/%s poll: pod cache not loaded yet; assuming running",
                 self.namespace,
                 self.pod_name,
             )
             return None
-        pod = reflector.sink.get(self._pod_key)
+        pod = cache.get(key)
         if reflector.stale_for() > self.reflector_stale_after:
             pod = await self._read_pod(await self._get_api(), pod)
         if pod is None:
@@ -677,5 +692,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
 
 #: Answers of ``KubeSpawner._stop_target`` besides a uid or None.
+#: Pods in the first page of the pod cache's first list (later pages: the
+#: reflector_list_page_size): the polls of its pods answer after one short request.
+POD_FIRST_PAGE_SIZE = 50
+
 _NOT_MINE = object()
 _UNREACHABLE = object()

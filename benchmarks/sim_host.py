@@ -26,7 +26,9 @@ listens, then answers JSON commands read line by line from stdin, one JSON line 
 - ``{"cmd": "cpu"}`` → the simulator process's CPU seconds so far
 - ``{"cmd": "drop_watches"}`` → end every client (HTTP) watch; controllers keep theirs
 - ``{"cmd": "populate", "count": N, "template": pod, "namespace": ns}`` → create N
-  running, ready pods directly in the store (memory mode: no kubelet involved)
+  running, ready pods directly in the store (memory mode: no kubelet involved); with
+  ``"substitute": MARK``, pod i is the template with every ``MARK`` replaced by
+  ``MARK-i`` (zero-padded to 5 digits), name included, so each pod is its own user's
 - ``{"cmd": "profile_start"}`` / ``{"cmd": "profile_stop", "path": FILE}`` → cProfile of
   this process between the two (pstats file), to see where the simulator's CPU goes
 - ``{"cmd": "quit"}`` → stop and exit
@@ -233,15 +235,21 @@ def running_status(pod: dict[str, Any], index: int) -> dict[str, Any]:
     }
 
 
-async def populate(store: Store, template: dict[str, Any], count: int, namespace: str) -> int:
+async def populate(store: Store, template: dict[str, Any], count: int, namespace: str,
+                   substitute: str | None = None) -> int:
     """Create ``count`` running pods from ``template`` (memory mode: no kubelet needed)."""
     pods = store.resource("pods")
     base = template.get("metadata", {}).get("name") or "bench-pod"
+    text = json.dumps(template) if substitute else ""
     created = 0
     for index in range(count):
-        pod = copy.deepcopy(template)
+        if substitute:
+            pod = json.loads(text.replace(substitute, f"{substitute}-{index:05d}"))
+        else:
+            pod = copy.deepcopy(template)
         meta = pod.setdefault("metadata", {})
-        meta["name"] = f"{base}-{index}"
+        if not substitute:
+            meta["name"] = f"{base}-{index}"
         meta.pop("namespace", None)
         pod.setdefault("spec", {})["nodeName"] = "bench-node"
         await store.create(pods, namespace, pod)
@@ -292,7 +300,8 @@ async def handle(store: MarkingStore, sim: Any, command: dict[str, Any]) -> Any:
             return {"dropped": store.drop_client_watches()}
         case "populate":
             count = await populate(store, command["template"], int(command["count"]),
-                                   command.get("namespace", "default"))
+                                   command.get("namespace", "default"),
+                                   command.get("substitute"))
             return {"created": count}
         case other:
             raise ValueError(f"unknown command {other!r}")

@@ -350,6 +350,9 @@ class ObjectCache:
     def __len__(self) -> int:
         return len(self._objects)
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._objects
+
     def get(self, key: Key) -> Obj | None:
         entry = self._objects.get(key)
         return None if entry is None else orjson.loads(entry[1])
@@ -397,6 +400,19 @@ class ObjectCache:
             self._changed(key, None)
         for key, (rv, packed) in fresh.items():
             previous = old.get(key)
+            if previous is None or previous[0] != rv:
+                self._changed(key, packed)
+
+    def load_page(self, objects: list[Packed]) -> None:
+        """Add one page of a first list (what :meth:`trim` returned), removing nothing.
+
+        The reflector calls this page by page while its first list is in progress, so a
+        key already listed can be read before the last page arrives; the list's
+        :meth:`replace_all` then drops whatever the complete list lacks.
+        """
+        for key, rv, packed in objects:
+            previous = self._objects.get(key)
+            self._objects[key] = (rv, packed)
             if previous is None or previous[0] != rv:
                 self._changed(key, packed)
 

@@ -233,6 +233,15 @@ class ReflectorSettings:
     list_page_size: int = 200
     #: Client timeout of one list page request.
     list_timeout: float = 60.0
+    #: Apply each page of the *first* list to the sink as it arrives (if the sink has
+    #: ``load_page``), so a reader waiting on one key (``wait_listed``) is answered by the
+    #: page that holds it instead of by the last page. The sink is then partial until
+    #: ``synced``: a key present is true, an absence means nothing yet. Relists (after a
+    #: 410) never do this: they replace the old content only once complete.
+    partial_first_list: bool = False
+    #: Objects in the first page of a list (``None``: ``list_page_size``). A small first
+    #: page answers the readers of its keys after a short request; later pages are large.
+    first_page_size: int | None = None
     #: Seconds a leased reflector keeps running after its last lease is released (a
     #: server stopping and starting again does not relist).
     release_delay: float = 30.0
@@ -324,6 +333,10 @@ class Reflector(Generic[SinkT]):
         self._is_connected = asyncio.Event()
         self._is_disconnected = asyncio.Event()
         self._synced = asyncio.Event()
+        #: wait_listed's waiters: future -> its ``present()``.
+        self._listed_waiters: dict[asyncio.Future[None], Callable[[], bool]] = {}
+        #: Pages of the current first list applied to the sink so far (partial loading).
+        self.pages_loaded = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -381,6 +394,46 @@ class Reflector(Generic[SinkT]):
         except TimeoutError:
             return False
         return True
+
+    async def wait_listed(
+        self,
+        present: Callable[[], bool],
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> bool:
+        """Wait until ``present()`` holds or the first list has completed; ``False`` if
+        neither happened within ``timeout``.
+
+        For a reader of one key: with ``partial_first_list`` the sink fills page by page,
+        so a key on page 1 of 25 is answered after one page. ``present()`` must only be
+        true for something a page (or an event) put in the sink, and cheap: it is asked
+        once per page applied. An absence is only meaningful once :attr:`synced`, which
+        the caller checks after this returns. One future per waiter, resolved by the
+        page that satisfies it: a restarted hub polling 5,000 servers at once does not
+        wake 5,000 coroutines per page.
+        """
+        if self._synced.is_set() or present():
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._listed_waiters[future] = present
+        try:
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            return False
+        finally:
+            self._listed_waiters.pop(future, None)
+        return True
+
+    def _wake_listed(self, *, everyone: bool) -> None:
+        """Resolve the ``wait_listed`` waiters whose key a page brought (all at the end)."""
+        for future, present in list(self._listed_waiters.items()):
+            if future.done():
+                continue
+            try:
+                if everyone or present():
+                    future.set_result(None)
+            except Exception as e:
+                future.set_exception(e)
 
     def stale_for(self) -> float:
         """Seconds since this reflector lost its connection to the API server (0 while it
@@ -544,31 +597,57 @@ class Reflector(Generic[SinkT]):
     async def _list(self) -> None:
         items: list[Any] = []
         continue_token: str | None = None
-        while True:
-            try:
-                page = await self.source.list_page(
-                    limit=self.settings.list_page_size,
-                    continue_token=continue_token,
-                    timeout=self.settings.list_timeout,
-                    decode=self._decode_page,
-                )
-            except Gone:
-                if continue_token:
-                    # The continue token expired between pages: start the list again.
-                    items, continue_token = [], None
-                    continue
-                raise
-            items.extend(page.get("items") or ())
-            meta = page.get("metadata") or {}
-            continue_token = meta.get("continue") or None
-            if not continue_token:
-                break
+        load_page: Callable[[list[Any]], None] | None = None
+        if self.settings.partial_first_list and not self._synced.is_set():
+            load_page = getattr(self.sink, "load_page", None)
+        self.pages_loaded = 0
+        prefetched: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            while True:
+                limit = self.settings.list_page_size
+                if continue_token is None and self.settings.first_page_size:
+                    limit = self.settings.first_page_size
+                try:
+                    if prefetched is not None:
+                        fetch, prefetched = prefetched, None
+                        page = await fetch
+                    else:
+                        page = await self._list_page(limit, continue_token)
+                except Gone:
+                    if continue_token:
+                        # The continue token expired between pages: start the list again.
+                        items, continue_token = [], None
+                        continue
+                    raise
+                page_items = page.get("items") or []
+                items.extend(page_items)
+                meta = page.get("metadata") or {}
+                continue_token = meta.get("continue") or None
+                if load_page is not None:
+                    # A first list: what this page holds is true now; what it lacks may
+                    # be on a later page, so nothing is removed until the list completes.
+                    load_page(page_items)
+                    self.pages_loaded += 1
+                    if continue_token:
+                        # Ask for the next page before waking this page's readers (from
+                        # the loop, after the request is under way): their work then
+                        # overlaps the server preparing it instead of delaying the ask.
+                        prefetched = asyncio.ensure_future(
+                            self._list_page(self.settings.list_page_size, continue_token)
+                        )
+                        asyncio.get_running_loop().call_soon(self._wake_listed_some)
+                if not continue_token:
+                    break
+        finally:
+            if prefetched is not None:
+                prefetched.cancel()
         self.sink.replace_all(items, trimmed=True)
         self.resource_version = (page.get("metadata") or {}).get("resourceVersion")
         self.last_event_monotonic = time.monotonic()
         self._connected()
         first = not self._synced.is_set()
         self._synced.set()
+        self._wake_listed(everyone=True)
         log.log(
             logging.INFO if first else logging.DEBUG,
             "Reflector %s listed %d objects at resourceVersion %s",
@@ -576,6 +655,17 @@ class Reflector(Generic[SinkT]):
             len(items),
             self.resource_version,
         )
+
+    async def _list_page(self, limit: int, continue_token: str | None) -> dict[str, Any]:
+        return await self.source.list_page(
+            limit=limit,
+            continue_token=continue_token,
+            timeout=self.settings.list_timeout,
+            decode=self._decode_page,
+        )
+
+    def _wake_listed_some(self) -> None:
+        self._wake_listed(everyone=False)
 
     def _decode_page(self, raw: bytes) -> dict[str, Any]:
         """Parse one list page and trim its items, with the cyclic GC paused.

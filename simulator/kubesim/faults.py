@@ -56,7 +56,7 @@ class RequestInfo:
 class FaultRule:
     """One scripted fault; ``None`` filters match everything."""
 
-    action: str  # latency | error | reset | expire
+    action: str  # latency | error | reset | expire | hold
     verb: str | None = None
     resource: str | None = None
     name: str | None = None
@@ -91,6 +91,46 @@ class FaultRule:
         return asdict(self)
 
 
+class Hold:
+    """Matching requests wait here until the test lets them through, one by one.
+
+    For tests that must observe a client between two requests (a paged list between its
+    pages) without sleeping: :meth:`release` lets ``n`` more requests pass,
+    :meth:`wait_arrived` returns once ``n`` requests in all have reached the hold.
+    """
+
+    def __init__(self) -> None:
+        self._passes = 0
+        self._opened = False
+        self.arrived = 0
+        self._changed = asyncio.Event()
+
+    def release(self, n: int = 1) -> None:
+        self._passes += n
+        self._wake()
+
+    def open(self) -> None:
+        """Let every request pass from now on (also done by :meth:`Faults.clear`)."""
+        self._opened = True
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_arrived(self, n: int) -> None:
+        while self.arrived < n:
+            await self._changed.wait()
+
+    async def pass_through(self) -> None:
+        self.arrived += 1
+        self._wake()
+        while not self._opened and self._passes <= 0:
+            await self._changed.wait()
+        if not self._opened:
+            self._passes -= 1
+
+
 class Faults:
     """The fault script of one simulator. All methods are safe to call while it serves."""
 
@@ -100,6 +140,7 @@ class Faults:
         self.rules: list[FaultRule] = []
         self._outage_until = 0.0
         self.outage_mode = "reset"
+        self._holds: dict[int, Hold] = {}
 
     # -- scripting ------------------------------------------------------------
     def add_latency(
@@ -169,6 +210,12 @@ class Faults:
             raise ValueError(f"expire_next applies to list or watch, not {verb!r}")
         return self._add(FaultRule("expire", verb, resource, count=count))
 
+    def hold(self, *, verb: str | None = None, resource: str | None = None) -> Hold:
+        """Hold matching requests until released (Python API only: a test's gate)."""
+        rule = self._add(FaultRule("hold", verb, resource))
+        gate = self._holds[rule.id] = Hold()
+        return gate
+
     def close_watches(self, after_events: int | None = None) -> int:
         """End every open watch now, or after each delivers ``after_events`` more events."""
         if after_events is not None and (not _is_int(after_events) or after_events < 0):
@@ -191,9 +238,15 @@ class Faults:
         self._store.restart()
 
     def remove(self, rule_id: int) -> None:
+        gate = self._holds.pop(rule_id, None)
+        if gate is not None:
+            gate.open()
         self.rules = [r for r in self.rules if r.id != rule_id]
 
     def clear(self) -> None:
+        for gate in self._holds.values():
+            gate.open()
+        self._holds.clear()
         self.rules.clear()
         self._outage_until = 0.0
 
@@ -252,6 +305,11 @@ class Faults:
                     else random.uniform(rule.delay, rule.delay_max)
                 )
                 await asyncio.sleep(delay)
+            elif rule.action == "hold":
+                rule.hits += 1
+                gate = self._holds.get(rule.id)
+                if gate is not None:
+                    await gate.pass_through()
             elif rule.action == "error":
                 rule.hits += 1
                 raise errors.error_for_code(rule.code, rule.retry_after)

@@ -252,3 +252,20 @@ async def test_outage_ends_by_itself_after_its_duration(simulator, api_client):
     now[0] += 0.2
     assert not simulator.faults.in_outage
     await v1.list_namespaced_pod("default")
+
+
+async def test_hold_lets_matching_requests_through_one_by_one(simulator, api_client):
+    v1 = client.CoreV1Api(api_client)
+    gate = simulator.faults.hold(verb="list", resource="configmaps")
+    await v1.create_namespaced_config_map("default", CM)  # not held: another verb
+    first = asyncio.ensure_future(v1.list_namespaced_config_map("default"))
+    second = asyncio.ensure_future(v1.list_namespaced_config_map("default"))
+    await gate.wait_arrived(2)
+    assert not first.done() and not second.done()
+    gate.release()
+    done, pending = await asyncio.wait({first, second}, return_when=asyncio.FIRST_COMPLETED)
+    assert len(done) == 1 and len(pending) == 1
+    assert "c" in [cm.metadata.name for cm in done.pop().result().items]
+    simulator.faults.clear()  # clearing opens every hold
+    assert "c" in [cm.metadata.name for cm in (await pending.pop()).items]
+    assert simulator.faults.rules == []
