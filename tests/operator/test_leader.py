@@ -24,14 +24,7 @@ async def wait_until(predicate: Any, event: asyncio.Event | None = None, timeout
 def watch_leadership(*operators: Any) -> asyncio.Event:
     changed = asyncio.Event()
     for operator in operators:
-        original = operator.elector._on_change
-
-        def on_change(value: bool, original: Any = original) -> None:
-            if original is not None:
-                original(value)
-            changed.set()
-
-        operator.elector._on_change = on_change
+        operator.elector.change_listeners.append(lambda value: changed.set())
     return changed
 
 
