@@ -461,7 +461,7 @@ async def resync_rate(leader: Operator, users: int, rounds: int) -> float | None
     started = time.monotonic()
     for _ in range(rounds):
         target = leader.reconciles + users
-        leader._resync()
+        leader.resync()
         while leader.reconciles < target:  # noqa: ASYNC110 (the end of a measured run)
             await asyncio.sleep(0.005)
     return round((leader.reconciles - before) / (time.monotonic() - started), 1)
