@@ -148,20 +148,15 @@ class HopTrace:
             upsert(obj)
 
         pods.upsert = traced_upsert  # type: ignore[method-assign]
-        reconciler = operator.reconciler
-        write = reconciler._write_status
 
-        async def traced_write(server: dict[str, Any], status: dict[str, Any]) -> bool:
-            ready = status.get("phase") == "Ready"
-            name = server["metadata"]["name"]
-            began = time.monotonic()
-            written = await write(server, status)
-            if ready and written:
+        def on_status_write(server: dict[str, Any], status: dict[str, Any],
+                            began: float, ended: float) -> None:
+            if status.get("phase") == "Ready":
+                name = server["metadata"]["name"]
                 self.write_began.setdefault(name, began)
-                self.write_ended.setdefault(name, time.monotonic())
-            return written
+                self.write_ended.setdefault(name, ended)
 
-        reconciler._write_status = traced_write  # type: ignore[method-assign]
+        operator.reconciler.status_write_listeners.append(on_status_write)
 
     def attach_hub(self, cache: Any) -> None:
         upsert = cache.upsert
@@ -466,7 +461,7 @@ async def resync_rate(leader: Operator, users: int, rounds: int) -> float | None
     started = time.monotonic()
     for _ in range(rounds):
         target = leader.reconciles + users
-        leader._resync()
+        leader.resync()
         while leader.reconciles < target:  # noqa: ASYNC110 (the end of a measured run)
             await asyncio.sleep(0.005)
     return round((leader.reconciles - before) / (time.monotonic() - started), 1)

@@ -27,27 +27,27 @@ from kubesim.testing import run_simulator
 EVENTS_PER_POD = 4  # Scheduled (or FailedScheduling), Pulling/Pulled, Created, Started
 
 
-class CommitTimes(Store):
-    """A store that remembers when each Event was committed, and its reason."""
+class CommitTimes:
+    """A store commit listener that remembers when each Event was committed, and its reason.
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    The store calls it synchronously at each commit, before any watcher is offered the
+    event (``Store.commit_listeners``).
+    """
+
+    def __init__(self) -> None:
         self.committed: dict[str, tuple[float, str]] = {}
 
-    def _commit(
-        self, rt: Any, event_type: str, obj: dict[str, Any], old: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        now = time.monotonic()
-        stored = super()._commit(rt, event_type, obj, old)
+    def __call__(self, rt: Any, event_type: str, obj: dict[str, Any]) -> None:
         if rt.plural == "events" and event_type == "ADDED":
-            self.committed[stored["metadata"]["uid"]] = (now, str(stored.get("reason")))
-        return stored
+            self.committed[obj["metadata"]["uid"]] = (time.monotonic(), str(obj.get("reason")))
 
 
 async def run(pods: int, concurrency: int) -> dict[str, dict[str, float]]:
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    store = CommitTimes()
+    times = CommitTimes()
+    store = Store()
+    store.commit_listeners.append(times)
     arrived: dict[str, float] = {}
     async with (
         run_simulator(store=store, controllers=build_controllers(parser.parse_args([]))) as sim,
@@ -68,7 +68,7 @@ async def run(pods: int, concurrency: int) -> dict[str, dict[str, float]]:
                     if event["type"] == "ADDED":
                         arrived.setdefault(event["object"]["metadata"]["uid"], got)
                     if len(arrived) >= EVENTS_PER_POD * pods and all(
-                        uid in arrived for uid in store.committed
+                        uid in arrived for uid in times.committed
                     ):
                         complete.set()
 
@@ -88,7 +88,7 @@ async def run(pods: int, concurrency: int) -> dict[str, dict[str, float]]:
             await asyncio.wait_for(complete.wait(), 60)
         watcher.cancel()
     by_reason: dict[str, list[float]] = {}
-    for uid, (at, reason) in store.committed.items():
+    for uid, (at, reason) in times.committed.items():
         if uid in arrived:
             by_reason.setdefault(reason, []).append((arrived[uid] - at) * 1000)
     figures = {}

@@ -7,8 +7,9 @@ stalls) would include the simulator's own work.
 Why this process records "marks": the figures compare the moment ``start()`` returns in
 the hub with the moment the pod became Ready *in the API*. A pod's Ready condition carries
 ``lastTransitionTime`` with one-second resolution only, which is useless for
-millisecond overheads. So the store used here (:class:`MarkingStore`) timestamps, at
-commit time, each write that makes a pod Ready, each pod deletion and each Event it
+millisecond overheads. So the store used here carries a commit listener
+(:class:`CommitMarks`, through the store's public ``commit_listeners``) that timestamps,
+at commit time, each write that makes a pod Ready, each pod deletion and each Event it
 stores, on ``CLOCK_MONOTONIC``. On Linux that clock is system-wide, so the hub process
 can subtract its own ``time.monotonic()`` readings from these marks directly. A mark is
 the instant the change exists in the API (before any watcher is told), so the overhead
@@ -73,38 +74,51 @@ def _is_ready(pod: dict[str, Any] | None) -> bool:
     return False
 
 
-class MarkingStore(Store):
-    """A simulator store that timestamps the writes the benchmark figures are measured from."""
+class CommitMarks:
+    """A store commit listener that timestamps the writes the figures are measured from.
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
+    Registered in :attr:`Store.commit_listeners`, which the store calls synchronously
+    at each commit before any watcher is offered the event: the mark is the instant the
+    change exists in the API. Listeners do not get the previous object, so the uids of
+    the pods last seen Ready are kept to tell a write that *makes* a pod Ready.
+    """
+
+    def __init__(self) -> None:
         self.ready_marks: list[tuple[str, str, str, float]] = []
         self.deleted_marks: list[tuple[str, str, str, float]] = []
         self.event_marks: dict[str, float] = {}
-        self.internal_watches: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._ready_uids: set[str] = set()
 
-    def _commit(
-        self,
-        rt: Any,
-        event_type: str,
-        obj: dict[str, Any],
-        old: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    def __call__(self, rt: Any, event_type: str, obj: dict[str, Any]) -> None:
         now = time.monotonic()
-        committed = super()._commit(rt, event_type, obj, old)
         plural = getattr(rt, "plural", "")
         if plural == "pods":
-            meta = committed.get("metadata") or {}
-            key = (meta.get("namespace", ""), meta.get("name", ""), meta.get("uid", ""))
+            meta = obj.get("metadata") or {}
+            uid = meta.get("uid", "")
+            key = (meta.get("namespace", ""), meta.get("name", ""), uid)
             if event_type == "DELETED":
                 self.deleted_marks.append((*key, now))
-            elif _is_ready(committed) and not _is_ready(old):
-                self.ready_marks.append((*key, now))
+                self._ready_uids.discard(uid)
+            elif _is_ready(obj):
+                if uid not in self._ready_uids:
+                    self._ready_uids.add(uid)
+                    self.ready_marks.append((*key, now))
+            else:
+                self._ready_uids.discard(uid)
         elif plural == "events" and event_type == "ADDED":
-            uid = (committed.get("metadata") or {}).get("uid")
-            if uid:
-                self.event_marks[uid] = now
-        return committed
+            event_uid = (obj.get("metadata") or {}).get("uid")
+            if event_uid:
+                self.event_marks[event_uid] = now
+
+
+class MarkingStore(Store):
+    """The simulator store of a benchmark run: commit marks, and which watches are internal."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.marker = CommitMarks()
+        self.commit_listeners.append(self.marker)
+        self.internal_watches: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def drop_client_watches(self) -> int:
         """End every watch served over HTTP (the controllers' own watches stay)."""
@@ -117,9 +131,9 @@ class MarkingStore(Store):
 
     def marks(self) -> dict[str, Any]:
         return {
-            "ready": self.ready_marks,
-            "deleted": self.deleted_marks,
-            "events": self.event_marks,
+            "ready": self.marker.ready_marks,
+            "deleted": self.marker.deleted_marks,
+            "events": self.marker.event_marks,
         }
 
 

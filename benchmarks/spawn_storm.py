@@ -337,12 +337,6 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         for i in range(opts.users)
     ]
     records = [CycleRecord(user=s.user.name) for s in spawners]
-    if opts.watch_yield_off:
-        reflector_module = sys.modules.get("async_kubespawner.kube.reflector")
-        if reflector_module is not None and hasattr(reflector_module, "_MAX_STEP_SECONDS"):
-            # experiment: apply each watch chunk's backlog in one go, as before the
-            # reflector learnt to yield every 5 ms
-            reflector_module._MAX_STEP_SECONDS = float("inf")
     if opts.gc_freeze:
         # what a hub can do once its start-up objects exist: exempt them from every
         # later full collection (experiment switch, off by default)
@@ -497,7 +491,6 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         "gc_pauses_by_phase": gc_by_phase,
         "slowest_steps_by_phase": slowest,
         "gc_frozen": bool(opts.gc_freeze),
-        "watch_yield_off": bool(opts.watch_yield_off),
         "heap_census_after_starts": heap_census,
         "reflectors": reflectors,
         "simulator_cpu_s": sim_cpu,
@@ -585,9 +578,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the memory probe at N pods after a storm")
     parser.add_argument("--watch-probe", action="store_true",
                         help="diagnostic: an independent watcher process times API delivery")
-    parser.add_argument("--watch-yield-off", action="store_true",
-                        help="experiment (async_kubespawner): apply watch backlogs without "
-                             "yielding every 5 ms")
     parser.add_argument("--gc-freeze", action="store_true",
                         help="experiment: gc.freeze() after the spawner objects are built")
     parser.add_argument("--profile", type=Path,

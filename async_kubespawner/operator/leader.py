@@ -73,6 +73,9 @@ class LeaderElector:
         self.is_leader = False
         self.transitions = 0
         self._on_change = on_change
+        #: more ``listener(is_leader)`` callbacks, called after ``on_change`` at each
+        #: transition: observers (tests, metrics) attach here without owning the elector
+        self.change_listeners: list[Callable[[bool], None]] = []
         self._observed_record: tuple[Any, ...] | None = None
         self._observed_at = 0.0
         self._lease: dict[str, Any] | None = None
@@ -85,6 +88,8 @@ class LeaderElector:
                      "acquired" if value else "lost", self.settings.name)
             if self._on_change is not None:
                 self._on_change(value)
+            for listener in self.change_listeners:
+                listener(value)
 
     async def run(self, lead: Callable[[], Awaitable[None]]) -> None:
         """Campaign forever; while leading, run ``lead()`` (cancelled when leadership ends)."""

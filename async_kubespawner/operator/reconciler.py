@@ -310,6 +310,10 @@ class Reconciler:
         #: server key -> (resourceVersion, generation) of this replica's latest status
         #: writes whose watch echo has not arrived: it needs no pass (see :meth:`own_echo`).
         self._written: dict[Key, list[tuple[str, int]]] = {}
+        #: ``listener(server, status, began, ended)`` after each status write that landed,
+        #: with its monotonic start and end: instrumentation (the operator benchmark times
+        #: the Ready write with it) attaches here instead of wrapping the reconciler.
+        self.status_write_listeners: list[Callable[[Obj, Obj, float, float], None]] = []
 
     # -- entry -------------------------------------------------------------------------
 
@@ -671,6 +675,7 @@ class Reconciler:
 
     async def _write_status(self, server: Obj, status: Obj) -> bool:
         """Merge ``status`` into the server's status if anything changes; True if written."""
+        began = time.monotonic() if self.status_write_listeners else 0.0
         current = server.get("status") or {}
         merged = {**current, **status}
         merged = {k: v for k, v in merged.items() if v is not None}
@@ -702,6 +707,10 @@ class Reconciler:
             records = self._written.setdefault((meta["namespace"], meta["name"]), [])
             records.append((written["resourceVersion"], int(written.get("generation") or 0)))
             del records[:-4]  # an echo never delivered (a relist skipped it) must not pile up
+        if self.status_write_listeners:
+            ended = time.monotonic()
+            for listener in self.status_write_listeners:
+                listener(server, status, began, ended)
         return True
 
     def own_echo(self, obj: Obj) -> bool:

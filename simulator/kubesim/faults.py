@@ -136,7 +136,9 @@ class Faults:
 
     def __init__(self, store: Store, clock: Callable[[], float] = time.monotonic) -> None:
         self._store = store
-        self._clock = clock  # injectable, so tests can end an outage without waiting
+        #: the monotonic clock outages are timed on; public so a test can end an outage
+        #: without waiting (assign a fake clock before calling :meth:`outage`)
+        self.clock = clock
         self.rules: list[FaultRule] = []
         self._outage_until = 0.0
         self.outage_mode = "reset"
@@ -229,7 +231,7 @@ class Faults:
         if not _is_number(seconds) or not math.isfinite(seconds) or seconds < 0:
             raise ValueError(f"outage seconds must be a finite number >= 0, got {seconds!r}")
         self.outage_mode = mode
-        self._outage_until = self._clock() + seconds
+        self._outage_until = self.clock() + seconds
         if mode == "reset":
             self._store.close_watches()
 
@@ -276,12 +278,12 @@ class Faults:
 
     @property
     def in_outage(self) -> bool:
-        return self._clock() < self._outage_until
+        return self.clock() < self._outage_until
 
     def describe(self) -> dict[str, Any]:
         return {
             "rules": [r.describe() for r in self.rules],
-            "outage_remaining_seconds": max(0.0, self._outage_until - self._clock()),
+            "outage_remaining_seconds": max(0.0, self._outage_until - self.clock()),
             "outage_mode": self.outage_mode,
         }
 

@@ -13,7 +13,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubesim.errors import MAX_REQUEST_BODY_BYTES
 from kubesim.testing import run_simulator
 
-from async_kubespawner.kube.client import PODS, ApiError, KubeApi
+from async_kubespawner.kube.client import PODS, ApiError, ClientOptions, KubeApi
 
 
 def big_pod(size: int) -> dict[str, Any]:
@@ -38,13 +38,13 @@ class NoSleep:
 
 
 def client(url: str) -> tuple[KubeApi, NoSleep]:
+    sleeps = NoSleep()
     api = KubeApi(
         k8s_client.ApiClient(k8s_client.Configuration(host=url)),
         request_timeout=10,
         retry_timeout=30,
+        options=ClientOptions(sleep=sleeps),
     )
-    sleeps = NoSleep()
-    api._sleep = sleeps  # type: ignore[method-assign]
     return api, sleeps
 
 

@@ -34,3 +34,6 @@ def test_tiny_operator_storm_produces_every_figure(tmp_path: Path, extra: list[s
     else:
         assert result["steady_reconciles_per_s"] > 0
         assert result["operator_bytes_per_server"] > 0
+        # in-process replicas: every hop after Ready is traced for every server
+        stages = result["start_after_ready_stages_ms"]
+        assert stages and all(stage["n"] == 4 for stage in stages.values())

@@ -242,7 +242,7 @@ async def test_expired_watch_fault_with_a_malformed_version_is_a_400(simulator):
 async def test_outage_ends_by_itself_after_its_duration(simulator, api_client):
     v1 = client.CoreV1Api(api_client)
     now = [1000.0]
-    simulator.faults._clock = lambda: now[0]
+    simulator.faults.clock = lambda: now[0]
     simulator.faults.outage(10, mode="503")
     with pytest.raises(ApiException) as info:
         await v1.list_namespaced_pod("default")

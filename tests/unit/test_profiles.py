@@ -466,7 +466,8 @@ def test_default_apply_user_options_warns_only_about_keys_nobody_handles(
 ) -> None:
     spawner = spawner_with(PROFILES)
     spawner.log.propagate = True
-    spawner._profile_selection = {"profile": "gpu", "size": "one"}
+    # the choice a hub restores from the database (JupyterHub's load_state contract)
+    spawner.load_state({"profile_selection": {"profile": "gpu", "size": "one"}})
     spawner.apply_user_options(spawner, {"profile": "gpu", "size": "one"})
     assert "no profile option" not in caplog.text
     spawner.apply_user_options(spawner, {"profile": "gpu", "team": "physics"})
