@@ -25,8 +25,8 @@ from .browser_steps import (
     stop_from_home,
     submit_spawn_form,
 )
-from .conftest import Screenshots, keep_logs
-from .hub_stack import REPO_ROOT, HubStack, eventually
+from .conftest import Screenshots
+from .hub_stack import LOCAL_CONFIG, HubStack, eventually, running
 
 pytestmark = pytest.mark.e2e
 
@@ -38,18 +38,16 @@ c.JupyterHub.cleanup_servers = False
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
-    state_dir = tmp_path_factory.mktemp("restart")
-    hub = HubStack(
-        state_dir=state_dir,
-        base_config=REPO_ROOT / "examples" / "local" / "jupyterhub_config.py",
-        overrides=OVERRIDES,
-        simulator=SimulatorOptions(process_mode=True),
-    ).start()
-    try:
+    with running(
+        HubStack(
+            state_dir=tmp_path_factory.mktemp("restart"),
+            base_config=LOCAL_CONFIG,
+            overrides=OVERRIDES,
+            simulator=SimulatorOptions(process_mode=True),
+        ),
+        "test_hub_restart",
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-        keep_logs(state_dir, "test_hub_restart")
 
 
 def test_servers_survive_a_hub_restart(stack: HubStack, page: Page, screenshot: Screenshots) -> None:

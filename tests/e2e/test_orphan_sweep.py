@@ -16,8 +16,7 @@ import pytest
 from devtools.local_stack import SimulatorOptions
 
 from .browser_steps import PASSWORD, pod_of
-from .conftest import keep_logs
-from .hub_stack import REPO_ROOT, HubStack, eventually, http_json
+from .hub_stack import LOCAL_CONFIG, HubStack, eventually, http_json, running
 
 pytestmark = pytest.mark.e2e
 
@@ -29,18 +28,16 @@ c.JupyterHub.cleanup_servers = False
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
-    state_dir = tmp_path_factory.mktemp("sweep")
-    hub = HubStack(
-        state_dir=state_dir,
-        base_config=REPO_ROOT / "examples" / "local" / "jupyterhub_config.py",
-        overrides=OVERRIDES,
-        simulator=SimulatorOptions(process_mode=True),
-    ).start()
-    try:
+    with running(
+        HubStack(
+            state_dir=tmp_path_factory.mktemp("sweep"),
+            base_config=LOCAL_CONFIG,
+            overrides=OVERRIDES,
+            simulator=SimulatorOptions(process_mode=True),
+        ),
+        "test_orphan_sweep",
+    ) as hub:
         yield hub
-    finally:
-        hub.stop()
-        keep_logs(state_dir, "test_orphan_sweep")
 
 
 def hub_post(stack: HubStack, path: str, body: object = None) -> int:
