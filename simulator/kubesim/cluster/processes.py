@@ -419,41 +419,37 @@ class ProcessContainer:
 
     async def _startup(self, probe: dict[str, Any]) -> bool:
         """Probe until it passes (True) or fails ``failureThreshold`` times in a row (False)."""
-        timing = ProbeTiming.of(probe)
-        await self._until_initial_delay(timing)
-        failures = 0
-        while True:
-            result = await self._probe(probe)
-            if result.ok:
-                return True
-            failures += 1
-            await self._changes.put(
-                ContainerChange("unhealthy", unhealthy_message("Startup", result.output))
-            )
-            if failures >= timing.failure_threshold:
-                await self._changes.put(self._probe_kill("Startup", timing))
-                return False
-            await self.clock.sleep(timing.period)
+        return await self._probe_until_kill(probe, "Startup", until_ok=True)
 
     async def _liveness(self) -> None:
         probe = self.container.get("livenessProbe")
         if probe is None:
             return
+        await self._probe_until_kill(probe, "Liveness", until_ok=False)
+
+    async def _probe_until_kill(self, probe: dict[str, Any], kind: str, *, until_ok: bool) -> bool:
+        """Run ``probe`` every period from its initial delay, as the kubelet runs startup
+        and liveness probes: each failure is reported, and ``failureThreshold`` failures
+        in a row ask for the container's kill (False). With ``until_ok`` (a startup probe)
+        the first success ends the probing (True); otherwise (liveness) a success resets
+        the count and probing goes on for the container's life."""
         timing = ProbeTiming.of(probe)
         await self._until_initial_delay(timing)
         failures = 0
         while True:
             result = await self._probe(probe)
             if result.ok:
+                if until_ok:
+                    return True
                 failures = 0
             else:
                 failures += 1
                 await self._changes.put(
-                    ContainerChange("unhealthy", unhealthy_message("Liveness", result.output))
+                    ContainerChange("unhealthy", unhealthy_message(kind, result.output))
                 )
                 if failures >= timing.failure_threshold:
-                    await self._changes.put(self._probe_kill("Liveness", timing))
-                    return
+                    await self._changes.put(self._probe_kill(kind, timing))
+                    return False
             await self.clock.sleep(timing.period)
 
     async def _until_initial_delay(self, timing: ProbeTiming) -> None:
