@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 from devtools import local_stack
@@ -352,3 +353,22 @@ def running(hub: StackT, module: str) -> Iterator[StackT]:
     finally:
         hub.stop()
         keep_logs(hub.state_dir, module)
+
+
+#: For the tests that restart the hub: its servers outlive it, as after ``helm upgrade``.
+KEEP_SERVERS = "c.JupyterHub.cleanup_servers = False\n"
+
+
+def local_stack_in_process_mode(
+    tmp_path_factory: pytest.TempPathFactory, module: str, overrides: str
+) -> Iterator[HubStack]:
+    """The body of a module's ``stack`` fixture: the demo configuration plus ``overrides``,
+    with the simulator running real processes; logs kept under ``module``."""
+    hub = HubStack(
+        state_dir=tmp_path_factory.mktemp(module),
+        base_config=LOCAL_CONFIG,
+        overrides=overrides,
+        simulator=SimulatorOptions(process_mode=True),
+    )
+    with running(hub, module) as started:
+        yield started

@@ -270,21 +270,19 @@ async def evicted(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
     )
 
 
+async def not_scheduled(kubelet: ScriptedKubelet, pod: dict[str, Any], message: str) -> None:
+    """Report the pod Pending with the scheduler's Unschedulable condition and ``message``."""
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": message,
+    }
+    await kubelet.status(pod, {"phase": "Pending", "conditions": [condition]})
+
+
 async def unschedulable(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
-    await kubelet.status(
-        pod,
-        {
-            "phase": "Pending",
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable",
-                    "message": "0/3 nodes are available: 3 Insufficient memory.",
-                }
-            ],
-        },
-    )
+    await not_scheduled(kubelet, pod, "0/3 nodes are available: 3 Insufficient memory.")
 
 
 async def pvc_cannot_bind(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
@@ -304,19 +302,10 @@ async def pvc_cannot_bind(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None
         kind="PersistentVolumeClaim",
         name=claim,
     )
-    await kubelet.status(
+    await not_scheduled(
+        kubelet,
         pod,
-        {
-            "phase": "Pending",
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable",
-                    "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
-                }
-            ],
-        },
+        "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
     )
 
 
