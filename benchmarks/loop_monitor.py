@@ -15,9 +15,10 @@ own work between two ticks, the part of a stall our process is responsible for, 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
+
+from async_kubespawner.lifecycle.tasks import cancel_and_wait
 
 
 class LoopStallMonitor:
@@ -52,11 +53,8 @@ class LoopStallMonitor:
         self.max_cpu_burst = 0.0
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -20,7 +20,6 @@ by reading the pod first and deleting it only if its owner annotation is this se
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import weakref
@@ -32,6 +31,7 @@ from ..kube.client import PODS, KubeApi
 from ..kube.errors import ApiError, Conflict
 from ..metrics import OWED_DELETIONS, OWED_DELETIONS_SETTLED
 from ..objects.identity import Ownership, ServerIdentity, pod_ownership
+from .tasks import cancel_and_wait
 
 log = logging.getLogger("async_kubespawner.reconciler")
 
@@ -118,11 +118,8 @@ class DeletionReconciler:
 
     async def stop(self) -> None:
         """Cancel the background task (hub shutdown); debts are then left to the sweep."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while self.owed:

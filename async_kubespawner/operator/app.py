@@ -37,6 +37,7 @@ from ..kube.client import (
     load_configuration,
 )
 from ..kube.reflector import ApiListerWatcher, Reflector, ReflectorSettings
+from ..lifecycle.tasks import cancel_and_wait
 from .kubeio import CLUSTER_NOTEBOOK_TEMPLATES, NOTEBOOK_SERVERS, NOTEBOOK_TEMPLATES
 from .leader import LeaderElector, LeaseSettings
 from .metrics import (
@@ -174,10 +175,7 @@ class Operator:
 
     async def _cancel(self) -> None:
         self.queue.shutdown()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def _leadership_changed(self, leading: bool) -> None:
         LEADER.set(1 if leading else 0)

@@ -18,7 +18,9 @@ from pathlib import Path
 import playwright.sync_api as playwright_sync
 import pytest
 
+# keep_logs is re-exported: the stack modules that copy logs by hand import it from here
 from .hub_stack import ARTIFACTS, CHROMIUM_ARGS, CHROMIUM_PATH
+from .hub_stack import keep_logs as keep_logs
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -95,9 +97,3 @@ def page(browser: playwright_sync.Browser, request: pytest.FixtureRequest) -> It
         context.close()
 
 
-def keep_logs(state_dir: Path, module: str) -> None:
-    """Copy a stack's process logs into the artifacts (the state dir is a temp dir)."""
-    target = ARTIFACTS / module / "logs"
-    target.mkdir(parents=True, exist_ok=True)
-    for log in state_dir.glob("*.log"):
-        shutil.copy(log, target / log.name)

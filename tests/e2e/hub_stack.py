@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
 import yaml
 
 from devtools import local_stack
@@ -32,6 +35,8 @@ T = TypeVar("T")
 
 REPO_ROOT = local_stack.PACKAGE_ROOT
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "e2e"
+#: The configuration of the local demo, which most hub-plus-simulator tests start from.
+LOCAL_CONFIG = REPO_ROOT / "examples" / "local" / "jupyterhub_config.py"
 
 #: The launch options every browser test uses: Debian's chromium, never a downloaded one.
 CHROMIUM_PATH = "/usr/bin/chromium"
@@ -150,7 +155,7 @@ class HubStack:
                 self.sim_process, self.kubeconfig = local_stack.start_simulator(
                     self.state_dir, self.simulator
                 )
-                self.prepare_namespaces()
+                self.prepare_cluster()
             if self.proxy_started_by_hub:
                 self.proxy = local_stack.ProxyEndpoints(
                     public_port=local_stack.free_port(),
@@ -164,6 +169,11 @@ class HubStack:
             self.stop()
             raise
         return self
+
+    def prepare_cluster(self) -> None:
+        """What runs on the simulator before the proxy and the hub start (a subclass adds
+        its own cluster objects and processes here)."""
+        self.prepare_namespaces()
 
     def prepare_namespaces(self) -> None:
         """What the demo does too: create the fixed namespace the config's pods go to."""
@@ -317,3 +327,48 @@ def stop(stack: HubStack, user: str, server: str = "") -> None:
 def stored(stack: HubStack, path: str) -> dict[str, Any] | None:
     status, body = http_json("GET", f"{stack.simulator_url}{path}")
     return body if status == 200 else None
+
+
+def keep_logs(state_dir: Path, module: str) -> None:
+    """Copy a stack's process logs into the artifacts (the state dir is a temp dir)."""
+    target = ARTIFACTS / module / "logs"
+    target.mkdir(parents=True, exist_ok=True)
+    for log in state_dir.glob("*.log"):
+        shutil.copy(log, target / log.name)
+
+
+StackT = TypeVar("StackT", bound=HubStack)
+
+
+@contextmanager
+def running(hub: StackT, module: str) -> Iterator[StackT]:
+    """Start ``hub``, hand it to the tests, then stop it and keep its logs.
+
+    The one shape of every module-scoped stack fixture: the logs are copied whatever the
+    tests did, so a failure in CI can be read from the artifacts without a re-run.
+    """
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        keep_logs(hub.state_dir, module)
+
+
+#: For the tests that restart the hub: its servers outlive it, as after ``helm upgrade``.
+KEEP_SERVERS = "c.JupyterHub.cleanup_servers = False\n"
+
+
+def local_stack_in_process_mode(
+    tmp_path_factory: pytest.TempPathFactory, module: str, overrides: str
+) -> Iterator[HubStack]:
+    """The body of a module's ``stack`` fixture: the demo configuration plus ``overrides``,
+    with the simulator running real processes; logs kept under ``module``."""
+    hub = HubStack(
+        state_dir=tmp_path_factory.mktemp(module),
+        base_config=LOCAL_CONFIG,
+        overrides=overrides,
+        simulator=SimulatorOptions(process_mode=True),
+    )
+    with running(hub, module) as started:
+        yield started

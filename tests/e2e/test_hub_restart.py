@@ -13,8 +13,6 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Page, expect
 
-from devtools.local_stack import SimulatorOptions
-
 from .browser_steps import (
     PASSWORD,
     expect_server_page,
@@ -25,31 +23,16 @@ from .browser_steps import (
     stop_from_home,
     submit_spawn_form,
 )
-from .conftest import Screenshots, keep_logs
-from .hub_stack import REPO_ROOT, HubStack, eventually
+from .conftest import Screenshots
+from .hub_stack import KEEP_SERVERS, HubStack, eventually, local_stack_in_process_mode
 
 pytestmark = pytest.mark.e2e
-
-OVERRIDES = f'''
-c.DummyAuthenticator.password = {PASSWORD!r}
-c.JupyterHub.cleanup_servers = False
-'''
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
-    state_dir = tmp_path_factory.mktemp("restart")
-    hub = HubStack(
-        state_dir=state_dir,
-        base_config=REPO_ROOT / "examples" / "local" / "jupyterhub_config.py",
-        overrides=OVERRIDES,
-        simulator=SimulatorOptions(process_mode=True),
-    ).start()
-    try:
-        yield hub
-    finally:
-        hub.stop()
-        keep_logs(state_dir, "test_hub_restart")
+    overrides = f"c.DummyAuthenticator.password = {PASSWORD!r}\n{KEEP_SERVERS}"
+    yield from local_stack_in_process_mode(tmp_path_factory, "test_hub_restart", overrides)
 
 
 def test_servers_survive_a_hub_restart(stack: HubStack, page: Page, screenshot: Screenshots) -> None:

@@ -36,22 +36,17 @@ class OperatorHubStack(HubStack):
     operators: dict[str, SupervisedProcess]
 
     def start(self) -> OperatorHubStack:
-        self.operators = {}
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            assert self.simulator is not None
-            self.sim_process, self.kubeconfig = local_stack.start_simulator(
-                self.state_dir, self.simulator)
-            local_stack.install_operator_mode(self.kubeconfig)
-            for identity in ("operator-a", "operator-b"):
-                self.operators[identity] = local_stack.start_operator(
-                    self.state_dir, self.kubeconfig, identity)
-            self.proxy_process, self.proxy = local_stack.start_proxy(self.state_dir)
-            self.start_hub()
-        except BaseException:
-            self.stop()
-            raise
+        self.operators = {}  # before anything starts: stop() after a failed start reads it
+        super().start()
         return self
+
+    def prepare_cluster(self) -> None:
+        """The operator's CRDs and template, then two replicas, instead of the namespaces."""
+        assert self.kubeconfig is not None
+        local_stack.install_operator_mode(self.kubeconfig)
+        for identity in ("operator-a", "operator-b"):
+            self.operators[identity] = local_stack.start_operator(
+                self.state_dir, self.kubeconfig, identity)
 
     def stop(self) -> None:
         self.stop_hub()  # the hub stops its servers while the operators still run

@@ -13,34 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.local_stack import SimulatorOptions
-
 from .browser_steps import PASSWORD, pod_of
-from .conftest import keep_logs
-from .hub_stack import REPO_ROOT, HubStack, eventually, http_json
+from .hub_stack import KEEP_SERVERS, HubStack, eventually, http_json, local_stack_in_process_mode
 
 pytestmark = pytest.mark.e2e
-
-OVERRIDES = f'''
-c.DummyAuthenticator.password = {PASSWORD!r}
-c.JupyterHub.cleanup_servers = False
-'''
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
-    state_dir = tmp_path_factory.mktemp("sweep")
-    hub = HubStack(
-        state_dir=state_dir,
-        base_config=REPO_ROOT / "examples" / "local" / "jupyterhub_config.py",
-        overrides=OVERRIDES,
-        simulator=SimulatorOptions(process_mode=True),
-    ).start()
-    try:
-        yield hub
-    finally:
-        hub.stop()
-        keep_logs(state_dir, "test_orphan_sweep")
+    overrides = f"c.DummyAuthenticator.password = {PASSWORD!r}\n{KEEP_SERVERS}"
+    yield from local_stack_in_process_mode(tmp_path_factory, "test_orphan_sweep", overrides)
 
 
 def hub_post(stack: HubStack, path: str, body: object = None) -> int:

@@ -31,8 +31,8 @@ from .browser_steps import (
     submit_spawn_form,
     watch_progress,
 )
-from .conftest import Screenshots, keep_logs
-from .hub_stack import REPO_ROOT, HubStack, eventually
+from .conftest import Screenshots
+from .hub_stack import LOCAL_CONFIG, HubStack, eventually, running
 
 pytestmark = pytest.mark.e2e
 
@@ -62,10 +62,9 @@ c.KubeSpawner.profile_list = list(c.KubeSpawner.profile_list) + [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
-    state_dir = tmp_path_factory.mktemp("spawn")
     hub = HubStack(
-        state_dir=state_dir,
-        base_config=REPO_ROOT / "examples" / "local" / "jupyterhub_config.py",
+        state_dir=tmp_path_factory.mktemp("spawn"),
+        base_config=LOCAL_CONFIG,
         overrides=OVERRIDES,
         # The default image takes 2.5 s to "pull", so the spawn page is still showing
         # progress when the test looks at it, however fast the machine.
@@ -73,12 +72,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubStack]:
             process_mode=True,
             extra_args=["--image-scenario", "quay.io/jupyterhub/singleuser:5=pull=2.5"],
         ),
-    ).start()
-    try:
-        yield hub
-    finally:
-        hub.stop()
-        keep_logs(state_dir, "test_spawn")
+    )
+    with running(hub, "test_spawn") as started:
+        yield started
 
 
 def notebook_container(pod: dict[str, Any]) -> dict[str, Any]:

@@ -175,6 +175,30 @@ def container_status(
     return status
 
 
+async def waiting(
+    kubelet: ScriptedKubelet,
+    pod: dict[str, Any],
+    phase: str,
+    reason: str,
+    message: str,
+    *,
+    pod_ip: str | None = None,
+    restarts: int = 0,
+    last: dict[str, Any] | None = None,
+) -> None:
+    """Report the notebook container waiting for ``reason``: the shape every kubelet
+    failure short of a terminated container takes in the pod's status."""
+    status: dict[str, Any] = {"phase": phase}
+    if pod_ip is not None:
+        status["podIP"] = pod_ip
+    status["containerStatuses"] = [
+        container_status(
+            {"waiting": {"reason": reason, "message": message}}, restarts=restarts, last=last
+        )
+    ]
+    await kubelet.status(pod, status)
+
+
 async def become_ready(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
     await kubelet.event(pod, "Pulled", "Container image already present on machine")
     await kubelet.event(pod, "Started", "Started container notebook")
@@ -197,63 +221,28 @@ async def image_pull_fails(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> Non
     await kubelet.event(
         pod, "Failed", 'Failed to pull image "jupyter/nope:404": not found', "Warning"
     )
-    await kubelet.status(
-        pod,
-        {
-            "phase": "Pending",
-            "containerStatuses": [
-                container_status(
-                    {
-                        "waiting": {
-                            "reason": "ErrImagePull",
-                            "message": 'rpc error: pull "jupyter/nope:404": not found',
-                        }
-                    }
-                )
-            ],
-        },
+    await waiting(
+        kubelet, pod, "Pending", "ErrImagePull", 'rpc error: pull "jupyter/nope:404": not found'
     )
 
 
 async def config_error(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
     """What a kubelet reports while a Secret the container needs does not exist."""
-    await kubelet.status(
-        pod,
-        {
-            "phase": "Pending",
-            "containerStatuses": [
-                container_status(
-                    {
-                        "waiting": {
-                            "reason": "CreateContainerConfigError",
-                            "message": 'secret "user-settings" not found',
-                        }
-                    }
-                )
-            ],
-        },
+    await waiting(
+        kubelet, pod, "Pending", "CreateContainerConfigError", 'secret "user-settings" not found'
     )
 
 
 async def crash_loops(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
-    await kubelet.status(
+    await waiting(
+        kubelet,
         pod,
-        {
-            "phase": "Running",
-            "podIP": "10.9.9.9",
-            "containerStatuses": [
-                container_status(
-                    {
-                        "waiting": {
-                            "reason": "CrashLoopBackOff",
-                            "message": "back-off 10s restarting failed container",
-                        }
-                    },
-                    restarts=2,
-                    last={"terminated": {"exitCode": 3, "reason": "Error"}},
-                )
-            ],
-        },
+        "Running",
+        "CrashLoopBackOff",
+        "back-off 10s restarting failed container",
+        pod_ip="10.9.9.9",
+        restarts=2,
+        last={"terminated": {"exitCode": 3, "reason": "Error"}},
     )
 
 
@@ -281,21 +270,19 @@ async def evicted(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
     )
 
 
+async def not_scheduled(kubelet: ScriptedKubelet, pod: dict[str, Any], message: str) -> None:
+    """Report the pod Pending with the scheduler's Unschedulable condition and ``message``."""
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": message,
+    }
+    await kubelet.status(pod, {"phase": "Pending", "conditions": [condition]})
+
+
 async def unschedulable(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
-    await kubelet.status(
-        pod,
-        {
-            "phase": "Pending",
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable",
-                    "message": "0/3 nodes are available: 3 Insufficient memory.",
-                }
-            ],
-        },
-    )
+    await not_scheduled(kubelet, pod, "0/3 nodes are available: 3 Insufficient memory.")
 
 
 async def pvc_cannot_bind(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None:
@@ -315,19 +302,10 @@ async def pvc_cannot_bind(kubelet: ScriptedKubelet, pod: dict[str, Any]) -> None
         kind="PersistentVolumeClaim",
         name=claim,
     )
-    await kubelet.status(
+    await not_scheduled(
+        kubelet,
         pod,
-        {
-            "phase": "Pending",
-            "conditions": [
-                {
-                    "type": "PodScheduled",
-                    "status": "False",
-                    "reason": "Unschedulable",
-                    "message": "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
-                }
-            ],
-        },
+        "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims.",
     )
 
 

@@ -26,6 +26,7 @@ from async_kubespawner.kube.client import (
     load_configuration,
     shared_api,
 )
+from tests.lifecycle.fake_clock import FakeClock
 
 PODS_PATH = "/api/v1/namespaces/ns/pods"
 POD_PATH = f"{PODS_PATH}/jupyter-alice"
@@ -71,21 +72,6 @@ class ScriptedApiServer:
             request.transport.close()
             return web.Response(status=500)
         return web.json_response(reply.body, status=reply.status, headers=reply.headers)
-
-
-class FakeClock:
-    """Time that moves only when the policy sleeps: budgets become exact, tests instant."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from async_kubespawner.kube.client import (
 )
 from async_kubespawner.kube.transport import Transport, build_client
 from async_kubespawner.metrics import API_REQUEST_ERRORS
+from tests.lifecycle.fake_clock import FakeClock
 
 NS = "storm"
 
@@ -178,19 +179,6 @@ async def test_slots_bound_requests_in_flight(sim):
         assert transport.peak == 3
     finally:
         await api.close()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 async def test_retry_budget_still_ends_a_request_that_never_succeeds(sim):

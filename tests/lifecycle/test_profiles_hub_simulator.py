@@ -6,23 +6,16 @@ the end-to-end suite.)
 """
 
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
-from jupyterhub import orm
 from jupyterhub.tests.mocking import MockHub
-from jupyterhub.utils import random_port
 from kubesim.testing import Simulator
 from tornado import web
-from traitlets.config import Config
 
-from async_kubespawner import KubeSpawner
-from async_kubespawner.kube.client import close_shared_apis
-from async_kubespawner.kube.reflector import stop_reflectors
-from tests.unit.profiles_support import InMemoryProxy, spawn_body, stop_mock_hub
+from tests.lifecycle.hub_on_simulator import admin_post, hub_config, running_hub
+from tests.unit.profiles_support import spawn_body
 
 
 def broken(spawner: Any) -> str:
@@ -50,38 +43,13 @@ PROFILE_LIST = [
 
 @pytest.fixture
 async def hub(simulator: Simulator) -> AsyncIterator[MockHub]:
-    config = Config()
-    config.JupyterHub.proxy_class = InMemoryProxy
-    config.JupyterHub.spawner_class = KubeSpawner
-    config.JupyterHub.allow_named_servers = True
-    config.JupyterHub.cookie_secret = os.urandom(32)
-    config.JupyterHub.bind_url = f"http://127.0.0.1:{random_port()}/"
-    config.Authenticator.admin_users = {"admin"}
-    config.KubeSpawner.k8s_api_host = simulator.url
-    config.KubeSpawner.namespace = "default"
-    config.KubeSpawner.profile_list = PROFILE_LIST
-    app = MockHub.instance(config=config)
-    await app.initialize([])
-    await app.start()
-    try:
+    async with running_hub(hub_config(simulator, PROFILE_LIST)) as app:
         yield app
-    finally:
-        await stop_mock_hub(app)
-        await stop_reflectors()
-        await close_shared_apis()
 
 
 async def post(app: MockHub, path: str, body: Any = None) -> tuple[int, Any]:
-    admin = app.db.query(orm.User).filter_by(name="admin").one()
-    headers = {"Authorization": f"token {admin.new_api_token()}"}
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            app.hub.url + "api/" + path,
-            data=None if body is None else json.dumps(body),
-            headers=headers,
-        ) as r:
-            text = await r.text()
-            return r.status, (json.loads(text) if text else None)
+    status, text = await admin_post(app, path, body)
+    return status, (json.loads(text) if text else None)
 
 
 def pod_creations(simulator: Simulator) -> int:

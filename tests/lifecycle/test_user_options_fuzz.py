@@ -12,25 +12,19 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from jupyterhub import orm
 from jupyterhub.tests.mocking import MockHub
-from jupyterhub.utils import random_port
 from kubesim.testing import Simulator
 from tornado import web
-from traitlets.config import Config
 
 from async_kubespawner import KubeSpawner
-from async_kubespawner.kube.client import close_shared_apis
-from async_kubespawner.kube.reflector import stop_reflectors
-from tests.unit.profiles_support import InMemoryProxy, spawn_body, stop_mock_hub
+from tests.lifecycle.hub_on_simulator import admin_post, hub_config, running_hub
+from tests.unit.profiles_support import spawn_body
 from tests.unit.spawner_fakes import make_spawner
 
 PROFILE_LIST: list[dict[str, Any]] = [
@@ -148,29 +142,13 @@ async def test_whatever_the_form_accepts_loads(form: dict[str, list[str]]) -> No
 
 @pytest.fixture
 async def hub(simulator: Simulator) -> AsyncIterator[MockHub]:
-    config = Config()
-    config.JupyterHub.proxy_class = InMemoryProxy
-    config.JupyterHub.spawner_class = KubeSpawner
-    config.JupyterHub.allow_named_servers = True
+    config = hub_config(simulator, PROFILE_LIST)
     config.JupyterHub.named_server_limit_per_user = 0
     # Accepted spawns answer 202 after a second; a refusal (no API call, only checks)
     # is a 400 well within it.
     config.JupyterHub.tornado_settings = {"slow_spawn_timeout": 1}
-    config.JupyterHub.cookie_secret = os.urandom(32)
-    config.JupyterHub.bind_url = f"http://127.0.0.1:{random_port()}/"
-    config.Authenticator.admin_users = {"admin"}
-    config.KubeSpawner.k8s_api_host = simulator.url
-    config.KubeSpawner.namespace = "default"
-    config.KubeSpawner.profile_list = PROFILE_LIST
-    app = MockHub.instance(config=config)
-    await app.initialize([])
-    await app.start()
-    try:
+    async with running_hub(config) as app:
         yield app
-    finally:
-        await stop_mock_hub(app)
-        await stop_reflectors()
-        await close_shared_apis()
 
 
 def creations(simulator: Simulator) -> int:
@@ -193,18 +171,9 @@ _servers = itertools.count()
 async def test_rest_api_never_crashes_and_refusals_create_nothing(
     hub: MockHub, simulator: Simulator, options: dict[str, Any]
 ) -> None:
-    admin = hub.db.query(orm.User).filter_by(name="admin").one()
-    headers = {"Authorization": f"token {admin.new_api_token()}"}
     before = creations(simulator)
     server = f"fuzz{next(_servers)}"
-    async with aiohttp.ClientSession() as session:
-        async with session.post(
-            f"{hub.hub.url}api/users/admin/servers/{server}",
-            data=json.dumps(spawn_body(options)),
-            headers=headers,
-        ) as reply:
-            status = reply.status
-            body = await reply.text()
+    status, body = await admin_post(hub, f"users/admin/servers/{server}", spawn_body(options))
     event(f"status {status}")
     assert status in (201, 202, 400), body
     if status == 400:

@@ -52,33 +52,29 @@ def invalid_list_options(*causes: dict[str, str]) -> dict[str, Any]:
     }
 
 
-async def test_list_options_misuse_is_422_invalid(simulator):
-    status, body, _ = await get(simulator, CM + "?resourceVersion=5&resourceVersionMatch=Newest")
+@pytest.mark.parametrize(
+    ("query", "reason", "message", "field"),
+    [
+        ("?resourceVersion=5&resourceVersionMatch=Newest", "FieldValueNotSupported",
+         'Unsupported value: "Newest": supported values: "Exact", "NotOlderThan", ""',
+         "resourceVersionMatch"),
+        ("?resourceVersion=0&resourceVersionMatch=Exact", "FieldValueForbidden",
+         'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+         "resourceVersionMatch"),
+        ("?sendInitialEvents=true", "FieldValueForbidden",
+         "Forbidden: sendInitialEvents is forbidden for list", "sendInitialEvents"),
+        ("?watch=1&resourceVersionMatch=NotOlderThan", "FieldValueForbidden",
+         "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents "
+         "is provided", "resourceVersionMatch"),
+        ("?watch=1&sendInitialEvents=true", "FieldValueForbidden",
+         "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+         "resourceVersionMatch"),
+    ],
+)
+async def test_list_options_misuse_is_422_invalid(simulator, query, reason, message, field):
+    status, body, _ = await get(simulator, CM + query)
     assert status == 422
-    assert body == invalid_list_options({
-        "reason": "FieldValueNotSupported",
-        "message": 'Unsupported value: "Newest": supported values: "Exact", "NotOlderThan", ""',
-        "field": "resourceVersionMatch"})
-    status, body, _ = await get(simulator, CM + "?resourceVersion=0&resourceVersionMatch=Exact")
-    assert body == invalid_list_options({
-        "reason": "FieldValueForbidden",
-        "message": 'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
-        "field": "resourceVersionMatch"})
-    status, body, _ = await get(simulator, CM + "?sendInitialEvents=true")
-    assert body == invalid_list_options({
-        "reason": "FieldValueForbidden", "message": "Forbidden: sendInitialEvents is forbidden for list",
-        "field": "sendInitialEvents"})
-    status, body, _ = await get(simulator, CM + "?watch=1&resourceVersionMatch=NotOlderThan")
-    assert status == 422
-    assert body == invalid_list_options({
-        "reason": "FieldValueForbidden",
-        "message": "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-        "field": "resourceVersionMatch"})
-    status, body, _ = await get(simulator, CM + "?watch=1&sendInitialEvents=true")
-    assert body == invalid_list_options({
-        "reason": "FieldValueForbidden",
-        "message": "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-        "field": "resourceVersionMatch"})
+    assert body == invalid_list_options({"reason": reason, "message": message, "field": field})
 
 
 async def test_exact_list_of_a_bootstrap_version_is_410_on_a_fresh_server(simulator):

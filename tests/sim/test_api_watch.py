@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import aiohttp
 import pytest
@@ -26,6 +27,22 @@ async def collect(stream, n: int) -> list[tuple[str, str]]:
     return out
 
 
+async def watch_config_maps(
+    v1: client.CoreV1Api, n: int, listed: Any = None, **query: str
+) -> list[tuple[str, str]]:
+    """The first ``n`` events of a watch of the default namespace's config maps, resumed
+    from the version of ``listed`` (a list answer) when given, from the start otherwise."""
+    if listed is not None:
+        query["resource_version"] = listed.metadata.resource_version
+    w = watch.Watch()
+    try:
+        return await collect(
+            w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=5, **query), n
+        )
+    finally:
+        w.stop()
+
+
 async def test_watch_resumes_from_list_resource_version(api_client):
     v1 = client.CoreV1Api(api_client)
     await v1.create_namespaced_config_map("default", cm("before"))
@@ -33,17 +50,7 @@ async def test_watch_resumes_from_list_resource_version(api_client):
     await v1.create_namespaced_config_map("default", cm("after"))
     await v1.patch_namespaced_config_map("after", "default", {"data": {"k": "w"}})
     await v1.delete_namespaced_config_map("after", "default")
-    w = watch.Watch()
-    events = await collect(
-        w.stream(
-            v1.list_namespaced_config_map,
-            "default",
-            resource_version=listed.metadata.resource_version,
-            timeout_seconds=5,
-        ),
-        3,
-    )
-    w.stop()
+    events = await watch_config_maps(v1, 3, listed)
     assert events == [("ADDED", "after"), ("MODIFIED", "after"), ("DELETED", "after")]
 
 
@@ -52,9 +59,7 @@ async def test_watch_without_version_starts_with_existing_objects(api_client):
     v1 = client.CoreV1Api(api_client)
     await v1.create_namespaced_config_map("default", cm("one"))
     await v1.create_namespaced_config_map("default", cm("two"))
-    w = watch.Watch()
-    events = await collect(w.stream(v1.list_namespaced_config_map, "default", timeout_seconds=5), 2)
-    w.stop()
+    events = await watch_config_maps(v1, 2)
     assert events == [("ADDED", "one"), ("ADDED", "two")]
 
 
@@ -87,18 +92,7 @@ async def test_label_selector_moves_become_added_and_deleted(api_client):
     await v1.patch_namespaced_config_map(
         "mover", "default", {"metadata": {"labels": {"sel": "no"}}}
     )
-    w = watch.Watch()
-    events = await collect(
-        w.stream(
-            v1.list_namespaced_config_map,
-            "default",
-            label_selector="sel=yes",
-            resource_version=listed.metadata.resource_version,
-            timeout_seconds=5,
-        ),
-        3,
-    )
-    w.stop()
+    events = await watch_config_maps(v1, 3, listed, label_selector="sel=yes")
     assert events == [("ADDED", "mover"), ("MODIFIED", "mover"), ("DELETED", "mover")]
 
 
@@ -109,17 +103,7 @@ async def test_namespace_scoping(api_client):
     listed = await v1.list_namespaced_config_map("default")
     await v1.create_namespaced_config_map("other", cm("elsewhere"))
     await v1.create_namespaced_config_map("default", cm("here"))
-    w = watch.Watch()
-    events = await collect(
-        w.stream(
-            v1.list_namespaced_config_map,
-            "default",
-            resource_version=listed.metadata.resource_version,
-            timeout_seconds=5,
-        ),
-        1,
-    )
-    w.stop()
+    events = await watch_config_maps(v1, 1, listed)
     assert events == [("ADDED", "here")]
     everywhere = await v1.list_config_map_for_all_namespaces()
     assert {c.metadata.name for c in everywhere.items} == {"elsewhere", "here"}

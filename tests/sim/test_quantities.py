@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from kubesim.defaulting import default_object
 from kubesim.quantities import QuantityError, canonical_quantity
@@ -41,22 +43,16 @@ def test_unparseable(raw: object) -> None:
         canonical_quantity(raw)
 
 
+def pod_with(resources: dict[str, Any]) -> dict[str, Any]:
+    """A one-container pod whose container asks for ``resources``."""
+    container = {"name": "c", "image": "x:1", "resources": resources}
+    return {"metadata": {"name": "p"}, "spec": {"containers": [container]}}
+
+
 def test_pod_and_pvc_quantities_are_stored_canonically() -> None:
-    pod = {
-        "metadata": {"name": "p"},
-        "spec": {
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "x:1",
-                    "resources": {
-                        "limits": {"cpu": 0.5, "memory": "1024Mi"},
-                        "requests": {"cpu": "0.25"},
-                    },
-                }
-            ]
-        },
-    }
+    pod = pod_with(
+        {"limits": {"cpu": 0.5, "memory": "1024Mi"}, "requests": {"cpu": "0.25"}}
+    )
     default_object("Pod", pod, allocate_cluster_ip=lambda: "10.0.0.1")
     assert pod["spec"]["containers"][0]["resources"] == {
         "limits": {"cpu": "500m", "memory": "1Gi"},
@@ -68,14 +64,7 @@ def test_pod_and_pvc_quantities_are_stored_canonically() -> None:
 
 
 def test_unparseable_quantities_are_left_for_validation() -> None:
-    pod = {
-        "metadata": {"name": "p"},
-        "spec": {
-            "containers": [
-                {"name": "c", "image": "x:1", "resources": {"limits": {"memory": "lots"}}}
-            ]
-        },
-    }
+    pod = pod_with({"limits": {"memory": "lots"}})
     default_object("Pod", pod, allocate_cluster_ip=lambda: "10.0.0.1")
     assert pod["spec"]["containers"][0]["resources"]["limits"] == {"memory": "lots"}
     assert validate_object("Pod", pod)[0]["message"].endswith(
@@ -85,18 +74,7 @@ def test_unparseable_quantities_are_left_for_validation() -> None:
 
 
 def test_request_over_limit_message_quotes_canonical_values() -> None:
-    pod = {
-        "metadata": {"name": "p"},
-        "spec": {
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "x:1",
-                    "resources": {"limits": {"memory": "1024Mi"}, "requests": {"memory": "2048Mi"}},
-                }
-            ]
-        },
-    }
+    pod = pod_with({"limits": {"memory": "1024Mi"}, "requests": {"memory": "2048Mi"}})
     causes = validate_object("Pod", pod)
     assert causes == [
         {

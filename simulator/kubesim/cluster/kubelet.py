@@ -37,7 +37,13 @@ from .podstatus import (
     waiting,
 )
 from .processes import ContainerConfigError, ContainerStartError
-from .runtime import ContainerRuntime, ExitStatus, RunningContainer, SimulatedRuntime
+from .runtime import (
+    ContainerLaunch,
+    ContainerRuntime,
+    ExitStatus,
+    RunningContainer,
+    SimulatedRuntime,
+)
 from .scenarios import ResolvedScenario, ScenarioBook
 from .storeview import (
     StoreLike,
@@ -305,13 +311,15 @@ class PodWorker:
             try:
                 await self.clock.sleep(s.seconds("create"))
                 container = await self.kubelet.runtime.start(
-                    self.pod,
-                    spec,
-                    main=main,
-                    pod_ip=self.pod_ip,
-                    node=self.node,
-                    scenario=s,
-                    restart_count=rec.restart_count,
+                    ContainerLaunch(
+                        pod=self.pod,
+                        container=spec,
+                        main=main,
+                        pod_ip=self.pod_ip,
+                        node=self.node,
+                        scenario=s,
+                        restart_count=rec.restart_count,
+                    )
                 )
             except ContainerConfigError as exc:
                 # the container was never created: CreateContainerConfigError, retried

@@ -55,8 +55,13 @@ from .clock import Clock
 from .containerlogs import ContainerLog, LogOptions, termination_message
 from .nodes import SimNode
 from .probes import ProbeResult, ProbeTiming, probe_kill_message, run_probe, unhealthy_message
-from .runtime import ContainerChange, ExitStatus, SimulatedContainer
-from .scenarios import ResolvedScenario
+from .runtime import (
+    ContainerChange,
+    ContainerLaunch,
+    ExitStatus,
+    SimulatedContainer,
+    select_run,
+)
 from .storeview import StoreLike, is_missing, key_of
 
 log = logging.getLogger("kubesim.cluster.processes")
@@ -414,41 +419,37 @@ class ProcessContainer:
 
     async def _startup(self, probe: dict[str, Any]) -> bool:
         """Probe until it passes (True) or fails ``failureThreshold`` times in a row (False)."""
-        timing = ProbeTiming.of(probe)
-        await self._until_initial_delay(timing)
-        failures = 0
-        while True:
-            result = await self._probe(probe)
-            if result.ok:
-                return True
-            failures += 1
-            await self._changes.put(
-                ContainerChange("unhealthy", unhealthy_message("Startup", result.output))
-            )
-            if failures >= timing.failure_threshold:
-                await self._changes.put(self._probe_kill("Startup", timing))
-                return False
-            await self.clock.sleep(timing.period)
+        return await self._probe_until_kill(probe, "Startup", until_ok=True)
 
     async def _liveness(self) -> None:
         probe = self.container.get("livenessProbe")
         if probe is None:
             return
+        await self._probe_until_kill(probe, "Liveness", until_ok=False)
+
+    async def _probe_until_kill(self, probe: dict[str, Any], kind: str, *, until_ok: bool) -> bool:
+        """Run ``probe`` every period from its initial delay, as the kubelet runs startup
+        and liveness probes: each failure is reported, and ``failureThreshold`` failures
+        in a row ask for the container's kill (False). With ``until_ok`` (a startup probe)
+        the first success ends the probing (True); otherwise (liveness) a success resets
+        the count and probing goes on for the container's life."""
         timing = ProbeTiming.of(probe)
         await self._until_initial_delay(timing)
         failures = 0
         while True:
             result = await self._probe(probe)
             if result.ok:
+                if until_ok:
+                    return True
                 failures = 0
             else:
                 failures += 1
                 await self._changes.put(
-                    ContainerChange("unhealthy", unhealthy_message("Liveness", result.output))
+                    ContainerChange("unhealthy", unhealthy_message(kind, result.output))
                 )
                 if failures >= timing.failure_threshold:
-                    await self._changes.put(self._probe_kill("Liveness", timing))
-                    return
+                    await self._changes.put(self._probe_kill(kind, timing))
+                    return False
             await self.clock.sleep(timing.period)
 
     async def _until_initial_delay(self, timing: ProbeTiming) -> None:
@@ -629,25 +630,20 @@ class ProcessRuntime:
             "the cluster config (image_commands / --image-command GLOB=COMMAND)"
         )
 
-    async def start(
-        self,
-        pod: dict[str, Any],
-        container: dict[str, Any],
-        *,
-        main: bool,
-        pod_ip: str,
-        node: SimNode,
-        scenario: ResolvedScenario,
-        restart_count: int,
-    ) -> Any:
-        if not main:
-            restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+    async def start(self, launch: ContainerLaunch) -> Any:
+        if not launch.main:
             return SimulatedContainer(
-                self.clock, scenario, container, pod_ip, main=False, restart_policy=restart_policy
+                self.clock,
+                launch.scenario,
+                launch.container,
+                launch.pod_ip,
+                main=False,
+                restart_policy=launch.restart_policy,
             )
+        pod, container, pod_ip = launch.pod, launch.container, launch.pod_ip
         assert self.store is not None, "ProcessRuntime.store is set by the kubelet at start"
         namespace, name = key_of(pod)
-        resolver = EnvResolver(self.store, pod, node, pod_ip)
+        resolver = EnvResolver(self.store, pod, launch.node, pod_ip)
         env = resolver.environment(container)
         rootfs = self.pod_dir(namespace, name) / "rootfs"
         rootfs.mkdir(parents=True, exist_ok=True)
@@ -668,7 +664,7 @@ class ProcessRuntime:
         full_env.update(env)
         cwd = _working_dir(container.get("workingDir"), rootfs)
         logfile = ContainerLog(
-            self.pod_dir(namespace, name) / "logs" / f"{container['name']}-{restart_count}.log"
+            self.pod_dir(namespace, name) / "logs" / f"{container['name']}-{launch.restart_count}.log"
         )
         try:
             process = await asyncio.create_subprocess_exec(
@@ -700,7 +696,7 @@ class ProcessRuntime:
             logfile,
             cwd=cwd,
             env=full_env,
-            restart_policy=(pod.get("spec") or {}).get("restartPolicy", "Always"),
+            restart_policy=launch.restart_policy,
             rootfs=rootfs,
         )
         self._containers.setdefault((namespace, name), {})[container["name"]] = running
@@ -717,21 +713,12 @@ class ProcessRuntime:
         runs = self._logs.get((namespace, name, str(query.get("container", ""))))
         if not runs:
             return None
-        previous = str(query.get("previous", "")).lower() in ("true", "1")
-        if previous:
-            if len(runs) < 2:
-                raise bad_request(
-                    f'previous terminated container "{query.get("container")}" in '
-                    f'pod "{name}" not found'
-                )
-            run = runs[-2]
-        else:
-            run = runs[-1]
+        run, follow = select_run(runs, query, name)
         try:
             options = LogOptions.from_query(query, name)
         except ValueError:
             raise bad_request("tailLines, sinceSeconds and limitBytes must be integers") from None
-        if str(query.get("follow", "")).lower() in ("true", "1") and not previous:
+        if follow:
             return run.follow(options)
         return run.text(options)
 

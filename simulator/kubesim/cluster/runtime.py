@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kubesim.errors import bad_request
 
@@ -84,22 +84,55 @@ class RunningContainer(Protocol):
         a pending ``stop()`` then returns promptly."""
 
 
+RunT = TypeVar("RunT")
+
+
+@dataclass(frozen=True)
+class ContainerLaunch:
+    """Everything a runtime needs to start one container of a pod.
+
+    One value rather than seven keyword arguments, so that the runtimes (simulated,
+    stub servers, real processes) and the kubelet that calls them share one signature
+    and a new fact about a start is added in one place.
+    """
+
+    pod: dict[str, Any]
+    container: dict[str, Any]
+    main: bool
+    pod_ip: str
+    node: SimNode
+    scenario: ResolvedScenario
+    restart_count: int
+
+    @property
+    def restart_policy(self) -> str:
+        """The pod's restartPolicy (Kubernetes' default ``Always`` when unset)."""
+        return str((self.pod.get("spec") or {}).get("restartPolicy", "Always"))
+
+
 class ContainerRuntime(Protocol):
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str: ...
     def release_pod(self, pod: dict[str, Any]) -> None: ...
-    async def start(
-        self,
-        pod: dict[str, Any],
-        container: dict[str, Any],
-        *,
-        main: bool,
-        pod_ip: str,
-        node: SimNode,
-        scenario: ResolvedScenario,
-        restart_count: int,
-    ) -> RunningContainer: ...
+    async def start(self, launch: ContainerLaunch) -> RunningContainer: ...
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any: ...
     async def close(self) -> None: ...
+
+
+def select_run(runs: Sequence[RunT], query: dict[str, Any], name: str) -> tuple[RunT, bool]:
+    """The run a ``pods/{name}/log`` query asks for, and whether to follow it.
+
+    Every runtime answers ``previous`` and ``follow`` the same way as the kubelet: the
+    run before the current one (a 400 when there is none) is never followed, the current
+    one is followed when asked. ``runs`` is the container's runs, oldest first, never empty.
+    """
+    if str(query.get("previous", "")).lower() in ("true", "1"):
+        if len(runs) < 2:
+            raise bad_request(
+                f'previous terminated container "{query.get("container")}" in '
+                f'pod "{name}" not found'
+            )
+        return runs[-2], False
+    return runs[-1], str(query.get("follow", "")).lower() in ("true", "1")
 
 
 def probe_failure_message(container: dict[str, Any], pod_ip: str) -> str:
@@ -267,21 +300,17 @@ class SimulatedRuntime:
         for run_key in [k for k in self._runs if k[:2] == key]:
             del self._runs[run_key]
 
-    async def start(
-        self,
-        pod: dict[str, Any],
-        container: dict[str, Any],
-        *,
-        main: bool,
-        pod_ip: str,
-        node: SimNode,
-        scenario: ResolvedScenario,
-        restart_count: int,
-    ) -> RunningContainer:
-        restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
-        run = SimulatedContainer(self.clock, scenario, container, pod_ip, main, restart_policy)
-        meta = pod.get("metadata") or {}
-        key = (meta.get("namespace", ""), meta.get("name", ""), str(container.get("name", "")))
+    async def start(self, launch: ContainerLaunch) -> RunningContainer:
+        run = SimulatedContainer(
+            self.clock,
+            launch.scenario,
+            launch.container,
+            launch.pod_ip,
+            launch.main,
+            launch.restart_policy,
+        )
+        meta = launch.pod.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""), str(launch.container.get("name", "")))
         self._runs.setdefault(key, []).append(run)
         return run
 
@@ -294,17 +323,9 @@ class SimulatedRuntime:
         runs = self._runs.get((namespace, name, str(query.get("container", ""))))
         if not runs:
             return None
-        if str(query.get("previous", "")).lower() in ("true", "1"):
-            if len(runs) < 2:
-                raise bad_request(
-                    f'previous terminated container "{query.get("container")}" in '
-                    f'pod "{name}" not found'
-                )
-            run = runs[-2]
-        else:
-            run = runs[-1]
-            if str(query.get("follow", "")).lower() in ("true", "1"):
-                return run.follow(LogOptions.from_query(query, name))
+        run, follow = select_run(runs, query, name)
+        if follow:
+            return run.follow(LogOptions.from_query(query, name))
         return render(run.records, LogOptions.from_query(query, name))
 
     async def close(self) -> None:

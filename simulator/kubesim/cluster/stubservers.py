@@ -21,8 +21,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .nodes import SimNode
-from .runtime import ContainerChange, ExitStatus, RunningContainer, SimulatedRuntime
-from .scenarios import ResolvedScenario
+from .runtime import (
+    ContainerChange,
+    ContainerLaunch,
+    ExitStatus,
+    RunningContainer,
+    SimulatedRuntime,
+)
 
 log = logging.getLogger("kubesim.cluster.stubservers")
 
@@ -163,26 +168,9 @@ class StubServerRuntime(SimulatedRuntime):
             self._ips[uid] = address
         return self._ips[uid]
 
-    async def start(
-        self,
-        pod: dict[str, Any],
-        container: dict[str, Any],
-        *,
-        main: bool,
-        pod_ip: str,
-        node: SimNode,
-        scenario: ResolvedScenario,
-        restart_count: int,
-    ) -> RunningContainer:
-        run = await super().start(
-            pod,
-            container,
-            main=main,
-            pod_ip=pod_ip,
-            node=node,
-            scenario=scenario,
-            restart_count=restart_count,
-        )
+    async def start(self, launch: ContainerLaunch) -> RunningContainer:
+        run = await super().start(launch)
+        container, main, pod_ip = launch.container, launch.main, launch.pod_ip
         ports = [int(p["containerPort"]) for p in container.get("ports") or [] if "containerPort" in p]
         if not main or not ports:
             return run
@@ -200,7 +188,7 @@ class StubServerRuntime(SimulatedRuntime):
             except OSError as exc:  # the address is busy: the pod is not reachable, as in life
                 log.warning("pod %s: cannot listen on %s:%d: %s", pod_ip, pod_ip, port, exc)
         served = _ServedContainer(run, servers, connections)
-        uid = (pod.get("metadata") or {}).get("uid", "")
+        uid = (launch.pod.get("metadata") or {}).get("uid", "")
         self._served.setdefault(uid, []).append(served)
         return served
 
