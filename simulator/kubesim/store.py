@@ -1041,7 +1041,11 @@ class Store:
                     raise errors.bad_request(
                         "json: cannot unmarshal array into Go value of type map[string]interface {}"
                     )
-                patched = apply_merge_patch(current, patch)
+                # a built-in kind's status write keeps only the patched status and
+                # never modifies it in place, so the rest need not be copied (a custom
+                # resource's schema defaults are set in place: it gets a full copy)
+                share = subresource == "status" and self.registry.schema(rt) is None
+                patched = apply_merge_patch(current, patch, share=share)
             elif patch_type == "json":
                 if not isinstance(patch, list):
                     raise errors.bad_request(
