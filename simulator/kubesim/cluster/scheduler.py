@@ -61,7 +61,7 @@ class Scheduler:
         self._last_message: dict[tuple[str, str], str] = {}
         self._delayed: set[tuple[str, str]] = set()
         # (namespace, name) -> (node, requests) for bound pods that still hold resources
-        self._bound: dict[tuple[str, str], tuple[str, dict[str, Decimal]]] = {}
+        self._bound: _BoundPods = _BoundPods()
         self._wake = asyncio.Event()
         self.store: StoreLike | None = None
 
@@ -245,14 +245,7 @@ class Scheduler:
         self._wake.set()
 
     def _usage(self) -> tuple[dict[str, dict[str, Decimal]], dict[str, int]]:
-        used: dict[str, dict[str, Decimal]] = {}
-        counts: dict[str, int] = {}
-        for node_name, requests in self._bound.values():
-            counts[node_name] = counts.get(node_name, 0) + 1
-            per_node = used.setdefault(node_name, {})
-            for resource, amount in requests.items():
-                per_node[resource] = per_node.get(resource, Decimal(0)) + amount
-        return used, counts
+        return self._bound.usage()
 
     @staticmethod
     def _free_share(node: SimNode, used: dict[str, Decimal]) -> Decimal:
@@ -355,3 +348,74 @@ class Scheduler:
         if any(c.get("reason") == "SchedulingGated" for c in conditions):
             return
         await self._not_scheduled(pod, "SchedulingGated", SCHEDULING_GATED_MESSAGE)
+
+
+Usage = tuple[dict[str, dict[str, Decimal]], dict[str, int]]
+
+
+class _BoundPods(dict[tuple[str, str], tuple[str, dict[str, Decimal]]]):
+    """(namespace, name) -> (node, requests), with the per-node sums kept up to date.
+
+    Summing every bound pod's requests for each pod to schedule made a storm of N pods
+    cost O(N²). A new binding is added to the sums in the order a full recount would
+    add it (new keys iterate last), so the Decimal results are identical; a removal or
+    a rebinding drops the sums and the next ``usage()`` recounts. Each update builds
+    new dicts, so a usage a caller still holds never changes under it.
+    """
+
+    __slots__ = ("_usage",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._usage: Usage | None = ({}, {})
+
+    def usage(self) -> Usage:
+        """(node -> resource -> requested, node -> pod count); read-only for callers."""
+        if self._usage is None:
+            used: dict[str, dict[str, Decimal]] = {}
+            counts: dict[str, int] = {}
+            for node_name, requests in self.values():
+                counts[node_name] = counts.get(node_name, 0) + 1
+                per_node = used.setdefault(node_name, {})
+                for resource, amount in requests.items():
+                    per_node[resource] = per_node.get(resource, Decimal(0)) + amount
+            self._usage = (used, counts)
+        return self._usage
+
+    def __setitem__(self, key: tuple[str, str], value: tuple[str, dict[str, Decimal]]) -> None:
+        if key in self or self._usage is None:
+            self._usage = None
+        else:
+            node_name, requests = value
+            used, counts = self._usage
+            per_node = dict(used.get(node_name, {}))
+            for resource, amount in requests.items():
+                per_node[resource] = per_node.get(resource, Decimal(0)) + amount
+            self._usage = ({**used, node_name: per_node}, {**counts, node_name: counts.get(node_name, 0) + 1})
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        super().__delitem__(key)
+        self._usage = None
+
+    def pop(self, key: tuple[str, str], *default: Any) -> Any:  # type: ignore[override]
+        if key in self:
+            self._usage = None
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self._usage = ({}, {})
+
+    def popitem(self) -> tuple[tuple[str, str], tuple[str, dict[str, Decimal]]]:
+        self._usage = None
+        return super().popitem()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
