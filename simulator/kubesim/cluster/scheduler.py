@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator, MutableMapping
 from decimal import Decimal
 from typing import Any
 
@@ -353,7 +354,7 @@ class Scheduler:
 Usage = tuple[dict[str, dict[str, Decimal]], dict[str, int]]
 
 
-class _BoundPods(dict[tuple[str, str], tuple[str, dict[str, Decimal]]]):
+class _BoundPods(MutableMapping[tuple[str, str], tuple[str, dict[str, Decimal]]]):
     """(namespace, name) -> (node, requests), with the per-node sums kept up to date.
 
     Summing every bound pod's requests for each pod to schedule made a storm of N pods
@@ -363,10 +364,10 @@ class _BoundPods(dict[tuple[str, str], tuple[str, dict[str, Decimal]]]):
     new dicts, so a usage a caller still holds never changes under it.
     """
 
-    __slots__ = ("_usage",)
+    __slots__ = ("_items", "_usage")
 
     def __init__(self) -> None:
-        super().__init__()
+        self._items: dict[tuple[str, str], tuple[str, dict[str, Decimal]]] = {}
         self._usage: Usage | None = ({}, {})
 
     def usage(self) -> Usage:
@@ -374,7 +375,7 @@ class _BoundPods(dict[tuple[str, str], tuple[str, dict[str, Decimal]]]):
         if self._usage is None:
             used: dict[str, dict[str, Decimal]] = {}
             counts: dict[str, int] = {}
-            for node_name, requests in self.values():
+            for node_name, requests in self._items.values():
                 counts[node_name] = counts.get(node_name, 0) + 1
                 per_node = used.setdefault(node_name, {})
                 for resource, amount in requests.items():
@@ -382,8 +383,11 @@ class _BoundPods(dict[tuple[str, str], tuple[str, dict[str, Decimal]]]):
             self._usage = (used, counts)
         return self._usage
 
+    def __getitem__(self, key: tuple[str, str]) -> tuple[str, dict[str, Decimal]]:
+        return self._items[key]
+
     def __setitem__(self, key: tuple[str, str], value: tuple[str, dict[str, Decimal]]) -> None:
-        if key in self or self._usage is None:
+        if key in self._items or self._usage is None:
             self._usage = None
         else:
             node_name, requests = value
@@ -392,30 +396,17 @@ class _BoundPods(dict[tuple[str, str], tuple[str, dict[str, Decimal]]]):
             for resource, amount in requests.items():
                 per_node[resource] = per_node.get(resource, Decimal(0)) + amount
             self._usage = ({**used, node_name: per_node}, {**counts, node_name: counts.get(node_name, 0) + 1})
-        super().__setitem__(key, value)
+        self._items[key] = value
 
     def __delitem__(self, key: tuple[str, str]) -> None:
-        super().__delitem__(key)
+        del self._items[key]
         self._usage = None
 
-    def pop(self, key: tuple[str, str], *default: Any) -> Any:  # type: ignore[override]
-        if key in self:
-            self._usage = None
-        return super().pop(key, *default)
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
 
-    def clear(self) -> None:
-        super().clear()
-        self._usage = ({}, {})
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
 
-    def popitem(self) -> tuple[tuple[str, str], tuple[str, dict[str, Decimal]]]:
-        self._usage = None
-        return super().popitem()
-
-    def setdefault(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
-        if key not in self:
-            self[key] = default
-        return self[key]
-
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
+    def __len__(self) -> int:
+        return len(self._items)

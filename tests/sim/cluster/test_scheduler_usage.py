@@ -64,6 +64,7 @@ def test_running_sums_equal_a_recount(ops: list[tuple[Any, ...]]) -> None:
             held.append((usage, snapshot))
         assert bound.usage() == _recount(plain)
         assert dict(bound) == plain
+        assert list(bound) == list(plain)
     # a usage handed out earlier is never changed by later binds
     for usage, snapshot in held:
         assert usage == snapshot
