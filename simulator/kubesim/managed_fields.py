@@ -521,7 +521,11 @@ class Entry:
     def fields(self) -> FieldSet:
         """The owned paths (decoded from ``raw`` on first use)."""
         if self._fields is None:
-            self._fields = decode(self.raw or {})
+            known = _SHARED_DOCS.get(id(self.raw))
+            if known is not None and known[0] is self.raw:
+                self._fields = known[1]
+            else:
+                self._fields = decode(self.raw or {})
         return self._fields
 
     def owns_any(self, paths: FieldSet) -> bool:
@@ -562,10 +566,32 @@ class Entry:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
         # stored objects are never changed in place, so sharing the document is safe
-        out["fieldsV1"] = self.raw if self.canonical else encode(self.fields)
+        out["fieldsV1"] = self.raw if self.canonical else _encode_shared(self.fields)
         if self.subresource:
             out["subresource"] = self.subresource
         return out
+
+
+#: field set -> its fieldsV1 document, and the document's id -> (document, field set).
+#: Many objects' entries own the same fields (every server's status written by the same
+#: controller), so an entry a write changes is encoded once per distinct field set and
+#: read back without decoding. The documents are shared, like every stored value, and
+#: never modified in place; the table holds them, so their ids stay unique while listed.
+_SHARED_FIELDS: dict[FieldSet, dict[str, Any]] = {}
+_SHARED_DOCS: dict[int, tuple[dict[str, Any], FieldSet]] = {}
+_SHARED_LIMIT = 1024
+
+
+def _encode_shared(fields: FieldSet) -> dict[str, Any]:
+    """``encode(fields)``, the same document for the same set while it is remembered."""
+    doc = _SHARED_FIELDS.get(fields)
+    if doc is None:
+        if len(_SHARED_FIELDS) >= _SHARED_LIMIT:
+            _SHARED_FIELDS.clear()
+            _SHARED_DOCS.clear()
+        doc = _SHARED_FIELDS[fields] = encode(fields)
+        _SHARED_DOCS[id(doc)] = (doc, fields)
+    return doc
 
 
 def _raw_owns(node: Any, path: Path) -> bool:

@@ -106,3 +106,20 @@ def test_record_update_with_stored_entries_matches_decoded_entries(
     if untouched and not (creator & (set(old) ^ set(new) | {p for p in new if p in old and old[p] != new[p]})):
         # an entry the write did not touch is the stored document itself
         assert untouched[0]["fieldsV1"] is stored[0]["fieldsV1"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(FIELD_SETS)
+def test_an_entry_a_write_changed_is_encoded_once_per_field_set(fields: frozenset[tuple[str, ...]]) -> None:
+    """Two entries owning the same fields share one document, equal to ``encode``, and an
+    entry read back from it owns exactly those fields."""
+    first = mf.Entry("m", "Update", "v1", "t", "status", fields).to_json()["fieldsV1"]
+    second = mf.Entry("n", "Update", "v1", "t", "", frozenset(set(fields))).to_json()["fieldsV1"]
+    assert first == mf.encode(fields)
+    assert second is first
+    stored = mf.decode_entries(
+        [{"manager": "m", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": first}],
+        stored=True,
+    )
+    assert stored is not None
+    assert stored[0].fields == mf.decode(first) == fields
