@@ -230,7 +230,10 @@ class Watch:
             if now_in:
                 self._push(event)
             return
-        was_in = self._matches(change.old)
+        if self._fields is None and _labels_of(change.old) is _labels_of(change.obj):
+            was_in = now_in  # the same labels (a status write shares them): same answer
+        else:
+            was_in = self._matches(change.old)
         if now_in and was_in:
             self._push(event)
         elif now_in:
@@ -1854,6 +1857,12 @@ def _claim_names(pod: dict[str, Any]) -> list[str]:
 
 def _on_node(pod: dict[str, Any]) -> bool:
     return bool((pod.get("spec") or {}).get("nodeName"))
+
+
+def _labels_of(obj: dict[str, Any]) -> Any:
+    """The labels map of ``obj`` as stored (compared by identity, never modified)."""
+    meta = obj.get("metadata")
+    return meta.get("labels") if isinstance(meta, dict) else None
 
 
 def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
