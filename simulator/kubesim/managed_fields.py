@@ -400,25 +400,32 @@ def _zero_paths(tree: dict[str, Any], path: Path = ()) -> dict[Path, Any]:
 def encode(fields: Iterable[Path]) -> dict[str, Any]:
     """A field set as ``fieldsV1``: ``"."`` first, then children sorted (``f:`` fields
     before ``k:`` keys before ``v:`` values, which is also their string order)."""
+    # the tree marks an owned node with a "." child (never a path element), so no
+    # path tuple is built or hashed a second time
     root: dict[str, Any] = {}
-    members = fields if isinstance(fields, frozenset | set) else set(fields)
-    for path in members:
+    for path in fields:
         node = root
         for element in path:
             child = node.get(element)
             if child is None:
                 child = node[element] = {}
             node = child
+        node["."] = _OWNED
+    return _sorted_tree(root)
 
-    def mark(node: dict[str, Any], path: Path) -> dict[str, Any]:
-        if not node:
-            return {}
-        out: dict[str, Any] = {".": {}} if path in members else {}
-        for element in sorted(node):
-            out[element] = mark(node[element], (*path, element))
-        return out
 
-    return mark(root, ())
+_OWNED: dict[str, Any] = {}
+
+
+def _sorted_tree(node: dict[str, Any]) -> dict[str, Any]:
+    owned = "." in node
+    if len(node) == owned:  # no children: a leaf, owned or not
+        return {}
+    out: dict[str, Any] = {".": {}} if owned else {}
+    for element in sorted(node):
+        if element != ".":
+            out[element] = _sorted_tree(node[element])
+    return out
 
 
 def decode(fields_v1: Any) -> FieldSet:
@@ -477,9 +484,17 @@ def manager_from(field_manager: str | None, user_agent: str) -> str:
 
 
 class Entry:
-    """One managedFields entry, decoded."""
+    """One managedFields entry, decoded.
 
-    __slots__ = ("api_version", "fields", "manager", "operation", "subresource", "time")
+    An entry read from a stored object keeps its ``fieldsV1`` document (``raw``) and
+    decodes it into a path set only when something asks for ``fields``: most writes
+    leave most entries alone (a status write never touches the creator's spec fields),
+    and decoding then re-encoding every entry on every write was most of a write's
+    cost. ``canonical`` says ``raw`` is exactly what ``encode(fields)`` would give (the
+    server wrote it), so an untouched entry is written back as it was.
+    """
+
+    __slots__ = ("_fields", "api_version", "canonical", "manager", "operation", "raw", "subresource", "time")
 
     def __init__(
         self,
@@ -488,14 +503,43 @@ class Entry:
         api_version: str,
         time: str | None,
         subresource: str,
-        fields: FieldSet,
+        fields: FieldSet | None,
+        *,
+        raw: Any = None,
+        canonical: bool = False,
     ) -> None:
         self.manager = manager
         self.operation = operation
         self.api_version = api_version
         self.time = time
         self.subresource = subresource
-        self.fields = fields
+        self._fields = fields
+        self.raw = raw
+        self.canonical = canonical and fields is None and isinstance(raw, dict)
+
+    @property
+    def fields(self) -> FieldSet:
+        """The owned paths (decoded from ``raw`` on first use)."""
+        if self._fields is None:
+            known = _SHARED_DOCS.get(id(self.raw))
+            if known is not None and known[0] is self.raw:
+                self._fields = known[1]
+            else:
+                self._fields = decode(self.raw or {})
+        return self._fields
+
+    def owns_any(self, paths: FieldSet) -> bool:
+        """``bool(self.fields & paths)``, without decoding ``raw`` when not decoded yet."""
+        if self._fields is not None or not isinstance(self.raw, dict):
+            return not self.fields.isdisjoint(paths)
+        raw = self.raw
+        return any(_raw_owns(raw, path) for path in paths)
+
+    def owns_anything(self) -> bool:
+        """``bool(self.fields)``, stopping at the first owned path of ``raw``."""
+        if self._fields is not None or not isinstance(self.raw, dict):
+            return bool(self.fields)
+        return _raw_has_path(self.raw)
 
     @property
     def identity(self) -> tuple[str, str, str, str]:
@@ -521,16 +565,67 @@ class Entry:
         if self.time:
             out["time"] = self.time
         out["fieldsType"] = "FieldsV1"
-        out["fieldsV1"] = encode(self.fields)
+        # stored objects are never changed in place, so sharing the document is safe
+        out["fieldsV1"] = self.raw if self.canonical else _encode_shared(self.fields)
         if self.subresource:
             out["subresource"] = self.subresource
         return out
 
 
-def decode_entries(managed: Any) -> list[Entry] | None:
+#: field set -> its fieldsV1 document, and the document's id -> (document, field set).
+#: Many objects' entries own the same fields (every server's status written by the same
+#: controller), so an entry a write changes is encoded once per distinct field set and
+#: read back without decoding. The documents are shared, like every stored value, and
+#: never modified in place; the table holds them, so their ids stay unique while listed.
+_SHARED_FIELDS: dict[FieldSet, dict[str, Any]] = {}
+_SHARED_DOCS: dict[int, tuple[dict[str, Any], FieldSet]] = {}
+_SHARED_LIMIT = 1024
+
+
+def _encode_shared(fields: FieldSet) -> dict[str, Any]:
+    """``encode(fields)``, the same document for the same set while it is remembered."""
+    doc = _SHARED_FIELDS.get(fields)
+    if doc is None:
+        if len(_SHARED_FIELDS) >= _SHARED_LIMIT:
+            _SHARED_FIELDS.clear()
+            _SHARED_DOCS.clear()
+        doc = _SHARED_FIELDS[fields] = encode(fields)
+        _SHARED_DOCS[id(doc)] = (doc, fields)
+    return doc
+
+
+def _raw_owns(node: Any, path: Path) -> bool:
+    """``path in decode(node)``, by walking ``path`` down the document."""
+    if not path:
+        return False
+    for element in path:
+        if element == "." or not isinstance(node, dict):
+            return False
+        node = node.get(element, _MISSING)
+        if node is _MISSING:
+            return False
+    return isinstance(node, dict) and (not node or "." in node)
+
+
+def _raw_has_path(node: dict[str, Any]) -> bool:
+    """``bool(decode(node))``: some child (not ".") of the root is, or holds, an owned node."""
+    for key, child in node.items():
+        if key != "." and isinstance(child, dict) and (not child or "." in child or _raw_has_path(child)):
+            return True
+    return False
+
+
+_MISSING: Any = object()
+
+
+def decode_entries(managed: Any, *, stored: bool = False) -> list[Entry] | None:
     """The entries of a ``managedFields`` value; None when it is absent or not decodable
     (the server then keeps the live object's entries, so a client that does not know
-    about them cannot erase them by accident)."""
+    about them cannot erase them by accident).
+
+    ``stored``: the value is a stored object's, which the server itself encoded, so an
+    entry no write touches can be written back without being decoded and re-encoded.
+    """
     if not isinstance(managed, list) or not managed:
         return None
     out = []
@@ -546,7 +641,9 @@ def decode_entries(managed: Any) -> list[Entry] | None:
                 str(raw.get("apiVersion") or ""),
                 raw.get("time") if isinstance(raw.get("time"), str) else None,
                 str(raw.get("subresource") or ""),
-                decode(raw.get("fieldsV1") or {}),
+                None,
+                raw=raw.get("fieldsV1") or {},
+                canonical=stored,
             )
         )
     return out
@@ -565,6 +662,19 @@ def _by_identity(entries: list[Entry]) -> dict[tuple[str, str, str, str], Entry]
     return {e.identity: e for e in entries}
 
 
+def _without(entry: Entry, drop: FieldSet) -> Entry | None:
+    """``entry`` less the paths in ``drop``; None when it then owns nothing.
+
+    An entry that owns none of ``drop`` is returned as it is (still undecoded).
+    """
+    if not drop or not entry.owns_any(drop):
+        return entry if entry.owns_anything() else None
+    fields = entry.fields - drop
+    if not fields:
+        return None
+    return Entry(entry.manager, entry.operation, entry.api_version, entry.time, entry.subresource, fields)
+
+
 def record_update(
     entries: list[Entry],
     old: dict[Path, Any],
@@ -577,16 +687,19 @@ def record_update(
     """The entries after an Update by ``manager`` that turned ``old`` into ``new``."""
     added, modified, removed = compare(old, new)
     taken = added | modified
+    drop = taken | removed
     current = _by_identity(entries)
     me = Entry(manager, "Update", api_version, None, subresource, frozenset())
     mine = current.pop(me.identity, None)
     out = []
     for entry in current.values():
-        fields = entry.fields - taken - removed
-        if fields:
-            out.append(
-                Entry(entry.manager, entry.operation, entry.api_version, entry.time, entry.subresource, fields)
-            )
+        kept = _without(entry, drop)
+        if kept is not None:
+            out.append(kept)
+    if mine is not None and not taken and not (removed and mine.owns_any(removed)):
+        if mine.owns_anything():  # nothing of the manager's changed: the entry stays as it was
+            out.append(mine)
+        return out
     before = mine.fields if mine is not None else frozenset()
     fields = (before | taken) - removed
     if fields:
@@ -640,17 +753,19 @@ def record_apply(
     current = _by_identity(entries)
     mine = current.pop(me.identity, None)
     conflicts = [
-        (entry, path) for entry in current.values() for path in sorted(entry.fields & taken)
+        (entry, path)
+        for entry in current.values()
+        if entry.owns_any(taken)
+        for path in sorted(entry.fields & taken)
     ]
     if conflicts and not force:
         raise conflict_error(conflicts)
     out = []
+    drop = taken | removed
     for entry in current.values():
-        fields = entry.fields - taken - removed
-        if fields:
-            out.append(
-                Entry(entry.manager, entry.operation, entry.api_version, entry.time, entry.subresource, fields)
-            )
+        kept = _without(entry, drop)
+        if kept is not None:
+            out.append(kept)
     if applied:
         unchanged = mine is not None and mine.fields == applied and mine.api_version == api_version
         stamp = mine.time if unchanged and mine is not None else now()
@@ -913,8 +1028,16 @@ def ownership_after_write(
     """
     meta = new["metadata"]
     reset = "status" in rt.subresources
-    given = None if subresource else decode_entries(meta.get("managedFields"))
-    base = given if given is not None else decode_entries(current["metadata"].get("managedFields")) or []
+    stored_entries = current["metadata"].get("managedFields")
+    sent = None if subresource else meta.get("managedFields")
+    # a body that sends the stored entries back unchanged (a merge patch, a read-modify-
+    # write) is read as the stored entries, which need no re-encoding where untouched
+    given = None if sent is None or sent == stored_entries else decode_entries(sent)
+    base = (
+        given
+        if given is not None
+        else decode_entries(stored_entries, stored=True) or []
+    )
     sub = subresource or None
     old_leaves = leaves(current, schema, subresource=sub, reset_status=reset)
     new_leaves = leaves(new, schema, subresource=sub, reset_status=reset)

@@ -77,9 +77,30 @@ def _unprocessable(detail: str) -> PatchError:
 # --------------------------------------------------------------------------- RFC 7386
 
 
-def apply_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch: objects merge recursively, null deletes, anything else replaces."""
+def apply_merge_patch(target: Any, patch: Any, *, share: bool = False) -> Any:
+    """RFC 7386 JSON merge patch: objects merge recursively, null deletes, anything else replaces.
+
+    ``share``: copy only the maps the patch goes into and share every other part with
+    ``target`` (the result equals the unshared one). Only for a caller that never
+    modifies the result in place below the maps the patch touched, such as a built-in
+    kind's status write, which keeps the patched ``status`` and does not modify it.
+    """
+    if share:
+        return _merge_shared(target, patch)
     return _merge_into(clone_json(target), patch)
+
+
+def _merge_shared(target: Any, patch: Any) -> Any:
+    """``_merge_into(clone_json(target), patch)`` copying only the maps on the patch's paths."""
+    if not isinstance(patch, dict):
+        return clone_json(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_shared(result.get(key), value)
+    return result
 
 
 def _merge_into(target: Any, patch: Any) -> Any:

@@ -230,7 +230,10 @@ class Watch:
             if now_in:
                 self._push(event)
             return
-        was_in = self._matches(change.old)
+        if self._fields is None and _labels_of(change.old) is _labels_of(change.obj):
+            was_in = now_in  # the same labels (a status write shares them): same answer
+        else:
+            was_in = self._matches(change.old)
         if now_in and was_in:
             self._push(event)
         elif now_in:
@@ -1044,7 +1047,11 @@ class Store:
                     raise errors.bad_request(
                         "json: cannot unmarshal array into Go value of type map[string]interface {}"
                     )
-                patched = apply_merge_patch(current, patch)
+                # a built-in kind's status write keeps only the patched status and
+                # never modifies it in place, so the rest need not be copied (a custom
+                # resource's schema defaults are set in place: it gets a full copy)
+                share = subresource == "status" and self.registry.schema(rt) is None
+                patched = apply_merge_patch(current, patch, share=share)
             elif patch_type == "json":
                 if not isinstance(patch, list):
                     raise errors.bad_request(
@@ -1853,6 +1860,12 @@ def _claim_names(pod: dict[str, Any]) -> list[str]:
 
 def _on_node(pod: dict[str, Any]) -> bool:
     return bool((pod.get("spec") or {}).get("nodeName"))
+
+
+def _labels_of(obj: dict[str, Any]) -> Any:
+    """The labels map of ``obj`` as stored (compared by identity, never modified)."""
+    meta = obj.get("metadata")
+    return meta.get("labels") if isinstance(meta, dict) else None
 
 
 def _ordered(obj: dict[str, Any]) -> dict[str, Any]:

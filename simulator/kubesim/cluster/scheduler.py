@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator, MutableMapping
 from decimal import Decimal
 from typing import Any
 
@@ -61,7 +62,7 @@ class Scheduler:
         self._last_message: dict[tuple[str, str], str] = {}
         self._delayed: set[tuple[str, str]] = set()
         # (namespace, name) -> (node, requests) for bound pods that still hold resources
-        self._bound: dict[tuple[str, str], tuple[str, dict[str, Decimal]]] = {}
+        self._bound: _BoundPods = _BoundPods()
         self._wake = asyncio.Event()
         self.store: StoreLike | None = None
 
@@ -245,14 +246,7 @@ class Scheduler:
         self._wake.set()
 
     def _usage(self) -> tuple[dict[str, dict[str, Decimal]], dict[str, int]]:
-        used: dict[str, dict[str, Decimal]] = {}
-        counts: dict[str, int] = {}
-        for node_name, requests in self._bound.values():
-            counts[node_name] = counts.get(node_name, 0) + 1
-            per_node = used.setdefault(node_name, {})
-            for resource, amount in requests.items():
-                per_node[resource] = per_node.get(resource, Decimal(0)) + amount
-        return used, counts
+        return self._bound.usage()
 
     @staticmethod
     def _free_share(node: SimNode, used: dict[str, Decimal]) -> Decimal:
@@ -355,3 +349,64 @@ class Scheduler:
         if any(c.get("reason") == "SchedulingGated" for c in conditions):
             return
         await self._not_scheduled(pod, "SchedulingGated", SCHEDULING_GATED_MESSAGE)
+
+
+Usage = tuple[dict[str, dict[str, Decimal]], dict[str, int]]
+
+
+class _BoundPods(MutableMapping[tuple[str, str], tuple[str, dict[str, Decimal]]]):
+    """(namespace, name) -> (node, requests), with the per-node sums kept up to date.
+
+    Summing every bound pod's requests for each pod to schedule made a storm of N pods
+    cost O(N²). A new binding is added to the sums in the order a full recount would
+    add it (new keys iterate last), so the Decimal results are identical; a removal or
+    a rebinding drops the sums and the next ``usage()`` recounts. Each update builds
+    new dicts, so a usage a caller still holds never changes under it.
+    """
+
+    __slots__ = ("_items", "_usage")
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], tuple[str, dict[str, Decimal]]] = {}
+        self._usage: Usage | None = ({}, {})
+
+    def usage(self) -> Usage:
+        """(node -> resource -> requested, node -> pod count); read-only for callers."""
+        if self._usage is None:
+            used: dict[str, dict[str, Decimal]] = {}
+            counts: dict[str, int] = {}
+            for node_name, requests in self._items.values():
+                counts[node_name] = counts.get(node_name, 0) + 1
+                per_node = used.setdefault(node_name, {})
+                for resource, amount in requests.items():
+                    per_node[resource] = per_node.get(resource, Decimal(0)) + amount
+            self._usage = (used, counts)
+        return self._usage
+
+    def __getitem__(self, key: tuple[str, str]) -> tuple[str, dict[str, Decimal]]:
+        return self._items[key]
+
+    def __setitem__(self, key: tuple[str, str], value: tuple[str, dict[str, Decimal]]) -> None:
+        if key in self._items or self._usage is None:
+            self._usage = None
+        else:
+            node_name, requests = value
+            used, counts = self._usage
+            per_node = dict(used.get(node_name, {}))
+            for resource, amount in requests.items():
+                per_node[resource] = per_node.get(resource, Decimal(0)) + amount
+            self._usage = ({**used, node_name: per_node}, {**counts, node_name: counts.get(node_name, 0) + 1})
+        self._items[key] = value
+
+    def __delitem__(self, key: tuple[str, str]) -> None:
+        del self._items[key]
+        self._usage = None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
