@@ -7,6 +7,7 @@ come from the ``kubesim`` distribution's pytest plugin, registered by its entry 
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 _E2E = Path(__file__).parent / "e2e"
 
@@ -19,3 +20,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     already running. Putting e2e last keeps both tiers in one pytest run.
     """
     items.sort(key=lambda item: _E2E in Path(str(item.fspath)).parents)
+
+
+# Property tests check what holds, never how fast: no per-example deadline (a loaded CI
+# machine or the compatibility matrix running beside it must not turn a slow example
+# into a failure), and no health check on slow data generation for the same reason.
+settings.register_profile(
+    "project", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("project")

@@ -28,10 +28,9 @@ from tests.unit.profiles_support import (
     stop_mock_hub,
 )
 
-#: JupyterHub answers a refused form with the form again, with status 400 on 5.5 and
-#: 6.x and 200 on 5.0 (the versions the matrix runs); the message and the re-rendered
-#: form are checked either way.
-REFUSED_FORM_STATUS = 400 if jupyterhub.version_info[:2] >= (5, 5) else 200
+#: JupyterHub (5.5 and later, the supported versions) answers a refused form with the
+#: form again and status 400; the message and the re-rendered form are checked too.
+REFUSED_FORM_STATUS = 400
 
 
 class RecordingSpawner(ProfileTestSpawner):
