@@ -380,6 +380,9 @@ class Store:
             fresh_seconds=self.options.watch_cache_fresh,
         )
         self._rv_waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: Set once a read has started waiting for a resourceVersion the store has not
+        #: reached (wait_for_version): what a test awaits before writing that version.
+        self.read_waiting_for_version = asyncio.Event()
         #: scale subresource and printer columns of each served custom resource version
         self.custom_versions: dict[tuple[str, str, str], CustomResourceVersion] = {}
         self._watchers: dict[Key, set[Watch]] = collections.defaultdict(set)
@@ -660,6 +663,7 @@ class Store:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (rv, future)
         self._rv_waiters.append(entry)
+        self.read_waiting_for_version.set()
         try:
             await asyncio.wait_for(asyncio.shield(future), patience)
             return True

@@ -131,11 +131,9 @@ async def test_read_at_a_future_version_waits_for_it_then_504(simulator):
     _, listed, _ = await get(simulator, CM)
     future = int(listed["metadata"]["resourceVersion"]) + 1
     pending = asyncio.ensure_future(get(simulator, CM + f"?resourceVersion={future}"))
-    for _ in range(500):  # until the list waits in the store for its version
-        if simulator.store._rv_waiters:
-            break
-        await asyncio.sleep(0.01)
-    assert simulator.store._rv_waiters and not pending.done()
+    # the list is answered only once the store reaches its version: wait until it waits
+    await asyncio.wait_for(simulator.store.read_waiting_for_version.wait(), 10)
+    assert not pending.done()
     await make(simulator, 1)
     status, body, _ = await pending
     assert status == 200 and len(body["items"]) == 1

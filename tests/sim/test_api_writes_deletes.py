@@ -3,7 +3,6 @@ deletion without a kubelet, PVC immutability, orphan GC, namespace controller ou
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -153,19 +152,28 @@ async def test_terminating_namespace_reports_the_controller_conditions(simulator
         ("NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain",
          "Some content in the namespace has finalizers remaining: example.com/hold in 1 resource instances"),
     ]
-    # once the content is gone, so is the namespace
+    # once the content is gone, so is the namespace: watched from here until DELETED
+    _, namespaces = await call(simulator, "GET", "/api/v1/namespaces")
+    since = namespaces["metadata"]["resourceVersion"]
     await call(simulator, "DELETE", "/api/v1/namespaces/going/pods/p", {"gracePeriodSeconds": 0})
     await call(simulator, "PATCH", "/api/v1/namespaces/going/configmaps/held", None)
-    async with aiohttp.ClientSession() as http, http.patch(
-        simulator.url + "/api/v1/namespaces/going/configmaps/held",
-        data=json.dumps({"metadata": {"finalizers": None}}),
-        headers={"Content-Type": "application/merge-patch+json"},
-    ) as resp:
-        assert resp.status == 200
-    await simulator.store.wait_gc_idle()
-    for _ in range(100):
-        status, _ = await call(simulator, "GET", "/api/v1/namespaces/going")
-        if status == 404:
-            break
-        await asyncio.sleep(0.01)
+    async with aiohttp.ClientSession() as http:
+        async with http.patch(
+            simulator.url + "/api/v1/namespaces/going/configmaps/held",
+            data=json.dumps({"metadata": {"finalizers": None}}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        ) as resp:
+            assert resp.status == 200
+        watch = (
+            f"{simulator.url}/api/v1/namespaces?watch=1&resourceVersion={since}"
+            "&fieldSelector=metadata.name%3Dgoing&timeoutSeconds=20"
+        )
+        async with http.get(watch) as stream:
+            kinds = []
+            async for line in stream.content:
+                kinds.append(json.loads(line)["type"])
+                if kinds[-1] == "DELETED":
+                    break
+    assert kinds[-1] == "DELETED"
+    status, _ = await call(simulator, "GET", "/api/v1/namespaces/going")
     assert status == 404
