@@ -378,6 +378,8 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         failover: dict[str, Any] | None = None
         reconciles0, busy0 = await replicas.counters()
         sim_cpu0 = (await sim.command("cpu"))["process_time"]
+        if opts.sim_profile:
+            await sim.command("profile_start")
         load0 = os.getloadavg()
         wall0, cpu0 = time.monotonic(), time.process_time()
         storm = asyncio.gather(*(start_server(s, r) for s, r in zip(spawners, records,
@@ -386,6 +388,8 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             failover = await kill_leader_midway(replicas, admin, records, opts.users)
         await storm
         wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+        if opts.sim_profile:
+            await sim.command("profile_stop", path=str(opts.sim_profile.resolve()))
         # The storm's requests and simulator CPU, before the resync below adds its own.
         requests = await sim.command("counters")
         sim_cpu = (await sim.command("cpu"))["process_time"] - sim_cpu0
@@ -526,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--failover", action="store_true",
                         help="two replicas; kill the leader when half the servers are Ready")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--sim-profile", type=Path, metavar="FILE", default=None,
+                        help="cProfile the simulator process during the storm into FILE")
     opts = parser.parse_args(argv)
     result = asyncio.run(run(opts))
     text = json.dumps(result, indent=2)
