@@ -414,6 +414,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             deleted = None
             if uid:
                 try:
+                    # Only "deleted" or "already gone" matters here, not the pod it returns.
                     deleted = await api.delete(
                         PODS,
                         self.namespace,
@@ -421,6 +422,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                         grace_period_seconds=grace,
                         uid=uid,
                         retry_timeout=remaining(),
+                        read_response=False,
                     )
                 except Conflict:  # replaced since we looked: not ours to delete
                     uid = None

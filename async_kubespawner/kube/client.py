@@ -223,6 +223,31 @@ def to_json(value: Any) -> Any:
     return out
 
 
+def encode_body(body: Any) -> bytes | None:
+    """A request body as the bytes sent: a model or JSON data encoded, bytes as given.
+
+    A request encodes its body once, before it queues for a request slot: the bytes
+    are not tracked by the garbage collector, while a manifest's tree of dicts (or
+    models) held by a thousand queued creates would be walked by every collection.
+    """
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, dict):
+        # Plain JSON data (a checked manifest) encodes as is, without the copy that
+        # to_json makes; a model anywhere inside makes orjson refuse it (a TypeError),
+        # and the converting walk then gives the same bytes.
+        try:
+            return orjson.dumps(body)
+        except TypeError:
+            pass
+    return orjson.dumps(to_json(body))
+
+
+def _ignore_body(_raw: bytes) -> dict[str, Any]:
+    """A success whose body the caller does not read: not decoded at all."""
+    return {}
+
+
 @dataclass(frozen=True)
 class _Target:
     """What one request is about, for metrics, errors and log lines."""
@@ -381,7 +406,7 @@ class KubeApi:
         The one exception mapping for requests and watches alike; the body is encoded
         once, here.
         """
-        data = None if body is None else orjson.dumps(to_json(body))
+        data = encode_body(body)
         try:
             return await self.transport.request(
                 method, path, query=query, data=data, content_type=content_type, timeout=timeout
@@ -510,6 +535,7 @@ class KubeApi:
         on_retry_error: Callable[[ApiError], Awaitable[dict[str, Any] | None]] | None = None,
         namespace: str | None = None,
         name: str | None = None,
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """One logical API call: retried on 429/5xx/no response until the budget is spent.
 
@@ -518,8 +544,11 @@ class KubeApi:
         the same answer. ``on_retry_error(error)`` lets a caller inspect a non-retriable
         error met *after* an ambiguous attempt (used by :meth:`create` to reconcile a 409)
         and return a result instead of raising. ``namespace``/``name`` only label errors.
+        ``decode`` replaces ``orjson.loads`` for a successful response. The body is
+        encoded once, here, for every attempt.
         """
         target = _Target(verb, kind, namespace, name)
+        body = encode_body(body)
         budget = _RetryBudget(
             self.retry_timeout if retry_timeout is None else retry_timeout,
             self.request_timeout,
@@ -537,6 +566,7 @@ class KubeApi:
                     body=body,
                     content_type=content_type,
                     timeout=None,
+                    decode=decode,
                     budget=budget,
                 )
             except ApiError as e:
@@ -600,7 +630,9 @@ class KubeApi:
         call made, :class:`~.errors.NamespaceNotFound` when the namespace is missing. A
         refused create (400, 403, 413, 422) is logged once with the object and the reason.
         """
-        manifest = to_json(body)
+        # A dict is copied only where the create id goes (encode_body converts any model
+        # left inside it); a model is converted whole.
+        manifest = dict(body) if isinstance(body, dict) else to_json(body)
         metadata = copy.copy(manifest.get("metadata") or {})
         annotations = dict(metadata.get("annotations") or {})
         create_id = create_id or new_create_id()
@@ -608,6 +640,10 @@ class KubeApi:
         metadata["annotations"] = annotations
         manifest["metadata"] = metadata
         name = metadata.get("name")
+        label = name or metadata.get("generateName")
+        # Only the bytes travel on: the tree is freed before the request queues for a slot.
+        data = encode_body(manifest)
+        del manifest, metadata, annotations
 
         async def reconcile(error: ApiError) -> dict[str, Any] | None:
             if not isinstance(error, Conflict) or not name:
@@ -629,13 +665,13 @@ class KubeApi:
                 rk.plural,
                 "POST",
                 rk.path(namespace),
-                body=manifest,
+                body=data,
                 on_retry_error=reconcile,
                 namespace=namespace,
-                name=name or metadata.get("generateName"),
+                name=label,
             )
         except _REFUSALS as e:
-            _log_refused_create(rk, namespace, name or metadata.get("generateName") or "", e)
+            _log_refused_create(rk, namespace, label or "", e)
             raise
         if rk == NAMESPACES and name:
             self.known_namespaces.add(name)
@@ -651,12 +687,16 @@ class KubeApi:
         uid: str | None = None,
         propagation_policy: str | None = None,
         retry_timeout: float | None = None,
+        read_response: bool = True,
     ) -> dict[str, Any] | None:
         """Delete an object; ``None`` when it was already gone (404 is success).
 
         ``uid`` adds a precondition so that a newer object with the same name is never
         deleted by mistake (:class:`~.errors.Conflict` then means: that object is not ours
-        any more).
+        any more). ``read_response=False``: the answer to a successful delete (the whole
+        object, managed fields and all) is not decoded, and ``{}`` is returned; a caller
+        that only needs "deleted" or "already gone" saves the parse, and a burst of stops
+        does not keep a thousand decoded pods alive for the collector to walk.
         """
         options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if grace_period_seconds is not None:
@@ -675,6 +715,7 @@ class KubeApi:
                 namespace=namespace,
                 name=name,
                 retry_timeout=retry_timeout,
+                decode=None if read_response else _ignore_body,
             )
         except NotFound:
             return None
