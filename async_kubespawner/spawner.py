@@ -71,7 +71,7 @@ from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .objects.identity import Ownership, pod_ownership
 from .profiles import ProfilesMixin
-from .startup_heap import freeze_startup_heap
+from .startup_heap import freeze_startup_heap, set_young_threshold
 from .traits import KubeSpawnerSettings
 
 __all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
@@ -128,6 +128,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _get_api(self) -> KubeApi:
         if self.freeze_startup_heap:
             freeze_startup_heap()  # once per process; see startup_heap.py
+        if self.gc_young_threshold is not None:
+            set_young_threshold(self.gc_young_threshold)  # once per process, as above
         return await shared_api(self._api_settings())
 
     def _reflector_settings(self) -> ReflectorSettings:
