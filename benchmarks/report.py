@@ -67,6 +67,8 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
                     for k in ("start_phase", "stop_phase")), "diagnostic"),
         ("stop drain: all stops issued at once until the last returned (ms)",
          _fmt(result.get("stop_drain_ms"), 1), "<= 200"),
+        ("of it after the API's last deletion (the hub's part) (ms)",
+         _fmt(result.get("stop_drain_after_last_delete_ms"), 1), "diagnostic"),
         ("longest single loop step: starts / stops (ms)",
          " / ".join(_fmt((result.get("max_loop_step_ms") or {}).get(k), 1)
                     for k in ("start", "stop")), "<= 5"),

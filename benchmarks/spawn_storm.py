@@ -284,6 +284,17 @@ def fault_recovery(records: list[CycleRecord], marks: dict[str, Any],
     }
 
 
+def _after_last_delete(running: list[tuple[Any, CycleRecord]],
+                       marks: dict[str, Any]) -> float | None:
+    """Milliseconds from the API's last pod deletion to the last stop() returning: the
+    part of the stop drain the hub adds to the API server's own pace."""
+    returned = [r.stop_returned for _, r in running if r.stop_returned is not None]
+    deleted = [float(at) for *_key, at in marks["deleted"]]
+    if not returned or not deleted:
+        return None
+    return round((max(returned) - max(deleted)) * 1000, 1)
+
+
 def _errors(messages: list[str | None]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for message in messages:
@@ -473,6 +484,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         "cpu_s_per_cycle": round((cpu_start + cpu_stop) / max(opts.users, 1), 6),
         # all stops are issued at once: the drain is the last one's return
         "stop_drain_ms": round(wall_stop * 1000, 1),
+        # the hub's share of the drain: the last stop's return after the last deletion
+        "stop_drain_after_last_delete_ms": _after_last_delete(running, marks),
         "max_loop_step_ms": {phase: (steps_[0]["ms"] if steps_ else None)
                              for phase, steps_ in slowest.items()},
         "cpu_s": {"start_phase": round(cpu_start, 3), "stop_phase": round(cpu_stop, 3),
