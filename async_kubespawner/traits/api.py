@@ -77,16 +77,6 @@ class ApiTraits(LoggingConfigurable):
         equivalent.)""",
     )
 
-    @validate("gc_young_threshold")
-    def _validate_gc_young_threshold(self, proposal: Any) -> int | None:
-        value = proposal["value"]
-        if value is not None and value < 100:
-            raise TraitError(
-                f"gc_young_threshold must be at least 100 (or None to leave the collector "
-                f"alone), got {value}: a tiny threshold collects after every few allocations"
-            )
-        return value
-
     @validate("k8s_api_max_concurrent_requests")
     def _validate_max_concurrent_requests(self, proposal: Any) -> int:
         value = int(proposal["value"])
