@@ -59,7 +59,7 @@ class PhaseProfiles:
             self._profiler.enable()
 
     async def end(self) -> None:
-        if self._profiler is not None:
+        if self._profiler is not None and self.profile_dir is not None:
             self._profiler.disable()
             self._profiler.dump_stats(str(self.profile_dir / f"{self._phase}.pstats"))
             self._profiler = None
