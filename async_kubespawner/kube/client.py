@@ -243,6 +243,38 @@ def encode_body(body: Any) -> bytes | None:
     return orjson.dumps(to_json(body))
 
 
+@dataclass(frozen=True)
+class EncodedCreate:
+    """A create's body encoded once, create id annotation included (:func:`encode_create`).
+
+    A caller that may send the same create twice (after a conflict it resolved) keeps
+    this instead of the manifest: bytes, which the garbage collector does not track,
+    where a thousand queued pod manifests would be a hundred thousand dicts to walk.
+    """
+
+    data: bytes
+    name: str | None
+    label: str | None
+    create_id: str
+
+
+def encode_create(body: Any, create_id: str | None = None) -> EncodedCreate:
+    """``body`` (a model or JSON data) with the create id annotation, encoded."""
+    # A dict is copied only where the create id goes (encode_body converts any model
+    # left inside it); a model is converted whole.
+    manifest = dict(body) if isinstance(body, dict) else to_json(body)
+    metadata = copy.copy(manifest.get("metadata") or {})
+    annotations = dict(metadata.get("annotations") or {})
+    create_id = create_id or new_create_id()
+    annotations[CREATE_ID_ANNOTATION] = create_id
+    metadata["annotations"] = annotations
+    manifest["metadata"] = metadata
+    name = metadata.get("name")
+    data = encode_body(manifest)
+    assert data is not None  # a manifest, never None
+    return EncodedCreate(data, name, name or metadata.get("generateName"), create_id)
+
+
 def _ignore_body(_raw: bytes) -> dict[str, Any]:
     """A success whose body the caller does not read: not decoded at all."""
     return {}
@@ -622,28 +654,25 @@ class KubeApi:
             return None
 
     async def create(
-        self, rk: ResourceKind, namespace: str | None, body: Any, *, create_id: str | None = None
+        self,
+        rk: ResourceKind,
+        namespace: str | None,
+        body: Any,
+        *,
+        create_id: str | None = None,
     ) -> dict[str, Any]:
         """Create an object, reconciling a create that timed out but reached the server.
 
         Raises :class:`~.errors.Conflict` only when the existing object is not one this
         call made, :class:`~.errors.NamespaceNotFound` when the namespace is missing. A
         refused create (400, 403, 413, 422) is logged once with the object and the reason.
+        ``body`` may be an :class:`EncodedCreate` (its own create id then applies).
         """
-        # A dict is copied only where the create id goes (encode_body converts any model
-        # left inside it); a model is converted whole.
-        manifest = dict(body) if isinstance(body, dict) else to_json(body)
-        metadata = copy.copy(manifest.get("metadata") or {})
-        annotations = dict(metadata.get("annotations") or {})
-        create_id = create_id or new_create_id()
-        annotations[CREATE_ID_ANNOTATION] = create_id
-        metadata["annotations"] = annotations
-        manifest["metadata"] = metadata
-        name = metadata.get("name")
-        label = name or metadata.get("generateName")
-        # Only the bytes travel on: the tree is freed before the request queues for a slot.
-        data = encode_body(manifest)
-        del manifest, metadata, annotations
+        encoded = body if isinstance(body, EncodedCreate) else encode_create(body, create_id)
+        del body  # only the bytes travel on: the tree is freed before the slot wait
+        data, name, label, create_id = (
+            encoded.data, encoded.name, encoded.label, encoded.create_id
+        )
 
         async def reconcile(error: ApiError) -> dict[str, Any] | None:
             if not isinstance(error, Conflict) or not name:

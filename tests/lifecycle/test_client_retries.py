@@ -445,3 +445,19 @@ async def test_to_json_matches_the_clients_serialisation():
     assert to_json({"nested": [pod]}) == {"nested": [expected]}
     with pytest.raises(TypeError, match="cannot send a object"):
         to_json(object())
+
+
+async def test_an_encoded_create_sends_what_the_manifest_would(server, api):
+    from async_kubespawner.kube.client import encode_create
+
+    server.on("POST", PODS_PATH,
+              Reply(respond=lambda srv: Reply(body=created(srv.bodies("POST", PODS_PATH)[-1]))),
+              Reply(respond=lambda srv: Reply(body=created(srv.bodies("POST", PODS_PATH)[-1]))))
+    encoded = encode_create(POD, "create-2")
+    assert (encoded.name, encoded.label, encoded.create_id) == ("jupyter-alice",) * 2 + ("create-2",)
+    await api.create(PODS, "ns", encoded)
+    await api.create(PODS, "ns", POD, create_id="create-2")
+    from_encoded, from_manifest = server.bodies("POST", PODS_PATH)
+    assert from_encoded == from_manifest
+    assert from_encoded["metadata"]["annotations"][CREATE_ID_ANNOTATION] == "create-2"
+    assert "annotations" not in POD["metadata"]  # the caller's manifest is not touched
