@@ -101,6 +101,8 @@ def table(results: dict[str, dict[int, dict[str, Any]]], reused: Sequence[str] =
     for n in sizes:
         for label, by_size in results.items():
             r = by_size.get(n)
+            if r is None and label in reused:
+                continue  # no earlier run of this size: nothing to show, nothing failed
             name = f"{label} (earlier run)" if label in reused else label
             if not r or "start_to_reachable_ms" not in r:
                 rows.append(f"| {n} | {name} | {r.get('failed') if r else '-'} |"
