@@ -745,7 +745,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "commits": probe.get("db_commits", 0),
         "mean_ms": round(probe["db_seconds"] / probe["db_statements"] * 1000, 3)
         if probe["db_statements"] else None}
-    result = {
+    result: dict[str, Any] = {
         "meta": {
             "spawner": args.spawner, "users": args.users, "scenario": args.scenario,
             "db_dir": str(args.db_dir),

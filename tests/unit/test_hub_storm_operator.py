@@ -330,6 +330,7 @@ def test_a_failed_run_is_a_row_of_dashes_with_the_same_number_of_columns() -> No
 
 def test_the_sweep_plot_draws_hub_plus_operator_cpu(tmp_path: Path) -> None:
     import matplotlib.pyplot as plt
+    import numpy as np
 
     results = {"ours": {100: sweep_result(100.0, 30.0), 1000: sweep_result(200.0, 35.0)},
                "operator mode": {100: sweep_result(120.0, 20.0, operator_cpu_ms_per_cycle=8.0),
@@ -338,7 +339,8 @@ def test_the_sweep_plot_draws_hub_plus_operator_cpu(tmp_path: Path) -> None:
     hub_sweep.plot(results, path)
     assert path.read_bytes()[:4] == b"\x89PNG"
     cpu_panel = plt.gcf().axes[2]
-    lines = {line.get_label(): list(line.get_ydata()) for line in cpu_panel.get_lines()}
+    lines = {line.get_label(): [float(y) for y in np.asarray(line.get_ydata())]
+             for line in cpu_panel.get_lines()}
     plt.close("all")
     assert lines == {"ours: hub": [30.0, 35.0], "operator mode: hub": [20.0, 25.0],
                      "operator mode: hub + operator": [28.0, 34.0]}
