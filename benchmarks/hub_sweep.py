@@ -52,6 +52,17 @@ def result_path(out: Path, label: str, users: int, round_number: int = 0) -> Pat
     return out / f"hub-storm-{label}-{users}{suffix}.json"
 
 
+def copy_round(out: Path, label: str, users: int, round_number: int) -> None:
+    """Make round ``round_number``'s JSON and Markdown the plain-named ones of the size."""
+    for suffix in (".json", ".md"):
+        source = result_path(out, label, users, round_number).with_suffix(suffix)
+        target = result_path(out, label, users).with_suffix(suffix)
+        if source.exists():
+            target.write_text(source.read_text())
+        else:
+            target.unlink(missing_ok=True)
+
+
 def median_run(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The round whose start -> reachable p50 is the median (the lower one of two middles);
     a failed round (no figures) counts as the slowest."""
@@ -256,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             chosen = median_run(done)
             results[SPAWNERS[label][1]][n] = chosen
             if args.rounds > 1:  # the plain name holds the median round, for other readers
-                result_path(args.out, label, n).write_text(json.dumps(chosen, indent=2) + "\n")
+                copy_round(args.out, label, n, done.index(chosen) + 1)
         if "operator" in runs:
             operator_rounds[n] = runs["operator"]
     reused = [SPAWNERS[label][1] for label in reuse]

@@ -370,3 +370,13 @@ def test_result_paths_name_the_round() -> None:
     out = Path("/r")
     assert hub_sweep.result_path(out, "operator", 100) == out / "hub-storm-operator-100.json"
     assert hub_sweep.result_path(out, "ours", 1000, 2) == out / "hub-storm-ours-1000-r2.json"
+
+
+def test_the_median_round_becomes_the_plain_named_json_and_markdown(tmp_path: Path) -> None:
+    for k in (1, 2):
+        hub_sweep.result_path(tmp_path, "ours", 10, k).write_text(f'{{"round": {k}}}')
+        hub_sweep.result_path(tmp_path, "ours", 10, k).with_suffix(".md").write_text(f"# {k}")
+    hub_sweep.result_path(tmp_path, "ours", 10).with_suffix(".md").write_text("# stale")
+    hub_sweep.copy_round(tmp_path, "ours", 10, 2)
+    assert (tmp_path / "hub-storm-ours-10.json").read_text() == '{"round": 2}'
+    assert (tmp_path / "hub-storm-ours-10.md").read_text() == "# 2"
