@@ -528,6 +528,7 @@ class Driver:
         self.session: aiohttp.ClientSession
         self._stopping: dict[str, asyncio.Future[float]] = {}
         self._stop_watcher: asyncio.Future[None] | None = None
+        self.stop_poll_errors = 0
 
     async def __aenter__(self) -> Driver:
         self.session = aiohttp.ClientSession(
@@ -622,25 +623,39 @@ class Driver:
             self._stopping.pop(name, None)
         return time.monotonic() - t0, ""
 
+    async def _active_users(self) -> set[str]:
+        """Names of the users whose default server the hub lists as active."""
+        active: set[str] = set()
+        offset = 0
+        while True:
+            async with self.session.get(
+                f"{self.hub_api}/users",
+                params={"state": "active", "offset": str(offset), "limit": "200"},
+                headers={"Accept": "application/jupyterhub-pagination+json"},
+            ) as r:
+                r.raise_for_status()
+                page = await r.json()
+            items = page["items"] if isinstance(page, dict) else page
+            active.update(u["name"] for u in items if "" in (u.get("servers") or {}))
+            next_page = page.get("_pagination", {}).get("next") if isinstance(page, dict) else None
+            if not next_page:
+                return active
+            offset = int(next_page["offset"])
+
     async def _watch_stops(self, interval: float = 0.25) -> None:
-        """Every ``interval``: which pending stops has the hub finished (one paged list)."""
+        """Every ``interval``: which pending stops has the hub finished (one paged list).
+
+        A list that fails (a starved hub answering 5xx or not at all) is retried at the next
+        interval: one failed poll must not leave every pending stop waiting for
+        ``--timeout`` with no poller left.
+        """
         while self._stopping:
             await asyncio.sleep(interval)
-            active: set[str] = set()
-            offset = 0
-            while True:
-                async with self.session.get(
-                    f"{self.hub_api}/users",
-                    params={"state": "active", "offset": str(offset), "limit": "200"},
-                    headers={"Accept": "application/jupyterhub-pagination+json"},
-                ) as r:
-                    page = await r.json()
-                items = page["items"] if isinstance(page, dict) else page
-                active.update(u["name"] for u in items if "" in (u.get("servers") or {}))
-                next_page = page.get("_pagination", {}).get("next") if isinstance(page, dict) else None
-                if not next_page:
-                    break
-                offset = int(next_page["offset"])
+            try:
+                active = await self._active_users()
+            except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError):
+                self.stop_poll_errors += 1
+                continue
             arrived = time.monotonic()
             for name, done in list(self._stopping.items()):
                 if name not in active and not done.done():
@@ -720,6 +735,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu2 = cpu()
             op2 = await operator_metrics()
             metrics1 = await driver.metrics()
+            stop_poll_errors = driver.stop_poll_errors
         await asyncio.sleep(0.5)  # one more write of the hub's probe file
         probe = json.loads((state / "hub-probe.json").read_text())
     finally:
@@ -769,6 +785,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                  "stop_phase": stalls_between(probe["stalls"], t_stopping,
                                                               t_stopped)},
         "cluster_at_peak": peak,
+        "driver_stop_poll_errors": stop_poll_errors,
         "hub_time_by_phase": phases,
     }
     if operators is not None:
