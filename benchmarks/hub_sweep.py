@@ -131,8 +131,13 @@ def table(results: dict[str, dict[int, dict[str, Any]]], reused: Sequence[str] =
                 f"{load[0] if isinstance(load[0], str) else round(load[0], 2)} |")
     hops = [(n, r["vs_baseline"]) for n, r in sorted(results.get("operator mode", {}).items())
             if "vs_baseline" in r]
+    several = {n for n, runs in (rounds or {}).items() if len(runs) > 1}
+    hops = [(n, median_hop([r.get("vs_baseline") for r in (rounds or {})[n]])
+             if n in several else hop) for n, hop in hops]
     if hops:
-        rows += ["", "The extra hop (operator mode minus ours, same size, same sweep):", "",
+        how = ("the median over the rounds of each round's difference" if several
+               else "same size, same sweep")
+        rows += ["", f"The extra hop (operator mode minus ours; {how}):", "",
                  "| users | start -> reachable p50 / p99 (ms) | stop p50 / p99 (ms) | "
                  "CPU / cycle: ours hub / operator mode hub + operator (ms) |",
                  "|---:|---:|---:|---:|"]
@@ -160,6 +165,20 @@ def table(results: dict[str, dict[int, dict[str, Any]]], reused: Sequence[str] =
             rows.append(f"| {n} | median | {_signed(medians[0])} / {_signed(medians[1])} | "
                         f"{_signed(medians[2])} / {_signed(medians[3])} |")
     return "\n".join(rows) + "\n"
+
+
+def median_hop(hops: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+    """Each figure of several rounds' extra hop, as the median over the rounds."""
+    def figure(key: str, sub: str) -> float | None:
+        value = _median([((h or {}).get(key) or {}).get(sub) for h in hops])
+        return None if value is None else round(value, 3)
+
+    return {
+        "start_to_reachable_ms": {p: figure("start_to_reachable_ms", p) for p in ("p50", "p99")},
+        "stop_ms": {p: figure("stop_ms", p) for p in ("p50", "p99")},
+        "control_plane_cpu_ms_per_cycle": {
+            m: figure("control_plane_cpu_ms_per_cycle", m) for m in ("in_hub", "operator_mode")},
+    }
 
 
 def _median(values: Sequence[float | None]) -> float | None:
@@ -219,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "spawner), operator (operator mode), upstream (KubeSpawner 7.1)")
     parser.add_argument("--reuse", default="",
                         help="labels of --spawners whose JSON in --out, from an earlier run, "
-                        "is plotted instead of running them again")
+                        "is plotted instead of running them again (with --rounds, each "
+                        "round's ...-rK.json); reusing every spawner redraws the tables and "
+                        "the plot from the files")
     parser.add_argument("--no-upstream", action="store_true",
                         help="leave upstream out of --spawners")
     parser.add_argument("--rounds", type=int, default=1,
@@ -245,12 +266,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_upstream(args.upstream_dir)
     results: dict[str, dict[int, dict[str, Any]]] = {SPAWNERS[label][1]: {} for label in labels}
     operator_rounds: dict[int, list[dict[str, Any]]] = {}
+    earlier: set[str] = set()
     for n in sizes:
+        # label -> [(round number, result)]: rounds run now, or found in --out for --reuse
+        runs: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         for label in reuse:
+            found = [(k, result_path(args.out, label, n, k))
+                     for k in range(1, args.rounds + 1) if args.rounds > 1]
+            found = [(k, path) for k, path in found if path.exists()]
+            if found:  # this sweep's rounds, drawn again from their files
+                runs[label] = [(k, dict(json.loads(path.read_text()))) for k, path in found]
+                continue
             path = result_path(args.out, label, n)
-            if path.exists():
+            if path.exists():  # a run of an earlier sweep
                 results[SPAWNERS[label][1]][n] = dict(json.loads(path.read_text()))
-        runs: dict[str, list[dict[str, Any]]] = {}
+                earlier.add(label)
         for k in range(1, args.rounds + 1):
             number = k if args.rounds > 1 else 0
             for label in labels:
@@ -262,15 +292,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         and "ours" not in reuse else 0)
                             if label == "operator" else None)
                 runs.setdefault(label, []).append(
-                    run_one(label, n, args.out, extra, baseline, number))
+                    (number, run_one(label, n, args.out, extra, baseline, number)))
         for label, done in runs.items():
-            chosen = median_run(done)
+            chosen = median_run([run for _, run in done])
             results[SPAWNERS[label][1]][n] = chosen
             if args.rounds > 1:  # the plain name holds the median round, for other readers
-                copy_round(args.out, label, n, done.index(chosen) + 1)
+                copy_round(args.out, label, n, next(k for k, run in done if run is chosen))
         if "operator" in runs:
-            operator_rounds[n] = runs["operator"]
-    reused = [SPAWNERS[label][1] for label in reuse]
+            operator_rounds[n] = [run for _, run in runs["operator"]]
+    reused = [SPAWNERS[label][1] for label in reuse if label in earlier]
     text = table(results, reused, operator_rounds)
     (args.out / "hub-sweep.md").write_text(text)
     plot(results, args.out / "hub-sweep.png")

@@ -380,3 +380,18 @@ def test_the_median_round_becomes_the_plain_named_json_and_markdown(tmp_path: Pa
     hub_sweep.copy_round(tmp_path, "ours", 10, 2)
     assert (tmp_path / "hub-storm-ours-10.json").read_text() == '{"round": 2}'
     assert (tmp_path / "hub-storm-ours-10.md").read_text() == "# 2"
+
+
+def test_with_rounds_the_hop_table_gives_each_figures_median_over_the_rounds() -> None:
+    def hop(start: float, cpu: float) -> dict[str, Any]:
+        return {"start_to_reachable_ms": {"p50": start, "p99": start + 1},
+                "stop_ms": {"p50": None, "p99": 1.0},
+                "control_plane_cpu_ms_per_cycle": {"in_hub": cpu, "operator_mode": cpu + 1}}
+
+    rounds = [{"vs_baseline": hop(50.0, 30.0)}, {"vs_baseline": hop(-10.0, 10.0)},
+              {"vs_baseline": hop(20.0, 20.0)}]
+    assert hub_sweep.median_hop([r["vs_baseline"] for r in rounds]) == hop(20.0, 20.0) | {
+        "stop_ms": {"p50": None, "p99": 1.0}}
+    results = {"operator mode": {100: rounds[0]}}  # the table's row is one round ...
+    lines = hub_sweep.table(results, rounds={100: rounds}).splitlines()
+    assert "| 100 | +20.0 / +21.0 | - / +1.0 | 20.0 / 21.0 |" in lines  # ... the hop, the median
