@@ -569,7 +569,24 @@ class Driver:
             return parse_metrics(await r.text()) if r.status == 200 else {}
 
     async def start(self, name: str) -> tuple[float | None, str]:
-        """Seconds from the POST to the server answering through the proxy, or the failure."""
+        """Seconds from the POST to the server answering through the proxy, or the failure.
+
+        A connection the hub or the proxy drops under the storm is this user's failure,
+        not the end of the run for all N.
+        """
+        try:
+            return await self._start(name)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            return None, f"{type(e).__name__}: {str(e)[:200]}"
+
+    async def stop(self, name: str) -> tuple[float | None, str]:
+        """:meth:`_stop`, a dropped connection being this user's failure (see :meth:`start`)."""
+        try:
+            return await self._stop(name)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            return None, f"{type(e).__name__}: {str(e)[:200]}"
+
+    async def _start(self, name: str) -> tuple[float | None, str]:
         t0 = time.monotonic()
         async with self.session.post(f"{self.hub_api}/users/{name}/server", json={}) as r:
             if r.status not in (201, 202):
@@ -597,7 +614,7 @@ class Driver:
             await asyncio.sleep(0.05)
         return None, "not reachable through the proxy"
 
-    async def stop(self, name: str) -> tuple[float | None, str]:
+    async def _stop(self, name: str) -> tuple[float | None, str]:
         """Seconds from the DELETE to the hub reporting the server gone, or the failure.
 
         A stop the hub answers 202 (still stopping after its ``slow_stop_timeout``) is
