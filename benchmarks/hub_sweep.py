@@ -303,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     reused = [SPAWNERS[label][1] for label in reuse if label in earlier]
     text = table(results, reused, operator_rounds)
     (args.out / "hub-sweep.md").write_text(text)
-    plot(results, args.out / "hub-sweep.png")
+    plot({f"{label} (earlier run)" if label in reused else label: by_size
+          for label, by_size in results.items()}, args.out / "hub-sweep.png")
     print(text)
     return 0
 
