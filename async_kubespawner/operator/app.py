@@ -32,6 +32,7 @@ from ..kube.client import (
     PVCS,
     ApiSettings,
     KubeApi,
+    Priority,
     ResourceKind,
     build_api,
     load_configuration,
@@ -78,6 +79,15 @@ class OperatorSettings:
     cluster_templates: bool = True
     tolerances: Tolerances = field(default_factory=Tolerances)
     reflector: ReflectorSettings = field(default_factory=ReflectorSettings)
+    #: Workers that may provision new servers at once; the others stay free for servers
+    #: whose pod changed (a Ready verdict a hub waits for). None: no limit.
+    provisioning_workers: int | None = 8
+    #: The operator's API requests in flight at once, and of those at most
+    #: ``creates_in_flight`` creates of new children and ``events_in_flight`` Event
+    #: writes: what is in flight queues ahead of a Ready status write in the API server.
+    requests_in_flight: int = 32
+    creates_in_flight: int = 8
+    events_in_flight: int = 4
 
 
 class Operator:
@@ -87,7 +97,12 @@ class Operator:
         self.api = api
         self.settings = settings
         self.identity = settings.identity or f"{socket.gethostname()}-{os.getpid()}"
-        self.queue: WorkQueue[Key] = WorkQueue(on_depth=QUEUE_DEPTH.set)
+        # Status writes first, bulk creates and Events bounded (see OperatorSettings).
+        api.configure_admission(settings.requests_in_flight, {
+            Priority.BULK: settings.creates_in_flight,
+            Priority.BACKGROUND: settings.events_in_flight,
+        })
+        self.queue: WorkQueue[Key] = self._new_queue()
         ns = settings.namespace
         self.servers = NotifyingCache(trim_server, self._server_changed)
         self.templates = NotifyingCache(trim_template, self._template_changed)
@@ -177,6 +192,10 @@ class Operator:
         self.queue.shutdown()
         await cancel_and_wait(self._task)
 
+    def _new_queue(self) -> WorkQueue[Key]:
+        return WorkQueue(on_depth=QUEUE_DEPTH.set,
+                         max_normal_in_progress=self.settings.provisioning_workers)
+
     def _leadership_changed(self, leading: bool) -> None:
         LEADER.set(1 if leading else 0)
 
@@ -184,7 +203,7 @@ class Operator:
 
     async def _lead(self) -> None:
         """Run while holding the Lease: workers and the periodic resync."""
-        self.queue = WorkQueue(on_depth=QUEUE_DEPTH.set)
+        self.queue = self._new_queue()
         self._deferred.clear()
         await self.wait_synced()
         workers = [
@@ -210,8 +229,8 @@ class Operator:
         """
         phases: dict[str, int] = {}
         for key in self.servers.keys():
-            self.queue.add(key)
             server = self.servers.get(key) or {}
+            self.queue.add(key, urgent=started(server))
             phase = (server.get("status") or {}).get("phase") or "Pending"
             phases[phase] = phases.get(phase, 0) + 1
         for phase in ("Pending", "Provisioning", "Starting", "Ready", "Failed", "Terminating"):
@@ -231,12 +250,12 @@ class Operator:
                 queue.forget(key)
                 if result.requeue_after is not None:
                     outcome = "requeue"
-                    queue.add_after(key, result.requeue_after)
+                    queue.add_after(key, result.requeue_after, urgent=self._started(key))
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 outcome = "error"
-                delay = queue.retry(key)
+                delay = queue.retry(key, urgent=self._started(key))
                 log.warning("reconcile of %s/%s failed (%s: %s); retrying in %.2fs",
                             key[0], key[1], type(e).__name__, e, delay)
             finally:
@@ -261,14 +280,18 @@ class Operator:
             return
         if self.reconciler.own_echo(obj):
             return  # this replica's own status write coming back: nothing new to do
-        self.queue.add(key)
+        self.queue.add(key, urgent=started(obj))
+
+    def _started(self, key: Key) -> bool:
+        server = self.servers.get(key)
+        return server is not None and started(server)
 
     def _settle_deferred(self, key: Key) -> None:
         """After a pass: queue the server again if a change other than the pass's own
         status writes arrived while it ran (the workqueue's "dirty" rule, minus echoes)."""
         arrived = self._deferred.pop(key, None)
         if arrived and not all([self.reconciler.own_echo(obj) for obj in arrived]):
-            self.queue.add(key)
+            self.queue.add(key, urgent=self._started(key))
 
     def _template_changed(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
@@ -319,6 +342,14 @@ class Operator:
         running = all(r.running for r in self.reflectors)
         campaigning = self._task is not None and not self._task.done()
         return running and campaigning
+
+
+def started(server: Obj) -> bool:
+    """Whether a pass over ``server`` finishes (or stops) a server rather than provisions
+    a new one: its children exist, or it is being deleted. Those passes go first (see
+    :class:`WorkQueue`): each is a user waiting on a verdict, and each is cheap."""
+    meta = server.get("metadata") or {}
+    return bool((server.get("status") or {}).get("children") or meta.get("deletionTimestamp"))
 
 
 def health_app(operator: Operator) -> web.Application:

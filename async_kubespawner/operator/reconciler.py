@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..kube.cache import EventIndex, ObjectCache, object_key, trim_pod
-from ..kube.client import EVENTS, PODS, PVCS, ApiError, KubeApi, ResourceKind
+from ..kube.client import EVENTS, PODS, PVCS, ApiError, KubeApi, Priority, ResourceKind
 from ..objects.slugs import safe_label_value
 from .kubeio import NOTEBOOK_SERVERS, KindResolver, merge_patch
 from .models import (
@@ -307,6 +307,9 @@ class Reconciler:
         self._clock = time.monotonic
         #: Events being written off the passes' critical path.
         self._background: set[asyncio.Future[None]] = set()
+        #: server uid -> its latest Event still being written: the next one waits for
+        #: it, so a server's Events land in the order of its steps.
+        self._event_tail: dict[str, asyncio.Future[None]] = {}
         #: server key -> (resourceVersion, generation) of this replica's latest status
         #: writes whose watch echo has not arrived: it needs no pass (see :meth:`own_echo`).
         self._written: dict[Key, list[tuple[str, int]]] = {}
@@ -461,10 +464,10 @@ class Reconciler:
                 await self._resolve(child)
             # Announcing the step and doing it are independent writes: in parallel, so the
             # announcement costs the spawn no round trip.
+            self._emit(server, "Normal", "Provisioning",
+                       f"Creating {len(children)} objects from template "
+                       f"{spec.template_ref.name}")
             announce = asyncio.gather(
-                self._record(server, "Normal", "Provisioning",
-                             f"Creating {len(children)} objects from template "
-                             f"{spec.template_ref.name}"),
                 self._write_status(server, {
                     "phase": "Provisioning", "conditions": conditions,
                     "observedGeneration": generation,
@@ -503,7 +506,8 @@ class Reconciler:
                 # Created by this replica a moment ago; its watch event is on its way.
                 await self._write_status(server, {**base, "phase": "Starting"})
                 return Outcome()
-            live = await self.api.get_or_none(PODS, namespace, pod_child["name"])
+            live = await self.api.get_or_none(PODS, namespace, pod_child["name"],
+                                              priority=Priority.CRITICAL)
             if live is not None and controller_uid(live) == uid:
                 memory.created[pod_key] = live["metadata"]["uid"]
                 await self._write_status(server, {**base, "phase": "Starting"})
@@ -538,7 +542,7 @@ class Reconciler:
             changed = await self._write_status(server, {
                 **base, "conditions": conditions, "phase": "Ready",
                 "address": address, "port": port, "reason": None,
-            })
+            }, priority=Priority.CRITICAL)
             if changed:
                 self._emit(server, "Normal", "Ready", f"Server ready at {address}:{port}")
             return Outcome()
@@ -562,10 +566,11 @@ class Reconciler:
         rk = await self._resolve(child)
         manifest = self._owned_manifest(server, spec, child, template, template_generation)
         try:
-            return await self.api.create(rk, namespace, manifest)
+            return await self.api.create(rk, namespace, manifest, priority=Priority.BULK)
         except ApiError as e:
             if e.status == 409:
-                existing = await self.api.get_or_none(rk, namespace, child.name)
+                existing = await self.api.get_or_none(rk, namespace, child.name,
+                                                      priority=Priority.BULK)
                 if existing is not None:
                     return await self._adopt(server, spec, rk, existing, child)
                 raise  # deleted meanwhile: retry the pass
@@ -660,9 +665,11 @@ class Reconciler:
                     "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True,
                 }],
             }}
-            adopted = await merge_patch(self.api, rk, meta["namespace"], child.name, patch)
+            adopted = await merge_patch(self.api, rk, meta["namespace"], child.name, patch,
+                                        priority=Priority.BULK)
             await self._record(server, "Normal", "Adopted",
-                               f"Reusing retained {child.kind} {child.name}")
+                               f"Reusing retained {child.kind} {child.name}",
+                               priority=Priority.BULK)
             return adopted
         raise Refused(
             "NameConflict",
@@ -673,8 +680,13 @@ class Reconciler:
 
     # -- status and events --------------------------------------------------------------
 
-    async def _write_status(self, server: Obj, status: Obj) -> bool:
-        """Merge ``status`` into the server's status if anything changes; True if written."""
+    async def _write_status(
+        self, server: Obj, status: Obj, *, priority: Priority = Priority.NORMAL
+    ) -> bool:
+        """Merge ``status`` into the server's status if anything changes; True if written.
+
+        ``priority``: CRITICAL for a verdict someone waits on (Ready, Failed), so it is
+        sent ahead of this operator's bulk work (see :mod:`..kube.admission`)."""
         began = time.monotonic() if self.status_write_listeners else 0.0
         current = server.get("status") or {}
         merged = {**current, **status}
@@ -688,7 +700,7 @@ class Reconciler:
         try:
             updated = await merge_patch(self.api, NOTEBOOK_SERVERS, meta["namespace"],
                                         meta["name"], {"status": patch_status},
-                                        subresource="status")
+                                        subresource="status", priority=priority)
         except ApiError as e:
             if e.status == 404:
                 return False
@@ -746,20 +758,47 @@ class Reconciler:
             log.warning("NotebookServer %s/%s failed: %s", server["metadata"]["namespace"],
                         server["metadata"]["name"], message)
             # The Event first: whoever sees the Failed status can read why at once.
-            await self._record(server, "Warning", reason, message)
+            await self._record(server, "Warning", reason, message, priority=Priority.CRITICAL)
         await self._write_status(server, {
             **base, "phase": "Failed", "reason": message, "conditions": conditions,
             "observedGeneration": generation,
-        })
+        }, priority=Priority.CRITICAL)
 
     def _emit(self, server: Obj, type_: str, reason: str, message: str) -> None:
-        """Record an Event without holding the pass (and its worker) until it is written:
-        for steps whose status write already told the hub what it waits for. Written in
-        the background, at the same moment; dropped when this replica stops leading."""
+        """Record an Event without holding the pass (and its worker) until it is written.
+
+        Written in the background at BACKGROUND priority: the API client bounds how many
+        are in flight (``events_in_flight``) and queues the rest behind status writes and
+        creates, so a burst of Events never delays a Ready verdict; none is dropped while
+        this replica leads. One server's Events are written one after another, in the
+        order of its steps (they are its progress messages on the spawn page)."""
         metadata = {k: server["metadata"][k] for k in ("name", "namespace", "uid")}
-        task = asyncio.ensure_future(self._record({"metadata": metadata}, type_, reason, message))
+        uid = metadata["uid"]
+        previous = self._event_tail.get(uid)
+        task = asyncio.ensure_future(
+            self._record_after(previous, {"metadata": metadata}, type_, reason, message))
+        self._event_tail[uid] = task
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+
+        def finished(done: asyncio.Future[None]) -> None:
+            self._background.discard(done)
+            if self._event_tail.get(uid) is done:
+                del self._event_tail[uid]
+
+        task.add_done_callback(finished)
+
+    async def _record_after(
+        self, previous: asyncio.Future[None] | None, server: Obj, type_: str, reason: str,
+        message: str,
+    ) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # its outcome is its own; only the order matters
+        await self._record(server, type_, reason, message)
+
+    async def flush_events(self) -> None:
+        """Return once every Event emitted so far is written (or has failed)."""
+        while self._background:
+            await asyncio.wait(set(self._background))
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109
         """Let Events still being written finish (a clean stop), then drop the rest."""
@@ -772,11 +811,16 @@ class Reconciler:
         for task in list(self._background):
             task.cancel()
 
-    async def _record(self, server: Obj, type_: str, reason: str, message: str) -> None:
+    async def _record(
+        self, server: Obj, type_: str, reason: str, message: str, *,
+        priority: Priority = Priority.BACKGROUND,
+    ) -> None:
         """A Kubernetes Event on the NotebookServer, once per (server, reason, message).
 
         The name is derived from those three, so a repeated pass (or another replica after
-        a failover) meets 409 instead of writing a duplicate.
+        a failover) meets 409 instead of writing a duplicate. ``priority``: BACKGROUND
+        (the API client bounds how many are in flight and queues the rest, none dropped)
+        unless the pass awaits the Event before a write someone waits on.
         """
         meta = server["metadata"]
         digest = hashlib.sha256(f"{meta['uid']}\0{reason}\0{message}".encode()).hexdigest()[:16]
@@ -803,7 +847,8 @@ class Reconciler:
         }
         try:
             await self.api.request("create", EVENTS.plural, "POST",
-                                   EVENTS.path(meta["namespace"]), body=body)
+                                   EVENTS.path(meta["namespace"]), body=body,
+                                   priority=priority)
         except ApiError as e:
             if e.status != 409:
                 log.info("could not record event %s on %s: %s", reason, meta["name"], e)
@@ -850,7 +895,8 @@ class Reconciler:
         status = server.get("status") or {}
         if status.get("phase") != "Terminating":
             await self._write_status(server, {"phase": "Terminating"})
-            await self._record(server, "Normal", "Terminating", "Stopping the server")
+            await self._record(server, "Normal", "Terminating", "Stopping the server",
+                               priority=Priority.NORMAL)
         pods = self._owned(self.pods, namespace, uid)
         for pod in pods:
             if not pod["metadata"].get("deletionTimestamp"):
@@ -927,5 +973,6 @@ class Reconciler:
         await self._write_status(server, {"conditions": conditions,
                                           "observedGeneration": generation})
         if deleted:
-            await self._record(server, "Normal", "StorageDeleted", message)
+            await self._record(server, "Normal", "StorageDeleted", message,
+                               priority=Priority.NORMAL)
         return Outcome()
