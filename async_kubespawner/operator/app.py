@@ -97,11 +97,6 @@ class Operator:
         self.api = api
         self.settings = settings
         self.identity = settings.identity or f"{socket.gethostname()}-{os.getpid()}"
-        # Status writes first, bulk creates and Events bounded (see OperatorSettings).
-        api.configure_admission(settings.requests_in_flight, {
-            Priority.BULK: settings.creates_in_flight,
-            Priority.BACKGROUND: settings.events_in_flight,
-        })
         self.queue: WorkQueue[Key] = self._new_queue()
         ns = settings.namespace
         self.servers = NotifyingCache(trim_server, self._server_changed)
@@ -156,6 +151,11 @@ class Operator:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Status writes first, bulk creates and Events bounded (see OperatorSettings).
+        self.api.configure_admission(self.settings.requests_in_flight, {
+            Priority.BULK: self.settings.creates_in_flight,
+            Priority.BACKGROUND: self.settings.events_in_flight,
+        })
         for reflector in self.reflectors:
             reflector.start()
         CHILDREN.labels("Pod").set_function(lambda: len(self.pods))
