@@ -394,6 +394,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=32,
                         help="concurrent reconcile passes (they wait on the API, not the CPU)")
     parser.add_argument("--resync-period", type=float, default=300.0)
+    parser.add_argument("--provisioning-workers", type=int,
+                        default=OperatorSettings.provisioning_workers,
+                        help="workers that may provision new servers at once; the others "
+                        "stay free for servers whose pod changed (0: no limit)")
+    parser.add_argument("--requests-in-flight", type=int,
+                        default=OperatorSettings.requests_in_flight,
+                        help="API requests in flight at once (status writes go first)")
+    parser.add_argument("--creates-in-flight", type=int,
+                        default=OperatorSettings.creates_in_flight,
+                        help="of those, creates of new children at most")
+    parser.add_argument("--events-in-flight", type=int,
+                        default=OperatorSettings.events_in_flight,
+                        help="of those, Event writes at most (the rest wait, none dropped)")
     parser.add_argument("--health-port", type=int, default=8080,
                         help="port of /healthz, /readyz and /metrics (0: off)")
     parser.add_argument("--health-address", default="0.0.0.0")
@@ -408,6 +421,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: at least one worker is needed")
+    if args.provisioning_workers < 0:
+        parser.error(f"--provisioning-workers {args.provisioning_workers}: 0 (no limit) "
+                     "or more")
+    for name in ("requests_in_flight", "creates_in_flight", "events_in_flight"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: at least one "
+                         "request must be allowed")
     if args.resync_period <= 0:
         parser.error(f"--resync-period {args.resync_period}: must be a positive number of seconds")
     for name in ("unschedulable_tolerance", "image_pull_error_tolerance",
@@ -431,6 +451,10 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
         lease=LeaseSettings(name=args.lease_name),
         workers=args.workers,
         resync_period=args.resync_period,
+        provisioning_workers=args.provisioning_workers or None,
+        requests_in_flight=args.requests_in_flight,
+        creates_in_flight=args.creates_in_flight,
+        events_in_flight=args.events_in_flight,
         cluster_templates=not args.no_cluster_templates,
         tolerances=Tolerances(
             image_pull=args.image_pull_error_tolerance,

@@ -317,6 +317,9 @@ class Reconciler:
         #: with its monotonic start and end: instrumentation (the operator benchmark times
         #: the Ready write with it) attaches here instead of wrapping the reconciler.
         self.status_write_listeners: list[Callable[[Obj, Obj, float, float], None]] = []
+        #: ``listener(server, reason, emitted, written)`` after each background Event
+        #: write ended (monotonic times): how far Events lag behind the steps they report.
+        self.event_write_listeners: list[Callable[[Obj, str, float, float], None]] = []
 
     # -- entry -------------------------------------------------------------------------
 
@@ -791,9 +794,14 @@ class Reconciler:
         self, previous: asyncio.Future[None] | None, server: Obj, type_: str, reason: str,
         message: str,
     ) -> None:
+        emitted = time.monotonic() if self.event_write_listeners else 0.0
         if previous is not None and not previous.done():
             await asyncio.wait([previous])  # its outcome is its own; only the order matters
         await self._record(server, type_, reason, message)
+        if self.event_write_listeners:
+            written = time.monotonic()
+            for listener in self.event_write_listeners:
+                listener(server, reason, emitted, written)
 
     async def flush_events(self) -> None:
         """Return once every Event emitted so far is written (or has failed)."""
