@@ -465,28 +465,30 @@ class Reconciler:
             assert template is not None and template_generation is not None
             for child in children:  # every kind checked before anything is created
                 await self._resolve(child)
-            # Announcing the step and doing it are independent writes: in parallel, so the
-            # announcement costs the spawn no round trip.
+            # The Event announces the step (the spawn page's progress), in the background.
+            # The phase goes from Pending to Starting in one write once the children
+            # exist: a Provisioning write made while they are created (one request in
+            # nine of a spawn) would be overwritten a round trip later. It is written
+            # only when creating them fails, so a server whose children take retries
+            # says so, and a refusal builds on the Accepted condition.
             self._emit(server, "Normal", "Provisioning",
                        f"Creating {len(children)} objects from template "
                        f"{spec.template_ref.name}")
-            announce = asyncio.gather(
-                self._write_status(server, {
-                    "phase": "Provisioning", "conditions": conditions,
-                    "observedGeneration": generation,
-                }),
-                return_exceptions=True,
-            )
             try:
                 for child in children:
                     created = await self._ensure_child(
                         server, spec, child, template, template_generation)
                     if child.kind == "Pod":
                         memory.created[(namespace, child.name)] = created["metadata"]["uid"]
-            finally:
-                for outcome in await announce:
-                    if isinstance(outcome, ApiError):
-                        log.info("announcing provisioning of %s failed: %s", name, outcome)
+            except Exception:
+                try:
+                    await self._write_status(server, {
+                        "phase": "Provisioning", "conditions": conditions,
+                        "observedGeneration": generation,
+                    })
+                except ApiError as e:
+                    log.info("recording the provisioning of %s failed: %s", name, e)
+                raise
             recorded = [
                 {"id": c.id, "kind": c.kind, "apiVersion": c.api_version, "name": c.name}
                 for c in children

@@ -24,7 +24,7 @@ from async_kubespawner.kube.transport import Transport, build_client
 from async_kubespawner.operator.app import Operator, started
 from async_kubespawner.operator.kubeio import NOTEBOOK_SERVERS, merge_patch
 
-from .conftest import NAMESPACE, OperatorHarness
+from .conftest import NAMESPACE, OperatorHarness, make_spawner
 from .servers import create_server, phase
 
 # -- the admission on its own ---------------------------------------------------------------
@@ -326,3 +326,40 @@ def test_started_servers_are_the_urgent_ones() -> None:
     assert not started({"metadata": {"name": "a"}, "status": {"phase": "Provisioning"}})
     assert started({"metadata": {"name": "a"}, "status": {"children": [{"kind": "Pod"}]}})
     assert started({"metadata": {"name": "a", "deletionTimestamp": "2026-01-01T00:00:00Z"}})
+
+
+# -- two status writes per spawn, the same progress on the spawn page -------------------------
+
+
+async def test_a_spawn_writes_two_statuses_and_the_page_still_says_provisioning(
+    harness: OperatorHarness,
+) -> None:
+    await harness.start_operator()
+    harness.sim.counters.reset()
+    spawner = make_spawner(harness.sim)
+    await spawner.start()
+    # Starting (children recorded) and Ready: no Provisioning write in between.
+    assert harness.sim.counters.count(verb="patch", resource="notebookservers/status") == 2
+    messages = [m["message"] async for m in spawner.progress()]
+    at = {text: next(i for i, m in enumerate(messages) if text in m)
+          for text in ("Server provisioning", "Creating 3 objects", "Server starting",
+                       "is ready at http")}
+    assert at["Server provisioning"] < at["Server starting"] < at["is ready at http"]
+    assert at["Server provisioning"] < at["Creating 3 objects"]
+    assert sum("Server provisioning" in m for m in messages) == 1
+    await spawner.stop()
+
+
+async def test_a_failed_create_records_provisioning_before_the_verdict(
+    harness: OperatorHarness,
+) -> None:
+    # The API server refuses the pod: the server fails, and its conditions say the
+    # template was accepted and the children could not be created.
+    harness.sim.faults.fail(403, verb="create", resource="pods")
+    await harness.start_operator()
+    await create_server(harness)
+    failed = await harness.wait_server("alice", lambda s: phase(s) == "Failed")
+    assert failed is not None
+    conditions = {c["type"]: (c["status"], c["reason"]) for c in failed["status"]["conditions"]}
+    assert conditions["Accepted"] == ("True", "Accepted")
+    assert conditions["ChildrenCreated"] == ("False", "ChildRejected")
