@@ -87,7 +87,7 @@ class OperatorSettings:
     #: writes: what is in flight queues ahead of a Ready status write in the API server.
     requests_in_flight: int = 32
     creates_in_flight: int = 8
-    events_in_flight: int = 4
+    events_in_flight: int = 16
 
 
 class Operator:
