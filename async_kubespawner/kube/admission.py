@@ -35,10 +35,12 @@ class Priority(IntEnum):
     CRITICAL = 0
     #: Everything else a caller does not classify: the default.
     NORMAL = 1
-    #: Work in a burst that can wait behind the above: creating new objects.
-    BULK = 2
-    #: Fire-and-forget writes nobody awaits (Events); bounded so they cannot pile up.
-    BACKGROUND = 3
+    #: Reports of steps already taken that nobody awaits (Events: a user's progress
+    #: messages). Ahead of new work, which they cannot starve for long: there are only
+    #: as many as steps taken; bounded by a cap so they cannot pile up in the server.
+    PROGRESS = 2
+    #: New work in a burst that can wait behind all of the above: creating objects.
+    BULK = 3
 
 
 class Admission:

@@ -81,12 +81,12 @@ class OperatorSettings:
     reflector: ReflectorSettings = field(default_factory=ReflectorSettings)
     #: Workers that may provision new servers at once; the others stay free for servers
     #: whose pod changed (a Ready verdict a hub waits for). None: no limit.
-    provisioning_workers: int | None = 8
+    provisioning_workers: int | None = 24
     #: The operator's API requests in flight at once, and of those at most
     #: ``creates_in_flight`` creates of new children and ``events_in_flight`` Event
     #: writes: what is in flight queues ahead of a Ready status write in the API server.
-    requests_in_flight: int = 32
-    creates_in_flight: int = 8
+    requests_in_flight: int = 64
+    creates_in_flight: int = 32
     events_in_flight: int = 16
 
 
@@ -154,7 +154,7 @@ class Operator:
         # Status writes first, bulk creates and Events bounded (see OperatorSettings).
         self.api.configure_admission(self.settings.requests_in_flight, {
             Priority.BULK: self.settings.creates_in_flight,
-            Priority.BACKGROUND: self.settings.events_in_flight,
+            Priority.PROGRESS: self.settings.events_in_flight,
         })
         for reflector in self.reflectors:
             reflector.start()

@@ -772,7 +772,7 @@ class Reconciler:
     def _emit(self, server: Obj, type_: str, reason: str, message: str) -> None:
         """Record an Event without holding the pass (and its worker) until it is written.
 
-        Written in the background at BACKGROUND priority: the API client bounds how many
+        Written in the background at PROGRESS priority: the API client bounds how many
         are in flight (``events_in_flight``) and queues the rest behind status writes and
         creates, so a burst of Events never delays a Ready verdict; none is dropped while
         this replica leads. One server's Events are written one after another, in the
@@ -823,12 +823,12 @@ class Reconciler:
 
     async def _record(
         self, server: Obj, type_: str, reason: str, message: str, *,
-        priority: Priority = Priority.BACKGROUND,
+        priority: Priority = Priority.PROGRESS,
     ) -> None:
         """A Kubernetes Event on the NotebookServer, once per (server, reason, message).
 
         The name is derived from those three, so a repeated pass (or another replica after
-        a failover) meets 409 instead of writing a duplicate. ``priority``: BACKGROUND
+        a failover) meets 409 instead of writing a duplicate. ``priority``: PROGRESS
         (the API client bounds how many are in flight and queues the rest, none dropped)
         unless the pass awaits the Event before a write someone waits on.
         """

@@ -50,10 +50,10 @@ async def admitted_in_order(admission: Admission, arrivals: list[Priority]) -> l
 
 
 async def test_waiting_requests_are_admitted_most_urgent_first_fifo_within() -> None:
-    arrivals = [Priority.BACKGROUND, Priority.BULK, Priority.NORMAL, Priority.BULK,
-                Priority.CRITICAL, Priority.BACKGROUND, Priority.CRITICAL]
+    arrivals = [Priority.PROGRESS, Priority.BULK, Priority.NORMAL, Priority.BULK,
+                Priority.CRITICAL, Priority.PROGRESS, Priority.CRITICAL]
     order = await admitted_in_order(Admission(1), arrivals)
-    assert order == [4, 6, 2, 1, 3, 0, 5]
+    assert order == [4, 6, 2, 0, 5, 1, 3]
 
 
 async def test_without_priorities_admission_is_a_fifo_semaphore() -> None:
@@ -216,8 +216,8 @@ async def test_the_client_sends_waiting_requests_by_priority(cluster: Any) -> No
             "containers": [{"name": "c", "image": "example/i"}]}})
         transport.sent.clear()
         await queue_behind_a_held_request(cluster, api, [
-            lambda: api.create(EVENTS, NAMESPACE, event("e1"), priority=Priority.BACKGROUND),
-            lambda: api.create(EVENTS, NAMESPACE, event("e2"), priority=Priority.BULK),
+            lambda: api.create(EVENTS, NAMESPACE, event("e1"), priority=Priority.BULK),
+            lambda: api.create(EVENTS, NAMESPACE, event("e2"), priority=Priority.PROGRESS),
             lambda: api.get(PODS, NAMESPACE, "p"),
             lambda: merge_patch(api, PODS, NAMESPACE, "p", {"metadata": {"labels": {"a": "b"}}},
                                 priority=Priority.CRITICAL),
@@ -251,8 +251,8 @@ async def test_a_client_without_priorities_sends_in_call_order(cluster: Any) -> 
 async def test_admission_can_only_change_while_idle(cluster: Any) -> None:
     api, _ = recording_api(cluster)
     try:
-        api.configure_admission(8, {Priority.BACKGROUND: 2})
-        assert api.admission.limit == 8 and api.admission.cap(Priority.BACKGROUND) == 2
+        api.configure_admission(8, {Priority.PROGRESS: 2})
+        assert api.admission.limit == 8 and api.admission.cap(Priority.PROGRESS) == 2
         assert api.max_concurrent_requests == 8
         await api.admission.acquire()
         with pytest.raises(RuntimeError, match="no request runs"):
@@ -289,8 +289,8 @@ async def test_events_held_by_the_api_server_do_not_hold_servers_back(
     for name in names:
         assert phase(await harness.wait_server(name, lambda s: phase(s) == "Ready")) == "Ready"
     admission = operator.api.admission
-    assert admission.running(Priority.BACKGROUND) == 1  # the one the API server holds
-    assert admission.waiting(Priority.BACKGROUND) >= 1  # the rest queued, none dropped
+    assert admission.running(Priority.PROGRESS) == 1  # the one the API server holds
+    assert admission.waiting(Priority.PROGRESS) >= 1  # the rest queued, none dropped
     assert held.arrived == 1
     held.open()
     await asyncio.wait_for(operator.reconciler.flush_events(), 20)
