@@ -71,8 +71,9 @@ class WorkQueue(Generic[K]):
             self._on_depth(len(self._queued))
 
     def add(self, key: K, *, urgent: bool = False) -> None:
-        """Queue ``key``; ``urgent`` keys go to the front (work finishing a spawn should not
-        wait behind a storm of new ones)."""
+        """Queue ``key``; ``urgent`` keys go ahead of every normal one (work finishing a
+        spawn should not wait behind a storm of new ones), first come first served among
+        themselves (so no urgent key waits behind an unbounded stream of later ones)."""
         if self._shutdown:
             return
         if key in self._processing:
@@ -82,12 +83,12 @@ class WorkQueue(Generic[K]):
         if in_urgent_lane is not None:
             if urgent and not in_urgent_lane:
                 self._queued[key] = True
-                self._urgent.appendleft(key)
+                self._urgent.append(key)
                 self._wake_one()  # the normal lane's cap may have held it back
             return
         self._queued[key] = urgent
         if urgent:
-            self._urgent.appendleft(key)
+            self._urgent.append(key)
         else:
             self._normal.append(key)
         self._depth_changed()

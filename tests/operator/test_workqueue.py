@@ -67,9 +67,9 @@ async def test_urgent_keys_jump_the_queue() -> None:
     q: WorkQueue[str] = WorkQueue()
     for key in ("new-1", "new-2", "started"):
         q.add(key)
-    q.add("started", urgent=True)  # already queued: moved to the front
-    q.add("other", urgent=True)
-    assert [await q.get() for _ in range(4)] == ["other", "started", "new-1", "new-2"]
+    q.add("started", urgent=True)  # already queued: moved ahead of the normal keys
+    q.add("other", urgent=True)  # urgent too, but later: behind "started"
+    assert [await q.get() for _ in range(4)] == ["started", "other", "new-1", "new-2"]
 
 
 async def test_promoted_key_is_taken_once_and_its_old_place_is_skipped() -> None:
