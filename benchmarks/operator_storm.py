@@ -19,6 +19,9 @@ Figures (JSON):
     reconcile passes during the storm / storm wall time (driven by the storm's demand);
     ``steady_reconciles_per_s``: passes per second when every server is queued at once,
     several times (a resync of N Ready servers): what one replica sustains.
+``event_delay_ms``
+    per Event reason: from the step that emitted the Event (written in the background,
+    bounded) to its write ending: how far the hub's progress messages lag.
 ``operator_bytes_per_server``
     the deep size of the leader's caches and per-server memory / N (trimmed objects are
     kept as compact JSON bytes).
@@ -109,7 +112,8 @@ def operator_bytes(operator: Operator) -> int:
     # The children's owner index and the pending status-write echoes, where they exist.
     held += [getattr(cache, name) for cache in (operator.pods, operator.pvcs)
              for name in ("_by_owner",) if hasattr(cache, name)]
-    held += [getattr(operator.reconciler, name) for name in ("_written", "_parsed_templates")
+    held += [getattr(operator.reconciler, name)
+             for name in ("_written", "_unechoed", "_parsed_templates")
              if hasattr(operator.reconciler, name)]
     return sum(deep_size(h) for h in held)
 

@@ -313,6 +313,12 @@ class Reconciler:
         #: server key -> (resourceVersion, generation) of this replica's latest status
         #: writes whose watch echo has not arrived: it needs no pass (see :meth:`own_echo`).
         self._written: dict[Key, list[tuple[str, int]]] = {}
+        #: server key -> (resourceVersion the cache held, resourceVersion written, status)
+        #: of this replica's latest status write whose echo has not arrived. A pass
+        #: meanwhile (the server's pod changed: an urgent pass, at once) would read the
+        #: cache's older copy and redo the step: create a child again (409) or re-send
+        #: the same status. It reads the written status instead (see :meth:`_current`).
+        self._unechoed: dict[Key, tuple[str, str, Obj]] = {}
         #: ``listener(server, status, began, ended)`` after each status write that landed,
         #: with its monotonic start and end: instrumentation (the operator benchmark times
         #: the Ready write with it) attaches here instead of wrapping the reconciler.
@@ -323,8 +329,26 @@ class Reconciler:
 
     # -- entry -------------------------------------------------------------------------
 
-    async def reconcile(self, key: Key) -> Outcome:
+    def _current(self, key: Key) -> Obj | None:
+        """The server as the cache has it, with this replica's own status write applied if
+        the cache still holds exactly the version that write was based on (nothing but
+        that status changed in between: :meth:`_write_status` records only such writes,
+        and the watch delivers changes in order, so a later change cannot be cached
+        before the write's echo)."""
         server = self.servers.get(key)
+        pending = self._unechoed.get(key)
+        if server is None or pending is None:
+            return server
+        base, written, status = pending
+        if server["metadata"].get("resourceVersion") != base:
+            del self._unechoed[key]  # the echo (or something newer) has arrived
+            return server
+        server["status"] = dict(status)
+        server["metadata"]["resourceVersion"] = written
+        return server
+
+    async def reconcile(self, key: Key) -> Outcome:
+        server = self._current(key)
         if server is None:
             return Outcome()
         meta = server["metadata"]
@@ -354,6 +378,7 @@ class Reconciler:
                 cache.forget_owner(uid)
         if key is not None:
             self._written.pop(key, None)
+            self._unechoed.pop(key, None)
 
     # -- provisioning --------------------------------------------------------------------
 
@@ -702,6 +727,7 @@ class Reconciler:
         # generations...), and every field sent costs the API server field-ownership work.
         patch_status = {k: v for k, v in status.items() if current.get(k) != v}
         meta = server["metadata"]
+        base = meta.get("resourceVersion")
         try:
             updated = await merge_patch(self.api, NOTEBOOK_SERVERS, meta["namespace"],
                                         meta["name"], {"status": patch_status},
@@ -721,9 +747,17 @@ class Reconciler:
             and FINALIZER in (written.get("finalizers") or ())
         ):
             # Nothing but this status changed since the pass read the server.
-            records = self._written.setdefault((meta["namespace"], meta["name"]), [])
+            key = (meta["namespace"], meta["name"])
+            records = self._written.setdefault(key, [])
             records.append((written["resourceVersion"], int(written.get("generation") or 0)))
             del records[:-4]  # an echo never delivered (a relist skipped it) must not pile up
+            earlier = self._unechoed.get(key)
+            if earlier is not None and earlier[1] == base:
+                base = earlier[0]  # a second write in the pass: the cache is still older
+            if base:
+                self._unechoed[key] = (base, written["resourceVersion"], server["status"])
+        else:
+            self._unechoed.pop((meta["namespace"], meta["name"]), None)
         if self.status_write_listeners:
             ended = time.monotonic()
             for listener in self.status_write_listeners:
@@ -747,6 +781,9 @@ class Reconciler:
         del records[:records.index(seen) + 1]
         if not records:
             del self._written[key]
+        pending = self._unechoed.get(key)
+        if pending is not None and pending[1] == seen[0]:
+            del self._unechoed[key]  # the cache has it now
         return True
 
     async def _fail(

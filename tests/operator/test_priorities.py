@@ -363,3 +363,83 @@ async def test_a_failed_create_records_provisioning_before_the_verdict(
     conditions = {c["type"]: (c["status"], c["reason"]) for c in failed["status"]["conditions"]}
     assert conditions["Accepted"] == ("True", "Accepted")
     assert conditions["ChildrenCreated"] == ("False", "ChildRejected")
+
+
+# -- a pass right after a status write sees that write, not the cache's older copy -------------
+
+
+class StatusPatches:
+    """An API answering each status merge patch as the server would (next resourceVersion)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.version = 10
+
+    async def request(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        self.bodies.append(kwargs["body"])
+        self.version += 1
+        return cached_server(str(self.version), kwargs["body"]["status"])
+
+
+def cached_server(rv: str, status: dict[str, Any] | None = None,
+                  **meta: Any) -> dict[str, Any]:
+    from async_kubespawner.operator.models import FINALIZER
+
+    return {"metadata": {"name": "alice", "namespace": NAMESPACE, "uid": "u1",
+                         "resourceVersion": rv, "generation": 1, "finalizers": [FINALIZER],
+                         **meta},
+            "spec": {}, "status": dict(status or {})}
+
+
+def status_reconciler(api: Any) -> Any:
+    from async_kubespawner.kube.cache import ObjectCache
+    from async_kubespawner.operator.reconciler import Reconciler, trim_server, trim_template
+
+    return Reconciler(api, servers=ObjectCache(trim_server),
+                      templates=ObjectCache(trim_template), cluster_templates=None,
+                      pods=ObjectCache(), pvcs=ObjectCache(), events=None)
+
+
+async def test_a_pass_before_the_echo_reads_its_own_status_write() -> None:
+    api = StatusPatches()
+    r = status_reconciler(api)
+    key = (NAMESPACE, "alice")
+    r.servers.upsert(cached_server("10"))
+    children = [{"kind": "Pod", "name": "jupyter-alice"}]
+    server = r._current(key)
+    assert await r._write_status(server, {"phase": "Starting", "children": children})
+    # The pod's watch event queues a pass at once; the echo of the write is on its way.
+    again = r._current(key)
+    assert again["status"]["children"] == children  # not the cache's Pending copy
+    assert again["metadata"]["resourceVersion"] == "11"
+    assert not await r._write_status(again, {"phase": "Starting", "children": children})
+    assert len(api.bodies) == 1  # nothing re-sent
+    r.servers.upsert(cached_server("11", {"phase": "Starting", "children": children}))
+    assert r.own_echo(r.servers.get(key))
+    assert r._unechoed == {}  # the cache has it now
+
+
+async def test_a_second_write_in_a_pass_still_overlays_the_older_cached_copy() -> None:
+    api = StatusPatches()
+    r = status_reconciler(api)
+    key = (NAMESPACE, "alice")
+    r.servers.upsert(cached_server("10"))
+    server = r._current(key)
+    assert await r._write_status(server, {"phase": "Provisioning"})
+    assert await r._write_status(server, {"phase": "Starting"})
+    again = r._current(key)
+    assert again["status"]["phase"] == "Starting"
+    assert again["metadata"]["resourceVersion"] == "12"
+
+
+async def test_a_newer_cached_version_wins_over_a_remembered_write() -> None:
+    api = StatusPatches()
+    r = status_reconciler(api)
+    key = (NAMESPACE, "alice")
+    r.servers.upsert(cached_server("10"))
+    assert await r._write_status(r._current(key), {"phase": "Starting"})
+    # The hub deleted the server meanwhile: the cache moved past the remembered base.
+    r.servers.upsert(cached_server("12", {"phase": "Starting"},
+                                   deletionTimestamp="2026-12-06T12:00:00Z"))
+    current = r._current(key)
+    assert current["metadata"]["deletionTimestamp"] and r._unechoed == {}
