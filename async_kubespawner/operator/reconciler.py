@@ -220,6 +220,9 @@ def owner_name(obj: Obj) -> str | None:
 
 # -- status ------------------------------------------------------------------------------
 
+#: The Ready condition's message while the pod has nothing more specific to say.
+_WAITING = "Waiting for the pod."
+
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -532,15 +535,19 @@ class Reconciler:
             "templateGeneration": status.get("templateGeneration") or template_generation,
         }
         if pod is None:
+            # The status a pass with the pod in the cache writes too (a pod just created
+            # is waiting): when the pod's watch event brings that pass, nothing changes.
+            waiting = {**base, "phase": "Starting", "conditions": set_condition(
+                base["conditions"], "Ready", "False", "Starting", _WAITING, generation)}
             if pod_key in memory.created:
                 # Created by this replica a moment ago; its watch event is on its way.
-                await self._write_status(server, {**base, "phase": "Starting"})
+                await self._write_status(server, waiting)
                 return Outcome()
             live = await self.api.get_or_none(PODS, namespace, pod_child["name"],
                                               priority=Priority.CRITICAL)
             if live is not None and controller_uid(live) == uid:
                 memory.created[pod_key] = live["metadata"]["uid"]
-                await self._write_status(server, {**base, "phase": "Starting"})
+                await self._write_status(server, waiting)
                 return Outcome()
             await self._fail(server, "PodDeleted",
                              f"The server's pod {pod_child['name']} was deleted. "
@@ -580,7 +587,7 @@ class Reconciler:
             await self._fail(server, verdict.reason or "Failed", verdict.message, extra=base)
             return Outcome()
         conditions = set_condition(base["conditions"], "Ready", "False", "Starting",
-                                   verdict.message or "Waiting for the pod.", generation)
+                                   verdict.message or _WAITING, generation)
         await self._write_status(server, {**base, "conditions": conditions, "phase": "Starting"})
         return Outcome(requeue_after=verdict.recheck_in)
 
