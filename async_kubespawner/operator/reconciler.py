@@ -538,7 +538,7 @@ class Reconciler:
             # The status a pass with the pod in the cache writes too (a pod just created
             # is waiting): when the pod's watch event brings that pass, nothing changes.
             waiting = {**base, "phase": "Starting", "conditions": set_condition(
-                base["conditions"], "Ready", "False", "Starting", _WAITING, generation)}
+                conditions, "Ready", "False", "Starting", _WAITING, generation)}
             if pod_key in memory.created:
                 # Created by this replica a moment ago; its watch event is on its way.
                 await self._write_status(server, waiting)
