@@ -229,6 +229,63 @@ def to_json(value: Any) -> Any:
     return out
 
 
+def encode_body(body: Any) -> bytes | None:
+    """A request body as the bytes sent: a model or JSON data encoded, bytes as given.
+
+    A request encodes its body once, before it queues for a request slot: the bytes
+    are not tracked by the garbage collector, while a manifest's tree of dicts (or
+    models) held by a thousand queued creates would be walked by every collection.
+    """
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, dict):
+        # Plain JSON data (a checked manifest) encodes as is, without the copy that
+        # to_json makes; a model anywhere inside makes orjson refuse it (a TypeError),
+        # and the converting walk then gives the same bytes.
+        try:
+            return orjson.dumps(body)
+        except TypeError:
+            pass
+    return orjson.dumps(to_json(body))
+
+
+@dataclass(frozen=True)
+class EncodedCreate:
+    """A create's body encoded once, create id annotation included (:func:`encode_create`).
+
+    A caller that may send the same create twice (after a conflict it resolved) keeps
+    this instead of the manifest: bytes, which the garbage collector does not track,
+    where a thousand queued pod manifests would be a hundred thousand dicts to walk.
+    """
+
+    data: bytes
+    name: str | None
+    label: str | None
+    create_id: str
+
+
+def encode_create(body: Any, create_id: str | None = None) -> EncodedCreate:
+    """``body`` (a model or JSON data) with the create id annotation, encoded."""
+    # A dict is copied only where the create id goes (encode_body converts any model
+    # left inside it); a model is converted whole.
+    manifest = dict(body) if isinstance(body, dict) else to_json(body)
+    metadata = copy.copy(manifest.get("metadata") or {})
+    annotations = dict(metadata.get("annotations") or {})
+    create_id = create_id or new_create_id()
+    annotations[CREATE_ID_ANNOTATION] = create_id
+    metadata["annotations"] = annotations
+    manifest["metadata"] = metadata
+    name = metadata.get("name")
+    data = encode_body(manifest)
+    assert data is not None  # a manifest, never None
+    return EncodedCreate(data, name, name or metadata.get("generateName"), create_id)
+
+
+def _ignore_body(_raw: bytes) -> dict[str, Any]:
+    """A success whose body the caller does not read: not decoded at all."""
+    return {}
+
+
 @dataclass(frozen=True)
 class _Target:
     """What one request is about, for metrics, errors and log lines."""
@@ -387,7 +444,7 @@ class KubeApi:
         The one exception mapping for requests and watches alike; the body is encoded
         once, here.
         """
-        data = None if body is None else orjson.dumps(to_json(body))
+        data = encode_body(body)
         try:
             return await self.transport.request(
                 method, path, query=query, data=data, content_type=content_type, timeout=timeout
@@ -533,6 +590,7 @@ class KubeApi:
         on_retry_error: Callable[[ApiError], Awaitable[dict[str, Any] | None]] | None = None,
         namespace: str | None = None,
         name: str | None = None,
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
         priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         """One logical API call: retried on 429/5xx/no response until the budget is spent.
@@ -542,9 +600,12 @@ class KubeApi:
         the same answer. ``on_retry_error(error)`` lets a caller inspect a non-retriable
         error met *after* an ambiguous attempt (used by :meth:`create` to reconcile a 409)
         and return a result instead of raising. ``namespace``/``name`` only label errors.
-        ``priority`` orders the call's attempts among those waiting for a slot.
+        ``decode`` replaces ``orjson.loads`` for a successful response. The body is
+        encoded once, here, for every attempt. ``priority`` orders the call's attempts
+        among those waiting for a slot.
         """
         target = _Target(verb, kind, namespace, name)
+        body = encode_body(body)
         budget = _RetryBudget(
             self.retry_timeout if retry_timeout is None else retry_timeout,
             self.request_timeout,
@@ -562,6 +623,7 @@ class KubeApi:
                     body=body,
                     content_type=content_type,
                     timeout=None,
+                    decode=decode,
                     budget=budget,
                     priority=priority,
                 )
@@ -635,15 +697,13 @@ class KubeApi:
         Raises :class:`~.errors.Conflict` only when the existing object is not one this
         call made, :class:`~.errors.NamespaceNotFound` when the namespace is missing. A
         refused create (400, 403, 413, 422) is logged once with the object and the reason.
+        ``body`` may be an :class:`EncodedCreate` (its own create id then applies).
         """
-        manifest = to_json(body)
-        metadata = copy.copy(manifest.get("metadata") or {})
-        annotations = dict(metadata.get("annotations") or {})
-        create_id = create_id or new_create_id()
-        annotations[CREATE_ID_ANNOTATION] = create_id
-        metadata["annotations"] = annotations
-        manifest["metadata"] = metadata
-        name = metadata.get("name")
+        encoded = body if isinstance(body, EncodedCreate) else encode_create(body, create_id)
+        del body  # only the bytes travel on: the tree is freed before the slot wait
+        data, name, label, create_id = (
+            encoded.data, encoded.name, encoded.label, encoded.create_id
+        )
 
         async def reconcile(error: ApiError) -> dict[str, Any] | None:
             if not isinstance(error, Conflict) or not name:
@@ -665,14 +725,14 @@ class KubeApi:
                 rk.plural,
                 "POST",
                 rk.path(namespace),
-                body=manifest,
+                body=data,
                 on_retry_error=reconcile,
                 namespace=namespace,
-                name=name or metadata.get("generateName"),
+                name=label,
                 priority=priority,
             )
         except _REFUSALS as e:
-            _log_refused_create(rk, namespace, name or metadata.get("generateName") or "", e)
+            _log_refused_create(rk, namespace, label or "", e)
             raise
         if rk == NAMESPACES and name:
             self.known_namespaces.add(name)
@@ -688,13 +748,17 @@ class KubeApi:
         uid: str | None = None,
         propagation_policy: str | None = None,
         retry_timeout: float | None = None,
+        read_response: bool = True,
         priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any] | None:
         """Delete an object; ``None`` when it was already gone (404 is success).
 
         ``uid`` adds a precondition so that a newer object with the same name is never
         deleted by mistake (:class:`~.errors.Conflict` then means: that object is not ours
-        any more).
+        any more). ``read_response=False``: the answer to a successful delete (the whole
+        object, managed fields and all) is not decoded, and ``{}`` is returned; a caller
+        that only needs "deleted" or "already gone" saves the parse, and a burst of stops
+        does not keep a thousand decoded pods alive for the collector to walk.
         """
         options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if grace_period_seconds is not None:
@@ -713,6 +777,7 @@ class KubeApi:
                 namespace=namespace,
                 name=name,
                 retry_timeout=retry_timeout,
+                decode=None if read_response else _ignore_body,
                 priority=priority,
             )
         except NotFound:
