@@ -30,7 +30,11 @@ connection for minutes, are not counted; the connector itself is unbounded so th
 starve requests); a call waits for a slot *before* its per-attempt timeout starts, and the
 retry budget (``k8s_api_request_retry_timeout``) starts with the first attempt actually sent.
 Queueing therefore never turns into timeouts, retries or 409s; a request the server keeps
-failing still ends when its budget is spent.
+failing still ends when its budget is spent. Every call may name a :class:`Priority`
+(default ``NORMAL``): waiting calls are admitted most urgent first, and
+:meth:`KubeApi.configure_admission` can cap the slots one priority may hold (the operator
+keeps its bulk creates and Events from queueing ahead of a Ready status write; see
+:mod:`.admission`). With the defaults, admission is a plain FIFO semaphore.
 
 Why typed errors: every failure is raised as a class of :mod:`.errors` (``NotFound``,
 ``Conflict``, ``NamespaceNotFound``...) naming the kind, namespace and name it was about.
@@ -69,6 +73,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
 from ..metrics import API_REQUEST_DURATION, API_REQUEST_ERRORS
+from .admission import Admission, Priority
 from .deadline import Deadline
 from .errors import (
     ApiError,
@@ -97,6 +102,7 @@ __all__ = [
     "ApiSettings",
     "ClientOptions",
     "KubeApi",
+    "Priority",
     "ResourceKind",
     "adopt_api",
     "build_api",
@@ -345,7 +351,7 @@ class KubeApi:
         #: Namespaces known to exist (created or found once); forgotten when a request is
         #: answered "namespace not found", so a deleted namespace is created again.
         self.known_namespaces: set[str] = set()
-        self._slots = asyncio.Semaphore(max_concurrent_requests)
+        self.admission = Admission(max_concurrent_requests)
         self._closed = False
         self._answer_waiters: list[asyncio.Future[None]] = []
         self._probe_task: asyncio.Task[None] | None = None
@@ -520,6 +526,18 @@ class KubeApi:
             return parsed
         raise self._refusal(target, resp.status, raw, resp.headers)
 
+    def configure_admission(
+        self, limit: int | None = None, caps: dict[Priority, int] | None = None
+    ) -> None:
+        """Replace the admission policy: ``limit`` requests in flight (default: as built)
+        and at most ``caps[p]`` of priority ``p``. Only while nothing is in flight (at
+        start-up), so no slot is ever counted against the wrong policy."""
+        if self.admission.in_flight or self.admission.waiting():
+            raise RuntimeError("the admission policy can change only while no request runs")
+        limit = self.max_concurrent_requests if limit is None else limit
+        self.admission = Admission(limit, caps)
+        self.max_concurrent_requests = limit
+
     async def _attempt(
         self,
         target: _Target,
@@ -532,10 +550,13 @@ class KubeApi:
         timeout: float | None,  # noqa: ASYNC109 (passed to aiohttp)
         decode: Callable[[bytes], dict[str, Any]] | None = None,
         budget: _RetryBudget | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         # The slot is taken before the clock starts: waiting for one is not the server's
         # slowness and must not use up the per-attempt timeout.
-        async with self._slots:
+        admission = self.admission
+        await admission.acquire(priority)
+        try:
             started = time.monotonic()
             if budget is not None:
                 timeout = budget.attempt_timeout()
@@ -550,6 +571,8 @@ class KubeApi:
                 decode=decode,
                 started=started,
             )
+        finally:
+            admission.release(priority)
 
     # -- the retry policy ---------------------------------------------------------------
 
@@ -568,6 +591,7 @@ class KubeApi:
         namespace: str | None = None,
         name: str | None = None,
         decode: Callable[[bytes], dict[str, Any]] | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         """One logical API call: retried on 429/5xx/no response until the budget is spent.
 
@@ -577,7 +601,8 @@ class KubeApi:
         error met *after* an ambiguous attempt (used by :meth:`create` to reconcile a 409)
         and return a result instead of raising. ``namespace``/``name`` only label errors.
         ``decode`` replaces ``orjson.loads`` for a successful response. The body is
-        encoded once, here, for every attempt.
+        encoded once, here, for every attempt. ``priority`` orders the call's attempts
+        among those waiting for a slot.
         """
         target = _Target(verb, kind, namespace, name)
         body = encode_body(body)
@@ -600,6 +625,7 @@ class KubeApi:
                     timeout=None,
                     decode=decode,
                     budget=budget,
+                    priority=priority,
                 )
             except ApiError as e:
                 if not e.retriable:
@@ -629,6 +655,7 @@ class KubeApi:
         name: str,
         *,
         retry_timeout: float | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         return await self.request(
             "get",
@@ -638,6 +665,7 @@ class KubeApi:
             retry_timeout=retry_timeout,
             namespace=namespace,
             name=name,
+            priority=priority,
         )
 
     async def get_or_none(
@@ -647,9 +675,11 @@ class KubeApi:
         name: str,
         *,
         retry_timeout: float | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any] | None:
         try:
-            return await self.get(rk, namespace, name, retry_timeout=retry_timeout)
+            return await self.get(rk, namespace, name, retry_timeout=retry_timeout,
+                                  priority=priority)
         except NotFound:
             return None
 
@@ -660,6 +690,7 @@ class KubeApi:
         body: Any,
         *,
         create_id: str | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         """Create an object, reconciling a create that timed out but reached the server.
 
@@ -677,7 +708,7 @@ class KubeApi:
         async def reconcile(error: ApiError) -> dict[str, Any] | None:
             if not isinstance(error, Conflict) or not name:
                 return None
-            existing = await self.get_or_none(rk, namespace, name)
+            existing = await self.get_or_none(rk, namespace, name, priority=priority)
             if existing is not None and (
                 existing.get("metadata", {}).get("annotations", {}).get(CREATE_ID_ANNOTATION)
                 == create_id
@@ -698,6 +729,7 @@ class KubeApi:
                 on_retry_error=reconcile,
                 namespace=namespace,
                 name=label,
+                priority=priority,
             )
         except _REFUSALS as e:
             _log_refused_create(rk, namespace, label or "", e)
@@ -717,6 +749,7 @@ class KubeApi:
         propagation_policy: str | None = None,
         retry_timeout: float | None = None,
         read_response: bool = True,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any] | None:
         """Delete an object; ``None`` when it was already gone (404 is success).
 
@@ -745,6 +778,7 @@ class KubeApi:
                 name=name,
                 retry_timeout=retry_timeout,
                 decode=None if read_response else _ignore_body,
+                priority=priority,
             )
         except NotFound:
             return None
