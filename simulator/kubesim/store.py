@@ -1051,11 +1051,17 @@ class Store:
                     raise errors.bad_request(
                         "json: cannot unmarshal array into Go value of type map[string]interface {}"
                     )
-                # a built-in kind's status write keeps only the patched status and
-                # never modifies it in place, so the rest need not be copied (a custom
-                # resource's schema defaults are set in place: it gets a full copy)
-                share = subresource == "status" and self.registry.schema(rt) is None
-                patched = apply_merge_patch(current, patch, share=share)
+                # a status write keeps only the patched status (``_update`` takes the
+                # rest from the stored object), so the rest need not be copied; a
+                # custom resource's schema defaults are set in place in that status,
+                # so it gets a private copy of the status alone. Other writes keep the
+                # whole patched object and get a full copy.
+                if subresource == "status":
+                    patched = apply_merge_patch(current, patch, share=True)
+                    if "status" in patched and self.registry.schema(rt) is not None:
+                        patched["status"] = clone_json(patched["status"])
+                else:
+                    patched = apply_merge_patch(current, patch)
             elif patch_type == "json":
                 if not isinstance(patch, list):
                     raise errors.bad_request(
