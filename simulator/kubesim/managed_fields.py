@@ -33,6 +33,7 @@ from . import errors
 from .errors import StatusError
 from .field_errors import forbidden, invalid, not_supported, required, too_long
 from .resources import ResourceType
+from .timestamps import format_seconds
 
 Path = tuple[str, ...]
 FieldSet = frozenset[Path]
@@ -466,7 +467,7 @@ def path_text(path: Path) -> str:
 
 # -------------------------------------------------------------------- managers
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_seconds(datetime.now(UTC))
 
 
 def manager_from(field_manager: str | None, user_agent: str) -> str:

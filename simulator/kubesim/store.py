@@ -30,7 +30,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -69,6 +68,7 @@ from .patching import (
 )
 from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
+from .timestamps import now_rfc3339
 from .validation import (
     apply_schema_defaults,
     prune_unknown,
@@ -112,11 +112,6 @@ def dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
     except TypeError:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def now_rfc3339(offset_seconds: float = 0) -> str:
-    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def bad_selector(exc: Exception) -> StatusError:
