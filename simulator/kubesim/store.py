@@ -978,7 +978,7 @@ class Store:
         if old is None and "status" in rt.subresources:
             obj.pop("status", None)
         apply_schema_defaults(schema, obj)
-        pruned: dict[str, Any] = prune_unknown(schema, obj)
+        pruned: dict[str, Any] = prune_unknown(schema, obj, share=True)
         return pruned
 
     def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
@@ -1138,7 +1138,7 @@ class Store:
         reset = "status" in rt.subresources
         config = decode(rt.kind, rt.group, rt.version, clone_json(config))
         if schema is not None:
-            config = prune_unknown(schema, config)
+            config = prune_unknown(schema, config, share=True)
         applied = applied_set(config, schema, subresource=subresource, reset_status=reset)
         current = self._bucket(rt).get(self._objkey(rt, namespace, name))
         if current is None:

@@ -213,15 +213,21 @@ def apply_schema_defaults(schema: dict, obj: Any) -> None:
             apply_schema_defaults(schema["items"], item)
 
 
-def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
+def prune_unknown(schema: dict, obj: Any, *, root: bool = True, share: bool = False) -> Any:
     """Drop fields the structural schema does not declare, as the real server silently does.
 
     ``x-kubernetes-preserve-unknown-fields: true`` keeps them; ``additionalProperties``
     describes map values. Returns a new value; ``obj`` is not modified.
+
+    ``share``: the values kept whole (an embedded resource's ``apiVersion``, ``kind`` and
+    ``metadata``, preserved unknown fields) are ``obj``'s own instead of deep copies. For
+    the store, whose writes own ``obj`` or share those parts with the stored object
+    already and never modify them in place: copying the metadata (managedFields and
+    all) of every custom resource write was a large part of its cost.
     """
     if isinstance(obj, list):
         items = mapping(schema.get("items"))
-        return [prune_unknown(items, item, root=False) for item in obj]
+        return [prune_unknown(items, item, root=False, share=share) for item in obj]
     if not isinstance(obj, dict):
         return obj
     properties = schema.get("properties") or {}
@@ -231,13 +237,13 @@ def prune_unknown(schema: dict, obj: Any, *, root: bool = True) -> Any:
     for key, value in obj.items():
         embedded = root or schema.get("x-kubernetes-embedded-resource") is True
         if embedded and key in ("apiVersion", "kind", "metadata"):
-            result[key] = clone_json(value)
+            result[key] = value if share else clone_json(value)
         elif key in properties:
-            result[key] = prune_unknown(properties[key], value, root=False)
+            result[key] = prune_unknown(properties[key], value, root=False, share=share)
         elif isinstance(additional, dict):
-            result[key] = prune_unknown(additional, value, root=False)
+            result[key] = prune_unknown(additional, value, root=False, share=share)
         elif preserve or additional is True:
-            result[key] = clone_json(value)
+            result[key] = value if share else clone_json(value)
     return result
 
 

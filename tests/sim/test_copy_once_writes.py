@@ -41,6 +41,8 @@ def _crd() -> dict[str, Any]:
                         "spec": {"type": "object", "default": {}, "properties": {
                             "size": {"type": "integer", "default": 1},
                             "tags": {"type": "array", "items": {"type": "string"}},
+                            "extra": {"type": "object",
+                                      "x-kubernetes-preserve-unknown-fields": True},
                         }},
                         "status": {"type": "object", "properties": {
                             "phase": {"type": "string", "default": "Pending"},
@@ -149,7 +151,11 @@ async def _patch_in_turn(patches: list[dict[str, Any]]) -> None:
         gizmos = store.registry.lookup("gizmos", GROUP)
         await store.create(gizmos, "default", {"metadata": {"name": "g"}})
         versions: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for body in patches:
+        for n, body in enumerate(patches):
+            spec = {"extra": {"n": n, "deep": {"list": [n, {"k": n}]}}, "tags": [str(n)]}
+            obj = await store.patch(gizmos, "default", "g", {"spec": spec}, "merge", manager="s")
+            versions.append((obj, copy.deepcopy(obj)))
+            assert obj["spec"]["extra"] == spec["extra"]
             obj = await store.patch(gizmos, "default", "g", {"status": body}, "merge",
                                     subresource="status", manager="m")
             versions.append((obj, copy.deepcopy(obj)))
@@ -165,3 +171,22 @@ async def _patch_in_turn(patches: list[dict[str, Any]]) -> None:
             assert obj == snapshot
     finally:
         await store.close()
+
+
+def test_prune_sharing_gives_the_copying_result() -> None:
+    from kubesim.structural_schema import prune_unknown
+
+    schema = _crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    obj = {"apiVersion": "v", "kind": "Gizmo",
+           "metadata": {"name": "g", "labels": {"a": "b"}, "managedFields": [{"f": {"x": {}}}]},
+           "spec": {"size": 2, "bogus": 1, "extra": {"free": [1, {"form": True}]}},
+           "status": {"phase": "Running", "unknown": {"x": 1}}, "top": 3}
+    snapshot = copy.deepcopy(obj)
+    copied = prune_unknown(schema, obj)
+    shared = prune_unknown(schema, obj, share=True)
+    assert shared == copied
+    assert obj == snapshot
+    assert shared["metadata"] is obj["metadata"]
+    assert copied["metadata"] is not obj["metadata"]
+    assert shared["spec"]["extra"]["free"] is obj["spec"]["extra"]["free"]
+    assert shared["spec"] is not obj["spec"]  # pruned containers are always new
