@@ -195,8 +195,11 @@ def apply_schema_defaults(schema: dict, obj: Any) -> None:
     server does for custom resources when it decodes a request (and when it reads).
 
     A default applies where the field is absent; nested objects are defaulted after
-    their own default (if any) has been applied, so defaults compose.
+    their own default (if any) has been applied, so defaults compose. Parts of the
+    schema that declare no default anywhere below are not walked at all.
     """
+    if not _declares_defaults(schema):
+        return
     if isinstance(obj, dict):
         properties = schema.get("properties") or {}
         for key, sub in properties.items():
@@ -211,6 +214,33 @@ def apply_schema_defaults(schema: dict, obj: Any) -> None:
     elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
         for item in obj:
             apply_schema_defaults(schema["items"], item)
+
+
+# Schemas a write has met, by identity, with whether any property below declares a
+# default. A CRD's schema is never modified once stored (a change stores a new CRD
+# object, and so new schema dicts); each entry keeps its schema alive, so an id cannot
+# be reused while cached. Bounded: cleared when full.
+_DEFAULTS_BELOW: dict[int, tuple[dict, bool]] = {}
+_DEFAULTS_CACHE_SIZE = 8192
+
+
+def _declares_defaults(schema: dict) -> bool:
+    """Whether ``apply_schema_defaults`` could set anything in a value of ``schema``."""
+    cached = _DEFAULTS_BELOW.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    properties = schema.get("properties") or {}
+    found = any(isinstance(sub, dict) and "default" in sub for sub in properties.values())
+    if not found:
+        found = any(isinstance(sub, dict) and _declares_defaults(sub) for sub in properties.values())
+    for nested in ("additionalProperties", "items"):
+        sub = schema.get(nested)
+        if not found and isinstance(sub, dict):
+            found = _declares_defaults(sub)
+    if len(_DEFAULTS_BELOW) >= _DEFAULTS_CACHE_SIZE:
+        _DEFAULTS_BELOW.clear()
+    _DEFAULTS_BELOW[id(schema)] = (schema, found)
+    return found
 
 
 def prune_unknown(schema: dict, obj: Any, *, root: bool = True, share: bool = False) -> Any:
