@@ -51,19 +51,92 @@ def _child(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+class _Plan:
+    """What ``_check`` needs from one schema node, read from the dict once.
+
+    Every custom resource write is validated against its CRD's schema; looking the same
+    dozen keywords up in every node's dict for every value was most of that cost. The
+    plan holds the answers, plus the Python types for which the node checks nothing
+    (a plain ``type: string`` property and a string value), so the parent skips them.
+    """
+
+    __slots__ = (
+        "additional", "children", "embedded", "enum", "int_or_string", "items", "list_checks",
+        "list_type", "nullable", "numeric", "object_checks", "properties", "required",
+        "schema", "string", "trivial", "type", "type_ok",
+    )
+
+    def __init__(self, schema: dict) -> None:
+        self.schema = schema
+        self.nullable = bool(schema.get("nullable"))
+        self.type = schema.get("type")
+        self.int_or_string = bool(schema.get("x-kubernetes-int-or-string"))
+        expected = self.type
+        self.type_ok = _JSON_TYPES.get(expected) if expected else None
+        self.enum = schema.get("enum")
+        self.numeric = "minimum" in schema or "maximum" in schema
+        self.string = "minLength" in schema or "maxLength" in schema or "pattern" in schema
+        self.list_checks = "minItems" in schema or "maxItems" in schema
+        items = schema.get("items")
+        self.items = _Plan(items) if isinstance(items, dict) else None
+        self.list_type = schema.get("x-kubernetes-list-type") in ("set", "map")
+        self.properties = schema.get("properties") or {}
+        # a property whose schema is not an object fails in ``_check`` as it always did
+        self.children: dict[str, _Plan | None] = {
+            key: _Plan(sub) if isinstance(sub, dict) else None
+            for key, sub in self.properties.items()
+        }
+        self.required = schema.get("required") or []
+        self.embedded = schema.get("x-kubernetes-embedded-resource") is True
+        additional = schema.get("additionalProperties")
+        self.additional = _Plan(additional) if isinstance(additional, dict) else None
+        self.object_checks = "minProperties" in schema or "maxProperties" in schema
+        trivial: tuple[type, ...] = ()
+        if not self.int_or_string and self.enum is None:
+            if expected == "string" and not self.string:
+                trivial = (str,)
+            elif expected in (None, "") and not (self.numeric or self.string):
+                trivial = (str, bool)  # (bool before int: a bool is never "numeric" here)
+            elif expected == "boolean":
+                trivial = (bool,)
+            elif expected in ("integer", "number") and not self.numeric:
+                trivial = (int,)
+        self.trivial = trivial
+
+
+# Schemas a write has met, by identity (see ``_DEFAULTS_BELOW`` for why that is safe).
+_PLANS: dict[int, tuple[dict, _Plan]] = {}
+_PLAN_CACHE_SIZE = 8192
+
+
+def _plan(schema: dict) -> _Plan:
+    cached = _PLANS.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    plan = _Plan(schema)
+    if len(_PLANS) >= _PLAN_CACHE_SIZE:
+        _PLANS.clear()
+    _PLANS[id(schema)] = (schema, plan)
+    return plan
+
+
 def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool = False) -> None:
+    _run(_plan(schema), value, path, causes, root)
+
+
+def _run(plan: _Plan, value: Any, path: str, causes: list[Cause], root: bool = False) -> None:
+    schema = plan.schema
     if value is None:
-        if schema.get("nullable"):
+        if plan.nullable:
             return
-        if schema.get("type"):
+        if plan.type:
             causes.append(
                 type_invalid(
                     path, "null", f'{path} in body must be of type {schema["type"]}: "null"'
                 )
             )
         return
-    expected = schema.get("type")
-    if schema.get("x-kubernetes-int-or-string"):
+    if plan.int_or_string:
         if not (isinstance(value, str) or _JSON_TYPES["integer"](value)):
             causes.append(
                 type_invalid(
@@ -73,21 +146,21 @@ def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool 
                 )
             )
             return
-    elif expected and not _JSON_TYPES.get(expected, lambda v: True)(value):
+    elif plan.type_ok is not None and not plan.type_ok(value):
         causes.append(
             type_invalid(
                 path,
                 json_type(value),
-                f'{path} in body must be of type {expected}: "{json_type(value)}"',
+                f'{path} in body must be of type {plan.type}: "{json_type(value)}"',
             )
         )
         return
-    enum = schema.get("enum")
+    enum = plan.enum
     if enum is not None and value not in enum:
         causes.append(
             not_supported(path, value, [v if isinstance(v, str) else json.dumps(v) for v in enum])
         )
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if plan.numeric and isinstance(value, int | float) and not isinstance(value, bool):
         if "minimum" in schema:
             exclusive = schema.get("exclusiveMinimum") is True
             if value < schema["minimum"] or (exclusive and value == schema["minimum"]):
@@ -102,7 +175,7 @@ def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool 
                 causes.append(
                     invalid(path, value, f"{path} in body should be {word} {schema['maximum']}")
                 )
-    if isinstance(value, str):
+    if plan.string and isinstance(value, str):
         if "minLength" in schema and len(value) < schema["minLength"]:
             causes.append(
                 invalid(
@@ -118,54 +191,71 @@ def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool 
                 invalid(path, value, f"{path} in body should match '{schema['pattern']}'")
             )
     if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            causes.append(
-                invalid(
-                    path, value, f"{path} in body should have at least {schema['minItems']} items"
+        if plan.list_checks:
+            if "minItems" in schema and len(value) < schema["minItems"]:
+                causes.append(
+                    invalid(
+                        path,
+                        value,
+                        f"{path} in body should have at least {schema['minItems']} items",
+                    )
                 )
-            )
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            causes.append(
-                {
-                    "reason": "FieldValueTooMany",
-                    "message": f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
-                    "field": path,
-                }
-            )
-        items = schema.get("items")
-        if isinstance(items, dict):
+            if "maxItems" in schema and len(value) > schema["maxItems"]:
+                causes.append(
+                    {
+                        "reason": "FieldValueTooMany",
+                        "message": f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
+                        "field": path,
+                    }
+                )
+        items = plan.items
+        if items is not None:
+            skip = items.trivial
             for index, item in enumerate(value):
-                _check(items, item, f"{path}[{index}]", causes)
-        _check_list_type(schema, value, path, causes)
+                if type(item) in skip:
+                    continue
+                _run(items, item, f"{path}[{index}]", causes)
+        if plan.list_type:
+            _check_list_type(schema, value, path, causes)
     if isinstance(value, dict):
-        properties = schema.get("properties") or {}
-        for name in schema.get("required") or []:
+        children = plan.children
+        for name in plan.required:
             if name not in value:
                 causes.append(required(_child(path, name)))
+        embedded = root or plan.embedded
+        additional = plan.additional
         for key, item in value.items():
-            embedded = root or schema.get("x-kubernetes-embedded-resource") is True
             if embedded and key in ("apiVersion", "kind", "metadata"):
                 continue
-            if key in properties:
-                _check(properties[key], item, _child(path, key), causes)
-            elif isinstance(schema.get("additionalProperties"), dict):
-                _check(schema["additionalProperties"], item, _child(path, key), causes)
-        if "minProperties" in schema and len(value) < schema["minProperties"]:
-            causes.append(
-                invalid(
-                    path,
-                    value,
-                    f"{path} in body should have at least {schema['minProperties']} properties",
+            if key in children:
+                sub = children[key]
+                if sub is None:
+                    _check(plan.properties[key], item, _child(path, key), causes)
+                    continue
+            elif additional is not None:
+                sub = additional
+            else:
+                continue
+            if type(item) in sub.trivial:
+                continue
+            _run(sub, item, _child(path, key), causes)
+        if plan.object_checks:
+            if "minProperties" in schema and len(value) < schema["minProperties"]:
+                causes.append(
+                    invalid(
+                        path,
+                        value,
+                        f"{path} in body should have at least {schema['minProperties']} properties",
+                    )
                 )
-            )
-        if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            causes.append(
-                invalid(
-                    path,
-                    value,
-                    f"{path} in body should have at most {schema['maxProperties']} properties",
+            if "maxProperties" in schema and len(value) > schema["maxProperties"]:
+                causes.append(
+                    invalid(
+                        path,
+                        value,
+                        f"{path} in body should have at most {schema['maxProperties']} properties",
+                    )
                 )
-            )
 
 
 def _check_list_type(schema: dict, value: list, path: str, causes: list[Cause]) -> None:
