@@ -21,7 +21,7 @@ from kubesim.field_errors import (
     too_long,
     type_invalid,
 )
-from kubesim.json_values import clone_json, json_type, mapping
+from kubesim.json_values import clone_json, json_type
 
 _JSON_TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -62,7 +62,7 @@ class _Plan:
 
     __slots__ = (
         "additional", "children", "embedded", "enum", "int_or_string", "items", "list_checks",
-        "list_type", "nullable", "numeric", "object_checks", "properties", "required",
+        "list_type", "nullable", "numeric", "object_checks", "open", "properties", "required",
         "schema", "string", "trivial", "type", "type_ok",
     )
 
@@ -90,6 +90,8 @@ class _Plan:
         self.embedded = schema.get("x-kubernetes-embedded-resource") is True
         additional = schema.get("additionalProperties")
         self.additional = _Plan(additional) if isinstance(additional, dict) else None
+        # unknown fields are kept (not pruned, not reported) under this node
+        self.open = schema.get("x-kubernetes-preserve-unknown-fields") is True or additional is True
         self.object_checks = "minProperties" in schema or "maxProperties" in schema
         trivial: tuple[type, ...] = ()
         if not self.int_or_string and self.enum is None:
@@ -105,6 +107,7 @@ class _Plan:
 
 
 # Schemas a write has met, by identity (see ``_DEFAULTS_BELOW`` for why that is safe).
+# ``_NO_SCHEMA`` stands for an absent ``items``: nothing declared, everything pruned.
 _PLANS: dict[int, tuple[dict, _Plan]] = {}
 _PLAN_CACHE_SIZE = 8192
 
@@ -118,6 +121,9 @@ def _plan(schema: dict) -> _Plan:
         _PLANS.clear()
     _PLANS[id(schema)] = (schema, plan)
     return plan
+
+
+_NO_SCHEMA = _Plan({})
 
 
 def _check(schema: dict, value: Any, path: str, causes: list[Cause], root: bool = False) -> None:
@@ -345,24 +351,33 @@ def prune_unknown(schema: dict, obj: Any, *, root: bool = True, share: bool = Fa
     already and never modify them in place: copying the metadata (managedFields and
     all) of every custom resource write was a large part of its cost.
     """
+    return _prune(_plan(schema), obj, root, share)
+
+
+def _prune(plan: _Plan, obj: Any, root: bool, share: bool) -> Any:
     if isinstance(obj, list):
-        items = mapping(schema.get("items"))
-        return [prune_unknown(items, item, root=False, share=share) for item in obj]
+        items = plan.items or _NO_SCHEMA
+        return [_prune(items, item, False, share) for item in obj]
     if not isinstance(obj, dict):
         return obj
-    properties = schema.get("properties") or {}
-    additional = schema.get("additionalProperties")
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+    children = plan.children
+    additional = plan.additional
+    embedded = root or plan.embedded
     result: dict[str, Any] = {}
     for key, value in obj.items():
-        embedded = root or schema.get("x-kubernetes-embedded-resource") is True
         if embedded and key in ("apiVersion", "kind", "metadata"):
             result[key] = value if share else clone_json(value)
-        elif key in properties:
-            result[key] = prune_unknown(properties[key], value, root=False, share=share)
-        elif isinstance(additional, dict):
-            result[key] = prune_unknown(additional, value, root=False, share=share)
-        elif preserve or additional is True:
+        elif key in children:
+            sub = children[key]
+            if not isinstance(value, dict | list):
+                result[key] = value  # a scalar is kept as it is, whatever its schema
+            elif sub is None:  # not a schema: fails as reading one always did
+                result[key] = prune_unknown(plan.properties[key], value, root=False, share=share)
+            else:
+                result[key] = _prune(sub, value, False, share)
+        elif additional is not None:
+            result[key] = _prune(additional, value, False, share)
+        elif plan.open:
             result[key] = value if share else clone_json(value)
     return result
 
@@ -372,26 +387,36 @@ def unknown_schema_fields(schema: dict, obj: Any, path: str = "", *, root: bool 
     (``spec.extra``, ``spec.items[0].bogus``): what ``fieldValidation`` warns about or
     refuses for a custom resource."""
     found: list[str] = []
+    _unknown(_plan(schema), obj, path, root, found)
+    return found
+
+
+def _unknown(plan: _Plan, obj: Any, path: str, root: bool, found: list[str]) -> None:
     if isinstance(obj, list):
-        raw_items = schema.get("items")
-        items: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
+        items = plan.items or _NO_SCHEMA
         for i, item in enumerate(obj):
-            found += unknown_schema_fields(items, item, f"{path}[{i}]", root=False)
-        return found
+            if isinstance(item, dict | list):
+                _unknown(items, item, f"{path}[{i}]", False, found)
+        return
     if not isinstance(obj, dict):
-        return found
-    properties = schema.get("properties") or {}
-    additional = schema.get("additionalProperties")
-    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
-    embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+        return
+    children = plan.children
+    additional = plan.additional
+    embedded = root or plan.embedded
     for key, value in obj.items():
-        where = f"{path}.{key}" if path else key
         if embedded and key in ("apiVersion", "kind", "metadata"):
             continue
-        if key in properties:
-            found += unknown_schema_fields(properties[key], value, where, root=False)
-        elif isinstance(additional, dict):
-            found += unknown_schema_fields(additional, value, where, root=False)
-        elif not (preserve or additional is True):
-            found.append(where)
-    return found
+        if key in children:
+            if not isinstance(value, dict | list):
+                continue  # a scalar has no fields to be unknown
+            where = f"{path}.{key}" if path else key
+            sub = children[key]
+            if sub is None:  # not a schema: fails as reading one always did
+                found += unknown_schema_fields(plan.properties[key], value, where, root=False)
+            else:
+                _unknown(sub, value, where, False, found)
+        elif additional is not None:
+            if isinstance(value, dict | list):
+                _unknown(additional, value, f"{path}.{key}" if path else key, False, found)
+        elif not plan.open:
+            found.append(f"{path}.{key}" if path else key)

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from kubesim.field_errors import (
@@ -29,6 +30,8 @@ from kubesim.structural_schema import (
     _check_list_type,
     _child,
     apply_schema_defaults,
+    prune_unknown,
+    unknown_schema_fields,
     validate_against_schema,
 )
 
@@ -289,3 +292,98 @@ def test_validation_of_a_realistic_resource() -> None:
     assert validate_against_schema(schema, obj) == expected
     assert [c["field"] for c in expected] == [
         "spec.size", "spec.name", "spec.tags[2]", "spec.tags[1]", "spec.labels.x"]
+
+
+def _reference_prune(schema: dict, obj: Any, *, root: bool = True, share: bool = False) -> Any:
+    """Pruning as it read every keyword from the schema dict at every value."""
+    if isinstance(obj, list):
+        items = (schema.get("items") if isinstance(schema.get("items"), dict) else {})
+        return [_reference_prune(items, item, root=False, share=share) for item in obj]
+    if not isinstance(obj, dict):
+        return obj
+    properties = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+    result: dict[str, Any] = {}
+    for key, value in obj.items():
+        embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+        if embedded and key in ("apiVersion", "kind", "metadata"):
+            result[key] = value if share else clone_json(value)
+        elif key in properties:
+            result[key] = _reference_prune(properties[key], value, root=False, share=share)
+        elif isinstance(additional, dict):
+            result[key] = _reference_prune(additional, value, root=False, share=share)
+        elif preserve or additional is True:
+            result[key] = value if share else clone_json(value)
+    return result
+
+
+def _reference_unknown(schema: dict, obj: Any, path: str = "", *, root: bool = True) -> list[str]:
+    """Unknown-field paths as they were found by reading the schema dict at every value."""
+    found: list[str] = []
+    if isinstance(obj, list):
+        raw_items = schema.get("items")
+        items: dict[str, Any] = raw_items if isinstance(raw_items, dict) else {}
+        for i, item in enumerate(obj):
+            found += _reference_unknown(items, item, f"{path}[{i}]", root=False)
+        return found
+    if not isinstance(obj, dict):
+        return found
+    properties = schema.get("properties") or {}
+    additional = schema.get("additionalProperties")
+    preserve = schema.get("x-kubernetes-preserve-unknown-fields") is True
+    embedded = root or schema.get("x-kubernetes-embedded-resource") is True
+    for key, value in obj.items():
+        where = f"{path}.{key}" if path else key
+        if embedded and key in ("apiVersion", "kind", "metadata"):
+            continue
+        if key in properties:
+            found += _reference_unknown(properties[key], value, where, root=False)
+        elif isinstance(additional, dict):
+            found += _reference_unknown(additional, value, where, root=False)
+        elif not (preserve or additional is True):
+            found.append(where)
+    return found
+
+
+def _pruning_schemas() -> st.SearchStrategy[dict[str, Any]]:
+    flags = {
+        "x-kubernetes-preserve-unknown-fields": st.booleans(),
+        "x-kubernetes-embedded-resource": st.booleans(),
+        "type": st.sampled_from(["object", "array", "string"]),
+    }
+
+    def extend(inner: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+        return st.fixed_dictionaries({}, optional={
+            **flags,
+            "properties": st.dictionaries(KEYS | st.sampled_from(["kind", "metadata"]), inner,
+                                          max_size=3),
+            "additionalProperties": inner | st.booleans(),
+            "items": inner,
+        })
+
+    return st.recursive(st.fixed_dictionaries({}, optional=flags), extend, max_leaves=12)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_pruning_schemas(), OBJECT_VALUES, st.booleans(), st.booleans())
+def test_pruning_and_unknown_fields_equal_the_plain_walks(
+    schema: dict[str, Any], obj: Any, root: bool, share: bool
+) -> None:
+    snapshot = copy.deepcopy(obj)
+    expected = _reference_prune(schema, obj, root=root)
+    assert prune_unknown(schema, obj, root=root, share=share) == expected
+    assert obj == snapshot
+    for path in ("", "spec"):
+        assert unknown_schema_fields(schema, obj, path, root=root) == _reference_unknown(
+            schema, obj, path, root=root)
+
+
+def test_a_property_whose_schema_is_not_an_object_fails_as_before() -> None:
+    schema: dict[str, Any] = {"properties": {"a": ["not", "a", "schema"]}}
+    assert prune_unknown(schema, {"a": 1}) == _reference_prune(schema, {"a": 1}) == {"a": 1}
+    assert unknown_schema_fields(schema, {"a": 1}) == []
+    with pytest.raises(AttributeError):
+        prune_unknown(schema, {"a": {}})
+    with pytest.raises(AttributeError):
+        unknown_schema_fields(schema, {"a": {}})
