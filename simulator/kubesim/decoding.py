@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from kubesim.json_values import go_unmarshal_type
 from kubesim.quantities import QuantityError, quantity_value
 from kubesim.quantity_grammar import QUANTITY_FORMAT_HINT
@@ -801,7 +803,53 @@ MAX_BODY_DEPTH = 100
 
 
 def nested_deeper_than(value: Any, limit: int) -> bool:
-    """Whether ``value`` nests objects/arrays more than ``limit`` deep (no recursion)."""
+    """Whether ``value`` nests objects/arrays more than ``limit`` deep (no recursion).
+
+    Every body and every patched object is checked, so this runs on each write; walking
+    the object in Python cost more than the rest of a status patch. orjson's indented
+    form gives the answer at C speed: an object or array nested at depth ``d`` (the top
+    is 1) writes its items on lines indented by ``2 * d`` spaces, and no other raw
+    newline appears (strings escape theirs). A value ``limit + 1`` deep must therefore
+    be an item of a depth-``limit`` container, on a line indented ``2 * limit`` spaces
+    that opens ``{`` or ``[``. That line's absence proves the answer is False; its
+    presence (or anything orjson refuses: integers past 64 bits, non-string keys,
+    nesting past orjson's own limit) falls back to the exact walk, so the answer is
+    always the walk's. orjson writes more containers than the walk counts (tuples,
+    dataclasses), never fewer, so the shortcut can only send a value to the walk.
+    """
+    if not isinstance(value, dict | list):
+        return False
+    if limit < 1:
+        return True
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    except (TypeError, ValueError):  # JSONEncodeError is a TypeError
+        return _walk_deeper_than(value, limit)
+    indent = b"\n" + b" " * (2 * limit)
+    if indent not in text:  # no container at depth ``limit`` has any item
+        return False
+    if _nested_item_pattern(limit).search(text) is None:
+        return False
+    return _walk_deeper_than(value, limit)
+
+
+_NESTED_ITEM_PATTERNS: dict[int, re.Pattern[bytes]] = {}
+
+
+def _nested_item_pattern(limit: int) -> re.Pattern[bytes]:
+    """A line of orjson's indented output that opens a container ``limit + 1`` deep."""
+    pattern = _NESTED_ITEM_PATTERNS.get(limit)
+    if pattern is None:
+        pattern = re.compile(
+            re.escape(b"\n" + b" " * (2 * limit)) + rb'(?:"(?:[^"\\]|\\.)*": )?[\[{]'
+        )
+        if len(_NESTED_ITEM_PATTERNS) < 16:  # callers use one or two limits
+            _NESTED_ITEM_PATTERNS[limit] = pattern
+    return pattern
+
+
+def _walk_deeper_than(value: Any, limit: int) -> bool:
+    """``nested_deeper_than`` by walking every value (the reference answer)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
+# The scalar types JSON decodes to: immutable, so a copy shares them.
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
 
 def clone_json(value: Any) -> Any:
     """A deep copy of JSON data, several times faster than ``copy.deepcopy``.
 
-    Scalars are immutable, so only dicts and lists are rebuilt.
+    Scalars are immutable, so only dicts and lists are rebuilt (subclasses of either
+    become plain ones). Most values of an object are scalars, so they are taken as they
+    are without a call each.
     """
+    cls = type(value)
+    if cls is dict:
+        return {k: v if type(v) in _LEAVES else clone_json(v) for k, v in value.items()}
+    if cls is list:
+        return [v if type(v) in _LEAVES else clone_json(v) for v in value]
     if isinstance(value, dict):
         return {k: clone_json(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -23,6 +23,7 @@ set of them a Python ``frozenset``: the set algebra is then plain set algebra.
 
 from __future__ import annotations
 
+import functools
 import json
 import unicodedata
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from . import errors
 from .errors import StatusError
 from .field_errors import forbidden, invalid, not_supported, required, too_long
 from .resources import ResourceType
+from .timestamps import format_seconds
 
 Path = tuple[str, ...]
 FieldSet = frozenset[Path]
@@ -466,13 +468,20 @@ def path_text(path: Path) -> str:
 
 # -------------------------------------------------------------------- managers
 def now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_seconds(datetime.now(UTC))
 
 
 def manager_from(field_manager: str | None, user_agent: str) -> str:
     """``fieldManager`` if given, else the User-Agent's product token (the real rule)."""
     if field_manager:
         return field_manager
+    return _product_token(user_agent)
+
+
+@functools.lru_cache(maxsize=256)
+def _product_token(user_agent: str) -> str:
+    """The User-Agent's product token, printable characters only, at most 128 (the
+    real rule); a client sends the same User-Agent on every request, so it is cached."""
     out: list[str] = []
     for ch in user_agent.split("/")[0]:
         if not ch.isprintable() or unicodedata.category(ch).startswith("C"):

@@ -8,7 +8,28 @@ details, empty when the value is valid.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
+
+# Every write re-validates the same few names over and over (label keys such as
+# "app.kubernetes.io/name", finalizers, the object's own name on each status write): the
+# grammars are pure functions of the string, so their answers are remembered, boundedly.
+_MEMO_SIZE = 4096
+
+
+def _memoized(rule: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """``rule`` with its answers for strings cached; each call still gets its own list
+    (callers may extend it), and a non-string argument is passed through uncached."""
+    cached = functools.lru_cache(maxsize=_MEMO_SIZE)(lambda value: tuple(rule(value)))
+
+    @functools.wraps(rule)
+    def check(value: str) -> list[str]:
+        if type(value) is not str:
+            return rule(value)
+        return list(cached(value))
+
+    return check
 
 
 def max_len_error(length: int) -> str:
@@ -63,6 +84,7 @@ def _grammar_errors(
     return errors
 
 
+@_memoized
 def dns1123_label_errors(value: str) -> list[str]:
     """Errors for a namespace name (and other RFC 1123 labels), at most 63 bytes."""
     return _grammar_errors(
@@ -77,6 +99,7 @@ def dns1123_label_errors(value: str) -> list[str]:
     )
 
 
+@_memoized
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """Errors for most object names (pods, secrets, PVCs...), at most 253 bytes."""
     return _grammar_errors(
@@ -90,6 +113,7 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     )
 
 
+@_memoized
 def dns1035_label_errors(value: str) -> list[str]:
     """Errors for Service names: the real server wants an RFC 1035 label (starts with a letter)."""
     return _grammar_errors(
@@ -104,6 +128,7 @@ def dns1035_label_errors(value: str) -> list[str]:
     )
 
 
+@_memoized
 def qualified_name_errors(value: str) -> list[str]:
     """Errors for label and annotation keys: ``[prefix/]name`` with a DNS subdomain prefix."""
     errors: list[str] = []
@@ -134,6 +159,7 @@ def qualified_name_errors(value: str) -> list[str]:
     return errors
 
 
+@_memoized
 def label_value_errors(value: str) -> list[str]:
     """Errors for a label value: empty, or a qualified-name-like string of at most 63 bytes."""
     return _grammar_errors(
@@ -149,6 +175,7 @@ def label_value_errors(value: str) -> list[str]:
     )
 
 
+@_memoized
 def config_key_errors(key: str) -> list[str]:
     """Errors for a ConfigMap or Secret data key (apimachinery's IsConfigMapKey)."""
     errors = _grammar_errors(
@@ -168,6 +195,7 @@ def config_key_errors(key: str) -> list[str]:
     return errors
 
 
+@_memoized
 def port_name_errors(name: str) -> list[str]:
     """IANA service names (apimachinery's IsValidPortName), as container port names and
     named targetPorts must be."""

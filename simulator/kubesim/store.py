@@ -30,7 +30,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -69,6 +68,7 @@ from .patching import (
 )
 from .resources import ResourceRegistry, ResourceType
 from .selectors import SelectorError, parse_field_selector, parse_label_selector
+from .timestamps import now_rfc3339
 from .validation import (
     apply_schema_defaults,
     prune_unknown,
@@ -112,11 +112,6 @@ def dumps(obj: Any) -> bytes:
         return orjson.dumps(obj)
     except TypeError:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def now_rfc3339(offset_seconds: float = 0) -> str:
-    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def bad_selector(exc: Exception) -> StatusError:
@@ -983,7 +978,7 @@ class Store:
         if old is None and "status" in rt.subresources:
             obj.pop("status", None)
         apply_schema_defaults(schema, obj)
-        pruned: dict[str, Any] = prune_unknown(schema, obj)
+        pruned: dict[str, Any] = prune_unknown(schema, obj, share=True)
         return pruned
 
     def _lazy_ip_allocator(self, dry_run: bool) -> Callable[[], str]:
@@ -1051,11 +1046,17 @@ class Store:
                     raise errors.bad_request(
                         "json: cannot unmarshal array into Go value of type map[string]interface {}"
                     )
-                # a built-in kind's status write keeps only the patched status and
-                # never modifies it in place, so the rest need not be copied (a custom
-                # resource's schema defaults are set in place: it gets a full copy)
-                share = subresource == "status" and self.registry.schema(rt) is None
-                patched = apply_merge_patch(current, patch, share=share)
+                # a status write keeps only the patched status (``_update`` takes the
+                # rest from the stored object), so the rest need not be copied; a
+                # custom resource's schema defaults are set in place in that status,
+                # so it gets a private copy of the status alone. Other writes keep the
+                # whole patched object and get a full copy.
+                if subresource == "status":
+                    patched = apply_merge_patch(current, patch, share=True)
+                    if "status" in patched and self.registry.schema(rt) is not None:
+                        patched["status"] = clone_json(patched["status"])
+                else:
+                    patched = apply_merge_patch(current, patch)
             elif patch_type == "json":
                 if not isinstance(patch, list):
                     raise errors.bad_request(
@@ -1137,7 +1138,7 @@ class Store:
         reset = "status" in rt.subresources
         config = decode(rt.kind, rt.group, rt.version, clone_json(config))
         if schema is not None:
-            config = prune_unknown(schema, config)
+            config = prune_unknown(schema, config, share=True)
         applied = applied_set(config, schema, subresource=subresource, reset_status=reset)
         current = self._bucket(rt).get(self._objkey(rt, namespace, name))
         if current is None:
