@@ -337,6 +337,9 @@ class Reflector(Generic[SinkT]):
         self._listed_waiters: dict[asyncio.Future[None], Callable[[], bool]] = {}
         #: Pages of the current first list applied to the sink so far (partial loading).
         self.pages_loaded = 0
+        #: The sink's own page parser (ObjectCache.decode_page: pods parse only the keys
+        #: the cache keeps), else a full parse.
+        self._page_decoder: Decode | None = getattr(sink, "decode_page", None)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -678,7 +681,9 @@ class Reflector(Generic[SinkT]):
         reference cycles: refcounting frees it as soon as the page is dropped.
         """
         with _gc_paused():
-            page: dict[str, Any] = orjson.loads(raw)
+            page: dict[str, Any] = (
+                self._page_decoder(raw) if self._page_decoder is not None else orjson.loads(raw)
+            )
             kept = []
             for obj in page.get("items") or ():
                 trimmed = self.sink.trim(obj)

@@ -1,0 +1,210 @@
+"""The bytes a cache keeps per object: a lossless, compact form of the trimmed object.
+
+Why its own format: a hub holding 100,000 pods pays every byte 100,000 times. The trimmed
+pod as plain JSON repeats what the cache already knows (its name and namespace are the
+cache key, its resourceVersion is needed apart from the JSON to compare versions without
+decoding), spells the same half-dozen label and annotation keys in every pod, and holds
+the owner annotation as JSON escaped inside JSON. The entry drops the first, numbers the
+second and keeps the owner's four fields as a plain array, and puts the resourceVersion in
+a short header of the same bytes object (one object per pod, no tuple).
+
+Why lossless: every reader of the cache (poll, stop, start's waits, progress, the orphan
+sweep, ``get_pod_url`` and ``is_pod_running`` hooks, the operator) gets exactly the
+trimmed dict it got before, key for key, value for value, so no reader can be weakened by
+the format, the ownership check least of all: the owner annotation a reader parses is the
+very string the API server returned. A form that would not round-trip exactly (a
+hand-written owner annotation, an odd value type) is kept as it is.
+
+Layout: ``flag`` (1 byte: 0 plain JSON, 1 compact metadata), the resourceVersion's length
+(1 byte, or 255 and 4 bytes big-endian), the resourceVersion (UTF-8), then compact JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from json.encoder import encode_basestring_ascii
+from typing import Any
+
+import orjson
+
+from ..objects.identity import IDENTITY_ANNOTATION, IDENTITY_VERSION
+
+Obj = dict[str, Any]
+Key = tuple[str, str]
+
+__all__ = ["canonical_identity", "entry_version", "pack_entry", "unpack_entry"]
+
+_PLAIN = 0
+_COMPACT = 1
+_LONG = 255
+
+#: Label and annotation keys stored as their index in this tuple (append only: entries
+#: live only in memory, but a stable table keeps the format easy to reason about).
+KNOWN_KEYS: tuple[str, ...] = (
+    "component",
+    "app.kubernetes.io/component",
+    "hub.jupyter.org/username",
+    "hub.jupyter.org/servername",
+    "hub.jupyter.org/kubespawner-version",
+    "hub.jupyter.org/jupyterhub-version",
+    IDENTITY_ANNOTATION,
+    "hub.jupyter.org/async-kubespawner-create-id",
+    "app",
+    "heritage",
+    "release",
+    "chart",
+    "app.kubernetes.io/name",
+    "app.kubernetes.io/instance",
+    "app.kubernetes.io/managed-by",
+)
+_KEY_INDEX = {key: index for index, key in enumerate(KNOWN_KEYS)}
+_OWNER_INDEX = _KEY_INDEX[IDENTITY_ANNOTATION]
+_SCOPES = ("server", "user", "shared")
+
+
+def canonical_identity(hub: str, user: str, server: str, scope: str) -> str:
+    """The owner annotation exactly as ``ServerIdentity.annotation`` writes it (sorted
+    keys, no spaces, ASCII-only), built from its four fields without a dict or an encoder
+    object (the cache rebuilds it on every read of a pod)."""
+    return (
+        f'{{"hub":{encode_basestring_ascii(hub)},"scope":{encode_basestring_ascii(scope)},'
+        f'"server":{encode_basestring_ascii(server)},"user":{encode_basestring_ascii(user)},'
+        f'"v":{IDENTITY_VERSION}}}'
+    )
+
+
+#: The canonical owner annotation with plain (unescaped, ASCII) strings: the common case,
+#: recognised without parsing JSON. Anything else takes the general path below.
+_PLAIN_OWNER = re.compile(
+    r'\{"hub":"([ !#-\[\]-~]*)","scope":"(server|user|shared)",'
+    r'"server":"([ !#-\[\]-~]*)","user":"([ !#-\[\]-~]*)","v":1\}'
+)
+
+
+def _compact_owner(raw: Any) -> Any:
+    """``[hub, user, server, scope]`` when ``raw`` is exactly the canonical annotation of
+    those fields; ``raw`` itself when it is any other string; ``[raw]`` for a non-string
+    (never from an API server, kept lossless anyway)."""
+    if not isinstance(raw, str):
+        return [raw]
+    plain = _PLAIN_OWNER.fullmatch(raw)
+    if plain is not None:
+        hub, scope, server, user = plain.groups()
+        return [hub, user, server, scope]
+    if not raw.startswith('{"hub":'):
+        return raw
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw
+    if not isinstance(data, dict) or len(data) != 5:
+        return raw
+    hub, user, server, scope = (data.get(k) for k in ("hub", "user", "server", "scope"))
+    if not (
+        isinstance(hub, str)
+        and isinstance(user, str)
+        and isinstance(server, str)
+        and scope in _SCOPES
+    ):
+        return raw
+    if canonical_identity(hub, user, server, scope) != raw:
+        return raw  # e.g. "v": true, other spacing or escapes: keep the exact string
+    return [hub, user, server, scope]
+
+
+def _expand_owner(stored: Any) -> Any:
+    if isinstance(stored, list):
+        if len(stored) == 4:
+            return canonical_identity(*stored)
+        return stored[0]
+    return stored
+
+
+def _compact_map(mapping: Any) -> Any:
+    """A label or annotation dict as ``[key-or-index, value, ...]``; anything else
+    wrapped as ``{"v": value}`` so the two cannot be confused."""
+    if not isinstance(mapping, dict):
+        return {"v": mapping}
+    out: list[Any] = []
+    index_of = _KEY_INDEX.get
+    for key, value in mapping.items():
+        index = index_of(key)
+        if index is None:
+            out += (key, value)
+        elif index == _OWNER_INDEX:
+            out += (index, _compact_owner(value))
+        else:
+            out += (index, value)
+    return out
+
+
+def _expand_map(stored: Any) -> Any:
+    if not isinstance(stored, list):
+        return stored["v"]
+    out: dict[str, Any] = {}
+    pairs = iter(stored)
+    for key, value in zip(pairs, pairs, strict=True):
+        if type(key) is int:
+            if key == _OWNER_INDEX:
+                value = _expand_owner(value)
+            key = KNOWN_KEYS[key]
+        out[key] = value
+    return out
+
+
+def _header(flag: int, rv: str) -> bytes:
+    encoded = rv.encode()
+    if len(encoded) < _LONG:
+        return bytes((flag, len(encoded))) + encoded
+    return bytes((flag, _LONG)) + len(encoded).to_bytes(4, "big") + encoded
+
+
+def _split(entry: bytes) -> tuple[int, str, int]:
+    """(flag, resourceVersion, offset of the JSON)."""
+    length = entry[1]
+    start = 2
+    if length == _LONG:
+        length = int.from_bytes(entry[2:6], "big")
+        start = 6
+    return entry[0], entry[start : start + length].decode(), start + length
+
+
+def pack_entry(key: Key, rv: str, trimmed: Obj) -> bytes:
+    """The entry of ``trimmed`` cached under ``key`` at version ``rv``."""
+    meta = trimmed.get("metadata")
+    if not isinstance(meta, dict):
+        return _header(_PLAIN, rv) + orjson.dumps(trimmed)
+    compact = dict(meta)
+    for name, known in (("name", key[1]), ("namespace", key[0]), ("resourceVersion", rv)):
+        value = compact.get(name)
+        if value == known and isinstance(value, str):
+            del compact[name]  # rebuilt from the key / the header on read
+    if "labels" in compact:
+        compact["labels"] = _compact_map(compact["labels"])
+    if "annotations" in compact:
+        compact["annotations"] = _compact_map(compact["annotations"])
+    stored = dict(trimmed)
+    stored["metadata"] = compact
+    return _header(_COMPACT, rv) + orjson.dumps(stored)
+
+
+def unpack_entry(key: Key, entry: bytes) -> Obj:
+    """The trimmed dict ``entry`` was packed from (a fresh one at every call)."""
+    flag, rv, start = _split(entry)
+    obj: Obj = orjson.loads(memoryview(entry)[start:])
+    if flag == _PLAIN:
+        return obj
+    stored = obj["metadata"]
+    meta: dict[str, Any] = {"name": key[1], "namespace": key[0], "resourceVersion": rv}
+    meta.update(stored)
+    if "labels" in stored:
+        meta["labels"] = _expand_map(stored["labels"])
+    if "annotations" in stored:
+        meta["annotations"] = _expand_map(stored["annotations"])
+    obj["metadata"] = meta
+    return obj
+
+
+def entry_version(entry: bytes) -> str:
+    """The resourceVersion an entry was packed at, without decoding its JSON."""
+    return _split(entry)[1]
