@@ -150,11 +150,20 @@ _KEPT_PREFIXES = ("hub.jupyter.org/", "component", "app.kubernetes.io/component"
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 
-def _kept_key(key: str) -> bool:
-    return key.startswith(_KEPT_PREFIXES)
-
-
 _KEPT_CONDITIONS = frozenset({"PodScheduled", "Ready"})
+
+
+# The trim functions below run for every pod of a first list (100,000 in a big hub) and
+# every watch event, so they are plain loops: on Python 3.11 each comprehension is a
+# function call with objects of its own, which heap tracing and the allocator both feel.
+
+
+def _kept_entries(mapping: dict[str, Any], dropped: tuple[str, ...] = ()) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for k, v in mapping.items():
+        if k.startswith(_KEPT_PREFIXES) and k not in dropped:
+            kept[k] = v
+    return kept
 
 
 def _trim_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -168,17 +177,18 @@ def _trim_metadata(meta: dict[str, Any]) -> dict[str, Any]:
         out["deletionTimestamp"] = meta["deletionTimestamp"]
     labels = meta.get("labels")
     if labels:
-        kept = {k: v for k, v in labels.items() if _kept_key(k)}
+        kept = _kept_entries(labels)
         if kept:
             out["labels"] = kept
     annotations = meta.get("annotations")
     if annotations:
-        kept = {
-            k: v for k, v in annotations.items() if _kept_key(k) and k not in _DROPPED_ANNOTATIONS
-        }
+        kept = _kept_entries(annotations, _DROPPED_ANNOTATIONS)
         if kept:
             out["annotations"] = kept
     return out
+
+
+_STATE_DETAILS = ("reason", "message", "exitCode", "signal")
 
 
 def _trim_state(state: dict[str, Any] | None) -> dict[str, Any]:
@@ -187,11 +197,12 @@ def _trim_state(state: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for name, detail in state.items():
-        out[name] = {
-            k: v
-            for k, v in (detail or {}).items()
-            if k in ("reason", "message", "exitCode", "signal")
-        }
+        kept: dict[str, Any] = {}
+        if detail:
+            for k, v in detail.items():
+                if k in _STATE_DETAILS:
+                    kept[k] = v
+        out[name] = kept
     return out
 
 
@@ -207,6 +218,9 @@ def _trim_container_status(status: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_CONDITION_FIELDS = ("type", "status", "reason", "message")
+
+
 def trim_pod(pod: Obj) -> Obj:
     """Keep what the lifecycle reads: identity, labels, node, IP, phase, conditions,
     container states and the notebook port. Everything else (the spec's env with its
@@ -217,10 +231,9 @@ def trim_pod(pod: Obj) -> Obj:
     containers = []
     for c in spec.get("containers") or []:
         trimmed_c: dict[str, Any] = {"name": c.get("name") or ""}
-        ports = [
-            {"name": p.get("name") or "", "containerPort": p.get("containerPort")}
-            for p in c.get("ports") or ()
-        ]
+        ports = []
+        for p in c.get("ports") or ():
+            ports.append({"name": p.get("name") or "", "containerPort": p.get("containerPort")})
         if ports:
             trimmed_c["ports"] = ports
         containers.append(trimmed_c)
@@ -231,22 +244,26 @@ def trim_pod(pod: Obj) -> Obj:
     for scalar in ("phase", "podIP", "reason", "message"):
         if status.get(scalar):
             trimmed_status[scalar] = status[scalar]
-    if "phase" in trimmed_status:
-        trimmed_status["phase"] = trimmed_status["phase"]
     if status.get("conditions"):
         # Only the conditions the lifecycle reads, and only while they are not met (why a
         # pod cannot be scheduled or is not ready). A running pod has five true ones, each
         # costing a few hundred bytes per pod; readiness is read from container states.
-        unmet = [
-            dict({k: c[k] for k in ("type", "status", "reason", "message") if c.get(k)})
-            for c in status["conditions"]
-            if c.get("type") in _KEPT_CONDITIONS and c.get("status") != "True"
-        ]
+        unmet = []
+        for c in status["conditions"]:
+            if c.get("type") in _KEPT_CONDITIONS and c.get("status") != "True":
+                condition: dict[str, Any] = {}
+                for k in _CONDITION_FIELDS:
+                    if c.get(k):
+                        condition[k] = c[k]
+                unmet.append(condition)
         if unmet:
             trimmed_status["conditions"] = unmet
     for field in ("containerStatuses", "initContainerStatuses"):
         if status.get(field):
-            trimmed_status[field] = [_trim_container_status(s) for s in status[field]]
+            statuses = []
+            for s in status[field]:
+                statuses.append(_trim_container_status(s))
+            trimmed_status[field] = statuses
     return {
         "kind": "Pod",
         "metadata": _trim_metadata(pod.get("metadata") or {}),

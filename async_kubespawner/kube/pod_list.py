@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 import msgspec
 import orjson
 
-__all__ = ["decode_pod_list"]
+__all__ = ["decode_list_metadata", "decode_pod_list"]
 
 
 class _Metadata(TypedDict, total=False):
@@ -103,3 +103,20 @@ def decode_pod_list(raw: bytes) -> dict[str, Any]:
     except msgspec.DecodeError:  # a misfit (or broken) page: parsed as before
         whole: dict[str, Any] = orjson.loads(raw)
         return whole
+
+
+class _ListHead(TypedDict, total=False):
+    metadata: dict[str, Any] | None
+
+
+_head_decoder = msgspec.json.Decoder(_ListHead)
+
+
+def decode_list_metadata(raw: bytes) -> dict[str, Any]:
+    """A list page's own metadata (resourceVersion, continue) without building its items:
+    the reflector asks for the next page with it before parsing this one."""
+    try:
+        head = _head_decoder.decode(raw)
+    except msgspec.DecodeError:
+        head = _ListHead(metadata=orjson.loads(raw).get("metadata"))
+    return head.get("metadata") or {}

@@ -55,6 +55,7 @@ import orjson
 from ..metrics import CACHE_SIZE, REFLECTOR_RESTARTS, REFLECTOR_WATCH_AGE
 from .client import KubeApi, ResourceKind
 from .errors import ApiError, Gone, NoResponse, error_for_exception, error_for_status
+from .pod_list import decode_list_metadata
 
 __all__ = [
     "ApiListerWatcher",
@@ -622,22 +623,25 @@ class Reflector(Generic[SinkT]):
                         items, continue_token = [], None
                         continue
                     raise
-                page_items = page.get("items") or []
-                items.extend(page_items)
                 meta = page.get("metadata") or {}
                 continue_token = meta.get("continue") or None
+                if continue_token:
+                    # Ask for the next page before parsing this one (only its list
+                    # metadata is read so far): the server prepares and sends the next
+                    # page while this one is parsed, trimmed and its readers woken.
+                    prefetched = asyncio.ensure_future(
+                        self._list_page(self.settings.list_page_size, continue_token)
+                    )
+                    await asyncio.sleep(0)  # the request goes out before the parse
+                page_items = self._page_items(page)
+                items.extend(page_items)
                 if load_page is not None:
                     # A first list: what this page holds is true now; what it lacks may
                     # be on a later page, so nothing is removed until the list completes.
                     load_page(page_items)
                     self.pages_loaded += 1
                     if continue_token:
-                        # Ask for the next page before waking this page's readers (from
-                        # the loop, after the request is under way): their work then
-                        # overlaps the server preparing it instead of delaying the ask.
-                        prefetched = asyncio.ensure_future(
-                            self._list_page(self.settings.list_page_size, continue_token)
-                        )
+                        # Woken from the loop: their work overlaps the next page's fetch.
                         asyncio.get_running_loop().call_soon(self._wake_listed_some)
                 if not continue_token:
                     break
@@ -664,13 +668,30 @@ class Reflector(Generic[SinkT]):
             limit=limit,
             continue_token=continue_token,
             timeout=self.settings.list_timeout,
-            decode=self._decode_page,
+            decode=self._split_page,
         )
 
     def _wake_listed_some(self) -> None:
         self._wake_listed(everyone=False)
 
-    def _decode_page(self, raw: bytes) -> dict[str, Any]:
+    @staticmethod
+    def _split_page(raw: bytes) -> dict[str, Any]:
+        """What the client hands back for a list page: its list metadata (the continue
+        token) read without building the items, and the raw page for :meth:`_page_items`.
+        """
+        return {"metadata": decode_list_metadata(raw), "raw": raw}
+
+    def _page_items(self, page: dict[str, Any]) -> list[Any]:
+        """A page's items as the sink keeps them (see :meth:`_decode_items`)."""
+        raw = page.get("raw")
+        if isinstance(raw, bytes):
+            return self._decode_items(raw)
+        with _gc_paused():  # a source that handed back parsed items
+            return [
+                kept for kept in map(self.sink.trim, page.get("items") or ()) if kept is not None
+            ]
+
+    def _decode_items(self, raw: bytes) -> list[Any]:
         """Parse one list page and trim its items, with the cyclic GC paused.
 
         One bounded loop step per page. Why the pause: a page of 200 pods parses into
@@ -689,8 +710,7 @@ class Reflector(Generic[SinkT]):
                 trimmed = self.sink.trim(obj)
                 if trimmed is not None:
                     kept.append(trimmed)
-            page["items"] = kept
-            return page
+            return kept
 
     async def _watch(self) -> bool:
         """One watch from ``resource_version``; returns whether it delivered anything."""
