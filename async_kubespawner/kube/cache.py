@@ -454,6 +454,15 @@ class ObjectCache:
             if previous is None or entry_version(previous) != rv:
                 self._changed(key, entry)
 
+    def drop_unlisted(self, listed: set[Key]) -> None:
+        """End a first list loaded with :meth:`load_page`: remove what the list lacks
+        (what an earlier attempt of it loaded and has been deleted since)."""
+        if len(listed) == len(self._objects):
+            return  # every cached key was listed (the keys of the pages are distinct)
+        for key in [k for k in self._objects if k not in listed]:
+            del self._objects[key]
+            self._changed(key, None)
+
     def _changed(self, key: Key, entry: bytes | None, decoded: Obj | None = None) -> None:
         waiters = self._waiters.get(key)
         listeners = self._listeners.get(key)

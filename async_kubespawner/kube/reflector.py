@@ -602,8 +602,15 @@ class Reflector(Generic[SinkT]):
         items: list[Any] = []
         continue_token: str | None = None
         load_page: Callable[[list[Any]], None] | None = None
+        drop_unlisted: Callable[[set[Any]], None] | None = None
         if self.settings.partial_first_list and not self._synced.is_set():
             load_page = getattr(self.sink, "load_page", None)
+            if load_page is not None:
+                drop_unlisted = getattr(self.sink, "drop_unlisted", None)
+        #: Keys listed so far, when the pages are loaded as they come (then ``items`` is
+        #: not kept: 100,000 entries would be held twice, as GC-tracked tuples).
+        listed: set[Any] = set()
+        count = 0
         self.pages_loaded = 0
         prefetched: asyncio.Future[dict[str, Any]] | None = None
         try:
@@ -620,7 +627,8 @@ class Reflector(Generic[SinkT]):
                 except Gone:
                     if continue_token:
                         # The continue token expired between pages: start the list again.
-                        items, continue_token = [], None
+                        items, continue_token, count = [], None, 0
+                        listed.clear()
                         continue
                     raise
                 meta = page.get("metadata") or {}
@@ -634,7 +642,11 @@ class Reflector(Generic[SinkT]):
                     )
                     await asyncio.sleep(0)  # the request goes out before the parse
                 page_items = self._page_items(page)
-                items.extend(page_items)
+                count += len(page_items)
+                if drop_unlisted is None:
+                    items.extend(page_items)
+                else:
+                    listed.update(key for key, _, _ in page_items)
                 if load_page is not None:
                     # A first list: what this page holds is true now; what it lacks may
                     # be on a later page, so nothing is removed until the list completes.
@@ -648,7 +660,12 @@ class Reflector(Generic[SinkT]):
         finally:
             if prefetched is not None:
                 prefetched.cancel()
-        self.sink.replace_all(items, trimmed=True)
+        if drop_unlisted is not None:
+            # Every page is in already: only what an earlier, restarted attempt loaded
+            # and this list lacks is left to remove (not a 100,000-entry rebuild).
+            drop_unlisted(listed)
+        else:
+            self.sink.replace_all(items, trimmed=True)
         self.resource_version = (page.get("metadata") or {}).get("resourceVersion")
         self.last_event_monotonic = time.monotonic()
         self._connected()
@@ -659,7 +676,7 @@ class Reflector(Generic[SinkT]):
             logging.INFO if first else logging.DEBUG,
             "Reflector %s listed %d objects at resourceVersion %s",
             self.name,
-            len(items),
+            count,
             self.resource_version,
         )
 

@@ -153,3 +153,39 @@ async def test_a_source_that_returns_parsed_items_is_trimmed_too() -> None:
     await reflector._list()
     assert cache.gc_enabled_while_trimming == [False, False, False]
     assert "env" not in json.dumps(cache.get(("default", "c")))
+
+
+async def test_a_restarted_first_list_drops_what_the_complete_list_lacks() -> None:
+    """A first list loaded page by page that is restarted (its continue token expired)
+    removes what only the abandoned attempt had listed, and keeps no copy of the items."""
+    from async_kubespawner.kube.errors import Gone
+    from async_kubespawner.kube.reflector import ReflectorSettings
+
+    class ExpiringSource(PagedSource):
+        def __init__(self) -> None:
+            super().__init__([])
+            self.expired = False
+
+        async def list_page(self, **kw: Any) -> dict[str, Any]:
+            token = kw.get("continue_token")
+            if token == "old":
+                self.expired = True
+                raise Gone(410, "continue token expired", reason="Expired")
+            if not self.expired:  # the first attempt: page 1 names a pod deleted since
+                page = {"metadata": {"continue": "old"}, "items": [pod("gone", "1")]}
+            elif token is None:
+                page = {"metadata": {"continue": "new"}, "items": [pod("a", "2")]}
+            else:
+                page = {"metadata": {"resourceVersion": "9"}, "items": [pod("b", "3")]}
+            return kw["decode"](json.dumps(page).encode())
+
+    cache = ObjectCache(trim_pod)
+    seen: list[Any] = []
+    cache.listen(("default", "gone"), seen.append)
+    reflector = Reflector(ExpiringSource(), cache,
+                          settings=ReflectorSettings(partial_first_list=True))
+    await reflector._list()
+    await cache.listeners_idle()
+    assert sorted(k[1] for k in cache.keys()) == ["a", "b"]
+    assert seen[-1] is None  # its listener heard it go
+    assert reflector.synced and reflector.resource_version == "9"
