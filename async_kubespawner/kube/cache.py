@@ -384,14 +384,14 @@ class ObjectCache:
         entry = self._objects.get(key)
         return None if entry is None else entry_version(entry)
 
-    def _pack(self, trimmed: Obj) -> Packed:
+    def _pack(self, trimmed: Obj, *, reuse: bool = False) -> Packed:
         """The cache entry of one trimmed object, under a key whose namespace string is
-        shared with every other key of that namespace."""
+        shared with every other key of that namespace (``reuse``: see pack_entry)."""
         namespace, name = object_key(trimmed)
         namespace = self._namespaces.setdefault(namespace, namespace)
         key = (namespace, name)
         rv = trimmed["metadata"].get("resourceVersion") or ""
-        return key, rv, pack_entry(key, rv, trimmed)
+        return key, rv, pack_entry(key, rv, trimmed, reuse=reuse)
 
     # -- changes (called by the reflector) ----------------------------------------------
 
@@ -411,7 +411,7 @@ class ObjectCache:
     def trim(self, obj: Obj) -> Packed:
         """Cut and pack an object as the cache keeps it (the reflector does this page by
         page, so a 20,000-object relist never does it all in one event-loop step)."""
-        return self._pack(self._trim(obj))
+        return self._pack(self._trim(obj), reuse=True)  # nobody else sees this trim
 
     def decode_page(self, raw: bytes) -> Obj:
         """Parse one list page (its items then go through :meth:`trim`): for pods, only

@@ -76,25 +76,46 @@ _OWNER_HEAD = '{"hub":"'
 _OWNER_TAIL = f'","v":{IDENTITY_VERSION}}}'
 
 
+_SCOPE_SEP = '","scope":"'
+_SERVER_SEP = '","server":"'
+_USER_SEP = '","user":"'
+
+
 def _plain_owner(raw: str) -> list[str] | None:
     """The fields of a canonical owner annotation whose strings need no escapes (the
-    common case), split without a JSON parser or a regular expression (both allocate
-    per call, which a 100,000-pod list under heap tracing feels). None: not that case.
+    common case), cut out without a JSON parser or a regular expression (both allocate per
+    call, which 100,000 pods under heap tracing feel). None: any
+    other string, for the general path.
+
+    The caller still checks ``canonical_identity(*fields) == raw``: that comparison, not
+    this parse, is what makes the compact form lossless.
     """
     if not (raw.startswith(_OWNER_HEAD) and raw.endswith(_OWNER_TAIL)):
         return None
     if "\\" in raw or not (raw.isascii() and raw.isprintable()):
-        return None  # escapes, control or non-ASCII characters: the general path
-    # Without escapes, '"' only delimits, so the separators are unambiguous.
-    parts = raw[len(_OWNER_HEAD) : -len(_OWNER_TAIL)].split('","')
-    if len(parts) != 4:
         return None
-    hub, scope, server, user = parts
-    if not (
-        scope.startswith('scope":"') and server.startswith('server":"') and user.startswith('user":"')
-    ):
+    scope_at = raw.find(_SCOPE_SEP, len(_OWNER_HEAD) - 1)
+    if scope_at < len(_OWNER_HEAD):
+        return None  # absent, or overlapping the head ('{"hub":","scope":...')
+    server_at = raw.find(_SERVER_SEP, scope_at + len(_SCOPE_SEP))
+    if server_at < 0:
         return None
-    return [hub, user[7:], server[9:], scope[8:]]
+    user_at = raw.find(_USER_SEP, server_at + len(_SERVER_SEP))
+    if user_at < 0 or user_at + len(_USER_SEP) > len(raw) - len(_OWNER_TAIL):
+        return None
+    scope = raw[scope_at + len(_SCOPE_SEP) : server_at]
+    if scope not in _SCOPES:
+        return None
+    fields = [
+        raw[len(_OWNER_HEAD) : scope_at],
+        raw[user_at + len(_USER_SEP) : -len(_OWNER_TAIL)],
+        raw[server_at + len(_SERVER_SEP) : user_at],
+        scope,
+    ]
+    for field in fields:
+        if '"' in field:
+            return None
+    return fields
 
 
 def _compact_owner(raw: Any) -> Any:
@@ -105,9 +126,8 @@ def _compact_owner(raw: Any) -> Any:
         return [raw]
     fields = _plain_owner(raw)
     if fields is not None:
-        if fields[3] in _SCOPES and canonical_identity(*fields) == raw:
-            return fields
-        return raw
+        # The re-encoding is the proof that the fields give back exactly this string.
+        return fields if canonical_identity(*fields) == raw else raw
     if not raw.startswith('{"hub":'):
         return raw
     try:
@@ -142,16 +162,19 @@ def _compact_map(mapping: Any) -> Any:
     wrapped as ``{"v": value}`` so the two cannot be confused."""
     if not isinstance(mapping, dict):
         return {"v": mapping}
-    out: list[Any] = []
+    out: list[Any] = [None] * (2 * len(mapping))  # one allocation, filled in place
     index_of = _KEY_INDEX.get
+    i = 0
     for key, value in mapping.items():
         index = index_of(key)
         if index is None:
-            out += (key, value)
-        elif index == _OWNER_INDEX:
-            out += (index, _compact_owner(value))
+            out[i] = key
         else:
-            out += (index, value)
+            out[i] = index
+            if index == _OWNER_INDEX:
+                value = _compact_owner(value)
+        out[i + 1] = value
+        i += 2
     return out
 
 
@@ -169,11 +192,15 @@ def _expand_map(stored: Any) -> Any:
     return out
 
 
-def _header(flag: int, rv: str) -> bytes:
+#: Entry heads (flag, length) made once: no bytes object per entry for them.
+_HEADS = {flag: [bytes((flag, n)) for n in range(_LONG)] for flag in (_PLAIN, _COMPACT)}
+
+
+def _entry(flag: int, rv: str, body: bytes) -> bytes:
     encoded = rv.encode()
     if len(encoded) < _LONG:
-        return bytes((flag, len(encoded))) + encoded
-    return bytes((flag, _LONG)) + len(encoded).to_bytes(4, "big") + encoded
+        return b"".join((_HEADS[flag][len(encoded)], encoded, body))
+    return b"".join((bytes((flag, _LONG)), len(encoded).to_bytes(4, "big"), encoded, body))
 
 
 def _split(entry: bytes) -> tuple[int, str, int]:
@@ -186,12 +213,16 @@ def _split(entry: bytes) -> tuple[int, str, int]:
     return entry[0], entry[start : start + length].decode(), start + length
 
 
-def pack_entry(key: Key, rv: str, trimmed: Obj) -> bytes:
-    """The entry of ``trimmed`` cached under ``key`` at version ``rv``."""
+def pack_entry(key: Key, rv: str, trimmed: Obj, *, reuse: bool = False) -> bytes:
+    """The entry of ``trimmed`` cached under ``key`` at version ``rv``.
+
+    ``reuse``: ``trimmed`` is not used after this call (a list page's items), so its
+    metadata is rewritten in place instead of copied.
+    """
     meta = trimmed.get("metadata")
     if not isinstance(meta, dict):
-        return _header(_PLAIN, rv) + orjson.dumps(trimmed)
-    compact = dict(meta)
+        return _entry(_PLAIN, rv, orjson.dumps(trimmed))
+    compact = meta if reuse else dict(meta)
     for name, known in (("name", key[1]), ("namespace", key[0]), ("resourceVersion", rv)):
         value = compact.get(name)
         if value == known and isinstance(value, str):
@@ -200,9 +231,11 @@ def pack_entry(key: Key, rv: str, trimmed: Obj) -> bytes:
         compact["labels"] = _compact_map(compact["labels"])
     if "annotations" in compact:
         compact["annotations"] = _compact_map(compact["annotations"])
+    if reuse:
+        return _entry(_COMPACT, rv, orjson.dumps(trimmed))
     stored = dict(trimmed)
     stored["metadata"] = compact
-    return _header(_COMPACT, rv) + orjson.dumps(stored)
+    return _entry(_COMPACT, rv, orjson.dumps(stored))
 
 
 def unpack_entry(key: Key, entry: bytes) -> Obj:
