@@ -64,12 +64,16 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
         return await probe_all(args, spawner_class, config)
     spawner = build_spawner(spawner_class, user_of(args.index), args.index + 1, config=config)
     started = time.monotonic()
+    cpu_started = time.process_time()
     status = await spawner.poll()
     poll_seconds = time.monotonic() - started
     result: dict[str, Any] = {
         "index": args.index,
         "poll_status": status,
         "poll_ms": round(poll_seconds * 1000, 1),
+        # the hub process's own CPU until the answer: what the machine's other load
+        # cannot inflate (the wall time above includes waiting for a shared CPU)
+        "poll_cpu_ms": round((time.process_time() - cpu_started) * 1000, 1),
     }
     reflector_module = sys.modules.get("async_kubespawner.kube.reflector")
     if reflector_module is not None:
@@ -165,6 +169,7 @@ async def measure(spawner: str, pods: int, samples: int, seed: int,
         await sim.close()
     summary: dict[str, Any] = {"spawner": spawner, "pods": pods, "samples": samples,
                                "tracemalloc": traced,
+                               "load_average_after": [round(x, 2) for x in os.getloadavg()],
                                "fill_seconds": round(fill_seconds, 1)}
     for name, results in runs.items():
         statuses = {r["poll_status"] for r in results}
@@ -175,6 +180,9 @@ async def measure(spawner: str, pods: int, samples: int, seed: int,
             "poll_status": sorted(statuses, key=str),
             "runs": results,
         }
+        cpus = [r["poll_cpu_ms"] for r in results if "poll_cpu_ms" in r]
+        if cpus:
+            summary[name]["poll_cpu_ms_median"] = statistics.median(cpus)
         loads = [r["load_ms"] for r in results if "load_ms" in r]
         if loads:
             summary[name]["load_ms_median"] = statistics.median(loads)

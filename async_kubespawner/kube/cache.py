@@ -37,6 +37,9 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 
+from .entry import entry_version, pack_entry, unpack_entry
+from .pod_list import decode_pod_list
+
 log = logging.getLogger("async_kubespawner.kube")
 
 Key = tuple[str, str]
@@ -147,11 +150,20 @@ _KEPT_PREFIXES = ("hub.jupyter.org/", "component", "app.kubernetes.io/component"
 _DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 
-def _kept_key(key: str) -> bool:
-    return key.startswith(_KEPT_PREFIXES)
-
-
 _KEPT_CONDITIONS = frozenset({"PodScheduled", "Ready"})
+
+
+# The trim functions below run for every pod of a first list (100,000 in a big hub) and
+# every watch event, so they are plain loops: on Python 3.11 each comprehension is a
+# function call with objects of its own, which heap tracing and the allocator both feel.
+
+
+def _kept_entries(mapping: dict[str, Any], dropped: tuple[str, ...] = ()) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for k, v in mapping.items():
+        if k.startswith(_KEPT_PREFIXES) and k not in dropped:
+            kept[k] = v
+    return kept
 
 
 def _trim_metadata(meta: dict[str, Any]) -> dict[str, Any]:
@@ -165,17 +177,18 @@ def _trim_metadata(meta: dict[str, Any]) -> dict[str, Any]:
         out["deletionTimestamp"] = meta["deletionTimestamp"]
     labels = meta.get("labels")
     if labels:
-        kept = {k: v for k, v in labels.items() if _kept_key(k)}
+        kept = _kept_entries(labels)
         if kept:
             out["labels"] = kept
     annotations = meta.get("annotations")
     if annotations:
-        kept = {
-            k: v for k, v in annotations.items() if _kept_key(k) and k not in _DROPPED_ANNOTATIONS
-        }
+        kept = _kept_entries(annotations, _DROPPED_ANNOTATIONS)
         if kept:
             out["annotations"] = kept
     return out
+
+
+_STATE_DETAILS = ("reason", "message", "exitCode", "signal")
 
 
 def _trim_state(state: dict[str, Any] | None) -> dict[str, Any]:
@@ -184,11 +197,12 @@ def _trim_state(state: dict[str, Any] | None) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     for name, detail in state.items():
-        out[name] = {
-            k: v
-            for k, v in (detail or {}).items()
-            if k in ("reason", "message", "exitCode", "signal")
-        }
+        kept: dict[str, Any] = {}
+        if detail:
+            for k, v in detail.items():
+                if k in _STATE_DETAILS:
+                    kept[k] = v
+        out[name] = kept
     return out
 
 
@@ -204,6 +218,9 @@ def _trim_container_status(status: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_CONDITION_FIELDS = ("type", "status", "reason", "message")
+
+
 def trim_pod(pod: Obj) -> Obj:
     """Keep what the lifecycle reads: identity, labels, node, IP, phase, conditions,
     container states and the notebook port. Everything else (the spec's env with its
@@ -214,10 +231,9 @@ def trim_pod(pod: Obj) -> Obj:
     containers = []
     for c in spec.get("containers") or []:
         trimmed_c: dict[str, Any] = {"name": c.get("name") or ""}
-        ports = [
-            {"name": p.get("name") or "", "containerPort": p.get("containerPort")}
-            for p in c.get("ports") or ()
-        ]
+        ports = []
+        for p in c.get("ports") or ():
+            ports.append({"name": p.get("name") or "", "containerPort": p.get("containerPort")})
         if ports:
             trimmed_c["ports"] = ports
         containers.append(trimmed_c)
@@ -228,22 +244,26 @@ def trim_pod(pod: Obj) -> Obj:
     for scalar in ("phase", "podIP", "reason", "message"):
         if status.get(scalar):
             trimmed_status[scalar] = status[scalar]
-    if "phase" in trimmed_status:
-        trimmed_status["phase"] = trimmed_status["phase"]
     if status.get("conditions"):
         # Only the conditions the lifecycle reads, and only while they are not met (why a
         # pod cannot be scheduled or is not ready). A running pod has five true ones, each
         # costing a few hundred bytes per pod; readiness is read from container states.
-        unmet = [
-            dict({k: c[k] for k in ("type", "status", "reason", "message") if c.get(k)})
-            for c in status["conditions"]
-            if c.get("type") in _KEPT_CONDITIONS and c.get("status") != "True"
-        ]
+        unmet = []
+        for c in status["conditions"]:
+            if c.get("type") in _KEPT_CONDITIONS and c.get("status") != "True":
+                condition: dict[str, Any] = {}
+                for k in _CONDITION_FIELDS:
+                    if c.get(k):
+                        condition[k] = c[k]
+                unmet.append(condition)
         if unmet:
             trimmed_status["conditions"] = unmet
     for field in ("containerStatuses", "initContainerStatuses"):
         if status.get(field):
-            trimmed_status[field] = [_trim_container_status(s) for s in status[field]]
+            statuses = []
+            for s in status[field]:
+                statuses.append(_trim_container_status(s))
+            trimmed_status[field] = statuses
     return {
         "kind": "Pod",
         "metadata": _trim_metadata(pod.get("metadata") or {}),
@@ -305,7 +325,7 @@ class _Waiter:
         self.future = future
 
 
-Packed = tuple[Key, str, bytes]  # (key, resourceVersion, compact JSON of the trimmed object)
+Packed = tuple[Key, str, bytes]  # (key, resourceVersion, the entry: see kube/entry.py)
 
 
 def pack_json(obj: Any) -> bytes:
@@ -315,34 +335,32 @@ def pack_json(obj: Any) -> bytes:
     :class:`ObjectCache`). Why the copy: orjson encodes ~10x faster than ``json``, but the
     bytes object it returns keeps its whole output buffer (~8 KB whatever the length);
     the copy (a few hundred ns) is exactly as long as the JSON, which is what keeps a
-    cached pod near 1 KB.
+    cached pod under 1 KB.
     """
     return memoryview(orjson.dumps(obj)).tobytes()
 
 
-def _pack(trimmed: Obj) -> Packed:
-    """The cache entry of one trimmed object."""
-    return (
-        object_key(trimmed),
-        trimmed["metadata"].get("resourceVersion") or "",
-        pack_json(trimmed),
-    )
+#: List pages of objects trimmed by these functions are parsed into only the keys the
+#: trim reads (kube/pod_list.py); any other trim gets whole objects.
+_PAGE_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes], Obj]] = {trim_pod: decode_pod_list}
 
 
 class ObjectCache:
     """Objects of one kind keyed by (namespace, name), trimmed on arrival.
 
-    Each object is stored as the compact JSON of its trimmed form and decoded on read.
-    Why: bytes are invisible to Python's cyclic garbage collector, so 20,000 cached pods
-    add nothing to the full collections that would otherwise pause the hub's event loop
-    (as nested dicts they would add ~200,000 tracked objects), and they take a fraction
-    of the memory. A read costs a few microseconds and returns a fresh dict, so no caller
-    can corrupt the cache by mutating what it got.
+    Each object is stored as one bytes object (:mod:`.entry`: its resourceVersion and a
+    lossless compact JSON of its trimmed form) and decoded on read. Why: bytes are
+    invisible to Python's cyclic garbage collector, so 100,000 cached pods add nothing to
+    the full collections that would otherwise pause the hub's event loop (as nested
+    dicts they would add ~1,000,000 tracked objects), and they take a fraction of the
+    memory. A read costs a few microseconds and returns a fresh dict, so no caller can
+    corrupt the cache by mutating what it got. Keys share one string per namespace.
     """
 
     def __init__(self, trim: Callable[[Obj], Obj] = trim_generic) -> None:
         self._trim = trim
-        self._objects: dict[Key, tuple[str, bytes]] = {}
+        self._objects: dict[Key, bytes] = {}
+        self._namespaces: dict[str, str] = {}
         self._waiters: dict[Key, list[_Waiter]] = {}
         self._listeners: dict[Key, list[Listener]] = {}
         self._notifier: _Notifier[Key, Obj | None] = _Notifier(self._listeners, coalesce=True)
@@ -355,7 +373,7 @@ class ObjectCache:
 
     def get(self, key: Key) -> Obj | None:
         entry = self._objects.get(key)
-        return None if entry is None else orjson.loads(entry[1])
+        return None if entry is None else unpack_entry(key, entry)
 
     def keys(self) -> list[Key]:
         return list(self._objects)
@@ -364,17 +382,26 @@ class ObjectCache:
         """The cached object's resourceVersion (None: absent), without decoding it: lets a
         reader keep what it derived from an object until the object changes."""
         entry = self._objects.get(key)
-        return None if entry is None else entry[0]
+        return None if entry is None else entry_version(entry)
+
+    def _pack(self, trimmed: Obj, *, reuse: bool = False) -> Packed:
+        """The cache entry of one trimmed object, under a key whose namespace string is
+        shared with every other key of that namespace (``reuse``: see pack_entry)."""
+        namespace, name = object_key(trimmed)
+        namespace = self._namespaces.setdefault(namespace, namespace)
+        key = (namespace, name)
+        rv = trimmed["metadata"].get("resourceVersion") or ""
+        return key, rv, pack_entry(key, rv, trimmed, reuse=reuse)
 
     # -- changes (called by the reflector) ----------------------------------------------
 
     def upsert(self, obj: Obj) -> None:
         trimmed = self._trim(obj)
-        key, rv, packed = _pack(trimmed)
-        self._objects[key] = (rv, packed)
+        key, _, entry = self._pack(trimmed)
+        self._objects[key] = entry
         # Those waiting on this key get the trimmed dict itself: an equal copy of what is
-        # stored (and not the stored bytes), without decoding them again per event.
-        self._changed(key, packed, trimmed)
+        # stored (the entry is lossless), without decoding it again per event.
+        self._changed(key, entry, trimmed)
 
     def remove(self, obj: Obj) -> None:
         key = object_key(obj)
@@ -384,24 +411,35 @@ class ObjectCache:
     def trim(self, obj: Obj) -> Packed:
         """Cut and pack an object as the cache keeps it (the reflector does this page by
         page, so a 20,000-object relist never does it all in one event-loop step)."""
-        return _pack(self._trim(obj))
+        return self._pack(self._trim(obj), reuse=True)  # nobody else sees this trim
+
+    def decode_page(self, raw: bytes) -> Obj:
+        """Parse one list page (its items then go through :meth:`trim`): for pods, only
+        the keys :func:`trim_pod` reads are parsed (kube/pod_list.py)."""
+        decode = _PAGE_DECODERS.get(self._trim)
+        if decode is None:
+            page: Obj = orjson.loads(raw)
+            return page
+        return decode(raw)
 
     def replace_all(self, objects: list[Any], *, trimmed: bool = False) -> None:
         """A relist: the new list is the truth; what it lacks was deleted meanwhile.
 
         With ``trimmed``, ``objects`` are what :meth:`trim` returned."""
-        fresh: dict[Key, tuple[str, bytes]] = {}
+        fresh: dict[Key, bytes] = {}
+        versions: dict[Key, str] = {}
         for obj in objects:
-            key, rv, packed = obj if trimmed else self.trim(obj)
-            fresh[key] = (rv, packed)
+            key, rv, entry = obj if trimmed else self.trim(obj)
+            fresh[key] = entry
+            versions[key] = rv
         old = self._objects
         self._objects = fresh
         for key in old.keys() - fresh.keys():
             self._changed(key, None)
-        for key, (rv, packed) in fresh.items():
+        for key, entry in fresh.items():
             previous = old.get(key)
-            if previous is None or previous[0] != rv:
-                self._changed(key, packed)
+            if previous is None or entry_version(previous) != versions[key]:
+                self._changed(key, entry)
 
     def load_page(self, objects: list[Packed]) -> None:
         """Add one page of a first list (what :meth:`trim` returned), removing nothing.
@@ -410,18 +448,27 @@ class ObjectCache:
         key already listed can be read before the last page arrives; the list's
         :meth:`replace_all` then drops whatever the complete list lacks.
         """
-        for key, rv, packed in objects:
+        for key, rv, entry in objects:
             previous = self._objects.get(key)
-            self._objects[key] = (rv, packed)
-            if previous is None or previous[0] != rv:
-                self._changed(key, packed)
+            self._objects[key] = entry
+            if previous is None or entry_version(previous) != rv:
+                self._changed(key, entry)
 
-    def _changed(self, key: Key, packed: bytes | None, decoded: Obj | None = None) -> None:
+    def drop_unlisted(self, listed: set[Key]) -> None:
+        """End a first list loaded with :meth:`load_page`: remove what the list lacks
+        (what an earlier attempt of it loaded and has been deleted since)."""
+        if len(listed) == len(self._objects):
+            return  # every cached key was listed (the keys of the pages are distinct)
+        for key in [k for k in self._objects if k not in listed]:
+            del self._objects[key]
+            self._changed(key, None)
+
+    def _changed(self, key: Key, entry: bytes | None, decoded: Obj | None = None) -> None:
         waiters = self._waiters.get(key)
         listeners = self._listeners.get(key)
         if not waiters and not listeners:
             return
-        obj = decoded if decoded is not None or packed is None else orjson.loads(packed)
+        obj = decoded if decoded is not None or entry is None else unpack_entry(key, entry)
         if waiters:
             for waiter in list(waiters):
                 if waiter.future.done():

@@ -55,6 +55,7 @@ import orjson
 from ..metrics import CACHE_SIZE, REFLECTOR_RESTARTS, REFLECTOR_WATCH_AGE
 from .client import KubeApi, ResourceKind
 from .errors import ApiError, Gone, NoResponse, error_for_exception, error_for_status
+from .pod_list import decode_list_metadata
 
 __all__ = [
     "ApiListerWatcher",
@@ -337,6 +338,9 @@ class Reflector(Generic[SinkT]):
         self._listed_waiters: dict[asyncio.Future[None], Callable[[], bool]] = {}
         #: Pages of the current first list applied to the sink so far (partial loading).
         self.pages_loaded = 0
+        #: The sink's own page parser (ObjectCache.decode_page: pods parse only the keys
+        #: the cache keeps), else a full parse.
+        self._page_decoder: Decode | None = getattr(sink, "decode_page", None)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -598,8 +602,15 @@ class Reflector(Generic[SinkT]):
         items: list[Any] = []
         continue_token: str | None = None
         load_page: Callable[[list[Any]], None] | None = None
+        drop_unlisted: Callable[[set[Any]], None] | None = None
         if self.settings.partial_first_list and not self._synced.is_set():
             load_page = getattr(self.sink, "load_page", None)
+            if load_page is not None:
+                drop_unlisted = getattr(self.sink, "drop_unlisted", None)
+        #: Keys listed so far, when the pages are loaded as they come (then ``items`` is
+        #: not kept: 100,000 entries would be held twice, as GC-tracked tuples).
+        listed: set[Any] = set()
+        count = 0
         self.pages_loaded = 0
         prefetched: asyncio.Future[dict[str, Any]] | None = None
         try:
@@ -616,32 +627,45 @@ class Reflector(Generic[SinkT]):
                 except Gone:
                     if continue_token:
                         # The continue token expired between pages: start the list again.
-                        items, continue_token = [], None
+                        items, continue_token, count = [], None, 0
+                        listed.clear()
                         continue
                     raise
-                page_items = page.get("items") or []
-                items.extend(page_items)
                 meta = page.get("metadata") or {}
                 continue_token = meta.get("continue") or None
+                if continue_token:
+                    # Ask for the next page before parsing this one (only its list
+                    # metadata is read so far): the server prepares and sends the next
+                    # page while this one is parsed, trimmed and its readers woken.
+                    prefetched = asyncio.ensure_future(
+                        self._list_page(self.settings.list_page_size, continue_token)
+                    )
+                    await asyncio.sleep(0)  # the request goes out before the parse
+                page_items = self._page_items(page)
+                count += len(page_items)
+                if drop_unlisted is None:
+                    items.extend(page_items)
+                else:
+                    listed.update(key for key, _, _ in page_items)
                 if load_page is not None:
                     # A first list: what this page holds is true now; what it lacks may
                     # be on a later page, so nothing is removed until the list completes.
                     load_page(page_items)
                     self.pages_loaded += 1
                     if continue_token:
-                        # Ask for the next page before waking this page's readers (from
-                        # the loop, after the request is under way): their work then
-                        # overlaps the server preparing it instead of delaying the ask.
-                        prefetched = asyncio.ensure_future(
-                            self._list_page(self.settings.list_page_size, continue_token)
-                        )
+                        # Woken from the loop: their work overlaps the next page's fetch.
                         asyncio.get_running_loop().call_soon(self._wake_listed_some)
                 if not continue_token:
                     break
         finally:
             if prefetched is not None:
                 prefetched.cancel()
-        self.sink.replace_all(items, trimmed=True)
+        if drop_unlisted is not None:
+            # Every page is in already: only what an earlier, restarted attempt loaded
+            # and this list lacks is left to remove (not a 100,000-entry rebuild).
+            drop_unlisted(listed)
+        else:
+            self.sink.replace_all(items, trimmed=True)
         self.resource_version = (page.get("metadata") or {}).get("resourceVersion")
         self.last_event_monotonic = time.monotonic()
         self._connected()
@@ -652,7 +676,7 @@ class Reflector(Generic[SinkT]):
             logging.INFO if first else logging.DEBUG,
             "Reflector %s listed %d objects at resourceVersion %s",
             self.name,
-            len(items),
+            count,
             self.resource_version,
         )
 
@@ -661,13 +685,30 @@ class Reflector(Generic[SinkT]):
             limit=limit,
             continue_token=continue_token,
             timeout=self.settings.list_timeout,
-            decode=self._decode_page,
+            decode=self._split_page,
         )
 
     def _wake_listed_some(self) -> None:
         self._wake_listed(everyone=False)
 
-    def _decode_page(self, raw: bytes) -> dict[str, Any]:
+    @staticmethod
+    def _split_page(raw: bytes) -> dict[str, Any]:
+        """What the client hands back for a list page: its list metadata (the continue
+        token) read without building the items, and the raw page for :meth:`_page_items`.
+        """
+        return {"metadata": decode_list_metadata(raw), "raw": raw}
+
+    def _page_items(self, page: dict[str, Any]) -> list[Any]:
+        """A page's items as the sink keeps them (see :meth:`_decode_items`)."""
+        raw = page.get("raw")
+        if isinstance(raw, bytes):
+            return self._decode_items(raw)
+        with _gc_paused():  # a source that handed back parsed items
+            return [
+                kept for kept in map(self.sink.trim, page.get("items") or ()) if kept is not None
+            ]
+
+    def _decode_items(self, raw: bytes) -> list[Any]:
         """Parse one list page and trim its items, with the cyclic GC paused.
 
         One bounded loop step per page. Why the pause: a page of 200 pods parses into
@@ -678,14 +719,15 @@ class Reflector(Generic[SinkT]):
         reference cycles: refcounting frees it as soon as the page is dropped.
         """
         with _gc_paused():
-            page: dict[str, Any] = orjson.loads(raw)
+            page: dict[str, Any] = (
+                self._page_decoder(raw) if self._page_decoder is not None else orjson.loads(raw)
+            )
             kept = []
             for obj in page.get("items") or ():
                 trimmed = self.sink.trim(obj)
                 if trimmed is not None:
                     kept.append(trimmed)
-            page["items"] = kept
-            return page
+            return kept
 
     async def _watch(self) -> bool:
         """One watch from ``resource_version``; returns whether it delivered anything."""
