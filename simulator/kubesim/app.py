@@ -318,8 +318,8 @@ class SimulatorAPI:
             return status_response(errors.internal_error(type(exc).__name__))
         finally:
             ticket = request.get(TICKET_KEY)
-            if ticket is not None and ticket.holding:
-                self.flow.release(ticket)  # type: ignore[union-attr]
+            if ticket is not None and ticket.holding and self.flow is not None:
+                self.flow.release(ticket)  # the seat goes to the next in line
             self.counters.record(
                 request.method,
                 request.path_qs,

@@ -29,11 +29,13 @@ What this module models, and how it maps onto one event loop:
   virtual time, so idleness earns no credit). A flow with many requests in flight
   spreads over its whole hand and so gets up to ``handSize`` shares, as on a real server.
 - **Turns instead of threads**: the simulator executes one handler at a time, so what
-  matters is *which* request starts next. A level admits at most one queued request per
-  event-loop turn; every other request that arrives meanwhile queues, and the next turn
-  picks fairly among all of them. A request that finds its level idle (nothing queued,
-  no admission this turn) goes straight through, so an unloaded simulator pays one dict
-  lookup and a callback per request.
+  matters is *which* request starts next. Each event-loop turn, a level admits one
+  *round*: the head of each of its non-empty queues (at most ``max_round``, 16), fairest
+  first; every request that arrives meanwhile queues, and the next round picks fairly
+  among all of them. (One admission per turn would order more finely, but each turn
+  costs a poll and a wake-up: a saturated simulator was a quarter slower.) A request that
+  finds its level idle (nothing queued, no round this turn) goes straight through, so an
+  unloaded simulator pays one dict lookup and a callback per request.
 - **Seats and limits**: each limited level has a concurrency limit (its nominal share of
   ``server_concurrency``, 600 by default as ``--max-requests-inflight`` 400 plus
   ``--max-mutating-requests-inflight`` 200). Requests queued for a turn count against it
@@ -701,8 +703,13 @@ class FlowControl:
         server_concurrency: int = DEFAULT_SERVER_CONCURRENCY,
         request_wait_limit: float = DEFAULT_REQUEST_WAIT_LIMIT,
         seats: Mapping[str, int] | None = None,
+        max_round: int = 16,
     ) -> None:
-        """``seats`` overrides the concurrency limit of named levels (tests use 1)."""
+        """``seats`` overrides the concurrency limit of named levels (tests use 1);
+        ``max_round`` caps the requests one event-loop turn admits per level."""
+        if max_round < 1:
+            raise ValueError("max_round must be at least 1")
+        self.max_round = max_round
         if server_concurrency < 1:
             raise ValueError("server_concurrency must be at least 1")
         level_objects = {o["metadata"]["name"]: o for o in priority_levels}
@@ -916,12 +923,21 @@ class FlowControl:
         raise Rejected(retry_after)
 
     def _turn(self, level: PriorityLevel) -> None:
-        """Admit the fairest waiting request of ``level`` (one per loop turn)."""
+        """Admit one round of ``level``: the heads of its non-empty queues (at most
+        ``max_round``), fairest first.
+
+        Why a round and not one request: every turn of the loop costs a poll and a
+        wake-up of its own, and one admission per turn made a saturated simulator a
+        quarter slower; a round keeps the order fair (a queue served this round goes to
+        the back of the next one) and a request that arrives meanwhile waits for the
+        rest of one round at most.
+        """
         level.turn_pending = False
         if self.paused or not level.waiting:
             return
         ready, queues, tags = level.ready, level.queues, level.tags
         deadline = time.monotonic() - self.request_wait_limit
+        budget = min(len(ready), self.max_round)
         while ready and level.executing < level.seats:
             tag, _seq, index = heapq.heappop(ready)
             queue = queues[index]
@@ -943,10 +959,12 @@ class FlowControl:
                 level.executing += 1
             level.admitted += 1
             waiter.future.set_result(True)
-            if level.waiting:
-                level.turn_pending = True
-                (self._loop or asyncio.get_running_loop()).call_soon(self._turn, level)
-            break
+            budget -= 1
+            if not budget:
+                break
+        if level.waiting and not level.turn_pending and level.executing < level.seats:
+            level.turn_pending = True
+            (self._loop or asyncio.get_running_loop()).call_soon(self._turn, level)
         self._notify()
 
     def release(self, ticket: Ticket) -> None:
