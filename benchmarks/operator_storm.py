@@ -523,7 +523,8 @@ async def flow_control_summary(sim: SimulatorProcess) -> dict[str, Any]:
     described = await sim.command("flow_control")
     if not described.get("enabled"):
         return {"enabled": False}
-    return {lv["name"]: {k: lv[k] for k in ("admitted", "queued", "rejected")}
+    return {lv["name"]: {k: lv[k] for k in ("admitted", "queued", "rounds", "rejected",
+                                             "executing", "waiting")}
             for lv in described["priorityLevels"] if lv["admitted"] or lv["rejected"]}
 
 

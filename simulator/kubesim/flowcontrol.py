@@ -31,8 +31,8 @@ What this module models, and how it maps onto one event loop:
 - **Turns instead of threads**: the simulator executes one handler at a time, so what
   matters is *which* request starts next. Each event-loop turn, a level admits one
   *round*: the head of each of its non-empty queues (at most ``max_round``, 16), fairest
-  first; every request that arrives meanwhile queues, and the next round picks fairly
-  among all of them. (One admission per turn would order more finely, but each turn
+  first, or everything waiting when it is all one flow's; every request that arrives
+  meanwhile queues, and the next round picks fairly among all of them. (One admission per turn would order more finely, but each turn
   costs a poll and a wake-up: a saturated simulator was a quarter slower.) A request that
   finds its level idle (nothing queued, no round this turn) goes straight through, so an
   unloaded simulator pays one dict lookup and a callback per request.
@@ -602,13 +602,16 @@ class _DroppedRequests:
 class _Waiter:
     """A request waiting in a queue for its turn."""
 
-    __slots__ = ("enqueued", "future", "seq", "watch")
+    __slots__ = ("enqueued", "flow", "future", "seq", "watch")
 
-    def __init__(self, future: asyncio.Future[bool], seq: int, enqueued: float, watch: bool) -> None:
+    def __init__(
+        self, future: asyncio.Future[bool], seq: int, enqueued: float, watch: bool, flow: str
+    ) -> None:
         self.future = future
         self.seq = seq
         self.enqueued = enqueued
         self.watch = watch
+        self.flow = flow
 
 
 class PriorityLevel:
@@ -631,8 +634,11 @@ class PriorityLevel:
         self.hands: dict[str, tuple[int, ...]] = {}
         self.executing = 0
         self.waiting = 0
+        #: flow -> its requests waiting (a round admits all of a flow that waits alone)
+        self.waiting_flows: dict[str, int] = {}
         self.turn_pending = False
         self.admitted = 0
+        self.rounds = 0
         self.queued = 0
         self.rejected = 0
         self.timed_out = 0
@@ -649,6 +655,14 @@ class PriorityLevel:
             )
         return hand
 
+    def flow_left(self, flow: str) -> None:
+        """One request of ``flow`` left the queues (admitted, timed out or gone)."""
+        left = self.waiting_flows[flow] - 1
+        if left:
+            self.waiting_flows[flow] = left
+        else:
+            del self.waiting_flows[flow]
+
     def describe(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -659,6 +673,7 @@ class PriorityLevel:
             "waiting": self.waiting,
             "admitted": self.admitted,
             "queued": self.queued,
+            "rounds": self.rounds,
             "rejected": self.rejected,
             "timedOut": self.timed_out,
             "retryAfter": self.drops.retry_after,
@@ -887,7 +902,7 @@ class FlowControl:
             if no_seat and len(level.queues[queue_index]) >= level.spec.queue_length_limit:
                 self._reject(level)
         self._seq += 1
-        waiter = _Waiter(loop.create_future(), self._seq, time.monotonic(), watch)
+        waiter = _Waiter(loop.create_future(), self._seq, time.monotonic(), watch, flow)
         queue = level.queues[queue_index]
         if not queue:
             tag = level.tags[queue_index] = max(level.tags[queue_index], level.vtime)
@@ -895,6 +910,8 @@ class FlowControl:
         queue.append(waiter)
         level.waiting += 1
         level.queued += 1
+        flows = level.waiting_flows
+        flows[flow] = flows.get(flow, 0) + 1
         if not level.turn_pending and not self.paused:
             level.turn_pending = True
             loop.call_soon(self._turn, level)
@@ -905,6 +922,7 @@ class FlowControl:
             future = waiter.future
             if future.cancelled():  # gone while queued (the client left)
                 level.waiting -= 1
+                level.flow_left(flow)
             elif future.result() and not watch:  # admitted, then cancelled before running
                 self._free_seat(level)
             self._notify()
@@ -937,7 +955,9 @@ class FlowControl:
             return
         ready, queues, tags = level.ready, level.queues, level.tags
         deadline = time.monotonic() - self.request_wait_limit
-        budget = min(len(ready), self.max_round)
+        # one flow waiting alone has no one to be fair to: all of it goes (in queue order)
+        budget = level.waiting if len(level.waiting_flows) == 1 else min(len(ready), self.max_round)
+        level.rounds += 1
         while ready and level.executing < level.seats:
             tag, _seq, index = heapq.heappop(ready)
             queue = queues[index]
@@ -950,6 +970,7 @@ class FlowControl:
             if waiter.future.done():
                 continue
             level.waiting -= 1
+            level.flow_left(waiter.flow)
             level.vtime = tag
             tags[index] = tag + 1.0
             if waiter.enqueued < deadline:

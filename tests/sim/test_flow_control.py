@@ -520,3 +520,47 @@ def test_flows_are_spread_over_the_queues() -> None:
     assert len(hands) == 200
     firsts = {h[0] for h in hands}
     assert len(firsts) > 64
+
+
+async def test_one_flow_waiting_alone_is_admitted_in_one_round(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """Fairness needs two flows: a backlog of one flow goes in a single round (one loop
+    turn), where two flows' backlogs go a round (one head per queue) at a time: 24
+    requests of two flows with hands of 6 queues need at least two rounds."""
+    fc = flow_control(simulator)
+    level = fc.levels["global-default"]
+    with fc.hold():
+        tasks = [
+            asyncio.create_task(get(http, f"{simulator.url}{CONFIGMAPS}/s-{i}", "solo/1"))
+            for i in range(10)
+        ]
+        await fc.wait_until(lambda: fc.waiting() == 10)
+        rounds = level.rounds
+    await asyncio.gather(*tasks)
+    assert level.rounds == rounds + 1
+    with fc.hold():
+        tasks = [
+            asyncio.create_task(get(http, f"{simulator.url}{CONFIGMAPS}/d-{i}", f"duo/{i % 2}"))
+            for i in range(24)
+        ]
+        await fc.wait_until(lambda: fc.waiting() == 24)
+        rounds = level.rounds
+    await asyncio.gather(*tasks)
+    assert level.rounds > rounds + 1
+
+
+@pytest.mark.simulator_options(flow_control=FlowControl(request_wait_limit=-1.0))
+async def test_a_request_that_waited_too_long_is_answered_429(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """(A negative limit makes every queued request one that waited too long.)"""
+    fc = flow_control(simulator)
+    with fc.hold():
+        task = asyncio.create_task(get(http, simulator.url + CONFIGMAPS, "late/1"))
+        await fc.wait_until(lambda: fc.waiting() == 1)
+    status, headers, text = await task
+    assert status == 429
+    assert text == TOO_MANY_REQUESTS_TEXT
+    assert headers["Retry-After"] == "1"
+    assert fc.levels["global-default"].timed_out == 1
