@@ -497,6 +497,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             "api_requests": requests.get("total"),
             "requests_per_spawn": round((requests.get("total") or 0) / opts.users, 2),
             "requests_per_spawn_by_kind": requests_by_kind(requests, opts.users),
+            "requests_by_status": requests_by_status(requests),
             "simulator_cpu_s": round(sim_cpu, 3),
             "simulator_cpu_ms_per_spawn": round(1000 * sim_cpu / opts.users, 3),
             "bench_process_cpu_ms_per_spawn": round(1000 * cpu / opts.users, 3),
@@ -515,6 +516,16 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         await shutdown_spawner_module(OperatorSpawner)
         await admin.close()
         await sim.close()
+
+
+def requests_by_status(snapshot: dict[str, Any]) -> dict[str, int]:
+    """HTTP status -> requests in the storm (429: refused by flow control or a fault;
+    499: the client gave up, e.g. its request timeout, while the request waited)."""
+    counts: dict[str, int] = {}
+    for row in snapshot.get("counts") or ():
+        key = str(row["status"])
+        counts[key] = counts.get(key, 0) + int(row["count"])
+    return dict(sorted(counts.items()))
 
 
 async def flow_control_summary(sim: SimulatorProcess) -> dict[str, Any]:
