@@ -50,8 +50,8 @@ bench: $(STAMP)
 		--json benchmarks/results/storm-1000.json --markdown benchmarks/results/storm-1000.md \
 		--plots benchmarks/results
 
-# The whole hub (JupyterHub + proxy + simulator) at 100, 1,000 and 5,000 users, ours and
-# upstream 7.1 (installed into .bench/, never imported by the package) side by side.
+# The whole hub (JupyterHub + proxy + simulator) at 100, 1,000 and 5,000 users, ours, operator
+# mode and upstream 7.1 (installed into .bench/, never imported by the package) side by side.
 bench-hub: $(STAMP) $(CHP)
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m benchmarks.hub_sweep --users $(or $(USERS),100,1000,5000) \
 		--out benchmarks/results/hub

@@ -71,7 +71,7 @@ from .lifecycle.start import StartOperation, StartPlan, preparation_gate
 from .metrics import SPAWN_DURATION, STOP_DURATION
 from .objects.identity import Ownership, pod_ownership
 from .profiles import ProfilesMixin
-from .startup_heap import freeze_startup_heap
+from .startup_heap import freeze_startup_heap, set_young_threshold
 from .traits import KubeSpawnerSettings
 
 __all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
@@ -128,6 +128,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _get_api(self) -> KubeApi:
         if self.freeze_startup_heap:
             freeze_startup_heap()  # once per process; see startup_heap.py
+        if self.gc_young_threshold is not None:
+            set_young_threshold(self.gc_young_threshold)  # once per process, as above
         return await shared_api(self._api_settings())
 
     def _reflector_settings(self) -> ReflectorSettings:
@@ -162,8 +164,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             return self
         return None
 
-    async def _pod_reflector(self) -> Reflector[ObjectCache]:
-        api = await self._get_api()
+    async def _pod_reflector(self, api: KubeApi | None = None) -> Reflector[ObjectCache]:
+        """The shared pod reflector (``api``: the client the caller already has)."""
+        if api is None:
+            api = await self._get_api()
         reflector = get_reflector(
             api,
             PODS,
@@ -192,12 +196,12 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             records=HubDatabase(db),
         )
 
-    async def _event_reflector(self) -> Reflector[EventIndex] | None:
+    async def _event_reflector(self, api: KubeApi | None = None) -> Reflector[EventIndex] | None:
         if not self.events_enabled:
             return None
         limits = (self.events_per_object_limit, self.events_total_limit)
         return get_reflector(
-            await self._get_api(),
+            api if api is not None else await self._get_api(),
             EVENTS,
             self._watch_namespace(),
             lambda: EventIndex(per_object_limit=limits[0], total_limit=limits[1]),
@@ -216,8 +220,15 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return (self.namespace, self.pod_name)
 
     def _log_state(self, state: str, detail: str = "", level: int = logging.INFO) -> None:
-        """One line per state change, always with namespace/pod; never a manifest."""
-        self.log.log(
+        """One line per state change, always with namespace/pod; never a manifest.
+
+        Nothing is looked up or formatted when the level is off (a storm logs five
+        lines per server).
+        """
+        log = self.log
+        if not log.isEnabledFor(level):
+            return
+        log.log(
             level,
             "kubespawner pod=%s/%s state=%s%s",
             self.namespace,
@@ -267,8 +278,8 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             self,
             plan,
             api=api,
-            pod_reflector=await self._pod_reflector(),
-            event_reflector=await self._event_reflector(),
+            pod_reflector=await self._pod_reflector(api),
+            event_reflector=await self._event_reflector(api),
             progress=self._progress_log,
             started=started,
         )
@@ -398,7 +409,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         try:
             await loop_turns().take()  # a burst of stops: one delete request per iteration
             api = await self._get_api()
-            reflector = await self._pod_reflector()
+            reflector = await self._pod_reflector(api)
 
             remaining = Deadline(self.stop_timeout, "stop() did not complete", start=started).left
 
@@ -414,6 +425,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             deleted = None
             if uid:
                 try:
+                    # Only "deleted" or "already gone" matters here, not the pod it returns.
                     deleted = await api.delete(
                         PODS,
                         self.namespace,
@@ -421,6 +433,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
                         grace_period_seconds=grace,
                         uid=uid,
                         retry_timeout=remaining(),
+                        read_response=False,
                     )
                 except Conflict:  # replaced since we looked: not ours to delete
                     uid = None

@@ -25,6 +25,24 @@ the hub's time went, from JupyterHub's own Prometheus metrics and a timer on eve
 database statement: spawn (``jupyterhub_server_spawn_duration_seconds``), proxy route
 add/remove, stop, REST request handling, database.
 
+Operator mode runs when ``--spawner`` is the operator-mode spawner
+(``async_kubespawner.operator.spawner.OperatorSpawner`` or its entry point name
+``async-kubernetes-operator``): the CRDs and a NotebookTemplate are installed in the
+simulator as the demo installs them, one operator replica (``--operator-replicas 2``: a
+leader and a standby) runs as its own process (``python -m async_kubespawner.operator``),
+and the hub only creates NotebookServers and their env Secrets. The template is by default
+``examples/operator/template.yaml`` cut down to one pod (no PVC, no Service), so that the
+operator creates what the in-hub spawner creates and the difference is the extra hop
+(``--operator-template FILE`` uses any other). Its pods are served like any other in
+stub-server mode (the main container's ``containerPort`` answers). Added figures:
+``operator.reconciles_per_s`` (from the replicas' ``/metrics``) and
+``operator_cpu_ms_per_cycle`` (the replicas' process CPU / N); with ``--baseline
+IN_HUB.json`` (an in-hub run of the same size) the JSON and Markdown also give the extra
+hop's cost: start -> reachable p50 / p99 and stop p50 / p99, operator minus in-hub.
+The simulator runs without authentication (as before), so the hub's identity is the
+simulator's admin in both modes; the least-privilege Role of
+``examples/operator/hub-role.yaml`` is checked by ``tests/operator/test_hub_rbac.py``.
+
 Upstream is measured from a side directory, leaving the environment untouched::
 
     pip install --no-deps --target /tmp/upstream-ks jupyterhub-kubespawner==7.1.0
@@ -37,6 +55,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import json
 import math
 import os
@@ -55,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 
 from .figures import summarise
 
@@ -200,7 +220,9 @@ class Process:
         self._file.close()
 
 
-def hub_config(args: argparse.Namespace, state: Path, token: str, ports: dict[str, int]) -> str:
+def hub_config(args: argparse.Namespace, state: Path, token: str, ports: dict[str, int],
+               template: str = "") -> str:
+    """The hub's config file: ``template`` is the NotebookTemplate in operator mode."""
     return f'''
 c = get_config()  # noqa
 c.JupyterHub.spawner_class = {args.spawner!r}
@@ -224,8 +246,21 @@ c.Spawner.start_timeout = {args.timeout}
 c.Spawner.http_timeout = {args.timeout}
 c.KubeSpawner.image = "quay.io/jupyterhub/singleuser:5.2"
 c.KubeSpawner.namespace = "default"
-PROBE_PATH = "{state / "hub-probe.json"}"
+{operator_settings(args, template)}PROBE_PATH = "{state / "hub-probe.json"}"
 ''' + HUB_PROBE
+
+
+def operator_settings(args: argparse.Namespace, template: str) -> str:
+    """The OperatorSpawner's lines of the hub config (nothing for an in-hub spawner).
+
+    ``stop_timeout`` follows ``--timeout`` as ``start_timeout`` does: its default (60 s)
+    would fail stops that only queue behind a storm's thousand others.
+    """
+    if not is_operator_mode(args.spawner):
+        return ""
+    return (f'c.OperatorSpawner.namespace = "default"\n'
+            f"c.OperatorSpawner.template = {template!r}\n"
+            f"c.OperatorSpawner.stop_timeout = {math.ceil(args.timeout)}\n")
 
 
 def parse_metrics(text: str) -> dict[str, float]:
@@ -242,6 +277,237 @@ def parse_metrics(text: str) -> dict[str, float]:
             except ValueError:
                 continue
     return totals
+
+
+#: The spawner classes that mean operator mode: the class's import path and its entry point.
+OPERATOR_SPAWNERS = frozenset({
+    "async_kubespawner.operator.spawner.OperatorSpawner", "async-kubernetes-operator"})
+EXAMPLE_TEMPLATE = REPO_ROOT / "examples" / "operator" / "template.yaml"
+BENCH_TEMPLATE = "hub-storm"
+
+
+def is_operator_mode(spawner: str) -> bool:
+    return spawner in OPERATOR_SPAWNERS
+
+
+def like_for_like_template(example: dict[str, Any], name: str = BENCH_TEMPLATE) -> dict[str, Any]:
+    """The example NotebookTemplate cut down to the objects an in-hub spawn makes.
+
+    The in-hub run of this benchmark creates a pod (and the env Secret); the example
+    template adds a PVC and a Service, whose creation and deletion would be counted as the
+    extra hop's cost. Without them (and the home volume that mounts the PVC, and the
+    ``storage`` variable only the PVC used) the operator creates the same pod the in-hub
+    spawner does, from the same kind of spec. The example is not changed.
+    """
+    template = copy.deepcopy(example)
+    template["metadata"] = {"name": name}
+    spec = template["spec"]
+    for key in ("pvcs", "otherResources", "pvcRetention"):
+        spec.pop(key, None)
+    spec["variables"] = [v for v in spec.get("variables") or [] if v.get("name") != "storage"]
+    for pod in spec["pods"]:
+        pod_spec = pod["spec"]
+        pod_spec.pop("volumes", None)
+        for container in pod_spec.get("containers") or []:
+            container.pop("volumeMounts", None)
+    return template
+
+
+def write_operator_template(args: argparse.Namespace, state: Path) -> tuple[Path, str]:
+    """The template file to install and its name (what the hub's config refers to)."""
+    if args.operator_template is not None:
+        text = args.operator_template.read_text()
+        template = yaml.safe_load(text)
+        if not isinstance(template, dict) or template.get("kind") != "NotebookTemplate":
+            raise SystemExit(f"--operator-template {args.operator_template}: not a "
+                             "NotebookTemplate")
+        return args.operator_template, str(template["metadata"]["name"])
+    template = like_for_like_template(yaml.safe_load(EXAMPLE_TEMPLATE.read_text()))
+    path = state / "template.yaml"
+    path.write_text(yaml.safe_dump(template, sort_keys=False))
+    return path, str(template["metadata"]["name"])
+
+
+def parse_operator_metrics(text: str) -> dict[str, float]:
+    """Reconcile passes (all and by outcome), their summed duration, and the leader gauge.
+
+    Samples of ``kubespawner_operator_reconciles_total{outcome="..."}`` become
+    ``reconciles`` and ``reconciles_<outcome>``; the duration histogram's ``_sum`` becomes
+    ``reconcile_seconds``. Summing the dicts of several replicas gives the totals of the
+    deployment (a standby reconciles nothing).
+    """
+    out = {"reconciles": 0.0, "reconcile_seconds": 0.0, "leader": 0.0}
+    for line in text.splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name_labels, _, raw = line.rpartition(" ")
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        name, _, labels = name_labels.partition("{")
+        if name == "kubespawner_operator_reconciles_total":
+            outcome = re.search(r'outcome="([^"]*)"', labels)
+            out["reconciles"] += value
+            key = f"reconciles_{outcome.group(1) if outcome else 'unknown'}"
+            out[key] = out.get(key, 0.0) + value
+        elif name == "kubespawner_operator_reconcile_duration_seconds_sum":
+            out["reconcile_seconds"] += value
+        elif name == "kubespawner_operator_leader":
+            out["leader"] += value
+    return out
+
+
+def sum_metrics(samples: Sequence[dict[str, float]]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for sample in samples:
+        for key, value in sample.items():
+            total[key] = total.get(key, 0.0) + value
+    return total
+
+
+def operator_figures(snapshots: Sequence[dict[str, float]], walls: tuple[float, float],
+                     cycles: int) -> dict[str, Any]:
+    """Reconcile figures from four metric snapshots: before the starts, after them, before
+    the stops (passes in between, e.g. late status writes, belong to neither phase) and
+    after them."""
+    before, started, stopping, stopped = snapshots
+
+    def delta(a: dict[str, float], b: dict[str, float], key: str) -> float:
+        return b.get(key, 0.0) - a.get(key, 0.0)
+
+    start_n, stop_n = delta(before, started, "reconciles"), delta(stopping, stopped, "reconciles")
+    outcomes = sorted({k for k in stopped if k.startswith("reconciles_")})
+    return {
+        "reconciles": {"start_phase": int(start_n), "stop_phase": int(stop_n)},
+        "reconciles_by_outcome": {k.removeprefix("reconciles_"): int(delta(before, stopped, k))
+                                  for k in outcomes},
+        "reconciles_per_s": {
+            "start_phase": round(start_n / walls[0], 1) if walls[0] > 0 else None,
+            "stop_phase": round(stop_n / walls[1], 1) if walls[1] > 0 else None,
+            "storm": round((start_n + stop_n) / sum(walls), 1) if sum(walls) > 0 else None},
+        "reconciles_per_cycle": round((start_n + stop_n) / max(1, cycles), 2),
+        "reconcile_busy_s": round(delta(before, stopped, "reconcile_seconds"), 3),
+    }
+
+
+def hop_overhead(in_hub: dict[str, Any], operator: dict[str, Any]) -> dict[str, Any]:
+    """What operator mode costs over the in-hub spawner at the same size: operator minus
+    in-hub, per latency percentile, and the CPU of the whole control plane per cycle (the
+    hub, plus the operator in operator mode)."""
+    def diff(key: str, pct: str) -> float | None:
+        a, b = (in_hub.get(key) or {}).get(pct), (operator.get(key) or {}).get(pct)
+        return round(b - a, 3) if a is not None and b is not None else None
+
+    hub_cpu = operator.get("hub_cpu_ms_per_cycle", 0.0)
+    plane = hub_cpu + operator.get("operator_cpu_ms_per_cycle", 0.0)
+    return {
+        "baseline_spawner": (in_hub.get("meta") or {}).get("spawner"),
+        "start_to_reachable_ms": {p: diff("start_to_reachable_ms", p) for p in ("p50", "p99")},
+        "stop_ms": {p: diff("stop_ms", p) for p in ("p50", "p99")},
+        "control_plane_cpu_ms_per_cycle": {
+            "in_hub": in_hub.get("hub_cpu_ms_per_cycle"),
+            "operator_mode": round(plane, 3)},
+    }
+
+
+def census(pods: Sequence[dict[str, Any]], secrets: Sequence[dict[str, Any]],
+           servers: Sequence[dict[str, Any]] | None) -> dict[str, int]:
+    """What the cluster holds: pods, running pods, Secrets, NotebookServers, and how many
+    pods take their environment from a Secret that exists (in operator mode, the one the
+    hub created: the server's API token reaches the pod through it)."""
+    names = {(s.get("metadata") or {}).get("name") for s in secrets}
+    with_secret = 0
+    for pod in pods:
+        refs = set()
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            refs |= {(e.get("secretRef") or {}).get("name") for e in container.get("envFrom") or []}
+            refs |= {((e.get("valueFrom") or {}).get("secretKeyRef") or {}).get("name")
+                     for e in container.get("env") or []}
+        refs.discard(None)
+        if refs and refs <= names:
+            with_secret += 1
+    out = {"pods": len(pods),
+           "pods_running": sum(1 for p in pods
+                               if (p.get("status") or {}).get("phase") == "Running"),
+           "secrets": len(secrets), "pods_env_from_existing_secret": with_secret}
+    if servers is not None:
+        out["notebookservers"] = len(servers)
+    return out
+
+
+def api_server(kubeconfig_text: str) -> str:
+    """The API server URL of a kubeconfig (the simulator's has one cluster)."""
+    return str(yaml.safe_load(kubeconfig_text)["clusters"][0]["cluster"]["server"])
+
+
+async def cluster_census(server: str, *, operator_mode: bool) -> dict[str, int]:
+    """:func:`census` of the simulator's ``default`` namespace (read over plain HTTP)."""
+    paths = {"pods": "/api/v1/namespaces/default/pods",
+             "secrets": "/api/v1/namespaces/default/secrets"}
+    if operator_mode:
+        paths["servers"] = ("/apis/notebooks.async-kubespawner.io/v1alpha1/namespaces/default/"
+                            "notebookservers")
+    items: dict[str, list[dict[str, Any]]] = {}
+    async with aiohttp.ClientSession() as http:
+        for key, path in paths.items():
+            async with http.get(server + path) as r:
+                items[key] = list((await r.json()).get("items") or [])
+    return census(items["pods"], items["secrets"], items.get("servers"))
+
+
+class OperatorReplicas:
+    """The operator's replicas, each ``python -m async_kubespawner.operator`` in its own
+    process as the demo starts them, with ``/metrics`` on a loopback port."""
+
+    def __init__(self, state: Path, kubeconfig: Path, count: int) -> None:
+        self.state = state
+        self.kubeconfig = kubeconfig
+        self.count = count
+        self.replicas: list[tuple[Any, int]] = []  # (SupervisedProcess, health port)
+
+    async def start(self, template: Path, within: float = 60.0) -> None:
+        from devtools import local_stack
+
+        await asyncio.to_thread(local_stack.install_operator_mode, self.kubeconfig, template)
+        for i in range(self.count):
+            port = free_port()
+            proc = await asyncio.to_thread(
+                local_stack.start_operator, self.state, self.kubeconfig, f"operator-{i}",
+                health_port=port)
+            self.replicas.append((proc, port))
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:  # one replica holds the Lease, caches loaded
+            async with aiohttp.ClientSession() as http:
+                health = []
+                for _, port in self.replicas:
+                    with contextlib.suppress(aiohttp.ClientError, ValueError):
+                        async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                            health.append(await r.json())
+            if any(h.get("leader") and h.get("synced") for h in health):
+                return
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"no operator replica led with loaded caches within {within} s")
+
+    @property
+    def pids(self) -> list[int]:
+        return [proc.pid for proc, _ in self.replicas]
+
+    def cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    async def metrics(self) -> dict[str, float]:
+        samples = []
+        async with aiohttp.ClientSession() as http:
+            for _, port in self.replicas:
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                        samples.append(parse_operator_metrics(await r.text()))
+        return sum_metrics(samples)
+
+    async def stop(self) -> None:
+        for proc, _ in self.replicas:
+            await asyncio.to_thread(proc.stop, 20)
 
 
 PHASE_METRICS = {
@@ -262,6 +528,7 @@ class Driver:
         self.session: aiohttp.ClientSession
         self._stopping: dict[str, asyncio.Future[float]] = {}
         self._stop_watcher: asyncio.Future[None] | None = None
+        self.stop_poll_errors = 0
 
     async def __aenter__(self) -> Driver:
         self.session = aiohttp.ClientSession(
@@ -302,7 +569,24 @@ class Driver:
             return parse_metrics(await r.text()) if r.status == 200 else {}
 
     async def start(self, name: str) -> tuple[float | None, str]:
-        """Seconds from the POST to the server answering through the proxy, or the failure."""
+        """Seconds from the POST to the server answering through the proxy, or the failure.
+
+        A connection the hub or the proxy drops under the storm is this user's failure,
+        not the end of the run for all N.
+        """
+        try:
+            return await self._start(name)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            return None, f"{type(e).__name__}: {str(e)[:200]}"
+
+    async def stop(self, name: str) -> tuple[float | None, str]:
+        """:meth:`_stop`, a dropped connection being this user's failure (see :meth:`start`)."""
+        try:
+            return await self._stop(name)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+            return None, f"{type(e).__name__}: {str(e)[:200]}"
+
+    async def _start(self, name: str) -> tuple[float | None, str]:
         t0 = time.monotonic()
         async with self.session.post(f"{self.hub_api}/users/{name}/server", json={}) as r:
             if r.status not in (201, 202):
@@ -330,7 +614,7 @@ class Driver:
             await asyncio.sleep(0.05)
         return None, "not reachable through the proxy"
 
-    async def stop(self, name: str) -> tuple[float | None, str]:
+    async def _stop(self, name: str) -> tuple[float | None, str]:
         """Seconds from the DELETE to the hub reporting the server gone, or the failure.
 
         A stop the hub answers 202 (still stopping after its ``slow_stop_timeout``) is
@@ -356,25 +640,39 @@ class Driver:
             self._stopping.pop(name, None)
         return time.monotonic() - t0, ""
 
+    async def _active_users(self) -> set[str]:
+        """Names of the users whose default server the hub lists as active."""
+        active: set[str] = set()
+        offset = 0
+        while True:
+            async with self.session.get(
+                f"{self.hub_api}/users",
+                params={"state": "active", "offset": str(offset), "limit": "200"},
+                headers={"Accept": "application/jupyterhub-pagination+json"},
+            ) as r:
+                r.raise_for_status()
+                page = await r.json()
+            items = page["items"] if isinstance(page, dict) else page
+            active.update(u["name"] for u in items if "" in (u.get("servers") or {}))
+            next_page = page.get("_pagination", {}).get("next") if isinstance(page, dict) else None
+            if not next_page:
+                return active
+            offset = int(next_page["offset"])
+
     async def _watch_stops(self, interval: float = 0.25) -> None:
-        """Every ``interval``: which pending stops has the hub finished (one paged list)."""
+        """Every ``interval``: which pending stops has the hub finished (one paged list).
+
+        A list that fails (a starved hub answering 5xx or not at all) is retried at the next
+        interval: one failed poll must not leave every pending stop waiting for
+        ``--timeout`` with no poller left.
+        """
         while self._stopping:
             await asyncio.sleep(interval)
-            active: set[str] = set()
-            offset = 0
-            while True:
-                async with self.session.get(
-                    f"{self.hub_api}/users",
-                    params={"state": "active", "offset": str(offset), "limit": "200"},
-                    headers={"Accept": "application/jupyterhub-pagination+json"},
-                ) as r:
-                    page = await r.json()
-                items = page["items"] if isinstance(page, dict) else page
-                active.update(u["name"] for u in items if "" in (u.get("servers") or {}))
-                next_page = page.get("_pagination", {}).get("next") if isinstance(page, dict) else None
-                if not next_page:
-                    break
-                offset = int(next_page["offset"])
+            try:
+                active = await self._active_users()
+            except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError):
+                self.stop_poll_errors += 1
+                continue
             arrived = time.monotonic()
             for name, done in list(self._stopping.items()):
                 if name not in active and not done.done():
@@ -404,12 +702,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         state / "simulator.log", env, state,
     ).start()
     hub = None
+    operators: OperatorReplicas | None = None
+    template_name = ""
     token = secrets.token_hex(24)
     ports = {"public": free_port(), "hub": free_port(), "proxy_api": free_port()}
     try:
         await sim.wait_for(r"simulator listening on", 60)
+        if is_operator_mode(args.spawner):
+            template_path, template_name = write_operator_template(args, state)
+            operators = OperatorReplicas(state, kubeconfig, args.operator_replicas)
+            await operators.start(template_path)
         config = state / "jupyterhub_config.py"
-        config.write_text(hub_config(args, state, token, ports))
+        config.write_text(hub_config(args, state, token, ports, template_name))
         hub = await Process(
             "hub", [sys.executable, "-m", "jupyterhub", "-f", str(config)],
             state / "hub.log", {**env, "KUBECONFIG": str(kubeconfig)}, state,
@@ -421,28 +725,47 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await driver.wait_for_hub()
             await driver.create_users(names)
             proxy_pid = next(iter(child_pids(hub.pid)), None)
-            cpu0 = (cpu_seconds(hub.pid), cpu_seconds(proxy_pid) if proxy_pid else 0.0,
-                    cpu_seconds(sim.pid))
+            def cpu() -> tuple[float, float, float, float]:
+                return (cpu_seconds(hub.pid), cpu_seconds(proxy_pid) if proxy_pid else 0.0,
+                        cpu_seconds(sim.pid), operators.cpu() if operators else 0.0)
+
+            async def operator_metrics() -> dict[str, float]:
+                return await operators.metrics() if operators else {}
+
+            cpu0 = cpu()
             metrics0 = await driver.metrics()
+            op0 = await operator_metrics()
             t_start = time.monotonic()
             started = await asyncio.gather(*(driver.start(n) for n in names))
             t_started = time.monotonic()
-            cpu1 = (cpu_seconds(hub.pid), cpu_seconds(proxy_pid) if proxy_pid else 0.0,
-                    cpu_seconds(sim.pid))
+            cpu1 = cpu()
+            op1 = await operator_metrics()
+            # Between the phases, outside both: what the cluster holds at the peak.
+            peak = await cluster_census(api_server(kubeconfig.read_text()),
+                                        operator_mode=operators is not None)
+            cpu1b = cpu()
+            op1b = await operator_metrics()
+            t_stopping = time.monotonic()
             up = [n for n, (s, _) in zip(names, started, strict=True) if s is not None]
             stopped = await asyncio.gather(*(driver.stop(n) for n in up))
             t_stopped = time.monotonic()
-            cpu2 = (cpu_seconds(hub.pid), cpu_seconds(proxy_pid) if proxy_pid else 0.0,
-                    cpu_seconds(sim.pid))
+            cpu2 = cpu()
+            op2 = await operator_metrics()
             metrics1 = await driver.metrics()
+            stop_poll_errors = driver.stop_poll_errors
         await asyncio.sleep(0.5)  # one more write of the hub's probe file
         probe = json.loads((state / "hub-probe.json").read_text())
     finally:
         if hub is not None:
             await hub.stop()
+        if operators is not None:
+            await operators.stop()
         await sim.stop()
     failures = [why for _, why in started if why] + [why for _, why in stopped if why]
     cycles = max(1, len(up))
+    # CPU of the two phases, without the census taken between them.
+    spent = tuple((c1 - c0) + (c2 - c1b) for c0, c1, c1b, c2 in zip(cpu0, cpu1, cpu1b, cpu2,
+                                                                      strict=True))
     phases: dict[str, Any] = {}
     for label, metric in PHASE_METRICS.items():
         total = metrics1.get(f"{metric}_sum", 0.0) - metrics0.get(f"{metric}_sum", 0.0)
@@ -455,7 +778,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "commits": probe.get("db_commits", 0),
         "mean_ms": round(probe["db_seconds"] / probe["db_statements"] * 1000, 3)
         if probe["db_statements"] else None}
-    result = {
+    result: dict[str, Any] = {
         "meta": {
             "spawner": args.spawner, "users": args.users, "scenario": args.scenario,
             "db_dir": str(args.db_dir),
@@ -469,17 +792,32 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "start_to_reachable_ms": summarise([s for s, _ in started if s is not None], 1000),
         "stop_ms": summarise([s for s, _ in stopped if s is not None], 1000),
         "wall_s": {"start_phase": round(t_started - t_start, 3),
-                   "stop_phase": round(t_stopped - t_started, 3)},
-        "hub_cpu_ms_per_cycle": round((cpu2[0] - cpu0[0]) / cycles * 1000, 3),
-        "proxy_cpu_ms_per_cycle": round((cpu2[1] - cpu0[1]) / cycles * 1000, 3),
-        "simulator_cpu_ms_per_cycle": round((cpu2[2] - cpu0[2]) / cycles * 1000, 3),
+                   "stop_phase": round(t_stopped - t_stopping, 3)},
+        "hub_cpu_ms_per_cycle": round(spent[0] / cycles * 1000, 3),
+        "proxy_cpu_ms_per_cycle": round(spent[1] / cycles * 1000, 3),
+        "simulator_cpu_ms_per_cycle": round(spent[2] / cycles * 1000, 3),
         "hub_cpu_s": {"start_phase": round(cpu1[0] - cpu0[0], 3),
-                      "stop_phase": round(cpu2[0] - cpu1[0], 3)},
+                      "stop_phase": round(cpu2[0] - cpu1b[0], 3)},
         "hub_longest_stall_ms": {"start_phase": stalls_between(probe["stalls"], t_start, t_started),
-                                 "stop_phase": stalls_between(probe["stalls"], t_started,
+                                 "stop_phase": stalls_between(probe["stalls"], t_stopping,
                                                               t_stopped)},
+        "cluster_at_peak": peak,
+        "driver_stop_poll_errors": stop_poll_errors,
         "hub_time_by_phase": phases,
     }
+    if operators is not None:
+        result["meta"]["operator_replicas"] = args.operator_replicas
+        result["meta"]["operator_template"] = (str(args.operator_template)
+                                              if args.operator_template else
+                                              f"{EXAMPLE_TEMPLATE.relative_to(REPO_ROOT)} "
+                                              "without PVC, Service and volume")
+        result["operator_cpu_ms_per_cycle"] = round(spent[3] / cycles * 1000, 3)
+        result["operator_cpu_s"] = {"start_phase": round(cpu1[3] - cpu0[3], 3),
+                                    "stop_phase": round(cpu2[3] - cpu1b[3], 3)}
+        result["operator"] = operator_figures(
+            (op0, op1, op1b, op2), (t_started - t_start, t_stopped - t_stopping), len(up))
+    if args.baseline is not None:
+        result["vs_baseline"] = hop_overhead(json.loads(args.baseline.read_text()), result)
     if args.keep_state:
         result["meta"]["state_dir"] = str(state)
     else:
@@ -524,13 +862,53 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['hub_longest_stall_ms']['stop_phase']} |",
         f"| wall time, start / stop phase (s) | {result['wall_s']['start_phase']} / "
         f"{result['wall_s']['stop_phase']} |",
+        "| objects at the peak | " + ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in result["cluster_at_peak"].items()) + " |",
         "",
         "| where the hub's time went | total (s) | count | mean (ms) |",
         "|---|---:|---:|---:|",
     ]
     for label, row in result["hub_time_by_phase"].items():
         rows.append(f"| {label} | {row['total_s']} | {row['count']} | {row['mean_ms']} |")
+    if "operator" in result:
+        op = result["operator"]
+        rate, passes = op["reconciles_per_s"], op["reconciles"]
+        rows += [
+            "",
+            f"| operator ({result['meta']['operator_replicas']} replica(s), template: "
+            f"{result['meta']['operator_template']}) | value |",
+            "|---|---:|",
+            f"| operator CPU per start+stop cycle (ms) | {result['operator_cpu_ms_per_cycle']} |",
+            f"| hub + operator CPU per cycle (ms) | "
+            f"{round(result['hub_cpu_ms_per_cycle'] + result['operator_cpu_ms_per_cycle'], 3)} |",
+            f"| reconciles/s, start / stop phase / whole storm | {rate['start_phase']} / "
+            f"{rate['stop_phase']} / {rate['storm']} |",
+            f"| reconcile passes, start / stop phase (per cycle) | {passes['start_phase']} / "
+            f"{passes['stop_phase']} ({op['reconciles_per_cycle']}) |",
+            "| passes by outcome | " + ", ".join(
+                f"{k} {v}" for k, v in op["reconciles_by_outcome"].items()) + " |",
+            f"| reconcile time, summed over passes (s) | {op['reconcile_busy_s']} |",
+        ]
+    if "vs_baseline" in result:
+        rows += ["", *hop_rows(result["vs_baseline"])]
     return "\n".join(rows) + "\n"
+
+
+def hop_rows(hop: dict[str, Any]) -> list[str]:
+    """The extra hop's cost as Markdown rows (this run minus the in-hub baseline)."""
+    s, t, cpu = hop["start_to_reachable_ms"], hop["stop_ms"], hop["control_plane_cpu_ms_per_cycle"]
+    return [
+        f"| the extra hop: this run minus {hop['baseline_spawner']} | value |",
+        "|---|---:|",
+        f"| start -> reachable p50 / p99 (ms) | {_signed(s['p50'])} / {_signed(s['p99'])} |",
+        f"| stop p50 / p99 (ms) | {_signed(t['p50'])} / {_signed(t['p99'])} |",
+        f"| control-plane CPU per cycle, in-hub hub / operator mode hub + operator (ms) | "
+        f"{cpu['in_hub']} / {cpu['operator_mode']} |",
+    ]
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.1f}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -549,6 +927,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "another process's disk writes do not show as hub time)")
     parser.add_argument("--extra-path", action="append", default=[],
                         help="a directory put first on the hub's PYTHONPATH (repeatable)")
+    parser.add_argument("--operator-replicas", type=int, default=1,
+                        help="operator mode: operator processes (1; 2 adds a standby)")
+    parser.add_argument("--operator-template", type=Path, default=None,
+                        help="operator mode: the NotebookTemplate file to install (default: "
+                        "examples/operator/template.yaml without its PVC and Service)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="the JSON of an in-hub run of the same size: report this run's "
+                        "latencies minus its (the cost of operator mode's extra hop)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--markdown", type=Path)
     parser.add_argument("--keep-state", action="store_true",
@@ -561,6 +947,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.users < 1:
         print("--users must be at least 1", file=sys.stderr)
         return 2
+    if args.operator_replicas < 1:
+        print("--operator-replicas must be at least 1", file=sys.stderr)
+        return 2
+    for option in ("operator_template", "baseline"):
+        path = getattr(args, option)
+        if path is not None and not path.is_file():
+            print(f"--{option.replace('_', '-')} {path}: no such file", file=sys.stderr)
+            return 2
     result = asyncio.run(run(args))
     text = json.dumps(result, indent=2)
     if args.json:

@@ -19,6 +19,9 @@ Figures (JSON):
     reconcile passes during the storm / storm wall time (driven by the storm's demand);
     ``steady_reconciles_per_s``: passes per second when every server is queued at once,
     several times (a resync of N Ready servers): what one replica sustains.
+``event_delay_ms``
+    per Event reason: from the step that emitted the Event (written in the background,
+    bounded) to its write ending: how far the hub's progress messages lag.
 ``operator_bytes_per_server``
     the deep size of the leader's caches and per-server memory / N (trimmed objects are
     kept as compact JSON bytes).
@@ -121,7 +124,8 @@ def operator_bytes(operator: Operator) -> int:
     # The children's owner index and the pending status-write echoes, where they exist.
     held += [getattr(cache, name) for cache in (operator.pods, operator.pvcs)
              for name in ("_by_owner",) if hasattr(cache, name)]
-    held += [getattr(operator.reconciler, name) for name in ("_written", "_parsed_templates")
+    held += [getattr(operator.reconciler, name)
+             for name in ("_written", "_unechoed", "_parsed_templates")
              if hasattr(operator.reconciler, name)]
     return sum(deep_size(h) for h in held)
 
@@ -146,6 +150,8 @@ class HopTrace:
         self.write_began: dict[str, float] = {}
         self.write_ended: dict[str, float] = {}
         self.hub_seen: dict[str, float] = {}
+        #: reason -> seconds from each background Event's emission to its write.
+        self.event_delays: dict[str, list[float]] = {}
 
     def attach_operator(self, operator: Operator) -> None:
         from async_kubespawner.operator.reconciler import owner_name
@@ -169,6 +175,14 @@ class HopTrace:
                 self.write_ended.setdefault(name, ended)
 
         operator.reconciler.status_write_listeners.append(on_status_write)
+
+        def on_event_write(server: dict[str, Any], reason: str, emitted: float,
+                           written: float) -> None:
+            self.event_delays.setdefault(reason, []).append(written - emitted)
+
+        listeners = getattr(operator.reconciler, "event_write_listeners", None)
+        if listeners is not None:
+            listeners.append(on_event_write)
 
     def attach_hub(self, cache: Any) -> None:
         upsert = cache.upsert
@@ -214,7 +228,8 @@ class InProcessReplicas:
             api = build_api(self.configuration, request_timeout=10, retry_timeout=30)
             operator = Operator(api, OperatorSettings(
                 namespace=NAMESPACE, lease_namespace=NAMESPACE, identity=identity,
-                lease=lease, workers=self.opts.workers, resync_period=600))
+                lease=lease, workers=self.opts.workers, resync_period=600,
+                **admission_settings(self.opts)))
             self.trace.attach_operator(operator)
             await operator.start()
             self.operators.append(operator)
@@ -271,6 +286,7 @@ class ProcessReplicas:
                 "--kubeconfig", self.kubeconfig, "--identity", identity,
                 "--health-address", "127.0.0.1", "--health-port", str(port),
                 "--workers", str(self.opts.workers), "--resync-period", "600",
+                *admission_args(self.opts),
                 "--log-level", "WARNING", env=env, cwd=REPO_ROOT)
             self.processes[identity] = (process, port)
             while not await self._ready(port):  # noqa: ASYNC110 (set-up only)
@@ -408,6 +424,25 @@ def kubeconfig_with_token(admin: Path, token: str, path: Path) -> str:
     return str(path)
 
 
+_ADMISSION = ("provisioning_workers", "requests_in_flight", "creates_in_flight",
+              "events_in_flight")
+
+
+def admission_settings(opts: argparse.Namespace) -> dict[str, Any]:
+    """The operator's admission settings given on the command line (others: defaults)."""
+    out: dict[str, Any] = {}
+    for name in _ADMISSION:
+        value = getattr(opts, name, None)
+        if value is not None:
+            out[name] = (value or None) if name == "provisioning_workers" else value
+    return out
+
+
+def admission_args(opts: argparse.Namespace) -> list[str]:
+    return [arg for name in _ADMISSION if getattr(opts, name, None) is not None
+            for arg in (f"--{name.replace('_', '-')}", str(getattr(opts, name)))]
+
+
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
     kubeconfig = benchmark_kubeconfig()
     sim = await SimulatorProcess.start(kubeconfig, users=opts.users, seed=opts.seed,
@@ -479,6 +514,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         result = {
             "meta": {"users": opts.users, "ready_spread_s": opts.ready_spread,
                      "seed": opts.seed, "workers": opts.workers, "failover": opts.failover,
+                     "admission": admission_settings(opts),
                      "operator": "process" if opts.operator_process else "in-process",
                      "auth": opts.auth, "flow_control": opts.flow_control,
                      "load_average_before": [round(x, 2) for x in load0],
@@ -505,6 +541,10 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
         }
         if trace is not None:
             result["start_after_ready_stages_ms"] = trace.figures(spawners, records, marks)
+            # Events are written in the background, bounded: how far they lag the steps
+            # they report (the hub's progress messages).
+            result["event_delay_ms"] = {reason: summarise(v, 1000)
+                                        for reason, v in sorted(trace.event_delays.items())}
         result["flow_control"] = await flow_control_summary(sim)
         if failover is not None:
             result["failover"] = failover
@@ -614,6 +654,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-spread", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=32)
+    for name in _ADMISSION:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
+                            help="the operator's setting of that name (default: its own)")
     parser.add_argument("--resync-rounds", type=int, default=3,
                         help="after the storm, queue every server this many times and "
                         "measure the pass rate")

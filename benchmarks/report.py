@@ -62,6 +62,16 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
          ""),
         ("hub CPU per spawn+stop cycle (ms)", _fmt((result.get("cpu_s_per_cycle") or 0) * 1000, 2),
          ""),
+        ("hub CPU in the starts / the stops (s)",
+         " / ".join(_fmt((result.get("cpu_s") or {}).get(k), 2)
+                    for k in ("start_phase", "stop_phase")), "diagnostic"),
+        ("stop drain: all stops issued at once until the last returned (ms)",
+         _fmt(result.get("stop_drain_ms"), 1), "<= 200"),
+        ("of it after the API's last deletion (the hub's part) (ms)",
+         _fmt(result.get("stop_drain_after_last_delete_ms"), 1), "diagnostic"),
+        ("longest single loop step: starts / stops (ms)",
+         " / ".join(_fmt((result.get("max_loop_step_ms") or {}).get(k), 1)
+                    for k in ("start", "stop")), "<= 5"),
         ("simulator CPU: starts / idle / stops (s)",
          " / ".join(_fmt((result.get("simulator_cpu_s") or {}).get(k), 2)
                     for k in ("start_phase", "idle_phase", "stop_phase")), "other process"),

@@ -48,6 +48,7 @@ from .hub_stand_in import (
     warm_up_hub_models,
 )
 from .loop_monitor import LoopStallMonitor, SlowestSteps
+from .phase_profile import PhaseProfiles
 from .simulator_process import REPO_ROOT, SimulatorProcess, counts_by_verb
 from .spawner_loading import (
     BenchmarkSetupError,
@@ -283,6 +284,17 @@ def fault_recovery(records: list[CycleRecord], marks: dict[str, Any],
     }
 
 
+def _after_last_delete(running: list[tuple[Any, CycleRecord]],
+                       marks: dict[str, Any]) -> float | None:
+    """Milliseconds from the API's last pod deletion to the last stop() returning: the
+    part of the stop drain the hub adds to the API server's own pace."""
+    returned = [r.stop_returned for _, r in running if r.stop_returned is not None]
+    deleted = [float(at) for *_key, at in marks["deleted"]]
+    if not returned or not deleted:
+        return None
+    return round((max(returned) - max(deleted)) * 1000, 1)
+
+
 def _errors(messages: list[str | None]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for message in messages:
@@ -368,6 +380,8 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
 
     counts0 = counts_by_verb(await sim.command("reset_counters"))
     del counts0  # requests before the storm (warm-up) are not the storm's
+    phases = PhaseProfiles(opts.profile_phases, opts.sample_phases)
+    await phases.begin("start")
     cpu0, wall0 = time.process_time(), time.monotonic()
     if opts.arrival == "per-iteration":
         # each spawn request in its own loop iteration, as separately received HTTP
@@ -381,6 +395,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         await asyncio.gather(*(start_server(s, r)
                                for s, r in zip(spawners, records, strict=True)))
     cpu_start, wall_start = time.process_time() - cpu0, time.monotonic() - wall0
+    await phases.end()
     fault_cleared = await fault_task if fault_task is not None else None
     start_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["start"] = monitor.snapshot()
@@ -418,9 +433,11 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
 
     if opts.sim_profile_stops:
         await sim.command("profile_start")
+    await phases.begin("stop")
     cpu2, wall2 = time.process_time(), time.monotonic()
     await asyncio.gather(*(stop_server(s, r) for s, r in running))
     cpu_stop, wall_stop = time.process_time() - cpu2, time.monotonic() - wall2
+    await phases.end()
     if opts.sim_profile_stops:
         await sim.command("profile_stop", path=str(opts.sim_profile_stops.resolve()))
     stop_counts = counts_by_verb(await sim.command("reset_counters"))
@@ -465,6 +482,12 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
                         "idle_phase": round(idle_seconds, 3),
                         "total": round(wall_start + idle_seconds + wall_stop, 3)},
         "cpu_s_per_cycle": round((cpu_start + cpu_stop) / max(opts.users, 1), 6),
+        # all stops are issued at once: the drain is the last one's return
+        "stop_drain_ms": round(wall_stop * 1000, 1),
+        # the hub's share of the drain: the last stop's return after the last deletion
+        "stop_drain_after_last_delete_ms": _after_last_delete(running, marks),
+        "max_loop_step_ms": {phase: (steps_[0]["ms"] if steps_ else None)
+                             for phase, steps_ in slowest.items()},
         "cpu_s": {"start_phase": round(cpu_start, 3), "stop_phase": round(cpu_stop, 3),
                   "idle_phase": round(cpu_idle, 3)},
         "requests_per_spawn": round(sum(start_counts.values()) / max(started_ok, 1), 3),
@@ -582,6 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="experiment: gc.freeze() after the spawner objects are built")
     parser.add_argument("--profile", type=Path,
                         help="write a cProfile of the hub process here (pstats format)")
+    parser.add_argument("--profile-phases", type=Path, metavar="DIR",
+                        help="cProfile of the start and of the stop phase alone "
+                             "(DIR/start.pstats, DIR/stop.pstats)")
+    parser.add_argument("--sample-phases", type=Path, metavar="DIR",
+                        help="py-spy samples of the start and of the stop phase alone, "
+                             "collapsed stacks (DIR/start.txt, DIR/stop.txt)")
     parser.add_argument("--arrival", choices=("burst", "per-iteration"), default="burst",
                         help="how the N spawn requests arrive: all in one event-loop iteration "
                              "(default, the harshest case) or one per iteration, as separate "

@@ -592,12 +592,22 @@ def start_operator(
     namespace: str = "default",
     echo: bool = False,
     timeout: float = 60.0,
+    health_port: int = 0,
+    extra_args: Sequence[str] = (),
 ) -> SupervisedProcess:
-    """One operator replica (``python -m async_kubespawner.operator``), once it runs."""
+    """One operator replica (``python -m async_kubespawner.operator``), once it runs.
+
+    ``health_port`` 0 (the demo's) serves no ``/healthz`` or ``/metrics``: two replicas on
+    one machine would otherwise fight over the default port. A benchmark that reads the
+    metrics passes a free port, served on loopback only.
+    """
+    health = ["--health-port", str(health_port)]
+    if health_port:
+        health += ["--health-address", "127.0.0.1"]
     proc = SupervisedProcess(
         name=identity,
         argv=[sys.executable, "-m", "async_kubespawner.operator", "--namespace", namespace,
-              "--kubeconfig", str(kubeconfig), "--identity", identity, "--health-port", "0"],
+              "--kubeconfig", str(kubeconfig), "--identity", identity, *health, *extra_args],
         log_path=state_dir / f"{identity}.log",
         env=subprocess_env(),
         cwd=state_dir,

@@ -30,7 +30,11 @@ connection for minutes, are not counted; the connector itself is unbounded so th
 starve requests); a call waits for a slot *before* its per-attempt timeout starts, and the
 retry budget (``k8s_api_request_retry_timeout``) starts with the first attempt actually sent.
 Queueing therefore never turns into timeouts, retries or 409s; a request the server keeps
-failing still ends when its budget is spent.
+failing still ends when its budget is spent. Every call may name a :class:`Priority`
+(default ``NORMAL``): waiting calls are admitted most urgent first, and
+:meth:`KubeApi.configure_admission` can cap the slots one priority may hold (the operator
+keeps its bulk creates and Events from queueing ahead of a Ready status write; see
+:mod:`.admission`). With the defaults, admission is a plain FIFO semaphore.
 
 Why typed errors: every failure is raised as a class of :mod:`.errors` (``NotFound``,
 ``Conflict``, ``NamespaceNotFound``...) naming the kind, namespace and name it was about.
@@ -69,6 +73,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
 from ..metrics import API_REQUEST_DURATION, API_REQUEST_ERRORS
+from .admission import Admission, Priority
 from .deadline import Deadline
 from .errors import (
     ApiError,
@@ -97,6 +102,7 @@ __all__ = [
     "ApiSettings",
     "ClientOptions",
     "KubeApi",
+    "Priority",
     "ResourceKind",
     "adopt_api",
     "build_api",
@@ -223,6 +229,63 @@ def to_json(value: Any) -> Any:
     return out
 
 
+def encode_body(body: Any) -> bytes | None:
+    """A request body as the bytes sent: a model or JSON data encoded, bytes as given.
+
+    A request encodes its body once, before it queues for a request slot: the bytes
+    are not tracked by the garbage collector, while a manifest's tree of dicts (or
+    models) held by a thousand queued creates would be walked by every collection.
+    """
+    if body is None or isinstance(body, bytes):
+        return body
+    if isinstance(body, dict):
+        # Plain JSON data (a checked manifest) encodes as is, without the copy that
+        # to_json makes; a model anywhere inside makes orjson refuse it (a TypeError),
+        # and the converting walk then gives the same bytes.
+        try:
+            return orjson.dumps(body)
+        except TypeError:
+            pass
+    return orjson.dumps(to_json(body))
+
+
+@dataclass(frozen=True)
+class EncodedCreate:
+    """A create's body encoded once, create id annotation included (:func:`encode_create`).
+
+    A caller that may send the same create twice (after a conflict it resolved) keeps
+    this instead of the manifest: bytes, which the garbage collector does not track,
+    where a thousand queued pod manifests would be a hundred thousand dicts to walk.
+    """
+
+    data: bytes
+    name: str | None
+    label: str | None
+    create_id: str
+
+
+def encode_create(body: Any, create_id: str | None = None) -> EncodedCreate:
+    """``body`` (a model or JSON data) with the create id annotation, encoded."""
+    # A dict is copied only where the create id goes (encode_body converts any model
+    # left inside it); a model is converted whole.
+    manifest = dict(body) if isinstance(body, dict) else to_json(body)
+    metadata = copy.copy(manifest.get("metadata") or {})
+    annotations = dict(metadata.get("annotations") or {})
+    create_id = create_id or new_create_id()
+    annotations[CREATE_ID_ANNOTATION] = create_id
+    metadata["annotations"] = annotations
+    manifest["metadata"] = metadata
+    name = metadata.get("name")
+    data = encode_body(manifest)
+    assert data is not None  # a manifest, never None
+    return EncodedCreate(data, name, name or metadata.get("generateName"), create_id)
+
+
+def _ignore_body(_raw: bytes) -> dict[str, Any]:
+    """A success whose body the caller does not read: not decoded at all."""
+    return {}
+
+
 @dataclass(frozen=True)
 class _Target:
     """What one request is about, for metrics, errors and log lines."""
@@ -288,7 +351,7 @@ class KubeApi:
         #: Namespaces known to exist (created or found once); forgotten when a request is
         #: answered "namespace not found", so a deleted namespace is created again.
         self.known_namespaces: set[str] = set()
-        self._slots = asyncio.Semaphore(max_concurrent_requests)
+        self.admission = Admission(max_concurrent_requests)
         self._closed = False
         self._answer_waiters: list[asyncio.Future[None]] = []
         self._probe_task: asyncio.Task[None] | None = None
@@ -381,7 +444,7 @@ class KubeApi:
         The one exception mapping for requests and watches alike; the body is encoded
         once, here.
         """
-        data = None if body is None else orjson.dumps(to_json(body))
+        data = encode_body(body)
         try:
             return await self.transport.request(
                 method, path, query=query, data=data, content_type=content_type, timeout=timeout
@@ -463,6 +526,18 @@ class KubeApi:
             return parsed
         raise self._refusal(target, resp.status, raw, resp.headers)
 
+    def configure_admission(
+        self, limit: int | None = None, caps: dict[Priority, int] | None = None
+    ) -> None:
+        """Replace the admission policy: ``limit`` requests in flight (default: as built)
+        and at most ``caps[p]`` of priority ``p``. Only while nothing is in flight (at
+        start-up), so no slot is ever counted against the wrong policy."""
+        if self.admission.in_flight or self.admission.waiting():
+            raise RuntimeError("the admission policy can change only while no request runs")
+        limit = self.max_concurrent_requests if limit is None else limit
+        self.admission = Admission(limit, caps)
+        self.max_concurrent_requests = limit
+
     async def _attempt(
         self,
         target: _Target,
@@ -475,10 +550,13 @@ class KubeApi:
         timeout: float | None,  # noqa: ASYNC109 (passed to aiohttp)
         decode: Callable[[bytes], dict[str, Any]] | None = None,
         budget: _RetryBudget | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         # The slot is taken before the clock starts: waiting for one is not the server's
         # slowness and must not use up the per-attempt timeout.
-        async with self._slots:
+        admission = self.admission
+        await admission.acquire(priority)
+        try:
             started = time.monotonic()
             if budget is not None:
                 timeout = budget.attempt_timeout()
@@ -493,6 +571,8 @@ class KubeApi:
                 decode=decode,
                 started=started,
             )
+        finally:
+            admission.release(priority)
 
     # -- the retry policy ---------------------------------------------------------------
 
@@ -510,6 +590,8 @@ class KubeApi:
         on_retry_error: Callable[[ApiError], Awaitable[dict[str, Any] | None]] | None = None,
         namespace: str | None = None,
         name: str | None = None,
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         """One logical API call: retried on 429/5xx/no response until the budget is spent.
 
@@ -518,8 +600,12 @@ class KubeApi:
         the same answer. ``on_retry_error(error)`` lets a caller inspect a non-retriable
         error met *after* an ambiguous attempt (used by :meth:`create` to reconcile a 409)
         and return a result instead of raising. ``namespace``/``name`` only label errors.
+        ``decode`` replaces ``orjson.loads`` for a successful response. The body is
+        encoded once, here, for every attempt. ``priority`` orders the call's attempts
+        among those waiting for a slot.
         """
         target = _Target(verb, kind, namespace, name)
+        body = encode_body(body)
         budget = _RetryBudget(
             self.retry_timeout if retry_timeout is None else retry_timeout,
             self.request_timeout,
@@ -537,7 +623,9 @@ class KubeApi:
                     body=body,
                     content_type=content_type,
                     timeout=None,
+                    decode=decode,
                     budget=budget,
+                    priority=priority,
                 )
             except ApiError as e:
                 if not e.retriable:
@@ -567,6 +655,7 @@ class KubeApi:
         name: str,
         *,
         retry_timeout: float | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         return await self.request(
             "get",
@@ -576,6 +665,7 @@ class KubeApi:
             retry_timeout=retry_timeout,
             namespace=namespace,
             name=name,
+            priority=priority,
         )
 
     async def get_or_none(
@@ -585,34 +675,40 @@ class KubeApi:
         name: str,
         *,
         retry_timeout: float | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any] | None:
         try:
-            return await self.get(rk, namespace, name, retry_timeout=retry_timeout)
+            return await self.get(rk, namespace, name, retry_timeout=retry_timeout,
+                                  priority=priority)
         except NotFound:
             return None
 
     async def create(
-        self, rk: ResourceKind, namespace: str | None, body: Any, *, create_id: str | None = None
+        self,
+        rk: ResourceKind,
+        namespace: str | None,
+        body: Any,
+        *,
+        create_id: str | None = None,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any]:
         """Create an object, reconciling a create that timed out but reached the server.
 
         Raises :class:`~.errors.Conflict` only when the existing object is not one this
         call made, :class:`~.errors.NamespaceNotFound` when the namespace is missing. A
         refused create (400, 403, 413, 422) is logged once with the object and the reason.
+        ``body`` may be an :class:`EncodedCreate` (its own create id then applies).
         """
-        manifest = to_json(body)
-        metadata = copy.copy(manifest.get("metadata") or {})
-        annotations = dict(metadata.get("annotations") or {})
-        create_id = create_id or new_create_id()
-        annotations[CREATE_ID_ANNOTATION] = create_id
-        metadata["annotations"] = annotations
-        manifest["metadata"] = metadata
-        name = metadata.get("name")
+        encoded = body if isinstance(body, EncodedCreate) else encode_create(body, create_id)
+        del body  # only the bytes travel on: the tree is freed before the slot wait
+        data, name, label, create_id = (
+            encoded.data, encoded.name, encoded.label, encoded.create_id
+        )
 
         async def reconcile(error: ApiError) -> dict[str, Any] | None:
             if not isinstance(error, Conflict) or not name:
                 return None
-            existing = await self.get_or_none(rk, namespace, name)
+            existing = await self.get_or_none(rk, namespace, name, priority=priority)
             if existing is not None and (
                 existing.get("metadata", {}).get("annotations", {}).get(CREATE_ID_ANNOTATION)
                 == create_id
@@ -629,13 +725,14 @@ class KubeApi:
                 rk.plural,
                 "POST",
                 rk.path(namespace),
-                body=manifest,
+                body=data,
                 on_retry_error=reconcile,
                 namespace=namespace,
-                name=name or metadata.get("generateName"),
+                name=label,
+                priority=priority,
             )
         except _REFUSALS as e:
-            _log_refused_create(rk, namespace, name or metadata.get("generateName") or "", e)
+            _log_refused_create(rk, namespace, label or "", e)
             raise
         if rk == NAMESPACES and name:
             self.known_namespaces.add(name)
@@ -651,12 +748,17 @@ class KubeApi:
         uid: str | None = None,
         propagation_policy: str | None = None,
         retry_timeout: float | None = None,
+        read_response: bool = True,
+        priority: Priority = Priority.NORMAL,
     ) -> dict[str, Any] | None:
         """Delete an object; ``None`` when it was already gone (404 is success).
 
         ``uid`` adds a precondition so that a newer object with the same name is never
         deleted by mistake (:class:`~.errors.Conflict` then means: that object is not ours
-        any more).
+        any more). ``read_response=False``: the answer to a successful delete (the whole
+        object, managed fields and all) is not decoded, and ``{}`` is returned; a caller
+        that only needs "deleted" or "already gone" saves the parse, and a burst of stops
+        does not keep a thousand decoded pods alive for the collector to walk.
         """
         options: dict[str, Any] = {"kind": "DeleteOptions", "apiVersion": "v1"}
         if grace_period_seconds is not None:
@@ -675,6 +777,8 @@ class KubeApi:
                 namespace=namespace,
                 name=name,
                 retry_timeout=retry_timeout,
+                decode=None if read_response else _ignore_body,
+                priority=priority,
             )
         except NotFound:
             return None

@@ -10,9 +10,14 @@ HTTP request of the hub waits behind it (this was the largest stall of the spawn
 :class:`LoopTurns` spreads such steps over iterations. A step calls ``await
 turns.take()`` just before its synchronous stretch. While nobody is queued and the
 current iteration's budget is not spent, the call returns at once (no cost for a quiet
-hub); otherwise the caller queues, and queued callers are released **one per loop
-iteration**, in arrival order, so between two heavy steps the loop always gets to poll
-its sockets and run the other callbacks (watch lines, timers, requests).
+hub); otherwise the caller queues, and queued callers are released **per loop
+iteration, as many as fit in the budget**, in arrival order, so between two slices the
+loop always gets to poll its sockets and run the other callbacks (watch lines, timers,
+requests). A released caller that finds the iteration's budget spent by those before it
+goes back to the head of the queue. How many are released at once adapts: twice as many
+as ran in the last slice (so cheap steps, such as a burst of stops, soon run dozens per
+iteration instead of one every other iteration), one more than ran when some had to go
+back (so heavy steps, such as building manifests, cost one extra wake-up per iteration).
 
 It is a fairness device, not a lock: nothing is held after ``take()`` returns, so a step
 that suspends in the middle cannot block anyone.
@@ -27,6 +32,8 @@ import weakref
 
 #: CPU a burst of steps may use within one loop iteration before the rest queue (seconds).
 DEFAULT_BUDGET = 0.002
+#: Most queued steps released for one iteration.
+MAX_RELEASE = 64
 
 
 class LoopTurns:
@@ -38,6 +45,11 @@ class LoopTurns:
         # perf_counter() when the first step of the current iteration was let through
         self._slice_started: float | None = None
         self._end_scheduled = False
+        # released steps that ran in the current slice, and how many were released
+        self._ran = 0
+        self._release = 1
+        # released steps that found the budget spent: back to the head of the queue
+        self._deferred: list[asyncio.Future[None]] = []
 
     @property
     def queued(self) -> int:
@@ -56,14 +68,23 @@ class LoopTurns:
         turn: asyncio.Future[None] = loop.create_future()
         self._waiting.append(turn)
         self._schedule_end(loop)
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                # Granted, then cancelled before running: hand the turn on.
-                self._schedule_end(loop)
-            raise
-        self._open_slice(loop, time.perf_counter())
+        while True:
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    # Granted, then cancelled before running: hand the turn on.
+                    self._schedule_end(loop)
+                raise
+            now = time.perf_counter()
+            if self._slice_started is None or now - self._slice_started < self.budget:
+                break
+            # The steps released before this one spent the iteration: next slice, first.
+            turn = loop.create_future()
+            self._deferred.append(turn)
+            self._schedule_end(loop)
+        self._ran += 1
+        self._open_slice(loop, now)
 
     def _open_slice(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
         if self._slice_started is None:
@@ -80,11 +101,19 @@ class LoopTurns:
     def _end_slice(self) -> None:
         self._end_scheduled = False
         self._slice_started = None
-        while self._waiting:
+        if self._deferred:
+            self._release = self._ran + 1
+            self._waiting.extendleft(reversed(self._deferred))
+            self._deferred = []
+        elif self._ran >= self._release:
+            self._release = min(2 * self._release, MAX_RELEASE)
+        self._ran = 0
+        released = 0
+        while self._waiting and released < self._release:
             turn = self._waiting.popleft()
             if not turn.done():  # skip callers cancelled while queued
                 turn.set_result(None)
-                break
+                released += 1
 
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LoopTurns] = (

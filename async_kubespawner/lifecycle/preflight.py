@@ -317,15 +317,16 @@ async def check_before_create(spawner: Any, api: KubeApi) -> None:
     """Build and check everything ``start()`` will create, before it creates anything.
 
     Raises ``SpawnerConfigError``. On success the checked pod is kept for
-    :func:`take_checked_pod`, which ``start()`` uses instead of building it again.
+    :func:`take_checked_pod`, which ``start()`` uses instead of building it again: as
+    the JSON data checked (what is sent), not the model tree, which is freed here
+    rather than converted a second time by the create.
     """
     setattr(spawner, _CHECKED_POD, None)
     if spawner.storage_pvc_ensure:
         # The pod's volumes may name {pvc_name}: settle it first (reads only), with the
         # same rule start() uses: a claim counts only if this server may mount it.
         await spawner.resolve_legacy_pvc_name(adoptable_pvc(spawner, api))
-    pod_model = await spawner.prepare_pod()
-    pod = to_dict(pod_model)
+    pod = to_dict(await spawner.prepare_pod())
     check_pod_security(spawner, pod)
     check_pod_fields(spawner, pod)
     check_pod_size(spawner, pod)
@@ -349,11 +350,11 @@ async def check_before_create(spawner: Any, api: KubeApi) -> None:
             setting = "port" if ".port" in errors[0].field else "pod_name_template"
             _refuse_field_errors(spawner, "Service", setting, errors)
     await check_service_account(spawner, api, pod)
-    setattr(spawner, _CHECKED_POD, pod_model)
+    setattr(spawner, _CHECKED_POD, pod)
 
 
-def take_checked_pod(spawner: Any) -> Any | None:
-    """The pod :func:`check_before_create` checked (once), or None."""
+def take_checked_pod(spawner: Any) -> dict[str, Any] | None:
+    """The pod :func:`check_before_create` checked (once), as JSON data, or None."""
     pod = getattr(spawner, _CHECKED_POD, None)
     setattr(spawner, _CHECKED_POD, None)
     return pod

@@ -41,7 +41,9 @@ from ..kube.client import (
     PVCS,
     SECRETS,
     SERVICES,
+    EncodedCreate,
     KubeApi,
+    encode_create,
     new_create_id,
 )
 from ..kube.deadline import Deadline
@@ -245,12 +247,13 @@ class StartOperation:
             # Building the pod is CPU work: a storm of starts would otherwise build every
             # pod in one event-loop iteration and stall every watch and waiter behind it.
             await loop_turns().take()
-            pod_manifest = await self.host._pod_manifest()
+            # Encoded at once, with this start's create id: the manifest's tree (a hundred
+            # dicts, or a model's hundreds of objects) is freed here, and a burst's
+            # creates queued for a request slot hold bytes, which no collection walks.
+            pod_body = encode_create(await self.host._pod_manifest(), self.create_id)
         unsubscribe = self._subscribe()
-        create_task = asyncio.ensure_future(self._create_pod(pod_manifest))
-        # The model tree (hundreds of objects) now belongs to the create alone: held here
-        # through the readiness wait, 1,000 of them would feed full GC collections.
-        del pod_manifest
+        create_task = asyncio.ensure_future(self._create_pod(pod_body))
+        del pod_body
         try:
             await self._await_created(create_task)
         except BaseException:
@@ -417,7 +420,7 @@ class StartOperation:
             return
         self._learn_uid((await create_task)["metadata"]["uid"])
 
-    async def _create_pod(self, manifest: Any) -> dict[str, Any]:
+    async def _create_pod(self, manifest: EncodedCreate) -> dict[str, Any]:
         created = await self._create_pod_once(manifest)
         if self.plan.after_pod_created_hook:
             return created
@@ -425,7 +428,7 @@ class StartOperation:
         # the task's result) until the pod is ready.
         return {"metadata": {"uid": created["metadata"]["uid"]}}
 
-    async def _create_pod_once(self, manifest: Any) -> dict[str, Any]:
+    async def _create_pod_once(self, manifest: EncodedCreate) -> dict[str, Any]:
         api, namespace, pod_name = self.api, self.namespace, self.pod_name
         try:
             return await api.create(PODS, namespace, manifest, create_id=self.create_id)

@@ -276,13 +276,17 @@ def order_env(env: Mapping[str, Any]) -> list[str]:
     or a reference to a variable that is not set) comes last, alphabetically.
     """
     pending = {name: _env_references(name, value) for name, value in env.items()}
+    if not any(pending.values()):
+        return sorted(pending)  # nothing refers to anything: one round, alphabetical
     placed: list[str] = []
+    placed_set: set[str] = set()
     while pending:
-        ready = sorted(name for name, refs in pending.items() if refs <= set(placed))
+        ready = sorted(name for name, refs in pending.items() if refs <= placed_set)
         if not ready:
             placed.extend(sorted(pending))
             break
         placed.extend(ready)
+        placed_set.update(ready)
         for name in ready:
             del pending[name]
     return placed

@@ -32,6 +32,7 @@ from ..kube.client import (
     PVCS,
     ApiSettings,
     KubeApi,
+    Priority,
     ResourceKind,
     build_api,
     load_configuration,
@@ -78,6 +79,17 @@ class OperatorSettings:
     cluster_templates: bool = True
     tolerances: Tolerances = field(default_factory=Tolerances)
     reflector: ReflectorSettings = field(default_factory=ReflectorSettings)
+    #: Workers that may provision new servers at once; the others stay free for servers
+    #: whose pod changed (a Ready verdict a hub waits for). None: no limit.
+    provisioning_workers: int | None = 24
+    #: The operator's API requests in flight at once, and of those at most
+    #: ``creates_in_flight`` creates of new children and ``events_in_flight`` Event
+    #: writes: what is in flight queues ahead of a Ready status write in the API server.
+    #: Events are half of the operator's requests in a storm: given less than half the
+    #: slots, they lag the steps they report by seconds (measured).
+    requests_in_flight: int = 64
+    creates_in_flight: int = 32
+    events_in_flight: int = 32
 
 
 class Operator:
@@ -87,7 +99,7 @@ class Operator:
         self.api = api
         self.settings = settings
         self.identity = settings.identity or f"{socket.gethostname()}-{os.getpid()}"
-        self.queue: WorkQueue[Key] = WorkQueue(on_depth=QUEUE_DEPTH.set)
+        self.queue: WorkQueue[Key] = self._new_queue()
         ns = settings.namespace
         self.servers = NotifyingCache(trim_server, self._server_changed)
         self.templates = NotifyingCache(trim_template, self._template_changed)
@@ -141,6 +153,11 @@ class Operator:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        # Status writes first, bulk creates and Events bounded (see OperatorSettings).
+        self.api.configure_admission(self.settings.requests_in_flight, {
+            Priority.BULK: self.settings.creates_in_flight,
+            Priority.PROGRESS: self.settings.events_in_flight,
+        })
         for reflector in self.reflectors:
             reflector.start()
         CHILDREN.labels("Pod").set_function(lambda: len(self.pods))
@@ -177,6 +194,10 @@ class Operator:
         self.queue.shutdown()
         await cancel_and_wait(self._task)
 
+    def _new_queue(self) -> WorkQueue[Key]:
+        return WorkQueue(on_depth=QUEUE_DEPTH.set,
+                         max_normal_in_progress=self.settings.provisioning_workers)
+
     def _leadership_changed(self, leading: bool) -> None:
         LEADER.set(1 if leading else 0)
 
@@ -184,7 +205,7 @@ class Operator:
 
     async def _lead(self) -> None:
         """Run while holding the Lease: workers and the periodic resync."""
-        self.queue = WorkQueue(on_depth=QUEUE_DEPTH.set)
+        self.queue = self._new_queue()
         self._deferred.clear()
         await self.wait_synced()
         workers = [
@@ -210,8 +231,8 @@ class Operator:
         """
         phases: dict[str, int] = {}
         for key in self.servers.keys():
-            self.queue.add(key)
             server = self.servers.get(key) or {}
+            self.queue.add(key, urgent=started(server))
             phase = (server.get("status") or {}).get("phase") or "Pending"
             phases[phase] = phases.get(phase, 0) + 1
         for phase in ("Pending", "Provisioning", "Starting", "Ready", "Failed", "Terminating"):
@@ -231,12 +252,12 @@ class Operator:
                 queue.forget(key)
                 if result.requeue_after is not None:
                     outcome = "requeue"
-                    queue.add_after(key, result.requeue_after)
+                    queue.add_after(key, result.requeue_after, urgent=self._started(key))
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 outcome = "error"
-                delay = queue.retry(key)
+                delay = queue.retry(key, urgent=self._started(key))
                 log.warning("reconcile of %s/%s failed (%s: %s); retrying in %.2fs",
                             key[0], key[1], type(e).__name__, e, delay)
             finally:
@@ -261,14 +282,18 @@ class Operator:
             return
         if self.reconciler.own_echo(obj):
             return  # this replica's own status write coming back: nothing new to do
-        self.queue.add(key)
+        self.queue.add(key, urgent=started(obj))
+
+    def _started(self, key: Key) -> bool:
+        server = self.servers.get(key)
+        return server is not None and started(server)
 
     def _settle_deferred(self, key: Key) -> None:
         """After a pass: queue the server again if a change other than the pass's own
         status writes arrived while it ran (the workqueue's "dirty" rule, minus echoes)."""
         arrived = self._deferred.pop(key, None)
         if arrived and not all([self.reconciler.own_echo(obj) for obj in arrived]):
-            self.queue.add(key)
+            self.queue.add(key, urgent=self._started(key))
 
     def _template_changed(self, obj: Obj) -> None:
         meta = obj.get("metadata") or {}
@@ -321,6 +346,14 @@ class Operator:
         return running and campaigning
 
 
+def started(server: Obj) -> bool:
+    """Whether a pass over ``server`` finishes (or stops) a server rather than provisions
+    a new one: its children exist, or it is being deleted. Those passes go first (see
+    :class:`WorkQueue`): each is a user waiting on a verdict, and each is cheap."""
+    meta = server.get("metadata") or {}
+    return bool((server.get("status") or {}).get("children") or meta.get("deletionTimestamp"))
+
+
 def health_app(operator: Operator) -> web.Application:
     """``/healthz`` (alive), ``/readyz`` (caches loaded) and ``/metrics`` (Prometheus)."""
 
@@ -363,6 +396,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=32,
                         help="concurrent reconcile passes (they wait on the API, not the CPU)")
     parser.add_argument("--resync-period", type=float, default=300.0)
+    parser.add_argument("--provisioning-workers", type=int,
+                        default=OperatorSettings.provisioning_workers,
+                        help="workers that may provision new servers at once; the others "
+                        "stay free for servers whose pod changed (0: no limit)")
+    parser.add_argument("--requests-in-flight", type=int,
+                        default=OperatorSettings.requests_in_flight,
+                        help="API requests in flight at once (status writes go first)")
+    parser.add_argument("--creates-in-flight", type=int,
+                        default=OperatorSettings.creates_in_flight,
+                        help="of those, creates of new children at most")
+    parser.add_argument("--events-in-flight", type=int,
+                        default=OperatorSettings.events_in_flight,
+                        help="of those, Event writes at most (the rest wait, none dropped)")
     parser.add_argument("--health-port", type=int, default=8080,
                         help="port of /healthz, /readyz and /metrics (0: off)")
     parser.add_argument("--health-address", default="0.0.0.0")
@@ -377,6 +423,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers {args.workers}: at least one worker is needed")
+    if args.provisioning_workers < 0:
+        parser.error(f"--provisioning-workers {args.provisioning_workers}: 0 (no limit) "
+                     "or more")
+    for name in ("requests_in_flight", "creates_in_flight", "events_in_flight"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: at least one "
+                         "request must be allowed")
     if args.resync_period <= 0:
         parser.error(f"--resync-period {args.resync_period}: must be a positive number of seconds")
     for name in ("unschedulable_tolerance", "image_pull_error_tolerance",
@@ -400,6 +453,10 @@ def settings_from_args(args: argparse.Namespace) -> OperatorSettings:
         lease=LeaseSettings(name=args.lease_name),
         workers=args.workers,
         resync_period=args.resync_period,
+        provisioning_workers=args.provisioning_workers or None,
+        requests_in_flight=args.requests_in_flight,
+        creates_in_flight=args.creates_in_flight,
+        events_in_flight=args.events_in_flight,
         cluster_templates=not args.no_cluster_templates,
         tolerances=Tolerances(
             image_pull=args.image_pull_error_tolerance,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..kube.client import ApiError, KubeApi, ResourceKind
+from ..kube.client import ApiError, KubeApi, Priority, ResourceKind
 from .models import GROUP, VERSION
 
 _PREFIX = f"/apis/{GROUP}/{VERSION}"
@@ -34,19 +34,23 @@ async def merge_patch(
     patch: dict[str, Any],
     *,
     subresource: str = "",
+    priority: Priority = Priority.NORMAL,
 ) -> dict[str, Any]:
     """A JSON merge patch (``metadata.resourceVersion`` in ``patch`` makes it conditional)."""
     path = rk.path(namespace, name) + (f"/{subresource}" if subresource else "")
     return await api.request(
-        "patch", rk.plural, "PATCH", path, body=patch, content_type=MERGE_PATCH
+        "patch", rk.plural, "PATCH", path, body=patch, content_type=MERGE_PATCH,
+        priority=priority,
     )
 
 
 async def replace(
-    api: KubeApi, rk: ResourceKind, namespace: str | None, name: str, body: dict[str, Any]
+    api: KubeApi, rk: ResourceKind, namespace: str | None, name: str, body: dict[str, Any],
+    *, priority: Priority = Priority.NORMAL,
 ) -> dict[str, Any]:
     """PUT: fails with 409 when ``body``'s resourceVersion is no longer current."""
-    return await api.request("replace", rk.plural, "PUT", rk.path(namespace, name), body=body)
+    return await api.request("replace", rk.plural, "PUT", rk.path(namespace, name), body=body,
+                             priority=priority)
 
 
 class KindResolver:

@@ -26,10 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..kube.client import ApiError, KubeApi
+from ..kube.client import ApiError, KubeApi, Priority
 from .kubeio import LEASES, replace
 
 log = logging.getLogger("async_kubespawner.operator.leader")
+
+#: Lease reads and writes go before everything else the replica sends: a renewal stuck
+#: behind a burst of the replica's own work would make it step down for nothing.
+_LEASE = Priority.CRITICAL
 
 
 @dataclass(frozen=True)
@@ -129,13 +133,15 @@ class LeaderElector:
             body["spec"] = dict(lease["spec"], holderIdentity="", leaseDurationSeconds=1,
                                 renewTime=_micro_time())
             try:
-                await replace(self.api, LEASES, self.namespace, self.settings.name, body)
+                await replace(self.api, LEASES, self.namespace, self.settings.name, body,
+                              priority=_LEASE)
                 break
             except ApiError as e:
                 if e.status != 409:
                     break
             try:
-                lease = await self.api.get_or_none(LEASES, self.namespace, self.settings.name)
+                lease = await self.api.get_or_none(LEASES, self.namespace, self.settings.name,
+                                            priority=_LEASE)
             except ApiError:
                 break
         self._lease = None
@@ -181,7 +187,8 @@ class LeaderElector:
             "renewTime": now,
             "leaseTransitions": 0,
         }
-        lease = await self.api.get_or_none(LEASES, self.namespace, self.settings.name)
+        lease = await self.api.get_or_none(LEASES, self.namespace, self.settings.name,
+                                            priority=_LEASE)
         if lease is None:
             body = {
                 "apiVersion": "coordination.k8s.io/v1",
@@ -191,7 +198,8 @@ class LeaderElector:
             }
             try:
                 self._lease = await self.api.request(
-                    "create", LEASES.plural, "POST", LEASES.path(self.namespace), body=body
+                    "create", LEASES.plural, "POST", LEASES.path(self.namespace), body=body,
+                    priority=_LEASE,
                 )
             except ApiError as e:
                 if e.status == 409:
@@ -214,7 +222,8 @@ class LeaderElector:
         body = dict(lease)
         body["spec"] = mine
         try:
-            self._lease = await replace(self.api, LEASES, self.namespace, self.settings.name, body)
+            self._lease = await replace(self.api, LEASES, self.namespace, self.settings.name, body,
+                              priority=_LEASE)
         except ApiError as e:
             if e.status == 409:
                 return False  # somebody else wrote it first

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..kube.cache import EventIndex, ObjectCache, object_key, trim_pod
-from ..kube.client import EVENTS, PODS, PVCS, ApiError, KubeApi, ResourceKind
+from ..kube.client import EVENTS, PODS, PVCS, ApiError, KubeApi, Priority, ResourceKind
 from ..objects.slugs import safe_label_value
 from .kubeio import NOTEBOOK_SERVERS, KindResolver, merge_patch
 from .models import (
@@ -220,6 +220,9 @@ def owner_name(obj: Obj) -> str | None:
 
 # -- status ------------------------------------------------------------------------------
 
+#: The Ready condition's message while the pod has nothing more specific to say.
+_WAITING = "Waiting for the pod."
+
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -307,18 +310,48 @@ class Reconciler:
         self._clock = time.monotonic
         #: Events being written off the passes' critical path.
         self._background: set[asyncio.Future[None]] = set()
+        #: server uid -> its latest Event still being written: the next one waits for
+        #: it, so a server's Events land in the order of its steps.
+        self._event_tail: dict[str, asyncio.Future[None]] = {}
         #: server key -> (resourceVersion, generation) of this replica's latest status
         #: writes whose watch echo has not arrived: it needs no pass (see :meth:`own_echo`).
         self._written: dict[Key, list[tuple[str, int]]] = {}
+        #: server key -> (resourceVersion the cache held, resourceVersion written, status)
+        #: of this replica's latest status write whose echo has not arrived. A pass
+        #: meanwhile (the server's pod changed: an urgent pass, at once) would read the
+        #: cache's older copy and redo the step: create a child again (409) or re-send
+        #: the same status. It reads the written status instead (see :meth:`_current`).
+        self._unechoed: dict[Key, tuple[str, str, Obj]] = {}
         #: ``listener(server, status, began, ended)`` after each status write that landed,
         #: with its monotonic start and end: instrumentation (the operator benchmark times
         #: the Ready write with it) attaches here instead of wrapping the reconciler.
         self.status_write_listeners: list[Callable[[Obj, Obj, float, float], None]] = []
+        #: ``listener(server, reason, emitted, written)`` after each background Event
+        #: write ended (monotonic times): how far Events lag behind the steps they report.
+        self.event_write_listeners: list[Callable[[Obj, str, float, float], None]] = []
 
     # -- entry -------------------------------------------------------------------------
 
-    async def reconcile(self, key: Key) -> Outcome:
+    def _current(self, key: Key) -> Obj | None:
+        """The server as the cache has it, with this replica's own status write applied if
+        the cache still holds exactly the version that write was based on (nothing but
+        that status changed in between: :meth:`_write_status` records only such writes,
+        and the watch delivers changes in order, so a later change cannot be cached
+        before the write's echo)."""
         server = self.servers.get(key)
+        pending = self._unechoed.get(key)
+        if server is None or pending is None:
+            return server
+        base, written, status = pending
+        if server["metadata"].get("resourceVersion") != base:
+            del self._unechoed[key]  # the echo (or something newer) has arrived
+            return server
+        server["status"] = dict(status)
+        server["metadata"]["resourceVersion"] = written
+        return server
+
+    async def reconcile(self, key: Key) -> Outcome:
+        server = self._current(key)
         if server is None:
             return Outcome()
         meta = server["metadata"]
@@ -348,6 +381,7 @@ class Reconciler:
                 cache.forget_owner(uid)
         if key is not None:
             self._written.pop(key, None)
+            self._unechoed.pop(key, None)
 
     # -- provisioning --------------------------------------------------------------------
 
@@ -459,28 +493,30 @@ class Reconciler:
             assert template is not None and template_generation is not None
             for child in children:  # every kind checked before anything is created
                 await self._resolve(child)
-            # Announcing the step and doing it are independent writes: in parallel, so the
-            # announcement costs the spawn no round trip.
-            announce = asyncio.gather(
-                self._record(server, "Normal", "Provisioning",
-                             f"Creating {len(children)} objects from template "
-                             f"{spec.template_ref.name}"),
-                self._write_status(server, {
-                    "phase": "Provisioning", "conditions": conditions,
-                    "observedGeneration": generation,
-                }),
-                return_exceptions=True,
-            )
+            # The Event announces the step (the spawn page's progress), in the background.
+            # The phase goes from Pending to Starting in one write once the children
+            # exist: a Provisioning write made while they are created (one request in
+            # nine of a spawn) would be overwritten a round trip later. It is written
+            # only when creating them fails, so a server whose children take retries
+            # says so, and a refusal builds on the Accepted condition.
+            self._emit(server, "Normal", "Provisioning",
+                       f"Creating {len(children)} objects from template "
+                       f"{spec.template_ref.name}")
             try:
                 for child in children:
                     created = await self._ensure_child(
                         server, spec, child, template, template_generation)
                     if child.kind == "Pod":
                         memory.created[(namespace, child.name)] = created["metadata"]["uid"]
-            finally:
-                for outcome in await announce:
-                    if isinstance(outcome, ApiError):
-                        log.info("announcing provisioning of %s failed: %s", name, outcome)
+            except Exception:
+                try:
+                    await self._write_status(server, {
+                        "phase": "Provisioning", "conditions": conditions,
+                        "observedGeneration": generation,
+                    })
+                except ApiError as e:
+                    log.info("recording the provisioning of %s failed: %s", name, e)
+                raise
             recorded = [
                 {"id": c.id, "kind": c.kind, "apiVersion": c.api_version, "name": c.name}
                 for c in children
@@ -499,14 +535,19 @@ class Reconciler:
             "templateGeneration": status.get("templateGeneration") or template_generation,
         }
         if pod is None:
+            # The status a pass with the pod in the cache writes too (a pod just created
+            # is waiting): when the pod's watch event brings that pass, nothing changes.
+            waiting = {**base, "phase": "Starting", "conditions": set_condition(
+                conditions, "Ready", "False", "Starting", _WAITING, generation)}
             if pod_key in memory.created:
                 # Created by this replica a moment ago; its watch event is on its way.
-                await self._write_status(server, {**base, "phase": "Starting"})
+                await self._write_status(server, waiting)
                 return Outcome()
-            live = await self.api.get_or_none(PODS, namespace, pod_child["name"])
+            live = await self.api.get_or_none(PODS, namespace, pod_child["name"],
+                                              priority=Priority.CRITICAL)
             if live is not None and controller_uid(live) == uid:
                 memory.created[pod_key] = live["metadata"]["uid"]
-                await self._write_status(server, {**base, "phase": "Starting"})
+                await self._write_status(server, waiting)
                 return Outcome()
             await self._fail(server, "PodDeleted",
                              f"The server's pod {pod_child['name']} was deleted. "
@@ -538,7 +579,7 @@ class Reconciler:
             changed = await self._write_status(server, {
                 **base, "conditions": conditions, "phase": "Ready",
                 "address": address, "port": port, "reason": None,
-            })
+            }, priority=Priority.CRITICAL)
             if changed:
                 self._emit(server, "Normal", "Ready", f"Server ready at {address}:{port}")
             return Outcome()
@@ -546,7 +587,7 @@ class Reconciler:
             await self._fail(server, verdict.reason or "Failed", verdict.message, extra=base)
             return Outcome()
         conditions = set_condition(base["conditions"], "Ready", "False", "Starting",
-                                   verdict.message or "Waiting for the pod.", generation)
+                                   verdict.message or _WAITING, generation)
         await self._write_status(server, {**base, "conditions": conditions, "phase": "Starting"})
         return Outcome(requeue_after=verdict.recheck_in)
 
@@ -562,10 +603,11 @@ class Reconciler:
         rk = await self._resolve(child)
         manifest = self._owned_manifest(server, spec, child, template, template_generation)
         try:
-            return await self.api.create(rk, namespace, manifest)
+            return await self.api.create(rk, namespace, manifest, priority=Priority.BULK)
         except ApiError as e:
             if e.status == 409:
-                existing = await self.api.get_or_none(rk, namespace, child.name)
+                existing = await self.api.get_or_none(rk, namespace, child.name,
+                                                      priority=Priority.BULK)
                 if existing is not None:
                     return await self._adopt(server, spec, rk, existing, child)
                 raise  # deleted meanwhile: retry the pass
@@ -660,9 +702,11 @@ class Reconciler:
                     "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True,
                 }],
             }}
-            adopted = await merge_patch(self.api, rk, meta["namespace"], child.name, patch)
+            adopted = await merge_patch(self.api, rk, meta["namespace"], child.name, patch,
+                                        priority=Priority.BULK)
             await self._record(server, "Normal", "Adopted",
-                               f"Reusing retained {child.kind} {child.name}")
+                               f"Reusing retained {child.kind} {child.name}",
+                               priority=Priority.BULK)
             return adopted
         raise Refused(
             "NameConflict",
@@ -673,8 +717,13 @@ class Reconciler:
 
     # -- status and events --------------------------------------------------------------
 
-    async def _write_status(self, server: Obj, status: Obj) -> bool:
-        """Merge ``status`` into the server's status if anything changes; True if written."""
+    async def _write_status(
+        self, server: Obj, status: Obj, *, priority: Priority = Priority.NORMAL
+    ) -> bool:
+        """Merge ``status`` into the server's status if anything changes; True if written.
+
+        ``priority``: CRITICAL for a verdict someone waits on (Ready, Failed), so it is
+        sent ahead of this operator's bulk work (see :mod:`..kube.admission`)."""
         began = time.monotonic() if self.status_write_listeners else 0.0
         current = server.get("status") or {}
         merged = {**current, **status}
@@ -685,10 +734,11 @@ class Reconciler:
         # generations...), and every field sent costs the API server field-ownership work.
         patch_status = {k: v for k, v in status.items() if current.get(k) != v}
         meta = server["metadata"]
+        base = meta.get("resourceVersion")
         try:
             updated = await merge_patch(self.api, NOTEBOOK_SERVERS, meta["namespace"],
                                         meta["name"], {"status": patch_status},
-                                        subresource="status")
+                                        subresource="status", priority=priority)
         except ApiError as e:
             if e.status == 404:
                 return False
@@ -704,9 +754,17 @@ class Reconciler:
             and FINALIZER in (written.get("finalizers") or ())
         ):
             # Nothing but this status changed since the pass read the server.
-            records = self._written.setdefault((meta["namespace"], meta["name"]), [])
+            key = (meta["namespace"], meta["name"])
+            records = self._written.setdefault(key, [])
             records.append((written["resourceVersion"], int(written.get("generation") or 0)))
             del records[:-4]  # an echo never delivered (a relist skipped it) must not pile up
+            earlier = self._unechoed.get(key)
+            if earlier is not None and earlier[1] == base:
+                base = earlier[0]  # a second write in the pass: the cache is still older
+            if base:
+                self._unechoed[key] = (base, written["resourceVersion"], server["status"])
+        else:
+            self._unechoed.pop((meta["namespace"], meta["name"]), None)
         if self.status_write_listeners:
             ended = time.monotonic()
             for listener in self.status_write_listeners:
@@ -730,6 +788,9 @@ class Reconciler:
         del records[:records.index(seen) + 1]
         if not records:
             del self._written[key]
+        pending = self._unechoed.get(key)
+        if pending is not None and pending[1] == seen[0]:
+            del self._unechoed[key]  # the cache has it now
         return True
 
     async def _fail(
@@ -746,20 +807,52 @@ class Reconciler:
             log.warning("NotebookServer %s/%s failed: %s", server["metadata"]["namespace"],
                         server["metadata"]["name"], message)
             # The Event first: whoever sees the Failed status can read why at once.
-            await self._record(server, "Warning", reason, message)
+            await self._record(server, "Warning", reason, message, priority=Priority.CRITICAL)
         await self._write_status(server, {
             **base, "phase": "Failed", "reason": message, "conditions": conditions,
             "observedGeneration": generation,
-        })
+        }, priority=Priority.CRITICAL)
 
     def _emit(self, server: Obj, type_: str, reason: str, message: str) -> None:
-        """Record an Event without holding the pass (and its worker) until it is written:
-        for steps whose status write already told the hub what it waits for. Written in
-        the background, at the same moment; dropped when this replica stops leading."""
+        """Record an Event without holding the pass (and its worker) until it is written.
+
+        Written in the background at PROGRESS priority: the API client bounds how many
+        are in flight (``events_in_flight``) and queues the rest behind status writes and
+        creates, so a burst of Events never delays a Ready verdict; none is dropped while
+        this replica leads. One server's Events are written one after another, in the
+        order of its steps (they are its progress messages on the spawn page)."""
         metadata = {k: server["metadata"][k] for k in ("name", "namespace", "uid")}
-        task = asyncio.ensure_future(self._record({"metadata": metadata}, type_, reason, message))
+        uid = metadata["uid"]
+        previous = self._event_tail.get(uid)
+        task = asyncio.ensure_future(
+            self._record_after(previous, {"metadata": metadata}, type_, reason, message))
+        self._event_tail[uid] = task
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+
+        def finished(done: asyncio.Future[None]) -> None:
+            self._background.discard(done)
+            if self._event_tail.get(uid) is done:
+                del self._event_tail[uid]
+
+        task.add_done_callback(finished)
+
+    async def _record_after(
+        self, previous: asyncio.Future[None] | None, server: Obj, type_: str, reason: str,
+        message: str,
+    ) -> None:
+        emitted = time.monotonic() if self.event_write_listeners else 0.0
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # its outcome is its own; only the order matters
+        await self._record(server, type_, reason, message)
+        if self.event_write_listeners:
+            written = time.monotonic()
+            for listener in self.event_write_listeners:
+                listener(server, reason, emitted, written)
+
+    async def flush_events(self) -> None:
+        """Return once every Event emitted so far is written (or has failed)."""
+        while self._background:
+            await asyncio.wait(set(self._background))
 
     async def drain(self, timeout: float) -> None:  # noqa: ASYNC109
         """Let Events still being written finish (a clean stop), then drop the rest."""
@@ -772,11 +865,16 @@ class Reconciler:
         for task in list(self._background):
             task.cancel()
 
-    async def _record(self, server: Obj, type_: str, reason: str, message: str) -> None:
+    async def _record(
+        self, server: Obj, type_: str, reason: str, message: str, *,
+        priority: Priority = Priority.PROGRESS,
+    ) -> None:
         """A Kubernetes Event on the NotebookServer, once per (server, reason, message).
 
         The name is derived from those three, so a repeated pass (or another replica after
-        a failover) meets 409 instead of writing a duplicate.
+        a failover) meets 409 instead of writing a duplicate. ``priority``: PROGRESS
+        (the API client bounds how many are in flight and queues the rest, none dropped)
+        unless the pass awaits the Event before a write someone waits on.
         """
         meta = server["metadata"]
         digest = hashlib.sha256(f"{meta['uid']}\0{reason}\0{message}".encode()).hexdigest()[:16]
@@ -803,7 +901,8 @@ class Reconciler:
         }
         try:
             await self.api.request("create", EVENTS.plural, "POST",
-                                   EVENTS.path(meta["namespace"]), body=body)
+                                   EVENTS.path(meta["namespace"]), body=body,
+                                   priority=priority)
         except ApiError as e:
             if e.status != 409:
                 log.info("could not record event %s on %s: %s", reason, meta["name"], e)
@@ -850,7 +949,8 @@ class Reconciler:
         status = server.get("status") or {}
         if status.get("phase") != "Terminating":
             await self._write_status(server, {"phase": "Terminating"})
-            await self._record(server, "Normal", "Terminating", "Stopping the server")
+            await self._record(server, "Normal", "Terminating", "Stopping the server",
+                               priority=Priority.NORMAL)
         pods = self._owned(self.pods, namespace, uid)
         for pod in pods:
             if not pod["metadata"].get("deletionTimestamp"):
@@ -927,5 +1027,6 @@ class Reconciler:
         await self._write_status(server, {"conditions": conditions,
                                           "observedGeneration": generation})
         if deleted:
-            await self._record(server, "Normal", "StorageDeleted", message)
+            await self._record(server, "Normal", "StorageDeleted", message,
+                               priority=Priority.NORMAL)
         return Outcome()

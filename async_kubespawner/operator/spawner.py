@@ -451,15 +451,25 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         def on_event(event: dict[str, Any]) -> None:
             progress.add_event(event)
 
+        def announce(phase: str) -> None:
+            # "Server provisioning" comes from the phase, from the operator's Provisioning
+            # Event, or before "Server starting": an operator that creates the children
+            # at once goes from Pending straight to Starting, and the page says the same.
+            if phase in seen_phases:
+                return
+            if phase == "Starting":
+                announce("Provisioning")
+            seen_phases.add(phase)
+            if phase in ("Provisioning", "Starting"):
+                progress.push(f"Server {phase.lower()}")
+
         def on_server(server: dict[str, Any] | None) -> None:
             if server is None or server["metadata"].get("uid") != uid:
                 return
             status = server.get("status") or {}
             phase = status.get("phase")
-            if phase and phase not in seen_phases:
-                seen_phases.add(phase)
-                if phase in ("Provisioning", "Starting"):
-                    progress.push(f"Server {phase.lower()}")
+            if phase:
+                announce(phase)
             for condition in status.get("conditions") or ():
                 # What the operator is waiting for ("0/3 nodes are available: ..."), once each.
                 message = condition.get("message") or ""
@@ -479,14 +489,15 @@ class OperatorSpawner(ProfilesMixin, Spawner):
                         index.listen(self.namespace, child["name"], on_event, kind="Pod"))
 
         if index is not None:
-            for event in index.for_object(self.namespace, self.object_name,
-                                          kind="NotebookServer", uid=uid):
-                progress.add_event(event)
-
             def on_server_event(event: dict[str, Any]) -> None:
                 if (event.get("involvedObject") or {}).get("uid") == uid:
+                    if event.get("reason") == "Provisioning":
+                        announce("Provisioning")
                     progress.add_event(event)
 
+            for event in index.for_object(self.namespace, self.object_name,
+                                          kind="NotebookServer", uid=uid):
+                on_server_event(event)
             unsubscribe.append(index.listen(self.namespace, self.object_name, on_server_event,
                                             kind="NotebookServer"))
         unsubscribe.append(servers.sink.listen(self._key, on_server))

@@ -62,6 +62,21 @@ class ApiTraits(LoggingConfigurable):
         (async_kubespawner only; upstream has no equivalent.)""",
     )
 
+    gc_young_threshold = Integer(
+        None,
+        allow_none=True,
+        config=True,
+        help="""When set, the garbage collector's youngest-generation threshold (CPython's
+        default: 700 allocations), applied once per hub process when the first spawner
+        first talks to Kubernetes. A burst of spawns or stops keeps thousands of objects
+        in flight; at 700 most are promoted and then walked by a full collection that
+        holds the event loop. In the 1,000-spawn benchmark 10000 cut the collector's
+        time in the starts from 830 to 70 ms and the longest single loop step from 385
+        to 18 ms (50000 is too much: each young collection then takes ~100 ms). A
+        process-wide policy, off by default. (async_kubespawner only; upstream has no
+        equivalent.)""",
+    )
+
     @validate("k8s_api_max_concurrent_requests")
     def _validate_max_concurrent_requests(self, proposal: Any) -> int:
         value = int(proposal["value"])

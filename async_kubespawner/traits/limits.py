@@ -90,6 +90,12 @@ NUMERIC_RANGES: dict[str, tuple[float, bool, float | None, str]] = {
     "poll_jitter": (0, False, 1, "Give a fraction between 0 and 1, e.g. 0.1."),
     "consecutive_failure_limit": (0, False, None, "Give a number of failures, or 0 for no limit."),
     "hub_connect_port": (0, False, 65535, "Use a TCP port (1-65535), or 0 for the hub's own."),
+    "gc_young_threshold": (
+        100,
+        False,
+        None,
+        "Give a number of allocations such as 10000, or None to leave the collector alone.",
+    ),
 }
 
 #: Numeric settings whose range is checked by a validator of their own.

@@ -216,15 +216,36 @@ class KubeSpawnerSettings(
     def _has_user(self) -> bool:
         return getattr(getattr(self, "user", None), "name", None) is not None
 
+    #: The last template fields computed, with the inputs they were computed from.
+    _fields_memo: tuple[tuple[Any, ...], TemplateFields] | None = None
+
     def _template_fields(self, slug_scheme: str | None = None) -> TemplateFields:
+        """The ``{field}`` values of this server's templates.
+
+        A pure function of the user's name and id, the server's name, the hub's namespace
+        and the slug scheme, recomputed only when one of those differs from the last call
+        (a start expands templates a dozen times; each computation escapes and hashes
+        the names again).
+        """
         user = self.user
-        return TemplateFields.for_server(
-            username=user.name,
-            servername=self.name or "",
-            userid=getattr(user, "id", ""),
-            hub_namespace=hub_namespace(),
-            slug_scheme=slug_scheme or self.slug_scheme,
+        userid = getattr(user, "id", "")
+        key = (
+            user.name,
+            self.name or "",
+            userid,
+            type(userid),  # 1 == True, but "{userid}" expands them differently
+            hub_namespace(),
+            slug_scheme or self.slug_scheme,
         )
+        memo = self._fields_memo
+        if memo is not None and memo[0] == key:
+            return memo[1]
+        fields = TemplateFields.for_server(
+            username=key[0], servername=key[1], userid=userid, hub_namespace=key[4],
+            slug_scheme=key[5],
+        )
+        self._fields_memo = (key, fields)
+        return fields
 
     def _name_templates(self, *, user_namespace: bool = False) -> NameTemplates:
         return NameTemplates(

@@ -32,3 +32,39 @@ def test_a_small_whole_hub_storm_reports_every_figure(tmp_path: Path) -> None:
     assert phases["proxy route add"]["count"] == 3
     assert phases["database (every statement and commit)"]["count"] > 0
     assert result["meta"]["versions"]["jupyterhub"]
+
+
+def test_a_small_operator_mode_storm_reports_the_operators_figures(tmp_path: Path) -> None:
+    """Operator mode: the hub's OperatorSpawner, one operator process, its pods served as
+    stub servers; the in-hub run of the same size is the baseline for the extra hop."""
+    baseline = tmp_path / "in-hub.json"
+    baseline.write_text(json.dumps({
+        "meta": {"spawner": "async_kubespawner.KubeSpawner"},
+        "start_to_reachable_ms": {"p50": 1.0, "p99": 2.0}, "stop_ms": {"p50": 1.0, "p99": 2.0},
+        "hub_cpu_ms_per_cycle": 1.0}))
+    out = tmp_path / "storm.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.hub_storm", "--spawner", "async-kubernetes-operator",
+         "--users", "3", "--baseline", str(baseline), "--json", str(out)],
+        capture_output=True, text=True, timeout=300, env=local_stack.subprocess_env(),
+        cwd=local_stack.PACKAGE_ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["failed"] == 0
+    assert result["start_to_reachable_ms"]["n"] == 3 and result["stop_ms"]["n"] == 3
+    # the operator made the pods from the template; each takes the env Secret the hub made
+    assert result["cluster_at_peak"] == {"pods": 3, "pods_running": 3, "secrets": 3,
+                                         "pods_env_from_existing_secret": 3,
+                                         "notebookservers": 3}
+    operator = result["operator"]
+    assert operator["reconciles"]["start_phase"] >= 3 and operator["reconciles"]["stop_phase"] >= 3
+    assert operator["reconciles_by_outcome"].get("error", 0) == 0
+    assert operator["reconciles_per_s"]["storm"] > 0
+    assert result["operator_cpu_ms_per_cycle"] > 0
+    assert result["meta"]["operator_replicas"] == 1
+    hop = result["vs_baseline"]
+    assert hop["start_to_reachable_ms"]["p50"] == round(
+        result["start_to_reachable_ms"]["p50"] - 1.0, 3)
+    assert hop["control_plane_cpu_ms_per_cycle"]["operator_mode"] == pytest.approx(
+        result["hub_cpu_ms_per_cycle"] + result["operator_cpu_ms_per_cycle"], abs=0.01)

@@ -360,6 +360,33 @@ async def test_delete_404_is_success_and_sends_options(server, api):
     assert options["preconditions"] == {"uid": "uid-1"}
 
 
+async def test_delete_without_reading_the_response(server, api):
+    # a caller that needs only "deleted" or "already gone" gets {} or None, and a retry
+    # after a 503 sends the same options again (the body is encoded once)
+    server.on(
+        "DELETE",
+        POD_PATH,
+        error(503, "ServiceUnavailable", "busy"),
+        Reply(body=created(POD)),
+        error(404, "NotFound", "gone"),
+    )
+    assert await api.delete(PODS, "ns", "jupyter-alice", uid="uid-1", read_response=False) == {}
+    assert await api.delete(PODS, "ns", "jupyter-alice", read_response=False) is None
+    first, second = server.bodies("DELETE", POD_PATH)[:2]
+    assert first == second
+    assert first["preconditions"] == {"uid": "uid-1"}
+
+
+async def test_a_retried_create_sends_the_same_bytes_with_its_create_id(server, api):
+    server.on("POST", PODS_PATH, error(500, "InternalError", "oops"),
+              Reply(respond=lambda srv: Reply(body=created(srv.bodies("POST", PODS_PATH)[-1]))))
+    await api.create(PODS, "ns", POD, create_id="create-1")
+    first, second = server.bodies("POST", PODS_PATH)
+    assert first == second
+    assert first["metadata"]["annotations"][CREATE_ID_ANNOTATION] == "create-1"
+    assert first["spec"] == POD["spec"]
+
+
 async def test_shared_api_is_one_per_loop_and_closes_cleanly(server):
     settings = ApiSettings(host=server.url)
     first = await shared_api(settings)
@@ -418,3 +445,19 @@ async def test_to_json_matches_the_clients_serialisation():
     assert to_json({"nested": [pod]}) == {"nested": [expected]}
     with pytest.raises(TypeError, match="cannot send a object"):
         to_json(object())
+
+
+async def test_an_encoded_create_sends_what_the_manifest_would(server, api):
+    from async_kubespawner.kube.client import encode_create
+
+    server.on("POST", PODS_PATH,
+              Reply(respond=lambda srv: Reply(body=created(srv.bodies("POST", PODS_PATH)[-1]))),
+              Reply(respond=lambda srv: Reply(body=created(srv.bodies("POST", PODS_PATH)[-1]))))
+    encoded = encode_create(POD, "create-2")
+    assert (encoded.name, encoded.label, encoded.create_id) == ("jupyter-alice",) * 2 + ("create-2",)
+    await api.create(PODS, "ns", encoded)
+    await api.create(PODS, "ns", POD, create_id="create-2")
+    from_encoded, from_manifest = server.bodies("POST", PODS_PATH)
+    assert from_encoded == from_manifest
+    assert from_encoded["metadata"]["annotations"][CREATE_ID_ANNOTATION] == "create-2"
+    assert "annotations" not in POD["metadata"]  # the caller's manifest is not touched

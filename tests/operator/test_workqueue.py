@@ -67,9 +67,9 @@ async def test_urgent_keys_jump_the_queue() -> None:
     q: WorkQueue[str] = WorkQueue()
     for key in ("new-1", "new-2", "started"):
         q.add(key)
-    q.add("started", urgent=True)  # already queued: moved to the front
-    q.add("other", urgent=True)
-    assert [await q.get() for _ in range(4)] == ["other", "started", "new-1", "new-2"]
+    q.add("started", urgent=True)  # already queued: moved ahead of the normal keys
+    q.add("other", urgent=True)  # urgent too, but later: behind "started"
+    assert [await q.get() for _ in range(4)] == ["started", "other", "new-1", "new-2"]
 
 
 async def test_promoted_key_is_taken_once_and_its_old_place_is_skipped() -> None:
@@ -100,3 +100,56 @@ async def test_depth_counts_keys_not_lane_entries() -> None:
     assert len(q) == 1 and depths == [1]
     await q.get()
     assert depths == [1, 0]
+
+
+async def test_a_key_made_urgent_while_in_progress_stays_urgent() -> None:
+    q: WorkQueue[str] = WorkQueue()
+    q.add("started")
+    assert await q.get() == "started"
+    q.add("new-1")
+    q.add("new-2")
+    q.add("started", urgent=True)  # its pod became Ready during the pass
+    q.add("started")  # a later ordinary change does not take the urgency away
+    q.done("started")
+    assert await q.get() == "started"  # ahead of the servers still to provision
+
+
+async def test_normal_keys_never_occupy_every_worker() -> None:
+    q: WorkQueue[str] = WorkQueue(max_normal_in_progress=2)
+    for i in range(4):
+        q.add(f"new-{i}")
+    assert [await q.get(), await q.get()] == ["new-0", "new-1"]
+    waiter = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    assert not waiter.done()  # two normal keys in progress: the cap
+    q.add("ready", urgent=True)
+    assert await asyncio.wait_for(waiter, 1) == "ready"  # taken by the free worker at once
+    q.add("new-2", urgent=True)  # promoted: no longer held by the cap
+    assert await asyncio.wait_for(q.get(), 1) == "new-2"
+    waiter = asyncio.ensure_future(q.get())
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    q.done("ready")  # an urgent pass ending frees no normal slot
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    q.done("new-0")
+    assert await asyncio.wait_for(waiter, 1) == "new-3"
+    assert len(q) == 0
+
+
+async def test_scheduled_and_retried_keys_keep_their_urgency() -> None:
+    q: WorkQueue[str] = WorkQueue(max_normal_in_progress=1, base_delay=0.001)
+    q.add("provisioning")
+    assert await q.get() == "provisioning"
+    q.add("new")  # held back by the cap
+    q.add_after("tolerance-expired", 0.001, urgent=True)
+    assert await asyncio.wait_for(q.get(), 5) == "tolerance-expired"
+    q.done("tolerance-expired")
+    q.retry("tolerance-expired", urgent=True)
+    assert await asyncio.wait_for(q.get(), 5) == "tolerance-expired"
+    assert q.is_queued("new")
+
+
+def test_a_cap_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_normal_in_progress"):
+        WorkQueue(max_normal_in_progress=0)

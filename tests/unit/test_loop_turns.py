@@ -120,3 +120,53 @@ async def test_a_granted_then_cancelled_turn_is_handed_on() -> None:
 
 async def test_one_instance_per_loop() -> None:
     assert loop_turns() is loop_turns()
+
+
+async def test_cheap_queued_steps_are_released_in_growing_batches_in_order() -> None:
+    turns = LoopTurns(budget=0.0)  # the burst queues behind the first step
+    counter = IterationCounter()
+    counter.start()
+    ran: list[tuple[int, int]] = []
+
+    async def step(i: int) -> None:
+        await turns.take()
+        ran.append((i, counter.iteration))
+
+    tasks = [asyncio.ensure_future(step(i)) for i in range(200)]
+    await asyncio.sleep(0)
+    assert turns.queued == 199
+    turns.budget = 60.0  # from now on every step is cheap against the budget
+    await asyncio.gather(*tasks)
+    counter.stop()
+    assert [i for i, _ in ran] == list(range(200))
+    per_iteration: dict[int, int] = {}
+    for _, iteration in ran:
+        per_iteration[iteration] = per_iteration.get(iteration, 0) + 1
+    # doubling batches (1, 2, 4, ... 64): a handful of iterations, not 199
+    assert len(per_iteration) <= 12
+    assert max(per_iteration.values()) == 64
+
+
+async def test_released_steps_that_find_the_budget_spent_go_first_next_time() -> None:
+    turns = LoopTurns(budget=0.0)
+    counter = IterationCounter()
+    counter.start()
+    ran: list[tuple[int, int]] = []
+
+    async def step(i: int) -> None:
+        await turns.take()
+        ran.append((i, counter.iteration))
+
+    tasks = [asyncio.ensure_future(step(i)) for i in range(30)]
+    await asyncio.sleep(0)
+    turns.budget = 60.0
+    await asyncio.sleep(0)  # the next slice releases a batch while the budget is large
+    turns.budget = 0.0  # ...and now every slice is spent by its first step
+    await asyncio.gather(*tasks)
+    counter.stop()
+    assert [i for i, _ in ran] == list(range(30))  # deferred steps kept their place
+    iterations = [it for _, it in ran]
+    shared = {it for it in iterations if iterations.count(it) > 1}
+    # only the iteration released while the budget was large ran more than one step
+    assert len(shared) <= 1
+    assert turns.queued == 0 and turns._deferred == []

@@ -48,3 +48,17 @@ def test_freezing_moves_objects_out_of_the_collected_generations(monkeypatch) ->
     finally:
         gc.unfreeze()  # give the test process its collector back
 
+
+
+async def test_young_threshold_is_off_by_default_and_set_once_when_asked(
+    freezes: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(startup_heap, "_young_threshold_set", False)
+    set_to: list[tuple[int, ...]] = []
+    monkeypatch.setattr(startup_heap.gc, "set_threshold", lambda *t: set_to.append(t))
+    await make_spawner()._get_api()
+    assert set_to == []
+    older = gc.get_threshold()[1:]
+    await make_spawner(gc_young_threshold=10_000)._get_api()
+    await make_spawner(gc_young_threshold=20_000)._get_api()
+    assert set_to == [(10_000, *older)]  # one process, one policy, older thresholds kept
