@@ -30,6 +30,15 @@ Figures (JSON):
     ``--operator-process``) when half the servers are Ready; seconds until the Lease names
     the standby, and duplicate / orphaned children.
 
+Who is who: the simulator authenticates (``--auth`` of ``benchmarks.sim_host``) and the
+hub and the operator each get the ServiceAccount and RBAC a cluster gives them
+(``examples/operator/hub-role.yaml`` and ``operator.yaml``, in this namespace): two users,
+hence two flows of API Priority and Fairness's ``workload-low`` level, so the operator's
+status write is queued fairly against the hub's burst of creates, as on a real API server.
+The set-up and the census use the admin token (exempt). ``--no-auth`` runs everyone as the
+admin without RBAC (flows then by address and User-Agent: hub and operator share one);
+``--no-flow-control`` has the simulator serve requests in arrival order.
+
 With ``--operator-process`` the replicas are ``python -m async_kubespawner.operator``
 child processes (reconcile counts from their ``/metrics``, memory as the leader's RSS
 growth over the storm / N).
@@ -47,6 +56,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
 from traitlets.config import Config
 
 from async_kubespawner.kube.client import ApiSettings, build_api, load_configuration
@@ -65,6 +75,8 @@ from .spawn_storm import compute_figures, default_scenario
 from .spawner_loading import benchmark_kubeconfig, shutdown_spawner_module
 
 NAMESPACE = "default"
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "operator"
+HUB_ACCOUNT, OPERATOR_ACCOUNT = "hub", "async-kubespawner-operator"
 
 TEMPLATE = {
     "apiVersion": API_VERSION,
@@ -363,6 +375,55 @@ class ProcessReplicas:
                 await process.wait()
 
 
+_RBAC_PATHS = {
+    "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts",
+    "Role": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles",
+    "RoleBinding": "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings",
+    "ClusterRole": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    "ClusterRoleBinding": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+}
+
+
+def example_rbac() -> list[dict[str, Any]]:
+    """The shipped hub and operator RBAC (no Deployment), moved into NAMESPACE."""
+    objects: list[dict[str, Any]] = []
+    for name in ("hub-role.yaml", "operator.yaml"):
+        for doc in yaml.safe_load_all((EXAMPLES / name).read_text()):
+            if not isinstance(doc, dict) or doc.get("kind") not in _RBAC_PATHS:
+                continue
+            if not doc["kind"].startswith("Cluster"):
+                doc["metadata"]["namespace"] = NAMESPACE
+            for subject in doc.get("subjects") or ():
+                if subject.get("kind") == "ServiceAccount":
+                    subject["namespace"] = NAMESPACE
+            objects.append(doc)
+    return objects
+
+
+async def least_privilege_kubeconfigs(sim: SimulatorProcess, admin: Any,
+                                      directory: Path) -> tuple[str, str]:
+    """Kubeconfigs of the hub's and the operator's ServiceAccounts, with their RBAC."""
+    for obj in example_rbac():
+        path = _RBAC_PATHS[obj["kind"]].format(ns=NAMESPACE)
+        await admin.request("create", obj["kind"].lower(), "POST", path, body=obj)
+    paths = []
+    for account in (HUB_ACCOUNT, OPERATOR_ACCOUNT):
+        token = (await sim.command("service_account_token", namespace=NAMESPACE,
+                                   name=account))["token"]
+        paths.append(kubeconfig_with_token(Path(sim.kubeconfig), token,
+                                           directory / f"kubeconfig-{account}"))
+    return paths[0], paths[1]
+
+
+def kubeconfig_with_token(admin: Path, token: str, path: Path) -> str:
+    """A copy of the admin kubeconfig (same server and CA) that authenticates with ``token``."""
+    config = yaml.safe_load(admin.read_text())
+    config["users"][0]["user"] = {"token": token}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+    return str(path)
+
+
 _ADMISSION = ("provisioning_workers", "requests_in_flight", "creates_in_flight",
               "events_in_flight")
 
@@ -385,21 +446,28 @@ def admission_args(opts: argparse.Namespace) -> list[str]:
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
     kubeconfig = benchmark_kubeconfig()
     sim = await SimulatorProcess.start(kubeconfig, users=opts.users, seed=opts.seed,
-                                       scenario=default_scenario(opts.ready_spread))
+                                       scenario=default_scenario(opts.ready_spread),
+                                       auth=opts.auth, flow_control=opts.flow_control)
     configuration = await load_configuration(ApiSettings(kubeconfig=sim.kubeconfig))
     admin = build_api(configuration, request_timeout=10, retry_timeout=30)
-    replicas: InProcessReplicas | ProcessReplicas = (
-        ProcessReplicas(sim.kubeconfig, opts, admin) if opts.operator_process
-        else InProcessReplicas(configuration, opts))
+    replicas: InProcessReplicas | ProcessReplicas | None = None
     try:
         for manifest in crds.all_crds():
             await admin.request("create", "customresourcedefinitions", "POST",
                                 "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                 body=manifest)
         await admin.create(NOTEBOOK_TEMPLATES, NAMESPACE, TEMPLATE)
+        hub_kubeconfig = operator_kubeconfig = sim.kubeconfig
+        if opts.auth:
+            hub_kubeconfig, operator_kubeconfig = await least_privilege_kubeconfigs(
+                sim, admin, Path(kubeconfig).parent)
+        replicas = (
+            ProcessReplicas(operator_kubeconfig, opts, admin) if opts.operator_process
+            else InProcessReplicas(await load_configuration(
+                ApiSettings(kubeconfig=operator_kubeconfig)), opts))
         await replicas.start(["op-a", "op-b"] if opts.failover else ["op-a"])
         config = Config()
-        config.OperatorSpawner = Config({"kubeconfig": sim.kubeconfig, "namespace": NAMESPACE,
+        config.OperatorSpawner = Config({"kubeconfig": hub_kubeconfig, "namespace": NAMESPACE,
                                          "template": "bench", "start_timeout": 300})
         spawners = [build_spawner(OperatorSpawner, f"bench-user-{i:05d}", i + 1, config=config)
                     for i in range(opts.users)]
@@ -448,6 +516,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
                      "seed": opts.seed, "workers": opts.workers, "failover": opts.failover,
                      "admission": admission_settings(opts),
                      "operator": "process" if opts.operator_process else "in-process",
+                     "auth": opts.auth, "flow_control": opts.flow_control,
                      "load_average_before": [round(x, 2) for x in load0],
                      "load_average_after": [round(x, 2) for x in os.getloadavg()]},
             "started": started,
@@ -464,6 +533,7 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             "api_requests": requests.get("total"),
             "requests_per_spawn": round((requests.get("total") or 0) / opts.users, 2),
             "requests_per_spawn_by_kind": requests_by_kind(requests, opts.users),
+            "requests_by_status": requests_by_status(requests),
             "simulator_cpu_s": round(sim_cpu, 3),
             "simulator_cpu_ms_per_spawn": round(1000 * sim_cpu / opts.users, 3),
             "bench_process_cpu_ms_per_spawn": round(1000 * cpu / opts.users, 3),
@@ -475,15 +545,38 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
             # they report (the hub's progress messages).
             result["event_delay_ms"] = {reason: summarise(v, 1000)
                                         for reason, v in sorted(trace.event_delays.items())}
+        result["flow_control"] = await flow_control_summary(sim)
         if failover is not None:
             result["failover"] = failover
         return result
     finally:
-        await replicas.stop()
+        if replicas is not None:
+            await replicas.stop()
         await stop_operator_reflectors()
         await shutdown_spawner_module(OperatorSpawner)
         await admin.close()
         await sim.close()
+
+
+def requests_by_status(snapshot: dict[str, Any]) -> dict[str, int]:
+    """HTTP status -> requests in the storm (429: refused by flow control or a fault;
+    499: the client gave up, e.g. its request timeout, while the request waited)."""
+    counts: dict[str, int] = {}
+    for row in snapshot.get("counts") or ():
+        key = str(row["status"])
+        counts[key] = counts.get(key, 0) + int(row["count"])
+    return dict(sorted(counts.items()))
+
+
+async def flow_control_summary(sim: SimulatorProcess) -> dict[str, Any]:
+    """The simulator's priority levels that saw traffic: requests admitted, how many had to
+    queue, rejections (429)."""
+    described = await sim.command("flow_control")
+    if not described.get("enabled"):
+        return {"enabled": False}
+    return {lv["name"]: {k: lv[k] for k in ("admitted", "queued", "rounds", "rejected",
+                                             "executing", "waiting")}
+            for lv in described["priorityLevels"] if lv["admitted"] or lv["rejected"]}
 
 
 def requests_by_kind(snapshot: dict[str, Any], users: int) -> dict[str, float]:
@@ -572,6 +665,12 @@ def main(argv: list[str] | None = None) -> int:
                         "(python -m async_kubespawner.operator), as a Deployment does")
     parser.add_argument("--failover", action="store_true",
                         help="two replicas; kill the leader when half the servers are Ready")
+    parser.add_argument("--no-auth", dest="auth", action="store_false",
+                        help="no authentication or RBAC: hub and operator both act as the "
+                        "admin (one flow of flow control, by address and User-Agent)")
+    parser.add_argument("--no-flow-control", dest="flow_control", action="store_false",
+                        help="the simulator serves requests in arrival order instead of "
+                        "API Priority and Fairness")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--sim-profile", type=Path, metavar="FILE", default=None,
                         help="cProfile the simulator process during the storm into FILE")

@@ -32,7 +32,19 @@ listens, then answers JSON commands read line by line from stdin, one JSON line 
   ``MARK-i`` (zero-padded to 5 digits), name included, so each pod is its own user's
 - ``{"cmd": "profile_start"}`` / ``{"cmd": "profile_stop", "path": FILE}`` → cProfile of
   this process between the two (pstats file), to see where the simulator's CPU goes
+- ``{"cmd": "service_account_token", "namespace": ns, "name": sa}`` → ``{"token": ...}``:
+  a bound token of ServiceAccount ``ns/sa`` (made if missing), as a pod would mount it;
+  with ``--auth`` only
+- ``{"cmd": "flow_control"}`` → the priority levels' live counters (``GET /_sim/flowcontrol``)
 - ``{"cmd": "quit"}`` → stop and exit
+
+Who the clients are: with ``--auth`` the kubeconfig carries the admin token
+(``system:masters``: exempt from API Priority and Fairness, as an administrator is) and a
+benchmark asks for ServiceAccount tokens for the programs it measures, so a hub and an
+operator are different users, hence different flows of the ``workload-low`` priority level,
+as in a cluster. Without it, flow control tells clients apart by address and User-Agent.
+``--no-flow-control`` serves requests in arrival order (the simulator before it modelled
+API Priority and Fairness), for comparisons.
 """
 
 from __future__ import annotations
@@ -275,6 +287,20 @@ async def populate(store: Store, template: dict[str, Any], count: int, namespace
     return created
 
 
+async def service_account_token(sim: Any, namespace: str, name: str) -> str:
+    """A bound token of ServiceAccount ``namespace/name``, creating the account if needed."""
+    if sim.auth is None or not sim.auth.enabled:
+        raise ValueError("service account tokens need the simulator started with --auth")
+    accounts = sim.store.resource("serviceaccounts")
+    try:
+        sim.store.get_ref(accounts, namespace, name)
+    except Exception:  # StatusError 404: make it
+        await sim.store.create(accounts, namespace, {
+            "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}})
+    token: str = sim.auth.token_for(namespace, name, expiration_seconds=24 * 3600)
+    return token
+
+
 _profiler: cProfile.Profile | None = None
 
 
@@ -310,6 +336,12 @@ async def handle(store: MarkingStore, sim: Any, command: dict[str, Any]) -> Any:
             return sim.faults.apply_admin(command["command"])
         case "cpu":
             return {"process_time": time.process_time()}
+        case "service_account_token":
+            return {"token": await service_account_token(sim, command["namespace"],
+                                                         command["name"])}
+        case "flow_control":
+            flow = sim.flow_control
+            return {"enabled": False} if flow is None else {"enabled": True, **flow.describe()}
         case "drop_watches":
             return {"dropped": store.drop_client_watches()}
         case "populate":
@@ -337,7 +369,8 @@ async def serve(args: argparse.Namespace) -> None:
     reader = asyncio.StreamReader(limit=64 * 1024 * 1024)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     async with run_simulator(store=store, controllers=controllers,
-                             kubeconfig_path=args.kubeconfig) as sim:
+                             kubeconfig_path=args.kubeconfig, auth=args.auth,
+                             flow_control=args.flow_control) as sim:
         print(json.dumps({"url": sim.url, "kubeconfig": str(sim.kubeconfig_path)}), flush=True)
         while line := await reader.readline():
             try:
@@ -362,6 +395,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--bookmark-interval", type=float, default=60.0)
     parser.add_argument("--no-cluster", action="store_true",
                         help="API server only (memory mode fills the store itself)")
+    parser.add_argument("--auth", action="store_true",
+                        help="authentication and RBAC on (the kubeconfig gets the admin "
+                        "token; ask for ServiceAccount tokens with service_account_token)")
+    parser.add_argument("--no-flow-control", dest="flow_control", action="store_false",
+                        help="serve requests in arrival order, not by API Priority and "
+                        "Fairness")
     return parser
 
 

@@ -23,12 +23,17 @@ class SimulatorProcess:
 
     @classmethod
     async def start(cls, kubeconfig: Path, *, users: int, seed: int, scenario: str,
-                    cluster: bool = True, bookmark_interval: float = 60.0) -> SimulatorProcess:
+                    cluster: bool = True, bookmark_interval: float = 60.0,
+                    auth: bool = False, flow_control: bool = True) -> SimulatorProcess:
         args = [sys.executable, "-m", "benchmarks.sim_host", "--kubeconfig", str(kubeconfig),
                 "--users", str(users), "--seed", str(seed), "--scenario", scenario,
                 "--bookmark-interval", str(bookmark_interval)]
         if not cluster:
             args.append("--no-cluster")
+        if auth:
+            args.append("--auth")
+        if not flow_control:
+            args.append("--no-flow-control")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         process = await asyncio.create_subprocess_exec(

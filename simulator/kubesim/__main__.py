@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="turn authentication and RBAC off: every request may do everything",
     )
+    parser.add_argument(
+        "--no-flow-control",
+        dest="flow_control",
+        action="store_false",
+        help="serve requests in arrival order instead of API Priority and Fairness "
+        "(fair queuing among clients, 429 when a priority level's queues are full)",
+    )
     history = parser.add_argument_group("history and watches")
     history.add_argument(
         "--history-size",
@@ -161,6 +168,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
         watch_cache_max=max(args.watch_cache_min, 100 * 1024),
         watch_cache_fresh=args.watch_cache_fresh,
         bookmark_interval=args.bookmark_interval,
+        flow_control=args.flow_control,
     ) as sim:
         if args.latency:
             sim.faults.add_latency(args.latency)

@@ -37,6 +37,8 @@ from .decoding import (
 from .errors import StatusError
 from .faults import Faults, RequestCounters, RequestInfo
 from .field_errors import forbidden, required
+from .flowcontrol import TICKET_KEY, FlowControl, Rejected, too_many_requests_response
+from .flowcontrol import add_response_headers as add_flow_headers
 from .json_values import go_unmarshal_type
 from .list_options import LATEST, decode_continue, encode_continue, validate_list_options
 from .managed_fields import manager_from, validate_write_options
@@ -245,6 +247,7 @@ class SimulatorAPI:
         counters: RequestCounters,
         token: str | None = None,
         auth: Auth | None = None,
+        flow_control: FlowControl | bool = True,
     ) -> None:
         self.store = store
         self.faults = faults
@@ -252,6 +255,13 @@ class SimulatorAPI:
         # authentication and RBAC (kubesim.auth); off unless asked for, or a token is given
         self.auth = auth if auth is not None else Auth(store, admin_token=token)
         self.token = self.auth.admin_token
+        # API Priority and Fairness (kubesim.flowcontrol): on unless turned off, as on a
+        # real server; ``False`` serves requests in arrival order
+        self.flow: FlowControl | None = (
+            flow_control
+            if isinstance(flow_control, FlowControl)
+            else FlowControl() if flow_control else None
+        )
         self.server_address = "127.0.0.1:0"
         self.list_snapshots = ListSnapshots(max_age=store.options.history_age)
         #: how long a read at a future resourceVersion waits before its 504
@@ -288,6 +298,9 @@ class SimulatorAPI:
             if request.get(SHAPE_KEY) == representation.YAML:
                 return representation.reshape(status_response(exc), representation.YAML, "")
             return status_response(exc)
+        except Rejected as exc:  # flow control's 429
+            status = 429
+            return too_many_requests_response(exc.retry_after)
         except PlainNotFound:
             status = 404
             return web.Response(
@@ -304,6 +317,9 @@ class SimulatorAPI:
             status = 500
             return status_response(errors.internal_error(type(exc).__name__))
         finally:
+            ticket = request.get(TICKET_KEY)
+            if ticket is not None and ticket.holding and self.flow is not None:
+                self.flow.release(ticket)  # the seat goes to the next in line
             self.counters.record(
                 request.method,
                 request.path_qs,
@@ -320,6 +336,14 @@ class SimulatorAPI:
                 return await self._reset(request), RequestInfo("discovery", "")
             raise errors.service_unavailable()
         self.auth.admit(request)  # 401 / 403 before anything is looked up, as on a real server
+        flow = self.flow
+        if flow is not None:  # queued fairly among the other clients' requests, or 429
+            user = (
+                self.auth.user_of(request)
+                if self.auth.enabled
+                else flow.client_user(request.headers.get("User-Agent", ""), request.remote)
+            )
+            await flow.admit(request, user)
         if parts == ["version"] or parts == ["version", ""]:
             return json_response(VERSION_INFO), RequestInfo("discovery", "version")
         if parts and parts[0] == "openapi":
@@ -1420,6 +1444,10 @@ class SimulatorAPI:
         if path == "/_sim/requests" and method == "GET":
             limit = _int_param(request.query, "limit") or 1000
             return json_response({"requests": self.counters.requests(limit)})
+        if path == "/_sim/flowcontrol" and method == "GET":
+            if self.flow is None:
+                return json_response({"enabled": False})
+            return json_response({"enabled": True, **self.flow.describe()})
         if path == "/_sim/state" and method == "GET":
             return json_response(
                 {
@@ -1551,6 +1579,8 @@ def make_app(api: SimulatorAPI) -> web.Application:
     """An aiohttp application that sends every path to ``api``."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_route("*", "/{tail:.*}", api.handle)
+    if api.flow is not None:
+        app.on_response_prepare.append(add_flow_headers)
     return app
 
 

@@ -24,6 +24,7 @@ from aiohttp import web
 from .app import SimulatorAPI, make_app
 from .auth import Auth
 from .faults import Faults, RequestCounters
+from .flowcontrol import FlowControl
 from .store import Store
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Simulator:
     auth: Auth | None = None
     #: the simulated cluster (nodes, scheduler, kubelet) when ``run_cluster`` started one
     cluster: SimCluster | None = None
+    #: API Priority and Fairness (``kubesim.flowcontrol``); None when turned off
+    flow_control: FlowControl | None = None
 
     @property
     def port(self) -> int:
@@ -159,6 +162,7 @@ async def run_simulator(
     port: int = 0,
     kubeconfig_path: Path | str | None = None,
     store: Store | None = None,
+    flow_control: FlowControl | bool = True,
     **store_options: Any,
 ) -> AsyncIterator[Simulator]:
     """Serve a simulator until the block exits; ``port=0`` picks a free port.
@@ -170,11 +174,21 @@ async def run_simulator(
     ``auth=True`` turns on authentication and RBAC (``kubesim.auth``) with a random admin
     token (``system:masters``) in the kubeconfig and on ``sim.token``; ``token=...``
     does the same with that token. Without either, every request is let through.
+
+    ``flow_control`` (on by default, as on a real server) queues requests fairly among
+    clients (``kubesim.flowcontrol``); ``False`` serves them in arrival order, and a
+    :class:`~kubesim.flowcontrol.FlowControl` replaces the default configuration.
     """
     store = store if store is not None else Store(**store_options)
     faults = Faults(store)
     counters = RequestCounters()
-    api = SimulatorAPI(store, faults, counters, auth=Auth(store, enabled=auth, admin_token=token))
+    api = SimulatorAPI(
+        store,
+        faults,
+        counters,
+        auth=Auth(store, enabled=auth, admin_token=token),
+        flow_control=flow_control,
+    )
     token = api.auth.admin_token
     await api.auth.start()
     runner = web.AppRunner(
@@ -203,7 +217,16 @@ async def run_simulator(
             kc_path = Path(kubeconfig_path) if kubeconfig_path else workdir / "kubeconfig"
             write_kubeconfig(kc_path, url, token=token, ca_path=ca_path)
             sim = Simulator(
-                url, store, faults, counters, kc_path, token, ca_path, tuple(controllers), api.auth
+                url,
+                store,
+                faults,
+                counters,
+                kc_path,
+                token,
+                ca_path,
+                tuple(controllers),
+                api.auth,
+                flow_control=api.flow,
             )
             for controller in controllers:
                 await controller.start(store)

@@ -29,6 +29,11 @@ def test_tiny_operator_storm_produces_every_figure(tmp_path: Path, extra: list[s
     assert result["children"] == {"servers": 4, "pods": 4, "duplicate_pods": 0,
                                   "orphaned_pods": 0}
     assert result["reconciles"] >= 4
+    # hub and operator authenticate as their ServiceAccounts (shipped RBAC): flows of
+    # workload-low; only the set-up and the census are the (exempt) admin's
+    assert result["meta"]["auth"] and result["meta"]["flow_control"]
+    assert result["flow_control"]["workload-low"]["admitted"] > 0
+    assert set(result["flow_control"]) <= {"exempt", "workload-low"}
     if extra:
         assert result["failover"]["from"] != result["failover"]["to"]
     else:
