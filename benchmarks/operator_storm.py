@@ -425,7 +425,7 @@ def kubeconfig_with_token(admin: Path, token: str, path: Path) -> str:
 
 
 _ADMISSION = ("provisioning_workers", "requests_in_flight", "creates_in_flight",
-              "events_in_flight")
+              "events_in_flight", "critical_reserve")
 
 
 def admission_settings(opts: argparse.Namespace) -> dict[str, Any]:

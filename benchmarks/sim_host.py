@@ -70,6 +70,7 @@ from kubesim.cluster.kubelet import Kubelet
 from kubesim.cluster.nodes import NodePoolSpec, SimNode, build_nodes
 from kubesim.cluster.scenarios import ScenarioBook
 from kubesim.cluster.scheduler import Scheduler
+from kubesim.gc_policy import freeze_survivors_of_full_collections
 from kubesim.store import Store
 from kubesim.testing import run_simulator
 
@@ -406,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    freeze_survivors_of_full_collections()  # as the kubesim command does
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args))
     return 0

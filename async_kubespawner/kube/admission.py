@@ -44,7 +44,9 @@ class Priority(IntEnum):
 
 
 class Admission:
-    """At most ``limit`` requests in flight; at most ``caps[p]`` of priority ``p``.
+    """At most ``limit`` requests in flight; at most ``caps[p]`` of priority ``p``; the
+    last ``reserve`` slots only for CRITICAL requests (so a verdict someone waits on is
+    sent at once even while every other slot holds bulk work).
 
     A request is admitted at once when a slot is free, its priority's cap is not
     reached and no earlier request of its priority waits; otherwise it waits. A freed
@@ -53,13 +55,18 @@ class Admission:
     slot hands the slot back.
     """
 
-    def __init__(self, limit: int, caps: Mapping[Priority, int] | None = None) -> None:
+    def __init__(
+        self, limit: int, caps: Mapping[Priority, int] | None = None, reserve: int = 0
+    ) -> None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
+        if not 0 <= reserve < limit:
+            raise ValueError(f"reserve must be >= 0 and below the limit {limit}, got {reserve}")
         for priority, cap in (caps or {}).items():
             if cap < 1:
                 raise ValueError(f"the cap of {priority.name} requests must be >= 1, got {cap}")
         self.limit = limit
+        self.reserve = reserve
         levels = len(Priority)
         self._caps = [min(limit, (caps or {}).get(Priority(p), limit)) for p in range(levels)]
         self._running = [0] * levels
@@ -84,7 +91,11 @@ class Admission:
         return self._caps[priority]
 
     def _may_run(self, level: int) -> bool:
-        return self._total < self.limit and self._running[level] < self._caps[level]
+        if self._total >= self.limit or self._running[level] >= self._caps[level]:
+            return False
+        # Requests other than CRITICAL may hold at most ``limit - reserve`` slots.
+        others = self._total - self._running[Priority.CRITICAL]
+        return level == Priority.CRITICAL or others < self.limit - self.reserve
 
     def _take(self, level: int) -> None:
         self._total += 1

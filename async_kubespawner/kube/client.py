@@ -527,15 +527,16 @@ class KubeApi:
         raise self._refusal(target, resp.status, raw, resp.headers)
 
     def configure_admission(
-        self, limit: int | None = None, caps: dict[Priority, int] | None = None
+        self, limit: int | None = None, caps: dict[Priority, int] | None = None,
+        reserve: int = 0,
     ) -> None:
-        """Replace the admission policy: ``limit`` requests in flight (default: as built)
-        and at most ``caps[p]`` of priority ``p``. Only while nothing is in flight (at
+        """Replace the admission policy: ``limit`` requests in flight (default: as built),
+        at most ``caps[p]`` of priority ``p``, ``reserve`` of them for CRITICAL only. Only while nothing is in flight (at
         start-up), so no slot is ever counted against the wrong policy."""
         if self.admission.in_flight or self.admission.waiting():
             raise RuntimeError("the admission policy can change only while no request runs")
         limit = self.max_concurrent_requests if limit is None else limit
-        self.admission = Admission(limit, caps)
+        self.admission = Admission(limit, caps, reserve)
         self.max_concurrent_requests = limit
 
     async def _attempt(

@@ -47,6 +47,7 @@ from ..objects.slugs import (
     safe_label_value,
 )
 from ..profiles import OptionSelection, ProfileOverrideError, ProfilesMixin
+from ..startup_heap import freeze_startup_heap
 from ..traits.errors import SpawnerConfigError
 from .kubeio import NOTEBOOK_SERVERS
 from .limits import INTERNAL_SSL_REFUSAL, OperatorModeRefused, user_namespaces_refusal
@@ -176,6 +177,13 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         config=True
     )
     kubeconfig = Unicode("", help="kubeconfig file (default: $KUBECONFIG).").tag(config=True)
+    freeze_startup_heap = Bool(
+        True,
+        help="""Before the first API client of the hub process is made, move every object
+        that exists into the garbage collector's permanent generation (gc.freeze()), so a
+        spawn storm's full collections do not walk the hub's start-up heap; the same
+        process-wide policy as c.KubeSpawner.freeze_startup_heap (see startup_heap.py).""",
+    ).tag(config=True)
 
     stop_timeout = Integer(
         60, help="Seconds stop() waits for the operator to finish tearing the server down."
@@ -225,6 +233,8 @@ class OperatorSpawner(ProfilesMixin, Spawner):
     # -- API and caches ----------------------------------------------------------------
 
     async def _api(self) -> KubeApi:
+        if self.freeze_startup_heap:
+            freeze_startup_heap()  # once per process
         return await shared_api(ApiSettings(
             host=self.k8s_api_host,
             request_timeout=float(self.k8s_api_request_timeout),

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import cluster
+from .gc_policy import freeze_survivors_of_full_collections
 from .testing import Controller, run_simulator
 
 log = logging.getLogger("kubesim")
@@ -188,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    freeze_survivors_of_full_collections()  # this process is the API server; see gc_policy
     try:
         asyncio.run(serve(args))
     except OSError as exc:

@@ -22,6 +22,8 @@ def test_options_become_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     (["--resync-period", "0"], "positive"),
     (["--config-error-tolerance", "-1"], "cannot be negative"),
     (["--health-port", "70000"], "0 (off) to 65535"),
+    (["--critical-reserve", "9"], "0 to a third of --requests-in-flight 24"),
+    (["--requests-in-flight", "6", "--critical-reserve", "3"], "0 to a third"),
 ])
 def test_bad_options_are_refused(argv: list[str], message: str,
                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -443,3 +443,36 @@ async def test_a_newer_cached_version_wins_over_a_remembered_write() -> None:
                                    deletionTimestamp="2026-12-06T12:00:00Z"))
     current = r._current(key)
     assert current["metadata"]["deletionTimestamp"] and r._unechoed == {}
+
+
+async def test_reserved_slots_go_only_to_critical_requests() -> None:
+    """With every unreserved slot taken by bulk work, a CRITICAL request is admitted at
+    once and a NORMAL one waits."""
+    admission = Admission(4, reserve=2)
+    await admission.acquire(Priority.BULK)
+    await admission.acquire(Priority.BULK)
+    queued = asyncio.Event()
+    normal_admitted = asyncio.Event()
+
+    async def normal() -> None:
+        waiting = admission.acquire(Priority.NORMAL)
+        queued.set()
+        await waiting
+        normal_admitted.set()
+
+    task = asyncio.ensure_future(normal())
+    await queued.wait()
+    assert admission.waiting(Priority.NORMAL) == 1 and not normal_admitted.is_set()
+    await admission.acquire(Priority.CRITICAL)
+    await admission.acquire(Priority.CRITICAL)
+    assert admission.in_flight == 4
+    admission.release(Priority.BULK)  # a free unreserved slot: the NORMAL one goes
+    await task
+    assert normal_admitted.is_set() and admission.running(Priority.NORMAL) == 1
+
+
+def test_a_reserve_must_leave_slots_for_everyone() -> None:
+    with pytest.raises(ValueError, match="reserve"):
+        Admission(4, reserve=4)
+    with pytest.raises(ValueError, match="reserve"):
+        Admission(4, reserve=-1)
