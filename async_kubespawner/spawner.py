@@ -73,6 +73,7 @@ from .objects.identity import Ownership, pod_ownership
 from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap, set_young_threshold
 from .traits import KubeSpawnerSettings
+from .traits.fast_defaults import fill_static_defaults
 
 __all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
 
@@ -133,6 +134,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return await shared_api(self._api_settings())
 
     def _reflector_settings(self) -> ReflectorSettings:
+        fill_static_defaults(self, _WATCH_TRAITS)
         return ReflectorSettings(
             watch_timeout=self.reflector_watch_timeout,
             idle_timeout=self.reflector_idle_timeout,
@@ -708,6 +710,9 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 #: Pods in the first page of the pod cache's first list (later pages: the
 #: reflector_list_page_size): the polls of its pods answer after one short request.
 POD_FIRST_PAGE_SIZE = 50
+
+#: Watch settings every stop reads, usually left at their default (fast_defaults.py).
+_WATCH_TRAITS = ("reflector_backoff_max", "reflector_idle_timeout", "reflector_release_delay")
 
 _NOT_MINE = object()
 _UNREACHABLE = object()

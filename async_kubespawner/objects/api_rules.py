@@ -12,9 +12,10 @@ Pure: JSON in (the camelCase shape that is sent), a list of ``FieldError`` out.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -99,6 +100,21 @@ def not_found(field: str, value: Any) -> FieldError:
 # --------------------------------------------------------------------------- grammars
 
 
+def _remembered(rule: Callable[[str], list[str]]) -> Callable[[str], list[str]]:
+    """A pure string rule with its answers for recent values kept: every pod of a hub
+    carries the same label keys, annotation keys and container names, checked at
+    every spawn. Each caller gets its own list."""
+    answers = functools.lru_cache(maxsize=4096)(lambda value: tuple(rule(value)))
+
+    @functools.wraps(rule)
+    def check(value: str) -> list[str]:
+        return list(answers(value))
+
+    return check
+
+
+
+@_remembered
 def dns1123_label_errors(value: str) -> list[str]:
     errors = []
     if len(value.encode()) > 63:
@@ -135,6 +151,7 @@ def dns1035_label_errors(value: str) -> list[str]:
     return errors
 
 
+@_remembered
 def qualified_name_errors(value: str) -> list[str]:
     """Label/annotation keys: an optional DNS-subdomain prefix and '/', then a name."""
     prefix, slash, name = value.rpartition("/")
@@ -158,6 +175,7 @@ def qualified_name_errors(value: str) -> list[str]:
     return errors
 
 
+@_remembered
 def label_value_errors(value: str) -> list[str]:
     errors = []
     if len(value.encode()) > 63:
@@ -186,8 +204,12 @@ def port_name_errors(name: str) -> list[str]:
     return errors
 
 
+#: Printable ASCII (32-126) except '=' (61), at least one character.
+_ENV_NAME = re.compile(r"[\x20-\x3c\x3e-\x7e]+")
+
+
 def env_name_errors(name: str) -> list[str]:
-    if name and "=" not in name and all(32 <= ord(ch) < 127 for ch in name):
+    if _ENV_NAME.fullmatch(name):
         return []
     return [
         "a valid environment variable name must consist only of printable ASCII characters "

@@ -229,6 +229,15 @@ def to_dict(value: Any) -> Any:
     """
     if value is None:
         return None
+    # Exact types first: a pod is ~100 nodes, and the generic checks below (an ABC's
+    # isinstance above all) cost more than the conversion itself.
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float:
+        return value
+    if kind is dict:
+        return {k: to_dict(v) for k, v in value.items()}
+    if kind is list:
+        return [to_dict(item) for item in value]
     if isinstance(value, list | tuple):
         return [to_dict(item) for item in value]
     if isinstance(value, Mapping):

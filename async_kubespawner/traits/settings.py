@@ -109,6 +109,7 @@ from .deferred import DeferredConfigErrors
 from .deprecated import DeprecatedTraits
 from .errors import SpawnerConfigError
 from .events import EventsTraits
+from .fast_defaults import fill_static_defaults
 from .hooks import HooksTraits
 from .limits import MAX_LINUX_ID, NumericLimits, check_range
 from .namespaces import NamespaceTraits, hub_namespace
@@ -126,6 +127,25 @@ from .watch import WatchTraits
 USERNAME_KEY = "hub.jupyter.org/username"
 SERVERNAME_KEY = "hub.jupyter.org/servername"
 SSL_FILES = {"keyfile": "ssl.key", "certfile": "ssl.crt", "cafile": "notebooks-ca_trust.crt"}
+#: Settings a start reads that configurations usually leave at their default: given
+#: their defaults in one go (fast_defaults.py) rather than one traitlets default at a
+#: time. Only speed depends on this list being complete, never a value.
+START_TRAITS = (
+    "after_pod_created_hook", "args", "cert_paths", "cmd", "common_labels",
+    "config_error_tolerance", "container_security_context", "cookie_options",
+    "cpu_guarantee", "cpu_limit", "env", "env_keep", "environment", "extra_annotations",
+    "extra_container_config", "extra_containers", "extra_labels", "extra_pod_config",
+    "extra_resource_guarantees", "extra_resource_limits", "image_pull_error_tolerance",
+    "image_pull_secrets", "init_containers", "lifecycle_hooks", "mem_guarantee",
+    "mem_limit", "modify_pod_hook", "node_affinity_preferred", "node_affinity_required",
+    "node_selector", "oauth_client_allowed_scopes", "pod_affinity_preferred",
+    "pod_affinity_required", "pod_anti_affinity_preferred", "pod_anti_affinity_required",
+    "pod_security_context", "profile_list", "security_profile", "slug_scheme",
+    "storage_access_modes", "storage_extra_annotations", "storage_extra_labels",
+    "storage_selector", "supplemental_gids", "tolerations", "unschedulable_tolerance",
+    "user_namespace_annotations", "user_namespace_labels", "user_options", "volume_mounts",
+    "volumes",
+)  # fmt: skip
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -413,6 +433,7 @@ class KubeSpawnerSettings(
         """Raise SpawnerConfigError if a setting was refused when the configuration
         loaded (and no profile or hook replaced it since), or if this server's names or
         labels would be refused by the API server. Call before creating anything."""
+        fill_static_defaults(self, START_TRAITS)
         self.raise_config_errors()
         self.check_name_uniqueness()
         if self.enable_user_namespaces and not is_valid_dns_label(self.namespace):
@@ -748,6 +769,7 @@ class KubeSpawnerSettings(
     async def get_pod_manifest(self) -> k8s.V1Pod:
         """The user's pod, before ``modify_pod_hook``. Resolves callables (sync or
         async), expands templates and checks the result."""
+        fill_static_defaults(self, START_TRAITS)
         self._check_configuration_once()
         uid = await self._resolve_int("uid")
         gid = await self._resolve_int("gid")
