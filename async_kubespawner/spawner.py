@@ -23,6 +23,7 @@ What this buys over upstream KubeSpawner 7.1:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -133,25 +134,23 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             set_young_threshold(self.gc_young_threshold)  # once per process, as above
         return await shared_api(self._api_settings())
 
-    def _reflector_settings(self) -> ReflectorSettings:
+    def _reflector_values(self) -> tuple[Any, ...]:
         fill_static_defaults(self, _WATCH_TRAITS)
-        return ReflectorSettings(
-            watch_timeout=self.reflector_watch_timeout,
-            idle_timeout=self.reflector_idle_timeout,
-            backoff_max=self.reflector_backoff_max,
-            list_page_size=self.reflector_list_page_size,
-            release_delay=self.reflector_release_delay,
+        return (
+            self.reflector_watch_timeout,
+            self.reflector_idle_timeout,
+            self.reflector_backoff_max,
+            self.reflector_list_page_size,
+            self.reflector_release_delay,
         )
+
+    def _reflector_settings(self) -> ReflectorSettings:
+        return _reflector_settings_for(*self._reflector_values())
 
     def _pod_reflector_settings(self) -> ReflectorSettings:
         """The pod cache loads page by page (poll() answers a listed key before the whole
         first list is in), starting with a small page so the first keys answer at once."""
-        settings = self._reflector_settings()
-        return replace(
-            settings,
-            partial_first_list=True,
-            first_page_size=min(POD_FIRST_PAGE_SIZE, settings.list_page_size),
-        )
+        return _pod_reflector_settings_for(*self._reflector_values())
 
     def _watch_namespace(self) -> str | None:
         cluster_wide = self.reflector_cluster_wide
@@ -710,6 +709,36 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 #: Pods in the first page of the pod cache's first list (later pages: the
 #: reflector_list_page_size): the polls of its pods answer after one short request.
 POD_FIRST_PAGE_SIZE = 50
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _reflector_settings_for(
+    watch_timeout: int,
+    idle_timeout: float | None,
+    backoff_max: float,
+    list_page_size: int,
+    release_delay: float,
+) -> ReflectorSettings:
+    """The settings for these trait values: built once, shared (they are frozen) by
+    every spawner configured alike, since each start and stop asks for them (typed:
+    300 and 300.0 are not the same setting)."""
+    return ReflectorSettings(
+        watch_timeout=watch_timeout,
+        idle_timeout=idle_timeout,
+        backoff_max=backoff_max,
+        list_page_size=list_page_size,
+        release_delay=release_delay,
+    )
+
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _pod_reflector_settings_for(*values: Any) -> ReflectorSettings:
+    settings = _reflector_settings_for(*values)
+    return replace(
+        settings,
+        partial_first_list=True,
+        first_page_size=min(POD_FIRST_PAGE_SIZE, settings.list_page_size),
+    )
+
 
 #: Watch settings every stop reads, usually left at their default (fast_defaults.py).
 _WATCH_TRAITS = ("reflector_backoff_max", "reflector_idle_timeout", "reflector_release_delay")

@@ -26,6 +26,7 @@ with the narrower rules documented on each function.
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import string
 from collections.abc import Iterable, Mapping
@@ -98,18 +99,19 @@ class ServerIdentity:
     def annotation(self, scope: Scope = Scope.SERVER) -> str:
         """The :data:`IDENTITY_ANNOTATION` value. ASCII-only JSON (``ensure_ascii``): any
         user name, control characters included, round-trips exactly and prints safely."""
-        return json.dumps(
-            {
-                "v": IDENTITY_VERSION,
-                "hub": self.hub,
-                "user": self.user,
-                "server": self.server,
-                "scope": scope.value,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=True,
-        )
+        return _identity_annotation(self.hub, self.user, self.server, scope)
+
+
+@functools.lru_cache(maxsize=1024)
+def _identity_annotation(hub: str, user: str, server: str, scope: Scope) -> str:
+    """Encoded once per identity while it is in use: a start writes it on the pod, the
+    Secret and the Service, and checks the PVC's against it."""
+    return json.dumps(
+        {"v": IDENTITY_VERSION, "hub": hub, "user": user, "server": server, "scope": scope.value},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
 
 
 @dataclass(frozen=True)

@@ -238,18 +238,30 @@ def to_dict(value: Any) -> Any:
         return {k: to_dict(v) for k, v in value.items()}
     if kind is list:
         return [to_dict(item) for item in value]
+    if kind in _MODEL_CLASSES:
+        return _model_to_dict(value)
     if isinstance(value, list | tuple):
         return [to_dict(item) for item in value]
     if isinstance(value, Mapping):
         return {k: to_dict(v) for k, v in value.items()}
     if hasattr(value, "openapi_types") and hasattr(value, "attribute_map"):
-        result = {}
-        for attribute, json_key in value.attribute_map.items():
-            item = getattr(value, attribute)
-            if item is not None:
-                result[json_key] = to_dict(item)
-        return result
+        if hasattr(kind, "openapi_types") and hasattr(kind, "attribute_map"):
+            _MODEL_CLASSES.add(kind)  # a generated model class: straight here next time
+        return _model_to_dict(value)
     return value
+
+
+#: Classes seen to be models (their field tables are class attributes, as generated).
+_MODEL_CLASSES: set[type] = set()
+
+
+def _model_to_dict(value: Any) -> dict[str, Any]:
+    result = {}
+    for attribute, json_key in value.attribute_map.items():
+        item = getattr(value, attribute)
+        if item is not None:
+            result[json_key] = to_dict(item)
+    return result
 
 
 def ordered_items(value: list | Mapping | None) -> list:
