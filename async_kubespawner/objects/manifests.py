@@ -283,7 +283,8 @@ _ENV_REFERENCE = re.compile(r"\$\(([^)]+)\)")
 
 
 def _env_references(name: str, value: Any) -> set[str]:
-    if isinstance(value, str) and value:
+    # Most values refer to nothing: no search (the hub's own ~20 variables, every spawn).
+    if isinstance(value, str) and "$(" in value:
         return set(_ENV_REFERENCE.findall(value)) - {name}
     return set()
 
