@@ -222,10 +222,14 @@ def is_port(value: Any) -> bool:
 
 
 def _dicts(value: Any) -> list[Mapping[str, Any]]:
-    return [v for v in value if isinstance(v, Mapping)] if isinstance(value, list) else []
+    if not isinstance(value, list):
+        return []
+    return [v for v in value if type(v) is dict or isinstance(v, Mapping)]
 
 
 def _map(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict:  # the JSON checked is plain dicts: skip the ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 

@@ -112,6 +112,8 @@ class Control:
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict:  # the JSON checked is plain dicts: skip the ABC check
+        return value
     return value if isinstance(value, Mapping) else {}
 
 

@@ -402,12 +402,37 @@ class KubeSpawnerSettings(
             pvc_name=names.pvc_name,
         )
 
+    #: The last expansion values, with what they were computed from.
+    _values_memo: tuple[TemplateFields, str, str, str, Mapping[str, Any]] | None = None
+
+    def _expansion_values(self, slug_scheme: str | None) -> Mapping[str, Any]:
+        """``_template_namespace()``, kept while its inputs are the same objects and names
+        (a start expands a dozen templates, each needing the same values). Read-only:
+        only the expansion below sees it."""
+        names = self.names
+        fields = self._template_fields(slug_scheme)
+        namespace = self.namespace
+        memo = self._values_memo
+        if (
+            memo is not None
+            and memo[0] is fields
+            and memo[1] == namespace
+            and memo[2] == names.pod_name
+            and memo[3] == names.pvc_name
+        ):
+            return memo[4]
+        values = template_values(
+            fields, namespace=namespace, pod_name=names.pod_name, pvc_name=names.pvc_name
+        )
+        self._values_memo = (fields, namespace, names.pod_name, names.pvc_name, values)
+        return values
+
     def _expand_user_properties(
         self, template: str, setting: str = "template", slug_scheme: str | None = None
     ) -> str:
         """Fill ``template`` with this server's fields; trailing ``-`` dropped."""
         try:
-            return expand_template(template, self._template_namespace(slug_scheme))
+            return expand_template(template, self._expansion_values(slug_scheme))
         except (KeyError, IndexError, ValueError, AttributeError) as exc:
             raise SpawnerConfigError(
                 setting,

@@ -29,6 +29,7 @@ from async_kubespawner.lifecycle import preflight
 from async_kubespawner.lifecycle.preflight import check_before_create, take_checked_pod
 from async_kubespawner.objects import api_rules, manifests
 from async_kubespawner.objects.identity import IDENTITY_VERSION, Scope, ServerIdentity
+from async_kubespawner.objects.slugs import expand_template
 from async_kubespawner.testing import build_spawner, kubespawner_config
 from async_kubespawner.traits import settings as settings_module
 from async_kubespawner.traits.errors import SpawnerConfigError
@@ -393,3 +394,26 @@ async def test_a_bad_setting_is_still_refused_before_anything_is_created() -> No
     env_only = [await _checked_pod(_spawner(n, {"environment": {"A=B": "x"}})) for n in "ab"]
     for error in env_only:
         assert isinstance(error, str) and "environment variable name" in error
+
+
+def test_expansion_values_follow_names_namespace_user_and_scheme() -> None:
+    """The values templates are filled with are kept between expansions only while
+    what they come from is unchanged."""
+    template = "{username}|{servername}|{namespace}|{pod_name}|{pvc_name}"
+    spawner = _spawner("alice")
+
+    def fresh() -> str:
+        return expand_template(template, spawner._template_namespace())
+
+    assert spawner._expand_user_properties(template) == fresh()
+    spawner.namespace = "other"
+    assert spawner._expand_user_properties(template).split("|")[2] == "other"
+    spawner.pod_name = "chosen-by-a-hook"
+    assert spawner._expand_user_properties(template).split("|")[3] == "chosen-by-a-hook"
+    spawner.pvc_name = "claim-from-a-profile"
+    assert spawner._expand_user_properties(template) == fresh()
+    spawner.user.name = "bob"
+    assert spawner._expand_user_properties(template).startswith("bob|")
+    spawner.slug_scheme = "escape"
+    assert spawner._expand_user_properties(template) == fresh()
+    assert spawner._expand_user_properties("{username}", slug_scheme="safe") == "bob"
