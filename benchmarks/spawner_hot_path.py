@@ -46,8 +46,6 @@ CONFIGS: dict[str, dict[str, Any]] = {"default": {}, "busy": dict(BUSY)}
 class _InstantApi:
     """Answers the few calls a prepared start and a stop make, at once."""
 
-    known_namespaces: set[str] = set()
-
     async def get_or_none(self, kind: Any, *_args: Any, **_kwargs: Any) -> dict[str, Any] | None:
         if kind.kind == "ServiceAccount":
             return {"metadata": {"name": "account"}}  # exists

@@ -417,3 +417,11 @@ def test_expansion_values_follow_names_namespace_user_and_scheme() -> None:
     spawner.slug_scheme = "escape"
     assert spawner._expand_user_properties(template) == fresh()
     assert spawner._expand_user_properties("{username}", slug_scheme="safe") == "bob"
+
+
+async def test_the_hot_path_benchmark_measures_prepared_starts_and_stops() -> None:
+    from benchmarks.spawner_hot_path import measure
+
+    figures = await measure({}, 3)
+    for part in ("prepare_us", "stop_us"):
+        assert figures[part]["median"] > 0 and figures[part]["mean"] > 0
