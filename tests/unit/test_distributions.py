@@ -117,13 +117,3 @@ def test_simulator_wheel_is_self_contained(wheels: dict[str, Path]) -> None:
     requirements = _requirement_names(_metadata(wheels["simulator"]))
     assert "async-kubespawner" not in requirements
     assert {"aiohttp", "pyyaml", "cryptography"} <= requirements
-
-
-#: The product wheel when it still shipped the simulator, the demo and the pytest plugin.
-WHEEL_BYTES_BEFORE_THE_SPLIT = 284_177
-
-
-def test_product_wheel_is_smaller_than_before_the_split(wheels: dict[str, Path]) -> None:
-    """The split's claim, measured against the wheel it replaced (comparing with the
-    simulator's wheel stopped meaning anything once the operator joined the product)."""
-    assert wheels["product"].stat().st_size < WHEEL_BYTES_BEFORE_THE_SPLIT
