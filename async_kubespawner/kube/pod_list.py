@@ -20,7 +20,7 @@ from typing import Any, TypedDict
 import msgspec
 import orjson
 
-__all__ = ["decode_list_metadata", "decode_pod_list"]
+__all__ = ["PodSchema", "decode_list_metadata", "decode_pod_list"]
 
 
 class _Metadata(TypedDict, total=False):
@@ -84,6 +84,10 @@ class _Pod(TypedDict, total=False):
     metadata: _Metadata | None
     spec: _Spec | None
     status: _Status | None
+
+
+#: The keys of a pod that ``trim_pod`` reads (watch events are decoded with it too).
+PodSchema = _Pod
 
 
 class _PodList(TypedDict, total=False):
