@@ -1,27 +1,12 @@
-"""Decode watch events (and Event list pages, and create responses) into only the keys
-the hub reads.
+"""Watch lines, Event list pages and create responses decoded into only the keys read.
 
-Why: a pod's watch line is 4-40 KB of JSON (env, volumes, probes, managedFields). Parsed
-whole, each event became hundreds of dicts and lists that the cache's trim dropped a
-moment later; in a burst of 1,000 spawns that parse was a fifth of the hub's CPU, and
-its short-lived containers drove the collector's young generations, whose promotions
-set off the full collections that were the longest event-loop steps. msgspec decodes
-straight into the shapes below and skips every other key in C without making an object
-for it.
-
-Why it cannot change what the cache holds: the result is still a plain dict, handed to
-the same trim function (:func:`~.cache.trim_pod`, :func:`~.cache.trim_event`); each shape
-lists every key that function reads (tests compare both paths on recorded API responses,
-simulator pods and generated ones). Anything the shapes do not fit is parsed whole, as
-before:
-
-- a line whose object has an unexpected type somewhere in the kept keys (the decoder
-  refuses it);
-- an ``ERROR`` event (its object is a ``Status``: code, reason, message) and any event
-  type the reflector does not apply as an object change.
-
-Event observers (instrumentation) see the decoded event, so for these kinds they see
-only the kept keys (a pod's conditions are all there: the trim filters them).
+Why: a pod's watch line is 4-40 KB of JSON; parsed whole, each event made hundreds of
+dicts and lists that the trim dropped at once (a fifth of the hub's CPU in a burst of
+stops). As for list pages (kube/pod_list.py), msgspec decodes into the shapes below and
+skips every other key in C. The result is still a plain dict for the same trim, so the
+cache cannot change (tests compare both paths). Parsed whole, as before: a line the
+shape refuses (an unexpected type), and ``ERROR`` or unknown event types (a ``Status``:
+its code decides between a relist and a retry). Event observers see the decoded event.
 """
 
 from __future__ import annotations
@@ -43,8 +28,7 @@ __all__ = [
 
 Obj = dict[str, Any]
 
-#: Event types whose object is a (possibly partial) object of the watched kind. Any other
-#: (``ERROR``, or a type a future server adds) is parsed whole and left to the reflector.
+#: Event types whose object is one of the watched kind (other types are parsed whole).
 _OBJECT_EVENTS = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK"})
 
 
@@ -101,14 +85,11 @@ def _watch_line_decoder(shape: type) -> Callable[[bytes], Obj]:
         except msgspec.DecodeError:  # a misfit (or broken) line: parsed as before
             whole: Obj = orjson.loads(line)
             return whole
-        if event.get("type") not in _OBJECT_EVENTS:
-            # ERROR (a Status: its code decides between a relist and a retry) or an
-            # unknown type: whatever the reflector reads of it is there.
+        if event.get("type") not in _OBJECT_EVENTS:  # ERROR (a Status) or unknown
             whole = orjson.loads(line)
             return whole
         return event
 
-    decode.__doc__ = f"A watch line of {shape.__name__}'s object, with only the kept keys."
     return decode
 
 
@@ -144,9 +125,8 @@ _created_decoder = msgspec.json.Decoder(_Created)
 
 
 def decode_created_uid(raw: bytes) -> Obj:
-    """A create response as ``{"metadata": {"uid": ...}}``: all that ``start()`` reads of
-    the pod it created, without parsing the whole pod (a few KB of defaults and managed
-    fields per spawn). A response that does not fit is parsed whole."""
+    """A create response as ``{"metadata": {"uid": ...}}``, all ``start()`` reads of it
+    (not the few KB of defaults and managed fields); a misfit is parsed whole."""
     try:
         created: Obj = _created_decoder.decode(raw)
     except msgspec.DecodeError:
