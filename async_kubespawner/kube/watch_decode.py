@@ -77,7 +77,7 @@ class _EventList(TypedDict, total=False):
 
 
 def _watch_line_decoder(shape: type) -> Callable[[bytes], Obj]:
-    decoder = msgspec.json.Decoder(shape)
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(shape)
 
     def decode(line: bytes) -> Obj:
         try:
@@ -99,7 +99,7 @@ decode_pod_watch_line = _watch_line_decoder(_PodWatchEvent)
 #: One line of an Event watch, the Event cut to what ``trim_event`` reads.
 decode_event_watch_line = _watch_line_decoder(_EventWatchEvent)
 
-_event_list_decoder = msgspec.json.Decoder(_EventList)
+_event_list_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_EventList)
 
 
 def decode_event_list(raw: bytes) -> Obj:
@@ -121,7 +121,7 @@ class _Created(TypedDict, total=False):
     metadata: _CreatedMetadata | None
 
 
-_created_decoder = msgspec.json.Decoder(_Created)
+_created_decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(_Created)
 
 
 def decode_created_uid(raw: bytes) -> Obj:
