@@ -38,8 +38,12 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from .entry import entry_version, pack_entry, unpack_entry
-from .pod_list import decode_pod_list
-from .watch_decode import decode_event_list, decode_event_watch_line, decode_pod_watch_line
+from .pod_list import (
+    decode_event_list,
+    decode_event_watch_line,
+    decode_pod_list,
+    decode_pod_watch_line,
+)
 
 log = logging.getLogger("async_kubespawner.kube")
 
@@ -344,7 +348,7 @@ def pack_json(obj: Any) -> bytes:
 #: List pages of objects trimmed by these functions are parsed into only the keys the
 #: trim reads (kube/pod_list.py); any other trim gets whole objects.
 _PAGE_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes], Obj]] = {trim_pod: decode_pod_list}
-#: Likewise for the lines of a watch (kube/watch_decode.py).
+#: Likewise for the lines of a watch (kube/pod_list.py).
 _WATCH_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes], Obj]] = {
     trim_pod: decode_pod_watch_line
 }
@@ -429,7 +433,7 @@ class ObjectCache:
 
     def decode_event(self, line: bytes) -> Obj:
         """Parse one watch line for :meth:`upsert`/:meth:`remove`: for pods, only the
-        keys :func:`trim_pod` reads (kube/watch_decode.py)."""
+        keys :func:`trim_pod` reads (kube/pod_list.py)."""
         decode = _WATCH_DECODERS.get(self._trim)
         if decode is None:
             event: Obj = orjson.loads(line)

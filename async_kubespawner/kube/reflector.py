@@ -347,7 +347,7 @@ class Reflector(Generic[SinkT]):
         #: The sink's own page parser (ObjectCache.decode_page: pods parse only the keys
         #: the cache keeps), else a full parse.
         self._page_decoder: Decode | None = getattr(sink, "decode_page", None)
-        #: Likewise for watch lines (kube/watch_decode.py): a pod event is decoded into
+        #: Likewise for watch lines (kube/pod_list.py): a pod event is decoded into
         #: the keys the cache keeps, never into the whole pod.
         self._decode_event: Decode = getattr(sink, "decode_event", None) or orjson.loads
         self._task: asyncio.Task[None] | None = None

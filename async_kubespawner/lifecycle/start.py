@@ -56,8 +56,8 @@ from ..kube.errors import (
     NamespaceNotFound,
     RequestTooLarge,
 )
+from ..kube.pod_list import decode_created_uid
 from ..kube.reflector import Reflector
-from ..kube.watch_decode import decode_created_uid
 from ..objects.identity import Scope, ServerIdentity
 from ..objects.names import Names
 from .errors import SpawnFailed, VolumeFailed

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_generic, trim_pod
 from async_kubespawner.kube.entry import KNOWN_KEYS
-from async_kubespawner.kube.watch_decode import (
+from async_kubespawner.kube.pod_list import (
     decode_created_uid,
     decode_event_list,
     decode_event_watch_line,
