@@ -30,8 +30,12 @@ from typing import Any
 
 import orjson
 
-from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod
-from async_kubespawner.kube.reflector import ApiListerWatcher, Reflector
+from .spawner_loading import benchmark_kubeconfig
+
+benchmark_kubeconfig()  # before any Kubernetes client is imported (see spawn_storm)
+
+from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod  # noqa: E402
+from async_kubespawner.kube.reflector import ApiListerWatcher, Reflector  # noqa: E402
 
 
 @contextlib.contextmanager
