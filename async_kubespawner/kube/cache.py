@@ -38,7 +38,12 @@ from typing import Any, Generic, TypeVar
 import orjson
 
 from .entry import entry_version, pack_entry, unpack_entry
-from .pod_list import decode_pod_list
+from .pod_list import (
+    decode_event_list,
+    decode_event_watch_line,
+    decode_pod_list,
+    decode_pod_watch_line,
+)
 
 log = logging.getLogger("async_kubespawner.kube")
 
@@ -343,6 +348,10 @@ def pack_json(obj: Any) -> bytes:
 #: List pages of objects trimmed by these functions are parsed into only the keys the
 #: trim reads (kube/pod_list.py); any other trim gets whole objects.
 _PAGE_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes], Obj]] = {trim_pod: decode_pod_list}
+#: Likewise for the lines of a watch (kube/pod_list.py).
+_WATCH_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes], Obj]] = {
+    trim_pod: decode_pod_watch_line
+}
 
 
 class ObjectCache:
@@ -421,6 +430,15 @@ class ObjectCache:
             page: Obj = orjson.loads(raw)
             return page
         return decode(raw)
+
+    def decode_event(self, line: bytes) -> Obj:
+        """Parse one watch line for :meth:`upsert`/:meth:`remove`: for pods, only the
+        keys :func:`trim_pod` reads (kube/pod_list.py)."""
+        decode = _WATCH_DECODERS.get(self._trim)
+        if decode is None:
+            event: Obj = orjson.loads(line)
+            return event
+        return decode(line)
 
     def replace_all(self, objects: list[Any], *, trimmed: bool = False) -> None:
         """A relist: the new list is the truth; what it lacks was deleted meanwhile.
@@ -585,6 +603,16 @@ class EventIndex:
         await self._notifier.idle()
 
     # -- changes (called by the reflector) ----------------------------------------------
+
+    @staticmethod
+    def decode_page(raw: bytes) -> Obj:
+        """Parse one Event list page into only the keys :func:`trim_event` reads."""
+        return decode_event_list(raw)
+
+    @staticmethod
+    def decode_event(line: bytes) -> Obj:
+        """Parse one Event watch line into only the keys :func:`trim_event` reads."""
+        return decode_event_watch_line(line)
 
     def trim(self, event: Obj) -> Obj | None:
         involved = event.get("involvedObject") or {}

@@ -692,6 +692,7 @@ class KubeApi:
         *,
         create_id: str | None = None,
         priority: Priority = Priority.NORMAL,
+        decode: Callable[[bytes], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """Create an object, reconciling a create that timed out but reached the server.
 
@@ -699,6 +700,9 @@ class KubeApi:
         call made, :class:`~.errors.NamespaceNotFound` when the namespace is missing. A
         refused create (400, 403, 413, 422) is logged once with the object and the reason.
         ``body`` may be an :class:`EncodedCreate` (its own create id then applies).
+        ``decode`` replaces ``orjson.loads`` for the response (a caller that reads only a
+        few keys of the created object); a create reconciled after an ambiguous attempt
+        returns the object read back whole.
         """
         encoded = body if isinstance(body, EncodedCreate) else encode_create(body, create_id)
         del body  # only the bytes travel on: the tree is freed before the slot wait
@@ -731,6 +735,7 @@ class KubeApi:
                 namespace=namespace,
                 name=label,
                 priority=priority,
+                decode=decode,
             )
         except _REFUSALS as e:
             _log_refused_create(rk, namespace, label or "", e)

@@ -89,7 +89,11 @@ _QUICK_WATCH_END = 1.0
 
 
 class Sink(Protocol):
-    """What a reflector feeds: :class:`~.cache.ObjectCache` or :class:`~.cache.EventIndex`."""
+    """What a reflector feeds: :class:`~.cache.ObjectCache` or :class:`~.cache.EventIndex`.
+
+    Optional: ``decode_page(raw)`` and ``decode_event(line)`` parse a list page and a
+    watch line into only what the sink keeps (``orjson.loads`` otherwise).
+    """
 
     def trim(self, obj: dict[str, Any]) -> Any: ...  # what replace_all(trimmed=True) takes
     def upsert(self, obj: dict[str, Any]) -> None: ...
@@ -289,7 +293,9 @@ class ReflectorHealth:
 
 
 #: ``observer(reflector, event, seen)`` for every watch event a reflector applies, with
-#: the monotonic time it was decoded (benchmarks time deliveries with it).
+#: the monotonic time it was decoded (benchmarks time deliveries with it). The event is as
+#: the sink's ``decode_event`` parsed it: for pods and Events, only the keys the cache
+#: reads (a pod's conditions are all there).
 EventObserver = Callable[["Reflector[Any]", dict[str, Any], float], None]
 _event_observers: list[EventObserver] = []
 
@@ -341,6 +347,9 @@ class Reflector(Generic[SinkT]):
         #: The sink's own page parser (ObjectCache.decode_page: pods parse only the keys
         #: the cache keeps), else a full parse.
         self._page_decoder: Decode | None = getattr(sink, "decode_page", None)
+        #: Likewise for watch lines (kube/pod_list.py): a pod event is decoded into
+        #: the keys the cache keeps, never into the whole pod.
+        self._decode_event: Decode = getattr(sink, "decode_event", None) or orjson.loads
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -747,6 +756,7 @@ class Reflector(Generic[SinkT]):
                     _QUICK_WATCH_END, self._connected
                 )
                 buffer = b""
+                decode = self._decode_event
                 async for chunk in chunks:
                     buffer += chunk
                     if b"\n" not in chunk:
@@ -755,7 +765,7 @@ class Reflector(Generic[SinkT]):
                     step_started = time.perf_counter()
                     for line in lines:
                         if line.strip():
-                            self.apply(orjson.loads(line))
+                            self.apply(decode(line))
                             if not delivered:
                                 delivered = True
                                 self._connected()
@@ -765,7 +775,7 @@ class Reflector(Generic[SinkT]):
                             await asyncio.sleep(0)
                             step_started = time.perf_counter()
                 if buffer.strip():
-                    self.apply(orjson.loads(buffer))
+                    self.apply(decode(buffer))
                     delivered = True
                     self._connected()
         except WatchGone:

@@ -56,6 +56,7 @@ from ..kube.errors import (
     NamespaceNotFound,
     RequestTooLarge,
 )
+from ..kube.pod_list import decode_created_uid
 from ..kube.reflector import Reflector
 from ..objects.identity import Scope, ServerIdentity
 from ..objects.names import Names
@@ -430,15 +431,22 @@ class StartOperation:
 
     async def _create_pod_once(self, manifest: EncodedCreate) -> dict[str, Any]:
         api, namespace, pod_name = self.api, self.namespace, self.pod_name
+        # Without a hook, start() reads only the uid of the response: the created pod (a
+        # few KB of defaults and managed fields) is not parsed.
+        decode = None if self.plan.after_pod_created_hook else decode_created_uid
         try:
-            return await api.create(PODS, namespace, manifest, create_id=self.create_id)
+            return await api.create(
+                PODS, namespace, manifest, create_id=self.create_id, decode=decode
+            )
         except Conflict:
             pass
         except NamespaceNotFound:
             if self.plan.ensure_namespace:
                 # Deleted since the hub created it (the client has forgotten it): again.
                 await self._ensure_namespace()
-                return await api.create(PODS, namespace, manifest, create_id=self.create_id)
+                return await api.create(
+                    PODS, namespace, manifest, create_id=self.create_id, decode=decode
+                )
             raise SpawnFailed(
                 f"The namespace {namespace!r} does not exist. Create it, or enable "
                 "c.KubeSpawner.enable_user_namespaces so that the hub creates it."
@@ -466,7 +474,7 @@ class StartOperation:
                 lambda p: p is None or p["metadata"].get("uid") != old_uid,
                 self.deadline.left(),
             )
-        return await api.create(PODS, namespace, manifest, create_id=self.create_id)
+        return await api.create(PODS, namespace, manifest, create_id=self.create_id, decode=decode)
 
     # -- after the pod --------------------------------------------------------------------
 
