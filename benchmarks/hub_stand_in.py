@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -125,6 +127,8 @@ async def start_server(spawner: Spawner, record: CycleRecord) -> None:
         server.port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except Exception as exc:
         record.start_error = f"{type(exc).__name__}: {exc}"[:300]
+        print(f"start() of {spawner.user.name} failed:\n{traceback.format_exc()}",
+              file=sys.stderr)
     finally:
         spawner._start_pending = False
         spawner._spawn_pending = False
@@ -166,5 +170,8 @@ async def stop_server(spawner: Spawner, record: CycleRecord) -> None:
         record.stop_returned = time.monotonic()
     except Exception as exc:
         record.stop_error = f"{type(exc).__name__}: {exc}"[:300]
+        # The one-line summary hides where an unexpected error came from.
+        print(f"stop() of {spawner.user.name} failed:\n{traceback.format_exc()}",
+              file=sys.stderr)
     finally:
         spawner.orm_spawner.server = None
