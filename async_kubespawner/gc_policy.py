@@ -326,3 +326,7 @@ class InFlight:
         if self.policy is not None and self.counted:
             self.counted = False
             self.policy.work_finished()
+
+    def end_callback(self, _future: object) -> None:
+        """:meth:`end` as a future's done callback."""
+        self.end()

@@ -258,12 +258,17 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         progress log here, synchronously, means every listener follows the right spawn.
         """
         self._progress_log = self._new_progress_log()
-        return asyncio.ensure_future(self._start_measured(self._progress_log))
+        # Counted from this call (gc_policy.py), not from when the coroutine first runs:
+        # a storm's start() calls come before any of their bodies. The done callback
+        # also covers a future cancelled before its coroutine ever ran.
+        in_flight = InFlight.begin(self._gc_policy())
+        future = asyncio.ensure_future(self._start_measured(self._progress_log))
+        future.add_done_callback(in_flight.end_callback)
+        return future
 
     async def _start_measured(self, progress_log: SpawnProgress) -> str:
         started = time.monotonic()
         outcome = "failure"
-        in_flight = InFlight.begin(self._gc_policy())  # gc_policy.py
         try:
             url = await self._start(started)
             outcome = "success"
@@ -275,7 +280,6 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             outcome = "timeout"
             raise
         finally:
-            in_flight.end()
             SPAWN_DURATION.labels(outcome).observe(time.monotonic() - started)
             progress_log.finish()
 

@@ -3,6 +3,7 @@ operator keeps control, and the reclaim of cyclic garbage with the real collecto
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import weakref
 from collections.abc import Callable, Iterator
@@ -347,3 +348,22 @@ def test_cyclic_garbage_is_reclaimed_under_never_ending_work(real_gc: None, cloc
         assert gc.get_threshold() == BURST
     finally:
         policy.uninstall()
+
+
+async def test_a_start_cancelled_before_its_coroutine_ran_is_still_uncounted(
+    policy: BurstGcPolicy,
+) -> None:
+    """start() counts at the call and uncounts from the future's done callback, which
+    runs however the future ends, even when its coroutine never started."""
+    async def body() -> None:
+        raise AssertionError("never runs")
+
+    operation = InFlight.begin(policy)
+    future = asyncio.ensure_future(body())
+    future.add_done_callback(operation.end_callback)
+    assert policy.in_flight == 1
+    future.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await future
+    # the done callback was registered before this task's wake-up, so it has run
+    assert policy.in_flight == 0
