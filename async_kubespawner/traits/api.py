@@ -88,8 +88,8 @@ class ApiTraits(LoggingConfigurable):
         back 2 s after the last spawn or stop ended, with the one full collection the
         burst owed (cyclic garbage is reclaimed then), and for one full collection after
         every 120 s of continuous bursts. In the 1,000-spawn benchmark the starts had no
-        full collection instead of two and their longest loop step went from ~165 to
-        ~45 ms (docs/performance.md). Stays off when gc_young_threshold is set, when the
+        full collection instead of two and their longest loop step went from 134-211 to
+        15-21 ms (docs/performance.md). Stays off when gc_young_threshold is set, when the
         thresholds were not CPython's defaults at the first spawn (the operator chose
         them) or when the collector is disabled, and steps aside if anything else changes
         the thresholds; set False to leave the collector alone. (async_kubespawner only;
