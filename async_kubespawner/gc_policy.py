@@ -136,7 +136,7 @@ class BurstGcPolicy:
         if current != CPYTHON_DEFAULT_THRESHOLDS:
             self._decline(f"the collector's thresholds were already set to {current}")
             return False
-        self.base = current  # type: ignore[assignment]  # three ints, checked above
+        self.base = CPYTHON_DEFAULT_THRESHOLDS  # equal to current, checked above
         self._expected = self.base
         self._last_full = self.clock()
         self.state = "quiet"

@@ -113,7 +113,7 @@ class SlowestSteps:
                 steps.sort(key=lambda s: -s[0])
                 del steps[recorder.keep :]
 
-        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self._original is not None:
