@@ -1,43 +1,24 @@
 """The hub process's garbage-collection policy: no full collection while spawns or stops drain.
 
-Why: a burst of spawns or stops keeps thousands of short-lived objects in flight
-(requests, decoded watch lines, manifests, progress events). With CPython's thresholds
-(700, 10, 10) most of them are still alive at a young collection, are promoted, and
-every ten middle collections the collector walks everything promoted since the last full
-collection: a single pause of the whole event loop. In the 10,000-spawn benchmark that
-was twelve full collections during the starts, the longest 667 ms, and ``start()``'s
-p99 after Ready was 133 ms; in the 1,000-spawn benchmark the longest loop step (128 ms)
-was such a pause. Everything a hub does waits through it: other users' requests, the
-proxy, every spawn's progress.
+Why: a burst keeps thousands of short-lived objects in flight (requests, watch lines,
+manifests, progress events). With CPython's thresholds (700, 10, 10) most are still alive
+at a young collection, are promoted, and every tenth middle collection walks all of them
+at once: a pause of the whole event loop that every spawn, request and proxy call waits
+through (twelve in the 10,000-spawn benchmark's starts, up to 667 ms).
 
-What, while this process's spawners have a ``start()`` or ``stop()`` in flight (a
-*burst*):
+While a ``start()`` or ``stop()`` is in flight (a *burst*) the thresholds are raised to
+(10000, 10, 100): in-flight objects are mostly freed by reference counting before a
+collection sees them, and full collections wait. ``quiet_delay`` seconds after the last
+one ends the thresholds are restored and the full collection the burst owed, if any, runs
+once: cyclic garbage is reclaimed later, never lost. Bounds for a hub that is never
+quiet: a full collection still happens after 100 middle collections, and after
+``max_deferral`` seconds of bursts without one the ordinary thresholds return until the
+collector has run one.
 
-- the youngest generation's threshold is raised (700 -> 10,000 allocations), so most
-  in-flight objects are freed by reference counting before a collection sees them and
-  are never promoted;
-- the oldest generation's threshold is raised (10 -> 100 middle collections), so a full
-  collection is deferred until the burst is over.
-
-When no spawner work has been in flight for ``quiet_delay`` seconds (the burst is over;
-a storm's pods becoming Ready over ten seconds is one burst, not a thousand), the
-thresholds go back to what they were and, if the collector owed a full collection, it
-is run then, once, at a moment nothing waits on the spawner. Cyclic garbage is still
-reclaimed: later, never lost.
-
-Bounds, so a hub that is never quiet does not grow without limit: the raised oldest
-threshold is a bound in itself (a full collection still happens after 100 middle
-collections, ten times CPython's), and after ``max_deferral`` seconds of continuous
-burst without a full collection the ordinary thresholds come back until the collector
-has run one (the same pause a hub without the policy would have had, ten times less
-often).
-
-The operator keeps control. The policy stays off, and never touches the collector, when
-``c.KubeSpawner.gc_burst_policy = False``, when ``c.KubeSpawner.gc_young_threshold`` is
-set, when the collector is disabled, or when the thresholds were not CPython's defaults
-when the first spawner first talked to Kubernetes (someone chose them). If anything else
-changes the thresholds while the policy runs, it notices at its next decision, steps
-aside for the life of the process and leaves their setting in place.
+The operator keeps control: off with ``c.KubeSpawner.gc_burst_policy = False``, when
+``gc_young_threshold`` is set, when the collector is disabled or its thresholds were not
+CPython's defaults at the first spawn; and if anything else changes the thresholds while
+it runs, it steps aside for good and leaves their values. Figures: docs/performance.md.
 """
 
 from __future__ import annotations
