@@ -34,6 +34,9 @@ from urllib.parse import urlsplit
 from jupyterhub.spawner import Spawner
 from tornado import web
 
+from .gc_policy import BurstGcPolicy, InFlight
+from .gc_policy import disengage as disengage_gc_policy
+from .gc_policy import engage as engage_gc_policy
 from .kube.cache import EventIndex, ObjectCache, trim_pod
 from .kube.client import (
     EVENTS,
@@ -88,6 +91,7 @@ async def close_shared_resources() -> None:
     await stop_reconcilers()
     await stop_reflectors()
     await close_shared_apis()
+    disengage_gc_policy()  # its timer is this package's too
 
 
 def reflector_health() -> list[dict[str, Any]]:
@@ -126,6 +130,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             retry_timeout=float(self.k8s_api_request_retry_timeout),
             max_concurrent_requests=int(self.k8s_api_max_concurrent_requests),
         )
+
+    def _gc_policy(self) -> BurstGcPolicy | None:
+        """The process's burst-aware collector policy (gc_policy.py), engaged once by the
+        first start() or stop(); None when this configuration leaves the collector alone."""
+        if self.gc_young_threshold is not None or not self.gc_burst_policy:
+            return None
+        return engage_gc_policy()
 
     async def _get_api(self) -> KubeApi:
         if self.freeze_startup_heap:
@@ -248,7 +259,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         progress log here, synchronously, means every listener follows the right spawn.
         """
         self._progress_log = self._new_progress_log()
-        return asyncio.ensure_future(self._start_measured(self._progress_log))
+        # Counted from this call (gc_policy.py), not from when the coroutine first runs:
+        # a storm's start() calls come before any of their bodies. The done callback
+        # also covers a future cancelled before its coroutine ever ran.
+        in_flight = InFlight.begin(self._gc_policy())
+        future = asyncio.ensure_future(self._start_measured(self._progress_log))
+        future.add_done_callback(in_flight.end_callback)
+        return future
 
     async def _start_measured(self, progress_log: SpawnProgress) -> str:
         started = time.monotonic()
@@ -407,6 +424,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         started = time.monotonic()
         outcome = "failure"
         grace = 0 if now else self.delete_grace_period
+        in_flight = InFlight.begin(self._gc_policy())  # gc_policy.py
         try:
             await loop_turns().take()  # a burst of stops: one delete request per iteration
             api = await self._get_api()
@@ -472,6 +490,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             outcome = "success"
             self._log_state("stopped", f"after={time.monotonic() - started:.3f}s")
         finally:
+            in_flight.end()
             if outcome not in ("success", "timeout", "owed"):
                 outcome = "failure"
             if outcome == "success":

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -125,6 +127,7 @@ async def start_server(spawner: Spawner, record: CycleRecord) -> None:
         server.port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except Exception as exc:
         record.start_error = f"{type(exc).__name__}: {exc}"[:300]
+        _print_traceback(f"start() of {spawner.user.name} failed")
     finally:
         spawner._start_pending = False
         spawner._spawn_pending = False
@@ -158,6 +161,19 @@ async def poll_server(spawner: Spawner, record: CycleRecord, interval: float,
             record.wrong_polls += 1
 
 
+_TRACEBACKS_LEFT = 20
+
+
+def _print_traceback(what: str) -> None:
+    """The whole traceback of the first few failures on stderr: the one-line summary
+    in the figures hides where an unexpected error came from (and printing thousands of
+    timeouts would itself stall the loop)."""
+    global _TRACEBACKS_LEFT
+    if _TRACEBACKS_LEFT > 0:
+        _TRACEBACKS_LEFT -= 1
+        print(f"{what}:\n{traceback.format_exc()}", file=sys.stderr)
+
+
 async def stop_server(spawner: Spawner, record: CycleRecord) -> None:
     """``User.stop``: stop polling, call ``stop()`` and note when it returned."""
     record.stop_called = time.monotonic()
@@ -166,5 +182,7 @@ async def stop_server(spawner: Spawner, record: CycleRecord) -> None:
         record.stop_returned = time.monotonic()
     except Exception as exc:
         record.stop_error = f"{type(exc).__name__}: {exc}"[:300]
+        # The one-line summary hides where an unexpected error came from.
+        _print_traceback(f"stop() of {spawner.user.name} failed")
     finally:
         spawner.orm_spawner.server = None

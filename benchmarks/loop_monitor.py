@@ -15,6 +15,7 @@ own work between two ticks, the part of a stall our process is responsible for, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from typing import Any
 
@@ -112,7 +113,7 @@ class SlowestSteps:
                 steps.sort(key=lambda s: -s[0])
                 del steps[recorder.keep :]
 
-        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign]
+        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self._original is not None:
@@ -127,11 +128,27 @@ class SlowestSteps:
 
 
 def _describe(handle: asyncio.events.Handle) -> str:
+    """Name what a step ran without calling any ``__repr__`` but asyncio's own.
+
+    Why: ``repr()`` of a bound method calls its object's ``__repr__``, which may have side
+    effects. aiohttp's ``ClientResponse.__repr__`` reads ``headers``, a cached property:
+    read before the response has started (its request-body writer finishing schedules
+    ``ClientResponse.__reset_writer`` as a step of its own), it caches ``None``, and that
+    request then fails in ``start()`` with ``AttributeError: 'NoneType' object has no
+    attribute 'getall'``. Which steps get described depends on which are slowest, so a
+    garbage collection landing in such a step is what made a stop fail, rarely, in storms.
+    """
     callback = getattr(handle, "_callback", None)
-    task = getattr(callback, "__self__", None)
-    if isinstance(task, asyncio.Task):
-        coro = task.get_coro()
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        coro = owner.get_coro()
         frame = getattr(coro, "cr_frame", None)
         where = f" (now at line {frame.f_lineno})" if frame is not None else ""
         return f"task {getattr(coro, '__qualname__', coro)!s}{where}"
-    return repr(callback)[:200]
+    target = callback.func if isinstance(callback, functools.partial) else callback
+    owner = getattr(target, "__self__", None)
+    func = getattr(target, "__func__", target)
+    name = getattr(func, "__qualname__", None) or type(func).__qualname__
+    if owner is not None and not isinstance(owner, type):
+        return f"<bound method {name} of a {type(owner).__module__}.{type(owner).__qualname__}>"
+    return f"<{type(func).__name__} {name}>"

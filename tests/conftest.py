@@ -4,6 +4,7 @@ The simulator's fixtures (``simulator``, ``api_client``, ``cluster``, ``cluster_
 come from the ``kubesim`` distribution's pytest plugin, registered by its entry point.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,3 +30,13 @@ settings.register_profile(
     "project", deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile("project")
+
+
+@pytest.fixture(autouse=True)
+def _collector_policy_per_test() -> Iterator[None]:
+    """Each test starts with no burst-aware GC policy engaged and ends by giving the
+    process's thresholds back, whatever spawners it started (see gc_policy.py)."""
+    yield
+    from async_kubespawner import gc_policy
+
+    gc_policy.disengage()

@@ -73,8 +73,27 @@ class ApiTraits(LoggingConfigurable):
         holds the event loop. In the 1,000-spawn benchmark 10000 cut the collector's
         time in the starts from 830 to 70 ms and the longest single loop step from 385
         to 18 ms (50000 is too much: each young collection then takes ~100 ms). A
-        process-wide policy, off by default. (async_kubespawner only; upstream has no
-        equivalent.)""",
+        process-wide setting, off by default; when set, it stays set all the time and
+        replaces the burst-aware policy (gc_burst_policy). (async_kubespawner only;
+        upstream has no equivalent.)""",
+    )
+
+    gc_burst_policy = Bool(
+        True,
+        config=True,
+        help="""While a spawn or stop is in flight in this hub process, raise the garbage
+        collector's thresholds from CPython's (700, 10, 10) to (10000, 10, 100), so the
+        objects of a burst are freed by reference counting instead of being promoted and
+        walked by full collections that hold the event loop; the ordinary thresholds come
+        back 2 s after the last spawn or stop ended, with the one full collection the
+        burst owed (cyclic garbage is reclaimed then), and for one full collection after
+        every 120 s of continuous bursts. In the 1,000-spawn benchmark the starts had no
+        full collection instead of two and their longest loop step went from 134-211 to
+        15-21 ms (docs/performance.md). Stays off when gc_young_threshold is set, when the
+        thresholds were not CPython's defaults at the first spawn (the operator chose
+        them) or when the collector is disabled, and steps aside if anything else changes
+        the thresholds; set False to leave the collector alone. (async_kubespawner only;
+        upstream has no equivalent.)""",
     )
 
     @validate("k8s_api_max_concurrent_requests")

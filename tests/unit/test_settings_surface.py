@@ -236,6 +236,7 @@ DEFAULTS: list[tuple[str, type | tuple[T, ...], object]] = [
     ("k8s_api_max_concurrent_requests", Integer, 100),
     ("freeze_startup_heap", Bool, True),
     ("gc_young_threshold", Integer, None),
+    ("gc_burst_policy", Bool, True),
     ("stop_timeout", Integer, 60),
     ("events_per_object_limit", Integer, 100),
     ("events_total_limit", Integer, 20000),

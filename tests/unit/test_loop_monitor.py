@@ -1,0 +1,71 @@
+"""The storm benchmark's step timer names what ran without calling foreign ``__repr__``s.
+
+aiohttp's ``ClientResponse.__repr__`` caches ``headers`` as None when called before the
+response has started; describing the step that ran its ``__reset_writer`` callback (a
+request body written, the answer not yet read) made that request fail in ``start()``
+with ``AttributeError: 'NoneType' object has no attribute 'getall'``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+
+from aiohttp import ClientSession, web
+
+from benchmarks.loop_monitor import SlowestSteps, _describe
+
+
+class _Touchy:
+    def __init__(self) -> None:
+        self.reprs = 0
+
+    def __repr__(self) -> str:
+        self.reprs += 1
+        return "touched"
+
+    def step(self) -> None:
+        pass
+
+
+async def test_a_bound_method_step_is_named_without_its_objects_repr() -> None:
+    loop = asyncio.get_running_loop()
+    touchy = _Touchy()
+    described = [
+        _describe(asyncio.Handle(touchy.step, (), loop)),
+        _describe(asyncio.Handle(functools.partial(touchy.step), (), loop)),
+    ]
+    assert touchy.reprs == 0
+    assert all("_Touchy.step" in d for d in described), described
+
+
+async def test_describing_every_step_leaves_requests_with_a_body_intact() -> None:
+    """Every step described (so the body writer's done callback surely is): each DELETE
+    with a body still gets its answer."""
+
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response({"kind": "Status", "status": "Success"})
+
+    app = web.Application()
+    app.router.add_delete("/pod", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    steps = SlowestSteps(keep=1_000_000)
+    steps.install()
+    try:
+        async with ClientSession() as session:
+            for _ in range(3):
+                async with session.request(
+                    "DELETE", f"http://127.0.0.1:{port}/pod", data=b'{"kind":"DeleteOptions"}'
+                ) as response:
+                    assert response.status == 200
+                    assert (await response.json())["status"] == "Success"
+    finally:
+        steps.uninstall()
+        await runner.cleanup()
+    described = [what for _, what in steps.steps]
+    assert any("ClientResponse" in what for what in described), described[:20]
