@@ -16,6 +16,7 @@ from async_kubespawner.gc_policy import BurstGcPolicy, InFlight, PolicySettings
 from tests.unit.spawner_fakes import make_spawner
 
 BURST = (10_000, 10, 100)
+FREEZE, UNFREEZE = -1, -2  # in FakeCollector.ops, beside the collected generations
 DEFAULT = (700, 10, 10)
 
 
@@ -29,6 +30,8 @@ class FakeCollector:
         self.callbacks: list[Callable[[str, dict[str, Any]], None]] = []
         self.set_calls: list[tuple[int, ...]] = []
         self.collected: list[int] = []
+        #: collections (their generation), freezes and unfreezes, in order
+        self.ops: list[int] = []
 
     def get_threshold(self) -> tuple[int, int, int]:
         return self.thresholds
@@ -42,11 +45,18 @@ class FakeCollector:
 
     def collect(self, generation: int = 2) -> int:
         self.collected.append(generation)
+        self.ops.append(generation)
         self.full_collection_ran()
         return 0
 
     def isenabled(self) -> bool:
         return self.enabled
+
+    def freeze(self) -> None:
+        self.ops.append(FREEZE)
+
+    def unfreeze(self) -> None:
+        self.ops.append(UNFREEZE)
 
     def full_collection_ran(self) -> None:
         """What CPython does after any full collection: callbacks, count reset."""
@@ -367,3 +377,98 @@ async def test_a_start_cancelled_before_its_coroutine_ran_is_still_uncounted(
         await future
     # the done callback was registered before this task's wake-up, so it has run
     assert policy.in_flight == 0
+
+
+# -- survivors frozen, whole-heap sweeps ------------------------------------------------
+
+def _end_burst(policy: BurstGcPolicy, clock: Clock) -> None:
+    policy.work_started()
+    policy.work_finished()
+    clock.now += policy.settings.quiet_delay
+    policy.tick()
+
+
+def test_survivors_of_every_full_collection_are_frozen(
+    policy: BurstGcPolicy, collector: FakeCollector, clock: Clock
+) -> None:
+    collector.full_collection_ran()  # one the collector decided on its own
+    assert collector.ops == [FREEZE]
+    collector.ops.clear()
+    policy.work_started()
+    collector.count = (0, 0, 100)
+    policy.work_finished()
+    clock.now += 2.0
+    policy.tick()
+    assert collector.ops == [2, FREEZE]  # the owed collection, then its survivors
+
+
+def test_nothing_is_frozen_when_freezing_is_off(collector: FakeCollector, clock: Clock) -> None:
+    policy = BurstGcPolicy(
+        collector, clock=clock, settings=PolicySettings(freeze_survivors=False)
+    )
+    assert policy.install()
+    clock.now += 10_000
+    collector.count = (0, 0, 100)
+    _end_burst(policy, clock)
+    assert collector.ops == [2]  # collected, never frozen nor unfrozen
+
+
+def test_a_sweep_unfreezes_before_one_full_collection_once_per_interval(
+    collector: FakeCollector, clock: Clock
+) -> None:
+    policy = BurstGcPolicy(collector, clock=clock, settings=PolicySettings(sweep_interval=600))
+    assert policy.install()
+    clock.now += 599
+    _end_burst(policy, clock)  # 601 s after install, nothing owed: the sweep is due
+    assert collector.ops == [UNFREEZE, 2, FREEZE]
+    assert policy.sweeps == 1
+    collector.ops.clear()
+    clock.now += 100
+    _end_burst(policy, clock)  # 102 s later: not due, nothing owed, nothing done
+    assert collector.ops == []
+    clock.now += 500
+    _end_burst(policy, clock)
+    assert collector.ops == [UNFREEZE, 2, FREEZE]
+    assert policy.sweeps == 2
+
+
+def test_a_never_quiet_hub_sweeps_at_the_deferral_limit(
+    collector: FakeCollector, clock: Clock
+) -> None:
+    policy = BurstGcPolicy(
+        collector, clock=clock, settings=PolicySettings(max_deferral=120, sweep_interval=600)
+    )
+    assert policy.install()
+    policy.work_started()
+    clock.now += 120
+    policy.tick()  # catch-up, sweep not yet due: frozen objects stay frozen
+    assert policy.state == "catch-up" and collector.ops == []
+    collector.full_collection_ran()
+    assert collector.ops == [FREEZE] and policy.state == "burst"
+    collector.ops.clear()
+    clock.now += 600
+    policy.tick()  # catch-up with the sweep due: the collector's next full one sees all
+    assert collector.ops == [UNFREEZE] and policy.state == "catch-up"
+
+
+def test_cyclic_garbage_among_frozen_survivors_is_reclaimed_by_the_sweep(
+    real_gc: None, clock: Clock
+) -> None:
+    policy = BurstGcPolicy(gc, clock=clock, settings=PolicySettings(sweep_interval=600))
+    assert policy.install() is True
+    try:
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        gc.collect()  # a full collection the cycle survives: frozen by the policy
+        frozen = weakref.ref(a)
+        del a, b
+        gc.collect()
+        assert frozen() is not None  # out of the collector's reach while frozen
+        clock.now += 600
+        _end_burst(policy, clock)
+        assert policy.sweeps == 1
+        assert frozen() is None  # the sweep's full collection reclaimed it
+        assert gc.get_freeze_count() > 0  # and the heap is frozen again
+    finally:
+        policy.uninstall()
+        gc.unfreeze()  # leave the test process's collector as the other tests expect
