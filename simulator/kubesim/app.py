@@ -597,7 +597,8 @@ class SimulatorAPI:
         if verb == "delete":
             obj = await self._delete_one(request, rt, t.namespace, t.name or "")
             if rt.returns_deleted or self.store.holds(obj):
-                return json_response(obj)
+                # the bytes of the object's watch event, when the delete just wrote it
+                return raw_json_response(self.store.encode(obj))
             return json_response(deleted_status(rt, obj))
         if verb == "deletecollection":
             return await self._delete_collection(request, t)
