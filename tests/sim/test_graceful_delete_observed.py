@@ -85,7 +85,7 @@ def rv(obj: dict[str, Any]) -> int:
 
 
 @pytest.mark.parametrize("flush_interval", [0.0, 0.001])
-async def test_a_graceful_delete_seen_by_two_watchers_and_the_deleter(flush_interval: float):
+async def test_a_graceful_delete_seen_by_two_watchers_and_the_deleter(flush_interval: float) -> None:
     config = ClusterConfig.fast(default_scenario="instant")
     async with (
         run_cluster(config, watch_flush_interval=flush_interval) as sim,

@@ -68,7 +68,7 @@ async def loop_turn() -> None:
     await asyncio.sleep(0)
 
 
-async def test_first_event_at_commit_the_rest_of_the_burst_in_one_write_next_turn():
+async def test_first_event_at_commit_the_rest_of_the_burst_in_one_write_next_turn() -> None:
     store, _clock, cms, watch, writes, _ = burst_watch()
     await create(store, cms, "a")
     assert names(writes) == [["a"]]  # a quiet spell ends: written at once
@@ -82,7 +82,7 @@ async def test_first_event_at_commit_the_rest_of_the_burst_in_one_write_next_tur
     await store.close()
 
 
-async def test_a_commit_writes_what_has_waited_the_interval_without_a_loop_turn():
+async def test_a_commit_writes_what_has_waited_the_interval_without_a_loop_turn() -> None:
     store, clock, cms, watch, writes, _ = burst_watch()
     await create(store, cms, "a")
     await create(store, cms, "b")
@@ -99,7 +99,7 @@ async def test_a_commit_writes_what_has_waited_the_interval_without_a_loop_turn(
     await store.close()
 
 
-async def test_held_events_that_cannot_be_written_are_queued_ahead_of_later_ones():
+async def test_held_events_that_cannot_be_written_are_queued_ahead_of_later_ones() -> None:
     store, _clock, cms, watch, writes, accept = burst_watch()
     await create(store, cms, "a")
     await create(store, cms, "b")
@@ -114,7 +114,7 @@ async def test_held_events_that_cannot_be_written_are_queued_ahead_of_later_ones
     await store.close()
 
 
-async def test_closing_a_watch_writes_what_it_holds_first():
+async def test_closing_a_watch_writes_what_it_holds_first() -> None:
     store, _clock, cms, watch, writes, _ = burst_watch()
     await create(store, cms, "a")
     await create(store, cms, "b")
@@ -124,7 +124,7 @@ async def test_closing_a_watch_writes_what_it_holds_first():
     await store.close()
 
 
-async def test_a_scripted_close_after_n_events_counts_held_events_too():
+async def test_a_scripted_close_after_n_events_counts_held_events_too() -> None:
     """``close_after`` counts through the queue: held events move there, in order."""
     store, _clock, cms, watch, writes, _ = burst_watch()
     await create(store, cms, "a")
@@ -138,12 +138,17 @@ async def test_a_scripted_close_after_n_events_counts_held_events_too():
     await store.close()
 
 
-async def test_no_holding_with_a_zero_interval():
+async def test_no_holding_with_a_zero_interval() -> None:
     store = Store(watch_flush_interval=0)
     cms = store.resource("configmaps")
     watch = store.watch(cms, "default", resource_version=str(store.resource_version))
     writes: list[bytes] = []
-    watch.attach_writer(lambda data: writes.append(data) or True)
+
+    def write(data: bytes) -> bool:
+        writes.append(data)
+        return True
+
+    watch.attach_writer(write)
     for name in ("a", "b", "c"):
         await create(store, cms, name)
     assert names(writes) == [["a"], ["b"], ["c"]]
