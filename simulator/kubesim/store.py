@@ -338,6 +338,7 @@ class Watch:
         self._spill()
 
     def close_after(self, events: int) -> None:
+        self._flush()  # events committed before this call go out as they would have
         self._remaining = max(0, events)
         if self._remaining == 0:
             self.close("closed by fault")
@@ -378,6 +379,12 @@ class Watch:
             if self.allow_bookmarks:
                 due = self._last_bookmark + self.bookmark_interval
                 if now >= due:
+                    if self._held:
+                        # a BOOKMARK names the store's newest version: the events held
+                        # for the burst's write must reach the client before it does
+                        self._flush()
+                        if self._queue:
+                            continue
                     self._last_bookmark = now
                     return self.store._bookmark(self.rt)
                 wait = due - now if wait is None else min(wait, due - now)

@@ -124,17 +124,20 @@ async def test_closing_a_watch_writes_what_it_holds_first() -> None:
     await store.close()
 
 
-async def test_a_scripted_close_after_n_events_counts_held_events_too() -> None:
-    """``close_after`` counts through the queue: held events move there, in order."""
+async def test_a_scripted_close_after_n_events_counts_from_the_call() -> None:
+    """``close_after(n)``: what was committed before the call is written first, as it
+    would have been one event at a time; the n events after it go through the counting
+    queue, and the one after them is never delivered."""
     store, _clock, cms, watch, writes, _ = burst_watch()
     await create(store, cms, "a")
     await create(store, cms, "b")
     watch.close_after(2)
-    await create(store, cms, "c")
-    await create(store, cms, "d")
-    assert names(writes) == [["a"]]
+    assert names(writes) == [["a"], ["b"]]
+    for name in ("c", "d", "e"):
+        await create(store, cms, name)
     got = [event.object["metadata"]["name"] async for event in watch]
-    assert got == ["b", "c"]
+    assert got == ["c", "d"]
+    assert names(writes) == [["a"], ["b"]]
     await store.close()
 
 
@@ -154,3 +157,31 @@ async def test_no_holding_with_a_zero_interval() -> None:
     assert names(writes) == [["a"], ["b"], ["c"]]
     watch.close()
     await store.close()
+
+
+async def test_a_periodic_bookmark_never_overtakes_held_events() -> None:
+    """A BOOKMARK carries the newest resourceVersion; a client that resumes from it must
+    already have every event before it, so held events are written first."""
+    store = Store(watch_flush_interval=INTERVAL)
+    cms = store.resource("configmaps")
+    watch = store.watch(
+        cms, "default", resource_version=str(store.resource_version), allow_bookmarks=True,
+        bookmark_interval=3600,
+    )
+    order: list[str] = []
+
+    def write(data: bytes) -> bool:
+        order.extend(json.loads(line)["object"]["metadata"]["name"] for line in data.splitlines())
+        return True
+
+    watch.attach_writer(write)
+    await create(store, cms, "a")
+    await create(store, cms, "b")  # held
+    watch._last_bookmark -= 7200  # a bookmark is due now
+    event = await watch.next_event()
+    assert event is not None and event.type == "BOOKMARK"
+    assert order == ["a", "b"]
+    assert int(event.object["metadata"]["resourceVersion"]) == store.resource_version
+    watch.close()
+    await store.close()
+
