@@ -317,6 +317,7 @@ class SimulatorAPI:
             status = 500
             return status_response(errors.internal_error(type(exc).__name__))
         finally:
+            self.store.flush_due_watches()
             ticket = request.get(TICKET_KEY)
             if ticket is not None and ticket.holding and self.flow is not None:
                 self.flow.release(ticket)  # the seat goes to the next in line

@@ -706,6 +706,15 @@ class Store:
         self._flush_scheduled = False
         self.flush_watches()
 
+    def flush_due_watches(self) -> None:
+        """``flush_watches`` once the oldest held event has waited the interval.
+
+        Commits check this themselves; the HTTP layer also calls it as each request ends,
+        so that held events do not wait for the loop to come round when a busy loop
+        iteration has stopped committing (the last events of a burst)."""
+        if self._holding and self.clock() - self._holding_since >= self.options.watch_flush_interval:
+            self.flush_watches()
+
     def flush_watches(self) -> None:
         """Write every event an HTTP watch holds (the end of a burst)."""
         holding, self._holding = self._holding, []

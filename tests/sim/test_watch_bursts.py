@@ -185,3 +185,18 @@ async def test_a_periodic_bookmark_never_overtakes_held_events() -> None:
     watch.close()
     await store.close()
 
+
+
+async def test_the_end_of_a_request_writes_what_has_waited_the_interval() -> None:
+    """No commit follows the last events of a burst; the HTTP layer's check at the end of
+    each request writes them once due, without waiting for the loop to come round."""
+    store, clock, cms, watch, writes, _ = burst_watch()
+    await create(store, cms, "a")
+    await create(store, cms, "b")
+    store.flush_due_watches()
+    assert names(writes) == [["a"]]  # not due yet
+    clock.advance(INTERVAL * 1.1)
+    store.flush_due_watches()
+    assert names(writes) == [["a"], ["b"]]
+    watch.close()
+    await store.close()
