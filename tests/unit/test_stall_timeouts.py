@@ -158,7 +158,6 @@ async def test_a_stall_mid_wait_is_not_charged(pair) -> None:
 
 async def test_an_idle_timeout_restarts_on_progress(pair) -> None:
     reader, peer = pair
-    loop = asyncio.get_running_loop()
     received: list[bytes] = []
 
     async def consume() -> None:
