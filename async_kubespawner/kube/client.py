@@ -865,8 +865,8 @@ class KubeApi:
             """Bytes of the stream received so far (the idle timeout's progress)."""
             return opened[0].content.total_bytes if opened else 0
 
-        overall = StallTolerantTimeout(timeout_seconds + 30)
-        idle = StallTolerantTimeout(read_timeout, progress=received)
+        overall = StallTolerantTimeout(timeout_seconds + 30, tick=False)
+        idle = StallTolerantTimeout(read_timeout, progress=received, tick=False)
         try:
             with overall, idle:
                 resp = await self._round_trip(

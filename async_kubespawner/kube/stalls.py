@@ -154,7 +154,11 @@ class StallTolerantTimeout:
     and raises :class:`TimeoutError`, but charges only responsive loop time (see the
     module docstring and :func:`next_delay`).
 
-    ``seconds`` of ``None``, ``0`` or infinity means no timeout. ``progress``, when given,
+    ``seconds`` of ``None``, ``0`` or infinity means no timeout. ``tick=False`` measures
+    stalls by this timeout's own lateness alone, without the loop's :class:`LoopStallClock`
+    (for the long-lived timeouts of watches, which are open all the time: they would keep
+    the clock ticking in an idle hub; a stall far from their deadline cannot discard an
+    answer, and one that covers it is seen by their lateness). ``progress``, when given,
     makes it an idle timeout: a callable returning a value that changes whenever the
     awaited work moved on (a stream's byte count); the window restarts whenever it has
     changed, checked every quarter of ``seconds``, so a quiet stream is abandoned after
@@ -166,7 +170,9 @@ class StallTolerantTimeout:
     __slots__ = (
         "_cancelling",
         "_clock",
+        "_due",
         "_handle",
+        "_late",
         "_loop",
         "_mark",
         "_seen",
@@ -177,13 +183,19 @@ class StallTolerantTimeout:
         "expired",
         "limit",
         "progress",
+        "tick",
     )
 
     def __init__(
-        self, seconds: float | None, *, progress: Callable[[], object] | None = None
+        self,
+        seconds: float | None,
+        *,
+        progress: Callable[[], object] | None = None,
+        tick: bool = True,
     ) -> None:
         self.limit = seconds if seconds is not None and 0 < seconds < math.inf else None
         self.progress = progress
+        self.tick = tick
         self.check_every = self.limit / 4 if (self.limit and progress is not None) else math.inf
         #: True once the timeout has cancelled the block.
         self.expired = False
@@ -191,7 +203,7 @@ class StallTolerantTimeout:
         self._task: asyncio.Task[object] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clock: LoopStallClock | None = None
-        self._start = self._stall0 = self._seen = 0.0
+        self._start = self._stall0 = self._seen = self._due = self._late = 0.0
         self._cancelling = 0
         self._mark: object = None
 
@@ -202,30 +214,47 @@ class StallTolerantTimeout:
         if task is None:
             raise RuntimeError("StallTolerantTimeout must be used inside a task")
         loop = asyncio.get_running_loop()
-        clock = stall_clock(loop)
-        clock.acquire()
-        self._task, self._loop, self._clock = task, loop, clock
+        if self.tick:
+            self._clock = stall_clock(loop)
+            self._clock.acquire()
+        self._task, self._loop = task, loop
         self._cancelling = task.cancelling()
-        self._restart(loop.time())
+        self._due = loop.time()
+        self._restart(self._due)
         return self
 
+    def _stalled(self, now: float) -> float:
+        """Stall seconds so far: the loop's clock, or this timeout's own lateness."""
+        if self._clock is not None:
+            return self._clock.stalled(now)
+        late = now - self._due - TOLERANCE
+        return self._late + late if late > 0 else self._late
+
+    def _arm(self, when: float) -> None:
+        assert self._loop is not None
+        self._due = when
+        self._handle = self._loop.call_at(when, self._check)
+
     def _restart(self, now: float) -> None:
-        assert self._loop is not None and self._clock is not None and self.limit is not None
+        assert self.limit is not None
         self._start = now
-        self._stall0 = self._seen = self._clock.stalled(now)
+        self._stall0 = self._seen = self._stalled(now)
         if self.progress is not None:
             self._mark = self.progress()
-        self._handle = self._loop.call_at(now + min(self.limit, self.check_every), self._check)
+        self._arm(now + min(self.limit, self.check_every))
 
     def _check(self) -> None:
-        loop, clock, limit = self._loop, self._clock, self.limit
-        assert loop is not None and clock is not None and limit is not None
+        loop, limit = self._loop, self.limit
+        assert loop is not None and limit is not None
         self._handle = None
         now = loop.time()
+        if self._clock is None:
+            self._late = self._stalled(now)  # this firing's lateness, counted once
+            self._due = now
         if self.progress is not None and self.progress() != self._mark:
             self._restart(now)
             return
-        stalled = clock.stalled(now)
+        stalled = self._stalled(now)
         charged = (now - self._start) - (stalled - self._stall0)
         new_stall = stalled - self._seen
         self._seen = stalled
@@ -235,7 +264,7 @@ class StallTolerantTimeout:
             assert self._task is not None
             self._task.cancel()
         else:
-            self._handle = loop.call_at(now + delay, self._check)
+            self._arm(now + delay)
 
     def __exit__(
         self,
@@ -248,8 +277,9 @@ class StallTolerantTimeout:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        assert self._clock is not None and self._task is not None
-        self._clock.release()
+        assert self._task is not None
+        if self._clock is not None:
+            self._clock.release()
         if not self.expired:
             return
         # Our cancellation is taken back whatever happened; it becomes a TimeoutError

@@ -80,22 +80,34 @@ async def read_stall_tolerant(reader: asyncio.StreamReader) -> bytes:
         return await reader.readline()
 
 
+async def read_by_own_lateness(reader: asyncio.StreamReader) -> bytes:
+    with StallTolerantTimeout(LIMIT, tick=False):
+        return await reader.readline()
+
+
+READERS = pytest.mark.parametrize(
+    "read", [read_stall_tolerant, read_by_own_lateness], ids=["stall-clock", "own-lateness"]
+)
+
+
 async def read_plain(reader: asyncio.StreamReader) -> bytes:
     async with asyncio.timeout(LIMIT):
         return await reader.readline()
 
 
-async def test_an_answer_that_arrived_during_a_stall_is_read(pair) -> None:
+@READERS
+async def test_an_answer_that_arrived_during_a_stall_is_read(pair, read) -> None:
     reader, peer = pair
-    assert await read_with(read_stall_tolerant, reader, peer) == b"answer\n"
+    assert await read_with(read, reader, peer) == b"answer\n"
 
 
-async def test_an_answer_just_before_the_deadline_then_a_stall_is_read(pair) -> None:
+@READERS
+async def test_an_answer_just_before_the_deadline_then_a_stall_is_read(pair, read) -> None:
     """The stall starts late in the window, after the stall clock's last tick: what it
     measures leaves the wait at its limit, and the grace lets the answer be read."""
     reader, peer = pair
     loop = asyncio.get_running_loop()
-    task = asyncio.create_task(read_stall_tolerant(reader))
+    task = asyncio.create_task(read(reader))
     await asyncio.sleep(0)
     armed = loop.time()
     loop.call_at(armed + 0.9 * LIMIT, answer_during_stall, peer, loop, armed + LIMIT + 0.2)
@@ -110,23 +122,25 @@ async def test_the_fault_is_real_for_a_plain_timeout(pair) -> None:
         await read_with(read_plain, reader, peer)
 
 
-async def test_a_silent_peer_still_times_out(pair) -> None:
+@pytest.mark.parametrize("tick", [True, False], ids=["stall-clock", "own-lateness"])
+async def test_a_silent_peer_still_times_out(pair, tick: bool) -> None:
     reader, _peer = pair
     loop = asyncio.get_running_loop()
     started = loop.time()
     async with asyncio.timeout(30):  # a guard: the test fails rather than hangs
-        with pytest.raises(TimeoutError), StallTolerantTimeout(LIMIT):
+        with pytest.raises(TimeoutError), StallTolerantTimeout(LIMIT, tick=tick):
             await reader.readline()
     assert loop.time() - started >= LIMIT  # never abandoned early
 
 
-async def test_a_silent_peer_times_out_after_a_stall_too(pair) -> None:
+@pytest.mark.parametrize("tick", [True, False], ids=["stall-clock", "own-lateness"])
+async def test_a_silent_peer_times_out_after_a_stall_too(pair, tick: bool) -> None:
     """A stall earns a grace, not an endless wait: silence still ends the block."""
     reader, _peer = pair
     loop = asyncio.get_running_loop()
 
     async def wait() -> None:
-        with StallTolerantTimeout(LIMIT):
+        with StallTolerantTimeout(LIMIT, tick=tick):
             await reader.readline()
 
     task = asyncio.create_task(wait())
@@ -208,6 +222,16 @@ async def test_the_stall_clock_measures_a_blocked_loop_before_its_tick_runs() ->
     # The tick is overdue: its lateness is already counted.
     assert clock.stalled(loop.time()) - before >= 0.5 - 0.05 - 0.01
     clock.release()
+
+
+async def test_own_lateness_mode_leaves_the_stall_clock_alone() -> None:
+    clock = stall_clock()
+    users = clock.users
+    with StallTolerantTimeout(LIMIT, tick=False):
+        assert clock.users == users
+    with StallTolerantTimeout(LIMIT):
+        assert clock.users == users + 1
+    assert clock.users == users
 
 
 async def test_the_stall_clock_stops_ticking_without_users() -> None:
