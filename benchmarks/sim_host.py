@@ -35,6 +35,8 @@ listens, then answers JSON commands read line by line from stdin, one JSON line 
 - ``{"cmd": "service_account_token", "namespace": ns, "name": sa}`` → ``{"token": ...}``:
   a bound token of ServiceAccount ``ns/sa`` (made if missing), as a pod would mount it;
   with ``--auth`` only
+- ``{"cmd": "gc_pauses"}`` → this process's garbage-collector pauses by generation
+  (count, total and longest) since the previous ``gc_pauses``
 - ``{"cmd": "flow_control"}`` → the priority levels' live counters (``GET /_sim/flowcontrol``)
 - ``{"cmd": "quit"}`` → stop and exit
 
@@ -56,6 +58,7 @@ import copy
 import cProfile
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -73,6 +76,8 @@ from kubesim.cluster.scheduler import Scheduler
 from kubesim.gc_policy import freeze_survivors_of_full_collections
 from kubesim.store import Store
 from kubesim.testing import run_simulator
+
+from benchmarks.diagnostics import GcPauses
 
 #: Pods a simulated node accepts; nodes are added so every user fits.
 PODS_PER_NODE = 110
@@ -303,6 +308,7 @@ async def service_account_token(sim: Any, namespace: str, name: str) -> str:
 
 
 _profiler: cProfile.Profile | None = None
+_gc_pauses = GcPauses()
 
 
 def _profile(start: bool, path: str | None = None) -> dict[str, Any]:
@@ -336,7 +342,14 @@ async def handle(store: MarkingStore, sim: Any, command: dict[str, Any]) -> Any:
         case "fault":
             return sim.faults.apply_admin(command["command"])
         case "cpu":
-            return {"process_time": time.process_time()}
+            times = os.times()
+            return {"process_time": time.process_time(), "user": times.user,
+                    "system": times.system}
+        case "gc_pauses":
+            # this process's cyclic-collector pauses since the last call, by generation
+            snapshot = _gc_pauses.snapshot()
+            _gc_pauses.reset()
+            return snapshot
         case "service_account_token":
             return {"token": await service_account_token(sim, command["namespace"],
                                                          command["name"])}
@@ -408,6 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     freeze_survivors_of_full_collections()  # as the kubesim command does
+    _gc_pauses.start()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args))
     return 0

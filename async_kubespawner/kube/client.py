@@ -88,6 +88,7 @@ from .errors import (
     error_for_exception,
     error_for_response,
 )
+from .stalls import StallTolerantTimeout
 from .transport import Transport, build_client, proxy_for, tls_context
 
 __all__ = [
@@ -437,12 +438,15 @@ class KubeApi:
         body: Any,
         content_type: str,
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (passed to aiohttp)
+        limit: float | None,
         started: float,
     ) -> aiohttp.ClientResponse:
         """Send one request; a transport failure becomes :class:`~.errors.NoResponse`.
 
         The one exception mapping for requests and watches alike; the body is encoded
-        once, here.
+        once, here. ``timeout`` is aiohttp's own (connect only: the time an answer may
+        take is bounded by the caller's :class:`~.stalls.StallTolerantTimeout`);
+        ``limit`` is that bound, for the error message.
         """
         data = encode_body(body)
         try:
@@ -450,7 +454,7 @@ class KubeApi:
                 method, path, query=query, data=data, content_type=content_type, timeout=timeout
             )
         except (TimeoutError, aiohttp.ClientError) as e:
-            raise self._no_response(target, e, timeout.total) from e
+            raise self._no_response(target, e, limit) from e
         finally:
             API_REQUEST_DURATION.labels(target.verb, target.kind).observe(
                 time.monotonic() - started
@@ -501,23 +505,30 @@ class KubeApi:
         decode: Callable[[bytes], dict[str, Any]] | None,
         started: float,
     ) -> dict[str, Any]:
-        client_timeout = aiohttp.ClientTimeout(total=timeout)
-        resp = await self._round_trip(
-            target,
-            method,
-            path,
-            query=query,
-            body=body,
-            content_type=content_type,
-            timeout=client_timeout,
-            started=started,
-        )
+        # The per-attempt timeout is ours, not aiohttp's: aiohttp's fires in the same
+        # loop iteration as the read of an answer that arrived while the hub's loop was
+        # stalled, and discards it. Ours does not charge stalls to the server.
         try:
-            raw = await resp.read()
-        except (TimeoutError, aiohttp.ClientError) as e:
+            with StallTolerantTimeout(timeout):
+                resp = await self._round_trip(
+                    target,
+                    method,
+                    path,
+                    query=query,
+                    body=body,
+                    content_type=content_type,
+                    timeout=_NO_CLIENT_TIMEOUT,
+                    limit=timeout,
+                    started=started,
+                )
+                try:
+                    raw = await resp.read()
+                except aiohttp.ClientError as e:
+                    raise self._no_response(target, e, timeout) from e
+                finally:
+                    resp.release()
+        except TimeoutError as e:
             raise self._no_response(target, e, timeout) from e
-        finally:
-            resp.release()
         self._note_answer(resp.status)
         if 200 <= resp.status < 300:
             if not raw:
@@ -848,34 +859,50 @@ class KubeApi:
             query.append(("labelSelector", label_selector))
         if field_selector:
             query.append(("fieldSelector", field_selector))
-        timeout = aiohttp.ClientTimeout(
-            total=timeout_seconds + 30,
-            sock_connect=self.request_timeout * 3,
-            sock_read=read_timeout,
-        )
+        # aiohttp bounds only the connect; the stream's overall bound (the server's
+        # timeoutSeconds plus a margin) and its idle bound (``read_timeout`` of silence)
+        # are stall-tolerant timeouts, by the same rule as a request's.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.request_timeout * 3)
         target = _Target("watch", rk.plural, namespace)
-        resp = await self._round_trip(
-            target,
-            "GET",
-            rk.path(namespace),
-            query=query,
-            body=None,
-            content_type="application/json",
-            timeout=timeout,
-            started=time.monotonic(),
-        )
-        self._note_answer(resp.status)
+        opened: list[aiohttp.ClientResponse] = []
+
+        def received() -> int:
+            """Bytes of the stream received so far (the idle timeout's progress)."""
+            return opened[0].content.total_bytes if opened else 0
+
+        overall = StallTolerantTimeout(timeout_seconds + 30, tick=False)
+        idle = StallTolerantTimeout(read_timeout, progress=received, tick=False)
         try:
-            if resp.status != 200:
+            with overall, idle:
+                resp = await self._round_trip(
+                    target,
+                    "GET",
+                    rk.path(namespace),
+                    query=query,
+                    body=None,
+                    content_type="application/json",
+                    timeout=timeout,
+                    limit=self.request_timeout * 3,
+                    started=time.monotonic(),
+                )
+                opened.append(resp)
+                self._note_answer(resp.status)
                 try:
-                    raw = await resp.read()
-                except (TimeoutError, aiohttp.ClientError) as e:
-                    raise self._no_response(target, e, None) from e
-                raise self._refusal(target, resp.status, raw, resp.headers)
-            yield resp
-        finally:
-            resp.release()
-            resp.close()
+                    if resp.status != 200:
+                        try:
+                            raw = await resp.read()
+                        except aiohttp.ClientError as e:
+                            raise self._no_response(target, e, None) from e
+                        raise self._refusal(target, resp.status, raw, resp.headers)
+                    yield resp
+                finally:
+                    resp.release()
+                    resp.close()
+        except TimeoutError as e:
+            if not (overall.expired or idle.expired):
+                raise  # the caller's own, passing through
+            limit = read_timeout if idle.expired else timeout_seconds + 30
+            raise self._no_response(target, e, limit) from e
 
     async def close(self) -> None:
         if not self._closed:
@@ -885,6 +912,11 @@ class KubeApi:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._probe_task
             await self.transport.close()
+
+
+#: aiohttp's own timeouts are off for requests: the per-attempt bound is a
+#: :class:`~.stalls.StallTolerantTimeout` around the whole attempt (connect included).
+_NO_CLIENT_TIMEOUT = aiohttp.ClientTimeout(total=None)
 
 
 class _RetryBudget:

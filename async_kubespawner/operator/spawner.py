@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import weakref
 from collections.abc import AsyncIterator, Mapping
@@ -36,10 +37,19 @@ from jupyterhub.spawner import Spawner
 from traitlets import Bool, CaselessStrEnum, Dict, Float, Integer, Unicode, default, validate
 
 from ..kube.cache import EventIndex, ObjectCache
-from ..kube.client import EVENTS, SECRETS, ApiError, ApiSettings, KubeApi, shared_api
+from ..kube.client import (
+    EVENTS,
+    SECRETS,
+    ApiError,
+    ApiSettings,
+    KubeApi,
+    new_create_id,
+    shared_api,
+)
 from ..kube.reflector import ApiListerWatcher, Reflector
 from ..lifecycle.errors import SpawnFailed
 from ..lifecycle.progress import SpawnProgress
+from ..lifecycle.tasks import cancel_and_wait
 from ..objects.slugs import (
     TemplateFields,
     is_valid_dns_label,
@@ -49,6 +59,7 @@ from ..objects.slugs import (
 from ..profiles import OptionSelection, ProfileOverrideError, ProfilesMixin
 from ..startup_heap import freeze_startup_heap
 from ..traits.errors import SpawnerConfigError
+from .cleanup import CleanupRetry, CleanupTarget, clean_up
 from .kubeio import NOTEBOOK_SERVERS
 from .limits import INTERNAL_SSL_REFUSAL, OperatorModeRefused, user_namespaces_refusal
 from .models import API_VERSION, FINALIZER, LABEL_SERVER, LABEL_SERVERNAME, LABEL_USER
@@ -83,9 +94,19 @@ def _reflector(api: KubeApi, what: str, namespace: str) -> Reflector:
     return entry[1]
 
 
+#: Background cleanups of failed starts under way, per loop (see :mod:`.cleanup`).
+_cleanups: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Task[None]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def stop_operator_reflectors() -> None:
-    """Stop this loop's operator-mode reflectors (hub shutdown, tests)."""
-    per_loop = _registry.pop(asyncio.get_running_loop(), {})
+    """Stop this loop's operator-mode reflectors and background cleanups (hub shutdown,
+    tests)."""
+    loop = asyncio.get_running_loop()
+    for task in list(_cleanups.pop(loop, set())):
+        await cancel_and_wait(task)
+    per_loop = _registry.pop(loop, {})
     await asyncio.gather(*(r.stop() for _, r in per_loop.values()))
 
 
@@ -205,6 +226,15 @@ class OperatorSpawner(ProfilesMixin, Spawner):
 
     _progress_log: SpawnProgress | None = None
 
+    #: Pacing and bound of the background cleanup of a failed start (see .cleanup).
+    cleanup_retry: CleanupRetry = CleanupRetry()
+    #: The create id, send time and (once answered) uid of this spawner's last
+    #: NotebookServer create: what proves an object to be the one it made.
+    _create_id: str | None = None
+    _create_sent: float | None = None
+    _server_uid: str | None = None
+    _cleanup_task: asyncio.Task[None] | None = None
+
     def _compute_object_name(self) -> str:
         fields = TemplateFields.for_server(
             username=self.user.name,
@@ -268,6 +298,7 @@ class OperatorSpawner(ProfilesMixin, Spawner):
     def clear_state(self) -> None:
         super().clear_state()
         self.object_name = self._compute_object_name()
+        self._create_id = self._create_sent = self._server_uid = None
 
     # -- start ---------------------------------------------------------------------------
 
@@ -363,15 +394,25 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         servers = await self._servers()
         events = await self._events()
         deadline = time.monotonic() + self.start_timeout
+        # A cleanup of an earlier failed start is superseded: leftovers are removed here.
+        await cancel_and_wait(self._cleanup_task)
         await self._remove_leftover(api, servers, deadline)
         progress.push(f"Requesting server {self.object_name} from template {self.template}")
-        created = await api.create(NOTEBOOK_SERVERS, self.namespace, self._server_manifest())
-        uid = created["metadata"]["uid"]
+        self._create_id, self._create_sent, self._server_uid = (
+            new_create_id(), time.monotonic(), None
+        )
+        try:
+            created = await api.create(NOTEBOOK_SERVERS, self.namespace,
+                                       self._server_manifest(), create_id=self._create_id)
+        except ApiError as e:
+            if not e.retriable:  # a definite refusal: nothing was made
+                self._create_id = self._create_sent = None
+            raise
+        uid = self._server_uid = created["metadata"]["uid"]
         try:
             await self._create_secret(api, created)
         except BaseException:
-            with contextlib.suppress(Exception):
-                await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name, uid=uid)
+            await self._delete_failed_start(api, uid)
             raise
         unsubscribe = self._follow_progress(progress, servers, events, uid)
         try:
@@ -402,14 +443,65 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         status = server.get("status") or {}
         if status.get("phase") != "Ready":
             # Nothing is left half-created: the operator's finalizer removes the children.
-            with contextlib.suppress(Exception):
-                await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name, uid=uid)
+            await self._delete_failed_start(api, uid)
             raise SpawnFailed(status.get("reason") or "The server failed to start.")
         self._pod_name = next(
             (c["name"] for c in status.get("children") or () if c.get("kind") == "Pod"), "")
         url = f"http://{status['address']}:{status['port']}"
         progress.push(f"Server {self.object_name} is ready at {url}")
         return url
+
+    async def _delete_failed_start(self, api: KubeApi, uid: str) -> None:
+        """Delete the NotebookServer of a start that failed, or leave it to a background
+        cleanup when even that fails (the start's own error is what the caller raises)."""
+        try:
+            await api.delete(NOTEBOOK_SERVERS, self.namespace, self.object_name, uid=uid)
+        except Exception as e:
+            self._clean_up_later(self._cleanup_target(uid), e)
+
+    def _cleanup_target(self, uid: str | None = None) -> CleanupTarget:
+        return CleanupTarget(
+            namespace=self.namespace,
+            name=self.object_name,
+            user=self.user.name,
+            server=self.name or "",
+            uid=uid or self._server_uid,
+            create_id=self._create_id,
+            created_at=self._create_sent,
+        )
+
+    def _owns_identity(self, server: dict[str, Any]) -> bool:
+        identity = (server.get("spec") or {}).get("identity") or {}
+        return bool(identity.get("user") == self.user.name
+                    and (identity.get("server") or "") == (self.name or ""))
+
+    def _clean_up_later(self, target: CleanupTarget, reason: BaseException | None) -> None:
+        """Delete ``target``'s NotebookServer in the background (bounded; see .cleanup)."""
+        if not target.provable:
+            self.log.warning(
+                "NotebookServer %s/%s may be left behind (%s): nothing proves which object "
+                "is this server's, so nothing is deleted in the background",
+                target.namespace, target.name, reason)
+            return
+        if reason is not None:
+            self.log.warning("NotebookServer %s/%s could not be deleted (%s); retrying in "
+                             "the background", target.namespace, target.name, reason)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(self._run_cleanup(target),
+                                name=f"operator-cleanup-{target.namespace}/{target.name}")
+        self._cleanup_task = task
+        tasks = _cleanups.setdefault(loop, set())
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    async def _run_cleanup(self, target: CleanupTarget) -> None:
+        try:
+            api = await self._api()
+            servers = await self._servers()
+            await clean_up(api, servers.sink, target, self.cleanup_retry)
+        except Exception:
+            self.log.exception("Background cleanup of NotebookServer %s/%s failed",
+                               target.namespace, target.name)
 
     def _last_words(self, servers: Reflector) -> str:
         server = servers.sink.get(self._key)
@@ -537,6 +629,42 @@ class OperatorSpawner(ProfilesMixin, Spawner):
         return None
 
     async def stop(self, now: bool = False) -> None:
+        """Delete the NotebookServer and wait until the operator has torn it down.
+
+        When that fails (the API server or the hub itself too slow), the deletion is
+        retried in the background, bounded, for the object provably this server's
+        (see :mod:`.cleanup`), and the failure is still raised. When the last create got
+        no answer, a stop that found nothing also leaves a short background watch for the
+        object landing late.
+        """
+        target = self._cleanup_target()
+        try:
+            await self._stop()
+        except Exception as e:
+            self._clean_up_later(self._cleanup_target_now(target), e)
+            raise
+        if target.answer_unknown:
+            self._clean_up_later(target, None)
+        else:
+            self._create_id = self._create_sent = self._server_uid = None
+
+    def _cleanup_target_now(self, target: CleanupTarget) -> CleanupTarget:
+        """``target`` pinned to the uid the cache shows for this server, if it shows one
+        and nothing else identifies the object (a stop after a hub restart)."""
+        if target.uid is not None or target.create_id is not None:
+            return target
+        per_loop = _registry.get(asyncio.get_running_loop(), {})
+        for (_, what, namespace), (_, reflector) in per_loop.items():
+            if what != "servers" or namespace != self.namespace:
+                continue
+            cached = reflector.sink.get(self._key)
+            if cached is not None and self._owns_identity(cached):
+                cached_uid = cached["metadata"].get("uid")
+                if cached_uid:
+                    return dataclasses.replace(target, uid=cached_uid)
+        return target
+
+    async def _stop(self) -> None:
         api = await self._api()
         servers = await self._servers()
         started = time.monotonic()

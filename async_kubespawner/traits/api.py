@@ -31,7 +31,10 @@ class ApiTraits(LoggingConfigurable):
         config=True,
         help="""Seconds one API request (create/delete of a pod, PVC, Secret, Service or
         Namespace, and the reads that check an object is gone) may take before it is
-        abandoned and, where allowed, retried.""",
+        abandoned and, where allowed, retried. Only time in which the hub's event loop
+        was free to read the answer counts: an answer that arrived while the hub itself
+        was stalled is read, not discarded, and a server that never answers is abandoned
+        after at most twice this many seconds of responsive hub time.""",
     )
     k8s_api_request_retry_timeout = Integer(
         30,

@@ -37,7 +37,9 @@ class WatchTraits(LoggingConfigurable):
         allow_none=True,
         config=True,
         help="""Seconds without any data (event or bookmark) after which a watch is presumed
-        dead and reopened. None: rely on reflector_watch_timeout.""",
+        dead and reopened. None: rely on reflector_watch_timeout. Like
+        k8s_api_request_timeout, it counts only time in which the hub's event loop was
+        responsive.""",
     )
     reflector_backoff_max = Float(
         30,

@@ -317,6 +317,7 @@ class SimulatorAPI:
             status = 500
             return status_response(errors.internal_error(type(exc).__name__))
         finally:
+            self.store.flush_due_watches()
             ticket = request.get(TICKET_KEY)
             if ticket is not None and ticket.holding and self.flow is not None:
                 self.flow.release(ticket)  # the seat goes to the next in line
@@ -597,7 +598,8 @@ class SimulatorAPI:
         if verb == "delete":
             obj = await self._delete_one(request, rt, t.namespace, t.name or "")
             if rt.returns_deleted or self.store.holds(obj):
-                return json_response(obj)
+                # the bytes of the object's watch event, when the delete just wrote it
+                return raw_json_response(self.store.encode(obj))
             return json_response(deleted_status(rt, obj))
         if verb == "deletecollection":
             return await self._delete_collection(request, t)

@@ -870,17 +870,36 @@ def _walk_deeper_than(value: Any, limit: int) -> bool:
 _BUILTIN_GROUPS = frozenset({"", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"})
 
 
-def decode(kind: str, group: str, version: str, obj: Any) -> dict:
+def decode(
+    kind: str, group: str, version: str, obj: Any, *, stored: dict[str, Any] | None = None
+) -> dict:
     """The store's entry point: ``obj`` as the real decoder leaves it, or the real 400.
 
     Modifies ``obj`` in place (nulls and fields the type does not have dropped) and
     returns it, so callers pass a copy they own.
+
+    ``stored``: the stored object a patch turned into ``obj``. When ``obj`` still holds
+    that object's very ``spec`` (a status write shares it), the spec is not checked
+    again: it was decoded when it was written (so it type-checks and holds no nulls;
+    nothing the store adds to a spec is null), and the answer is the same as checking
+    it. A pod's spec is most of the object, and every status write of the kubelet
+    would otherwise walk it.
     """
     from . import errors  # the store's Status constructors; imported late, errors is heavier
 
     checked_kind = kind if group in _BUILTIN_GROUPS else f"{group}/{kind}"
+    checked = obj
+    if (
+        stored is not None
+        and type(obj) is dict
+        and isinstance(obj.get("spec"), dict)
+        and obj["spec"] is stored.get("spec")
+    ):
+        # the same fields in the same order, less the shared spec: the first mismatch
+        # (what the 400 names) is the same one, since the spec has none
+        checked = {key: value for key, value in obj.items() if key != "spec"}
     try:
-        has_nulls = check_types(checked_kind, obj)
+        has_nulls = check_types(checked_kind, checked)
     except DecodeError as exc:
         raise errors.bad_request(
             f'{kind} in version "{version}" cannot be handled as a {kind}: {exc}'

@@ -12,7 +12,7 @@ from kubesim.store import Store
 
 
 async def test_listeners_see_every_commit_before_a_watcher_is_written_to() -> None:
-    store = Store()
+    store = Store(watch_flush_interval=0)  # one write per event, so each can be counted
     cms = store.resource("configmaps")
     watch = store.watch(cms, "default", resource_version=str(store.resource_version))
     written: list[bytes] = []

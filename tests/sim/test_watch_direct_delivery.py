@@ -23,9 +23,13 @@ def names(lines: list[bytes]) -> list[str]:
     return [json.loads(line)["object"]["metadata"]["name"] for line in lines]
 
 
-def recorded_watch() -> tuple[Store, Any, Watch, list[bytes]]:
-    """A store, its configmaps, a watch of them and the lines its direct writer took."""
-    store = Store()
+def recorded_watch(flush_interval: float = 0.0) -> tuple[Store, Any, Watch, list[bytes]]:
+    """A store, its configmaps, a watch of them and the lines its direct writer took.
+
+    With the default ``flush_interval=0`` every event is written on its own at its
+    commit (what these tests pin); the burst holding is tested in test_watch_bursts.py.
+    """
+    store = Store(watch_flush_interval=flush_interval)
     cms = store.resource("configmaps")
     watch = store.watch(cms, "default", resource_version=str(store.resource_version))
     written: list[bytes] = []

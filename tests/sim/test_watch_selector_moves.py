@@ -23,7 +23,7 @@ def _events(written: list[bytes]) -> list[tuple[str, str, Any]]:
 
 
 async def test_status_writes_and_label_moves_through_a_label_selector() -> None:
-    store = Store()
+    store = Store(watch_flush_interval=0)  # each event written at its commit, one by one
     pods = store.resource("pods")
     body = {"spec": {"containers": [{"name": "c", "image": "busybox"}]}}
     for name, team in (("in", "a"), ("out", "b")):

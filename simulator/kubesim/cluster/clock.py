@@ -14,7 +14,9 @@ with their own clocks, so scaling them would only produce nonsense ages.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 # 1 cluster second lasts this many real seconds in fast mode.
 FAST_SCALE = 0.001
@@ -49,6 +51,16 @@ class Clock:
         shares the event loop with when a scenario has no delays at all.
         """
         await asyncio.sleep(max(0.0, cluster_seconds) * self.scale)
+
+    def call_later(
+        self, cluster_seconds: float, callback: Callable[..., object], *args: Any
+    ) -> asyncio.TimerHandle:
+        """Run ``callback(*args)`` after ``cluster_seconds`` of cluster time (at the next
+        turn of the loop for zero): a timer where a waiting task would cost more, such
+        as a thousand containers being stopped at once."""
+        return asyncio.get_running_loop().call_later(
+            self.real_seconds(cluster_seconds), callback, *args
+        )
 
     def real_seconds(self, cluster_seconds: float) -> float:
         """The real duration of a cluster-time span (for timeouts handed to asyncio)."""

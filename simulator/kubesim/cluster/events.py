@@ -74,7 +74,8 @@ def recorder_event(
         "lastTimestamp": now,
         "count": 1,
         "type": type_,
-        "eventTime": None,
+        # no "eventTime": null here: decoding would drop it and defaulting put it back
+        # at the end, so leaving it out stores the same Event without a walk for nulls
         "reportingComponent": component,
         "reportingInstance": host or "",
     }

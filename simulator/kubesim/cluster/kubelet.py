@@ -113,7 +113,14 @@ class PodWorker:
         self.running: dict[str, RunningContainer] = {}
         self.deleting = asyncio.Event()
         self.grace_shortened = asyncio.Event()  # a later delete asked for less time
+        # futures that ``mark_deleting`` resolves, for the waits that race a deletion
+        # against something else (asyncio.wait on a future needs no task)
+        self._deletion: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._grace_change: asyncio.Future[None] | None = None
         self.terminal = False
+        # the pod's deletion was requested by this worker (its grace-0 DELETE went in):
+        # what the watch still has to say about the pod is history, not a new pod to run
+        self.finished = False
         self._phase_override: str | None = None
         self._reason: str | None = None
         self._message: str | None = None
@@ -188,6 +195,16 @@ class PodWorker:
 
     # ------------------------------------------------------------ the life of the pod
 
+    def mark_deleting(self, *, shortened: bool) -> None:
+        """The pod has a deletionTimestamp (``shortened``: a later delete cut its grace)."""
+        if shortened:
+            self.grace_shortened.set()
+            if self._grace_change is not None and not self._grace_change.done():
+                self._grace_change.set_result(None)
+        self.deleting.set()
+        if not self._deletion.done():
+            self._deletion.set_result(None)
+
     async def run(self) -> None:
         await self.write_status()
         if self.scenario_error:
@@ -197,9 +214,8 @@ class PodWorker:
                 type_="Warning",
             )
         life = asyncio.ensure_future(self._lifecycle())
-        deleting = asyncio.ensure_future(self.deleting.wait())
         try:
-            await asyncio.wait({life, deleting}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(_futures(life, self._deletion), return_when=asyncio.FIRST_COMPLETED)
             if life.done() and not life.cancelled() and life.exception() is not None:
                 log.error(
                     "pod %s/%s lifecycle failed", *key_of(self.pod), exc_info=life.exception()
@@ -208,7 +224,6 @@ class PodWorker:
                 await self.deleting.wait()  # finished on its own: stays until someone deletes it
         finally:
             life.cancel()
-            deleting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await life
         await self._terminate()
@@ -509,12 +524,19 @@ class PodWorker:
         ]
         for rec, _ in victims:
             await self.event("Killing", f"Stopping container {rec.name}", record_for=rec)
-        started = asyncio.get_running_loop().time()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         stops = asyncio.gather(*(c.stop(grace) for _, c in victims), return_exceptions=True)
         while not stops.done():
-            shortened = asyncio.ensure_future(self.grace_shortened.wait())
-            await asyncio.wait(_futures(stops, shortened), return_when=asyncio.FIRST_COMPLETED)
-            shortened.cancel()
+            if not self.grace_shortened.is_set():
+                # mark_deleting resolves this when a later delete shortens the grace
+                self._grace_change = loop.create_future()
+                try:
+                    await asyncio.wait(
+                        _futures(stops, self._grace_change), return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    self._grace_change = None
             if stops.done():
                 break
             # Like the kubelet, honour the shorter period counted from the first request.
@@ -570,6 +592,7 @@ class PodWorker:
         except Exception as exc:
             if not is_missing(exc) and getattr(exc, "code", None) != 409:
                 raise
+        self.finished = True
 
     def stop_now(self) -> None:
         """The pod vanished (force-deleted): nothing to report, just stop what runs."""
@@ -667,6 +690,12 @@ class Kubelet:
                 task.cancel()
             self.runtime.release_pod(pod)
             return
+        if entry is not None and entry[0].finished:
+            # The worker has stopped the pod and deleted it; the writes it made on the
+            # way (its final status, the grace-0 deletion) are still in the watch. Like
+            # the real kubelet, which keeps a terminated pod's worker until the pod is
+            # gone from the API, it does not start the pod again for them.
+            return
         if entry is None:
             phase = (pod.get("status") or {}).get("phase")
             worker = PodWorker(self, pod, node)
@@ -682,14 +711,12 @@ class Kubelet:
             before = (worker.pod.get("metadata") or {}).get("deletionGracePeriodSeconds")
             worker.pod = {**worker.pod, "metadata": meta}
             after = meta.get("deletionGracePeriodSeconds")
-            if (
-                worker.deleting.is_set()
+            worker.mark_deleting(
+                shortened=worker.deleting.is_set()
                 and before is not None
                 and after is not None
                 and after < before
-            ):
-                worker.grace_shortened.set()
-            worker.deleting.set()
+            )
 
     async def _run_worker(self, key: tuple[str, str, str], worker: PodWorker) -> None:
         try:
@@ -699,4 +726,8 @@ class Kubelet:
             else:
                 await worker.run()
         finally:
-            self._workers.pop(key, None)
+            entry = self._workers.get(key)
+            if not worker.finished and entry is not None and entry[0] is worker:
+                self._workers.pop(key, None)
+            # a finished worker stays registered until the pod's DELETED (or a relist
+            # that no longer lists it) removes it: see _on_pod

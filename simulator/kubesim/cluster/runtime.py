@@ -166,6 +166,7 @@ class SimulatedContainer:
         self.main = main
         self._elapsed = 0.0
         self._killed = asyncio.Event()
+        self._stopping: asyncio.Future[None] | None = None  # a stop() waiting to finish
         self.ended = asyncio.Event()  # the run is over: a follow of its log ends
         self._ready_reported = False
         self._probe_killed = False
@@ -243,15 +244,25 @@ class SimulatedContainer:
         return change
 
     async def stop(self, grace_seconds: float) -> ExitStatus:
+        """SIGTERM: the container exits after the scenario's termination time, or is
+        killed when the grace period (or ``kill_now``) comes first.
+
+        One timer and one future, no task: a burst of deletions stops a thousand
+        containers at once, and two tasks racing per container were a good part of it.
+        """
         needed = self.scenario.seconds("termination")
         exits_in_time = needed <= grace_seconds
-        waiting = asyncio.ensure_future(self.clock.sleep(min(needed, grace_seconds)))
-        killed = asyncio.ensure_future(self._killed.wait())
-        try:
-            await asyncio.wait({waiting, killed}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiting.cancel()
-            killed.cancel()
+        if self._killed.is_set():
+            await asyncio.sleep(0)
+        else:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            timer = self.clock.call_later(min(needed, grace_seconds), _resolve, done)
+            self._stopping = done
+            try:
+                await done
+            finally:
+                timer.cancel()
+                self._stopping = None
         self.ended.set()
         if exits_in_time and not self._killed.is_set():
             return ExitStatus(0)
@@ -260,6 +271,8 @@ class SimulatedContainer:
     def kill_now(self) -> None:
         self._killed.set()
         self.ended.set()
+        if self._stopping is not None:
+            _resolve(self._stopping)
 
     async def follow(self, options: LogOptions) -> AsyncIterator[str]:
         """``follow=true``: what it printed, then an open stream until the run ends."""
@@ -271,6 +284,11 @@ class SimulatedContainer:
         await self.ended.wait()
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 class SimulatedRuntime:
     """Pod IPs from the node's podCIDR (10.244.N.x); containers acted out from scenarios."""
 
@@ -278,8 +296,9 @@ class SimulatedRuntime:
         self.clock = clock
         self._next_host: dict[str, int] = {}
         self._ips: dict[str, str] = {}
-        # every run of every container, for pods/{name}/log (current and previous)
-        self._runs: dict[tuple[str, str, str], list[SimulatedContainer]] = {}
+        # every run of every container, for pods/{name}/log (current and previous), by
+        # pod then container: releasing a pod drops its entry without scanning every pod's
+        self._runs: dict[tuple[str, str], dict[str, list[SimulatedContainer]]] = {}
 
     def allocate_pod_ip(self, pod: dict[str, Any], node: SimNode) -> str:
         uid = (pod.get("metadata") or {}).get("uid", "")
@@ -296,9 +315,7 @@ class SimulatedRuntime:
     def release_pod(self, pod: dict[str, Any]) -> None:
         meta = pod.get("metadata") or {}
         self._ips.pop(meta.get("uid", ""), None)
-        key = (meta.get("namespace", ""), meta.get("name", ""))
-        for run_key in [k for k in self._runs if k[:2] == key]:
-            del self._runs[run_key]
+        self._runs.pop((meta.get("namespace", ""), meta.get("name", "")), None)
 
     async def start(self, launch: ContainerLaunch) -> RunningContainer:
         run = SimulatedContainer(
@@ -310,8 +327,8 @@ class SimulatedRuntime:
             launch.restart_policy,
         )
         meta = launch.pod.get("metadata") or {}
-        key = (meta.get("namespace", ""), meta.get("name", ""), str(launch.container.get("name", "")))
-        self._runs.setdefault(key, []).append(run)
+        pod_runs = self._runs.setdefault((meta.get("namespace", ""), meta.get("name", "")), {})
+        pod_runs.setdefault(str(launch.container.get("name", "")), []).append(run)
         return run
 
     def log_source(self, namespace: str, name: str, query: dict[str, Any]) -> Any:
@@ -320,7 +337,7 @@ class SimulatedRuntime:
         A follow request gets the output (a simulated container prints everything when
         it starts), then stays open until the run ends, as ``kubectl logs -f`` expects.
         """
-        runs = self._runs.get((namespace, name, str(query.get("container", ""))))
+        runs = self._runs.get((namespace, name), {}).get(str(query.get("container", "")))
         if not runs:
             return None
         run, follow = select_run(runs, query, name)

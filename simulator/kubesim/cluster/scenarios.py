@@ -142,8 +142,14 @@ class ResolvedScenario:
     def seconds(self, field_name: str) -> float:
         if field_name not in self._cache:
             value = getattr(self.scenario, field_name)
-            rng = random.Random(f"{self._seed}/{field_name}")
-            self._cache[field_name] = 0.0 if value is None else value.pick(rng)
+            if value is None:
+                self._cache[field_name] = 0.0
+            elif value.low == value.high:
+                # a fixed span draws nothing: no generator to seed (a string seed is
+                # hashed with SHA-512, a cost paid per pod and field)
+                self._cache[field_name] = value.low
+            else:
+                self._cache[field_name] = value.pick(random.Random(f"{self._seed}/{field_name}"))
         return self._cache[field_name]
 
     def __getattr__(self, name: str) -> Any:
