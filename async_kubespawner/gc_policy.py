@@ -18,7 +18,7 @@ collector has run one.
 Survivors of every full collection are then frozen (``gc.freeze()``), as the start-up
 heap already is (startup_heap.py): a full collection walks only what was allocated since
 the last one, not the 10,000 spawners and their state a large hub keeps (a 547 ms pause
-in the 10,000-stop benchmark's stops became XXX). Frozen objects that later become cyclic
+in the 10,000-stop benchmark's stops became 61 ms). Frozen objects that later become cyclic
 garbage are not lost: once ``sweep_interval`` seconds have passed since the last sweep,
 the next quiet moment (or the next deferral limit) unfreezes everything first, so that
 full collection walks and reclaims the whole heap, once.

@@ -90,7 +90,9 @@ class ApiTraits(LoggingConfigurable):
         walked by full collections that hold the event loop; the ordinary thresholds come
         back 2 s after the last spawn or stop ended, with the one full collection the
         burst owed (cyclic garbage is reclaimed then), and for one full collection after
-        every 120 s of continuous bursts. In the 1,000-spawn benchmark the starts had no
+        every 120 s of continuous bursts. Survivors of each full collection are frozen
+        (gc.freeze) so the next walks only newer objects; a whole-heap sweep reclaims
+        cyclic garbage among them at a quiet moment every 10 minutes. In the 1,000-spawn benchmark the starts had no
         full collection instead of two and their longest loop step went from 134-211 to
         15-21 ms (docs/performance.md). Stays off when gc_young_threshold is set, when the
         thresholds were not CPython's defaults at the first spawn (the operator chose
