@@ -65,6 +65,7 @@ from .loop_turns import loop_turns
 from .ownership import NotMine, adopt_or_create_pvc, create_or_replace_own, pvc_is_adoptable
 from .progress import SpawnProgress
 from .readiness import Memory, Target, Tolerances, assess
+from .wakeup import Wakeup
 
 __all__ = [
     "PREPARATION_CONCURRENCY",
@@ -226,8 +227,9 @@ class StartOperation:
         self.watch = _StartWatch(
             uid="", pod_name=self.pod_name, namespace=self.namespace, pvc_name=None
         )
-        # Set by the listeners of the pod and its events; the readiness wait sleeps on it.
-        self.changed = asyncio.Event()
+        # Set by the listeners of the pod and its events; the readiness wait sleeps on it
+        # (one future per wake, not an Event and a Timeout: see wakeup.py).
+        self.changed = Wakeup()
         # Learnt from whichever comes first: the watch showing a pod with our create id,
         # or the create response. A plain future, not an Event: waiting on an Event needs
         # a task per spawn, and cancelling it leaves a reference cycle (task,
@@ -504,6 +506,12 @@ class StartOperation:
 
     async def _await_ready(self) -> dict[str, Any]:
         """Wait on the caches until the pod is ready or is known to fail."""
+        try:
+            return await self._await_ready_looking()
+        finally:
+            self.changed.close()
+
+    async def _await_ready_looking(self) -> dict[str, Any]:
         watch, plan, host = self.watch, self.plan, self.host
         while True:
             self.changed.clear()
@@ -531,12 +539,7 @@ class StartOperation:
             if self.deadline.expired:
                 host._log_state("timeout", f"start_timeout={plan.start_timeout}", logging.WARNING)
                 raise self.deadline.error(verdict.message)
-            wait = self.deadline.timeout(verdict.recheck_in)
-            try:
-                async with asyncio.timeout(wait):
-                    await self.changed.wait()
-            except TimeoutError:
-                pass
+            await self.changed.wait(self.deadline.timeout(verdict.recheck_in))
 
     async def _cleanup(self, uid: str, made: list[tuple[Any, str]], *, delete_pvc: bool) -> None:
         """Remove what this start created, so the next attempt starts clean. Best effort:
