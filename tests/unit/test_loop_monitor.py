@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import sys
 
 from aiohttp import ClientSession, web
 
@@ -40,8 +41,10 @@ async def test_a_bound_method_step_is_named_without_its_objects_repr() -> None:
 
 
 async def test_describing_every_step_leaves_requests_with_a_body_intact() -> None:
-    """Every step described (so the body writer's done callback surely is): each DELETE
-    with a body still gets its answer."""
+    """Every step described (so the body writer's done callback is, on the Pythons where
+    aiohttp runs it as a step of its own, such as 3.11): each DELETE with a body still
+    gets its answer. Naming a step never calls its object's ``__repr__`` on any Python:
+    the test above."""
 
     async def handler(request: web.Request) -> web.Response:
         await request.read()
@@ -68,4 +71,6 @@ async def test_describing_every_step_leaves_requests_with_a_body_intact() -> Non
         steps.uninstall()
         await runner.cleanup()
     described = [what for _, what in steps.steps]
-    assert any("ClientResponse" in what for what in described), described[:20]
+    assert any("RequestHandler" in what for what in described), described[:20]
+    if sys.version_info < (3, 12):  # where the body writer's callback is its own step
+        assert any("ClientResponse" in what for what in described), described[:20]
