@@ -27,6 +27,7 @@ from async_kubespawner.kube.client import (
     shared_api,
 )
 from tests.lifecycle.fake_clock import FakeClock
+from tests.lifecycle.local_app import serve_locally
 
 PODS_PATH = "/api/v1/namespaces/ns/pods"
 POD_PATH = f"{PODS_PATH}/jupyter-alice"
@@ -77,14 +78,7 @@ class ScriptedApiServer:
 @pytest.fixture
 async def server():
     scripted = ScriptedApiServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", scripted.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    scripted.url = f"http://127.0.0.1:{port}"
+    runner, scripted.url = await serve_locally(scripted.handle)
     yield scripted
     scripted._release.set()
     await runner.cleanup()

@@ -23,6 +23,7 @@ from kubernetes_asyncio import client as k8s_client
 
 from async_kubespawner.kube import errors
 from async_kubespawner.kube.client import PODS, KubeApi
+from tests.lifecycle.local_app import serve_locally
 
 REQUEST_TIMEOUT = 0.5
 POD_PATH = "/api/v1/namespaces/ns/pods/jupyter-alice"
@@ -89,14 +90,7 @@ class StallingApiServer:
 @pytest.fixture
 async def server() -> AsyncIterator[StallingApiServer]:
     scripted = StallingApiServer()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", scripted.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    scripted.url = f"http://127.0.0.1:{port}"
+    runner, scripted.url = await serve_locally(scripted.handle)
     yield scripted
     scripted.release.set()
     await runner.cleanup()
