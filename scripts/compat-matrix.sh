@@ -16,9 +16,15 @@ TIERS=(tests/unit tests/lifecycle tests/operator tests/sim)
 # Run by the main suite only, as they check this repository rather than the versions: the
 # browser form test (Chromium), the wheel-building test (pip, hatchling), and the check
 # that docs/configuration.md matches the settings' help texts (JupyterHub's own base-class
-# help texts, which differ between JupyterHub releases, are rendered in it).
+# help texts, which differ between JupyterHub releases, are rendered in it). Also the
+# benchmark harness's own end-to-end runs (tiny storms that check every figure is
+# reported): they exercise the same spawner and simulator paths the tiers above already
+# cover under each entry's versions, and take about a minute per entry.
 PYTEST_OPTS=(-q -p no:cacheprovider -m "not e2e"
              --ignore tests/unit/test_distributions.py
+             --ignore tests/unit/test_benchmarks.py
+             --ignore tests/lifecycle/test_benchmark_storm.py
+             --ignore tests/operator/test_benchmark.py
              --deselect tests/unit/test_config_reference.py::test_committed_reference_is_up_to_date)
 
 pyenv_root() { command -v pyenv >/dev/null && pyenv root || echo "$HOME/.pyenv"; }
