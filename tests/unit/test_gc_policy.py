@@ -15,7 +15,7 @@ from async_kubespawner import gc_policy
 from async_kubespawner.gc_policy import BurstGcPolicy, InFlight, PolicySettings
 from tests.unit.spawner_fakes import make_spawner
 
-BURST = (10_000, 10, 100)
+BURST = (700, 1_000_000, 100)
 FREEZE, UNFREEZE = -1, -2  # in FakeCollector.ops, beside the collected generations
 DEFAULT = (700, 10, 10)
 
@@ -100,7 +100,7 @@ def test_installs_only_over_cpython_defaults_and_changes_nothing_until_work(
     assert len(collector.callbacks) == 1
 
 
-def test_a_burst_raises_young_and_old_thresholds_and_keeps_them_while_work_remains(
+def test_a_burst_raises_middle_and_old_thresholds_and_keeps_them_while_work_remains(
     policy: BurstGcPolicy, collector: FakeCollector, clock: Clock
 ) -> None:
     policy.work_started()
