@@ -211,6 +211,24 @@ class BurstGcPolicy:
         self._schedule()
         return True
 
+    def work_expected(self) -> None:
+        """A ``start()`` is about to come (the spawn's pre-spawn hook runs): begin the
+        burst now, counting nothing in flight.
+
+        Why: the hub runs every spawn's pre-spawn hook before its ``start()``, and in a
+        storm thousands of hooks run before the first ``start()`` is called; under the
+        ordinary thresholds their allocations ended in full collections (56 ms in the
+        10,000-spawn benchmark). If no work is counted, the burst ends ``quiet_delay``
+        seconds after the last call, as after any other work.
+        """
+        if self.state == "off":
+            return
+        if self.in_flight == 0:
+            self._quiet_since = self.clock()
+        if self.state == "quiet":
+            self._set("burst")
+        self._schedule(replace=self.in_flight == 0)
+
     def work_finished(self, counted: bool = True) -> None:
         """A counted ``start()`` or ``stop()`` ended (however it ended)."""
         if not counted:

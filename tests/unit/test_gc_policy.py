@@ -606,3 +606,53 @@ def test_young_tick_runs_a_real_young_collection_during_a_burst(
         assert policy.forced_young_collections == 1
     finally:
         policy.uninstall()
+
+
+# -- a spawn announced by its pre-spawn hook ---------------------------------------------
+
+
+def test_expected_work_begins_a_burst_that_ends_after_the_quiet_delay(
+    policy: BurstGcPolicy, collector: FakeCollector, clock: Clock
+) -> None:
+    policy.work_expected()
+    assert policy.state == "burst" and policy.in_flight == 0
+    assert collector.thresholds == BURST
+    clock.now += 1.9
+    policy.work_expected()  # another spawn's hook: the quiet delay starts again
+    clock.now += 1.9
+    policy.tick()
+    assert policy.state == "burst"
+    clock.now += 0.1
+    policy.tick()
+    assert policy.state == "quiet"  # no start() came
+    assert collector.thresholds == DEFAULT
+
+
+def test_expected_work_does_not_end_a_burst_with_work_in_flight(
+    policy: BurstGcPolicy, clock: Clock
+) -> None:
+    policy.work_started()
+    policy.work_expected()
+    clock.now += 10
+    policy.tick()
+    assert policy.state == "burst"  # the start() still in flight keeps it going
+    policy.work_finished()
+    clock.now += 2.0
+    policy.tick()
+    assert policy.state == "quiet"
+
+
+async def test_the_pre_spawn_hook_begins_the_burst(process_policy: FakeCollector) -> None:
+    spawner = make_spawner()
+    await spawner.run_pre_spawn_hook()
+    policy = gc_policy.hub_policy()
+    assert policy.state == "burst" and policy.in_flight == 0
+    assert process_policy.thresholds == BURST
+    policy.uninstall()
+
+
+async def test_the_pre_spawn_hook_leaves_the_collector_alone_when_the_policy_is_off(
+    process_policy: FakeCollector,
+) -> None:
+    await make_spawner(gc_burst_policy=False).run_pre_spawn_hook()
+    assert process_policy.set_calls == []
