@@ -24,9 +24,11 @@ work leaves alive.
 
 ``quiet_delay`` seconds after the last one ends the thresholds are restored and the
 collection the burst held back, if any, runs once as a full one: cyclic garbage is
-reclaimed later, never lost. Bounds for a hub that is never quiet: a full collection
-still happens after 100 middle collections, and after ``max_deferral`` seconds of bursts
-without one the ordinary thresholds return until the collector has run one.
+reclaimed later, never lost. The bound for a hub that is never quiet: after
+``max_deferral`` seconds of bursts without a full collection the ordinary thresholds
+return until the collector has run one. A spawn's pre-spawn hook begins a burst too
+(:meth:`BurstGcPolicy.work_expected`): thousands of hooks can run before the first
+``start()`` of a storm.
 
 Survivors of every full collection are then frozen (``gc.freeze()``), as the start-up
 heap already is (startup_heap.py): a full collection walks only what was allocated since
