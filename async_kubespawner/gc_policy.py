@@ -6,14 +6,29 @@ at a young collection, are promoted, and every tenth middle collection walks all
 at once: a pause of the whole event loop that every spawn, request and proxy call waits
 through (twelve in the 10,000-spawn benchmark's starts, up to 667 ms).
 
-While a ``start()`` or ``stop()`` is in flight (a *burst*) the thresholds are raised to
-(10000, 10, 100): in-flight objects are mostly freed by reference counting before a
-collection sees them, and full collections wait. ``quiet_delay`` seconds after the last
-one ends the thresholds are restored and the full collection the burst owed, if any, runs
-once: cyclic garbage is reclaimed later, never lost. Bounds for a hub that is never
-quiet: a full collection still happens after 100 middle collections, and after
-``max_deferral`` seconds of bursts without one the ordinary thresholds return until the
-collector has run one.
+While a ``start()`` or ``stop()`` is in flight (a *burst*) the thresholds are
+(700, 1000000, 100): young collections as usual, middle and full ones wait. Every
+collection walks all the objects of the generations it collects that are still alive, and
+in a burst nearly all of them are (the coroutines, futures and requests of a thousand
+spawns in flight): a middle collection walked 77,000 of them, 12-25 ms of one loop step,
+and a young threshold of 10,000 made each young collection 5-40 ms. So only young
+collections run, each walking what was allocated since the previous one.
+
+CPython 3.11 counts the youngest generation as allocations *minus deallocations* of any
+tracked object, old ones included; when the old in-flight state of finished spawns is
+freed as fast as new objects are made (a storm's drain), the count stays low while the
+young generation grows: 41,000 objects at a threshold of 10,000, 14,700 at 700. So during
+a burst the policy also runs a young collection itself when the collector has run none
+for ``young_interval`` seconds (25 ms), which bounds a young collection by what 25 ms of
+work leaves alive.
+
+``quiet_delay`` seconds after the last one ends the thresholds are restored and the
+collection the burst held back, if any, runs once as a full one: cyclic garbage is
+reclaimed later, never lost. The bound for a hub that is never quiet: after
+``max_deferral`` seconds of bursts without a full collection the ordinary thresholds
+return until the collector has run one. A spawn's pre-spawn hook begins a burst too
+(:meth:`BurstGcPolicy.work_expected`): thousands of hooks can run before the first
+``start()`` of a storm.
 
 Survivors of every full collection are then frozen (``gc.freeze()``), as the start-up
 heap already is (startup_heap.py): a full collection walks only what was allocated since
@@ -73,11 +88,20 @@ class Collector(Protocol):
 class PolicySettings:
     """The policy's tunables; the defaults are the measured ones (docs/performance.md)."""
 
-    #: Youngest generation during a burst. 10,000 is where the 10,000-spawn benchmark's
-    #: promotions stopped; 50,000 made each young collection itself a long pause.
-    young_threshold: int = 10_000
+    #: Youngest generation during a burst (CPython: 700). A young collection walks every
+    #: object allocated since the last one still alive, and in a burst most are: 10,000
+    #: made each young collection 5-40 ms of one loop step.
+    young_threshold: int = 700
+    #: Middle generation during a burst, in young collections (CPython: 10): in effect
+    #: none until the burst is over (or ``max_deferral``). A middle collection walks every
+    #: young survivor since the last one, in a burst the whole in-flight state.
+    middle_threshold: int = 1_000_000
     #: Oldest generation during a burst, in middle collections (CPython: 10).
     old_threshold: int = 100
+    #: During a burst, a young collection at least this often (seconds) even when the
+    #: collector's count does not ask for one (CPython 3.11's count subtracts old
+    #: objects freed); None: only the collector's own.
+    young_interval: float | None = 0.025
     #: Seconds with nothing in flight before a burst counts as over.
     quiet_delay: float = 2.0
     #: Longest a burst may hold off full collections (seconds).
@@ -119,6 +143,12 @@ class BurstGcPolicy:
         self._last_sweep: float = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._young_timer: asyncio.TimerHandle | None = None
+        self._young_timer_loop: asyncio.AbstractEventLoop | None = None
+        self._collections = 0  # collections of any generation (_on_collection)
+        self._collections_at_young_tick = 0
+        #: Young collections the policy ran itself during bursts (diagnostics).
+        self.forced_young_collections = 0
         #: Full collections run by the policy at the end of a burst (diagnostics).
         self.deferred_collections = 0
         #: Whole-heap sweeps started (diagnostics).
@@ -165,6 +195,9 @@ class BurstGcPolicy:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._young_timer is not None:
+            self._young_timer.cancel()
+            self._young_timer = None
 
     # -- the spawners' work ------------------------------------------------------------
 
@@ -179,6 +212,24 @@ class BurstGcPolicy:
             self._set("burst")
         self._schedule()
         return True
+
+    def work_expected(self) -> None:
+        """A ``start()`` is about to come (the spawn's pre-spawn hook runs): begin the
+        burst now, counting nothing in flight.
+
+        Why: the hub runs every spawn's pre-spawn hook before its ``start()``, and in a
+        storm thousands of hooks run before the first ``start()`` is called; under the
+        ordinary thresholds their allocations ended in full collections (56 ms in the
+        10,000-spawn benchmark). If no work is counted, the burst ends ``quiet_delay``
+        seconds after the last call, as after any other work.
+        """
+        if self.state == "off":
+            return
+        if self.in_flight == 0:
+            self._quiet_since = self.clock()
+        if self.state == "quiet":
+            self._set("burst")
+        self._schedule(replace=self.in_flight == 0)
 
     def work_finished(self, counted: bool = True) -> None:
         """A counted ``start()`` or ``stop()`` ended (however it ended)."""
@@ -199,7 +250,11 @@ class BurstGcPolicy:
         now = self.clock()
         if self.state in ("burst", "catch-up") and self.in_flight == 0:
             if self._quiet_since is not None and now - self._quiet_since >= self.settings.quiet_delay:
-                owed = self.collector.get_count()[2] >= self.base[2]
+                # what the ordinary thresholds would have run by now: a middle or a full
+                # collection. A full one walks hardly more (the last one's survivors are
+                # frozen) and also reclaims the cycles among what the burst promoted.
+                count = self.collector.get_count()
+                owed = count[2] >= self.base[2] or count[1] >= self.base[1]
                 swept = self._unfreeze_if_sweep_due(now)
                 self._set("quiet")
                 if owed or swept:
@@ -228,7 +283,7 @@ class BurstGcPolicy:
         if state == "burst":
             return (
                 max(self.base[0], self.settings.young_threshold),
-                self.base[1],
+                max(self.base[1], self.settings.middle_threshold),
                 max(self.base[2], self.settings.old_threshold),
             )
         return self.base
@@ -257,7 +312,10 @@ class BurstGcPolicy:
 
     def _on_collection(self, phase: str, info: dict[str, Any]) -> None:
         """gc callback: a full collection ran (the collector's or the policy's own)."""
-        if phase != "stop" or info.get("generation") != 2:
+        if phase != "stop":
+            return
+        self._collections += 1
+        if info.get("generation") != 2:
             return
         self._last_full = self.clock()
         if self.settings.freeze_survivors:
@@ -293,6 +351,47 @@ class BurstGcPolicy:
             delay = min(self.settings.quiet_delay * 5, self.settings.max_deferral / 4)
         self._timer = loop.call_later(max(0.0, delay), self._on_timer)
         self._timer_loop = loop
+        self._schedule_young(loop)
+
+    # -- young collections by time -------------------------------------------------------
+
+    def _schedule_young(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Keep one young-collection timer on ``loop`` while a burst lasts."""
+        interval = self.settings.young_interval
+        if not interval or self.state not in ("burst", "catch-up"):
+            return
+        if self._young_timer is not None:
+            if self._young_timer_loop is loop:
+                return
+            self._young_timer.cancel()  # left on a loop that is gone (a test's, say)
+        self._collections_at_young_tick = self._collections
+        self._young_timer = loop.call_later(interval, self._on_young_timer)
+        self._young_timer_loop = loop
+
+    def _on_young_timer(self) -> None:
+        self._young_timer = None
+        self.young_tick()
+        if self.state in ("burst", "catch-up"):
+            self._schedule_young(asyncio.get_running_loop())
+
+    def young_tick(self) -> None:
+        """Run a young collection if the collector has run none since the last call.
+
+        Why: the collector's own trigger is its count of allocations minus
+        deallocations, and deallocating old objects lowers it too. In a storm's drain
+        the old state of finished spawns is freed while new objects are made, the count
+        stays under the threshold and the young generation grows without a collection
+        until one finally walks all of it (14,700 objects and 7 ms at a threshold of 700).
+        Called every ``young_interval`` during a burst, this bounds a young collection by
+        what that much work leaves alive; when allocations drive the collector itself,
+        it does nothing.
+        """
+        if self.state not in ("burst", "catch-up"):
+            return
+        if self._collections == self._collections_at_young_tick:
+            self.forced_young_collections += 1
+            self.collector.collect(0)
+        self._collections_at_young_tick = self._collections
 
     def _on_timer(self) -> None:
         self._timer = None

@@ -15,7 +15,7 @@ from async_kubespawner import gc_policy
 from async_kubespawner.gc_policy import BurstGcPolicy, InFlight, PolicySettings
 from tests.unit.spawner_fakes import make_spawner
 
-BURST = (10_000, 10, 100)
+BURST = (700, 1_000_000, 100)
 FREEZE, UNFREEZE = -1, -2  # in FakeCollector.ops, beside the collected generations
 DEFAULT = (700, 10, 10)
 
@@ -100,7 +100,7 @@ def test_installs_only_over_cpython_defaults_and_changes_nothing_until_work(
     assert len(collector.callbacks) == 1
 
 
-def test_a_burst_raises_young_and_old_thresholds_and_keeps_them_while_work_remains(
+def test_a_burst_raises_middle_and_old_thresholds_and_keeps_them_while_work_remains(
     policy: BurstGcPolicy, collector: FakeCollector, clock: Clock
 ) -> None:
     policy.work_started()
@@ -472,3 +472,187 @@ def test_cyclic_garbage_among_frozen_survivors_is_reclaimed_by_the_sweep(
     finally:
         policy.uninstall()
         gc.unfreeze()  # leave the test process's collector as the other tests expect
+
+
+# -- young collections by time during a burst --------------------------------------------
+
+
+def _young_collection_ran(collector: FakeCollector) -> None:
+    """What CPython does after a young collection it decided on: callbacks."""
+    for callback in list(collector.callbacks):
+        callback("start", {"generation": 0})
+        callback("stop", {"generation": 0, "collected": 0, "uncollectable": 0})
+
+
+def test_a_burst_gets_a_young_collection_when_the_collector_ran_none_since_the_last_tick(
+    policy: BurstGcPolicy, collector: FakeCollector
+) -> None:
+    policy.young_tick()
+    assert collector.collected == []  # quiet: the collector's own business
+    policy.work_started()
+    policy.young_tick()  # nothing ran since the burst began (the count can lag)
+    assert collector.collected == [0]
+    _young_collection_ran(collector)  # allocations made the collector run one itself
+    policy.young_tick()
+    assert collector.collected == [0]  # nothing added: one ran in this interval
+    policy.young_tick()
+    assert collector.collected == [0, 0]
+    assert policy.forced_young_collections == 2
+
+
+def test_no_young_collections_by_time_when_the_interval_is_none(
+    collector: FakeCollector, clock: Clock
+) -> None:
+    policy = BurstGcPolicy(
+        collector, clock=clock, settings=PolicySettings(young_interval=None)
+    )
+    assert policy.install()
+    policy.work_started()
+    assert policy._young_timer is None
+    policy.uninstall()
+
+
+def test_a_held_back_middle_collection_is_owed_too(
+    policy: BurstGcPolicy, collector: FakeCollector, clock: Clock
+) -> None:
+    """No middle collection runs during a burst, so ten young ones since the last is what
+    the ordinary thresholds would have acted on: the burst's end runs a full one."""
+    policy.work_started()
+    collector.count = (5, 10, 0)
+    policy.work_finished()
+    clock.now += 2.0
+    policy.tick()
+    assert collector.collected == [2]
+    assert policy.deferred_collections == 1
+
+
+async def test_the_young_timer_runs_during_a_burst_and_stops_with_it(clock: Clock) -> None:
+    collector = FakeCollector()
+    young = asyncio.Event()
+    collect = collector.collect
+
+    def collect_and_tell(generation: int = 2) -> int:
+        if generation == 0:
+            young.set()
+        return collect(generation)
+
+    collector.collect = collect_and_tell  # type: ignore[method-assign]
+    policy = BurstGcPolicy(collector, clock=clock, settings=PolicySettings(young_interval=0.001))
+    assert policy.install()
+    try:
+        policy.work_started()
+        await asyncio.wait_for(young.wait(), timeout=10)  # the timer ran one
+        assert policy._young_timer is not None  # and is set for the next interval
+        policy.work_finished()
+        clock.now += 2.0
+        policy.tick()  # the burst is over
+        assert policy.state == "quiet"
+        timer = policy._young_timer
+        assert timer is not None
+        young.clear()
+        # the pending timer fires once more, sees the burst over, and does not come back
+        fired = asyncio.get_running_loop().create_future()
+        asyncio.get_running_loop().call_later(0.002, fired.set_result, None)
+        await fired
+        assert policy._young_timer is None
+        assert not young.is_set()
+    finally:
+        policy.uninstall()
+
+
+def test_cyclic_garbage_from_before_a_burst_is_reclaimed_when_it_ends(
+    real_gc: None, clock: Clock
+) -> None:
+    """Garbage the collector had promoted before the burst: the burst holds back the
+    middle collection that would have freed it, and its end runs it (as a full one)."""
+    policy = BurstGcPolicy(gc, clock=clock, settings=PolicySettings(young_interval=None))
+    assert policy.install() is True
+    try:
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        gc.collect(0)  # alive at a young collection: promoted to the middle generation
+        leaked = weakref.ref(a)
+        del a, b
+        policy.work_started()
+        assert gc.get_threshold() == BURST
+        young_before = gc.get_stats()[0]["collections"]
+        middle_before = gc.get_stats()[1]["collections"]
+        kept: list[list[int]] = []
+        while gc.get_stats()[0]["collections"] < young_before + 20:
+            kept.append([0])  # allocations: young collections only, during the burst
+        assert gc.get_stats()[1]["collections"] == middle_before
+        assert leaked() is not None  # held back with the middle collections
+        policy.work_finished()
+        clock.now += 2.0
+        policy.tick()
+        assert leaked() is None  # reclaimed by the collection the burst owed
+        assert policy.deferred_collections == 1
+        assert gc.get_threshold() == DEFAULT
+    finally:
+        policy.uninstall()
+        gc.unfreeze()  # the owed collection froze its survivors
+
+
+def test_young_tick_runs_a_real_young_collection_during_a_burst(
+    real_gc: None, clock: Clock
+) -> None:
+    policy = BurstGcPolicy(gc, clock=clock, settings=PolicySettings(young_interval=None))
+    assert policy.install() is True
+    try:
+        policy.work_started()
+        before = gc.get_stats()[0]["collections"]
+        policy.young_tick()
+        assert gc.get_stats()[0]["collections"] == before + 1
+        assert policy.forced_young_collections == 1
+    finally:
+        policy.uninstall()
+
+
+# -- a spawn announced by its pre-spawn hook ---------------------------------------------
+
+
+def test_expected_work_begins_a_burst_that_ends_after_the_quiet_delay(
+    policy: BurstGcPolicy, collector: FakeCollector, clock: Clock
+) -> None:
+    policy.work_expected()
+    assert policy.state == "burst" and policy.in_flight == 0
+    assert collector.thresholds == BURST
+    clock.now += 1.9
+    policy.work_expected()  # another spawn's hook: the quiet delay starts again
+    clock.now += 1.9
+    policy.tick()
+    assert policy.state == "burst"
+    clock.now += 0.1
+    policy.tick()
+    assert policy.state == "quiet"  # no start() came
+    assert collector.thresholds == DEFAULT
+
+
+def test_expected_work_does_not_end_a_burst_with_work_in_flight(
+    policy: BurstGcPolicy, clock: Clock
+) -> None:
+    policy.work_started()
+    policy.work_expected()
+    clock.now += 10
+    policy.tick()
+    assert policy.state == "burst"  # the start() still in flight keeps it going
+    policy.work_finished()
+    clock.now += 2.0
+    policy.tick()
+    assert policy.state == "quiet"
+
+
+async def test_the_pre_spawn_hook_begins_the_burst(process_policy: FakeCollector) -> None:
+    spawner = make_spawner()
+    await spawner.run_pre_spawn_hook()
+    policy = gc_policy.hub_policy()
+    assert policy.state == "burst" and policy.in_flight == 0
+    assert process_policy.thresholds == BURST
+    policy.uninstall()
+
+
+async def test_the_pre_spawn_hook_leaves_the_collector_alone_when_the_policy_is_off(
+    process_policy: FakeCollector,
+) -> None:
+    await make_spawner(gc_burst_policy=False).run_pre_spawn_hook()
+    assert process_policy.set_calls == []

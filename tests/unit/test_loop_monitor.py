@@ -70,7 +70,42 @@ async def test_describing_every_step_leaves_requests_with_a_body_intact() -> Non
     finally:
         steps.uninstall()
         await runner.cleanup()
-    described = [what for _, what in steps.steps]
+    described = [what for _, what, _ in steps.steps]
     assert any("RequestHandler" in what for what in described), described[:20]
     if sys.version_info < (3, 12):  # where the body writer's callback is its own step
         assert any("ClientResponse" in what for what in described), described[:20]
+
+
+async def test_steps_are_ranked_by_wall_time_and_by_their_own_cpu_time() -> None:
+    """A step that waits (here: sleeps, as a preempted process would) has a long wall time
+    but little CPU time; one that computes has both. The CPU ranking names the one that
+    computed, so a shared machine's waiting does not pass for the loop's own work."""
+    import time
+
+    def waits(done: asyncio.Future[None]) -> None:
+        time.sleep(0.03)
+        done.set_result(None)
+
+    def computes(done: asyncio.Future[None]) -> None:
+        until = time.thread_time() + 0.01
+        while time.thread_time() < until:
+            pass
+        done.set_result(None)
+
+    loop = asyncio.get_running_loop()
+    steps = SlowestSteps(keep=2)
+    steps.install()
+    try:
+        for callback in (waits, computes):
+            done: asyncio.Future[None] = loop.create_future()
+            loop.call_soon(callback, done)
+            await done
+    finally:
+        steps.uninstall()
+    by_cpu = steps.snapshot_cpu()
+    assert "computes" in by_cpu[0]["step"], by_cpu
+    assert by_cpu[0]["cpu_ms"] >= 10.0
+    by_wall = {entry["step"]: entry for entry in steps.snapshot()}
+    waited = next(entry for name, entry in by_wall.items() if "waits" in name)
+    assert waited["ms"] >= 30.0
+    assert waited["cpu_ms"] < waited["ms"] - 20.0
