@@ -29,7 +29,9 @@ class StoreLike(Protocol):
     pod_log_source: Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
 
     def resource(self, plural: str, group: str = "") -> Any: ...
-    async def create(self, rt: Any, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]: ...
+    async def create(
+        self, rt: Any, namespace: str | None, obj: dict[str, Any], *, owned: bool = False
+    ) -> dict[str, Any]: ...
     def get(self, rt: Any, namespace: str | None, name: str) -> dict[str, Any]: ...
     def list(
         self, rt: Any, namespace: str | None = None
@@ -153,10 +155,14 @@ async def record(store: StoreLike, event: dict[str, Any]) -> None:
     A refused event is never the pod's problem: a missing namespace (404), a duplicate
     name (409), or a namespace being terminated (403 — NamespaceLifecycle admission refuses
     new content there) must not crash the pod's worker.
+
+    ``event`` is handed over (``owned``): every recorder builds a fresh dict for the call
+    and never touches it again, so the store need not copy it first (a burst of
+    deletions records a Killing event per pod).
     """
     events = store.resource("events")
     try:
-        await store.create(events, event["metadata"]["namespace"], event)
+        await store.create(events, event["metadata"]["namespace"], event, owned=True)
     except Exception as exc:
         if status_code(exc) not in (403, 404, 409):
             raise
