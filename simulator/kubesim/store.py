@@ -395,6 +395,20 @@ class Watch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), wait)
 
+    def next_ready(self) -> WatchEvent | None:
+        """``next_event``'s answer when it is a queued event, else None, with no coroutine.
+
+        What an in-process consumer uses to take the rest of a burst once awake: each
+        ``async for`` step through ``_iterate`` and ``next_event`` costs a generator and a
+        coroutine, for an answer that is just the head of the queue. Only the plain case
+        is served here (no scripted close pending): anything else is None, and the
+        consumer goes back to ``next_event``, which handles it.
+        """
+        if self._queue and self._remaining is None:
+            self.delivered += 1
+            return self._queue.popleft()
+        return None
+
     def __aiter__(self) -> AsyncIterator[WatchEvent]:
         return self._iterate()
 

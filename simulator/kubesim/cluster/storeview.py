@@ -89,6 +89,10 @@ async def _deliver(
         log.exception("cluster controller failed to handle %s %s", kind, key_of(obj))
 
 
+def _nothing_ready() -> None:
+    return None
+
+
 async def list_and_watch(
     store: StoreLike,
     rt: Any,
@@ -115,16 +119,27 @@ async def list_and_watch(
         expired = False
         while not expired:
             watch = store.watch(rt, resource_version=version)
+            # a store of another make may lack it: then one event per iteration step
+            next_ready = getattr(watch, "next_ready", _nothing_ready)
             delivered = 0
             try:
-                async for event in watch:
-                    if event.type == "ERROR":
-                        expired = True  # 410 Gone: relist
+                async for first in watch:
+                    # the events already queued behind it are taken without an async
+                    # iteration step each (a burst queues four per deleted pod)
+                    event: Any = first
+                    while event is not None:
+                        if event.type == "ERROR":
+                            expired = True  # 410 Gone: relist
+                            break
+                        version = (event.object.get("metadata") or {}).get(
+                            "resourceVersion", version
+                        )
+                        if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                            delivered += 1
+                            await _deliver(handle, event.type, event.object)
+                        event = next_ready()
+                    if expired:
                         break
-                    version = (event.object.get("metadata") or {}).get("resourceVersion", version)
-                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
-                        delivered += 1
-                        await _deliver(handle, event.type, event.object)
             finally:
                 watch.close()
             # Closed under us: resume at once; only a watch that keeps closing without
