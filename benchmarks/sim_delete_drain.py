@@ -2,6 +2,12 @@
 
     python -m benchmarks.sim_delete_drain --pods 1000 --json out.json
     python -m benchmarks.sim_delete_drain --pods 1000 --profile sim.prof
+    python -m benchmarks.sim_delete_drain --pods 1000 --py-spy sim.txt
+
+``--profile`` is cProfile (exact call counts, but its per-call overhead inflates the
+small functions the hot path is made of); ``--py-spy`` samples the simulator with py-spy
+over the drain instead (collapsed stacks, CPU time only, little overhead), the view to
+trust for where the time goes.
 
 Why a benchmark of its own: in a whole-hub stop storm (``benchmarks.spawn_storm``) the
 hub's part of a stop is a fraction of a millisecond once the API has deleted the pod; the
@@ -25,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -146,6 +153,23 @@ class WatchTally:
             await asyncio.gather(self.task, return_exceptions=True)
 
 
+async def start_py_spy(pid: int, path: str) -> asyncio.subprocess.Process:
+    """py-spy sampling ``pid`` (CPU only, GIL holder only) until ``stop_py_spy``."""
+    beside = Path(sys.executable).parent / "py-spy"  # installed in the same environment
+    spy = await asyncio.create_subprocess_exec(
+        str(beside) if beside.exists() else "py-spy", "record", "--pid", str(pid), "--rate", "1000", "--format", "raw",
+        "--gil", "--output", path, "--nonblocking", stdout=asyncio.subprocess.PIPE)
+    assert spy.stdout is not None
+    # py-spy says "Sampling process ..." once it is attached
+    await asyncio.wait_for(spy.stdout.readline(), 10)
+    return spy
+
+
+async def stop_py_spy(spy: asyncio.subprocess.Process) -> None:
+    spy.send_signal(signal.SIGINT)
+    await spy.communicate()
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="sim-delete-drain-"))
     sim = await SimulatorProcess.start(workdir / "kubeconfig", users=args.pods, seed=args.seed,
@@ -177,6 +201,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(0.5)  # a quiet moment, so the CPU reading is the drain's
             if args.profile:
                 await sim.command("profile_start")
+            spy = await start_py_spy(sim.process.pid, args.py_spy) if args.py_spy else None
             before = await sim.command("cpu")
             cpu0 = before["process_time"]
             await sim.command("gc_pauses")
@@ -200,6 +225,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cpu = after["process_time"] - cpu0
             system = after["system"] - before["system"]
             gc_pauses = await sim.command("gc_pauses")
+            if spy is not None:
+                await stop_py_spy(spy)
             if args.profile:
                 await sim.command("profile_stop", path=args.profile)
             await pods.stop()
@@ -230,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", help="cProfile the simulator during the drain (pstats file)")
+    parser.add_argument("--py-spy", help="sample the simulator with py-spy during the drain "
+                        "(collapsed stacks to this file)")
     args = parser.parse_args(argv)
+    if args.py_spy:
+        args.py_spy = str(Path(args.py_spy).resolve())
     if args.profile:
         args.profile = str(Path(args.profile).resolve())  # the simulator runs elsewhere
     result = asyncio.run(run(args))

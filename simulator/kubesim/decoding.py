@@ -885,8 +885,6 @@ def decode(
     it. A pod's spec is most of the object, and every status write of the kubelet
     would otherwise walk it.
     """
-    from . import errors  # the store's Status constructors; imported late, errors is heavier
-
     checked_kind = kind if group in _BUILTIN_GROUPS else f"{group}/{kind}"
     checked = obj
     if (
@@ -901,6 +899,11 @@ def decode(
     try:
         has_nulls = check_types(checked_kind, checked)
     except DecodeError as exc:
+        # the store's Status constructors, imported late (errors is heavier) and only
+        # on this path: an import statement costs a module lookup on every call, and
+        # nearly every decode succeeds
+        from . import errors
+
         raise errors.bad_request(
             f'{kind} in version "{version}" cannot be handled as a {kind}: {exc}'
         ) from None

@@ -1,4 +1,4 @@
-"""The simulator process's garbage-collection policy: survivors of a full collection are frozen.
+"""The simulator process's garbage-collection policy: full-collection survivors frozen, rarer young ones.
 
 Why: an API server's store is long-lived by nature (every object, its watch-cache history,
 its Events), so the heap grows with the cluster and every full (generation-2) collection
@@ -15,6 +15,20 @@ later (an aiohttp request object, say) is no longer collected: bounded by what o
 collection's survivors hold, and the process is a test tool. Only the simulator's own
 process entry points install it (``kubesim`` and the benchmarks' host), never a process
 that merely embeds the simulator, such as a test run.
+
+The young generation is also collected less often: every ``YOUNG_THRESHOLD`` (2,000)
+net allocations instead of CPython's 700, and the middle one every ``MIDDLE_THRESHOLD``
+(4) young collections instead of 10, so the older generations are still examined about
+as often as before (every 8,000 allocations instead of 7,000). Why: nearly everything a
+write allocates survives (the new version of the object, its history entry, its watch
+event), so a young collection mostly walks survivors, and fewer, larger ones walk them
+fewer times. Measured in-process over 5,000 pods created, made ready and deleted (three
+alternating pairs): collector time 1.06-1.19 s instead of 1.10-1.36 s, its longest
+pause 73-82 ms instead of 79-106 ms, and in the deletion burst 55-66 µs per pod instead
+of 78-92. A larger young threshold alone (10,000 with the default multipliers) looked
+better on a deletion burst but only deferred the work: over the same whole run it
+spent more (1.8 s) with pauses up to 450 ms. Memory stays bounded: cyclic garbage waits
+for at most a few thousand allocations more.
 """
 
 from __future__ import annotations
@@ -23,6 +37,11 @@ import gc
 from typing import Any
 
 _installed = False
+
+#: net allocations between two young-generation collections in the simulator process
+YOUNG_THRESHOLD = 2_000
+#: young collections between two middle-generation ones (CPython's default is 10)
+MIDDLE_THRESHOLD = 4
 
 
 def _freeze_after_full_collection(phase: str, info: dict[str, Any]) -> None:
@@ -36,6 +55,8 @@ def freeze_survivors_of_full_collections() -> bool:
     if _installed:
         return False
     _installed = True
+    old = gc.get_threshold()[2]
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, old)
     gc.freeze()  # the start-up heap (modules, schemas) first
     gc.callbacks.append(_freeze_after_full_collection)
     return True

@@ -79,7 +79,12 @@ class LabelSelector:
     def matches(self, labels: dict[str, str] | None) -> bool:
         """True when every requirement holds for ``labels`` (None counts as no labels)."""
         labels = labels or {}
-        return all(r.matches(labels) for r in self.requirements)
+        # a loop, not all() over a generator: every watch event of a selecting watch
+        # is matched, and the generator object cost more than a one-clause match
+        for requirement in self.requirements:
+            if not requirement.matches(labels):
+                return False
+        return True
 
     @property
     def empty(self) -> bool:

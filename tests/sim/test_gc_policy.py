@@ -11,6 +11,8 @@ import gc
 from kubesim.gc_policy import freeze_survivors_of_full_collections
 assert freeze_survivors_of_full_collections() is True
 assert freeze_survivors_of_full_collections() is False  # once per process
+young, middle, old = gc.get_threshold()
+assert (young, middle, old) == (2_000, 4, 10), gc.get_threshold()
 after_start = gc.get_freeze_count()
 store = [{"metadata": {"name": f"pod-{i}"}, "spec": {"n": [i]}} for i in range(20000)]
 gc.collect()  # a full collection: its survivors (the store) are frozen after it

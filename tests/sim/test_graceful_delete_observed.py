@@ -15,6 +15,7 @@ import json
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from kubesim.cluster.config import ClusterConfig
 from kubesim.cluster.testing import run_cluster
@@ -134,6 +135,13 @@ async def test_a_graceful_delete_seen_by_two_watchers_and_the_deleter(flush_inte
 
         # both watchers saw exactly the same lines, byte for byte
         assert [line for line, _ in seen_label] == [line for line, _ in seen_name]
+        # and each line is its object serialised, the DELETED too (made from the grace-0
+        # MODIFIED's bytes with the resourceVersion swapped)
+        for line, event in seen_label:
+            assert line == (
+                b'{"type":"' + event["type"].encode() + b'","object":'
+                + orjson.dumps(event["object"]) + b"}\n"
+            )
         sequence = [e for _, e in seen_label]
         assert [e["type"] for e in sequence] == ["MODIFIED", "MODIFIED", "MODIFIED", "DELETED"]
         marked, final_status, grace_zero, removed = (e["object"] for e in sequence)

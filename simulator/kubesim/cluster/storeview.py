@@ -29,7 +29,9 @@ class StoreLike(Protocol):
     pod_log_source: Callable[[str, str, dict[str, Any]], PodLog | Awaitable[PodLog]] | None
 
     def resource(self, plural: str, group: str = "") -> Any: ...
-    async def create(self, rt: Any, namespace: str | None, obj: dict[str, Any]) -> dict[str, Any]: ...
+    async def create(
+        self, rt: Any, namespace: str | None, obj: dict[str, Any], *, owned: bool = False
+    ) -> dict[str, Any]: ...
     def get(self, rt: Any, namespace: str | None, name: str) -> dict[str, Any]: ...
     def list(
         self, rt: Any, namespace: str | None = None
@@ -87,6 +89,10 @@ async def _deliver(
         log.exception("cluster controller failed to handle %s %s", kind, key_of(obj))
 
 
+def _nothing_ready() -> None:
+    return None
+
+
 async def list_and_watch(
     store: StoreLike,
     rt: Any,
@@ -113,16 +119,27 @@ async def list_and_watch(
         expired = False
         while not expired:
             watch = store.watch(rt, resource_version=version)
+            # a store of another make may lack it: then one event per iteration step
+            next_ready = getattr(watch, "next_ready", _nothing_ready)
             delivered = 0
             try:
-                async for event in watch:
-                    if event.type == "ERROR":
-                        expired = True  # 410 Gone: relist
+                async for first in watch:
+                    # the events already queued behind it are taken without an async
+                    # iteration step each (a burst queues four per deleted pod)
+                    event: Any = first
+                    while event is not None:
+                        if event.type == "ERROR":
+                            expired = True  # 410 Gone: relist
+                            break
+                        version = (event.object.get("metadata") or {}).get(
+                            "resourceVersion", version
+                        )
+                        if event.type in ("ADDED", "MODIFIED", "DELETED"):
+                            delivered += 1
+                            await _deliver(handle, event.type, event.object)
+                        event = next_ready()
+                    if expired:
                         break
-                    version = (event.object.get("metadata") or {}).get("resourceVersion", version)
-                    if event.type in ("ADDED", "MODIFIED", "DELETED"):
-                        delivered += 1
-                        await _deliver(handle, event.type, event.object)
             finally:
                 watch.close()
             # Closed under us: resume at once; only a watch that keeps closing without
@@ -153,10 +170,14 @@ async def record(store: StoreLike, event: dict[str, Any]) -> None:
     A refused event is never the pod's problem: a missing namespace (404), a duplicate
     name (409), or a namespace being terminated (403 — NamespaceLifecycle admission refuses
     new content there) must not crash the pod's worker.
+
+    ``event`` is handed over (``owned``): every recorder builds a fresh dict for the call
+    and never touches it again, so the store need not copy it first (a burst of
+    deletions records a Killing event per pod).
     """
     events = store.resource("events")
     try:
-        await store.create(events, event["metadata"]["namespace"], event)
+        await store.create(events, event["metadata"]["namespace"], event, owned=True)
     except Exception as exc:
         if status_code(exc) not in (403, 404, 409):
             raise
