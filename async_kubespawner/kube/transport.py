@@ -163,6 +163,10 @@ def build_client(
     return api_client
 
 
+#: The auth settings a request asks the ApiClient for (one list, never mutated).
+_AUTH_SETTINGS = ["BearerToken"]
+
+
 class Transport:
     """One HTTP round trip on an ``ApiClient``'s session with its credentials.
 
@@ -175,10 +179,27 @@ class Transport:
     def __init__(self, api_client: k8s_client.ApiClient, *, proxy: str | None = None) -> None:
         self.api_client = api_client
         rest = api_client.rest_client
-        # Resolved once (see build_client); falls back to the Configuration's own proxy.
-        self.proxy: str | None = proxy if proxy is not None else rest.proxy
         self._proxy_headers: Any = rest.proxy_headers
         self._server_hostname: str | None = rest.server_hostname
+        # Resolved once (see build_client); falls back to the Configuration's own proxy.
+        self.proxy = proxy if proxy is not None else rest.proxy
+
+    @property
+    def proxy(self) -> str | None:
+        return self._proxy
+
+    @proxy.setter
+    def proxy(self, value: str | None) -> None:
+        self._proxy = value
+        # aiohttp's keyword arguments that are the same for every request, made once.
+        extra: dict[str, Any] = {}
+        if value:
+            extra["proxy"] = value
+            if self._proxy_headers:
+                extra["proxy_headers"] = self._proxy_headers
+        if self._server_hostname:
+            extra["server_hostname"] = self._server_hostname
+        self._extra = extra
 
     @property
     def host(self) -> str:
@@ -192,8 +213,8 @@ class Transport:
     async def _authorize(self, headers: dict[str, str], queries: list[tuple[str, Any]]) -> None:
         # Synchronous up to kubernetes_asyncio 32.x, a coroutine from 33.0 (awaiting the
         # old one's None is what broke every request on those versions).
-        result = self.api_client.update_params_for_auth(headers, queries, ["BearerToken"])
-        if inspect.isawaitable(result):
+        result = self.api_client.update_params_for_auth(headers, queries, _AUTH_SETTINGS)
+        if result is not None and inspect.isawaitable(result):
             await result
 
     async def request(
@@ -206,25 +227,25 @@ class Transport:
         content_type: str = "application/json",
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 (passed to aiohttp)
     ) -> aiohttp.ClientResponse:
-        """Send one request; the caller reads and releases the response."""
-        headers: dict[str, str] = dict(self.api_client.default_headers)
+        """Send one request; the caller reads and releases the response.
+
+        Auth is asked for on every request (the configuration may refresh its token), in
+        the same step as the rest; what never changes (aiohttp's proxy and TLS keyword
+        arguments) was prepared once."""
+        api_client = self.api_client
+        headers: dict[str, str] = dict(api_client.default_headers)
         headers["Accept"] = "application/json"
-        queries = list(query or ())
-        await self._authorize(headers, queries)
-        url = self.host + path
+        queries = list(query) if query else []
+        result = api_client.update_params_for_auth(headers, queries, _AUTH_SETTINGS)
+        if result is not None and inspect.isawaitable(result):
+            await result
+        url = api_client.configuration.host + path
         if queries:
             url += "?" + urlencode(queries)
         if data is not None:
             headers["Content-Type"] = content_type
-        extra: dict[str, Any] = {}
-        if self.proxy:
-            extra["proxy"] = self.proxy
-            if self._proxy_headers:
-                extra["proxy_headers"] = self._proxy_headers
-        if self._server_hostname:
-            extra["server_hostname"] = self._server_hostname
-        return await self.session.request(
-            method, url, headers=headers, data=data, timeout=timeout, **extra
+        return await api_client.rest_client.pool_manager.request(
+            method, url, headers=headers, data=data, timeout=timeout, **self._extra
         )
 
     async def close(self) -> None:
