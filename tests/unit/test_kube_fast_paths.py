@@ -3,7 +3,8 @@
 Each shortcut is held against the behaviour it replaced: the owner-annotation memos of
 the cache entry (a cold and a warm memo pack the same bytes and read back the same
 object, whatever the annotation; the memos stay bounded and their shared results cannot
-be changed), the retry budget that makes its deadline only when a retry is considered
+be changed), the watch lines handed to the decoder as views of the stream's chunk (the
+same lines as the splitting loop decoded, wherever the chunks are cut), the retry budget that makes its deadline only when a retry is considered
 (the same timeouts and verdicts as a deadline made at the first attempt), the slot taken
 without a coroutine (never ahead of a waiter), and the latency histogram child looked up
 once (the same series counted).
@@ -12,9 +13,13 @@ once (the same series counted).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import math
+from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +30,7 @@ from async_kubespawner.kube.cache import ObjectCache, _Waiter, trim_pod
 from async_kubespawner.kube.client import _RetryBudget, _Target
 from async_kubespawner.kube.deadline import Deadline
 from async_kubespawner.kube.entry import pack_entry, unpack_entry
+from async_kubespawner.kube.reflector import Reflector
 from async_kubespawner.metrics import API_REQUEST_DURATION
 from async_kubespawner.objects.identity import IDENTITY_ANNOTATION, Scope, ServerIdentity
 
@@ -222,3 +228,98 @@ def test_the_remembered_latency_child_is_the_metric_series() -> None:
     before = API_REQUEST_DURATION.labels("get", "pods")._sum.get()
     target.duration.observe(0.25)
     assert API_REQUEST_DURATION.labels("get", "pods")._sum.get() == pytest.approx(before + 0.25)
+
+
+# -- the watch stream's lines ---------------------------------------------------------------
+
+
+def _lines_as_before(chunks: list[bytes]) -> list[bytes]:
+    """The lines the watch loop decoded when it split its buffer into bytes objects."""
+    seen: list[bytes] = []
+    buffer = b""
+    for chunk in chunks:
+        buffer += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, buffer = buffer.split(b"\n")
+        seen.extend(line for line in lines if line.strip())
+    if buffer.strip():
+        seen.append(buffer)
+    return seen
+
+
+class _ChunkSource:
+    """Delivers ``chunks`` on one watch, then ends the stream."""
+
+    name = "pods@ns"
+    resource = "pods"
+    namespace = "ns"
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+
+    @contextlib.asynccontextmanager
+    async def watch(self, *, resource_version: str, timeout_seconds: int,
+                    read_timeout: float | None) -> AsyncIterator[AsyncIterator[bytes]]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for chunk in self.chunks:
+                yield chunk
+        yield chunks()
+
+
+class _RecordingSink:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+        self.upserts: list[Any] = []
+
+    def decode_event(self, line: Any) -> dict[str, Any]:
+        self.lines.append(bytes(line))
+        decoded: dict[str, Any] = orjson.loads(line)
+        return decoded
+
+    def trim(self, obj: dict[str, Any]) -> Any:
+        return obj
+
+    def upsert(self, obj: dict[str, Any]) -> None:
+        self.upserts.append(obj)
+
+    def remove(self, obj: dict[str, Any]) -> None:
+        self.upserts.append(None)
+
+    def replace_all(self, objects: list[Any], *, trimmed: bool = False) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _event_line(i: int, pad: int) -> bytes:
+    return b" " * pad + orjson.dumps({"type": "ADDED", "object": {"metadata": {
+        "name": f"p{i}", "namespace": "ns", "resourceVersion": str(i + 2)}}})
+
+
+_filler = st.sampled_from([b"", b" ", b"\r", b"  \t ", b" " * 40, b"\t" * 17])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.tuples(st.just("event"), st.integers(0, 3)),
+                          st.tuples(st.just("blank"), _filler)), max_size=25),
+       st.sampled_from([b"", b"\n", b"\r\n"]),
+       st.lists(st.integers(0, 2000), max_size=8))
+def test_watch_lines_are_the_lines_the_byte_splitting_loop_decoded(
+    parts: list[tuple[str, Any]], ending: bytes, cuts: list[int],
+) -> None:
+    """Lines handed over as views of the chunk: the same lines, in the same order, as
+    when the buffer was split into bytes objects, wherever the chunks are cut, with
+    blank and whitespace-only lines (short and long) and a last line without newline."""
+    lines = [_event_line(i, v) if kind == "event" else v for i, (kind, v) in enumerate(parts)]
+    stream = b"\n".join(lines) + ending
+    bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+    sink = _RecordingSink()
+    reflector = Reflector(_ChunkSource(chunks), sink)  # type: ignore[arg-type]
+    reflector.resource_version = "1"
+    asyncio.run(reflector._watch())
+    expected = _lines_as_before(chunks)
+    assert sink.lines == expected
+    assert len(sink.upserts) == len(expected)
