@@ -1,0 +1,32 @@
+"""The request round-trip benchmark end to end: its command line, the simulator, a result.
+
+No timing assertions: every figure is produced, for every round (a create or a delete
+that fails raises, so a run that completes made and deleted every pod).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_round_trip_benchmark_produces_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "rt.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "simulator")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.request_round_trip", "--requests", "20",
+         "--concurrency", "5", "--rounds", "2", "--json", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert (result["requests"], result["concurrency"], result["rounds"]) == (20, 5, 2)
+    assert len(result["per_round"]) == 2
+    for key in ("create_cpu_us", "delete_cpu_us", "create_wall_s", "delete_wall_s"):
+        assert result[key] > 0
+        assert all(r[key] > 0 for r in result["per_round"])
