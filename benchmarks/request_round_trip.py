@@ -119,8 +119,8 @@ async def run(opts: argparse.Namespace) -> dict[str, Any]:
                 rounds.append({
                     "create_cpu_us": (cpu1 - cpu0) / opts.requests * 1e6,
                     "delete_cpu_us": (cpu2 - cpu1) / opts.requests * 1e6,
-                    "create_wall_s": wall1 - wall0,
-                    "delete_wall_s": wall2 - wall1,
+                    "create_wall_ms": (wall1 - wall0) * 1000,
+                    "delete_wall_ms": (wall2 - wall1) * 1000,
                 })
         await close_shared_apis()
     finally:

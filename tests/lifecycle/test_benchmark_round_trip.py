@@ -27,6 +27,6 @@ def test_round_trip_benchmark_produces_every_figure(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert (result["requests"], result["concurrency"], result["rounds"]) == (20, 5, 2)
     assert len(result["per_round"]) == 2
-    for key in ("create_cpu_us", "delete_cpu_us", "create_wall_s", "delete_wall_s"):
+    for key in ("create_cpu_us", "delete_cpu_us", "create_wall_ms", "delete_wall_ms"):
         assert result[key] > 0
         assert all(r[key] > 0 for r in result["per_round"])
