@@ -108,6 +108,8 @@ class Sink(Protocol):
 SinkT = TypeVar("SinkT", bound=Sink)
 
 Decode = Callable[[bytes], dict[str, Any]]
+#: A watch line's decoder: lines are views of the stream's chunk (see Reflector._watch).
+LineDecode = Callable[[bytes | memoryview], dict[str, Any]]
 
 
 class ListerWatcher(Protocol):
@@ -352,7 +354,7 @@ class Reflector(Generic[SinkT]):
         self._page_decoder: Decode | None = getattr(sink, "decode_page", None)
         #: Likewise for watch lines (kube/pod_list.py): a pod event is decoded into
         #: the keys the cache keeps, never into the whole pod.
-        self._decode_event: Decode = getattr(sink, "decode_event", None) or orjson.loads
+        self._decode_event: LineDecode = getattr(sink, "decode_event", None) or orjson.loads
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 

@@ -239,7 +239,7 @@ class Transport:
         result = api_client.update_params_for_auth(headers, queries, _AUTH_SETTINGS)
         if result is not None and inspect.isawaitable(result):
             await result
-        url = api_client.configuration.host + path
+        url = cast(str, api_client.configuration.host) + path
         if queries:
             url += "?" + urlencode(queries)
         if data is not None:

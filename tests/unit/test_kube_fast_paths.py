@@ -92,7 +92,7 @@ def test_a_remembered_owner_cannot_be_changed_by_whoever_got_it() -> None:
     assert isinstance(first, tuple)  # immutable: shared by every entry packed with it
     assert entry._compact_owner(raw) is first
     with pytest.raises(TypeError):
-        first[1] = "mallory"  # type: ignore[index]
+        first[1] = "mallory"
 
 
 def _api_pod(name: str, rv: int, owner: str, phase: str, ready: bool) -> dict[str, Any]:
