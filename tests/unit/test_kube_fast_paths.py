@@ -19,6 +19,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -323,3 +324,48 @@ def test_watch_lines_are_the_lines_the_byte_splitting_loop_decoded(
     expected = _lines_as_before(chunks)
     assert sink.lines == expected
     assert len(sink.upserts) == len(expected)
+
+
+# -- idle connections ---------------------------------------------------------------------
+
+
+async def test_a_connection_idle_longer_than_aiohttps_default_is_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two requests 30 s apart (aiohttp's clock moved on, not the test's) share one
+    connection: the pool keeps idle connections KEEPALIVE_SECONDS, not aiohttp's 15."""
+    from aiohttp import connector as aiohttp_connector
+    from aiohttp import web
+    from kubernetes_asyncio import client as k8s_client
+
+    from async_kubespawner.kube.transport import KEEPALIVE_SECONDS, Transport, build_client
+
+    peers: list[Any] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_get("/version", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    offset = [0.0]
+    real = aiohttp_connector.monotonic
+    monkeypatch.setattr(aiohttp_connector, "monotonic", lambda: real() + offset[0])
+    client = build_client(k8s_client.Configuration(host=f"http://127.0.0.1:{port}"))
+    transport = Transport(client)
+    try:
+        assert transport.session.connector._keepalive_timeout == KEEPALIVE_SECONDS  # type: ignore[union-attr]
+        for _ in range(2):
+            resp = await transport.request("GET", "/version", timeout=aiohttp.ClientTimeout(total=5))
+            await resp.read()
+            resp.release()
+            offset[0] += 30.0  # longer than aiohttp's 15 s, shorter than ours
+    finally:
+        await transport.close()
+        await runner.cleanup()
+    assert len(peers) == 2 and peers[0] == peers[1]  # one connection, reused
