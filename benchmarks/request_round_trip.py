@@ -13,7 +13,10 @@ uid-only decode of the answer) and as many deletes (uid precondition, answer unr
 ``--concurrency`` in flight at once, timing this process's CPU for each phase.
 
 Reported: the median (over rounds) CPU microseconds per create and per delete, and the
-wall time of each phase. Nothing asserts; it measures.
+wall time of each phase. ``--instant``: no server at all, aiohttp's session replaced by
+one that answers at once, so only the client's own code per request is timed (the slot,
+the per-attempt timeout, auth, metrics, the retry budget, reading the answer).
+Nothing asserts; it measures.
 """
 
 from __future__ import annotations
@@ -74,6 +77,63 @@ async def _bounded(jobs: list[Callable[[], Awaitable[Any]]], concurrency: int) -
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return results
+
+
+class _InstantResponse:
+    status = 200
+    headers: dict[str, str] = {}
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    def release(self) -> None:
+        pass
+
+
+class _InstantSession:
+    """Stands in for aiohttp's session: every request is answered at once."""
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> _InstantResponse:
+        return _InstantResponse(b'{"metadata":{"uid":"u"}}')
+
+
+async def run_instant(opts: argparse.Namespace) -> dict[str, Any]:
+    """The client's own code per request, without aiohttp or a server."""
+    from kubernetes_asyncio import client as k8s_client
+
+    from async_kubespawner.kube.client import PODS, KubeApi, encode_create
+    from async_kubespawner.kube.pod_list import decode_created_uid
+
+    configuration = k8s_client.Configuration(host="http://127.0.0.1:1")
+    configuration.api_key = {"BearerToken": "t0ken"}
+    configuration.api_key_prefix = {"BearerToken": "Bearer"}
+    api_client = k8s_client.ApiClient(configuration)
+    await api_client.rest_client.pool_manager.close()
+    api_client.rest_client.pool_manager = _InstantSession()  # type: ignore[assignment]  # a stand-in
+    api = KubeApi(api_client, request_timeout=3.0, retry_timeout=30.0)
+    body = encode_create(pod_manifest(0, 0))
+    rounds: list[dict[str, float]] = []
+    for round_ in range(opts.rounds + 1):
+        cpu0 = time.process_time()
+        for _ in range(opts.requests):
+            await api.create(PODS, NAMESPACE, body, decode=decode_created_uid)
+        cpu1 = time.process_time()
+        for i in range(opts.requests):
+            await api.delete(PODS, NAMESPACE, f"rt-{i}", grace_period_seconds=0, uid="u",
+                             read_response=False)
+        cpu2 = time.process_time()
+        if round_:
+            rounds.append({"create_cpu_us": (cpu1 - cpu0) / opts.requests * 1e6,
+                           "delete_cpu_us": (cpu2 - cpu1) / opts.requests * 1e6})
+    result: dict[str, Any] = {"requests": opts.requests, "rounds": opts.rounds,
+                              "instant": True}
+    for key in rounds[0]:
+        result[key] = round(statistics.median(r[key] for r in rounds), 2)
+    result["per_round"] = rounds
+    return result
 
 
 async def run(opts: argparse.Namespace) -> dict[str, Any]:
@@ -142,9 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--instant", action="store_true",
+                        help="no server: time the client's own code per request only")
     parser.add_argument("--json", type=Path)
     opts = parser.parse_args(argv)
-    result = asyncio.run(run(opts))
+    result = asyncio.run(run_instant(opts) if opts.instant else run(opts))
     text = json.dumps({k: v for k, v in result.items() if k != "per_round"}, indent=2)
     print(text)
     if opts.json:

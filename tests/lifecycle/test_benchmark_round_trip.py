@@ -59,3 +59,17 @@ def test_watch_path_benchmark_replays_a_recording(tmp_path: Path) -> None:
     result = json.loads(out.read_text())
     assert result["lines"] == {"pods": 2, "events": 1}
     assert result["cpu_ms_per_cycle_best"] <= result["cpu_ms_per_cycle_median"]
+
+
+def test_round_trip_benchmark_times_the_client_alone(tmp_path: Path) -> None:
+    out = tmp_path / "instant.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "simulator")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.request_round_trip", "--instant", "--requests",
+         "50", "--rounds", "1", "--json", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["instant"] is True and len(result["per_round"]) == 1
+    assert result["create_cpu_us"] > 0 and result["delete_cpu_us"] > 0
