@@ -349,7 +349,7 @@ def pack_json(obj: Any) -> bytes:
 #: trim reads (kube/pod_list.py); any other trim gets whole objects.
 _PAGE_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes], Obj]] = {trim_pod: decode_pod_list}
 #: Likewise for the lines of a watch (kube/pod_list.py).
-_WATCH_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes], Obj]] = {
+_WATCH_DECODERS: dict[Callable[[Obj], Obj], Callable[[bytes | memoryview], Obj]] = {
     trim_pod: decode_pod_watch_line
 }
 
@@ -431,7 +431,7 @@ class ObjectCache:
             return page
         return decode(raw)
 
-    def decode_event(self, line: bytes) -> Obj:
+    def decode_event(self, line: bytes | memoryview) -> Obj:
         """Parse one watch line for :meth:`upsert`/:meth:`remove`: for pods, only the
         keys :func:`trim_pod` reads (kube/pod_list.py)."""
         decode = _WATCH_DECODERS.get(self._trim)
@@ -610,7 +610,7 @@ class EventIndex:
         return decode_event_list(raw)
 
     @staticmethod
-    def decode_event(line: bytes) -> Obj:
+    def decode_event(line: bytes | memoryview) -> Obj:
         """Parse one Event watch line into only the keys :func:`trim_event` reads."""
         return decode_event_watch_line(line)
 

@@ -118,16 +118,42 @@ def _plain_owner(raw: str) -> list[str] | None:
     return fields
 
 
+#: How many owner annotations each memo below remembers (oldest forgotten first). A
+#: spawn's pod is packed once per watch event (about ten in its life) and read back
+#: by every wait and poll: the same string, or the same four fields, again and again.
+_OWNER_MEMO_SIZE = 2048
+#: raw annotation -> what :func:`_compact_owner` makes of it (a tuple of the four fields,
+#: or the string itself). Tuples, so a shared result cannot be changed by anyone.
+_compacted: dict[str, Any] = {}
+#: the four fields -> their canonical annotation (what :func:`_expand_owner` rebuilds).
+_expanded: dict[tuple[Any, ...], str] = {}
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _OWNER_MEMO_SIZE:
+        del memo[next(iter(memo))]
+    memo[key] = value
+
+
 def _compact_owner(raw: Any) -> Any:
-    """``[hub, user, server, scope]`` when ``raw`` is exactly the canonical annotation of
+    """``(hub, user, server, scope)`` when ``raw`` is exactly the canonical annotation of
     those fields; ``raw`` itself when it is any other string; ``[raw]`` for a non-string
-    (never from an API server, kept lossless anyway)."""
+    (never from an API server, kept lossless anyway). Strings are memoised: the result
+    is a pure function of the string (the proof below runs on every miss)."""
     if not isinstance(raw, str):
         return [raw]
+    known = _compacted.get(raw)
+    if known is None:
+        known = _compact_owner_string(raw)
+        _remember(_compacted, raw, known)
+    return known
+
+
+def _compact_owner_string(raw: str) -> Any:
     fields = _plain_owner(raw)
     if fields is not None:
         # The re-encoding is the proof that the fields give back exactly this string.
-        return fields if canonical_identity(*fields) == raw else raw
+        return tuple(fields) if canonical_identity(*fields) == raw else raw
     if not raw.startswith('{"hub":'):
         return raw
     try:
@@ -146,13 +172,18 @@ def _compact_owner(raw: Any) -> Any:
         return raw
     if canonical_identity(hub, user, server, scope) != raw:
         return raw  # e.g. "v": true, other spacing or escapes: keep the exact string
-    return [hub, user, server, scope]
+    return (hub, user, server, scope)
 
 
 def _expand_owner(stored: Any) -> Any:
     if isinstance(stored, list):
         if len(stored) == 4:
-            return canonical_identity(*stored)
+            fields = tuple(stored)
+            known = _expanded.get(fields)
+            if known is None:
+                known = canonical_identity(*fields)
+                _remember(_expanded, fields, known)
+            return known
         return stored[0]
     return stored
 

@@ -37,6 +37,8 @@ __all__ = [
 ]
 
 Obj = dict[str, Any]
+#: What the decoders take: a whole payload, or a watch line as a view of its chunk.
+Raw = bytes | memoryview
 
 
 class _Metadata(TypedDict, total=False):
@@ -107,11 +109,11 @@ class _PodList(TypedDict, total=False):
     items: list[_Pod] | None
 
 
-def _typed_or_whole(shape: type) -> Callable[[bytes], Obj]:
+def _typed_or_whole(shape: type) -> Callable[[Raw], Obj]:
     """A decoder of ``shape`` that parses a misfit (or broken) payload whole instead."""
     decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(shape)
 
-    def decode(raw: bytes) -> Obj:
+    def decode(raw: Raw) -> Obj:
         try:
             typed: Obj = decoder.decode(raw)
         except msgspec.DecodeError:
@@ -191,10 +193,10 @@ class _EventList(TypedDict, total=False):
     items: list[_Event] | None
 
 
-def _watch_line_decoder(shape: type) -> Callable[[bytes], Obj]:
+def _watch_line_decoder(shape: type) -> Callable[[Raw], Obj]:
     typed = _typed_or_whole(shape)
 
-    def decode(line: bytes) -> Obj:
+    def decode(line: Raw) -> Obj:
         event = typed(line)
         if isinstance(event, dict) and event.get("type") not in _OBJECT_EVENTS:
             whole: Obj = orjson.loads(line)  # ERROR (a Status) or unknown: all of it
