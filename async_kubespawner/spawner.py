@@ -122,13 +122,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return self._progress_log
 
     def _api_settings(self) -> ApiSettings:
-        return ApiSettings(
-            host=self.k8s_api_host,
-            ssl_ca_cert=self.k8s_api_ssl_ca_cert,
-            verify_ssl=self.k8s_api_verify_ssl,
-            request_timeout=float(self.k8s_api_request_timeout),
-            retry_timeout=float(self.k8s_api_request_retry_timeout),
-            max_concurrent_requests=int(self.k8s_api_max_concurrent_requests),
+        return _api_settings_for(
+            self.k8s_api_host,
+            self.k8s_api_ssl_ca_cert,
+            self.k8s_api_verify_ssl,
+            float(self.k8s_api_request_timeout),
+            float(self.k8s_api_request_retry_timeout),
+            int(self.k8s_api_max_concurrent_requests),
         )
 
     def _gc_policy(self) -> BurstGcPolicy | None:
@@ -728,6 +728,27 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 #: Pods in the first page of the pod cache's first list (later pages: the
 #: reflector_list_page_size): the polls of its pods answer after one short request.
 POD_FIRST_PAGE_SIZE = 50
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _api_settings_for(
+    host: str,
+    ssl_ca_cert: str,
+    verify_ssl: bool | None,
+    request_timeout: float,
+    retry_timeout: float,
+    max_concurrent_requests: int,
+) -> ApiSettings:
+    """The client settings for these trait values, built once (they are frozen): every
+    start, stop and poll asks for them to find the shared client."""
+    return ApiSettings(
+        host=host,
+        ssl_ca_cert=ssl_ca_cert,
+        verify_ssl=verify_ssl,
+        request_timeout=request_timeout,
+        retry_timeout=retry_timeout,
+        max_concurrent_requests=max_concurrent_requests,
+    )
+
 
 @functools.lru_cache(maxsize=64, typed=True)
 def _reflector_settings_for(

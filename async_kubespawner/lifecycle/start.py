@@ -158,6 +158,12 @@ class StartHost(Protocol):
     def _log_state(self, state: str, detail: str = "", level: int = logging.INFO) -> None: ...
 
 
+def _stock_is_pod_running(host: Any) -> bool:
+    """Whether ``host.is_pod_running`` is the package's own (which only reads the pod)."""
+    method = getattr(type(host), "is_pod_running", None)
+    return getattr(method, "__qualname__", "") == "KubeSpawnerSettings.is_pod_running"
+
+
 @dataclass
 class _StartWatch:
     """What a start knows of its pod: the uid once learnt, and the readiness memory
@@ -235,6 +241,12 @@ class StartOperation:
         # a task per spawn, and cancelling it leaves a reference cycle (task,
         # CancelledError, traceback) that only a full GC collection frees.
         self.uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The pod as its last change was delivered to _on_pod_change, and whether the
+        # readiness wait may look at that dict again instead of decoding the cache entry
+        # at every wake (only the stock is_pod_running sees it: a subclass's override
+        # gets a fresh dict at every look, as it always did).
+        self._delivered: dict[str, Any] | None = None
+        self._reuse_delivered = _stock_is_pod_running(host)
 
     # -- the sequence -------------------------------------------------------------------
 
@@ -394,6 +406,7 @@ class StartOperation:
                 self.progress.add_event(event)
 
     def _on_pod_change(self, pod: dict[str, Any] | None) -> None:
+        self._delivered = pod
         self.changed.set()
         if pod is not None and not self.watch.uid:
             annotations = pod["metadata"].get("annotations") or {}
@@ -517,7 +530,7 @@ class StartOperation:
             self.changed.clear()
             now = time.monotonic()
             target = watch.target()
-            pod = self.pod_cache.get(self.pod_key)
+            pod = self._current_pod()
             verdict = assess(
                 pod,
                 _IndexedEvents(self.event_index, target) if self.event_index is not None else None,
@@ -540,6 +553,19 @@ class StartOperation:
                 host._log_state("timeout", f"start_timeout={plan.start_timeout}", logging.WARNING)
                 raise self.deadline.error(verdict.message)
             await self.changed.wait(self.deadline.timeout(verdict.recheck_in))
+
+    def _current_pod(self) -> dict[str, Any] | None:
+        """The pod as the cache holds it now: the dict its last change delivered when
+        that is still the cached version (most wakes are the pod's own changes, and
+        Events), else a fresh decode of the cache entry."""
+        if self._reuse_delivered:
+            delivered = self._delivered
+            version = self.pod_cache.version(self.pod_key)
+            if version is None:
+                return None
+            if delivered is not None and delivered["metadata"].get("resourceVersion") == version:
+                return delivered
+        return self.pod_cache.get(self.pod_key)
 
     async def _cleanup(self, uid: str, made: list[tuple[Any, str]], *, delete_pvc: bool) -> None:
         """Remove what this start created, so the next attempt starts clean. Best effort:

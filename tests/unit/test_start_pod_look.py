@@ -1,0 +1,92 @@
+"""The readiness wait's look at its pod: the dict the cache delivered, while current.
+
+Each wake of a start's readiness wait looks at its pod. Most wakes are the pod's own
+changes, whose new state the cache has just handed to the start's listener; the look
+uses that dict instead of decoding the cache entry again, but only while it is the
+version the cache holds, and never for a deployment's own ``is_pod_running`` (which
+gets a fresh dict at every look, as it always did).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from async_kubespawner import KubeSpawner
+from async_kubespawner.kube.cache import ObjectCache, trim_pod
+from async_kubespawner.lifecycle.start import StartOperation, _stock_is_pod_running
+
+KEY = ("ns", "jupyter-alice")
+
+
+def _pod(rv: str, phase: str = "Pending") -> dict[str, Any]:
+    return {
+        "metadata": {"name": KEY[1], "namespace": KEY[0], "uid": "u1", "resourceVersion": rv},
+        "status": {"phase": phase},
+    }
+
+
+class _Changed:
+    def set(self) -> None:
+        pass
+
+
+def _operation(cache: ObjectCache, *, stock: bool = True) -> StartOperation:
+    """A start's look state alone (the rest of the operation is not needed here),
+    listening to its pod as a start does."""
+    operation = object.__new__(StartOperation)
+    operation.pod_cache = cache
+    operation.pod_key = KEY
+    operation._delivered = None
+    operation._reuse_delivered = stock
+    operation.changed = _Changed()  # type: ignore[assignment]
+    operation.watch = type("W", (), {"uid": "u1"})()  # type: ignore[assignment]
+    cache.listen(KEY, operation._on_pod_change)
+    return operation
+
+
+def test_the_delivered_pod_is_used_while_it_is_the_cached_version() -> None:
+    cache = ObjectCache(trim_pod)
+    operation = _operation(cache)
+    assert operation._current_pod() is None  # not created yet
+    cache.upsert(_pod("1"))  # outside a loop: the listener hears it at once
+    delivered = operation._delivered
+    assert delivered is not None
+    assert operation._current_pod() is delivered
+    assert operation._current_pod() == cache.get(KEY)
+
+
+def test_a_newer_cached_version_is_decoded() -> None:
+    cache = ObjectCache(trim_pod)
+    operation = _operation(cache)
+    cache.upsert(_pod("1"))
+    stale = operation._delivered
+    cache.upsert(_pod("2", "Running"))
+    operation._delivered = stale  # the newer state not delivered yet
+    current = operation._current_pod()
+    assert current is not stale and current == cache.get(KEY)
+    assert current is not None and current["metadata"]["resourceVersion"] == "2"
+
+
+def test_a_removed_pod_is_none_even_before_its_removal_is_delivered() -> None:
+    cache = ObjectCache(trim_pod)
+    operation = _operation(cache)
+    cache.upsert(_pod("1"))
+    delivered = operation._delivered
+    cache.remove(_pod("1"))
+    operation._delivered = delivered
+    assert operation._current_pod() is None
+
+
+def test_an_own_is_pod_running_gets_a_fresh_pod_at_every_look() -> None:
+    class Custom(KubeSpawner):
+        def is_pod_running(self, pod: Any) -> bool:
+            return super().is_pod_running(pod)
+
+    assert _stock_is_pod_running(object.__new__(KubeSpawner))
+    assert not _stock_is_pod_running(object.__new__(Custom))
+    cache = ObjectCache(trim_pod)
+    operation = _operation(cache, stock=False)
+    cache.upsert(_pod("1"))
+    first, second = operation._current_pod(), operation._current_pod()
+    assert first == second == cache.get(KEY)
+    assert first is not second and first is not operation._delivered
