@@ -531,13 +531,15 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _delete_own_extras(self, api: KubeApi, retry_timeout: float) -> None:
         """The server's Service and Secret, each only if it is this server's. Best effort:
         they are owned by the pod, so Kubernetes removes them with it anyway."""
-        identity = self.server_identity()
+        identity = None  # only for a server that has a Service or a Secret
         for kind, name, wanted in (
             (SERVICES, self.pod_name, self.needs_service),
             (SECRETS, self.secret_name, self.needs_secret),
         ):
             if not (wanted and name):
                 continue
+            if identity is None:
+                identity = self.server_identity()
             try:
                 await delete_own(
                     api, kind, self.namespace, name, identity, retry_timeout=retry_timeout

@@ -64,7 +64,7 @@ from .errors import SpawnFailed, VolumeFailed
 from .loop_turns import loop_turns
 from .ownership import NotMine, adopt_or_create_pvc, create_or_replace_own, pvc_is_adoptable
 from .progress import SpawnProgress
-from .readiness import Memory, Target, Tolerances, assess
+from .readiness import Memory, Target, Tolerances, Verdict, assess
 from .wakeup import Wakeup
 
 __all__ = [
@@ -179,14 +179,20 @@ class _StartWatch:
         return Target(self.namespace, self.pod_name, self.uid, self.pvc_name)
 
 
-@dataclass(frozen=True)
 class _IndexedEvents:
-    """The readiness module's view of the event index, decoding only what it asks for."""
+    """The readiness module's view of the event index, decoding only what it asks for;
+    remembers whether the pod's events were consulted (whether they can change the
+    verdict while the pod stays as it is)."""
 
-    index: EventIndex
-    target: Target
+    __slots__ = ("index", "pod_consulted", "target")
+
+    def __init__(self, index: EventIndex, target: Target) -> None:
+        self.index = index
+        self.target = target
+        self.pod_consulted = False
 
     def for_pod(self) -> list[dict[str, Any]]:
+        self.pod_consulted = True
         target = self.target
         return self.index.for_object(target.namespace, target.pod_name, uid=target.uid)
 
@@ -247,6 +253,12 @@ class StartOperation:
         # gets a fresh dict at every look, as it always did).
         self._delivered: dict[str, Any] | None = None
         self._reuse_delivered = _stock_is_pod_running(host)
+        # Whether an Event of the pod can change the verdict before the pod itself
+        # changes: only when the last look consulted them (an unschedulable pod waiting
+        # for an autoscaler); otherwise such an Event goes to the progress log alone and
+        # does not wake the wait (a start hears four or five). A deployment's own
+        # is_pod_running is asked at every wake, as it always was.
+        self._pod_events_matter = True
 
     # -- the sequence -------------------------------------------------------------------
 
@@ -417,7 +429,8 @@ class StartOperation:
         if self.watch.uid and event["involvedObject"].get("uid") == self.watch.uid:
             if self.progress is not None:
                 self.progress.add_event(event)
-            self.changed.set()
+            if self._pod_events_matter:
+                self.changed.set()
 
     def _on_pvc_event(self, _event: dict[str, Any]) -> None:
         self.changed.set()
@@ -525,22 +538,10 @@ class StartOperation:
             self.changed.close()
 
     async def _await_ready_looking(self) -> dict[str, Any]:
-        watch, plan, host = self.watch, self.plan, self.host
+        plan, host = self.plan, self.host
         while True:
             self.changed.clear()
-            now = time.monotonic()
-            target = watch.target()
-            pod = self._current_pod()
-            verdict = assess(
-                pod,
-                _IndexedEvents(self.event_index, target) if self.event_index is not None else None,
-                plan.tolerances,
-                now,
-                target=target,
-                memory=watch.memory,
-                is_running=host.is_pod_running,
-            )
-            watch.memory = verdict.memory
+            pod, verdict = self._look(time.monotonic())
             if verdict.state == "ready":
                 assert pod is not None  # a verdict of ready is about a pod
                 return pod
@@ -553,6 +554,28 @@ class StartOperation:
                 host._log_state("timeout", f"start_timeout={plan.start_timeout}", logging.WARNING)
                 raise self.deadline.error(verdict.message)
             await self.changed.wait(self.deadline.timeout(verdict.recheck_in))
+
+    def _look(self, now: float) -> tuple[dict[str, Any] | None, Verdict]:
+        """One look at the pod and its events: the pod and the verdict on it."""
+        watch = self.watch
+        target = watch.target()
+        pod = self._current_pod()
+        index = self.event_index
+        events = _IndexedEvents(index, target) if index is not None else None
+        verdict = assess(
+            pod,
+            events,
+            self.plan.tolerances,
+            now,
+            target=target,
+            memory=watch.memory,
+            is_running=self.host.is_pod_running,
+        )
+        watch.memory = verdict.memory
+        self._pod_events_matter = not self._reuse_delivered or (
+            events is not None and events.pod_consulted
+        )
+        return pod, verdict
 
     def _current_pod(self) -> dict[str, Any] | None:
         """The pod as the cache holds it now: the dict its last change delivered when
