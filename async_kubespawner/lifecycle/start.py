@@ -247,10 +247,10 @@ class StartOperation:
         # a task per spawn, and cancelling it leaves a reference cycle (task,
         # CancelledError, traceback) that only a full GC collection frees.
         self.uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        # The pod as its last change was delivered to _on_pod_change, and whether the
-        # readiness wait may look at that dict again instead of decoding the cache entry
-        # at every wake (only the stock is_pod_running sees it: a subclass's override
-        # gets a fresh dict at every look, as it always did).
+        # The pod as its last change was delivered to _on_pod_change (until the next
+        # look), and whether that look may use this dict instead of decoding the cache
+        # entry (only the stock is_pod_running sees it: a subclass's override gets a
+        # fresh dict at every look, as it always did).
         self._delivered: dict[str, Any] | None = None
         self._reuse_delivered = _stock_is_pod_running(host)
         # Whether an Event of the pod can change the verdict before the pod itself
@@ -560,6 +560,9 @@ class StartOperation:
         watch = self.watch
         target = watch.target()
         pod = self._current_pod()
+        # Not kept past the look: thousands of spawns waiting would each hold a decoded
+        # pod for the collector to walk; the next wake is usually the next change anyway.
+        self._delivered = None
         index = self.event_index
         events = _IndexedEvents(index, target) if index is not None else None
         verdict = assess(

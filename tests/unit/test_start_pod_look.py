@@ -182,3 +182,15 @@ def test_an_own_is_pod_running_is_woken_by_every_event() -> None:
     operation._look(100.0)
     index.upsert(_event("Pulling", 1))
     assert recorded.sets == 2
+
+
+def test_a_look_does_not_keep_the_delivered_pod() -> None:
+    """Thousands of waiting spawns must not each hold a decoded pod between changes:
+    the look after a change uses the delivered dict, later looks decode the entry."""
+    operation, cache, _index, _recorded = _watching()
+    cache.upsert(_pod("1"))
+    delivered = operation._delivered
+    first, _ = operation._look(100.0)
+    assert first is delivered and operation._delivered is None
+    second, _ = operation._look(101.0)
+    assert second == first and second is not first
