@@ -78,6 +78,7 @@ from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap, set_young_threshold
 from .traits import KubeSpawnerSettings
 from .traits.fast_defaults import fill_static_defaults
+from .traits.settings import START_TRAITS
 
 __all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
 
@@ -250,6 +251,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         )
 
     # -- start --------------------------------------------------------------------------
+
+    async def load_user_options(self) -> None:
+        """As the profiles define it, with the settings a start reads at their default
+        filled first (fast_defaults.py): the profile step is the first to read some of
+        them (``user_options``, ``profile_list``), which traitlets' first read costs."""
+        fill_static_defaults(self, START_TRAITS)
+        await super().load_user_options()
 
     def start(self) -> asyncio.Future[str]:
         """Start the server; returns a future of its URL.

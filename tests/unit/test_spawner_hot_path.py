@@ -397,6 +397,7 @@ class _NoApi:
 async def _checked_pod(spawner: KubeSpawner) -> bytes | str:
     """What a start sends (the pod after its checks, encoded), or the error it raises."""
     try:
+        await spawner.load_user_options()  # the profile step, which fills defaults first
         spawner._start_plan()
         spawner._configuration_checked = True
         await check_before_create(spawner, _NoApi())  # type: ignore[arg-type]
@@ -443,6 +444,23 @@ configs = st.fixed_dictionaries(
         "node_selector": st.sampled_from([{}, {"pool": "users"}, {"pool": "bad value!"}]),
         "init_containers": st.sampled_from([[], [{"name": "init", "image": "busybox:1"}]]),
         "pod_name_template": st.sampled_from(["jupyter-{user_server}", "nb-{username}--{servername}"]),
+        "profile_list": st.sampled_from(
+            [
+                [],
+                [
+                    {
+                        "display_name": "labelled",
+                        "default": True,
+                        "kubespawner_override": {
+                            "extra_labels": {"size": "{username}"},
+                            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+                            "environment": {"FROM_PROFILE": "1"},
+                        },
+                    },
+                    {"display_name": "plain"},
+                ],
+            ]
+        ),
     },
 )
 user_names = st.sampled_from(["alice", "Bob.Smith", "é", "a" * 70, "x--y", "user@example.org"])
