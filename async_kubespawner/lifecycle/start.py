@@ -161,7 +161,15 @@ class StartHost(Protocol):
 def _stock_is_pod_running(host: Any) -> bool:
     """Whether ``host.is_pod_running`` is the package's own (which only reads the pod)."""
     method = getattr(type(host), "is_pod_running", None)
-    return getattr(method, "__qualname__", "") == "KubeSpawnerSettings.is_pod_running"
+    return (
+        getattr(method, "__qualname__", "") == "KubeSpawnerSettings.is_pod_running"
+        and getattr(method, "__module__", "") == _SETTINGS_MODULE
+    )
+
+
+#: Where the stock ``is_pod_running`` is defined (named, not imported: the settings
+#: import the lifecycle, not the other way round).
+_SETTINGS_MODULE = __name__.rsplit(".", 2)[0] + ".traits.settings"
 
 
 @dataclass
@@ -581,9 +589,9 @@ class StartOperation:
         return pod, verdict
 
     def _current_pod(self) -> dict[str, Any] | None:
-        """The pod as the cache holds it now: the dict its last change delivered when
-        that is still the cached version (most wakes are the pod's own changes, and
-        Events), else a fresh decode of the cache entry."""
+        """The pod as the cache holds it now: the dict its last change delivered, when
+        that is still the cached version (the look right after a change of the pod,
+        which is most looks), else a fresh decode of the cache entry."""
         if self._reuse_delivered:
             delivered = self._delivered
             version = self.pod_cache.version(self.pod_key)
