@@ -339,6 +339,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         self._assign(
             pod_name=names.pod_name, dns_name=names.dns_name, secret_name=names.secret_name
         )
+        # Assigning the names just computed changes none of them (compute_names takes an
+        # assigned name as is, and the others follow from the same inputs): keep them
+        # rather than compute them all again.
+        self._names_cache = (self.user.name, names)
         return StartPlan(
             names=names,
             start_timeout=self.start_timeout,

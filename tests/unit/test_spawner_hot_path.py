@@ -576,3 +576,32 @@ async def test_the_hot_path_benchmark_measures_prepared_starts_and_stops() -> No
     figures = await measure({}, 3)
     for part in ("prepare_us", "stop_us"):
         assert figures[part]["median"] > 0 and figures[part]["mean"] > 0
+
+
+saved_states = st.sampled_from(
+    [
+        {},
+        {"pod_name": "saved-pod", "dns_name": "saved-pod.ns.svc", "pvc_name": "saved-claim"},
+        {"pod_name": "saved-pod", "kubespawner_version": "7.0.0"},
+        {"pvc_name": "claim-{username}"},
+    ]
+)
+
+
+@settings(max_examples=60)
+@given(configs, user_names, st.sampled_from(["", "lab", "Lab 2"]), saved_states)
+def test_the_names_a_start_assigns_are_the_names_computed_again(
+    config: dict[str, Any], user: str, server: str, state: dict[str, str]
+) -> None:
+    """The start plan keeps the names it assigned instead of computing them again: they
+    are exactly what a fresh computation from the assigned names gives (with and
+    without names remembered in the server's state)."""
+    spawner = _spawner(user, config, servername=server)
+    spawner.load_state(dict(state))
+    try:
+        spawner._start_plan()
+    except SpawnerConfigError:
+        return  # refused before anything was assigned
+    kept = spawner.names
+    spawner._names_cache = None
+    assert spawner.names == kept
