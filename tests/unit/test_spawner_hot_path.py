@@ -306,7 +306,7 @@ def test_owner_annotation_is_the_json_of_the_identity(
 class _ShoutingEnvVar(k8s.V1EnvVar):
     """A deployment's model subclass whose property computes its field."""
 
-    @property  # type: ignore[override]
+    @property
     def value(self) -> str:
         return str(self._value).upper()
 
@@ -339,7 +339,7 @@ def test_name_uniqueness_answers_as_it_did(
     """Remembered per combination of templates: the same refusals (and the same parse
     errors) as the check that parsed every template at every call, twice in a row."""
     spawner = _spawner("alice", servername=server)
-    spawner.user.allow_named_servers = named  # type: ignore[attr-defined]
+    spawner.user.allow_named_servers = named
     # Written past the traits' validation, as a template refused at load time is kept.
     spawner._trait_values.update(
         pod_name_template=pod,

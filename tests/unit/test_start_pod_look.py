@@ -47,7 +47,7 @@ def _operation(cache: ObjectCache, *, stock: bool = True) -> StartOperation:
     operation._delivered = None
     operation._reuse_delivered = stock
     operation.changed = _Changed()  # type: ignore[assignment]
-    operation.watch = type("W", (), {"uid": "u1"})()  # type: ignore[assignment]
+    operation.watch = type("W", (), {"uid": "u1"})()
     cache.listen(KEY, operation._on_pod_change)
     return operation
 
