@@ -78,6 +78,7 @@ from .profiles import ProfilesMixin
 from .startup_heap import freeze_startup_heap, set_young_threshold
 from .traits import KubeSpawnerSettings
 from .traits.fast_defaults import fill_static_defaults
+from .traits.settings import START_TRAITS
 
 __all__ = ["KubeSpawner", "SpawnFailed", "close_shared_resources", "reflector_health"]
 
@@ -122,13 +123,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         return self._progress_log
 
     def _api_settings(self) -> ApiSettings:
-        return ApiSettings(
-            host=self.k8s_api_host,
-            ssl_ca_cert=self.k8s_api_ssl_ca_cert,
-            verify_ssl=self.k8s_api_verify_ssl,
-            request_timeout=float(self.k8s_api_request_timeout),
-            retry_timeout=float(self.k8s_api_request_retry_timeout),
-            max_concurrent_requests=int(self.k8s_api_max_concurrent_requests),
+        return _api_settings_for(
+            self.k8s_api_host,
+            self.k8s_api_ssl_ca_cert,
+            self.k8s_api_verify_ssl,
+            float(self.k8s_api_request_timeout),
+            float(self.k8s_api_request_retry_timeout),
+            int(self.k8s_api_max_concurrent_requests),
         )
 
     def _gc_policy(self) -> BurstGcPolicy | None:
@@ -251,6 +252,13 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 
     # -- start --------------------------------------------------------------------------
 
+    async def load_user_options(self) -> None:
+        """As the profiles define it, with the settings a start reads at their default
+        filled first (fast_defaults.py): the profile step is the first to read some of
+        them (``user_options``, ``profile_list``), which traitlets' first read costs."""
+        fill_static_defaults(self, START_TRAITS)
+        await super().load_user_options()
+
     def start(self) -> asyncio.Future[str]:
         """Start the server; returns a future of its URL.
 
@@ -331,6 +339,10 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         self._assign(
             pod_name=names.pod_name, dns_name=names.dns_name, secret_name=names.secret_name
         )
+        # Assigning the names just computed changes none of them (compute_names takes an
+        # assigned name as is, and the others follow from the same inputs): keep them
+        # rather than compute them all again.
+        self._names_cache = (self.user.name, names)
         return StartPlan(
             names=names,
             start_timeout=self.start_timeout,
@@ -531,13 +543,15 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def _delete_own_extras(self, api: KubeApi, retry_timeout: float) -> None:
         """The server's Service and Secret, each only if it is this server's. Best effort:
         they are owned by the pod, so Kubernetes removes them with it anyway."""
-        identity = self.server_identity()
+        identity = None  # only for a server that has a Service or a Secret
         for kind, name, wanted in (
             (SERVICES, self.pod_name, self.needs_service),
             (SECRETS, self.secret_name, self.needs_secret),
         ):
             if not (wanted and name):
                 continue
+            if identity is None:
+                identity = self.server_identity()
             try:
                 await delete_own(
                     api, kind, self.namespace, name, identity, retry_timeout=retry_timeout
@@ -728,6 +742,27 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
 #: Pods in the first page of the pod cache's first list (later pages: the
 #: reflector_list_page_size): the polls of its pods answer after one short request.
 POD_FIRST_PAGE_SIZE = 50
+
+@functools.lru_cache(maxsize=64, typed=True)
+def _api_settings_for(
+    host: str,
+    ssl_ca_cert: str,
+    verify_ssl: bool | None,
+    request_timeout: float,
+    retry_timeout: float,
+    max_concurrent_requests: int,
+) -> ApiSettings:
+    """The client settings for these trait values, built once (they are frozen): every
+    start, stop and poll asks for them to find the shared client."""
+    return ApiSettings(
+        host=host,
+        ssl_ca_cert=ssl_ca_cert,
+        verify_ssl=verify_ssl,
+        request_timeout=request_timeout,
+        retry_timeout=retry_timeout,
+        max_concurrent_requests=max_concurrent_requests,
+    )
+
 
 @functools.lru_cache(maxsize=64, typed=True)
 def _reflector_settings_for(

@@ -64,7 +64,7 @@ from .errors import SpawnFailed, VolumeFailed
 from .loop_turns import loop_turns
 from .ownership import NotMine, adopt_or_create_pvc, create_or_replace_own, pvc_is_adoptable
 from .progress import SpawnProgress
-from .readiness import Memory, Target, Tolerances, assess
+from .readiness import Memory, Target, Tolerances, Verdict, assess
 from .wakeup import Wakeup
 
 __all__ = [
@@ -158,6 +158,20 @@ class StartHost(Protocol):
     def _log_state(self, state: str, detail: str = "", level: int = logging.INFO) -> None: ...
 
 
+def _stock_is_pod_running(host: Any) -> bool:
+    """Whether ``host.is_pod_running`` is the package's own (which only reads the pod)."""
+    method = getattr(type(host), "is_pod_running", None)
+    return (
+        getattr(method, "__qualname__", "") == "KubeSpawnerSettings.is_pod_running"
+        and getattr(method, "__module__", "") == _SETTINGS_MODULE
+    )
+
+
+#: Where the stock ``is_pod_running`` is defined (named, not imported: the settings
+#: import the lifecycle, not the other way round).
+_SETTINGS_MODULE = __name__.rsplit(".", 2)[0] + ".traits.settings"
+
+
 @dataclass
 class _StartWatch:
     """What a start knows of its pod: the uid once learnt, and the readiness memory
@@ -173,14 +187,20 @@ class _StartWatch:
         return Target(self.namespace, self.pod_name, self.uid, self.pvc_name)
 
 
-@dataclass(frozen=True)
 class _IndexedEvents:
-    """The readiness module's view of the event index, decoding only what it asks for."""
+    """The readiness module's view of the event index, decoding only what it asks for;
+    remembers whether the pod's events were consulted (whether they can change the
+    verdict while the pod stays as it is)."""
 
-    index: EventIndex
-    target: Target
+    __slots__ = ("index", "pod_consulted", "target")
+
+    def __init__(self, index: EventIndex, target: Target) -> None:
+        self.index = index
+        self.target = target
+        self.pod_consulted = False
 
     def for_pod(self) -> list[dict[str, Any]]:
+        self.pod_consulted = True
         target = self.target
         return self.index.for_object(target.namespace, target.pod_name, uid=target.uid)
 
@@ -235,6 +255,18 @@ class StartOperation:
         # a task per spawn, and cancelling it leaves a reference cycle (task,
         # CancelledError, traceback) that only a full GC collection frees.
         self.uid_known: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # The pod as its last change was delivered to _on_pod_change (until the next
+        # look), and whether that look may use this dict instead of decoding the cache
+        # entry (only the stock is_pod_running sees it: a subclass's override gets a
+        # fresh dict at every look, as it always did).
+        self._delivered: dict[str, Any] | None = None
+        self._reuse_delivered = _stock_is_pod_running(host)
+        # Whether an Event of the pod can change the verdict before the pod itself
+        # changes: only when the last look consulted them (an unschedulable pod waiting
+        # for an autoscaler); otherwise such an Event goes to the progress log alone and
+        # does not wake the wait (a start hears four or five). A deployment's own
+        # is_pod_running is asked at every wake, as it always was.
+        self._pod_events_matter = True
 
     # -- the sequence -------------------------------------------------------------------
 
@@ -394,6 +426,7 @@ class StartOperation:
                 self.progress.add_event(event)
 
     def _on_pod_change(self, pod: dict[str, Any] | None) -> None:
+        self._delivered = pod
         self.changed.set()
         if pod is not None and not self.watch.uid:
             annotations = pod["metadata"].get("annotations") or {}
@@ -404,7 +437,8 @@ class StartOperation:
         if self.watch.uid and event["involvedObject"].get("uid") == self.watch.uid:
             if self.progress is not None:
                 self.progress.add_event(event)
-            self.changed.set()
+            if self._pod_events_matter:
+                self.changed.set()
 
     def _on_pvc_event(self, _event: dict[str, Any]) -> None:
         self.changed.set()
@@ -512,22 +546,10 @@ class StartOperation:
             self.changed.close()
 
     async def _await_ready_looking(self) -> dict[str, Any]:
-        watch, plan, host = self.watch, self.plan, self.host
+        plan, host = self.plan, self.host
         while True:
             self.changed.clear()
-            now = time.monotonic()
-            target = watch.target()
-            pod = self.pod_cache.get(self.pod_key)
-            verdict = assess(
-                pod,
-                _IndexedEvents(self.event_index, target) if self.event_index is not None else None,
-                plan.tolerances,
-                now,
-                target=target,
-                memory=watch.memory,
-                is_running=host.is_pod_running,
-            )
-            watch.memory = verdict.memory
+            pod, verdict = self._look(time.monotonic())
             if verdict.state == "ready":
                 assert pod is not None  # a verdict of ready is about a pod
                 return pod
@@ -540,6 +562,44 @@ class StartOperation:
                 host._log_state("timeout", f"start_timeout={plan.start_timeout}", logging.WARNING)
                 raise self.deadline.error(verdict.message)
             await self.changed.wait(self.deadline.timeout(verdict.recheck_in))
+
+    def _look(self, now: float) -> tuple[dict[str, Any] | None, Verdict]:
+        """One look at the pod and its events: the pod and the verdict on it."""
+        watch = self.watch
+        target = watch.target()
+        pod = self._current_pod()
+        # Not kept past the look: thousands of spawns waiting would each hold a decoded
+        # pod for the collector to walk; the next wake is usually the next change anyway.
+        self._delivered = None
+        index = self.event_index
+        events = _IndexedEvents(index, target) if index is not None else None
+        verdict = assess(
+            pod,
+            events,
+            self.plan.tolerances,
+            now,
+            target=target,
+            memory=watch.memory,
+            is_running=self.host.is_pod_running,
+        )
+        watch.memory = verdict.memory
+        self._pod_events_matter = not self._reuse_delivered or (
+            events is not None and events.pod_consulted
+        )
+        return pod, verdict
+
+    def _current_pod(self) -> dict[str, Any] | None:
+        """The pod as the cache holds it now: the dict its last change delivered, when
+        that is still the cached version (the look right after a change of the pod,
+        which is most looks), else a fresh decode of the cache entry."""
+        if self._reuse_delivered:
+            delivered = self._delivered
+            version = self.pod_cache.version(self.pod_key)
+            if version is None:
+                return None
+            if delivered is not None and delivered["metadata"].get("resourceVersion") == version:
+                return delivered
+        return self.pod_cache.get(self.pod_key)
 
     async def _cleanup(self, uid: str, made: list[tuple[Any, str]], *, delete_pvc: bool) -> None:
         """Remove what this start created, so the next attempt starts clean. Best effort:

@@ -15,6 +15,11 @@ from __future__ import annotations
 import asyncio
 import math
 
+#: Seconds by which a wait may end later than asked rather than re-arm the timer. A wait
+#: for a deadline asks for ``deadline - now``, which lands a few microseconds either side
+#: of the armed end at each look: without this, half the looks of a start re-armed it.
+REARM_SLACK = 0.001
+
 
 class Wakeup:
     """A flag listeners :meth:`set` and one waiter awaits with a timeout.
@@ -51,14 +56,14 @@ class Wakeup:
         """Until :meth:`set` or ``within`` seconds, whichever is first; returns either way.
 
         The timer is kept across waits: re-armed only when this wait must end earlier
-        than the armed one; a timer that fires before a later wait's end wakes it early,
-        which the waiter treats as any other look.
+        than the armed one (by more than ``REARM_SLACK``); a timer that fires before a
+        later wait's end wakes it early, which the waiter treats as any other look.
         """
         if self._pending:
             return
         loop = self._loop
         at = loop.time() + max(0.0, within)
-        if self._timer is None or at < self._timer_at:
+        if self._timer is None or at < self._timer_at - REARM_SLACK:
             if self._timer is not None:
                 self._timer.cancel()
             self._timer = loop.call_at(at, self._on_timer)

@@ -256,12 +256,47 @@ _MODEL_CLASSES: set[type] = set()
 
 
 def _model_to_dict(value: Any) -> dict[str, Any]:
+    kind = type(value)
+    table = _FIELD_TABLES.get(kind)
+    if table is None:
+        table = _FIELD_TABLES[kind] = _field_table(kind)
     result = {}
+    if table:
+        # A generated model keeps each field as ``_<attribute>``, which its property
+        # returns as is: read straight from the instance (a pod has ~30 models, each
+        # with a dozen fields, most of them unset).
+        fields = value.__dict__
+        for attribute, private, json_key in table:
+            item = fields.get(private, _UNSET)
+            if item is _UNSET:
+                item = getattr(value, attribute)
+            if item is not None:
+                result[json_key] = to_dict(item)
+        return result
     for attribute, json_key in value.attribute_map.items():
         item = getattr(value, attribute)
         if item is not None:
             result[json_key] = to_dict(item)
     return result
+
+
+_UNSET = object()
+_GENERATED_MODULE = "kubernetes_asyncio.client.models."
+#: Per model class: ``(attribute, private attribute, JSON key)`` for the generated
+#: classes themselves, empty for any other (a subclass may compute a field).
+_FIELD_TABLES: dict[type, tuple[tuple[str, str, str], ...]] = {}
+
+
+def _field_table(kind: type) -> tuple[tuple[str, str, str], ...]:
+    if not kind.__module__.startswith(_GENERATED_MODULE):
+        return ()
+    table = []
+    for attribute, json_key in kind.attribute_map.items():  # type: ignore[attr-defined]
+        prop = kind.__dict__.get(attribute)
+        if not isinstance(prop, property):
+            return ()
+        table.append((attribute, f"_{attribute}", json_key))
+    return tuple(table)
 
 
 def ordered_items(value: list | Mapping | None) -> list:
@@ -320,7 +355,9 @@ def build_env(env: Mapping[str, Any], where: str = "environment") -> list[k8s.V1
     result = []
     for name in order_env(env):
         value = env[name]
-        if isinstance(value, Mapping):
+        if type(value) is str:  # nearly every value: no ABC check (twenty per spawn)
+            result.append(k8s.V1EnvVar(name=name, value=value))
+        elif isinstance(value, Mapping):
             spec = dict(value)
             spec.setdefault("name", name)
             result.append(shallow_model(k8s.V1EnvVar, spec, f"{where}[{name!r}]"))

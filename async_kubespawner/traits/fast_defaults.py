@@ -92,6 +92,28 @@ def _entry(obj: HasTraits, name: str) -> _Static | _Slow:
     return _SLOW
 
 
+def _plan(obj: HasTraits, names: Collection[str]) -> _Plan:
+    """What filling ``names`` means for ``type(obj)``: the static entries, in order,
+    and the names whose default traitlets must compute (decided once per class)."""
+    table = _tables.setdefault(type(obj), {})
+    statics: list[tuple[str, _Static]] = []
+    slow: list[str] = []
+    for name in names:
+        entry = table.get(name)
+        if entry is None:
+            entry = table[name] = _entry(obj, name)
+        if isinstance(entry, _Static):
+            statics.append((name, entry))
+        elif entry is not _NOT_A_TRAIT:
+            slow.append(name)
+    return tuple(statics), tuple(slow)
+
+
+_Plan = tuple[tuple[tuple[str, _Static], ...], tuple[str, ...]]
+#: Per class and names collection (by identity: the callers pass module constants).
+_plans: dict[tuple[type, int], tuple[Collection[str], _Plan]] = {}
+
+
 def fill_static_defaults(obj: HasTraits, names: Collection[str]) -> None:
     """Give each trait in ``names`` that ``obj`` has not set yet its static default.
 
@@ -105,19 +127,22 @@ def fill_static_defaults(obj: HasTraits, names: Collection[str]) -> None:
     if any(done is names for done in filled):
         return  # done for this collection: each name has a value now (or is not a trait)
     values = obj._trait_values
-    table = _tables.setdefault(type(obj), {})
+    key = (type(obj), id(names))
+    known = _plans.get(key)
+    if known is None or known[0] is not names:
+        known = _plans[key] = (names, _plan(obj, names))  # holds names: the id stays its
+    statics, slow = known[1]
     ordinary = any(
         by_type.get("default") or by_type.get(All) for by_type in obj._trait_notifiers.values()
     )
-    for name in names:
+    for name, entry in statics:
         if name in values:
             continue
-        entry = table.get(name)
-        if entry is None:
-            entry = table[name] = _entry(obj, name)
-        if isinstance(entry, _Static) and not ordinary and entry.magic_name not in instance_dict:
+        if ordinary or entry.magic_name in instance_dict:
+            getattr(obj, name)
+        else:
             values[name] = entry.value.copy() if entry.copied else entry.value
-            continue
-        if entry is not _NOT_A_TRAIT:
+    for name in slow:
+        if name not in values:
             getattr(obj, name)
     instance_dict[_FILLED] = (*filled, names)

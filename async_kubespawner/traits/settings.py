@@ -47,6 +47,7 @@ Manifests and env values are never logged here: they carry the API token.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -604,32 +605,27 @@ class KubeSpawnerSettings(
         profile may change a template). Object ownership would still keep servers apart,
         but every start after the first would fail.
         """
-        named = self._named_servers_allowed()
-        inherited = self._inherited_fields()
-        checks = [("pod_name_template", self.pod_name_template)]
-        if self.needs_secret:
-            checks.append(("secret_name_template", self.secret_name_template))
-        for setting, template in checks:
-            problem = uniqueness_problem(
+        found = _uniqueness_problem_of(
+            self._named_servers_allowed(),
+            self.pod_name_template,
+            self.secret_name_template if self.needs_secret else None,
+            self.user_namespace_template if self.enable_user_namespaces else None,
+        )
+        if found is not None:
+            setting, template, problem = found
+            raise SpawnerConfigError(
+                setting,
                 template,
-                named_servers=named,
-                inherited=inherited,
-                context=self._namespace_fields(),
-            )
-            if problem:
-                raise SpawnerConfigError(
-                    setting,
-                    template,
-                    f"{problem}, so one server would stop or replace another's objects",
-                    "Include {user_server} (user and server), or {username} or {userid} "
-                    "and, when named servers are allowed, {servername}"
-                    + (
-                        "; {pod_name} is unique when pod_name_template is"
-                        if setting == "secret_name_template"
-                        else ""
-                    )
-                    + ".",
+                f"{problem}, so one server would stop or replace another's objects",
+                "Include {user_server} (user and server), or {username} or {userid} "
+                "and, when named servers are allowed, {servername}"
+                + (
+                    "; {pod_name} is unique when pod_name_template is"
+                    if setting == "secret_name_template"
+                    else ""
                 )
+                + ".",
+            )
 
     # -- environment and command -----------------------------------------------------
 
@@ -1134,3 +1130,37 @@ class KubeSpawnerSettings(
         if self._assigned.pvc_name:
             return
         self._remember(saved=self._saved.with_pvc(self.pvc_name, remember=self.remember_pvc_name))
+
+
+@functools.lru_cache(maxsize=256)
+def _uniqueness_problem_of(
+    named_servers: bool,
+    pod_name_template: str,
+    secret_name_template: str | None,
+    user_namespace_template: str | None,
+) -> tuple[str, str, str] | None:
+    """The first name template that cannot give every server its own name, as
+    ``(setting, template, problem)``, or None.
+
+    A pure function of the templates (parsed each time otherwise, and checked before
+    every start): remembered per combination. ``secret_name_template`` is None when the
+    server has no Secret, ``user_namespace_template`` when namespaces are not per user.
+    A template that cannot be parsed raises each time, as the parse does.
+    """
+    context = (
+        template_fields(user_namespace_template) if user_namespace_template is not None else set()
+    )
+    inherited = {
+        "namespace": context,
+        "pod_name": template_fields(pod_name_template) | context,
+    }
+    checks = [("pod_name_template", pod_name_template)]
+    if secret_name_template is not None:
+        checks.append(("secret_name_template", secret_name_template))
+    for setting, template in checks:
+        problem = uniqueness_problem(
+            template, named_servers=named_servers, inherited=inherited, context=context
+        )
+        if problem:
+            return setting, template, problem
+    return None

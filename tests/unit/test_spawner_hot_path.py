@@ -28,7 +28,12 @@ from async_kubespawner import spawner as spawner_module
 from async_kubespawner.lifecycle import preflight
 from async_kubespawner.lifecycle.preflight import check_before_create, take_checked_pod
 from async_kubespawner.objects import api_rules, manifests
-from async_kubespawner.objects.identity import IDENTITY_VERSION, Scope, ServerIdentity
+from async_kubespawner.objects.identity import (
+    IDENTITY_VERSION,
+    Scope,
+    ServerIdentity,
+    uniqueness_problem,
+)
 from async_kubespawner.objects.slugs import expand_template
 from async_kubespawner.testing import build_spawner, kubespawner_config
 from async_kubespawner.traits import settings as settings_module
@@ -66,6 +71,62 @@ def printable_ascii_without_equals(name: str) -> bool:
 REMEMBERED_RULES = ("dns1123_label_errors", "qualified_name_errors", "label_value_errors")
 
 
+def generic_model_to_dict(value: Any) -> dict[str, Any]:
+    """A model's fields through its properties, as the conversion always read them."""
+    result = {}
+    for attribute, json_key in value.attribute_map.items():
+        item = getattr(value, attribute)
+        if item is not None:
+            result[json_key] = manifests.to_dict(item)
+    return result
+
+
+def reference_build_env(env: Mapping[str, Any], where: str = "environment") -> list[Any]:
+    """``build_env`` as it was: every value through the generic checks."""
+    result = []
+    for name in manifests.order_env(env):
+        value = env[name]
+        if isinstance(value, Mapping):
+            spec = dict(value)
+            spec.setdefault("name", name)
+            result.append(manifests.shallow_model(k8s.V1EnvVar, spec, f"{where}[{name!r}]"))
+        else:
+            result.append(
+                k8s.V1EnvVar(name=name, value=value if isinstance(value, str) else str(value))
+            )
+    return result
+
+
+def reference_check_name_uniqueness(spawner: KubeSpawner) -> None:
+    """The uniqueness check as it was, every template parsed at every call."""
+    named = spawner._named_servers_allowed()
+    inherited = spawner._inherited_fields()
+    checks = [("pod_name_template", spawner.pod_name_template)]
+    if spawner.needs_secret:
+        checks.append(("secret_name_template", spawner.secret_name_template))
+    for setting, template in checks:
+        problem = uniqueness_problem(
+            template,
+            named_servers=named,
+            inherited=inherited,
+            context=spawner._namespace_fields(),
+        )
+        if problem:
+            raise SpawnerConfigError(
+                setting,
+                template,
+                f"{problem}, so one server would stop or replace another's objects",
+                "Include {user_server} (user and server), or {username} or {userid} "
+                "and, when named servers are allowed, {servername}"
+                + (
+                    "; {pod_name} is unique when pod_name_template is"
+                    if setting == "secret_name_template"
+                    else ""
+                )
+                + ".",
+            )
+
+
 @contextmanager
 def ordinary_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every shortcut off: traitlets computes each default, the generic conversion and
@@ -74,6 +135,9 @@ def ordinary_path(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         patch.setattr(settings_module, "fill_static_defaults", lambda obj, names: None)
         patch.setattr(spawner_module, "fill_static_defaults", lambda obj, names: None)
         patch.setattr(preflight, "to_dict", generic_to_dict)
+        patch.setattr(manifests, "_model_to_dict", generic_model_to_dict)
+        patch.setattr(manifests, "build_env", reference_build_env)
+        patch.setattr(KubeSpawner, "check_name_uniqueness", reference_check_name_uniqueness)
         for name in REMEMBERED_RULES:
             patch.setattr(api_rules, name, getattr(api_rules, name).__wrapped__)
         refused = api_rules.env_name_errors("=")
@@ -239,6 +303,75 @@ def test_owner_annotation_is_the_json_of_the_identity(
     assert identity.annotation(scope).isascii()
 
 
+class _ShoutingEnvVar(k8s.V1EnvVar):
+    """A deployment's model subclass whose property computes its field."""
+
+    @property
+    def value(self) -> str:
+        return str(self._value).upper()
+
+    @value.setter
+    def value(self, value: str) -> None:
+        self._value = value
+
+
+def test_to_dict_reads_a_subclass_through_its_properties() -> None:
+    assert manifests.to_dict(_ShoutingEnvVar(name="A", value="x")) == {"name": "A", "value": "X"}
+    plain = k8s.V1EnvVar(name="A", value="x")
+    plain.value = "set by a hook"  # through the setter, as hooks do
+    assert manifests.to_dict(plain) == generic_model_to_dict(plain)
+
+
+templates = st.sampled_from(
+    ["jupyter-{user_server}", "nb-{username}", "nb-{username}--{servername}", "shared",
+     "{pod_name}", "{pod_name}-secret", "{userid}", "x-{namespace}", "bad{", "{a.b}"]
+)  # fmt: skip
+
+
+@settings(max_examples=150)
+@given(
+    templates, templates, st.sampled_from(["{username}", "hub", "u-{userid}", "bad{"]),
+    st.booleans(), st.booleans(), st.booleans(), st.sampled_from(["", "lab"]),
+)  # fmt: skip
+def test_name_uniqueness_answers_as_it_did(
+    pod: str, secret: str, namespace: str, in_secret: bool, per_user: bool, named: bool, server: str
+) -> None:
+    """Remembered per combination of templates: the same refusals (and the same parse
+    errors) as the check that parsed every template at every call, twice in a row."""
+    spawner = _spawner("alice", servername=server)
+    spawner.user.allow_named_servers = named
+    # Written past the traits' validation, as a template refused at load time is kept.
+    spawner._trait_values.update(
+        pod_name_template=pod,
+        secret_name_template=secret,
+        user_namespace_template=namespace,
+        api_token_in_secret=in_secret,
+        enable_user_namespaces=per_user,
+    )
+
+    def outcome(check: Any) -> str:
+        try:
+            check()
+        except (SpawnerConfigError, ValueError) as e:
+            return f"{type(e).__name__}: {e}"
+        return "ok"
+
+    expected = outcome(lambda: reference_check_name_uniqueness(spawner))
+    assert outcome(spawner.check_name_uniqueness) == expected
+    assert outcome(spawner.check_name_uniqueness) == expected
+
+
+def test_api_settings_follow_the_settings_they_are_built_from() -> None:
+    spawner = _spawner()
+    assert spawner._api_settings() is _spawner("bob")._api_settings()  # shared when alike
+    spawner.k8s_api_request_timeout = 7
+    spawner.k8s_api_max_concurrent_requests = 3
+    spawner.k8s_api_verify_ssl = False
+    got = spawner._api_settings()
+    assert (got.request_timeout, got.max_concurrent_requests, got.verify_ssl) == (7.0, 3, False)
+    assert type(got.request_timeout) is float
+
+
 def test_reflector_settings_follow_the_settings_they_are_built_from() -> None:
     spawner = _spawner()
     before = spawner._pod_reflector_settings()
@@ -264,6 +397,7 @@ class _NoApi:
 async def _checked_pod(spawner: KubeSpawner) -> bytes | str:
     """What a start sends (the pod after its checks, encoded), or the error it raises."""
     try:
+        await spawner.load_user_options()  # the profile step, which fills defaults first
         spawner._start_plan()
         spawner._configuration_checked = True
         await check_before_create(spawner, _NoApi())  # type: ignore[arg-type]
@@ -310,6 +444,23 @@ configs = st.fixed_dictionaries(
         "node_selector": st.sampled_from([{}, {"pool": "users"}, {"pool": "bad value!"}]),
         "init_containers": st.sampled_from([[], [{"name": "init", "image": "busybox:1"}]]),
         "pod_name_template": st.sampled_from(["jupyter-{user_server}", "nb-{username}--{servername}"]),
+        "profile_list": st.sampled_from(
+            [
+                [],
+                [
+                    {
+                        "display_name": "labelled",
+                        "default": True,
+                        "kubespawner_override": {
+                            "extra_labels": {"size": "{username}"},
+                            "tolerations": [{"key": "gpu", "operator": "Exists"}],
+                            "environment": {"FROM_PROFILE": "1"},
+                        },
+                    },
+                    {"display_name": "plain"},
+                ],
+            ]
+        ),
     },
 )
 user_names = st.sampled_from(["alice", "Bob.Smith", "é", "a" * 70, "x--y", "user@example.org"])
@@ -425,3 +576,32 @@ async def test_the_hot_path_benchmark_measures_prepared_starts_and_stops() -> No
     figures = await measure({}, 3)
     for part in ("prepare_us", "stop_us"):
         assert figures[part]["median"] > 0 and figures[part]["mean"] > 0
+
+
+saved_states = st.sampled_from(
+    [
+        {},
+        {"pod_name": "saved-pod", "dns_name": "saved-pod.ns.svc", "pvc_name": "saved-claim"},
+        {"pod_name": "saved-pod", "kubespawner_version": "7.0.0"},
+        {"pvc_name": "claim-{username}"},
+    ]
+)
+
+
+@settings(max_examples=60)
+@given(configs, user_names, st.sampled_from(["", "lab", "Lab 2"]), saved_states)
+def test_the_names_a_start_assigns_are_the_names_computed_again(
+    config: dict[str, Any], user: str, server: str, state: dict[str, str]
+) -> None:
+    """The start plan keeps the names it assigned instead of computing them again: they
+    are exactly what a fresh computation from the assigned names gives (with and
+    without names remembered in the server's state)."""
+    spawner = _spawner(user, config, servername=server)
+    spawner.load_state(dict(state))
+    try:
+        spawner._start_plan()
+    except SpawnerConfigError:
+        return  # refused before anything was assigned
+    kept = spawner.names
+    spawner._names_cache = None
+    assert spawner.names == kept

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from async_kubespawner.lifecycle.wakeup import Wakeup
+from async_kubespawner.lifecycle.wakeup import REARM_SLACK, Wakeup
 
 
 async def test_a_set_before_the_wait_lets_it_pass_without_arming_a_timer() -> None:
@@ -87,3 +87,18 @@ async def test_a_cancelled_wait_leaves_the_next_one_working() -> None:
     await asyncio.wait_for(wakeup.wait(3600), 5)
     wakeup.close()
     assert wakeup._timer is None
+
+
+async def test_an_end_earlier_by_less_than_the_slack_keeps_the_timer() -> None:
+    """A wait for the same deadline asks a few microseconds more or less at each look:
+    the armed timer stays (the wait may end up to REARM_SLACK late)."""
+    loop = asyncio.get_running_loop()
+    wakeup = Wakeup()
+    loop.call_soon(wakeup.set)
+    await wakeup.wait(3600)
+    armed = wakeup._timer
+    wakeup.clear()
+    loop.call_soon(wakeup.set)
+    await wakeup.wait(3600 - REARM_SLACK / 2)
+    assert wakeup._timer is armed and armed is not None and not armed.cancelled()
+    wakeup.close()
