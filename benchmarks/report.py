@@ -75,6 +75,9 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
         ("longest single loop step, its CPU time: starts / stops (ms)",
          " / ".join(_fmt((result.get("max_loop_step_cpu_ms") or {}).get(k), 1)
                     for k in ("start", "stop")), "<= 5"),
+        ("…its CPU time outside the harness's step issuing the burst: starts / stops (ms)",
+         " / ".join(_fmt((result.get("max_loop_step_cpu_ms_outside_harness") or {}).get(k), 1)
+                    for k in ("start", "stop")), "<= 5"),
         ("simulator CPU: starts / idle / stops (s)",
          " / ".join(_fmt((result.get("simulator_cpu_s") or {}).get(k), 2)
                     for k in ("start_phase", "idle_phase", "stop_phase")), "other process"),

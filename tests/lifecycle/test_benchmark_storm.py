@@ -68,5 +68,12 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
     _check_summary(after["start_overhead_ms"], users)
     assert result["independent_watcher"]["api_to_watcher_pod_ready_ms"]["n"] == users
     assert result["heap_census_after_starts"]["tracked_objects"] > 0
+    # the longest step outside the harness's own is one of the steps recorded, never the
+    # harness's, and at most the longest of all
+    for phase in ("start", "stop"):
+        outside = result["max_loop_step_cpu_ms_outside_harness"][phase]
+        steps = result["slowest_steps_cpu_by_phase"][phase]
+        assert outside in [s["cpu_ms"] for s in steps if "main_coroutine" not in s["step"]]
+        assert outside <= result["max_loop_step_cpu_ms"][phase]
     assert "start() after pod Ready" in table.read_text()
     assert (plots / "storm-cdf.png").stat().st_size > 0
