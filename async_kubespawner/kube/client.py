@@ -531,24 +531,19 @@ class KubeApi:
         # The per-attempt timeout is ours, not aiohttp's: aiohttp's fires in the same
         # loop iteration as the read of an answer that arrived while the hub's loop was
         # stalled, and discards it. Ours does not charge stalls to the server.
-        # The round trip is inlined here (it is _round_trip's body, one coroutine frame
-        # less per attempt): the same exception mapping, the same latency recorded.
-        data = body if body is None or type(body) is bytes else encode_body(body)
         try:
             with StallTolerantTimeout(timeout):
-                try:
-                    resp = await self.transport.request(
-                        method,
-                        path,
-                        query=query,
-                        data=data,
-                        content_type=content_type,
-                        timeout=_NO_CLIENT_TIMEOUT,
-                    )
-                except (TimeoutError, aiohttp.ClientError) as e:
-                    raise self._no_response(target, e, timeout) from e
-                finally:
-                    target.duration.observe(time.monotonic() - started)
+                resp = await self._round_trip(
+                    target,
+                    method,
+                    path,
+                    query=query,
+                    body=body,
+                    content_type=content_type,
+                    timeout=_NO_CLIENT_TIMEOUT,
+                    limit=timeout,
+                    started=started,
+                )
                 try:
                     raw = await resp.read()
                 except aiohttp.ClientError as e:
@@ -558,8 +553,7 @@ class KubeApi:
         except TimeoutError as e:
             raise self._no_response(target, e, timeout) from e
         status = resp.status
-        if self._answer_waiters:
-            self._note_answer(status)
+        self._note_answer(status)
         if 200 <= status < 300:
             if not raw:
                 return {}
@@ -648,8 +642,7 @@ class KubeApi:
         among those waiting for a slot.
         """
         target = _Target(verb, kind, namespace, name)
-        if body is not None and type(body) is not bytes:
-            body = encode_body(body)
+        body = encode_body(body)
         budget = _RetryBudget(
             self.retry_timeout if retry_timeout is None else retry_timeout,
             self.request_timeout,
