@@ -139,6 +139,15 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             return None
         return engage_gc_policy()
 
+    def run_pre_spawn_hook(self) -> Any:
+        """A ``start()`` is coming: the burst begins here for the collector policy
+        (``work_expected``), since a storm runs thousands of hooks before its first
+        ``start()``; then the profile step and ``pre_spawn_hook`` (profiles/mixin.py)."""
+        policy = self._gc_policy()
+        if policy is not None:
+            policy.work_expected()
+        return super().run_pre_spawn_hook()
+
     async def _get_api(self) -> KubeApi:
         if self.freeze_startup_heap:
             freeze_startup_heap()  # once per process; see startup_heap.py

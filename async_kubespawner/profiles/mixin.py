@@ -308,9 +308,6 @@ class ProfilesMixin(LoggingConfigurable):
 
     def run_pre_spawn_hook(self) -> Any:
         """Make sure the profile is in place before ``pre_spawn_hook`` (JupyterHub awaits this)."""
-        gc_policy = getattr(self, "_gc_policy", None)  # a start() is coming (gc_policy.py)
-        if gc_policy is not None and (policy := gc_policy()) is not None:
-            policy.work_expected()
         return self._load_then_pre_spawn_hook()
 
     async def _load_then_pre_spawn_hook(self) -> None:
