@@ -10,6 +10,8 @@ from, so every caller drives spawners the same way the hub does.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
@@ -115,3 +117,28 @@ def kubespawner_config(settings: dict[str, Any] | Config | None = None) -> Confi
     config = Config()
     config.KubeSpawner = Config(dict(settings or {}))
     return config
+
+
+class ReplayedWatch:
+    """A reflector's source whose one watch delivers ``chunks`` as recorded, then ends.
+
+    Feeds ``Reflector._watch`` the bytes a watch stream delivered (or generated ones)
+    without a server: the line splitting, decoding and caching run exactly as on a live
+    stream. Benchmarks of the watch path and tests of the line splitting use it.
+    """
+
+    def __init__(self, resource: str, chunks: list[bytes], namespace: str = "default") -> None:
+        self.resource = resource
+        self.namespace = namespace
+        self.name = f"{resource}@{namespace}"
+        self.chunks = chunks
+
+    @contextlib.asynccontextmanager
+    async def watch(
+        self, *, resource_version: str, timeout_seconds: int, read_timeout: float | None
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for chunk in self.chunks:
+                yield chunk
+
+        yield chunks()

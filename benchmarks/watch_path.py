@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import gc
 import json
 import statistics
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -37,26 +35,7 @@ benchmark_kubeconfig()  # before any Kubernetes client is imported (see spawn_st
 
 from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod  # noqa: E402
 from async_kubespawner.kube.reflector import Reflector  # noqa: E402
-
-
-class _Stream:
-    """One recorded watch stream, delivered once as ``chunks``, then ended."""
-
-    name = "replay"
-    namespace = "default"
-
-    def __init__(self, resource: str, chunks: list[bytes]) -> None:
-        self.resource = resource
-        self.chunks = chunks
-
-    @contextlib.asynccontextmanager
-    async def watch(self, *, resource_version: str, timeout_seconds: int,
-                    read_timeout: float | None) -> AsyncIterator[AsyncIterator[bytes]]:
-        async def chunks() -> AsyncIterator[bytes]:
-            for chunk in self.chunks:
-                yield chunk
-
-        yield chunks()
+from async_kubespawner.testing import ReplayedWatch  # noqa: E402
 
 
 def chunked(lines: list[tuple[str, bytes]], resource: str, per_chunk: int) -> list[bytes]:
@@ -66,8 +45,8 @@ def chunked(lines: list[tuple[str, bytes]], resource: str, per_chunk: int) -> li
 
 async def replay(streams: dict[str, list[bytes]]) -> float:
     """CPU seconds to run both streams through fresh reflectors."""
-    pods = Reflector(_Stream("pods", streams["pods"]), ObjectCache(trim_pod))  # type: ignore[arg-type]
-    events = Reflector(_Stream("events", streams["events"]), EventIndex())  # type: ignore[arg-type]
+    pods = Reflector(ReplayedWatch("pods", streams["pods"]), ObjectCache(trim_pod))  # type: ignore[arg-type]
+    events = Reflector(ReplayedWatch("events", streams["events"]), EventIndex())  # type: ignore[arg-type]
     pods.resource_version = events.resource_version = "1"
     gc.collect()
     started = time.process_time()

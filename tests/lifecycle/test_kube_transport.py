@@ -12,7 +12,14 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio.client import rest as k8s_rest
 
 from async_kubespawner.kube import transport
-from async_kubespawner.kube.transport import LibraryShapeError, Transport, check_library
+from async_kubespawner.kube.transport import (
+    KEEPALIVE_SECONDS,
+    LibraryShapeError,
+    Transport,
+    build_client,
+    check_library,
+)
+from tests.lifecycle.local_app import serve_locally
 
 
 async def test_the_installed_library_has_the_shape_this_package_relies_on():
@@ -46,14 +53,8 @@ async def echo_server():
         seen.append(dict(request.headers))
         return web.json_response({"major": "1", "minor": "31"})
 
-    app = web.Application()
-    app.router.add_get("/version", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}", seen
+    runner, url = await serve_locally(handle)
+    yield url, seen
     await runner.cleanup()
 
 
@@ -94,3 +95,35 @@ async def test_the_replaced_session_does_no_per_request_environment_lookups(echo
         assert session.trust_env is False
     finally:
         await client.close()
+
+
+async def test_a_connection_idle_longer_than_aiohttps_default_is_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two requests 30 s apart (aiohttp's clock moved on, not the test's) share one
+    connection: the pool keeps idle connections KEEPALIVE_SECONDS, not aiohttp's 15."""
+    from aiohttp import connector as aiohttp_connector
+
+    peers: list[object] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
+        return web.json_response({})
+
+    runner, url = await serve_locally(handle)
+    offset = [0.0]
+    real = aiohttp_connector.monotonic
+    monkeypatch.setattr(aiohttp_connector, "monotonic", lambda: real() + offset[0])
+    client = build_client(k8s_client.Configuration(host=url))
+    transport_ = Transport(client)
+    try:
+        assert transport_.session.connector._keepalive_timeout == KEEPALIVE_SECONDS  # type: ignore[union-attr]
+        for _ in range(2):
+            resp = await transport_.request("GET", "/version", timeout=aiohttp.ClientTimeout(total=5))
+            await resp.read()
+            resp.release()
+            offset[0] += 30.0  # longer than aiohttp's 15 s, shorter than ours
+    finally:
+        await transport_.close()
+        await runner.cleanup()
+    assert len(peers) == 2 and peers[0] == peers[1]  # one connection, reused

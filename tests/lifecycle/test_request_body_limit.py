@@ -14,6 +14,7 @@ from kubesim.errors import MAX_REQUEST_BODY_BYTES
 from kubesim.testing import run_simulator
 
 from async_kubespawner.kube.client import PODS, ApiError, ClientOptions, KubeApi
+from tests.lifecycle.local_app import serve_locally
 
 
 def big_pod(size: int) -> dict[str, Any]:
@@ -113,14 +114,8 @@ async def test_no_4xx_but_429_is_retried(code: int) -> None:
             {"kind": "Status", "code": code, "reason": "X", "message": "no"}, status=code
         )
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    api, sleeps = client(f"http://127.0.0.1:{port}")
+    runner, url = await serve_locally(answer)
+    api, sleeps = client(url)
     try:
         with pytest.raises(ApiError) as info:
             await api.create(PODS, "ns", big_pod(10))

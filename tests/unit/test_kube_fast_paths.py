@@ -13,13 +13,10 @@ once (the same series counted).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import math
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -34,6 +31,7 @@ from async_kubespawner.kube.entry import pack_entry, unpack_entry
 from async_kubespawner.kube.reflector import Reflector
 from async_kubespawner.metrics import API_REQUEST_DURATION
 from async_kubespawner.objects.identity import IDENTITY_ANNOTATION, Scope, ServerIdentity
+from async_kubespawner.testing import ReplayedWatch
 
 from .test_cache_entry import _owner_values, trimmed_objects
 
@@ -249,25 +247,6 @@ def _lines_as_before(chunks: list[bytes]) -> list[bytes]:
     return seen
 
 
-class _ChunkSource:
-    """Delivers ``chunks`` on one watch, then ends the stream."""
-
-    name = "pods@ns"
-    resource = "pods"
-    namespace = "ns"
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-
-    @contextlib.asynccontextmanager
-    async def watch(self, *, resource_version: str, timeout_seconds: int,
-                    read_timeout: float | None) -> AsyncIterator[AsyncIterator[bytes]]:
-        async def chunks() -> AsyncIterator[bytes]:
-            for chunk in self.chunks:
-                yield chunk
-        yield chunks()
-
-
 class _RecordingSink:
     def __init__(self) -> None:
         self.lines: list[bytes] = []
@@ -318,54 +297,9 @@ def test_watch_lines_are_the_lines_the_byte_splitting_loop_decoded(
     bounds = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in itertools.pairwise(bounds) if b > a]
     sink = _RecordingSink()
-    reflector = Reflector(_ChunkSource(chunks), sink)  # type: ignore[arg-type]
+    reflector = Reflector(ReplayedWatch("pods", chunks, "ns"), sink)  # type: ignore[arg-type]
     reflector.resource_version = "1"
     asyncio.run(reflector._watch())
     expected = _lines_as_before(chunks)
     assert sink.lines == expected
     assert len(sink.upserts) == len(expected)
-
-
-# -- idle connections ---------------------------------------------------------------------
-
-
-async def test_a_connection_idle_longer_than_aiohttps_default_is_reused(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Two requests 30 s apart (aiohttp's clock moved on, not the test's) share one
-    connection: the pool keeps idle connections KEEPALIVE_SECONDS, not aiohttp's 15."""
-    from aiohttp import connector as aiohttp_connector
-    from aiohttp import web
-    from kubernetes_asyncio import client as k8s_client
-
-    from async_kubespawner.kube.transport import KEEPALIVE_SECONDS, Transport, build_client
-
-    peers: list[Any] = []
-
-    async def handler(request: web.Request) -> web.Response:
-        peers.append(request.transport.get_extra_info("peername") if request.transport else None)
-        return web.json_response({})
-
-    app = web.Application()
-    app.router.add_get("/version", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    offset = [0.0]
-    real = aiohttp_connector.monotonic
-    monkeypatch.setattr(aiohttp_connector, "monotonic", lambda: real() + offset[0])
-    client = build_client(k8s_client.Configuration(host=f"http://127.0.0.1:{port}"))
-    transport = Transport(client)
-    try:
-        assert transport.session.connector._keepalive_timeout == KEEPALIVE_SECONDS  # type: ignore[union-attr]
-        for _ in range(2):
-            resp = await transport.request("GET", "/version", timeout=aiohttp.ClientTimeout(total=5))
-            await resp.read()
-            resp.release()
-            offset[0] += 30.0  # longer than aiohttp's 15 s, shorter than ours
-    finally:
-        await transport.close()
-        await runner.cleanup()
-    assert len(peers) == 2 and peers[0] == peers[1]  # one connection, reused
