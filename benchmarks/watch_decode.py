@@ -59,6 +59,17 @@ def recording() -> Iterator[list[tuple[str, bytes]]]:
         ApiListerWatcher._chunks = original  # type: ignore[method-assign]
 
 
+def record_storm(users: int) -> list[tuple[str, bytes]]:
+    """The watch lines of one ``users``-spawn storm on the simulator, with their resource."""
+    from . import spawn_storm
+
+    opts = spawn_storm.build_parser().parse_args(
+        ["--users", str(users), "--no-memory", "--idle-seconds", "1", "--no-step-timing"])
+    with recording() as lines:
+        asyncio.run(spawn_storm.run_storm(opts))
+    return list(lines)
+
+
 class _Source:
     name = "replay"
     resource = "pods"
@@ -93,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    from . import spawn_storm
-
-    storm_opts = spawn_storm.build_parser().parse_args(
-        ["--users", str(args.users), "--no-memory", "--idle-seconds", "1"])
-    with recording() as lines:
-        asyncio.run(spawn_storm.run_storm(storm_opts))
+    lines = record_storm(args.users)
     heap = [{"a": [i], "b": {"c": i}} for i in range(100_000)]  # a hub's live objects
     runs: dict[str, list[tuple[float, list[int]]]] = {"full_parse": [], "typed": []}
     states = []

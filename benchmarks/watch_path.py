@@ -37,6 +37,8 @@ from async_kubespawner.kube.cache import EventIndex, ObjectCache, trim_pod  # no
 from async_kubespawner.kube.reflector import Reflector  # noqa: E402
 from async_kubespawner.testing import ReplayedWatch  # noqa: E402
 
+from .watch_decode import record_storm  # noqa: E402
+
 
 def chunked(lines: list[tuple[str, bytes]], resource: str, per_chunk: int) -> list[bytes]:
     mine = [line for r, line in lines if r == resource]
@@ -55,17 +57,6 @@ async def replay(streams: dict[str, list[bytes]]) -> float:
     return time.process_time() - started
 
 
-def record(users: int) -> list[tuple[str, bytes]]:
-    from . import spawn_storm
-    from .watch_decode import recording
-
-    opts = spawn_storm.build_parser().parse_args(
-        ["--users", str(users), "--no-memory", "--idle-seconds", "1", "--no-step-timing"])
-    with recording() as lines:
-        asyncio.run(spawn_storm.run_storm(opts))
-    return list(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.watch_path",
                                      description=__doc__.split("\n\n")[0])
@@ -80,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.lines:
         lines = [(r, line.encode()) for r, line in map(json.loads, args.lines.read_text().splitlines())]
     else:
-        lines = record(args.users)
+        lines = record_storm(args.users)
     if args.save_lines:
         args.save_lines.write_bytes(b"".join(
             orjson.dumps([r, line.decode()]) + b"\n" for r, line in lines))
