@@ -19,12 +19,18 @@ def configmap(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {}}
 
 
-async def test_next_ready_hands_out_the_queue_in_order_then_none() -> None:
+async def watch_of_three_creates() -> Any:
+    """A watch opened on an empty store, with the ADDED events of a, b and c queued."""
     store = Store()
     cms = store.resource("configmaps")
     watch = store.watch(cms, "default", resource_version=str(store.resource_version))
     for name in ("a", "b", "c"):
         await store.create(cms, "default", configmap(name))
+    return watch
+
+
+async def test_next_ready_hands_out_the_queue_in_order_then_none() -> None:
+    watch = await watch_of_three_creates()
     first = await watch.next_event()
     assert first is not None and first.object["metadata"]["name"] == "a"
     rest = [watch.next_ready(), watch.next_ready()]
@@ -35,11 +41,7 @@ async def test_next_ready_hands_out_the_queue_in_order_then_none() -> None:
 
 
 async def test_next_ready_leaves_a_pending_scripted_close_to_next_event() -> None:
-    store = Store()
-    cms = store.resource("configmaps")
-    watch = store.watch(cms, "default", resource_version=str(store.resource_version))
-    for name in ("a", "b", "c"):
-        await store.create(cms, "default", configmap(name))
+    watch = await watch_of_three_creates()
     watch.close_after(1)
     assert watch.next_ready() is None  # the fault's count is next_event's to keep
     got = await watch.next_event()

@@ -9,6 +9,13 @@ import pytest
 from async_kubespawner.lifecycle.wakeup import REARM_SLACK, Wakeup
 
 
+async def woken_wait(wakeup: Wakeup, within: float) -> None:
+    """One look's wait, woken by a change on the next loop turn (before its end)."""
+    wakeup.clear()
+    asyncio.get_running_loop().call_soon(wakeup.set)
+    await wakeup.wait(within)
+
+
 async def test_a_set_before_the_wait_lets_it_pass_without_arming_a_timer() -> None:
     wakeup = Wakeup()
     wakeup.clear()
@@ -43,13 +50,10 @@ async def test_the_wait_ends_at_its_time_without_any_set() -> None:
 
 
 async def test_waits_with_the_same_end_share_one_timer() -> None:
-    loop = asyncio.get_running_loop()
     wakeup = Wakeup()
     ends = []
     for _ in range(3):
-        wakeup.clear()
-        loop.call_soon(wakeup.set)
-        await wakeup.wait(3600)
+        await woken_wait(wakeup, 3600)
         ends.append(wakeup._timer)
     assert ends[0] is not None and all(t is ends[0] for t in ends)
     wakeup.close()
@@ -57,19 +61,13 @@ async def test_waits_with_the_same_end_share_one_timer() -> None:
 
 
 async def test_an_earlier_end_rearms_and_a_later_one_keeps_the_timer() -> None:
-    loop = asyncio.get_running_loop()
     wakeup = Wakeup()
-    loop.call_soon(wakeup.set)
-    await wakeup.wait(3600)
+    await woken_wait(wakeup, 3600)
     first = wakeup._timer
-    wakeup.clear()
-    loop.call_soon(wakeup.set)
-    await wakeup.wait(60)  # must end earlier: re-armed
+    await woken_wait(wakeup, 60)  # must end earlier: re-armed
     second = wakeup._timer
     assert first is not None and first.cancelled() and second is not first
-    wakeup.clear()
-    loop.call_soon(wakeup.set)
-    await wakeup.wait(7200)  # may end later: the earlier timer is kept (an early look)
+    await woken_wait(wakeup, 7200)  # may end later: the earlier timer is kept (an early look)
     assert wakeup._timer is second
     wakeup.close()
 
@@ -92,13 +90,9 @@ async def test_a_cancelled_wait_leaves_the_next_one_working() -> None:
 async def test_an_end_earlier_by_less_than_the_slack_keeps_the_timer() -> None:
     """A wait for the same deadline asks a few microseconds more or less at each look:
     the armed timer stays (the wait may end up to REARM_SLACK late)."""
-    loop = asyncio.get_running_loop()
     wakeup = Wakeup()
-    loop.call_soon(wakeup.set)
-    await wakeup.wait(3600)
+    await woken_wait(wakeup, 3600)
     armed = wakeup._timer
-    wakeup.clear()
-    loop.call_soon(wakeup.set)
-    await wakeup.wait(3600 - REARM_SLACK / 2)
+    await woken_wait(wakeup, 3600 - REARM_SLACK / 2)
     assert wakeup._timer is armed and armed is not None and not armed.cancelled()
     wakeup.close()
