@@ -574,16 +574,13 @@ class KubeSpawnerSettings(
 
     def _namespace_fields(self) -> set[str]:
         """What tells two servers' namespaces apart (objects are unique per namespace)."""
-        if self.enable_user_namespaces:
-            return template_fields(self.user_namespace_template)
-        return set()
+        return _namespace_fields_of(
+            self.user_namespace_template if self.enable_user_namespaces else None
+        )
 
     def _inherited_fields(self) -> dict[str, set[str]]:
         """Fields that ``{namespace}`` and ``{pod_name}`` stand for in other templates."""
-        return {
-            "namespace": self._namespace_fields(),
-            "pod_name": template_fields(self.pod_name_template) | self._namespace_fields(),
-        }
+        return _inherited_fields_of(self.pod_name_template, self._namespace_fields())
 
     def pvc_scope(self) -> Scope:
         """Whom the PVC name is for, by pvc_name_template (recorded on the PVC)."""
@@ -1147,13 +1144,8 @@ def _uniqueness_problem_of(
     server has no Secret, ``user_namespace_template`` when namespaces are not per user.
     A template that cannot be parsed raises each time, as the parse does.
     """
-    context = (
-        template_fields(user_namespace_template) if user_namespace_template is not None else set()
-    )
-    inherited = {
-        "namespace": context,
-        "pod_name": template_fields(pod_name_template) | context,
-    }
+    context = _namespace_fields_of(user_namespace_template)
+    inherited = _inherited_fields_of(pod_name_template, context)
     checks = [("pod_name_template", pod_name_template)]
     if secret_name_template is not None:
         checks.append(("secret_name_template", secret_name_template))
@@ -1164,3 +1156,16 @@ def _uniqueness_problem_of(
         if problem:
             return setting, template, problem
     return None
+
+
+def _namespace_fields_of(user_namespace_template: str | None) -> set[str]:
+    """The fields of the per-user namespace template (None: one shared namespace)."""
+    return template_fields(user_namespace_template) if user_namespace_template is not None else set()
+
+
+def _inherited_fields_of(pod_name_template: str, namespace_fields: set[str]) -> dict[str, set[str]]:
+    """What ``{namespace}`` and ``{pod_name}`` stand for in another template."""
+    return {
+        "namespace": namespace_fields,
+        "pod_name": template_fields(pod_name_template) | namespace_fields,
+    }
