@@ -127,22 +127,11 @@ class WatchEvent:
     object: dict[str, Any]
     _line: bytes | None = field(default=None, repr=False)
     _object_json: bytes | None = field(default=None, repr=False)
-    # an event whose object is this one's but for metadata.resourceVersion (see _commit)
-    _like: WatchEvent | None = field(default=None, repr=False)
 
     def object_json(self) -> bytes:
         """The object serialised once (also the body of the write's own response)."""
         if self._object_json is None:
-            like = self._like
-            if like is not None:
-                self._like = None
-                self._object_json = _with_resource_version(
-                    like.object_json(),
-                    like.object["metadata"]["resourceVersion"],
-                    self.object["metadata"]["resourceVersion"],
-                )
-            if self._object_json is None:
-                self._object_json = dumps(self.object)
+            self._object_json = dumps(self.object)
         return self._object_json
 
     def line(self) -> bytes:
@@ -152,39 +141,6 @@ class WatchEvent:
                 b'{"type":"' + self.type.encode() + b'","object":' + self.object_json() + b"}\n"
             )
         return self._line
-
-
-_METADATA_OPENS = b',"metadata":{'
-
-
-def _with_resource_version(encoded: bytes, old: str, new: str) -> bytes | None:
-    """``encoded`` (an object's JSON) with its ``metadata.resourceVersion`` ``old`` made
-    ``new``, or None when that field cannot be found for certain.
-
-    Why: a pod deleted at the end of its grace period is written twice in a row (the
-    grace-0 MODIFIED, then the DELETED) and the two differ in that one field only, so
-    the second need not be serialised again. Certain means: the object starts with
-    ``kind`` and ``apiVersion`` (strings), then ``metadata``, and the field is met inside
-    ``metadata`` before any nested object or list opens. A JSON string escapes its
-    quotes, so ``"resourceVersion":"<old>"`` with bare quotes is the key itself; anything
-    less certain is serialised in full by the caller.
-    """
-    needle = b'"resourceVersion":"' + old.encode() + b'"'
-    at = encoded.find(needle)
-    if at < 0:
-        return None
-    opens = encoded.find(_METADATA_OPENS)
-    if (
-        opens < 0
-        or not encoded.startswith(b'{"kind":')
-        or encoded.count(b"{", 0, at) != 2
-        or encoded.find(b"{", 1) != opens + len(_METADATA_OPENS) - 1
-        or b"[" in encoded[:at]
-    ):
-        return None
-    return b"".join(
-        (encoded[:at], b'"resourceVersion":"', new.encode(), b'"', encoded[at + len(needle) :])
-    )
 
 
 @dataclass(slots=True)
@@ -846,14 +802,8 @@ class Store:
         event_type: str,
         obj: dict[str, Any],
         old: dict[str, Any] | None,
-        *,
-        like: WatchEvent | None = None,
     ) -> dict[str, Any]:
-        """Assign the next resourceVersion, store/remove ``obj``, record and fan out.
-
-        ``like``: the event of the previous commit when ``obj`` is that event's object
-        but for the resourceVersion, so this event's JSON is made from that one's.
-        """
+        """Assign the next resourceVersion, store/remove ``obj``, record and fan out."""
         self.resource_version += 1
         rv = self.resource_version
         meta = obj["metadata"] = dict(obj["metadata"])
@@ -882,7 +832,7 @@ class Store:
         for listener in self.commit_listeners:
             listener(rt, event_type, obj)
         watchers = self._watchers.get(rt.key)
-        shared = self._last_event = WatchEvent(event_type, obj, _like=like)
+        shared = self._last_event = WatchEvent(event_type, obj)
         if watchers:
             for watch in tuple(watchers):
                 watch._offer(change, shared)
@@ -1587,11 +1537,7 @@ class Store:
     ) -> dict[str, Any]:
         obj = dict(final)
         obj["metadata"] = dict(final["metadata"])
-        last = self._last_event
-        # ``final`` just committed (the grace-0 mark): the DELETED differs from it in
-        # the resourceVersion only
-        like = last if last is not None and last.object is final else None
-        removed = self._commit(rt, "DELETED", obj, current, like=like)
+        removed = self._commit(rt, "DELETED", obj, current)
         if rt.kind == "Service" and rt.group == "":
             for ip in (removed.get("spec") or {}).get("clusterIPs") or []:
                 self._used_ips.discard(ip)
