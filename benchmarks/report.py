@@ -6,12 +6,21 @@ from a saved result, without running anything again.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 _LATENCIES = (("start_overhead_ms", "start() after pod Ready"),
               ("stop_overhead_ms", "stop() after pod deleted"),
               ("progress_lag_ms", "progress event lag"))
+
+
+def emit_json(result: dict[str, Any], path: Path | None) -> None:
+    """Print a benchmark's figures, and write them to ``path`` when one was asked for."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path is not None:
+        path.write_text(text + "\n")
 
 
 def _fmt(value: Any, digits: int = 1) -> str:

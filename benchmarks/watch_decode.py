@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import statistics
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from .report import emit_json
 from .spawner_loading import benchmark_kubeconfig
 
 benchmark_kubeconfig()  # before any Kubernetes client is imported (see spawn_storm)
@@ -131,9 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         }
     result["cpu_ratio_typed_to_full"] = round(
         result["typed"]["cpu_ms_per_cycle"] / result["full_parse"]["cpu_ms_per_cycle"], 3)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    emit_json(result, args.json)
     return 0
 
 

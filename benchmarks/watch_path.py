@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 
+from .report import emit_json
 from .spawner_loading import benchmark_kubeconfig
 
 benchmark_kubeconfig()  # before any Kubernetes client is imported (see spawn_storm)
@@ -86,9 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu_ms_per_cycle_median": round(statistics.median(runs) / cycles * 1000, 4),
         "cpu_ms_per_cycle_best": round(min(runs) / cycles * 1000, 4),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    emit_json(result, args.json)
     return 0
 
 
