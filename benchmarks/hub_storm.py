@@ -705,9 +705,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     operators: OperatorReplicas | None = None
     template_name = ""
     token = secrets.token_hex(24)
-    ports = {"public": free_port(), "hub": free_port(), "proxy_api": free_port()}
     try:
         await sim.wait_for(r"simulator listening on", 60)
+        # Only now: a port taken before the simulator bound its own (port 0) could be
+        # the one the kernel then gave it, and the proxy's API would find it taken.
+        ports = {"public": free_port(), "hub": free_port(), "proxy_api": free_port()}
         if is_operator_mode(args.spawner):
             template_path, template_name = write_operator_template(args, state)
             operators = OperatorReplicas(state, kubeconfig, args.operator_replicas)
