@@ -148,6 +148,17 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
             policy.work_expected()
         return super().run_pre_spawn_hook()
 
+    def stop_polling(self) -> None:
+        """A ``stop()`` is likely coming: JupyterHub's ``User.stop`` calls this first,
+        before its own ``poll()`` and database work. The collector policy's burst begins
+        here (``work_expected``), as it does at the pre-spawn hook, so a storm of stops
+        does not start with a full collection in the hub's code before the first
+        ``stop()`` counts as work in flight."""
+        policy = self._gc_policy()
+        if policy is not None:
+            policy.work_expected()
+        super().stop_polling()
+
     async def _get_api(self) -> KubeApi:
         if self.freeze_startup_heap:
             freeze_startup_heap()  # once per process; see startup_heap.py

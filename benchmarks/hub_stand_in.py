@@ -175,14 +175,21 @@ def _print_traceback(what: str) -> None:
 
 
 async def stop_server(spawner: Spawner, record: CycleRecord) -> None:
-    """``User.stop``: stop polling, call ``stop()`` and note when it returned."""
+    """``User.stop``: stop polling, ask ``poll()``, call ``stop()`` if the server still
+    runs, and note when ``stop()`` returned (JupyterHub's order)."""
     record.stop_called = time.monotonic()
+    spawner.stop_polling()
+    spawner._stop_pending = True
     try:
-        await maybe_future(spawner.stop())
+        if await maybe_future(spawner.poll()) is None:
+            await maybe_future(spawner.stop())
+        else:
+            record.stop_error = "poll() said the server had stopped before stop()"
         record.stop_returned = time.monotonic()
     except Exception as exc:
         record.stop_error = f"{type(exc).__name__}: {exc}"[:300]
         # The one-line summary hides where an unexpected error came from.
         _print_traceback(f"stop() of {spawner.user.name} failed")
     finally:
+        spawner._stop_pending = False
         spawner.orm_spawner.server = None

@@ -656,3 +656,23 @@ async def test_the_pre_spawn_hook_leaves_the_collector_alone_when_the_policy_is_
 ) -> None:
     await make_spawner(gc_burst_policy=False).run_pre_spawn_hook()
     assert process_policy.set_calls == []
+
+
+async def test_stop_polling_begins_the_burst_before_a_stop(process_policy: FakeCollector) -> None:
+    """JupyterHub's ``User.stop`` stops polling before its poll() and database work."""
+    spawner = make_spawner()
+    stopped: list[bool] = []
+    spawner._poll_callback = type("Callback", (), {"stop": lambda self: stopped.append(True)})()
+    spawner.stop_polling()
+    policy = gc_policy.hub_policy()
+    assert policy.state == "burst" and policy.in_flight == 0
+    assert process_policy.thresholds == BURST
+    assert stopped == [True] and spawner._poll_callback is None  # JupyterHub's part still runs
+    policy.uninstall()
+
+
+def test_stop_polling_leaves_the_collector_alone_when_the_policy_is_off(
+    process_policy: FakeCollector,
+) -> None:
+    make_spawner(gc_burst_policy=False).stop_polling()
+    assert process_policy.set_calls == []
