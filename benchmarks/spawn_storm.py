@@ -34,6 +34,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -284,6 +285,25 @@ def fault_recovery(records: list[CycleRecord], marks: dict[str, Any],
     }
 
 
+async def _arrive(arrival: str, handle: Callable[[Any, CycleRecord], Awaitable[None]],
+                  servers: list[tuple[Any, CycleRecord]]) -> None:
+    """The N spawn or stop requests, handled at once until all are done.
+
+    ``burst`` (the default, the harshest case) starts all N in one loop iteration;
+    ``per-iteration`` starts each in its own, as a hub handles separately received HTTP
+    requests (a hub never makes N coroutines in one step, and their allocation alone
+    can set off a collection that no request of a real hub would cause).
+    """
+    if arrival == "per-iteration":
+        tasks = []
+        for s, r in servers:
+            tasks.append(asyncio.ensure_future(handle(s, r)))
+            await asyncio.sleep(0)  # the modelled arrival process, not a synchronisation
+        await asyncio.gather(*tasks)
+    else:
+        await asyncio.gather(*(handle(s, r) for s, r in servers))
+
+
 def _after_last_delete(running: list[tuple[Any, CycleRecord]],
                        marks: dict[str, Any]) -> float | None:
     """Milliseconds from the API's last pod deletion to the last stop() returning: the
@@ -385,17 +405,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     phases = PhaseProfiles(opts.profile_phases, opts.sample_phases)
     await phases.begin("start")
     cpu0, wall0 = time.process_time(), time.monotonic()
-    if opts.arrival == "per-iteration":
-        # each spawn request in its own loop iteration, as separately received HTTP
-        # requests are handled; the default "burst" starts all N in one iteration
-        starting = []
-        for s, r in zip(spawners, records, strict=True):
-            starting.append(asyncio.ensure_future(start_server(s, r)))
-            await asyncio.sleep(0)  # the modelled arrival process, not a synchronisation
-        await asyncio.gather(*starting)
-    else:
-        await asyncio.gather(*(start_server(s, r)
-                               for s, r in zip(spawners, records, strict=True)))
+    await _arrive(opts.arrival, start_server, list(zip(spawners, records, strict=True)))
     cpu_start, wall_start = time.process_time() - cpu0, time.monotonic() - wall0
     await phases.end()
     fault_cleared = await fault_task if fault_task is not None else None
@@ -439,7 +449,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         await sim.command("profile_start")
     await phases.begin("stop")
     cpu2, wall2 = time.process_time(), time.monotonic()
-    await asyncio.gather(*(stop_server(s, r) for s, r in running))
+    await _arrive(opts.arrival, stop_server, running)
     cpu_stop, wall_stop = time.process_time() - cpu2, time.monotonic() - wall2
     await phases.end()
     if opts.sim_profile_stops:
@@ -628,9 +638,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="py-spy samples of the start and of the stop phase alone, "
                              "collapsed stacks (DIR/start.txt, DIR/stop.txt)")
     parser.add_argument("--arrival", choices=("burst", "per-iteration"), default="burst",
-                        help="how the N spawn requests arrive: all in one event-loop iteration "
-                             "(default, the harshest case) or one per iteration, as separate "
-                             "HTTP requests would")
+                        help="how the N spawn requests, then the N stop requests, arrive: all "
+                             "in one event-loop iteration (default, the harshest case) or one "
+                             "per iteration, as separate HTTP requests would")
     parser.add_argument("--no-step-timing", action="store_true",
                         help="do not time each event-loop callback (the slowest-steps "
                              "diagnostic costs two clock reads per callback)")

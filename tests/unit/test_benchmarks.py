@@ -16,7 +16,13 @@ from traitlets.config import Config
 
 from benchmarks.figures import nearest_rank, summarise
 from benchmarks.hub_stand_in import CycleRecord, build_spawner, start_server, stop_server
-from benchmarks.spawn_storm import build_parser, compute_figures, fault_recovery, validate
+from benchmarks.spawn_storm import (
+    _arrive,
+    build_parser,
+    compute_figures,
+    fault_recovery,
+    validate,
+)
 from benchmarks.spawner_loading import BenchmarkSetupError, load_config, load_spawner_class
 
 # -- percentiles -------------------------------------------------------------------------
@@ -144,6 +150,64 @@ async def test_stand_in_objects_drive_the_spawner_base_class() -> None:
     await stop_server(spawner, record)
     assert record.stop_error is None and record.stop_returned is not None
     assert await spawner.poll() == 0
+
+
+async def test_stop_follows_user_stop_stop_polling_then_poll_then_stop() -> None:
+    calls: list[str] = []
+
+    class Traced(_EchoSpawner):
+        def stop_polling(self) -> None:
+            calls.append(f"stop_polling pending={self._stop_pending}")
+            super().stop_polling()
+
+        async def poll(self) -> int | None:
+            calls.append(f"poll pending={self._stop_pending}")
+            return await super().poll()
+
+        async def stop(self, now: bool = False) -> None:
+            calls.append("stop")
+            await super().stop(now)
+
+    spawner = build_spawner(Traced, "carol", 5, config=Config())
+    record = CycleRecord(user="carol")
+    await start_server(spawner, record)
+    await stop_server(spawner, record)
+    assert calls == ["stop_polling pending=False", "poll pending=True", "stop"]
+    assert record.stop_error is None and spawner._stop_pending is False
+
+    # a server that already stopped is not stopped again (the hub skips stop() too)
+    # and, in a storm where every server runs, is counted as a failed stop
+    calls.clear()
+    again = CycleRecord(user="carol")
+    await stop_server(spawner, again)
+    assert calls == ["stop_polling pending=False", "poll pending=True"]
+    assert again.stop_error == "poll() said the server had stopped before stop()"
+
+
+@pytest.mark.parametrize("arrival, distinct", [("burst", 1), ("per-iteration", 5)])
+async def test_requests_arrive_in_one_iteration_or_one_each(arrival: str, distinct: int) -> None:
+    """Which loop iteration each handler's first step runs in (a counter bumped once per
+    iteration by a callback that re-schedules itself)."""
+    loop = asyncio.get_running_loop()
+    iteration = 0
+    ticking = True
+
+    def tick() -> None:
+        nonlocal iteration
+        iteration += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    loop.call_soon(tick)
+    seen: list[int] = []
+
+    async def handle(_spawner: Any, _record: CycleRecord) -> None:
+        seen.append(iteration)
+
+    await _arrive(arrival, handle, [(None, CycleRecord(user=f"u{i}")) for i in range(5)])
+    ticking = False
+    assert len(seen) == 5
+    assert len(set(seen)) == distinct
 
 
 async def test_a_failing_start_is_recorded_not_raised() -> None:
