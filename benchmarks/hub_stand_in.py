@@ -183,9 +183,9 @@ async def stop_server(spawner: Spawner, record: CycleRecord) -> None:
     try:
         if await maybe_future(spawner.poll()) is None:
             await maybe_future(spawner.stop())
-        else:
+            record.stop_returned = time.monotonic()
+        else:  # no stop() was made, so none returned
             record.stop_error = "poll() said the server had stopped before stop()"
-        record.stop_returned = time.monotonic()
     except Exception as exc:
         record.stop_error = f"{type(exc).__name__}: {exc}"[:300]
         # The one-line summary hides where an unexpected error came from.

@@ -182,6 +182,7 @@ async def test_stop_follows_user_stop_stop_polling_then_poll_then_stop() -> None
     await stop_server(spawner, again)
     assert calls == ["stop_polling pending=False", "poll pending=True"]
     assert again.stop_error == "poll() said the server had stopped before stop()"
+    assert again.stop_returned is None
 
 
 @pytest.mark.parametrize("arrival, distinct", [("burst", 1), ("per-iteration", 5)])
