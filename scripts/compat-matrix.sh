@@ -88,10 +88,12 @@ for entry in "${entries[@]}"; do
 done
 status=0
 for i in "${!entries[@]}"; do
-  if ! wait "${pids[$i]}"; then
-    status=1
-  fi
+  entry_status=0
+  wait "${pids[$i]}" || entry_status=$?
   cat "$ROOT_DIR/${entries[$i]}.log"
-  [[ $status -eq 0 ]] || echo "== matrix ${entries[$i]}: FAILED (see above)" >&2
+  if [[ $entry_status -ne 0 ]]; then
+    status=1
+    echo "== matrix ${entries[$i]}: FAILED (exit $entry_status, see above)" >&2
+  fi
 done
 exit "$status"
