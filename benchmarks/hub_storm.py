@@ -69,6 +69,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -510,6 +511,21 @@ class OperatorReplicas:
             await asyncio.to_thread(proc.stop, 20)
 
 
+#: How often the driver opens a progress stream again that the hub closed without a ready
+#: or failed event, and after how long (s): as the spawn page's EventSource does.
+PROGRESS_REOPENS = 3
+PROGRESS_REOPEN_DELAY = 1.0
+
+
+def failure_kind(why: str) -> str:
+    """A failure message's kind, for counting: an HTTP status without the page it came
+    with, and any other message with its numbers (user names, counts) folded to ``N``."""
+    head = why.split(": ", 1)[0]
+    if re.fullmatch(r"(POST|DELETE|progress GET) \d{3}", head):
+        return head
+    return re.sub(r"\d+", "N", why)[:100]
+
+
 PHASE_METRICS = {
     "spawn (spawner start, per server)": "jupyterhub_server_spawn_duration_seconds",
     "proxy route add": "jupyterhub_proxy_add_duration_seconds",
@@ -529,6 +545,7 @@ class Driver:
         self._stopping: dict[str, asyncio.Future[float]] = {}
         self._stop_watcher: asyncio.Future[None] | None = None
         self.stop_poll_errors = 0
+        self.progress_reopened = 0
 
     async def __aenter__(self) -> Driver:
         self.session = aiohttp.ClientSession(
@@ -593,26 +610,44 @@ class Driver:
                 return None, f"POST {r.status}: {(await r.text())[:200]}"
             pending = r.status == 202
         if pending:
-            async with self.session.get(f"{self.hub_api}/users/{name}/server/progress") as r:
-                ready = False
-                async for raw in r.content:
-                    line = raw.decode().strip()
-                    if not line.startswith("data:"):
-                        continue
-                    event = json.loads(line[5:])
-                    if event.get("failed"):
-                        return None, f"failed: {event.get('message', '')[:200]}"
-                    if event.get("ready"):
-                        ready = True
-                        break
-                if not ready:
-                    return None, "progress stream ended without ready"
+            failure = await self._follow_progress(name)
+            if failure:
+                return None, failure
         for _ in range(200):
             async with self.session.get(f"{self.public}/user/{name}/api/status") as r:
                 if r.status == 200 and "started" in await r.text():
                     return time.monotonic() - t0, ""
             await asyncio.sleep(0.05)
         return None, "not reachable through the proxy"
+
+    async def _follow_progress(self, name: str) -> str:
+        """Follow the spawn's progress stream as the spawn page does: "" once it says ready,
+        else why not.
+
+        The page reads the stream with an ``EventSource``, which opens it again by itself
+        when the hub closes it cleanly; so does this driver, after ``PROGRESS_REOPEN_DELAY``
+        and at most ``PROGRESS_REOPENS`` times (counted in ``progress_reopened``). An
+        answer other than 200 ends an ``EventSource`` for good, and ends this too, with
+        the status in the failure.
+        """
+        url = f"{self.hub_api}/users/{name}/server/progress"
+        for attempt in range(PROGRESS_REOPENS + 1):
+            if attempt:
+                self.progress_reopened += 1
+                await asyncio.sleep(PROGRESS_REOPEN_DELAY)
+            async with self.session.get(url) as r:
+                if r.status != 200:
+                    return f"progress GET {r.status}: {(await r.text())[:200]}"
+                async for raw in r.content:
+                    line = raw.decode().strip()
+                    if not line.startswith("data:"):
+                        continue
+                    event = json.loads(line[5:])
+                    if event.get("failed"):
+                        return f"failed: {event.get('message', '')[:200]}"
+                    if event.get("ready"):
+                        return ""
+        return f"progress stream ended without ready, {PROGRESS_REOPENS + 1} times"
 
     async def _stop(self, name: str) -> tuple[float | None, str]:
         """Seconds from the DELETE to the hub reporting the server gone, or the failure.
@@ -755,6 +790,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             op2 = await operator_metrics()
             metrics1 = await driver.metrics()
             stop_poll_errors = driver.stop_poll_errors
+            progress_reopened = driver.progress_reopened
         await asyncio.sleep(0.5)  # one more write of the hub's probe file
         probe = json.loads((state / "hub-probe.json").read_text())
     finally:
@@ -791,6 +827,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "failed": len([s for s, _ in started if s is None]) + len([s for s, _ in stopped
                                                                   if s is None]),
         "failures_sample": failures[:10],
+        "failures_by_kind": dict(Counter(failure_kind(why) for why in failures).most_common()),
+        "progress_reopened": progress_reopened,
         "start_to_reachable_ms": summarise([s for s, _ in started if s is not None], 1000),
         "stop_ms": summarise([s for s, _ in stopped if s is not None], 1000),
         "wall_s": {"start_phase": round(t_started - t_start, 3),
@@ -853,6 +891,11 @@ def markdown(result: dict[str, Any]) -> str:
         "| figure | value |",
         "|---|---:|",
         f"| failed | {result['failed']} |",
+        "| failures by kind | " + (", ".join(
+            f"{kind.replace('|', '/')} x{count}"
+            for kind, count in (result.get("failures_by_kind") or {}).items()) or "none") + " |",
+        f"| progress streams opened again after the hub closed them without ready | "
+        f"{result.get('progress_reopened', 0)} |",
         f"| start -> reachable through the proxy (ms) p50 / p99 / max | "
         f"{s['p50']} / {s['p99']} / {s['max']} |",
         f"| stop (ms) p50 / p99 / max | {t['p50']} / {t['p99']} / {t['max']} |",

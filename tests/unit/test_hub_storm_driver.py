@@ -1,0 +1,135 @@
+"""The whole-hub storm's driver against a scripted hub: how it follows a spawn's progress
+stream (as the spawn page's EventSource does) and how it names and counts failures.
+
+Why: a failure the driver records is a user who did not get a server, in the figure the
+README compares with upstream. A stream the hub closes early is opened again, as a
+browser does, so a closed connection is not counted as a failed spawn; a spawn that
+failed, or a hub that refuses the stream, still is, with what it said."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import pytest
+from aiohttp import web
+
+from benchmarks import hub_storm
+
+# One scripted answer per progress request: a status, or the events of a 200 stream.
+Answer = int | Sequence[dict[str, object]]
+#: answers -> (the driver's failure or "", streams opened again, progress requests served)
+Follow = Callable[[Sequence[Answer]], Awaitable[tuple[str, int, int]]]
+
+
+async def _serve(answers: Sequence[Answer]) -> tuple[web.AppRunner, str, list[int]]:
+    """A hub whose progress endpoint gives ``answers`` in order; the last one repeats."""
+    served: list[int] = []
+
+    async def progress(request: web.Request) -> web.StreamResponse:
+        answer = answers[min(len(served), len(answers) - 1)]
+        served.append(len(served))
+        if isinstance(answer, int):
+            return web.Response(status=answer, text=json.dumps({"status": answer, "message": "no"}))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"\n\n")  # the hub's keepalive
+        for event in answer:
+            await response.write(f"data: {json.dumps(event)}\n\n".encode())
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/hub/api/users/{name}/server/progress", progress)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}/hub/api", served
+
+
+@pytest.fixture
+def no_reopen_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub_storm, "PROGRESS_REOPEN_DELAY", 0.0)
+
+
+@pytest.fixture
+async def follow(no_reopen_delay: None) -> AsyncIterator[Follow]:
+    runners: list[web.AppRunner] = []
+
+    async def run(answers: Sequence[Answer]) -> tuple[str, int, int]:
+        runner, api, served = await _serve(answers)
+        runners.append(runner)
+        async with hub_storm.Driver(api, "http://127.0.0.1:9", "t0ken", 10.0) as driver:
+            why = await driver._follow_progress("bench-0001")
+        return why, driver.progress_reopened, len(served)
+
+    yield run
+    for runner in runners:
+        await runner.cleanup()
+
+
+PROGRESS = {"progress": 50, "message": "pulling"}
+READY = {"progress": 100, "ready": True, "message": "Server ready"}
+
+
+async def test_ready_on_the_first_stream_is_success_without_reopening(follow: Follow) -> None:
+    assert await follow([[PROGRESS, READY]]) == ("", 0, 1)
+
+
+async def test_a_stream_closed_without_ready_is_opened_again_as_a_browser_does(follow: Follow) -> None:
+    assert await follow([[PROGRESS], [READY]]) == ("", 1, 2)
+
+
+async def test_a_failed_spawn_is_a_failure_with_the_hubs_message(follow: Follow) -> None:
+    failed = {"progress": 100, "failed": True, "message": "Spawn failed: quota"}
+    why, reopened, served = await follow([[PROGRESS, failed]])
+    assert (why, reopened, served) == ("failed: Spawn failed: quota", 0, 1)
+
+
+async def test_a_refused_stream_ends_at_once_with_its_status(follow: Follow) -> None:
+    """An EventSource does not reconnect after an answer other than 200."""
+    why, reopened, served = await follow([[PROGRESS], 400])
+    assert why.startswith("progress GET 400: ")
+    assert (reopened, served) == (1, 2)
+
+
+async def test_a_stream_that_never_says_ready_fails_after_the_last_reopen(follow: Follow) -> None:
+    why, reopened, served = await follow([[PROGRESS]])
+    opens = hub_storm.PROGRESS_REOPENS + 1
+    assert why == f"progress stream ended without ready, {opens} times"
+    assert (reopened, served) == (hub_storm.PROGRESS_REOPENS, opens)
+
+
+@pytest.mark.parametrize(
+    ("why", "kind"),
+    [
+        ("DELETE 503: \n<!DOCTYPE HTML>\n<html lang=\"en\">", "DELETE 503"),
+        ("progress GET 400: {\"status\": 400}", "progress GET 400"),
+        ("ClientOSError: [Errno 104] Connection reset by peer",
+         "ClientOSError: [Errno N] Connection reset by peer"),
+        ("failed: Spawn failed: pod bench-00017 timed out after 600 s",
+         "failed: Spawn failed: pod bench-N timed out after N s"),
+        ("progress stream ended without ready, 4 times",
+         "progress stream ended without ready, N times"),
+    ],
+)
+def test_failures_are_counted_by_kind_without_pages_or_numbers(why: str, kind: str) -> None:
+    assert hub_storm.failure_kind(why) == kind
+
+
+def test_the_markdown_lists_failures_by_kind_and_the_reopened_streams() -> None:
+    summary = {"p50": 1.0, "p99": 2.0, "max": 3.0}
+    result = {
+        "meta": {"users": 2, "spawner": "x"}, "failed": 2,
+        "failures_by_kind": {"DELETE 503": 1, "failed: a|b": 1}, "progress_reopened": 3,
+        "start_to_reachable_ms": summary, "stop_ms": summary, "hub_cpu_ms_per_cycle": 1.0,
+        "proxy_cpu_ms_per_cycle": 1.0, "simulator_cpu_ms_per_cycle": 1.0,
+        "hub_longest_stall_ms": {"start_phase": 1.0, "stop_phase": 1.0},
+        "wall_s": {"start_phase": 1.0, "stop_phase": 1.0}, "cluster_at_peak": {},
+        "hub_time_by_phase": {},
+    }
+    text = hub_storm.markdown(result)
+    assert "| failures by kind | DELETE 503 x1, failed: a/b x1 |" in text
+    assert "without ready | 3 |" in text
