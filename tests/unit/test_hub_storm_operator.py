@@ -346,6 +346,36 @@ def test_the_sweep_plot_draws_hub_plus_operator_cpu(tmp_path: Path) -> None:
                      "operator mode: hub + operator": [28.0, 34.0]}
 
 
+def test_a_run_where_most_users_failed_is_drawn_only_as_its_failures(tmp_path: Path) -> None:
+    """Upstream at 5,000 users: 4 servers of 5,000, whose latencies and CPU per cycle would
+    draw as the fastest run of all. Its latency and CPU points are left out; the failures
+    panel shows every run, as a share of its users."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    mostly_failed = sweep_result(50.0, 60000.0) | {"failed": 4996}
+    results = {"ours": {100: sweep_result(100.0, 30.0), 5000: sweep_result(900.0, 80.0)
+                        | {"failed": 326}},
+               "upstream 7.1": {100: sweep_result(120.0, 40.0), 5000: mostly_failed}}
+    hub_sweep.plot(results, tmp_path / "sweep.png")
+    panels = plt.gcf().axes
+
+    def drawn(panel: int) -> dict[str, list[float]]:
+        return {line.get_label(): [float(x) for x in np.asarray(line.get_xdata())]
+                for line in panels[panel].get_lines()}
+
+    failures = {line.get_label(): [round(float(y), 2) for y in np.asarray(line.get_ydata())]
+                for line in panels[3].get_lines()}
+    start, cpu = drawn(0), drawn(2)
+    plt.close("all")
+    assert start["ours p50"] == [100.0, 5000.0] and start["upstream 7.1 p50"] == [100.0]
+    assert cpu == {"ours: hub": [100.0, 5000.0], "upstream 7.1: hub": [100.0]}
+    assert failures == {"ours": [0.0, 6.52], "upstream 7.1": [0.0, 99.92]}
+    assert hub_sweep.drawn({"start_to_reachable_ms": {}, "failed": 50}, 100)
+    assert not hub_sweep.drawn({"start_to_reachable_ms": {}, "failed": 51}, 100)
+    assert not hub_sweep.drawn({"failed": 0}, 100)  # a run that wrote no figures
+
+
 def test_the_median_round_is_chosen_by_start_p50_and_a_failed_round_is_the_slowest() -> None:
     runs = [sweep_result(300.0, 1.0), {"failed": 100}, sweep_result(100.0, 2.0)]
     assert hub_sweep.median_run(runs)["hub_cpu_ms_per_cycle"] == 1.0  # 100, 300, failed
