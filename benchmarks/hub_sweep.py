@@ -194,8 +194,8 @@ def _signed(value: float | None) -> str:
 
 
 def drawn(result: dict[str, Any], users: int) -> bool:
-    """Whether a run's latencies and CPU per cycle mean anything: at least half its users
-    got a server and gave it back. Figures over a handful of survivors (upstream at 5,000
+    """Whether a run's latencies and CPU per cycle mean anything: its failed starts and
+    stops are at most half its users. Figures over a handful of survivors (upstream at 5,000
     users: 4 of 5,000) would draw as the fastest run of all."""
     return "start_to_reachable_ms" in result and result.get("failed", users) <= users / 2
 
@@ -236,10 +236,10 @@ def plot(results: dict[str, dict[int, dict[str, Any]]], path: Path) -> None:
         axes[3].plot(sizes, [100 * by_size[n]["failed"] / n for n in sizes], "-o",
                      color=colour[label], label=label)
     axes[3].set(xscale="log", ylim=(-3, 103), xlabel="concurrent users",
-                title="users without a server (%)")
+                title="failed starts + stops (% of users)")
     axes[3].legend()
     figure.suptitle("A real JupyterHub + proxy under a storm (simulated cluster, stub servers); "
-                    "latency and CPU drawn for runs where at least half the users got a server")
+                    "latency and CPU drawn for runs with failures under half the users")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 

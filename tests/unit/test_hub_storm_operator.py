@@ -349,7 +349,7 @@ def test_the_sweep_plot_draws_hub_plus_operator_cpu(tmp_path: Path) -> None:
 def test_a_run_where_most_users_failed_is_drawn_only_as_its_failures(tmp_path: Path) -> None:
     """Upstream at 5,000 users: 4 servers of 5,000, whose latencies and CPU per cycle would
     draw as the fastest run of all. Its latency and CPU points are left out; the failures
-    panel shows every run, as a share of its users."""
+    panel shows every run's failed starts and stops, as a share of its users."""
     import matplotlib.pyplot as plt
     import numpy as np
 
