@@ -9,12 +9,14 @@ failed, or a hub that refuses the stream, still is, with what it said."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import pytest
 from aiohttp import web
 
 from benchmarks import hub_storm
+
+from .local_http import serve
 
 # One scripted answer per progress request: a status, or the events of a 200 stream.
 Answer = int | Sequence[dict[str, object]]
@@ -22,8 +24,9 @@ Answer = int | Sequence[dict[str, object]]
 Follow = Callable[[Sequence[Answer]], Awaitable[tuple[str, int, int]]]
 
 
-async def _serve(answers: Sequence[Answer]) -> tuple[web.AppRunner, str, list[int]]:
-    """A hub whose progress endpoint gives ``answers`` in order; the last one repeats."""
+def scripted_hub(answers: Sequence[Answer]) -> tuple[web.Application, list[int]]:
+    """A hub whose progress endpoint gives ``answers`` in order (the last one repeats),
+    and the list of the requests it served."""
     served: list[int] = []
 
     async def progress(request: web.Request) -> web.StreamResponse:
@@ -41,12 +44,7 @@ async def _serve(answers: Sequence[Answer]) -> tuple[web.AppRunner, str, list[in
 
     app = web.Application()
     app.router.add_get("/hub/api/users/{name}/server/progress", progress)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}/hub/api", served
+    return app, served
 
 
 @pytest.fixture
@@ -55,19 +53,16 @@ def no_reopen_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def follow(no_reopen_delay: None) -> AsyncIterator[Follow]:
-    runners: list[web.AppRunner] = []
-
+def follow(no_reopen_delay: None) -> Follow:
     async def run(answers: Sequence[Answer]) -> tuple[str, int, int]:
-        runner, api, served = await _serve(answers)
-        runners.append(runner)
-        async with hub_storm.Driver(api, "http://127.0.0.1:9", "t0ken", 10.0) as driver:
-            why = await driver._follow_progress("bench-0001")
+        app, served = scripted_hub(answers)
+        async with serve(app) as port:
+            api = f"http://127.0.0.1:{port}/hub/api"
+            async with hub_storm.Driver(api, "http://127.0.0.1:9", "t0ken", 10.0) as driver:
+                why = await driver._follow_progress("bench-0001")
         return why, driver.progress_reopened, len(served)
 
-    yield run
-    for runner in runners:
-        await runner.cleanup()
+    return run
 
 
 PROGRESS = {"progress": 50, "message": "pulling"}

@@ -16,6 +16,8 @@ from aiohttp import ClientSession, web
 
 from benchmarks.loop_monitor import SlowestSteps, _describe
 
+from .local_http import serve
+
 
 class _Touchy:
     def __init__(self) -> None:
@@ -52,24 +54,20 @@ async def test_describing_every_step_leaves_requests_with_a_body_intact() -> Non
 
     app = web.Application()
     app.router.add_delete("/pod", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
     steps = SlowestSteps(keep=1_000_000)
-    steps.install()
-    try:
-        async with ClientSession() as session:
-            for _ in range(3):
-                async with session.request(
-                    "DELETE", f"http://127.0.0.1:{port}/pod", data=b'{"kind":"DeleteOptions"}'
-                ) as response:
-                    assert response.status == 200
-                    assert (await response.json())["status"] == "Success"
-    finally:
-        steps.uninstall()
-        await runner.cleanup()
+    async with serve(app) as port:
+        steps.install()
+        try:
+            async with ClientSession() as session:
+                for _ in range(3):
+                    async with session.request(
+                        "DELETE", f"http://127.0.0.1:{port}/pod",
+                        data=b'{"kind":"DeleteOptions"}',
+                    ) as response:
+                        assert response.status == 200
+                        assert (await response.json())["status"] == "Success"
+        finally:
+            steps.uninstall()
     described = [what for _, what, _ in steps.steps]
     assert any("RequestHandler" in what for what in described), described[:20]
     if sys.version_info < (3, 12):  # where the body writer's callback is its own step
