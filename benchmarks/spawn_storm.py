@@ -48,7 +48,7 @@ from .hub_stand_in import (
     stop_server,
     warm_up_hub_models,
 )
-from .loop_monitor import LoopStallMonitor, SlowestSteps
+from .loop_monitor import LoopStallMonitor, SlowestSteps, StepCensus
 from .phase_profile import PhaseProfiles
 from .simulator_process import REPO_ROOT, SimulatorProcess, counts_by_verb
 from .spawner_loading import (
@@ -403,11 +403,17 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
     counts0 = counts_by_verb(await sim.command("reset_counters"))
     del counts0  # requests before the storm (warm-up) are not the storm's
     phases = PhaseProfiles(opts.profile_phases, opts.sample_phases)
+    census = StepCensus() if opts.step_census else None
+    census_by_phase: dict[str, Any] = {}
+    if census is not None:
+        census.install()  # over the step timer, if that is on; taken off before it
     await phases.begin("start")
     cpu0, wall0 = time.process_time(), time.monotonic()
     await _arrive(opts.arrival, start_server, list(zip(spawners, records, strict=True)))
     cpu_start, wall_start = time.process_time() - cpu0, time.monotonic() - wall0
     await phases.end()
+    if census is not None:
+        census_by_phase["start"] = census.snapshot(per=opts.users)
     fault_cleared = await fault_task if fault_task is not None else None
     start_counts = counts_by_verb(await sim.command("reset_counters"))
     stalls["start"] = monitor.snapshot()
@@ -447,11 +453,16 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
 
     if opts.sim_profile_stops:
         await sim.command("profile_start")
+    if census is not None:
+        census.reset()
     await phases.begin("stop")
     cpu2, wall2 = time.process_time(), time.monotonic()
     await _arrive(opts.arrival, stop_server, running)
     cpu_stop, wall_stop = time.process_time() - cpu2, time.monotonic() - wall2
     await phases.end()
+    if census is not None:
+        census_by_phase["stop"] = census.snapshot(per=len(running))
+        census.uninstall()
     if opts.sim_profile_stops:
         await sim.command("profile_stop", path=str(opts.sim_profile_stops.resolve()))
     stop_counts = counts_by_verb(await sim.command("reset_counters"))
@@ -540,6 +551,7 @@ async def _storm(opts: argparse.Namespace, spawner_class: type, config: Any,
         "slowest_steps_by_phase": slowest,
         "slowest_steps_cpu_by_phase": slowest_cpu,
         "gc_frozen": bool(opts.gc_freeze),
+        "step_census_by_phase": census_by_phase or None,
         "heap_census_after_starts": heap_census,
         "reflectors": reflectors,
         "simulator_cpu_s": sim_cpu,
@@ -644,6 +656,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-step-timing", action="store_true",
                         help="do not time each event-loop callback (the slowest-steps "
                              "diagnostic costs two clock reads per callback)")
+    parser.add_argument("--step-census", action="store_true",
+                        help="diagnostic: count every event-loop step of the start and the "
+                             "stop phase, with its CPU time, by what ran (step_census_by_phase"
+                             " in the JSON: steps and CPU microseconds per cycle); its own "
+                             "cost is in the phases' CPU figures")
     parser.add_argument("--sim-profile-stops", type=Path, metavar="FILE",
                         help="diagnostic: cProfile of the simulator process during the stops")
     parser.add_argument("--debug-slow-callbacks", type=float, metavar="SECONDS",

@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
+import time
 
 from aiohttp import ClientSession, web
 
-from benchmarks.loop_monitor import SlowestSteps, _describe
+from benchmarks.loop_monitor import SlowestSteps, StepCensus, _describe
 
 from .local_http import serve
 
@@ -107,3 +108,39 @@ async def test_steps_are_ranked_by_wall_time_and_by_their_own_cpu_time() -> None
     waited = next(entry for name, entry in by_wall.items() if "waits" in name)
     assert waited["ms"] >= 30.0
     assert waited["cpu_ms"] < waited["ms"] - 20.0
+
+
+async def test_the_census_counts_every_step_of_a_coroutine_under_one_name() -> None:
+    """Three steps of one task (it resumes twice), whatever line each resumed at, are one
+    row; its CPU is what those steps spent; per-cycle figures divide by ``per``; a reset
+    empties the rows the installed wrapper fills; uninstalling restores ``_run``."""
+    original = asyncio.events.Handle._run
+
+    async def three_steps() -> None:
+        await asyncio.sleep(0)
+        busy_until = time.thread_time() + 0.002  # CPU in this step, not waiting
+        while time.thread_time() < busy_until:
+            pass
+        await asyncio.sleep(0)
+
+    census = StepCensus()
+    census.install()
+    try:
+        await asyncio.get_running_loop().create_task(three_steps())
+        rows = {what: row for what, row in census.rows.items() if "three_steps" in what}
+        assert list(rows) == ["task test_the_census_counts_every_step_of_a_coroutine_under_one_name"
+                              ".<locals>.three_steps"]
+        steps, cpu = next(iter(rows.values()))
+        assert steps == 3
+        assert cpu >= 0.002
+        snapshot = census.snapshot(per=2, keep=50)
+        row = next(r for r in snapshot["rows"] if "three_steps" in r["step"])
+        assert row["steps_per_cycle"] == 1.5
+        assert row["cpu_us_per_cycle"] >= 1000
+        assert snapshot["steps_per_cycle"] >= 1.5
+        census.reset()
+        await asyncio.sleep(0)  # a step after the reset is counted in the emptied rows
+        assert census.rows and not any("three_steps" in what for what in census.rows)
+    finally:
+        census.uninstall()
+    assert asyncio.events.Handle._run is original
