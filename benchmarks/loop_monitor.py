@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from async_kubespawner.lifecycle.tasks import cancel_and_wait
@@ -84,7 +85,33 @@ class LoopStallMonitor:
         }
 
 
-class SlowestSteps:
+Run = Callable[[asyncio.events.Handle], None]
+
+
+class _StepWrapper:
+    """Wraps ``asyncio.Handle._run`` (every callback the loop runs) while installed, on
+    top of whatever wraps it already; :meth:`uninstall` puts that back. Subclasses say
+    what to do around each step in :meth:`_wrap`."""
+
+    def __init__(self) -> None:
+        self._original: Run | None = None
+
+    def _wrap(self, original: Run) -> Run:
+        raise NotImplementedError
+
+    def install(self) -> None:
+        if self._original is not None:
+            return
+        self._original = asyncio.events.Handle._run
+        asyncio.events.Handle._run = self._wrap(self._original)  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        if self._original is not None:
+            asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+            self._original = None
+
+
+class SlowestSteps(_StepWrapper):
     """The longest single callbacks (task steps) the loop ran, with what they were.
 
     A stall seen by :class:`LoopStallMonitor` is one loop iteration, which may be one long
@@ -100,17 +127,14 @@ class SlowestSteps:
     """
 
     def __init__(self, keep: int = 8) -> None:
+        super().__init__()
         self.keep = keep
         #: (wall seconds, what ran, CPU seconds), longest wall time first.
         self.steps: list[tuple[float, str, float]] = []
         #: (CPU seconds, what ran, wall seconds), longest CPU time first.
         self.cpu_steps: list[tuple[float, str, float]] = []
-        self._original: Any = None
 
-    def install(self) -> None:
-        if self._original is not None:
-            return
-        original = self._original = asyncio.events.Handle._run
+    def _wrap(self, original: Run) -> Run:
         recorder = self
         perf_counter = time.perf_counter
         thread_time = time.thread_time
@@ -133,12 +157,7 @@ class SlowestSteps:
                 by_cpu.sort(key=lambda s: -s[0])
                 del by_cpu[keep:]
 
-        asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
-
-    def uninstall(self) -> None:
-        if self._original is not None:
-            asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
-            self._original = None
+        return timed_run
 
     def reset(self) -> None:
         self.steps = []
@@ -155,27 +174,23 @@ class SlowestSteps:
                 for cpu, what, took in self.cpu_steps]
 
 
-class StepCensus:
+class StepCensus(_StepWrapper):
     """Every step the loop ran, counted and timed (thread CPU) by what ran.
 
     :class:`SlowestSteps` names the worst steps; this accounts for all of them, so the
     CPU of a spawn+stop cycle can be split by coroutine without a profiler's distortion
     (cProfile's per-call cost inflates the small functions a hot path is made of; a
     sampling profiler over-weights system calls). Steps of one coroutine are one row
-    whatever line they resumed at. It wraps ``asyncio.Handle._run`` while installed, on
-    top of whatever wraps it already (:meth:`uninstall` puts that back), and costs two
-    CPU-clock reads and one ``_describe`` per step.
+    whatever line they resumed at. It costs two CPU-clock reads and one ``_describe``
+    per step.
     """
 
     def __init__(self) -> None:
+        super().__init__()
         #: what ran -> [steps, CPU seconds]
         self.rows: dict[str, list[float]] = {}
-        self._original: Any = None
 
-    def install(self) -> None:
-        if self._original is not None:
-            return
-        original = self._original = asyncio.events.Handle._run
+    def _wrap(self, original: Run) -> Run:
         rows = self.rows
         thread_time = time.thread_time
 
@@ -189,12 +204,7 @@ class StepCensus:
             row[0] += 1
             row[1] += thread_time() - started
 
-        asyncio.events.Handle._run = counted_run  # type: ignore[method-assign,assignment]
-
-    def uninstall(self) -> None:
-        if self._original is not None:
-            asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
-            self._original = None
+        return counted_run
 
     def reset(self) -> None:
         self.rows.clear()  # in place: the installed wrapper holds this dict
