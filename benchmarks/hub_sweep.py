@@ -239,7 +239,7 @@ def plot(results: dict[str, dict[int, dict[str, Any]]], path: Path) -> None:
                 title="failed starts + stops (% of users)")
     axes[3].legend()
     figure.suptitle("A real JupyterHub + proxy under a storm (simulated cluster, stub servers); "
-                    "latency and CPU drawn for runs with failures under half the users")
+                    "latency and CPU drawn for runs with failures at most half the users")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
