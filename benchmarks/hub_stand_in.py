@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from jupyterhub import orm
+from jupyterhub.objects import Server
 from jupyterhub.spawner import Spawner
 from jupyterhub.utils import maybe_future
 from traitlets.config import Config
@@ -106,8 +107,14 @@ def warm_up_hub_models() -> None:
 async def start_server(spawner: Spawner, record: CycleRecord) -> None:
     """``User.spawn`` minus the database and the proxy: start with progress, as the hub does."""
     # the column defaults an inserted row would get (no database here)
-    spawner.orm_spawner.server = orm.Server(proto="http", ip="", port=random.randint(20000, 60000),
-                                            base_url=spawner.user.url, cookie_name="cookie")
+    orm_server = orm.Server(proto="http", ip="", port=random.randint(20000, 60000),
+                            base_url=spawner.user.url, cookie_name="cookie")
+    spawner.orm_spawner.server = orm_server
+    # As User.spawn does: the spawner's Server object is made now, and the address start()
+    # returns is set on it (it writes through to the row). JupyterHub's Server copies the
+    # row's values when made, so a row changed behind its back leaves a spawner that read
+    # spawner.server during start() (KubeSpawner does) with the placeholder address.
+    spawner.server = server = Server(orm_server=orm_server)
     spawner._spawn_pending = True
     spawner._start_pending = True
     listener: asyncio.Task[None] | None = None
@@ -120,9 +127,8 @@ async def start_server(spawner: Spawner, record: CycleRecord) -> None:
         url = await asyncio.wait_for(future, timeout=spawner.start_timeout)
         record.start_returned = time.monotonic()
         record.url = url if isinstance(url, str) else f"http://{url[0]}:{url[1]}"
-        # as User.spawn does: the server row now points at what start() returned
+        # as User.spawn does: the server now points at what start() returned
         parsed = urlparse(record.url)
-        server = spawner.orm_spawner.server
         server.proto, server.ip = parsed.scheme, parsed.hostname or ""
         server.port = parsed.port or (443 if parsed.scheme == "https" else 80)
     except Exception as exc:

@@ -152,6 +152,25 @@ async def test_stand_in_objects_drive_the_spawner_base_class() -> None:
     assert await spawner.poll() == 0
 
 
+async def test_the_address_start_returned_reaches_a_server_read_during_start() -> None:
+    """KubeSpawner reads ``self.server`` while it starts; as in User.spawn, the address
+    start() returns must reach that same Server object, or the first poll() sees the
+    placeholder address, logs it as changed and commits, in every benchmark cycle."""
+
+    class ReadsServer(_EchoSpawner):
+        async def start(self) -> str:
+            assert self.server is not None and self.server.ip == ""  # the placeholder
+            return await super().start()
+
+    spawner = build_spawner(ReadsServer, "carol", 5, config=Config())
+    record = CycleRecord(user="carol")
+    await start_server(spawner, record)
+    assert record.start_error is None
+    assert (spawner.server.ip, spawner.server.port) == ("10.0.0.1", 8888)
+    assert spawner.server.url == "http://10.0.0.1:8888/user/carol/"
+    assert (spawner.orm_spawner.server.ip, spawner.orm_spawner.server.port) == ("10.0.0.1", 8888)
+
+
 async def test_stop_follows_user_stop_stop_polling_then_poll_then_stop() -> None:
     calls: list[str] = []
 
