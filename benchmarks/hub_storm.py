@@ -625,29 +625,34 @@ class Driver:
         else why not.
 
         The page reads the stream with an ``EventSource``, which opens it again by itself
-        when the hub closes it cleanly; so does this driver, after ``PROGRESS_REOPEN_DELAY``
-        and at most ``PROGRESS_REOPENS`` times (counted in ``progress_reopened``). An
-        answer other than 200 ends an ``EventSource`` for good, and ends this too, with
-        the status in the failure.
+        when the stream ends, whether the hub closed it or the connection broke; so does
+        this driver, after ``PROGRESS_REOPEN_DELAY`` and at most ``PROGRESS_REOPENS``
+        times (counted in ``progress_reopened``). An answer other than 200 ends an
+        ``EventSource`` for good, and ends this too, with the status in the failure.
         """
         url = f"{self.hub_api}/users/{name}/server/progress"
+        broken = ""
         for attempt in range(PROGRESS_REOPENS + 1):
             if attempt:
                 self.progress_reopened += 1
                 await asyncio.sleep(PROGRESS_REOPEN_DELAY)
-            async with self.session.get(url) as r:
-                if r.status != 200:
-                    return f"progress GET {r.status}: {(await r.text())[:200]}"
-                async for raw in r.content:
-                    line = raw.decode().strip()
-                    if not line.startswith("data:"):
-                        continue
-                    event = json.loads(line[5:])
-                    if event.get("failed"):
-                        return f"failed: {event.get('message', '')[:200]}"
-                    if event.get("ready"):
-                        return ""
-        return f"progress stream ended without ready, {PROGRESS_REOPENS + 1} times"
+            try:
+                async with self.session.get(url) as r:
+                    if r.status != 200:
+                        return f"progress GET {r.status}: {(await r.text())[:200]}"
+                    async for raw in r.content:
+                        line = raw.decode().strip()
+                        if not line.startswith("data:"):
+                            continue
+                        event = json.loads(line[5:])
+                        if event.get("failed"):
+                            return f"failed: {event.get('message', '')[:200]}"
+                        if event.get("ready"):
+                            return ""
+                broken = ""
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as e:
+                broken = f" (last: {type(e).__name__})"
+        return f"progress stream ended without ready, {PROGRESS_REOPENS + 1} times{broken}"
 
     async def _stop(self, name: str) -> tuple[float | None, str]:
         """Seconds from the DELETE to the hub reporting the server gone, or the failure.

@@ -18,8 +18,10 @@ from benchmarks import hub_storm
 
 from .local_http import serve
 
-# One scripted answer per progress request: a status, or the events of a 200 stream.
-Answer = int | Sequence[dict[str, object]]
+# One scripted answer per progress request: a status, the events of a 200 stream, or
+# BREAK: a 200 whose connection is cut after one event, before the stream ends.
+BREAK = "break"
+Answer = int | str | Sequence[dict[str, object]]
 #: answers -> (the driver's failure or "", streams opened again, progress requests served)
 Follow = Callable[[Sequence[Answer]], Awaitable[tuple[str, int, int]]]
 
@@ -37,6 +39,11 @@ def scripted_hub(answers: Sequence[Answer]) -> tuple[web.Application, list[int]]
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         await response.write(b"\n\n")  # the hub's keepalive
+        if answer == BREAK:
+            await response.write(f"data: {json.dumps(PROGRESS)}\n\n".encode())
+            assert request.transport is not None
+            request.transport.abort()  # mid-stream, as a hub that resets its connection
+            return response
         for event in answer:
             await response.write(f"data: {json.dumps(event)}\n\n".encode())
         await response.write_eof()
@@ -75,6 +82,20 @@ async def test_ready_on_the_first_stream_is_success_without_reopening(follow: Fo
 
 async def test_a_stream_closed_without_ready_is_opened_again_as_a_browser_does(follow: Follow) -> None:
     assert await follow([[PROGRESS], [READY]]) == ("", 1, 2)
+
+
+async def test_a_connection_cut_mid_stream_is_opened_again_as_a_browser_does(
+    follow: Follow,
+) -> None:
+    """An EventSource reconnects after a network error too, not only after a clean close."""
+    assert await follow([BREAK, [READY]]) == ("", 1, 2)
+
+
+async def test_a_stream_cut_every_time_fails_naming_the_last_error(follow: Follow) -> None:
+    why, reopened, served = await follow([BREAK])
+    opens = hub_storm.PROGRESS_REOPENS + 1
+    assert why.startswith(f"progress stream ended without ready, {opens} times (last: ")
+    assert (reopened, served) == (hub_storm.PROGRESS_REOPENS, opens)
 
 
 async def test_a_failed_spawn_is_a_failure_with_the_hubs_message(follow: Follow) -> None:
