@@ -27,7 +27,7 @@ from async_kubespawner.kube.client import (
     shared_api,
 )
 from tests.lifecycle.fake_clock import FakeClock
-from tests.lifecycle.local_app import serve_locally
+from tests.local_http import serve_locally
 
 PODS_PATH = "/api/v1/namespaces/ns/pods"
 POD_PATH = f"{PODS_PATH}/jupyter-alice"

@@ -23,7 +23,7 @@ from kubernetes_asyncio import client as k8s_client
 
 from async_kubespawner.kube import errors
 from async_kubespawner.kube.client import PODS, KubeApi
-from tests.lifecycle.local_app import serve_locally
+from tests.local_http import serve_locally
 
 REQUEST_TIMEOUT = 0.5
 POD_PATH = "/api/v1/namespaces/ns/pods/jupyter-alice"

@@ -19,7 +19,7 @@ from async_kubespawner.kube.transport import (
     build_client,
     check_library,
 )
-from tests.lifecycle.local_app import serve_locally
+from tests.local_http import serve_locally
 
 
 async def test_the_installed_library_has_the_shape_this_package_relies_on():

@@ -14,7 +14,7 @@ from kubesim.errors import MAX_REQUEST_BODY_BYTES
 from kubesim.testing import run_simulator
 
 from async_kubespawner.kube.client import PODS, ApiError, ClientOptions, KubeApi
-from tests.lifecycle.local_app import serve_locally
+from tests.local_http import serve_locally
 
 
 def big_pod(size: int) -> dict[str, Any]:

@@ -15,8 +15,7 @@ import pytest
 from aiohttp import web
 
 from benchmarks import hub_storm
-
-from .local_http import serve
+from tests.local_http import serve
 
 # One scripted answer per progress request: a status, the events of a 200 stream, or
 # BREAK: a 200 whose connection is cut after one event, before the stream ends.

@@ -16,8 +16,7 @@ import time
 from aiohttp import ClientSession, web
 
 from benchmarks.loop_monitor import SlowestSteps, StepCensus, _describe
-
-from .local_http import serve
+from tests.local_http import serve
 
 
 class _Touchy:

@@ -18,6 +18,7 @@ from async_kubespawner.kube.client import close_shared_apis
 from async_kubespawner.kube.reflector import stop_reflectors
 from async_kubespawner.spawner import SpawnFailed
 from async_kubespawner.testing import build_spawner, kubespawner_config, stand_in_hub
+from tests.local_http import serve
 
 SLOW_TIMEOUT = 300  # a test that finishes at all proves the fail-fast path
 
@@ -122,15 +123,8 @@ async def hub_api() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_get("/hub/api", version)
     app.router.add_get("/hub/api/", version)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with serve(app) as port:
         yield f"http://127.0.0.1:{port}/hub/api"
-    finally:
-        await runner.cleanup()
 
 
 @pytest.mark.slow
