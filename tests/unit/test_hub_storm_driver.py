@@ -2,8 +2,8 @@
 stream (as the spawn page's EventSource does) and how it names and counts failures.
 
 Why: a failure the driver records is a user who did not get a server, in the figure the
-README compares with upstream. A stream the hub closes early is opened again, as a
-browser does, so a closed connection is not counted as a failed spawn; a spawn that
+README compares with upstream. A stream that ends early, closed by the hub or cut, is
+opened again, as a browser does, so it is not counted as a failed spawn; a spawn that
 failed, or a hub that refuses the stream, still is, with what it said."""
 
 from __future__ import annotations
