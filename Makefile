@@ -52,9 +52,14 @@ bench: $(STAMP)
 
 # The whole hub (JupyterHub + proxy + simulator) at 100, 1,000 and 5,000 users, ours, operator
 # mode and upstream 7.1 (installed into .bench/, never imported by the package) side by side.
+# HUB_ENV=z2jh (or lowest): the hub runs in that compatibility-matrix virtualenv (JupyterHub
+# 5.5, as the Zero to JupyterHub image has it), built first; its results go to a folder of
+# their own.
 bench-hub: $(STAMP) $(CHP)
+	$(if $(HUB_ENV),MATRIX_BUILD_ONLY=1 UV="$(abspath $(VENV))/bin/uv" bash scripts/compat-matrix.sh $(HUB_ENV))
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(PY) -m benchmarks.hub_sweep --users $(or $(USERS),100,1000,5000) \
-		--out benchmarks/results/hub
+		--out benchmarks/results/hub$(if $(HUB_ENV),/$(HUB_ENV)) \
+		$(if $(HUB_ENV),--hub-python .venv-matrix/$(HUB_ENV)/bin/python)
 
 # The simulator alone: stored pods, watches, creates/s, watch delivery latency.
 bench-sim: $(STAMP)

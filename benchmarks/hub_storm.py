@@ -757,7 +757,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         config = state / "jupyterhub_config.py"
         config.write_text(hub_config(args, state, token, ports, template_name))
         hub = await Process(
-            "hub", [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            "hub", [str(args.hub_python), "-m", "jupyterhub", "-f", str(config)],
             state / "hub.log", {**env, "KUBECONFIG": str(kubeconfig)}, state,
         ).start()
         hub_api = f"http://127.0.0.1:{ports['public']}/hub/api"
@@ -827,7 +827,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "db_dir": str(args.db_dir),
             "python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "load_avg_before": os.getloadavg(), "fd_limit": fd_limit,
-            "versions": versions(env),
+            "hub_python": str(args.hub_python),
+            "versions": versions(env, args.hub_python),
         },
         "failed": len([s for s, _ in started if s is None]) + len([s for s, _ in stopped
                                                                   if s is None]),
@@ -871,16 +872,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def versions(env: dict[str, str]) -> dict[str, str]:
-    """What the hub process imports (its PYTHONPATH may hold upstream's side directory)."""
+def versions(env: dict[str, str], python: Path | str = sys.executable) -> dict[str, str]:
+    """What the hub process imports (its PYTHONPATH may hold upstream's side directory),
+    and the version of the Python that runs it (``python``)."""
     import subprocess
 
-    code = ("import json, importlib.metadata as m\nout = {}\n"
+    code = ("import json, platform, importlib.metadata as m\n"
+            "out = {'python': platform.python_version()}\n"
             "for d in ('jupyterhub', 'kubernetes_asyncio', 'jupyterhub-kubespawner', "
             "'async-kubespawner'):\n"
             "    try: out[d] = m.version(d)\n    except m.PackageNotFoundError: pass\n"
             "print(json.dumps(out))")
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+    done = subprocess.run([str(python), "-c", code], env=env, capture_output=True,
                           text=True, check=False)
     try:
         return dict(json.loads(done.stdout))
@@ -888,11 +891,37 @@ def versions(env: dict[str, str]) -> dict[str, str]:
         return {}
 
 
+def hub_python_problem(python: Path) -> str | None:
+    """Why ``python`` cannot run the hub (None: it can), checked before any process starts."""
+    if not python.is_file() or not os.access(python, os.X_OK):
+        return "no such executable"
+    import subprocess
+
+    done = subprocess.run([str(python), "-c", "import jupyterhub"], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        return "cannot import jupyterhub"
+    return None
+
+
+def hub_versions_line(meta: dict[str, Any]) -> str:
+    """``JupyterHub 5.5.0 on Python 3.13.0`` from a run's meta (empty when unknown)."""
+    found = meta.get("versions") or {}
+    if "jupyterhub" not in found:
+        return ""
+    line = f"JupyterHub {found['jupyterhub']}"
+    if "python" in found:
+        line += f" on Python {found['python']}"
+    return line
+
+
 def markdown(result: dict[str, Any]) -> str:
     s, t = result["start_to_reachable_ms"], result["stop_ms"]
     rows = [
         f"# Whole-hub storm: {result['meta']['users']} users, {result['meta']['spawner']}",
         "",
+        *([f"Hub: {hub_versions_line(result['meta'])}.", ""]
+          if hub_versions_line(result["meta"]) else []),
         "| figure | value |",
         "|---|---:|",
         f"| failed | {result['failed']} |",
@@ -975,6 +1004,10 @@ def build_parser() -> argparse.ArgumentParser:
                         else Path(tempfile.gettempdir()),
                         help="where the hub's SQLite file goes (default /dev/shm: memory, so "
                         "another process's disk writes do not show as hub time)")
+    parser.add_argument("--hub-python", type=Path, default=Path(sys.executable),
+                        help="the Python that runs JupyterHub (default: this one), e.g. "
+                        ".venv-matrix/z2jh/bin/python for the Zero to JupyterHub image's "
+                        "versions; it must have JupyterHub and the spawner's packages")
     parser.add_argument("--extra-path", action="append", default=[],
                         help="a directory put first on the hub's PYTHONPATH (repeatable)")
     parser.add_argument("--operator-replicas", type=int, default=1,
@@ -999,6 +1032,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.operator_replicas < 1:
         print("--operator-replicas must be at least 1", file=sys.stderr)
+        return 2
+    # Absolute, not resolved: the processes run in a state directory, and a virtualenv's
+    # python is a symlink whose target would not see the virtualenv's packages.
+    args.hub_python = args.hub_python.absolute()
+    problem = hub_python_problem(args.hub_python)
+    if problem:
+        print(f"--hub-python {args.hub_python}: {problem}", file=sys.stderr)
         return 2
     for option in ("operator_template", "baseline"):
         path = getattr(args, option)

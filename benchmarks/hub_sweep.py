@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks.hub_storm import hub_python_problem, hub_versions_line
+
 OURS = "async_kubespawner.KubeSpawner"
 UPSTREAM = "kubespawner.KubeSpawner"
 UPSTREAM_PIN = "jupyterhub-kubespawner==7.1.0"
@@ -85,11 +87,14 @@ def parse_spawners(text: str) -> list[str]:
 
 
 def run_one(label: str, users: int, out: Path, extra: list[str],
-            baseline: Path | None = None, round_number: int = 0) -> dict[str, Any]:
+            baseline: Path | None = None, round_number: int = 0,
+            hub_python: Path | None = None) -> dict[str, Any]:
     target = result_path(out, label, users, round_number)
     argv = [sys.executable, "-m", "benchmarks.hub_storm", "--spawner", SPAWNERS[label][0],
             "--users", str(users), "--json", str(target),
             "--markdown", str(target.with_suffix(".md"))]
+    if hub_python is not None:
+        argv += ["--hub-python", str(hub_python)]
     for path in extra:
         argv += ["--extra-path", path]
     if baseline is not None and baseline.exists():
@@ -104,7 +109,10 @@ def table(results: dict[str, dict[int, dict[str, Any]]], reused: Sequence[str] =
     """The figures of every (size, spawner); then the extra hop of operator mode at each
     size; with ``rounds`` (size -> each round's operator-mode result, several rounds), the
     extra hop of every round and their median."""
-    rows = ["| users | spawner | failed | start -> reachable p50 / p99 (ms) | stop p50 / p99 "
+    hubs = sorted({line for by_size in results.values() for r in by_size.values()
+                   if r and (line := hub_versions_line(r.get("meta") or {}))})
+    rows = [f"Hub: {', '.join(hubs)}.", ""] if hubs else []
+    rows += ["| users | spawner | failed | start -> reachable p50 / p99 (ms) | stop p50 / p99 "
             "(ms) | hub CPU / cycle (ms) | operator CPU / cycle (ms) | reconciles/s | "
             "longest hub stall start / stop (ms) | load before |",
             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -259,6 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "the plot from the files")
     parser.add_argument("--no-upstream", action="store_true",
                         help="leave upstream out of --spawners")
+    parser.add_argument("--hub-python", type=Path, default=None,
+                        help="the Python that runs JupyterHub in every run (default: this "
+                        "one), e.g. .venv-matrix/z2jh/bin/python: the Zero to JupyterHub "
+                        "image's JupyterHub")
     parser.add_argument("--rounds", type=int, default=1,
                         help="run the spawners this many times at each size, interleaved "
                         "(ours, operator, ours, operator, ...): on a shared machine one run "
@@ -267,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds {args.rounds}: at least one")
+    if args.hub_python is not None and (problem := hub_python_problem(args.hub_python)):
+        parser.error(f"--hub-python {args.hub_python}: {problem}")
     try:
         labels = parse_spawners(args.spawners)
         reuse = parse_spawners(args.reuse) if args.reuse.strip() else []
@@ -308,7 +322,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                         and "ours" not in reuse else 0)
                             if label == "operator" else None)
                 runs.setdefault(label, []).append(
-                    (number, run_one(label, n, args.out, extra, baseline, number)))
+                    (number, run_one(label, n, args.out, extra, baseline, number,
+                                     args.hub_python)))
         for label, done in runs.items():
             chosen = median_run([run for _, run in done])
             results[SPAWNERS[label][1]][n] = chosen

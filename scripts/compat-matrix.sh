@@ -7,6 +7,8 @@
 # under .venv-matrix/, built with uv from the package index in seconds.
 #
 # Usage: scripts/compat-matrix.sh [z2jh|lowest ...]   (default: all entries)
+#        MATRIX_BUILD_ONLY=1 scripts/compat-matrix.sh z2jh   (build the virtualenv, run nothing:
+#        `make bench-hub HUB_ENV=z2jh` runs the whole-hub benchmark's hub in it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +66,10 @@ run_entry() {
     *) echo "unknown matrix entry: $name (z2jh, lowest)" >&2; return 2 ;;
   esac
   local venv="$ROOT_DIR/$name"
+  if [[ "${MATRIX_BUILD_ONLY:-}" == 1 ]]; then
+    echo "== matrix $name: built $venv"
+    return 0
+  fi
   echo "== matrix $name: $("$venv/bin/python" -c 'import sys, jupyterhub, kubernetes_asyncio, traitlets; print(f"Python {sys.version.split()[0]}, JupyterHub {jupyterhub.__version__}, kubernetes_asyncio {kubernetes_asyncio.__version__}, traitlets {traitlets.__version__}")')"
   PATH="$PWD/node_modules/.bin:$PATH" "$venv/bin/python" -m pytest "${PYTEST_OPTS[@]}" "${TIERS[@]}"
 }
