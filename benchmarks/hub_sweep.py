@@ -104,13 +104,18 @@ def run_one(label: str, users: int, out: Path, extra: list[str],
     return dict(json.loads(target.read_text())) if target.exists() else {"failed": users}
 
 
+def hub_lines(results: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """Each distinct "JupyterHub X on Python Y" the runs' hubs ran (a sweep may mix runs)."""
+    return sorted({line for by_size in results.values() for r in by_size.values()
+                   if r and (line := hub_versions_line(r.get("meta") or {}))})
+
+
 def table(results: dict[str, dict[int, dict[str, Any]]], reused: Sequence[str] = (),
           rounds: dict[int, list[dict[str, Any]]] | None = None) -> str:
     """The figures of every (size, spawner); then the extra hop of operator mode at each
     size; with ``rounds`` (size -> each round's operator-mode result, several rounds), the
     extra hop of every round and their median."""
-    hubs = sorted({line for by_size in results.values() for r in by_size.values()
-                   if r and (line := hub_versions_line(r.get("meta") or {}))})
+    hubs = hub_lines(results)
     rows = [f"Hub: {', '.join(hubs)}.", ""] if hubs else []
     rows += ["| users | spawner | failed | start -> reachable p50 / p99 (ms) | stop p50 / p99 "
             "(ms) | hub CPU / cycle (ms) | operator CPU / cycle (ms) | reconciles/s | "
@@ -246,7 +251,9 @@ def plot(results: dict[str, dict[int, dict[str, Any]]], path: Path) -> None:
     axes[3].set(xscale="log", ylim=(-3, 103), xlabel="concurrent users",
                 title="failed starts + stops (% of users)")
     axes[3].legend()
-    figure.suptitle("A real JupyterHub + proxy under a storm (simulated cluster, stub servers); "
+    hubs = hub_lines(results)
+    figure.suptitle(f"A real JupyterHub ({', '.join(hubs) if hubs else 'version unknown'}) "
+                    "+ proxy under a storm (simulated cluster, stub servers); "
                     "latency and CPU drawn for runs with failures at most half the users")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
