@@ -56,6 +56,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import datetime
 import json
 import math
 import os
@@ -70,7 +71,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -221,6 +222,10 @@ class Process:
         self._file.close()
 
 
+#: The hub's event log in the state directory: JupyterHub's server start/stop events.
+EVENT_LOG = "hub-events.jsonl"
+
+
 def hub_config(args: argparse.Namespace, state: Path, token: str, ports: dict[str, int],
                template: str = "") -> str:
     """The hub's config file: ``template`` is the NotebookTemplate in operator mode."""
@@ -240,6 +245,8 @@ c.JupyterHub.active_server_limit = 0
 c.JupyterHub.cleanup_servers = False
 c.JupyterHub.authenticator_class = "dummy"
 c.JupyterHub.log_level = "WARN"
+import logging as _logging
+c.EventLogger.handlers = [_logging.FileHandler("{state / EVENT_LOG}", delay=True)]
 c.JupyterHub.services = [{{"name": "storm", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = [{{"name": "storm", "services": ["storm"],
     "scopes": ["admin:users", "admin:servers", "access:servers", "read:metrics"]}}]
@@ -535,8 +542,64 @@ PHASE_METRICS = {
 }
 
 
+#: The schema of JupyterHub's server start/stop events (its event log, jupyter_events).
+SERVER_ACTION_SCHEMA = "https://schema.jupyter.org/jupyterhub/events/server-action"
+
+
+def stop_events(lines: Iterable[str]) -> Iterator[tuple[str, float]]:
+    """``(user name, wall-clock time)`` of each default server's stop in JupyterHub's event
+    log, one JSON object a line (``c.EventLogger.handlers``); other lines are skipped."""
+    for line in lines:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if (not isinstance(event, dict) or event.get("__schema__") != SERVER_ACTION_SCHEMA
+                or event.get("action") != "stop" or event.get("servername") != ""):
+            continue
+        stamp = str(event.get("__timestamp__", ""))
+        # jupyter_events writes an aware ISO time with a "Z" appended ("...+00:00Z").
+        try:
+            when = datetime.datetime.fromisoformat(stamp.removesuffix("Z"))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        yield str(event.get("username", "")), when.timestamp()
+
+
+class EventTail:
+    """The complete lines appended to a file since the last read (none while it is absent)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._offset = 0
+        self._partial = b""
+
+    def read(self) -> list[str]:
+        try:
+            with self.path.open("rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        self._offset += len(data)
+        *complete, self._partial = (self._partial + data).split(b"\n")
+        return [line.decode(errors="replace") for line in complete if line.strip()]
+
+
 class Driver:
-    def __init__(self, hub_api: str, public: str, token: str, timeout: float) -> None:
+    #: Seconds between reads of the hub's event log while stops are pending.
+    EVENT_READ_INTERVAL = 0.05
+    #: The fallback list of active users runs at most this often (s), and never more often
+    #: than every STOP_POLL_SHARE_INVERSE times its own duration: at 5,000 users one list is
+    #: 25 pages of user models, seconds of the hub's CPU, and polling it every quarter
+    #: second made the driver the largest load on the hub in the stop phase.
+    STOP_POLL_MIN_INTERVAL = 10.0
+    STOP_POLL_SHARE_INVERSE = 20
+
+    def __init__(self, hub_api: str, public: str, token: str, timeout: float,
+                 events: Path | None = None) -> None:
         self.hub_api = hub_api
         self.public = public
         self.headers = {"Authorization": f"token {token}"}
@@ -544,7 +607,13 @@ class Driver:
         self.session: aiohttp.ClientSession
         self._stopping: dict[str, asyncio.Future[float]] = {}
         self._stop_watcher: asyncio.Future[None] | None = None
+        #: the hub's event log (JSON lines); None: only the list of active users is polled
+        self._events = EventTail(events) if events is not None else None
+        #: monotonic time of every stop the event log reported, pending or not yet
+        self._stopped_at: dict[str, float] = {}
         self.stop_poll_errors = 0
+        self.stop_polls = 0
+        self.stops_seen_in_event_log = 0
         self.progress_reopened = 0
 
     async def __aenter__(self) -> Driver:
@@ -657,10 +726,11 @@ class Driver:
     async def _stop(self, name: str) -> tuple[float | None, str]:
         """Seconds from the DELETE to the hub reporting the server gone, or the failure.
 
-        A stop the hub answers 202 (still stopping after its ``slow_stop_timeout``) is
-        followed by one shared poll of the hub's active users (:meth:`_watch_stops`), not
-        by a request per user: 1,000 users polling on their own would be thousands of
-        requests a second, and the hub would spend the storm answering the driver.
+        A stop the hub answers 202 (still stopping after its ``slow_stop_timeout``) ends
+        when the hub's event log records it (:meth:`_watch_stops`), at the time the hub
+        wrote there; not by a request per user (1,000 users polling on their own would be
+        thousands of requests a second, and the hub would spend the storm answering the
+        driver).
         """
         t0 = time.monotonic()
         async with self.session.delete(f"{self.hub_api}/users/{name}/server") as r:
@@ -669,16 +739,18 @@ class Driver:
             if r.status != 202:
                 return None, f"DELETE {r.status}: {(await r.text())[:200]}"
         done = asyncio.get_running_loop().create_future()
+        if name in self._stopped_at:  # its stop event was read before the 202 was
+            done.set_result(self._stopped_at[name])
         self._stopping[name] = done
         if self._stop_watcher is None or self._stop_watcher.done():
             self._stop_watcher = asyncio.ensure_future(self._watch_stops())
         try:
-            await asyncio.wait_for(done, self.timeout)
+            finished = await asyncio.wait_for(done, self.timeout)
         except TimeoutError:
             return None, "stop did not finish"
         finally:
             self._stopping.pop(name, None)
-        return time.monotonic() - t0, ""
+        return max(0.0, finished - t0), ""
 
     async def _active_users(self) -> set[str]:
         """Names of the users whose default server the hub lists as active."""
@@ -699,21 +771,53 @@ class Driver:
                 return active
             offset = int(next_page["offset"])
 
-    async def _watch_stops(self, interval: float = 0.25) -> None:
-        """Every ``interval``: which pending stops has the hub finished (one paged list).
+    def _read_stop_events(self) -> None:
+        """Mark the stops the hub's event log recorded since the last read as finished,
+        at the time the hub recorded them (its wall clock, on this machine)."""
+        if self._events is None:
+            return
+        offset = time.time() - time.monotonic()
+        for name, wall in stop_events(self._events.read()):
+            finished = wall - offset
+            self._stopped_at.setdefault(name, finished)
+            self.stops_seen_in_event_log += 1
+            done = self._stopping.get(name)
+            if done is not None and not done.done():
+                done.set_result(finished)
 
-        A list that fails (a starved hub answering 5xx or not at all) is retried at the next
-        interval: one failed poll must not leave every pending stop waiting for
-        ``--timeout`` with no poller left.
+    async def _watch_stops(self) -> None:
+        """Until no stop is pending: which have finished.
+
+        The hub's event log, read every :attr:`EVENT_READ_INTERVAL`, says so at no cost to
+        the hub. The paged list of active users is the fallback (a stop that finished
+        without its event, or a run without an event log), so it runs rarely
+        (:attr:`STOP_POLL_MIN_INTERVAL`, and at most a twentieth of the time); without an
+        event log it is the only way, every quarter second. A list that fails (a starved
+        hub answering 5xx or not at all) is retried later: one failed poll must not leave
+        every pending stop waiting for ``--timeout`` with no poller left.
         """
+        with_events = self._events is not None
+        interval = self.EVENT_READ_INTERVAL if with_events else 0.25
+        next_poll = time.monotonic() + (self.STOP_POLL_MIN_INTERVAL if with_events else 0.0)
         while self._stopping:
             await asyncio.sleep(interval)
+            self._read_stop_events()
+            if not self._stopping or time.monotonic() < next_poll:
+                continue
+            began = time.monotonic()
             try:
+                self.stop_polls += 1
                 active = await self._active_users()
             except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError):
                 self.stop_poll_errors += 1
-                continue
+                active = None
             arrived = time.monotonic()
+            if with_events:
+                next_poll = arrived + max(self.STOP_POLL_MIN_INTERVAL,
+                                          self.STOP_POLL_SHARE_INVERSE * (arrived - began))
+            if active is None:
+                continue
+            self._read_stop_events()  # an event written meanwhile is the more exact time
             for name, done in list(self._stopping.items()):
                 if name not in active and not done.done():
                     done.set_result(arrived)
@@ -763,7 +867,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         hub_api = f"http://127.0.0.1:{ports['public']}/hub/api"
         names = [f"user{i:05d}" for i in range(args.users)]
         async with Driver(hub_api, f"http://127.0.0.1:{ports['public']}", token,
-                          args.timeout) as driver:
+                          args.timeout, events=state / EVENT_LOG) as driver:
             await driver.wait_for_hub()
             await driver.create_users(names)
             proxy_pid = next(iter(child_pids(hub.pid)), None)
@@ -795,6 +899,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             op2 = await operator_metrics()
             metrics1 = await driver.metrics()
             stop_poll_errors = driver.stop_poll_errors
+            stop_polls = driver.stop_polls
+            stops_in_event_log = driver.stops_seen_in_event_log
             progress_reopened = driver.progress_reopened
         await asyncio.sleep(0.5)  # one more write of the hub's probe file
         probe = json.loads((state / "hub-probe.json").read_text())
@@ -849,6 +955,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                                                               t_stopped)},
         "cluster_at_peak": peak,
         "driver_stop_poll_errors": stop_poll_errors,
+        "driver_stop_polls": stop_polls,
+        "stops_seen_in_hub_event_log": stops_in_event_log,
         "hub_time_by_phase": phases,
     }
     if operators is not None:
@@ -933,6 +1041,9 @@ def markdown(result: dict[str, Any]) -> str:
         f"| start -> reachable through the proxy (ms) p50 / p99 / max | "
         f"{s['p50']} / {s['p99']} / {s['max']} |",
         f"| stop (ms) p50 / p99 / max | {t['p50']} / {t['p99']} / {t['max']} |",
+        f"| stops seen in the hub's event log / lists of active users polled (failed) | "
+        f"{result.get('stops_seen_in_hub_event_log', '-')} / "
+        f"{result.get('driver_stop_polls', '-')} ({result.get('driver_stop_poll_errors', 0)}) |",
         f"| hub CPU per start+stop cycle (ms) | {result['hub_cpu_ms_per_cycle']} |",
         f"| proxy / simulator CPU per cycle (ms) | {result['proxy_cpu_ms_per_cycle']} / "
         f"{result['simulator_cpu_ms_per_cycle']} |",

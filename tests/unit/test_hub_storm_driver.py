@@ -143,8 +143,10 @@ def test_the_markdown_lists_failures_by_kind_and_the_reopened_streams() -> None:
         "proxy_cpu_ms_per_cycle": 1.0, "simulator_cpu_ms_per_cycle": 1.0,
         "hub_longest_stall_ms": {"start_phase": 1.0, "stop_phase": 1.0},
         "wall_s": {"start_phase": 1.0, "stop_phase": 1.0}, "cluster_at_peak": {},
-        "hub_time_by_phase": {},
+        "hub_time_by_phase": {}, "stops_seen_in_hub_event_log": 1, "driver_stop_polls": 2,
+        "driver_stop_poll_errors": 1,
     }
     text = hub_storm.markdown(result)
     assert "| failures by kind | DELETE 503 x1, failed: a/b x1 |" in text
     assert "without ready | 3 |" in text
+    assert "event log / lists of active users polled (failed) | 1 / 2 (1) |" in text
