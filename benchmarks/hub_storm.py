@@ -17,8 +17,10 @@ operator feels. Three processes, as in production:
   it (``DELETE``), all N together.
 
 Figures (JSON): ``failed``; ``start_to_reachable_ms`` (POST sent -> first 200 from the
-server through the proxy) and ``stop_ms`` (DELETE sent -> the hub reports the server
-gone), each ``{p50, p90, p99, max, n}``; ``hub_cpu_ms_per_cycle`` (the hub process's
+server through the proxy) and ``stop_ms`` (DELETE sent -> the hub answers 204, or its
+event log records the stop: ``c.EventLogger.handlers`` writes JupyterHub's
+``server-action`` events to a file the driver reads, so that learning of a stop costs the
+hub nothing), each ``{p50, p90, p99, max, n}``; ``hub_cpu_ms_per_cycle`` (the hub process's
 CPU over both phases / N; the proxy's and the simulator's reported apart); the hub's
 longest event-loop stall per phase (a monitor task on the hub's own loop); and where
 the hub's time went, from JupyterHub's own Prometheus metrics and a timer on every
@@ -42,6 +44,10 @@ hop's cost: start -> reachable p50 / p99 and stop p50 / p99, operator minus in-h
 The simulator runs without authentication (as before), so the hub's identity is the
 simulator's admin in both modes; the least-privilege Role of
 ``examples/operator/hub-role.yaml`` is checked by ``tests/operator/test_hub_rbac.py``.
+
+``--hub-python`` runs JupyterHub in another virtualenv, e.g. the compatibility matrix's
+``.venv-matrix/z2jh/bin/python`` (the Zero to JupyterHub image's JupyterHub 5.5 and Python
+3.13; ``make bench-hub HUB_ENV=z2jh`` builds it and sweeps with it).
 
 Upstream is measured from a side directory, leaving the environment untouched::
 
