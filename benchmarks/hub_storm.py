@@ -73,6 +73,7 @@ import secrets
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -605,7 +606,7 @@ class Driver:
     STOP_POLL_SHARE_INVERSE = 20
 
     def __init__(self, hub_api: str, public: str, token: str, timeout: float,
-                 events: Path | None = None) -> None:
+                 events: Path) -> None:
         self.hub_api = hub_api
         self.public = public
         self.headers = {"Authorization": f"token {token}"}
@@ -613,8 +614,8 @@ class Driver:
         self.session: aiohttp.ClientSession
         self._stopping: dict[str, asyncio.Future[float]] = {}
         self._stop_watcher: asyncio.Future[None] | None = None
-        #: the hub's event log (JSON lines); None: only the list of active users is polled
-        self._events = EventTail(events) if events is not None else None
+        #: the hub's event log (JSON lines, written by the hub's ``c.EventLogger.handlers``)
+        self._events = EventTail(events)
         #: monotonic time of every stop the event log reported, pending or not yet
         self._stopped_at: dict[str, float] = {}
         self.stop_poll_errors = 0
@@ -780,8 +781,6 @@ class Driver:
     def _read_stop_events(self) -> None:
         """Mark the stops the hub's event log recorded since the last read as finished,
         at the time the hub recorded them (its wall clock, on this machine)."""
-        if self._events is None:
-            return
         offset = time.time() - time.monotonic()
         for name, wall in stop_events(self._events.read()):
             finished = wall - offset
@@ -791,22 +790,23 @@ class Driver:
             if done is not None and not done.done():
                 done.set_result(finished)
 
+    @classmethod
+    def fallback_delay(cls, duration: float) -> float:
+        """Seconds until the next list of active users after one that took ``duration``."""
+        return max(cls.STOP_POLL_MIN_INTERVAL, cls.STOP_POLL_SHARE_INVERSE * duration)
+
     async def _watch_stops(self) -> None:
         """Until no stop is pending: which have finished.
 
         The hub's event log, read every :attr:`EVENT_READ_INTERVAL`, says so at no cost to
-        the hub. The paged list of active users is the fallback (a stop that finished
-        without its event, or a run without an event log), so it runs rarely
-        (:attr:`STOP_POLL_MIN_INTERVAL`, and at most a twentieth of the time); without an
-        event log it is the only way, every quarter second. A list that fails (a starved
-        hub answering 5xx or not at all) is retried later: one failed poll must not leave
-        every pending stop waiting for ``--timeout`` with no poller left.
+        the hub. The paged list of active users is the fallback, for a stop that finished
+        without its event, so it runs rarely (:meth:`fallback_delay`). A list that fails (a
+        starved hub answering 5xx or not at all) is retried later: one failed poll must not
+        leave every pending stop waiting for ``--timeout`` with no poller left.
         """
-        with_events = self._events is not None
-        interval = self.EVENT_READ_INTERVAL if with_events else 0.25
-        next_poll = time.monotonic() + (self.STOP_POLL_MIN_INTERVAL if with_events else 0.0)
+        next_poll = time.monotonic() + self.STOP_POLL_MIN_INTERVAL
         while self._stopping:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.EVENT_READ_INTERVAL)
             self._read_stop_events()
             if not self._stopping or time.monotonic() < next_poll:
                 continue
@@ -818,9 +818,7 @@ class Driver:
                 self.stop_poll_errors += 1
                 active = None
             arrived = time.monotonic()
-            if with_events:
-                next_poll = arrived + max(self.STOP_POLL_MIN_INTERVAL,
-                                          self.STOP_POLL_SHARE_INVERSE * (arrived - began))
+            next_poll = arrived + self.fallback_delay(arrived - began)
             if active is None:
                 continue
             self._read_stop_events()  # an event written meanwhile is the more exact time
@@ -989,8 +987,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def versions(env: dict[str, str], python: Path | str = sys.executable) -> dict[str, str]:
     """What the hub process imports (its PYTHONPATH may hold upstream's side directory),
     and the version of the Python that runs it (``python``)."""
-    import subprocess
-
     code = ("import json, platform, importlib.metadata as m\n"
             "out = {'python': platform.python_version()}\n"
             "for d in ('jupyterhub', 'kubernetes_asyncio', 'jupyterhub-kubespawner', "
@@ -1009,8 +1005,6 @@ def hub_python_problem(python: Path) -> str | None:
     """Why ``python`` cannot run the hub (None: it can), checked before any process starts."""
     if not python.is_file() or not os.access(python, os.X_OK):
         return "no such executable"
-    import subprocess
-
     done = subprocess.run([str(python), "-c", "import jupyterhub"], capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:
@@ -1034,8 +1028,7 @@ def markdown(result: dict[str, Any]) -> str:
     rows = [
         f"# Whole-hub storm: {result['meta']['users']} users, {result['meta']['spawner']}",
         "",
-        *([f"Hub: {hub_versions_line(result['meta'])}.", ""]
-          if hub_versions_line(result["meta"]) else []),
+        *([f"Hub: {hub}.", ""] if (hub := hub_versions_line(result["meta"])) else []),
         "| figure | value |",
         "|---|---:|",
         f"| failed | {result['failed']} |",

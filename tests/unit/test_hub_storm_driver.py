@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -59,12 +60,15 @@ def no_reopen_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def follow(no_reopen_delay: None) -> Follow:
+def follow(no_reopen_delay: None, tmp_path: Path) -> Follow:
+    events = tmp_path / "events.jsonl"
+
     async def run(answers: Sequence[Answer]) -> tuple[str, int, int]:
         app, served = scripted_hub(answers)
         async with serve(app) as port:
             api = f"http://127.0.0.1:{port}/hub/api"
-            async with hub_storm.Driver(api, "http://127.0.0.1:9", "t0ken", 10.0) as driver:
+            async with hub_storm.Driver(api, "http://127.0.0.1:9", "t0ken", 10.0,
+                                        events=events) as driver:
                 why = await driver._follow_progress("bench-0001")
         return why, driver.progress_reopened, len(served)
 
