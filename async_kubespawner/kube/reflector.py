@@ -784,31 +784,38 @@ class Reflector(Generic[SinkT]):
                         # in the same step, and must not restart its budget (a backlog of
                         # many chunks ran as one step of 6-13 ms at 10,000 spawns).
                         step_started = fetched
-                    if b"\n" not in chunk:
+                    first_end = chunk.find(b"\n")
+                    if first_end < 0:
                         buffer += chunk
                         continue
-                    data = buffer + chunk if buffer else chunk
-                    # Lines are handed to the decoder as views of the chunk, not copies
-                    # (a pod line is ~5 KB: splitting a burst's chunk into bytes objects
-                    # cost more per line than a third of its decode).
-                    view = memoryview(data)
-                    start = 0
-                    while (end := data.find(b"\n", start)) >= 0:
-                        if end > start and (
-                            data[start] not in _BLANK or data[start:end].strip()
-                        ):
-                            self.apply(decode(view[start:end]))
-                            if not delivered:
-                                delivered = True
-                                self._connected()
-                        start = end + 1
-                        if perf_counter() - step_started > _MAX_STEP_SECONDS:
-                            # A backlog (after a stall, or a burst) arrives as one chunk
-                            # of many events: let waiting spawners run in between.
-                            await asyncio.sleep(0)
-                            step_started = perf_counter()
-                    buffer = data[start:]
-                    del view
+                    # The line the last chunk began is completed on its own: joining it to
+                    # the whole chunk copied a backlog's megabytes once more.
+                    pieces = (
+                        ((buffer + chunk[: first_end + 1], 0), (chunk, first_end + 1))
+                        if buffer
+                        else ((chunk, 0),)
+                    )
+                    for data, start in pieces:
+                        # Lines are handed to the decoder as views of the chunk, not copies
+                        # (a pod line is ~5 KB: splitting a burst's chunk into bytes objects
+                        # cost more per line than a third of its decode).
+                        view = memoryview(data)
+                        while (end := data.find(b"\n", start)) >= 0:
+                            if end > start and (
+                                data[start] not in _BLANK or data[start:end].strip()
+                            ):
+                                self.apply(decode(view[start:end]))
+                                if not delivered:
+                                    delivered = True
+                                    self._connected()
+                            start = end + 1
+                            if perf_counter() - step_started > _MAX_STEP_SECONDS:
+                                # A backlog (after a stall, or a burst) arrives as one
+                                # chunk of many events: let waiting spawners run between.
+                                await asyncio.sleep(0)
+                                step_started = perf_counter()
+                        del view
+                    buffer = chunk[start:]
                 if buffer.strip():
                     self.apply(decode(buffer))
                     delivered = True

@@ -58,6 +58,10 @@ class LibraryShapeError(RuntimeError):
 #: retries and create reconciliation handle the rest).
 KEEPALIVE_SECONDS = 60.0
 
+#: aiohttp's per-response buffer (bytes): a watch stream's reader stops reading the socket
+#: at twice this much unread, and the reflector's next fetch takes all of it at once.
+READ_BUFSIZE = 2**18
+
 #: RESTClientObject attributes read or replaced here.
 _REST_ATTRIBUTES = ("pool_manager", "proxy", "proxy_headers", "server_hostname")
 
@@ -176,7 +180,7 @@ def build_client(
         # Not public in aiohttp (the connector is the library's); None is force_close.
         connector._keepalive_timeout = KEEPALIVE_SECONDS
     rest.pool_manager = aiohttp.ClientSession(
-        connector=connector, trust_env=False, read_bufsize=2**21
+        connector=connector, trust_env=False, read_bufsize=READ_BUFSIZE
     )
     return api_client
 

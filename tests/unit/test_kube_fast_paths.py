@@ -303,3 +303,25 @@ def test_watch_lines_are_the_lines_the_byte_splitting_loop_decoded(
     expected = _lines_as_before(chunks)
     assert sink.lines == expected
     assert len(sink.upserts) == len(expected)
+
+
+def test_a_line_begun_in_the_last_chunk_is_joined_alone() -> None:
+    """The lines after it are views of the new chunk itself: a backlog's chunk (megabytes)
+    is not copied to prepend the few bytes the last chunk left."""
+    lines = [_event_line(i, 0) for i in range(4)]
+    stream = b"\n".join(lines) + b"\n"
+    cut = len(lines[0]) // 2
+    first, second = stream[:cut], stream[cut:]
+    seen: list[tuple[bytes, object]] = []
+
+    class _Sink(_RecordingSink):
+        def decode_event(self, line: Any) -> dict[str, Any]:
+            seen.append((bytes(line), line.obj))
+            return super().decode_event(line)
+
+    reflector = Reflector(ReplayedWatch("pods", [first, second], "ns"), _Sink())  # type: ignore[arg-type]
+    reflector.resource_version = "1"
+    asyncio.run(reflector._watch())
+    assert [line for line, _ in seen] == lines
+    assert seen[0][1] is not second  # the joined line: its own small buffer
+    assert all(owner is second for _, owner in seen[1:])
