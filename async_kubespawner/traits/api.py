@@ -86,7 +86,7 @@ class ApiTraits(LoggingConfigurable):
         config=True,
         help="""While a spawn or stop is in flight in this hub process, set the garbage
         collector's thresholds from CPython's (700, 10, 10) to (700, 1000000, 100) and
-        run a young collection at least every 25 ms: only young collections, each
+        run a young collection at least every 10 ms: only young collections, each
         walking what was allocated since the last one, while the objects of the spawns
         in flight are alive, instead of middle and full collections that walk all of
         them and hold the event loop; the ordinary thresholds come back 2 s after the
