@@ -310,3 +310,27 @@ async def test_hostile_options_benchmark_produces_every_figure() -> None:
     assert figures["longest_env_value_chars"] < 1000
     for key in ("rss_growth_mb", "heap_growth_kb", "cpu_us_per_submission", "peak_rss_mb"):
         assert isinstance(figures[key], float)
+
+
+def test_reflector_deliveries_index_what_was_seen_when_read() -> None:
+    """The observer only appends; the indexes are built on reading, also after more came."""
+    from benchmarks.diagnostics import ReflectorDeliveries
+
+    def pod(uid: str, ready: bool) -> dict[str, Any]:
+        return {"metadata": {"namespace": "ns", "name": "jupyter-a", "uid": uid},
+                "status": {"conditions": [{"type": "Ready", "status": str(ready)}]}}
+
+    seen = ReflectorDeliveries()
+    seen.record("pods", {"type": "ADDED", "object": pod("u1", False)}, 1.0)
+    seen.record("pods", {"type": "MODIFIED", "object": pod("u1", True)}, 2.0)
+    seen.record("pods", {"type": "MODIFIED", "object": pod("u1", True)}, 3.0)  # Ready again
+    seen.record("events", {"type": "ADDED", "object": {"metadata": {"uid": "e1"}}}, 4.0)
+    seen.record("events", {"type": "ADDED", "object": {"metadata": {"uid": "e1"}}}, 5.0)
+    assert seen.pod_ready == {("ns", "u1"): 2.0}
+    assert seen.pod_ready_by_name == {("ns", "jupyter-a"): [2.0]}
+    assert seen.events == {"e1": 4.0}
+    assert seen.pod_deleted == {}
+    seen.record("pods", {"type": "DELETED", "object": pod("u1", True)}, 6.0)
+    seen.record("pods", {"type": "MODIFIED", "object": pod("u2", True)}, 7.0)
+    assert seen.pod_deleted == {("ns", "jupyter-a"): [6.0]}
+    assert seen.pod_ready_by_name == {("ns", "jupyter-a"): [2.0, 7.0]}
