@@ -58,9 +58,12 @@ class LibraryShapeError(RuntimeError):
 #: retries and create reconciliation handle the rest).
 KEEPALIVE_SECONDS = 60.0
 
-#: aiohttp's per-response buffer (bytes): a watch stream's reader stops reading the socket
-#: at twice this much unread, and the reflector's next fetch takes all of it at once.
-READ_BUFSIZE = 2**18
+#: aiohttp's per-response buffer (bytes): a response's reader stops reading the socket at
+#: twice this much unread. Large, so that a watch backlog leaves the API server's send
+#: buffers at once: a smaller one (256 KiB) made the simulator queue its watch writes
+#: with backpressure, and a real API server ends a watcher that falls behind. The
+#: reflector takes the buffered bytes in pieces (``reflector.WATCH_FETCH_BYTES``).
+READ_BUFSIZE = 2**21
 
 #: RESTClientObject attributes read or replaced here.
 _REST_ATTRIBUTES = ("pool_manager", "proxy", "proxy_headers", "server_hostname")

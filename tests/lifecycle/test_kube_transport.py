@@ -5,6 +5,8 @@ and credentials must reach the server whichever form ``update_params_for_auth`` 
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from aiohttp import web
@@ -127,3 +129,38 @@ async def test_a_connection_idle_longer_than_aiohttps_default_is_reused(
         await transport_.close()
         await runner.cleanup()
     assert len(peers) == 2 and peers[0] == peers[1]  # one connection, reused
+
+
+async def test_a_watch_backlog_is_taken_in_pieces() -> None:
+    """2 MiB of watch lines already buffered by aiohttp reach the reflector in pieces of
+    at most ``WATCH_FETCH_BYTES``, all of them, in order: one piece of everything
+    buffered was a join of megabytes inside one loop step. The response is aiohttp's own
+    reader, filled before the first fetch, so the backlog is there whatever the timing."""
+    from contextlib import asynccontextmanager
+    from types import SimpleNamespace
+    from unittest import mock
+
+    from async_kubespawner.kube.client import PODS
+    from async_kubespawner.kube.reflector import WATCH_FETCH_BYTES, ApiListerWatcher
+
+    line = b'{"type":"ADDED","object":{"metadata":{"name":"p","resourceVersion":"2"}}}\n'
+    body = line * (2 * 2**20 // len(line))
+    reader = aiohttp.StreamReader(mock.Mock(), 2**21, loop=asyncio.get_running_loop())
+    reader.feed_data(body)
+    reader.feed_eof()
+
+    class _Api:
+        @asynccontextmanager
+        async def watch_stream(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+            yield SimpleNamespace(content=reader)
+
+    source = ApiListerWatcher(_Api(), PODS, "default")  # type: ignore[arg-type]
+    sizes: list[int] = []
+    received = bytearray()
+    async with source.watch(resource_version="1", timeout_seconds=5, read_timeout=None) as chunks:
+        async for chunk in chunks:
+            sizes.append(len(chunk))
+            received += chunk
+    assert bytes(received) == body
+    assert max(sizes) <= WATCH_FETCH_BYTES
+    assert len(sizes) >= len(body) // WATCH_FETCH_BYTES
