@@ -44,7 +44,7 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
@@ -87,17 +87,52 @@ _MAX_STEP_SECONDS = 0.002
 #: (up to 4 MiB in a backlog) came as one chunk before: one join into fresh memory, 3-8 ms
 #: of CPU inside a single loop step at 10,000 spawns; a piece of 256 KiB is ~0.2 ms.
 WATCH_FETCH_BYTES = 2**18
-#: A chunk whose fetch took longer than this (seconds) waited for the socket, so the event
-#: loop ran in between and the reflector is in a new step. A chunk aiohttp had already
-#: buffered comes back in microseconds without yielding. Only a fetch that joins megabytes
-#: of backlog can take longer without waiting; the budget then restarts once, no worse
-#: than restarting it for every chunk.
-_FETCH_WAITED = 0.00005
 #: Byte values ``bytes.strip()`` removes: a line starting with one may be blank.
 _BLANK = frozenset(b" \t\n\r\x0b\x0c")
 #: A watch that ends sooner than this without any data counts as a failure (backoff);
 #: a quiet watch that ran longer simply expired and is renewed at once.
 _QUICK_WATCH_END = 1.0
+
+
+class _Fetch:
+    """Awaits one awaitable and notes whether that suspended the awaiting task.
+
+    Why: the reflector's step budget must restart when the event loop ran other work
+    (a fetch that waited for the socket) and only then; a chunk aiohttp had buffered
+    already comes back without yielding. Timing the fetch cannot tell them apart (taking
+    a large buffered piece can be slower than a short wait). Everything is passed
+    through unchanged, cancellation included.
+    """
+
+    __slots__ = ("_awaitable", "suspended")
+
+    def __init__(self, awaitable: Awaitable[Any]) -> None:
+        self._awaitable = awaitable
+        self.suspended = False
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        inner = self._awaitable.__await__()
+        try:
+            signal = inner.send(None)
+        except StopIteration as done:
+            return done.value
+        self.suspended = True
+        while True:
+            try:
+                sent = yield signal
+            except GeneratorExit:
+                inner.close()
+                raise
+            except BaseException as exc:  # thrown in by the task (cancellation): pass it on
+                try:
+                    signal = inner.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    signal = inner.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 class Sink(Protocol):
@@ -776,18 +811,17 @@ class Reflector(Generic[SinkT]):
                 step_started = perf_counter()
                 iterator = aiter(chunks)
                 while True:
-                    fetch_began = perf_counter()
+                    fetch = _Fetch(anext(iterator))
                     try:
-                        chunk = await anext(iterator)
+                        chunk = await fetch
                     except StopAsyncIteration:
                         break
-                    fetched = perf_counter()
-                    if fetched - fetch_began > _FETCH_WAITED:
-                        # The fetch waited for the socket, so the loop ran in between:
-                        # this is a new step. A chunk already buffered comes back at once,
-                        # in the same step, and must not restart its budget (a backlog of
-                        # many chunks ran as one step of 6-13 ms at 10,000 spawns).
-                        step_started = fetched
+                    if fetch.suspended:
+                        # The loop ran in between: this is a new step. A chunk already
+                        # buffered comes back without yielding, in the same step, and must
+                        # not restart its budget (a backlog of many chunks ran as one step
+                        # of 6-13 ms at 10,000 spawns).
+                        step_started = perf_counter()
                     first_end = chunk.find(b"\n")
                     if first_end < 0:
                         buffer += chunk

@@ -130,3 +130,37 @@ async def test_a_chunk_that_waited_starts_a_new_budget(clock: _Clock) -> None:
     per_iteration = await _lines_per_iteration(source, clock)
     # One line per chunk, each in its own iteration (the wait), none pushed further.
     assert per_iteration == [1] * 6
+
+
+async def test_a_fetch_knows_whether_it_suspended_and_passes_everything_through() -> None:
+    from async_kubespawner.kube.reflector import _Fetch
+
+    async def at_once() -> str:
+        return "ready"
+
+    async def after_a_turn() -> str:
+        await asyncio.sleep(0)
+        return "later"
+
+    async def failing() -> str:
+        await asyncio.sleep(0)
+        raise ValueError("no")
+
+    quick, slow = _Fetch(at_once()), _Fetch(after_a_turn())
+    assert (await quick, quick.suspended) == ("ready", False)
+    assert (await slow, slow.suspended) == ("later", True)
+    with pytest.raises(ValueError, match="no"):
+        await _Fetch(failing())
+
+    waiting = asyncio.get_running_loop().create_future()
+    fetch = _Fetch(waiting)
+
+    async def wait_on_it() -> Any:
+        return await fetch
+
+    task = asyncio.ensure_future(wait_on_it())
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert waiting.cancelled() and fetch.suspended
