@@ -21,7 +21,8 @@ young generation grows: 41,000 objects at a threshold of 10,000, 14,700 at 700. 
 a burst the policy also runs a young collection itself when the collector has run none
 for ``young_interval`` seconds (10 ms), which bounds a young collection by what 10 ms of
 work leaves alive (at 25 ms, young collections of up to 9 ms in the starts of a
-10,000-spawn storm; at 10 ms, 1.7-1.8 ms, and no more CPU in a 1,000-spawn storm).
+10,000-spawn storm; at 10 ms, 1.7-3.4 ms in six runs, and no more CPU in a 1,000-spawn
+storm beyond its noise).
 
 ``quiet_delay`` seconds after the last one ends the thresholds are restored and the
 collection the burst held back, if any, runs once as a full one: cyclic garbage is
