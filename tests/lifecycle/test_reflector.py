@@ -139,9 +139,12 @@ async def test_watches_dropped_every_few_events_lose_nothing(sim, api):
     assert sorted(k[1] for k in cache.keys()) == sorted(f"jupyter-{i}" for i in range(12) if i % 3)
     assert sim.counters.count("list", "pods") == 1
     # The first armed watch ends after jupyter-1 and jupyter-2, so jupyter-3 can only have
-    # arrived on a resumed one. How many more were armed before their first events
-    # depends on scheduling, so only that lower bound is certain.
-    assert sim.counters.count("watch", "pods") >= 2
+    # arrived on a resumed one, which the next arming saw. Counted from the watches the
+    # store held, not from the request counters: those count a request when its handler
+    # has finished, and a closed watch's handler may still be finishing under load (a
+    # CI run once counted 1). How many more were armed depends on scheduling, so only
+    # that lower bound is certain.
+    assert len(armed) >= 2
     assert reflector.errors == 0
 
 
