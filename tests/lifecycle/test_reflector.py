@@ -121,11 +121,13 @@ async def test_watches_dropped_every_few_events_lose_nothing(sim, api):
     await reflector.wait_synced(10)
     cache = reflector.sink
     armed: set[int] = set()
+    held = []  # the armed watches themselves, so that no id is reused by a later one
 
     def drop_each_watch_after_two_events() -> None:
         for watch in sim.store.watches():
             if id(watch) not in armed:
                 armed.add(id(watch))
+                held.append(watch)
                 watch.close_after(2)
 
     for i in range(12):
