@@ -69,6 +69,15 @@ _DELETE_BODY = b'{"gracePeriodSeconds":0,"preconditions":{"uid":"u"}}'
 _PATH = "/api/v1/namespaces/default/pods/jupyter-floor"
 
 
+def _content_length(head: bytes) -> int:
+    """The Content-Length of a request's or response's head (0 without one)."""
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return int(value)
+    return 0
+
+
 class _AnswerAtOnce(asyncio.Protocol):
     """The stand-in server: every complete request (headers and Content-Length body) gets
     the same small answer, so the server's own cost is nothing and on another core."""
@@ -81,11 +90,7 @@ class _AnswerAtOnce(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
-            length = 0
-            for line in self.buffer[:end].split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
+            length = _content_length(self.buffer[:end])
             if len(self.buffer) < end + 4 + length:
                 return
             self.buffer = self.buffer[end + 4 + length:]
@@ -115,11 +120,7 @@ class _OneAtATime(asyncio.Protocol):
         end = self.buffer.find(b"\r\n\r\n")
         if end < 0:
             return
-        length = 0
-        for line in self.buffer[:end].split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
+        length = _content_length(self.buffer[:end])
         if len(self.buffer) >= end + 4 + length and self.answer is not None:
             body = self.buffer[end + 4:end + 4 + length]
             self.buffer = self.buffer[end + 4 + length:]
