@@ -14,6 +14,7 @@ one iteration, not timing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -102,26 +103,15 @@ class _WaitingWatch(ReplayedWatch):
         super().__init__(resource, chunks)
         self._clock = clock
 
-    def watch(self, **kwargs: Any) -> Any:  # same context manager, waiting chunks
-        outer = super().watch(**kwargs)
-        clock = self._clock
+    @contextlib.asynccontextmanager
+    async def watch(self, **kwargs: Any) -> AsyncIterator[AsyncIterator[bytes]]:
+        async def waited() -> AsyncIterator[bytes]:
+            for chunk in self.chunks:
+                await asyncio.sleep(0)
+                self._clock.now += 0.001  # the time the loop spent elsewhere
+                yield chunk
 
-        class _Waiting:
-            async def __aenter__(self) -> AsyncIterator[bytes]:
-                chunks = await outer.__aenter__()
-
-                async def waited() -> AsyncIterator[bytes]:
-                    async for chunk in chunks:
-                        await asyncio.sleep(0)
-                        clock.now += 0.001  # the time the loop spent elsewhere
-                        yield chunk
-
-                return waited()
-
-            async def __aexit__(self, *exc: object) -> None:
-                await outer.__aexit__(*exc)
-
-        return _Waiting()
+        yield waited()
 
 
 async def test_a_chunk_that_waited_starts_a_new_budget(clock: _Clock) -> None:
