@@ -100,6 +100,9 @@ def _storm_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
          targets.get("heap_bytes_per_pod", "")),
         ("longest event-loop stall (ms)", _fmt(result.get("max_loop_stall_ms"), 1),
          targets.get("max_loop_stall_ms", "")),
+        ("…once every call has arrived (the drain): starts / stops (ms)",
+         " / ".join(_fmt((result.get("max_loop_stall_ms_after_arrival") or {}).get(k), 1)
+                    for k in ("start", "stop")), "diagnostic"),
         ("longest stretch of the loop's own CPU between ticks (ms)",
          _fmt(result.get("max_loop_cpu_burst_ms"), 1), "diagnostic"),
     ]

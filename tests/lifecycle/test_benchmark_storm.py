@@ -75,5 +75,10 @@ def test_tiny_storm_produces_every_figure(tmp_path: Path) -> None:
         steps = result["slowest_steps_cpu_by_phase"][phase]
         assert outside in [s["cpu_ms"] for s in steps if "main_coroutine" not in s["step"]]
         assert outside <= result["max_loop_step_cpu_ms"][phase]
+        # the stalls once every call had arrived are measured, within the phase's own
+        after_arrival = result["max_loop_stall_ms_after_arrival"][phase]
+        assert isinstance(after_arrival, float | int)
+        assert 0 <= after_arrival <= result["loop_stalls_by_phase"][phase]["max_loop_stall_ms"]
+    assert "once every call has arrived" in table.read_text()
     assert "start() after pod Ready" in table.read_text()
     assert (plots / "storm-cdf.png").stat().st_size > 0
