@@ -87,7 +87,7 @@ class LoopStallMonitor:
             if self._ticked is not None:
                 self._ticked.set()
 
-    def snapshot(self) -> dict[str, float | int]:
+    def snapshot(self) -> dict[str, float | int | None]:
         return {
             "max_loop_stall_ms": round(self.max_stall * 1000, 3),
             "max_loop_stall_cpu_ms": round(self.max_stall_cpu * 1000, 3),
@@ -119,11 +119,11 @@ class _StepWrapper:
         if self._original is not None:
             return
         self._original = asyncio.events.Handle._run
-        asyncio.events.Handle._run = self._wrap(self._original)  # type: ignore[method-assign]
+        asyncio.events.Handle._run = self._wrap(self._original)  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self._original is not None:
-            asyncio.events.Handle._run = self._original  # type: ignore[method-assign]
+            asyncio.events.Handle._run = self._original  # type: ignore[method-assign,assignment]
             self._original = None
 
 

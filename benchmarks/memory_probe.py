@@ -153,7 +153,7 @@ async def _template_pod(spawner_class: type, config: Any) -> dict[str, Any]:
     from kubernetes_asyncio.client import ApiClient
 
     spawner = build_spawner(spawner_class, "bench-template", 0, config=config)
-    manifest = await spawner.get_pod_manifest()  # type: ignore[attr-defined]
+    manifest = await spawner.get_pod_manifest()
     async with ApiClient() as client:
         pod = client.sanitize_for_serialization(manifest)
     pod.setdefault("metadata", {})["name"] = "bench-cached"

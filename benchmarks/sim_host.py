@@ -166,7 +166,7 @@ def seed_uids(seed: int) -> None:
     def seeded_uuid4() -> uuid.UUID:
         return uuid.UUID(int=rng.getrandbits(128), version=4)
 
-    uuid.uuid4 = seeded_uuid4  # type: ignore[assignment]
+    uuid.uuid4 = seeded_uuid4
 
 
 def nodes_for(users: int) -> list[SimNode]:

@@ -266,7 +266,8 @@ async def service_account_token(http: aiohttp.ClientSession, base: str) -> str:
     subject = [{"kind": "ServiceAccount", "name": "load", "namespace": NAMESPACE}]
     rules = [{"apiGroups": [""], "resources": ["pods", "events"],
               "verbs": ["get", "list", "watch", "create"]}]
-    posts = [(f"{base}/api/v1/namespaces/{NAMESPACE}/serviceaccounts", {"metadata": {"name": "load"}})]
+    posts: list[tuple[str, dict[str, Any]]] = [
+        (f"{base}/api/v1/namespaces/{NAMESPACE}/serviceaccounts", {"metadata": {"name": "load"}})]
     for ns in (NAMESPACE, "idle"):
         posts += [
             (f"{rbac}/namespaces/{ns}/roles", {"metadata": {"name": "load"}, "rules": rules}),

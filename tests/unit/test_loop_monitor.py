@@ -15,7 +15,7 @@ import time
 
 from aiohttp import ClientSession, web
 
-from benchmarks.loop_monitor import SlowestSteps, StepCensus, _describe
+from benchmarks.loop_monitor import LoopStallMonitor, SlowestSteps, StepCensus, _describe
 from tests.local_http import serve
 
 
@@ -143,3 +143,27 @@ async def test_the_census_counts_every_step_of_a_coroutine_under_one_name() -> N
     finally:
         census.uninstall()
     assert asyncio.events.Handle._run is original
+
+
+async def test_the_stall_monitor_tells_the_arrival_from_the_drain() -> None:
+    """A stall before ``mark()`` counts in the window's longest stall only; one after it
+    in both (the storm marks the end of its arrival so). The stalls are the test's own
+    blocking calls, so only their lower bounds are asserted, and that the 300 ms one
+    before the mark is not in the figure after it."""
+    monitor = LoopStallMonitor(interval=0.001)
+    monitor.start()
+    try:
+        await monitor.settle()
+        monitor.reset()
+        assert monitor.snapshot()["max_loop_stall_after_mark_ms"] is None  # not marked
+        time.sleep(0.3)  # noqa: ASYNC251  # the stall being measured: the loop held
+        await monitor.settle()
+        monitor.mark()
+        assert monitor.snapshot()["max_loop_stall_after_mark_ms"] == 0.0
+        time.sleep(0.02)  # noqa: ASYNC251  # a shorter one, after the mark
+        await monitor.settle()
+        snapshot = monitor.snapshot()
+    finally:
+        await monitor.stop()
+    assert snapshot["max_loop_stall_ms"] >= 290
+    assert 15 <= snapshot["max_loop_stall_after_mark_ms"] < 290
