@@ -205,7 +205,7 @@ async def test_retry_budget_still_ends_a_request_that_never_succeeds(sim):
 
 def test_bad_slot_count_is_a_clear_error():
     with pytest.raises(ValueError, match="k8s_api_max_concurrent_requests"):
-        KubeApi(object(), request_timeout=3, retry_timeout=30, max_concurrent_requests=0)  # type: ignore[arg-type]
+        KubeApi(object(), request_timeout=3, retry_timeout=30, max_concurrent_requests=0)
 
 
 def test_proxy_is_resolved_once_from_configuration_or_environment(monkeypatch):

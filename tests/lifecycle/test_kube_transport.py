@@ -151,7 +151,7 @@ async def test_a_watch_backlog_is_taken_in_pieces() -> None:
 
     class _Api:
         @asynccontextmanager
-        async def watch_stream(self, *args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        async def watch_stream(self, *args: object, **kwargs: object):
             yield SimpleNamespace(content=reader)
 
     source = ApiListerWatcher(_Api(), PODS, "default")  # type: ignore[arg-type]

@@ -49,4 +49,4 @@ def test_each_call_gets_its_own_list(rule: Callable[[str], list[str]]) -> None:
 
 def test_non_strings_reach_the_rule_uncached() -> None:
     with pytest.raises(AttributeError):
-        names.qualified_name_errors(5)  # type: ignore[arg-type]
+        names.qualified_name_errors(5)

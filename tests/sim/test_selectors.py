@@ -49,7 +49,7 @@ def test_label_selector_matching(selector: str, expected: bool) -> None:
 def test_label_selector_empty_value_and_none_labels() -> None:
     assert parse_label_selector("app=").matches({"app": ""})
     assert not parse_label_selector("app=").matches({})
-    assert parse_label_selector("!app").matches(None)  # type: ignore[arg-type]
+    assert parse_label_selector("!app").matches(None)
     assert parse_label_selector("").empty
     assert not parse_label_selector("a").empty
 

@@ -78,7 +78,7 @@ async def test_a_controller_sees_every_event_of_a_burst_in_order() -> None:
             done.set()
 
     view = WatchStarted(store)
-    task = asyncio.ensure_future(list_and_watch(view, cms, handle))  # type: ignore[arg-type]
+    task = asyncio.ensure_future(list_and_watch(view, cms, handle))
     async with asyncio.timeout(10):
         await view.started.wait()  # the controller has listed and watches
     for name in ("a", "b", "c"):

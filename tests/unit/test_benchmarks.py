@@ -111,7 +111,7 @@ class _EchoSpawner(Spawner):
         await asyncio.sleep(0)
         return "http://10.0.0.1:8888"
 
-    async def progress(self):  # type: ignore[override]
+    async def progress(self):
         yield {"progress": 50, "message": "halfway",
                "raw_event": {"metadata": {"uid": "event-uid-1"}}}
 

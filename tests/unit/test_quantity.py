@@ -32,4 +32,4 @@ def test_parses_valid_quantities(text: str, expected: Decimal) -> None:
 def test_rejects_invalid_quantities(text: object) -> None:
     assert not is_quantity(text)
     with pytest.raises(QuantityError, match="quantities must match"):
-        parse_quantity(text)  # type: ignore[arg-type]
+        parse_quantity(text)

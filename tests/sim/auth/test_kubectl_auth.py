@@ -94,7 +94,7 @@ async def test_command_line_turns_authentication_on(tmp_path: Path) -> None:
         await asyncio.wait_for(proc.communicate(), 30)
 
 
-async def test_sa_client_fixture(sa_client) -> None:  # type: ignore[no-untyped-def]
+async def test_sa_client_fixture(sa_client) -> None:
     hub = await sa_client("jhub", "hub", [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}])
     assert hub.username == "system:serviceaccount:jhub:hub"
     core = CoreV1Api(hub.api_client)
