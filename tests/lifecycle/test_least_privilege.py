@@ -41,7 +41,7 @@ FEATURES = {
     "api_token_in_secret": True,
 }
 # example -> (RBAC files, the spawner's own settings, where the users' pods go)
-CASES = {
+CASES: dict[str, tuple[list[str], dict[str, Any], str]] = {
     "cluster": (["cluster/rbac.yaml"], {"namespace": "jhub"}, "jhub"),
     "hardened": (
         ["cluster/rbac.yaml", "hardened/users-namespace.yaml"],

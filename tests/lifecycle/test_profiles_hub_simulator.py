@@ -26,7 +26,7 @@ async def no_quota(spawner: Any) -> str:
     raise web.HTTPError(403, "%s", "No GPU quota left for you this month")
 
 
-PROFILE_LIST = [
+PROFILE_LIST: list[dict[str, Any]] = [
     {"display_name": "Small", "slug": "small", "default": True},
     {
         "display_name": "GPU",

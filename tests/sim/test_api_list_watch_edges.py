@@ -30,7 +30,7 @@ async def make(sim, n: int, prefix: str = "cm", labels: dict[str, str] | None = 
 
 
 async def watch_lines(sim, path: str, count: int) -> list[dict[str, Any]]:
-    lines = []
+    lines: list[dict[str, Any]] = []
     async with aiohttp.ClientSession() as http, http.get(sim.url + path) as resp:
         assert resp.status == 200
         while len(lines) < count:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 import aiohttp
 from kubernetes_asyncio import client
 
-WEIRD = [None, 1, "x", [], {}, [1], {"a": None}, True, -1, 1.5, {"": ""}, [{}]]
+WEIRD: list[Any] = [None, 1, "x", [], {}, [1], {"a": None}, True, -1, 1.5, {"": ""}, [{}]]
 BASE = {
     "pods": {"metadata": {"name": "p", "labels": {"a": "b"}, "finalizers": ["x/y"],
                           "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "o",

@@ -129,6 +129,7 @@ def pods(draw: Any) -> dict[str, Any]:
         if values is not None:
             requirement["values"] = values
         term = {"matchExpressions": [requirement]}
+        node: dict[str, Any]
         if draw(st.booleans()):
             node = {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}
         else:

@@ -177,10 +177,12 @@ def test_prune_sharing_gives_the_copying_result() -> None:
     from kubesim.structural_schema import prune_unknown
 
     schema = _crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    obj = {"apiVersion": "v", "kind": "Gizmo",
-           "metadata": {"name": "g", "labels": {"a": "b"}, "managedFields": [{"f": {"x": {}}}]},
-           "spec": {"size": 2, "bogus": 1, "extra": {"free": [1, {"form": True}]}},
-           "status": {"phase": "Running", "unknown": {"x": 1}}, "top": 3}
+    obj: dict[str, Any] = {
+        "apiVersion": "v", "kind": "Gizmo",
+        "metadata": {"name": "g", "labels": {"a": "b"}, "managedFields": [{"f": {"x": {}}}]},
+        "spec": {"size": 2, "bogus": 1, "extra": {"free": [1, {"form": True}]}},
+        "status": {"phase": "Running", "unknown": {"x": 1}}, "top": 3,
+    }
     snapshot = copy.deepcopy(obj)
     copied = prune_unknown(schema, obj)
     shared = prune_unknown(schema, obj, share=True)

@@ -198,7 +198,7 @@ def test_service_allocation_only_when_needed() -> None:
     default_object("Service", fixed, allocate_cluster_ip=allocate)
     assert fixed["spec"]["clusterIPs"] == ["10.96.0.9"]
     assert len(calls) == 1
-    node_port = {"spec": {"type": "NodePort", "ports": [{"port": 80}]}}
+    node_port: dict[str, Any] = {"spec": {"type": "NodePort", "ports": [{"port": 80}]}}
     default_object("Service", node_port, allocate_cluster_ip=allocate)
     assert 30000 <= node_port["spec"]["ports"][0]["nodePort"] <= 32767
     assert node_port["spec"]["externalTrafficPolicy"] == "Cluster"
@@ -333,12 +333,12 @@ def test_nested_small_type_defaults_everywhere() -> None:
 
 
 def test_service_update_keeps_allocated_ip_and_node_ports() -> None:
-    old = {
+    old: dict[str, Any] = {
         "metadata": {"name": "s", "uid": "u"},
         "spec": {"type": "NodePort", "ports": [{"port": 80}]},
     }
     default_object("Service", old, allocate_cluster_ip=lambda: "10.96.0.5")
-    new = {
+    new: dict[str, Any] = {
         "metadata": {"name": "s", "uid": "u"},
         "spec": {"type": "NodePort", "ports": [{"port": 80}]},
     }

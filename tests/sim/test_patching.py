@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 import pytest
 from kubesim.patching import (
@@ -12,7 +13,7 @@ from kubesim.patching import (
     apply_strategic_merge_patch,
 )
 
-POD = {
+POD: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Pod",
     "metadata": {

@@ -58,7 +58,9 @@ def test_pod_and_pvc_quantities_are_stored_canonically() -> None:
         "limits": {"cpu": "500m", "memory": "1Gi"},
         "requests": {"cpu": "250m", "memory": "1Gi"},
     }
-    pvc = {"metadata": {"name": "c"}, "spec": {"resources": {"requests": {"storage": "10240Mi"}}}}
+    pvc: dict[str, Any] = {
+        "metadata": {"name": "c"}, "spec": {"resources": {"requests": {"storage": "10240Mi"}}}
+    }
     default_object("PersistentVolumeClaim", pvc, allocate_cluster_ip=lambda: "10.0.0.1")
     assert pvc["spec"]["resources"]["requests"] == {"storage": "10Gi"}
 

@@ -39,7 +39,9 @@ def test_shared_merge_equals_copying_merge(target: dict[str, Any], patch: dict[s
 def test_untouched_parts_are_shared_and_patched_ones_copied() -> None:
     spec = {"containers": [{"name": "main"}]}
     conditions = [{"type": "Ready", "status": "False"}]
-    target = {"spec": spec, "status": {"phase": "Pending", "conditions": conditions}}
+    target: dict[str, Any] = {
+        "spec": spec, "status": {"phase": "Pending", "conditions": conditions}
+    }
     new_conditions = [{"type": "Ready", "status": "True"}]
     patched = apply_merge_patch(target, {"status": {"conditions": new_conditions}}, share=True)
     assert patched["spec"] is spec

@@ -292,7 +292,9 @@ def test_service_rules_and_cluster_ip_immutability() -> None:
     assert _fields(validate_object("Service", {"metadata": {"name": "s"}, "spec": {}})) == [
         ("FieldValueRequired", "spec.ports", "Required value")
     ]
-    old = {"metadata": {"name": "s"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 80}]}}
+    old: dict[str, Any] = {
+        "metadata": {"name": "s"}, "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 80}]}
+    }
     new = copy.deepcopy(old)
     new["spec"]["clusterIP"] = "10.0.0.2"
     assert _fields(validate_object("Service", new, old)) == [
@@ -341,7 +343,7 @@ def test_secrets_and_configmaps() -> None:
 
 
 def test_pvc_rules_and_update() -> None:
-    pvc = {
+    pvc: dict[str, Any] = {
         "metadata": {"name": "claim"},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     }
@@ -674,7 +676,7 @@ def test_pvc_storage_must_be_positive() -> None:
 
 
 def test_core_events_are_validated_leniently() -> None:
-    good = {
+    good: dict[str, Any] = {
         "apiVersion": "v1",
         "metadata": {"name": "e", "namespace": "hub"},
         "involvedObject": {"kind": "Pod", "name": "p", "namespace": "hub"},

@@ -84,8 +84,10 @@ def test_direct_callers_are_still_type_checked(call: Callable[[dict], Any]) -> N
 
 
 def test_direct_validation_ignores_nulls_like_decoding() -> None:
-    with_nulls = {"metadata": {"name": "p", "labels": None},
-                  "spec": {"containers": [{"name": "c", "image": "i", "ports": None}]}}
+    with_nulls: dict[str, Any] = {
+        "metadata": {"name": "p", "labels": None},
+        "spec": {"containers": [{"name": "c", "image": "i", "ports": None}]},
+    }
     assert validate_object("Pod", with_nulls) == []
     assert with_nulls["metadata"]["labels"] is None  # the caller's object is not modified
 

@@ -5,6 +5,8 @@ this stand-in keeps them independent of the settings work's trait list, and its
 start() records what it was started with instead of talking to Kubernetes.
 """
 
+from __future__ import annotations
+
 from html.parser import HTMLParser
 from typing import Any
 
@@ -22,8 +24,8 @@ class ProfileTestSpawner(ProfilesMixin, Spawner):
     namespace = Unicode("default", config=True)
     pod_name_template = Unicode("jupyter-{user_server}", config=True)
     node_selector = Dict(config=True)
-    tolerations = List(config=True)
-    volumes = List(config=True)
+    tolerations: List[dict[str, Any]] = List(config=True)
+    volumes: List[dict[str, Any]] = List(config=True)
     extra_pod_config = Dict(config=True)
 
     started_with: dict[str, Any] | None = None

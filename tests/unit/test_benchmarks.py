@@ -286,8 +286,8 @@ def test_memory_and_sweep_reports_have_a_row_per_size(tmp_path: Path) -> None:
     assert "| 1,000 | 1,100 |" in table and "| 5,000 | 1,100 |" in table
     assert [p.name for p in write_plots(memory, tmp_path)] == ["memory.png"]
 
-    run = {key: {"p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0, "n": 1}
-           for key in ("start_overhead_ms", "stop_overhead_ms", "progress_lag_ms")}
+    run: dict[str, Any] = {key: {"p50": 1.0, "p90": 2.0, "p99": 3.0, "max": 4.0, "n": 1}
+                           for key in ("start_overhead_ms", "stop_overhead_ms", "progress_lag_ms")}
     run.update({"cpu_s_per_cycle": 0.005, "requests_per_spawn": 1.0, "requests_per_stop": 1.0,
                 "idle_requests_per_minute": 0.0, "heap_bytes_per_pod": None,
                 "max_loop_stall_ms": 10.0, "wall_time_s": {"start_phase": 9.5},

@@ -122,7 +122,7 @@ def test_ownership_verdicts_are_those_of_the_api_objects(
     """Whatever a pod's labels and annotations say, a cached pod gets the verdict the pod
     as the API returned it gets (for the server named in it and for another)."""
     labels = {**labels, "component": "singleuser-server"}
-    pod = {
+    pod: dict[str, Any] = {
         "metadata": {"name": "jupyter-x", "namespace": "ns", "uid": "u", "resourceVersion": "7",
                      "labels": labels, "annotations": annotations},
         "status": {"phase": "Running"},
