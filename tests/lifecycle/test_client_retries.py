@@ -70,6 +70,7 @@ class ScriptedApiServer:
         if reply.hang:
             await self._release.wait()
         if reply.drop:
+            assert request.transport is not None  # the request is being served on it
             request.transport.close()
             return web.Response(status=500)
         return web.json_response(reply.body, status=reply.status, headers=reply.headers)

@@ -68,6 +68,7 @@ async def refused(call: Any) -> dict[str, Any]:
     with pytest.raises(ApiException) as info:
         await call
     assert info.value.status == 403, info.value.body
+    assert info.value.body is not None
     return dict(json.loads(info.value.body))
 
 

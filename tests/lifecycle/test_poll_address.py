@@ -46,7 +46,12 @@ async def move_pod(sim: Any, spawner: KubeSpawner, ip: str) -> None:
         pods, NAMESPACE, spawner.pod_name, {"status": {"podIP": ip}}, "merge", subresource="status"
     )
     cache = (await spawner._pod_reflector()).sink
-    await cache.wait_for(spawner._pod_key, lambda p: p["status"].get("podIP") == ip, 10)
+
+    def moved(pod: dict[str, Any] | None) -> bool:
+        assert pod is not None  # the pod was just patched: it exists
+        return pod["status"].get("podIP") == ip
+
+    await cache.wait_for(spawner._pod_key, moved, 10)
 
 
 async def test_poll_updates_a_stale_server_address(sim, make_spawner):

@@ -128,6 +128,7 @@ async def test_changed_template_does_not_disturb_a_running_server(
     await harness.start_operator()
     await create_server(harness)
     ready = await harness.wait_server("alice", lambda s: phase(s) == "Ready")
+    assert ready is not None
     pod_uid = harness.store_items("pods")[0]["metadata"]["uid"]
     template = await harness.api.get(NOTEBOOK_TEMPLATES, NAMESPACE, "default")
     template["spec"]["pods"][0]["name"] = "renamed-{server.slug}"
@@ -162,6 +163,7 @@ async def test_existing_object_of_someone_else_is_never_adopted(harness: Operato
     # a refused server is final for its spec and template: another pass writes nothing
     await one_pass(operator, "alice")
     again = await harness.server("alice")
+    assert again is not None
     assert again["metadata"]["resourceVersion"] == failed["metadata"]["resourceVersion"]
 
 
@@ -311,9 +313,10 @@ async def test_deleting_the_template_leaves_running_servers_alone_and_opt_in_res
     await harness.api.delete(NOTEBOOK_TEMPLATES, NAMESPACE, "default")
     # a pass after the deletion (the resync does the same) keeps the server Ready
     before = await harness.server("alice")
+    assert before is not None
     await one_pass(operator, "alice")
     alice = await harness.server("alice")
-    assert phase(alice) == "Ready"
+    assert alice is not None and phase(alice) == "Ready"
     assert alice["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
     # an administrator who opts in stops servers made from an older generation
     from .conftest import example_template

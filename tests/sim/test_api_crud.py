@@ -17,6 +17,7 @@ POD = {
 
 
 def status_of(exc: ApiException) -> dict:
+    assert exc.body is not None
     return json.loads(exc.body)
 
 

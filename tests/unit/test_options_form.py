@@ -204,6 +204,7 @@ async def test_invalid_form_is_a_400_naming_the_field(
     with pytest.raises(web.HTTPError) as info:
         spawner.run_options_from_form(as_form(fields))
     assert info.value.status_code == 400
+    assert info.value.log_message is not None
     assert expected in info.value.log_message % info.value.args
 
 

@@ -188,6 +188,7 @@ def test_invalid_user_options_name_field_and_allowed_values(
         assert fragment in str(info.value)
     http = info.value.as_http_error()
     assert http.status_code == 400
+    assert http.log_message is not None
     assert field in http.log_message % http.args
 
 
@@ -390,6 +391,7 @@ async def test_free_text_the_setting_rejects_is_the_users_400() -> None:
     with pytest.raises(web.HTTPError) as info:
         await spawner.load_user_options()
     assert info.value.status_code == 400
+    assert info.value.log_message is not None
     assert "'memory--unlisted-choice'" in info.value.log_message % info.value.args
     assert "mem_limit" in info.value.log_message % info.value.args
 

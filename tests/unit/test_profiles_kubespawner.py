@@ -105,6 +105,7 @@ async def test_invalid_choice_on_kubespawner_is_a_400_and_changes_nothing() -> N
     with pytest.raises(web.HTTPError) as info:
         await spawner.load_user_options()
     assert info.value.status_code == 400
+    assert info.value.log_message is not None
     assert "'image--unlisted-choice'" in info.value.log_message % info.value.args
     assert spawner.image == "site:1" and spawner.namespace != "gpu-users"
 

@@ -89,6 +89,7 @@ async def test_free_text_errors_shown_to_the_user_redact_env() -> None:
     with pytest.raises(web.HTTPError) as info:
         await spawner.load_user_options()
     assert info.value.status_code == 400
+    assert info.value.log_message is not None
     assert "image--unlisted-choice" in info.value.log_message % info.value.args
     assert SECRET not in info.value.log_message % info.value.args
 
