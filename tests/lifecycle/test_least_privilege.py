@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -144,10 +144,16 @@ async def test_example_rbac_runs_a_spawn_and_nothing_else(
     await refused(core.list_namespaced_secret(namespace))  # never enumerates Secrets
     await refused(core.read_namespaced_pod_log("jupyter-bob", namespace))
     await refused(core.patch_namespaced_pod("x", namespace, {"metadata": {"labels": {"a": "b"}}}))
-    await refused(core.create_namespaced_service_account_token("hub", HUB_NAMESPACE, {"spec": {}}))
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await refused(
+        core.create_namespaced_service_account_token("hub", HUB_NAMESPACE, cast(Any, {"spec": {}}))
+    )
     body = await refused(
         rbac_api.create_cluster_role(
-            {"metadata": {"name": "escalate"}, "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}
+            cast(Any, {
+                "metadata": {"name": "escalate"},
+                "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+            })
         )
     )
     assert body["message"] == (

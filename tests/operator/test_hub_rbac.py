@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -27,6 +27,8 @@ from .conftest import OperatorHarness, make_spawner
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "operator"
 NAMESPACE = "jhub"  # the namespace examples/operator/operator.yaml is written for
+#: the client's keyword for a patch's content type, which its stubs leave out
+AS_MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 
 
 def rbac_objects(name: str) -> list[dict[str, Any]]:
@@ -73,24 +75,25 @@ async def test_hub_and_operator_need_only_the_example_rbac(
         assert denied == [], denied
 
         core = client.CoreV1Api(hub.api_client)
-        await refused(core.create_namespaced_pod(NAMESPACE, {
+        # cast: the client sends a plain dict as it is; its stubs ask for the model
+        await refused(core.create_namespaced_pod(NAMESPACE, cast(Any, {
             "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "miner"},
-            "spec": {"containers": [{"name": "x", "image": "evil/miner"}]}}))
+            "spec": {"containers": [{"name": "x", "image": "evil/miner"}]}})))
         await refused(core.read_namespaced_secret("jupyter-alice-env", NAMESPACE))
         await refused(core.list_namespaced_secret(NAMESPACE))
-        await refused(core.create_namespaced_persistent_volume_claim(NAMESPACE, {
+        await refused(core.create_namespaced_persistent_volume_claim(NAMESPACE, cast(Any, {
             "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "x"},
             "spec": {"accessModes": ["ReadWriteOnce"],
-                     "resources": {"requests": {"storage": "1Gi"}}}}))
+                     "resources": {"requests": {"storage": "1Gi"}}}})))
         custom = client.CustomObjectsApi(hub.api_client)
         await refused(custom.patch_namespaced_custom_object(
             GROUP, VERSION, NAMESPACE, "notebooktemplates", "default",
-            {"spec": {"pods": []}}, _content_type="application/merge-patch+json"))
+            {"spec": {"pods": []}}, **AS_MERGE_PATCH))
         await refused(custom.list_namespaced_custom_object(
             GROUP, VERSION, NAMESPACE, "notebooktemplates"))
         await refused(custom.patch_namespaced_custom_object_status(
             GROUP, VERSION, NAMESPACE, "notebookservers", "jupyter-alice",
-            {"status": {"phase": "Ready"}}, _content_type="application/merge-patch+json"))
+            {"status": {"phase": "Ready"}}, **AS_MERGE_PATCH))
         assert {u for u, _ in denied} == {hub.username}
         assert json.dumps(sorted(a.verb for _, a in denied)) == json.dumps(sorted(
             ["create", "get", "list", "create", "patch", "list", "patch"]))

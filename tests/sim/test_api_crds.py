@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any, cast
 
 import pytest
 from kubernetes_asyncio import client
@@ -202,7 +203,8 @@ def gadget(name: str, **fields) -> dict:
 
 async def _gadgets(api_client, status_subresource: bool = True) -> client.CustomObjectsApi:
     ext = client.ApiextensionsV1Api(api_client)
-    await ext.create_custom_resource_definition(gadget_crd(status_subresource))
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await ext.create_custom_resource_definition(cast(Any, gadget_crd(status_subresource)))
     return client.CustomObjectsApi(api_client)
 
 

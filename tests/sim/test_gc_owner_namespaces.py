@@ -11,7 +11,7 @@ it would honour references a cluster ignores.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes_asyncio import client
@@ -155,9 +155,10 @@ async def test_the_event_is_found_as_the_docs_say(simulator: Any, api_client: An
     core = client.CoreV1Api(api_client)
     owner = await core.create_namespaced_config_map(
         "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner")))
-    await core.create_namespaced_config_map("kube-public", {"metadata": {
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await core.create_namespaced_config_map("kube-public", cast(Any, {"metadata": {
         "name": "dep", "ownerReferences": [{"apiVersion": "v1", "kind": "ConfigMap",
-                                            "name": "owner", "uid": owner.metadata.uid}]}})
+                                            "name": "owner", "uid": owner.metadata.uid}]}}))
     await simulator.store.wait_gc_idle()
     events = await core.list_event_for_all_namespaces(
         field_selector="reason=OwnerRefInvalidNamespace")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from kubernetes_asyncio import client, watch
 
@@ -39,7 +39,8 @@ async def create_and_follow(
 ) -> list[tuple[str, Any]]:
     """Create a pod and return every watch event of it until ``until(type, pod)`` holds."""
     start = (await api.list_namespaced_pod(namespace)).metadata.resource_version
-    await api.create_namespaced_pod(namespace, manifest)
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await api.create_namespaced_pod(namespace, cast(Any, manifest))
     return await follow(api, manifest["metadata"]["name"], until, namespace, start)
 
 

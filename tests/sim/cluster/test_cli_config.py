@@ -6,7 +6,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any, cast
 
+import aiohttp
 import pytest
 from kubernetes_asyncio import client, config
 from kubesim.cluster.config import ClusterConfig, ClusterConfigError
@@ -132,9 +134,10 @@ async def run_pod_and_get_pid(kubeconfig: Path) -> tuple[int, str]:
         assert sorted(n.metadata.name for n in nodes) == ["gpu", "sim-node-0", "sim-node-1"]
         script = "import os, time; print(os.getpid(), flush=True); time.sleep(600)"
         start = (await core.list_namespaced_pod("default")).metadata.resource_version
+        # cast: the client sends a plain dict as it is; its stubs ask for the model
         await core.create_namespaced_pod(
             "default",
-            {
+            cast(Any, {
                 "metadata": {"name": "sleeper"},
                 "spec": {
                     "containers": [
@@ -145,7 +148,7 @@ async def run_pod_and_get_pid(kubeconfig: Path) -> tuple[int, str]:
                         }
                     ]
                 },
-            },
+            }),
         )
         seen = await follow(
             core,
@@ -164,9 +167,10 @@ async def run_pod_and_get_pid(kubeconfig: Path) -> tuple[int, str]:
             "PodScheduled",
             "Ready",
         ]
-        stream = await core.read_namespaced_pod_log(
+        # _preload_content=False: the unread aiohttp response (the stubs type the text)
+        stream = cast(aiohttp.ClientResponse, await core.read_namespaced_pod_log(
             "sleeper", "default", follow=True, _preload_content=False
-        )
+        ))
         first_line = await stream.content.readline()  # the process prints its pid first thing
         stream.release()
         return int(first_line.split()[0]), pod.spec.node_name

@@ -4,7 +4,7 @@ The spawner's resilience tests script these faults on the simulator; the schedul
 kubelet watch the same store, so they must resume (or relist) like an informer does.
 """
 
-from typing import Any
+from typing import Any, cast
 
 from kubernetes_asyncio import client
 
@@ -32,7 +32,8 @@ async def test_namespace_deletion_with_a_running_pod_does_not_crash_the_kubelet(
 ):
     # Events for the dying pod are refused (403: the namespace is terminating); the
     # kubelet records events best effort, so the pod still terminates and the namespace goes.
-    await core.create_namespace({"metadata": {"name": "leaving"}})
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await core.create_namespace(cast(Any, {"metadata": {"name": "leaving"}}))
     await create_and_follow(core, pod_manifest("p"), ready, namespace="leaving")
     before = (await core.list_namespaced_pod("leaving")).metadata.resource_version
     await core.delete_namespace("leaving")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import pytest_asyncio
@@ -87,7 +87,8 @@ async def test_kubectl_get_pods_shows_kubectl_statuses(two_nodes: TwoNodes) -> N
         (pod_manifest("nofit", scenario="unschedulable"), None),
     ]
     for manifest, _ in cases:
-        await api.create_namespaced_pod("default", manifest)
+        # cast: the client sends a plain dict as it is; its stubs ask for the model
+        await api.create_namespaced_pod("default", cast(Any, manifest))
     for manifest, until in cases:
         if until is not None:
             await follow(api, manifest["metadata"]["name"], until)
@@ -123,7 +124,7 @@ async def test_kubectl_get_pods_shows_kubectl_statuses(two_nodes: TwoNodes) -> N
 
     # a deletion in progress: the container ignores SIGTERM for a while
     await api.create_namespaced_pod(
-        "default", pod_manifest("leaving", scenario="instant,termination=1000"))
+        "default", cast(Any, pod_manifest("leaving", scenario="instant,termination=1000")))
     await follow(api, "leaving", until_state("running"))
     await api.delete_namespaced_pod("leaving", "default", grace_period_seconds=600)
     await wait_for_event(api, "leaving", "Killing")
@@ -141,8 +142,9 @@ async def test_kubectl_get_nodes_events_and_other_kinds(two_nodes: TwoNodes) -> 
     header, _ = rows(await ok(kc, "get", "nodes", "-o", "wide"))
     assert header[5:8] == ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE"]
 
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
     await api.create_namespaced_pod(
-        "default", pod_manifest("web", scenario="instant,output=hello\\nworld\\n"))
+        "default", cast(Any, pod_manifest("web", scenario="instant,output=hello\\nworld\\n")))
     await wait_for_event(api, "web", "Started")
     assert await ok(kc, "logs", "web") == "hello\nworld\n"
     stamped = (await ok(kc, "logs", "web", "--timestamps", "--tail=1")).split(" ")
@@ -162,18 +164,18 @@ async def test_kubectl_get_nodes_events_and_other_kinds(two_nodes: TwoNodes) -> 
                          "--field-selector", "reason=Started")
     assert "spec.containers{notebook}" in wide and "kubelet, sim-node-" in wide
 
-    await api.create_namespaced_secret("default", {
-        "metadata": {"name": "tok"}, "stringData": {"a": "1", "b": "2"}})
-    await api.create_namespaced_config_map("default", {
-        "metadata": {"name": "cfg"}, "data": {"k": "v"}})
-    await api.create_namespaced_service("default", {
+    await api.create_namespaced_secret("default", cast(Any, {
+        "metadata": {"name": "tok"}, "stringData": {"a": "1", "b": "2"}}))
+    await api.create_namespaced_config_map("default", cast(Any, {
+        "metadata": {"name": "cfg"}, "data": {"k": "v"}}))
+    await api.create_namespaced_service("default", cast(Any, {
         "metadata": {"name": "hub"},
-        "spec": {"selector": {"app": "hub"}, "ports": [{"port": 8081}]}})
-    await api.create_namespaced_persistent_volume_claim("default", {
+        "spec": {"selector": {"app": "hub"}, "ports": [{"port": 8081}]}}))
+    await api.create_namespaced_persistent_volume_claim("default", cast(Any, {
         "metadata": {"name": "home"},
         "spec": {"accessModes": ["ReadWriteOnce"],
                  "resources": {"requests": {"storage": "1Gi"}},
-                 "storageClassName": "nope"}})
+                 "storageClassName": "nope"}}))
     header, secrets = rows(await ok(kc, "get", "secrets"))
     assert header == ["NAME", "TYPE", "DATA", "AGE"]
     assert secrets["tok"][1:3] == ["Opaque", "2"]

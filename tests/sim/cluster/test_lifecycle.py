@@ -5,6 +5,7 @@ and listing events as a spawner does, on the fast clock.
 """
 
 import re
+from typing import Any, cast
 
 from kubernetes_asyncio import client
 
@@ -100,7 +101,7 @@ async def test_image_pull_failure_backs_off(core: client.CoreV1Api):
         assert exc.status == 400
         assert (
             'container \\"notebook\\" in pod \\"bob\\" is waiting to start: trying and failing to pull image'
-            in exc.body
+            in cast(str, exc.body)  # the client decodes it (the stubs say bytes)
         )
     else:
         raise AssertionError("the log of a container that never started is a 400")
@@ -194,7 +195,8 @@ async def test_readiness_never_comes(core: client.CoreV1Api):
         "httpGet": {"path": "/api", "port": 8888},
         "periodSeconds": 2,
     }
-    await core.create_namespaced_pod("default", manifest)
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await core.create_namespaced_pod("default", cast(Any, manifest))
     unhealthy = await wait_for_event(core, "heidi", "Unhealthy")
     pod = await core.read_namespaced_pod("heidi", "default")
     assert pod.status.phase == "Running" and condition(pod, "Ready") == "False"

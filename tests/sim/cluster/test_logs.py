@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
+from typing import cast
 
+import aiohttp
 import pytest
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
@@ -135,7 +137,8 @@ async def test_log_options_through_the_api(process_core: client.CoreV1Api):
     with pytest.raises(ApiException) as caught:
         await read("talker", "default", tail_lines=-3)
     assert caught.value.status == 422
-    assert "tailLines: Invalid value: -3: must be greater than or equal to 0" in caught.value.body
+    body = cast(str, caught.value.body)  # the client decodes it (the stubs say bytes)
+    assert "tailLines: Invalid value: -3: must be greater than or equal to 0" in body
 
 
 async def test_fallback_to_logs_on_error_becomes_the_terminated_message(
@@ -181,9 +184,10 @@ async def test_follow_with_timestamps_ends_at_the_byte_limit(
     await create_and_follow(process_core, body,
                             lambda _t, p: bool(p.status.container_statuses)
                             and p.status.container_statuses[0].ready)
-    response = await process_core.read_namespaced_pod_log(
+    # _preload_content=False: the unread aiohttp response (the stubs type the text)
+    response = cast(aiohttp.ClientResponse, await process_core.read_namespaced_pod_log(
         "chatty", "default", follow=True, timestamps=True, limit_bytes=45,
-        _preload_content=False)
+        _preload_content=False))
     # the process keeps running: only the byte budget can end this stream
     async with asyncio.timeout(20):
         text = (await response.read()).decode()
@@ -218,8 +222,9 @@ async def test_follow_of_a_simulated_container_stays_open_until_it_stops(core: c
     body = pod_manifest("sim-follow", scenario="ready,output=serving\\n")
     await create_and_follow(core, body, lambda _t, p: bool(p.status.container_statuses)
                             and p.status.container_statuses[0].ready)
-    response = await core.read_namespaced_pod_log("sim-follow", "default", follow=True,
-                                                  _preload_content=False)
+    # _preload_content=False: the unread aiohttp response (the stubs type the text)
+    response = cast(aiohttp.ClientResponse, await core.read_namespaced_pod_log(
+        "sim-follow", "default", follow=True, _preload_content=False))
     first = await response.content.readline()
     assert first == b"serving\n"
     reading = asyncio.ensure_future(response.content.read())

@@ -8,7 +8,7 @@ tcpSocket, exec) on a clock 20x faster than real time.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from kubernetes_asyncio import client, watch
 from kubesim.cluster.probes import (
@@ -94,7 +94,8 @@ async def event_stream(
     until ``until(sequence)`` holds (a repeat shows up again, as its count goes up)."""
     name = manifest["metadata"]["name"]
     start = (await api.list_namespaced_event("default")).metadata.resource_version
-    await api.create_namespaced_pod("default", manifest)
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await api.create_namespaced_pod("default", cast(Any, manifest))
     seen: list[tuple[str, str]] = []
     async with watch.Watch() as w, asyncio.timeout(HANG_GUARD):
         async for event in w.stream(api.list_namespaced_event, "default", resource_version=start,

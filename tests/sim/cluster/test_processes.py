@@ -4,6 +4,7 @@ import asyncio
 import base64
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -44,13 +45,18 @@ async def test_two_http_servers_on_the_same_port_each_on_its_pod_ip(process_core
 
 
 async def test_env_and_volumes_from_secret_configmap_and_downward_api(process_core: client.CoreV1Api):
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
     await process_core.create_namespaced_secret(
         "default",
-        {"metadata": {"name": "creds"}, "data": {"token": base64.b64encode(b"s3cret").decode()}},
+        cast(Any, {
+            "metadata": {"name": "creds"}, "data": {"token": base64.b64encode(b"s3cret").decode()}
+        }),
     )
     await process_core.create_namespaced_config_map(
         "default",
-        {"metadata": {"name": "settings"}, "data": {"colour": "teal", "app.conf": "x=1\n"}},
+        cast(Any, {
+            "metadata": {"name": "settings"}, "data": {"colour": "teal", "app.conf": "x=1\n"}
+        }),
     )
     script = (
         "import os, pathlib;"
@@ -194,11 +200,15 @@ async def test_follow_log_streams_until_exit(process_core: client.CoreV1Api):
     script = (
         "import sys, time\nfor i in range(3):\n    print('line', i, flush=True); time.sleep(0.1)\n"
     )
-    await process_core.create_namespaced_pod("default", process_pod("talker", [PY, "-c", script]))
-    await wait_for_event(process_core, "talker", "Started")
-    response = await process_core.read_namespaced_pod_log(
-        "talker", "default", follow=True, _preload_content=False
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
+    await process_core.create_namespaced_pod(
+        "default", cast(Any, process_pod("talker", [PY, "-c", script]))
     )
+    await wait_for_event(process_core, "talker", "Started")
+    # _preload_content=False: the unread aiohttp response (the stubs type the text)
+    response = cast(aiohttp.ClientResponse, await process_core.read_namespaced_pod_log(
+        "talker", "default", follow=True, _preload_content=False
+    ))
     async with asyncio.timeout(20):
         text = (await response.read()).decode()
     assert text == "line 0\nline 1\nline 2\n"
@@ -300,15 +310,16 @@ async def test_absolute_mount_paths_reach_the_process_and_claims_outlive_pods(
     ``JUPYTERHUB_SSL_KEYFILE=/etc/jupyterhub/ssl/ssl.key`` works; what one pod writes to a
     PersistentVolumeClaim, the next pod of the same claim reads back.
     """
+    # cast: the client sends a plain dict as it is; its stubs ask for the model
     await process_core.create_namespaced_secret(
-        "default", {"metadata": {"name": "tls"}, "stringData": {"ssl.key": "KEY"}}
+        "default", cast(Any, {"metadata": {"name": "tls"}, "stringData": {"ssl.key": "KEY"}})
     )
     await process_core.create_namespaced_persistent_volume_claim(
         "default",
-        {
+        cast(Any, {
             "metadata": {"name": "home"},
             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
-        },
+        }),
     )
 
     def pod(name: str, script: str) -> dict:
