@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from async_kubespawner.operator.kubeio import NOTEBOOK_SERVERS
 from async_kubespawner.operator.models import FINALIZER, LABEL_SERVER
@@ -333,13 +333,16 @@ async def test_deleting_the_template_leaves_running_servers_alone_and_opt_in_res
 async def test_operator_watches_pod_events_but_not_its_own_server_events(
         harness: OperatorHarness) -> None:
     from async_kubespawner.kube.client import EVENTS
+    from async_kubespawner.kube.reflector import ApiListerWatcher
 
     operator = await harness.start_operator()
     await create_server(harness)
     await harness.wait_server("alice", lambda s: phase(s) == "Ready")
     written = {e["involvedObject"]["kind"] for e in harness.store_items("events")}
     assert {"NotebookServer", "Pod"} <= written  # both kinds exist in the namespace
-    watch = next(r.source for r in operator.reflectors if r.source.kind is EVENTS)
+    # the operator's reflectors read the API: each source is an ApiListerWatcher (app.py)
+    sources = [cast(ApiListerWatcher, r.source) for r in operator.reflectors]
+    watch = next(s for s in sources if s.kind is EVENTS)
     page = await harness.api.list_page(EVENTS, NAMESPACE, field_selector=watch.field_selector)
     kinds = {e["involvedObject"]["kind"] for e in page["items"]}
     assert "Pod" in kinds and "NotebookServer" not in kinds

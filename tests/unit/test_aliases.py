@@ -4,6 +4,7 @@ that names the setting to use instead."""
 from __future__ import annotations
 
 import logging
+from typing import Any, cast
 
 import pytest
 
@@ -81,8 +82,8 @@ def test_alias_changes_the_pod() -> None:
     pod = asyncio.run(spawner.get_pod_manifest())
     container = pod.spec.containers[0]
     # Nested fields stay plain dicts, as upstream leaves them.
-    assert container.lifecycle.post_start["exec"]["command"] == ["true"]
-    assert container.security_context["allowPrivilegeEscalation"] is True
+    assert cast(dict[str, Any], container.lifecycle.post_start)["exec"]["command"] == ["true"]
+    assert cast(dict[str, Any], container.security_context)["allowPrivilegeEscalation"] is True
 
 
 def test_hub_connect_settings_copy_onto_the_hub(caplog: pytest.LogCaptureFixture) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, cast
 
 import pytest
 from traitlets import TraitError
@@ -339,7 +340,8 @@ def test_restricted_profile_allows_net_bind_service() -> None:
     )
     pod = asyncio.run(spawner.get_pod_manifest())
     # the profile's drop ALL wins; the allowed add is kept
-    capabilities = pod.spec.containers[0].security_context["capabilities"]
+    # a plain dict, as upstream leaves it (the model's type says V1SecurityContext)
+    capabilities = cast(dict[str, Any], pod.spec.containers[0].security_context)["capabilities"]
     assert (capabilities["add"], capabilities["drop"]) == (["NET_BIND_SERVICE"], ["ALL"])
 
 

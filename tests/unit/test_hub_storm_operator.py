@@ -8,7 +8,7 @@ import argparse
 import copy
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -361,7 +361,8 @@ def test_a_run_where_most_users_failed_is_drawn_only_as_its_failures(tmp_path: P
     panels = plt.gcf().axes
 
     def drawn(panel: int) -> dict[str, list[float]]:
-        return {line.get_label(): [float(x) for x in np.asarray(line.get_xdata())]
+        # each line's label is the string the plot gave it (matplotlib types it as object)
+        return {cast(str, line.get_label()): [float(x) for x in np.asarray(line.get_xdata())]
                 for line in panels[panel].get_lines()}
 
     failures = {line.get_label(): [round(float(y), 2) for y in np.asarray(line.get_ydata())]

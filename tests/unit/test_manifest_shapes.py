@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kubernetes_asyncio.client as k8s
 
@@ -41,26 +41,31 @@ def test_sent_json_equals_a_full_conversion() -> None:
 
 
 def test_nested_fields_are_plain_dicts_at_upstreams_places() -> None:
+    # The casts: these fields hold plain dicts, whatever model the client's types name.
     pod = build_pod_manifest(rich_pod_settings())
     spec = pod.spec
     assert isinstance(spec.volumes[0], k8s.V1Volume)
-    assert spec.volumes[0].persistent_volume_claim["claimName"] == "claim-alice"
+    claim = cast(dict[str, Any], spec.volumes[0].persistent_volume_claim)
+    assert claim["claimName"] == "claim-alice"
     assert spec.volumes[1].config_map == {"name": "cfg", "defaultMode": 420}
     assert isinstance(spec.containers[0].volume_mounts[1], k8s.V1VolumeMount)
     notebook = spec.containers[0]
     assert notebook.lifecycle.post_start == {"exec": {"command": ["true"]}}
-    assert notebook.security_context["readOnlyRootFilesystem"] is True
-    assert spec.security_context["fsGroup"] == 100
+    assert cast(dict[str, Any], notebook.security_context)["readOnlyRootFilesystem"] is True
+    assert cast(dict[str, Any], spec.security_context)["fsGroup"] == 100
     side = spec.containers[1]
     assert isinstance(side, k8s.V1Container)
     assert side.ports == [{"containerPort": 9000, "name": "side-port"}]
-    assert side.env[0]["valueFrom"] == {"fieldRef": {"fieldPath": "spec.nodeName"}}
+    assert cast(dict[str, Any], side.env[0])["valueFrom"] == {
+        "fieldRef": {"fieldPath": "spec.nodeName"}
+    }
     assert spec.init_containers[0].security_context == {"runAsUser": 1000}
     assert isinstance(spec.tolerations[0], k8s.V1Toleration)
     term = spec.affinity.node_affinity.required_during_scheduling_ignored_during_execution
-    assert term.node_selector_terms[0].match_expressions[0]["operator"] == "In"
+    requirement = cast(dict[str, Any], term.node_selector_terms[0].match_expressions[0])
+    assert requirement["operator"] == "In"
     preferred = spec.affinity.node_affinity.preferred_during_scheduling_ignored_during_execution
-    assert preferred[0].preference["matchExpressions"][0]["key"] == "z"
+    assert cast(dict[str, Any], preferred[0].preference)["matchExpressions"][0]["key"] == "z"
     # extra_*_config values are set as given (camelCase), like upstream's update
     assert notebook.env_from == [{"configMapRef": {"name": "e"}}]
     assert spec.dns_config == {"nameservers": ["1.1.1.1"]}
@@ -70,7 +75,7 @@ def test_nested_fields_are_plain_dicts_at_upstreams_places() -> None:
 
 def test_pvc_selector_is_a_plain_dict() -> None:
     pvc = build_pvc_manifest(rich_pvc_settings())
-    assert pvc.spec.selector["matchLabels"] == {"disk": "x"}
+    assert cast(dict[str, Any], pvc.spec.selector)["matchLabels"] == {"disk": "x"}
 
 
 def test_a_hook_written_for_upstream_works_and_is_sent() -> None:
