@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import playwright.sync_api as playwright_sync
@@ -72,7 +72,9 @@ def screenshot(request: pytest.FixtureRequest) -> Screenshots:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Remember each phase's report on the test item, so fixtures can tell that the test failed."""
     report = yield
     setattr(item, f"report_{report.when}", report)

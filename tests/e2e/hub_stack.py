@@ -14,6 +14,7 @@ import secrets
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -258,7 +259,7 @@ c.JupyterHub.load_roles = [{{"name": "e2e-checker", "scopes": ["admin:users", "a
         return dict(body)
 
     def pods(self, namespace: str = "default", label_selector: str = "") -> list[dict[str, Any]]:
-        query = f"?labelSelector={urllib.request.quote(label_selector)}" if label_selector else ""
+        query = f"?labelSelector={urllib.parse.quote(label_selector)}" if label_selector else ""
         status, body = http_json("GET", f"{self.simulator_url}/api/v1/namespaces/{namespace}/pods{query}")
         assert status == 200, f"listing pods: {status} {body}"
         return list(body["items"])

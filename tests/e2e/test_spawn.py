@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Response, expect
 
 from async_kubespawner.kube.quantity import parse_quantity
 from devtools.local_stack import SimulatorOptions
@@ -137,9 +137,11 @@ def test_two_named_servers_are_both_reachable(stack: HubStack, page: Page, scree
     for server in ("one", "two"):
         open_home(page, stack)
         page.fill("input.new-server-name", server)
-        with page.expect_response(
-            lambda r, server=server: r.request.method == "PUT" and r.url.split("?")[0].endswith(f"/servers/{server}")
-        ):
+
+        def creates_server(r: Response, server: str = server) -> bool:
+            return r.request.method == "PUT" and r.url.split("?")[0].endswith(f"/servers/{server}")
+
+        with page.expect_response(creates_server):
             page.click("button.new-server-btn")
         # JupyterHub ≥ 6 creates the named server (PUT), reloads the home page, and offers
         # "start" (a plain link to the spawn page).

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from jupyterhub import orm
+from kubesim.store import Watch
 from kubesim.testing import run_simulator
 
 from async_kubespawner import KubeSpawner
@@ -46,7 +47,7 @@ class ScriptedKubelet:
         self.store = store
         self.pods = store.resource("pods")
         self.events = store.resource("events")
-        self._watch = None
+        self._watch: Watch | None = None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:

@@ -5,8 +5,9 @@ Against the simulator over real HTTP; latency and errors come from ``sim.faults`
 """
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
+from typing import Any, TypeVar, TypeVarTuple, Unpack
 
 import pytest
 from kubernetes_asyncio import client as k8s_client
@@ -58,6 +59,10 @@ async def make_api(sim: Simulator, pool_size: int = 0, **kwargs: Any) -> KubeApi
     return api
 
 
+_T = TypeVar("_T")
+_Ts = TypeVarTuple("_Ts")
+
+
 class ExecutorCalls:
     """Counts what goes through ``loop.run_in_executor`` while installed."""
 
@@ -67,7 +72,9 @@ class ExecutorCalls:
         self._original = loop.run_in_executor
 
     def __enter__(self) -> "ExecutorCalls":
-        def counting(executor: Any, func: Any, *args: Any) -> Any:
+        def counting(
+            executor: Executor | None, func: Callable[[Unpack[_Ts]], _T], *args: *_Ts
+        ) -> asyncio.Future[_T]:
             self.calls.append(getattr(func, "__name__", repr(func)))
             return self._original(executor, func, *args)
 

@@ -16,7 +16,12 @@ async def test_listeners_see_every_commit_before_a_watcher_is_written_to() -> No
     cms = store.resource("configmaps")
     watch = store.watch(cms, "default", resource_version=str(store.resource_version))
     written: list[bytes] = []
-    watch.attach_writer(lambda line: written.append(line) or True)
+
+    def write(line: bytes) -> bool:
+        written.append(line)
+        return True
+
+    watch.attach_writer(write)
     seen: list[tuple[str, str, str, int]] = []
 
     def listener(rt: Any, event_type: str, obj: dict[str, Any]) -> None:

@@ -297,7 +297,8 @@ def test_validation_of_a_realistic_resource() -> None:
 def _reference_prune(schema: dict, obj: Any, *, root: bool = True, share: bool = False) -> Any:
     """Pruning as it read every keyword from the schema dict at every value."""
     if isinstance(obj, list):
-        items = (schema.get("items") if isinstance(schema.get("items"), dict) else {})
+        declared = schema.get("items")
+        items = declared if isinstance(declared, dict) else {}
         return [_reference_prune(items, item, root=False, share=share) for item in obj]
     if not isinstance(obj, dict):
         return obj

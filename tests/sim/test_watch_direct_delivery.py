@@ -33,7 +33,12 @@ def recorded_watch(flush_interval: float = 0.0) -> tuple[Store, Any, Watch, list
     cms = store.resource("configmaps")
     watch = store.watch(cms, "default", resource_version=str(store.resource_version))
     written: list[bytes] = []
-    watch.attach_writer(lambda line: written.append(line) or True)
+
+    def write(line: bytes) -> bool:
+        written.append(line)
+        return True
+
+    watch.attach_writer(write)
     return store, cms, watch, written
 
 

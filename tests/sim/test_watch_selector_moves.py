@@ -34,7 +34,12 @@ async def test_status_writes_and_label_moves_through_a_label_selector() -> None:
         pods, "default", resource_version=str(store.resource_version), label_selector="team=a"
     )
     written: list[bytes] = []
-    watch.attach_writer(lambda line: written.append(line) or True)
+
+    def write(line: bytes) -> bool:
+        written.append(line)
+        return True
+
+    watch.attach_writer(write)
     for name in ("in", "out"):
         await store.patch(
             pods, "default", name, {"status": {"phase": "Running"}}, "merge", subresource="status"

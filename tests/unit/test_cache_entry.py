@@ -34,7 +34,7 @@ from async_kubespawner.objects.identity import (
     read_owner,
 )
 
-text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+text = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
 plain_text = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30)
 scopes = st.sampled_from([s.value for s in Scope])
 

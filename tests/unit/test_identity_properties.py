@@ -33,7 +33,7 @@ from async_kubespawner.testing import build_spawner, kubespawner_config
 # Anything a hub might be handed: control characters, "--", dots, case, other scripts,
 # very long names. (Surrogates cannot be encoded and never reach a hub.)
 hostile = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=0, max_size=120
+    alphabet=st.characters(blacklist_categories=["Cs"]), min_size=0, max_size=120
 ) | st.sampled_from(
     ["--", "a--b", "-", ".", "A", "a", "x" * 63, "jupyter", "\x00", "\x042ob", "Bob", "é"]
 )

@@ -26,7 +26,7 @@ from async_kubespawner.objects.identity import (
 )
 from async_kubespawner.testing import build_spawner, kubespawner_config
 
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40)
+names = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=40)
 
 
 def forged(victim: str) -> dict[str, str]:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
-from async_kubespawner.kube import reflector as reflector_module
 from async_kubespawner.kube.cache import ObjectCache, trim_pod
 from async_kubespawner.kube.reflector import Reflector, add_event_observer
 from async_kubespawner.testing import ReplayedWatch
@@ -48,7 +48,7 @@ class _Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[_Clock]:
     fake = _Clock()
-    monkeypatch.setattr(reflector_module.time, "perf_counter", fake)
+    monkeypatch.setattr(time, "perf_counter", fake)  # the reflector's clock: time.perf_counter
     yield fake
 
 

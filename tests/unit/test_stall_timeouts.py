@@ -13,7 +13,8 @@ import asyncio
 import math
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -63,7 +64,7 @@ def answer_during_stall(
 
 
 async def read_with(
-    read: Callable[[asyncio.StreamReader], Awaitable[bytes]],
+    read: Callable[[asyncio.StreamReader], Coroutine[Any, Any, bytes]],
     reader: asyncio.StreamReader,
     peer: socket.socket,
 ) -> bytes:

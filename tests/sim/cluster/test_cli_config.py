@@ -203,7 +203,12 @@ async def test_cli_cluster_from_yaml_and_no_process_outlives_it(tmp_path: Path, 
     # SIGTERM: the kubelet stops its processes; SIGKILL: PR_SET_PDEATHSIG does it
     loop = asyncio.get_running_loop()
     exited = loop.create_future()
-    loop.add_reader(pidfd, lambda: exited.done() or exited.set_result(None))
+
+    def note_exit() -> None:
+        if not exited.done():
+            exited.set_result(None)
+
+    loop.add_reader(pidfd, note_exit)
     try:
         async with asyncio.timeout(10):
             await exited
