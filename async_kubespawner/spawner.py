@@ -275,13 +275,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
     async def load_user_options(self) -> None:
         """As the profiles define it, with the settings a start reads at their default
         filled first (fast_defaults.py): the profile step is the first to read some of
-        them (``user_options``, ``profile_list``), which traitlets' first read costs.
-
-        It is the first work of a spawn (JupyterHub's group overrides and pre-spawn hook
-        run it), so it takes a loop turn first: a burst of spawns issued in one loop
-        iteration would otherwise run all of their first loads in that iteration (65 ms
-        per 1,000 on the benchmark machine) while every watch and request waits."""
-        await loop_turns().take()
+        them (``user_options``, ``profile_list``), which traitlets' first read costs."""
         fill_static_defaults(self, START_TRAITS)
         await super().load_user_options()
 
@@ -620,12 +614,7 @@ class KubeSpawner(ProfilesMixin, KubeSpawnerSettings, Spawner):
         than ``reflector_stale_after`` seconds; beyond that (an API outage, a network
         partition) the pod is read with one direct GET, so a server deleted meanwhile is
         not reported running. A stopped server releases its per-namespace reflectors.
-
-        It takes a loop turn first: JupyterHub polls before every stop, so a burst of
-        stops issued in one loop iteration is first a burst of polls (~0.15 ms each),
-        which would otherwise all run in that iteration.
         """
-        await loop_turns().take()
         status = await self._poll_cache()
         if status is not None:
             release_reflectors(self)
