@@ -286,8 +286,7 @@ def fault_recovery(records: list[CycleRecord], marks: dict[str, Any],
 
 
 async def _arrive(arrival: str, handle: Callable[[Any, CycleRecord], Awaitable[None]],
-                  servers: list[tuple[Any, CycleRecord]],
-                  monitor: LoopStallMonitor | None = None) -> None:
+                  servers: list[tuple[Any, CycleRecord]], monitor: LoopStallMonitor) -> None:
     """The N spawn or stop requests, handled at once until all are done.
 
     ``burst`` (the default, the harshest case) starts all N in one loop iteration;
@@ -299,15 +298,15 @@ async def _arrive(arrival: str, handle: Callable[[Any, CycleRecord], Awaitable[N
     that ran all N first steps (the stand-in hub's per-request work, N at once), so the
     stalls while the N drain are reported apart from it.
     """
+    per_iteration = arrival == "per-iteration"
     tasks = []
     for s, r in servers:
         tasks.append(asyncio.ensure_future(handle(s, r)))
-        if arrival == "per-iteration":
+        if per_iteration:
             await asyncio.sleep(0)  # the modelled arrival process, not a synchronisation
-    if monitor is not None:
-        if arrival != "per-iteration":
-            await monitor.settle()  # its next tick comes after the N first steps ran
-        monitor.mark()
+    if not per_iteration:
+        await monitor.settle()  # its next tick comes after the N first steps ran
+    monitor.mark()
     await asyncio.gather(*tasks)
 
 

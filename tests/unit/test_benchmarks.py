@@ -16,6 +16,7 @@ from traitlets.config import Config
 
 from benchmarks.figures import nearest_rank, summarise
 from benchmarks.hub_stand_in import CycleRecord, build_spawner, start_server, stop_server
+from benchmarks.loop_monitor import LoopStallMonitor
 from benchmarks.spawn_storm import (
     _arrive,
     build_parser,
@@ -224,10 +225,18 @@ async def test_requests_arrive_in_one_iteration_or_one_each(arrival: str, distin
     async def handle(_spawner: Any, _record: CycleRecord) -> None:
         seen.append(iteration)
 
-    await _arrive(arrival, handle, [(None, CycleRecord(user=f"u{i}")) for i in range(5)])
+    monitor = LoopStallMonitor(interval=0.001)
+    monitor.start()
+    try:
+        await _arrive(arrival, handle, [(None, CycleRecord(user=f"u{i}")) for i in range(5)],
+                      monitor)
+    finally:
+        await monitor.stop()
     ticking = False
     assert len(seen) == 5
     assert len(set(seen)) == distinct
+    # marked once every call had arrived: the drain's stalls are measured apart
+    assert monitor.snapshot()["max_loop_stall_after_mark_ms"] is not None
 
 
 async def test_a_failing_start_is_recorded_not_raised() -> None:

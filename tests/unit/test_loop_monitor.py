@@ -148,7 +148,7 @@ async def test_the_census_counts_every_step_of_a_coroutine_under_one_name() -> N
 async def test_the_stall_monitor_tells_the_arrival_from_the_drain() -> None:
     """A stall before ``mark()`` counts in the window's longest stall only; one after it
     in both (the storm marks the end of its arrival so). The stalls are the test's own
-    blocking calls, so only their lower bounds are asserted, and that the 300 ms one
+    blocking calls, so only their lower bounds are asserted, and that the 500 ms one
     before the mark is not in the figure after it."""
     monitor = LoopStallMonitor(interval=0.001)
     monitor.start()
@@ -156,7 +156,7 @@ async def test_the_stall_monitor_tells_the_arrival_from_the_drain() -> None:
         await monitor.settle()
         monitor.reset()
         assert monitor.snapshot()["max_loop_stall_after_mark_ms"] is None  # not marked
-        time.sleep(0.3)  # noqa: ASYNC251  # the stall being measured: the loop held
+        time.sleep(0.5)  # noqa: ASYNC251  # the stall being measured: the loop held
         await monitor.settle()
         monitor.mark()
         assert monitor.snapshot()["max_loop_stall_after_mark_ms"] == 0.0
@@ -169,5 +169,5 @@ async def test_the_stall_monitor_tells_the_arrival_from_the_drain() -> None:
         snapshot["max_loop_stall_ms"], snapshot["max_loop_stall_after_mark_ms"]
     )
     assert stall is not None and stall_after_mark is not None  # marked, so both measured
-    assert stall >= 290
-    assert 15 <= stall_after_mark < 290
+    assert stall >= 490
+    assert 15 <= stall_after_mark < 450
