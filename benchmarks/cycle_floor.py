@@ -26,12 +26,15 @@ the other:
   the reflectors into the caches (``watch_path``; ``--watch-lines`` replays a saved
   recording, ``--watch-users 0`` leaves the part out).
 
-Reported: each part (median over rounds) and two sums. ``floor_ms_per_cycle``: two
+Reported: each part (median over rounds) and three sums. ``floor_ms_per_cycle``: two
 requests, the spawner's start and stop, the watch path, and ``--steps-per-cycle`` loop
 steps (the step census's count of a 1,000-spawn storm), each at the cost measured here;
 what the hub's JupyterHub part, the progress stream and the readiness looks add comes on
 top. ``drain_floor_ms``: 1,000 deletes at the ``http`` cost, on one event loop, with no
-other work at all. Nothing asserts; it measures.
+other work at all; ``drain_floor_ms_with_stop``: the same plus 1,000 of the spawner's own
+stops (finding the pod, proving it this server's), still without reading a single watch
+line: the least CPU the hub's one core spends on 1,000 stops, however fast the API
+server. Nothing asserts; it measures.
 """
 
 from __future__ import annotations
@@ -235,6 +238,8 @@ def sums(parts: dict[str, Any], steps_per_cycle: float) -> dict[str, Any]:
         "floor_ms_per_cycle": round(floor_us / 1000, 3),
         "http_share_of_target": round(2 * parts["http_us"] / 1000 / TARGET_MS_PER_CYCLE, 3),
         "drain_floor_ms": round(DRAIN_STOPS * parts["http_us"] / 1000, 1),
+        "drain_floor_ms_with_stop": round(
+            DRAIN_STOPS * (parts["http_us"] + parts.get("spawner_stop_us", 0.0)) / 1000, 1),
         "drain_floor_ms_protocol": round(DRAIN_STOPS * parts["http_protocol_us"] / 1000, 1),
         "targets": {"ms_per_cycle": TARGET_MS_PER_CYCLE, "drain_ms": TARGET_DRAIN_MS},
     }

@@ -28,13 +28,17 @@ def test_the_floor_is_the_sum_of_its_parts() -> None:
     assert result["floor_ms_per_cycle"] == pytest.approx(2.06)
     assert result["http_share_of_target"] == pytest.approx(0.4)
     assert result["drain_floor_ms"] == pytest.approx(300.0)
+    # 1,000 x (300 + 60) us: the deletes and the spawner's own stops
+    assert result["drain_floor_ms_with_stop"] == pytest.approx(360.0)
     assert result["drain_floor_ms_protocol"] == pytest.approx(40.0)
     assert result["targets"] == {"ms_per_cycle": 1.5, "drain_ms": 200.0}
 
 
 def test_parts_left_out_are_not_counted() -> None:
     parts = {"http_us": 300.0, "http_protocol_us": 40.0, "wake_us": 10.0}
-    assert cycle_floor.sums(parts, steps_per_cycle=0)["floor_ms_per_cycle"] == pytest.approx(0.6)
+    result = cycle_floor.sums(parts, steps_per_cycle=0)
+    assert result["floor_ms_per_cycle"] == pytest.approx(0.6)
+    assert result["drain_floor_ms_with_stop"] == pytest.approx(result["drain_floor_ms"])
 
 
 def test_the_benchmark_measures_each_part_against_its_own_server(tmp_path: Path) -> None:
