@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks import hub_storm
 from devtools import local_stack
 
 pytestmark = pytest.mark.e2e
@@ -17,7 +21,8 @@ pytestmark = pytest.mark.e2e
 def test_a_small_whole_hub_storm_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "storm.json"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.hub_storm", "--users", "3", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks.hub_storm", "--users", "3", "--json", str(out),
+         "--db-dir", str(tmp_path), "--keep-state"],
         capture_output=True, text=True, timeout=300, env=local_stack.subprocess_env(),
         cwd=local_stack.PACKAGE_ROOT,
     )
@@ -32,6 +37,22 @@ def test_a_small_whole_hub_storm_reports_every_figure(tmp_path: Path) -> None:
     assert phases["proxy route add"]["count"] == 3
     assert phases["database (every statement and commit)"]["count"] > 0
     assert result["meta"]["versions"]["jupyterhub"]
+    shutil.rmtree(result["meta"]["state_dir"], ignore_errors=True)
+    # The driver played its users with a token the hub generated for DRIVER_USER (one hash
+    # round per lookup), not with the config's service token (16,384): the hub recorded
+    # that token's use, and the service token was used only to ask for it.
+    (database,) = tmp_path.glob("*.sqlite")
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        tokens = db.execute(
+            "SELECT users.name, services.name, api_tokens.hashed, api_tokens.last_activity "
+            "FROM api_tokens LEFT JOIN users ON api_tokens.user_id = users.id "
+            "LEFT JOIN services ON api_tokens.service_id = services.id").fetchall()
+    # JupyterHub stores "algorithm:rounds:salt:digest"
+    used = {(user, service): int(hashed.split(":")[1]) for user, service, hashed, last in tokens
+            if last is not None}
+    assert used[(hub_storm.DRIVER_USER, None)] == 1
+    assert used[(None, "storm")] == 16384
+    assert result["meta"]["driver_token"] == "generated"
 
 
 def test_a_small_operator_mode_storm_reports_the_operators_figures(tmp_path: Path) -> None:
