@@ -243,9 +243,6 @@ EVENT_LOG = "hub-events.jsonl"
 #: scripts (tokens from the token page) never pay that; a driver that did charged the
 #: hub ~8 ms of CPU per cycle that no hub operator's users cause.
 DRIVER_USER = "storm-driver"
-#: The service asks for that token with the unfiltered ``tokens`` scope: JupyterHub 5.5
-#: checks a service's ``tokens!user=NAME`` against the service, not the user (fixed in
-#: 6.x), and refuses.
 
 
 def hub_config(args: argparse.Namespace, state: Path, token: str, ports: dict[str, int],
@@ -273,6 +270,8 @@ c.JupyterHub.services = [{{"name": "storm", "api_token": {token!r}}}]
 c.JupyterHub.load_roles = [
     {{"name": "storm", "services": ["storm"], "users": [{DRIVER_USER!r}],
      "scopes": ["admin:users", "admin:servers", "access:servers", "read:metrics"]}},
+    # unfiltered: JupyterHub 5.5 checks a service's tokens!user=NAME against the service
+    # rather than the user (fixed in 6.x) and refuses
     {{"name": "storm-token", "services": ["storm"], "scopes": ["tokens"]}},
 ]
 c.Spawner.start_timeout = {args.timeout}
