@@ -133,7 +133,13 @@ class Demo:
 
         threading.Thread(target=wait, name=f"watch-{proc.name}", daemon=True).start()
 
-    def start(self) -> None:
+    def start(self) -> str:
+        """Start every program; returns the banner that says where the hub is.
+
+        The caller prints it once the start is over (``starting`` false): a user or a
+        test that signals as soon as it reads the banner must get an orderly shutdown,
+        not "stopped while starting".
+        """
         args = self.args
         state = args.state_dir.resolve()
         state.mkdir(parents=True, exist_ok=True)
@@ -179,13 +185,12 @@ class Demo:
         self.processes.append(hub)
         self.watch(hub)
         password = os.environ.get("DEMO_PASSWORD", "demo")
-        print(
+        return (
             "\n"
             f"  JupyterHub is running at {endpoints.public_url}/\n"
             f"  Log in with any user name and the password: {password}\n"
             f"  Logs and state: {state}\n"
-            "  Press Ctrl-C to stop everything.\n",
-            flush=True,
+            "  Press Ctrl-C to stop everything.\n"
         )
 
     def stop(self) -> None:
@@ -210,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
-            demo.start()
+            banner = demo.start()
             demo.starting = False
         except (ProcessFailed, FileNotFoundError) as exc:
             print(f"demo failed to start: {exc}", file=sys.stderr, flush=True)
@@ -218,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except StopRequested:
             print(f"\nstopped while starting: {demo.reason}", flush=True)
             return 0
+        print(banner, flush=True)
         if not demo.finished.is_set():
             demo.finished.wait()
         print(f"\nshutting down: {demo.reason}", flush=True)
